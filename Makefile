@@ -22,13 +22,11 @@ DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tool
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
             iproute2 nftables iputils-ping procps psmisc libclang-rt-14-dev gcc-multilib
 
--include gen/gen.mk
--include core/core.mk
--include targets/targets.mk
--include mtp-programs/programs.mk
--include preload/preload.mk
--include compat-tests/compat.mk
--include bench/bench.mk
+# Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs.
+FRAGMENTS := $(wildcard gen/*.mk) $(wildcard core/*.mk) $(wildcard targets/*.mk) \
+             $(wildcard targets/*/*.mk) $(wildcard mtp-programs/*.mk) $(wildcard preload/*.mk) \
+             $(wildcard compat-tests/*.mk) $(wildcard bench/*.mk)
+include $(FRAGMENTS)
 
 .PHONY: all deps test demo golden clean
 all: $(BINS) $(LIBS)

@@ -1,0 +1,65 @@
+/*
+ * engine.h — the transport engine: events in, instructions executed, transport packets out.
+ * It knows nothing of Ethernet, ARP or devices: stack.c feeds it validated IPv4 payloads and
+ * wraps what it generates in IPv4/Ethernet. Time only enters as `now`. Used directly by
+ * protocol tests (no network at all) and by the stack.
+ */
+#ifndef MTP_ENGINE_H
+#define MTP_ENGINE_H
+
+#include <stdint.h>
+#include "mtp/program.h"
+#include "mtp/stack.h" /* struct mtp_note, mtp_note_fn, struct mtp_stats */
+
+struct mtp_engine;
+
+struct mtp_engine_config {
+    uint32_t local_ip;         /* host order: default source address of generated packets */
+    uint32_t mtu;              /* IP MTU (payload per packet = mtu - 20 - header), default 1500 */
+    uint64_t seed;             /* keyed_hash secret and rand32 */
+    uint32_t max_contexts;     /* per context type, default 131072 */
+    uint32_t tx_unit_bytes;    /* ring size of an unbounded tx unit, default 256 KiB */
+    uint32_t rx_unit_bytes;    /* reassembly window of an unbounded rx unit, default 256 KiB */
+    struct mtp_stats *stats;   /* counters to add to (the stack's), NULL: engine's own */
+};
+
+struct mtp_engine *mtp_engine_new(const struct mtp_program *prog,
+                                  const struct mtp_engine_config *cfg, int *err);
+void mtp_engine_free(struct mtp_engine *e);
+void mtp_engine_set_notify(struct mtp_engine *e, mtp_note_fn fn, void *user);
+
+/* One received transport packet: runs the program's parser and the resulting events. The
+ * payload bytes must stay valid until the call returns (rx data is copied into units). */
+int mtp_engine_rx(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t now_ns);
+
+/* An application event for context `key` (NULL: none), run to completion. */
+int mtp_engine_post(struct mtp_engine *e, uint16_t ev_type, const struct mtp_key *key,
+                    const void *ev, uint32_t len, uint64_t now_ns);
+
+/* Fire expired timers (running their chains). Returns the number fired. */
+int mtp_engine_timers(struct mtp_engine *e, uint64_t now_ns);
+uint64_t mtp_engine_next_deadline(const struct mtp_engine *e);
+
+/* Generated transport packets, one at a time, in scheduler order. */
+struct mtp_tx_meta {
+    uint32_t src_ip, dst_ip;   /* host order */
+    uint8_t ip_proto, tos;
+    uint32_t l4_len;           /* bytes written */
+    int32_t csum_off;          /* offset of the L4 checksum field in the packet, -1: none;
+                                  the field is left 0 for the caller (pseudo header needs IP) */
+};
+/* Writes the next packet's L4 bytes (header + payload) to buf. Returns its length, 0 when
+ * nothing is ready now (empty, or paced until later), or a negative error. */
+int mtp_engine_tx_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
+                       struct mtp_tx_meta *meta, uint64_t now_ns);
+int mtp_engine_tx_pending(const struct mtp_engine *e);
+
+/* Shim / test access. */
+void *mtp_engine_ctx(struct mtp_engine *e, uint16_t ctx_type, const struct mtp_key *key);
+int64_t mtp_engine_rx_ready(struct mtp_engine *e, uint16_t ctx_type, const struct mtp_key *key,
+                            uint64_t uid);
+int64_t mtp_engine_tx_space(struct mtp_engine *e, uint16_t ctx_type, const struct mtp_key *key,
+                            uint64_t uid);
+const struct mtp_stats *mtp_engine_stats(const struct mtp_engine *e);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * stack.h — the runtime's public API: one stack = one compiled program + one target +
+ * the network layers (Ethernet, ARP, IPv4, ICMP) + the engine that executes instructions.
+ *
+ * Run to completion in the caller's thread: the caller calls mtp_stack_poll() (packets in,
+ * events, timers, packets out) and mtp_stack_post() (an application event) with the current
+ * time. Nothing inside reads a clock. Functions return >= 0 or a negative MTP error code
+ * (mtp/errors.h, mtp_strerror()).
+ */
+#ifndef MTP_STACK_H
+#define MTP_STACK_H
+
+#include <stdint.h>
+#include "mtp/program.h"
+#include "mtp/target.h"
+
+struct mtp_stack;
+
+struct mtp_stack_config {
+    const struct mtp_program *prog;
+    const struct mtp_target_ops *ops;
+    struct mtp_target *target;    /* opened by the caller with ops->open */
+    uint32_t ipv4;                /* host order; 0: take it from ops->link_info */
+    uint32_t prefix_len;          /* 0: from link_info (default 24) */
+    uint32_t gateway;             /* 0: from link_info / none */
+    uint64_t seed;                /* keyed_hash secret and rand32 seed (0: from getrandom) */
+    uint32_t max_contexts;        /* per context type, 0: default (131072) */
+    uint32_t tx_unit_bytes;       /* ring size of an unbounded tx unit, 0: default */
+    uint32_t rx_unit_bytes;       /* reassembly window of an unbounded rx unit, 0: default */
+    const char *pcap_path;        /* MTP_PCAP: write every frame sent and received, or NULL */
+};
+
+/* Notifications to the socket layer (or a test). Codes below 256 are the runtime's;
+ * `notify(code, value)` in a program delivers its own code (>= 256 by convention). */
+enum {
+    MTP_NOTE_RX_READY = 1,   /* more in-order bytes in rx unit `uid`; value = bytes ready */
+    MTP_NOTE_RX_FLUSHED,     /* rx_flush_and_notify copied `value` bytes */
+    MTP_NOTE_TX_FLUSHED,     /* tx_flush_and_notify retired `value` bytes: space to write */
+    MTP_NOTE_CTX_NEW,        /* new_ctx created an instance */
+    MTP_NOTE_CTX_DEL,        /* del_ctx removed an instance */
+};
+
+struct mtp_note {
+    uint32_t code;
+    uint16_t ctx_type;
+    struct mtp_key key;
+    uint64_t uid;
+    uint64_t value;
+};
+
+typedef void (*mtp_note_fn)(void *user, const struct mtp_note *note);
+
+struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err);
+void mtp_stack_free(struct mtp_stack *s);
+void mtp_stack_set_notify(struct mtp_stack *s, mtp_note_fn fn, void *user);
+
+/* Receive a bounded batch, run the events and expired timers, send what was generated.
+ * Returns the number of frames and events handled (0: idle). */
+int mtp_stack_poll(struct mtp_stack *s, uint64_t now_ns);
+
+/* Earliest timer deadline (ns), or UINT64_MAX if none is armed. */
+uint64_t mtp_stack_next_deadline(const struct mtp_stack *s);
+
+/* Post an application event (a generated event struct of `len` bytes) for context `key`
+ * and run it to completion, including the packets it generates. */
+int mtp_stack_post(struct mtp_stack *s, uint16_t ev_type, const struct mtp_key *key,
+                   const void *ev, uint32_t len, uint64_t now_ns);
+
+/* Read access for shims: a context instance (NULL if absent), data-unit levels. */
+void *mtp_stack_ctx(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key);
+int64_t mtp_stack_rx_ready(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key,
+                           uint64_t uid);
+int64_t mtp_stack_tx_space(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key,
+                           uint64_t uid);
+
+/* The stack's own address and claimed ports (bind/listen/connect go through here so the
+ * target can steer and reserve the port). */
+uint32_t mtp_stack_ipv4(const struct mtp_stack *s);
+int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port);   /* 0: pick an ephemeral one */
+void mtp_stack_port_release(struct mtp_stack *s, uint16_t port);
+
+/* Counters a tool can read: drops by reason, pool exhaustion, instructions executed … */
+struct mtp_stats {
+    uint64_t rx_frames, tx_frames, rx_bytes, tx_bytes;
+    uint64_t drop_malformed, drop_bad_csum, drop_no_ctx, drop_no_chain, drop_ip_frag;
+    uint64_t drop_not_mine, drop_tx_full, drop_arp_unresolved;
+    uint64_t arp_requests, arp_replies, icmp_echo_replies, icmp_unreach_sent;
+    uint64_t events, instructions, instr_overflow, event_overflow, pool_exhausted;
+    uint64_t timers_fired, blueprints, blueprints_coalesced, assert_failures;
+};
+const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * target.h — how the runtime moves Ethernet frames: one `const struct mtp_target_ops` per
+ * backend (sim, xdp, dpdk), designated initialisers, like Redis's ae backends.
+ * No rte_* or xsk_* type appears here or in core/.
+ */
+#ifndef MTP_TARGET_H
+#define MTP_TARGET_H
+
+#include <stdint.h>
+
+struct mtp_target; /* backend state, opaque to core */
+
+/* One Ethernet frame. On rx, `data` points into target memory until rx_release. On tx,
+ * tx_alloc hands out buffers of `cap` bytes; the stack fills data/len and tx_burst sends
+ * them (ownership passes to the target, sent or not). */
+struct mtp_frame {
+    uint8_t *data;
+    uint32_t len;
+    uint32_t cap;
+    uint64_t handle;      /* target's own reference (umem address, mbuf pointer …) */
+    uint32_t offload;     /* MTP_OFFLOAD_* requested for this tx frame */
+    uint16_t l3_off, l4_off; /* for checksum offload */
+};
+
+#define MTP_OFFLOAD_IPV4_CSUM 1u
+#define MTP_OFFLOAD_L4_CSUM   2u /* L4 checksum at l4_off + csum field, pseudo-header seeded */
+
+struct mtp_link_info {
+    uint8_t mac[6];
+    uint32_t mtu;          /* IP MTU */
+    uint32_t ipv4;         /* host byte order; 0 if the target does not know it */
+    uint32_t prefix_len;
+    uint32_t gateway;      /* host byte order, 0: none */
+    int ifindex;
+    uint32_t offload_caps; /* MTP_OFFLOAD_* the device does */
+    uint8_t owns_arp;      /* the stack answers ARP/ICMP itself (DPDK, sim); 0: the kernel does (XDP) */
+};
+
+struct mtp_target_config {
+    const char *iface;     /* MTP_IFACE */
+    const char *args;      /* backend-specific (MTP_DPDK_ARGS) */
+    uint32_t queue;        /* rx/tx queue to serve */
+    uint32_t ip_proto;     /* protocol whose packets to steer to the stack (XDP) */
+    int16_t steer_port_off;/* offset of the local port in the L4 header, -1: whole protocol */
+};
+
+struct mtp_target_ops {
+    const char *name;
+    int (*open)(struct mtp_target **out, const struct mtp_target_config *cfg);
+    void (*close)(struct mtp_target *t);
+    int (*link_info)(struct mtp_target *t, struct mtp_link_info *out);
+    int (*rx_burst)(struct mtp_target *t, struct mtp_frame *f, int max);
+    void (*rx_release)(struct mtp_target *t, struct mtp_frame *f, int n);
+    int (*tx_alloc)(struct mtp_target *t, struct mtp_frame *f, int n);
+    int (*tx_burst)(struct mtp_target *t, struct mtp_frame *f, int n);
+    /* fd that becomes readable when frames arrive (or -1): epoll-able wake-up. */
+    int (*wake_fd)(struct mtp_target *t);
+    /* The stack owns (ip_proto, port) now / no longer: steering map, placeholder socket. */
+    int (*port_claim)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
+    void (*port_release)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
+    /* Next-hop MAC from the kernel's neighbour table (XDP); -EAGAIN while resolving, NULL op:
+     * the stack does its own ARP. */
+    int (*neigh_lookup)(struct mtp_target *t, uint32_t ipv4, uint8_t mac_out[6]);
+};
+
+extern const struct mtp_target_ops mtp_target_sim;
+extern const struct mtp_target_ops mtp_target_xdp;
+extern const struct mtp_target_ops mtp_target_dpdk;
+
+#endif
