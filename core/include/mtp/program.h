@@ -51,8 +51,27 @@ struct mtp_data {
 #define MTP_DATA_FROM_UNIT 1u /* uid/off/len are valid: resolve from a tx unit */
 #define MTP_DATA_RESOLVED 2u  /* engine has filled `span` (see core) */
 
-/* sliding_wnd<N>: a window of N flags (N a multiple of 64) starting at sequence `head`. */
+/* sliding_wnd<N>: N flags (N a multiple of 64) for the 32-bit sequence numbers
+ * [head, head + N) (wrap-around arithmetic). mtpc emits
+ *     struct { uint32_t head; uint32_t nbits; uint64_t bits[N / 64]; }
+ * for a sliding_wnd<N> field, sets nbits = N in the context initialiser, and calls the
+ * functions below through a cast to struct mtp_swnd * (same leading layout). Ranges are
+ * half-open [lo, hi) and clipped to the window; set/unset outside it are no-ops. */
 #define MTP_SWND_WORDS(n) (((n) + 63) / 64)
+struct mtp_swnd {
+    uint32_t head;
+    uint32_t nbits;
+    uint64_t bits[];
+};
+void mtp_swnd_reset(struct mtp_swnd *w, uint32_t head);        /* all clear, new head */
+void mtp_swnd_set(struct mtp_swnd *w, uint32_t lo, uint32_t hi);
+void mtp_swnd_unset(struct mtp_swnd *w, uint32_t lo, uint32_t hi);
+int mtp_swnd_test(const struct mtp_swnd *w, uint32_t seq);      /* 0 outside the window */
+uint32_t mtp_swnd_first_set(const struct mtp_swnd *w);   /* head + nbits if none */
+uint32_t mtp_swnd_first_unset(const struct mtp_swnd *w); /* head + nbits if none */
+void mtp_swnd_slide(struct mtp_swnd *w, uint32_t to);     /* w.slide(to); w.slide() slides
+                                                             to first_unset */
+static inline uint32_t mtp_swnd_head(const struct mtp_swnd *w) { return w->head; }
 
 /* list<T, N>: generated as struct { uint32_t len; T v[N]; }. Operations are inline code
  * emitted by mtpc; nothing in the runtime needs to know list layouts. */
