@@ -22,8 +22,15 @@ struct sim_frame {
     uint8_t bytes[];
 };
 
+/* A tx buffer handed out by tx_alloc; listed so close can reclaim those never sent. */
+struct sim_txbuf {
+    struct sim_txbuf *prev, *next;
+    uint8_t data[];
+};
+
 struct mtp_target {
     struct mtp_sim_wire *wire;
+    struct sim_txbuf tx_out;    /* list head of outstanding tx buffers */
     int index;
     uint8_t mac[6];
     uint32_t ipv4, prefix_len;
@@ -140,10 +147,21 @@ struct mtp_sim_wire *mtp_sim_wire_new(const char *name, const struct mtp_sim_con
     return w;
 }
 
+static void txbuf_unlink(struct sim_txbuf *b)
+{
+    b->prev->next = b->next;
+    b->next->prev = b->prev;
+}
+
 static void ep_close(struct mtp_target *ep)
 {
     while (ep->n)
         free(heap_pop(ep));
+    while (ep->tx_out.next != &ep->tx_out) {
+        struct sim_txbuf *b = ep->tx_out.next;
+        txbuf_unlink(b);
+        free(b);
+    }
     free(ep->heap);
     ep->wire->eps[ep->index] = NULL;
     free(ep);
@@ -203,6 +221,7 @@ int mtp_sim_attach(struct mtp_sim_wire *w, uint32_t ipv4, uint32_t prefix_len,
     if (!ep)
         return -ENOMEM;
     ep->wire = w;
+    ep->tx_out.prev = ep->tx_out.next = &ep->tx_out;
     ep->index = idx;
     ep->mac[0] = 0x02; /* locally administered unicast */
     ep->mac[4] = (uint8_t)((idx + 1) >> 8);
@@ -288,10 +307,15 @@ static int sim_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     uint32_t cap = MTP_ETH_HDR_LEN + t->wire->cfg.mtu;
     for (int i = 0; i < n; i++) {
-        uint8_t *b = malloc(cap);
+        struct sim_txbuf *b = malloc(sizeof *b + cap);
         if (!b)
             return i;
-        f[i] = (struct mtp_frame){ .data = b, .cap = cap, .handle = (uint64_t)(uintptr_t)b };
+        b->next = t->tx_out.next;
+        b->prev = &t->tx_out;
+        b->next->prev = b;
+        t->tx_out.next = b;
+        f[i] = (struct mtp_frame){ .data = b->data, .cap = cap,
+                                   .handle = (uint64_t)(uintptr_t)b };
     }
     return n;
 }
@@ -364,7 +388,9 @@ static int sim_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
                     deliver(w, to, data, len, t->tx_free_at + c->delay_ns);
             }
         }
-        free((void *)(uintptr_t)f[i].handle);
+        struct sim_txbuf *b = (struct sim_txbuf *)(uintptr_t)f[i].handle;
+        txbuf_unlink(b);
+        free(b);
     }
     return n;
 }
