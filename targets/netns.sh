@@ -3,6 +3,7 @@
 #   source targets/netns.sh
 #   mx_netns_up            # two namespaces A and B joined by one veth pair, cleanup on exit
 #   mx_in A cmd args...    # run a command inside namespace A (B likewise)
+#   mx_bg A cmd args...    # same, in the background (killed silently at teardown)
 #   mx_netns_down          # tear down now (also runs from the EXIT/INT/TERM/HUP trap)
 #
 # After mx_netns_up these are set (names unique per run, prefix "mx"):
@@ -20,6 +21,7 @@
 
 mx__seq=${mx__seq:-0}
 mx__hp_restore=""
+mx__prev_exit=""
 
 mx__die() { echo "netns.sh: $*" >&2; return 1; }
 
@@ -47,6 +49,16 @@ mx_netns_up() {
     MX_MAC_A=$(ip netns exec "$MX_NS_A" cat "/sys/class/net/$MX_DEV_A/address")
     MX_MAC_B=$(ip netns exec "$MX_NS_B" cat "/sys/class/net/$MX_DEV_B/address")
     export MX_NS_A MX_NS_B MX_DEV_A MX_DEV_B MX_IP_A MX_IP_B MX_MAC_A MX_MAC_B
+}
+
+# mx_bg A|B cmd... — start a background server in a namespace; killed at teardown, silently
+# (sets MX_BG_PID).
+mx_bg() {
+    local ns=$1; shift
+    case $ns in A) ns=$MX_NS_A ;; B) ns=$MX_NS_B ;; esac
+    ip netns exec "$ns" "$@" &   # a simple command: $! is the program itself (ip execs it)
+    MX_BG_PID=$!
+    disown "$MX_BG_PID"
 }
 
 # mx_in A|B|<namespace> cmd...
@@ -93,7 +105,7 @@ mx_netns_down() {
 }
 
 mx__install_trap() {
-    [ -n "$mx__trapped" ] && return 0
+    [ -n "${mx__trapped:-}" ] && return 0
     mx__trapped=1
     mx__prev_exit=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
     trap 'mx_netns_down; eval "$mx__prev_exit"' EXIT

@@ -1,0 +1,23 @@
+# targets/tests/: netns integration tests of the targets (root; each bounded by `timeout`,
+# namespaces removed by trap). The XDP target tests need no transport program: they use the
+# hand-written hook header in fixtures/ (a UDP-numbered toy protocol).
+XDPT_DIR     := $(B)/tests/xdp
+XDPT_ECHO    := $(XDPT_DIR)/xdp_echo
+XDPT_HOOK    := $(XDPT_DIR)/udp_echo.bpf.o
+
+$(XDPT_HOOK): targets/xdp/mtp_xdp.bpf.c targets/xdp/mtp_xdp.h targets/tests/fixtures/udp_echo.bpf.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -Itargets/tests/fixtures -DMTP_XDP_PROTO_HEADER='"udp_echo.bpf.h"' \
+	    -c $< -o $@
+
+$(XDPT_ECHO): targets/tests/xdp_echo.c $(XDP_SLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(XDP_SLIB) $(XDP_LDLIBS) -o $@
+
+.PHONY: test-xdp test-xdp-echo test-xdp-crash
+test-xdp-echo: $(XDPT_ECHO) $(XDPT_HOOK)
+	timeout 120 bash targets/tests/xdp_echo.sh $(XDPT_ECHO) $(XDPT_HOOK)
+test-xdp-crash: $(XDPT_ECHO) $(XDPT_HOOK)
+	timeout 120 bash targets/tests/xdp_crash.sh $(XDPT_ECHO) $(XDPT_HOOK)
+test-xdp: test-xdp-echo test-xdp-crash
+TESTS += test-xdp
