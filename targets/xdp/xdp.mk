@@ -10,7 +10,8 @@ BPF_CFLAGS  := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -du
 LIBS += $(XDP_LIB) $(XDP_SLIB)
 
 $(B)/obj/targets/xdp/xdp.o $(B)/san/obj/targets/xdp/xdp.o: CFLAGS_COMMON += -Itargets/xdp
-$(B)/obj/targets/xdp/xdp.o: CFLAGS += -Itargets/xdp
+# -fPIC: the archive also goes into the LD_PRELOAD library.
+$(B)/obj/targets/xdp/xdp.o: CFLAGS += -Itargets/xdp -fPIC
 
 $(XDP_LIB): $(B)/obj/targets/xdp/xdp.o
 	@mkdir -p $(@D)
