@@ -21,3 +21,11 @@ test-xdp-crash: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/tests/xdp_crash.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp: test-xdp-echo test-xdp-crash
 TESTS += test-xdp
+
+# mtpcat against kernel TCP (and itself): once mtpcat and the tcp program are built.
+.PHONY: test-mtpcat
+test-mtpcat: $(B)/bin/mtpcat $(B)/bpf/tcp.bpf.o
+	timeout 1500 bash targets/tests/mtpcat_tcp.sh $(B)/bin/mtpcat
+ifneq ($(and $(filter $(B)/bin/mtpcat,$(BINS)),$(wildcard mtp-programs/tcp.mtp)),)
+TESTS += test-mtpcat
+endif
