@@ -10,9 +10,10 @@ $(XDPT_HOOK): targets/xdp/mtp_xdp.bpf.c targets/xdp/mtp_xdp.h targets/tests/fixt
 	$(CLANG) $(BPF_CFLAGS) -Itargets/tests/fixtures -DMTP_XDP_PROTO_HEADER='"udp_echo.bpf.h"' \
 	    -c $< -o $@
 
-$(XDPT_ECHO): targets/tests/xdp_echo.c $(XDP_SLIB)
+# (literal library path: this fragment is read before targets/xdp/xdp.mk)
+$(XDPT_ECHO): targets/tests/xdp_echo.c $(B)/san/lib/libmtp_xdp.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(XDP_SLIB) $(XDP_LDLIBS) -o $@
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(B)/san/lib/libmtp_xdp.a $(XDP_LDLIBS) -o $@
 
 .PHONY: test-xdp test-xdp-echo test-xdp-crash
 test-xdp-echo: $(XDPT_ECHO) $(XDPT_HOOK)

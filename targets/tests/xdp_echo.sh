@@ -13,7 +13,10 @@ mx__prev_exit="rm -f '$out'"
 port=7777 kudp=7778 ktcp=2222
 mx_bg A $py "$here/kernel_echo.py" udp $kudp
 mx_bg A $py "$here/kernel_echo.py" tcp $ktcp
-mx_in A "$bin" "$MX_DEV_A" "$hook" $port "$MX_IP_B" "$MX_MAC_B" >"$out" 2>&1 &
+for mode in native skb; do
+echo "xdp_echo.sh: --- MTP_XDP_MODE=$mode"
+export MTP_XDP_MODE=$mode
+ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" $port "$MX_IP_B" "$MX_MAC_B" >"$out" 2>&1 &
 echo_pid=$!
 for _ in $(seq 100); do grep -q READY "$out" && break; kill -0 $echo_pid 2>/dev/null || break; sleep 0.1; done
 if ! grep -q READY "$out"; then
@@ -29,4 +32,6 @@ grep -Eq 'echoed=([2-9][0-9][0-9]|[0-9]{4,})' "$out" || { echo "xdp_echo.sh: FAI
 if mx_in A ip link show "$MX_DEV_A" | grep -q 'prog/xdp'; then
     echo "xdp_echo.sh: FAIL: XDP program still attached after exit"; exit 1
 fi
+grep -q "mode $mode" "$out" || { echo "xdp_echo.sh: FAIL: not attached in $mode mode"; exit 1; }
+done
 echo "xdp_echo.sh: PASS"

@@ -12,6 +12,7 @@
  * is stale by construction and gets replaced.
  *
  * cfg->args (or $MTP_XDP_OBJ) is the path of the hook object built for the program.
+ * MTP_XDP_MODE=native|skb|auto (default auto: native where the driver has it, else skb).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -275,10 +276,22 @@ static int hook_get(struct hook **out, int ifindex, const char *ifname, const ch
         return err;
     }
     /* Native mode where the driver has it (veth does), generic SKB mode otherwise. */
+    const char *want = getenv("MTP_XDP_MODE");
+    if (!want || !*want)
+        want = "auto";
+    if (strcmp(want, "auto") && strcmp(want, "native") && strcmp(want, "skb")) {
+        report("MTP_XDP_MODE=%s: unknown mode (accepted: auto, native, skb)", want);
+        bpf_object__close(obj);
+        return -EINVAL;
+    }
     const char *mode = "native";
-    LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = XDP_FLAGS_DRV_MODE);
-    int link = bpf_link_create(bpf_program__fd(prog), ifindex, BPF_XDP, &lo);
-    if (link < 0 && errno != EPERM && errno != EBUSY) {
+    int link = -1;
+    errno = EOPNOTSUPP;
+    if (strcmp(want, "skb")) {
+        LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = XDP_FLAGS_DRV_MODE);
+        link = bpf_link_create(bpf_program__fd(prog), ifindex, BPF_XDP, &lo);
+    }
+    if (link < 0 && strcmp(want, "native") && errno != EPERM && errno != EBUSY) {
         LIBBPF_OPTS(bpf_link_create_opts, lo_skb, .flags = XDP_FLAGS_SKB_MODE);
         link = bpf_link_create(bpf_program__fd(prog), ifindex, BPF_XDP, &lo_skb);
         mode = "skb";

@@ -20,11 +20,11 @@ $(XDP_SLIB): $(B)/san/obj/targets/xdp/xdp.o
 	@mkdir -p $(@D)
 	ar rcs $@ $^
 
-# Hook objects for the shipped programs, once mtpc can emit their BPF parser (--emit=bpf).
+# Hook objects for the shipped programs, once mtpc can emit their BPF parser (gen/emit_bpf.c).
 MTPC_BIN      ?= $(B)/bin/mtpc
 XDP_PROG_SRCS := $(wildcard mtp-programs/*.mtp)
 XDP_BPF_OBJS  := $(XDP_PROG_SRCS:mtp-programs/%.mtp=$(B)/bpf/%.bpf.o)
-ifneq ($(strip $(shell grep -ls 'emit=bpf' gen/*.c 2>/dev/null)),)
+ifneq ($(wildcard gen/emit_bpf.c),)
 LIBS += $(XDP_BPF_OBJS)
 endif
 
