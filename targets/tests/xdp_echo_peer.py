@@ -43,6 +43,28 @@ for n in sizes:
         die(f"wrong echo for a {n}-byte datagram from {src}")
 print(f"peer: {len(sizes)} datagrams echoed byte-exact through AF_XDP")
 
+# bursts: many datagrams in flight at once (batches, ring wrap-around, tx kicks)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: room for a whole burst
+s.settimeout(3.0)
+total = 0
+for burst in range(8):
+    want = {}
+    for i in range(256):
+        payload = struct.pack("!II", burst, i) + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 1200)))
+        want[payload[:8]] = payload
+        s.sendto(payload, (ip, port))
+    while want:
+        try:
+            data, _ = s.recvfrom(65536)
+        except socket.timeout:
+            die(f"burst {burst}: {len(want)} of 256 echoes missing")
+        if want.pop(data[:8], None) != data:
+            die(f"burst {burst}: wrong or duplicate echo")
+    total += 256
+s.close()
+print(f"peer: {total} datagrams in bursts of 256 echoed byte-exact")
+
 # malformed: UDP length field says 200 but only 12 bytes follow the header
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
 raw.sendto(struct.pack("!HHHH", 40000, port, 200, 0) + b"malformed!!!", (ip, 0))

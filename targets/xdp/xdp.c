@@ -325,14 +325,7 @@ static void frames_push(struct mtp_target *t, uint64_t addr)
     t->free_frames[t->n_free++] = addr & ~(uint64_t)(FRAME_SIZE - 1);
 }
 
-static void kick(struct mtp_target *t)
-{
-    /* Copy mode transmits in sendmsg, a bounded batch per call: errors mean "try later". */
-    (void)sendto(xsk_socket__fd(t->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
-}
-
-/* Completed tx frames back to the free stack; a kick if the kernel still has tx work. */
-static void tx_reap(struct mtp_target *t)
+static uint32_t comp_reap(struct mtp_target *t)
 {
     uint32_t idx;
     uint32_t n = xsk_ring_cons__peek(&t->comp, RING_SIZE, &idx);
@@ -341,8 +334,37 @@ static void tx_reap(struct mtp_target *t)
     if (n)
         xsk_ring_cons__release(&t->comp, n);
     t->tx_in_flight -= n;
-    if (t->tx_in_flight && xsk_ring_prod__needs_wakeup(&t->tx))
-        kick(t);
+    return n;
+}
+
+static int tx_ring_drained(const struct mtp_target *t)
+{
+    return __atomic_load_n(t->tx.consumer, __ATOMIC_ACQUIRE) == *t->tx.producer;
+}
+
+/* Tells the kernel to transmit. In copy mode (veth, skb mode) sendmsg does the work itself,
+ * a bounded batch per call, and says EAGAIN while descriptors remain (or the completion ring
+ * is full): call again, reaping completions, until the tx ring is drained. A frame must never
+ * wait in the ring for the next packet or timer to come along. */
+static void tx_kick(struct mtp_target *t)
+{
+    for (uint32_t i = 0; i < RING_SIZE / 16; i++) {
+        if (sendto(xsk_socket__fd(t->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+            return;
+        if (errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+            return; /* e.g. ENETDOWN: the frames stay queued; the next burst tries again */
+        comp_reap(t);
+        if (tx_ring_drained(t))
+            return;
+    }
+}
+
+/* Completed tx frames back to the free stack; a kick if the kernel still has tx work. */
+static void tx_reap(struct mtp_target *t)
+{
+    comp_reap(t);
+    if (t->tx_in_flight && !tx_ring_drained(t) && xsk_ring_prod__needs_wakeup(&t->tx))
+        tx_kick(t);
 }
 
 /* Keeps the fill ring stocked from the free stack (frames come back through rx_release). */
@@ -558,7 +580,7 @@ static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
         xsk_ring_prod__submit(&t->tx, sent);
         t->tx_in_flight += sent;
         if (xsk_ring_prod__needs_wakeup(&t->tx))
-            kick(t);
+            tx_kick(t);
     }
     for (int i = (int)sent; i < n; i++) /* ring full: dropped, the frames are ours again */
         frames_push(t, f[i].handle);
