@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "mtp/stack.h"
 #include "mtp/target.h"
@@ -291,10 +292,9 @@ static int conn_pump(struct session *s, uint64_t now, short stdin_ev, short stdo
             die("%s: receive: %s", s->peer, strerror((int)-n));
         }
     }
-    /* buffer -> stdout, at most PIPE_BUF after POLLOUT so a pipe never blocks us */
+    /* buffer -> stdout (non-blocking, see stdout_setup) */
     if (s->out.len && (stdout_ev & POLLOUT)) {
-        size_t chunk = s->out.len < PIPE_BUF ? s->out.len : PIPE_BUF;
-        ssize_t n = write(STDOUT_FILENO, s->out.data + s->out.off, chunk);
+        ssize_t n = write(STDOUT_FILENO, s->out.data + s->out.off, s->out.len);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             die("stdout: %s", strerror(errno));
         if (n > 0) {
@@ -386,6 +386,31 @@ static void run(struct session *s, int wake_fd)
     }
 }
 
+/* A pipe or socket on stdout is made non-blocking so a full one never stalls the stack (its
+ * flags are restored at exit: the open file may be shared); files and terminals stay as they
+ * are. */
+static int stdout_flags = -1;
+
+static void stdout_restore(void)
+{
+    if (stdout_flags >= 0)
+        fcntl(STDOUT_FILENO, F_SETFL, stdout_flags);
+}
+
+static void stdout_setup(void)
+{
+    struct stat st;
+    if (fstat(STDOUT_FILENO, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return;
+    int fl = fcntl(STDOUT_FILENO, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return;
+    if (fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0) {
+        stdout_flags = fl;
+        atexit(stdout_restore);
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: mtpcat [-v] HOST PORT\n       mtpcat [-v] -l [-k] PORT\n");
@@ -407,6 +432,7 @@ int main(int argc, char **argv)
         (keep && !listen_mode))
         usage();
     signal(SIGPIPE, SIG_IGN);
+    stdout_setup();
 
     const struct mtp_sock_proto *proto = proto_pick();
     const struct mtp_target_ops *ops = target_pick();
