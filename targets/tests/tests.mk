@@ -15,12 +15,14 @@ $(XDPT_ECHO): targets/tests/xdp_echo.c $(B)/san/lib/libmtp_xdp.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(B)/san/lib/libmtp_xdp.a $(XDP_LDLIBS) -o $@
 
-.PHONY: test-xdp test-xdp-echo test-xdp-crash
+.PHONY: test-xdp test-xdp-echo test-xdp-crash test-xdp-multiqueue
 test-xdp-echo: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/tests/xdp_echo.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp-crash: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/tests/xdp_crash.sh $(XDPT_ECHO) $(XDPT_HOOK)
-test-xdp: test-xdp-echo test-xdp-crash
+test-xdp-multiqueue: $(XDPT_ECHO) $(XDPT_HOOK)
+	timeout 120 bash targets/tests/xdp_multiqueue.sh $(XDPT_ECHO) $(XDPT_HOOK)
+test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue
 TESTS += test-xdp
 
 # mtpcat against kernel TCP (and itself): once mtpcat and the tcp program are built.

@@ -5,9 +5,10 @@
  * PORT back to its sender (MACs, addresses and ports swapped, checksums recomputed) until a
  * datagram "QUIT" arrives. Prints its counters and the hook's.
  *
- *   xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC [--hold]
+ *   xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC [--hold | --queues=N]
  *
  * --hold: stop after "READY" and wait to be killed (the crash-recovery test).
+ * --queues=N: one target per rx queue 0..N-1 (sharing the hook and the port), all served.
  * Exits non-zero on any failed check; gives up after 60 s without QUIT.
  */
 #include <arpa/inet.h>
@@ -163,98 +164,127 @@ static int check_neigh(const struct mtp_target_ops *ops, struct mtp_target *t, c
     return 0;
 }
 
-static int serve(const struct mtp_target_ops *ops, struct mtp_target *t, char **argv,
+#define MAX_Q 8
+
+static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq, char **argv,
                  uint16_t port, int hold);
 
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC [--hold]\n");
+        fprintf(stderr, "usage: xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC "
+                        "[--hold | --queues=N]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct mtp_target_ops *ops = &mtp_target_xdp;
     uint16_t port = (uint16_t)atoi(argv[3]);
     int hold = argc > 6 && !strcmp(argv[6], "--hold");
-    struct mtp_target_config cfg = {
-        .iface = argv[1], .args = argv[2], .queue = 0, .ip_proto = IP_PROTO_UDP_NUMBER,
-        .steer_port_off = 2,
-    };
-    struct mtp_target *t;
-    int err = ops->open(&t, &cfg);
-    if (err)
-        return fail("open", err);
-    int rc = serve(ops, t, argv, port, hold);
-    ops->close(t);
+    int nq = argc > 6 && !strncmp(argv[6], "--queues=", 9) ? atoi(argv[6] + 9) : 1;
+    if (nq < 1 || nq > MAX_Q)
+        return fail("--queues out of range", 0);
+    struct mtp_target *t[MAX_Q] = {0};
+    int rc = 0;
+    for (int q = 0; q < nq && !rc; q++) {
+        struct mtp_target_config cfg = {
+            .iface = argv[1], .args = argv[2], .queue = (uint32_t)q,
+            .ip_proto = IP_PROTO_UDP_NUMBER, .steer_port_off = 2,
+        };
+        int err = ops->open(&t[q], &cfg);
+        if (err)
+            rc = fail("open", err);
+    }
+    if (!rc)
+        rc = serve(ops, t, nq, argv, port, hold);
+    for (int q = nq; q-- > 0;)
+        if (t[q])
+            ops->close(t[q]);
     return rc;
 }
 
-static int serve(const struct mtp_target_ops *ops, struct mtp_target *t, char **argv,
+/* Echoes one burst of queue `t`; sets *quit on "QUIT". Returns frames received. */
+static int echo_burst(const struct mtp_target_ops *ops, struct mtp_target *t, uint16_t port,
+                      uint64_t *echoed, uint64_t *ignored, uint64_t *tx_drop, int *quit)
+{
+    struct mtp_frame rx[64], tx[64];
+    int n = ops->rx_burst(t, rx, 64), used = 0;
+    for (int i = 0; i < n; i++) {
+        static uint8_t buf[4096];
+        int len = echo_build(rx[i].data, rx[i].len, port, buf, sizeof(buf));
+        if (len < 0)
+            *quit = 1;
+        else if (len == 0)
+            (*ignored)++;
+        else if (ops->tx_alloc(t, &tx[used], 1) == 1) {
+            memcpy(tx[used].data, buf, (size_t)len);
+            tx[used++].len = (uint32_t)len;
+        } else
+            (*tx_drop)++;
+    }
+    if (n > 0)
+        ops->rx_release(t, rx, n);
+    int sent = used ? ops->tx_burst(t, tx, used) : 0;
+    *echoed += (uint64_t)sent;
+    *tx_drop += (uint64_t)(used - sent);
+    return n;
+}
+
+static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq, char **argv,
                  uint16_t port, int hold)
 {
     int err;
     struct mtp_link_info li;
-    if ((err = ops->link_info(t, &li)))
+    if ((err = ops->link_info(t[0], &li)))
         return fail("link_info", err);
     if (!li.ipv4 || li.owns_arp || !li.mtu || li.ifindex <= 0)
         return fail("link_info: want the kernel's IPv4 address, owns_arp=0, an MTU", 0);
     struct in_addr a = {htonl(li.ipv4)};
-    printf("link: %s ip %s/%u mtu %u mode %s\n", argv[1], inet_ntoa(a), li.prefix_len, li.mtu,
-           mtp_xdp_mode(t));
-    if (check_claims(ops, t, port) || check_neigh(ops, t, argv[4], argv[5]))
+    printf("link: %s ip %s/%u mtu %u mode %s queues %d\n", argv[1], inet_ntoa(a),
+           li.prefix_len, li.mtu, mtp_xdp_mode(t[0]), nq);
+    if (check_claims(ops, t[0], port) || check_neigh(ops, t[0], argv[4], argv[5]))
         return 1;
+    for (int q = 1; q < nq; q++) /* the other queues share the port */
+        if ((err = ops->port_claim(t[q], IP_PROTO_UDP_NUMBER, port)))
+            return fail("port_claim on another queue", err);
     printf("READY\n");
     if (hold)
         for (;;)
             pause();
 
-    uint64_t echoed = 0, ignored = 0, tx_drop = 0;
+    uint64_t echoed = 0, ignored = 0, tx_drop = 0, per_q[MAX_Q] = {0};
     uint64_t deadline = now_ms() + 60000;
     int quit = 0;
-    struct pollfd pfd = {.fd = ops->wake_fd(t), .events = POLLIN};
+    struct pollfd pfd[MAX_Q];
+    for (int q = 0; q < nq; q++)
+        pfd[q] = (struct pollfd){.fd = ops->wake_fd(t[q]), .events = POLLIN};
     while (!quit) {
         if (now_ms() > deadline)
             return fail("no QUIT within 60 s", 0);
-        struct mtp_frame rx[64], tx[64];
-        int n = ops->rx_burst(t, rx, 64);
-        if (n == 0) {
-            poll(&pfd, 1, 100);
-            continue;
+        int got = 0;
+        for (int q = 0; q < nq; q++) {
+            int n = echo_burst(ops, t[q], port, &echoed, &ignored, &tx_drop, &quit);
+            per_q[q] += (uint64_t)n;
+            got += n;
         }
-        int used = 0;
-        for (int i = 0; i < n; i++) {
-            static uint8_t buf[4096];
-            int len = echo_build(rx[i].data, rx[i].len, port, buf, sizeof(buf));
-            if (len < 0)
-                quit = 1;
-            else if (len == 0)
-                ignored++;
-            else if (ops->tx_alloc(t, &tx[used], 1) == 1 && tx[used].cap >= (uint32_t)len) {
-                memcpy(tx[used].data, buf, (size_t)len);
-                tx[used++].len = (uint32_t)len;
-            } else
-                tx_drop++;
-        }
-        ops->rx_release(t, rx, n);
-        int sent = ops->tx_burst(t, tx, used);
-        echoed += (uint64_t)sent;
-        tx_drop += (uint64_t)(used - sent);
+        if (!got)
+            poll(pfd, (nfds_t)nq, 100);
     }
     /* give the last echoes time to leave (completions), then report */
     for (int i = 0; i < 10; i++) {
-        struct mtp_frame rx[8];
-        int n = ops->rx_burst(t, rx, 8);
-        ops->rx_release(t, rx, n);
+        for (int q = 0; q < nq; q++)
+            echo_burst(ops, t[q], port, &echoed, &ignored, &tx_drop, &quit);
         usleep(10000);
     }
     struct mtp_xdp_stats st;
-    if ((err = mtp_xdp_stats_read(t, &st)))
+    if ((err = mtp_xdp_stats_read(t[0], &st)))
         return fail("reading hook stats", err);
     printf("echoed=%llu ignored=%llu tx_drop=%llu", (unsigned long long)echoed,
            (unsigned long long)ignored, (unsigned long long)tx_drop);
     for (int s = 0; s < MTP_XDP_STAT_COUNT; s++)
         printf(" xdp_%s=%llu", mtp_xdp_stat_name((enum mtp_xdp_stat)s),
                (unsigned long long)st.v[s]);
+    for (int q = 0; q < nq; q++)
+        printf(" rx_q%d=%llu", q, (unsigned long long)per_q[q]);
     printf("\n");
     return 0;
 }

@@ -68,8 +68,7 @@ struct mtp_target {
     uint32_t n_free;
     uint32_t tx_in_flight;  /* submitted to the tx ring, completion not yet seen */
 
-    /* placeholder kernel sockets, fd + 1 by port (0: none) */
-    int *placeholder;
+    uint64_t claimed[65536 / 64]; /* ports this queue's user claimed */
     int rtnl_fd;
     uint32_t rtnl_seq;
 };
@@ -116,9 +115,19 @@ static int perm_error(int err, const char *what)
 
 /* ------------------------------------------------------------------ hook program */
 
+/* Ports are the interface's, not a queue's: every queue of this process on the interface
+ * shares the steering map, and a port claimed by several (workers listening on the same port)
+ * holds one placeholder socket, counted. */
+struct port_hold {
+    int fd;        /* placeholder kernel socket, or a /dev/null fd when the kernel has none */
+    uint32_t refs; /* claims by this process's targets on this interface */
+};
+
 struct hook {
     int ifindex;
     int refs;
+    struct port_hold *ports; /* by port number */
+    char obj_path[256];
     struct bpf_object *obj;
     int link_fd;
     int xsks_fd, ports_fd, stats_fd;
@@ -224,6 +233,7 @@ static void hook_put(struct hook *h)
         return;
     if (h->link_fd >= 0)
         close(h->link_fd); /* detaches */
+    free(h->ports);
     bpf_object__close(h->obj);
     memset(h, 0, sizeof(*h));
 }
@@ -233,6 +243,11 @@ static int hook_get(struct hook **out, int ifindex, const char *ifname, const ch
     struct hook *h = NULL;
     for (int i = 0; i < MAX_HOOKS; i++)
         if (hooks[i].refs && hooks[i].ifindex == ifindex) {
+            if (strcmp(hooks[i].obj_path, obj_path) != 0) {
+                report("%s is already steered for %s in this process (one program per "
+                       "interface)", ifname, hooks[i].obj_path);
+                return -EBUSY;
+            }
             hooks[i].refs++;
             *out = &hooks[i];
             return 0;
@@ -309,11 +324,18 @@ static int hook_get(struct hook **out, int ifindex, const char *ifname, const ch
             report("%s: cannot attach the XDP hook program: %s", ifname, strerror(-err));
         return err;
     }
+    struct port_hold *ports = calloc(65536, sizeof(*ports));
+    if (!ports) {
+        close(link);
+        bpf_object__close(obj);
+        return -ENOMEM;
+    }
     *h = (struct hook){
-        .ifindex = ifindex, .refs = 1, .obj = obj, .link_fd = link, .mode = mode,
+        .ifindex = ifindex, .refs = 1, .obj = obj, .link_fd = link, .mode = mode, .ports = ports,
         .xsks_fd = map_fd(obj, "mtp_xsks"), .ports_fd = map_fd(obj, "mtp_ports"),
         .stats_fd = map_fd(obj, "mtp_stats"),
     };
+    snprintf(h->obj_path, sizeof(h->obj_path), "%s", obj_path);
     *out = h;
     return 0;
 }
@@ -398,6 +420,7 @@ static int iface_lookup(const char *name, char out[IF_NAMESIZE], int *ifindex)
 }
 
 static void xdp_close(struct mtp_target *t);
+static void xdp_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
 
 static int xsk_setup(struct mtp_target *t)
 {
@@ -474,8 +497,6 @@ static int xdp_open(struct mtp_target **out, const struct mtp_target_config *cfg
         err = hook_get(&t->hook, t->ifindex, t->ifname, obj_path);
     if (!err)
         err = xsk_setup(t);
-    if (!err && !(t->placeholder = calloc(65536, sizeof(int))))
-        err = -ENOMEM;
     if (err) {
         xdp_close(t);
         return err;
@@ -488,16 +509,9 @@ static void xdp_close(struct mtp_target *t)
 {
     if (!t)
         return;
-    if (t->placeholder) {
-        for (int p = 0; p < 65536; p++)
-            if (t->placeholder[p]) {
-                mtp_xdp_port_key key = (mtp_xdp_port_key)p;
-                if (t->hook)
-                    bpf_map_delete_elem(t->hook->ports_fd, &key);
-                close(t->placeholder[p] - 1);
-            }
-        free(t->placeholder);
-    }
+    for (int p = 0; t->hook && p < 65536; p++)
+        if (t->claimed[p / 64] >> (p % 64) & 1)
+            xdp_port_release(t, (uint8_t)t->ip_proto, (uint16_t)p);
     if (t->xsk)
         xsk_socket__delete(t->xsk);
     if (t->umem)
@@ -605,52 +619,69 @@ static int placeholder_type(uint8_t ip_proto)
     }
 }
 
+static int port_is_claimed(const struct mtp_target *t, uint16_t port)
+{
+    return (int)(t->claimed[port / 64] >> (port % 64) & 1);
+}
+
+/* A kernel socket bound to the port on every address, so the kernel never hands it out. */
+static int placeholder_open(uint8_t ip_proto, uint16_t port)
+{
+    int type = placeholder_type(ip_proto);
+    if (type < 0) { /* the kernel has no sockets for it: the steering map alone decides */
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* keeps release uniform */
+        return fd < 0 ? -errno : fd;
+    }
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, ip_proto);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
 static int xdp_port_claim(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
 {
     if (!port)
         return -EINVAL;
-    if (t->placeholder[port])
+    if (port_is_claimed(t, port))
         return -EADDRINUSE;
-    int type = placeholder_type(ip_proto);
-    int fd = -1;
-    if (type >= 0) {
-        fd = socket(AF_INET, type | SOCK_CLOEXEC, ip_proto);
+    struct port_hold *ph = &t->hook->ports[port];
+    if (!ph->refs) {
+        int fd = placeholder_open(ip_proto, port);
         if (fd < 0)
-            return -errno;
-        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
-        if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+            return fd;
+        mtp_xdp_port_key key = port;
+        uint8_t one = 1;
+        if (bpf_map_update_elem(t->hook->ports_fd, &key, &one, BPF_ANY) < 0) {
             int err = -errno;
             close(fd);
             return err;
         }
+        ph->fd = fd;
     }
-    mtp_xdp_port_key key = port;
-    uint8_t one = 1;
-    if (bpf_map_update_elem(t->hook->ports_fd, &key, &one, BPF_ANY) < 0) {
-        int err = -errno;
-        if (fd >= 0)
-            close(fd);
-        return err;
-    }
-    /* No kernel socket type: remember the claim with a harmless fd so release is uniform. */
-    if (fd < 0 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-        int err = -errno;
-        bpf_map_delete_elem(t->hook->ports_fd, &key);
-        return err;
-    }
-    t->placeholder[port] = fd + 1;
+    ph->refs++;
+    t->claimed[port / 64] |= 1ull << (port % 64);
     return 0;
 }
 
 static void xdp_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
 {
     (void)ip_proto;
-    if (!t->placeholder[port])
+    if (!port_is_claimed(t, port))
+        return;
+    t->claimed[port / 64] &= ~(1ull << (port % 64));
+    struct port_hold *ph = &t->hook->ports[port];
+    if (--ph->refs)
         return;
     mtp_xdp_port_key key = port;
     bpf_map_delete_elem(t->hook->ports_fd, &key);
-    close(t->placeholder[port] - 1);
-    t->placeholder[port] = 0;
+    close(ph->fd);
+    ph->fd = -1;
 }
 
 /* ------------------------------------------------------------------ rtnetlink */
