@@ -1,0 +1,57 @@
+#!/bin/bash
+# The DPDK target on a veth (net_af_packet) against the Linux kernel in another namespace:
+# ARP both ways, ping answered, UDP echoed with checksums done by the target.
+# Namespaces and veths are named md*<pid>, removed by the trap.
+set -u
+B=${B:-build}
+BIN=$B/tests/dpdk/test_af_packet
+id=$$
+NSD=mdd$id NSK=mdk$id VD=mdv${id}d VK=mdv${id}k
+OUR_IP=10.211.0.2 PEER_IP=10.211.0.1
+OUT=$(mktemp /tmp/mdout.XXXXXX)
+pid=
+
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    ip netns del "$NSD" 2>/dev/null
+    ip netns del "$NSK" 2>/dev/null
+    rm -f "$OUT"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- test output:"; cat "$OUT"; exit 1; }
+
+ip netns add "$NSD" && ip netns add "$NSK" &&
+ip link add "$VK" type veth peer name "$VD" &&
+ip link set "$VK" netns "$NSK" && ip link set "$VD" netns "$NSD" &&
+ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" &&
+ip -n "$NSK" link set "$VK" up && ip -n "$NSK" link set lo up &&
+ip -n "$NSD" link set "$VD" up || fail "cannot build the namespaces"
+
+ip netns exec "$NSD" timeout 60 "$BIN" "$VD" "$OUR_IP" "$PEER_IP" 3 50 >"$OUT" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q '^ready' "$OUT" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+grep -q '^ready' "$OUT" || fail "the target did not come up"
+our_mac=$(awk '/^ready/ {print $2}' "$OUT")
+
+ip netns exec "$NSK" ping -c 3 -i 0.2 -W 5 "$OUR_IP" >/dev/null || fail "ping $OUR_IP got no replies"
+ip netns exec "$NSK" timeout 20 python3 - "$OUR_IP" <<'PY' || fail "UDP echo did not come back"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1.0)
+msg = b"mtp dpdk af_packet udp echo"
+for _ in range(10):
+    s.sendto(msg, (sys.argv[1], 7777))
+    try:
+        data, addr = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    sys.exit(0 if data == msg and addr == (sys.argv[1], 7777) else 1)
+sys.exit(1)
+PY
+wait $pid || { pid=; fail "test_af_packet failed"; }
+pid=
+neigh=$(ip -n "$NSK" neigh show "$OUR_IP" dev "$VK")
+echo "$neigh" | grep -qi "lladdr $our_mac" || fail "kernel neighbour entry '$neigh' is not our MAC $our_mac"
+peer_mac=$(ip -n "$NSK" -br link show "$VK" | awk '{print $3}')
+grep -qi "^peer $peer_mac" "$OUT" || fail "we resolved $PEER_IP to the wrong MAC (kernel has $peer_mac)"
+echo "ok: af_packet: ARP both ways, ping, UDP echo (our MAC $our_mac)"
