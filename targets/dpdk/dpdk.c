@@ -13,8 +13,8 @@
  * --vdev=net_af_packetN,iface=<cfg->iface> when an interface is named and no device is.
  * Later opens in the same process (EAL initialises once) hot-plug their --vdev devices.
  *
- * Wake-up: when the PMD supports rx interrupts (net_memif, net_tap; not net_af_packet or
- * net_af_xdp in DPDK 22.11) wake_fd is the queue's interrupt eventfd. It is armed after an
+ * Wake-up: when the PMD supports ethdev rx interrupts (net_tap and PCI NICs with VFIO; not
+ * net_af_packet, net_memif or net_af_xdp in DPDK 22.11) wake_fd is the queue's interrupt fd. It is armed after an
  * empty rx poll and disarmed after a busy one, and drained on every empty poll, so a readable
  * fd always means "poll again" and never spins. Otherwise wake_fd is -1 (poll).
  *
@@ -480,8 +480,11 @@ static int port_setup(struct mtp_target *t, const char *name)
 
     t->intr_fd = -1;
     if (rx_intr) {
+        rte_log_set_global_level(RTE_LOG_CRIT);
         int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(t->port, t->queue);
-        if (fd >= 0 && rte_eth_dev_rx_intr_enable(t->port, t->queue) == 0) {
+        bool armed = fd >= 0 && rte_eth_dev_rx_intr_enable(t->port, t->queue) == 0;
+        rte_log_set_global_level(log_level);
+        if (armed) {
             t->intr_fd = fd;
             t->intr_armed = true;
             t->intr_counts = fd_is_eventfd(fd);
