@@ -401,6 +401,23 @@ static bool fd_is_eventfd(int fd)
     return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
+/* ethdev logs an error when asked for rx interrupts a PMD does not have; we only probe. */
+static int ethdev_log_quiet(void)
+{
+    int type = rte_log_register("lib.ethdev");
+    int level = type >= 0 ? rte_log_get_level((uint32_t)type) : -1;
+    if (level >= 0)
+        rte_log_set_level((uint32_t)type, RTE_LOG_CRIT);
+    return level;
+}
+
+static void ethdev_log_restore(int level)
+{
+    int type = rte_log_register("lib.ethdev");
+    if (type >= 0 && level >= 0)
+        rte_log_set_level((uint32_t)type, (uint32_t)level);
+}
+
 static int port_setup(struct mtp_target *t, const char *name)
 {
     struct rte_eth_dev_info info;
@@ -424,10 +441,9 @@ static int port_setup(struct mtp_target *t, const char *name)
 
     /* Rx interrupts if the PMD has them; otherwise plain polling. */
     bool rx_intr = true;
-    uint32_t log_level = rte_log_get_global_level();
-    rte_log_set_global_level(RTE_LOG_CRIT); /* a PMD without rx interrupts is not an error */
+    int log_level = ethdev_log_quiet(); /* a PMD without rx interrupts is not an error */
     ret = port_configure(t, &info, true);
-    rte_log_set_global_level(log_level);
+    ethdev_log_restore(log_level);
     if (ret != 0) {
         rx_intr = false;
         ret = port_configure(t, &info, false);
@@ -480,10 +496,10 @@ static int port_setup(struct mtp_target *t, const char *name)
 
     t->intr_fd = -1;
     if (rx_intr) {
-        rte_log_set_global_level(RTE_LOG_CRIT);
+        log_level = ethdev_log_quiet();
         int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(t->port, t->queue);
         bool armed = fd >= 0 && rte_eth_dev_rx_intr_enable(t->port, t->queue) == 0;
-        rte_log_set_global_level(log_level);
+        ethdev_log_restore(log_level);
         if (armed) {
             t->intr_fd = fd;
             t->intr_armed = true;

@@ -1,7 +1,7 @@
 /*
- * test_af_packet — the DPDK target on a veth through net_af_packet, against the kernel.
+ * test_veth — the DPDK target on a veth (net_af_packet, net_af_xdp) against the kernel.
  *
- *   test_af_packet <iface> <our-ip> <peer-ip> <echoes> <timeout-s>
+ *   test_veth <iface> <our-ip> <peer-ip> <echoes> <timeout-s>
  *
  * Opens mtp_target_dpdk on <iface> (MTP_IFACE convenience: no --vdev given), prints
  * "ready <our-mac>", then answers by hand-built frames: ARP requests for <our-ip>, ICMP echo
@@ -9,7 +9,7 @@
  * datagrams to port 7777 (echoed with both checksums left to the target). It also resolves
  * <peer-ip> with its own ARP request and prints "peer <mac>". It exits 0 once the peer is
  * resolved, <echoes> echo requests and one UDP datagram were answered; 1 on timeout.
- * run_af_packet.sh checks the other side: ping succeeds, the kernel's neighbour table holds
+ * run_veth.sh checks the other side: ping succeeds, the kernel's neighbour table holds
  * our MAC, the UDP echo comes back, the MAC we resolved is the peer's.
  */
 #include <time.h>

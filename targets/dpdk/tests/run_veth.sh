@@ -1,10 +1,17 @@
 #!/bin/bash
-# The DPDK target on a veth (net_af_packet) against the Linux kernel in another namespace:
+# The DPDK target on a veth against the Linux kernel in another namespace, through
+# net_af_packet (MTP_IFACE convenience, no --vdev) and net_af_xdp (--vdev in MTP_DPDK_ARGS):
 # ARP both ways, ping answered, UDP echoed with checksums done by the target.
 # Namespaces and veths are named md*<pid>, removed by the trap.
+#   run_veth.sh [af_packet|af_xdp]   (default: both, one after the other)
+if [ $# = 0 ]; then
+    for pmd in af_packet af_xdp; do bash "$0" $pmd || exit 1; done
+    exit 0
+fi
+PMD=$1
 set -u
 B=${B:-build}
-BIN=$B/tests/dpdk/test_af_packet
+BIN=$B/tests/dpdk/test_veth
 id=$$
 NSD=mdd$id NSK=mdk$id VD=mdv${id}d VK=mdv${id}k
 OUR_IP=10.211.0.2 PEER_IP=10.211.0.1
@@ -27,7 +34,12 @@ ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" &&
 ip -n "$NSK" link set "$VK" up && ip -n "$NSK" link set lo up &&
 ip -n "$NSD" link set "$VD" up || fail "cannot build the namespaces"
 
-ip netns exec "$NSD" timeout 60 "$BIN" "$VD" "$OUR_IP" "$PEER_IP" 3 50 >"$OUT" 2>&1 &
+case $PMD in
+af_packet) ARGS= ;;
+af_xdp)    ARGS="--vdev=net_af_xdp0,iface=$VD" ;;
+*)         echo "run_veth.sh: unknown PMD $PMD (af_packet|af_xdp)"; exit 2 ;;
+esac
+ip netns exec "$NSD" env MTP_DPDK_ARGS="$ARGS" timeout 60 "$BIN" "$VD" "$OUR_IP" "$PEER_IP" 3 50 >"$OUT" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q '^ready' "$OUT" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 grep -q '^ready' "$OUT" || fail "the target did not come up"
@@ -48,10 +60,10 @@ for _ in range(10):
     sys.exit(0 if data == msg and addr == (sys.argv[1], 7777) else 1)
 sys.exit(1)
 PY
-wait $pid || { pid=; fail "test_af_packet failed"; }
+wait $pid || { pid=; fail "test_veth ($PMD) failed"; }
 pid=
 neigh=$(ip -n "$NSK" neigh show "$OUR_IP" dev "$VK")
 echo "$neigh" | grep -qi "lladdr $our_mac" || fail "kernel neighbour entry '$neigh' is not our MAC $our_mac"
 peer_mac=$(ip -n "$NSK" -br link show "$VK" | awk '{print $3}')
 grep -qi "^peer $peer_mac" "$OUT" || fail "we resolved $PEER_IP to the wrong MAC (kernel has $peer_mac)"
-echo "ok: af_packet: ARP both ways, ping, UDP echo (our MAC $our_mac)"
+echo "ok: $PMD: ARP both ways, ping, UDP echo (our MAC $our_mac)"
