@@ -13,10 +13,12 @@
  * --vdev=net_af_packetN,iface=<cfg->iface> when an interface is named and no device is.
  * Later opens in the same process (EAL initialises once) hot-plug their --vdev devices.
  *
- * Wake-up: when the PMD supports ethdev rx interrupts (net_tap and PCI NICs with VFIO; not
- * net_af_packet, net_memif or net_af_xdp in DPDK 22.11) wake_fd is the queue's interrupt fd. It is armed after an
- * empty rx poll and disarmed after a busy one, and drained on every empty poll, so a readable
- * fd always means "poll again" and never spins. Otherwise wake_fd is -1 (poll).
+ * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO; not
+ * net_af_packet, net_af_xdp or net_memif in DPDK 22.11) wake_fd is the queue's interrupt fd,
+ * else -1 (the caller polls). An eventfd-style interrupt (VFIO) is armed after an empty rx
+ * poll, disarmed after a busy one and drained on every empty poll, so a readable fd always
+ * means "poll again" and never spins; net_tap's fd is the tap queue itself, readable while
+ * frames wait.
  *
  * No rte_* type leaves this file.
  */
@@ -64,6 +66,7 @@ struct mtp_target {
     uint32_t offload_caps;  /* MTP_OFFLOAD_* reported to the stack */
     int intr_fd;            /* rx interrupt fd, or -1 */
     bool intr_armed;
+    bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
     char vdev_name[64];     /* hot-plugged device to remove on close, or "" */
 };
@@ -498,10 +501,12 @@ static int port_setup(struct mtp_target *t, const char *name)
     if (rx_intr) {
         log_level = ethdev_log_quiet();
         int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(t->port, t->queue);
-        bool armed = fd >= 0 && rte_eth_dev_rx_intr_enable(t->port, t->queue) == 0;
+        int en = fd >= 0 ? rte_eth_dev_rx_intr_enable(t->port, t->queue) : -ENOTSUP;
         ethdev_log_restore(log_level);
-        if (armed) {
+        /* -ENOTSUP from enable: the fd is always live (net_tap: the queue's own fd) */
+        if (fd >= 0 && (en == 0 || en == -ENOTSUP)) {
             t->intr_fd = fd;
+            t->intr_switch = en == 0;
             t->intr_armed = true;
             t->intr_counts = fd_is_eventfd(fd);
             if (t->intr_counts)
@@ -632,7 +637,7 @@ static int rx_poll(struct mtp_target *t, struct mtp_frame *f, int max)
 static int dpdk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     int got = rx_poll(t, f, max);
-    if (t->intr_fd < 0)
+    if (t->intr_fd < 0 || !t->intr_switch)
         return got;
     if (got > 0) {
         /* busy: the caller keeps polling, interrupts would only cost the peer a write */

@@ -9,9 +9,11 @@
  * datagrams to port 7777 (echoed with both checksums left to the target). It also resolves
  * <peer-ip> with its own ARP request and prints "peer <mac>". It exits 0 once the peer is
  * resolved, <echoes> echo requests and one UDP datagram were answered; 1 on timeout.
+ * When the target has a wake-up fd (net_tap), the idle loop sleeps in epoll on it alone.
  * run_veth.sh checks the other side: ping succeeds, the kernel's neighbour table holds
  * our MAC, the UDP echo comes back, the MAC we resolved is the peer's.
  */
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,8 +148,16 @@ int main(int argc, char **argv)
     CHECK(pt.ops->neigh_lookup == NULL, "the DPDK target must leave ARP to the stack");
     char mac[18];
     mac_format(pt.link.mac, mac);
-    printf("ready %s mtu %u wake_fd %d\n", mac, pt.link.mtu, pt.ops->wake_fd(pt.t));
+    int wfd = pt.ops->wake_fd(pt.t);
+    printf("ready %s mtu %u wake_fd %d offload_caps %u\n", mac, pt.link.mtu, wfd,
+           pt.link.offload_caps);
     fflush(stdout);
+    int ep = -1;
+    if (wfd >= 0) {
+        struct epoll_event ev = { .events = EPOLLIN };
+        ep = epoll_create1(0);
+        CHECK(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev) == 0, "epoll on wake_fd");
+    }
 
     uint64_t next_arp = 0;
     while (!(pt.resolved && pt.echoes >= want_echoes && pt.udps >= 1)) {
@@ -163,9 +173,22 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             on_frame(&pt, &fr[i]);
         pt.ops->rx_release(pt.t, fr, n);
-        if (n == 0)
+        if (n > 0)
+            continue;
+        if (ep < 0) {
             usleep(1000);
+            continue;
+        }
+        /* Idle with a wake-up fd: sleep on it alone (until the next ARP retry while the
+         * peer is unresolved). A wake_fd that never fires makes this test time out. */
+        uint64_t now = now_ms();
+        uint64_t until = pt.resolved ? deadline : next_arp < deadline ? next_arp : deadline;
+        struct epoll_event out;
+        CHECK(epoll_wait(ep, &out, 1, until > now ? (int)(until - now) : 0) >= 0,
+              "epoll_wait failed");
     }
+    if (ep >= 0)
+        close(ep);
     mac_format(pt.peer_mac, mac);
     printf("peer %s\n", mac);
     pt.ops->port_release(pt.t, 17, UDP_ECHO_PORT);
