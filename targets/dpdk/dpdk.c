@@ -68,7 +68,6 @@ struct mtp_target {
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
-    char vdev_name[64];     /* hot-plugged device to remove on close, or "" */
 };
 
 /* Process-wide EAL state: EAL initialises once per process and cannot be re-initialised. */
@@ -307,24 +306,24 @@ static int eal_init(struct eal_args *a)
     return 0;
 }
 
-/* EAL is up already: hot-plug the device this open names. */
-static int vdev_hotplug(const char *devargs, char *name_out, size_t cap)
+/* EAL is up already: hot-plug the device this open names (unless it exists). */
+static int vdev_hotplug(const char *devargs)
 {
+    char name[RTE_ETH_NAME_MAX_LEN];
     const char *comma = strchr(devargs, ',');
     size_t nlen = comma ? (size_t)(comma - devargs) : strlen(devargs);
-    if (nlen >= cap)
-        return -ENAMETOOLONG;
-    memcpy(name_out, devargs, nlen);
-    name_out[nlen] = '\0';
     uint16_t port;
-    if (rte_eth_dev_get_port_by_name(name_out, &port) == 0) {
-        name_out[0] = '\0'; /* already present (probed at EAL init): not ours to remove */
-        return 0;
+    if (nlen >= sizeof(name)) {
+        dpdk_err("device name too long: %s", devargs);
+        return -ENAMETOOLONG;
     }
+    memcpy(name, devargs, nlen);
+    name[nlen] = '\0';
+    if (rte_eth_dev_get_port_by_name(name, &port) == 0)
+        return 0; /* present: port_pick tells whether it is free */
     int ret = rte_dev_probe(devargs);
     if (ret < 0) {
         dpdk_err("cannot create device %s: %s", devargs, rte_strerror(-ret));
-        name_out[0] = '\0';
         return ret;
     }
     return 0;
@@ -546,7 +545,7 @@ static int dpdk_open(struct mtp_target **out, const struct mtp_target_config *cf
         err = eal_init(&a);
         eal_state = err ? err : 1;
     } else if (a.first_vdev) {
-        err = vdev_hotplug(a.first_vdev, t->vdev_name, sizeof(t->vdev_name));
+        err = vdev_hotplug(a.first_vdev);
     }
     if (!err)
         err = port_pick(a.first_vdev, &t->port);
@@ -573,9 +572,15 @@ static void dpdk_close(struct mtp_target *t)
     if (!t)
         return;
     rte_eth_dev_stop(t->port);
-    rte_eth_dev_close(t->port);
-    if (t->vdev_name[0])
-        rte_eal_hotplug_remove("vdev", t->vdev_name);
+    /* A virtual device goes away with its port, so that a later open can create it again;
+     * a PCI device stays probed (only the port is closed). */
+    struct rte_eth_dev_info info;
+    struct rte_device *dev = NULL;
+    if (rte_eth_dev_info_get(t->port, &info) == 0 && info.device &&
+        strcmp(rte_bus_name(rte_dev_bus(info.device)), "vdev") == 0)
+        dev = info.device;
+    if (!dev || rte_dev_remove(dev) != 0)
+        rte_eth_dev_close(t->port);
     rte_mempool_free(t->pool);
     port_taken[t->port] = false;
     free(t);
