@@ -202,3 +202,118 @@ Test(sim_transfer, one_megabyte_with_loss)
     struct mtp_sim_config c = {.seed = 5, .delay_ns = 20 * US, .loss_ppm = 20000};
     transfer(&c, MB, 600 * S);
 }
+
+/* ------------------------------------------------------------------ many connections */
+
+#define N_CONNS 1000
+#define CONN_BYTES 20000
+
+struct many {
+    struct rig *r;
+    struct mtp_sock *listener;
+    struct mtp_sock *client[N_CONNS];
+    uint64_t sent[N_CONNS];
+    bool shut[N_CONNS], client_done[N_CONNS];
+    struct mtp_sock *server[N_CONNS];
+    uint16_t server_port[N_CONNS];     /* the client port the server connection belongs to */
+    uint64_t rcvd[N_CONNS];
+    bool server_done[N_CONNS];
+    int n_servers, n_verified, n_client_done;
+    uint64_t mismatches;
+};
+
+/* Every client sends CONN_BYTES of its own pattern and half-closes; every server connection
+ * checks the bytes against the pattern of its peer's port, then closes. */
+static int many_step(void *arg)
+{
+    struct many *m = arg;
+    struct rig *r = m->r;
+    uint64_t t = now(r);
+    mtp_socks_poll(r->a.ss, t);
+    mtp_socks_poll(r->b.ss, t);
+    struct mtp_sock *s;
+    while (m->n_servers < N_CONNS && mtp_sock_accept(m->listener, &s, t) == 0) {
+        uint16_t port;
+        mtp_sock_peer(s, NULL, &port);
+        m->server[m->n_servers] = s;
+        m->server_port[m->n_servers++] = port;
+    }
+    uint8_t buf[4096];
+    for (int i = 0; i < N_CONNS; i++) {
+        struct mtp_sock *c = m->client[i];
+        uint16_t port;
+        mtp_sock_local(c, NULL, &port);
+        while (m->sent[i] < CONN_BYTES && (mtp_sock_poll(c) & MTP_SOCK_WRITABLE)) {
+            uint64_t n = CONN_BYTES - m->sent[i] < sizeof buf ? CONN_BYTES - m->sent[i] : sizeof buf;
+            for (uint64_t k = 0; k < n; k++)
+                buf[k] = pattern(port, m->sent[i] + k);
+            ssize_t k = mtp_sock_send(c, buf, n, t);
+            if (k <= 0)
+                break;
+            m->sent[i] += (uint64_t)k;
+        }
+        if (m->sent[i] == CONN_BYTES && !m->shut[i]) {
+            cr_assert_eq(mtp_sock_shutdown_wr(c, t), 0);
+            m->shut[i] = true;
+        }
+        if (m->shut[i] && !m->client_done[i] && mtp_sock_recv(c, buf, sizeof buf, t) == 0) {
+            m->client_done[i] = true;
+            m->n_client_done++;
+        }
+    }
+    for (int j = 0; j < m->n_servers; j++) {
+        while (!m->server_done[j]) {
+            ssize_t k = mtp_sock_recv(m->server[j], buf, sizeof buf, t);
+            if (k == -EAGAIN)
+                break;
+            cr_assert_geq(k, 0, "server recv: %zd", k);
+            if (k == 0) {
+                m->server_done[j] = true;
+                m->n_verified += m->rcvd[j] == CONN_BYTES;
+                cr_assert_eq(mtp_sock_close(m->server[j], t), 0);
+                break;
+            }
+            for (ssize_t b = 0; b < k; b++)
+                m->mismatches += buf[b] != pattern(m->server_port[j], m->rcvd[j] + (uint64_t)b);
+            m->rcvd[j] += (uint64_t)k;
+        }
+    }
+    return m->n_client_done == N_CONNS;
+}
+
+Test(sim_many, thousand_concurrent_connections, .timeout = 300)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 6, .delay_ns = 20 * US, .loss_ppm = 10000};
+    rig_up(&r, &c, 16 * 1024);
+    struct many *m = calloc(1, sizeof *m);
+    m->r = &r;
+    int err = 0;
+    m->listener = mtp_sock_listen(r.b.ss, PORT, 256, now(&r), &err);
+    cr_assert_not_null(m->listener);
+    for (int i = 0; i < N_CONNS; i++) {
+        m->client[i] = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+        cr_assert_not_null(m->client[i], "connect %d: %d", i, err);
+    }
+    int rc = mtp_sim_run_until(r.w, r.stacks, 2, many_step, m, 600 * S);
+    cr_assert_eq(rc, 0, "stalled at %.3f s: %d accepted, %d verified, %d clients done",
+                 now(&r) / 1e9, m->n_servers, m->n_verified, m->n_client_done);
+    cr_assert_eq(m->n_servers, N_CONNS);
+    cr_assert_eq(m->n_verified, N_CONNS);
+    cr_assert_eq(m->mismatches, 0u);
+    static struct mtp_key keys[N_CONNS];
+    for (int i = 0; i < N_CONNS; i++) {
+        struct mtpg_tcp_conn_id id = {IP_A, IP_B, 0, PORT};
+        mtp_sock_local(m->client[i], NULL, &id.local_port);
+        mtpg_tcp_key_conn_id(&keys[i], &id);
+        mtp_sock_close(m->client[i], now(&r));
+    }
+    /* every connection finishes its closing handshake and TIME_WAIT */
+    rc = mtp_sim_run_until(r.w, r.stacks, 2, NULL, NULL, now(&r) + 30 * S);
+    cr_assert_eq(rc, -ETIMEDOUT);
+    for (int i = 0; i < N_CONNS; i++)
+        cr_assert_null(mtp_stack_ctx(r.a.st, MTPG_TCP_CTX_CONN, &keys[i]), "connection %d", i);
+    mtp_sock_close(m->listener, now(&r));
+    free(m);
+    rig_down(&r);
+}
