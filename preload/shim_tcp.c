@@ -194,7 +194,6 @@ static int tcp_close(struct mtp_sock *sk, uint64_t now_ns)
         return 0;
     }
     sk->wr_shut = true;
-    sk->released = true;
     if (!sk->gone && sk->in_table)
         post_empty(sk, MTPG_TCP_EV_APP_CLOSE, now_ns);
     return 0;
@@ -204,7 +203,6 @@ static int tcp_abort(struct mtp_sock *sk, uint64_t now_ns)
 {
     if (sk->listener)
         return tcp_close(sk, now_ns);
-    sk->released = true;
     if (!sk->gone && sk->in_table)
         post_empty(sk, MTPG_TCP_EV_APP_ABORT, now_ns);
     return 0;

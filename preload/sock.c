@@ -103,6 +103,10 @@ void mtp__sock_unlink(struct mtp_sock *sk)
 void mtp__sock_free(struct mtp_sock *sk)
 {
     mtp__sock_unlink(sk);
+    for (; sk->aq_len; sk->aq_len--) { /* connections nobody accepted */
+        mtp__sock_free(sk->acceptq[sk->aq_head]);
+        sk->aq_head = (sk->aq_head + 1) % sk->aq_cap;
+    }
     if (sk->port_owned)
         mtp_stack_port_release(sk->ss->stack, sk->lport);
     free(sk->acceptq);

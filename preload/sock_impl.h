@@ -53,6 +53,8 @@ struct mtp_sock_ops {
     ssize_t (*send)(struct mtp_sock *sk, const void *buf, size_t len, uint64_t now_ns);
     ssize_t (*recv)(struct mtp_sock *sk, void *buf, size_t len, uint64_t now_ns);
     int (*shutdown_wr)(struct mtp_sock *sk, uint64_t now_ns);
+    /* close/abort: sk stays valid during the call (notifications only mark it gone);
+     * sock.c releases it afterwards */
     int (*close)(struct mtp_sock *sk, uint64_t now_ns);      /* graceful */
     int (*abort)(struct mtp_sock *sk, uint64_t now_ns);
     int (*setopt)(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns);
