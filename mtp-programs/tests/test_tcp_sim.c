@@ -281,7 +281,9 @@ static int many_step(void *arg)
     return m->n_client_done == N_CONNS;
 }
 
-Test(sim_many, thousand_concurrent_connections, .timeout = 300)
+TestSuite(sim_many, .timeout = 300);
+
+Test(sim_many, thousand_concurrent_connections)
 {
     struct rig r;
     struct mtp_sim_config c = {.seed = 6, .delay_ns = 20 * US, .loss_ppm = 10000};
@@ -355,7 +357,7 @@ static void settle(struct rig *r, uint64_t d)
     mtp_socks_poll(r->b.ss, now(r));
 }
 
-TestSuite(sim_sock, .timeout = 60);
+TestSuite(sim_sock, .timeout = 300);
 
 Test(sim_sock, connect_to_a_closed_port_is_refused)
 {
