@@ -49,9 +49,10 @@ fuzz-gen: $(GEN_FUZZ)
 
 # Refreshes gen/tests/ok/*.golden.{c,h} from the current compiler (review the diff!).
 golden: $(MTPC)
-	@for f in gen/tests/ok/*.mtp; do \
+	@mkdir -p $(B)/tmp/golden
+	@set -e; for f in gen/tests/ok/*.mtp; do \
 	  n=$$(basename $$f .mtp); \
-	  $(MTPC) -o $(B)/tmp/golden/$$n.c $$f 2>/dev/null || { mkdir -p $(B)/tmp/golden; $(MTPC) -o $(B)/tmp/golden/$$n.c $$f; } ; \
+	  $(MTPC) -o $(B)/tmp/golden/$$n.c $$f; \
 	  cp $(B)/tmp/golden/$$n.c gen/tests/ok/$$n.golden.c; \
 	  cp $(B)/tmp/golden/$$n.h gen/tests/ok/$$n.golden.h; \
 	done; echo "golden: refreshed gen/tests/ok/*.golden.{c,h}"

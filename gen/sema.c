@@ -1928,13 +1928,13 @@ void mtpc_sema(Program *p)
         resolve_type(d->ty, 0);
         if (d->ty->kind != TY_INT && d->ty->kind != TY_BOOL)
             mtpc_error_at(d->ty->tok, "a %s must be an integer or bool", decl_kind_name(d->kind));
+        check_value(d->init);
+        check_assignable(d->init->tok, d->ty, d->init->ty);
         if (d->kind == D_CONST)
             const_eval_decl(d);
         else if (!mtpc_is_const(p, d->init))
             mtpc_error_at(d->init->tok, "the default of param '%.*s' must be a constant expression",
                           d->name->len, d->name->loc);
-        check_value(d->init);
-        check_assignable(d->init->tok, d->ty, d->init->ty);
     }
     /* records: types first (order-independent), then layouts in declaration order */
     for (Decl *d = p->decls; d; d = d->next)
