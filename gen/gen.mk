@@ -20,6 +20,16 @@ $(GEN_TEST): gen/tests/test_gen.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(CRITERION) -o $@
 
+# The generated C of echo.mtp, exercised directly (parser, serialiser, rules, dispatch).
+GEN_ECHO_C := $(B)/tmp/gen/echo.c
+$(GEN_ECHO_C): gen/tests/ok/echo.mtp $(MTPC_SAN)
+	@mkdir -p $(@D)
+	ASAN_OPTIONS=detect_leaks=0 $(MTPC_SAN) -o $@ $<
+GEN_ECHO_TEST := $(B)/san/tests/gen/test_echo
+$(GEN_ECHO_TEST): gen/tests/test_echo.c $(GEN_ECHO_C)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(B)/tmp/gen $< $(GEN_ECHO_C) $(CRITERION) -o $@
+
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
 GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/tests/fuzz_mtpc.c
@@ -29,9 +39,11 @@ $(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h
 	  -fno-sanitize-recover=undefined $(GEN_FUZZ_SRCS) -o $@
 
 .PHONY: test-gen fuzz-gen golden
-test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST)
+test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_ECHO_TEST)
 	@echo "== $(GEN_TEST)"
 	@MTPC=$(MTPC_SAN) $(GEN_TEST) --jobs 2
+	@echo "== $(GEN_ECHO_TEST)"
+	@$(GEN_ECHO_TEST) --jobs 2
 	@echo "== gen/tests/corpus.sh"
 	@bash gen/tests/corpus.sh $(MTPC_SAN)
 	@$(MAKE) --no-print-directory fuzz-gen
