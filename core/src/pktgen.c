@@ -283,8 +283,15 @@ int mtp__pktgen_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
     if (bp->srule != MTP_NONE)
         p->srules[bp->srule].apply(cur, bp->v, prev, bp->prev_len, seg_pos(bp->k, bp->n_pkts));
     uint32_t hdr = bd->hdr_len(cur);
-    if (hdr + slice > cap)
+    if (hdr + slice + 20 > e->cfg.mtu) {
+        /* can never be sent (e.g. nested frames beyond the MTU): drop it, do not block the
+         * queue behind it */
+        e->st->instr_failed++;
+        mtp__pktgen_release(e, bp);
         return MTP_EMSGSIZE;
+    }
+    if (hdr + slice > cap)
+        return MTP_EMSGSIZE; /* the caller's buffer is short: kept for a bigger one */
     bd->write_hdr(cur, buf, slice);
     if (slice) {
         if (bp->ring_cap)

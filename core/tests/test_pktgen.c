@@ -246,3 +246,18 @@ Test(pktgen, small_buffer_keeps_the_blueprint)
     struct pkt p[1];
     cr_expect_eq(drain(p, 1), 1);
 }
+
+Test(pktgen, packet_beyond_the_mtu_is_refused_not_stuck)
+{
+    eng = mk(300, 4096);
+    append(1000, 0);
+    /* two frames of 200 bytes: header 412 bytes > 300 - 20, frames are not segmented */
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_FRAMES, .b = 0, .len = 200, .b2 = 200,
+                                    .len2 = 200 }, 0);
+    cr_expect_eq(mtp_engine_stats(eng)->instr_failed, 1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 3 }, 0);
+    cr_expect_eq(mtp_engine_tx_pending(eng), 1);
+    struct mtp_tx_meta m;
+    uint8_t b[2048];
+    cr_expect_eq(mtp_engine_tx_next(eng, b, sizeof b, &m, 0), 8, "the next one is not blocked");
+}
