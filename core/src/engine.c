@@ -695,8 +695,11 @@ int mtp_engine_timers(struct mtp_engine *e, uint64_t now_ns)
         return MTP_EBUSY;
     engine_clock(e, now_ns);
     int fired = 0;
+    /* a chain that restarts its own timer with a zero duration fires again on the next
+     * call, not in a loop inside this one */
+    uint32_t budget = e->wheel.count;
     struct mtp__timer *t;
-    while ((t = mtp__wheel_expire(&e->wheel, e->now)) != NULL) {
+    while (budget-- > 0 && (t = mtp__wheel_expire(&e->wheel, e->now)) != NULL) {
         struct mtp__ctx *c = t->owner;
         const struct mtp_ctx_desc *cd = &e->prog->ctxs[c->type];
         uint16_t type = cd->timer_event[t->idx];

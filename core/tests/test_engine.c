@@ -319,3 +319,12 @@ Test(engine, context_capacity_is_bounded)
     cr_expect_eq(mtp_engine_stats(e2)->pool_exhausted, 1);
     mtp_engine_free(e2);
 }
+
+Test(engine, self_restarting_zero_timer_does_not_loop)
+{
+    cr_assert_eq(fx_post(eng, 1, (struct fx_op){ .op = FX_NEW_CTX, .a = 9 }, 0), 1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_TIMER_START, .b = 0 }, 10);
+    cr_expect_eq(mtp_engine_timers(eng, 10), 1);
+    cr_expect_eq(mtp_engine_timers(eng, 11), 1);
+    cr_expect_eq(fx_conn(eng, 1)->fires, 2);
+}
