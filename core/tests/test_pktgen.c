@@ -261,3 +261,20 @@ Test(pktgen, packet_beyond_the_mtu_is_refused_not_stuck)
     uint8_t b[2048];
     cr_expect_eq(mtp_engine_tx_next(eng, b, sizeof b, &m, 0), 8, "the next one is not blocked");
 }
+
+Test(pktgen, blueprint_pool_exhaustion_is_counted_not_fatal)
+{
+    eng = mk(1500, 1000);
+    uint32_t n = 65536 + 10; /* MTP__MAX_BLUEPRINTS + 10 */
+    for (uint32_t id = 2; id < n + 2; id++) {
+        fx_post(eng, id, (struct fx_op){ .op = FX_NEW_CTX, .a = 1 }, 0);
+        fx_post(eng, id, (struct fx_op){ .op = FX_GEN_ACK, .c = id }, 0);
+    }
+    cr_expect_eq(mtp_engine_tx_pending(eng), 65536);
+    cr_expect_eq(mtp_engine_stats(eng)->pool_exhausted, 10);
+    struct mtp_tx_meta m;
+    uint8_t b[64];
+    cr_expect_eq(mtp_engine_tx_next(eng, b, sizeof b, &m, 0), 8);
+    fx_post(eng, 2, (struct fx_op){ .op = FX_GEN_ACK, .c = 1 }, 0);
+    cr_expect_eq(mtp_engine_tx_pending(eng), 65536, "room again after one was sent");
+}
