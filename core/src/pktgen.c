@@ -44,8 +44,12 @@ static uint8_t *spill_copy(struct mtp_engine *e, struct mtp__bp *bp, const uint8
 static int resolve_data(struct mtp_engine *e, struct mtp__bp *bp, uint32_t off, int top)
 {
     struct mtp_data d = data_get(bp->v, off);
-    if (d.len == 0 && !(d.flags & MTP_DATA_FROM_UNIT))
+    if (d.len == 0) {
+        /* no bytes (a pure control packet, an unused frame slot): nothing to reference */
+        d.addr = 0;
+        data_put(bp->v, off, &d);
         return 0;
+    }
     const uint8_t *addr;
     if (d.flags & MTP_DATA_FROM_UNIT) {
         struct mtp__unit *u = bp->ctx ? mtp__unit_find(bp->ctx, d.uid, 1) : NULL;
@@ -56,22 +60,22 @@ static int resolve_data(struct mtp_engine *e, struct mtp__bp *bp, uint32_t off, 
             return MTP_ERANGE;
         uint32_t contig = 0;
         addr = mtp__tx_unit_at(tx, d.off, &contig);
-        if (d.len > 0) {
-            if (top) {
-                bp->payload = tx->buf;
-                bp->ring_cap = tx->cap;
-                bp->pay_off = d.off;
-                bp->pay_len = d.len;
-            } else if (contig < d.len) {
-                addr = spill_copy(e, bp, NULL, d.len, tx->buf, tx->cap, d.off);
-                if (!addr)
-                    return MTP_ENOBUFS;
-            }
-            if (top || contig >= d.len) {
-                bp->refs[bp->n_refs].unit = tx;
-                bp->refs[bp->n_refs].off = d.off;
-                bp->n_refs++;
-            }
+        if (top) {
+            /* the generator copies across the wrap itself */
+            bp->payload = tx->buf;
+            bp->ring_cap = tx->cap;
+            bp->pay_off = d.off;
+            bp->pay_len = d.len;
+        } else if (contig < d.len) {
+            /* nested bytes must be contiguous for write_hdr: copy the wrapped range */
+            addr = spill_copy(e, bp, NULL, d.len, tx->buf, tx->cap, d.off);
+            if (!addr)
+                return MTP_ENOBUFS;
+        }
+        if (top || contig >= d.len) {
+            bp->refs[bp->n_refs].unit = tx;
+            bp->refs[bp->n_refs].off = d.off;
+            bp->n_refs++;
         }
     } else {
         /* bytes handed by address (e.g. a received payload): valid only during this call */

@@ -135,7 +135,7 @@ Test(pktgen, data_outside_the_unit_is_refused)
     append(100, 0);
     fx_post(eng, 1, (struct fx_op){ .op = FX_TX_FLUSH, .len = 40 }, 0);
     static const struct { uint64_t off; uint32_t len; int ok; } cases[] = {
-        { 40, 60, 1 }, { 39, 10, 0 }, { 90, 11, 0 }, { 100, 0, 1 }, { 0, 0, 0 },
+        { 40, 60, 1 }, { 39, 10, 0 }, { 90, 11, 0 }, { 100, 0, 1 }, { 0, 0, 1 } /* empty */,
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t before = mtp_engine_stats(eng)->drop_data_ref;
