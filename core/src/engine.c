@@ -441,8 +441,7 @@ static int op_rx_flush(struct run *r, const struct mtp_instr *in)
     struct mtp__unit *u = c ? mtp__unit_find(c, in->u.seg.uid, 0) : NULL;
     if (!u)
         return MTP_ENOENT;
-    if (in->u.seg.len && !in->u.seg.addr)
-        return MTP_EINVAL;
+    /* addr 0: the bytes are consumed without a copy (the program only counts them) */
     uint64_t n = mtp__rx_unit_flush(&u->u.rx, (uint8_t *)(uintptr_t)in->u.seg.addr,
                                     in->u.seg.len);
     mtp__note(r->e, MTP_NOTE_RX_FLUSHED, c, NULL, 0, u->uid, n);
@@ -623,7 +622,7 @@ static int evq_push(struct mtp_engine *e, uint16_t type, const struct mtp_key *k
     else
         memset(&ev->key, 0, sizeof ev->key);
     memset(ev->data, 0, sizeof ev->data);
-    if (len)
+    if (len && data) /* no data: the all-zero event (timer expiry) */
         memcpy(ev->data, data, len);
     e->evq_n++;
     return 0;
