@@ -328,3 +328,14 @@ Test(engine, self_restarting_zero_timer_does_not_loop)
     cr_expect_eq(mtp_engine_timers(eng, 11), 1);
     cr_expect_eq(fx_conn(eng, 1)->fires, 2);
 }
+
+Test(engine, rx_flush_to_addr_zero_consumes_without_copy)
+{
+    mkconn(1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_NEW_RX, .b = MTP_SIZE_INF }, 0);
+    uint8_t d[30] = { 0 };
+    fx_post(eng, 1, (struct fx_op){ .op = FX_ADD_RX, .len = 30, .addr = (uintptr_t)d }, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_RX_FLUSH, .len = 20, .addr = 0 }, 0);
+    cr_expect_eq(fx_last_note(&notes, MTP_NOTE_RX_FLUSHED)->value, 20);
+    cr_expect_eq(mtp_engine_rx_ready(eng, FX_CTX_CONN, &(struct mtp_key){ { 1 } }, 0), 10);
+}
