@@ -127,8 +127,10 @@ void mtp__pktgen_release(struct mtp_engine *e, struct mtp__bp *bp)
     struct mtp__ctx_rt *rt = bp->ctx ? bp->ctx->rt : NULL;
     if (rt && (bp->c_prev || rt->bps == bp))
         ctx_list_unlink(rt, bp);
-    for (uint16_t i = 0; i < bp->n_refs; i++)
+    for (uint16_t i = 0; i < bp->n_refs; i++) {
         unit_repin(rt, bp->refs[i].unit);
+        mtp__tx_settle(e, bp->refs[i].unit);
+    }
     while (bp->spill) {
         struct mtp__spill *s = bp->spill;
         bp->spill = s->next;

@@ -154,6 +154,10 @@ Test(rx_unit, randomized_against_the_stream)
         struct mtp__rx_add_result r;
         cr_assert_eq(mtp__rx_unit_add(&u, off, big + off, len, &r), 0);
         cr_assert_leq(mtp__rx_unit_ready(&u), 4096);
+        uint32_t bits = 0;
+        for (uint32_t w = 0; w < u.cap / 64; w++)
+            bits += (uint32_t)__builtin_popcountll(u.have[w]);
+        cr_assert_eq(bits, u.held, "held counts the out-of-order bytes (round %d)", round);
         if ((s >> 40) % 4 == 0) {
             uint64_t n = mtp__rx_unit_flush(&u, out, (s >> 44) % 3000);
             cr_assert_eq(memcmp(out, big + delivered, n), 0, "round %d", round);
