@@ -1,0 +1,44 @@
+# targets/dpdk: the DPDK packet target, build/lib/libmtp_dpdk.a.
+#
+# Link it with $(DPDK_LIBS) after the archive. Debian's DPDK (22.11) is linked shared: the
+# EAL then loads every PMD of its plugin directory (RTE_EAL_PMD_PATH,
+# /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0) at rte_eal_init, so net_af_packet, net_af_xdp,
+# net_memif and net_tap need neither explicit linking nor -d. (Static linking,
+# `pkg-config --static`, pulls every driver with --whole-archive and their system libraries;
+# it is not used.)
+DPDK_PC := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
+ifeq ($(DPDK_PC),yes)
+# DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
+DPDK_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+DPDK_LIBS   := $(shell pkg-config --libs libdpdk)
+DPDK_LIB    := $(B)/lib/libmtp_dpdk.a
+DPDK_OBJS   := $(B)/obj/targets/dpdk/dpdk.o
+LIBS += $(DPDK_LIB)
+
+# -fPIC: the archive also goes into the LD_PRELOAD library.
+$(B)/obj/targets/dpdk/%.o: targets/dpdk/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC $(DPDK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(DPDK_LIB): $(DPDK_OBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+# Tests: plain C programs driven by shell scripts that build namespaces and veths
+# (names md*), bounded by timeout, cleaned up by trap.
+DPDK_TEST_BINS := $(patsubst targets/dpdk/tests/%.c,$(B)/tests/dpdk/%,\
+                    $(wildcard targets/dpdk/tests/test_*.c))
+$(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
+
+.PHONY: test-dpdk
+test-dpdk: $(DPDK_TEST_BINS)
+	@set -e; for s in targets/dpdk/tests/run_*.sh; do \
+	  echo "== $$s"; B=$(B) timeout 120 bash $$s; done
+TESTS += test-dpdk
+
+-include $(DPDK_OBJS:.o=.d)
+else
+$(info targets/dpdk: libdpdk not found by pkg-config (install libdpdk-dev); DPDK target not built)
+endif
