@@ -294,7 +294,7 @@ static int eal_init(struct eal_args *a)
     if (ret < 0) {
         int e = rte_errno ? rte_errno : EINVAL;
         args_join(a, joined, sizeof(joined));
-        dpdk_err("EAL init failed: %s (EAL args: %s)", rte_strerror(e), joined);
+        dpdk_err("EAL init failed: %s (check MTP_DPDK_ARGS; EAL args: %s)", rte_strerror(e), joined);
         return -e;
     }
     /* Without shared config the runtime directory stays empty: do not leave it behind
@@ -342,8 +342,8 @@ static int port_pick(const char *devargs, uint16_t *port)
         memcpy(name, devargs, n);
         name[n] = '\0';
         if (rte_eth_dev_get_port_by_name(name, port) != 0) {
-            dpdk_err("no such device: %s (the PMD did not create a port for \"%s\")", name,
-                     devargs);
+            dpdk_err("no such device: %s (the PMD did not create it from \"%s\"; its reason "
+                     "is logged above)", name, devargs);
             return -ENODEV;
         }
         if (port_taken[*port]) {
