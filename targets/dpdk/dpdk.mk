@@ -32,9 +32,22 @@ $(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
 
+DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack.sh,\
+                       $(wildcard targets/dpdk/tests/run_*.sh))
+
+# An mtp stack on the DPDK target (needs core's stack: core/src/stack.c).
+ifneq ($(wildcard core/src/stack.c),)
+DPDK_TEST_BINS += $(B)/tests/dpdk/stack_test
+DPDK_TEST_SCRIPTS += targets/dpdk/tests/run_stack.sh
+$(B)/tests/dpdk/stack_test: targets/dpdk/tests/stack_test.c targets/dpdk/tests/frames.h \
+                            $(DPDK_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itargets/dpdk/tests $< $(CORE_LIB) $(DPDK_LIB) $(DPDK_LIBS) -lm -o $@
+endif
+
 .PHONY: test-dpdk
 test-dpdk: $(DPDK_TEST_BINS)
-	@set -e; for s in targets/dpdk/tests/run_*.sh; do \
+	@set -e; for s in $(DPDK_TEST_SCRIPTS); do \
 	  echo "== $$s"; B=$(B) timeout 120 bash $$s; done
 TESTS += test-dpdk
 
