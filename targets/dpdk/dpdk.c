@@ -7,11 +7,19 @@
  *
  * EAL is initialised inside the process on the first open, from cfg->args (MTP_DPDK_ARGS,
  * whitespace-split) plus defaults for what the arguments leave out (see eal_args_build):
- * a per-process --file-prefix and --in-memory (two stacks on one host never share files),
- * --no-huge when the host has no free hugepages, one lcore allowed on every CPU of the
- * caller's affinity (EAL must not pin the application thread), --no-telemetry, and
- * --vdev=net_af_packetN,iface=<cfg->iface> when an interface is named and no device is.
- * Later opens in the same process (EAL initialises once) hot-plug their --vdev devices.
+ * a per-process --file-prefix; --no-huge -m 256 when the host has under 64 MB of free
+ * hugepages; --in-memory (with hugepages) or --no-shconf (without; EAL refuses --in-memory
+ * with --no-huge), so two stacks on one host share no files; one lcore allowed on every CPU
+ * of the caller's affinity (EAL must not pin the application thread); --no-telemetry; and
+ * --vdev=net_af_packetN,iface=<cfg->iface> --no-pci when an interface is named and no
+ * device is. Debian links DPDK shared: EAL loads every PMD from its plugin directory
+ * (RTE_EAL_PMD_PATH), so no -d is needed. Later opens in the same process (EAL initialises
+ * once) hot-plug their --vdev device; close removes a virtual device with its port.
+ *
+ * Offloads: IPv4 and L4 checksums go to the device when it has them (reported in
+ * offload_caps; the L4 flag per frame is chosen from the IPv4 protocol field, as DPDK's
+ * mbuf flags want) and are computed here otherwise. No TSO or multi-segment frames: the
+ * frame contract has neither.
  *
  * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO; not
  * net_af_packet, net_af_xdp or net_memif in DPDK 22.11) wake_fd is the queue's interrupt fd,
@@ -119,7 +127,8 @@ static bool args_have(const struct eal_args *a, const char *const *opts)
 static int args_push(struct eal_args *a, const char *s, bool copy)
 {
     if (a->argc >= DPDK_MAX_ARGS) {
-        dpdk_err("MTP_DPDK_ARGS: too many arguments (at most %d)", DPDK_MAX_ARGS - 16);
+        dpdk_err("MTP_DPDK_ARGS: too many arguments (%d words at most, defaults included)",
+                 DPDK_MAX_ARGS);
         return -E2BIG;
     }
     char *v = (char *)s;
@@ -294,7 +303,8 @@ static int eal_init(struct eal_args *a)
     if (ret < 0) {
         int e = rte_errno ? rte_errno : EINVAL;
         args_join(a, joined, sizeof(joined));
-        dpdk_err("EAL init failed: %s (check MTP_DPDK_ARGS; EAL args: %s)", rte_strerror(e), joined);
+        dpdk_err("EAL init failed: %s (check MTP_DPDK_ARGS; EAL args: %s)", rte_strerror(e),
+                 joined);
         return -e;
     }
     /* Without shared config the runtime directory stays empty: do not leave it behind
