@@ -32,13 +32,13 @@ $(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
 
-DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack.sh,\
+DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack%,\
                        $(wildcard targets/dpdk/tests/run_*.sh))
 
 # An mtp stack on the DPDK target (needs core's stack: core/src/stack.c).
 ifneq ($(wildcard core/src/stack.c),)
 DPDK_TEST_BINS += $(B)/tests/dpdk/stack_test
-DPDK_TEST_SCRIPTS += targets/dpdk/tests/run_stack.sh
+DPDK_TEST_SCRIPTS += $(wildcard targets/dpdk/tests/run_stack*.sh)
 $(B)/tests/dpdk/stack_test: targets/dpdk/tests/stack_test.c targets/dpdk/tests/frames.h \
                             $(DPDK_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)

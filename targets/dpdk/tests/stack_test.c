@@ -1,7 +1,8 @@
 /*
  * stack_test — an mtp stack on the DPDK target against the Linux kernel.
  *
- *   stack_test <iface or -> <our-ip> <peer-ip> <echoes> <timeout-s>  (args: MTP_DPDK_ARGS)
+ *   stack_test <iface or -> <our-ip> <peer-ip> <echoes> <timeout-s> [<linger-ms>]
+ *   (EAL arguments from MTP_DPDK_ARGS)
  *
  * The stack runs a tiny hand-built program ("probe", a test fixture, not an .mtp program):
  * IPv4 protocol 17, one app event `send` whose processor generates an 8-byte header-only
@@ -12,7 +13,8 @@
  * kernel's MAC by ARP to send, and the kernel (run_stack.sh) answers every datagram with one
  * of its own. Meanwhile the kernel pings us: ARP for our address and ICMP echo are the
  * stack's own work. Exits 0 when a datagram came back and <echoes> echo requests were
- * answered (the stack's counters), 1 on timeout.
+ * answered (the stack's counters), 1 on timeout. With <linger-ms> it keeps serving (and
+ * sending) that long after success, for a peer that is another stack (run_stack_memif.sh).
  */
 #include <stddef.h>
 #include <time.h>
@@ -134,7 +136,10 @@ static void on_note(void *user, const struct mtp_note *note)
 
 int main(int argc, char **argv)
 {
-    CHECK(argc == 6, "usage: %s <iface or -> <our-ip> <peer-ip> <echoes> <timeout-s>", argv[0]);
+    CHECK(argc == 6 || argc == 7,
+          "usage: %s <iface or -> <our-ip> <peer-ip> <echoes> <timeout-s> [<linger-ms>]",
+          argv[0]);
+    uint64_t linger_ns = argc == 7 ? (uint64_t)atoi(argv[6]) * 1000000u : 0;
     const struct mtp_target_ops *ops = &mtp_target_dpdk;
     uint32_t ip = ip_parse(argv[2]);
     probe_peer_ip = ip_parse(argv[3]);
@@ -166,16 +171,20 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     const struct mtp_stats *st = mtp_stack_stats(s);
-    uint64_t next_send = 0;
-    while (!(received > 0 && st->icmp_echo_replies >= want_echoes)) {
+    uint64_t next_send = 0, done_at = 0;
+    for (;;) {
         uint64_t now = now_ns();
+        if (!done_at && received > 0 && st->icmp_echo_replies >= want_echoes)
+            done_at = now;
+        if (done_at && now - done_at >= linger_ns)
+            break;
         CHECK(now < deadline, "timed out: %d datagrams back, %llu echo replies, %llu ARP "
               "requests, %llu ARP replies, drops: %llu unresolved, %llu not mine, "
               "%llu malformed", received, (unsigned long long)st->icmp_echo_replies,
               (unsigned long long)st->arp_requests, (unsigned long long)st->arp_replies,
               (unsigned long long)st->drop_arp_unresolved,
               (unsigned long long)st->drop_not_mine, (unsigned long long)st->drop_malformed);
-        if (received == 0 && now >= next_send) {
+        if ((received == 0 || linger_ns) && now >= next_send) {
             struct mtp_key key;
             memset(&key, 0, sizeof(key));
             CHECK(mtp_stack_post(s, EV_SEND, &key, NULL, 0, now) >= 0, "post failed");
