@@ -1,0 +1,636 @@
+/*
+ * stack.c — one stack: a target, the layers below the transport (Ethernet, ARP, IPv4, ICMP)
+ * and the engine that runs the program (mtp/stack.h).
+ *
+ * Receive: rx burst -> Ethernet (own MAC or broadcast) -> ARP | IPv4 -> the program's
+ * ip_proto goes to mtp_engine_rx, ICMP echo is answered, other protocols get ICMP protocol
+ * unreachable when the stack owns the interface. Every refused frame is counted.
+ * Transmit: the engine writes its L4 bytes straight into a target frame after room for
+ * the Ethernet and IPv4 headers; we add the IPv4 header, the checksums (or offload flags)
+ * and the Ethernet header with the next hop's MAC (own ARP cache, or the kernel's table
+ * through ops->neigh_lookup). A packet whose next hop is unresolved waits in the ARP
+ * queue as a copy; its frame is kept as a spare for the next packet.
+ *
+ * Frames from tx_alloc that were never sent (spares) go back to the target when it is
+ * closed: the target contract has no "free without sending".
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include "mtp/engine.h"
+#include "mtp/net.h"
+#include "mtp/stack.h"
+#include "arp.h"
+#include "pcap.h"
+
+#define STACK_BURST 32              /* frames per rx/tx burst */
+#define STACK_TX_BUDGET 256         /* engine packets sent per poll before rx gets a turn */
+#define STACK_L3_OFF MTP_ETH_HDR_LEN
+#define STACK_L4_OFF (MTP_ETH_HDR_LEN + MTP_IP4_MIN_LEN)
+#define STACK_MIN_FRAME 60          /* Ethernet minimum without FCS: pad short frames */
+#define ICMP_ERR_PER_SEC 100
+#define ICMP_ERR_BURST 20
+#define EPHEMERAL_LO 49152u
+#define EPHEMERAL_N (65536u - EPHEMERAL_LO)
+
+struct mtp_stack {
+    const struct mtp_program *prog;
+    const struct mtp_target_ops *ops;
+    struct mtp_target *t;
+    struct mtp_engine *eng;
+    struct mtp_link_info link;
+    uint32_t ip, prefix_len, gateway, mtu;
+    int l4_csum;                    /* the program's packets carry a pseudo-header checksum */
+    uint16_t ip_id;
+    struct mtp_stats stats;
+    struct mtp_arp arp;
+    struct mtp_ratelimit icmp_rl;
+    struct mtp_pcap *pcap;
+    uint64_t now;                   /* time of the call in progress (for ARP callbacks) */
+    int tx_more;                    /* the engine had more to send when the budget ran out */
+
+    struct mtp_frame batch[STACK_BURST];
+    int nbatch;
+    struct mtp_frame spare[2 * STACK_BURST]; /* refills hold STACK_BURST, plus kept ones */
+    int nspare;
+
+    uint64_t ports[65536 / 64];     /* claimed ports of the program's ip_proto */
+    uint32_t eph_next;              /* next ephemeral candidate, 0..EPHEMERAL_N-1 */
+};
+
+/* ------------------------------------------------------------- tx frames */
+
+static int frame_get(struct mtp_stack *s, struct mtp_frame *f)
+{
+    if (s->nspare == 0) {
+        int n = s->ops->tx_alloc(s->t, s->spare, STACK_BURST);
+        if (n <= 0)
+            return 0;
+        s->nspare = n;
+    }
+    *f = s->spare[--s->nspare];
+    f->len = 0;
+    f->offload = 0;
+    f->l3_off = f->l4_off = 0;
+    return 1;
+}
+
+/* An unused frame goes back to the spares (always room: it came from there). */
+static void frame_keep(struct mtp_stack *s, const struct mtp_frame *f)
+{
+    s->spare[s->nspare++] = *f;
+}
+
+static void batch_flush(struct mtp_stack *s)
+{
+    if (s->nbatch == 0)
+        return;
+    int n = s->ops->tx_burst(s->t, s->batch, s->nbatch);
+    if (n < 0)
+        n = 0;
+    for (int i = 0; i < n; i++) {
+        s->stats.tx_frames++;
+        s->stats.tx_bytes += s->batch[i].len;
+    }
+    s->stats.drop_tx_full += (uint64_t)(s->nbatch - n); /* the target owns them either way */
+    s->nbatch = 0;
+}
+
+/* Pads to the Ethernet minimum and queues the frame for the next tx burst. */
+static void frame_send(struct mtp_stack *s, struct mtp_frame *f)
+{
+    if (f->len < STACK_MIN_FRAME && f->cap >= STACK_MIN_FRAME) {
+        memset(f->data + f->len, 0, STACK_MIN_FRAME - f->len);
+        f->len = STACK_MIN_FRAME;
+    }
+    if (s->pcap)
+        mtp__pcap_write(s->pcap, f->data, f->len, s->now);
+    s->batch[s->nbatch++] = *f;
+    if (s->nbatch == STACK_BURST)
+        batch_flush(s);
+}
+
+static void eth_fill(struct mtp_stack *s, uint8_t *frame, const uint8_t dst[6], uint16_t type)
+{
+    struct mtp_eth_repr e = { .ethertype = type };
+    memcpy(e.dst, dst, 6);
+    memcpy(e.src, s->link.mac, 6);
+    mtp_eth_emit(&e, frame);
+}
+
+/* ------------------------------------------------------------ next hops */
+
+static void arp_solicit(void *user, uint32_t ip, uint64_t now_ns);
+static void arp_send(void *user, const uint8_t mac[6], const uint8_t *pkt, uint32_t len,
+                     uint64_t now_ns);
+
+/* 0 and the MAC; -EAGAIN: resolving (queue the packet); -ENETUNREACH: no route. */
+static int next_hop_mac(struct mtp_stack *s, uint32_t dst, uint32_t *hop, uint8_t mac[6])
+{
+    *hop = mtp_ipv4_next_hop(s->ip, s->prefix_len, s->gateway, dst);
+    if (*hop == 0)
+        return -ENETUNREACH;
+    if (*hop == 0xffffffffu) {
+        memcpy(mac, mtp_eth_broadcast, 6);
+        return 0;
+    }
+    return mtp__arp_lookup(&s->arp, *hop, mac, s->now);
+}
+
+/* Sends the IPv4 packet at f->data + STACK_L3_OFF (complete, checksums final). */
+static void ip_output(struct mtp_stack *s, struct mtp_frame *f, uint32_t l3_len, uint32_t dst)
+{
+    uint32_t hop;
+    uint8_t mac[6];
+    int r = next_hop_mac(s, dst, &hop, mac);
+    if (r == 0) {
+        eth_fill(s, f->data, mac, MTP_ETHERTYPE_IPV4);
+        f->len = STACK_L3_OFF + l3_len;
+        frame_send(s, f);
+        return;
+    }
+    if (r == -EAGAIN)
+        mtp__arp_enqueue(&s->arp, hop, f->data + STACK_L3_OFF, l3_len, s->now);
+    else
+        s->stats.drop_arp_unresolved++; /* no route to dst */
+    frame_keep(s, f);
+}
+
+/* ARP io: ask for the MAC of `ip`. */
+static void arp_solicit(void *user, uint32_t ip, uint64_t now_ns)
+{
+    struct mtp_stack *s = user;
+    if (s->ops->neigh_lookup) {
+        uint8_t mac[6];
+        if (s->ops->neigh_lookup(s->t, ip, mac) == 0)
+            mtp__arp_learn(&s->arp, ip, mac, 1, now_ns);
+        return; /* else: asked again at the next retry */
+    }
+    struct mtp_frame f;
+    if (!frame_get(s, &f))
+        return;
+    struct mtp_arp_repr r = { .oper = MTP_ARP_OP_REQUEST, .spa = s->ip, .tpa = ip };
+    memcpy(r.sha, s->link.mac, 6);
+    eth_fill(s, f.data, mtp_eth_broadcast, MTP_ETHERTYPE_ARP);
+    mtp_arp_emit(&r, f.data + MTP_ETH_HDR_LEN);
+    f.len = MTP_ETH_HDR_LEN + MTP_ARP_LEN;
+    s->stats.arp_requests++;
+    frame_send(s, &f);
+}
+
+/* ARP io: a queued packet's next hop is known. */
+static void arp_send(void *user, const uint8_t mac[6], const uint8_t *pkt, uint32_t len,
+                     uint64_t now_ns)
+{
+    (void)now_ns;
+    struct mtp_stack *s = user;
+    struct mtp_frame f;
+    if (!frame_get(s, &f)) {
+        s->stats.drop_tx_full++;
+        return;
+    }
+    if (len > f.cap - STACK_L3_OFF) {
+        s->stats.drop_tx_full++;
+        frame_keep(s, &f);
+        return;
+    }
+    eth_fill(s, f.data, mac, MTP_ETHERTYPE_IPV4);
+    memcpy(f.data + STACK_L3_OFF, pkt, len);
+    f.len = STACK_L3_OFF + len;
+    frame_send(s, &f);
+}
+
+/* ---------------------------------------------------------------- ICMP */
+
+/* Writes the IPv4 header for an ICMP message of `l4_len` bytes already at STACK_L4_OFF. */
+static void icmp_output(struct mtp_stack *s, struct mtp_frame *f, uint32_t dst, uint8_t tos,
+                        uint32_t l4_len)
+{
+    struct mtp_ipv4_repr ip = { .src = s->ip, .dst = dst, .proto = MTP_IPPROTO_ICMP,
+                                .tos = tos, .ttl = MTP_IP4_DEFAULT_TTL, .id = s->ip_id++,
+                                .payload_len = l4_len };
+    mtp_ipv4_emit(&ip, f->data + STACK_L3_OFF, 0);
+    ip_output(s, f, MTP_IP4_MIN_LEN + l4_len, dst);
+}
+
+/* Destination unreachable for the packet `pkt` (rate limited; never for broadcasts). */
+static int icmp_send_unreach(struct mtp_stack *s, uint8_t code, const uint8_t *pkt,
+                             const struct mtp_ipv4_repr *ip)
+{
+    if (ip->src == 0 || ip->src == 0xffffffffu || !mtp_ratelimit_take(&s->icmp_rl, s->now))
+        return 0;
+    struct mtp_frame f;
+    if (!frame_get(s, &f))
+        return 0;
+    struct mtp_icmp_repr r;
+    mtp_icmp_unreach_repr(&r, code, pkt, ip);
+    uint32_t len = mtp_icmp_emit(&r, f.data + STACK_L4_OFF);
+    s->stats.icmp_unreach_sent++;
+    icmp_output(s, &f, ip->src, 0, len);
+    return 1;
+}
+
+static void icmp_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const uint8_t *l4)
+{
+    struct mtp_icmp_repr r;
+    int res = mtp_icmp_parse(l4, ip->payload_len, &r);
+    if (res != MTP_NET_OK) {
+        if (res == MTP_NET_BAD_CSUM)
+            s->stats.drop_bad_csum++;
+        else
+            s->stats.drop_malformed++;
+        return;
+    }
+    if (r.type != MTP_ICMP_ECHO_REQUEST || r.code != 0)
+        return; /* nothing else needs an answer */
+    struct mtp_frame f;
+    if (!frame_get(s, &f))
+        return;
+    if (mtp_icmp_len(&r) > f.cap - STACK_L4_OFF) {
+        frame_keep(s, &f);
+        return;
+    }
+    r.type = MTP_ICMP_ECHO_REPLY;
+    uint32_t len = mtp_icmp_emit(&r, f.data + STACK_L4_OFF);
+    s->stats.icmp_echo_replies++;
+    icmp_output(s, &f, ip->src, ip->tos, len);
+}
+
+/* ------------------------------------------------------------------ rx */
+
+static void arp_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
+{
+    struct mtp_arp_repr r;
+    int res = mtp_arp_parse(pkt, len, &r);
+    if (res == MTP_NET_MALFORMED) {
+        s->stats.drop_malformed++;
+        return;
+    }
+    if (res != MTP_NET_OK || s->ops->neigh_lookup) { /* the kernel's ARP, not ours */
+        s->stats.drop_not_mine++;
+        return;
+    }
+    if (!mtp__arp_input(&s->arp, &r, s->now))
+        return;
+    struct mtp_frame f;
+    if (!frame_get(s, &f))
+        return;
+    struct mtp_arp_repr reply = { .oper = MTP_ARP_OP_REPLY, .spa = s->ip, .tpa = r.spa };
+    memcpy(reply.sha, s->link.mac, 6);
+    memcpy(reply.tha, r.sha, 6);
+    eth_fill(s, f.data, r.sha, MTP_ETHERTYPE_ARP);
+    mtp_arp_emit(&reply, f.data + MTP_ETH_HDR_LEN);
+    f.len = MTP_ETH_HDR_LEN + MTP_ARP_LEN;
+    s->stats.arp_replies++;
+    frame_send(s, &f);
+}
+
+static int l4_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const uint8_t *l4)
+{
+    if (ip->payload_len < s->prog->l4_min_len) {
+        s->stats.drop_malformed++;
+        return 0;
+    }
+    if (s->l4_csum &&
+        mtp_csum_ipv4_l4(ip->src, ip->dst, ip->proto, l4, ip->payload_len) != 0) {
+        s->stats.drop_bad_csum++;
+        return 0;
+    }
+    struct mtp_rx_pkt pkt = {
+        .l4 = l4,
+        .l4_len = ip->payload_len,
+        .ip = { .src = ip->src, .dst = ip->dst,
+                .total_len = (uint16_t)(ip->hdr_len + ip->payload_len), .id = ip->id,
+                .hdr_len = ip->hdr_len, .tos = ip->tos, .ttl = ip->ttl, .proto = ip->proto },
+    };
+    mtp_engine_rx(s->eng, &pkt, s->now); /* the engine counts its own drops */
+    return 1;
+}
+
+static int ipv4_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
+{
+    struct mtp_ipv4_repr ip;
+    switch (mtp_ipv4_parse(pkt, len, &ip)) {
+    case MTP_NET_OK: break;
+    case MTP_NET_BAD_CSUM: s->stats.drop_bad_csum++; return 0;
+    case MTP_NET_FRAGMENT: s->stats.drop_ip_frag++; return 0;
+    default: s->stats.drop_malformed++; return 0;
+    }
+    if (ip.dst != s->ip) {
+        s->stats.drop_not_mine++;
+        return 0;
+    }
+    const uint8_t *l4 = pkt + ip.hdr_len;
+    if (ip.proto == s->prog->ip_proto)
+        return l4_input(s, &ip, l4);
+    if (!s->link.owns_arp) { /* the kernel's traffic; it should not have reached us */
+        s->stats.drop_not_mine++;
+        return 0;
+    }
+    if (ip.proto == MTP_IPPROTO_ICMP)
+        icmp_input(s, &ip, l4);
+    else if (!icmp_send_unreach(s, MTP_ICMP_PROTO_UNREACH, pkt, &ip))
+        s->stats.drop_not_mine++;
+    return 1;
+}
+
+static int frame_input(struct mtp_stack *s, const uint8_t *data, uint32_t len)
+{
+    s->stats.rx_frames++;
+    s->stats.rx_bytes += len;
+    if (s->pcap)
+        mtp__pcap_write(s->pcap, data, len, s->now);
+    struct mtp_eth_repr eth;
+    if (mtp_eth_parse(data, len, &eth) != MTP_NET_OK) {
+        s->stats.drop_malformed++;
+        return 0;
+    }
+    if (!mtp_eth_is_for(&eth, s->link.mac)) {
+        s->stats.drop_not_mine++;
+        return 0;
+    }
+    const uint8_t *l3 = data + MTP_ETH_HDR_LEN;
+    uint32_t l3_len = len - MTP_ETH_HDR_LEN;
+    if (eth.ethertype == MTP_ETHERTYPE_IPV4)
+        return ipv4_input(s, l3, l3_len);
+    if (eth.ethertype == MTP_ETHERTYPE_ARP)
+        arp_input(s, l3, l3_len);
+    else
+        s->stats.drop_not_mine++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tx */
+
+/* IPv4 header and checksums of an engine packet; offload only if it leaves now. */
+static void engine_pkt_finish(struct mtp_stack *s, struct mtp_frame *f,
+                              const struct mtp_tx_meta *m, uint32_t src, int offload)
+{
+    uint8_t *l4 = f->data + STACK_L4_OFF;
+    int ip_off = offload && (s->link.offload_caps & MTP_OFFLOAD_IPV4_CSUM);
+    struct mtp_ipv4_repr ip = { .src = src, .dst = m->dst_ip, .proto = m->ip_proto,
+                                .tos = m->tos, .ttl = MTP_IP4_DEFAULT_TTL, .id = s->ip_id++,
+                                .frag = MTP_IP4_DF, .payload_len = m->l4_len };
+    mtp_ipv4_emit(&ip, f->data + STACK_L3_OFF, ip_off);
+    f->l3_off = STACK_L3_OFF;
+    f->l4_off = STACK_L4_OFF;
+    if (ip_off)
+        f->offload |= MTP_OFFLOAD_IPV4_CSUM;
+    if (m->csum_off < 0 || (uint32_t)m->csum_off + 2 > m->l4_len)
+        return;
+    uint8_t *field = l4 + m->csum_off;
+    if (offload && (s->link.offload_caps & MTP_OFFLOAD_L4_CSUM)) {
+        /* The device finishes it from the pseudo-header sum we seed (not complemented). */
+        mtp_put16(field, mtp_csum_fold(mtp_csum_pseudo_ipv4(src, m->dst_ip, m->ip_proto,
+                                                            m->l4_len)));
+        f->offload |= MTP_OFFLOAD_L4_CSUM;
+    } else {
+        mtp_put16(field, 0);
+        mtp_put16(field, mtp_csum_ipv4_l4(src, m->dst_ip, m->ip_proto, l4, m->l4_len));
+    }
+}
+
+/* Moves the engine's packets into frames. Returns the number handled. */
+static int tx_drain(struct mtp_stack *s)
+{
+    int done = 0;
+    s->tx_more = 0;
+    while (done < STACK_TX_BUDGET) {
+        struct mtp_frame f;
+        if (!frame_get(s, &f)) {
+            s->tx_more = 1; /* the target is out of buffers: try again soon */
+            break;
+        }
+        uint32_t room = f.cap - STACK_L4_OFF;
+        if (room > s->mtu - MTP_IP4_MIN_LEN)
+            room = s->mtu - MTP_IP4_MIN_LEN;
+        struct mtp_tx_meta m;
+        memset(&m, 0, sizeof m);
+        m.csum_off = -1;
+        int n = mtp_engine_tx_next(s->eng, f.data + STACK_L4_OFF, room, &m, s->now);
+        if (n <= 0) {
+            frame_keep(s, &f);
+            break;
+        }
+        m.l4_len = (uint32_t)n;
+        uint32_t src = m.src_ip ? m.src_ip : s->ip;
+        uint32_t hop;
+        uint8_t mac[6];
+        int r = next_hop_mac(s, m.dst_ip, &hop, mac);
+        engine_pkt_finish(s, &f, &m, src, r == 0);
+        if (r == 0) {
+            eth_fill(s, f.data, mac, MTP_ETHERTYPE_IPV4);
+            f.len = STACK_L4_OFF + (uint32_t)n;
+            frame_send(s, &f);
+        } else {
+            if (r == -EAGAIN)
+                mtp__arp_enqueue(&s->arp, hop, f.data + STACK_L3_OFF,
+                                 MTP_IP4_MIN_LEN + (uint32_t)n, s->now);
+            else
+                s->stats.drop_arp_unresolved++;
+            frame_keep(s, &f);
+        }
+        done++;
+    }
+    if (done == STACK_TX_BUDGET)
+        s->tx_more = 1;
+    return done;
+}
+
+/* --------------------------------------------------------------- API */
+
+static uint64_t seed_or_random(uint64_t seed)
+{
+    while (seed == 0)
+        if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+            seed = 0x9e3779b97f4a7c15ull; /* getrandom cannot fail for 8 bytes; be safe */
+    return seed;
+}
+
+static int program_has_l4_csum(const struct mtp_program *p)
+{
+    for (uint16_t i = 0; i < p->n_bps; i++)
+        if (p->bps[i].csum_off >= 0)
+            return 1;
+    return 0;
+}
+
+struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
+{
+    int e = 0;
+    if (!err)
+        err = &e;
+    if (!cfg || !cfg->prog || !cfg->ops || !cfg->target) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    struct mtp_stack *s = calloc(1, sizeof *s);
+    if (!s) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    s->prog = cfg->prog;
+    s->ops = cfg->ops;
+    s->t = cfg->target;
+    int r = s->ops->link_info(s->t, &s->link);
+    if (r < 0)
+        goto fail;
+    s->ip = cfg->ipv4 ? cfg->ipv4 : s->link.ipv4;
+    s->prefix_len = cfg->prefix_len ? cfg->prefix_len : s->link.prefix_len ? s->link.prefix_len : 24;
+    s->gateway = cfg->gateway ? cfg->gateway : s->link.gateway;
+    s->mtu = s->link.mtu ? s->link.mtu : 1500;
+    r = -EINVAL;
+    if (s->ip == 0 || s->prefix_len > 32 || s->mtu < 68)
+        goto fail;
+
+    uint64_t seed = seed_or_random(cfg->seed);
+    struct mtp_engine_config ec = {
+        .local_ip = s->ip, .mtu = s->mtu, .seed = seed, .max_contexts = cfg->max_contexts,
+        .tx_unit_bytes = cfg->tx_unit_bytes, .rx_unit_bytes = cfg->rx_unit_bytes,
+        .stats = &s->stats,
+    };
+    s->eng = mtp_engine_new(s->prog, &ec, &r);
+    if (!s->eng)
+        goto fail;
+    if (cfg->pcap_path && !(s->pcap = mtp__pcap_open(cfg->pcap_path, &r)))
+        goto fail;
+
+    struct mtp_arp_io io = { .user = s, .solicit = arp_solicit, .send = arp_send };
+    mtp__arp_init(&s->arp, s->ip, s->link.mac, &io, &s->stats);
+    mtp_ratelimit_init(&s->icmp_rl, ICMP_ERR_PER_SEC, ICMP_ERR_BURST);
+    s->l4_csum = program_has_l4_csum(s->prog);
+    s->ip_id = (uint16_t)(seed >> 16);
+    s->eph_next = (uint32_t)(seed >> 32) % EPHEMERAL_N;
+    return s;
+
+fail:
+    *err = r < 0 ? r : -EINVAL;
+    mtp_stack_free(s);
+    return NULL;
+}
+
+void mtp_stack_free(struct mtp_stack *s)
+{
+    if (!s)
+        return;
+    batch_flush(s);
+    mtp__arp_clear(&s->arp);
+    if (s->eng)
+        mtp_engine_free(s->eng);
+    mtp__pcap_close(s->pcap);
+    free(s);
+}
+
+void mtp_stack_set_notify(struct mtp_stack *s, mtp_note_fn fn, void *user)
+{
+    mtp_engine_set_notify(s->eng, fn, user);
+}
+
+int mtp_stack_poll(struct mtp_stack *s, uint64_t now_ns)
+{
+    struct mtp_frame rx[STACK_BURST];
+    int work = 0;
+    s->now = now_ns;
+    int n = s->ops->rx_burst(s->t, rx, STACK_BURST);
+    if (n > 0) {
+        for (int i = 0; i < n; i++)
+            frame_input(s, rx[i].data, rx[i].len);
+        s->ops->rx_release(s->t, rx, n);
+        work += n;
+    }
+    mtp__arp_poll(&s->arp, now_ns);
+    int fired = mtp_engine_timers(s->eng, now_ns);
+    if (fired > 0)
+        work += fired;
+    work += tx_drain(s);
+    batch_flush(s);
+    if (s->pcap && work)
+        mtp__pcap_flush(s->pcap);
+    return work;
+}
+
+uint64_t mtp_stack_next_deadline(const struct mtp_stack *s)
+{
+    if (s->tx_more)
+        return s->now;
+    uint64_t a = mtp_engine_next_deadline(s->eng), b = mtp__arp_next_deadline(&s->arp);
+    return a < b ? a : b;
+}
+
+int mtp_stack_post(struct mtp_stack *s, uint16_t ev_type, const struct mtp_key *key,
+                   const void *ev, uint32_t len, uint64_t now_ns)
+{
+    s->now = now_ns;
+    int r = mtp_engine_post(s->eng, ev_type, key, ev, len, now_ns);
+    tx_drain(s);
+    batch_flush(s);
+    if (s->pcap)
+        mtp__pcap_flush(s->pcap);
+    return r;
+}
+
+void *mtp_stack_ctx(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key)
+{
+    return mtp_engine_ctx(s->eng, ctx_type, key);
+}
+
+int64_t mtp_stack_rx_ready(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key,
+                           uint64_t uid)
+{
+    return mtp_engine_rx_ready(s->eng, ctx_type, key, uid);
+}
+
+int64_t mtp_stack_tx_space(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key,
+                           uint64_t uid)
+{
+    return mtp_engine_tx_space(s->eng, ctx_type, key, uid);
+}
+
+uint32_t mtp_stack_ipv4(const struct mtp_stack *s) { return s->ip; }
+
+static int port_used(const struct mtp_stack *s, uint16_t p)
+{
+    return (int)(s->ports[p / 64] >> (p % 64) & 1);
+}
+
+static int port_take(struct mtp_stack *s, uint16_t p)
+{
+    if (s->ops->port_claim) {
+        int r = s->ops->port_claim(s->t, s->prog->ip_proto, p);
+        if (r < 0)
+            return r;
+    }
+    s->ports[p / 64] |= 1ull << (p % 64);
+    return p;
+}
+
+int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port)
+{
+    if (port)
+        return port_used(s, port) ? -EADDRINUSE : port_take(s, port);
+    for (uint32_t i = 0; i < EPHEMERAL_N; i++) {
+        uint32_t k = (s->eph_next + i) % EPHEMERAL_N;
+        uint16_t p = (uint16_t)(EPHEMERAL_LO + k);
+        if (port_used(s, p))
+            continue;
+        int r = port_take(s, p);
+        if (r == -EADDRINUSE)
+            continue; /* someone else (the kernel) has it */
+        if (r >= 0)
+            s->eph_next = (k + 1) % EPHEMERAL_N;
+        return r;
+    }
+    return -EADDRNOTAVAIL;
+}
+
+void mtp_stack_port_release(struct mtp_stack *s, uint16_t port)
+{
+    if (!port || !port_used(s, port))
+        return;
+    s->ports[port / 64] &= ~(1ull << (port % 64));
+    if (s->ops->port_release)
+        s->ops->port_release(s->t, s->prog->ip_proto, port);
+}
+
+const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s) { return &s->stats; }

@@ -1,0 +1,30 @@
+# targets/sim: the simulated wire. build/lib/libmtp_sim.a and build/san/lib/libmtp_sim.a;
+# link it before libmtpcore.a: $(SIM_SLIB) $(CORE_SLIB). Tests in targets/sim/tests/test_*.c
+# are Criterion binaries run under the sanitizers by `make test` (target test-sim).
+SIM_SRCS  := $(wildcard targets/sim/*.c)
+SIM_OBJS  := $(SIM_SRCS:%.c=$(B)/obj/%.o)
+SIM_SOBJS := $(SIM_SRCS:%.c=$(B)/san/obj/%.o)
+SIM_LIB   := $(B)/lib/libmtp_sim.a
+SIM_SLIB  := $(B)/san/lib/libmtp_sim.a
+SIM_CFLAGS := -Itargets/sim
+LIBS += $(SIM_LIB) $(SIM_SLIB)
+
+$(SIM_LIB): $(SIM_OBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+$(SIM_SLIB): $(SIM_SOBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+SIM_TESTS := $(patsubst targets/sim/tests/%.c,$(B)/san/tests/sim/%,$(wildcard targets/sim/tests/test_*.c))
+$(B)/san/tests/sim/%: targets/sim/tests/%.c $(SIM_SLIB) $(CORE_SLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(SIM_CFLAGS) -Icore/src $< $(SIM_SLIB) $(CORE_SLIB) \
+	    $(CRITERION) -lm -o $@
+
+.PHONY: test-sim
+test-sim: $(SIM_TESTS)
+	@set -e; for t in $(SIM_TESTS); do echo "== $$t"; $$t --jobs 2; done
+TESTS += test-sim
+
+-include $(SIM_OBJS:.o=.d) $(SIM_SOBJS:.o=.d)
