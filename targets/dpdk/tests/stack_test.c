@@ -134,6 +134,19 @@ static void on_note(void *user, const struct mtp_note *note)
         received++;
 }
 
+static void stats_print(const struct mtp_stats *st)
+{
+#define STAT(f) fprintf(stderr, " " #f "=%llu", (unsigned long long)st->f)
+    fprintf(stderr, "stats:");
+    STAT(rx_frames), STAT(tx_frames), STAT(events), STAT(instructions), STAT(blueprints);
+    STAT(arp_requests), STAT(arp_replies), STAT(icmp_echo_replies), STAT(icmp_unreach_sent);
+    STAT(drop_malformed), STAT(drop_bad_csum), STAT(drop_no_ctx), STAT(drop_no_chain);
+    STAT(drop_ip_frag), STAT(drop_not_mine), STAT(drop_tx_full), STAT(drop_arp_unresolved);
+    STAT(instr_overflow), STAT(event_overflow), STAT(pool_exhausted);
+    fputc('\n', stderr);
+#undef STAT
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc == 6 || argc == 7,
@@ -178,12 +191,10 @@ int main(int argc, char **argv)
             done_at = now;
         if (done_at && now - done_at >= linger_ns)
             break;
-        CHECK(now < deadline, "timed out: %d datagrams back, %llu echo replies, %llu ARP "
-              "requests, %llu ARP replies, drops: %llu unresolved, %llu not mine, "
-              "%llu malformed", received, (unsigned long long)st->icmp_echo_replies,
-              (unsigned long long)st->arp_requests, (unsigned long long)st->arp_replies,
-              (unsigned long long)st->drop_arp_unresolved,
-              (unsigned long long)st->drop_not_mine, (unsigned long long)st->drop_malformed);
+        if (now >= deadline)
+            stats_print(st);
+        CHECK(now < deadline, "timed out: %d datagrams back, %llu echo replies", received,
+              (unsigned long long)st->icmp_echo_replies);
         if ((received == 0 || linger_ns) && now >= next_send) {
             struct mtp_key key;
             memset(&key, 0, sizeof(key));
