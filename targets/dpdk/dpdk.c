@@ -21,18 +21,20 @@
  * mbuf flags want) and are computed here otherwise. No TSO or multi-segment frames: the
  * frame contract has neither.
  *
- * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO; not
- * net_af_packet, net_af_xdp or net_memif in DPDK 22.11) wake_fd is the queue's interrupt fd,
- * else -1 (the caller polls). An eventfd-style interrupt (VFIO) is armed after an empty rx
+ * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO) wake_fd
+ * is the queue's interrupt fd. An eventfd-style interrupt (VFIO) is armed after an empty rx
  * poll, disarmed after a busy one and drained on every empty poll, so a readable fd always
  * means "poll again" and never spins; net_tap's fd is the tap queue itself, readable while
- * frames wait.
+ * frames wait. PMDs without rx interrupts (net_af_packet, net_af_xdp, net_memif in DPDK
+ * 22.11) get a 1 ms periodic timerfd instead, drained by empty polls: a caller asleep in
+ * epoll polls at most 1 ms late and an idle process wakes 1000 times a second, no more.
  *
  * No rte_* type leaves this file.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/timerfd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,6 +63,7 @@
 #define DPDK_POOL_MBUFS   8191
 #define DPDK_POOL_CACHE   256
 #define DPDK_NOHUGE_MB    "256"
+#define DPDK_TICK_NS      1000000 /* wake-up period without rx interrupts: 1 ms */
 #define DPDK_ETH_OVERHEAD (RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN)
 
 struct mtp_target {
@@ -72,7 +75,8 @@ struct mtp_target {
     int if_index;
     uint64_t tx_offloads;   /* RTE_ETH_TX_OFFLOAD_* enabled on the port */
     uint32_t offload_caps;  /* MTP_OFFLOAD_* reported to the stack */
-    int intr_fd;            /* rx interrupt fd, or -1 */
+    int intr_fd;            /* rx interrupt fd, or the ticker (tick_fd), or -1 */
+    bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
@@ -413,6 +417,27 @@ static bool fd_is_eventfd(int fd)
     return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
+/* No rx interrupts: a periodic timerfd stands in, so that a caller can still sleep in the
+ * kernel (epoll) and poll at most DPDK_TICK_NS late; drained by every empty rx poll. */
+static void ticker_start(struct mtp_target *t)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0)
+        return; /* wake_fd stays -1: the caller polls */
+    struct itimerspec its = {
+        .it_interval = { .tv_sec = 0, .tv_nsec = DPDK_TICK_NS },
+        .it_value = { .tv_sec = 0, .tv_nsec = DPDK_TICK_NS },
+    };
+    if (timerfd_settime(fd, 0, &its, NULL) != 0) {
+        close(fd);
+        return;
+    }
+    t->intr_fd = fd;
+    t->tick_fd = true;
+    t->intr_counts = true;
+    t->intr_switch = false;
+}
+
 /* ethdev logs an error when asked for rx interrupts a PMD does not have; we only probe. */
 static int ethdev_log_quiet(void)
 {
@@ -522,6 +547,8 @@ static int port_setup(struct mtp_target *t, const char *name)
                 fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         }
     }
+    if (t->intr_fd < 0)
+        ticker_start(t);
     return 0;
 }
 
@@ -592,6 +619,8 @@ static void dpdk_close(struct mtp_target *t)
     if (!dev || rte_dev_remove(dev) != 0)
         rte_eth_dev_close(t->port);
     rte_mempool_free(t->pool);
+    if (t->tick_fd)
+        close(t->intr_fd);
     port_taken[t->port] = false;
     free(t);
 }
@@ -652,8 +681,13 @@ static int rx_poll(struct mtp_target *t, struct mtp_frame *f, int max)
 static int dpdk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     int got = rx_poll(t, f, max);
-    if (t->intr_fd < 0 || !t->intr_switch)
+    if (t->intr_fd < 0)
         return got;
+    if (!t->intr_switch) {
+        if (got == 0)
+            intr_drain(t); /* the ticker: forget the ticks that led here */
+        return got;
+    }
     if (got > 0) {
         /* busy: the caller keeps polling, interrupts would only cost the peer a write */
         if (t->intr_armed && rte_eth_dev_rx_intr_disable(t->port, t->queue) == 0)

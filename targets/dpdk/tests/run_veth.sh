@@ -3,7 +3,8 @@
 #   af_packet  a veth pair across two namespaces, MTP_IFACE convenience (no --vdev)
 #   af_xdp     the same veth pair, --vdev=net_af_xdp0 in MTP_DPDK_ARGS
 #   tap        net_tap's kernel interface in one namespace (checksum offloads done by the
-#              device path and an rx-interrupt wake_fd, which the test sleeps on)
+#              device path, an rx-interrupt wake_fd)
+# The test sleeps in epoll on wake_fd when idle (the 1 ms ticker without rx interrupts).
 # Checked: ARP both ways, ping answered, UDP echoed with checksums done by the target.
 # Namespaces and interfaces are named md*<pid>, removed by the trap.
 #   run_veth.sh [af_packet|af_xdp|tap]   (default: all, one after the other)
