@@ -17,8 +17,8 @@
  * once) hot-plug their --vdev device; close removes a virtual device with its port.
  *
  * Offloads: IPv4 and L4 checksums go to the device when it has them (reported in
- * offload_caps; the L4 flag per frame is chosen from the IPv4 protocol field, as DPDK's
- * mbuf flags want) and are computed here otherwise. No TSO or multi-segment frames: the
+ * offload_caps; L4 only if the device checksums cfg->ip_proto, see offloads_choose) and are
+ * computed here otherwise. No TSO or multi-segment frames: the
  * frame contract has neither.
  *
  * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO) wake_fd
@@ -378,7 +378,12 @@ static int port_pick(const char *devargs, uint16_t *port)
     return -ENODEV;
 }
 
-static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info *info)
+/* The frame contract has one L4 flag and no checksum-field offset, while DPDK devices
+ * checksum only the L4 protocols they know (flags chosen per frame from the IPv4 protocol
+ * field). So L4 is reported only when the device checksums the stack's own protocol
+ * (cfg->ip_proto); other protocols keep their checksums in the stack's software. */
+static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info *info,
+                            uint32_t ip_proto)
 {
     uint64_t want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
                     RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
@@ -386,10 +391,10 @@ static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info 
     t->offload_caps = 0;
     if (t->tx_offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
         t->offload_caps |= MTP_OFFLOAD_IPV4_CSUM;
-    /* The frame contract has one L4 flag: report it when the device checksums both L4 kinds
-     * DPDK knows (the flag per frame is chosen from the IPv4 protocol field). */
-    if ((t->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) &&
-        (t->tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM))
+    uint64_t l4 = ip_proto == IPPROTO_TCP ? RTE_ETH_TX_OFFLOAD_TCP_CKSUM
+                : ip_proto == IPPROTO_UDP ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM
+                : 0;
+    if (l4 && (t->tx_offloads & l4))
         t->offload_caps |= MTP_OFFLOAD_L4_CSUM;
 }
 
@@ -455,7 +460,7 @@ static void ethdev_log_restore(int level)
         rte_log_set_level((uint32_t)type, (uint32_t)level);
 }
 
-static int port_setup(struct mtp_target *t, const char *name)
+static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
 {
     struct rte_eth_dev_info info;
     int ret = rte_eth_dev_info_get(t->port, &info);
@@ -468,7 +473,7 @@ static int port_setup(struct mtp_target *t, const char *name)
                  t->queue, info.max_rx_queues, info.max_tx_queues);
         return -EINVAL;
     }
-    offloads_choose(t, &info);
+    offloads_choose(t, &info, ip_proto);
     t->if_index = (int)info.if_index;
 
     uint16_t mtu = RTE_ETHER_MTU;
@@ -596,7 +601,7 @@ static int dpdk_open(struct mtp_target **out, const struct mtp_target_config *cf
     if (rte_eth_dev_get_name_by_port(t->port, name) != 0)
         snprintf(name, sizeof(name), "port %u", t->port);
     args_free(&a);
-    if ((err = port_setup(t, name))) {
+    if ((err = port_setup(t, name, cfg->ip_proto))) {
         dpdk_close(t);
         return err;
     }

@@ -61,6 +61,8 @@ our_mac=$(awk '/^ready/ {print $2}' "$OUT")
 if [ "$PMD" = tap ]; then
     grep -q '^ready.* wake_fd [0-9]' "$OUT" || fail "net_tap has rx interrupts but wake_fd is -1"
     grep -q '^ready.* offload_caps 3$' "$OUT" || fail "net_tap checksums but offload_caps is not 3"
+    # net_tap gives the kernel's interface the port's own MAC: give it one of its own
+    ip -n "$NSK" link set "$VK" address 02:6d:64:00:00:01 &&
     ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" && ip -n "$NSK" link set "$VK" up ||
         fail "cannot configure the tap interface"
 fi

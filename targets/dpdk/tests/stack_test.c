@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     CHECK(ops->link_info(t, &link) == 0, "link_info failed");
     char mac[18];
     mac_format(link.mac, mac);
-    printf("ready %s\n", mac);
+    printf("ready %s offload_caps %u\n", mac, link.offload_caps);
     fflush(stdout);
 
     const struct mtp_stats *st = mtp_stack_stats(s);
