@@ -277,6 +277,7 @@ static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
     sk->rip = rip;
     sk->lport = lport;
     sk->rport = rport;
+    mtp__sock_port_ref(sk); /* the port outlives a closed listener */
     sk->connected = true;
     mtp__sock_wake(l);
 }

@@ -510,3 +510,23 @@ Test(sim_sock, keepalive_finds_a_dead_peer)
     mtp_sock_close(p.listener, now(&p.r));
     rig_down(&p.r);
 }
+
+/* The port of a closed listener stays ours (steered to the stack) while a connection it
+ * accepted lives, then is released. */
+Test(sim_sock, accepted_connection_outlives_its_listener)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 14, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_close(p.listener, now(&p.r)), 0);
+    cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), -EADDRINUSE);
+    cr_assert_eq(mtp_sock_send(p.client, "still here", 10, now(&p.r)), 10);
+    settle(&p.r, 10 * MS);
+    char b[16];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 10);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), PORT, "released with the connection");
+    rig_down(&p.r);
+}
