@@ -481,6 +481,17 @@ Test(rst_validation, out_of_window_rst_is_dropped_silently)
     cr_assert_eq(F.out.n, 0u);
 }
 
+Test(rst_validation, ack_too_old_is_challenged)
+{
+    fx_established();
+    F.c.max_snd_wnd = 10000;
+    fx_in_flight(100);
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 - 20000, 50);
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_ADD_RX_SEG), 0, "dropped");
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1);
+}
+
 Test(rst_validation, syn_in_window_gets_a_challenge_ack)
 {
     fx_established();
