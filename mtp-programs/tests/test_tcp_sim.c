@@ -530,3 +530,48 @@ Test(sim_sock, accepted_connection_outlives_its_listener)
     cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), PORT, "released with the connection");
     rig_down(&p.r);
 }
+
+/* A reader that stops: the window closes, the sender probes it, reading reopens it. */
+Test(sim_sock, zero_window_then_reading_resumes)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 15, .delay_ns = 20 * US, .loss_ppm = 20000};
+    pair_up(&p, &c);
+    enum { TOTAL = 1024 * 1024 };
+    static uint8_t chunk[16384], got[16384];
+    uint64_t sent = 0, rcvd = 0, bad = 0;
+    for (int round = 0; round < 200 && sent < TOTAL; round++) { /* the server does not read */
+        for (uint64_t i = 0; i < sizeof chunk; i++)
+            chunk[i] = pattern(2, sent + i);
+        ssize_t k = mtp_sock_send(p.client, chunk, sizeof chunk, now(&p.r));
+        if (k > 0)
+            sent += (uint64_t)k;
+        settle(&p.r, 5 * MS);
+    }
+    cr_assert_lt(sent, TOTAL, "the windows filled up");
+    settle(&p.r, 3 * S); /* persist probes meanwhile */
+    for (int round = 0; round < 100000 && rcvd < TOTAL; round++) {
+        if (sent < TOTAL) {
+            for (uint64_t i = 0; i < sizeof chunk; i++)
+                chunk[i] = pattern(2, sent + i);
+            uint64_t n = TOTAL - sent < sizeof chunk ? TOTAL - sent : sizeof chunk;
+            ssize_t k = mtp_sock_send(p.client, chunk, n, now(&p.r));
+            if (k > 0)
+                sent += (uint64_t)k;
+        }
+        ssize_t k;
+        while ((k = mtp_sock_recv(p.server, got, sizeof got, now(&p.r))) > 0) {
+            for (ssize_t i = 0; i < k; i++)
+                bad += got[i] != pattern(2, rcvd + (uint64_t)i);
+            rcvd += (uint64_t)k;
+        }
+        cr_assert_eq(k, -EAGAIN);
+        settle(&p.r, 1 * MS);
+    }
+    cr_assert_eq(rcvd, TOTAL);
+    cr_assert_eq(bad, 0u);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
