@@ -724,3 +724,46 @@ Test(time_wait, retransmitted_fin_is_acked_and_timeout_closes)
     cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
     cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
 }
+
+/* ------------------------------------------------------------------ LAST_ACK */
+
+TestSuite(last_ack, .init = setup);
+
+static void to_last_ack(void)
+{
+    fx_established();
+    fx_in_flight(1);
+    F.c.app_off = 0; /* the byte in flight is the FIN */
+    F.c.fin_queued = F.c.fin_sent = F.c.fin_rcvd = F.c.app_closed = true;
+    F.c.rcv_nxt = IRS + 2;
+    F.c.state = MTPG_TCP_LAST_ACK;
+}
+
+Test(last_ack, lost_fin_is_retransmitted)
+{
+    to_last_ack();
+    struct mtpg_tcp_rto_expired t = {0};
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &t, &F.c);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(b->fin);
+    cr_assert_eq(b->seq, ISS + 1);
+    cr_assert_eq(F.c.state, MTPG_TCP_LAST_ACK);
+}
+
+Test(last_ack, ack_without_the_fin_waits)
+{
+    to_last_ack();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 2, ISS + 1, 0);
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_LAST_ACK);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0);
+}
+
+Test(last_ack, ack_of_fin_closes)
+{
+    to_last_ack();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 2, ISS + 2, 0);
+    fx_seg_in(&s);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
