@@ -393,6 +393,7 @@ static Fn *fn;
 
 static Expr *check_expr(Expr *e);
 static void check_stmt(Stmt *s);
+static bool is_rec_kind(const Type *t, DeclKind k);
 
 static Type *rec_type(Decl *d, Token *t)
 {
@@ -525,8 +526,6 @@ static void check_timer_arg(Expr *a)
     if (v->role != PROLE_CTX && v->role != PROLE_GLOBAL && !v->is_ptr &&
         !(v->ty->kind == TY_REC && v->ty->rec->kind == D_CONTEXT))
         mtpc_error_at(a->tok, "expected a timer of a context (ctx.timer)");
-    if (fn->decl->kind == D_FUNC && v->is_ptr)
-        mtpc_error_at(a->tok, "timers can only be started on the processor's own context");
 }
 
 static const struct { const char *name; int b; } builtins[] = {
@@ -782,6 +781,11 @@ static void check_call(Expr *e)
                 if (root->is_const)
                     mtpc_error_at(a->tok, "cannot pass event '%.*s' by reference: events are read-only",
                                   root->name->len, root->name->loc);
+                /* a context parameter is always the event's own context (or a global), so
+                 * that timers started through it need no explicit id */
+                if (is_rec_kind(p->ty, D_CONTEXT) && p->ty->rec->gran != GRAN_GLOBAL &&
+                    !(a->kind == E_IDENT && root->is_ptr))
+                    mtpc_error_at(a->tok, "only the processor's own context can be passed to a function");
             }
         }
         add_callee(d);

@@ -339,6 +339,9 @@ static int mtpg_draft_bp_seg_bp_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     return 0;
 }
 
+static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c);
+static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c, uint64_t d);
+static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(struct mtp_exec *mtp_x, uint32_t l, uint32_t r);
 
 static void mtpg_draft_srule_seq_rule(void *cur_, const void *bp_, const void *prev_,
                               uint32_t prev_payload_len, enum mtp_seg_pos pos)
@@ -353,24 +356,24 @@ static void mtpg_draft_srule_seq_rule(void *cur_, const void *bp_, const void *p
         pos = MTP_SEG_FIRST;
     switch (pos) {
     case MTP_SEG_FIRST:
-#line 59 "gen/tests/ok/draft.mtp"
+#line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 359 "draft.c"
+#line 362 "draft.c"
         break;
     case MTP_SEG_MID:
-#line 59 "gen/tests/ok/draft.mtp"
+#line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 364 "draft.c"
+#line 367 "draft.c"
         break;
     case MTP_SEG_LAST:
-#line 59 "gen/tests/ok/draft.mtp"
+#line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 369 "draft.c"
+#line 372 "draft.c"
         break;
     case MTP_SEG_ONLY:
-#line 59 "gen/tests/ok/draft.mtp"
+#line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 374 "draft.c"
+#line 377 "draft.c"
         break;
     }
 }
@@ -381,10 +384,10 @@ static int mtpg_draft_coalesce_ack_merge(const void *mtp_a, const void *mtp_b)
     const struct mtpg_draft_seg_bp *newer = mtp_b;
     (void)older;
     (void)newer;
-#line 63 "gen/tests/ok/draft.mtp"
+#line 65 "gen/tests/ok/draft.mtp"
     if ((((older->data).len == 0) && (newer->syn == 0)))
         return MTP_COALESCE_DROP_OLDER;
-#line 388 "draft.c"
+#line 391 "draft.c"
     return MTP_COALESCE_NONE;
 }
 
@@ -402,27 +405,27 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
     ip.total_len = (uint16_t)mtp_pkt->ip.total_len;
     ip.proto = (uint8_t)mtp_pkt->ip.proto;
     (void)ip;
-#line 72 "gen/tests/ok/draft.mtp"
+#line 74 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_seg_bp h = ({ struct mtpg_draft_seg_bp mtp_e1; if (mtpg_draft_bp_seg_bp_extract(mtp_pkt, &mtp_pos, &mtp_e1) != 0) return MTP_PARSE_MALFORMED; mtp_e1; });
-#line 73 "gen/tests/ok/draft.mtp"
+#line 75 "gen/tests/ok/draft.mtp"
     if (((h).data_offset < 5)) {
-#line 73 "gen/tests/ok/draft.mtp"
+#line 75 "gen/tests/ok/draft.mtp"
         return MTP_PARSE_MALFORMED;
     }
-#line 74 "gen/tests/ok/draft.mtp"
+#line 76 "gen/tests/ok/draft.mtp"
     if (((h).syn == 1)) {
-#line 75 "gen/tests/ok/draft.mtp"
+#line 77 "gen/tests/ok/draft.mtp"
         struct mtpg_draft_syn_pkt e;
         memset(&e, 0, sizeof e);
-#line 76 "gen/tests/ok/draft.mtp"
-        (e).seq = (h).seq;
-#line 77 "gen/tests/ok/draft.mtp"
-        (e).remote_ip = (ip).src;
 #line 78 "gen/tests/ok/draft.mtp"
-        (e).remote_port = (h).src_port;
+        (e).seq = (h).seq;
 #line 79 "gen/tests/ok/draft.mtp"
-        (e).local_port = (h).dst_port;
+        (e).remote_ip = (ip).src;
 #line 80 "gen/tests/ok/draft.mtp"
+        (e).remote_port = (h).src_port;
+#line 81 "gen/tests/ok/draft.mtp"
+        (e).local_port = (h).dst_port;
+#line 82 "gen/tests/ok/draft.mtp"
         {
             struct mtpg_draft_syn_pkt mtp_ev2 = e;
             struct mtpg_draft_port_id mtp_id2 = ((struct mtpg_draft_port_id){ .local_port = (h).dst_port });
@@ -430,17 +433,17 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
             mtpg_draft_key_port_id(&mtp_k2, &mtp_id2);
             mtp_evsink_push(mtp_out, MTPG_DRAFT_EV_SYN_PKT, &mtp_ev2, sizeof mtp_ev2, &mtp_k2);
         }
-#line 81 "gen/tests/ok/draft.mtp"
+#line 83 "gen/tests/ok/draft.mtp"
         return MTP_PARSE_OK;
     }
-#line 83 "gen/tests/ok/draft.mtp"
+#line 85 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_data_pkt d;
     memset(&d, 0, sizeof d);
-#line 84 "gen/tests/ok/draft.mtp"
-    (d).seq = (h).seq;
-#line 85 "gen/tests/ok/draft.mtp"
-    (d).data = (h).data;
 #line 86 "gen/tests/ok/draft.mtp"
+    (d).seq = (h).seq;
+#line 87 "gen/tests/ok/draft.mtp"
+    (d).data = (h).data;
+#line 88 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_data_pkt mtp_ev3 = d;
         struct mtpg_draft_conn_id mtp_id3 = ((struct mtpg_draft_conn_id){ .local_ip = (ip).dst, .remote_ip = (ip).src, .local_port = (h).dst_port, .remote_port = (h).src_port });
@@ -448,7 +451,7 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         mtpg_draft_key_conn_id(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_DRAFT_EV_DATA_PKT, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 452 "draft.c"
+#line 455 "draft.c"
     return MTP_PARSE_OK;
 }
 
@@ -458,32 +461,32 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
     (void)ev;
     (void)ctx;
     (void)s;
-#line 90 "gen/tests/ok/draft.mtp"
+#line 92 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_TX_DATA); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.addr = (mtp_addr_t)(ev->buf); mtp_i->u.seg.len = (uint32_t)(ev->len); } }
-#line 91 "gen/tests/ok/draft.mtp"
+#line 93 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_seg_bp b;
     memset(&b, 0, sizeof b);
     mtpg_draft_init_seg_bp(&b);
-#line 92 "gen/tests/ok/draft.mtp"
-    (b).src_port = ctx->local_port;
-#line 93 "gen/tests/ok/draft.mtp"
-    (b).dst_port = ctx->remote_port;
 #line 94 "gen/tests/ok/draft.mtp"
-    (b).seq = ctx->snd_nxt;
+    (b).src_port = ctx->local_port;
 #line 95 "gen/tests/ok/draft.mtp"
-    (b).data = ((struct mtp_data){ .uid = (uint64_t)(0), .off = (uint64_t)(ctx->snd_off), .len = (uint32_t)(ev->len), .flags = MTP_DATA_FROM_UNIT });
+    (b).dst_port = ctx->remote_port;
 #line 96 "gen/tests/ok/draft.mtp"
-    if (s->ack_now) {
+    (b).seq = ctx->snd_nxt;
 #line 97 "gen/tests/ok/draft.mtp"
+    (b).data = ((struct mtp_data){ .uid = (uint64_t)(0), .off = (uint64_t)(ctx->snd_off), .len = (uint32_t)(ev->len), .flags = MTP_DATA_FROM_UNIT });
+#line 98 "gen/tests/ok/draft.mtp"
+    if (s->ack_now) {
+#line 99 "gen/tests/ok/draft.mtp"
         struct mtpg_draft_opt_mss m;
         memset(&m, 0, sizeof m);
         mtpg_draft_init_opt_mss(&m);
-#line 98 "gen/tests/ok/draft.mtp"
+#line 100 "gen/tests/ok/draft.mtp"
         (m).value = 1460;
-#line 99 "gen/tests/ok/draft.mtp"
+#line 101 "gen/tests/ok/draft.mtp"
         ({ __typeof__((b).opts) *mtp_l4 = &((b).opts); struct mtpg_draft_opt_mss mtp_v4 = (m); if (mtp_l4->len < 8) { mtp_l4->v[mtp_l4->len].kind = 2; mtp_l4->v[mtp_l4->len].u.opt_mss = mtp_v4; mtp_l4->len++; } });
     }
-#line 101 "gen/tests/ok/draft.mtp"
+#line 103 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_seg_bp mtp_b5 = b;
         uint32_t mtp_off5 = mtp_ibuf_copy(mtp_x->out, &mtp_b5, sizeof mtp_b5);
@@ -497,13 +500,13 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_DATA);
         }
     }
-#line 102 "gen/tests/ok/draft.mtp"
-    ctx->snd_nxt = (ctx->snd_nxt + ev->len);
-#line 103 "gen/tests/ok/draft.mtp"
-    ctx->snd_off = (ctx->snd_off + ev->len);
 #line 104 "gen/tests/ok/draft.mtp"
+    ctx->snd_nxt = (ctx->snd_nxt + ev->len);
+#line 105 "gen/tests/ok/draft.mtp"
+    ctx->snd_off = (ctx->snd_off + ev->len);
+#line 106 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a6 = ctx->rto; __auto_type mtp_b6 = mtpg_draft_param_MIN_RTO; mtp_a6 > mtp_b6 ? mtp_a6 : mtp_b6; }));  } }
-#line 507 "draft.c"
+#line 510 "draft.c"
     return 0;
 }
 
@@ -514,39 +517,39 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (void)ctx;
     (void)g;
     (void)s;
-#line 108 "gen/tests/ok/draft.mtp"
-    if ((ctx->state == 0)) {
-#line 109 "gen/tests/ok/draft.mtp"
-        { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); } }
 #line 110 "gen/tests/ok/draft.mtp"
+    if ((ctx->state == 0)) {
+#line 111 "gen/tests/ok/draft.mtp"
+        { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); } }
+#line 112 "gen/tests/ok/draft.mtp"
         ctx->state = 1;
     }
-#line 112 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.off = (uint64_t)((ev->seq - ctx->rcv_nxt)); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)((ev->data).len); } }
-#line 113 "gen/tests/ok/draft.mtp"
-    mtp_swnd_set((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ev->seq), (uint32_t)((ev->seq + (ev->data).len)));
 #line 114 "gen/tests/ok/draft.mtp"
-    ({ struct mtp_swnd *mtp_w8 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w8, mtp_swnd_first_unset(mtp_w8)); });
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.off = (uint64_t)((ev->seq - ctx->rcv_nxt)); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)((ev->data).len); } }
 #line 115 "gen/tests/ok/draft.mtp"
-    ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
+    mtp_swnd_set((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ev->seq), (uint32_t)((ev->seq + (ev->data).len)));
 #line 116 "gen/tests/ok/draft.mtp"
-    g->granted += (ev->data).len;
+    ({ struct mtp_swnd *mtp_w8 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w8, mtp_swnd_first_unset(mtp_w8)); });
 #line 117 "gen/tests/ok/draft.mtp"
-    {
-#line 117 "gen/tests/ok/draft.mtp"
-        uint32_t i = 0;
-#line 117 "gen/tests/ok/draft.mtp"
-        for (; (i < 4); i = (i + 1)) {
+    ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
 #line 118 "gen/tests/ok/draft.mtp"
-            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
+    g->granted += (ev->data).len;
 #line 119 "gen/tests/ok/draft.mtp"
+    {
+#line 119 "gen/tests/ok/draft.mtp"
+        uint32_t i = 0;
+#line 119 "gen/tests/ok/draft.mtp"
+        for (; (i < 4); i = (i + 1)) {
+#line 120 "gen/tests/ok/draft.mtp"
+            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
+#line 121 "gen/tests/ok/draft.mtp"
                 ({ __typeof__(ctx->sacks) *mtp_l11 = &(ctx->sacks); uint64_t mtp_i11 = (uint64_t)(i); if (mtp_i11 < mtp_l11->len) { memmove(&mtp_l11->v[mtp_i11], &mtp_l11->v[mtp_i11 + 1], (mtp_l11->len - mtp_i11 - 1) * sizeof mtp_l11->v[0]); mtp_l11->len--; } });
             }
         }
     }
-#line 121 "gen/tests/ok/draft.mtp"
+#line 123 "gen/tests/ok/draft.mtp"
     s->ack_now = true;
-#line 550 "draft.c"
+#line 553 "draft.c"
     return 0;
 }
 
@@ -556,22 +559,22 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
     (void)ev;
     (void)ctx;
     (void)s;
-#line 125 "gen/tests/ok/draft.mtp"
+#line 127 "gen/tests/ok/draft.mtp"
     if ((!s->ack_now)) {
-#line 125 "gen/tests/ok/draft.mtp"
+#line 127 "gen/tests/ok/draft.mtp"
         return 0;
     }
-#line 126 "gen/tests/ok/draft.mtp"
+#line 128 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_seg_bp b;
     memset(&b, 0, sizeof b);
     mtpg_draft_init_seg_bp(&b);
-#line 127 "gen/tests/ok/draft.mtp"
-    (b).src_port = ctx->local_port;
-#line 128 "gen/tests/ok/draft.mtp"
-    (b).dst_port = ctx->remote_port;
 #line 129 "gen/tests/ok/draft.mtp"
-    (b).seq = ctx->snd_nxt;
+    (b).src_port = ctx->local_port;
 #line 130 "gen/tests/ok/draft.mtp"
+    (b).dst_port = ctx->remote_port;
+#line 131 "gen/tests/ok/draft.mtp"
+    (b).seq = ctx->snd_nxt;
+#line 132 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_seg_bp mtp_b12 = b;
         uint32_t mtp_off12 = mtp_ibuf_copy(mtp_x->out, &mtp_b12, sizeof mtp_b12);
@@ -584,12 +587,12 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL);
         }
     }
-#line 131 "gen/tests/ok/draft.mtp"
+#line 133 "gen/tests/ok/draft.mtp"
 #ifdef MTP_ASSERTS
     if (!(((ev->data).len > 0)))
-        mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 131, "ev.data.len > 0");
+        mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 133, "ev.data.len > 0");
 #endif
-#line 593 "draft.c"
+#line 596 "draft.c"
     return 0;
 }
 
@@ -597,9 +600,9 @@ int mtpg_draft_proc_reply_reset(struct mtp_exec *mtp_x, const struct mtpg_draft_
 {
     (void)mtp_x;
     (void)ev;
-#line 135 "gen/tests/ok/draft.mtp"
+#line 137 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(2); mtp_i->u.note.value = (uint64_t)(ev->seq); } }
-#line 603 "draft.c"
+#line 606 "draft.c"
     return 0;
 }
 
@@ -608,28 +611,28 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (void)mtp_x;
     (void)ev;
     (void)l;
-#line 139 "gen/tests/ok/draft.mtp"
+#line 141 "gen/tests/ok/draft.mtp"
     if ((l->pending >= l->backlog)) {
-#line 139 "gen/tests/ok/draft.mtp"
+#line 141 "gen/tests/ok/draft.mtp"
         return 1;
     }
-#line 140 "gen/tests/ok/draft.mtp"
+#line 142 "gen/tests/ok/draft.mtp"
     l->pending = (l->pending + 1);
-#line 141 "gen/tests/ok/draft.mtp"
+#line 143 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_conn c;
     memset(&c, 0, sizeof c);
     mtpg_draft_ctx_conn_init(&c);
     struct mtp_key mtpk_c;
     memset(&mtpk_c, 0, sizeof mtpk_c);
-#line 142 "gen/tests/ok/draft.mtp"
-    (c).remote_ip = ((({ uint8_t mtp_h13[6]; memcpy(mtp_h13 + 0, &(uint32_t){ ev->remote_ip }, 4); memcpy(mtp_h13 + 4, &(uint16_t){ ev->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h13, sizeof mtp_h13); }) == 0) ? 1 : ev->remote_ip);
-#line 143 "gen/tests/ok/draft.mtp"
-    (c).remote_port = ev->remote_port;
 #line 144 "gen/tests/ok/draft.mtp"
-    (c).local_port = ev->local_port;
+    (c).remote_ip = ((({ uint8_t mtp_h13[6]; memcpy(mtp_h13 + 0, &(uint32_t){ ev->remote_ip }, 4); memcpy(mtp_h13 + 4, &(uint16_t){ ev->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h13, sizeof mtp_h13); }) == 0) ? 1 : ev->remote_ip);
 #line 145 "gen/tests/ok/draft.mtp"
-    (c).snd_nxt = mtp_rand32(mtp_x);
+    (c).remote_port = ev->remote_port;
 #line 146 "gen/tests/ok/draft.mtp"
+    (c).local_port = ev->local_port;
+#line 147 "gen/tests/ok/draft.mtp"
+    (c).snd_nxt = mtp_rand32(mtp_x);
+#line 148 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_conn_id mtp_id14 = ((struct mtpg_draft_conn_id){ .local_ip = 0, .remote_ip = ev->remote_ip, .local_port = ev->local_port, .remote_port = ev->remote_port });
         mtpg_draft_key_conn_id(&mtpk_c, &mtp_id14);
@@ -637,12 +640,46 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
         struct mtp_instr *mtp_i = mtp_off14 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);
         if (mtp_i) { mtp_i->ctx_type = 0; mtp_i->key = mtpk_c; mtp_i->arena_off = mtp_off14; }
     }
-#line 147 "gen/tests/ok/draft.mtp"
+#line 149 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(1000000000); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0; mtp_i->key = mtpk_c;  } }
-#line 148 "gen/tests/ok/draft.mtp"
+#line 150 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_DRAFT_NOTE_CONNECTED); mtp_i->u.note.value = (uint64_t)(mtp_x->now_ns); } }
-#line 645 "draft.c"
+#line 648 "draft.c"
     return 0;
+}
+
+static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c)
+{
+    (void)mtp_x;
+    (void)c;
+#line 154 "gen/tests/ok/draft.mtp"
+    if (((int32_t)((uint32_t)(c->snd_nxt) - (uint32_t)((c->snd_una + c->cwnd))) >= 0)) {
+#line 154 "gen/tests/ok/draft.mtp"
+        return 0;
+    }
+#line 155 "gen/tests/ok/draft.mtp"
+    return ((c->snd_una + c->cwnd) - c->snd_nxt);
+#line 663 "draft.c"
+}
+
+static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c, uint64_t d)
+{
+    (void)mtp_x;
+    (void)c;
+    (void)d;
+#line 159 "gen/tests/ok/draft.mtp"
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a15 = d; __auto_type mtp_b15 = mtpg_draft_param_MIN_RTO; mtp_a15 > mtp_b15 ? mtp_a15 : mtp_b15; }));  } }
+#line 673 "draft.c"
+}
+
+static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(struct mtp_exec *mtp_x, uint32_t l, uint32_t r)
+{
+    (void)mtp_x;
+    (void)l;
+    (void)r;
+#line 163 "gen/tests/ok/draft.mtp"
+    return ((struct mtpg_draft_sack_block){ .left = l, .right = r });
+#line 683 "draft.c"
 }
 
 int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_rto *ev, struct mtpg_draft_conn *ctx)
@@ -650,15 +687,50 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
     (void)mtp_x;
     (void)ev;
     (void)ctx;
-#line 152 "gen/tests/ok/draft.mtp"
+#line 167 "gen/tests/ok/draft.mtp"
     ctx->cwnd = MTPG_DRAFT_MSS;
-#line 153 "gen/tests/ok/draft.mtp"
+#line 168 "gen/tests/ok/draft.mtp"
+    mtpg_draft_fn_arm_rto(mtp_x, &((*ctx)), (ctx->rto * 2));
+#line 169 "gen/tests/ok/draft.mtp"
+    ({ __typeof__(ctx->ooo) *mtp_l16 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v16 = (mtpg_draft_fn_block(mtp_x, (ctx->snd_una + 10), (ctx->snd_una + 20))); if (mtp_l16->len < 8) { uint32_t mtp_i16 = mtp_l16->len; while (mtp_i16 > 0 && mtp_l16->v[mtp_i16 - 1].left > mtp_v16.left) { mtp_l16->v[mtp_i16] = mtp_l16->v[mtp_i16 - 1]; mtp_i16--; } mtp_l16->v[mtp_i16] = mtp_v16; mtp_l16->len++; } });
+#line 170 "gen/tests/ok/draft.mtp"
+    ({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v17 = (mtpg_draft_fn_block(mtp_x, ctx->snd_una, (ctx->snd_una + 5))); if (mtp_l17->len < 8) { uint32_t mtp_i17 = mtp_l17->len; while (mtp_i17 > 0 && mtp_l17->v[mtp_i17 - 1].left > mtp_v17.left) { mtp_l17->v[mtp_i17] = mtp_l17->v[mtp_i17 - 1]; mtp_i17--; } mtp_l17->v[mtp_i17] = mtp_v17; mtp_l17->len++; } });
+#line 171 "gen/tests/ok/draft.mtp"
+    struct mtpg_draft_sack_block first = ({ __typeof__(ctx->ooo) *mtp_l18 = &(ctx->ooo); mtp_l18->len ? mtp_l18->v[0] : ({ struct mtpg_draft_sack_block mtp_z19; memset(&mtp_z19, 0, sizeof mtp_z19); mtp_z19; }); });
+#line 172 "gen/tests/ok/draft.mtp"
+    struct mtpg_draft_sack_block popped = ({ __typeof__(ctx->ooo) *mtp_l20 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r20 = mtp_l20->len ? mtp_l20->v[0] : ({ struct mtpg_draft_sack_block mtp_z21; memset(&mtp_z21, 0, sizeof mtp_z21); mtp_z21; }); if (mtp_l20->len) { memmove(&mtp_l20->v[0], &mtp_l20->v[1], (mtp_l20->len - 1) * sizeof mtp_l20->v[0]); mtp_l20->len--; } mtp_r20; });
+#line 173 "gen/tests/ok/draft.mtp"
+    uint32_t w = mtpg_draft_fn_window_left(mtp_x, &((*ctx)));
+#line 174 "gen/tests/ok/draft.mtp"
+    w += ((first).left ^ (popped).right);
+#line 175 "gen/tests/ok/draft.mtp"
+    w <<= 1;
+#line 176 "gen/tests/ok/draft.mtp"
+    w = (((w >> 2) % 7) + (~w));
+#line 177 "gen/tests/ok/draft.mtp"
+    w += 1;
+#line 178 "gen/tests/ok/draft.mtp"
+    ctx->snd_una = ((w > 3) ? w : (-w));
+#line 179 "gen/tests/ok/draft.mtp"
+    if (((mtp_swnd_test((const struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt)) != 0) || (mtp_swnd_first_set((const struct mtp_swnd *)&(ctx->rx_map)) != mtp_swnd_first_unset((const struct mtp_swnd *)&(ctx->rx_map))))) {
+#line 180 "gen/tests/ok/draft.mtp"
+        mtp_swnd_unset((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt), (uint32_t)((ctx->rcv_nxt + 10)));
+    }
+#line 181 "gen/tests/ok/draft.mtp"
+    mtp_swnd_reset((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt));
+#line 182 "gen/tests/ok/draft.mtp"
+    ((ctx->sacks).len = 0);
+#line 183 "gen/tests/ok/draft.mtp"
+    ({ __typeof__(ctx->sacks) *mtp_l28 = &(ctx->sacks); struct mtpg_draft_sack_block mtp_v28 = (((struct mtpg_draft_sack_block){ .left = ((uint32_t)(ctx->ooo).len), .right = ((uint32_t)(ctx->sacks).len) })); if (mtp_l28->len < 4) mtp_l28->v[mtp_l28->len++] = mtp_v28; });
+#line 184 "gen/tests/ok/draft.mtp"
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_STOP); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER;  } }
+#line 185 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)((ctx->rto * 2));  } }
-#line 154 "gen/tests/ok/draft.mtp"
+#line 186 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_RATE); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_DATA); mtp_i->u.sched.value = (uint64_t)(0); } }
-#line 155 "gen/tests/ok/draft.mtp"
+#line 187 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_DEL_CTX); if (mtp_i) {  } }
-#line 662 "draft.c"
+#line 734 "draft.c"
     return 0;
 }
 

@@ -91,6 +91,11 @@ struct mtpg_draft_list_sack_block_4 {
     struct mtpg_draft_sack_block v[4];
 };
 
+struct mtpg_draft_list_sack_block_8 {
+    uint32_t len;
+    struct mtpg_draft_sack_block v[8];
+};
+
 struct mtpg_draft_conn {
     uint8_t state;
     uint32_t cwnd;
@@ -106,6 +111,8 @@ struct mtpg_draft_conn {
     uint16_t rto_timer; /* timer index */
     struct mtpg_draft_swnd_1024 rx_map;
     struct mtpg_draft_list_sack_block_4 sacks;
+    struct mtpg_draft_list_sack_block_8 ooo;
+    uint32_t snd_una;
 };
 
 struct mtpg_draft_listen {
