@@ -526,6 +526,52 @@ static void check_timer_arg(Expr *a)
     if (v->role != PROLE_CTX && v->role != PROLE_GLOBAL && !v->is_ptr &&
         !(v->ty->kind == TY_REC && v->ty->rec->kind == D_CONTEXT))
         mtpc_error_at(a->tok, "expected a timer of a context (ctx.timer)");
+    if (fn->decl->kind == D_FUNC && v->is_ptr && v->ty->rec->gran != GRAN_GLOBAL)
+        v->timer_used = true;
+}
+
+/* Calls to functions, checked at the end: a function that starts or stops timers through a
+ * context parameter must be given the processor's own context (its timers need no explicit
+ * id), not a local context value. */
+static Expr **calls;
+static int ncalls, calls_cap;
+
+static void record_call(Expr *e)
+{
+    if (ncalls == calls_cap) {
+        calls_cap = calls_cap ? 2 * calls_cap : 64;
+        Expr **v = mtpc_calloc((size_t)calls_cap, sizeof *v);
+        if (ncalls)
+            memcpy(v, calls, (size_t)ncalls * sizeof *v);
+        calls = v;
+    }
+    calls[ncalls++] = e;
+}
+
+static void check_timer_params(void)
+{
+    bool changed = true;
+    for (int round = 0; changed && round < 1000; round++) {
+        changed = false;
+        for (int i = 0; i < ncalls; i++) {
+            int k = 0;
+            for (Param *p = calls[i]->decl->params; p; p = p->next, k++) {
+                Expr *a = calls[i]->args[k];
+                if (!p->var->timer_used || a->kind != E_IDENT || a->res != R_VAR)
+                    continue;
+                Var *v = a->var;
+                if (!v->is_ptr)
+                    mtpc_error_at(a->tok, "'%.*s' starts timers of its context parameter '%.*s': "
+                                          "pass the processor's own context, not a local value",
+                                  calls[i]->decl->name->len, calls[i]->decl->name->loc,
+                                  p->name->len, p->name->loc);
+                if (v->role != PROLE_CTX && !v->timer_used) {
+                    v->timer_used = true;
+                    changed = true;
+                }
+            }
+        }
+    }
 }
 
 static const struct { const char *name; int b; } builtins[] = {
@@ -781,14 +827,11 @@ static void check_call(Expr *e)
                 if (root->is_const)
                     mtpc_error_at(a->tok, "cannot pass event '%.*s' by reference: events are read-only",
                                   root->name->len, root->name->loc);
-                /* a context parameter is always the event's own context (or a global), so
-                 * that timers started through it need no explicit id */
-                if (is_rec_kind(p->ty, D_CONTEXT) && p->ty->rec->gran != GRAN_GLOBAL &&
-                    !(a->kind == E_IDENT && root->is_ptr))
-                    mtpc_error_at(a->tok, "only the processor's own context can be passed to a function");
+
             }
         }
         add_callee(d);
+        record_call(e);
         e->ty = d->ty;
         return;
     }
@@ -1881,6 +1924,8 @@ void mtpc_sema(Program *p)
     prog = p;
     fn = NULL;
     cur_field_scope = NULL;
+    calls = NULL;
+    ncalls = calls_cap = 0;
     p->steer_off = -1;
     /* one namespace for every declaration */
     for (Decl *d = p->decls; d; d = d->next) {
@@ -2030,6 +2075,7 @@ void mtpc_sema(Program *p)
         if (d->kind == D_DEPLOY)
             check_deploy(d);
     check_recursion();
+    check_timer_params();
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_FUNC && d->ty->kind != TY_VOID) {
             Stmt *last = d->body->body;
