@@ -893,7 +893,10 @@ static void emit_stmt(Stmt *s)
             return;
         }
         emit_ind();
-        emit("%s;\n", expr_str(s->expr));
+        if (s->expr->ty->kind != TY_VOID)
+            emit("(void)%s;\n", expr_str(s->expr)); /* value deliberately unused */
+        else
+            emit("%s;\n", expr_str(s->expr));
         return;
     case S_ASSIGN:
         emit_ind();

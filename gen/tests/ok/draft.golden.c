@@ -670,7 +670,7 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 158 "gen/tests/ok/draft.mtp"
     if ((((uint32_t)(ctx->ooo).len) > 4)) {
 #line 158 "gen/tests/ok/draft.mtp"
-        ({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r17 = mtp_l17->len ? mtp_l17->v[0] : ({ struct mtpg_draft_sack_block mtp_z18; memset(&mtp_z18, 0, sizeof mtp_z18); mtp_z18; }); if (mtp_l17->len) { memmove(&mtp_l17->v[0], &mtp_l17->v[1], (mtp_l17->len - 1) * sizeof mtp_l17->v[0]); mtp_l17->len--; } mtp_r17; });
+        (void)({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r17 = mtp_l17->len ? mtp_l17->v[0] : ({ struct mtpg_draft_sack_block mtp_z18; memset(&mtp_z18, 0, sizeof mtp_z18); mtp_z18; }); if (mtp_l17->len) { memmove(&mtp_l17->v[0], &mtp_l17->v[1], (mtp_l17->len - 1) * sizeof mtp_l17->v[0]); mtp_l17->len--; } mtp_r17; });
     }
 #line 159 "gen/tests/ok/draft.mtp"
     {
