@@ -20,15 +20,16 @@ $(GEN_TEST): gen/tests/test_gen.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(CRITERION) -o $@
 
-# The generated C of echo.mtp, exercised directly (parser, serialiser, rules, dispatch).
-GEN_ECHO_C := $(B)/tmp/gen/echo.c
+# The generated C of gen/tests/ok/echo.mtp (GEN_ECHO_C, with echo.h next to it; other
+# fragments may build it for end-to-end runtime tests), exercised directly by test_echo.c.
+GEN_ECHO_C := $(B)/gen/echo/echo.c
 $(GEN_ECHO_C): gen/tests/ok/echo.mtp $(MTPC_SAN)
 	@mkdir -p $(@D)
 	ASAN_OPTIONS=detect_leaks=0 $(MTPC_SAN) -o $@ $<
 GEN_ECHO_TEST := $(B)/san/tests/gen/test_echo
 $(GEN_ECHO_TEST): gen/tests/test_echo.c $(GEN_ECHO_C)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(B)/tmp/gen $< $(GEN_ECHO_C) $(CRITERION) -o $@
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(dir $(GEN_ECHO_C)) $< $(GEN_ECHO_C) $(CRITERION) -o $@
 
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
