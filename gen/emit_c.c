@@ -1823,7 +1823,7 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
         if (d->kind == D_OPT)
             emit_opt_code(d);
     for (Decl *d = p->decls; d; d = d->next)
-        if (d->kind == D_OPTLIST && d->bp)
+        if (d->kind == D_OPTLIST)
             emit_optlist_code(d);
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_BP)
