@@ -13,8 +13,8 @@
     X(MTP_ENOMEM,    ENOMEM,       "out of memory")                                          \
     X(MTP_ENOBUFS,   ENOBUFS,      "bounded pool or buffer exhausted")                       \
     X(MTP_EAGAIN,    EAGAIN,       "resource temporarily unavailable, try again")            \
-    X(MTP_EEXIST,    EEXIST,       "already exists (context instance, data unit)")                        \
-    X(MTP_ENOENT,    ENOENT,       "no such entry (context instance, data unit)")                  \
+    X(MTP_EEXIST,    EEXIST,       "already exists (context instance, data unit)")           \
+    X(MTP_ENOENT,    ENOENT,       "no such entry (context instance, data unit)")            \
     X(MTP_EINVAL,    EINVAL,       "invalid argument")                                       \
     X(MTP_EPROTO,    EPROTO,       "invalid program descriptor")                             \
     X(MTP_EABI,      ENOEXEC,      "program ABI version mismatch: recompile it with this mtpc") \
