@@ -21,7 +21,8 @@
     X(MTP_ERANGE,    ERANGE,       "byte range outside the data unit")                       \
     X(MTP_EMSGSIZE,  EMSGSIZE,     "packet does not fit the buffer or the MTU")              \
     X(MTP_EBUSY,     EBUSY,        "engine busy (call from inside a notification)")          \
-    X(MTP_ENOSPC,    ENOSPC,       "data unit full")
+    X(MTP_ENOSPC,    ENOSPC,       "data unit full")                                         \
+    X(MTP_EBADMSG,   EBADMSG,      "malformed packet (dropped and counted)")
 
 enum mtp_error {
 #define MTP__ERR_ENUM(name, errnum, msg) name = -(errnum),
