@@ -206,6 +206,17 @@ uint64_t mtp_sim_next_delivery(const struct mtp_sim_wire *w)
     return next;
 }
 
+uint64_t mtp_sim_next_delivery_after(const struct mtp_sim_wire *w, uint64_t t)
+{
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < SIM_MAX_EPS; i++) {
+        const struct mtp_target *ep = w->eps[i];
+        if (ep && ep->n && ep->heap[0]->at > t && ep->heap[0]->at < next)
+            next = ep->heap[0]->at;
+    }
+    return next;
+}
+
 uint64_t mtp_sim_trace_hash(const struct mtp_sim_wire *w) { return w->trace; }
 const struct mtp_sim_stats *mtp_sim_stats(const struct mtp_sim_wire *w) { return &w->stats; }
 
@@ -379,7 +390,8 @@ static int sim_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
         uint64_t ser = c->rate_bytes_per_sec ? (uint64_t)len * 1000000000ull /
                                                    c->rate_bytes_per_sec : 0;
         t->tx_free_at = start + ser;
-        if (len >= MTP_ETH_HDR_LEN) {
+        /* Runts are delivered too (a stack must survive them) if they name a receiver. */
+        if (len >= 6) {
             for (int j = 0; j < SIM_MAX_EPS; j++) {
                 struct mtp_target *to = w->eps[j];
                 if (!to || to == t)

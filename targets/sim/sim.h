@@ -49,6 +49,9 @@ int mtp_sim_attach(struct mtp_sim_wire *w, uint32_t ipv4, uint32_t prefix_len,
 uint64_t mtp_sim_now(const struct mtp_sim_wire *w);
 void mtp_sim_set_now(struct mtp_sim_wire *w, uint64_t now_ns); /* never moves backwards */
 uint64_t mtp_sim_next_delivery(const struct mtp_sim_wire *w);  /* UINT64_MAX: nothing */
+/* The next delivery after `t`, ignoring endpoints whose first frame is already due (the
+ * driver's view: a raw endpoint nobody reads must not stop the clock). */
+uint64_t mtp_sim_next_delivery_after(const struct mtp_sim_wire *w, uint64_t t);
 uint64_t mtp_sim_trace_hash(const struct mtp_sim_wire *w);
 const struct mtp_sim_stats *mtp_sim_stats(const struct mtp_sim_wire *w);
 void mtp_sim_set_faults(struct mtp_sim_wire *w, const struct mtp_sim_config *cfg); /* not mtu */
