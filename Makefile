@@ -20,7 +20,7 @@ TESTS :=
 # Debian packages the project needs (build, tests, targets, demo).
 DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tools \
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
-            iproute2 nftables iputils-ping procps psmisc libclang-rt-14-dev gcc-multilib
+            iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd libclang-rt-14-dev gcc-multilib
 
 # Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs.
 FRAGMENTS := $(wildcard gen/*.mk) $(wildcard core/*.mk) $(wildcard targets/*.mk) \
@@ -45,9 +45,17 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory run-tests
 
+# Runs every suite even after a failure, then prints one closing line for CI.
 .PHONY: run-tests
-run-tests: $(TESTS)
-	@echo "make test: all suites passed"
+run-tests:
+	@pass=0; fail=0; failed=; \
+	for t in $(TESTS); do \
+	  echo "===== $$t"; \
+	  if $(MAKE) --no-print-directory $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$t"; fi; \
+	done; \
+	[ -z "$$failed" ] || echo "failed suites:$$failed"; \
+	echo "suites: $$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -87,6 +87,10 @@ struct mtp_stats {
     uint64_t arp_requests, arp_replies, icmp_echo_replies, icmp_unreach_sent;
     uint64_t events, instructions, instr_overflow, event_overflow, pool_exhausted;
     uint64_t timers_fired, blueprints, blueprints_coalesced, assert_failures;
+    /* engine: instructions refused (unknown context/unit, bad range, …); instructions
+     * discarded after a failed new_ctx; segments with bytes beyond an rx window; pkt_gen
+     * data references outside their tx unit */
+    uint64_t instr_failed, instr_discarded, drop_rx_window, drop_data_ref;
 };
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s);
 

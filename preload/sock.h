@@ -1,0 +1,123 @@
+/*
+ * sock.h — a small, protocol-independent stream-socket API over one struct mtp_stack.
+ *
+ * A socket layer (struct mtp_socks) sits on one stack and one protocol shim, chosen by name
+ * ("tcp"). It owns the stack's notification callback, turns the program's notifications into
+ * socket readiness, and turns calls into the program's application events. Nothing here
+ * names a protocol: the shim behind it (shim_<proto>.c) is the only code that does.
+ *
+ * Everything is non-blocking and run to completion in the caller's thread: the caller keeps
+ * calling mtp_stack_poll() with its clock, and passes the same clock (`now_ns`) to every call
+ * that may post an event. A call that cannot make progress returns -EAGAIN; bytes are never
+ * dropped (send takes what fits, recv returns what is there).
+ *
+ * Return values: >= 0 on success, a negative errno value on failure (-EAGAIN, -ECONNRESET,
+ * -ECONNREFUSED, -ETIMEDOUT, -EPIPE, -ENOTCONN, -EINVAL, -ENOMEM, -EADDRINUSE, ...).
+ *
+ * Typical use:
+ *     const struct mtp_sock_proto *p = mtp_sock_proto_find("tcp");
+ *     cfg.prog = mtp_sock_proto_program(p);            // stack runs the protocol's program
+ *     struct mtp_stack *st = mtp_stack_new(&cfg, &err);
+ *     struct mtp_socks *ss = mtp_socks_new(st, p, &err);
+ *     struct mtp_sock *l = mtp_sock_listen(ss, 5000, 128, now, &err);
+ *     for (;;) { mtp_stack_poll(st, now); if (mtp_sock_accept(l, &c, now) == 0) ...; }
+ */
+#ifndef MTP_SOCK_H
+#define MTP_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "mtp/program.h"
+#include "mtp/stack.h"
+
+struct mtp_sock_proto; /* one protocol shim ("tcp") */
+struct mtp_socks;      /* the socket layer of one stack */
+struct mtp_sock;       /* one socket: a listener or a connection */
+
+/* ------------------------------------------------------------ protocols */
+
+/* The shim registered under `name`, or NULL (unknown name). */
+const struct mtp_sock_proto *mtp_sock_proto_find(const char *name);
+/* Names of all shims, NULL terminated (for "MTP_PROTO must be one of ..." messages). */
+const char *const *mtp_sock_proto_names(void);
+/* The compiled program a stack must run for this shim. */
+const struct mtp_program *mtp_sock_proto_program(const struct mtp_sock_proto *p);
+const char *mtp_sock_proto_name(const struct mtp_sock_proto *p);
+
+/* ------------------------------------------------------------ the layer */
+
+/* Takes over the stack's notification callback (mtp_stack_set_notify). */
+struct mtp_socks *mtp_socks_new(struct mtp_stack *stack, const struct mtp_sock_proto *p,
+                                int *err);
+/* Frees every socket handle still open (without sending anything) and the layer. */
+void mtp_socks_free(struct mtp_socks *ss);
+struct mtp_stack *mtp_socks_stack(const struct mtp_socks *ss);
+
+/* mtp_stack_poll() plus the events the layer deferred while the stack ran (use it instead of
+ * calling mtp_stack_poll directly, or call any mtp_sock_* function soon after). */
+int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns);
+
+/* Called whenever the readiness of `sk` may have changed (epoll wake-ups). Optional. */
+typedef void (*mtp_sock_wake_fn)(void *user, struct mtp_sock *sk);
+void mtp_socks_set_wake(struct mtp_socks *ss, mtp_sock_wake_fn fn, void *user);
+
+/* ------------------------------------------------------------ sockets */
+
+/* A listener on the stack's address, `port` (1..65535). backlog <= 0: a default. */
+struct mtp_sock *mtp_sock_listen(struct mtp_socks *ss, uint16_t port, int backlog,
+                                 uint64_t now_ns, int *err);
+/* The next established connection of a listener: 0 and *out set, or -EAGAIN. */
+int mtp_sock_accept(struct mtp_sock *listener, struct mtp_sock **out, uint64_t now_ns);
+
+/* Active open to ip:port (host byte order) from an ephemeral local port. Returns at once;
+ * the socket becomes WRITABLE when connected, or ERROR (mtp_sock_error) when it fails. */
+struct mtp_sock *mtp_sock_connect(struct mtp_socks *ss, uint32_t ip, uint16_t port,
+                                  uint64_t now_ns, int *err);
+
+/* Queue up to len bytes for sending: bytes accepted (> 0), or -EAGAIN (send buffer full),
+ * -ENOTCONN (still connecting), -EPIPE (after shutdown_wr/close), -ECONNRESET ... */
+ssize_t mtp_sock_send(struct mtp_sock *sk, const void *buf, size_t len, uint64_t now_ns);
+/* Copy up to len received in-order bytes: bytes (> 0), 0 at end of stream (peer closed and
+ * everything read), -EAGAIN (nothing yet), -ECONNRESET ... */
+ssize_t mtp_sock_recv(struct mtp_sock *sk, void *buf, size_t len, uint64_t now_ns);
+
+/* Half close: no more sends; the peer reads end of stream after the queued bytes. */
+int mtp_sock_shutdown_wr(struct mtp_sock *sk, uint64_t now_ns);
+/* Graceful close, releasing the handle (sk is invalid afterwards). Queued bytes are still
+ * delivered; the protocol finishes closing in the background. */
+int mtp_sock_close(struct mtp_sock *sk, uint64_t now_ns);
+/* Abortive close (SO_LINGER 0): queued bytes are discarded, the peer sees a reset. Releases
+ * the handle. */
+int mtp_sock_abort(struct mtp_sock *sk, uint64_t now_ns);
+
+/* Options (protocol-independent names; a shim ignores those its protocol lacks: returns
+ * -ENOPROTOOPT). */
+enum mtp_sock_opt {
+    MTP_SOCKOPT_NODELAY = 1,   /* value 0/1: send small segments at once */
+    MTP_SOCKOPT_KEEPALIVE,     /* value 0/1: probe an idle connection */
+};
+int mtp_sock_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns);
+
+/* Readiness, for poll/epoll. */
+#define MTP_SOCK_READABLE 0x01u /* recv would not return -EAGAIN (data, EOF or error), or a
+                                   listener has a connection to accept */
+#define MTP_SOCK_WRITABLE 0x02u /* connected and send would accept at least one byte */
+#define MTP_SOCK_RDHUP    0x04u /* the peer closed its sending side (EOF after the data) */
+#define MTP_SOCK_HUP      0x08u /* both directions are finished (or reset) */
+#define MTP_SOCK_ERROR    0x10u /* mtp_sock_error() has an error to report */
+unsigned mtp_sock_poll(const struct mtp_sock *sk);
+
+/* Pending error (0, -ECONNREFUSED, -ECONNRESET, -ETIMEDOUT), like SO_ERROR: reading it clears
+ * it. */
+int mtp_sock_error(struct mtp_sock *sk);
+
+int mtp_sock_is_listener(const struct mtp_sock *sk);
+/* Addresses in host byte order; any pointer may be NULL. */
+void mtp_sock_local(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port);
+void mtp_sock_peer(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port);
+
+/* The layer this socket belongs to. */
+struct mtp_socks *mtp_sock_layer(const struct mtp_sock *sk);
+
+#endif

@@ -1,0 +1,876 @@
+/*
+ * dpdk.c — the DPDK packet target: one rte_ethdev port, one rx/tx queue pair, any PMD
+ * (net_af_packet, net_af_xdp, net_memif, net_tap, real NICs).
+ *
+ * The port is owned by the stack: it answers ARP and ICMP echo itself (owns_arp = 1), so
+ * port_claim/port_release have nothing to do and neigh_lookup is absent.
+ *
+ * EAL is initialised inside the process on the first open, from cfg->args (MTP_DPDK_ARGS,
+ * whitespace-split) plus defaults for what the arguments leave out (see eal_args_build):
+ * a per-process --file-prefix; --no-huge -m 256 when the host has under 64 MB of free
+ * hugepages; --in-memory (with hugepages) or --no-shconf (without; EAL refuses --in-memory
+ * with --no-huge), so two stacks on one host share no files; one lcore allowed on every CPU
+ * of the caller's affinity (EAL must not pin the application thread); --no-telemetry; and
+ * --vdev=net_af_packetN,iface=<cfg->iface> --no-pci when an interface is named and no
+ * device is. Debian links DPDK shared: EAL loads every PMD from its plugin directory
+ * (RTE_EAL_PMD_PATH), so no -d is needed. Later opens in the same process (EAL initialises
+ * once) hot-plug their --vdev device; close removes a virtual device with its port.
+ *
+ * Offloads: IPv4 and L4 checksums go to the device when it has them (reported in
+ * offload_caps; L4 only if the device checksums cfg->ip_proto, see offloads_choose) and are
+ * computed here otherwise. No TSO or multi-segment frames: the
+ * frame contract has neither.
+ *
+ * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO) wake_fd
+ * is the queue's interrupt fd. An eventfd-style interrupt (VFIO) is armed after an empty rx
+ * poll, disarmed after a busy one and drained on every empty poll, so a readable fd always
+ * means "poll again" and never spins; net_tap's fd is the tap queue itself, readable while
+ * frames wait. PMDs without rx interrupts (net_af_packet, net_af_xdp, net_memif in DPDK
+ * 22.11) get a 1 ms periodic timerfd instead, drained by empty polls: a caller asleep in
+ * epoll polls at most 1 ms late and an idle process wakes 1000 times a second, no more.
+ *
+ * No rte_* type leaves this file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/timerfd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_common.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_interrupts.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "mtp/target.h"
+
+#define DPDK_MAX_ARGS     96
+#define DPDK_BURST        64
+#define DPDK_RING_SIZE    1024
+#define DPDK_POOL_MBUFS   8191
+#define DPDK_POOL_CACHE   256
+#define DPDK_NOHUGE_MB    "256"
+#define DPDK_TICK_NS      1000000 /* wake-up period without rx interrupts: 1 ms */
+#define DPDK_ETH_OVERHEAD (RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN)
+
+struct mtp_target {
+    uint16_t port;
+    uint16_t queue;
+    struct rte_mempool *pool;
+    struct rte_ether_addr mac;
+    uint32_t mtu;
+    int if_index;
+    uint64_t tx_offloads;   /* RTE_ETH_TX_OFFLOAD_* enabled on the port */
+    uint32_t offload_caps;  /* MTP_OFFLOAD_* reported to the stack */
+    int intr_fd;            /* rx interrupt fd, or the ticker (tick_fd), or -1 */
+    bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
+    bool intr_armed;
+    bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
+    bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
+};
+
+/* Process-wide EAL state: EAL initialises once per process and cannot be re-initialised. */
+static int eal_state;                       /* 0: not tried, 1: up, -errno: failed */
+static unsigned vdev_counter;
+static bool port_taken[RTE_MAX_ETHPORTS];
+
+static void dpdk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void dpdk_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mtp dpdk: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- EAL arguments ---------------------------------------------------------------------- */
+
+struct eal_args {
+    int argc;
+    char *argv[DPDK_MAX_ARGS + 1];
+    char *owned[DPDK_MAX_ARGS];  /* strings to free */
+    int nowned;
+    const char *first_vdev;      /* devargs of the first --vdev (points into argv) */
+};
+
+static bool arg_is(const char *tok, const char *opt)
+{
+    size_t n = strlen(opt);
+    if (strncmp(tok, opt, n) != 0)
+        return false;
+    if (tok[n] == '\0' || tok[n] == '=')
+        return true;
+    /* short options may carry their value attached: -l0-3, -m256 */
+    return opt[0] == '-' && opt[1] != '-' && opt[2] == '\0';
+}
+
+static bool args_have(const struct eal_args *a, const char *const *opts)
+{
+    for (int i = 1; i < a->argc; i++)
+        for (const char *const *o = opts; *o; o++)
+            if (arg_is(a->argv[i], *o))
+                return true;
+    return false;
+}
+
+static int args_push(struct eal_args *a, const char *s, bool copy)
+{
+    if (a->argc >= DPDK_MAX_ARGS) {
+        dpdk_err("MTP_DPDK_ARGS: too many arguments (%d words at most, defaults included)",
+                 DPDK_MAX_ARGS);
+        return -E2BIG;
+    }
+    char *v = (char *)s;
+    if (copy) {
+        v = strdup(s);
+        if (!v)
+            return -ENOMEM;
+        a->owned[a->nowned++] = v;
+    }
+    a->argv[a->argc++] = v;
+    a->argv[a->argc] = NULL;
+    return 0;
+}
+
+static void args_free(struct eal_args *a)
+{
+    for (int i = 0; i < a->nowned; i++)
+        free(a->owned[i]);
+    a->nowned = 0;
+    a->argc = 0;
+}
+
+/* Free hugepage memory of every size, in MB. */
+static uint64_t hugepages_free_mb(void)
+{
+    static const struct { const char *path; uint64_t mb; } sizes[] = {
+        { "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", 2 },
+        { "/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages", 1024 },
+    };
+    uint64_t total = 0;
+    for (size_t i = 0; i < RTE_DIM(sizes); i++) {
+        FILE *f = fopen(sizes[i].path, "r");
+        unsigned long long n = 0;
+        if (!f)
+            continue;
+        if (fscanf(f, "%llu", &n) == 1)
+            total += n * sizes[i].mb;
+        fclose(f);
+    }
+    return total;
+}
+
+/* "--lcores=0@(c1,c2,...)": lcore 0 may run on every CPU the caller may run on. */
+static int lcores_arg(char *buf, size_t cap)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return -errno;
+    size_t n = (size_t)snprintf(buf, cap, "--lcores=0@(");
+    bool first = true;
+    for (int c = 0; c < CPU_SETSIZE && n < cap; c++) {
+        if (!CPU_ISSET(c, &set))
+            continue;
+        n += (size_t)snprintf(buf + n, cap - n, "%s%d", first ? "" : ",", c);
+        first = false;
+    }
+    if (first || n + 2 > cap)
+        return -E2BIG;
+    snprintf(buf + n, cap - n, ")");
+    return 0;
+}
+
+/* Split the user's arguments and add the defaults they leave out. */
+static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cfg)
+{
+    static const char *const o_prefix[] = { "--file-prefix", NULL };
+    static const char *const o_mem[] = { "--no-huge", "-m", "--socket-mem", "--huge-dir",
+                                         "--legacy-mem", NULL };
+    static const char *const o_inmem[] = { "--in-memory", "--no-shconf", NULL };
+    static const char *const o_lcores[] = { "-l", "-c", "--lcores", NULL };
+    static const char *const o_telemetry[] = { "--no-telemetry", "--telemetry", NULL };
+    static const char *const o_log[] = { "--log-level", NULL };
+    static const char *const o_devs[] = { "--vdev", "-a", "--allow", "-b", "--block",
+                                          "--no-pci", NULL };
+    char buf[512];
+    int err;
+
+    memset(a, 0, sizeof(*a));
+    if ((err = args_push(a, "mtp", false)))
+        return err;
+    if (cfg->args) {
+        char *copy = strdup(cfg->args), *save = NULL;
+        if (!copy)
+            return -ENOMEM;
+        a->owned[a->nowned++] = copy;
+        for (char *t = strtok_r(copy, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save))
+            if ((err = args_push(a, t, false)))
+                return err;
+    }
+    /* Devices given as "--vdev X" or "--vdev=X": remember the first. */
+    for (int i = 1; i < a->argc; i++) {
+        if (strcmp(a->argv[i], "--vdev") == 0 && i + 1 < a->argc) {
+            a->first_vdev = a->argv[i + 1];
+            break;
+        }
+        if (strncmp(a->argv[i], "--vdev=", 7) == 0) {
+            a->first_vdev = a->argv[i] + 7;
+            break;
+        }
+    }
+    bool user_devs = args_have(a, o_devs);
+    if (!a->first_vdev && !user_devs && cfg->iface && *cfg->iface) {
+        snprintf(buf, sizeof(buf), "--vdev=net_af_packet%u,iface=%s", vdev_counter++,
+                 cfg->iface);
+        if ((err = args_push(a, buf, true)))
+            return err;
+        a->first_vdev = a->argv[a->argc - 1] + 7;
+        if ((err = args_push(a, "--no-pci", false)))
+            return err;
+    } else if (a->first_vdev && !args_have(a, (const char *const[]){ "-a", "--allow",
+                                                                      "--no-pci", NULL })) {
+        /* Only virtual devices named: do not probe (and grab) the host's PCI NICs. */
+        if ((err = args_push(a, "--no-pci", false)))
+            return err;
+    }
+    if (!args_have(a, o_prefix)) {
+        snprintf(buf, sizeof(buf), "--file-prefix=mtp%ld", (long)getpid());
+        if ((err = args_push(a, buf, true)))
+            return err;
+    }
+    if (!args_have(a, o_mem) && hugepages_free_mb() < 64) {
+        if ((err = args_push(a, "--no-huge", false)) || (err = args_push(a, "-m", false)) ||
+            (err = args_push(a, DPDK_NOHUGE_MB, false)))
+            return err;
+    }
+    /* No files shared with other processes. --no-huge implies legacy memory, which EAL
+     * refuses to combine with --in-memory; --no-shconf is the part of it that still applies. */
+    if (!args_have(a, o_inmem)) {
+        static const char *const o_nohuge[] = { "--no-huge", NULL };
+        const char *opt = args_have(a, o_nohuge) ? "--no-shconf" : "--in-memory";
+        if ((err = args_push(a, opt, false)))
+            return err;
+    }
+    if (!args_have(a, o_lcores)) {
+        if ((err = lcores_arg(buf, sizeof(buf)))) {
+            dpdk_err("cannot read the CPU affinity: %s", strerror(-err));
+            return err;
+        }
+        if ((err = args_push(a, buf, true)))
+            return err;
+    }
+    if (!args_have(a, o_telemetry) && (err = args_push(a, "--no-telemetry", false)))
+        return err;
+    if (!args_have(a, o_log) && (err = args_push(a, "--log-level=lib.eal:warning", false)))
+        return err;
+    return 0;
+}
+
+static void args_join(const struct eal_args *a, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 1; i < a->argc && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i > 1 ? " " : "", a->argv[i]);
+}
+
+static int eal_init(struct eal_args *a)
+{
+    /* rte_eal_init permutes and may keep pointers into argv: give it a copy it can keep. */
+    static char *eal_argv[DPDK_MAX_ARGS + 1];
+    char joined[1024];
+    cpu_set_t saved;
+    bool have_saved = sched_getaffinity(0, sizeof(saved), &saved) == 0;
+
+    for (int i = 0; i < a->argc; i++) {
+        eal_argv[i] = strdup(a->argv[i]);
+        if (!eal_argv[i])
+            return -ENOMEM;
+    }
+    eal_argv[a->argc] = NULL;
+    int ret = rte_eal_init(a->argc, eal_argv);
+    if (ret < 0) {
+        int e = rte_errno ? rte_errno : EINVAL;
+        args_join(a, joined, sizeof(joined));
+        dpdk_err("EAL init failed: %s (check MTP_DPDK_ARGS; EAL args: %s)", rte_strerror(e),
+                 joined);
+        return -e;
+    }
+    /* Without shared config the runtime directory stays empty: do not leave it behind
+     * (rmdir refuses if a multi-process setup put files there). */
+    rmdir(rte_eal_get_runtime_dir());
+    /* EAL pins the calling thread to its lcore's CPU set; give the application back its own. */
+    if (have_saved)
+        sched_setaffinity(0, sizeof(saved), &saved);
+    return 0;
+}
+
+/* EAL is up already: hot-plug the device this open names (unless it exists). */
+static int vdev_hotplug(const char *devargs)
+{
+    char name[RTE_ETH_NAME_MAX_LEN];
+    const char *comma = strchr(devargs, ',');
+    size_t nlen = comma ? (size_t)(comma - devargs) : strlen(devargs);
+    uint16_t port;
+    if (nlen >= sizeof(name)) {
+        dpdk_err("device name too long: %s", devargs);
+        return -ENAMETOOLONG;
+    }
+    memcpy(name, devargs, nlen);
+    name[nlen] = '\0';
+    if (rte_eth_dev_get_port_by_name(name, &port) == 0)
+        return 0; /* present: port_pick tells whether it is free */
+    int ret = rte_dev_probe(devargs);
+    if (ret < 0) {
+        dpdk_err("cannot create device %s: %s", devargs, rte_strerror(-ret));
+        return ret;
+    }
+    return 0;
+}
+
+/* ---- port setup ------------------------------------------------------------------------- */
+
+static int port_pick(const char *devargs, uint16_t *port)
+{
+    if (devargs) {
+        char name[RTE_ETH_NAME_MAX_LEN];
+        const char *comma = strchr(devargs, ',');
+        size_t n = comma ? (size_t)(comma - devargs) : strlen(devargs);
+        if (n >= sizeof(name))
+            n = sizeof(name) - 1;
+        memcpy(name, devargs, n);
+        name[n] = '\0';
+        if (rte_eth_dev_get_port_by_name(name, port) != 0) {
+            dpdk_err("no such device: %s (the PMD did not create it from \"%s\"; its reason "
+                     "is logged above)", name, devargs);
+            return -ENODEV;
+        }
+        if (port_taken[*port]) {
+            dpdk_err("device %s is already open in this process", name);
+            return -EBUSY;
+        }
+        return 0;
+    }
+    uint16_t p;
+    RTE_ETH_FOREACH_DEV(p) {
+        if (!port_taken[p]) {
+            *port = p;
+            return 0;
+        }
+    }
+    dpdk_err("no DPDK port: name a device in MTP_DPDK_ARGS (--vdev=net_af_packet0,iface=X, "
+             "-a <pci>) or an interface in MTP_IFACE");
+    return -ENODEV;
+}
+
+/* The frame contract has one L4 flag and no checksum-field offset, while DPDK devices
+ * checksum only the L4 protocols they know (flags chosen per frame from the IPv4 protocol
+ * field). So L4 is reported only when the device checksums the stack's own protocol
+ * (cfg->ip_proto); other protocols keep their checksums in the stack's software. */
+static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info *info,
+                            uint32_t ip_proto)
+{
+    uint64_t want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                    RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    t->tx_offloads = info->tx_offload_capa & want;
+    t->offload_caps = 0;
+    if (t->tx_offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+        t->offload_caps |= MTP_OFFLOAD_IPV4_CSUM;
+    uint64_t l4 = ip_proto == IPPROTO_TCP ? RTE_ETH_TX_OFFLOAD_TCP_CKSUM
+                : ip_proto == IPPROTO_UDP ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM
+                : 0;
+    if (l4 && (t->tx_offloads & l4))
+        t->offload_caps |= MTP_OFFLOAD_L4_CSUM;
+}
+
+static int port_configure(struct mtp_target *t, const struct rte_eth_dev_info *info,
+                          bool rx_intr)
+{
+    struct rte_eth_conf conf;
+    memset(&conf, 0, sizeof(conf));
+    conf.txmode.offloads = t->tx_offloads;
+    conf.intr_conf.rxq = rx_intr ? 1 : 0;
+    (void)info;
+    return rte_eth_dev_configure(t->port, t->queue + 1, t->queue + 1, &conf);
+}
+
+/* memif signals with an eventfd (a counter to drain); tap's interrupt fd is the queue's own
+ * file descriptor, readable while frames wait (nothing to drain, reading would eat a frame). */
+static bool fd_is_eventfd(int fd)
+{
+    char path[64], target[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return false;
+    target[n] = '\0';
+    return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+/* No rx interrupts: a periodic timerfd stands in, so that a caller can still sleep in the
+ * kernel (epoll) and poll at most DPDK_TICK_NS late; drained by every empty rx poll. */
+static void ticker_start(struct mtp_target *t)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0)
+        return; /* wake_fd stays -1: the caller polls */
+    struct itimerspec its = {
+        .it_interval = { .tv_sec = 0, .tv_nsec = DPDK_TICK_NS },
+        .it_value = { .tv_sec = 0, .tv_nsec = DPDK_TICK_NS },
+    };
+    if (timerfd_settime(fd, 0, &its, NULL) != 0) {
+        close(fd);
+        return;
+    }
+    t->intr_fd = fd;
+    t->tick_fd = true;
+    t->intr_counts = true;
+    t->intr_switch = false;
+}
+
+/* ethdev logs an error when asked for rx interrupts a PMD does not have; we only probe. */
+static int ethdev_log_quiet(void)
+{
+    int type = rte_log_register("lib.ethdev");
+    int level = type >= 0 ? rte_log_get_level((uint32_t)type) : -1;
+    if (level >= 0)
+        rte_log_set_level((uint32_t)type, RTE_LOG_CRIT);
+    return level;
+}
+
+static void ethdev_log_restore(int level)
+{
+    int type = rte_log_register("lib.ethdev");
+    if (type >= 0 && level >= 0)
+        rte_log_set_level((uint32_t)type, (uint32_t)level);
+}
+
+static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
+{
+    struct rte_eth_dev_info info;
+    int ret = rte_eth_dev_info_get(t->port, &info);
+    if (ret != 0) {
+        dpdk_err("%s: cannot read device info: %s", name, rte_strerror(-ret));
+        return ret;
+    }
+    if (t->queue >= info.max_rx_queues || t->queue >= info.max_tx_queues) {
+        dpdk_err("%s: queue %u out of range (the device has %u rx / %u tx queues)", name,
+                 t->queue, info.max_rx_queues, info.max_tx_queues);
+        return -EINVAL;
+    }
+    offloads_choose(t, &info, ip_proto);
+    t->if_index = (int)info.if_index;
+
+    uint16_t mtu = RTE_ETHER_MTU;
+    if (rte_eth_dev_get_mtu(t->port, &mtu) != 0)
+        mtu = RTE_ETHER_MTU;
+    t->mtu = mtu;
+
+    /* Rx interrupts if the PMD has them; otherwise plain polling. */
+    bool rx_intr = true;
+    int log_level = ethdev_log_quiet(); /* a PMD without rx interrupts is not an error */
+    ret = port_configure(t, &info, true);
+    ethdev_log_restore(log_level);
+    if (ret != 0) {
+        rx_intr = false;
+        ret = port_configure(t, &info, false);
+        if (ret != 0) {
+            dpdk_err("%s: cannot configure the port: %s", name, rte_strerror(-ret));
+            return ret;
+        }
+    }
+
+    char pool_name[RTE_MEMPOOL_NAMESIZE];
+    snprintf(pool_name, sizeof(pool_name), "mtp_pool_p%u", t->port);
+    uint32_t room = RTE_MAX((uint32_t)RTE_MBUF_DEFAULT_DATAROOM, mtu + DPDK_ETH_OVERHEAD);
+    int socket = rte_eth_dev_socket_id(t->port);
+    if (socket < 0)
+        socket = (int)rte_socket_id();
+    t->pool = rte_pktmbuf_pool_create(pool_name, DPDK_POOL_MBUFS, DPDK_POOL_CACHE, 0,
+                                      (uint16_t)(room + RTE_PKTMBUF_HEADROOM), socket);
+    if (!t->pool) {
+        dpdk_err("%s: cannot create the mbuf pool: %s", name, rte_strerror(rte_errno));
+        return -ENOMEM;
+    }
+
+    uint16_t nrx = DPDK_RING_SIZE, ntx = DPDK_RING_SIZE;
+    rte_eth_dev_adjust_nb_rx_tx_desc(t->port, &nrx, &ntx);
+    for (uint16_t q = 0; q <= t->queue; q++) {
+        ret = rte_eth_rx_queue_setup(t->port, q, nrx, (unsigned)socket, NULL, t->pool);
+        if (ret != 0) {
+            dpdk_err("%s: cannot set up rx queue %u: %s", name, q, rte_strerror(-ret));
+            return ret;
+        }
+        struct rte_eth_txconf txc = info.default_txconf;
+        txc.offloads = t->tx_offloads;
+        ret = rte_eth_tx_queue_setup(t->port, q, ntx, (unsigned)socket, &txc);
+        if (ret != 0) {
+            dpdk_err("%s: cannot set up tx queue %u: %s", name, q, rte_strerror(-ret));
+            return ret;
+        }
+    }
+    ret = rte_eth_dev_start(t->port);
+    if (ret != 0) {
+        dpdk_err("%s: cannot start the port: %s", name, rte_strerror(-ret));
+        return ret;
+    }
+    rte_eth_promiscuous_enable(t->port); /* best effort: some PMDs have no such mode */
+    ret = rte_eth_macaddr_get(t->port, &t->mac);
+    if (ret != 0) {
+        dpdk_err("%s: cannot read the MAC address: %s", name, rte_strerror(-ret));
+        return ret;
+    }
+
+    t->intr_fd = -1;
+    if (rx_intr) {
+        log_level = ethdev_log_quiet();
+        int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(t->port, t->queue);
+        int en = fd >= 0 ? rte_eth_dev_rx_intr_enable(t->port, t->queue) : -ENOTSUP;
+        ethdev_log_restore(log_level);
+        /* -ENOTSUP from enable: the fd is always live (net_tap: the queue's own fd) */
+        if (fd >= 0 && (en == 0 || en == -ENOTSUP)) {
+            t->intr_fd = fd;
+            t->intr_switch = en == 0;
+            t->intr_armed = true;
+            t->intr_counts = fd_is_eventfd(fd);
+            if (t->intr_counts)
+                fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        }
+    }
+    if (t->intr_fd < 0)
+        ticker_start(t);
+    return 0;
+}
+
+/* ---- ops -------------------------------------------------------------------------------- */
+
+static void dpdk_close(struct mtp_target *t);
+
+static int dpdk_open(struct mtp_target **out, const struct mtp_target_config *cfg)
+{
+    struct eal_args a;
+    int err;
+
+    *out = NULL;
+    if (eal_state < 0) {
+        dpdk_err("EAL failed to initialise earlier in this process: %s",
+                 rte_strerror(-eal_state));
+        return eal_state;
+    }
+    if ((err = eal_args_build(&a, cfg))) {
+        args_free(&a);
+        return err;
+    }
+    struct mtp_target *t = calloc(1, sizeof(*t));
+    if (!t) {
+        args_free(&a);
+        return -ENOMEM;
+    }
+    t->queue = (uint16_t)cfg->queue;
+    t->intr_fd = -1;
+    if (eal_state == 0) {
+        err = eal_init(&a);
+        eal_state = err ? err : 1;
+    } else if (a.first_vdev) {
+        err = vdev_hotplug(a.first_vdev);
+    }
+    if (!err)
+        err = port_pick(a.first_vdev, &t->port);
+    if (err) {
+        args_free(&a);
+        free(t);
+        return err;
+    }
+    port_taken[t->port] = true;
+    char name[RTE_ETH_NAME_MAX_LEN];
+    if (rte_eth_dev_get_name_by_port(t->port, name) != 0)
+        snprintf(name, sizeof(name), "port %u", t->port);
+    args_free(&a);
+    if ((err = port_setup(t, name, cfg->ip_proto))) {
+        dpdk_close(t);
+        return err;
+    }
+    *out = t;
+    return 0;
+}
+
+static void dpdk_close(struct mtp_target *t)
+{
+    if (!t)
+        return;
+    rte_eth_dev_stop(t->port);
+    /* A virtual device goes away with its port, so that a later open can create it again;
+     * a PCI device stays probed (only the port is closed). */
+    struct rte_eth_dev_info info;
+    struct rte_device *dev = NULL;
+    if (rte_eth_dev_info_get(t->port, &info) == 0 && info.device &&
+        strcmp(rte_bus_name(rte_dev_bus(info.device)), "vdev") == 0)
+        dev = info.device;
+    if (!dev || rte_dev_remove(dev) != 0)
+        rte_eth_dev_close(t->port);
+    rte_mempool_free(t->pool);
+    if (t->tick_fd)
+        close(t->intr_fd);
+    port_taken[t->port] = false;
+    free(t);
+}
+
+static int dpdk_link_info(struct mtp_target *t, struct mtp_link_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    memcpy(out->mac, t->mac.addr_bytes, 6);
+    out->mtu = t->mtu;
+    out->ifindex = t->if_index;
+    out->offload_caps = t->offload_caps;
+    out->owns_arp = 1;
+    return 0;
+}
+
+/* A frame spread over several segments is made contiguous, or dropped. */
+static bool mbuf_flat(struct rte_mbuf *m)
+{
+    return m->nb_segs == 1 || rte_pktmbuf_linearize(m) == 0;
+}
+
+static void intr_drain(struct mtp_target *t)
+{
+    uint64_t count;
+    if (t->intr_counts)
+        while (read(t->intr_fd, &count, sizeof(count)) == (ssize_t)sizeof(count))
+            ;
+}
+
+static int rx_poll(struct mtp_target *t, struct mtp_frame *f, int max)
+{
+    struct rte_mbuf *pkts[DPDK_BURST];
+    int got = 0;
+
+    while (got < max) {
+        uint16_t want = (uint16_t)RTE_MIN(max - got, DPDK_BURST);
+        uint16_t n = rte_eth_rx_burst(t->port, t->queue, pkts, want);
+        for (uint16_t i = 0; i < n; i++) {
+            struct rte_mbuf *m = pkts[i];
+            if (!mbuf_flat(m)) {
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            f[got].data = rte_pktmbuf_mtod(m, uint8_t *);
+            f[got].len = m->data_len;
+            f[got].cap = m->data_len;
+            f[got].handle = (uint64_t)(uintptr_t)m;
+            f[got].offload = 0;
+            f[got].l3_off = f[got].l4_off = 0;
+            got++;
+        }
+        if (n < want)
+            break;
+    }
+    return got;
+}
+
+static int dpdk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
+{
+    int got = rx_poll(t, f, max);
+    if (t->intr_fd < 0)
+        return got;
+    if (!t->intr_switch) {
+        if (got == 0)
+            intr_drain(t); /* the ticker: forget the ticks that led here */
+        return got;
+    }
+    if (got > 0) {
+        /* busy: the caller keeps polling, interrupts would only cost the peer a write */
+        if (t->intr_armed && rte_eth_dev_rx_intr_disable(t->port, t->queue) == 0)
+            t->intr_armed = false;
+        return got;
+    }
+    /* idle: forget old wake-ups, arm, then look once more so that a frame that arrived
+     * before arming is not left waiting for an interrupt that will not come */
+    intr_drain(t);
+    if (!t->intr_armed) {
+        if (rte_eth_dev_rx_intr_enable(t->port, t->queue) == 0)
+            t->intr_armed = true;
+        got = rx_poll(t, f, max);
+    }
+    return got;
+}
+
+static void dpdk_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    (void)t;
+    for (int i = 0; i < n; i++)
+        rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)f[i].handle);
+}
+
+static int dpdk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        struct rte_mbuf *m = rte_pktmbuf_alloc(t->pool);
+        if (!m)
+            break;
+        f[i].data = rte_pktmbuf_mtod(m, uint8_t *);
+        f[i].len = 0;
+        f[i].cap = rte_pktmbuf_tailroom(m);
+        f[i].handle = (uint64_t)(uintptr_t)m;
+        f[i].offload = 0;
+        f[i].l3_off = f[i].l4_off = 0;
+    }
+    return i;
+}
+
+static uint16_t sw_csum_fold(uint32_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)sum;
+}
+
+/* Offsets of the L4 checksum field for the L4 checksums DPDK devices compute. */
+static int l4_csum_field(uint8_t ip_proto)
+{
+    switch (ip_proto) {
+    case IPPROTO_TCP: return 16;
+    case IPPROTO_UDP: return 6;
+    default: return -1;
+    }
+}
+
+/* Apply the offloads a frame asks for: mbuf flags where the device does them, software
+ * otherwise. Returns false for a frame whose offsets do not fit it. */
+static bool tx_offload_prepare(struct mtp_target *t, struct rte_mbuf *m,
+                               const struct mtp_frame *f)
+{
+    if (!f->offload)
+        return true;
+    if (f->l3_off + sizeof(struct rte_ipv4_hdr) > f->len || f->l4_off > f->len ||
+        f->l4_off < f->l3_off + sizeof(struct rte_ipv4_hdr))
+        return false;
+    uint8_t *base = rte_pktmbuf_mtod(m, uint8_t *);
+    struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(base + f->l3_off);
+    uint8_t *l4 = base + f->l4_off;
+    int field = l4_csum_field(ip->next_proto_id);
+
+    m->l2_len = f->l3_off;
+    m->l3_len = (uint16_t)(f->l4_off - f->l3_off);
+    if (f->offload & MTP_OFFLOAD_IPV4_CSUM) {
+        if (t->tx_offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
+            ip->hdr_checksum = 0;
+            m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+        } else {
+            ip->hdr_checksum = 0;
+            ip->hdr_checksum = rte_ipv4_cksum(ip);
+        }
+    }
+    if ((f->offload & MTP_OFFLOAD_L4_CSUM) && field >= 0 &&
+        f->l4_off + (uint32_t)field + 2 <= f->len) {
+        uint64_t hw = ip->next_proto_id == IPPROTO_TCP ? RTE_ETH_TX_OFFLOAD_TCP_CKSUM
+                                                       : RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+        if (t->tx_offloads & hw) {
+            /* the stack seeded the field with the pseudo-header sum, as the device wants */
+            m->ol_flags |= RTE_MBUF_F_TX_IPV4 | (ip->next_proto_id == IPPROTO_TCP
+                                                     ? RTE_MBUF_F_TX_TCP_CKSUM
+                                                     : RTE_MBUF_F_TX_UDP_CKSUM);
+        } else {
+            /* software: the seed is replaced by the full checksum over the L4 bytes */
+            uint16_t l4_len = (uint16_t)(f->len - f->l4_off);
+            uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
+            if (ip_len >= m->l3_len && ip_len - m->l3_len <= l4_len)
+                l4_len = (uint16_t)(ip_len - m->l3_len);
+            memset(l4 + field, 0, 2);
+            uint32_t sum = rte_ipv4_phdr_cksum(ip, 0);
+            sum += rte_raw_cksum(l4, l4_len);
+            uint16_t c = (uint16_t)~sw_csum_fold(sum);
+            if (c == 0 && ip->next_proto_id == IPPROTO_UDP)
+                c = 0xffff;
+            memcpy(l4 + field, &c, 2);
+        }
+    }
+    return true;
+}
+
+static int dpdk_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    struct rte_mbuf *pkts[DPDK_BURST];
+    int sent = 0;
+
+    for (int i = 0; i < n;) {
+        uint16_t k = 0;
+        for (; i < n && k < DPDK_BURST; i++) {
+            struct rte_mbuf *m = (struct rte_mbuf *)(uintptr_t)f[i].handle;
+            uint8_t *start = (uint8_t *)m->buf_addr;
+            /* the stack may have moved data inside the buffer: follow it */
+            if (f[i].data < start || f[i].len == 0 ||
+                f[i].data + f[i].len > start + m->buf_len) {
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            m->data_off = (uint16_t)(f[i].data - start);
+            m->data_len = (uint16_t)f[i].len;
+            m->pkt_len = f[i].len;
+            m->ol_flags = 0;
+            if (!tx_offload_prepare(t, m, &f[i])) {
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            pkts[k++] = m;
+        }
+        if (k == 0)
+            continue;
+        uint16_t ok = rte_eth_tx_burst(t->port, t->queue, pkts, k);
+        /* a full ring gets one more chance, then the rest is dropped (ownership passed) */
+        if (ok < k)
+            ok += rte_eth_tx_burst(t->port, t->queue, pkts + ok, (uint16_t)(k - ok));
+        if (ok < k)
+            rte_pktmbuf_free_bulk(pkts + ok, (unsigned)(k - ok));
+        sent += ok;
+    }
+    return sent;
+}
+
+static int dpdk_wake_fd(struct mtp_target *t)
+{
+    return t->intr_fd;
+}
+
+/* The port belongs to the stack: nothing to steer or reserve. */
+static int dpdk_port_claim(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+{
+    (void)t, (void)ip_proto, (void)port;
+    return 0;
+}
+
+static void dpdk_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+{
+    (void)t, (void)ip_proto, (void)port;
+}
+
+const struct mtp_target_ops mtp_target_dpdk = {
+    .name = "dpdk",
+    .open = dpdk_open,
+    .close = dpdk_close,
+    .link_info = dpdk_link_info,
+    .rx_burst = dpdk_rx_burst,
+    .rx_release = dpdk_rx_release,
+    .tx_alloc = dpdk_tx_alloc,
+    .tx_burst = dpdk_tx_burst,
+    .wake_fd = dpdk_wake_fd,
+    .port_claim = dpdk_port_claim,
+    .port_release = dpdk_port_release,
+    .neigh_lookup = NULL,
+};

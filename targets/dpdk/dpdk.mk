@@ -1,0 +1,67 @@
+# targets/dpdk: the DPDK packet target, build/lib/libmtp_dpdk.a.
+#
+# Link it with $(DPDK_LIBS) after the archive. Debian's DPDK (22.11) is linked shared: the
+# EAL then loads every PMD of its plugin directory (RTE_EAL_PMD_PATH,
+# /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0) at rte_eal_init, so net_af_packet, net_af_xdp,
+# net_memif and net_tap need neither explicit linking nor -d. (Static linking,
+# `pkg-config --static`, pulls every driver with --whole-archive and their system libraries;
+# it is not used.)
+DPDK_PC := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
+ifeq ($(DPDK_PC),yes)
+# DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
+DPDK_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+DPDK_LIBS   := $(shell pkg-config --libs libdpdk)
+DPDK_LIB    := $(B)/lib/libmtp_dpdk.a
+DPDK_OBJS   := $(B)/obj/targets/dpdk/dpdk.o
+LIBS += $(DPDK_LIB)
+
+# -fPIC: the archive also goes into the LD_PRELOAD library.
+$(B)/obj/targets/dpdk/%.o: targets/dpdk/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC $(DPDK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(DPDK_LIB): $(DPDK_OBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+# Tests: plain C programs driven by shell scripts that build namespaces and veths
+# (names md*), bounded by timeout, cleaned up by trap.
+DPDK_TEST_BINS := $(patsubst targets/dpdk/tests/%.c,$(B)/tests/dpdk/%,\
+                    $(wildcard targets/dpdk/tests/test_*.c))
+$(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
+
+DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack% targets/dpdk/tests/run_tcp.sh,\
+                       $(wildcard targets/dpdk/tests/run_*.sh))
+
+# An mtp stack on the DPDK target (needs core's stack: core/src/stack.c).
+ifneq ($(wildcard core/src/stack.c),)
+DPDK_TEST_BINS += $(B)/tests/dpdk/stack_test
+DPDK_TEST_SCRIPTS += $(wildcard targets/dpdk/tests/run_stack*.sh)
+$(B)/tests/dpdk/stack_test: targets/dpdk/tests/stack_test.c targets/dpdk/tests/frames.h \
+                            $(DPDK_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itargets/dpdk/tests $< $(CORE_LIB) $(DPDK_LIB) $(DPDK_LIBS) -lm -o $@
+endif
+
+# TCP through mtpcat (built once the socket layer exists, as in targets/mtpcat/mtpcat.mk):
+# kernel TCP over af_packet and af_xdp, mtpcat to mtpcat over memif. DPDK_TCP_MB: size.
+DPDK_TCP_MB ?= 100
+.PHONY: test-dpdk-tcp
+test-dpdk-tcp: $(B)/bin/mtpcat
+	timeout 1500 bash targets/dpdk/tests/run_tcp.sh $(B)/bin/mtpcat $(DPDK_TCP_MB)
+ifneq ($(and $(wildcard preload/sock.h),$(wildcard preload/*.c),$(wildcard mtp-programs/tcp.mtp)),)
+TESTS += test-dpdk-tcp
+endif
+
+.PHONY: test-dpdk
+test-dpdk: $(DPDK_TEST_BINS)
+	@set -e; for s in $(DPDK_TEST_SCRIPTS); do \
+	  echo "== $$s"; B=$(B) timeout 120 bash $$s; done
+TESTS += test-dpdk
+
+-include $(DPDK_OBJS:.o=.d)
+else
+$(info targets/dpdk: libdpdk not found by pkg-config (install libdpdk-dev); DPDK target not built)
+endif

@@ -1,0 +1,18 @@
+# targets/mtpcat/: build/bin/mtpcat, netcat over MTP on the runtime directly (stack + socket
+# layer of preload/sock.h + the xdp target, and dpdk when that target is built).
+# Built once the socket layer exists (preload/sock.h and its sources). The socket layer's
+# archive is $(MTP_SOCK_LIB) (set by preload/*.mk; default below), resolved at build time.
+MTPCAT     := $(B)/bin/mtpcat
+MTP_SOCK_LIB ?= $(B)/lib/libmtpsock.a
+MTPCAT_DPDK := $(if $(DPDK_LIB),-DMTPCAT_HAVE_DPDK)
+
+ifneq ($(and $(wildcard preload/sock.h),$(wildcard preload/*.c)),)
+BINS += $(MTPCAT)
+endif
+
+.SECONDEXPANSION:
+$(MTPCAT): targets/mtpcat/mtpcat.c $$(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a $(B)/lib/libmtpcore.a \
+           $(DPDK_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ipreload -Itargets/xdp $(MTPCAT_DPDK) $< $(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a \
+	    $(DPDK_LIB) $(B)/lib/libmtpcore.a $(XDP_LDLIBS) $(DPDK_LIBS) -lm -o $@

@@ -1,0 +1,75 @@
+#!/bin/bash
+# mtpcat over the xdp target against kernel TCP, and against itself, over a veth pair:
+#   1. TCP echo: mtpcat -> kernel echo server, output == input
+#   2. mtpcat client <-> kernel server: MB megabytes up, 1 MB down, byte-exact, same connection
+#   3. kernel client <-> mtpcat -l: MB megabytes to mtpcat, 1 MB back
+#   4. 2 and 3 again with LOSS% of the kernel side's incoming packets dropped (nftables)
+#   5. mtpcat <-> mtpcat
+# usage: mtpcat_tcp.sh MTPCAT [MB (100)] [LOSS_MB (20)] [LOSS (2)]
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-20} loss=${4:-2}
+py=/usr/bin/python3
+source "$here/../netns.sh"
+mx_netns_up || exit 1
+tmp=$(mktemp -d)
+mx__prev_exit="rm -rf '$tmp'"
+export MTP_PROTO=tcp MTP_TARGET=xdp MTP_TEST_TIMEOUT=240
+fail() { echo "mtpcat_tcp.sh: FAIL: $*"; exit 1; }
+mkdata() { head -c $(($2 * 1024 * 1024)) /dev/urandom >"$1"; }
+same() { cmp -s "$1" "$2" || fail "$3: bytes differ ($(stat -c %s "$1") sent, $(stat -c %s "$2") received)"; }
+wait_listen() { # ns port
+    for _ in $(seq 100); do mx_in "$1" ss -Htln "sport = :$2" | grep -q . && return 0; sleep 0.1; done
+    fail "nothing listens on $1:$2"
+}
+
+mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" "$loss_mb"
+
+# 1. echo
+mx_bg B $py "$here/kernel_echo.py" tcp 2222
+wait_listen B 2222
+MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 2222 \
+    <"$tmp/small" >"$tmp/echo.out" || fail "echo: mtpcat exited $?"
+same "$tmp/small" "$tmp/echo.out" "echo"
+echo "mtpcat_tcp.sh: echo through kernel TCP: 1 MB byte-exact"
+
+client_to_kernel() { # label big-file port
+    mx_bg B $py "$here/kernel_tcp.py" serve "$3" "$tmp/small" "$tmp/k.in"; local k=$MX_BG_PID
+    wait_listen B "$3"
+    MTP_IFACE=$MX_DEV_A timeout 240 ip netns exec "$MX_NS_A" "$mtpcat" -v "$MX_IP_B" "$3" \
+        <"$2" >"$tmp/m.out" 2>"$tmp/m.err" || { cat "$tmp/m.err"; fail "$1: mtpcat exited"; }
+    wait "$k" 2>/dev/null
+    same "$2" "$tmp/k.in" "$1 (mtpcat -> kernel)"
+    same "$tmp/small" "$tmp/m.out" "$1 (kernel -> mtpcat)"
+    echo "mtpcat_tcp.sh: $1: mtpcat client -> kernel $(stat -c %s "$2") bytes, kernel -> mtpcat 1 MB, byte-exact"
+}
+kernel_to_listener() { # label big-file port
+    MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l "$3" \
+        <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
+    for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+    MTP_TEST_TIMEOUT=240 timeout 240 ip netns exec "$MX_NS_B" $py "$here/kernel_tcp.py" connect \
+        "$MX_IP_A" "$3" "$2" "$tmp/k.in" || { cat "$tmp/m.err"; fail "$1: kernel client failed"; }
+    wait "$m" || { cat "$tmp/m.err"; fail "$1: mtpcat -l exited"; }
+    same "$2" "$tmp/m.out" "$1 (kernel -> mtpcat)"
+    same "$tmp/small" "$tmp/k.in" "$1 (mtpcat -> kernel)"
+    echo "mtpcat_tcp.sh: $1: kernel client -> mtpcat -l $(stat -c %s "$2") bytes, back 1 MB, byte-exact"
+}
+
+client_to_kernel "no loss" "$tmp/big" 5001
+kernel_to_listener "no loss" "$tmp/big" 5002
+mx_loss B "$loss"
+client_to_kernel "$loss% loss" "$tmp/lossbig" 5003
+kernel_to_listener "$loss% loss" "$tmp/lossbig" 5004
+mx_in B nft delete table inet mxloss
+
+# 5. MTP <-> MTP: B listens with mtpcat on its veth, A connects
+MTP_IFACE=$MX_DEV_B ip netns exec "$MX_NS_B" timeout 240 "$mtpcat" -v -l 5005 \
+    <"$tmp/small" >"$tmp/b.out" 2>"$tmp/b.err" & m=$!
+for _ in $(seq 50); do grep -q listening "$tmp/b.err" 2>/dev/null && break; sleep 0.1; done
+MTP_IFACE=$MX_DEV_A timeout 240 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 5005 \
+    <"$tmp/lossbig" >"$tmp/a.out" || fail "mtp<->mtp: client exited"
+wait "$m" || { cat "$tmp/b.err"; fail "mtp<->mtp: listener exited"; }
+same "$tmp/lossbig" "$tmp/b.out" "mtp<->mtp (A -> B)"
+same "$tmp/small" "$tmp/a.out" "mtp<->mtp (B -> A)"
+echo "mtpcat_tcp.sh: mtpcat <-> mtpcat over veth: byte-exact both ways"
+echo "mtpcat_tcp.sh: PASS"
