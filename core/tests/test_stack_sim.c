@@ -10,6 +10,7 @@
 #include "mtp/stack.h"
 #include "sim.h"
 #include "sim_prog.h"
+#include "arp.h" /* MTP_ARP_QUEUE */
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -18,6 +19,7 @@
 #define IP_C 0x0a000003u
 
 static const struct mtp_target_ops *ops = &mtp_target_sim;
+static const struct mtp_target_ops *stack_ops = &mtp_target_sim; /* what the stacks use */
 
 struct net {
     struct mtp_sim_wire *w;
@@ -37,7 +39,7 @@ static void net_up(struct net *n, const struct mtp_sim_config *cfg, const char *
         ops->link_info(n->t[i], &n->li[i]);
     }
     for (int i = 0; i < 2; i++) {
-        struct mtp_stack_config c = { .prog = &sp_program, .ops = ops, .target = n->t[i],
+        struct mtp_stack_config c = { .prog = &sp_program, .ops = stack_ops, .target = n->t[i],
                                       .seed = 1000 + (uint64_t)i,
                                       .pcap_path = i == 0 ? pcap_a : NULL };
         int err = 0;
@@ -440,4 +442,123 @@ Test(stack_sim, ports)
     cr_assert_eq(mtp_stack_port_claim(n.s[0], 0), 50000);
     cr_assert_eq(mtp_stack_ipv4(n.s[0]), IP_A);
     net_down(&n);
+}
+
+/* ------------------------------------------------- routing and resolution */
+
+static int never(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+Test(stack_sim, unresolved_next_hop_retries_then_drops)
+{
+    struct net n;
+    struct mtp_sim_config c = { .seed = 11, .delay_ns = 10000 };
+    net_up(&n, &c, NULL);
+    const uint32_t nobody = 0x0a00004du;
+    open_flow(&n, 0, nobody, 1000, 2000);
+    static uint8_t data[3000];
+    struct mtp_key k = sp_key(nobody, 1000, 2000);
+    struct sp_buf b = { .addr = (uint64_t)(uintptr_t)data, .len = sizeof data };
+    cr_assert(mtp_stack_post(n.s[0], SP_EV_SEND, &k, &b, sizeof b, 0) >= 0);
+    cr_assert_eq(st(&n, 0)->arp_requests, 1);
+    cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, never, NULL, 2900 * MS), -ETIMEDOUT);
+    cr_assert_eq(st(&n, 0)->arp_requests, 3, "one request a second");
+    cr_assert(st(&n, 0)->drop_arp_unresolved > 0, "retransmissions overflowed the queue");
+    cr_assert_eq(st(&n, 0)->tx_frames, 3, "nothing but ARP left the stack");
+    uint64_t before = st(&n, 0)->drop_arp_unresolved;
+    cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, never, NULL, 3000 * MS), -ETIMEDOUT);
+    /* (at 3 s a retransmission may also start a new resolution and overflow again) */
+    cr_assert_geq(st(&n, 0)->drop_arp_unresolved, before + MTP_ARP_QUEUE,
+                  "the queue is dropped and counted after the last retry: %lu -> %lu",
+                  (unsigned long)before, (unsigned long)st(&n, 0)->drop_arp_unresolved);
+    cr_assert_eq(st(&n, 1)->drop_not_mine, 0);
+    net_down(&n);
+}
+
+struct not_mine_wait {
+    struct net *n;
+};
+
+static int b_saw_foreign(void *arg)
+{
+    return st(((struct not_mine_wait *)arg)->n, 1)->drop_not_mine > 0;
+}
+
+Test(stack_sim, off_link_goes_to_the_gateway)
+{
+    struct net n;
+    struct mtp_sim_config c = { .seed = 12, .delay_ns = 10000 };
+    net_up(&n, &c, NULL);
+    /* A third stack on C whose gateway is B. */
+    struct mtp_stack_config gc = { .prog = &sp_program, .ops = ops, .target = n.t[2],
+                                   .gateway = IP_B, .seed = 3 };
+    struct mtp_stack *g = mtp_stack_new(&gc, NULL);
+    cr_assert_not_null(g);
+    const uint32_t far = 0xc0a80707u; /* 192.168.7.7 */
+    struct sp_open o = { .peer_ip = far, .lport = 5, .rport = 6 };
+    cr_assert(mtp_stack_post(g, SP_EV_OPEN, NULL, &o, sizeof o, 0) >= 0);
+    static uint8_t data[100];
+    struct mtp_key k = sp_key(far, 5, 6);
+    struct sp_buf b = { .addr = (uint64_t)(uintptr_t)data, .len = sizeof data };
+    cr_assert(mtp_stack_post(g, SP_EV_SEND, &k, &b, sizeof b, 0) >= 0);
+    struct mtp_stack *all[3] = { n.s[0], n.s[1], g };
+    struct not_mine_wait w = { &n };
+    cr_assert_eq(mtp_sim_run_until(n.w, all, 3, b_saw_foreign, &w, 1 * SEC), 0);
+    cr_assert_eq(mtp_stack_stats(g)->arp_requests, 1, "resolved the gateway only");
+    cr_assert_eq(st(&n, 1)->arp_replies, 1, "the gateway answered");
+    cr_assert_eq(st(&n, 0)->arp_replies, 0);
+    /* No route at all: a stack without gateway drops off-link packets and counts them. */
+    uint64_t before = st(&n, 0)->drop_arp_unresolved;
+    open_flow(&n, 0, far, 7, 8);
+    struct mtp_key k2 = sp_key(far, 7, 8);
+    cr_assert(mtp_stack_post(n.s[0], SP_EV_SEND, &k2, &b, sizeof b, mtp_sim_now(n.w)) >= 0);
+    cr_assert_eq(st(&n, 0)->drop_arp_unresolved, before + 1);
+    cr_assert_eq(st(&n, 0)->arp_requests, 0);
+    mtp_stack_free(g);
+    net_down(&n);
+}
+
+/* A target that resolves through a "kernel table" (as XDP does) instead of ARP: each
+ * address is unknown (-EAGAIN) on its first lookup, known afterwards. */
+static struct {
+    uint32_t ip[2];
+    uint8_t mac[2][6];
+    int asked[2];
+    int calls;
+} neigh;
+
+static int fake_neigh_lookup(struct mtp_target *t, uint32_t ip, uint8_t mac_out[6])
+{
+    (void)t;
+    neigh.calls++;
+    for (int i = 0; i < 2; i++)
+        if (neigh.ip[i] == ip) {
+            if (!neigh.asked[i]++)
+                return -EAGAIN;
+            memcpy(mac_out, neigh.mac[i], 6);
+            return 0;
+        }
+    return -EHOSTUNREACH;
+}
+
+Test(stack_sim, kernel_neighbour_table)
+{
+    static struct mtp_target_ops neigh_ops;
+    neigh_ops = mtp_target_sim;
+    neigh_ops.neigh_lookup = fake_neigh_lookup;
+    stack_ops = &neigh_ops;
+    struct mtp_sim_config c = { .seed = 13, .delay_ns = 20000 };
+    /* The sim's MACs are 02:00:00:00:00:<index + 1> (sim.h); A and B are endpoints 0, 1. */
+    const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 1 }, mac_b[6] = { 2, 0, 0, 0, 0, 2 };
+    neigh.ip[0] = IP_A;
+    neigh.ip[1] = IP_B;
+    memcpy(neigh.mac[0], mac_a, 6);
+    memcpy(neigh.mac[1], mac_b, 6);
+    /* The transfer itself, on stacks that never send ARP. */
+    struct xfer_result r = transfer(&c, 50000);
+    cr_assert_eq(r.a.arp_requests + r.b.arp_requests + r.a.arp_replies + r.b.arp_replies, 0);
+    cr_assert(neigh.calls >= 2);
 }
