@@ -386,6 +386,16 @@ Test(stack_sim, clean_transfer)
     cr_assert(r.a.tx_frames >= 100000 / 1484);
 }
 
+Test(stack_sim, ipv4_checksum_offload)
+{
+    /* The stack leaves the header checksum to the "device": were it not filled in, every
+     * packet would be dropped as a bad checksum and the transfer would stall. */
+    struct mtp_sim_config c = { .seed = 14, .delay_ns = 20000,
+                                .offload_caps = MTP_OFFLOAD_IPV4_CSUM };
+    struct xfer_result r = transfer(&c, 50000);
+    cr_assert_eq(r.a.drop_bad_csum + r.b.drop_bad_csum, 0);
+}
+
 static const struct mtp_sim_config faulty = {
     .seed = 8, .loss_ppm = 20000, .dup_ppm = 20000, .reorder_ppm = 20000,
     .corrupt_ppm = 10000, .delay_ns = 50000, .jitter_ns = 20000,

@@ -286,6 +286,7 @@ static int sim_link_info(struct mtp_target *t, struct mtp_link_info *out)
     out->ipv4 = t->ipv4;
     out->prefix_len = t->prefix_len;
     out->ifindex = t->index + 1;
+    out->offload_caps = t->wire->cfg.offload_caps & MTP_OFFLOAD_IPV4_CSUM;
     out->owns_arp = 1;
     return 0;
 }
@@ -378,11 +379,26 @@ static void deliver(struct mtp_sim_wire *w, struct mtp_target *to, const uint8_t
     }
 }
 
+/* The "device" side of IPv4 header checksum offload. */
+static void offload_ipv4_csum(struct mtp_frame *f)
+{
+    uint32_t l3 = f->l3_off;
+    if (l3 + MTP_IP4_MIN_LEN > f->len)
+        return;
+    uint32_t hl = (f->data[l3] & 0xfu) * 4u;
+    if (hl < MTP_IP4_MIN_LEN || l3 + hl > f->len)
+        return;
+    mtp_put16(f->data + l3 + MTP_IP4_CSUM, 0);
+    mtp_put16(f->data + l3 + MTP_IP4_CSUM, mtp_csum(f->data + l3, hl));
+}
+
 static int sim_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     struct mtp_sim_wire *w = t->wire;
     const struct mtp_sim_config *c = &w->cfg;
     for (int i = 0; i < n; i++) {
+        if (f[i].offload & MTP_OFFLOAD_IPV4_CSUM & c->offload_caps)
+            offload_ipv4_csum(&f[i]);
         const uint8_t *data = f[i].data;
         uint32_t len = f[i].len;
         w->stats.sent++;

@@ -31,6 +31,8 @@ struct mtp_sim_config {
     uint64_t reorder_ns;        /* 0: 2 * (delay + jitter) + 1 ms */
     uint64_t rate_bytes_per_sec;/* serialisation per sender, 0: infinitely fast */
     uint32_t queue_limit;       /* frames waiting for one receiver, 0: unbounded */
+    uint32_t offload_caps;      /* device offloads to report: MTP_OFFLOAD_IPV4_CSUM only
+                                 * (the frame contract has no L4 checksum-field offset) */
 };
 
 struct mtp_sim_stats {
