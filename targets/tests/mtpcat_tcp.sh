@@ -5,10 +5,10 @@
 #   3. kernel client <-> mtpcat -l: MB megabytes to mtpcat, 1 MB back
 #   4. 2 and 3 again with LOSS% of the kernel side's incoming packets dropped (nftables)
 #   5. mtpcat <-> mtpcat
-# usage: mtpcat_tcp.sh MTPCAT [MB (100)] [LOSS_MB (20)] [LOSS (2)]
+# usage: mtpcat_tcp.sh MTPCAT [MB (100)] [LOSS_MB (100)] [LOSS (2)]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-20} loss=${4:-2}
+mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-100} loss=${4:-2}
 py=/usr/bin/python3
 source "$here/../netns.sh"
 mx_netns_up || exit 1
