@@ -5,6 +5,7 @@
 #   3. kernel client <-> mtpcat -l: MB megabytes to mtpcat, 1 MB back
 #   4. 2 and 3 again with LOSS% of the kernel side's incoming packets dropped (nftables)
 #   5. mtpcat <-> mtpcat
+#   6. a refused connection: one line, non-zero exit;  7. -l -k: three connections in turn
 # usage: mtpcat_tcp.sh MTPCAT [MB (100)] [LOSS_MB (100)] [LOSS (2)]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -72,4 +73,25 @@ wait "$m" || { cat "$tmp/b.err"; fail "mtp<->mtp: listener exited"; }
 same "$tmp/lossbig" "$tmp/b.out" "mtp<->mtp (A -> B)"
 same "$tmp/small" "$tmp/a.out" "mtp<->mtp (B -> A)"
 echo "mtpcat_tcp.sh: mtpcat <-> mtpcat over veth: byte-exact both ways"
+# 6. errors: a closed port is refused (one line, non-zero exit)
+if MTP_IFACE=$MX_DEV_A timeout 60 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 5999 </dev/null >/dev/null 2>"$tmp/err"; then
+    fail "connect to a closed port succeeded"
+fi
+[ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "refused" "$tmp/err" || { cat "$tmp/err"; fail "no one-line 'refused' error"; }
+echo "mtpcat_tcp.sh: closed port: $(cat "$tmp/err")"
+
+# 7. -l -k: connections served one after another, their bytes concatenated on stdout
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l -k 5006 \
+    </dev/null >"$tmp/k.out" 2>"$tmp/k.err" & m=$!
+for _ in $(seq 50); do grep -q listening "$tmp/k.err" 2>/dev/null && break; sleep 0.1; done
+: >"$tmp/empty"
+for i in 1 2 3; do
+    mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5006 "$tmp/small" "$tmp/k.in" >/dev/null ||
+        { cat "$tmp/k.err"; fail "-k: connection $i failed"; }
+    cat "$tmp/small" >>"$tmp/k.want"
+done
+for _ in $(seq 100); do [ "$(stat -c %s "$tmp/k.out")" -ge "$(stat -c %s "$tmp/k.want")" ] && break; sleep 0.1; done
+kill "$m" 2>/dev/null; wait "$m" 2>/dev/null
+same "$tmp/k.want" "$tmp/k.out" "-l -k (3 connections)"
+echo "mtpcat_tcp.sh: -l -k served 3 connections one after another"
 echo "mtpcat_tcp.sh: PASS"
