@@ -6,6 +6,7 @@
 #   4. 2 and 3 again with LOSS% of the kernel side's incoming packets dropped (nftables)
 #   5. mtpcat <-> mtpcat
 #   6. a refused connection: one line, non-zero exit;  7. -l -k: three connections in turn
+#   8. kill -9 mid-transfer, then a new mtpcat on the same port
 # usage: mtpcat_tcp.sh MTPCAT [MB (100)] [LOSS_MB (100)] [LOSS (2)]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -94,4 +95,20 @@ for _ in $(seq 100); do [ "$(stat -c %s "$tmp/k.out")" -ge "$(stat -c %s "$tmp/k
 kill "$m" 2>/dev/null; wait "$m" 2>/dev/null
 same "$tmp/k.want" "$tmp/k.out" "-l -k (3 connections)"
 echo "mtpcat_tcp.sh: -l -k served 3 connections one after another"
+# 8. kill -9 in the middle of a transfer; the next run on the same port works at once
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" -l 5007 </dev/zero >/dev/null 2>&1 & m=$!  # endless
+sleep 0.5
+mx_bg B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in0"
+sleep 0.3
+kill -0 "$m" || fail "mtpcat -l </dev/zero ended by itself"
+kill -9 "$m"; wait "$m" 2>/dev/null
+mx_in A ip link show "$MX_DEV_A" | grep -q prog/xdp && fail "hook still attached after kill -9"
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5007 \
+    <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
+for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in" >/dev/null ||
+    { cat "$tmp/m.err"; fail "after kill -9: kernel client failed"; }
+wait "$m" || { cat "$tmp/m.err"; fail "after kill -9: mtpcat exited"; }
+same "$tmp/small" "$tmp/m.out" "after kill -9"
+echo "mtpcat_tcp.sh: after kill -9 mid-transfer, the next mtpcat on the same port works"
 echo "mtpcat_tcp.sh: PASS"
