@@ -85,6 +85,7 @@ else
     }
     kernel_connects() { # port label
         echo "a kernel TCP client ($MX_NS_B) connects to mtpcat -l ($MX_NS_A:$1)$2:"
+        rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
         MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 120 "$B/bin/mtpcat" -v -l "$1" \
             <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
         for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done

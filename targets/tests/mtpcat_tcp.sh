@@ -46,6 +46,7 @@ client_to_kernel() { # label big-file port
     echo "mtpcat_tcp.sh: $1: mtpcat client -> kernel $(stat -c %s "$2") bytes, kernel -> mtpcat 1 MB, byte-exact"
 }
 kernel_to_listener() { # label big-file port
+    rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
     MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l "$3" \
         <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
     for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
@@ -65,6 +66,7 @@ kernel_to_listener "$loss% loss" "$tmp/lossbig" 5004
 mx_in B nft delete table inet mxloss
 
 # 5. MTP <-> MTP: B listens with mtpcat on its veth, A connects
+rm -f "$tmp/b.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_B ip netns exec "$MX_NS_B" timeout 240 "$mtpcat" -v -l 5005 \
     <"$tmp/small" >"$tmp/b.out" 2>"$tmp/b.err" & m=$!
 for _ in $(seq 50); do grep -q listening "$tmp/b.err" 2>/dev/null && break; sleep 0.1; done
@@ -82,6 +84,7 @@ fi
 echo "mtpcat_tcp.sh: closed port: $(cat "$tmp/err")"
 
 # 7. -l -k: connections served one after another, their bytes concatenated on stdout
+rm -f "$tmp/k.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l -k 5006 \
     </dev/null >"$tmp/k.out" 2>"$tmp/k.err" & m=$!
 for _ in $(seq 50); do grep -q listening "$tmp/k.err" 2>/dev/null && break; sleep 0.1; done
@@ -103,6 +106,7 @@ sleep 0.3
 kill -0 "$m" || fail "mtpcat -l </dev/zero ended by itself"
 kill -9 "$m"; wait "$m" 2>/dev/null
 mx_in A ip link show "$MX_DEV_A" | grep -q prog/xdp && fail "hook still attached after kill -9"
+rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5007 \
     <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
 for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
