@@ -1,6 +1,7 @@
 #!/bin/bash
 # mtpcat over the xdp target against kernel TCP, and against itself, over a veth pair:
-#   1. TCP echo: mtpcat -> kernel echo server, output == input
+#   1. TCP echo: mtpcat -> kernel echo server, output == input; 1b. a malformed segment is
+#      dropped and counted by the hook built from tcp.mtp
 #   2. mtpcat client <-> kernel server: MB megabytes up, 1 MB down, byte-exact, same connection
 #   3. kernel client <-> mtpcat -l: MB megabytes to mtpcat, 1 MB back
 #   4. 2 and 3 again with LOSS% of the kernel side's incoming packets dropped (nftables)
@@ -34,6 +35,24 @@ MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 22
     <"$tmp/small" >"$tmp/echo.out" || fail "echo: mtpcat exited $?"
 same "$tmp/small" "$tmp/echo.out" "echo"
 echo "mtpcat_tcp.sh: echo through kernel TCP: 1 MB byte-exact"
+
+# 1b. the hook program built from tcp.mtp's generated header drops a malformed segment
+#     (data offset 2 words) for a port the stack owns, in the kernel, and counts it
+rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5008 \
+    <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
+for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+mx_in B $py -c "
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+hdr = struct.pack('!HHIIBBHHH', 40001, 5008, 1, 0, 2 << 4, 0x02, 1024, 0, 0)
+s.sendto(hdr, ('$MX_IP_A', 0))"
+mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5008 "$tmp/small" "$tmp/k.in" >/dev/null ||
+    { cat "$tmp/m.err"; fail "malformed: kernel client failed"; }
+wait "$m" || { cat "$tmp/m.err"; fail "malformed: mtpcat exited"; }
+same "$tmp/small" "$tmp/m.out" "malformed: the real connection"
+grep -q 'malformed 1 ' "$tmp/m.err" || { cat "$tmp/m.err"; fail "malformed segment not dropped and counted by the hook"; }
+echo "mtpcat_tcp.sh: a malformed segment to an owned port was dropped by the XDP hook (tcp.bpf.h) and counted"
 
 client_to_kernel() { # label big-file port
     mx_bg B $py "$here/kernel_tcp.py" serve "$3" "$tmp/small" "$tmp/k.in"; local k=$MX_BG_PID
