@@ -26,9 +26,13 @@ test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue
 TESTS += test-xdp
 
 # mtpcat against kernel TCP (and itself): once mtpcat and the tcp program are built.
-.PHONY: test-mtpcat
+# test-mtpcat-san: the same steps under ASan+UBSan with 5 MB transfers.
+.PHONY: test-mtpcat test-mtpcat-san
 test-mtpcat: $(B)/bin/mtpcat $(B)/bpf/tcp.bpf.o
 	timeout 1500 bash targets/tests/mtpcat_tcp.sh $(B)/bin/mtpcat
+test-mtpcat-san: $(B)/san/bin/mtpcat $(B)/bpf/tcp.bpf.o
+	MTP_XDP_OBJ=$(abspath $(B)/bpf/tcp.bpf.o) timeout 600 bash targets/tests/mtpcat_tcp.sh \
+	    $(B)/san/bin/mtpcat 5 5 2
 ifneq ($(and $(filter $(B)/bin/mtpcat,$(BINS)),$(wildcard mtp-programs/tcp.mtp)),)
-TESTS += test-mtpcat
+TESTS += test-mtpcat test-mtpcat-san
 endif
