@@ -712,26 +712,45 @@ static int dpdk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 
 static void dpdk_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
 {
+    struct rte_mbuf *pkts[DPDK_BURST];
     (void)t;
-    for (int i = 0; i < n; i++)
-        rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)f[i].handle);
+    for (int i = 0; i < n;) {
+        unsigned k = 0;
+        for (; i < n && k < DPDK_BURST; i++)
+            pkts[k++] = (struct rte_mbuf *)(uintptr_t)f[i].handle;
+        rte_pktmbuf_free_bulk(pkts, k);
+    }
 }
 
+static void tx_frame_init(struct mtp_frame *f, struct rte_mbuf *m)
+{
+    f->data = rte_pktmbuf_mtod(m, uint8_t *);
+    f->len = 0;
+    f->cap = rte_pktmbuf_tailroom(m);
+    f->handle = (uint64_t)(uintptr_t)m;
+    f->offload = 0;
+    f->l3_off = f->l4_off = 0;
+}
+
+/* Buffers in bulk (one pool access per burst); when the pool runs low, as many as remain. */
 static int dpdk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    int i;
-    for (i = 0; i < n; i++) {
+    struct rte_mbuf *pkts[DPDK_BURST];
+    int got = 0;
+    while (got < n) {
+        unsigned k = (unsigned)RTE_MIN(n - got, DPDK_BURST);
+        if (rte_pktmbuf_alloc_bulk(t->pool, pkts, k) != 0)
+            break;
+        for (unsigned i = 0; i < k; i++)
+            tx_frame_init(&f[got++], pkts[i]);
+    }
+    for (; got < n; got++) {
         struct rte_mbuf *m = rte_pktmbuf_alloc(t->pool);
         if (!m)
             break;
-        f[i].data = rte_pktmbuf_mtod(m, uint8_t *);
-        f[i].len = 0;
-        f[i].cap = rte_pktmbuf_tailroom(m);
-        f[i].handle = (uint64_t)(uintptr_t)m;
-        f[i].offload = 0;
-        f[i].l3_off = f[i].l4_off = 0;
+        tx_frame_init(&f[got], m);
     }
-    return i;
+    return got;
 }
 
 static uint16_t sw_csum_fold(uint32_t sum)
