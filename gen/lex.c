@@ -4,14 +4,44 @@
 #include <ctype.h>
 #include <errno.h>
 
+#include <setjmp.h>
+#include <stddef.h>
+
 int mtpc_warnings;
+jmp_buf *mtpc_on_error;
+bool mtpc_quiet;
+
+/* Every allocation is chained so that a long-running user (the fuzzer) can free them all;
+ * mtpc itself never frees. */
+typedef union AllocHdr {
+    union AllocHdr *prev;
+    max_align_t align;
+} AllocHdr;
+static AllocHdr *last_alloc;
 
 void *mtpc_calloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p)
+    if (n == 0)
+        n = 1;
+    if (size == 0)
+        size = 1;
+    if (n > (SIZE_MAX - sizeof(AllocHdr)) / size)
         mtpc_fatal("out of memory");
-    return p;
+    AllocHdr *h = calloc(1, sizeof(AllocHdr) + n * size);
+    if (!h)
+        mtpc_fatal("out of memory");
+    h->prev = last_alloc;
+    last_alloc = h;
+    return h + 1;
+}
+
+void mtpc_free_all(void)
+{
+    while (last_alloc) {
+        AllocHdr *p = last_alloc->prev;
+        free(last_alloc);
+        last_alloc = p;
+    }
 }
 
 char *mtpc_strdup(const char *s)
@@ -30,24 +60,37 @@ char *mtpc_fmt(const char *fmt, ...)
     if (vasprintf(&s, fmt, ap) < 0)
         mtpc_fatal("out of memory");
     va_end(ap);
-    return s;
+    char *t = mtpc_strdup(s);
+    free(s);
+    return t;
+}
+
+static _Noreturn void fail(void)
+{
+    if (mtpc_on_error)
+        longjmp(*mtpc_on_error, 1);
+    exit(1);
 }
 
 _Noreturn void mtpc_fatal(const char *fmt, ...)
 {
+    if (mtpc_quiet)
+        fail();
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "mtpc: ");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    exit(1);
+    fail();
 }
 
 /* Prints `file:line:col: kind: message`, the source line and a caret under the column. */
 static void verror_at(SrcFile *f, const char *loc, const char *kind, const char *fmt,
                       va_list ap)
 {
+    if (mtpc_quiet)
+        return;
     const char *line = loc;
     while (line > f->contents && line[-1] != '\n')
         line--;
@@ -73,7 +116,7 @@ _Noreturn void mtpc_error_src(SrcFile *f, const char *loc, const char *fmt, ...)
     va_start(ap, fmt);
     verror_at(f, loc, "error", fmt, ap);
     va_end(ap);
-    exit(1);
+    fail();
 }
 
 _Noreturn void mtpc_error_at(const Token *t, const char *fmt, ...)
@@ -82,7 +125,7 @@ _Noreturn void mtpc_error_at(const Token *t, const char *fmt, ...)
     va_start(ap, fmt);
     verror_at(t->file, t->loc, "error", fmt, ap);
     va_end(ap);
-    exit(1);
+    fail();
 }
 
 void mtpc_warn_at(const Token *t, const char *fmt, ...)
@@ -113,7 +156,9 @@ SrcFile *mtpc_read_file(const char *path)
     if (!fp)
         mtpc_fatal("cannot open %s: %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
-    char *buf = mtpc_calloc(1, cap);
+    char *buf = malloc(cap);
+    if (!buf)
+        mtpc_fatal("out of memory");
     for (;;) {
         if (n + 1 >= cap) {
             cap *= 2;
@@ -131,6 +176,10 @@ SrcFile *mtpc_read_file(const char *path)
     buf[n] = '\0';
     if (strlen(buf) != n)
         mtpc_fatal("%s: contains a NUL byte", path);
+    char *copy = mtpc_calloc(1, n + 1);
+    memcpy(copy, buf, n + 1);
+    free(buf);
+    buf = copy;
     SrcFile *f = mtpc_calloc(1, sizeof *f);
     f->name = mtpc_strdup(path);
     f->contents = buf;

@@ -3,6 +3,11 @@
 
 #include <ctype.h>
 
+/* Like chibicc, mtpc is a short-lived process that never frees: no leak reports in ASan
+ * builds (the sanitizer reads this hook when present). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "detect_leaks=0"; }
+
 static void usage(FILE *o)
 {
     fprintf(o,
@@ -114,6 +119,8 @@ int main(int argc, char **argv)
         strcat(hpath, ".h");
     const char *hbase = strrchr(hpath, '/');
     hbase = hbase ? hbase + 1 : hpath;
+    const char *cbase = strrchr(out, '/');
+    p->c_name = mtpc_strdup(cbase ? cbase + 1 : out);
     FILE *c = open_out(out), *h = open_out(hpath);
     mtpc_emit_c(p, c, h, hbase);
     close_out(c, out);

@@ -52,6 +52,10 @@ _Noreturn void mtpc_error_src(SrcFile *f, const char *loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 _Noreturn void mtpc_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int mtpc_warnings;
+#include <setjmp.h>
+extern jmp_buf *mtpc_on_error; /* when set, errors longjmp here instead of exiting (fuzzer) */
+extern bool mtpc_quiet;        /* no diagnostics on stderr */
+void mtpc_free_all(void);      /* frees everything mtpc_calloc returned */
 
 void *mtpc_calloc(size_t n, size_t size);
 char *mtpc_strdup(const char *s);
@@ -183,6 +187,8 @@ struct Stmt {
     Stmt *then, *els;
     Stmt *init, *step; /* S_FOR */
     bool drop_newer;   /* S_WHEN */
+    char *text;        /* S_ASSERT: source text of the condition */
+    int text_len;
 };
 
 /* ------------------------------------------------------------ declarations */
@@ -322,6 +328,7 @@ struct Decl {
 typedef struct Program {
     char *name;     /* C identifier from the file's basename */
     char *upper;    /* same, upper case */
+    char *c_name;   /* basename of the generated .c (for #line resets) */
     SrcFile *file;
     Decl *decls;
     /* sema results */

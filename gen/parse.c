@@ -522,7 +522,9 @@ static Stmt *stmt_inner(void)
     if (consume("assert")) {
         Stmt *s = new_stmt(S_ASSERT, t);
         skip("(");
+        s->text = tok->loc;
         s->expr = expr();
+        s->text_len = (int)(tok->loc - s->text);
         skip(")");
         skip(";");
         return s;
@@ -897,6 +899,7 @@ static Decl *decl(void)
 /* program = { decl } EOF */
 Program *mtpc_parse(SrcFile *f)
 {
+    depth = 0;
     tok = mtpc_tokenize(f);
     Program *p = mtpc_calloc(1, sizeof *p);
     p->file = f;

@@ -11,8 +11,9 @@
 #   MX_DEV_A MX_DEV_B      veth device in each one  (mxa<pid>n, mxb<pid>n; <= 15 chars)
 #   MX_IP_A MX_IP_B        10.x addresses (/24) on those devices, only inside the namespaces
 #   MX_MAC_A MX_MAC_B      their MAC addresses
-# Loopback is up in both. Checksum offload is off on both veths, so every frame on the wire
-# carries complete checksums (an AF_XDP or DPDK stack sees exactly what a NIC would deliver).
+# Loopback is up in both. Checksum offload and segmentation/GRO are off on both veths, so
+# every frame on the wire is MTU-sized with complete checksums (an AF_XDP or DPDK stack sees
+# exactly what a NIC would deliver).
 # Optional: MX_VETH_QUEUES=N before mx_netns_up gives the veths N rx/tx queues (default 1).
 #   mx_hugepages N         make sure N 2 MB hugepages exist (restored on teardown), for DPDK.
 #   mx_loss NS PERCENT     drop PERCENT% of the packets NS receives (nftables, kernel side).
@@ -44,7 +45,7 @@ mx_netns_up() {
         ip -n "$ns" link set lo up
         ip -n "$ns" addr add "$ip/24" dev "$dev"
         ip -n "$ns" link set "$dev" up
-        ip netns exec "$ns" ethtool -K "$dev" tx off rx off >/dev/null 2>&1 || true
+        ip netns exec "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
     done
     MX_MAC_A=$(ip netns exec "$MX_NS_A" cat "/sys/class/net/$MX_DEV_A/address")
     MX_MAC_B=$(ip netns exec "$MX_NS_B" cat "/sys/class/net/$MX_DEV_B/address")

@@ -390,9 +390,15 @@ static int fx_dispatch(struct mtp_exec *x, uint16_t type, const void *ev, void *
         }
         return 1;
     }
-    case FX_EV_TICK:
-        ((struct fx_conn *)ctx)->fires++;
+    case FX_EV_TICK: {
+        struct fx_conn *c = ctx;
+        c->fires++;
+        /* state 9: a timer that restarts itself with a zero duration */
+        struct mtp_instr *i = c->state == 9 ? mtp_ibuf_push(x->out, MTP_OP_TIMER_START) : NULL;
+        if (i)
+            i->u.timer.dur_ns = 0;
         return 1;
+    }
     case FX_EV_GLOBAL:
         ((struct fx_global *)x->globals[FX_CTX_G])->count++;
         return 1;

@@ -33,6 +33,7 @@
 
 #include "mtp/stack.h"
 #include "mtp/target.h"
+#include "mtp_xdp.h"
 #include "sock.h"
 
 #define BUF_BYTES (256u * 1024)
@@ -311,10 +312,19 @@ static int conn_done(const struct session *s)
     return s->wr_shut && !s->rd_open && !s->out.len;
 }
 
-static void stats_print(const struct session *s)
+static void stats_print(const struct session *s, const struct mtp_target_ops *ops,
+                        struct mtp_target *t)
 {
     if (!verbose)
         return;
+    struct mtp_xdp_stats xs;
+    if (ops == &mtp_target_xdp && mtp_xdp_stats_read(t, &xs) == 0) {
+        fprintf(stderr, "mtpcat: xdp hook (%s mode):", mtp_xdp_mode(t));
+        for (int i = 0; i < MTP_XDP_STAT_COUNT; i++)
+            fprintf(stderr, " %s %llu", mtp_xdp_stat_name((enum mtp_xdp_stat)i),
+                    (unsigned long long)xs.v[i]);
+        fputc('\n', stderr);
+    }
     const struct mtp_stats *st = mtp_stack_stats(s->stack);
     fprintf(stderr,
             "mtpcat: sent %llu bytes, received %llu bytes; frames rx %llu tx %llu; drops: "
@@ -488,7 +498,7 @@ int main(int argc, char **argv)
     }
     s.peer = peer;
     run(&s, ops->wake_fd(target));
-    stats_print(&s);
+    stats_print(&s, ops, target);
     mtp_socks_free(s.socks);
     mtp_stack_free(stack);
     ops->close(target);

@@ -14,5 +14,5 @@ endif
 $(MTPCAT): targets/mtpcat/mtpcat.c $$(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a $(B)/lib/libmtpcore.a \
            $(DPDK_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ipreload $(MTPCAT_DPDK) $< $(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a \
+	$(CC) $(CFLAGS) -Ipreload -Itargets/xdp $(MTPCAT_DPDK) $< $(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a \
 	    $(DPDK_LIB) $(B)/lib/libmtpcore.a $(XDP_LDLIBS) $(DPDK_LIBS) -lm -o $@

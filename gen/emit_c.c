@@ -1,0 +1,1858 @@
+/*
+ * emit_c.c — C for the runtime: X.h (types, ids, key packers, prototypes) and X.c
+ * (processors, parser, blueprint serialisers, rules, dispatch, the mtp_program descriptor),
+ * following core/include/mtp/program.h. Statements carry #line directives back to the .mtp.
+ */
+#include "mtpc.h"
+
+static Program *prog;
+static const char *P; /* program name */
+static const char *U; /* upper case */
+
+/* ------------------------------------------------------------ output */
+
+static FILE *out;
+static int out_line = 1; /* current line of `out` (the .c) */
+
+static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void emit(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        mtpc_fatal("out of memory");
+    va_end(ap);
+    for (char *c = s; *c; c++)
+        if (*c == '\n')
+            out_line++;
+    fputs(s, out);
+    free(s);
+}
+
+/* a growable string */
+typedef struct Buf {
+    char *s;
+    size_t n, cap;
+} Buf;
+
+static void bput(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bput(Buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        mtpc_fatal("out of memory");
+    if (b->n + (size_t)n + 1 > b->cap) {
+        b->cap = (b->n + (size_t)n + 1) * 2;
+        char *ns = realloc(b->s, b->cap);
+        if (!ns)
+            mtpc_fatal("out of memory");
+        b->s = ns;
+    }
+    memcpy(b->s + b->n, s, (size_t)n + 1);
+    b->n += (size_t)n;
+    free(s);
+}
+
+static char *bstr(Buf *b)
+{
+    char *s = mtpc_strdup(b->s ? b->s : "");
+    free(b->s);
+    b->s = NULL;
+    b->n = b->cap = 0;
+    return s;
+}
+
+static char *name_of(const Token *t) { return tok_str(t); }
+
+static char *upper_of(const Token *t)
+{
+    char *s = tok_str(t);
+    for (char *c = s; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    return s;
+}
+
+/* a C string literal body */
+static char *c_escape(const char *s, int len)
+{
+    Buf b = {0};
+    for (int i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            bput(&b, "\\%c", c);
+        else if (c < 32 || c > 126)
+            bput(&b, " ");
+        else
+            bput(&b, "%c", c);
+    }
+    return bstr(&b);
+}
+
+static void line_directive(const Token *t)
+{
+    emit("#line %d \"%s\"\n", t->line, c_escape(t->file->name, (int)strlen(t->file->name)));
+}
+
+static void line_reset(void) { emit("#line %d \"%s\"\n", out_line + 1, prog->c_name); }
+
+/* ------------------------------------------------------------ C types */
+
+static char *rec_ctype(const Decl *d) { return mtpc_fmt("struct mtpg_%s_%s", P, name_of(d->name)); }
+
+static int c_uint_bits(int bits) { return bits <= 8 ? 8 : bits <= 16 ? 16 : bits <= 32 ? 32 : 64; }
+
+static char *mangle(const Type *t)
+{
+    switch (t->kind) {
+    case TY_INT: return mtpc_fmt("%s%d", t->is_signed ? "i" : "u", t->bits);
+    case TY_BOOL: return "bool";
+    case TY_BIT: return mtpc_fmt("u%d", c_uint_bits(t->bits));
+    case TY_CSUM: return "u16";
+    case TY_ADDR: return "addr";
+    case TY_DATA: return "data";
+    case TY_REC: return name_of(t->rec->name);
+    case TY_LIST: return mtpc_fmt("list_%s_%lld", mangle(t->elem), (long long)t->cap);
+    case TY_SLIST: return mtpc_fmt("list_%s_%lld", mangle(t->elem), (long long)t->cap);
+    case TY_SWND: return mtpc_fmt("swnd_%lld", (long long)t->cap);
+    default: return "x";
+    }
+}
+
+static char *ctype(const Type *t)
+{
+    switch (t->kind) {
+    case TY_VOID: return "void";
+    case TY_INT: return mtpc_fmt("%sint%d_t", t->is_signed ? "" : "u", t->bits);
+    case TY_BOOL: return "bool";
+    case TY_BIT: return mtpc_fmt("uint%d_t", c_uint_bits(t->bits));
+    case TY_CSUM: return "uint16_t";
+    case TY_ADDR: return "mtp_addr_t";
+    case TY_DATA: return "struct mtp_data";
+    case TY_TIMER: return "uint16_t";
+    case TY_SWND:
+    case TY_LIST:
+    case TY_SLIST: return mtpc_fmt("struct mtpg_%s_%s", P, mangle(t));
+    case TY_REC: return rec_ctype(t->rec);
+    default: return "void";
+    }
+}
+
+/* byte size of a scalar in memory (keyed_hash, keys) */
+static int scalar_bytes(const Type *t)
+{
+    switch (t->kind) {
+    case TY_INT: return t->bits / 8;
+    case TY_BOOL: return 1;
+    case TY_BIT: return c_uint_bits(t->bits) / 8;
+    case TY_CSUM: return 2;
+    case TY_ADDR: return 8;
+    default: return 0;
+    }
+}
+
+/* ------------------------------------------------------------ header types */
+
+static char **emitted_aux;
+static int nemitted_aux;
+
+static bool aux_done(const char *name)
+{
+    for (int i = 0; i < nemitted_aux; i++)
+        if (!strcmp(emitted_aux[i], name))
+            return true;
+    char **v = mtpc_calloc((size_t)nemitted_aux + 1, sizeof *v);
+    if (nemitted_aux)
+        memcpy(v, emitted_aux, (size_t)nemitted_aux * sizeof *v);
+    v[nemitted_aux++] = mtpc_strdup(name);
+    emitted_aux = v;
+    return false;
+}
+
+static void emit_record_type(Decl *d);
+
+static void emit_type_deps(const Type *t)
+{
+    switch (t->kind) {
+    case TY_REC: emit_record_type(t->rec); break;
+    case TY_LIST:
+    case TY_SLIST:
+        emit_type_deps(t->elem);
+        if (!aux_done(mangle(t)))
+            emit("%s {\n    uint32_t len;\n    %s v[%lld];\n};\n\n", ctype(t), ctype(t->elem),
+                 (long long)t->cap);
+        break;
+    case TY_SWND:
+        if (!aux_done(mangle(t)))
+            emit("%s {\n    uint32_t head;\n    uint32_t nbits;\n    uint64_t bits[%lld];\n};\n\n",
+                 ctype(t), (long long)t->cap / 64);
+        break;
+    default: break;
+    }
+}
+
+static void emit_record_type(Decl *d)
+{
+    if (d->visit == 3)
+        return;
+    d->visit = 3;
+    if (d->kind == D_OPTUNION) {
+        for (int i = 0; i < d->nmembers; i++)
+            emit_record_type(d->opts[i]);
+        emit("%s {\n    uint8_t kind;\n    union {\n", rec_ctype(d));
+        for (int i = 0; i < d->nmembers; i++)
+            emit("        %s %s;\n", rec_ctype(d->opts[i]), name_of(d->opts[i]->name));
+        emit("    } u;\n};\n\n");
+        return;
+    }
+    if (d->kind == D_OPTLIST) {
+        emit_record_type(d->uni);
+        emit("%s {\n    uint32_t len;\n    %s v[%lld];\n};\n\n", rec_ctype(d), rec_ctype(d->uni),
+             (long long)d->capacity);
+        return;
+    }
+    for (Field *f = d->fields; f; f = f->next)
+        emit_type_deps(f->ty);
+    emit("%s {\n", rec_ctype(d));
+    if (!d->fields)
+        emit("    uint8_t mtpg_empty;\n");
+    for (Field *f = d->fields; f; f = f->next) {
+        emit("    %s %s;", ctype(f->ty), name_of(f->name));
+        if (f->ty->kind == TY_TIMER)
+            emit(" /* timer index */");
+        else if (f->ty->kind == TY_BIT)
+            emit(" /* bit<%d> */", f->ty->bits);
+        emit("\n");
+    }
+    emit("};\n\n");
+}
+
+/* ------------------------------------------------------------ constants */
+
+static char *const_literal(const Type *t, int64_t v)
+{
+    if (t->kind == TY_BOOL)
+        return v ? "true" : "false";
+    if (t->is_signed) {
+        if (v == INT64_MIN)
+            return mtpc_fmt("((%s)(-9223372036854775807ll - 1))", ctype(t));
+        return mtpc_fmt("((%s)%lldll)", ctype(t), (long long)v);
+    }
+    return mtpc_fmt("((%s)%lluull)", ctype(t), (unsigned long long)v);
+}
+
+/* ------------------------------------------------------------ expressions */
+
+typedef enum { CX_NONE, CX_PROC, CX_PARSER, CX_FUNC, CX_COALESCE, CX_SRULE, CX_INIT, CX_WRITE,
+               CX_EXTRACT } CxKind;
+
+static CxKind cx;
+static const char *field_prefix; /* R_BP_FIELD: "c->", "b->", "h->" */
+static int tmp_counter;
+
+static void emit_expr(Buf *b, Expr *e);
+
+static bool is_ptr_ident(const Expr *e)
+{
+    return e->kind == E_IDENT && e->res == R_VAR && e->var->is_ptr;
+}
+
+static char *expr_str(Expr *e)
+{
+    Buf b = {0};
+    emit_expr(&b, e);
+    return bstr(&b);
+}
+
+static char *exec_arg(void) { return cx == CX_PARSER ? "NULL" : "mtp_x"; }
+
+static char *zero_value(const Type *t)
+{
+    int n = ++tmp_counter;
+    return mtpc_fmt("({ %s mtp_z%d; memset(&mtp_z%d, 0, sizeof mtp_z%d); mtp_z%d; })", ctype(t), n,
+                    n, n, n);
+}
+
+static void emit_ctor(Buf *b, Expr *e)
+{
+    bput(b, "((%s){ ", rec_ctype(e->decl));
+    int i = 0;
+    for (Field *f = e->decl->fields; f; f = f->next, i++) {
+        bput(b, "%s.%s = ", i ? ", " : "", name_of(f->name));
+        emit_expr(b, e->args[i]);
+    }
+    bput(b, " })");
+}
+
+static void emit_keyed_hash(Buf *b, Expr *e)
+{
+    int n = ++tmp_counter, total = 0;
+    for (int i = 0; i < e->nargs; i++)
+        total += scalar_bytes(e->args[i]->ty);
+    bput(b, "({ uint8_t mtp_h%d[%d]; ", n, total);
+    int off = 0;
+    for (int i = 0; i < e->nargs; i++) {
+        const Type *t = e->args[i]->ty;
+        bput(b, "memcpy(mtp_h%d + %d, &(%s){ ", n, off, ctype(t));
+        emit_expr(b, e->args[i]);
+        bput(b, " }, %d); ", scalar_bytes(t));
+        off += scalar_bytes(t);
+    }
+    bput(b, "mtp_keyed_hash(mtp_x, mtp_h%d, sizeof mtp_h%d); })", n, n);
+}
+
+static void emit_call(Buf *b, Expr *e)
+{
+    Expr **a = e->args;
+    switch (e->builtin) {
+    case B_NOW: bput(b, "mtp_x->now_ns"); return;
+    case B_RAND32: bput(b, "mtp_rand32(mtp_x)"); return;
+    case B_MIN:
+    case B_MAX: {
+        int n = ++tmp_counter;
+        bput(b, "({ __auto_type mtp_a%d = ", n);
+        emit_expr(b, a[0]);
+        bput(b, "; __auto_type mtp_b%d = ", n);
+        emit_expr(b, a[1]);
+        bput(b, "; mtp_a%d %s mtp_b%d ? mtp_a%d : mtp_b%d; })", n,
+             e->builtin == B_MIN ? "<" : ">", n, n, n);
+        return;
+    }
+    case B_SEQ_LT: case B_SEQ_LEQ: case B_SEQ_GT: case B_SEQ_GEQ: {
+        static const char *ops[] = {"<", "<=", ">", ">="};
+        bput(b, "((int32_t)((uint32_t)(");
+        emit_expr(b, a[0]);
+        bput(b, ") - (uint32_t)(");
+        emit_expr(b, a[1]);
+        bput(b, ")) %s 0)", ops[e->builtin - B_SEQ_LT]);
+        return;
+    }
+    case B_KEYED_HASH: emit_keyed_hash(b, e); return;
+    case B_DATA:
+        bput(b, "((struct mtp_data){ .uid = (uint64_t)(");
+        emit_expr(b, a[0]);
+        bput(b, "), .off = (uint64_t)(");
+        emit_expr(b, a[1]);
+        bput(b, "), .len = (uint32_t)(");
+        emit_expr(b, a[2]);
+        bput(b, "), .flags = MTP_DATA_FROM_UNIT })");
+        return;
+    case B_LEN:
+        bput(b, "((uint32_t)(");
+        emit_expr(b, a[0]);
+        bput(b, ").len)");
+        return;
+    case B_EXTRACT: {
+        int n = ++tmp_counter;
+        Decl *bp = a[1]->decl;
+        bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
+                "return MTP_PARSE_MALFORMED; mtp_e%d; })",
+             rec_ctype(bp), n, P, name_of(bp->name), n, n);
+        return;
+    }
+    default: break;
+    }
+    if (e->res == R_FUNC) {
+        bput(b, "mtpg_%s_fn_%s(%s", P, name_of(e->decl->name), exec_arg());
+        int i = 0;
+        for (Param *p = e->decl->params; p; p = p->next, i++) {
+            bput(b, ", ");
+            if (p->var->is_ptr) {
+                bput(b, "&(");
+                emit_expr(b, a[i]);
+                bput(b, ")");
+            } else
+                emit_expr(b, a[i]);
+        }
+        bput(b, ")");
+        return;
+    }
+    if (e->res == R_CTOR) {
+        emit_ctor(b, e);
+        return;
+    }
+    mtpc_error_at(e->tok, "internal: call cannot be used as a value");
+}
+
+static char *opt_list_find(Expr *base, Decl *o)
+{
+    (void)base;
+    return mtpc_fmt("%lld", (long long)o->opt_kind);
+}
+
+static void emit_method(Buf *b, Expr *e)
+{
+    Expr *base = e->lhs;
+    Type *bt = base->ty;
+    char *bs = expr_str(base);
+    int n = ++tmp_counter;
+    Expr **a = e->args;
+    if (bt->kind == TY_SWND) {
+        const char *w = mtpc_fmt("(struct mtp_swnd *)&(%s)", bs);
+        const char *cw = mtpc_fmt("(const struct mtp_swnd *)&(%s)", bs);
+        switch (e->builtin) {
+        case M_SET:
+        case M_UNSET:
+            bput(b, "mtp_swnd_%s(%s, (uint32_t)(%s), (uint32_t)(%s))",
+                 e->builtin == M_SET ? "set" : "unset", w, expr_str(a[0]), expr_str(a[1]));
+            return;
+        case M_TEST: bput(b, "(mtp_swnd_test(%s, (uint32_t)(%s)) != 0)", cw, expr_str(a[0])); return;
+        case M_FIRST_SET: bput(b, "mtp_swnd_first_set(%s)", cw); return;
+        case M_FIRST_UNSET: bput(b, "mtp_swnd_first_unset(%s)", cw); return;
+        case M_HEAD: bput(b, "mtp_swnd_head(%s)", cw); return;
+        case M_RESET: bput(b, "mtp_swnd_reset(%s, (uint32_t)(%s))", w, expr_str(a[0])); return;
+        case M_SLIDE:
+            if (e->nargs)
+                bput(b, "mtp_swnd_slide(%s, (uint32_t)(%s))", w, expr_str(a[0]));
+            else
+                bput(b, "({ struct mtp_swnd *mtp_w%d = %s; mtp_swnd_slide(mtp_w%d, "
+                        "mtp_swnd_first_unset(mtp_w%d)); })", n, w, n, n);
+            return;
+        default: break;
+        }
+    }
+    if (bt->kind == TY_LIST || bt->kind == TY_SLIST) {
+        const char *et = ctype(bt->elem);
+        long long cap = (long long)bt->cap;
+        switch (e->builtin) {
+        case M_ADD:
+            if (bt->kind == TY_LIST)
+                bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_v%d = (%s); if (mtp_l%d->len < %lld) "
+                        "mtp_l%d->v[mtp_l%d->len++] = mtp_v%d; })",
+                     bs, n, bs, et, n, expr_str(a[0]), n, cap, n, n, n);
+            else {
+                char *k = name_of(bt->key_field->name);
+                bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_v%d = (%s); if (mtp_l%d->len < %lld) { "
+                        "uint32_t mtp_i%d = mtp_l%d->len; while (mtp_i%d > 0 && mtp_l%d->v[mtp_i%d - 1].%s > mtp_v%d.%s) { "
+                        "mtp_l%d->v[mtp_i%d] = mtp_l%d->v[mtp_i%d - 1]; mtp_i%d--; } "
+                        "mtp_l%d->v[mtp_i%d] = mtp_v%d; mtp_l%d->len++; } })",
+                     bs, n, bs, et, n, expr_str(a[0]), n, cap, n, n, n, n, n, k, n, k, n, n, n, n,
+                     n, n, n, n, n);
+            }
+            return;
+        case M_REMOVE:
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); uint64_t mtp_i%d = (uint64_t)(%s); "
+                    "if (mtp_i%d < mtp_l%d->len) { memmove(&mtp_l%d->v[mtp_i%d], &mtp_l%d->v[mtp_i%d + 1], "
+                    "(mtp_l%d->len - mtp_i%d - 1) * sizeof mtp_l%d->v[0]); mtp_l%d->len--; } })",
+                 bs, n, bs, n, expr_str(a[0]), n, n, n, n, n, n, n, n, n, n);
+            return;
+        case M_CLEAR: bput(b, "((%s).len = 0)", bs); return;
+        case M_LEN: bput(b, "((uint32_t)(%s).len)", bs); return;
+        case M_FIRST:
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); mtp_l%d->len ? mtp_l%d->v[0] : %s; })", bs,
+                 n, bs, n, n, zero_value(bt->elem));
+            return;
+        case M_POP_FIRST:
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_r%d = mtp_l%d->len ? mtp_l%d->v[0] : %s; "
+                    "if (mtp_l%d->len) { memmove(&mtp_l%d->v[0], &mtp_l%d->v[1], (mtp_l%d->len - 1) * "
+                    "sizeof mtp_l%d->v[0]); mtp_l%d->len--; } mtp_r%d; })",
+                 bs, n, bs, et, n, n, n, zero_value(bt->elem), n, n, n, n, n, n, n);
+            return;
+        default: break;
+        }
+    }
+    if (bt->kind == TY_REC && bt->rec->kind == D_OPTLIST) {
+        Decl *ol = bt->rec;
+        switch (e->builtin) {
+        case M_HAS:
+            bput(b, "(mtpg_%s_ol_%s_find(&(%s), %s) >= 0)", P, name_of(ol->name), bs,
+                 opt_list_find(base, e->decl));
+            return;
+        case M_GET:
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); int mtp_i%d = mtpg_%s_ol_%s_find(mtp_l%d, %s); "
+                    "mtp_i%d >= 0 ? mtp_l%d->v[mtp_i%d].u.%s : %s; })",
+                 bs, n, bs, n, P, name_of(ol->name), n, opt_list_find(base, e->decl), n, n, n,
+                 name_of(e->decl->name), zero_value(e->ty));
+            return;
+        case M_ADD:
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_v%d = (%s); if (mtp_l%d->len < %lld) { "
+                    "mtp_l%d->v[mtp_l%d->len].kind = %lld; mtp_l%d->v[mtp_l%d->len].u.%s = mtp_v%d; "
+                    "mtp_l%d->len++; } })",
+                 bs, n, bs, rec_ctype(e->decl), n, expr_str(a[0]), n, (long long)ol->capacity, n,
+                 n, (long long)e->decl->opt_kind, n, n, name_of(e->decl->name), n, n);
+            return;
+        case M_CLEAR: bput(b, "((%s).len = 0)", bs); return;
+        case M_LEN: bput(b, "((uint32_t)(%s).len)", bs); return;
+        default: break;
+        }
+    }
+    mtpc_error_at(e->tok, "internal: unsupported method");
+}
+
+static void emit_expr(Buf *b, Expr *e)
+{
+    switch (e->kind) {
+    case E_NUM:
+        if (e->num <= INT32_MAX)
+            bput(b, "%llu", (unsigned long long)e->num);
+        else if (e->num <= UINT32_MAX)
+            bput(b, "%lluu", (unsigned long long)e->num);
+        else
+            bput(b, "%lluull", (unsigned long long)e->num);
+        return;
+    case E_BOOL: bput(b, e->num ? "true" : "false"); return;
+    case E_IDENT:
+        switch (e->res) {
+        case R_VAR:
+            if (e->var->is_ptr)
+                bput(b, "(*%s)", name_of(e->name));
+            else
+                bput(b, "%s", name_of(e->name));
+            return;
+        case R_CONST: bput(b, "MTPG_%s_%s", U, upper_of(e->name)); return;
+        case R_PARAM: bput(b, "mtpg_%s_param_%s", P, name_of(e->name)); return;
+        case R_QUEUE: bput(b, "MTPG_%s_Q_%s", U, upper_of(e->name)); return;
+        case R_INF: bput(b, "MTP_SIZE_INF"); return;
+        case R_BP_FIELD: bput(b, "%s%s", field_prefix, name_of(e->name)); return;
+        case R_HDR_LEN: bput(b, "hdr_len"); return;
+        case R_PAYLOAD_LEN: bput(b, "payload_len"); return;
+        default: mtpc_error_at(e->tok, "internal: unresolved name");
+        }
+    case E_FIELD:
+        if (e->res == R_PREV_PAYLOAD) {
+            bput(b, "prev_payload_len");
+            return;
+        }
+        if (e->lhs->res == R_TYPE) { /* seg_rule bp / prev */
+            bput(b, "%s->%s", e->lhs->num ? "prev" : "bp", name_of(e->name));
+            return;
+        }
+        if (is_ptr_ident(e->lhs))
+            bput(b, "%s->%s", name_of(e->lhs->name), name_of(e->name));
+        else {
+            bput(b, "(");
+            emit_expr(b, e->lhs);
+            bput(b, ").%s", name_of(e->name));
+        }
+        return;
+    case E_INDEX:
+        bput(b, "(");
+        emit_expr(b, e->lhs);
+        if (mtpc_is_const(prog, e->rhs))
+            bput(b, ").v[%lld]", (long long)mtpc_const_eval(prog, e->rhs));
+        else {
+            bput(b, ").v[mtpg_%s_idx((uint64_t)(", P);
+            emit_expr(b, e->rhs);
+            bput(b, "), %lld)]", (long long)e->lhs->ty->cap);
+        }
+        return;
+    case E_CALL: emit_call(b, e); return;
+    case E_METHOD: emit_method(b, e); return;
+    case E_UNARY:
+        bput(b, "(%s", e->op);
+        emit_expr(b, e->lhs);
+        bput(b, ")");
+        return;
+    case E_BINARY:
+        if ((e->op[0] == '/' || e->op[0] == '%') && !mtpc_is_const(prog, e->rhs)) {
+            /* x / 0 and x % 0 are 0: a transport program must not crash the stack */
+            int n = ++tmp_counter;
+            bput(b, "({ __auto_type mtp_n%d = (", n);
+            emit_expr(b, e->lhs);
+            bput(b, "); __auto_type mtp_d%d = (", n);
+            emit_expr(b, e->rhs);
+            bput(b, "); mtp_d%d ? mtp_n%d %s mtp_d%d : 0; })", n, n, e->op, n);
+            return;
+        }
+        bput(b, "(");
+        emit_expr(b, e->lhs);
+        bput(b, " %s ", e->op);
+        emit_expr(b, e->rhs);
+        bput(b, ")");
+        return;
+    case E_COND:
+        bput(b, "(");
+        emit_expr(b, e->cond);
+        bput(b, " ? ");
+        emit_expr(b, e->lhs);
+        bput(b, " : ");
+        emit_expr(b, e->rhs);
+        bput(b, ")");
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ instructions */
+
+static int indent_level;
+
+static void emit_ind(void)
+{
+    for (int i = 0; i < indent_level; i++)
+        emit("    ");
+}
+
+/* push an instruction; `fill` is the code setting its fields through mtp_i */
+static void emit_push(const char *op, const char *fill)
+{
+    emit_ind();
+    emit("{ struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, %s); if (mtp_i) { %s } }\n", op,
+         fill);
+}
+
+static Expr *named_arg(Expr *e, const char *name)
+{
+    for (NamedArg *a = e->named; a; a = a->next)
+        if (tok_is(a->name, name))
+            return a->val;
+    return NULL;
+}
+
+/* the timer's context: explicit for a local context value (after new_ctx) or a global */
+static char *timer_target(Expr *t, int *ctx_index, const char **key)
+{
+    Expr *base = t->lhs;
+    Decl *c = base->ty->rec;
+    *ctx_index = c->index;
+    Field *f = t->field;
+    *key = NULL;
+    if (!base->var->is_ptr)
+        *key = mtpc_fmt("mtpk_%s", name_of(base->name));
+    else if (c->gran == GRAN_GLOBAL)
+        *key = "";
+    return mtpc_fmt("MTPG_%s_TIMER_%s_%s", U, upper_of(c->name), upper_of(f->name));
+}
+
+static void emit_timer(Expr *e, const char *op, bool with_dur)
+{
+    int ci;
+    const char *key;
+    char *id = timer_target(e->args[0], &ci, &key);
+    Buf f = {0};
+    bput(&f, "mtp_i->u.timer.id = %s; ", id);
+    if (with_dur)
+        bput(&f, "mtp_i->u.timer.dur_ns = (uint64_t)(%s); ", expr_str(e->args[1]));
+    if (key) {
+        bput(&f, "mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = %d; ", ci);
+        if (*key)
+            bput(&f, "mtp_i->key = %s; ", key);
+    }
+    emit_push(op, bstr(&f));
+}
+
+static void emit_pkt_gen(Expr *e)
+{
+    Expr *bp = e->args[0];
+    Decl *bd = bp->ty->rec;
+    int n = ++tmp_counter;
+    emit_ind();
+    emit("{\n");
+    indent_level++;
+    emit_ind();
+    emit("%s mtp_b%d = %s;\n", rec_ctype(bd), n, expr_str(bp));
+    emit_ind();
+    emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &mtp_b%d, sizeof mtp_b%d);\n", n, n, n);
+    emit_ind();
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);\n",
+         n);
+    emit_ind();
+    emit("if (mtp_i) {\n");
+    indent_level++;
+    emit_ind();
+    emit("mtp_i->arena_off = mtp_off%d;\n", n);
+    emit_ind();
+    emit("mtp_i->u.gen.bp = %d;\n", bd->index);
+    Expr *seg = named_arg(e, "seg");
+    emit_ind();
+    if (seg)
+        emit("mtp_i->u.gen.srule = %d;\n", seg->decl->index);
+    else
+        emit("mtp_i->u.gen.srule = MTP_NONE;\n");
+    static const struct { const char *arg, *field, *type; } m[] = {
+        {"dst", "dst_ip", "uint32_t"}, {"src", "src_ip", "uint32_t"}, {"mss", "max_seg", "uint32_t"},
+        {"queue", "queue", "uint16_t"}, {"tos", "tos", "uint8_t"},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        Expr *a = named_arg(e, m[i].arg);
+        if (a) {
+            emit_ind();
+            emit("mtp_i->u.gen.%s = (%s)(%s);\n", m[i].field, m[i].type, expr_str(a));
+        }
+    }
+    indent_level--;
+    emit_ind();
+    emit("}\n");
+    indent_level--;
+    emit_ind();
+    emit("}\n");
+}
+
+static void emit_new_ctx(Expr *e)
+{
+    Expr *c = e->args[0], *id = e->args[1];
+    Decl *cd = c->ty->rec;
+    char *cn = name_of(c->name);
+    int n = ++tmp_counter;
+    emit_ind();
+    emit("{\n");
+    indent_level++;
+    emit_ind();
+    emit("%s mtp_id%d = %s;\n", rec_ctype(cd->key), n, expr_str(id));
+    emit_ind();
+    emit("mtpg_%s_key_%s(&mtpk_%s, &mtp_id%d);\n", P, name_of(cd->key->name), cn, n);
+    emit_ind();
+    emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &%s, sizeof %s);\n", n, cn, cn);
+    emit_ind();
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);\n",
+         n);
+    emit_ind();
+    emit("if (mtp_i) { mtp_i->ctx_type = %d; mtp_i->key = mtpk_%s; mtp_i->arena_off = mtp_off%d; }\n",
+         cd->index, cn, n);
+    indent_level--;
+    emit_ind();
+    emit("}\n");
+}
+
+static void emit_produce(Expr *e)
+{
+    Decl *ev = e->args[0]->ty->rec;
+    int n = ++tmp_counter;
+    emit_ind();
+    emit("{\n");
+    indent_level++;
+    emit_ind();
+    emit("%s mtp_ev%d = %s;\n", rec_ctype(ev), n, expr_str(e->args[0]));
+    if (e->nargs == 2) {
+        Decl *fid = e->args[1]->ty->rec;
+        emit_ind();
+        emit("%s mtp_id%d = %s;\n", rec_ctype(fid), n, expr_str(e->args[1]));
+        emit_ind();
+        emit("struct mtp_key mtp_k%d;\n", n);
+        emit_ind();
+        emit("mtpg_%s_key_%s(&mtp_k%d, &mtp_id%d);\n", P, name_of(fid->name), n, n);
+        emit_ind();
+        emit("mtp_evsink_push(mtp_out, MTPG_%s_EV_%s, &mtp_ev%d, sizeof mtp_ev%d, &mtp_k%d);\n", U,
+             upper_of(ev->name), n, n, n);
+    } else {
+        emit_ind();
+        emit("mtp_evsink_push(mtp_out, MTPG_%s_EV_%s, &mtp_ev%d, sizeof mtp_ev%d, NULL);\n", U,
+             upper_of(ev->name), n, n);
+    }
+    indent_level--;
+    emit_ind();
+    emit("}\n");
+}
+
+static void emit_instruction(Expr *e)
+{
+    Expr **a = e->args;
+    Buf f = {0};
+    switch (e->builtin) {
+    case B_NEW_RX:
+    case B_NEW_TX:
+        bput(&f, "mtp_i->u.unit.uid = (uint64_t)(%s); mtp_i->u.unit.size = (uint64_t)(%s);",
+             expr_str(a[0]), expr_str(a[1]));
+        if (e->nargs == 3)
+            bput(&f, " mtp_i->u.unit.addr = (mtp_addr_t)(%s);", expr_str(a[2]));
+        emit_push(e->builtin == B_NEW_RX ? "MTP_OP_NEW_RX_DATA" : "MTP_OP_NEW_TX_DATA", bstr(&f));
+        return;
+    case B_ADD_RX_SEG:
+        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.off = (uint64_t)(%s); "
+                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
+             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]), expr_str(a[3]));
+        emit_push("MTP_OP_ADD_RX_SEG", bstr(&f));
+        return;
+    case B_RX_FLUSH:
+        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s); "
+                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s);",
+             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
+        emit_push("MTP_OP_RX_FLUSH", bstr(&f));
+        return;
+    case B_ADD_TX:
+        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.addr = (mtp_addr_t)(%s); "
+                 "mtp_i->u.seg.len = (uint32_t)(%s);",
+             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
+        emit_push("MTP_OP_ADD_TX_DATA", bstr(&f));
+        return;
+    case B_TX_FLUSH:
+        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
+             expr_str(a[0]), expr_str(a[1]));
+        emit_push("MTP_OP_TX_FLUSH", bstr(&f));
+        return;
+    case B_PKT_GEN: emit_pkt_gen(e); return;
+    case B_TIMER_START:
+    case B_TIMER_RESTART: emit_timer(e, "MTP_OP_TIMER_START", true); return;
+    case B_TIMER_STOP: emit_timer(e, "MTP_OP_TIMER_STOP", false); return;
+    case B_NEW_CTX: emit_new_ctx(e); return;
+    case B_DEL_CTX: emit_push("MTP_OP_DEL_CTX", ""); return;
+    case B_SET_QRATE:
+    case B_SET_QPRIO:
+        bput(&f, "mtp_i->u.sched.queue = (uint16_t)(%s); mtp_i->u.sched.value = (uint64_t)(%s);",
+             expr_str(a[0]), expr_str(a[1]));
+        emit_push(e->builtin == B_SET_QRATE ? "MTP_OP_SET_QUEUE_RATE" : "MTP_OP_SET_QUEUE_PRIO",
+                  bstr(&f));
+        return;
+    case B_NOTIFY:
+        bput(&f, "mtp_i->u.note.code = (uint32_t)(%s); mtp_i->u.note.value = (uint64_t)(%s);",
+             expr_str(a[0]), expr_str(a[1]));
+        emit_push("MTP_OP_NOTIFY", bstr(&f));
+        return;
+    case B_PRODUCE: emit_produce(e); return;
+    default: break;
+    }
+    emit_ind();
+    emit("%s;\n", expr_str(e));
+}
+
+/* ------------------------------------------------------------ statements */
+
+static Decl *cur_decl;
+
+static bool rec_has_defaults(Decl *d);
+
+static void emit_local_init(Var *v)
+{
+    char *n = name_of(v->name);
+    Type *t = v->ty;
+    if (t->kind == TY_REC && t->rec->kind == D_CONTEXT) {
+        emit_ind();
+        emit("mtpg_%s_ctx_%s_init(&%s);\n", P, name_of(t->rec->name), n);
+        emit_ind();
+        emit("struct mtp_key mtpk_%s;\n", n);
+        emit_ind();
+        emit("memset(&mtpk_%s, 0, sizeof mtpk_%s);\n", n, n);
+        return;
+    }
+    if (t->kind == TY_REC && rec_has_defaults(t->rec)) {
+        emit_ind();
+        emit("mtpg_%s_init_%s(&%s);\n", P, name_of(t->rec->name), n);
+    }
+}
+
+static void emit_stmt(Stmt *s);
+
+static char *simple_str(Stmt *s)
+{
+    if (s->kind == S_ASSIGN)
+        return mtpc_fmt("%s %s %s", expr_str(s->lhs), s->op, expr_str(s->expr));
+    return expr_str(s->expr);
+}
+
+static void emit_block_of(Stmt *s)
+{
+    if (s->kind == S_BLOCK) {
+        for (Stmt *c = s->body; c; c = c->next)
+            emit_stmt(c);
+    } else
+        emit_stmt(s);
+}
+
+static const char *return_ok(void)
+{
+    switch (cx) {
+    case CX_PROC: return "return 0;";
+    case CX_PARSER: return "return MTP_PARSE_OK;";
+    default: return "return;";
+    }
+}
+
+static void emit_stmt(Stmt *s)
+{
+    if (s->kind != S_BLOCK)
+        line_directive(s->tok);
+    switch (s->kind) {
+    case S_BLOCK:
+        emit_ind();
+        emit("{\n");
+        indent_level++;
+        emit_block_of(s);
+        indent_level--;
+        emit_ind();
+        emit("}\n");
+        return;
+    case S_DECL: {
+        Var *v = s->var;
+        char *n = name_of(v->name);
+        emit_ind();
+        if (ty_is_scalar(v->ty)) {
+            emit("%s %s = %s;\n", ctype(v->ty), n, s->expr ? expr_str(s->expr) : "0");
+            return;
+        }
+        if (s->expr && !(v->ty->kind == TY_REC && v->ty->rec->kind == D_CONTEXT)) {
+            emit("%s %s = %s;\n", ctype(v->ty), n, expr_str(s->expr));
+            return;
+        }
+        emit("%s %s;\n", ctype(v->ty), n);
+        emit_ind();
+        emit("memset(&%s, 0, sizeof %s);\n", n, n);
+        emit_local_init(v);
+        if (s->expr) {
+            emit_ind();
+            emit("%s = %s;\n", n, expr_str(s->expr));
+        }
+        return;
+    }
+    case S_EXPR:
+        if (s->expr->kind == E_CALL && s->expr->builtin >= B_NEW_RX) {
+            emit_instruction(s->expr);
+            return;
+        }
+        emit_ind();
+        emit("%s;\n", expr_str(s->expr));
+        return;
+    case S_ASSIGN:
+        emit_ind();
+        if (s->op[0] == '/' || s->op[0] == '%') {
+            /* keep the zero-divisor guard of the binary operator */
+            Expr bin = {0};
+            bin.kind = E_BINARY;
+            bin.op[0] = s->op[0];
+            bin.lhs = s->lhs;
+            bin.rhs = s->expr;
+            bin.tok = s->tok;
+            emit("%s = %s;\n", expr_str(s->lhs), expr_str(&bin));
+            return;
+        }
+        emit("%s;\n", simple_str(s));
+        return;
+    case S_IF:
+        emit_ind();
+        emit("if (%s) {\n", expr_str(s->expr));
+        indent_level++;
+        emit_block_of(s->then);
+        indent_level--;
+        emit_ind();
+        if (s->els) {
+            emit("} else {\n");
+            indent_level++;
+            emit_block_of(s->els);
+            indent_level--;
+            emit_ind();
+        }
+        emit("}\n");
+        return;
+    case S_FOR: {
+        emit_ind();
+        emit("{\n");
+        indent_level++;
+        emit_stmt(s->init);
+        line_directive(s->tok);
+        emit_ind();
+        emit("for (; %s; %s) {\n", expr_str(s->expr), simple_str(s->step));
+        indent_level++;
+        emit_block_of(s->body);
+        indent_level--;
+        emit_ind();
+        emit("}\n");
+        indent_level--;
+        emit_ind();
+        emit("}\n");
+        return;
+    }
+    case S_RETURN:
+        emit_ind();
+        if (s->expr)
+            emit("return %s;\n", expr_str(s->expr));
+        else
+            emit("%s\n", return_ok());
+        return;
+    case S_STOP:
+        emit_ind();
+        emit("return 1;\n");
+        return;
+    case S_DROP:
+        emit_ind();
+        emit("return MTP_PARSE_MALFORMED;\n");
+        return;
+    case S_WHEN:
+        emit_ind();
+        emit("if (%s)\n", expr_str(s->expr));
+        emit_ind();
+        emit("    return %s;\n",
+             s->drop_newer ? "MTP_COALESCE_DROP_NEWER" : "MTP_COALESCE_DROP_OLDER");
+        return;
+    case S_ASSERT:
+        emit("#ifdef MTP_ASSERTS\n");
+        emit_ind();
+        emit("if (!(%s))\n", expr_str(s->expr));
+        emit_ind();
+        emit("    mtp_assert_failed(mtp_x, \"%s\", %d, \"%s\");\n",
+             c_escape(s->tok->file->name, (int)strlen(s->tok->file->name)), s->tok->line,
+             c_escape(s->text, s->text_len));
+        emit("#endif\n");
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ initialisers */
+
+static bool rec_has_defaults(Decl *d)
+{
+    if (d->kind == D_CONTEXT)
+        return true;
+    for (Field *f = d->fields; f; f = f->next) {
+        if (f->init && !f->recomputed)
+            return true;
+        if (f->ty->kind == TY_REC && rec_has_defaults(f->ty->rec))
+            return true;
+        if (f->ty->kind == TY_SWND || f->ty->kind == TY_TIMER)
+            return true;
+    }
+    return false;
+}
+
+/* field initialisers of record d into `v->` */
+static void emit_field_inits(Decl *d, const char *v)
+{
+    for (Field *f = d->fields; f; f = f->next) {
+        char *fn = name_of(f->name);
+        if (f->ty->kind == TY_TIMER)
+            emit("    %s%s = %d;\n", v, fn, f->timer_index);
+        else if (f->ty->kind == TY_SWND)
+            emit("    %s%s.nbits = %lld;\n", v, fn, (long long)f->ty->cap);
+        else if (f->ty->kind == TY_REC && f->ty->rec->kind != D_CONTEXT &&
+                 rec_has_defaults(f->ty->rec))
+            emit("    mtpg_%s_init_%s(&%s%s);\n", P, name_of(f->ty->rec->name), v, fn);
+        if (f->init && !f->recomputed) {
+            field_prefix = v;
+            emit("    %s%s = %s;\n", v, fn, expr_str(f->init));
+        }
+    }
+}
+
+static void emit_value_inits(void)
+{
+    for (Decl *d = prog->decls; d; d = d->next) {
+        if ((d->kind != D_STRUCT && d->kind != D_BP && d->kind != D_OPT && d->kind != D_FLOWID) ||
+            !rec_has_defaults(d))
+            continue;
+        emit("static __attribute__((unused)) void mtpg_%s_init_%s(%s *v)\n{\n", P,
+             name_of(d->name), rec_ctype(d));
+        emit("    memset(v, 0, sizeof *v);\n");
+        cx = CX_INIT;
+        emit_field_inits(d, "v->");
+        emit("}\n\n");
+    }
+}
+
+static void emit_ctx_inits(void)
+{
+    for (int i = 0; i < prog->nctxs; i++) {
+        Decl *d = prog->ctxs[i];
+        char *n = name_of(d->name);
+        emit("void mtpg_%s_ctx_%s_init(%s *c)\n{\n    memset(c, 0, sizeof *c);\n", P, n,
+             rec_ctype(d));
+        cx = CX_INIT;
+        emit_field_inits(d, "c->");
+        emit("}\n\nstatic void mtpg_%s_ctx_%s_init_v(void *c)\n{\n    mtpg_%s_ctx_%s_init(c);\n}\n\n",
+             P, n, P, n);
+    }
+}
+
+/* ------------------------------------------------------------ wire code */
+
+static const char *get_fn(int bytes)
+{
+    switch (bytes) {
+    case 1: return "get8";
+    case 2: return "get16";
+    case 4: return "get32";
+    default: return "get64";
+    }
+}
+
+/* read the fixed fields of record d from `src` (byte pointer) into `dst` (e.g. "h->") */
+static void emit_read_fixed(Decl *d, const char *dst, const char *src, int base_byte)
+{
+    Field *run = NULL;
+    for (Field *f = d->fields; f; f = f->next) {
+        if (!f->fixed)
+            continue;
+        char *fn = name_of(f->name);
+        if (f->ty->kind == TY_BIT) {
+            if (!run)
+                run = f;
+            Field *end = f;
+            if (f->next && f->next->ty->kind == TY_BIT && f->next->fixed)
+                continue;
+            /* run [run, end]: read the bytes, then slice MSB first */
+            int first = run->bit_off, last = end->bit_off + end->wire_bits;
+            int nbytes = (last - first) / 8;
+            emit("    {\n        uint64_t mtp_acc = 0;\n");
+            for (int i = 0; i < nbytes; i++)
+                emit("        mtp_acc = (mtp_acc << 8) | %s[%d];\n", src, base_byte + first / 8 + i);
+            for (Field *g = run; g != end->next; g = g->next) {
+                int shift = last - (g->bit_off + g->wire_bits);
+                emit("        %s%s = (%s)((mtp_acc >> %d) & 0x%llxull);\n", dst, name_of(g->name),
+                     ctype(g->ty), shift, (unsigned long long)((1ull << g->wire_bits) - 1));
+            }
+            emit("    }\n");
+            run = NULL;
+            continue;
+        }
+        int at = base_byte + f->bit_off / 8;
+        if (f->ty->kind == TY_REC) {
+            emit_read_fixed(f->ty->rec, mtpc_fmt("%s%s.", dst, fn), src, at);
+            continue;
+        }
+        int bytes = f->wire_bits / 8;
+        if (f->ty->kind == TY_BOOL)
+            emit("    %s%s = %s[%d] != 0;\n", dst, fn, src, at);
+        else
+            emit("    %s%s = (%s)mtpg_%s_%s(%s + %d);\n", dst, fn, ctype(f->ty), P, get_fn(bytes),
+                 src, at);
+    }
+}
+
+/* write the fixed fields; `val` gives each field's value expression */
+static void emit_write_fixed(Decl *d, const char *srcv, const char *dst, int base_byte,
+                             bool recompute)
+{
+    Field *run = NULL;
+    for (Field *f = d->fields; f; f = f->next) {
+        if (!f->fixed)
+            continue;
+        char *fn = name_of(f->name);
+        char *val;
+        if (f->ty->kind == TY_CSUM)
+            val = "0";
+        else if (recompute && f->recomputed) {
+            field_prefix = srcv;
+            val = expr_str(f->init);
+        } else
+            val = mtpc_fmt("%s%s", srcv, fn);
+        if (f->ty->kind == TY_BIT) {
+            if (!run) {
+                run = f;
+                emit("    {\n        uint64_t mtp_acc = 0;\n");
+            }
+            emit("        mtp_acc = (mtp_acc << %d) | ((uint64_t)(%s) & 0x%llxull);\n",
+                 f->wire_bits, val, (unsigned long long)((1ull << f->wire_bits) - 1));
+            if (f->next && f->next->ty->kind == TY_BIT && f->next->fixed)
+                continue;
+            int first = run->bit_off, last = f->bit_off + f->wire_bits;
+            int nbytes = (last - first) / 8;
+            for (int i = 0; i < nbytes; i++)
+                emit("        %s[%d] = (uint8_t)(mtp_acc >> %d);\n", dst,
+                     base_byte + first / 8 + i, (nbytes - 1 - i) * 8);
+            emit("    }\n");
+            run = NULL;
+            continue;
+        }
+        int at = base_byte + f->bit_off / 8;
+        if (f->ty->kind == TY_REC) {
+            emit_write_fixed(f->ty->rec, mtpc_fmt("%s%s.", srcv, fn), dst, at, false);
+            continue;
+        }
+        int bytes = f->wire_bits / 8;
+        if (f->ty->kind == TY_BOOL)
+            emit("    %s[%d] = (%s) ? 1 : 0;\n", dst, at, val);
+        else
+            emit("    mtpg_%s_put%d(%s + %d, (uint%d_t)(%s));\n", P, bytes * 8, dst, at, bytes * 8,
+                 val);
+    }
+}
+
+static Field *list_field(Decl *opt)
+{
+    for (Field *f = opt->fields; f; f = f->next)
+        if (f->ty->kind == TY_LIST)
+            return f;
+    return NULL;
+}
+
+static int elem_bytes(const Type *t) { return ty_wire_bits(t) / 8; }
+
+static void emit_opt_code(Decl *o)
+{
+    char *n = name_of(o->name);
+    char *ct = rec_ctype(o);
+    Field *lf = list_field(o);
+    /* size */
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_opt_%s_size(const %s *v)\n{\n", P, n, ct);
+    if (lf)
+        emit("    uint32_t n = v->%s.len < %lld ? v->%s.len : %lld;\n    return %d + n * %d;\n",
+             name_of(lf->name), (long long)lf->ty->cap, name_of(lf->name), (long long)lf->ty->cap,
+             o->fixed_bytes, elem_bytes(lf->ty->elem));
+    else
+        emit("    (void)v;\n    return %d;\n", o->fixed_bytes);
+    emit("}\n\n");
+    /* write */
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_opt_%s_write(const %s *v, uint8_t *d)\n{\n",
+         P, n, ct);
+    emit("    uint32_t size = mtpg_%s_opt_%s_size(v);\n", P, n);
+    emit_write_fixed(o, "v->", "d", 0, false);
+    emit("    d[0] = %lld;\n", (long long)o->opt_kind);
+    if (!o->one_byte)
+        emit("    d[1] = (uint8_t)size;\n");
+    if (lf) {
+        char *ln = name_of(lf->name);
+        int es = elem_bytes(lf->ty->elem);
+        emit("    for (uint32_t i = 0; i < v->%s.len && i < %lld; i++) {\n", ln,
+             (long long)lf->ty->cap);
+        emit("        uint8_t *e = d + %d + i * %d;\n", o->fixed_bytes, es);
+        if (lf->ty->elem->kind == TY_REC) {
+            emit("        const %s *s = &v->%s.v[i];\n", ctype(lf->ty->elem), ln);
+            indent_level = 1;
+            emit_write_fixed(lf->ty->elem->rec, "s->", "e", 0, false);
+        } else
+            emit("        mtpg_%s_put%d(e, (uint%d_t)v->%s.v[i]);\n", P, es * 8, es * 8, ln);
+        emit("    }\n");
+    }
+    emit("    return size;\n}\n\n");
+    if (o->one_byte)
+        return;
+    /* parse: p points at the kind byte, len is the option's length byte (>= 2, in bounds) */
+    emit("static int mtpg_%s_opt_%s_parse(const uint8_t *p, uint32_t len, %s *v)\n{\n", P, n, ct);
+    emit("    memset(v, 0, sizeof *v);\n    if (len < %d)\n        return -1;\n", o->fixed_bytes);
+    emit_read_fixed(o, "v->", "p", 0);
+    if (lf) {
+        char *ln = name_of(lf->name);
+        int es = elem_bytes(lf->ty->elem);
+        emit("    uint32_t n = (len - %d) / %d;\n    if (n > %lld)\n        n = %lld;\n",
+             o->fixed_bytes, es, (long long)lf->ty->cap, (long long)lf->ty->cap);
+        emit("    v->%s.len = n;\n    for (uint32_t i = 0; i < n; i++) {\n", ln);
+        emit("        const uint8_t *e = p + %d + i * %d;\n", o->fixed_bytes, es);
+        if (lf->ty->elem->kind == TY_REC) {
+            emit("        %s *s = &v->%s.v[i];\n", ctype(lf->ty->elem), ln);
+            emit_read_fixed(lf->ty->elem->rec, "s->", "e", 0);
+        } else
+            emit("        v->%s.v[i] = (%s)mtpg_%s_%s(e);\n", ln, ctype(lf->ty->elem), P,
+                 get_fn(es));
+        emit("    }\n");
+    }
+    emit("    return 0;\n}\n\n");
+}
+
+static void emit_optlist_code(Decl *ol)
+{
+    char *n = name_of(ol->name);
+    char *ct = rec_ctype(ol);
+    Decl *u = ol->uni;
+    emit("static __attribute__((unused)) int mtpg_%s_ol_%s_find(const %s *l, uint8_t kind)\n{\n", P,
+         n, ct);
+    emit("    for (uint32_t i = 0; i < l->len && i < %lld; i++)\n        if (l->v[i].kind == kind)\n"
+         "            return (int)i;\n    return -1;\n}\n\n",
+         (long long)ol->capacity);
+    emit("static uint32_t mtpg_%s_ol_%s_size(const %s *l)\n{\n    uint32_t n = 0;\n", P, n, ct);
+    emit("    for (uint32_t i = 0; i < l->len && i < %lld; i++) {\n        switch (l->v[i].kind) {\n",
+         (long long)ol->capacity);
+    for (int i = 0; i < u->nmembers; i++)
+        emit("        case %lld: n += mtpg_%s_opt_%s_size(&l->v[i].u.%s); break;\n",
+             (long long)u->opts[i]->opt_kind, P, name_of(u->opts[i]->name),
+             name_of(u->opts[i]->name));
+    emit("        default: break;\n        }\n    }\n");
+    emit("    return (n + %lld) / %lld * %lld;\n}\n\n", (long long)ol->align - 1, (long long)ol->align,
+         (long long)ol->align);
+    emit("static uint32_t mtpg_%s_ol_%s_write(const %s *l, uint8_t *d)\n{\n    uint32_t o = 0;\n", P,
+         n, ct);
+    emit("    for (uint32_t i = 0; i < l->len && i < %lld; i++) {\n        switch (l->v[i].kind) {\n",
+         (long long)ol->capacity);
+    for (int i = 0; i < u->nmembers; i++)
+        emit("        case %lld: o += mtpg_%s_opt_%s_write(&l->v[i].u.%s, d + o); break;\n",
+             (long long)u->opts[i]->opt_kind, P, name_of(u->opts[i]->name),
+             name_of(u->opts[i]->name));
+    emit("        default: break;\n        }\n    }\n");
+    emit("    uint32_t total = mtpg_%s_ol_%s_size(l);\n    memset(d + o, 0, total - o);\n"
+         "    return total;\n}\n\n",
+         P, n);
+    /* parse */
+    emit("static __attribute__((unused)) int mtpg_%s_ol_%s_parse(const uint8_t *p, uint32_t n, %s *l)\n{\n",
+         P, n, ct);
+    emit("    uint32_t o = 0;\n    l->len = 0;\n    while (o < n) {\n        uint8_t kind = p[o];\n"
+         "        if (kind == 0)\n            break;\n");
+    for (int i = 0; i < u->nmembers; i++)
+        if (u->opts[i]->one_byte)
+            emit("        if (kind == %lld) {\n            o++;\n            continue;\n        }\n",
+                 (long long)u->opts[i]->opt_kind);
+    emit("        if (n - o < 2)\n            return -1;\n        uint8_t len = p[o + 1];\n"
+         "        if (len < 2 || len > n - o)\n            return -1;\n");
+    emit("        switch (kind) {\n");
+    for (int i = 0; i < u->nmembers; i++) {
+        Decl *o = u->opts[i];
+        if (o->one_byte)
+            continue;
+        emit("        case %lld:\n            if (l->len < %lld) {\n", (long long)o->opt_kind,
+             (long long)ol->capacity);
+        emit("                if (mtpg_%s_opt_%s_parse(p + o, len, &l->v[l->len].u.%s) != 0)\n"
+             "                    return -1;\n",
+             P, name_of(o->name), name_of(o->name));
+        emit("                l->v[l->len++].kind = %lld;\n            }\n            break;\n",
+             (long long)o->opt_kind);
+    }
+    emit("        default: break;\n        }\n        o += len;\n    }\n    return 0;\n}\n\n");
+}
+
+static Field *nested_field(Decl *bp)
+{
+    for (Field *f = bp->fields; f; f = f->next)
+        if (f->ty->kind == TY_LIST && f->ty->elem->kind == TY_REC && f->ty->elem->rec->kind == D_BP)
+            return f;
+    return NULL;
+}
+
+static void emit_bp_code(Decl *bp)
+{
+    char *n = name_of(bp->name);
+    char *ct = rec_ctype(bp);
+    /* header length */
+    emit("static uint32_t mtpg_%s_bp_%s_hdr_len(const void *bp_)\n{\n    const %s *b = bp_;\n"
+         "    uint32_t n = %d;\n    (void)b;\n",
+         P, n, ct, bp->fixed_bytes);
+    for (Field *f = bp->fields; f; f = f->next) {
+        if (f->ty->kind == TY_REC && f->ty->rec->kind == D_OPTLIST)
+            emit("    n += mtpg_%s_ol_%s_size(&b->%s);\n", P, name_of(f->ty->rec->name),
+                 name_of(f->name));
+        else if (f->ty->kind == TY_LIST && !f->fixed) {
+            Decl *fr = f->ty->elem->rec;
+            emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++)\n", name_of(f->name),
+                 (long long)f->ty->cap);
+            emit("        n += mtpg_%s_bp_%s_hdr_len(&b->%s.v[i])%s;\n", P, name_of(fr->name),
+                 name_of(f->name),
+                 fr->data_field ? mtpc_fmt(" + b->%s.v[i].%s.len", name_of(f->name),
+                                           name_of(fr->data_field->name))
+                                : "");
+        }
+    }
+    emit("    return n;\n}\n\n");
+    /* serialiser */
+    emit("static void mtpg_%s_bp_%s_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len)\n{\n",
+         P, n);
+    emit("    const %s *b = bp_;\n    uint32_t hdr_len = mtpg_%s_bp_%s_hdr_len(b);\n"
+         "    uint32_t o = %d;\n    (void)payload_len;\n    (void)hdr_len;\n",
+         ct, P, n, bp->fixed_bytes);
+    cx = CX_WRITE;
+    emit_write_fixed(bp, "b->", "dst", 0, true);
+    for (Field *f = bp->fields; f; f = f->next) {
+        if (f->ty->kind == TY_REC && f->ty->rec->kind == D_OPTLIST)
+            emit("    o += mtpg_%s_ol_%s_write(&b->%s, dst + o);\n", P, name_of(f->ty->rec->name),
+                 name_of(f->name));
+        else if (f->ty->kind == TY_LIST && !f->fixed) {
+            Decl *fr = f->ty->elem->rec;
+            char *fn = name_of(f->name);
+            emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn,
+                 (long long)f->ty->cap);
+            emit("        const %s *fr = &b->%s.v[i];\n", rec_ctype(fr), fn);
+            if (fr->data_field) {
+                char *dn = name_of(fr->data_field->name);
+                emit("        mtpg_%s_bp_%s_write_hdr(fr, dst + o, fr->%s.len);\n", P,
+                     name_of(fr->name), dn);
+                emit("        o += mtpg_%s_bp_%s_hdr_len(fr);\n", P, name_of(fr->name));
+                emit("        if (fr->%s.len)\n            memcpy(dst + o, (const void *)(uintptr_t)fr->%s.addr, fr->%s.len);\n",
+                     dn, dn, dn);
+                emit("        o += fr->%s.len;\n", dn);
+            } else {
+                emit("        mtpg_%s_bp_%s_write_hdr(fr, dst + o, 0);\n", P, name_of(fr->name));
+                emit("        o += mtpg_%s_bp_%s_hdr_len(fr);\n", P, name_of(fr->name));
+            }
+            emit("    }\n");
+        }
+    }
+    emit("    (void)o;\n}\n\n");
+    /* nested data offsets */
+    Field *nf = nested_field(bp);
+    if (nf && nf->ty->elem->rec->data_field) {
+        emit("static const uint32_t mtpg_%s_bp_%s_nested[] = {\n", P, n);
+        for (long long i = 0; i < nf->ty->cap; i++)
+            emit("    offsetof(%s, %s.v[%lld].%s),\n", ct, name_of(nf->name), i,
+                 name_of(nf->ty->elem->rec->data_field->name));
+        emit("};\n\n");
+    }
+    if (!bp->extracted)
+        return;
+    /* extract */
+    emit("static int mtpg_%s_bp_%s_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, %s *h)\n{\n",
+         P, n, ct);
+    emit("    memset(h, 0, sizeof *h);\n    if (*pos > pkt->l4_len)\n        return -1;\n"
+         "    const uint8_t *p = pkt->l4 + *pos;\n    uint32_t n = pkt->l4_len - *pos;\n"
+         "    if (n < %d)\n        return -1;\n",
+         bp->fixed_bytes);
+    emit_read_fixed(bp, "h->", "p", 0);
+    emit("    uint32_t o = %d;\n", bp->fixed_bytes);
+    for (Field *f = bp->fields; f; f = f->next) {
+        if (f->ty->kind == TY_REC && f->ty->rec->kind == D_OPTLIST) {
+            Decl *ol = f->ty->rec;
+            cx = CX_EXTRACT;
+            field_prefix = "h->";
+            emit("    {\n        int64_t olen = (int64_t)(%s);\n", expr_str(ol->ol_length));
+            emit("        if (olen < 0 || olen > (int64_t)(n - o))\n            return -1;\n");
+            emit("        if (mtpg_%s_ol_%s_parse(p + o, (uint32_t)olen, &h->%s) != 0)\n"
+                 "            return -1;\n        o += (uint32_t)olen;\n    }\n",
+                 P, name_of(ol->name), name_of(f->name));
+        } else if (f->ty->kind == TY_DATA) {
+            emit("    h->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n    h->%s.len = n - o;\n",
+                 name_of(f->name), name_of(f->name));
+        }
+    }
+    emit("    *pos += o;\n    return 0;\n}\n\n");
+}
+
+/* ------------------------------------------------------------ functions */
+
+static void emit_params_c(Decl *d, Buf *b)
+{
+    for (Param *p = d->params; p; p = p->next) {
+        Var *v = p->var;
+        bput(b, ", ");
+        if (v->is_ptr)
+            bput(b, "%s%s *%s", v->is_const ? "const " : "", ctype(v->ty), name_of(v->name));
+        else
+            bput(b, "%s %s", ctype(v->ty), name_of(v->name));
+    }
+}
+
+static char *proc_proto(Decl *d)
+{
+    Buf b = {0};
+    bput(&b, "int mtpg_%s_proc_%s(struct mtp_exec *mtp_x", P, name_of(d->name));
+    emit_params_c(d, &b);
+    bput(&b, ")");
+    return bstr(&b);
+}
+
+static char *func_proto(Decl *d)
+{
+    Buf b = {0};
+    bput(&b, "static __attribute__((unused)) %s mtpg_%s_fn_%s(struct mtp_exec *mtp_x", ctype(d->ty),
+         P, name_of(d->name));
+    emit_params_c(d, &b);
+    bput(&b, ")");
+    return bstr(&b);
+}
+
+static void emit_unused_params(Decl *d, bool exec)
+{
+    if (exec)
+        emit("    (void)mtp_x;\n");
+    for (Param *p = d->params; p; p = p->next)
+        emit("    (void)%s;\n", name_of(p->name));
+}
+
+static void emit_body(Decl *d)
+{
+    cur_decl = d;
+    indent_level = 1;
+    for (Stmt *s = d->body->body; s; s = s->next)
+        emit_stmt(s);
+    line_reset();
+    indent_level = 0;
+}
+
+static void emit_proc(Decl *d)
+{
+    emit("%s\n{\n", proc_proto(d));
+    emit_unused_params(d, true);
+    cx = CX_PROC;
+    emit_body(d);
+    emit("    return 0;\n}\n\n");
+}
+
+static void emit_func(Decl *d)
+{
+    emit("%s\n{\n", func_proto(d));
+    emit_unused_params(d, true);
+    cx = CX_FUNC;
+    emit_body(d);
+    emit("}\n\n");
+}
+
+static void emit_parser(Decl *d)
+{
+    emit("int mtpg_%s_parse_%s(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsink *mtp_out)\n{\n",
+         P, name_of(d->name));
+    emit("    uint32_t mtp_pos = 0;\n    (void)mtp_pos;\n    (void)mtp_out;\n");
+    Param *ip = d->params->next;
+    if (ip) {
+        char *in = name_of(ip->name);
+        emit("    %s %s;\n    memset(&%s, 0, sizeof %s);\n", ctype(ip->ty), in, in, in);
+        for (Field *f = ip->ty->rec->fields; f; f = f->next)
+            emit("    %s.%s = (%s)mtp_pkt->ip.%s;\n", in, name_of(f->name), ctype(f->ty),
+                 name_of(f->name));
+        emit("    (void)%s;\n", in);
+    }
+    cx = CX_PARSER;
+    emit_body(d);
+    emit("    return MTP_PARSE_OK;\n}\n\n");
+}
+
+static void emit_coalesce(Decl *d)
+{
+    Param *a = d->params, *b = a->next;
+    emit("static int mtpg_%s_coalesce_%s(const void *mtp_a, const void *mtp_b)\n{\n", P,
+         name_of(d->name));
+    emit("    const %s *%s = mtp_a;\n    const %s *%s = mtp_b;\n", ctype(a->ty), name_of(a->name),
+         ctype(b->ty), name_of(b->name));
+    emit_unused_params(d, false);
+    cx = CX_COALESCE;
+    emit_body(d);
+    emit("    return MTP_COALESCE_NONE;\n}\n\n");
+}
+
+static void emit_srule(Decl *d)
+{
+    char *ct = rec_ctype(d->bp);
+    emit("static void mtpg_%s_srule_%s(void *cur_, const void *bp_, const void *prev_,\n"
+         "                              uint32_t prev_payload_len, enum mtp_seg_pos pos)\n{\n",
+         P, name_of(d->name));
+    emit("    %s *cur = cur_;\n    const %s *bp = bp_;\n    const %s *prev = prev_;\n", ct, ct, ct);
+    emit("    (void)bp;\n    (void)prev;\n    (void)prev_payload_len;\n");
+    emit("    if (!prev && pos != MTP_SEG_ONLY)\n        pos = MTP_SEG_FIRST;\n");
+    emit("    switch (pos) {\n");
+    static const char *posn[] = {"MTP_SEG_FIRST", "MTP_SEG_MID", "MTP_SEG_LAST", "MTP_SEG_ONLY"};
+    cx = CX_SRULE;
+    for (int i = 0; i < 4; i++) {
+        emit("    case %s:\n", posn[i]);
+        for (SegEntry *s = d->rules; s; s = s->next) {
+            Expr *e = s->e[i] ? s->e[i] : s->e[0];
+            line_directive(s->name);
+            emit("        cur->%s = (%s)(%s);\n", name_of(s->name), ctype(s->field->ty),
+                 expr_str(e));
+        }
+        line_reset();
+        emit("        break;\n");
+    }
+    emit("    }\n}\n\n");
+}
+
+static void emit_dispatch(void)
+{
+    emit("static int mtpg_%s_dispatch(struct mtp_exec *x, uint16_t type, const void *ev, void *ctx,\n"
+         "                            void *sp, int use_else)\n{\n",
+         P);
+    emit("    int n = 0;\n    (void)x;\n    (void)ev;\n    (void)ctx;\n    (void)sp;\n    (void)use_else;\n");
+    emit("    switch (type) {\n");
+    for (DispEntry *e = prog->dispatch ? prog->dispatch->entries : NULL; e; e = e->next) {
+        emit("    case MTPG_%s_EV_%s:\n", U, upper_of(e->ev->name));
+        for (int pass = 0; pass < 2; pass++) {
+            Decl **procs = pass ? e->eprocs : e->procs;
+            int np = pass ? e->nels : e->nchain;
+            if (pass && !e->has_else)
+                break;
+            emit("        if (%suse_else) {\n", pass ? "" : "!");
+            for (int i = 0; i < np; i++) {
+                Decl *p = procs[i];
+                Buf a = {0};
+                bput(&a, "x, ev");
+                if (p->p_ctx)
+                    bput(&a, ", ctx");
+                for (int g = 0; g < p->np_globals; g++)
+                    bput(&a, ", (%s *)x->globals[MTPG_%s_CTX_%s]", rec_ctype(p->p_globals[g]), U,
+                         upper_of(p->p_globals[g]->name));
+                if (p->p_scratch)
+                    bput(&a, ", sp");
+                emit("            n++;\n            if (mtpg_%s_proc_%s(%s))\n                return n;\n",
+                     P, name_of(p->name), bstr(&a));
+            }
+            emit("        }\n");
+        }
+        emit("        return n;\n");
+    }
+    emit("    default:\n        return 0;\n    }\n}\n\n");
+}
+
+/* ------------------------------------------------------------ descriptor */
+
+static void emit_descriptor(void)
+{
+    /* events */
+    emit("static const struct mtp_event_desc mtpg_%s_events[] = {\n", P);
+    for (int i = 0; i < prog->nevents; i++) {
+        Decl *e = prog->events[i];
+        static const char *kinds[] = {"MTP_EV_APP", "MTP_EV_NET", "MTP_EV_TIMER"};
+        emit("    {\"%s\", %s, sizeof(%s), %d, %d, %d},\n", name_of(e->name), kinds[e->ev_kind],
+             rec_ctype(e), e->ev_ctx ? e->ev_ctx->index : -1, e->disp ? 1 : 0,
+             e->disp && e->disp->has_else ? 1 : 0);
+    }
+    emit("};\n\n");
+    /* contexts */
+    for (int i = 0; i < prog->nctxs; i++) {
+        Decl *c = prog->ctxs[i];
+        if (!c->ntimers)
+            continue;
+        emit("static const uint16_t mtpg_%s_ctx_%s_timers[] = {", P, name_of(c->name));
+        for (Field *f = c->fields; f; f = f->next)
+            if (f->ty->kind == TY_TIMER)
+                emit(" MTPG_%s_EV_%s,", U, upper_of(f->ty->timer_event->name));
+        emit(" };\n");
+    }
+    emit("static const struct mtp_ctx_desc mtpg_%s_ctxs[] = {\n", P);
+    static const char *grans[] = {"MTP_GRAN_FLOW", "MTP_GRAN_LISTENER", "MTP_GRAN_SHARED",
+                                  "MTP_GRAN_GLOBAL"};
+    for (int i = 0; i < prog->nctxs; i++) {
+        Decl *c = prog->ctxs[i];
+        int key = 0;
+        if (c->key)
+            for (Field *f = c->key->fields; f; f = f->next)
+                key += scalar_bytes(f->ty);
+        char *n = name_of(c->name);
+        emit("    {\"%s\", %s, sizeof(%s), %d, mtpg_%s_ctx_%s_init_v, %d, %s},\n", n, grans[c->gran],
+             rec_ctype(c), key, P, n, c->ntimers,
+             c->ntimers ? mtpc_fmt("mtpg_%s_ctx_%s_timers", P, n) : "NULL");
+    }
+    emit("};\n\n");
+    /* blueprints */
+    emit("static const struct mtp_bp_desc mtpg_%s_bps[] = {\n", P);
+    for (int i = 0; i < prog->nbps; i++) {
+        Decl *b = prog->bps[i];
+        char *n = name_of(b->name);
+        Field *nf = nested_field(b);
+        bool nested = nf && nf->ty->elem->rec->data_field;
+        emit("    {\"%s\", sizeof(%s), mtpg_%s_bp_%s_hdr_len, mtpg_%s_bp_%s_write_hdr, %s, %d, %lld, %s},\n",
+             n, rec_ctype(b), P, n, P, n,
+             b->data_field ? mtpc_fmt("(int32_t)offsetof(%s, %s)", rec_ctype(b),
+                                      name_of(b->data_field->name))
+                           : "-1",
+             b->csum_off, nested ? (long long)nf->ty->cap : 0LL,
+             nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL");
+    }
+    emit("};\n\n");
+    if (prog->nsrules) {
+        emit("static const struct mtp_srule_desc mtpg_%s_srules[] = {\n", P);
+        for (int i = 0; i < prog->nsrules; i++)
+            emit("    {\"%s\", %d, mtpg_%s_srule_%s},\n", name_of(prog->srules[i]->name),
+                 prog->srules[i]->bp->index, P, name_of(prog->srules[i]->name));
+        emit("};\n\n");
+    }
+    if (prog->ncoalesce) {
+        emit("static const struct mtp_coalesce_desc mtpg_%s_coalesce[] = {\n", P);
+        for (int i = 0; i < prog->ncoalesce; i++) {
+            Decl *c = prog->coalesce[i];
+            emit("    {\"%s\", %d, %d, mtpg_%s_coalesce_%s},\n", name_of(c->name),
+                 c->params->ty->rec->index, c->params->next->ty->rec->index, P, name_of(c->name));
+        }
+        emit("};\n\n");
+    }
+    if (prog->sched) {
+        Decl *s = prog->sched;
+        emit("static const struct mtp_queue_desc mtpg_%s_queues[] = {\n", P);
+        for (Queue *q = s->queues; q; q = q->next)
+            emit("    {\"%s\", %d, %lld, %lld, %lluull},\n", name_of(q->name), q->per_flow ? 1 : 0,
+                 (long long)q->vprio, (long long)q->vweight, (unsigned long long)q->vrate);
+        static const char *kinds[] = {"MTP_SCHED_FIFO", "MTP_SCHED_STRICT_PRIO", "MTP_SCHED_WRR"};
+        emit("};\n\nstatic const struct mtp_sched_desc mtpg_%s_sched = {%s, %d, mtpg_%s_queues};\n\n",
+             P, kinds[s->sched_kind], s->nqueues, P);
+    }
+    if (prog->nparams) {
+        emit("static const struct mtp_param_desc mtpg_%s_params[] = {\n", P);
+        for (int i = 0; i < prog->nparams; i++) {
+            Decl *d = prog->params[i];
+            emit("    {\"%s\", %d, %d, &mtpg_%s_param_%s},\n", name_of(d->name), scalar_bytes(d->ty),
+                 d->ty->is_signed ? 1 : 0, P, name_of(d->name));
+        }
+        emit("};\n\n");
+    }
+    int l4min = 0;
+    if (prog->steer_bp)
+        l4min = prog->steer_bp->fixed_bytes;
+    emit("const struct mtp_program mtpg_%s_program = {\n", P);
+    emit("    .abi_version = MTP_ABI_VERSION,\n    .name = \"%s\",\n    .source = \"%s\",\n", P,
+         c_escape(prog->file->name, (int)strlen(prog->file->name)));
+    emit("    .ip_proto = %d,\n    .steer_port_off = %d,\n    .l4_min_len = %d,\n", prog->ip_proto,
+         prog->steer_off, l4min);
+    emit("    .n_events = %d,\n    .events = %s,\n", prog->nevents,
+         prog->nevents ? mtpc_fmt("mtpg_%s_events", P) : "NULL");
+    emit("    .n_ctxs = %d,\n    .ctxs = %s,\n", prog->nctxs,
+         prog->nctxs ? mtpc_fmt("mtpg_%s_ctxs", P) : "NULL");
+    emit("    .scratch_size = %s,\n",
+         prog->scratch ? mtpc_fmt("sizeof(%s)", rec_ctype(prog->scratch)) : "0");
+    emit("    .n_bps = %d,\n    .bps = %s,\n", prog->nbps,
+         prog->nbps ? mtpc_fmt("mtpg_%s_bps", P) : "NULL");
+    emit("    .n_srules = %d,\n    .srules = %s,\n", prog->nsrules,
+         prog->nsrules ? mtpc_fmt("mtpg_%s_srules", P) : "NULL");
+    emit("    .n_coalesce = %d,\n    .coalesce = %s,\n", prog->ncoalesce,
+         prog->ncoalesce ? mtpc_fmt("mtpg_%s_coalesce", P) : "NULL");
+    emit("    .sched = %s,\n", prog->sched ? mtpc_fmt("&mtpg_%s_sched", P) : "NULL");
+    emit("    .n_params = %d,\n    .params = %s,\n", prog->nparams,
+         prog->nparams ? mtpc_fmt("mtpg_%s_params", P) : "NULL");
+    emit("    .parse = %s,\n",
+         prog->parser ? mtpc_fmt("mtpg_%s_parse_%s", P, name_of(prog->parser->name)) : "NULL");
+    emit("    .dispatch = mtpg_%s_dispatch,\n};\n", P);
+}
+
+/* ------------------------------------------------------------ header */
+
+static void emit_header(const char *hname)
+{
+    char *guard = mtpc_fmt("MTPG_%s_H", U);
+    emit("/* Generated by mtpc from %s. DO NOT EDIT. */\n", prog->file->name);
+    emit("#ifndef %s\n#define %s\n\n#include <stdbool.h>\n\n#include \"mtp/program.h\"\n\n", guard,
+         guard);
+    (void)hname;
+    /* constants */
+    for (Decl *d = prog->decls; d; d = d->next)
+        if (d->kind == D_CONST)
+            emit("#define MTPG_%s_%s %s\n", U, upper_of(d->name), const_literal(d->ty, d->value));
+    emit("\n/* event types: indices into mtpg_%s_program.events */\nenum {\n", P);
+    for (int i = 0; i < prog->nevents; i++)
+        emit("    MTPG_%s_EV_%s = %d,\n", U, upper_of(prog->events[i]->name), i);
+    emit("    MTPG_%s_N_EVENTS = %d\n};\n\n", U, prog->nevents);
+    emit("/* context types: indices into mtpg_%s_program.ctxs */\nenum {\n", P);
+    for (int i = 0; i < prog->nctxs; i++)
+        emit("    MTPG_%s_CTX_%s = %d,\n", U, upper_of(prog->ctxs[i]->name), i);
+    emit("    MTPG_%s_N_CTXS = %d\n};\n\n", U, prog->nctxs);
+    emit("/* blueprints: indices into mtpg_%s_program.bps */\nenum {\n", P);
+    for (int i = 0; i < prog->nbps; i++)
+        emit("    MTPG_%s_BP_%s = %d,\n", U, upper_of(prog->bps[i]->name), i);
+    emit("    MTPG_%s_N_BPS = %d\n};\n\n", U, prog->nbps);
+    bool any = false;
+    for (int i = 0; i < prog->nctxs; i++)
+        for (Field *f = prog->ctxs[i]->fields; f; f = f->next)
+            if (f->ty->kind == TY_TIMER) {
+                if (!any)
+                    emit("/* timers: index within their context */\nenum {\n");
+                any = true;
+                emit("    MTPG_%s_TIMER_%s_%s = %d,\n", U, upper_of(prog->ctxs[i]->name),
+                     upper_of(f->name), f->timer_index);
+            }
+    if (any)
+        emit("};\n\n");
+    for (Decl *d = prog->decls; d; d = d->next)
+        if (d->kind == D_SCHED) {
+            emit("/* queues of scheduler %s */\nenum {\n", name_of(d->name));
+            for (Queue *q = d->queues; q; q = q->next)
+                emit("    MTPG_%s_Q_%s = %d,\n", U, upper_of(q->name), q->index);
+            emit("};\n\n");
+        }
+    /* types */
+    for (Decl *d = prog->decls; d; d = d->next)
+        d->visit = 0;
+    for (Decl *d = prog->decls; d; d = d->next)
+        switch (d->kind) {
+        case D_STRUCT: case D_FLOWID: case D_EVENT: case D_CONTEXT: case D_SCRATCH:
+        case D_NETHDR: case D_OPT: case D_OPTUNION: case D_OPTLIST: case D_BP:
+            emit_record_type(d);
+            break;
+        default: break;
+        }
+    /* key packers */
+    for (Decl *d = prog->decls; d; d = d->next) {
+        if (d->kind != D_FLOWID)
+            continue;
+        emit("static inline void mtpg_%s_key_%s(struct mtp_key *k, const %s *id)\n{\n"
+             "    memset(k, 0, sizeof *k);\n",
+             P, name_of(d->name), rec_ctype(d));
+        int off = 0;
+        for (Field *f = d->fields; f; f = f->next) {
+            emit("    memcpy(k->b + %d, &id->%s, %d);\n", off, name_of(f->name), scalar_bytes(f->ty));
+            off += scalar_bytes(f->ty);
+        }
+        if (!d->fields)
+            emit("    (void)id;\n");
+        emit("}\n\n");
+    }
+    /* params */
+    for (int i = 0; i < prog->nparams; i++)
+        emit("extern %s mtpg_%s_param_%s;\n", ctype(prog->params[i]->ty), P,
+             name_of(prog->params[i]->name));
+    if (prog->nparams)
+        emit("\n");
+    for (int i = 0; i < prog->nctxs; i++)
+        emit("void mtpg_%s_ctx_%s_init(%s *c);\n", P, name_of(prog->ctxs[i]->name),
+             rec_ctype(prog->ctxs[i]));
+    emit("\n");
+    for (Decl *d = prog->decls; d; d = d->next)
+        if (d->kind == D_PROC)
+            emit("%s;\n", proc_proto(d));
+        else if (d->kind == D_PARSER)
+            emit("int mtpg_%s_parse_%s(const struct mtp_rx_pkt *pkt, struct mtp_evsink *out);\n", P,
+                 name_of(d->name));
+    emit("\nextern const struct mtp_program mtpg_%s_program;\n\n#endif\n", P);
+}
+
+/* ------------------------------------------------------------ entry */
+
+static void emit_helpers(void)
+{
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_get8(const uint8_t *p) { return p[0]; }\n", P);
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }\n", P);
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_get32(const uint8_t *p) { return mtpg_%s_get16(p) << 16 | mtpg_%s_get16(p + 2); }\n", P, P, P);
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_get64(const uint8_t *p) { return mtpg_%s_get32(p) << 32 | mtpg_%s_get32(p + 4); }\n", P, P, P);
+    emit("static __attribute__((unused)) void mtpg_%s_put8(uint8_t *p, uint8_t v) { p[0] = v; }\n", P);
+    emit("static __attribute__((unused)) void mtpg_%s_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }\n", P);
+    emit("static __attribute__((unused)) void mtpg_%s_put32(uint8_t *p, uint32_t v) { mtpg_%s_put16(p, (uint16_t)(v >> 16)); mtpg_%s_put16(p + 2, (uint16_t)v); }\n", P, P, P);
+    emit("static __attribute__((unused)) void mtpg_%s_put64(uint8_t *p, uint64_t v) { mtpg_%s_put32(p, (uint32_t)(v >> 32)); mtpg_%s_put32(p + 4, (uint32_t)v); }\n", P, P, P);
+    emit("/* a list index past the end reads/writes the last element instead of memory */\n");
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }\n\n", P);
+}
+
+void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
+{
+    prog = p;
+    emitted_aux = NULL;
+    nemitted_aux = 0;
+    tmp_counter = 0;
+    indent_level = 0;
+    P = p->name;
+    U = p->upper;
+    /* header */
+    out = h;
+    emit_header(hname);
+    /* C file */
+    out = c;
+    out_line = 1;
+    emit("/* Generated by mtpc from %s. DO NOT EDIT. */\n", p->file->name);
+    emit("#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
+    emit("#include \"%s\"\n\n", hname);
+    emit("/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs\n"
+         " * are intended, and unused locals come from the program. */\n");
+    emit("#pragma GCC diagnostic ignored \"-Wpragmas\"\n");
+    emit("#pragma GCC diagnostic ignored \"-Wunknown-warning-option\"\n");
+    static const char *quiet[] = {
+        "-Wsign-compare", "-Wtype-limits", "-Wunused-variable", "-Wunused-but-set-variable",
+        "-Wunused-parameter", "-Wtautological-constant-out-of-range-compare",
+        "-Wtautological-compare", "-Wparentheses-equality", "-Wshift-count-overflow",
+        "-Wbool-operation", "-Wint-in-bool-context", "-Wsign-conversion",
+        "-Wtautological-unsigned-zero-compare", "-Wgnu-statement-expression",
+    };
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
+        emit("#pragma GCC diagnostic ignored \"%s\"\n", quiet[i]);
+    emit("\n");
+    for (int i = 0; i < p->nevents; i++)
+        emit("_Static_assert(sizeof(%s) <= MTP_EVENT_MAX_BYTES, \"event %s is too large\");\n",
+             rec_ctype(p->events[i]), name_of(p->events[i]->name));
+    emit("\n");
+    emit_helpers();
+    for (int i = 0; i < p->nparams; i++) {
+        Decl *d = p->params[i];
+        emit("%s mtpg_%s_param_%s = %s;\n", ctype(d->ty), P, name_of(d->name),
+             const_literal(d->ty, mtpc_const_eval(p, d->init)));
+    }
+    if (p->nparams)
+        emit("\n");
+    emit_value_inits();
+    emit_ctx_inits();
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_OPT)
+            emit_opt_code(d);
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_OPTLIST && d->bp)
+            emit_optlist_code(d);
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_BP)
+            emit("static uint32_t mtpg_%s_bp_%s_hdr_len(const void *bp_);\n"
+                 "static void mtpg_%s_bp_%s_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);\n",
+                 P, name_of(d->name), P, name_of(d->name));
+    emit("\n");
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_BP)
+            emit_bp_code(d);
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_FUNC)
+            emit("%s;\n", func_proto(d));
+    emit("\n");
+    for (Decl *d = p->decls; d; d = d->next) {
+        switch (d->kind) {
+        case D_FUNC: emit_func(d); break;
+        case D_PROC: emit_proc(d); break;
+        case D_PARSER: emit_parser(d); break;
+        case D_COALESCE:
+            if (true) {
+                bool reg = false;
+                for (int i = 0; i < p->ncoalesce; i++)
+                    reg |= p->coalesce[i] == d;
+                if (reg)
+                    emit_coalesce(d);
+            }
+            break;
+        case D_SEGRULE: emit_srule(d); break;
+        default: break;
+        }
+    }
+    emit_dispatch();
+    emit_descriptor();
+}

@@ -1,0 +1,70 @@
+# gen/: mtpc, the MTP compiler. build/bin/mtpc (release flags) and build/san/bin/mtpc
+# (ASan+UBSan, used by the tests). `make test-gen` runs the Criterion suite (ok/err/golden
+# programs, mtp-programs/*.mtp, the generated C under the warning flags, the BPF header under
+# clang -target bpf), the crash corpus and a 60 s libFuzzer run of the front end.
+MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/main.c
+MTPC      := $(B)/bin/mtpc
+MTPC_SAN  := $(B)/san/bin/mtpc
+BINS      += $(MTPC)
+
+$(MTPC): $(MTPC_SRCS) gen/mtpc.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Igen $(MTPC_SRCS) -o $@
+
+$(MTPC_SAN): $(MTPC_SRCS) gen/mtpc.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Igen $(MTPC_SRCS) -o $@
+
+GEN_TEST := $(B)/san/tests/gen/test_gen
+$(GEN_TEST): gen/tests/test_gen.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(CRITERION) -o $@
+
+# The generated C of echo.mtp, exercised directly (parser, serialiser, rules, dispatch).
+GEN_ECHO_C := $(B)/tmp/gen/echo.c
+$(GEN_ECHO_C): gen/tests/ok/echo.mtp $(MTPC_SAN)
+	@mkdir -p $(@D)
+	ASAN_OPTIONS=detect_leaks=0 $(MTPC_SAN) -o $@ $<
+GEN_ECHO_TEST := $(B)/san/tests/gen/test_echo
+$(GEN_ECHO_TEST): gen/tests/test_echo.c $(GEN_ECHO_C)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(B)/tmp/gen $< $(GEN_ECHO_C) $(CRITERION) -o $@
+
+# libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
+GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
+GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/tests/fuzz_mtpc.c
+$(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h
+	@mkdir -p $(@D)
+	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Igen -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined $(GEN_FUZZ_SRCS) -o $@
+
+.PHONY: test-gen fuzz-gen golden
+test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_ECHO_TEST)
+	@echo "== $(GEN_TEST)"
+	@MTPC=$(MTPC_SAN) $(GEN_TEST) --jobs 2
+	@echo "== $(GEN_ECHO_TEST)"
+	@$(GEN_ECHO_TEST) --jobs 2
+	@echo "== gen/tests/corpus.sh"
+	@bash gen/tests/corpus.sh $(MTPC_SAN)
+	@$(MAKE) --no-print-directory fuzz-gen
+TESTS += test-gen
+
+# Runs the fuzzer for 60 s seeded by the ok programs; a crash fails the target.
+fuzz-gen: $(GEN_FUZZ)
+	@echo "== $(GEN_FUZZ) (60 s)"
+	@rm -rf $(B)/tmp/fuzz-gen && mkdir -p $(B)/tmp/fuzz-gen/corpus
+	@cp gen/tests/ok/*.mtp $(B)/tmp/fuzz-gen/corpus/
+	@$(GEN_FUZZ) -max_total_time=60 -timeout=10 -rss_limit_mb=1024 \
+	  -artifact_prefix=$(B)/tmp/fuzz-gen/ $(B)/tmp/fuzz-gen/corpus >$(B)/tmp/fuzz-gen/log 2>&1 \
+	  || { tail -40 $(B)/tmp/fuzz-gen/log; exit 1; }
+	@grep -E "^Done|stat::number_of_executed_units" $(B)/tmp/fuzz-gen/log | tail -1
+
+# Refreshes gen/tests/ok/*.golden.{c,h} from the current compiler (review the diff!).
+golden: $(MTPC)
+	@mkdir -p $(B)/tmp/golden
+	@set -e; for f in gen/tests/ok/*.mtp; do \
+	  n=$$(basename $$f .mtp); \
+	  $(MTPC) -o $(B)/tmp/golden/$$n.c $$f; \
+	  cp $(B)/tmp/golden/$$n.c gen/tests/ok/$$n.golden.c; \
+	  cp $(B)/tmp/golden/$$n.h gen/tests/ok/$$n.golden.h; \
+	done; echo "golden: refreshed gen/tests/ok/*.golden.{c,h}"

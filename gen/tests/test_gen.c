@@ -1,0 +1,235 @@
+/*
+ * test_gen.c — mtpc as a black box (run as a subprocess, the ASan build named by $MTPC):
+ *  - gen/tests/ok/ programs compile; their C equals the golden files and compiles with the
+ *    project's warning flags (with and without MTP_ASSERTS); their BPF header compiles
+ *    inside a small XDP program with clang -target bpf;
+ *  - gen/tests/err/ programs fail (or warn) with exactly the diagnostic of their first line
+ *    `// expect: L:C: error: message`, followed by the source line and a caret;
+ *  - every mtp-programs/ program compiles the same way;
+ *  - the command line (--help, --version, --emit=ast, --check, bad options).
+ * Run from the repository root (make test-gen does).
+ */
+#include <criterion/criterion.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define OUT "build/tmp/gen-test"
+#define WARN "-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -std=gnu11"
+
+static const char *mtpc(void)
+{
+    const char *m = getenv("MTPC");
+    return m ? m : "build/san/bin/mtpc";
+}
+
+/* Runs a shell command (bounded by timeout); returns its exit status, -1 if it died. */
+static int run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[4200];
+    snprintf(full, sizeof full, "ASAN_OPTIONS=detect_leaks=0 timeout 120 sh -c '%s'", cmd);
+    int st = system(full);
+    if (st == -1 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = calloc(1, (size_t)n + 1);
+    if (fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    fclose(f);
+    return s;
+}
+
+static void basename_noext(const char *path, char *out, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(out, cap, "%s", b);
+    char *dot = strrchr(out, '.');
+    if (dot)
+        *dot = '\0';
+}
+
+static void setup(void) { cr_assert_eq(run("mkdir -p " OUT), 0); }
+
+/* Compiles one program to C and BPF and builds both; returns the number of failures. */
+static int compile_program(const char *src, bool golden)
+{
+    char name[256];
+    basename_noext(src, name, sizeof name);
+    int fails = 0;
+    if (run("%s -o " OUT "/%s.c %s 2>" OUT "/%s.log", mtpc(), name, src, name) != 0) {
+        char log[512];
+        snprintf(log, sizeof log, OUT "/%s.log", name);
+        char *l = slurp(log);
+        cr_expect(0, "%s does not compile:\n%s", src, l ? l : "");
+        return 1;
+    }
+    if (golden) {
+        for (int i = 0; i < 2; i++) {
+            const char *ext = i ? "h" : "c";
+            char gpath[512], opath[512];
+            snprintf(gpath, sizeof gpath, "gen/tests/ok/%s.golden.%s", name, ext);
+            snprintf(opath, sizeof opath, OUT "/%s.%s", name, ext);
+            char *g = slurp(gpath), *o = slurp(opath);
+            cr_expect(g != NULL, "%s missing (make golden)", gpath);
+            if (g && o && strcmp(g, o) != 0) {
+                cr_expect(0, "%s differs from %s (diff them; `make golden` refreshes)", opath,
+                          gpath);
+                fails++;
+            }
+            free(g);
+            free(o);
+        }
+    }
+    const char *ccs[] = {"gcc", "clang"};
+    for (int i = 0; i < 2; i++)
+        for (int asserts = 0; asserts < 2; asserts++)
+            if (run("%s " WARN " %s -Icore/include -I" OUT " -c " OUT "/%s.c -o " OUT "/%s.o 2>" OUT
+                    "/%s.cc.log",
+                    ccs[i], asserts ? "-DMTP_ASSERTS" : "", name, name, name) != 0) {
+                char log[512];
+                snprintf(log, sizeof log, OUT "/%s.cc.log", name);
+                char *l = slurp(log);
+                cr_expect(0, "generated C of %s does not compile with %s%s:\n%.4000s", src,
+                          ccs[i], asserts ? " -DMTP_ASSERTS" : "", l ? l : "");
+                fails++;
+            }
+    if (run("%s --emit=bpf -o " OUT "/%s.bpf.h %s", mtpc(), name, src) != 0 ||
+        run("clang -O2 -target bpf -Wall -Werror -I/usr/include/x86_64-linux-gnu "
+            "-DMTPG_BPF_HEADER=\"\\\"%s.bpf.h\\\"\" -I" OUT " -c gen/tests/xdp_check.bpf.c -o " OUT
+            "/%s.bpf.o 2>" OUT "/%s.bpf.log",
+            name, name, name) != 0) {
+        char log[512];
+        snprintf(log, sizeof log, OUT "/%s.bpf.log", name);
+        char *l = slurp(log);
+        cr_expect(0, "BPF header of %s does not compile:\n%s", src, l ? l : "");
+        fails++;
+    }
+    return fails;
+}
+
+Test(mtpc, ok_programs_compile_match_golden_and_build, .init = setup, .timeout = 600)
+{
+    glob_t g;
+    cr_assert_eq(glob("gen/tests/ok/*.mtp", 0, NULL, &g), 0, "no ok programs");
+    cr_assert_geq(g.gl_pathc, 3);
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        compile_program(g.gl_pathv[i], true);
+    globfree(&g);
+}
+
+Test(mtpc, shipped_programs_compile, .init = setup, .timeout = 600)
+{
+    glob_t g;
+    int r = glob("mtp-programs/*.mtp", 0, NULL, &g);
+    if (r == GLOB_NOMATCH) {
+        cr_log_warn("no mtp-programs/*.mtp yet");
+        return;
+    }
+    cr_assert_eq(r, 0);
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        compile_program(g.gl_pathv[i], false);
+    globfree(&g);
+}
+
+/* `// expect: L:C: error: message` (or warning) on the first line */
+static void check_diagnostic(const char *src)
+{
+    char *text = slurp(src);
+    cr_assert_not_null(text, "%s unreadable", src);
+    const char *tag = "// expect: ";
+    cr_assert(strncmp(text, tag, strlen(tag)) == 0, "%s: first line must be '%s...'", src, tag);
+    char want[1024];
+    const char *e = text + strlen(tag);
+    size_t n = strcspn(e, "\n");
+    snprintf(want, sizeof want, "%s:%.*s", src, (int)n, e);
+    bool warning = strstr(want, ": warning: ") != NULL;
+    int line = 0, col = 0;
+    cr_assert_eq(sscanf(e, "%d:%d:", &line, &col), 2, "%s: bad expect line", src);
+    char name[256];
+    basename_noext(src, name, sizeof name);
+    int rc = run("%s --check %s 2>" OUT "/err_%s.log", mtpc(), src, name);
+    cr_expect_eq(rc, warning ? 0 : 1, "%s: exit status %d", src, rc);
+    char log[512];
+    snprintf(log, sizeof log, OUT "/err_%s.log", name);
+    char *got = slurp(log);
+    cr_assert_not_null(got);
+    char first[1024];
+    size_t m = strcspn(got, "\n");
+    snprintf(first, sizeof first, "%.*s", (int)m, got);
+    cr_expect_str_eq(first, want, "%s: wrong diagnostic", src);
+    /* then the source line and a caret under the column */
+    const char *src_line = got[m] ? got + m + 1 : "";
+    size_t sl = strcspn(src_line, "\n");
+    const char *caret = src_line[sl] ? src_line + sl + 1 : "";
+    int k = 1;
+    const char *p = text;
+    while (k < line && *p)
+        if (*p++ == '\n')
+            k++;
+    cr_expect(strncmp(p, src_line, sl) == 0 && (p[sl] == '\n' || p[sl] == '\0'),
+              "%s: diagnostic does not quote line %d", src, line);
+    cr_expect(strlen(caret) > (size_t)col - 1 && caret[col - 1] == '^',
+              "%s: caret not at column %d", src, col);
+    free(text);
+    free(got);
+}
+
+Test(mtpc, error_programs_report_exact_diagnostics, .init = setup, .timeout = 300)
+{
+    glob_t g;
+    cr_assert_eq(glob("gen/tests/err/*.mtp", 0, NULL, &g), 0, "no err programs");
+    cr_assert_geq(g.gl_pathc, 10);
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        check_diagnostic(g.gl_pathv[i]);
+    globfree(&g);
+}
+
+Test(mtpc, command_line, .init = setup)
+{
+    cr_expect_eq(run("%s --help >/dev/null", mtpc()), 0);
+    cr_expect_eq(run("%s --version | grep -q mtpc", mtpc()), 0);
+    cr_expect_eq(run("%s --bogus gen/tests/ok/echo.mtp 2>/dev/null", mtpc()), 1);
+    cr_expect_eq(run("%s 2>/dev/null", mtpc()), 1);
+    cr_expect_eq(run("%s --check build/tmp/does-not-exist.mtp 2>/dev/null", mtpc()), 1);
+    cr_expect_eq(run("%s --check gen/tests/ok/echo.mtp", mtpc()), 0);
+    cr_expect_eq(run("%s --emit=ast gen/tests/ok/echo.mtp > " OUT "/echo.ast", mtpc()), 0);
+    cr_expect_eq(run("grep -q \"proc reply\" " OUT "/echo.ast"), 0);
+    cr_expect_eq(run("grep -q \"echo_req -> {deliver, reply} else {refuse}\" " OUT "/echo.ast"), 0);
+}
+
+Test(mtpc, generated_files_are_marked_and_point_at_the_source, .init = setup)
+{
+    cr_assert_eq(run("%s -o " OUT "/mark/echo.c gen/tests/ok/echo.mtp 2>/dev/null || "
+                     "{ mkdir -p " OUT "/mark && %s -o " OUT "/mark/echo.c gen/tests/ok/echo.mtp; }",
+                     mtpc(), mtpc()),
+                 0);
+    cr_expect_eq(run("head -1 " OUT "/mark/echo.c | grep -qx \"/\\* Generated by mtpc from "
+                     "gen/tests/ok/echo.mtp. DO NOT EDIT. \\*/\""),
+                 0);
+    cr_expect_eq(run("head -1 " OUT "/mark/echo.h | grep -q \"DO NOT EDIT\""), 0);
+    /* `b.seq = ev.seq;` is line 115 of echo.mtp */
+    cr_expect_eq(run("grep -A1 -x \"#line 115 \\\"gen/tests/ok/echo.mtp\\\"\" " OUT
+                     "/mark/echo.c | grep -q \"seq = ev->seq\""),
+                 0);
+}
