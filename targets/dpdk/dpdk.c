@@ -199,8 +199,10 @@ static int lcores_arg(char *buf, size_t cap)
 static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cfg)
 {
     static const char *const o_prefix[] = { "--file-prefix", NULL };
-    static const char *const o_mem[] = { "--no-huge", "-m", "--socket-mem", "--huge-dir",
-                                         "--legacy-mem", NULL };
+    /* options that choose the memory model themselves (hugepages or not) */
+    static const char *const o_mem[] = { "--no-huge", "--in-memory", "--socket-mem",
+                                         "--huge-dir", "--legacy-mem", NULL };
+    static const char *const o_size[] = { "-m", "--socket-mem", NULL };
     static const char *const o_inmem[] = { "--in-memory", "--no-shconf", NULL };
     static const char *const o_lcores[] = { "-l", "-c", "--lcores", NULL };
     static const char *const o_telemetry[] = { "--no-telemetry", "--telemetry", NULL };
@@ -254,8 +256,10 @@ static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cf
             return err;
     }
     if (!args_have(a, o_mem) && hugepages_free_mb() < 64) {
-        if ((err = args_push(a, "--no-huge", false)) || (err = args_push(a, "-m", false)) ||
-            (err = args_push(a, DPDK_NOHUGE_MB, false)))
+        if ((err = args_push(a, "--no-huge", false)))
+            return err;
+        if (!args_have(a, o_size) && ((err = args_push(a, "-m", false)) ||
+                                      (err = args_push(a, DPDK_NOHUGE_MB, false))))
             return err;
     }
     /* No files shared with other processes. --no-huge implies legacy memory, which EAL
