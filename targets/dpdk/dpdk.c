@@ -175,7 +175,7 @@ static uint64_t hugepages_free_mb(void)
     return total;
 }
 
-/* "--lcores=0@(c1,c2,...)": lcore 0 may run on every CPU the caller may run on. */
+/* "--lcores=0@(a-b,c,...)": lcore 0 may run on every CPU the caller may run on. */
 static int lcores_arg(char *buf, size_t cap)
 {
     cpu_set_t set;
@@ -186,8 +186,15 @@ static int lcores_arg(char *buf, size_t cap)
     for (int c = 0; c < CPU_SETSIZE && n < cap; c++) {
         if (!CPU_ISSET(c, &set))
             continue;
-        n += (size_t)snprintf(buf + n, cap - n, "%s%d", first ? "" : ",", c);
+        int last = c;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set))
+            last++;
+        if (last == c)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%d", first ? "" : ",", c);
+        else
+            n += (size_t)snprintf(buf + n, cap - n, "%s%d-%d", first ? "" : ",", c, last);
         first = false;
+        c = last;
     }
     if (first || n + 2 > cap)
         return -E2BIG;

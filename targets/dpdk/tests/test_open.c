@@ -1,11 +1,14 @@
 /*
- * test_open — open the DPDK target once and report: "opened <mac> mtu <n>", drain and refill
+ * test_open — open the DPDK target once (the caller's CPU affinity must survive EAL) and
+ * report: "opened <mac> mtu <n>", drain and refill
  * its buffer pool through tx_alloc/tx_burst, exit 0; or "open: error <n>" and exit 3.
  * run_errors.sh feeds it bad configurations and checks the target's one-line diagnostic,
  * and one good one (net_null).
  *
  *   test_open <iface or -> <queue>      (EAL arguments from MTP_DPDK_ARGS)
  */
+#include <sched.h>
+
 #include "frames.h"
 #include "mtp/target.h"
 
@@ -18,6 +21,8 @@ int main(int argc, char **argv)
         .args = getenv("MTP_DPDK_ARGS"),
         .queue = (uint32_t)atoi(argv[2]),
     };
+    cpu_set_t before, after;
+    CHECK(sched_getaffinity(0, sizeof(before), &before) == 0, "sched_getaffinity");
     struct mtp_target *t = NULL;
     int err = ops->open(&t, &cfg);
     if (err) {
@@ -25,6 +30,9 @@ int main(int argc, char **argv)
         printf("open: error %d\n", err);
         return 3;
     }
+    CHECK(sched_getaffinity(0, sizeof(after), &after) == 0, "sched_getaffinity");
+    CHECK(CPU_EQUAL(&before, &after), "EAL left the caller pinned: %d CPUs before, %d after",
+          CPU_COUNT(&before), CPU_COUNT(&after));
     struct mtp_link_info link;
     CHECK(ops->link_info(t, &link) == 0, "link_info failed");
     char mac[18];
