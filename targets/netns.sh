@@ -17,6 +17,7 @@
 # Optional: MX_VETH_QUEUES=N before mx_netns_up gives the veths N rx/tx queues (default 1).
 #   mx_hugepages N         make sure N 2 MB hugepages exist (restored on teardown), for DPDK.
 #   mx_loss NS PERCENT     drop PERCENT% of the packets NS receives (nftables, kernel side).
+#   mx_loss_dropped NS     how many packets mx_loss has dropped so far.
 # Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), iproute2, ethtool, nftables for mx_loss.
 # The caller's own EXIT trap, if any, is kept: ours runs first, then it.
 
@@ -74,9 +75,13 @@ mx_loss() {
     case $ns in A) ns=$MX_NS_A ;; B) ns=$MX_NS_B ;; esac
     ip netns exec "$ns" nft -f - <<NFT
 table inet mxloss {
-    chain input { type filter hook input priority -300; numgen random mod 100 < $pct drop; }
+    chain input { type filter hook input priority -300; numgen random mod 100 < $pct counter drop; }
 }
 NFT
+}
+
+mx_loss_dropped() {
+    mx_in "$1" nft list table inet mxloss 2>/dev/null | grep -o 'packets [0-9]*' | awk '{print $2}'
 }
 
 mx_hugepages() {
