@@ -1,7 +1,8 @@
-# mtp-programs/tcp.mk: the tests of tcp.mtp. build/gen/tcp.{c,h} and build/san/obj/gen/tcp.o
-# come from mtp-programs/programs.mk (mtpc). Processor tests (test_tcp_*.c) link the
-# generated program and the runtime's helpers; sim tests (test_tcp_sim*.c) also the sim wire
-# and the socket layer. All run under ASan+UBSan: `make test-tcp`.
+# mtp-programs/tcp.mk: the tests of tcp.mtp, all under ASan+UBSan: `make test-tcp`.
+# build/gen/tcp.{c,h} come from mtp-programs/programs.mk (mtpc), the socket layer (which
+# holds the compiled program) from preload/preload.mk. Processor tests (test_tcp_states.c,
+# test_tcp_mechanisms.c) call generated processors directly; test_tcp_sim.c runs two stacks
+# on the sim wire through the socket layer.
 TCP_GEN_H  := $(B)/gen/tcp.h
 TCP_SOBJ   := $(B)/san/obj/gen/tcp.o
 TCP_TESTS  := $(patsubst mtp-programs/tests/%.c,$(B)/san/tests/tcp/%,\
@@ -38,6 +39,4 @@ test-tcp: $(TCP_TESTS) $(B)/san/tests/tcp/cubic_sim
 	@set -e; for t in $(TCP_TESTS); do echo "== $$t"; $$t --jobs 2; done
 	@echo "== $(B)/san/tests/tcp/cubic_sim (tcp.mtp with cubic in the dispatch)"
 	@$(B)/san/tests/tcp/cubic_sim --jobs 2 --filter 'sim_transfer/*'
-ifneq ($(wildcard mtp-programs/programs.mk),)
 TESTS += test-tcp
-endif

@@ -488,7 +488,7 @@ Test(established, peer_fin_moves_to_close_wait)
     cr_assert_eq(fx_pkt(0)->ack, IRS + 12, "the FIN is acknowledged at once");
 }
 
-Test(established, out_of_order_fin_waits)
+Test(established, out_of_order_fin_waits_for_the_data_before_it)
 {
     fx_established();
     struct mtpg_tcp_seg s = fx_seg(IRS + 101, ISS + 1, 10);
@@ -496,6 +496,14 @@ Test(established, out_of_order_fin_waits)
     fx_seg_in(&s);
     cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
     cr_assert(!fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+    fx_reset_out();
+    struct mtpg_tcp_seg hole = fx_seg(IRS + 1, ISS + 1, 100);
+    fx_seg_in(&hole);
+    cr_assert_eq(F.c.state, MTPG_TCP_CLOSE_WAIT);
+    cr_assert_eq(F.c.rcv_nxt, IRS + 112);
+    cr_assert_eq(F.c.rcv_off, 110u);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 112);
 }
 
 Test(established, close_sends_fin_after_the_data)
