@@ -575,3 +575,38 @@ Test(sim_sock, zero_window_then_reading_resumes)
     mtp_sock_close(p.listener, now(&p.r));
     rig_down(&p.r);
 }
+
+/* Backlog 1: a connection reset before it was accepted still comes out of accept (and reads
+ * as reset); accepting it frees the listener's slot for the next one. */
+Test(sim_sock, reset_before_accept_and_backlog)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 16, .delay_ns = 20 * US};
+    rig_up(&r, &c, 64 * 1024);
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 1, now(&r), &err);
+    struct mtp_sock *c1 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    settle(&r, 10 * MS);
+    cr_assert(mtp_sock_poll(l) & MTP_SOCK_READABLE);
+    struct mtp_sock *c2 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_poll(c2) & MTP_SOCK_WRITABLE, 0u, "the backlog is full: SYN dropped");
+    cr_assert_eq(mtp_sock_abort(c1, now(&r)), 0);
+    settle(&r, 10 * MS);
+    struct mtp_sock *s1, *s2;
+    cr_assert_eq(mtp_sock_accept(l, &s1, now(&r)), 0);
+    uint8_t b[8];
+    cr_assert_eq(mtp_sock_recv(s1, b, sizeof b, now(&r)), -ECONNRESET);
+    mtp_sock_close(s1, now(&r));
+    settle(&r, 3 * S); /* c2 retransmits its SYN */
+    cr_assert(mtp_sock_poll(c2) & MTP_SOCK_WRITABLE);
+    cr_assert_eq(mtp_sock_accept(l, &s2, now(&r)), 0);
+    cr_assert_eq(mtp_sock_send(c2, "ok", 2, now(&r)), 2);
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_recv(s2, b, sizeof b, now(&r)), 2);
+    cr_assert_eq(mtp_sock_accept(l, &s1, now(&r)), -EAGAIN);
+    mtp_sock_close(s2, now(&r));
+    mtp_sock_close(c2, now(&r));
+    mtp_sock_close(l, now(&r));
+    rig_down(&r);
+}
