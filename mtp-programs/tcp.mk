@@ -30,7 +30,7 @@ $(B)/san/tests/tcp/cubic_sim: mtp-programs/tests/test_tcp_sim.c $(TCP_CUBIC)/tcp
                               preload/sock.c preload/shim_tcp.c $(wildcard preload/*.h) \
                               $(SIM_SLIB) $(CORE_SLIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -I$(TCP_CUBIC) -Ipreload -Itargets/sim $< \
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(TCP_CUBIC) -Ipreload -Itargets/sim $< \
 	    $(TCP_CUBIC)/tcp.c preload/sock.c preload/shim_tcp.c $(SIM_SLIB) $(CORE_SLIB) \
 	    $(CRITERION) -lm -o $@
 

@@ -66,8 +66,20 @@ static void rig_up(struct rig *r, const struct mtp_sim_config *cfg, uint32_t uni
     r->stacks[1] = r->b.st;
 }
 
+/* Nothing went wrong inside either stack: no tcp.mtp assert() failed (test builds count
+ * them), no instruction or event was lost to a full buffer. */
+static void stack_healthy(struct mtp_stack *st)
+{
+    const struct mtp_stats *s = mtp_stack_stats(st);
+    cr_assert_eq(s->assert_failures, 0u);
+    cr_assert_eq(s->instr_overflow, 0u);
+    cr_assert_eq(s->event_overflow, 0u);
+}
+
 static void rig_down(struct rig *r)
 {
+    stack_healthy(r->a.st);
+    stack_healthy(r->b.st);
     mtp_socks_free(r->a.ss);
     mtp_socks_free(r->b.ss);
     mtp_stack_free(r->a.st);
