@@ -64,6 +64,21 @@ Test(retransmission, fin_is_retransmitted)
     cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
 }
 
+Test(retransmission, backed_off_rto_stays_until_a_new_sample)
+{
+    fx_established();
+    F.c.ts_ok = false;
+    fx_in_flight(2 * MSS);
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(F.c.rto, 10 * MS);
+    fx_reset_out();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + MSS, 0); /* acks the retransmission */
+    s.o.has_ts = false;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.rto, 10 * MS, "Karn: no sample from a retransmitted segment");
+    cr_assert_eq(F.c.retries, 0u);
+}
+
 Test(retransmission, rtt_samples_follow_rfc6298)
 {
     fx_established();
