@@ -622,3 +622,40 @@ Test(sim_sock, reset_before_accept_and_backlog)
     mtp_sock_close(l, now(&r));
     rig_down(&r);
 }
+
+/* A half-open connection that never completes gives up, and the shim frees its place in the
+ * listener's queue (the program's listener counts it until told). */
+Test(sim_sock, failed_half_open_leaves_the_listen_queue)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 17, .delay_ns = 20 * US};
+    rig_up(&r, &c, 64 * 1024);
+    uint32_t syn_retries = mtpg_tcp_param_SYN_RETRIES;
+    mtpg_tcp_param_SYN_RETRIES = 2;
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 1, now(&r), &err);
+    struct mtpg_tcp_port_id pid = {PORT};
+    struct mtp_key lk;
+    mtpg_tcp_key_port_id(&lk, &pid);
+    const struct mtpg_tcp_listener *lc = mtp_stack_ctx(r.b.st, MTPG_TCP_CTX_LISTENER, &lk);
+    cr_assert_not_null(lc);
+    struct mtp_sock *c1 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    for (int i = 0; i < 1000 && lc->pending.len == 0; i++)
+        settle(&r, 1 * US); /* until the SYN arrived (after ARP) */
+    cr_assert_eq(lc->pending.len, 1u);
+    c.loss_ppm = 1000000;
+    mtp_sim_set_faults(r.w, &c);
+    settle(&r, 20 * S); /* the server's SYN-ACK retransmissions all get lost */
+    cr_assert_eq(lc->pending.len, 0u, "the shim told the listener");
+    mtp_sock_close(c1, now(&r));
+    c.loss_ppm = 0;
+    mtp_sim_set_faults(r.w, &c);
+    struct mtp_sock *c2 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err), *s2;
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_accept(l, &s2, now(&r)), 0, "the slot is free again");
+    mtpg_tcp_param_SYN_RETRIES = syn_retries;
+    mtp_sock_close(s2, now(&r));
+    mtp_sock_close(c2, now(&r));
+    mtp_sock_close(l, now(&r));
+    rig_down(&r);
+}
