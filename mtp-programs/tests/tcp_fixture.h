@@ -31,6 +31,8 @@ struct fx {
     struct mtp_exec x;
     struct mtpg_tcp_conn c;
     struct mtpg_tcp_listener l;
+    struct mtpg_tcp_syn_guard g;
+    void *globals[MTPG_TCP_N_CTXS];
     struct mtpg_tcp_sp sp;
 };
 
@@ -57,6 +59,8 @@ static inline void fx_init(uint64_t now)
     F.x.rng = 42;
     mtpg_tcp_ctx_conn_init(&F.c);
     mtpg_tcp_ctx_listener_init(&F.l);
+    F.globals[MTPG_TCP_CTX_SYN_GUARD] = &F.g;
+    F.x.globals = F.globals;
 }
 
 /* A connection in ESTABLISHED after a handshake with every option (TS, SACK, wscale 7). */

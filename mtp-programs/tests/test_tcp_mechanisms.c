@@ -593,9 +593,11 @@ Test(wire, syn_round_trips_through_the_parser)
     rx.ip.src = LOCAL_IP;
     rx.ip.dst = REMOTE_IP;
     cr_assert_eq(mtpg_tcp_program.parse(&rx, &sink), MTP_PARSE_OK);
-    cr_assert_eq(sink.n, 1u);
-    cr_assert_eq(evs[0].type, MTPG_TCP_EV_SYN);
-    const struct mtpg_tcp_syn *syn = (const void *)evs[0].data;
+    cr_assert_eq(sink.n, 2u, "the connection's event, then the listener's");
+    cr_assert_eq(evs[0].type, MTPG_TCP_EV_SEG);
+    cr_assert(((const struct mtpg_tcp_seg *)evs[0].data)->f_syn);
+    cr_assert_eq(evs[1].type, MTPG_TCP_EV_SYN);
+    const struct mtpg_tcp_syn *syn = (const void *)evs[1].data;
     cr_assert_eq(syn->o.mss, 1460);
     cr_assert(syn->o.sack_ok && syn->o.has_ts && syn->o.has_ws);
     cr_assert_eq(syn->o.ws, 7);
@@ -603,7 +605,7 @@ Test(wire, syn_round_trips_through_the_parser)
     struct mtp_key k;
     struct mtpg_tcp_port_id id = {80};
     mtpg_tcp_key_port_id(&k, &id);
-    cr_assert(memcmp(&evs[0].key, &k, sizeof k) == 0, "keyed by the listener");
+    cr_assert(memcmp(&evs[1].key, &k, sizeof k) == 0, "keyed by the listener");
 }
 
 Test(wire, ack_with_sack_parses_into_a_seg_event)

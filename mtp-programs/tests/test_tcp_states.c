@@ -775,3 +775,78 @@ Test(last_ack, ack_of_fin_closes)
     cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
     cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
 }
+
+/* ------------------------------------------------------------------ SYN for a connection */
+
+TestSuite(syn_for_connection, .init = setup);
+
+static struct mtpg_tcp_syn syn_of(const struct mtpg_tcp_seg *s)
+{
+    struct mtpg_tcp_syn e = {.local_ip = s->local_ip, .remote_ip = s->remote_ip,
+                             .local_port = s->local_port, .remote_port = s->remote_port,
+                             .seq = s->seq, .window = s->window, .o = s->o};
+    return e;
+}
+
+Test(syn_for_connection, established_answers_and_the_listener_keeps_out)
+{
+    fx_established();
+    F.l.backlog = 8;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 99999, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1, "a challenge ACK");
+    fx_reset_out();
+    struct mtpg_tcp_syn e = syn_of(&s);
+    fx_run(MTPG_TCP_EV_SYN, &e, &F.l);
+    cr_assert_eq(F.out.n, 0u, "no second connection, no SYN-ACK");
+    cr_assert_eq(F.l.pending.len, 0u);
+    fx_run(MTPG_TCP_EV_SYN, &e, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 1, "the guard holds for one SYN only");
+}
+
+Test(syn_for_connection, syn_rcvd_repeats_its_syn_ack)
+{
+    fx_established();
+    F.c.state = MTPG_TCP_SYN_RCVD;
+    F.c.snd_una = ISS;
+    struct mtpg_tcp_seg s = fx_seg(IRS, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_seg_in(&s);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(b->syn && b->ack_flag);
+    cr_assert_eq(b->ack, IRS + 1);
+    fx_reset_out();
+    struct mtpg_tcp_syn e = syn_of(&s);
+    fx_run(MTPG_TCP_EV_SYN, &e, NULL);
+    cr_assert_eq(F.out.n, 0u, "no RST from the no-listener path either");
+}
+
+Test(syn_for_connection, new_incarnation_replaces_time_wait)
+{
+    fx_established();
+    F.c.state = MTPG_TCP_TIME_WAIT;
+    F.c.rcv_nxt = IRS + 2;
+    F.l.backlog = 8;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 100000, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+    fx_reset_out();
+    struct mtpg_tcp_syn e = syn_of(&s);
+    fx_run(MTPG_TCP_EV_SYN, &e, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 1, "the listener opens the new connection");
+}
+
+Test(syn_for_connection, pure_syn_without_connection_is_left_to_the_listener)
+{
+    struct mtpg_tcp_seg s = fx_seg(IRS, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_run(MTPG_TCP_EV_SEG, &s, NULL);
+    cr_assert_eq(F.out.n, 0u);
+}
