@@ -1021,7 +1021,8 @@ static void emit_field_inits(Decl *d, const char *v)
 static void emit_value_inits(void)
 {
     for (Decl *d = prog->decls; d; d = d->next) {
-        if ((d->kind != D_STRUCT && d->kind != D_BP && d->kind != D_OPT && d->kind != D_FLOWID) ||
+        if ((d->kind != D_STRUCT && d->kind != D_BP && d->kind != D_OPT && d->kind != D_FLOWID &&
+             d->kind != D_EVENT) ||
             !rec_has_defaults(d))
             continue;
         emit("static __attribute__((unused)) void mtpg_%s_init_%s(%s *v)\n{\n", P,

@@ -1443,6 +1443,9 @@ static void layout_wire(Decl *d)
     if (run_start >= 0 && (bit - run_start) % 8)
         mtpc_error_at(d->name, "bit fields at the end of '%.*s' do not fill whole bytes",
                       d->name->len, d->name->loc);
+    if (run_start >= 0 && bit - run_start > 64)
+        mtpc_error_at(d->name, "a run of bit fields at the end of '%.*s' is longer than 64 bits",
+                      d->name->len, d->name->loc);
     d->fixed_bytes = bit / 8;
 }
 
