@@ -1517,6 +1517,23 @@ static void check_optlist(Decl *d)
     d->align = d->ol_align ? const_in_range(d->ol_align, 1, 16, "align") : 1;
 }
 
+/* An option area's length is computed from the fixed header, before anything else. */
+static void check_fixed_refs(Expr *e)
+{
+    if (!e)
+        return;
+    if (e->kind == E_IDENT && (e->res == R_HDR_LEN || e->res == R_PAYLOAD_LEN))
+        mtpc_error_at(e->tok, "an option area's length cannot use '%.*s'", e->name->len,
+                      e->name->loc);
+    if (e->kind == E_IDENT && e->res == R_BP_FIELD && !e->field->fixed)
+        mtpc_error_at(e->tok, "an option area's length can only read fixed header fields");
+    check_fixed_refs(e->lhs);
+    check_fixed_refs(e->rhs);
+    check_fixed_refs(e->cond);
+    for (int i = 0; i < e->nargs; i++)
+        check_fixed_refs(e->args[i]);
+}
+
 /* opt_list lengths are expressions over the blueprint that holds the list */
 static void check_optlist_uses(Decl *bp)
 {
@@ -1532,6 +1549,7 @@ static void check_optlist_uses(Decl *bp)
         check_value(ol->ol_length);
         check_scalar(ol->ol_length);
         cur_field_scope = NULL;
+        check_fixed_refs(ol->ol_length);
     }
 }
 
@@ -2286,6 +2304,20 @@ void mtpc_sema(Program *p)
                     mtpc_warn_at(d->name, "scheduler '%.*s' is not registered (register_pkt_sched)",
                                  d->name->len, d->name->loc);
             }
+    }
+    for (Decl *d = p->decls; d; d = d->next) {
+        if (d->kind != D_PROC)
+            continue;
+        bool used = false;
+        for (DispEntry *e = p->dispatch ? p->dispatch->entries : NULL; e && !used; e = e->next) {
+            for (int i = 0; i < e->nchain; i++)
+                used |= e->procs[i] == d;
+            for (int i = 0; i < e->nels; i++)
+                used |= e->eprocs[i] == d;
+        }
+        if (!used)
+            mtpc_warn_at(d->name, "processor '%.*s' is not in any dispatch chain", d->name->len,
+                         d->name->loc);
     }
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_PARSER && d != p->parser)
