@@ -45,9 +45,17 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory run-tests
 
+# Runs every suite even after a failure, then prints one closing line for CI.
 .PHONY: run-tests
-run-tests: $(TESTS)
-	@echo "make test: all suites passed"
+run-tests:
+	@pass=0; fail=0; failed=; \
+	for t in $(TESTS); do \
+	  echo "===== $$t"; \
+	  if $(MAKE) --no-print-directory $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$t"; fi; \
+	done; \
+	[ -z "$$failed" ] || echo "failed suites:$$failed"; \
+	echo "suites: $$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
 
 demo: deps
 	@$(MAKE) --no-print-directory all

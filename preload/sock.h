@@ -54,6 +54,10 @@ struct mtp_socks *mtp_socks_new(struct mtp_stack *stack, const struct mtp_sock_p
 void mtp_socks_free(struct mtp_socks *ss);
 struct mtp_stack *mtp_socks_stack(const struct mtp_socks *ss);
 
+/* mtp_stack_poll() plus the events the layer deferred while the stack ran (use it instead of
+ * calling mtp_stack_poll directly, or call any mtp_sock_* function soon after). */
+int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns);
+
 /* Called whenever the readiness of `sk` may have changed (epoll wake-ups). Optional. */
 typedef void (*mtp_sock_wake_fn)(void *user, struct mtp_sock *sk);
 void mtp_socks_set_wake(struct mtp_socks *ss, mtp_sock_wake_fn fn, void *user);

@@ -64,27 +64,44 @@ if [ ! -x "$B/bin/mtpcat" ] || [ ! -r "$B/bpf/tcp.bpf.o" ]; then
     echo "skipped: $B/bin/mtpcat or $B/bpf/tcp.bpf.o is not built in this tree yet"
 else
     export MTP_PROTO=tcp MTP_TARGET=xdp MTP_TEST_TIMEOUT=120
-    head -c $((20 * 1024 * 1024)) /dev/urandom >"$tmp/up"; head -c $((5 * 1024 * 1024)) /dev/urandom >"$tmp/down"
-    mx_bg B $py targets/tests/kernel_tcp.py serve 5001 "$tmp/down" "$tmp/k.in"; k=$MX_BG_PID
-    sleep 0.5
-    echo "mtpcat ($MX_NS_A) connects to a kernel TCP server ($MX_NS_B:5001):"
-    MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$B/bin/mtpcat" -v "$MX_IP_B" 5001 \
-        <"$tmp/up" >"$tmp/m.out" || status=1
-    wait $k 2>/dev/null
-    echo "  up:   sent $(stat -c %s "$tmp/up") sha $(sha "$tmp/up")  received $(stat -c %s "$tmp/k.in") sha $(sha "$tmp/k.in")"
-    echo "  down: sent $(stat -c %s "$tmp/down") sha $(sha "$tmp/down")  received $(stat -c %s "$tmp/m.out") sha $(sha "$tmp/m.out")"
-    cmp -s "$tmp/up" "$tmp/k.in" && cmp -s "$tmp/down" "$tmp/m.out" && echo "  byte-exact both ways" || { echo "  MISMATCH"; status=1; }
-
-    echo "a kernel TCP client ($MX_NS_B) connects to mtpcat -l ($MX_NS_A:5002):"
-    MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 120 "$B/bin/mtpcat" -v -l 5002 \
-        <"$tmp/down" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
-    for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
-    mx_in B $py targets/tests/kernel_tcp.py connect "$MX_IP_A" 5002 "$tmp/up" "$tmp/k.in" || status=1
-    wait $m || status=1
-    sed 's/^/  /' "$tmp/m.err"
-    echo "  up:   sent $(stat -c %s "$tmp/up") sha $(sha "$tmp/up")  received $(stat -c %s "$tmp/m.out") sha $(sha "$tmp/m.out")"
-    echo "  down: sent $(stat -c %s "$tmp/down") sha $(sha "$tmp/down")  received $(stat -c %s "$tmp/k.in") sha $(sha "$tmp/k.in")"
-    cmp -s "$tmp/up" "$tmp/m.out" && cmp -s "$tmp/down" "$tmp/k.in" && echo "  byte-exact both ways" || { echo "  MISMATCH"; status=1; }
+    head -c $((20 * 1024 * 1024)) /dev/urandom >"$tmp/a"; head -c $((5 * 1024 * 1024)) /dev/urandom >"$tmp/b"
+    # verdict FILE_SENT_BY_MTPCAT FILE_KERNEL_GOT FILE_SENT_BY_KERNEL FILE_MTPCAT_GOT
+    verdict() {
+        echo "  mtpcat -> kernel: sent $(stat -c %s "$1") sha256 $(sha "$1"), received $(stat -c %s "$2") sha256 $(sha "$2")"
+        echo "  kernel -> mtpcat: sent $(stat -c %s "$3") sha256 $(sha "$3"), received $(stat -c %s "$4") sha256 $(sha "$4")"
+        if cmp -s "$1" "$2" && cmp -s "$3" "$4"; then echo "  byte-exact both ways"; else echo "  MISMATCH"; status=1; fi
+    }
+    mtpcat_connects() { # port label
+        echo "mtpcat ($MX_NS_A) connects to a kernel TCP server ($MX_NS_B:$1)$2:"
+        mx_bg B $py targets/tests/kernel_tcp.py serve "$1" "$tmp/b" "$tmp/k.in"; local k=$MX_BG_PID
+        for _ in $(seq 50); do mx_in B ss -Htln "sport = :$1" | grep -q . && break; sleep 0.1; done
+        local t0=$SECONDS
+        MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$B/bin/mtpcat" -v "$MX_IP_B" "$1" \
+            <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" || status=1
+        while kill -0 "$k" 2>/dev/null; do sleep 0.1; done
+        sed 's/^/  /' "$tmp/m.err"
+        echo "  ($((SECONDS - t0)) s)"
+        verdict "$tmp/a" "$tmp/k.in" "$tmp/b" "$tmp/m.out"
+    }
+    kernel_connects() { # port label
+        echo "a kernel TCP client ($MX_NS_B) connects to mtpcat -l ($MX_NS_A:$1)$2:"
+        rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
+        MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 120 "$B/bin/mtpcat" -v -l "$1" \
+            <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
+        for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+        local t0=$SECONDS
+        mx_in B $py targets/tests/kernel_tcp.py connect "$MX_IP_A" "$1" "$tmp/b" "$tmp/k.in" >/dev/null || status=1
+        wait $m || status=1
+        sed 's/^/  /' "$tmp/m.err"
+        echo "  ($((SECONDS - t0)) s)"
+        verdict "$tmp/a" "$tmp/k.in" "$tmp/b" "$tmp/m.out"
+    }
+    mtpcat_connects 5001 ""
+    kernel_connects 5002 ""
+    mx_loss B 2
+    mtpcat_connects 5003 ", 2% of the kernel side's incoming packets dropped by nftables"
+    kernel_connects 5004 ", same 2% loss"
+    echo "nftables dropped $(mx_loss_dropped B) packets on the way into the kernel side"
 fi
 
 step "namespaces down"

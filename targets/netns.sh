@@ -11,11 +11,13 @@
 #   MX_DEV_A MX_DEV_B      veth device in each one  (mxa<pid>n, mxb<pid>n; <= 15 chars)
 #   MX_IP_A MX_IP_B        10.x addresses (/24) on those devices, only inside the namespaces
 #   MX_MAC_A MX_MAC_B      their MAC addresses
-# Loopback is up in both. Checksum offload is off on both veths, so every frame on the wire
-# carries complete checksums (an AF_XDP or DPDK stack sees exactly what a NIC would deliver).
+# Loopback is up in both. Checksum offload and segmentation/GRO are off on both veths, so
+# every frame on the wire is MTU-sized with complete checksums (an AF_XDP or DPDK stack sees
+# exactly what a NIC would deliver).
 # Optional: MX_VETH_QUEUES=N before mx_netns_up gives the veths N rx/tx queues (default 1).
 #   mx_hugepages N         make sure N 2 MB hugepages exist (restored on teardown), for DPDK.
 #   mx_loss NS PERCENT     drop PERCENT% of the packets NS receives (nftables, kernel side).
+#   mx_loss_dropped NS     how many packets mx_loss has dropped so far.
 # Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), iproute2, ethtool, nftables for mx_loss.
 # The caller's own EXIT trap, if any, is kept: ours runs first, then it.
 
@@ -44,7 +46,7 @@ mx_netns_up() {
         ip -n "$ns" link set lo up
         ip -n "$ns" addr add "$ip/24" dev "$dev"
         ip -n "$ns" link set "$dev" up
-        ip netns exec "$ns" ethtool -K "$dev" tx off rx off >/dev/null 2>&1 || true
+        ip netns exec "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
     done
     MX_MAC_A=$(ip netns exec "$MX_NS_A" cat "/sys/class/net/$MX_DEV_A/address")
     MX_MAC_B=$(ip netns exec "$MX_NS_B" cat "/sys/class/net/$MX_DEV_B/address")
@@ -73,9 +75,13 @@ mx_loss() {
     case $ns in A) ns=$MX_NS_A ;; B) ns=$MX_NS_B ;; esac
     ip netns exec "$ns" nft -f - <<NFT
 table inet mxloss {
-    chain input { type filter hook input priority -300; numgen random mod 100 < $pct drop; }
+    chain input { type filter hook input priority -300; numgen random mod 100 < $pct counter drop; }
 }
 NFT
+}
+
+mx_loss_dropped() {
+    mx_in "$1" nft list table inet mxloss 2>/dev/null | grep -o 'packets [0-9]*' | awk '{print $2}'
 }
 
 mx_hugepages() {

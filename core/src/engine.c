@@ -88,6 +88,44 @@ static int program_check(const struct mtp_program *p)
     return 0;
 }
 
+/* ------------------------------------------------------------ idle unit buffers */
+
+static void cache_put(struct mtp__buf_cache *c, void *block)
+{
+    if (c->n < MTP__BUF_CACHE)
+        c->v[c->n++] = block;
+    else
+        free(block);
+}
+
+static void cache_drop(struct mtp__buf_cache *c)
+{
+    while (c->n)
+        free(c->v[--c->n]);
+}
+
+/* Streams keep going: their buffer waits in the cache. A message that is complete will not
+ * be used again: its buffer is freed. */
+void mtp__tx_settle(struct mtp_engine *e, struct mtp__tx_unit *tx)
+{
+    if (!mtp__tx_unit_idle(tx))
+        return;
+    if (tx->size == MTP_SIZE_INF)
+        cache_put(&e->tx_cache, mtp__tx_unit_detach(tx));
+    else if (tx->tail >= tx->size)
+        free(mtp__tx_unit_detach(tx));
+}
+
+static void rx_settle(struct mtp_engine *e, struct mtp__rx_unit *rx)
+{
+    if (!mtp__rx_unit_idle(rx))
+        return;
+    if (rx->size == MTP_SIZE_INF)
+        cache_put(&e->rx_cache, mtp__rx_unit_detach(rx));
+    else if (rx->flushed >= rx->size)
+        free(mtp__rx_unit_detach(rx));
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 static uint64_t splitmix64(uint64_t *s)
@@ -243,6 +281,8 @@ void mtp_engine_free(struct mtp_engine *e)
     mtp__pool_destroy(&e->bp_pool);
     mtp__pool_destroy(&e->spill_pool);
     mtp__pool_destroy(&e->unit_pool);
+    cache_drop(&e->rx_cache);
+    cache_drop(&e->tx_cache);
     free(e->global_ctx);
     free(e->globals);
     free(e->evq);
@@ -423,6 +463,8 @@ static int op_add_rx_seg(struct run *r, const struct mtp_instr *in)
         return MTP_ENOENT;
     if (in->u.seg.len && !in->u.seg.addr)
         return MTP_EINVAL;
+    if (!u->u.rx.buf && u->u.rx.size == MTP_SIZE_INF && r->e->rx_cache.n)
+        mtp__rx_unit_attach(&u->u.rx, r->e->rx_cache.v[--r->e->rx_cache.n]);
     struct mtp__rx_add_result res;
     int err = mtp__rx_unit_add(&u->u.rx, in->u.seg.off,
                                (const uint8_t *)(uintptr_t)in->u.seg.addr, in->u.seg.len, &res);
@@ -441,10 +483,10 @@ static int op_rx_flush(struct run *r, const struct mtp_instr *in)
     struct mtp__unit *u = c ? mtp__unit_find(c, in->u.seg.uid, 0) : NULL;
     if (!u)
         return MTP_ENOENT;
-    if (in->u.seg.len && !in->u.seg.addr)
-        return MTP_EINVAL;
+    /* addr 0: the bytes are consumed without a copy (the program only counts them) */
     uint64_t n = mtp__rx_unit_flush(&u->u.rx, (uint8_t *)(uintptr_t)in->u.seg.addr,
                                     in->u.seg.len);
+    rx_settle(r->e, &u->u.rx);
     mtp__note(r->e, MTP_NOTE_RX_FLUSHED, c, NULL, 0, u->uid, n);
     return 0;
 }
@@ -457,6 +499,8 @@ static int op_add_tx_data(struct run *r, const struct mtp_instr *in)
         return MTP_ENOENT;
     if (in->u.seg.len && !in->u.seg.addr)
         return MTP_EINVAL;
+    if (!u->u.tx.buf && u->u.tx.size == MTP_SIZE_INF && r->e->tx_cache.n && in->u.seg.len)
+        mtp__tx_unit_attach(&u->u.tx, r->e->tx_cache.v[--r->e->tx_cache.n]);
     int err = mtp__tx_unit_append(&u->u.tx, (const uint8_t *)(uintptr_t)in->u.seg.addr,
                                   in->u.seg.len);
     if (err == MTP_ENOSPC)
@@ -471,6 +515,7 @@ static int op_tx_flush(struct run *r, const struct mtp_instr *in)
     if (!u)
         return MTP_ENOENT;
     uint64_t n = mtp__tx_unit_retire(&u->u.tx, in->u.seg.len);
+    mtp__tx_settle(r->e, &u->u.tx);
     mtp__note(r->e, MTP_NOTE_TX_FLUSHED, c, NULL, 0, u->uid, n);
     return 0;
 }
@@ -623,7 +668,7 @@ static int evq_push(struct mtp_engine *e, uint16_t type, const struct mtp_key *k
     else
         memset(&ev->key, 0, sizeof ev->key);
     memset(ev->data, 0, sizeof ev->data);
-    if (len)
+    if (len && data) /* no data: the all-zero event (timer expiry) */
         memcpy(ev->data, data, len);
     e->evq_n++;
     return 0;
@@ -663,12 +708,12 @@ int mtp_engine_rx(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t n
     engine_clock(e, now_ns);
     if (pkt->l4_len < p->l4_min_len) {
         e->st->drop_malformed++;
-        return MTP_EPROTO;
+        return MTP_EBADMSG;
     }
     struct mtp_evsink sink = { .v = e->sink, .cap = MTP__SINK_CAP };
     if (p->parse(pkt, &sink) == MTP_PARSE_MALFORMED) {
         e->st->drop_malformed++;
-        return MTP_EPROTO;
+        return MTP_EBADMSG;
     }
     e->st->event_overflow += sink.overflow;
     for (uint32_t i = 0; i < sink.n; i++)
@@ -695,8 +740,11 @@ int mtp_engine_timers(struct mtp_engine *e, uint64_t now_ns)
         return MTP_EBUSY;
     engine_clock(e, now_ns);
     int fired = 0;
+    /* a chain that restarts its own timer with a zero duration fires again on the next
+     * call, not in a loop inside this one */
+    uint32_t budget = e->wheel.count;
     struct mtp__timer *t;
-    while ((t = mtp__wheel_expire(&e->wheel, e->now)) != NULL) {
+    while (budget-- > 0 && (t = mtp__wheel_expire(&e->wheel, e->now)) != NULL) {
         struct mtp__ctx *c = t->owner;
         const struct mtp_ctx_desc *cd = &e->prog->ctxs[c->type];
         uint16_t type = cd->timer_event[t->idx];

@@ -22,6 +22,13 @@
 #define MTP__SPILL_BYTES 4080u      /* bytes one spill chunk holds */
 #define MTP__MAX_SPILLS 4096u
 #define MTP__MAX_MSG_UNIT (64u << 20) /* largest message unit (bytes) */
+#define MTP__BUF_CACHE 64u          /* idle stream-unit buffers kept for reuse, per direction */
+
+/* Buffers of stream units that went idle, ready for the next unit that needs one. */
+struct mtp__buf_cache {
+    void *v[MTP__BUF_CACHE];
+    uint32_t n;
+};
 
 /* A data unit of a context instance; uids are scoped to the instance and direction. */
 struct mtp__unit {
@@ -87,6 +94,7 @@ struct mtp_engine {
     struct mtp__wheel wheel;
     struct mtp__sched sched;
     struct mtp__pool bp_pool, spill_pool, unit_pool;
+    struct mtp__buf_cache rx_cache, tx_cache;
     uint32_t bp_area;               /* bytes of one blueprint struct area */
     uint32_t max_refs;
 
@@ -107,6 +115,9 @@ struct mtp__ctx_rt *mtp__ctx_rt_get(struct mtp_engine *e, struct mtp__ctx *c);
 struct mtp__unit *mtp__unit_find(struct mtp__ctx *c, uint64_t uid, int is_tx);
 void mtp__note(struct mtp_engine *e, uint32_t code, const struct mtp__ctx *c,
                const struct mtp_key *key, uint16_t ctx_type, uint64_t uid, uint64_t value);
+
+/* An idle unit gives its buffer back: an idle context costs no data buffer. */
+void mtp__tx_settle(struct mtp_engine *e, struct mtp__tx_unit *tx);
 
 /* pktgen.c */
 int mtp__pktgen_create(struct mtp_engine *e, struct mtp__ctx *c, const struct mtp_instr *in,

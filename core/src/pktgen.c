@@ -44,8 +44,12 @@ static uint8_t *spill_copy(struct mtp_engine *e, struct mtp__bp *bp, const uint8
 static int resolve_data(struct mtp_engine *e, struct mtp__bp *bp, uint32_t off, int top)
 {
     struct mtp_data d = data_get(bp->v, off);
-    if (d.len == 0 && !(d.flags & MTP_DATA_FROM_UNIT))
+    if (d.len == 0) {
+        /* no bytes (a pure control packet, an unused frame slot): nothing to reference */
+        d.addr = 0;
+        data_put(bp->v, off, &d);
         return 0;
+    }
     const uint8_t *addr;
     if (d.flags & MTP_DATA_FROM_UNIT) {
         struct mtp__unit *u = bp->ctx ? mtp__unit_find(bp->ctx, d.uid, 1) : NULL;
@@ -56,22 +60,22 @@ static int resolve_data(struct mtp_engine *e, struct mtp__bp *bp, uint32_t off, 
             return MTP_ERANGE;
         uint32_t contig = 0;
         addr = mtp__tx_unit_at(tx, d.off, &contig);
-        if (d.len > 0) {
-            if (top) {
-                bp->payload = tx->buf;
-                bp->ring_cap = tx->cap;
-                bp->pay_off = d.off;
-                bp->pay_len = d.len;
-            } else if (contig < d.len) {
-                addr = spill_copy(e, bp, NULL, d.len, tx->buf, tx->cap, d.off);
-                if (!addr)
-                    return MTP_ENOBUFS;
-            }
-            if (top || contig >= d.len) {
-                bp->refs[bp->n_refs].unit = tx;
-                bp->refs[bp->n_refs].off = d.off;
-                bp->n_refs++;
-            }
+        if (top) {
+            /* the generator copies across the wrap itself */
+            bp->payload = tx->buf;
+            bp->ring_cap = tx->cap;
+            bp->pay_off = d.off;
+            bp->pay_len = d.len;
+        } else if (contig < d.len) {
+            /* nested bytes must be contiguous for write_hdr: copy the wrapped range */
+            addr = spill_copy(e, bp, NULL, d.len, tx->buf, tx->cap, d.off);
+            if (!addr)
+                return MTP_ENOBUFS;
+        }
+        if (top || contig >= d.len) {
+            bp->refs[bp->n_refs].unit = tx;
+            bp->refs[bp->n_refs].off = d.off;
+            bp->n_refs++;
         }
     } else {
         /* bytes handed by address (e.g. a received payload): valid only during this call */
@@ -123,8 +127,10 @@ void mtp__pktgen_release(struct mtp_engine *e, struct mtp__bp *bp)
     struct mtp__ctx_rt *rt = bp->ctx ? bp->ctx->rt : NULL;
     if (rt && (bp->c_prev || rt->bps == bp))
         ctx_list_unlink(rt, bp);
-    for (uint16_t i = 0; i < bp->n_refs; i++)
+    for (uint16_t i = 0; i < bp->n_refs; i++) {
         unit_repin(rt, bp->refs[i].unit);
+        mtp__tx_settle(e, bp->refs[i].unit);
+    }
     while (bp->spill) {
         struct mtp__spill *s = bp->spill;
         bp->spill = s->next;
@@ -134,7 +140,7 @@ void mtp__pktgen_release(struct mtp_engine *e, struct mtp__bp *bp)
 }
 
 /* Applies the coalescing rules between the new blueprint and the pending ones of its
- * context and queue (not yet started). Returns 1 if the new one was dropped. */
+ * context, queue and destination (not yet started). Returns 1 if the new one was dropped. */
 static int coalesce(struct mtp_engine *e, struct mtp__bp *nb)
 {
     const struct mtp_program *p = e->prog;
@@ -143,7 +149,9 @@ static int coalesce(struct mtp_engine *e, struct mtp__bp *nb)
     struct mtp__bp *old = nb->ctx->rt->bps;
     while (old) {
         struct mtp__bp *next = old->c_next;
-        if (old->queue == nb->queue && old->k == 0) {
+        /* never merges packets for different hosts, whatever the rule says (a listener's
+         * context may hold blueprints for many peers) */
+        if (old->queue == nb->queue && old->k == 0 && old->dst_ip == nb->dst_ip) {
             for (uint16_t r = 0; r < p->n_coalesce; r++) {
                 const struct mtp_coalesce_desc *cd = &p->coalesce[r];
                 if (cd->bp_older != old->bp || cd->bp_newer != nb->bp)
@@ -283,8 +291,15 @@ int mtp__pktgen_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
     if (bp->srule != MTP_NONE)
         p->srules[bp->srule].apply(cur, bp->v, prev, bp->prev_len, seg_pos(bp->k, bp->n_pkts));
     uint32_t hdr = bd->hdr_len(cur);
-    if (hdr + slice > cap)
+    if (hdr + slice + 20 > e->cfg.mtu) {
+        /* can never be sent (e.g. nested frames beyond the MTU): drop it, do not block the
+         * queue behind it */
+        e->st->instr_failed++;
+        mtp__pktgen_release(e, bp);
         return MTP_EMSGSIZE;
+    }
+    if (hdr + slice > cap)
+        return MTP_EMSGSIZE; /* the caller's buffer is short: kept for a bigger one */
     bd->write_hdr(cur, buf, slice);
     if (slice) {
         if (bp->ring_cap)

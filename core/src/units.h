@@ -8,6 +8,7 @@
 #ifndef MTP_UNITS_H
 #define MTP_UNITS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Receive: a window of `cap` bytes starting at the flushed offset. Byte o lives at
@@ -17,8 +18,9 @@ struct mtp__rx_unit {
     uint64_t flushed;    /* bytes delivered by rx_flush */
     uint64_t ready_end;  /* in-order frontier: every byte before it has arrived */
     uint32_t cap;        /* window (multiple of 64) */
-    uint8_t *buf;        /* NULL until the first segment */
-    uint64_t *have;      /* cap bits */
+    uint32_t held;       /* bytes received beyond the frontier (bits set in `have`) */
+    uint8_t *buf;        /* NULL until the first segment; cap bytes then the bitmap */
+    uint64_t *have;      /* cap bits, inside the buf block */
 };
 
 struct mtp__rx_add_result {
@@ -40,6 +42,15 @@ static inline uint64_t mtp__rx_unit_ready(const struct mtp__rx_unit *u)
 {
     return u->ready_end - u->flushed;
 }
+/* Buffer blocks: an rx unit that holds no byte can give its block back (to a cache of the
+ * engine) and take one again before its next segment, so idle units cost no buffer. */
+static inline size_t mtp__rx_block_bytes(uint32_t cap) { return cap + cap / 8; }
+static inline int mtp__rx_unit_idle(const struct mtp__rx_unit *u)
+{
+    return u->buf && u->ready_end == u->flushed && u->held == 0;
+}
+void *mtp__rx_unit_detach(struct mtp__rx_unit *u);            /* the block, u must be idle */
+void mtp__rx_unit_attach(struct mtp__rx_unit *u, void *block); /* u->buf must be NULL */
 
 /* Transmit: a true ring. Byte o lives at buf[o % cap] from append until it is retired and
  * no pending blueprint references it (pin), so resolved addresses stay valid. */
@@ -58,6 +69,12 @@ void mtp__tx_unit_release(struct mtp__tx_unit *u);
 uint64_t mtp__tx_unit_space(const struct mtp__tx_unit *u);
 /* Appends all len bytes or nothing: MTP_ENOSPC when they do not fit, MTP_ENOMEM. */
 int mtp__tx_unit_append(struct mtp__tx_unit *u, const uint8_t *src, uint32_t len);
+static inline int mtp__tx_unit_idle(const struct mtp__tx_unit *u)
+{
+    return u->buf && u->head == u->tail && u->pin == UINT64_MAX;
+}
+void *mtp__tx_unit_detach(struct mtp__tx_unit *u);            /* cap bytes, u must be idle */
+void mtp__tx_unit_attach(struct mtp__tx_unit *u, void *block); /* u->buf must be NULL */
 /* Retires up to len bytes from the head; returns the bytes retired. */
 uint64_t mtp__tx_unit_retire(struct mtp__tx_unit *u, uint64_t len);
 /* Checks that [off, off + len) is appended and not retired (MTP_ERANGE otherwise). */

@@ -19,9 +19,25 @@ void mtp__rx_unit_init(struct mtp__rx_unit *u, uint64_t size, uint32_t window)
 void mtp__rx_unit_release(struct mtp__rx_unit *u)
 {
     free(u->buf);
-    free(u->have);
     u->buf = NULL;
     u->have = NULL;
+    u->held = 0;
+}
+
+void *mtp__rx_unit_detach(struct mtp__rx_unit *u)
+{
+    void *b = u->buf;
+    u->buf = NULL;
+    u->have = NULL;
+    return b;
+}
+
+/* A detached block's bitmap is all clear (an idle unit holds no byte), so it is reused as is. */
+void mtp__rx_unit_attach(struct mtp__rx_unit *u, void *block)
+{
+    u->buf = block;
+    u->have = (uint64_t *)(u->buf + u->cap);
+    u->held = 0;
 }
 
 
@@ -95,12 +111,11 @@ int mtp__rx_unit_add(struct mtp__rx_unit *u, uint64_t off, const uint8_t *src, u
     if (end > win_end)
         res->refused = (uint32_t)(end - (off > win_end ? off : win_end));
     if (lo < hi && !u->buf) {
-        u->buf = malloc(u->cap);
-        u->have = calloc(u->cap / 64, sizeof *u->have);
-        if (!u->buf || !u->have) {
-            mtp__rx_unit_release(u);
+        uint8_t *block = malloc(mtp__rx_block_bytes(u->cap));
+        if (!block)
             return MTP_ENOMEM;
-        }
+        memset(block + u->cap, 0, u->cap / 8);
+        mtp__rx_unit_attach(u, block);
     }
     /* copy only the runs not yet present: the first arrival of a byte wins */
     for (uint64_t a = lo; a < hi;) {
@@ -111,6 +126,7 @@ int mtp__rx_unit_add(struct mtp__rx_unit *u, uint64_t off, const uint8_t *src, u
         uint64_t missing = rx_run(u, a, hi - a, 0);
         rx_store(u, a, src + (a - off), missing);
         rx_mark(u, a, missing, 1);
+        u->held += (uint32_t)missing;
         res->accepted += (uint32_t)missing;
         a += missing;
     }
@@ -118,6 +134,7 @@ int mtp__rx_unit_add(struct mtp__rx_unit *u, uint64_t off, const uint8_t *src, u
         uint64_t run = rx_run(u, u->ready_end, win_end - u->ready_end, 1);
         /* bits of in-order bytes are cleared: the window reuses them after the flush */
         rx_mark(u, u->ready_end, run, 0);
+        u->held -= (uint32_t)run;
         u->ready_end += run;
         res->advanced = run > 0;
     }

@@ -22,6 +22,18 @@ void mtp__tx_unit_release(struct mtp__tx_unit *u)
     u->buf = NULL;
 }
 
+void *mtp__tx_unit_detach(struct mtp__tx_unit *u)
+{
+    void *b = u->buf;
+    u->buf = NULL;
+    return b;
+}
+
+void mtp__tx_unit_attach(struct mtp__tx_unit *u, void *block)
+{
+    u->buf = block;
+}
+
 uint64_t mtp__tx_unit_space(const struct mtp__tx_unit *u)
 {
     /* bytes from the lowest still-referenced offset to the tail are occupied */

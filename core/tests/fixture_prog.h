@@ -310,7 +310,7 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
             i->u.gen.bp = FX_BP_ACK;
             i->u.gen.srule = MTP_NONE;
             i->u.gen.queue = o->queue;
-            i->u.gen.dst_ip = 0x0a000003;
+            i->u.gen.dst_ip = o->addr ? (uint32_t)o->addr : 0x0a000003; /* addr: dst */
             i->u.gen.src_ip = 0x0a000009;
         }
         break;
@@ -390,9 +390,15 @@ static int fx_dispatch(struct mtp_exec *x, uint16_t type, const void *ev, void *
         }
         return 1;
     }
-    case FX_EV_TICK:
-        ((struct fx_conn *)ctx)->fires++;
+    case FX_EV_TICK: {
+        struct fx_conn *c = ctx;
+        c->fires++;
+        /* state 9: a timer that restarts itself with a zero duration */
+        struct mtp_instr *i = c->state == 9 ? mtp_ibuf_push(x->out, MTP_OP_TIMER_START) : NULL;
+        if (i)
+            i->u.timer.dur_ns = 0;
         return 1;
+    }
     case FX_EV_GLOBAL:
         ((struct fx_global *)x->globals[FX_CTX_G])->count++;
         return 1;

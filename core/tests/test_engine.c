@@ -126,9 +126,9 @@ Test(engine, rx_reassembly_through_parser_and_exact_flush)
     cr_expect_eq(fx_last_note(&notes, MTP_NOTE_RX_FLUSHED)->value, 50, "never more than ready");
     /* malformed packets are dropped and counted */
     fx_put32(pkt, 0xffffffffu);
-    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EPROTO);
+    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EBADMSG);
     rp.l4_len = 4;
-    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EPROTO);
+    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EBADMSG);
     cr_expect_eq(mtp_engine_stats(eng)->drop_malformed, 2);
 }
 
@@ -318,4 +318,71 @@ Test(engine, context_capacity_is_bounded)
     cr_expect_null(mtp_engine_ctx(e2, FX_CTX_CONN, &(struct mtp_key){ { 11 } }));
     cr_expect_eq(mtp_engine_stats(e2)->pool_exhausted, 1);
     mtp_engine_free(e2);
+}
+
+Test(engine, self_restarting_zero_timer_does_not_loop)
+{
+    cr_assert_eq(fx_post(eng, 1, (struct fx_op){ .op = FX_NEW_CTX, .a = 9 }, 0), 1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_TIMER_START, .b = 0 }, 10);
+    cr_expect_eq(mtp_engine_timers(eng, 10), 1);
+    cr_expect_eq(mtp_engine_timers(eng, 11), 1);
+    cr_expect_eq(fx_conn(eng, 1)->fires, 2);
+}
+
+Test(engine, rx_flush_to_addr_zero_consumes_without_copy)
+{
+    mkconn(1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_NEW_RX, .b = MTP_SIZE_INF }, 0);
+    uint8_t d[30] = { 0 };
+    fx_post(eng, 1, (struct fx_op){ .op = FX_ADD_RX, .len = 30, .addr = (uintptr_t)d }, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_RX_FLUSH, .len = 20, .addr = 0 }, 0);
+    cr_expect_eq(fx_last_note(&notes, MTP_NOTE_RX_FLUSHED)->value, 20);
+    cr_expect_eq(mtp_engine_rx_ready(eng, FX_CTX_CONN, &(struct mtp_key){ { 1 } }, 0), 10);
+}
+
+static struct mtp__unit *unit_of(uint32_t id, int is_tx)
+{
+    struct mtp_key k = fx_key(id);
+    struct mtp__ctx *c = mtp__ctxt_find(&eng->ct, FX_CTX_CONN, &k);
+    return c ? mtp__unit_find(c, 0, is_tx) : NULL;
+}
+
+Test(engine, idle_units_give_their_buffers_back)
+{
+    mkconn(1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_NEW_RX, .b = MTP_SIZE_INF }, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_NEW_TX, .b = MTP_SIZE_INF }, 0);
+    struct mtp__unit *rx = unit_of(1, 0), *tx = unit_of(1, 1);
+    cr_assert_not_null(rx);
+    cr_assert_not_null(tx);
+    cr_expect_null(rx->u.rx.buf, "nothing received yet: no buffer");
+    uint8_t d[64], out[64];
+    for (int round = 0; round < 3; round++) {
+        memset(d, 'a' + round, sizeof d);
+        /* out of order first: the unit holds bytes, keeps its buffer */
+        fx_post(eng, 1, (struct fx_op){ .op = FX_ADD_RX, .b = 64u * round + 32, .len = 32,
+                                        .addr = (uintptr_t)d }, 0);
+        cr_expect_not_null(rx->u.rx.buf);
+        fx_post(eng, 1, (struct fx_op){ .op = FX_RX_FLUSH, .len = 64, .addr = (uintptr_t)out }, 0);
+        cr_expect_not_null(rx->u.rx.buf, "out-of-order bytes still held");
+        fx_post(eng, 1, (struct fx_op){ .op = FX_ADD_RX, .b = 64u * round, .len = 32,
+                                        .addr = (uintptr_t)d }, 0);
+        fx_post(eng, 1, (struct fx_op){ .op = FX_RX_FLUSH, .len = 64, .addr = (uintptr_t)out }, 0);
+        cr_expect_eq(fx_last_note(&notes, MTP_NOTE_RX_FLUSHED)->value, 64);
+        cr_expect_eq(out[0], 'a' + round);
+        cr_expect_eq(out[63], 'a' + round);
+        cr_expect_null(rx->u.rx.buf, "all delivered: the buffer went back");
+
+        fx_post(eng, 1, (struct fx_op){ .op = FX_ADD_TX, .len = 64, .addr = (uintptr_t)d }, 0);
+        fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_SEG, .b = 64u * round, .len = 64 }, 0);
+        fx_post(eng, 1, (struct fx_op){ .op = FX_TX_FLUSH, .len = 64 }, 0);
+        cr_expect_not_null(tx->u.tx.buf, "a pending blueprint references the bytes");
+        uint8_t pkt[256];
+        struct mtp_tx_meta m;
+        cr_assert_eq(mtp_engine_tx_next(eng, pkt, sizeof pkt, &m, 0), FX_SEG_HDR + 64);
+        cr_expect_eq(pkt[FX_SEG_HDR], 'a' + round);
+        cr_expect_null(tx->u.tx.buf, "sent and retired: the buffer went back");
+    }
+    cr_expect_eq(eng->rx_cache.n, 1);
+    cr_expect_eq(eng->tx_cache.n, 1);
 }

@@ -134,3 +134,36 @@ Test(rx_unit, buffer_allocated_lazily)
     cr_expect_not_null(u.buf);
     mtp__rx_unit_release(&u);
 }
+
+/* Random segments (out of order, overlapping, stale, beyond the window) and random flushes
+ * against the obvious model: what comes out is exactly the stream, in order. */
+Test(rx_unit, randomized_against_the_stream)
+{
+    static uint8_t big[1 << 16], out[1 << 16];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)((i * 2654435761u) >> 13);
+    uint64_t s = 12345;
+    struct mtp__rx_unit u;
+    mtp__rx_unit_init(&u, MTP_SIZE_INF, 4096);
+    uint64_t delivered = 0;
+    for (int round = 0; round < 20000 && delivered < sizeof big - 8192; round++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        uint64_t base = delivered > 1000 ? delivered - 1000 : 0;
+        uint64_t off = base + s % 6000;
+        uint32_t len = (uint32_t)(1 + (s >> 20) % 1500);
+        struct mtp__rx_add_result r;
+        cr_assert_eq(mtp__rx_unit_add(&u, off, big + off, len, &r), 0);
+        cr_assert_leq(mtp__rx_unit_ready(&u), 4096);
+        uint32_t bits = 0;
+        for (uint32_t w = 0; w < u.cap / 64; w++)
+            bits += (uint32_t)__builtin_popcountll(u.have[w]);
+        cr_assert_eq(bits, u.held, "held counts the out-of-order bytes (round %d)", round);
+        if ((s >> 40) % 4 == 0) {
+            uint64_t n = mtp__rx_unit_flush(&u, out, (s >> 44) % 3000);
+            cr_assert_eq(memcmp(out, big + delivered, n), 0, "round %d", round);
+            delivered += n;
+        }
+    }
+    cr_expect_gt(delivered, 20000, "the stream made progress");
+    mtp__rx_unit_release(&u);
+}

@@ -7,24 +7,34 @@
  *
  * EAL is initialised inside the process on the first open, from cfg->args (MTP_DPDK_ARGS,
  * whitespace-split) plus defaults for what the arguments leave out (see eal_args_build):
- * a per-process --file-prefix and --in-memory (two stacks on one host never share files),
- * --no-huge when the host has no free hugepages, one lcore allowed on every CPU of the
- * caller's affinity (EAL must not pin the application thread), --no-telemetry, and
- * --vdev=net_af_packetN,iface=<cfg->iface> when an interface is named and no device is.
- * Later opens in the same process (EAL initialises once) hot-plug their --vdev devices.
+ * a per-process --file-prefix; --no-huge -m 256 when the host has under 64 MB of free
+ * hugepages; --in-memory (with hugepages) or --no-shconf (without; EAL refuses --in-memory
+ * with --no-huge), so two stacks on one host share no files; one lcore allowed on every CPU
+ * of the caller's affinity (EAL must not pin the application thread); --no-telemetry; and
+ * --vdev=net_af_packetN,iface=<cfg->iface> --no-pci when an interface is named and no
+ * device is. Debian links DPDK shared: EAL loads every PMD from its plugin directory
+ * (RTE_EAL_PMD_PATH), so no -d is needed. Later opens in the same process (EAL initialises
+ * once) hot-plug their --vdev device; close removes a virtual device with its port.
  *
- * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO; not
- * net_af_packet, net_af_xdp or net_memif in DPDK 22.11) wake_fd is the queue's interrupt fd,
- * else -1 (the caller polls). An eventfd-style interrupt (VFIO) is armed after an empty rx
+ * Offloads: IPv4 and L4 checksums go to the device when it has them (reported in
+ * offload_caps; L4 only if the device checksums cfg->ip_proto, see offloads_choose) and are
+ * computed here otherwise. No TSO or multi-segment frames: the
+ * frame contract has neither.
+ *
+ * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO) wake_fd
+ * is the queue's interrupt fd. An eventfd-style interrupt (VFIO) is armed after an empty rx
  * poll, disarmed after a busy one and drained on every empty poll, so a readable fd always
  * means "poll again" and never spins; net_tap's fd is the tap queue itself, readable while
- * frames wait.
+ * frames wait. PMDs without rx interrupts (net_af_packet, net_af_xdp, net_memif in DPDK
+ * 22.11) get a 1 ms periodic timerfd instead, drained by empty polls: a caller asleep in
+ * epoll polls at most 1 ms late and an idle process wakes 1000 times a second, no more.
  *
  * No rte_* type leaves this file.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/timerfd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,6 +63,7 @@
 #define DPDK_POOL_MBUFS   8191
 #define DPDK_POOL_CACHE   256
 #define DPDK_NOHUGE_MB    "256"
+#define DPDK_TICK_NS      1000000 /* wake-up period without rx interrupts: 1 ms */
 #define DPDK_ETH_OVERHEAD (RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN)
 
 struct mtp_target {
@@ -64,7 +75,8 @@ struct mtp_target {
     int if_index;
     uint64_t tx_offloads;   /* RTE_ETH_TX_OFFLOAD_* enabled on the port */
     uint32_t offload_caps;  /* MTP_OFFLOAD_* reported to the stack */
-    int intr_fd;            /* rx interrupt fd, or -1 */
+    int intr_fd;            /* rx interrupt fd, or the ticker (tick_fd), or -1 */
+    bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
@@ -119,7 +131,8 @@ static bool args_have(const struct eal_args *a, const char *const *opts)
 static int args_push(struct eal_args *a, const char *s, bool copy)
 {
     if (a->argc >= DPDK_MAX_ARGS) {
-        dpdk_err("MTP_DPDK_ARGS: too many arguments (at most %d)", DPDK_MAX_ARGS - 16);
+        dpdk_err("MTP_DPDK_ARGS: too many arguments (%d words at most, defaults included)",
+                 DPDK_MAX_ARGS);
         return -E2BIG;
     }
     char *v = (char *)s;
@@ -162,7 +175,7 @@ static uint64_t hugepages_free_mb(void)
     return total;
 }
 
-/* "--lcores=0@(c1,c2,...)": lcore 0 may run on every CPU the caller may run on. */
+/* "--lcores=0@(a-b,c,...)": lcore 0 may run on every CPU the caller may run on. */
 static int lcores_arg(char *buf, size_t cap)
 {
     cpu_set_t set;
@@ -173,8 +186,15 @@ static int lcores_arg(char *buf, size_t cap)
     for (int c = 0; c < CPU_SETSIZE && n < cap; c++) {
         if (!CPU_ISSET(c, &set))
             continue;
-        n += (size_t)snprintf(buf + n, cap - n, "%s%d", first ? "" : ",", c);
+        int last = c;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set))
+            last++;
+        if (last == c)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%d", first ? "" : ",", c);
+        else
+            n += (size_t)snprintf(buf + n, cap - n, "%s%d-%d", first ? "" : ",", c, last);
         first = false;
+        c = last;
     }
     if (first || n + 2 > cap)
         return -E2BIG;
@@ -186,8 +206,10 @@ static int lcores_arg(char *buf, size_t cap)
 static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cfg)
 {
     static const char *const o_prefix[] = { "--file-prefix", NULL };
-    static const char *const o_mem[] = { "--no-huge", "-m", "--socket-mem", "--huge-dir",
-                                         "--legacy-mem", NULL };
+    /* options that choose the memory model themselves (hugepages or not) */
+    static const char *const o_mem[] = { "--no-huge", "--in-memory", "--socket-mem",
+                                         "--huge-dir", "--legacy-mem", NULL };
+    static const char *const o_size[] = { "-m", "--socket-mem", NULL };
     static const char *const o_inmem[] = { "--in-memory", "--no-shconf", NULL };
     static const char *const o_lcores[] = { "-l", "-c", "--lcores", NULL };
     static const char *const o_telemetry[] = { "--no-telemetry", "--telemetry", NULL };
@@ -241,8 +263,10 @@ static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cf
             return err;
     }
     if (!args_have(a, o_mem) && hugepages_free_mb() < 64) {
-        if ((err = args_push(a, "--no-huge", false)) || (err = args_push(a, "-m", false)) ||
-            (err = args_push(a, DPDK_NOHUGE_MB, false)))
+        if ((err = args_push(a, "--no-huge", false)))
+            return err;
+        if (!args_have(a, o_size) && ((err = args_push(a, "-m", false)) ||
+                                      (err = args_push(a, DPDK_NOHUGE_MB, false))))
             return err;
     }
     /* No files shared with other processes. --no-huge implies legacy memory, which EAL
@@ -294,7 +318,8 @@ static int eal_init(struct eal_args *a)
     if (ret < 0) {
         int e = rte_errno ? rte_errno : EINVAL;
         args_join(a, joined, sizeof(joined));
-        dpdk_err("EAL init failed: %s (EAL args: %s)", rte_strerror(e), joined);
+        dpdk_err("EAL init failed: %s (check MTP_DPDK_ARGS; EAL args: %s)", rte_strerror(e),
+                 joined);
         return -e;
     }
     /* Without shared config the runtime directory stays empty: do not leave it behind
@@ -342,8 +367,8 @@ static int port_pick(const char *devargs, uint16_t *port)
         memcpy(name, devargs, n);
         name[n] = '\0';
         if (rte_eth_dev_get_port_by_name(name, port) != 0) {
-            dpdk_err("no such device: %s (the PMD did not create a port for \"%s\")", name,
-                     devargs);
+            dpdk_err("no such device: %s (the PMD did not create it from \"%s\"; its reason "
+                     "is logged above)", name, devargs);
             return -ENODEV;
         }
         if (port_taken[*port]) {
@@ -364,7 +389,12 @@ static int port_pick(const char *devargs, uint16_t *port)
     return -ENODEV;
 }
 
-static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info *info)
+/* The frame contract has one L4 flag and no checksum-field offset, while DPDK devices
+ * checksum only the L4 protocols they know (flags chosen per frame from the IPv4 protocol
+ * field). So L4 is reported only when the device checksums the stack's own protocol
+ * (cfg->ip_proto); other protocols keep their checksums in the stack's software. */
+static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info *info,
+                            uint32_t ip_proto)
 {
     uint64_t want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
                     RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
@@ -372,10 +402,10 @@ static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info 
     t->offload_caps = 0;
     if (t->tx_offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
         t->offload_caps |= MTP_OFFLOAD_IPV4_CSUM;
-    /* The frame contract has one L4 flag: report it when the device checksums both L4 kinds
-     * DPDK knows (the flag per frame is chosen from the IPv4 protocol field). */
-    if ((t->tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) &&
-        (t->tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM))
+    uint64_t l4 = ip_proto == IPPROTO_TCP ? RTE_ETH_TX_OFFLOAD_TCP_CKSUM
+                : ip_proto == IPPROTO_UDP ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM
+                : 0;
+    if (l4 && (t->tx_offloads & l4))
         t->offload_caps |= MTP_OFFLOAD_L4_CSUM;
 }
 
@@ -403,6 +433,27 @@ static bool fd_is_eventfd(int fd)
     return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
+/* No rx interrupts: a periodic timerfd stands in, so that a caller can still sleep in the
+ * kernel (epoll) and poll at most DPDK_TICK_NS late; drained by every empty rx poll. */
+static void ticker_start(struct mtp_target *t)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0)
+        return; /* wake_fd stays -1: the caller polls */
+    struct itimerspec its = {
+        .it_interval = { .tv_sec = 0, .tv_nsec = DPDK_TICK_NS },
+        .it_value = { .tv_sec = 0, .tv_nsec = DPDK_TICK_NS },
+    };
+    if (timerfd_settime(fd, 0, &its, NULL) != 0) {
+        close(fd);
+        return;
+    }
+    t->intr_fd = fd;
+    t->tick_fd = true;
+    t->intr_counts = true;
+    t->intr_switch = false;
+}
+
 /* ethdev logs an error when asked for rx interrupts a PMD does not have; we only probe. */
 static int ethdev_log_quiet(void)
 {
@@ -420,7 +471,7 @@ static void ethdev_log_restore(int level)
         rte_log_set_level((uint32_t)type, (uint32_t)level);
 }
 
-static int port_setup(struct mtp_target *t, const char *name)
+static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
 {
     struct rte_eth_dev_info info;
     int ret = rte_eth_dev_info_get(t->port, &info);
@@ -433,7 +484,7 @@ static int port_setup(struct mtp_target *t, const char *name)
                  t->queue, info.max_rx_queues, info.max_tx_queues);
         return -EINVAL;
     }
-    offloads_choose(t, &info);
+    offloads_choose(t, &info, ip_proto);
     t->if_index = (int)info.if_index;
 
     uint16_t mtu = RTE_ETHER_MTU;
@@ -512,6 +563,8 @@ static int port_setup(struct mtp_target *t, const char *name)
                 fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         }
     }
+    if (t->intr_fd < 0)
+        ticker_start(t);
     return 0;
 }
 
@@ -559,7 +612,7 @@ static int dpdk_open(struct mtp_target **out, const struct mtp_target_config *cf
     if (rte_eth_dev_get_name_by_port(t->port, name) != 0)
         snprintf(name, sizeof(name), "port %u", t->port);
     args_free(&a);
-    if ((err = port_setup(t, name))) {
+    if ((err = port_setup(t, name, cfg->ip_proto))) {
         dpdk_close(t);
         return err;
     }
@@ -582,6 +635,8 @@ static void dpdk_close(struct mtp_target *t)
     if (!dev || rte_dev_remove(dev) != 0)
         rte_eth_dev_close(t->port);
     rte_mempool_free(t->pool);
+    if (t->tick_fd)
+        close(t->intr_fd);
     port_taken[t->port] = false;
     free(t);
 }
@@ -642,8 +697,13 @@ static int rx_poll(struct mtp_target *t, struct mtp_frame *f, int max)
 static int dpdk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     int got = rx_poll(t, f, max);
-    if (t->intr_fd < 0 || !t->intr_switch)
+    if (t->intr_fd < 0)
         return got;
+    if (!t->intr_switch) {
+        if (got == 0)
+            intr_drain(t); /* the ticker: forget the ticks that led here */
+        return got;
+    }
     if (got > 0) {
         /* busy: the caller keeps polling, interrupts would only cost the peer a write */
         if (t->intr_armed && rte_eth_dev_rx_intr_disable(t->port, t->queue) == 0)
@@ -663,26 +723,45 @@ static int dpdk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 
 static void dpdk_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
 {
+    struct rte_mbuf *pkts[DPDK_BURST];
     (void)t;
-    for (int i = 0; i < n; i++)
-        rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)f[i].handle);
+    for (int i = 0; i < n;) {
+        unsigned k = 0;
+        for (; i < n && k < DPDK_BURST; i++)
+            pkts[k++] = (struct rte_mbuf *)(uintptr_t)f[i].handle;
+        rte_pktmbuf_free_bulk(pkts, k);
+    }
 }
 
+static void tx_frame_init(struct mtp_frame *f, struct rte_mbuf *m)
+{
+    f->data = rte_pktmbuf_mtod(m, uint8_t *);
+    f->len = 0;
+    f->cap = rte_pktmbuf_tailroom(m);
+    f->handle = (uint64_t)(uintptr_t)m;
+    f->offload = 0;
+    f->l3_off = f->l4_off = 0;
+}
+
+/* Buffers in bulk (one pool access per burst); when the pool runs low, as many as remain. */
 static int dpdk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    int i;
-    for (i = 0; i < n; i++) {
+    struct rte_mbuf *pkts[DPDK_BURST];
+    int got = 0;
+    while (got < n) {
+        unsigned k = (unsigned)RTE_MIN(n - got, DPDK_BURST);
+        if (rte_pktmbuf_alloc_bulk(t->pool, pkts, k) != 0)
+            break;
+        for (unsigned i = 0; i < k; i++)
+            tx_frame_init(&f[got++], pkts[i]);
+    }
+    for (; got < n; got++) {
         struct rte_mbuf *m = rte_pktmbuf_alloc(t->pool);
         if (!m)
             break;
-        f[i].data = rte_pktmbuf_mtod(m, uint8_t *);
-        f[i].len = 0;
-        f[i].cap = rte_pktmbuf_tailroom(m);
-        f[i].handle = (uint64_t)(uintptr_t)m;
-        f[i].offload = 0;
-        f[i].l3_off = f[i].l4_off = 0;
+        tx_frame_init(&f[got], m);
     }
-    return i;
+    return got;
 }
 
 static uint16_t sw_csum_fold(uint32_t sum)

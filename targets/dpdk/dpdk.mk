@@ -5,7 +5,7 @@
 # /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0) at rte_eal_init, so net_af_packet, net_af_xdp,
 # net_memif and net_tap need neither explicit linking nor -d. (Static linking,
 # `pkg-config --static`, pulls every driver with --whole-archive and their system libraries;
-# it is not used.)
+# on this Debian it fails for want of libsystemd-dev, and it is not used.)
 DPDK_PC := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
 ifeq ($(DPDK_PC),yes)
 # DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
@@ -32,9 +32,32 @@ $(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
 
+DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack% targets/dpdk/tests/run_tcp.sh,\
+                       $(wildcard targets/dpdk/tests/run_*.sh))
+
+# An mtp stack on the DPDK target (needs core's stack: core/src/stack.c).
+ifneq ($(wildcard core/src/stack.c),)
+DPDK_TEST_BINS += $(B)/tests/dpdk/stack_test
+DPDK_TEST_SCRIPTS += $(wildcard targets/dpdk/tests/run_stack*.sh)
+$(B)/tests/dpdk/stack_test: targets/dpdk/tests/stack_test.c targets/dpdk/tests/frames.h \
+                            $(DPDK_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itargets/dpdk/tests $< $(CORE_LIB) $(DPDK_LIB) $(DPDK_LIBS) -lm -o $@
+endif
+
+# TCP through mtpcat (built once the socket layer exists, as in targets/mtpcat/mtpcat.mk):
+# kernel TCP over af_packet and af_xdp, mtpcat to mtpcat over memif. DPDK_TCP_MB: size.
+DPDK_TCP_MB ?= 100
+.PHONY: test-dpdk-tcp
+test-dpdk-tcp: $(B)/bin/mtpcat
+	timeout 1500 bash targets/dpdk/tests/run_tcp.sh $(B)/bin/mtpcat $(DPDK_TCP_MB)
+ifneq ($(and $(wildcard preload/sock.h),$(wildcard preload/*.c),$(wildcard mtp-programs/tcp.mtp)),)
+TESTS += test-dpdk-tcp
+endif
+
 .PHONY: test-dpdk
 test-dpdk: $(DPDK_TEST_BINS)
-	@set -e; for s in targets/dpdk/tests/run_*.sh; do \
+	@set -e; for s in $(DPDK_TEST_SCRIPTS); do \
 	  echo "== $$s"; B=$(B) timeout 120 bash $$s; done
 TESTS += test-dpdk
 

@@ -33,10 +33,13 @@
 
 #include "mtp/stack.h"
 #include "mtp/target.h"
+#include "mtp_xdp.h"
 #include "sock.h"
 
 #define BUF_BYTES (256u * 1024)
-#define LINGER_NS (2ull * 1000000000ull) /* keep the stack running this long after the end */
+/* After the last connection, the stack keeps running until the protocol has no timer left
+ * (retransmissions of the last bytes and the FIN, TIME_WAIT) or for this long at most. */
+#define LINGER_NS (30ull * 1000000000ull)
 
 static int verbose;
 
@@ -311,10 +314,19 @@ static int conn_done(const struct session *s)
     return s->wr_shut && !s->rd_open && !s->out.len;
 }
 
-static void stats_print(const struct session *s)
+static void stats_print(const struct session *s, const struct mtp_target_ops *ops,
+                        struct mtp_target *t)
 {
     if (!verbose)
         return;
+    struct mtp_xdp_stats xs;
+    if (ops == &mtp_target_xdp && mtp_xdp_stats_read(t, &xs) == 0) {
+        fprintf(stderr, "mtpcat: xdp hook (%s mode):", mtp_xdp_mode(t));
+        for (int i = 0; i < MTP_XDP_STAT_COUNT; i++)
+            fprintf(stderr, " %s %llu", mtp_xdp_stat_name((enum mtp_xdp_stat)i),
+                    (unsigned long long)xs.v[i]);
+        fputc('\n', stderr);
+    }
     const struct mtp_stats *st = mtp_stack_stats(s->stack);
     fprintf(stderr,
             "mtpcat: sent %llu bytes, received %llu bytes; frames rx %llu tx %llu; drops: "
@@ -342,15 +354,10 @@ static void run(struct session *s, int wake_fd)
     for (;;) {
         uint64_t now = now_ns();
         mtp_stack_poll(s->stack, now);
-        if (!s->conn && s->listener) {
+        if (!s->conn && s->listener && !linger_until) {
             struct mtp_sock *c;
-            if (mtp_sock_accept(s->listener, &c, now) == 0) {
+            if (mtp_sock_accept(s->listener, &c, now) == 0)
                 conn_start(s, c);
-                if (!s->keep_listening) {
-                    mtp_sock_close(s->listener, now);
-                    s->listener = NULL;
-                }
-            }
         }
         int moved = 0;
         struct pollfd pf[3] = {
@@ -364,7 +371,7 @@ static void run(struct session *s, int wake_fd)
                 mtp_sock_close(s->conn, now);
                 s->conn = NULL;
                 say("connection closed");
-                if (!s->listener)
+                if (!s->keep_listening)
                     linger_until = now + LINGER_NS;
                 continue;
             }
@@ -488,7 +495,11 @@ int main(int argc, char **argv)
     }
     s.peer = peer;
     run(&s, ops->wake_fd(target));
-    stats_print(&s);
+    /* The listener goes last: the socket layer releases the port (and its steering) with
+     * it, and the accepted connection, finishing in the background, shares that port. */
+    if (s.listener)
+        mtp_sock_close(s.listener, now_ns());
+    stats_print(&s, ops, target);
     mtp_socks_free(s.socks);
     mtp_stack_free(stack);
     ops->close(target);

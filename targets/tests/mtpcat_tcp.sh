@@ -1,14 +1,17 @@
 #!/bin/bash
 # mtpcat over the xdp target against kernel TCP, and against itself, over a veth pair:
-#   1. TCP echo: mtpcat -> kernel echo server, output == input
+#   1. TCP echo: mtpcat -> kernel echo server, output == input; 1b. a malformed segment is
+#      dropped and counted by the hook built from tcp.mtp
 #   2. mtpcat client <-> kernel server: MB megabytes up, 1 MB down, byte-exact, same connection
 #   3. kernel client <-> mtpcat -l: MB megabytes to mtpcat, 1 MB back
 #   4. 2 and 3 again with LOSS% of the kernel side's incoming packets dropped (nftables)
 #   5. mtpcat <-> mtpcat
-# usage: mtpcat_tcp.sh MTPCAT [MB (100)] [LOSS_MB (20)] [LOSS (2)]
+#   6. a refused connection: one line, non-zero exit;  7. -l -k: three connections in turn
+#   8. kill -9 mid-transfer, then a new mtpcat on the same port
+# usage: mtpcat_tcp.sh MTPCAT [MB (100)] [LOSS_MB (100)] [LOSS (2)]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-20} loss=${4:-2}
+mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-100} loss=${4:-2}
 py=/usr/bin/python3
 source "$here/../netns.sh"
 mx_netns_up || exit 1
@@ -33,6 +36,24 @@ MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 22
 same "$tmp/small" "$tmp/echo.out" "echo"
 echo "mtpcat_tcp.sh: echo through kernel TCP: 1 MB byte-exact"
 
+# 1b. the hook program built from tcp.mtp's generated header drops a malformed segment
+#     (data offset 2 words) for a port the stack owns, in the kernel, and counts it
+rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5008 \
+    <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
+for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+mx_in B $py -c "
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+hdr = struct.pack('!HHIIBBHHH', 40001, 5008, 1, 0, 2 << 4, 0x02, 1024, 0, 0)
+s.sendto(hdr, ('$MX_IP_A', 0))"
+mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5008 "$tmp/small" "$tmp/k.in" >/dev/null ||
+    { cat "$tmp/m.err"; fail "malformed: kernel client failed"; }
+wait "$m" || { cat "$tmp/m.err"; fail "malformed: mtpcat exited"; }
+same "$tmp/small" "$tmp/m.out" "malformed: the real connection"
+grep -q 'malformed 1 ' "$tmp/m.err" || { cat "$tmp/m.err"; fail "malformed segment not dropped and counted by the hook"; }
+echo "mtpcat_tcp.sh: a malformed segment to an owned port was dropped by the XDP hook (tcp.bpf.h) and counted"
+
 client_to_kernel() { # label big-file port
     mx_bg B $py "$here/kernel_tcp.py" serve "$3" "$tmp/small" "$tmp/k.in"; local k=$MX_BG_PID
     wait_listen B "$3"
@@ -44,6 +65,7 @@ client_to_kernel() { # label big-file port
     echo "mtpcat_tcp.sh: $1: mtpcat client -> kernel $(stat -c %s "$2") bytes, kernel -> mtpcat 1 MB, byte-exact"
 }
 kernel_to_listener() { # label big-file port
+    rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
     MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l "$3" \
         <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
     for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
@@ -63,6 +85,7 @@ kernel_to_listener "$loss% loss" "$tmp/lossbig" 5004
 mx_in B nft delete table inet mxloss
 
 # 5. MTP <-> MTP: B listens with mtpcat on its veth, A connects
+rm -f "$tmp/b.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_B ip netns exec "$MX_NS_B" timeout 240 "$mtpcat" -v -l 5005 \
     <"$tmp/small" >"$tmp/b.out" 2>"$tmp/b.err" & m=$!
 for _ in $(seq 50); do grep -q listening "$tmp/b.err" 2>/dev/null && break; sleep 0.1; done
@@ -72,4 +95,43 @@ wait "$m" || { cat "$tmp/b.err"; fail "mtp<->mtp: listener exited"; }
 same "$tmp/lossbig" "$tmp/b.out" "mtp<->mtp (A -> B)"
 same "$tmp/small" "$tmp/a.out" "mtp<->mtp (B -> A)"
 echo "mtpcat_tcp.sh: mtpcat <-> mtpcat over veth: byte-exact both ways"
+# 6. errors: a closed port is refused (one line, non-zero exit)
+if MTP_IFACE=$MX_DEV_A timeout 60 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 5999 </dev/null >/dev/null 2>"$tmp/err"; then
+    fail "connect to a closed port succeeded"
+fi
+[ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "refused" "$tmp/err" || { cat "$tmp/err"; fail "no one-line 'refused' error"; }
+echo "mtpcat_tcp.sh: closed port: $(cat "$tmp/err")"
+
+# 7. -l -k: connections served one after another, their bytes concatenated on stdout
+rm -f "$tmp/k.err"  # the wait below must not see an earlier run's line
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l -k 5006 \
+    </dev/null >"$tmp/k.out" 2>"$tmp/k.err" & m=$!
+for _ in $(seq 50); do grep -q listening "$tmp/k.err" 2>/dev/null && break; sleep 0.1; done
+: >"$tmp/empty"
+for i in 1 2 3; do
+    mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5006 "$tmp/small" "$tmp/k.in" >/dev/null ||
+        { cat "$tmp/k.err"; fail "-k: connection $i failed"; }
+    cat "$tmp/small" >>"$tmp/k.want"
+done
+for _ in $(seq 100); do [ "$(stat -c %s "$tmp/k.out")" -ge "$(stat -c %s "$tmp/k.want")" ] && break; sleep 0.1; done
+kill "$m" 2>/dev/null; wait "$m" 2>/dev/null
+same "$tmp/k.want" "$tmp/k.out" "-l -k (3 connections)"
+echo "mtpcat_tcp.sh: -l -k served 3 connections one after another"
+# 8. kill -9 in the middle of a transfer; the next run on the same port works at once
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" -l 5007 </dev/zero >/dev/null 2>&1 & m=$!  # endless
+sleep 0.5
+mx_bg B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in0"
+sleep 0.3
+kill -0 "$m" || fail "mtpcat -l </dev/zero ended by itself"
+kill -9 "$m"; wait "$m" 2>/dev/null
+mx_in A ip link show "$MX_DEV_A" | grep -q prog/xdp && fail "hook still attached after kill -9"
+rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5007 \
+    <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
+for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in" >/dev/null ||
+    { cat "$tmp/m.err"; fail "after kill -9: kernel client failed"; }
+wait "$m" || { cat "$tmp/m.err"; fail "after kill -9: mtpcat exited"; }
+same "$tmp/small" "$tmp/m.out" "after kill -9"
+echo "mtpcat_tcp.sh: after kill -9 mid-transfer, the next mtpcat on the same port works"
 echo "mtpcat_tcp.sh: PASS"

@@ -26,9 +26,16 @@ test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue
 TESTS += test-xdp
 
 # mtpcat against kernel TCP (and itself): once mtpcat and the tcp program are built.
-.PHONY: test-mtpcat
+# test-mtpcat-san: the same steps under ASan+UBSan with 5 MB transfers; test-mtpcat-skb: with
+# the hook in generic (SKB) mode, 20 MB transfers.
+.PHONY: test-mtpcat test-mtpcat-san test-mtpcat-skb
 test-mtpcat: $(B)/bin/mtpcat $(B)/bpf/tcp.bpf.o
 	timeout 1500 bash targets/tests/mtpcat_tcp.sh $(B)/bin/mtpcat
+test-mtpcat-san: $(B)/san/bin/mtpcat $(B)/bpf/tcp.bpf.o
+	MTP_XDP_OBJ=$(abspath $(B)/bpf/tcp.bpf.o) timeout 600 bash targets/tests/mtpcat_tcp.sh \
+	    $(B)/san/bin/mtpcat 5 5 2
+test-mtpcat-skb: $(B)/bin/mtpcat $(B)/bpf/tcp.bpf.o
+	MTP_XDP_MODE=skb timeout 600 bash targets/tests/mtpcat_tcp.sh $(B)/bin/mtpcat 20 20 2
 ifneq ($(and $(filter $(B)/bin/mtpcat,$(BINS)),$(wildcard mtp-programs/tcp.mtp)),)
-TESTS += test-mtpcat
+TESTS += test-mtpcat test-mtpcat-skb test-mtpcat-san
 endif

@@ -161,6 +161,14 @@ static int check_neigh(const struct mtp_target_ops *ops, struct mtp_target *t, c
     if (memcmp(got, want, 6))
         return fail("neigh_lookup returned the wrong MAC", 0);
     printf("neigh: %s is %s (after %d EAGAIN)\n", ip_s, mac_s, again);
+    /* a silent on-link address stays "resolving"; one without a route fails at once */
+    uint32_t silent = (ntohl(ip.s_addr) & ~0xffu) | 0x63u; /* .99 of the peer's /24 */
+    if ((err = ops->neigh_lookup(t, silent, got)) != -EAGAIN)
+        return fail("neigh_lookup of a silent on-link address: want EAGAIN", err);
+    err = ops->neigh_lookup(t, 0xc0000201u /* 192.0.2.1, TEST-NET-1: no route here */, got);
+    if (err == 0 || err == -EAGAIN)
+        return fail("neigh_lookup without a route: want an error", err);
+    printf("neigh: silent on-link host -> EAGAIN, no route -> %s\n", strerror(-err));
     return 0;
 }
 

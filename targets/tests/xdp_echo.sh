@@ -16,6 +16,7 @@ mx_bg A $py "$here/kernel_echo.py" tcp $ktcp
 for mode in native skb; do
 echo "xdp_echo.sh: --- MTP_XDP_MODE=$mode"
 export MTP_XDP_MODE=$mode
+: >"$out"  # synchronously: the READY wait below must not see the previous mode's line
 ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" $port "$MX_IP_B" "$MX_MAC_B" >"$out" 2>&1 &
 echo_pid=$!
 for _ in $(seq 100); do grep -q READY "$out" && break; kill -0 $echo_pid 2>/dev/null || break; sleep 0.1; done

@@ -800,6 +800,8 @@ static int route_next_hop(struct mtp_target *t, uint32_t dst, uint32_t *hop)
         return err;
     if (err == 0)
         return -EHOSTUNREACH;
+    if (a.ifindex != t->ifindex)
+        return -ENETUNREACH; /* the kernel routes it out of another interface (or locally) */
     *hop = a.gateway ? a.gateway : dst;
     return 0;
 }

@@ -21,17 +21,13 @@ $(XDP_SLIB): $(B)/san/obj/targets/xdp/xdp.o
 	ar rcs $@ $^
 
 # Hook objects for the shipped programs, once mtpc can emit their BPF parser (gen/emit_bpf.c).
-MTPC_BIN      ?= $(B)/bin/mtpc
 XDP_PROG_SRCS := $(wildcard mtp-programs/*.mtp)
 XDP_BPF_OBJS  := $(XDP_PROG_SRCS:mtp-programs/%.mtp=$(B)/bpf/%.bpf.o)
 ifneq ($(wildcard gen/emit_bpf.c),)
 LIBS += $(XDP_BPF_OBJS)
 endif
 
-$(B)/gen/%.bpf.h: mtp-programs/%.mtp $(MTPC_BIN)
-	@mkdir -p $(@D)
-	$(MTPC_BIN) --emit=bpf -o $@ $<
-
+# (build/gen/<prog>.bpf.h itself comes from mtp-programs/programs.mk: mtpc --emit=bpf)
 $(B)/bpf/%.bpf.o: $(B)/gen/%.bpf.h targets/xdp/mtp_xdp.bpf.c targets/xdp/mtp_xdp.h
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -I$(B)/gen -DMTP_XDP_PROTO_HEADER='"$*.bpf.h"' \

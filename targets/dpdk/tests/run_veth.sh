@@ -3,7 +3,8 @@
 #   af_packet  a veth pair across two namespaces, MTP_IFACE convenience (no --vdev)
 #   af_xdp     the same veth pair, --vdev=net_af_xdp0 in MTP_DPDK_ARGS
 #   tap        net_tap's kernel interface in one namespace (checksum offloads done by the
-#              device path and an rx-interrupt wake_fd, which the test sleeps on)
+#              device path, an rx-interrupt wake_fd)
+# The test sleeps in epoll on wake_fd when idle (the 1 ms ticker without rx interrupts).
 # Checked: ARP both ways, ping answered, UDP echoed with checksums done by the target.
 # Namespaces and interfaces are named md*<pid>, removed by the trap.
 #   run_veth.sh [af_packet|af_xdp|tap]   (default: all, one after the other)
@@ -39,6 +40,9 @@ af_packet|af_xdp)
     ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" &&
     ip -n "$NSK" link set "$VK" up && ip -n "$NSK" link set lo up &&
     ip -n "$NSD" link set "$VD" up || fail "cannot build the namespaces"
+# The kernel's veth must put complete checksums on the wire (as a NIC would deliver them),
+# not leave them to a checksum offload nobody does.
+ip netns exec "$NSK" ethtool -K "$VK" tx off rx off >/dev/null || fail "ethtool -K $VK failed"
     ARGS=
     [ "$PMD" = af_xdp ] && ARGS="--vdev=net_af_xdp0,iface=$VD" ;;
 tap)
@@ -57,6 +61,8 @@ our_mac=$(awk '/^ready/ {print $2}' "$OUT")
 if [ "$PMD" = tap ]; then
     grep -q '^ready.* wake_fd [0-9]' "$OUT" || fail "net_tap has rx interrupts but wake_fd is -1"
     grep -q '^ready.* offload_caps 3$' "$OUT" || fail "net_tap checksums but offload_caps is not 3"
+    # net_tap gives the kernel's interface the port's own MAC: give it one of its own
+    ip -n "$NSK" link set "$VK" address 02:6d:64:00:00:01 &&
     ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" && ip -n "$NSK" link set "$VK" up ||
         fail "cannot configure the tap interface"
 fi

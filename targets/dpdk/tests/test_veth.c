@@ -138,7 +138,8 @@ int main(int argc, char **argv)
     int want_echoes = atoi(argv[4]);
     uint64_t deadline = now_ms() + (uint64_t)atoi(argv[5]) * 1000;
 
-    struct mtp_target_config cfg = { .iface = argv[1], .args = getenv("MTP_DPDK_ARGS") };
+    struct mtp_target_config cfg = { .iface = argv[1], .args = getenv("MTP_DPDK_ARGS"),
+                                     .ip_proto = 17 /* L4 checksum offload for UDP */ };
     int err = pt.ops->open(&pt.t, &cfg);
     CHECK(err == 0 && pt.t, "open failed: %d", err);
     CHECK(pt.ops->link_info(pt.t, &pt.link) == 0, "link_info failed");

@@ -1,0 +1,629 @@
+/*
+ * test_tcp_mechanisms.c — tcp.mtp's mechanisms across states: retransmission timer, fast
+ * retransmit and NewReno, SACK, CUBIC, window probes, Nagle, delayed ACKs, RST validation,
+ * PAWS, keepalive, the parser.
+ */
+#include "tcp_fixture.h"
+
+static void setup(void) { fx_init(100 * MS); }
+
+static const struct mtpg_tcp_rto_expired RTO = {0};
+
+/* ------------------------------------------------------------------ RTO */
+
+TestSuite(retransmission, .init = setup);
+
+Test(retransmission, rto_resends_from_snd_una_and_backs_off)
+{
+    fx_established();
+    fx_in_flight(5 * MSS);
+    F.c.cwnd = 5 * MSS;
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->seq, ISS + 1);
+    cr_assert_eq(b->data.off, 0u);
+    cr_assert_eq(b->data.len, MSS, "cwnd is one segment after a timeout");
+    cr_assert_eq(F.c.cwnd, MSS);
+    cr_assert_eq(F.c.rto, 10 * MS);
+    cr_assert_eq(fx_timer(MTP_OP_TIMER_START, TIMER_RTO)->u.timer.dur_ns, 10 * MS);
+    cr_assert_eq(F.c.snd_max, ISS + 1 + 5 * MSS, "snd_max remembers what went out");
+    cr_assert(F.c.rto_loss);
+    cr_assert_eq(F.c.loss_flight, 5 * MSS);
+    cr_assert(!F.c.rtt_timing, "Karn: no sample from a retransmission");
+}
+
+Test(retransmission, backoff_is_capped_and_retries_end_in_reset)
+{
+    fx_established();
+    fx_in_flight(100);
+    F.c.rto = 50000 * MS;
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(F.c.rto, mtpg_tcp_param_MAX_RTO);
+    F.c.retries = mtpg_tcp_param_DATA_RETRIES;
+    fx_reset_out();
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert(fx_pkt(0)->rst);
+    uint64_t why = 0;
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why));
+    cr_assert_eq(why, MTPG_TCP_RESET_TIMEOUT);
+    fx_assert_reset_and_linger();
+}
+
+Test(retransmission, fin_is_retransmitted)
+{
+    fx_established();
+    F.c.app_off = 0;
+    fx_in_flight(1);
+    F.c.app_off = 0;
+    F.c.fin_queued = F.c.fin_sent = true;
+    F.c.state = MTPG_TCP_FIN_WAIT_1;
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(b->fin);
+    cr_assert_eq(b->seq, ISS + 1);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+}
+
+Test(retransmission, rtt_samples_follow_rfc6298)
+{
+    fx_established();
+    F.c.ts_ok = false;
+    struct mtpg_tcp_app_send ev = {.buf = 0x5000, .len = MSS};
+    fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
+    F.x.now_ns += 20 * MS;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + MSS, 0);
+    s.o.has_ts = false;
+    fx_reset_out();
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.srtt, 20 * MS);
+    cr_assert_eq(F.c.rttvar, 10 * MS);
+    cr_assert_eq(F.c.rto, 60 * MS, "SRTT + 4 RTTVAR");
+}
+
+Test(retransmission, rtt_from_timestamps_and_min_rto)
+{
+    fx_established();
+    fx_in_flight(MSS);
+    uint32_t now_ticks = (uint32_t)(F.x.now_ns / MS) + F.c.ts_offset;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + MSS, 0);
+    s.o.tsecr = now_ticks; /* echo of a timestamp sent just now: RTT below the tick */
+    fx_seg_in(&s);
+    cr_assert(F.c.has_rtt);
+    cr_assert_eq(F.c.rto, mtpg_tcp_param_MIN_RTO);
+}
+
+/* ------------------------------------------------------------------ fast retransmit */
+
+TestSuite(fast_retransmit, .init = setup);
+
+static void dupack(uint32_t ack)
+{
+    fx_reset_out();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ack, 0);
+    fx_seg_in(&s);
+}
+
+Test(fast_retransmit, third_dupack_retransmits_and_enters_recovery)
+{
+    fx_established();
+    fx_in_flight(10 * MSS);
+    dupack(ISS + 1);
+    dupack(ISS + 1);
+    cr_assert_eq(F.c.dupacks, 2u);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0);
+    dupack(ISS + 1);
+    cr_assert(F.c.in_recovery);
+    cr_assert_eq(F.c.recover, ISS + 1 + 10 * MSS);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->seq, ISS + 1);
+    cr_assert_eq(b->data.len, MSS);
+    cr_assert_eq(F.c.ssthresh, 5 * MSS, "NewReno: half the flight");
+    cr_assert_eq(F.c.cwnd, 8 * MSS, "ssthresh + 3 segments");
+}
+
+Test(fast_retransmit, window_update_is_not_a_dupack)
+{
+    fx_established();
+    fx_in_flight(10 * MSS);
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    s.window = 4096;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.dupacks, 0u);
+}
+
+Test(fast_retransmit, partial_ack_retransmits_the_next_hole)
+{
+    fx_established();
+    fx_in_flight(10 * MSS);
+    for (int i = 0; i < 3; i++)
+        dupack(ISS + 1);
+    uint32_t cwnd = F.c.cwnd;
+    dupack(ISS + 1 + 2 * MSS); /* partial: below recover */
+    cr_assert(F.c.in_recovery);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->seq, ISS + 1 + 2 * MSS);
+    cr_assert_eq(b->data.off, 2 * MSS);
+    cr_assert_eq(F.c.cwnd, cwnd - 2 * MSS + MSS, "deflate by the acked amount, add one MSS");
+    dupack(ISS + 1 + 10 * MSS); /* full acknowledgement */
+    cr_assert(!F.c.in_recovery);
+    cr_assert_eq(F.c.cwnd, 2 * MSS > F.c.ssthresh ? F.c.ssthresh : F.c.cwnd);
+    cr_assert_leq(F.c.cwnd, F.c.ssthresh);
+}
+
+Test(fast_retransmit, dupacks_inflate_the_window_and_send_new_data)
+{
+    fx_established();
+    F.c.app_off = 20 * MSS; /* 10 more segments queued behind the flight */
+    F.c.snd_nxt = F.c.snd_max = ISS + 1 + 10 * MSS;
+    F.c.rto_running = true;
+    for (int i = 0; i < 3; i++)
+        dupack(ISS + 1);
+    uint32_t cwnd = F.c.cwnd;
+    int sent = 0;
+    for (int i = 0; i < 4; i++) {
+        dupack(ISS + 1);
+        sent += fx_count(MTP_OP_PKT_GEN);
+    }
+    cr_assert_eq(F.c.cwnd, cwnd + 4 * MSS);
+    cr_assert_geq(sent, 1, "the inflated window lets new data out");
+}
+
+/* ------------------------------------------------------------------ SACK */
+
+TestSuite(sack, .init = setup);
+
+Test(sack, receiver_reports_out_of_order_blocks_most_recent_first)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1 + 1000, ISS + 1, 500);
+    fx_seg_in(&a);
+    const struct mtp_instr *in = fx_nth(MTP_OP_ADD_RX_SEG, 0);
+    cr_assert_eq(in->u.seg.off, 1000u);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->ack, IRS + 1, "an immediate duplicate ACK");
+    const struct mtpg_tcp_tcp_opt *o = fx_opt(b, 5);
+    cr_assert(o);
+    cr_assert_eq(o->u.opt_sack.blocks.len, 1u);
+    cr_assert_eq(o->u.opt_sack.blocks.v[0].left, IRS + 1001);
+    cr_assert_eq(o->u.opt_sack.blocks.v[0].right, IRS + 1501);
+
+    fx_reset_out();
+    struct mtpg_tcp_seg c = fx_seg(IRS + 1 + 3000, ISS + 1, 500);
+    fx_seg_in(&c);
+    o = fx_opt(fx_pkt(0), 5);
+    cr_assert_eq(o->u.opt_sack.blocks.len, 2u);
+    cr_assert_eq(o->u.opt_sack.blocks.v[0].left, IRS + 3001, "the newest block first");
+    cr_assert_eq(o->u.opt_sack.blocks.v[1].left, IRS + 1001);
+
+    fx_reset_out();
+    struct mtpg_tcp_seg fill = fx_seg(IRS + 1, ISS + 1, 1000); /* fills the first hole */
+    fx_seg_in(&fill);
+    cr_assert_eq(F.c.rcv_nxt, IRS + 1501, "merged with the first block");
+    cr_assert_eq(F.c.rcv_off, 1500u);
+    cr_assert_eq(F.c.ooo.len, 1u);
+    b = fx_pkt(0);
+    cr_assert_eq(b->ack, IRS + 1501, "a filled hole is acknowledged at once");
+}
+
+Test(sack, adjacent_blocks_merge)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1 + 1000, ISS + 1, 500);
+    struct mtpg_tcp_seg b = fx_seg(IRS + 1 + 1500, ISS + 1, 500);
+    fx_seg_in(&a);
+    fx_seg_in(&b);
+    cr_assert_eq(F.c.ooo.len, 1u);
+    cr_assert_eq(F.c.ooo.v[0].left, IRS + 1001);
+    cr_assert_eq(F.c.ooo.v[0].right, IRS + 2001);
+}
+
+Test(sack, sender_scoreboard_skips_sacked_data_on_retransmission)
+{
+    fx_established();
+    fx_in_flight(10 * MSS);
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    s.sacks.len = 1;
+    s.sacks.v[0].left = ISS + 1 + 2 * MSS;
+    s.sacks.v[0].right = ISS + 1 + 6 * MSS;
+    for (int i = 0; i < 3; i++) {
+        fx_reset_out();
+        fx_seg_in(&s);
+    }
+    cr_assert_eq(F.c.sacked.len, 1u);
+    cr_assert(F.c.in_recovery);
+    cr_assert_eq(fx_pkt(0)->seq, ISS + 1, "the first hole");
+    fx_reset_out();
+    fx_seg_in(&s); /* a fourth dupack: the next hole below the highest SACK */
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->seq, ISS + 1 + MSS);
+    cr_assert_eq(b->data.len, MSS);
+    fx_reset_out();
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "nothing lost below the SACKed block any more");
+}
+
+Test(sack, go_back_after_rto_skips_sacked_ranges)
+{
+    fx_established();
+    fx_in_flight(6 * MSS);
+    struct mtpg_tcp_sack_block blk = {ISS + 1 + MSS, ISS + 1 + 3 * MSS};
+    F.c.sacked.v[0] = blk;
+    F.c.sacked.len = 1;
+    F.c.snd_nxt = ISS + 1 + MSS; /* as if the first segment was resent after a timeout */
+    F.c.cwnd = 6 * MSS;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + MSS, 0);
+    fx_seg_in(&s);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->seq, ISS + 1 + 3 * MSS, "jumps over the SACKed block");
+}
+
+Test(sack, blocks_outside_the_flight_are_ignored)
+{
+    fx_established();
+    fx_in_flight(2 * MSS);
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    s.sacks.len = 2;
+    s.sacks.v[0] = (struct mtpg_tcp_sack_block){ISS - 100, ISS}; /* D-SACK-like, old */
+    s.sacks.v[1] = (struct mtpg_tcp_sack_block){ISS + 1 + MSS, ISS + 1 + 9 * MSS}; /* beyond */
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.sacked.len, 0u);
+}
+
+/* ------------------------------------------------------------------ CUBIC */
+
+TestSuite(cubic, .init = setup);
+
+Test(cubic, loss_reduces_to_beta_and_sets_k)
+{
+    fx_established();
+    fx_in_flight(10 * MSS);
+    F.c.cwnd = 100 * MSS;
+    F.sp.enter_loss = true;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    mtpg_tcp_proc_cubic(&F.x, &s, &F.c, &F.sp);
+    cr_assert_eq(F.c.cwnd, 70 * MSS);
+    cr_assert_eq(F.c.ssthresh, 70 * MSS);
+    cr_assert_eq(F.c.w_max, 100 * MSS);
+    /* K = cbrt(100 * 0.3 / 0.4) s = 4.217 s */
+    cr_assert(F.c.cubic_k >= 4210 && F.c.cubic_k <= 4220, "K = %lu ms", (unsigned long)F.c.cubic_k);
+}
+
+Test(cubic, window_grows_toward_w_max_then_beyond)
+{
+    fx_established();
+    F.c.cwnd = 70 * MSS;
+    F.c.ssthresh = 70 * MSS;
+    F.c.w_max = 100 * MSS;
+    F.c.cubic_k = 4217;
+    F.c.epoch_start = F.x.now_ns;
+    F.c.w_est = 70 * MSS;
+    F.c.srtt = MS;
+    uint32_t before = F.c.cwnd;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    for (int rtt = 0; rtt < 70; rtt++) { /* a window of ACKs every 30 ms */
+        F.x.now_ns += 30 * MS;
+        for (uint32_t i = F.c.cwnd / MSS; i > 0; i--) {
+            memset(&F.sp, 0, sizeof F.sp);
+            F.sp.ack_new = true;
+            F.sp.acked = MSS;
+            mtpg_tcp_proc_cubic(&F.x, &s, &F.c, &F.sp);
+        }
+    }
+    cr_assert_gt(F.c.cwnd, before);
+    cr_assert_gt(F.c.cwnd, 90 * MSS, "concave growth toward W_max (cwnd %u)", F.c.cwnd / MSS);
+}
+
+Test(cubic, newreno_halves_where_cubic_keeps_70_percent)
+{
+    fx_established();
+    fx_in_flight(100 * MSS);
+    F.c.cwnd = 100 * MSS;
+    F.c.loss_flight = 100 * MSS;
+    F.sp.enter_loss = true;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    mtpg_tcp_proc_newreno(&F.x, &s, &F.c, &F.sp);
+    cr_assert_eq(F.c.ssthresh, 50 * MSS);
+}
+
+/* ------------------------------------------------------------------ window probes */
+
+TestSuite(persist, .init = setup);
+
+Test(persist, probe_draws_an_ack_and_backs_off)
+{
+    fx_established();
+    F.c.app_off = 1000; /* queued, window closed, nothing in flight */
+    F.c.snd_wnd = 0;
+    F.c.persist_running = true;
+    F.c.persist_len = 5 * MS;
+    struct mtpg_tcp_persist_expired t = {0};
+    fx_run(MTPG_TCP_EV_PERSIST_EXPIRED, &t, &F.c);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->seq, ISS, "an old sequence number: the peer answers with its window");
+    cr_assert_eq(b->data.len, 0u);
+    cr_assert_eq(F.c.persist_len, 10 * MS);
+    cr_assert_eq(fx_timer(MTP_OP_TIMER_START, TIMER_PERSIST)->u.timer.dur_ns, 10 * MS);
+}
+
+Test(persist, window_opening_resumes_sending)
+{
+    fx_established();
+    F.c.app_off = 1000;
+    F.c.snd_wnd = 0;
+    F.c.persist_running = true;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    s.window = 100;
+    fx_seg_in(&s);
+    cr_assert(fx_timer(MTP_OP_TIMER_STOP, TIMER_PERSIST));
+    cr_assert_eq(fx_pkt(0)->data.len, 1000u);
+}
+
+/* ------------------------------------------------------------------ Nagle */
+
+TestSuite(nagle, .init = setup);
+
+Test(nagle, small_segment_waits_while_data_is_unacknowledged)
+{
+    fx_established();
+    fx_in_flight(100);
+    struct mtpg_tcp_app_send ev = {.buf = 0x5000, .len = 10};
+    fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_ADD_TX_DATA), 1);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0);
+    fx_reset_out();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 101, 0);
+    fx_seg_in(&s);
+    cr_assert_eq(fx_pkt(0)->data.len, 10u, "sent once the ACK arrives");
+}
+
+Test(nagle, nodelay_sends_at_once)
+{
+    fx_established();
+    fx_in_flight(100);
+    struct mtpg_tcp_app_setopt o = {.opt = MTPG_TCP_OPT_NODELAY, .value = 1};
+    fx_run(MTPG_TCP_EV_APP_SETOPT, &o, &F.c);
+    fx_reset_out();
+    struct mtpg_tcp_app_send ev = {.buf = 0x5000, .len = 10};
+    fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
+    cr_assert_eq(fx_pkt(0)->data.len, 10u);
+}
+
+Test(nagle, full_segments_are_not_delayed)
+{
+    fx_established();
+    fx_in_flight(100);
+    struct mtpg_tcp_app_send ev = {.buf = 0x5000, .len = MSS + 10};
+    fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
+    cr_assert_eq(fx_pkt(0)->data.len, MSS + 10, "handed to the segmenter whole");
+}
+
+/* ------------------------------------------------------------------ delayed ACK */
+
+TestSuite(delayed_ack, .init = setup);
+
+Test(delayed_ack, every_second_segment_is_acked)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1, ISS + 1, MSS);
+    fx_seg_in(&a);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0);
+    F.c.delack_running = true;
+    fx_reset_out();
+    struct mtpg_tcp_seg b = fx_seg(IRS + 1 + MSS, ISS + 1, MSS);
+    fx_seg_in(&b);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1 + 2 * MSS);
+    cr_assert_eq(F.c.segs_unacked, 0u);
+}
+
+Test(delayed_ack, timer_sends_the_ack)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1, ISS + 1, 100);
+    fx_seg_in(&a);
+    fx_reset_out();
+    struct mtpg_tcp_delack_expired t = {0};
+    fx_run(MTPG_TCP_EV_DELACK_EXPIRED, &t, &F.c);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 101);
+    cr_assert(!F.c.delack_running);
+}
+
+Test(delayed_ack, ack_rides_on_data)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1, ISS + 1, 100);
+    fx_seg_in(&a);
+    fx_reset_out();
+    struct mtpg_tcp_app_send ev = {.buf = 0x5000, .len = 10};
+    fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 101);
+    cr_assert_eq(F.c.segs_unacked, 0u);
+    fx_reset_out();
+    struct mtpg_tcp_delack_expired t = {0};
+    fx_run(MTPG_TCP_EV_DELACK_EXPIRED, &t, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "nothing left to acknowledge");
+}
+
+/* ------------------------------------------------------------------ RST validation */
+
+TestSuite(rst_validation, .init = setup);
+
+Test(rst_validation, exact_rst_resets)
+{
+    fx_established();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, 0, 0);
+    s.f_rst = true;
+    s.f_ack = false;
+    fx_seg_in(&s);
+    uint64_t why = 0;
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why));
+    cr_assert_eq(why, MTPG_TCP_RESET_BY_PEER);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
+Test(rst_validation, in_window_rst_gets_a_challenge_ack)
+{
+    fx_established();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1 + 1000, 0, 0);
+    s.f_rst = true;
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(!b->rst && b->ack_flag);
+    cr_assert_eq(b->ack, IRS + 1);
+}
+
+Test(rst_validation, out_of_window_rst_is_dropped_silently)
+{
+    fx_established();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1 + 10 * 1000 * 1000, 0, 0);
+    s.f_rst = true;
+    fx_seg_in(&s);
+    cr_assert_eq(F.out.n, 0u);
+}
+
+Test(rst_validation, ack_too_old_is_challenged)
+{
+    fx_established();
+    F.c.max_snd_wnd = 10000;
+    fx_in_flight(100);
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 - 20000, 50);
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_ADD_RX_SEG), 0, "dropped");
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1);
+}
+
+Test(rst_validation, syn_in_window_gets_a_challenge_ack)
+{
+    fx_established();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    s.f_syn = true;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0);
+}
+
+Test(rst_validation, paws_drops_old_timestamps)
+{
+    fx_established();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 100);
+    s.o.tsval = 700; /* ts_recent is 777 */
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_ADD_RX_SEG), 0);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1);
+}
+
+/* ------------------------------------------------------------------ keepalive */
+
+TestSuite(keepalive, .init = setup);
+
+Test(keepalive, idle_connection_is_probed_then_reset)
+{
+    fx_established();
+    struct mtpg_tcp_app_setopt o = {.opt = MTPG_TCP_OPT_KEEPALIVE, .value = 1};
+    fx_run(MTPG_TCP_EV_APP_SETOPT, &o, &F.c);
+    cr_assert_eq(fx_timer(MTP_OP_TIMER_START, TIMER_KA)->u.timer.dur_ns, mtpg_tcp_param_KA_IDLE);
+    F.c.last_rcv = F.x.now_ns;
+    F.x.now_ns += mtpg_tcp_param_KA_IDLE;
+    struct mtpg_tcp_keepalive_expired t = {0};
+    for (uint32_t i = 0; i < mtpg_tcp_param_KA_PROBES; i++) {
+        fx_reset_out();
+        fx_run(MTPG_TCP_EV_KEEPALIVE_EXPIRED, &t, &F.c);
+        cr_assert_eq(fx_pkt(0)->seq, ISS, "probe %u", i);
+    }
+    fx_reset_out();
+    fx_run(MTPG_TCP_EV_KEEPALIVE_EXPIRED, &t, &F.c);
+    uint64_t why = 0;
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why));
+    cr_assert_eq(why, MTPG_TCP_RESET_TIMEOUT);
+}
+
+Test(keepalive, traffic_postpones_the_probe)
+{
+    fx_established();
+    F.c.keepalive = true;
+    F.c.last_rcv = F.x.now_ns - 1000 * MS;
+    struct mtpg_tcp_keepalive_expired t = {0};
+    fx_run(MTPG_TCP_EV_KEEPALIVE_EXPIRED, &t, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0);
+    cr_assert_eq(fx_timer(MTP_OP_TIMER_START, TIMER_KA)->u.timer.dur_ns,
+                 mtpg_tcp_param_KA_IDLE - 1000 * MS);
+}
+
+/* ------------------------------------------------------------------ parser and wire */
+
+TestSuite(wire, .init = setup);
+
+static uint32_t serialise(const seg_bp *b, uint8_t *out)
+{
+    const struct mtp_bp_desc *d = &mtpg_tcp_program.bps[MTPG_TCP_BP_TCP_SEG];
+    uint32_t n = d->hdr_len(b);
+    d->write_hdr(b, out, 0);
+    return n;
+}
+
+Test(wire, syn_round_trips_through_the_parser)
+{
+    struct mtpg_tcp_app_connect ev = {LOCAL_IP, REMOTE_IP, 33000, 80};
+    fx_run(MTPG_TCP_EV_APP_CONNECT, &ev, NULL);
+    uint8_t pkt[128];
+    uint32_t n = serialise(fx_pkt(0), pkt);
+    cr_assert_eq(n, 40u, "20 + MSS 4 + SACK_OK 2 + TS 10 + NOP 1 + WS 3");
+    cr_assert_eq(pkt[12] >> 4, 10);
+    cr_assert_eq(pkt[13], 0x02, "SYN only");
+
+    struct mtp_event evs[4];
+    struct mtp_evsink sink = {.v = evs, .cap = 4};
+    struct mtp_rx_pkt rx = {.l4 = pkt, .l4_len = n};
+    rx.ip.src = LOCAL_IP;
+    rx.ip.dst = REMOTE_IP;
+    cr_assert_eq(mtpg_tcp_program.parse(&rx, &sink), MTP_PARSE_OK);
+    cr_assert_eq(sink.n, 1u);
+    cr_assert_eq(evs[0].type, MTPG_TCP_EV_SYN);
+    const struct mtpg_tcp_syn *syn = (const void *)evs[0].data;
+    cr_assert_eq(syn->o.mss, 1460);
+    cr_assert(syn->o.sack_ok && syn->o.has_ts && syn->o.has_ws);
+    cr_assert_eq(syn->o.ws, 7);
+    cr_assert_eq(syn->local_port, 80);
+    struct mtp_key k;
+    struct mtpg_tcp_port_id id = {80};
+    mtpg_tcp_key_port_id(&k, &id);
+    cr_assert(memcmp(&evs[0].key, &k, sizeof k) == 0, "keyed by the listener");
+}
+
+Test(wire, ack_with_sack_parses_into_a_seg_event)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1 + 1000, ISS + 1, 500);
+    fx_seg_in(&a);
+    uint8_t pkt[128];
+    uint32_t n = serialise(fx_pkt(0), pkt);
+    cr_assert_eq(n, 20u + 12u + 12u, "NOP NOP TS + NOP NOP SACK(1)");
+    struct mtp_event evs[4];
+    struct mtp_evsink sink = {.v = evs, .cap = 4};
+    struct mtp_rx_pkt rx = {.l4 = pkt, .l4_len = n};
+    rx.ip.src = LOCAL_IP;
+    rx.ip.dst = REMOTE_IP;
+    cr_assert_eq(mtpg_tcp_program.parse(&rx, &sink), MTP_PARSE_OK);
+    cr_assert_eq(evs[0].type, MTPG_TCP_EV_SEG);
+    const struct mtpg_tcp_seg *s = (const void *)evs[0].data;
+    cr_assert(s->f_ack && !s->f_syn);
+    cr_assert_eq(s->ack, IRS + 1);
+    cr_assert_eq(s->sacks.len, 1u);
+    cr_assert_eq(s->sacks.v[0].left, IRS + 1001);
+    cr_assert(s->o.has_ts);
+    cr_assert_eq(s->o.tsecr, 777u, "ts_recent: out-of-order data does not update it");
+    cr_assert_eq(s->data.len, 0u);
+}
+
+Test(wire, short_or_bad_header_is_malformed)
+{
+    uint8_t pkt[20] = {0};
+    pkt[12] = 4 << 4; /* data offset 4 */
+    struct mtp_event evs[4];
+    struct mtp_evsink sink = {.v = evs, .cap = 4};
+    struct mtp_rx_pkt rx = {.l4 = pkt, .l4_len = 20};
+    cr_assert_eq(mtpg_tcp_program.parse(&rx, &sink), MTP_PARSE_MALFORMED);
+    rx.l4_len = 12;
+    cr_assert_eq(mtpg_tcp_program.parse(&rx, &sink), MTP_PARSE_MALFORMED);
+}

@@ -1,0 +1,532 @@
+/*
+ * test_tcp_sim.c — two MTP-TCP stacks on the simulated wire, talking through the socket
+ * layer (preload/sock.h): byte-exact bulk transfers under loss, duplication, reordering and
+ * delay; many concurrent connections; the closing handshakes. Virtual time only.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtp/stack.h"
+#include "sim.h"
+#include "sock.h"
+#include "tcp.h" /* params */
+
+#define US 1000ull
+#define MS 1000000ull
+#define S 1000000000ull
+#define IP_A 0x0a000001u
+#define IP_B 0x0a000002u
+#define PORT 5000
+
+/* The byte at stream offset `off` of stream `id`: every byte is checked on arrival. */
+static inline uint8_t pattern(uint32_t id, uint64_t off)
+{
+    uint64_t x = (off + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)id * 0xbf58476d1ce4e5b9ull;
+    return (uint8_t)(x >> 56);
+}
+
+struct host {
+    struct mtp_target *t;
+    struct mtp_stack *st;
+    struct mtp_socks *ss;
+};
+
+struct rig {
+    struct mtp_sim_wire *w;
+    struct host a, b;
+    struct mtp_stack *stacks[2];
+};
+
+static void host_up(struct rig *r, struct host *h, uint32_t ip, uint64_t seed, uint32_t unit)
+{
+    const struct mtp_sock_proto *p = mtp_sock_proto_find("tcp");
+    cr_assert_not_null(p);
+    cr_assert_eq(mtp_sim_attach(r->w, ip, 24, &h->t), 0);
+    struct mtp_stack_config cfg = {
+        .prog = mtp_sock_proto_program(p), .ops = &mtp_target_sim, .target = h->t,
+        .seed = seed, .tx_unit_bytes = unit, .rx_unit_bytes = unit};
+    int err = 0;
+    h->st = mtp_stack_new(&cfg, &err);
+    cr_assert_not_null(h->st, "mtp_stack_new: %d", err);
+    h->ss = mtp_socks_new(h->st, p, &err);
+    cr_assert_not_null(h->ss);
+}
+
+static void rig_up(struct rig *r, const struct mtp_sim_config *cfg, uint32_t unit)
+{
+    memset(r, 0, sizeof *r);
+    mtpg_tcp_param_RCV_BUF = unit;
+    r->w = mtp_sim_wire_new(NULL, cfg);
+    cr_assert_not_null(r->w);
+    host_up(r, &r->a, IP_A, 11, unit);
+    host_up(r, &r->b, IP_B, 22, unit);
+    r->stacks[0] = r->a.st;
+    r->stacks[1] = r->b.st;
+}
+
+static void rig_down(struct rig *r)
+{
+    mtp_socks_free(r->a.ss);
+    mtp_socks_free(r->b.ss);
+    mtp_stack_free(r->a.st);
+    mtp_stack_free(r->b.st);
+    mtp_sim_wire_free(r->w);
+}
+
+static uint64_t now(struct rig *r) { return mtp_sim_now(r->w); }
+
+/* ------------------------------------------------------------------ one stream */
+
+struct flow {
+    struct rig *r;
+    struct mtp_sock *listener, *client, *server;
+    uint64_t total, sent, rcvd;
+    uint64_t mismatches;
+    bool client_eof_sent, server_eof, server_closed, client_eof, client_closed;
+    bool echo_done;
+    uint8_t buf[64 * 1024];
+};
+
+/* Client: send the pattern, then shut down writing; server: read and check, then close. */
+static int flow_step(void *arg)
+{
+    struct flow *f = arg;
+    struct rig *r = f->r;
+    uint64_t t = now(r);
+    mtp_socks_poll(r->a.ss, t);
+    mtp_socks_poll(r->b.ss, t);
+    if (!f->server && f->listener && mtp_sock_accept(f->listener, &f->server, t) < 0)
+        f->server = NULL;
+    while (f->sent < f->total && (mtp_sock_poll(f->client) & MTP_SOCK_WRITABLE)) {
+        uint8_t chunk[16 * 1024];
+        uint64_t n = f->total - f->sent < sizeof chunk ? f->total - f->sent : sizeof chunk;
+        for (uint64_t i = 0; i < n; i++)
+            chunk[i] = pattern(1, f->sent + i);
+        ssize_t k = mtp_sock_send(f->client, chunk, n, t);
+        if (k <= 0)
+            break;
+        f->sent += (uint64_t)k;
+    }
+    if (f->sent == f->total && !f->client_eof_sent) {
+        cr_assert_eq(mtp_sock_shutdown_wr(f->client, t), 0);
+        f->client_eof_sent = true;
+    }
+    while (f->server && !f->server_eof) {
+        ssize_t k = mtp_sock_recv(f->server, f->buf, sizeof f->buf, t);
+        if (k == -EAGAIN)
+            break;
+        cr_assert_geq(k, 0, "server recv: %zd", k);
+        if (k == 0) {
+            f->server_eof = true;
+            break;
+        }
+        for (ssize_t i = 0; i < k; i++)
+            f->mismatches += f->buf[i] != pattern(1, f->rcvd + (uint64_t)i);
+        f->rcvd += (uint64_t)k;
+    }
+    if (f->server_eof && !f->server_closed) {
+        cr_assert_eq(mtp_sock_close(f->server, t), 0);
+        f->server_closed = true;
+    }
+    if (f->server_closed && !f->client_eof) {
+        ssize_t k = mtp_sock_recv(f->client, f->buf, sizeof f->buf, t);
+        if (k == 0)
+            f->client_eof = true;
+        else
+            cr_assert_eq(k, -EAGAIN, "client recv: %zd", k);
+    }
+    return f->client_eof;
+}
+
+static void transfer(const struct mtp_sim_config *cfg, uint64_t bytes, uint64_t deadline)
+{
+    struct rig r;
+    rig_up(&r, cfg, 256 * 1024);
+    struct flow *f = calloc(1, sizeof *f);
+    f->r = &r;
+    f->total = bytes;
+    int err = 0;
+    f->listener = mtp_sock_listen(r.b.ss, PORT, 16, now(&r), &err);
+    cr_assert_not_null(f->listener, "listen: %d", err);
+    f->client = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    cr_assert_not_null(f->client, "connect: %d", err);
+    int rc = mtp_sim_run_until(r.w, r.stacks, 2, flow_step, f, deadline);
+    cr_assert_eq(rc, 0, "stalled at %.3f s: sent %lu, received %lu", now(&r) / 1e9,
+                 (unsigned long)f->sent, (unsigned long)f->rcvd);
+    cr_assert_eq(f->rcvd, bytes);
+    cr_assert_eq(f->mismatches, 0u);
+    const struct mtp_sim_stats *ws = mtp_sim_stats(r.w);
+    cr_log_info("%lu bytes in %.3f s of virtual time; frames %lu, lost %lu, duplicated %lu, "
+                "reordered %lu", (unsigned long)bytes, now(&r) / 1e9, (unsigned long)ws->sent,
+                (unsigned long)ws->lost, (unsigned long)ws->duplicated,
+                (unsigned long)ws->reordered);
+    mtp_sock_close(f->client, now(&r));
+    mtp_sock_close(f->listener, now(&r));
+    free(f);
+    rig_down(&r);
+}
+
+#define MB (1024ull * 1024ull)
+
+TestSuite(sim_transfer, .timeout = 300);
+
+Test(sim_transfer, clean_wire)
+{
+    struct mtp_sim_config c = {.seed = 1, .delay_ns = 20 * US};
+    transfer(&c, 100 * MB, 600 * S);
+}
+
+Test(sim_transfer, one_percent_loss)
+{
+    struct mtp_sim_config c = {.seed = 2, .delay_ns = 20 * US, .loss_ppm = 10000};
+    transfer(&c, 100 * MB, 3600 * S);
+}
+
+Test(sim_transfer, five_percent_loss)
+{
+    struct mtp_sim_config c = {.seed = 3, .delay_ns = 20 * US, .loss_ppm = 50000};
+    transfer(&c, 100 * MB, 3600 * S);
+}
+
+Test(sim_transfer, reordering_duplication_and_jitter)
+{
+    struct mtp_sim_config c = {.seed = 4, .delay_ns = 50 * US, .jitter_ns = 30 * US,
+                               .reorder_ppm = 20000, .dup_ppm = 20000, .loss_ppm = 5000};
+    transfer(&c, 100 * MB, 3600 * S);
+}
+
+Test(sim_transfer, one_megabyte_with_loss)
+{
+    struct mtp_sim_config c = {.seed = 5, .delay_ns = 20 * US, .loss_ppm = 20000};
+    transfer(&c, MB, 600 * S);
+}
+
+/* ------------------------------------------------------------------ many connections */
+
+#define N_CONNS 1000
+#define CONN_BYTES 20000
+
+struct many {
+    struct rig *r;
+    struct mtp_sock *listener;
+    struct mtp_sock *client[N_CONNS];
+    uint64_t sent[N_CONNS];
+    bool shut[N_CONNS], client_done[N_CONNS];
+    struct mtp_sock *server[N_CONNS];
+    uint16_t server_port[N_CONNS];     /* the client port the server connection belongs to */
+    uint64_t rcvd[N_CONNS];
+    bool server_done[N_CONNS];
+    int n_servers, n_verified, n_client_done;
+    uint64_t mismatches;
+};
+
+/* Every client sends CONN_BYTES of its own pattern and half-closes; every server connection
+ * checks the bytes against the pattern of its peer's port, then closes. */
+static int many_step(void *arg)
+{
+    struct many *m = arg;
+    struct rig *r = m->r;
+    uint64_t t = now(r);
+    mtp_socks_poll(r->a.ss, t);
+    mtp_socks_poll(r->b.ss, t);
+    struct mtp_sock *s;
+    while (m->n_servers < N_CONNS && mtp_sock_accept(m->listener, &s, t) == 0) {
+        uint16_t port;
+        mtp_sock_peer(s, NULL, &port);
+        m->server[m->n_servers] = s;
+        m->server_port[m->n_servers++] = port;
+    }
+    uint8_t buf[4096];
+    for (int i = 0; i < N_CONNS; i++) {
+        struct mtp_sock *c = m->client[i];
+        uint16_t port;
+        mtp_sock_local(c, NULL, &port);
+        while (m->sent[i] < CONN_BYTES && (mtp_sock_poll(c) & MTP_SOCK_WRITABLE)) {
+            uint64_t n = CONN_BYTES - m->sent[i] < sizeof buf ? CONN_BYTES - m->sent[i] : sizeof buf;
+            for (uint64_t k = 0; k < n; k++)
+                buf[k] = pattern(port, m->sent[i] + k);
+            ssize_t k = mtp_sock_send(c, buf, n, t);
+            if (k <= 0)
+                break;
+            m->sent[i] += (uint64_t)k;
+        }
+        if (m->sent[i] == CONN_BYTES && !m->shut[i]) {
+            cr_assert_eq(mtp_sock_shutdown_wr(c, t), 0);
+            m->shut[i] = true;
+        }
+        if (m->shut[i] && !m->client_done[i] && mtp_sock_recv(c, buf, sizeof buf, t) == 0) {
+            m->client_done[i] = true;
+            m->n_client_done++;
+        }
+    }
+    for (int j = 0; j < m->n_servers; j++) {
+        while (!m->server_done[j]) {
+            ssize_t k = mtp_sock_recv(m->server[j], buf, sizeof buf, t);
+            if (k == -EAGAIN)
+                break;
+            cr_assert_geq(k, 0, "server recv: %zd", k);
+            if (k == 0) {
+                m->server_done[j] = true;
+                m->n_verified += m->rcvd[j] == CONN_BYTES;
+                cr_assert_eq(mtp_sock_close(m->server[j], t), 0);
+                break;
+            }
+            for (ssize_t b = 0; b < k; b++)
+                m->mismatches += buf[b] != pattern(m->server_port[j], m->rcvd[j] + (uint64_t)b);
+            m->rcvd[j] += (uint64_t)k;
+        }
+    }
+    return m->n_client_done == N_CONNS;
+}
+
+TestSuite(sim_many, .timeout = 300);
+
+Test(sim_many, thousand_concurrent_connections)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 6, .delay_ns = 20 * US, .loss_ppm = 10000};
+    rig_up(&r, &c, 16 * 1024);
+    struct many *m = calloc(1, sizeof *m);
+    m->r = &r;
+    int err = 0;
+    m->listener = mtp_sock_listen(r.b.ss, PORT, 256, now(&r), &err);
+    cr_assert_not_null(m->listener);
+    for (int i = 0; i < N_CONNS; i++) {
+        m->client[i] = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+        cr_assert_not_null(m->client[i], "connect %d: %d", i, err);
+    }
+    int rc = mtp_sim_run_until(r.w, r.stacks, 2, many_step, m, 600 * S);
+    cr_assert_eq(rc, 0, "stalled at %.3f s: %d accepted, %d verified, %d clients done",
+                 now(&r) / 1e9, m->n_servers, m->n_verified, m->n_client_done);
+    cr_assert_eq(m->n_servers, N_CONNS);
+    cr_assert_eq(m->n_verified, N_CONNS);
+    cr_assert_eq(m->mismatches, 0u);
+    static struct mtp_key keys[N_CONNS];
+    for (int i = 0; i < N_CONNS; i++) {
+        struct mtpg_tcp_conn_id id = {IP_A, IP_B, 0, PORT};
+        mtp_sock_local(m->client[i], NULL, &id.local_port);
+        mtpg_tcp_key_conn_id(&keys[i], &id);
+        mtp_sock_close(m->client[i], now(&r));
+    }
+    /* every connection finishes its closing handshake and TIME_WAIT */
+    rc = mtp_sim_run_until(r.w, r.stacks, 2, NULL, NULL, now(&r) + 30 * S);
+    cr_assert_eq(rc, -ETIMEDOUT);
+    for (int i = 0; i < N_CONNS; i++)
+        cr_assert_null(mtp_stack_ctx(r.a.st, MTPG_TCP_CTX_CONN, &keys[i]), "connection %d", i);
+    mtp_sock_close(m->listener, now(&r));
+    free(m);
+    rig_down(&r);
+}
+
+/* ------------------------------------------------------------------ socket behaviour */
+
+struct pair {
+    struct rig r;
+    struct mtp_sock *listener, *client, *server;
+};
+
+static int accepted(void *arg)
+{
+    struct pair *p = arg;
+    mtp_socks_poll(p->r.a.ss, now(&p->r));
+    mtp_socks_poll(p->r.b.ss, now(&p->r));
+    if (!p->server && mtp_sock_accept(p->listener, &p->server, now(&p->r)) < 0)
+        p->server = NULL;
+    return p->server && (mtp_sock_poll(p->client) & MTP_SOCK_WRITABLE);
+}
+
+static void pair_up(struct pair *p, const struct mtp_sim_config *cfg)
+{
+    memset(p, 0, sizeof *p);
+    rig_up(&p->r, cfg, 64 * 1024);
+    int err = 0;
+    p->listener = mtp_sock_listen(p->r.b.ss, PORT, 8, now(&p->r), &err);
+    cr_assert_not_null(p->listener);
+    p->client = mtp_sock_connect(p->r.a.ss, IP_B, PORT, now(&p->r), &err);
+    cr_assert_not_null(p->client);
+    cr_assert_eq(mtp_sim_run_until(p->r.w, p->r.stacks, 2, accepted, p, now(&p->r) + 5 * S), 0);
+}
+
+/* Runs the wire for `d` of virtual time. */
+static void settle(struct rig *r, uint64_t d)
+{
+    mtp_sim_run_until(r->w, r->stacks, 2, NULL, NULL, now(r) + d);
+    mtp_socks_poll(r->a.ss, now(r));
+    mtp_socks_poll(r->b.ss, now(r));
+}
+
+TestSuite(sim_sock, .timeout = 300);
+
+Test(sim_sock, connect_to_a_closed_port_is_refused)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 7, .delay_ns = 20 * US};
+    rig_up(&r, &c, 64 * 1024);
+    int err = 0;
+    struct mtp_sock *s = mtp_sock_connect(r.a.ss, IP_B, 9, now(&r), &err);
+    cr_assert_not_null(s);
+    cr_assert_eq(mtp_sock_poll(s) & MTP_SOCK_WRITABLE, 0u, "still connecting");
+    settle(&r, 10 * MS);
+    cr_assert(mtp_sock_poll(s) & MTP_SOCK_ERROR);
+    cr_assert_eq(mtp_sock_error(s), -ECONNREFUSED);
+    mtp_sock_close(s, now(&r));
+    rig_down(&r);
+}
+
+Test(sim_sock, listen_twice_is_in_use)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 8};
+    rig_up(&r, &c, 64 * 1024);
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err);
+    cr_assert_not_null(l);
+    cr_assert_null(mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err));
+    cr_assert_eq(err, -EADDRINUSE);
+    mtp_sock_close(l, now(&r));
+    l = mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err);
+    cr_assert_not_null(l, "the port is free again after close: %d", err);
+    mtp_sock_close(l, now(&r));
+    rig_down(&r);
+}
+
+Test(sim_sock, abort_resets_the_peer)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 9, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_abort(p.client, now(&p.r)), 0);
+    settle(&p.r, 10 * MS);
+    uint8_t b[16];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), -ECONNRESET);
+    cr_assert(mtp_sock_poll(p.server) & MTP_SOCK_HUP);
+    cr_assert_eq(mtp_sock_send(p.server, b, sizeof b, now(&p.r)), -EPIPE);
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+Test(sim_sock, close_with_unread_data_resets_the_peer)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 10, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_send(p.client, "hello", 5, now(&p.r)), 5);
+    settle(&p.r, 10 * MS);
+    cr_assert(mtp_sock_poll(p.server) & MTP_SOCK_READABLE);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    settle(&p.r, 10 * MS);
+    cr_assert(mtp_sock_poll(p.client) & MTP_SOCK_ERROR);
+    cr_assert_eq(mtp_sock_error(p.client), -ECONNRESET);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+/* Request, half-close, response after the EOF, close: both sides see everything. */
+Test(sim_sock, half_close_request_response)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 11, .delay_ns = 20 * US, .loss_ppm = 100000};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_setopt(p.client, MTP_SOCKOPT_NODELAY, 1, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_send(p.client, "GET /", 5, now(&p.r)), 5);
+    cr_assert_eq(mtp_sock_shutdown_wr(p.client, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_send(p.client, "x", 1, now(&p.r)), -EPIPE);
+    char b[64];
+    size_t got = 0;
+    for (int i = 0; i < 200 && got < 6; i++) {
+        settle(&p.r, 5 * MS);
+        ssize_t k = mtp_sock_recv(p.server, b + got, sizeof b - got, now(&p.r));
+        if (k == 0)
+            break;
+        if (k > 0)
+            got += (size_t)k;
+    }
+    cr_assert_eq(got, 5u);
+    cr_assert(memcmp(b, "GET /", 5) == 0);
+    cr_assert(mtp_sock_poll(p.server) & MTP_SOCK_RDHUP);
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 0, "EOF after the data");
+    cr_assert_eq(mtp_sock_send(p.server, "200 OK", 6, now(&p.r)), 6, "CLOSE_WAIT still sends");
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    got = 0;
+    bool eof = false;
+    for (int i = 0; i < 400 && !eof; i++) {
+        settle(&p.r, 5 * MS);
+        ssize_t k;
+        while ((k = mtp_sock_recv(p.client, b + got, sizeof b - got, now(&p.r))) > 0)
+            got += (size_t)k;
+        eof = k == 0;
+    }
+    cr_assert(eof);
+    cr_assert_eq(got, 6u);
+    cr_assert(memcmp(b, "200 OK", 6) == 0);
+    cr_assert(mtp_sock_poll(p.client) & MTP_SOCK_HUP);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+Test(sim_sock, silent_peer_times_out)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 12, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    uint32_t retries = mtpg_tcp_param_DATA_RETRIES;
+    mtpg_tcp_param_DATA_RETRIES = 4;
+    c.loss_ppm = 1000000; /* the wire goes dead */
+    mtp_sim_set_faults(p.r.w, &c);
+    cr_assert_eq(mtp_sock_send(p.client, "ping", 4, now(&p.r)), 4);
+    settle(&p.r, 10 * S);
+    cr_assert_eq(mtp_sock_error(p.client), -ETIMEDOUT);
+    mtpg_tcp_param_DATA_RETRIES = retries;
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+Test(sim_sock, keepalive_finds_a_dead_peer)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 13, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    uint64_t idle = mtpg_tcp_param_KA_IDLE, intvl = mtpg_tcp_param_KA_INTVL;
+    mtpg_tcp_param_KA_IDLE = 2 * S;
+    mtpg_tcp_param_KA_INTVL = 1 * S;
+    cr_assert_eq(mtp_sock_setopt(p.client, MTP_SOCKOPT_KEEPALIVE, 1, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(mtp_sock_error(p.client), 0, "an answering peer keeps the connection");
+    c.loss_ppm = 1000000;
+    mtp_sim_set_faults(p.r.w, &c);
+    settle(&p.r, 20 * S);
+    cr_assert_eq(mtp_sock_error(p.client), -ETIMEDOUT);
+    mtpg_tcp_param_KA_IDLE = idle;
+    mtpg_tcp_param_KA_INTVL = intvl;
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+/* The port of a closed listener stays ours (steered to the stack) while a connection it
+ * accepted lives, then is released. */
+Test(sim_sock, accepted_connection_outlives_its_listener)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 14, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_close(p.listener, now(&p.r)), 0);
+    cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), -EADDRINUSE);
+    cr_assert_eq(mtp_sock_send(p.client, "still here", 10, now(&p.r)), 10);
+    settle(&p.r, 10 * MS);
+    char b[16];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 10);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), PORT, "released with the connection");
+    rig_down(&p.r);
+}

@@ -1,0 +1,30 @@
+# preload/: the socket layer (sock.h) over a stack, with one shim per protocol.
+# build/lib/libmtpsock.a and build/san/lib/libmtpsock.a hold the layer, the shims and the
+# programs they run (build/gen/<proto>.o from mtp-programs/programs.mk).
+SOCK_SRCS   := preload/sock.c preload/shim_tcp.c
+SOCK_PROGS  := tcp
+MTP_SOCK_LIB  := $(B)/lib/libmtpsock.a
+MTP_SOCK_SLIB := $(B)/san/lib/libmtpsock.a
+SOCK_CFLAGS := -I$(B)/gen -Ipreload
+ifneq ($(wildcard mtp-programs/programs.mk),)
+LIBS += $(MTP_SOCK_LIB) $(MTP_SOCK_SLIB)
+else
+# Until mtpc's fragment builds the programs, nothing that links the socket layer can be built.
+BINS := $(filter-out $(B)/bin/mtpcat,$(BINS))
+endif
+
+$(B)/obj/preload/%.o: preload/%.c $(SOCK_PROGS:%=$(B)/gen/%.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SOCK_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/san/obj/preload/%.o: preload/%.c $(SOCK_PROGS:%=$(B)/gen/%.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(SOCK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(MTP_SOCK_LIB): $(SOCK_SRCS:%.c=$(B)/obj/%.o) $(SOCK_PROGS:%=$(B)/obj/gen/%.o)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+$(MTP_SOCK_SLIB): $(SOCK_SRCS:%.c=$(B)/san/obj/%.o) $(SOCK_PROGS:%=$(B)/san/obj/gen/%.o)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+-include $(SOCK_SRCS:%.c=$(B)/obj/%.d) $(SOCK_SRCS:%.c=$(B)/san/obj/%.d)

@@ -1,0 +1,460 @@
+/*
+ * sock.c — the protocol-independent half of the socket layer: shims by name, socket
+ * objects, lookup of a socket by its context id (for notifications), accept queues, deferred
+ * events, and the public calls of sock.h, which forward to the protocol's shim.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sock_impl.h"
+
+#define SOCK_BUCKETS 4096u
+#define DEFERRED_MAX 4096u
+
+struct mtp_socks {
+    struct mtp_stack *stack;
+    const struct mtp_sock_proto *proto;
+    mtp_sock_wake_fn wake;
+    void *wake_user;
+    struct mtp_sock *table[SOCK_BUCKETS];
+    struct mtp_sock_deferred *deferred;
+    uint32_t n_deferred;
+    uint32_t deferred_lost;     /* queue full: counted, never silent */
+    bool flushing;
+    /* Sockets using each local port: a listener's port stays claimed (steered to us) while
+     * connections it accepted live, even after the listener closed. */
+    uint32_t *port_users;
+};
+
+static const struct mtp_sock_proto *const protos[] = {&mtp__sock_proto_tcp};
+static const char *const proto_names[] = {"tcp", NULL};
+
+const struct mtp_sock_proto *mtp_sock_proto_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof protos / sizeof protos[0]; i++)
+        if (strcmp(protos[i]->name, name) == 0)
+            return protos[i];
+    return NULL;
+}
+
+const char *const *mtp_sock_proto_names(void) { return proto_names; }
+const struct mtp_program *mtp_sock_proto_program(const struct mtp_sock_proto *p) { return p->prog; }
+const char *mtp_sock_proto_name(const struct mtp_sock_proto *p) { return p->name; }
+
+/* ------------------------------------------------------------ key table */
+
+static uint32_t key_hash(uint16_t ctx_type, const struct mtp_key *key)
+{
+    uint32_t h = 2166136261u ^ ctx_type; /* FNV-1a */
+    for (size_t i = 0; i < sizeof key->b; i++)
+        h = (h ^ key->b[i]) * 16777619u;
+    return h % SOCK_BUCKETS;
+}
+
+struct mtp_sock *mtp__sock_find(struct mtp_socks *ss, uint16_t ctx_type,
+                                const struct mtp_key *key)
+{
+    for (struct mtp_sock *sk = ss->table[key_hash(ctx_type, key)]; sk; sk = sk->hnext)
+        if (sk->ctx_type == ctx_type && memcmp(&sk->key, key, sizeof *key) == 0)
+            return sk;
+    return NULL;
+}
+
+static struct mtp_sock *sock_alloc(struct mtp_socks *ss, bool listener)
+{
+    struct mtp_sock *sk = calloc(1, sizeof *sk);
+    if (!sk)
+        return NULL;
+    sk->ss = ss;
+    sk->listener = listener;
+    return sk;
+}
+
+void mtp__sock_link(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key)
+{
+    mtp__sock_unlink(sk);
+    sk->ctx_type = ctx_type;
+    sk->key = *key;
+    uint32_t b = key_hash(ctx_type, key);
+    sk->hnext = sk->ss->table[b];
+    sk->ss->table[b] = sk;
+    sk->in_table = true;
+}
+
+struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,
+                               const struct mtp_key *key, bool listener)
+{
+    struct mtp_sock *sk = sock_alloc(ss, listener);
+    if (sk)
+        mtp__sock_link(sk, ctx_type, key);
+    return sk;
+}
+
+void mtp__sock_unlink(struct mtp_sock *sk)
+{
+    if (!sk->in_table)
+        return;
+    struct mtp_sock **pp = &sk->ss->table[key_hash(sk->ctx_type, &sk->key)];
+    while (*pp && *pp != sk)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = sk->hnext;
+    sk->in_table = false;
+}
+
+void mtp__sock_port_ref(struct mtp_sock *sk)
+{
+    sk->ss->port_users[sk->lport]++;
+    sk->port_owned = true;
+}
+
+static void port_unref(struct mtp_sock *sk)
+{
+    if (!sk->port_owned)
+        return;
+    sk->port_owned = false;
+    if (--sk->ss->port_users[sk->lport] == 0)
+        mtp_stack_port_release(sk->ss->stack, sk->lport);
+}
+
+void mtp__sock_free(struct mtp_sock *sk)
+{
+    mtp__sock_unlink(sk);
+    for (; sk->aq_len; sk->aq_len--) { /* connections nobody accepted */
+        mtp__sock_free(sk->acceptq[sk->aq_head]);
+        sk->aq_head = (sk->aq_head + 1) % sk->aq_cap;
+    }
+    port_unref(sk);
+    free(sk->acceptq);
+    free(sk);
+}
+
+struct mtp_sock *mtp__sock_next(struct mtp_socks *ss, struct mtp_sock *prev, uint32_t *bucket)
+{
+    if (prev && prev->hnext)
+        return prev->hnext;
+    for (uint32_t b = prev ? *bucket + 1 : 0; b < SOCK_BUCKETS; b++)
+        if (ss->table[b]) {
+            *bucket = b;
+            return ss->table[b];
+        }
+    return NULL;
+}
+
+int mtp__sock_enqueue(struct mtp_sock *l, struct mtp_sock *sk)
+{
+    if (l->aq_len == l->aq_cap) {
+        uint32_t cap = l->aq_cap ? l->aq_cap * 2 : 16;
+        struct mtp_sock **q = malloc(cap * sizeof *q);
+        if (!q)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < l->aq_len; i++)
+            q[i] = l->acceptq[(l->aq_head + i) % l->aq_cap];
+        free(l->acceptq);
+        l->acceptq = q;
+        l->aq_cap = cap;
+        l->aq_head = 0;
+    }
+    l->acceptq[(l->aq_head + l->aq_len++) % l->aq_cap] = sk;
+    return 0;
+}
+
+void mtp__sock_wake(struct mtp_sock *sk)
+{
+    if (sk->ss->wake && !sk->released)
+        sk->ss->wake(sk->ss->wake_user, sk);
+}
+
+/* ------------------------------------------------------------ events */
+
+void mtp__sock_defer(struct mtp_socks *ss, uint16_t ev_type, uint16_t ctx_type,
+                     const struct mtp_key *key, const void *ev, uint32_t len)
+{
+    if (ss->n_deferred == DEFERRED_MAX || len > MTP_EVENT_MAX_BYTES) {
+        ss->deferred_lost++;
+        return;
+    }
+    struct mtp_sock_deferred *d = &ss->deferred[ss->n_deferred++];
+    d->ev_type = ev_type;
+    d->ctx_type = ctx_type;
+    d->key = *key;
+    d->len = len;
+    memcpy(d->ev, ev, len);
+}
+
+/* Posts the deferred events; those they cause in turn are posted too (bounded by the
+ * queue: each round empties it). */
+static void flush_deferred(struct mtp_socks *ss, uint64_t now_ns)
+{
+    if (ss->flushing)
+        return;
+    ss->flushing = true;
+    for (int round = 0; round < 8 && ss->n_deferred; round++) {
+        uint32_t n = ss->n_deferred;
+        struct mtp_sock_deferred *batch = malloc(n * sizeof *batch);
+        if (!batch)
+            break;
+        memcpy(batch, ss->deferred, n * sizeof *batch);
+        ss->n_deferred = 0;
+        for (uint32_t i = 0; i < n; i++)
+            mtp_stack_post(ss->stack, batch[i].ev_type, &batch[i].key, batch[i].ev, batch[i].len,
+                           now_ns);
+        free(batch);
+    }
+    ss->flushing = false;
+}
+
+int mtp__sock_post(struct mtp_socks *ss, uint16_t ev_type, const struct mtp_key *key,
+                   const void *ev, uint32_t len, uint64_t now_ns)
+{
+    int rc = mtp_stack_post(ss->stack, ev_type, key, ev, len, now_ns);
+    flush_deferred(ss, now_ns);
+    return rc;
+}
+
+static void on_note(void *user, const struct mtp_note *n)
+{
+    struct mtp_socks *ss = user;
+    ss->proto->ops->note(ss, n);
+}
+
+/* ------------------------------------------------------------ the layer */
+
+struct mtp_socks *mtp_socks_new(struct mtp_stack *stack, const struct mtp_sock_proto *p,
+                                int *err)
+{
+    struct mtp_socks *ss = calloc(1, sizeof *ss);
+    if (ss) {
+        ss->deferred = calloc(DEFERRED_MAX, sizeof *ss->deferred);
+        ss->port_users = calloc(65536, sizeof *ss->port_users);
+    }
+    if (!ss || !ss->deferred || !ss->port_users) {
+        if (ss) {
+            free(ss->deferred);
+            free(ss->port_users);
+        }
+        free(ss);
+        if (err)
+            *err = -ENOMEM;
+        return NULL;
+    }
+    ss->stack = stack;
+    ss->proto = p;
+    mtp_stack_set_notify(stack, on_note, ss);
+    return ss;
+}
+
+void mtp_socks_free(struct mtp_socks *ss)
+{
+    if (!ss)
+        return;
+    mtp_stack_set_notify(ss->stack, NULL, NULL);
+    for (uint32_t b = 0; b < SOCK_BUCKETS; b++)
+        while (ss->table[b])
+            mtp__sock_free(ss->table[b]);
+    free(ss->deferred);
+    free(ss->port_users);
+    free(ss);
+}
+
+struct mtp_stack *mtp_socks_stack(const struct mtp_socks *ss) { return ss->stack; }
+
+void mtp_socks_set_wake(struct mtp_socks *ss, mtp_sock_wake_fn fn, void *user)
+{
+    ss->wake = fn;
+    ss->wake_user = user;
+}
+
+int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns)
+{
+    int n = mtp_stack_poll(ss->stack, now_ns);
+    flush_deferred(ss, now_ns);
+    return n;
+}
+
+/* ------------------------------------------------------------ sockets */
+
+struct mtp_sock *mtp_sock_listen(struct mtp_socks *ss, uint16_t port, int backlog,
+                                 uint64_t now_ns, int *err)
+{
+    int rc = -EINVAL;
+    struct mtp_sock *sk = NULL;
+    if (port == 0)
+        goto fail;
+    rc = mtp_stack_port_claim(ss->stack, port);
+    if (rc < 0)
+        goto fail;
+    sk = sock_alloc(ss, true); /* the shim links it under its context id */
+    rc = -ENOMEM;
+    if (!sk) {
+        mtp_stack_port_release(ss->stack, port);
+        goto fail;
+    }
+    sk->lip = mtp_stack_ipv4(ss->stack);
+    sk->lport = port;
+    mtp__sock_port_ref(sk);
+    rc = ss->proto->ops->listen(sk, backlog, now_ns);
+    if (rc < 0) {
+        mtp__sock_free(sk);
+        goto fail;
+    }
+    flush_deferred(ss, now_ns);
+    return sk;
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+int mtp_sock_accept(struct mtp_sock *l, struct mtp_sock **out, uint64_t now_ns)
+{
+    struct mtp_socks *ss = l->ss;
+    flush_deferred(ss, now_ns);
+    if (!l->listener)
+        return -EINVAL;
+    if (l->aq_len == 0)
+        return -EAGAIN;
+    struct mtp_sock *sk = l->acceptq[l->aq_head];
+    l->aq_head = (l->aq_head + 1) % l->aq_cap;
+    l->aq_len--;
+    ss->proto->ops->accepted(l, sk, now_ns);
+    flush_deferred(ss, now_ns);
+    *out = sk;
+    return 0;
+}
+
+struct mtp_sock *mtp_sock_connect(struct mtp_socks *ss, uint32_t ip, uint16_t port,
+                                  uint64_t now_ns, int *err)
+{
+    int rc = -EINVAL;
+    if (ip == 0 || port == 0)
+        goto fail;
+    rc = mtp_stack_port_claim(ss->stack, 0);
+    if (rc <= 0)
+        goto fail;
+    struct mtp_sock *sk = sock_alloc(ss, false);
+    if (!sk) {
+        mtp_stack_port_release(ss->stack, (uint16_t)rc);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    sk->lip = mtp_stack_ipv4(ss->stack);
+    sk->lport = (uint16_t)rc;
+    mtp__sock_port_ref(sk);
+    sk->rip = ip;
+    sk->rport = port;
+    rc = ss->proto->ops->connect(sk, now_ns);
+    if (rc < 0) {
+        mtp__sock_free(sk);
+        goto fail;
+    }
+    flush_deferred(ss, now_ns);
+    return sk;
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+ssize_t mtp_sock_send(struct mtp_sock *sk, const void *buf, size_t len, uint64_t now_ns)
+{
+    if (sk->listener)
+        return -ENOTCONN;
+    ssize_t n = sk->ss->proto->ops->send(sk, buf, len, now_ns);
+    flush_deferred(sk->ss, now_ns);
+    return n;
+}
+
+ssize_t mtp_sock_recv(struct mtp_sock *sk, void *buf, size_t len, uint64_t now_ns)
+{
+    if (sk->listener)
+        return -ENOTCONN;
+    ssize_t n = sk->ss->proto->ops->recv(sk, buf, len, now_ns);
+    flush_deferred(sk->ss, now_ns);
+    return n;
+}
+
+int mtp_sock_shutdown_wr(struct mtp_sock *sk, uint64_t now_ns)
+{
+    if (sk->listener)
+        return -ENOTCONN;
+    int rc = sk->ss->proto->ops->shutdown_wr(sk, now_ns);
+    flush_deferred(sk->ss, now_ns);
+    return rc;
+}
+
+/* Releases the handle; the object lives on (hidden) until the protocol says the context is
+ * gone, so late notifications still find it. */
+static int release(struct mtp_sock *sk, int rc, uint64_t now_ns)
+{
+    struct mtp_socks *ss = sk->ss;
+    sk->released = true;
+    if (sk->gone || sk->listener || !sk->in_table)
+        mtp__sock_free(sk);
+    flush_deferred(ss, now_ns);
+    return rc;
+}
+
+int mtp_sock_close(struct mtp_sock *sk, uint64_t now_ns)
+{
+    return release(sk, sk->ss->proto->ops->close(sk, now_ns), now_ns);
+}
+
+int mtp_sock_abort(struct mtp_sock *sk, uint64_t now_ns)
+{
+    return release(sk, sk->ss->proto->ops->abort(sk, now_ns), now_ns);
+}
+
+int mtp_sock_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns)
+{
+    int rc = sk->ss->proto->ops->setopt(sk, opt, value, now_ns);
+    flush_deferred(sk->ss, now_ns);
+    return rc;
+}
+
+unsigned mtp_sock_poll(const struct mtp_sock *csk)
+{
+    struct mtp_sock *sk = (struct mtp_sock *)csk; /* the shim reads stack levels */
+    if (sk->listener)
+        return sk->aq_len ? MTP_SOCK_READABLE : 0;
+    unsigned f = 0;
+    if (sk->err)
+        f |= MTP_SOCK_ERROR | MTP_SOCK_READABLE;
+    if (sk->peer_closed)
+        f |= MTP_SOCK_RDHUP;
+    if (sk->gone || (sk->peer_closed && sk->wr_shut))
+        f |= MTP_SOCK_HUP;
+    if (sk->ss->proto->ops->readable(sk))
+        f |= MTP_SOCK_READABLE;
+    if (sk->ss->proto->ops->writable(sk))
+        f |= MTP_SOCK_WRITABLE;
+    return f;
+}
+
+int mtp_sock_error(struct mtp_sock *sk)
+{
+    int e = sk->err;
+    sk->err = 0;
+    return e;
+}
+
+int mtp_sock_is_listener(const struct mtp_sock *sk) { return sk->listener; }
+
+void mtp_sock_local(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port)
+{
+    if (ip)
+        *ip = sk->lip;
+    if (port)
+        *port = sk->lport;
+}
+
+void mtp_sock_peer(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port)
+{
+    if (ip)
+        *ip = sk->rip;
+    if (port)
+        *port = sk->rport;
+}
+
+struct mtp_socks *mtp_sock_layer(const struct mtp_sock *sk) { return sk->ss; }

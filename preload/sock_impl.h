@@ -1,0 +1,95 @@
+/*
+ * sock_impl.h — inside the socket layer: the generic socket object (sock.c) and the
+ * interface every protocol shim (shim_<proto>.c) implements. Not installed; only sock.c and
+ * the shims include it.
+ */
+#ifndef MTP_SOCK_IMPL_H
+#define MTP_SOCK_IMPL_H
+
+#include <stdbool.h>
+#include "sock.h"
+
+/* What a shim knows about one socket; sock.c keeps the rest (handles, lookup by key). */
+struct mtp_sock {
+    struct mtp_socks *ss;
+    struct mtp_sock *hnext;     /* key table chain */
+    uint16_t ctx_type;          /* the program context that backs the socket */
+    struct mtp_key key;
+    bool listener;
+    bool released;              /* the application closed its handle */
+    bool in_table;
+
+    uint32_t lip, rip;          /* host order */
+    uint16_t lport, rport;
+    bool port_owned;            /* sk holds a reference on lport */
+
+    /* readiness, maintained by the shim from notifications */
+    bool connected;             /* the connection is established (now or before) */
+    bool peer_closed;           /* end of stream received */
+    bool wr_shut;               /* shutdown_wr or close was asked */
+    bool gone;                  /* the protocol context no longer exists */
+    int err;                    /* pending error (negative errno), 0: none */
+    uint64_t flushed;           /* bytes of the last receive copy (RX_FLUSHED) */
+
+    /* listeners: connections ready for accept (FIFO ring) */
+    struct mtp_sock **acceptq;
+    uint32_t aq_head, aq_len, aq_cap;
+};
+
+/* An event to post once the current stack call has returned (the engine is not re-entered
+ * from its own notification callback). */
+struct mtp_sock_deferred {
+    uint16_t ev_type;
+    uint16_t ctx_type;
+    struct mtp_key key;
+    uint32_t len;
+    uint64_t ev[MTP_EVENT_MAX_BYTES / 8];
+};
+
+struct mtp_sock_ops {
+    int (*listen)(struct mtp_sock *sk, int backlog, uint64_t now_ns);
+    int (*connect)(struct mtp_sock *sk, uint64_t now_ns);
+    int (*accepted)(struct mtp_sock *listener, struct mtp_sock *sk, uint64_t now_ns);
+    ssize_t (*send)(struct mtp_sock *sk, const void *buf, size_t len, uint64_t now_ns);
+    ssize_t (*recv)(struct mtp_sock *sk, void *buf, size_t len, uint64_t now_ns);
+    int (*shutdown_wr)(struct mtp_sock *sk, uint64_t now_ns);
+    /* close/abort: sk stays valid during the call (notifications only mark it gone);
+     * sock.c releases it afterwards */
+    int (*close)(struct mtp_sock *sk, uint64_t now_ns);      /* graceful */
+    int (*abort)(struct mtp_sock *sk, uint64_t now_ns);
+    int (*setopt)(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns);
+    bool (*readable)(struct mtp_sock *sk);                   /* connections only */
+    bool (*writable)(struct mtp_sock *sk);
+    void (*note)(struct mtp_socks *ss, const struct mtp_note *n);
+};
+
+struct mtp_sock_proto {
+    const char *name;
+    const struct mtp_program *prog;
+    const struct mtp_sock_ops *ops;
+};
+
+/* Shims, one per protocol (shim_<proto>.c). */
+extern const struct mtp_sock_proto mtp__sock_proto_tcp;
+
+/* sock.c services for the shims */
+struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,
+                               const struct mtp_key *key, bool listener);
+struct mtp_sock *mtp__sock_find(struct mtp_socks *ss, uint16_t ctx_type,
+                                const struct mtp_key *key);
+void mtp__sock_link(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key);
+void mtp__sock_unlink(struct mtp_sock *sk);   /* out of the key table */
+void mtp__sock_free(struct mtp_sock *sk);     /* unlink, release the port, free */
+void mtp__sock_port_ref(struct mtp_sock *sk); /* sk uses sk->lport (claimed already) */
+int mtp__sock_enqueue(struct mtp_sock *listener, struct mtp_sock *sk);
+void mtp__sock_wake(struct mtp_sock *sk);
+/* Queue an event to post after the current stack call (see struct mtp_sock_deferred). */
+void mtp__sock_defer(struct mtp_socks *ss, uint16_t ev_type, uint16_t ctx_type,
+                     const struct mtp_key *key, const void *ev, uint32_t len);
+/* Post now (not from a notification callback). */
+int mtp__sock_post(struct mtp_socks *ss, uint16_t ev_type, const struct mtp_key *key,
+                   const void *ev, uint32_t len, uint64_t now_ns);
+/* Iterate the sockets of a layer (for a listener's pending connections). */
+struct mtp_sock *mtp__sock_next(struct mtp_socks *ss, struct mtp_sock *prev, uint32_t *bucket);
+
+#endif
