@@ -1243,8 +1243,7 @@ static void check_for(Stmt *s)
     check_value(s->expr);
     Expr *c = s->expr;
     bool ok = c->kind == E_BINARY && is_var_ref(c->lhs, iv) &&
-              (!strcmp(c->op, "<") || !strcmp(c->op, "<=") || !strcmp(c->op, "!=")) &&
-              mtpc_is_const(prog, c->rhs);
+              (!strcmp(c->op, "<") || !strcmp(c->op, "<=")) && mtpc_is_const(prog, c->rhs);
     if (!ok)
         mtpc_error_at(c->tok, "loop without a static bound: the condition must be 'i < constant'");
     check_stmt(s->step);
@@ -1257,13 +1256,26 @@ static void check_for(Stmt *s)
            mtpc_const_eval(prog, st->expr->rhs) > 0));
     if (!ok)
         mtpc_error_at(st->tok, "loop without a static bound: the step must be 'i = i + constant'");
-    if (!strcmp(c->op, "!=") && !(st->expr->kind == E_NUM && st->expr->num == 1) &&
-        !(st->expr->kind == E_BINARY && st->expr->rhs->kind == E_NUM && st->expr->rhs->num == 1))
-        mtpc_error_at(c->tok, "loop without a static bound: use '<' with a step other than 1");
     int64_t bound = mtpc_const_eval(prog, c->rhs);
     if (bound > 1000000)
         mtpc_error_at(c->rhs->tok, "loop bound %lld is too large (at most 1000000)",
                       (long long)bound);
+    /* the variable must reach the bound without wrapping around */
+    int64_t max = iv->ty->bits >= 63 ? INT64_MAX
+                  : iv->ty->is_signed ? ((int64_t)1 << (iv->ty->bits - 1)) - 1
+                                      : ((int64_t)1 << iv->ty->bits) - 1;
+    int64_t step = mtpc_const_eval(prog, !strcmp(st->op, "+=") ? st->expr : st->expr->rhs);
+    int64_t last = !strcmp(c->op, "<=") ? bound : bound - 1;
+    if (step > 1000000 || last + step > max)
+        mtpc_error_at(c->rhs->tok, "loop without a static bound: a %s loop variable wraps "
+                                   "around before reaching %lld",
+                      type_name(iv->ty), (long long)bound);
+    /* a signed variable could start far below the bound */
+    Expr *start = s->init->expr;
+    if (iv->ty->is_signed && !(start && mtpc_is_const(prog, start) &&
+                               bound - mtpc_const_eval(prog, start) <= 1000000))
+        mtpc_error_at(s->init->tok, "loop without a static bound: a signed loop variable needs a "
+                                    "constant start near the bound");
     push_frozen(iv);
     check_stmt(s->body);
     fn->nfrozen--;
