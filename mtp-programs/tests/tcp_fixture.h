@@ -116,7 +116,10 @@ static inline struct mtpg_tcp_seg fx_seg(uint32_t seq, uint32_t ack, uint32_t le
 
 static inline int fx_run(uint16_t type, const void *ev, void *ctx)
 {
-    return mtpg_tcp_program.dispatch(&F.x, type, ev, ctx, &F.sp, ctx == NULL);
+    int n = mtpg_tcp_program.dispatch(&F.x, type, ev, ctx, &F.sp, ctx == NULL);
+    cr_assert_eq(F.x.assert_failures, 0u, "an assert() of tcp.mtp failed");
+    cr_assert_eq(F.out.overflow, 0u);
+    return n;
 }
 
 static inline int fx_seg_in(const struct mtpg_tcp_seg *s)

@@ -488,7 +488,7 @@ Test(established, peer_fin_moves_to_close_wait)
     cr_assert_eq(fx_pkt(0)->ack, IRS + 12, "the FIN is acknowledged at once");
 }
 
-Test(established, out_of_order_fin_waits)
+Test(established, out_of_order_fin_waits_for_the_data_before_it)
 {
     fx_established();
     struct mtpg_tcp_seg s = fx_seg(IRS + 101, ISS + 1, 10);
@@ -496,6 +496,14 @@ Test(established, out_of_order_fin_waits)
     fx_seg_in(&s);
     cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
     cr_assert(!fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+    fx_reset_out();
+    struct mtpg_tcp_seg hole = fx_seg(IRS + 1, ISS + 1, 100);
+    fx_seg_in(&hole);
+    cr_assert_eq(F.c.state, MTPG_TCP_CLOSE_WAIT);
+    cr_assert_eq(F.c.rcv_nxt, IRS + 112);
+    cr_assert_eq(F.c.rcv_off, 110u);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 112);
 }
 
 Test(established, close_sends_fin_after_the_data)
@@ -721,6 +729,49 @@ Test(time_wait, retransmitted_fin_is_acked_and_timeout_closes)
     fx_reset_out();
     struct mtpg_tcp_linger_expired t = {0};
     fx_run(MTPG_TCP_EV_LINGER_EXPIRED, &t, &F.c);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
+/* ------------------------------------------------------------------ LAST_ACK */
+
+TestSuite(last_ack, .init = setup);
+
+static void to_last_ack(void)
+{
+    fx_established();
+    fx_in_flight(1);
+    F.c.app_off = 0; /* the byte in flight is the FIN */
+    F.c.fin_queued = F.c.fin_sent = F.c.fin_rcvd = F.c.app_closed = true;
+    F.c.rcv_nxt = IRS + 2;
+    F.c.state = MTPG_TCP_LAST_ACK;
+}
+
+Test(last_ack, lost_fin_is_retransmitted)
+{
+    to_last_ack();
+    struct mtpg_tcp_rto_expired t = {0};
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &t, &F.c);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(b->fin);
+    cr_assert_eq(b->seq, ISS + 1);
+    cr_assert_eq(F.c.state, MTPG_TCP_LAST_ACK);
+}
+
+Test(last_ack, ack_without_the_fin_waits)
+{
+    to_last_ack();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 2, ISS + 1, 0);
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_LAST_ACK);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0);
+}
+
+Test(last_ack, ack_of_fin_closes)
+{
+    to_last_ack();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 2, ISS + 2, 0);
+    fx_seg_in(&s);
     cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
     cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
 }
