@@ -893,7 +893,10 @@ static void emit_stmt(Stmt *s)
             return;
         }
         emit_ind();
-        emit("%s;\n", expr_str(s->expr));
+        if (s->expr->ty->kind != TY_VOID)
+            emit("(void)%s;\n", expr_str(s->expr)); /* value deliberately unused */
+        else
+            emit("%s;\n", expr_str(s->expr));
         return;
     case S_ASSIGN:
         emit_ind();
@@ -1550,7 +1553,8 @@ static void emit_dispatch(void)
 static void emit_descriptor(void)
 {
     /* events */
-    emit("static const struct mtp_event_desc mtpg_%s_events[] = {\n", P);
+    if (prog->nevents)
+        emit("static const struct mtp_event_desc mtpg_%s_events[] = {\n", P);
     for (int i = 0; i < prog->nevents; i++) {
         Decl *e = prog->events[i];
         static const char *kinds[] = {"MTP_EV_APP", "MTP_EV_NET", "MTP_EV_TIMER"};
@@ -1558,7 +1562,8 @@ static void emit_descriptor(void)
              rec_ctype(e), e->ev_ctx ? e->ev_ctx->index : -1, e->disp ? 1 : 0,
              e->disp && e->disp->has_else ? 1 : 0);
     }
-    emit("};\n\n");
+    if (prog->nevents)
+        emit("};\n\n");
     /* contexts */
     for (int i = 0; i < prog->nctxs; i++) {
         Decl *c = prog->ctxs[i];
@@ -1570,7 +1575,8 @@ static void emit_descriptor(void)
                 emit(" MTPG_%s_EV_%s,", U, upper_of(f->ty->timer_event->name));
         emit(" };\n");
     }
-    emit("static const struct mtp_ctx_desc mtpg_%s_ctxs[] = {\n", P);
+    if (prog->nctxs)
+        emit("static const struct mtp_ctx_desc mtpg_%s_ctxs[] = {\n", P);
     static const char *grans[] = {"MTP_GRAN_FLOW", "MTP_GRAN_LISTENER", "MTP_GRAN_SHARED",
                                   "MTP_GRAN_GLOBAL"};
     for (int i = 0; i < prog->nctxs; i++) {
@@ -1584,9 +1590,11 @@ static void emit_descriptor(void)
              rec_ctype(c), key, P, n, c->ntimers,
              c->ntimers ? mtpc_fmt("mtpg_%s_ctx_%s_timers", P, n) : "NULL");
     }
-    emit("};\n\n");
+    if (prog->nctxs)
+        emit("};\n\n");
     /* blueprints */
-    emit("static const struct mtp_bp_desc mtpg_%s_bps[] = {\n", P);
+    if (prog->nbps)
+        emit("static const struct mtp_bp_desc mtpg_%s_bps[] = {\n", P);
     for (int i = 0; i < prog->nbps; i++) {
         Decl *b = prog->bps[i];
         char *n = name_of(b->name);
@@ -1600,7 +1608,8 @@ static void emit_descriptor(void)
              b->csum_off, nested ? (long long)nf->ty->cap : 0LL,
              nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL");
     }
-    emit("};\n\n");
+    if (prog->nbps)
+        emit("};\n\n");
     if (prog->nsrules) {
         emit("static const struct mtp_srule_desc mtpg_%s_srules[] = {\n", P);
         for (int i = 0; i < prog->nsrules; i++)
@@ -1820,7 +1829,7 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
         if (d->kind == D_OPT)
             emit_opt_code(d);
     for (Decl *d = p->decls; d; d = d->next)
-        if (d->kind == D_OPTLIST && d->bp)
+        if (d->kind == D_OPTLIST)
             emit_optlist_code(d);
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_BP)

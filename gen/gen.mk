@@ -20,15 +20,19 @@ $(GEN_TEST): gen/tests/test_gen.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(CRITERION) -o $@
 
-# The generated C of echo.mtp, exercised directly (parser, serialiser, rules, dispatch).
-GEN_ECHO_C := $(B)/tmp/gen/echo.c
-$(GEN_ECHO_C): gen/tests/ok/echo.mtp $(MTPC_SAN)
+# Generated C of the ok programs, for tests that exercise it directly: build/gen/ok/X.c and
+# X.h from gen/tests/ok/X.mtp; gen/tests/test_X.c links with it (test_echo, test_frames).
+# GEN_ECHO_C (echo.c, echo.h next to it) is there for other fragments' end-to-end tests.
+GEN_OK_DIR := $(B)/gen/ok
+GEN_ECHO_C := $(GEN_OK_DIR)/echo.c
+$(GEN_OK_DIR)/%.c $(GEN_OK_DIR)/%.h: gen/tests/ok/%.mtp $(MTPC_SAN)
 	@mkdir -p $(@D)
-	ASAN_OPTIONS=detect_leaks=0 $(MTPC_SAN) -o $@ $<
-GEN_ECHO_TEST := $(B)/san/tests/gen/test_echo
-$(GEN_ECHO_TEST): gen/tests/test_echo.c $(GEN_ECHO_C)
+	ASAN_OPTIONS=detect_leaks=0 $(MTPC_SAN) -o $(GEN_OK_DIR)/$*.c $<
+.PRECIOUS: $(GEN_OK_DIR)/%.c $(GEN_OK_DIR)/%.h
+GEN_RUN_TESTS := $(B)/san/tests/gen/test_echo $(B)/san/tests/gen/test_frames
+$(B)/san/tests/gen/test_%: gen/tests/test_%.c $(GEN_OK_DIR)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(B)/tmp/gen $< $(GEN_ECHO_C) $(CRITERION) -o $@
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(GEN_OK_DIR) $< $(GEN_OK_DIR)/$*.c $(CRITERION) -o $@
 
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
@@ -39,11 +43,10 @@ $(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h
 	  -fno-sanitize-recover=undefined $(GEN_FUZZ_SRCS) -o $@
 
 .PHONY: test-gen fuzz-gen golden
-test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_ECHO_TEST)
+test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_RUN_TESTS)
 	@echo "== $(GEN_TEST)"
 	@MTPC=$(MTPC_SAN) $(GEN_TEST) --jobs 2
-	@echo "== $(GEN_ECHO_TEST)"
-	@$(GEN_ECHO_TEST) --jobs 2
+	@set -e; for t in $(GEN_RUN_TESTS); do echo "== $$t"; $$t --jobs 2; done
 	@echo "== gen/tests/corpus.sh"
 	@bash gen/tests/corpus.sh $(MTPC_SAN)
 	@$(MAKE) --no-print-directory fuzz-gen

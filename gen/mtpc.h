@@ -172,6 +172,7 @@ struct Var {
     bool is_ip;       /* parser net_header */
     bool is_bp_self;  /* seg_rule `bp`, coalesce operands */
     int role;         /* PROLE_* of a processor parameter */
+    bool timer_used;  /* a function's context parameter whose timers it starts or stops */
     Var *next;        /* scope chain */
 };
 

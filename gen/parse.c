@@ -43,7 +43,8 @@ static const char *keywords[] = {
     "auto", "break", "case", "char", "continue", "default", "do", "double", "enum", "extern",
     "float", "goto", "inline", "int", "long", "register", "restrict", "short", "signed",
     "sizeof", "static", "switch", "typedef", "union", "unsigned", "volatile", "while",
-    "_Bool", "_Static_assert", "NULL",
+    "NULL", "memset", "memcpy", "memmove", "offsetof", "size_t", "uintptr_t", "int8_t",
+    "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "main",
 };
 
 static bool is_keyword(const Token *t)
@@ -61,6 +62,8 @@ static Token *ident(const char *what)
         error_here(what);
     if (tok->len >= 3 && strncmp(tok->loc, "mtp", 3) == 0)
         mtpc_error_at(tok, "names starting with 'mtp' are reserved");
+    if (tok->loc[0] == '_')
+        mtpc_error_at(tok, "names starting with '_' are reserved");
     Token *t = tok;
     tok = tok->next;
     return t;

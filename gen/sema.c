@@ -389,10 +389,12 @@ typedef struct Fn {
     Decl *srule_bp;
 } Fn;
 
-static Fn *fn;
+static Fn no_fn; /* outside any function: constants, initialisers */
+static Fn *fn = &no_fn;
 
 static Expr *check_expr(Expr *e);
 static void check_stmt(Stmt *s);
+static bool is_rec_kind(const Type *t, DeclKind k);
 
 static Type *rec_type(Decl *d, Token *t)
 {
@@ -525,8 +527,52 @@ static void check_timer_arg(Expr *a)
     if (v->role != PROLE_CTX && v->role != PROLE_GLOBAL && !v->is_ptr &&
         !(v->ty->kind == TY_REC && v->ty->rec->kind == D_CONTEXT))
         mtpc_error_at(a->tok, "expected a timer of a context (ctx.timer)");
-    if (fn->decl->kind == D_FUNC && v->is_ptr)
-        mtpc_error_at(a->tok, "timers can only be started on the processor's own context");
+    if (fn->decl->kind == D_FUNC && v->is_ptr && v->ty->rec->gran != GRAN_GLOBAL)
+        v->timer_used = true;
+}
+
+/* Calls to functions, checked at the end: a function that starts or stops timers through a
+ * context parameter must be given the processor's own context (its timers need no explicit
+ * id), not a local context value. */
+static Expr **calls;
+static int ncalls, calls_cap;
+
+static void record_call(Expr *e)
+{
+    if (ncalls == calls_cap) {
+        calls_cap = calls_cap ? 2 * calls_cap : 64;
+        Expr **v = mtpc_calloc((size_t)calls_cap, sizeof *v);
+        if (ncalls)
+            memcpy(v, calls, (size_t)ncalls * sizeof *v);
+        calls = v;
+    }
+    calls[ncalls++] = e;
+}
+
+static void check_timer_params(void)
+{
+    bool changed = true;
+    for (int round = 0; changed && round < 1000; round++) {
+        changed = false;
+        for (int i = 0; i < ncalls; i++) {
+            int k = 0;
+            for (Param *p = calls[i]->decl->params; p; p = p->next, k++) {
+                Expr *a = calls[i]->args[k];
+                if (!p->var->timer_used || a->kind != E_IDENT || a->res != R_VAR)
+                    continue;
+                Var *v = a->var;
+                if (!v->is_ptr)
+                    mtpc_error_at(a->tok, "'%.*s' starts timers of its context parameter '%.*s': "
+                                          "pass the processor's own context, not a local value",
+                                  calls[i]->decl->name->len, calls[i]->decl->name->loc,
+                                  p->name->len, p->name->loc);
+                if (v->role != PROLE_CTX && !v->timer_used) {
+                    v->timer_used = true;
+                    changed = true;
+                }
+            }
+        }
+    }
 }
 
 static const struct { const char *name; int b; } builtins[] = {
@@ -782,9 +828,11 @@ static void check_call(Expr *e)
                 if (root->is_const)
                     mtpc_error_at(a->tok, "cannot pass event '%.*s' by reference: events are read-only",
                                   root->name->len, root->name->loc);
+
             }
         }
         add_callee(d);
+        record_call(e);
         e->ty = d->ty;
         return;
     }
@@ -854,6 +902,9 @@ static void check_method(Expr *e)
             m = methods[i].m;
     e->builtin = m;
     e->ty = &ty_void;
+    if (m != M_LEN && !lvalue_root(base))
+        mtpc_error_at(e->name, "'%.*s' needs a variable or a field, not a computed value",
+                      e->name->len, e->name->loc);
     if (bt->kind == TY_SWND) {
         switch (m) {
         case M_SET: case M_UNSET:
@@ -1557,7 +1608,7 @@ static void check_body(Decl *d)
     for (Param *p = d->params; p; p = p->next)
         declare_var(p->var);
     check_stmt(d->body);
-    fn = NULL;
+    fn = &no_fn;
 }
 
 static void check_func_signature(Decl *d)
@@ -1665,7 +1716,7 @@ static void check_segrule(Decl *d)
             f.srule_bp = d->bp;
             check_value(s->e[i]);
             check_scalar(s->e[i]);
-            fn = NULL;
+            fn = &no_fn;
         }
     }
 }
@@ -1860,6 +1911,180 @@ static void check_recursion(void)
     }
 }
 
+/* ------------------------------------------------------ whole-program checks */
+
+static bool contains_rec(const Type *t, const Decl *target, int depth);
+
+static bool rec_contains(const Decl *d, const Decl *target, int depth)
+{
+    if (depth > 64)
+        return true; /* deeper than any sensible program: treat as a cycle */
+    if (d->kind == D_OPTLIST)
+        return d->uni && rec_contains(d->uni, target, depth + 1);
+    if (d->kind == D_OPTUNION) {
+        for (int i = 0; i < d->nmembers; i++)
+            if (d->opts && (d->opts[i] == target || rec_contains(d->opts[i], target, depth + 1)))
+                return true;
+        return false;
+    }
+    for (Field *f = d->fields; f; f = f->next)
+        if (contains_rec(f->ty, target, depth + 1))
+            return true;
+    return false;
+}
+
+static bool contains_rec(const Type *t, const Decl *target, int depth)
+{
+    if (t->kind == TY_LIST || t->kind == TY_SLIST)
+        return contains_rec(t->elem, target, depth);
+    if (t->kind != TY_REC)
+        return false;
+    return t->rec == target || rec_contains(t->rec, target, depth);
+}
+
+/* A record that contains itself (through other records or lists) has no C layout. */
+static void check_record_cycles(void)
+{
+    for (Decl *d = prog->decls; d; d = d->next)
+        switch (d->kind) {
+        case D_STRUCT: case D_FLOWID: case D_EVENT: case D_CONTEXT: case D_SCRATCH:
+        case D_NETHDR: case D_OPT: case D_BP:
+            for (Field *f = d->fields; f; f = f->next)
+                if (contains_rec(f->ty, d, 0))
+                    mtpc_error_at(f->ty->tok, "'%.*s' contains itself through field '%.*s'",
+                                  d->name->len, d->name->loc, f->name->len, f->name->loc);
+            break;
+        default: break;
+        }
+}
+
+/* Size and alignment of the generated C type (x86-64 / ABI of the runtime). */
+static void c_layout(const Type *t, uint64_t *size, uint64_t *align, int depth);
+
+static void rec_layout(const Decl *d, uint64_t *size, uint64_t *align, int depth)
+{
+    uint64_t off = 0, al = 1;
+    if (d->kind == D_OPTUNION) {
+        uint64_t m = 0;
+        for (int i = 0; i < d->nmembers; i++) {
+            uint64_t s, a;
+            rec_layout(d->opts[i], &s, &a, depth + 1);
+            m = s > m ? s : m;
+            al = a > al ? a : al;
+        }
+        off = (al + m + al - 1) / al * al; /* uint8 kind, then the union */
+    } else if (d->kind == D_OPTLIST) {
+        uint64_t s, a;
+        rec_layout(d->uni, &s, &a, depth + 1);
+        al = a > 4 ? a : 4;
+        off = (4 + a - 1) / a * a + s * (uint64_t)d->capacity;
+    } else {
+        for (Field *f = d->fields; f; f = f->next) {
+            uint64_t s, a;
+            c_layout(f->ty, &s, &a, depth + 1);
+            off = (off + a - 1) / a * a + s;
+            al = a > al ? a : al;
+        }
+        if (!d->fields)
+            off = 1;
+    }
+    *size = (off + al - 1) / al * al;
+    *align = al;
+}
+
+static void c_layout(const Type *t, uint64_t *size, uint64_t *align, int depth)
+{
+    if (depth > 64) {
+        *size = *align = 1;
+        return;
+    }
+    switch (t->kind) {
+    case TY_INT: *size = *align = (uint64_t)t->bits / 8; return;
+    case TY_BOOL: *size = *align = 1; return;
+    case TY_BIT: *size = *align = t->bits <= 8 ? 1 : t->bits <= 16 ? 2 : 4; return;
+    case TY_CSUM:
+    case TY_TIMER: *size = *align = 2; return;
+    case TY_ADDR: *size = *align = 8; return;
+    case TY_DATA: *size = 32; *align = 8; return;
+    case TY_SWND: *size = 8 + (uint64_t)t->cap / 8; *align = 8; return;
+    case TY_LIST:
+    case TY_SLIST: {
+        uint64_t s, a;
+        c_layout(t->elem, &s, &a, depth + 1);
+        uint64_t al = a > 4 ? a : 4;
+        uint64_t off = (4 + a - 1) / a * a + s * (uint64_t)t->cap;
+        *size = (off + al - 1) / al * al;
+        *align = al;
+        return;
+    }
+    case TY_REC: rec_layout(t->rec, size, align, depth); return;
+    default: *size = *align = 1; return;
+    }
+}
+
+static void check_event_sizes(void)
+{
+    for (int i = 0; i < prog->nevents; i++) {
+        Decl *e = prog->events[i];
+        uint64_t size, align;
+        rec_layout(e, &size, &align, 0);
+        if (size > 256)
+            mtpc_error_at(e->name, "event '%.*s' takes %llu bytes, more than the 256 an event carries",
+                          e->name->len, e->name->loc, (unsigned long long)size);
+    }
+}
+
+/* Generated macro names are upper case: two names must not meet there. */
+static char *macro_name(const char *prefix, const Token *a, const Token *b)
+{
+    char *s = mtpc_fmt("%s%.*s%s%.*s", prefix, a->len, a->loc, b ? "_" : "", b ? b->len : 0,
+                       b ? b->loc : "");
+    for (char *c = s; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    return s;
+}
+
+static void check_macro_collisions(void)
+{
+    int cap = 16, n = 0;
+    for (Decl *d = prog->decls; d; d = d->next)
+        cap += 1 + d->nfields + d->nqueues;
+    char **names = mtpc_calloc((size_t)cap, sizeof(char *));
+    Token **toks = mtpc_calloc((size_t)cap, sizeof(Token *));
+    static const char *fixed[] = {"N_EVENTS", "N_CTXS", "N_BPS", "H", "BPF_H"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        names[n] = (char *)fixed[i];
+        toks[n++] = NULL;
+    }
+    for (Decl *d = prog->decls; d; d = d->next) {
+        const char *pre = d->kind == D_CONST ? "" : d->kind == D_EVENT ? "EV_"
+                          : d->kind == D_CONTEXT ? "CTX_" : d->kind == D_BP ? "BP_" : NULL;
+        if (pre) {
+            names[n] = macro_name(pre, d->name, NULL);
+            toks[n++] = d->name;
+        }
+        if (d->kind == D_CONTEXT)
+            for (Field *f = d->fields; f; f = f->next)
+                if (f->ty->kind == TY_TIMER) {
+                    names[n] = macro_name("TIMER_", d->name, f->name);
+                    toks[n++] = f->name;
+                }
+        if (d->kind == D_SCHED)
+            for (Queue *q = d->queues; q; q = q->next) {
+                names[n] = macro_name("Q_", q->name, NULL);
+                toks[n++] = q->name;
+            }
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(names[i], names[j]))
+                mtpc_error_at(toks[i], "'%.*s' and %s%.*s%s both become MTPG_%s_%s in the generated C",
+                              toks[i]->len, toks[i]->loc, toks[j] ? "'" : "a generated name",
+                              toks[j] ? toks[j]->len : 0, toks[j] ? toks[j]->loc : "",
+                              toks[j] ? "'" : "", prog->upper ? prog->upper : "X", names[i]);
+}
+
 /* ------------------------------------------------------------------ entry */
 
 static Decl **push_decl(Decl **v, int *n, Decl *d)
@@ -1875,8 +2100,11 @@ static Decl **push_decl(Decl **v, int *n, Decl *d)
 void mtpc_sema(Program *p)
 {
     prog = p;
-    fn = NULL;
+    fn = &no_fn;
     cur_field_scope = NULL;
+    calls = NULL;
+    ncalls = calls_cap = 0;
+    memset(&no_fn, 0, sizeof no_fn);
     p->steer_off = -1;
     /* one namespace for every declaration */
     for (Decl *d = p->decls; d; d = d->next) {
@@ -1945,6 +2173,7 @@ void mtpc_sema(Program *p)
             break;
         default: break;
         }
+    check_record_cycles();
     for (Decl *d = p->decls; d; d = d->next) {
         if (d->kind == D_STRUCT)
             layout_wire(d);
@@ -1993,7 +2222,7 @@ void mtpc_sema(Program *p)
                 cur_field_scope = NULL;
                 check_assignable(fl->init->tok, fl->ty, fl->init->ty);
             }
-            fn = NULL;
+            fn = &no_fn;
             if (d->kind == D_SCRATCH)
                 for (Field *fl = d->fields; fl; fl = fl->next)
                     if (fl->init)
@@ -2008,7 +2237,7 @@ void mtpc_sema(Program *p)
         else if (d->kind == D_PARSER)
             check_parser_signature(d);
     }
-    fn = NULL;
+    fn = &no_fn;
     if (p->dispatch)
         check_dispatch(p->dispatch);
     check_timer_contexts();
@@ -2026,6 +2255,9 @@ void mtpc_sema(Program *p)
         if (d->kind == D_DEPLOY)
             check_deploy(d);
     check_recursion();
+    check_timer_params();
+    check_event_sizes();
+    check_macro_collisions();
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_FUNC && d->ty->kind != TY_VOID) {
             Stmt *last = d->body->body;

@@ -194,7 +194,6 @@ static int tcp_close(struct mtp_sock *sk, uint64_t now_ns)
         return 0;
     }
     sk->wr_shut = true;
-    sk->released = true;
     if (!sk->gone && sk->in_table)
         post_empty(sk, MTPG_TCP_EV_APP_CLOSE, now_ns);
     return 0;
@@ -204,7 +203,6 @@ static int tcp_abort(struct mtp_sock *sk, uint64_t now_ns)
 {
     if (sk->listener)
         return tcp_close(sk, now_ns);
-    sk->released = true;
     if (!sk->gone && sk->in_table)
         post_empty(sk, MTPG_TCP_EV_APP_ABORT, now_ns);
     return 0;
@@ -279,6 +277,7 @@ static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
     sk->rip = rip;
     sk->lport = lport;
     sk->rport = rport;
+    mtp__sock_port_ref(sk); /* the port outlives a closed listener */
     sk->connected = true;
     mtp__sock_wake(l);
 }

@@ -22,6 +22,9 @@ struct mtp_socks {
     uint32_t n_deferred;
     uint32_t deferred_lost;     /* queue full: counted, never silent */
     bool flushing;
+    /* Sockets using each local port: a listener's port stays claimed (steered to us) while
+     * connections it accepted live, even after the listener closed. */
+    uint32_t *port_users;
 };
 
 static const struct mtp_sock_proto *const protos[] = {&mtp__sock_proto_tcp};
@@ -100,11 +103,29 @@ void mtp__sock_unlink(struct mtp_sock *sk)
     sk->in_table = false;
 }
 
+void mtp__sock_port_ref(struct mtp_sock *sk)
+{
+    sk->ss->port_users[sk->lport]++;
+    sk->port_owned = true;
+}
+
+static void port_unref(struct mtp_sock *sk)
+{
+    if (!sk->port_owned)
+        return;
+    sk->port_owned = false;
+    if (--sk->ss->port_users[sk->lport] == 0)
+        mtp_stack_port_release(sk->ss->stack, sk->lport);
+}
+
 void mtp__sock_free(struct mtp_sock *sk)
 {
     mtp__sock_unlink(sk);
-    if (sk->port_owned)
-        mtp_stack_port_release(sk->ss->stack, sk->lport);
+    for (; sk->aq_len; sk->aq_len--) { /* connections nobody accepted */
+        mtp__sock_free(sk->acceptq[sk->aq_head]);
+        sk->aq_head = (sk->aq_head + 1) % sk->aq_cap;
+    }
+    port_unref(sk);
     free(sk->acceptq);
     free(sk);
 }
@@ -204,9 +225,15 @@ struct mtp_socks *mtp_socks_new(struct mtp_stack *stack, const struct mtp_sock_p
                                 int *err)
 {
     struct mtp_socks *ss = calloc(1, sizeof *ss);
-    if (ss)
+    if (ss) {
         ss->deferred = calloc(DEFERRED_MAX, sizeof *ss->deferred);
-    if (!ss || !ss->deferred) {
+        ss->port_users = calloc(65536, sizeof *ss->port_users);
+    }
+    if (!ss || !ss->deferred || !ss->port_users) {
+        if (ss) {
+            free(ss->deferred);
+            free(ss->port_users);
+        }
         free(ss);
         if (err)
             *err = -ENOMEM;
@@ -227,6 +254,7 @@ void mtp_socks_free(struct mtp_socks *ss)
         while (ss->table[b])
             mtp__sock_free(ss->table[b]);
     free(ss->deferred);
+    free(ss->port_users);
     free(ss);
 }
 
@@ -265,7 +293,7 @@ struct mtp_sock *mtp_sock_listen(struct mtp_socks *ss, uint16_t port, int backlo
     }
     sk->lip = mtp_stack_ipv4(ss->stack);
     sk->lport = port;
-    sk->port_owned = true;
+    mtp__sock_port_ref(sk);
     rc = ss->proto->ops->listen(sk, backlog, now_ns);
     if (rc < 0) {
         mtp__sock_free(sk);
@@ -313,7 +341,7 @@ struct mtp_sock *mtp_sock_connect(struct mtp_socks *ss, uint32_t ip, uint16_t po
     }
     sk->lip = mtp_stack_ipv4(ss->stack);
     sk->lport = (uint16_t)rc;
-    sk->port_owned = true;
+    mtp__sock_port_ref(sk);
     sk->rip = ip;
     sk->rport = port;
     rc = ss->proto->ops->connect(sk, now_ns);

@@ -21,7 +21,7 @@ struct mtp_sock {
 
     uint32_t lip, rip;          /* host order */
     uint16_t lport, rport;
-    bool port_owned;            /* lport was claimed for this socket */
+    bool port_owned;            /* sk holds a reference on lport */
 
     /* readiness, maintained by the shim from notifications */
     bool connected;             /* the connection is established (now or before) */
@@ -53,6 +53,8 @@ struct mtp_sock_ops {
     ssize_t (*send)(struct mtp_sock *sk, const void *buf, size_t len, uint64_t now_ns);
     ssize_t (*recv)(struct mtp_sock *sk, void *buf, size_t len, uint64_t now_ns);
     int (*shutdown_wr)(struct mtp_sock *sk, uint64_t now_ns);
+    /* close/abort: sk stays valid during the call (notifications only mark it gone);
+     * sock.c releases it afterwards */
     int (*close)(struct mtp_sock *sk, uint64_t now_ns);      /* graceful */
     int (*abort)(struct mtp_sock *sk, uint64_t now_ns);
     int (*setopt)(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns);
@@ -78,6 +80,7 @@ struct mtp_sock *mtp__sock_find(struct mtp_socks *ss, uint16_t ctx_type,
 void mtp__sock_link(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key);
 void mtp__sock_unlink(struct mtp_sock *sk);   /* out of the key table */
 void mtp__sock_free(struct mtp_sock *sk);     /* unlink, release the port, free */
+void mtp__sock_port_ref(struct mtp_sock *sk); /* sk uses sk->lport (claimed already) */
 int mtp__sock_enqueue(struct mtp_sock *listener, struct mtp_sock *sk);
 void mtp__sock_wake(struct mtp_sock *sk);
 /* Queue an event to post after the current stack call (see struct mtp_sock_deferred). */

@@ -708,12 +708,12 @@ int mtp_engine_rx(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t n
     engine_clock(e, now_ns);
     if (pkt->l4_len < p->l4_min_len) {
         e->st->drop_malformed++;
-        return MTP_EPROTO;
+        return MTP_EBADMSG;
     }
     struct mtp_evsink sink = { .v = e->sink, .cap = MTP__SINK_CAP };
     if (p->parse(pkt, &sink) == MTP_PARSE_MALFORMED) {
         e->st->drop_malformed++;
-        return MTP_EPROTO;
+        return MTP_EBADMSG;
     }
     e->st->event_overflow += sink.overflow;
     for (uint32_t i = 0; i < sink.n; i++)

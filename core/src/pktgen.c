@@ -140,7 +140,7 @@ void mtp__pktgen_release(struct mtp_engine *e, struct mtp__bp *bp)
 }
 
 /* Applies the coalescing rules between the new blueprint and the pending ones of its
- * context and queue (not yet started). Returns 1 if the new one was dropped. */
+ * context, queue and destination (not yet started). Returns 1 if the new one was dropped. */
 static int coalesce(struct mtp_engine *e, struct mtp__bp *nb)
 {
     const struct mtp_program *p = e->prog;
@@ -149,7 +149,9 @@ static int coalesce(struct mtp_engine *e, struct mtp__bp *nb)
     struct mtp__bp *old = nb->ctx->rt->bps;
     while (old) {
         struct mtp__bp *next = old->c_next;
-        if (old->queue == nb->queue && old->k == 0) {
+        /* never merges packets for different hosts, whatever the rule says (a listener's
+         * context may hold blueprints for many peers) */
+        if (old->queue == nb->queue && old->k == 0 && old->dst_ip == nb->dst_ip) {
             for (uint16_t r = 0; r < p->n_coalesce; r++) {
                 const struct mtp_coalesce_desc *cd = &p->coalesce[r];
                 if (cd->bp_older != old->bp || cd->bp_newer != nb->bp)

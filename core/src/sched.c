@@ -8,14 +8,21 @@
 
 static const struct mtp_queue_desc fifo_queue = { .name = "fifo", .weight = 1 };
 
+static void queue_refill(struct mtp__squeue *q, uint64_t now);
+
+/* A new rate keeps the credit earned so far (clamped to the new burst): a program that
+ * updates its pacing rate on every ack must not get a fresh burst each time. */
 static void queue_set_rate(struct mtp__squeue *q, uint64_t rate, uint32_t mtu, uint64_t now)
 {
+    int fresh = q->rate == 0;
+    queue_refill(q, now);
     q->rate = rate;
-    /* burst: two full frames or one millisecond at the rate, whichever is more */
+    /* burst: two full packets or one millisecond at the rate, whichever is more */
     __int128 burst = (__int128)2 * mtu * NS_PER_S;
     __int128 ms = (__int128)rate * 1000000;
     q->burst = ms > burst ? ms : burst;
-    q->credit = q->burst;
+    if (fresh || q->credit > q->burst)
+        q->credit = q->burst;
     q->last_ns = now;
 }
 

@@ -245,12 +245,12 @@ Test(echo_e2e, malformed_requests_are_dropped)
     uint8_t pay[10] = { 0 };
     struct pkt req = request(9, 7, 1, pay, sizeof pay);
     req.b[10] = (uint8_t)(2 << 4 | MTPG_ECHO_F_REQUEST); /* version 2 */
-    cr_expect_eq(deliver(eb, &req, 0), MTP_EPROTO);
+    cr_expect_eq(deliver(eb, &req, 0), MTP_EBADMSG);
     req = request(9, 7, 1, pay, sizeof pay);
     req.len -= 1; /* len field no longer matches the IP length */
-    cr_expect_eq(deliver(eb, &req, 0), MTP_EPROTO);
+    cr_expect_eq(deliver(eb, &req, 0), MTP_EBADMSG);
     req.len = 5; /* shorter than the header */
-    cr_expect_eq(deliver(eb, &req, 0), MTP_EPROTO);
+    cr_expect_eq(deliver(eb, &req, 0), MTP_EBADMSG);
     cr_expect_eq(mtp_engine_stats(eb)->drop_malformed, 3);
 }
 

@@ -310,7 +310,7 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
             i->u.gen.bp = FX_BP_ACK;
             i->u.gen.srule = MTP_NONE;
             i->u.gen.queue = o->queue;
-            i->u.gen.dst_ip = 0x0a000003;
+            i->u.gen.dst_ip = o->addr ? (uint32_t)o->addr : 0x0a000003; /* addr: dst */
             i->u.gen.src_ip = 0x0a000009;
         }
         break;

@@ -126,9 +126,9 @@ Test(engine, rx_reassembly_through_parser_and_exact_flush)
     cr_expect_eq(fx_last_note(&notes, MTP_NOTE_RX_FLUSHED)->value, 50, "never more than ready");
     /* malformed packets are dropped and counted */
     fx_put32(pkt, 0xffffffffu);
-    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EPROTO);
+    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EBADMSG);
     rp.l4_len = 4;
-    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EPROTO);
+    cr_expect_eq(mtp_engine_rx(eng, &rp, 4), MTP_EBADMSG);
     cr_expect_eq(mtp_engine_stats(eng)->drop_malformed, 2);
 }
 

@@ -278,3 +278,14 @@ Test(pktgen, blueprint_pool_exhaustion_is_counted_not_fatal)
     fx_post(eng, 2, (struct fx_op){ .op = FX_GEN_ACK, .c = 1 }, 0);
     cr_expect_eq(mtp_engine_tx_pending(eng), 65536, "room again after one was sent");
 }
+
+Test(pktgen, no_coalescing_across_destinations)
+{
+    eng = mk(1500, 1000);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 10, .addr = 0x0a000005 }, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 20, .addr = 0x0a000006 }, 0);
+    cr_expect_eq(mtp_engine_tx_pending(eng), 2);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 30, .addr = 0x0a000005 }, 0);
+    cr_expect_eq(mtp_engine_tx_pending(eng), 2, "same destination: merged");
+    cr_expect_eq(mtp_engine_stats(eng)->blueprints_coalesced, 1);
+}

@@ -191,3 +191,25 @@ Test(sched, engine_queues_prio_and_rate_instructions)
     cr_expect_neq(fx_get32(b), 77, "the data queue goes first now");
     mtp_engine_free(e);
 }
+
+Test(sched, rate_updates_keep_the_earned_credit)
+{
+    static const struct mtp_queue_desc q[] = { { "paced", 0, 0, 1, 1000000 } };
+    const struct mtp_sched_desc d = { MTP_SCHED_FIFO, 1, q };
+    struct mtp__sched s;
+    mtp__sched_init(&s, &d, 1500, 0);
+    struct titem it[64];
+    for (int i = 0; i < 64; i++)
+        mtp__sched_enqueue(&s, &it[i].it, 0, NULL);
+    int sent = 0;
+    for (uint64_t now = 0; now <= 10000000ull; now += 100000) { /* 10 ms */
+        while (mtp__sched_peek(&s, now)) {
+            serve(&s, now, 1000);
+            sent++;
+        }
+        mtp__sched_set_rate(&s, 0, 1000000, now); /* the same rate, set again and again */
+    }
+    cr_expect_leq(sent, 3 + 10 + 1, "one burst, then the rate: no new burst per update");
+    cr_expect_geq(sent, 3 + 10 - 1);
+    mtp__sched_destroy(&s);
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Crash corpus: every shipped program (gen/tests/ok, mtp-programs) truncated at many points
 # and with bytes flipped, plus the files kept in gen/tests/corpus/. mtpc (an ASan+UBSan build)
-# must exit 0 or 1 on each, within 10 s, without a sanitizer report.
+# must exit 0 or 1 on each, within 10 s, without a sanitizer report, and the C of every input
+# it accepts must compile with the project's warning flags.
 set -euo pipefail
 MTPC=${1:?usage: corpus.sh path/to/mtpc}
 out=build/tmp/gen-corpus
@@ -31,6 +32,7 @@ for src in gen/tests/ok/*.mtp mtp-programs/*.mtp; do
 done
 cp gen/tests/corpus/*.mtp "$out/cases/" 2>/dev/null || true
 fail=0
+accepted=0
 for f in "$out"/cases/*.mtp; do
     n=$((n + 1))
     set +e
@@ -46,7 +48,17 @@ for f in "$out"/cases/*.mtp; do
         echo "corpus: sanitizer report on $f" >&2
         tail -20 "$out/err" >&2
         fail=1
+    elif [ "$rc" -eq 0 ]; then
+        # an accepted program must give C that compiles under the project's flags
+        accepted=$((accepted + 1))
+        if ! ${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+                -Wmissing-prototypes -Icore/include -I"$out" -fsyntax-only "$out/x.c" \
+                2>"$out/cc.err"; then
+            echo "corpus: mtpc accepted $f but its C does not compile:" >&2
+            head -5 "$out/cc.err" >&2
+            fail=1
+        fi
     fi
 done
 [ "$fail" = 0 ] || exit 1
-echo "corpus: $n inputs, no crash or timeout"
+echo "corpus: $n inputs, no crash or timeout; the C of the $accepted accepted ones compiles"

@@ -189,6 +189,15 @@ static inline const struct mtp_instr *fx_last_timer(enum mtp_op op, uint16_t id)
     return t;
 }
 
+/* A reset connection: RST out, the shim told, the context deleted once the RST has left. */
+static inline void fx_assert_reset_and_linger(void)
+{
+    cr_assert_eq(F.c.state, MTPG_TCP_CLOSED);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0, "the RST would go with the context");
+    cr_assert_eq(fx_timer(MTP_OP_TIMER_START, MTPG_TCP_TIMER_CONN_LINGER_TIMER)->u.timer.dur_ns, 1u);
+}
+
 #define TIMER_RTO MTPG_TCP_TIMER_CONN_RTO_TIMER
 #define TIMER_DELACK MTPG_TCP_TIMER_CONN_DELACK_TIMER
 #define TIMER_PERSIST MTPG_TCP_TIMER_CONN_PERSIST_TIMER

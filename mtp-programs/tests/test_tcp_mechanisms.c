@@ -46,7 +46,7 @@ Test(retransmission, backoff_is_capped_and_retries_end_in_reset)
     uint64_t why = 0;
     cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why));
     cr_assert_eq(why, MTPG_TCP_RESET_TIMEOUT);
-    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+    fx_assert_reset_and_linger();
 }
 
 Test(retransmission, fin_is_retransmitted)
@@ -479,6 +479,17 @@ Test(rst_validation, out_of_window_rst_is_dropped_silently)
     s.f_rst = true;
     fx_seg_in(&s);
     cr_assert_eq(F.out.n, 0u);
+}
+
+Test(rst_validation, ack_too_old_is_challenged)
+{
+    fx_established();
+    F.c.max_snd_wnd = 10000;
+    fx_in_flight(100);
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 - 20000, 50);
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_ADD_RX_SEG), 0, "dropped");
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1);
 }
 
 Test(rst_validation, syn_in_window_gets_a_challenge_ack)

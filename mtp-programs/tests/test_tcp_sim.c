@@ -281,7 +281,9 @@ static int many_step(void *arg)
     return m->n_client_done == N_CONNS;
 }
 
-Test(sim_many, thousand_concurrent_connections, .timeout = 300)
+TestSuite(sim_many, .timeout = 300);
+
+Test(sim_many, thousand_concurrent_connections)
 {
     struct rig r;
     struct mtp_sim_config c = {.seed = 6, .delay_ns = 20 * US, .loss_ppm = 10000};
@@ -316,4 +318,215 @@ Test(sim_many, thousand_concurrent_connections, .timeout = 300)
     mtp_sock_close(m->listener, now(&r));
     free(m);
     rig_down(&r);
+}
+
+/* ------------------------------------------------------------------ socket behaviour */
+
+struct pair {
+    struct rig r;
+    struct mtp_sock *listener, *client, *server;
+};
+
+static int accepted(void *arg)
+{
+    struct pair *p = arg;
+    mtp_socks_poll(p->r.a.ss, now(&p->r));
+    mtp_socks_poll(p->r.b.ss, now(&p->r));
+    if (!p->server && mtp_sock_accept(p->listener, &p->server, now(&p->r)) < 0)
+        p->server = NULL;
+    return p->server && (mtp_sock_poll(p->client) & MTP_SOCK_WRITABLE);
+}
+
+static void pair_up(struct pair *p, const struct mtp_sim_config *cfg)
+{
+    memset(p, 0, sizeof *p);
+    rig_up(&p->r, cfg, 64 * 1024);
+    int err = 0;
+    p->listener = mtp_sock_listen(p->r.b.ss, PORT, 8, now(&p->r), &err);
+    cr_assert_not_null(p->listener);
+    p->client = mtp_sock_connect(p->r.a.ss, IP_B, PORT, now(&p->r), &err);
+    cr_assert_not_null(p->client);
+    cr_assert_eq(mtp_sim_run_until(p->r.w, p->r.stacks, 2, accepted, p, now(&p->r) + 5 * S), 0);
+}
+
+/* Runs the wire for `d` of virtual time. */
+static void settle(struct rig *r, uint64_t d)
+{
+    mtp_sim_run_until(r->w, r->stacks, 2, NULL, NULL, now(r) + d);
+    mtp_socks_poll(r->a.ss, now(r));
+    mtp_socks_poll(r->b.ss, now(r));
+}
+
+TestSuite(sim_sock, .timeout = 300);
+
+Test(sim_sock, connect_to_a_closed_port_is_refused)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 7, .delay_ns = 20 * US};
+    rig_up(&r, &c, 64 * 1024);
+    int err = 0;
+    struct mtp_sock *s = mtp_sock_connect(r.a.ss, IP_B, 9, now(&r), &err);
+    cr_assert_not_null(s);
+    cr_assert_eq(mtp_sock_poll(s) & MTP_SOCK_WRITABLE, 0u, "still connecting");
+    settle(&r, 10 * MS);
+    cr_assert(mtp_sock_poll(s) & MTP_SOCK_ERROR);
+    cr_assert_eq(mtp_sock_error(s), -ECONNREFUSED);
+    mtp_sock_close(s, now(&r));
+    rig_down(&r);
+}
+
+Test(sim_sock, listen_twice_is_in_use)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 8};
+    rig_up(&r, &c, 64 * 1024);
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err);
+    cr_assert_not_null(l);
+    cr_assert_null(mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err));
+    cr_assert_eq(err, -EADDRINUSE);
+    mtp_sock_close(l, now(&r));
+    l = mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err);
+    cr_assert_not_null(l, "the port is free again after close: %d", err);
+    mtp_sock_close(l, now(&r));
+    rig_down(&r);
+}
+
+Test(sim_sock, abort_resets_the_peer)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 9, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_abort(p.client, now(&p.r)), 0);
+    settle(&p.r, 10 * MS);
+    uint8_t b[16];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), -ECONNRESET);
+    cr_assert(mtp_sock_poll(p.server) & MTP_SOCK_HUP);
+    cr_assert_eq(mtp_sock_send(p.server, b, sizeof b, now(&p.r)), -EPIPE);
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+Test(sim_sock, close_with_unread_data_resets_the_peer)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 10, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_send(p.client, "hello", 5, now(&p.r)), 5);
+    settle(&p.r, 10 * MS);
+    cr_assert(mtp_sock_poll(p.server) & MTP_SOCK_READABLE);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    settle(&p.r, 10 * MS);
+    cr_assert(mtp_sock_poll(p.client) & MTP_SOCK_ERROR);
+    cr_assert_eq(mtp_sock_error(p.client), -ECONNRESET);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+/* Request, half-close, response after the EOF, close: both sides see everything. */
+Test(sim_sock, half_close_request_response)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 11, .delay_ns = 20 * US, .loss_ppm = 100000};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_setopt(p.client, MTP_SOCKOPT_NODELAY, 1, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_send(p.client, "GET /", 5, now(&p.r)), 5);
+    cr_assert_eq(mtp_sock_shutdown_wr(p.client, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_send(p.client, "x", 1, now(&p.r)), -EPIPE);
+    char b[64];
+    size_t got = 0;
+    for (int i = 0; i < 200 && got < 6; i++) {
+        settle(&p.r, 5 * MS);
+        ssize_t k = mtp_sock_recv(p.server, b + got, sizeof b - got, now(&p.r));
+        if (k == 0)
+            break;
+        if (k > 0)
+            got += (size_t)k;
+    }
+    cr_assert_eq(got, 5u);
+    cr_assert(memcmp(b, "GET /", 5) == 0);
+    cr_assert(mtp_sock_poll(p.server) & MTP_SOCK_RDHUP);
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 0, "EOF after the data");
+    cr_assert_eq(mtp_sock_send(p.server, "200 OK", 6, now(&p.r)), 6, "CLOSE_WAIT still sends");
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    got = 0;
+    bool eof = false;
+    for (int i = 0; i < 400 && !eof; i++) {
+        settle(&p.r, 5 * MS);
+        ssize_t k;
+        while ((k = mtp_sock_recv(p.client, b + got, sizeof b - got, now(&p.r))) > 0)
+            got += (size_t)k;
+        eof = k == 0;
+    }
+    cr_assert(eof);
+    cr_assert_eq(got, 6u);
+    cr_assert(memcmp(b, "200 OK", 6) == 0);
+    cr_assert(mtp_sock_poll(p.client) & MTP_SOCK_HUP);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+Test(sim_sock, silent_peer_times_out)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 12, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    uint32_t retries = mtpg_tcp_param_DATA_RETRIES;
+    mtpg_tcp_param_DATA_RETRIES = 4;
+    c.loss_ppm = 1000000; /* the wire goes dead */
+    mtp_sim_set_faults(p.r.w, &c);
+    cr_assert_eq(mtp_sock_send(p.client, "ping", 4, now(&p.r)), 4);
+    settle(&p.r, 10 * S);
+    cr_assert_eq(mtp_sock_error(p.client), -ETIMEDOUT);
+    mtpg_tcp_param_DATA_RETRIES = retries;
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+Test(sim_sock, keepalive_finds_a_dead_peer)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 13, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    uint64_t idle = mtpg_tcp_param_KA_IDLE, intvl = mtpg_tcp_param_KA_INTVL;
+    mtpg_tcp_param_KA_IDLE = 2 * S;
+    mtpg_tcp_param_KA_INTVL = 1 * S;
+    cr_assert_eq(mtp_sock_setopt(p.client, MTP_SOCKOPT_KEEPALIVE, 1, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(mtp_sock_error(p.client), 0, "an answering peer keeps the connection");
+    c.loss_ppm = 1000000;
+    mtp_sim_set_faults(p.r.w, &c);
+    settle(&p.r, 20 * S);
+    cr_assert_eq(mtp_sock_error(p.client), -ETIMEDOUT);
+    mtpg_tcp_param_KA_IDLE = idle;
+    mtpg_tcp_param_KA_INTVL = intvl;
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+/* The port of a closed listener stays ours (steered to the stack) while a connection it
+ * accepted lives, then is released. */
+Test(sim_sock, accepted_connection_outlives_its_listener)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 14, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_close(p.listener, now(&p.r)), 0);
+    cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), -EADDRINUSE);
+    cr_assert_eq(mtp_sock_send(p.client, "still here", 10, now(&p.r)), 10);
+    settle(&p.r, 10 * MS);
+    char b[16];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 10);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), PORT, "released with the connection");
+    rig_down(&p.r);
 }

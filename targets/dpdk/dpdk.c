@@ -175,7 +175,7 @@ static uint64_t hugepages_free_mb(void)
     return total;
 }
 
-/* "--lcores=0@(c1,c2,...)": lcore 0 may run on every CPU the caller may run on. */
+/* "--lcores=0@(a-b,c,...)": lcore 0 may run on every CPU the caller may run on. */
 static int lcores_arg(char *buf, size_t cap)
 {
     cpu_set_t set;
@@ -186,8 +186,15 @@ static int lcores_arg(char *buf, size_t cap)
     for (int c = 0; c < CPU_SETSIZE && n < cap; c++) {
         if (!CPU_ISSET(c, &set))
             continue;
-        n += (size_t)snprintf(buf + n, cap - n, "%s%d", first ? "" : ",", c);
+        int last = c;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set))
+            last++;
+        if (last == c)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%d", first ? "" : ",", c);
+        else
+            n += (size_t)snprintf(buf + n, cap - n, "%s%d-%d", first ? "" : ",", c, last);
         first = false;
+        c = last;
     }
     if (first || n + 2 > cap)
         return -E2BIG;
@@ -199,8 +206,10 @@ static int lcores_arg(char *buf, size_t cap)
 static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cfg)
 {
     static const char *const o_prefix[] = { "--file-prefix", NULL };
-    static const char *const o_mem[] = { "--no-huge", "-m", "--socket-mem", "--huge-dir",
-                                         "--legacy-mem", NULL };
+    /* options that choose the memory model themselves (hugepages or not) */
+    static const char *const o_mem[] = { "--no-huge", "--in-memory", "--socket-mem",
+                                         "--huge-dir", "--legacy-mem", NULL };
+    static const char *const o_size[] = { "-m", "--socket-mem", NULL };
     static const char *const o_inmem[] = { "--in-memory", "--no-shconf", NULL };
     static const char *const o_lcores[] = { "-l", "-c", "--lcores", NULL };
     static const char *const o_telemetry[] = { "--no-telemetry", "--telemetry", NULL };
@@ -254,8 +263,10 @@ static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cf
             return err;
     }
     if (!args_have(a, o_mem) && hugepages_free_mb() < 64) {
-        if ((err = args_push(a, "--no-huge", false)) || (err = args_push(a, "-m", false)) ||
-            (err = args_push(a, DPDK_NOHUGE_MB, false)))
+        if ((err = args_push(a, "--no-huge", false)))
+            return err;
+        if (!args_have(a, o_size) && ((err = args_push(a, "-m", false)) ||
+                                      (err = args_push(a, DPDK_NOHUGE_MB, false))))
             return err;
     }
     /* No files shared with other processes. --no-huge implies legacy memory, which EAL
@@ -712,26 +723,45 @@ static int dpdk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 
 static void dpdk_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
 {
+    struct rte_mbuf *pkts[DPDK_BURST];
     (void)t;
-    for (int i = 0; i < n; i++)
-        rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)f[i].handle);
+    for (int i = 0; i < n;) {
+        unsigned k = 0;
+        for (; i < n && k < DPDK_BURST; i++)
+            pkts[k++] = (struct rte_mbuf *)(uintptr_t)f[i].handle;
+        rte_pktmbuf_free_bulk(pkts, k);
+    }
 }
 
+static void tx_frame_init(struct mtp_frame *f, struct rte_mbuf *m)
+{
+    f->data = rte_pktmbuf_mtod(m, uint8_t *);
+    f->len = 0;
+    f->cap = rte_pktmbuf_tailroom(m);
+    f->handle = (uint64_t)(uintptr_t)m;
+    f->offload = 0;
+    f->l3_off = f->l4_off = 0;
+}
+
+/* Buffers in bulk (one pool access per burst); when the pool runs low, as many as remain. */
 static int dpdk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    int i;
-    for (i = 0; i < n; i++) {
+    struct rte_mbuf *pkts[DPDK_BURST];
+    int got = 0;
+    while (got < n) {
+        unsigned k = (unsigned)RTE_MIN(n - got, DPDK_BURST);
+        if (rte_pktmbuf_alloc_bulk(t->pool, pkts, k) != 0)
+            break;
+        for (unsigned i = 0; i < k; i++)
+            tx_frame_init(&f[got++], pkts[i]);
+    }
+    for (; got < n; got++) {
         struct rte_mbuf *m = rte_pktmbuf_alloc(t->pool);
         if (!m)
             break;
-        f[i].data = rte_pktmbuf_mtod(m, uint8_t *);
-        f[i].len = 0;
-        f[i].cap = rte_pktmbuf_tailroom(m);
-        f[i].handle = (uint64_t)(uintptr_t)m;
-        f[i].offload = 0;
-        f[i].l3_off = f[i].l4_off = 0;
+        tx_frame_init(&f[got], m);
     }
-    return i;
+    return got;
 }
 
 static uint16_t sw_csum_fold(uint32_t sum)

@@ -5,7 +5,7 @@
 # /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0) at rte_eal_init, so net_af_packet, net_af_xdp,
 # net_memif and net_tap need neither explicit linking nor -d. (Static linking,
 # `pkg-config --static`, pulls every driver with --whole-archive and their system libraries;
-# it is not used.)
+# on this Debian it fails for want of libsystemd-dev, and it is not used.)
 DPDK_PC := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
 ifeq ($(DPDK_PC),yes)
 # DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.

@@ -206,6 +206,17 @@ uint64_t mtp_sim_next_delivery(const struct mtp_sim_wire *w)
     return next;
 }
 
+uint64_t mtp_sim_next_delivery_after(const struct mtp_sim_wire *w, uint64_t t)
+{
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < SIM_MAX_EPS; i++) {
+        const struct mtp_target *ep = w->eps[i];
+        if (ep && ep->n && ep->heap[0]->at > t && ep->heap[0]->at < next)
+            next = ep->heap[0]->at;
+    }
+    return next;
+}
+
 uint64_t mtp_sim_trace_hash(const struct mtp_sim_wire *w) { return w->trace; }
 const struct mtp_sim_stats *mtp_sim_stats(const struct mtp_sim_wire *w) { return &w->stats; }
 
@@ -275,6 +286,7 @@ static int sim_link_info(struct mtp_target *t, struct mtp_link_info *out)
     out->ipv4 = t->ipv4;
     out->prefix_len = t->prefix_len;
     out->ifindex = t->index + 1;
+    out->offload_caps = t->wire->cfg.offload_caps & MTP_OFFLOAD_IPV4_CSUM;
     out->owns_arp = 1;
     return 0;
 }
@@ -367,11 +379,26 @@ static void deliver(struct mtp_sim_wire *w, struct mtp_target *to, const uint8_t
     }
 }
 
+/* The "device" side of IPv4 header checksum offload. */
+static void offload_ipv4_csum(struct mtp_frame *f)
+{
+    uint32_t l3 = f->l3_off;
+    if (l3 + MTP_IP4_MIN_LEN > f->len)
+        return;
+    uint32_t hl = (f->data[l3] & 0xfu) * 4u;
+    if (hl < MTP_IP4_MIN_LEN || l3 + hl > f->len)
+        return;
+    mtp_put16(f->data + l3 + MTP_IP4_CSUM, 0);
+    mtp_put16(f->data + l3 + MTP_IP4_CSUM, mtp_csum(f->data + l3, hl));
+}
+
 static int sim_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     struct mtp_sim_wire *w = t->wire;
     const struct mtp_sim_config *c = &w->cfg;
     for (int i = 0; i < n; i++) {
+        if (f[i].offload & MTP_OFFLOAD_IPV4_CSUM & c->offload_caps)
+            offload_ipv4_csum(&f[i]);
         const uint8_t *data = f[i].data;
         uint32_t len = f[i].len;
         w->stats.sent++;
@@ -379,7 +406,8 @@ static int sim_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
         uint64_t ser = c->rate_bytes_per_sec ? (uint64_t)len * 1000000000ull /
                                                    c->rate_bytes_per_sec : 0;
         t->tx_free_at = start + ser;
-        if (len >= MTP_ETH_HDR_LEN) {
+        /* Runts are delivered too (a stack must survive them) if they name a receiver. */
+        if (len >= 6) {
             for (int j = 0; j < SIM_MAX_EPS; j++) {
                 struct mtp_target *to = w->eps[j];
                 if (!to || to == t)

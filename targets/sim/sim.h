@@ -31,6 +31,8 @@ struct mtp_sim_config {
     uint64_t reorder_ns;        /* 0: 2 * (delay + jitter) + 1 ms */
     uint64_t rate_bytes_per_sec;/* serialisation per sender, 0: infinitely fast */
     uint32_t queue_limit;       /* frames waiting for one receiver, 0: unbounded */
+    uint32_t offload_caps;      /* device offloads to report: MTP_OFFLOAD_IPV4_CSUM only
+                                 * (the frame contract has no L4 checksum-field offset) */
 };
 
 struct mtp_sim_stats {
@@ -49,6 +51,9 @@ int mtp_sim_attach(struct mtp_sim_wire *w, uint32_t ipv4, uint32_t prefix_len,
 uint64_t mtp_sim_now(const struct mtp_sim_wire *w);
 void mtp_sim_set_now(struct mtp_sim_wire *w, uint64_t now_ns); /* never moves backwards */
 uint64_t mtp_sim_next_delivery(const struct mtp_sim_wire *w);  /* UINT64_MAX: nothing */
+/* The next delivery after `t`, ignoring endpoints whose first frame is already due (the
+ * driver's view: a raw endpoint nobody reads must not stop the clock). */
+uint64_t mtp_sim_next_delivery_after(const struct mtp_sim_wire *w, uint64_t t);
 uint64_t mtp_sim_trace_hash(const struct mtp_sim_wire *w);
 const struct mtp_sim_stats *mtp_sim_stats(const struct mtp_sim_wire *w);
 void mtp_sim_set_faults(struct mtp_sim_wire *w, const struct mtp_sim_config *cfg); /* not mtu */

@@ -22,6 +22,14 @@ $(B)/san/tests/sim/%: targets/sim/tests/%.c $(SIM_SLIB) $(CORE_SLIB)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(SIM_CFLAGS) -Icore/src $< $(SIM_SLIB) $(CORE_SLIB) \
 	    $(CRITERION) -lm -o $@
 
+# core/tests/test_stack_sim.c runs stacks over the wire: core.mk's generic rule would not link
+# the sim library, so this explicit rule (which wins over the pattern) does.
+$(B)/san/tests/core/test_stack_sim: core/tests/test_stack_sim.c core/tests/sim_prog.h \
+                                    $(SIM_SLIB) $(CORE_SLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(SIM_CFLAGS) -Icore/src $< $(SIM_SLIB) $(CORE_SLIB) \
+	    $(CRITERION) -lm -o $@
+
 .PHONY: test-sim
 test-sim: $(SIM_TESTS)
 	@set -e; for t in $(SIM_TESTS); do echo "== $$t"; $$t --jobs 2; done

@@ -16,7 +16,7 @@ static void poll_all(struct mtp_sim_wire *w, struct mtp_stack *const *stacks, in
         int work = 0;
         for (int i = 0; i < n; i++)
             work += mtp_stack_poll(stacks[i], mtp_sim_now(w)) > 0;
-        if (!work && mtp_sim_next_delivery(w) > mtp_sim_now(w))
+        if (!work)
             return;
     }
 }
@@ -28,7 +28,7 @@ int mtp_sim_run_until(struct mtp_sim_wire *w, struct mtp_stack *const *stacks, i
         poll_all(w, stacks, n);
         if (cond && cond(arg))
             return 0;
-        uint64_t next = mtp_sim_next_delivery(w);
+        uint64_t next = mtp_sim_next_delivery_after(w, mtp_sim_now(w));
         for (int i = 0; i < n; i++) {
             uint64_t d = mtp_stack_next_deadline(stacks[i]);
             if (d < next)

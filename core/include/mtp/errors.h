@@ -13,15 +13,16 @@
     X(MTP_ENOMEM,    ENOMEM,       "out of memory")                                          \
     X(MTP_ENOBUFS,   ENOBUFS,      "bounded pool or buffer exhausted")                       \
     X(MTP_EAGAIN,    EAGAIN,       "resource temporarily unavailable, try again")            \
-    X(MTP_EEXIST,    EEXIST,       "context instance already exists")                        \
-    X(MTP_ENOENT,    ENOENT,       "no such context instance or data unit")                  \
+    X(MTP_EEXIST,    EEXIST,       "already exists (context instance, data unit)")           \
+    X(MTP_ENOENT,    ENOENT,       "no such entry (context instance, data unit)")            \
     X(MTP_EINVAL,    EINVAL,       "invalid argument")                                       \
     X(MTP_EPROTO,    EPROTO,       "invalid program descriptor")                             \
     X(MTP_EABI,      ENOEXEC,      "program ABI version mismatch: recompile it with this mtpc") \
     X(MTP_ERANGE,    ERANGE,       "byte range outside the data unit")                       \
     X(MTP_EMSGSIZE,  EMSGSIZE,     "packet does not fit the buffer or the MTU")              \
     X(MTP_EBUSY,     EBUSY,        "engine busy (call from inside a notification)")          \
-    X(MTP_ENOSPC,    ENOSPC,       "data unit full")
+    X(MTP_ENOSPC,    ENOSPC,       "data unit full")                                         \
+    X(MTP_EBADMSG,   EBADMSG,      "malformed packet (dropped and counted)")
 
 enum mtp_error {
 #define MTP__ERR_ENUM(name, errnum, msg) name = -(errnum),

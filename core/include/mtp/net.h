@@ -2,7 +2,7 @@
  * net.h — the layers below the transport: the Internet checksum and the packet formats of
  * Ethernet II, ARP (IPv4 over Ethernet), IPv4 and ICMP.
  *
- * smoltcp style: every field offset lives in the one table below, each format has a
+ * Style: every field offset lives in the one table below, each format has a
  * parse/emit pair working on a plain "repr" struct, and a parser checks the length before it
  * reads any byte of an untrusted packet. Parsers return MTP_NET_OK or a reason to drop that
  * the caller counts (struct mtp_stats). All multi-byte values in reprs are in host order.

@@ -71,6 +71,7 @@ struct mtpg_draft_data_pkt {
 
 struct mtpg_draft_syn_pkt {
     uint32_t seq;
+    uint32_t local_ip;
     uint32_t remote_ip;
     uint16_t remote_port;
     uint16_t local_port;
@@ -91,6 +92,11 @@ struct mtpg_draft_list_sack_block_4 {
     struct mtpg_draft_sack_block v[4];
 };
 
+struct mtpg_draft_list_sack_block_8 {
+    uint32_t len;
+    struct mtpg_draft_sack_block v[8];
+};
+
 struct mtpg_draft_conn {
     uint8_t state;
     uint32_t cwnd;
@@ -106,6 +112,8 @@ struct mtpg_draft_conn {
     uint16_t rto_timer; /* timer index */
     struct mtpg_draft_swnd_1024 rx_map;
     struct mtpg_draft_list_sack_block_4 sacks;
+    struct mtpg_draft_list_sack_block_8 ooo;
+    uint32_t snd_una;
 };
 
 struct mtpg_draft_listen {
@@ -199,7 +207,8 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
 int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_data_pkt *ev, struct mtpg_draft_conn *ctx, struct mtpg_draft_grants *g, struct mtpg_draft_sp *s);
 int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_data_pkt *ev, struct mtpg_draft_conn *ctx, struct mtpg_draft_sp *s);
 int mtpg_draft_proc_reply_reset(struct mtp_exec *mtp_x, const struct mtpg_draft_data_pkt *ev);
-int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_syn_pkt *ev, struct mtpg_draft_listen *l);
+int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_syn_pkt *ev, struct mtpg_draft_listen *l, struct mtpg_draft_grants *g, struct mtpg_draft_sp *s);
+int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft_data_pkt *ev, struct mtpg_draft_conn *ctx);
 int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_rto *ev, struct mtpg_draft_conn *ctx);
 
 extern const struct mtp_program mtpg_draft_program;

@@ -34,4 +34,14 @@ expect - 0 "--vdev=net_memif0,role=bogus" "no such device: net_memif0 "
 expect lo 4 "" "queue 4 out of range \\(the device has 1 rx / 1 tx queues\\)"
 expect - 0 "--vdev=net_null0 --vdev=net_null1 $(printf -- '-d x %.0s' $(seq 60))" \
     "MTP_DPDK_ARGS: too many arguments \\(96 words at most"
+# and good configurations open, with a pool that drains and refills, and leave the caller's
+# CPU affinity alone (even "-l 0", which makes EAL pin its thread to CPU 0)
+for args in "--vdev=net_null0" "--vdev=net_null0 -l 0"; do
+    if ip netns exec "$NS" env MTP_DPDK_ARGS="$args" timeout 30 "$BIN" - 0 >"$OUT" 2>&1 &&
+       grep -q '^opened ' "$OUT" && grep -q '^pool: [0-9]* frames, all returned' "$OUT"; then
+        echo "ok: '$args' opens; $(grep '^pool' "$OUT")"
+    else
+        echo "FAIL: '$args' did not open cleanly:"; cat "$OUT"; failed=1
+    fi
+done
 exit $failed

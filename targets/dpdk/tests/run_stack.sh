@@ -65,8 +65,11 @@ PY
     pypid=$!
 }
 [ "$PMD" = tap ] || peer_start
+# net_tap's interface goes away with the process: keep it (linger) until the checks are done
+LINGER=
+[ "$PMD" = tap ] && LINGER=3000
 ip netns exec "$NSD" env MTP_DPDK_ARGS="$ARGS" timeout 60 "$BIN" "$VD" "$OUR_IP" "$PEER_IP" 3 50 \
-    >"$OUT" 2>&1 &
+    $LINGER >"$OUT" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q '^ready' "$OUT" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 grep -q '^ready' "$OUT" || fail "the stack did not come up"

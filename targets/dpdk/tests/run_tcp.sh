@@ -4,6 +4,8 @@
 #     1. echo through a kernel echo server, 1 MB byte-exact
 #     2. mtpcat client -> kernel server: MB megabytes up, 1 MB down, one connection
 #     3. kernel client -> mtpcat -l: MB megabytes to mtpcat, 1 MB back
+#     4. (af_packet) 2 and 3 again, 20 MB, with 2% of the kernel's incoming packets dropped
+#        (nftables in the kernel's namespace)
 #   over net_memif, mtpcat to mtpcat (two processes): MB megabytes one way, 1 MB the other.
 # Namespaces and veths are md*<pid>, removed by the trap.
 #   run_tcp.sh MTPCAT [MB (100)]
@@ -44,7 +46,31 @@ ip -n "$NSK" link set "$VK" up && ip -n "$NSK" link set lo up &&
 ip -n "$NSD" link set "$VD" up || fail "cannot build the namespaces"
 ip netns exec "$NSK" ethtool -K "$VK" tx off rx off >/dev/null || fail "ethtool -K $VK failed"
 
-mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1
+mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" 20
+
+client_to_kernel() { # label file
+    port=$((port + 1))
+    ip netns exec "$NSK" $py "$kt/kernel_tcp.py" serve $port "$tmp/small" "$tmp/k.in" & k=$!; bg+=($k)
+    wait_listen $port
+    timeout 240 ip netns exec "$NSD" "$mtpcat" -v "$PEER_IP" $port <"$2" >"$tmp/m.out" \
+        2>"$tmp/client.err" || fail "$1 client: mtpcat exited"
+    wait $k 2>/dev/null
+    same "$2" "$tmp/k.in" "$1 client (mtpcat -> kernel)"
+    same "$tmp/small" "$tmp/m.out" "$1 client (kernel -> mtpcat)"
+    echo "run_tcp.sh: $1: mtpcat client -> kernel $(stat -c %s "$2") bytes, kernel -> mtpcat 1 MB, byte-exact"
+}
+kernel_to_listener() { # label file
+    port=$((port + 1))
+    timeout 240 ip netns exec "$NSD" "$mtpcat" -v -l $port <"$tmp/small" >"$tmp/m.out" \
+        2>"$tmp/listen.err" & m=$!; bg+=($m)
+    wait_line "$tmp/listen.err" $m
+    timeout 240 ip netns exec "$NSK" $py "$kt/kernel_tcp.py" connect "$OUR_IP" $port "$2" \
+        "$tmp/k.in" >/dev/null || fail "$1 listener: kernel client failed"
+    wait $m || fail "$1 listener: mtpcat -l exited"
+    same "$2" "$tmp/m.out" "$1 listener (kernel -> mtpcat)"
+    same "$tmp/small" "$tmp/k.in" "$1 listener (mtpcat -> kernel)"
+    echo "run_tcp.sh: $1: kernel client -> mtpcat -l $(stat -c %s "$2") bytes, back 1 MB, byte-exact"
+}
 export MTP_PROTO=tcp MTP_TARGET=dpdk MTP_IP=$OUR_IP MTP_TEST_TIMEOUT=240
 port=5100
 
@@ -59,27 +85,18 @@ for pmd in af_packet af_xdp; do
         2>"$tmp/echo.err" || fail "$pmd echo: mtpcat exited $?"
     same "$tmp/small" "$tmp/echo.out" "$pmd echo"
     echo "run_tcp.sh: $pmd: echo through kernel TCP: 1 MB byte-exact"
-    # 2. mtpcat client -> kernel server
-    port=$((port + 1))
-    ip netns exec "$NSK" $py "$kt/kernel_tcp.py" serve $port "$tmp/small" "$tmp/k.in" & k=$!; bg+=($k)
-    wait_listen $port
-    timeout 240 ip netns exec "$NSD" "$mtpcat" -v "$PEER_IP" $port <"$tmp/big" >"$tmp/m.out" \
-        2>"$tmp/client.err" || fail "$pmd client: mtpcat exited"
-    wait $k 2>/dev/null
-    same "$tmp/big" "$tmp/k.in" "$pmd client (mtpcat -> kernel)"
-    same "$tmp/small" "$tmp/m.out" "$pmd client (kernel -> mtpcat)"
-    echo "run_tcp.sh: $pmd: mtpcat client -> kernel $mb MB, kernel -> mtpcat 1 MB, byte-exact"
-    # 3. kernel client -> mtpcat -l
-    port=$((port + 1))
-    timeout 240 ip netns exec "$NSD" "$mtpcat" -v -l $port <"$tmp/small" >"$tmp/m.out" \
-        2>"$tmp/listen.err" & m=$!; bg+=($m)
-    wait_line "$tmp/listen.err" $m
-    timeout 240 ip netns exec "$NSK" $py "$kt/kernel_tcp.py" connect "$OUR_IP" $port "$tmp/big" \
-        "$tmp/k.in" >/dev/null || fail "$pmd listener: kernel client failed"
-    wait $m || fail "$pmd listener: mtpcat -l exited"
-    same "$tmp/big" "$tmp/m.out" "$pmd listener (kernel -> mtpcat)"
-    same "$tmp/small" "$tmp/k.in" "$pmd listener (mtpcat -> kernel)"
-    echo "run_tcp.sh: $pmd: kernel client -> mtpcat -l $mb MB, back 1 MB, byte-exact"
+    client_to_kernel "$pmd" "$tmp/big"
+    kernel_to_listener "$pmd" "$tmp/big"
+    if [ $pmd = af_packet ]; then
+        ip netns exec "$NSK" nft -f - <<'NFT' || fail "cannot add the nftables loss rule"
+table inet mdloss {
+    chain input { type filter hook input priority -300; numgen random mod 100 < 2 drop; }
+}
+NFT
+        client_to_kernel "$pmd, 2% loss" "$tmp/lossbig"
+        kernel_to_listener "$pmd, 2% loss" "$tmp/lossbig"
+        ip netns exec "$NSK" nft delete table inet mdloss
+    fi
 done
 
 # MTP <-> MTP over memif (two processes in this namespace; abstract socket, no file)
