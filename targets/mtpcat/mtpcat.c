@@ -460,6 +460,8 @@ int main(int argc, char **argv)
     };
     struct mtp_target *target;
     int err = ops->open(&target, &tcfg);
+    if (err && ops == &mtp_target_xdp)
+        exit(1); /* the xdp target has printed its one line */
     if (err)
         die("cannot open the %s target on %s: %s", ops->name, iface ? iface : "-",
             strerror(-err));
