@@ -138,6 +138,7 @@ struct hook {
 };
 
 #define MAX_HOOKS 8
+/* Per process; open and close are not thread-safe (the stack opens its target once). */
 static struct hook hooks[MAX_HOOKS];
 
 static int prog_name_of(uint32_t id, char name[BPF_OBJ_NAME_LEN], int *fd_out)
