@@ -9,7 +9,10 @@
  * difference, divided by 2N, is the cost of one connection endpoint (its context, its
  * table entries, its socket handle). A second measurement follows one 64-byte request and
  * response on every connection: buffers a connection keeps after it has been used count
- * there. RSS (VmRSS) deltas are printed next to them.
+ * there, and so do the engines' bounded caches of idle stream buffers (filled by the first
+ * connections used, whatever N is); `used_marginal` is the growth over the second half of
+ * the connections only, when those caches are already full. RSS (VmRSS) deltas are printed
+ * next to them.
  *
  *   idle_conns [N (10000)]
  *
@@ -45,7 +48,7 @@ struct bench {
     struct mtp_stack *stacks[2];
     struct mtp_sock *listener;
     struct mtp_sock **client, **server;
-    int n, n_connected, n_accepted, n_echoed, n_answered;
+    int n, n_connected, n_accepted, n_asked, n_answered;
     uint8_t *client_got, *server_got;
 };
 
@@ -126,7 +129,7 @@ static int all_answered(void *arg)
     uint64_t t = mtp_sim_now(b->w);
     uint8_t buf[MSG];
     layers_poll(b);
-    for (int i = 0; i < b->n; i++) {
+    for (int i = 0; i < b->n_asked; i++) {
         if (b->server_got[i] < MSG) {
             ssize_t k = mtp_sock_recv(b->server[i], buf, MSG - b->server_got[i], t);
             if (k > 0 && (b->server_got[i] += (uint8_t)k) == MSG &&
@@ -139,7 +142,7 @@ static int all_answered(void *arg)
                 b->n_answered++;
         }
     }
-    return b->n_answered == b->n;
+    return b->n_answered == b->n_asked;
 }
 
 /* Runs the wire until `cond` holds, then on until nothing is in flight (delayed ACKs sent). */
@@ -189,13 +192,21 @@ int main(int argc, char **argv)
     }
     uint64_t heap1 = heap_bytes(), rss1 = rss_bytes();
 
-    for (int i = 0; i < b.n; i++) {
-        uint8_t msg[MSG];
-        memset(msg, i & 0xff, sizeof msg);
-        if (mtp_sock_send(b.client[i], msg, MSG, mtp_sim_now(b.w)) != MSG)
-            die("client send", EAGAIN);
+    /* the first half fills the engines' bounded caches of idle stream buffers; the second
+     * half shows what a used connection costs beyond that */
+    uint64_t heap_half = 0;
+    for (int half = 0; half < 2; half++) {
+        int end = half ? b.n : b.n / 2;
+        for (; b.n_asked < end; b.n_asked++) {
+            uint8_t msg[MSG];
+            memset(msg, b.n_asked & 0xff, sizeof msg);
+            if (mtp_sock_send(b.client[b.n_asked], msg, MSG, mtp_sim_now(b.w)) != MSG)
+                die("client send", EAGAIN);
+        }
+        run(&b, all_answered, "request/response");
+        if (!half)
+            heap_half = heap_bytes();
     }
-    run(&b, all_answered, "request/response");
     uint64_t heap2 = heap_bytes(), rss2 = rss_bytes();
 
     const struct mtp_program *prog = mtp_sock_proto_program(mtp_sock_proto_find("tcp"));
@@ -208,10 +219,12 @@ int main(int argc, char **argv)
     double ends = 2.0 * b.n;
     printf("connections %d\n", b.n);
     printf("flow_ctx_bytes %u\n", ctx_max);
-    printf("idle_heap_per_end %.0f\n", (double)(heap1 - heap0) / ends);
-    printf("idle_rss_per_end %.0f\n", (double)(rss1 - rss0) / ends);
-    printf("used_heap_per_end %.0f\n", (double)(heap2 - heap0) / ends);
-    printf("used_rss_per_end %.0f\n", (double)(rss2 - rss0) / ends);
+    printf("idle_heap_per_end %.0f\n", ((double)heap1 - (double)heap0) / ends);
+    printf("idle_rss_per_end %.0f\n", ((double)rss1 - (double)rss0) / ends);
+    printf("used_heap_per_end %.0f\n", ((double)heap2 - (double)heap0) / ends);
+    printf("used_rss_per_end %.0f\n", ((double)rss2 - (double)rss0) / ends);
+    printf("used_marginal_heap_per_end %.0f\n",
+           ((double)heap2 - (double)heap_half) / (2.0 * (b.n - b.n / 2)));
     printf("frames %llu\n", (unsigned long long)mtp_sim_stats(b.w)->delivered);
 
     mtp_sock_close(b.listener, mtp_sim_now(b.w));
