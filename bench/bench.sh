@@ -60,6 +60,7 @@ echo "== mtp bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "   kernel $(uname -r), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
 echo "   bulk ${MB} MB per transfer over a veth pair between two namespaces (checksum/TSO/GRO"
 echo "   offloads off); ${RTT} round trips of 64 bytes; ${CONNS} idle connections"
+echo "   load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows up as noise)"
 echo "   Absolute numbers are specific to this machine (and to its load); the MTP/kernel"
 echo "   ratios are what carries over."
 echo
@@ -113,9 +114,12 @@ bulk() { # label sender receiver
             echo "   $label: failed (sender $rc, receiver $rrc): $(grep -hv '^[0-9]' "$tmp/tx.err" "$tmp/rx.err" | tail -3 | tr '\n' ' ')"
         else
             RATE[$label]=$(awk -v mb="$MB" -v s="$secs" 'BEGIN { printf "%.1f", mb * 1.048576 / s }')
+            # kernel -> kernel also in the sender's view, the one kernel -> mtpcat is timed in
+            local txs=$(grep -o 'tx_acked_s [0-9.]*' "$tmp/tx.err" | awk '{print $2}')
+            [ -n "$txs" ] && RATE[${label}_tx]=$(awk -v mb="$MB" -v s="$txs" 'BEGIN { printf "%.1f", mb * 1.048576 / s }')
             CPU[$label]=$(awk -v a="$(cpu_of "$tmp/tx.time")" -v b="$(cpu_of "$tmp/rx.time")" -v mb="$MB" \
                 'BEGIN { printf "%.2f", (a + b) / (mb / 1024) }')
-            echo "   $label: ${RATE[$label]} MB/s, ${CPU[$label]} CPU s/GB (sender $(cpu_of "$tmp/tx.time") s, receiver $(cpu_of "$tmp/rx.time") s)"
+            echo "   $label: ${RATE[$label]} MB/s${RATE[${label}_tx]:+ (on the sender clock: ${RATE[${label}_tx]} MB/s)}, ${CPU[$label]} CPU s/GB (sender $(cpu_of "$tmp/tx.time") s, receiver $(cpu_of "$tmp/rx.time") s)"
         fi
     fi
     [ "$snd" = d ] && ip -n "$NSA" addr add "$IPA/24" dev "$DEVA"
@@ -149,6 +153,7 @@ rr() { # label client-kind server-kind (k|m)
         P50[$label]=$(awk '{for (i = 1; i < NF; i++) if ($i == "p50_us") print $(i+1)}' <<<"$out")
         P99[$label]=$(awk '{for (i = 1; i < NF; i++) if ($i == "p99_us") print $(i+1)}' <<<"$out")
         echo "   $label: $out"
+        grep -h 'stack:' "$tmp/ppc.err" "$tmp/pp.err" 2>/dev/null | sed 's/^/      /'
     fi
 }
 echo "-- 2. request/response, 64 bytes"
@@ -170,9 +175,9 @@ echo
 echo "== results ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs; ratio = MTP / kernel)"
 row "measure" "MTP" "kernel" "ratio"
 row "bulk MB/s, mtpcat(xdp) -> kernel" "${RATE[x2k]}" "${RATE[k2k]}" "$(ratio "${RATE[x2k]}" "${RATE[k2k]}")"
-row "bulk MB/s, kernel -> mtpcat(xdp)" "${RATE[k2x]}" "${RATE[k2k]}" "$(ratio "${RATE[k2x]}" "${RATE[k2k]}")"
+row "bulk MB/s, kernel -> mtpcat(xdp)" "${RATE[k2x]}" "${RATE[k2k_tx]:-}" "$(ratio "${RATE[k2x]}" "${RATE[k2k_tx]:-}")"
 row "bulk MB/s, mtpcat(dpdk af_xdp) -> kernel" "${RATE[d2k]}" "${RATE[k2k]}" "$(ratio "${RATE[d2k]}" "${RATE[k2k]}")"
-row "bulk MB/s, kernel -> mtpcat(dpdk af_xdp)" "${RATE[k2d]}" "${RATE[k2k]}" "$(ratio "${RATE[k2d]}" "${RATE[k2k]}")"
+row "bulk MB/s, kernel -> mtpcat(dpdk af_xdp)" "${RATE[k2d]}" "${RATE[k2k_tx]:-}" "$(ratio "${RATE[k2d]}" "${RATE[k2k_tx]:-}")"
 row "CPU s/GB (both ends), mtpcat(xdp) -> kernel" "${CPU[x2k]}" "${CPU[k2k]}" "$(ratio "${CPU[x2k]}" "${CPU[k2k]}")"
 row "CPU s/GB (both ends), kernel -> mtpcat(xdp)" "${CPU[k2x]}" "${CPU[k2k]}" "$(ratio "${CPU[k2x]}" "${CPU[k2k]}")"
 row "CPU s/GB (both ends), mtpcat(dpdk) -> kernel" "${CPU[d2k]}" "${CPU[k2k]}" "$(ratio "${CPU[d2k]}" "${CPU[k2k]}")"

@@ -122,20 +122,23 @@ static int all_established(void *arg)
     return 1;
 }
 
-/* Every server answers the 64 bytes it got; done when every client has its answer. */
+/* Every server answers the 64 bytes it got; done when every client asked has its answer. */
 static int all_answered(void *arg)
 {
     struct bench *b = arg;
     uint64_t t = mtp_sim_now(b->w);
     uint8_t buf[MSG];
     layers_poll(b);
-    for (int i = 0; i < b->n_asked; i++) {
+    /* accepted connections come in any order: every server end is looked at */
+    for (int i = 0; i < b->n_accepted; i++) {
         if (b->server_got[i] < MSG) {
             ssize_t k = mtp_sock_recv(b->server[i], buf, MSG - b->server_got[i], t);
             if (k > 0 && (b->server_got[i] += (uint8_t)k) == MSG &&
                 mtp_sock_send(b->server[i], buf, MSG, t) != MSG)
                 die("server send", EAGAIN);
         }
+    }
+    for (int i = 0; i < b->n_asked; i++) {
         if (b->client_got[i] < MSG) {
             ssize_t k = mtp_sock_recv(b->client[i], buf, MSG - b->client_got[i], t);
             if (k > 0 && (b->client_got[i] += (uint8_t)k) == MSG)
@@ -149,8 +152,14 @@ static int all_answered(void *arg)
 static void run(struct bench *b, mtp_sim_cond_fn cond, const char *what)
 {
     int rc = mtp_sim_run_until(b->w, b->stacks, 2, cond, b, mtp_sim_now(b->w) + 600 * SEC);
-    if (rc)
+    if (rc) {
+        int srv = 0;
+        for (int i = 0; i < b->n_accepted; i++)
+            srv += b->server_got[i] == MSG;
+        fprintf(stderr, "idle_conns: %d connected, %d accepted, %d asked, %d served, %d answered\n",
+                b->n_connected, b->n_accepted, b->n_asked, srv, b->n_answered);
         die(what, rc);
+    }
     mtp_sim_run_until(b->w, b->stacks, 2, NULL, NULL, mtp_sim_now(b->w) + SEC / 2);
     layers_poll(b);
 }

@@ -7,7 +7,7 @@
  *   pingpong -k|-m -l PORT                echo server: one connection, echoes until EOF
  *   pingpong -k|-m HOST PORT N SIZE       client: N round trips of SIZE bytes (after 200
  *                                         untimed ones), then one line on stdout:
- *   pingpong: n N size SIZE p50_us X p99_us Y mean_us Z
+ *   pingpong: n N size SIZE p50_us X p90_us . p99_us Y max_us . mean_us Z
  *
  * MTP environment: MTP_IFACE (required), MTP_XDP_OBJ (the hook object, required), MTP_IP.
  */
@@ -211,6 +211,22 @@ static void conn_close(struct conn *c)
         mtp_sock_close(c->listener, now_ns());
 }
 
+/* The stack's counters on stderr: a latency tail often has its explanation here
+ * (retransmission timers, drops). */
+static void stats_print(const struct conn *c, const char *who)
+{
+    if (!c->st)
+        return;
+    const struct mtp_stats *st = mtp_stack_stats(c->st);
+    fprintf(stderr,
+            "pingpong: %s stack: frames rx %llu tx %llu, timers fired %llu, drops: malformed "
+            "%llu bad_csum %llu no_ctx %llu tx_full %llu rx_window %llu\n",
+            who, (unsigned long long)st->rx_frames, (unsigned long long)st->tx_frames,
+            (unsigned long long)st->timers_fired, (unsigned long long)st->drop_malformed,
+            (unsigned long long)st->drop_bad_csum, (unsigned long long)st->drop_no_ctx,
+            (unsigned long long)st->drop_tx_full, (unsigned long long)st->drop_rx_window);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -253,6 +269,7 @@ int main(int argc, char **argv)
                 conn_wait(&c, POLLIN);
         }
         conn_close(&c);
+        stats_print(&c, "server");
         return 0;
     }
     if (argc != 6)
@@ -278,13 +295,15 @@ int main(int argc, char **argv)
     double sum = 0;
     for (long i = 0; i < n; i++)
         sum += (double)rtt[i];
-    printf("pingpong: n %ld size %ld p50_us %.1f p99_us %.1f mean_us %.1f\n", n, size,
-           (double)rtt[n / 2] / 1e3, (double)rtt[(n * 99) / 100] / 1e3, sum / (double)n / 1e3);
+    printf("pingpong: n %ld size %ld p50_us %.1f p90_us %.1f p99_us %.1f max_us %.1f "
+           "mean_us %.1f\n", n, size, (double)rtt[n / 2] / 1e3, (double)rtt[(n * 9) / 10] / 1e3,
+           (double)rtt[(n * 99) / 100] / 1e3, (double)rtt[n - 1] / 1e3, sum / (double)n / 1e3);
     free(rtt);
     if (c.st)
         mtp_sock_shutdown_wr(c.sk, now_ns());
     else
         shutdown(c.fd, SHUT_WR);
     conn_close(&c);
+    stats_print(&c, "client");
     return 0;
 }
