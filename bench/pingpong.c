@@ -9,7 +9,8 @@
  *                                         untimed ones), then one line on stdout:
  *   pingpong: n N size SIZE p50_us X p90_us . p99_us Y max_us . mean_us Z
  *
- * MTP environment: MTP_IFACE (required), MTP_XDP_OBJ (the hook object, required), MTP_IP.
+ * MTP environment: MTP_IFACE (required), MTP_XDP_OBJ (the hook object, required), MTP_IP,
+ * MTP_PCAP (a capture of every frame the stack sends and receives).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -168,7 +169,7 @@ static void mtp_open(struct conn *c, const char *host, uint16_t port)
     if (ipv && inet_pton(AF_INET, ipv, &ip) != 1)
         die(ipv, EINVAL);
     struct mtp_stack_config scfg = {.prog = prog, .ops = &mtp_target_xdp, .target = t,
-                                    .ipv4 = ntohl(ip.s_addr)};
+                                    .ipv4 = ntohl(ip.s_addr), .pcap_path = getenv("MTP_PCAP")};
     if (!(c->st = mtp_stack_new(&scfg, &err)))
         die("stack", err);
     if (!(c->ss = mtp_socks_new(c->st, p, &err)))
