@@ -30,6 +30,6 @@ $(B)/bin/bench_idle_conns: bench/idle_conns.c $$(MTP_SOCK_LIB) $(SIM_LIB) $(B)/l
 	    -lm -o $@
 
 .PHONY: bench
-bench: $(BENCH_BINS) $(B)/bin/mtpcat
+bench: $(BENCH_BINS) $(B)/bin/mtpcat $(B)/bpf/tcp.bpf.o
 	@BENCH_MB=$(BENCH_MB) BENCH_RTT=$(BENCH_RTT) BENCH_CONNS=$(BENCH_CONNS) \
 	    bash bench/bench.sh $(B)
