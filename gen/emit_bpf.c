@@ -115,6 +115,32 @@ static void read_fields(Decl *bp)
     }
 }
 
+/* Whether a statement can end parsing normally (a later drop then does not apply to every
+ * packet, so the XDP side must not use it). */
+static bool has_return(Stmt *s)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_RETURN)
+            return true;
+        if ((s->kind == S_BLOCK && has_return(s->body)) ||
+            (s->kind == S_IF && (has_return(s->then) || has_return(s->els))) ||
+            (s->kind == S_FOR && has_return(s->body)))
+            return true;
+    }
+    return false;
+}
+
+static bool has_return1(Stmt *s)
+{
+    if (!s)
+        return false;
+    Stmt *next = s->next;
+    s->next = NULL;
+    bool r = has_return(s);
+    s->next = next;
+    return r;
+}
+
 static bool is_drop(Stmt *s)
 {
     if (s->kind == S_DROP)
@@ -178,9 +204,10 @@ void mtpc_emit_bpf(Program *p, FILE *o)
         }
         var_seen = true;
     }
-    /* top-level `if (cond) drop;` on header fields */
+    /* top-level `if (cond) drop;` on header fields, up to the first statement that may
+     * end parsing early */
     if (first)
-        for (Stmt *s = first->next; s; s = s->next) {
+        for (Stmt *s = first->next; s && !has_return1(s); s = s->next) {
             if (s->kind != S_IF || s->els || !is_drop(s->then) || !translatable(p, s->expr))
                 continue;
             fprintf(out, "    if (");

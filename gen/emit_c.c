@@ -379,11 +379,8 @@ static void emit_call(Buf *b, Expr *e)
     mtpc_error_at(e->tok, "internal: call cannot be used as a value");
 }
 
-static char *opt_list_find(Expr *base, Decl *o)
-{
-    (void)base;
-    return mtpc_fmt("%lld", (long long)o->opt_kind);
-}
+/* the kind byte that identifies option `o` in an option list */
+static char *opt_kind_literal(const Decl *o) { return mtpc_fmt("%lld", (long long)o->opt_kind); }
 
 static void emit_method(Buf *b, Expr *e)
 {
@@ -461,12 +458,12 @@ static void emit_method(Buf *b, Expr *e)
         switch (e->builtin) {
         case M_HAS:
             bput(b, "(mtpg_%s_ol_%s_find(&(%s), %s) >= 0)", P, name_of(ol->name), bs,
-                 opt_list_find(base, e->decl));
+                 opt_kind_literal(e->decl));
             return;
         case M_GET:
             bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); int mtp_i%d = mtpg_%s_ol_%s_find(mtp_l%d, %s); "
                     "mtp_i%d >= 0 ? mtp_l%d->v[mtp_i%d].u.%s : %s; })",
-                 bs, n, bs, n, P, name_of(ol->name), n, opt_list_find(base, e->decl), n, n, n,
+                 bs, n, bs, n, P, name_of(ol->name), n, opt_kind_literal(e->decl), n, n, n,
                  name_of(e->decl->name), zero_value(e->ty));
             return;
         case M_ADD:
@@ -1021,7 +1018,8 @@ static void emit_field_inits(Decl *d, const char *v)
 static void emit_value_inits(void)
 {
     for (Decl *d = prog->decls; d; d = d->next) {
-        if ((d->kind != D_STRUCT && d->kind != D_BP && d->kind != D_OPT && d->kind != D_FLOWID) ||
+        if ((d->kind != D_STRUCT && d->kind != D_BP && d->kind != D_OPT && d->kind != D_FLOWID &&
+             d->kind != D_EVENT) ||
             !rec_has_defaults(d))
             continue;
         emit("static __attribute__((unused)) void mtpg_%s_init_%s(%s *v)\n{\n", P,
@@ -1779,6 +1777,15 @@ static void emit_helpers(void)
     emit("static __attribute__((unused)) uint32_t mtpg_%s_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }\n\n", P);
 }
 
+/* Only registered coalescing rules are emitted (the descriptor lists them). */
+static bool is_registered_rule(const Program *p, const Decl *d)
+{
+    for (int i = 0; i < p->ncoalesce; i++)
+        if (p->coalesce[i] == d)
+            return true;
+    return false;
+}
+
 void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
 {
     prog = p;
@@ -1850,13 +1857,8 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
         case D_PROC: emit_proc(d); break;
         case D_PARSER: emit_parser(d); break;
         case D_COALESCE:
-            if (true) {
-                bool reg = false;
-                for (int i = 0; i < p->ncoalesce; i++)
-                    reg |= p->coalesce[i] == d;
-                if (reg)
-                    emit_coalesce(d);
-            }
+            if (is_registered_rule(p, d))
+                emit_coalesce(d);
             break;
         case D_SEGRULE: emit_srule(d); break;
         default: break;

@@ -21,7 +21,7 @@ $(GEN_TEST): gen/tests/test_gen.c
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(CRITERION) -o $@
 
 # Generated C of the ok programs, for tests that exercise it directly: build/gen/ok/X.c and
-# X.h from gen/tests/ok/X.mtp; gen/tests/test_X.c links with it (test_echo, test_frames).
+# X.h from gen/tests/ok/X.mtp; gen/tests/test_X.c links with it (test_echo, test_frames, …).
 # GEN_ECHO_C (echo.c, echo.h next to it) is there for other fragments' end-to-end tests.
 GEN_OK_DIR := $(B)/gen/ok
 GEN_ECHO_C := $(GEN_OK_DIR)/echo.c
@@ -29,10 +29,12 @@ $(GEN_OK_DIR)/%.c $(GEN_OK_DIR)/%.h: gen/tests/ok/%.mtp $(MTPC_SAN)
 	@mkdir -p $(@D)
 	ASAN_OPTIONS=detect_leaks=0 $(MTPC_SAN) -o $(GEN_OK_DIR)/$*.c $<
 .PRECIOUS: $(GEN_OK_DIR)/%.c $(GEN_OK_DIR)/%.h
-GEN_RUN_TESTS := $(B)/san/tests/gen/test_echo $(B)/san/tests/gen/test_frames
-$(B)/san/tests/gen/test_%: gen/tests/test_%.c $(GEN_OK_DIR)/%.c
+GEN_RUN_TESTS := $(patsubst gen/tests/%.c,$(B)/san/tests/gen/%,$(filter-out gen/tests/test_gen.c,$(wildcard gen/tests/test_*.c)))
+# (linked with the runtime library for its helpers: keyed_hash, sliding windows, ...)
+$(B)/san/tests/gen/test_%: gen/tests/test_%.c $(GEN_OK_DIR)/%.c $(B)/san/lib/libmtpcore.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(GEN_OK_DIR) $< $(GEN_OK_DIR)/$*.c $(CRITERION) -o $@
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(GEN_OK_DIR) $< $(GEN_OK_DIR)/$*.c \
+	  $(B)/san/lib/libmtpcore.a $(CRITERION) -lm -o $@
 
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc

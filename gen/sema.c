@@ -1243,8 +1243,7 @@ static void check_for(Stmt *s)
     check_value(s->expr);
     Expr *c = s->expr;
     bool ok = c->kind == E_BINARY && is_var_ref(c->lhs, iv) &&
-              (!strcmp(c->op, "<") || !strcmp(c->op, "<=") || !strcmp(c->op, "!=")) &&
-              mtpc_is_const(prog, c->rhs);
+              (!strcmp(c->op, "<") || !strcmp(c->op, "<=")) && mtpc_is_const(prog, c->rhs);
     if (!ok)
         mtpc_error_at(c->tok, "loop without a static bound: the condition must be 'i < constant'");
     check_stmt(s->step);
@@ -1257,13 +1256,26 @@ static void check_for(Stmt *s)
            mtpc_const_eval(prog, st->expr->rhs) > 0));
     if (!ok)
         mtpc_error_at(st->tok, "loop without a static bound: the step must be 'i = i + constant'");
-    if (!strcmp(c->op, "!=") && !(st->expr->kind == E_NUM && st->expr->num == 1) &&
-        !(st->expr->kind == E_BINARY && st->expr->rhs->kind == E_NUM && st->expr->rhs->num == 1))
-        mtpc_error_at(c->tok, "loop without a static bound: use '<' with a step other than 1");
     int64_t bound = mtpc_const_eval(prog, c->rhs);
     if (bound > 1000000)
         mtpc_error_at(c->rhs->tok, "loop bound %lld is too large (at most 1000000)",
                       (long long)bound);
+    /* the variable must reach the bound without wrapping around */
+    int64_t max = iv->ty->bits >= 63 ? INT64_MAX
+                  : iv->ty->is_signed ? ((int64_t)1 << (iv->ty->bits - 1)) - 1
+                                      : ((int64_t)1 << iv->ty->bits) - 1;
+    int64_t step = mtpc_const_eval(prog, !strcmp(st->op, "+=") ? st->expr : st->expr->rhs);
+    int64_t last = !strcmp(c->op, "<=") ? bound : bound - 1;
+    if (step > 1000000 || last + step > max)
+        mtpc_error_at(c->rhs->tok, "loop without a static bound: a %s loop variable wraps "
+                                   "around before reaching %lld",
+                      type_name(iv->ty), (long long)bound);
+    /* a signed variable could start far below the bound */
+    Expr *start = s->init->expr;
+    if (iv->ty->is_signed && !(start && mtpc_is_const(prog, start) &&
+                               bound - mtpc_const_eval(prog, start) <= 1000000))
+        mtpc_error_at(s->init->tok, "loop without a static bound: a signed loop variable needs a "
+                                    "constant start near the bound");
     push_frozen(iv);
     check_stmt(s->body);
     fn->nfrozen--;
@@ -1443,6 +1455,9 @@ static void layout_wire(Decl *d)
     if (run_start >= 0 && (bit - run_start) % 8)
         mtpc_error_at(d->name, "bit fields at the end of '%.*s' do not fill whole bytes",
                       d->name->len, d->name->loc);
+    if (run_start >= 0 && bit - run_start > 64)
+        mtpc_error_at(d->name, "a run of bit fields at the end of '%.*s' is longer than 64 bits",
+                      d->name->len, d->name->loc);
     d->fixed_bytes = bit / 8;
 }
 
@@ -1514,6 +1529,23 @@ static void check_optlist(Decl *d)
     d->align = d->ol_align ? const_in_range(d->ol_align, 1, 16, "align") : 1;
 }
 
+/* An option area's length is computed from the fixed header, before anything else. */
+static void check_fixed_refs(Expr *e)
+{
+    if (!e)
+        return;
+    if (e->kind == E_IDENT && (e->res == R_HDR_LEN || e->res == R_PAYLOAD_LEN))
+        mtpc_error_at(e->tok, "an option area's length cannot use '%.*s'", e->name->len,
+                      e->name->loc);
+    if (e->kind == E_IDENT && e->res == R_BP_FIELD && !e->field->fixed)
+        mtpc_error_at(e->tok, "an option area's length can only read fixed header fields");
+    check_fixed_refs(e->lhs);
+    check_fixed_refs(e->rhs);
+    check_fixed_refs(e->cond);
+    for (int i = 0; i < e->nargs; i++)
+        check_fixed_refs(e->args[i]);
+}
+
 /* opt_list lengths are expressions over the blueprint that holds the list */
 static void check_optlist_uses(Decl *bp)
 {
@@ -1529,6 +1561,7 @@ static void check_optlist_uses(Decl *bp)
         check_value(ol->ol_length);
         check_scalar(ol->ol_length);
         cur_field_scope = NULL;
+        check_fixed_refs(ol->ol_length);
     }
 }
 
@@ -2283,6 +2316,20 @@ void mtpc_sema(Program *p)
                     mtpc_warn_at(d->name, "scheduler '%.*s' is not registered (register_pkt_sched)",
                                  d->name->len, d->name->loc);
             }
+    }
+    for (Decl *d = p->decls; d; d = d->next) {
+        if (d->kind != D_PROC)
+            continue;
+        bool used = false;
+        for (DispEntry *e = p->dispatch ? p->dispatch->entries : NULL; e && !used; e = e->next) {
+            for (int i = 0; i < e->nchain; i++)
+                used |= e->procs[i] == d;
+            for (int i = 0; i < e->nels; i++)
+                used |= e->eprocs[i] == d;
+        }
+        if (!used)
+            mtpc_warn_at(d->name, "processor '%.*s' is not in any dispatch chain", d->name->len,
+                         d->name->loc);
     }
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_PARSER && d != p->parser)

@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(f->contents, data, size);
         f->size = size;
         Program *p = mtpc_parse(f);
+        mtpc_dump_ast(p, sink);
         p->name = "fuzz";
         p->upper = "FUZZ";
         p->c_name = "fuzz.c";

@@ -233,3 +233,14 @@ Test(mtpc, generated_files_are_marked_and_point_at_the_source, .init = setup)
                      "/mark/echo.c | grep -q \"seq = ev->seq\""),
                  0);
 }
+
+Test(mtpc, bpf_header_keeps_only_drops_every_packet_reaches, .init = setup)
+{
+    cr_assert_eq(run("%s --emit=bpf -o " OUT "/draft_only.bpf.h gen/tests/ok/draft.mtp", mtpc()), 0);
+    cr_expect_eq(run("grep -q \"f_data_offset < 5ull\" " OUT "/draft_only.bpf.h"), 0);
+    cr_expect_eq(run("grep -q \"olen > 65535\" " OUT "/draft_only.bpf.h"), 0);
+    cr_expect_neq(run("grep -q f_window\\ == " OUT "/draft_only.bpf.h"), 0,
+                  "a drop after a return must not be in the XDP header");
+    cr_expect_eq(run("grep -q \"#define MTPG_BPF_IP_PROTO 6\" " OUT "/draft_only.bpf.h"), 0);
+    cr_expect_eq(run("grep -q \"#define MTPG_BPF_L4_MIN_LEN 13\" " OUT "/draft_only.bpf.h"), 0);
+}

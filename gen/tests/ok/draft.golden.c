@@ -438,13 +438,18 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         return MTP_PARSE_OK;
     }
 #line 85 "gen/tests/ok/draft.mtp"
+    if (((h).window == 0)) {
+#line 85 "gen/tests/ok/draft.mtp"
+        return MTP_PARSE_MALFORMED;
+    }
+#line 86 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_data_pkt d;
     memset(&d, 0, sizeof d);
-#line 86 "gen/tests/ok/draft.mtp"
-    (d).seq = (h).seq;
 #line 87 "gen/tests/ok/draft.mtp"
-    (d).data = (h).data;
+    (d).seq = (h).seq;
 #line 88 "gen/tests/ok/draft.mtp"
+    (d).data = (h).data;
+#line 89 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_data_pkt mtp_ev3 = d;
         struct mtpg_draft_conn_id mtp_id3 = ((struct mtpg_draft_conn_id){ .local_ip = (ip).dst, .remote_ip = (ip).src, .local_port = (h).dst_port, .remote_port = (h).src_port });
@@ -452,7 +457,7 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         mtpg_draft_key_conn_id(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_DRAFT_EV_DATA_PKT, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 456 "draft.c"
+#line 461 "draft.c"
     return MTP_PARSE_OK;
 }
 
@@ -462,32 +467,32 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
     (void)ev;
     (void)ctx;
     (void)s;
-#line 92 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_TX_DATA); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.addr = (mtp_addr_t)(ev->buf); mtp_i->u.seg.len = (uint32_t)(ev->len); } }
 #line 93 "gen/tests/ok/draft.mtp"
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_TX_DATA); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.addr = (mtp_addr_t)(ev->buf); mtp_i->u.seg.len = (uint32_t)(ev->len); } }
+#line 94 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_seg_bp b;
     memset(&b, 0, sizeof b);
     mtpg_draft_init_seg_bp(&b);
-#line 94 "gen/tests/ok/draft.mtp"
-    (b).src_port = ctx->local_port;
 #line 95 "gen/tests/ok/draft.mtp"
-    (b).dst_port = ctx->remote_port;
+    (b).src_port = ctx->local_port;
 #line 96 "gen/tests/ok/draft.mtp"
-    (b).seq = ctx->snd_nxt;
+    (b).dst_port = ctx->remote_port;
 #line 97 "gen/tests/ok/draft.mtp"
-    (b).data = ((struct mtp_data){ .uid = (uint64_t)(0), .off = (uint64_t)(ctx->snd_off), .len = (uint32_t)(ev->len), .flags = MTP_DATA_FROM_UNIT });
+    (b).seq = ctx->snd_nxt;
 #line 98 "gen/tests/ok/draft.mtp"
-    if (s->ack_now) {
+    (b).data = ((struct mtp_data){ .uid = (uint64_t)(0), .off = (uint64_t)(ctx->snd_off), .len = (uint32_t)(ev->len), .flags = MTP_DATA_FROM_UNIT });
 #line 99 "gen/tests/ok/draft.mtp"
+    if (s->ack_now) {
+#line 100 "gen/tests/ok/draft.mtp"
         struct mtpg_draft_opt_mss m;
         memset(&m, 0, sizeof m);
         mtpg_draft_init_opt_mss(&m);
-#line 100 "gen/tests/ok/draft.mtp"
-        (m).value = 1460;
 #line 101 "gen/tests/ok/draft.mtp"
+        (m).value = 1460;
+#line 102 "gen/tests/ok/draft.mtp"
         ({ __typeof__((b).opts) *mtp_l4 = &((b).opts); struct mtpg_draft_opt_mss mtp_v4 = (m); if (mtp_l4->len < 8) { mtp_l4->v[mtp_l4->len].kind = 2; mtp_l4->v[mtp_l4->len].u.opt_mss = mtp_v4; mtp_l4->len++; } });
     }
-#line 103 "gen/tests/ok/draft.mtp"
+#line 104 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_seg_bp mtp_b5 = b;
         uint32_t mtp_off5 = mtp_ibuf_copy(mtp_x->out, &mtp_b5, sizeof mtp_b5);
@@ -501,13 +506,13 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_DATA);
         }
     }
-#line 104 "gen/tests/ok/draft.mtp"
-    ctx->snd_nxt = (ctx->snd_nxt + ev->len);
 #line 105 "gen/tests/ok/draft.mtp"
-    ctx->snd_off = (ctx->snd_off + ev->len);
+    ctx->snd_nxt = (ctx->snd_nxt + ev->len);
 #line 106 "gen/tests/ok/draft.mtp"
+    ctx->snd_off = (ctx->snd_off + ev->len);
+#line 107 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a6 = ctx->rto; __auto_type mtp_b6 = mtpg_draft_param_MIN_RTO; mtp_a6 > mtp_b6 ? mtp_a6 : mtp_b6; }));  } }
-#line 511 "draft.c"
+#line 516 "draft.c"
     return 0;
 }
 
@@ -518,39 +523,39 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (void)ctx;
     (void)g;
     (void)s;
-#line 110 "gen/tests/ok/draft.mtp"
-    if ((ctx->state == 0)) {
 #line 111 "gen/tests/ok/draft.mtp"
-        { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); } }
+    if ((ctx->state == 0)) {
 #line 112 "gen/tests/ok/draft.mtp"
+        { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); } }
+#line 113 "gen/tests/ok/draft.mtp"
         ctx->state = 1;
     }
-#line 114 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.off = (uint64_t)((ev->seq - ctx->rcv_nxt)); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)((ev->data).len); } }
 #line 115 "gen/tests/ok/draft.mtp"
-    mtp_swnd_set((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ev->seq), (uint32_t)((ev->seq + (ev->data).len)));
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.off = (uint64_t)((ev->seq - ctx->rcv_nxt)); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)((ev->data).len); } }
 #line 116 "gen/tests/ok/draft.mtp"
-    ({ struct mtp_swnd *mtp_w8 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w8, mtp_swnd_first_unset(mtp_w8)); });
+    mtp_swnd_set((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ev->seq), (uint32_t)((ev->seq + (ev->data).len)));
 #line 117 "gen/tests/ok/draft.mtp"
-    ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
+    ({ struct mtp_swnd *mtp_w8 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w8, mtp_swnd_first_unset(mtp_w8)); });
 #line 118 "gen/tests/ok/draft.mtp"
+    ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
+#line 119 "gen/tests/ok/draft.mtp"
     g->granted += (ev->data).len;
-#line 119 "gen/tests/ok/draft.mtp"
-    {
-#line 119 "gen/tests/ok/draft.mtp"
-        uint32_t i = 0;
-#line 119 "gen/tests/ok/draft.mtp"
-        for (; (i < 4); i = (i + 1)) {
 #line 120 "gen/tests/ok/draft.mtp"
-            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
+    {
+#line 120 "gen/tests/ok/draft.mtp"
+        uint32_t i = 0;
+#line 120 "gen/tests/ok/draft.mtp"
+        for (; (i < 4); i = (i + 1)) {
 #line 121 "gen/tests/ok/draft.mtp"
+            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
+#line 122 "gen/tests/ok/draft.mtp"
                 ({ __typeof__(ctx->sacks) *mtp_l11 = &(ctx->sacks); uint64_t mtp_i11 = (uint64_t)(i); if (mtp_i11 < mtp_l11->len) { memmove(&mtp_l11->v[mtp_i11], &mtp_l11->v[mtp_i11 + 1], (mtp_l11->len - mtp_i11 - 1) * sizeof mtp_l11->v[0]); mtp_l11->len--; } });
             }
         }
     }
-#line 123 "gen/tests/ok/draft.mtp"
+#line 124 "gen/tests/ok/draft.mtp"
     s->ack_now = true;
-#line 554 "draft.c"
+#line 559 "draft.c"
     return 0;
 }
 
@@ -560,22 +565,22 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
     (void)ev;
     (void)ctx;
     (void)s;
-#line 127 "gen/tests/ok/draft.mtp"
+#line 128 "gen/tests/ok/draft.mtp"
     if ((!s->ack_now)) {
-#line 127 "gen/tests/ok/draft.mtp"
+#line 128 "gen/tests/ok/draft.mtp"
         return 0;
     }
-#line 128 "gen/tests/ok/draft.mtp"
+#line 129 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_seg_bp b;
     memset(&b, 0, sizeof b);
     mtpg_draft_init_seg_bp(&b);
-#line 129 "gen/tests/ok/draft.mtp"
-    (b).src_port = ctx->local_port;
 #line 130 "gen/tests/ok/draft.mtp"
-    (b).dst_port = ctx->remote_port;
+    (b).src_port = ctx->local_port;
 #line 131 "gen/tests/ok/draft.mtp"
-    (b).seq = ctx->snd_nxt;
+    (b).dst_port = ctx->remote_port;
 #line 132 "gen/tests/ok/draft.mtp"
+    (b).seq = ctx->snd_nxt;
+#line 133 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_seg_bp mtp_b12 = b;
         uint32_t mtp_off12 = mtp_ibuf_copy(mtp_x->out, &mtp_b12, sizeof mtp_b12);
@@ -588,12 +593,12 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL);
         }
     }
-#line 133 "gen/tests/ok/draft.mtp"
+#line 134 "gen/tests/ok/draft.mtp"
 #ifdef MTP_ASSERTS
     if (!(((ev->data).len > 0)))
-        mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 133, "ev.data.len > 0");
+        mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 134, "ev.data.len > 0");
 #endif
-#line 597 "draft.c"
+#line 602 "draft.c"
     return 0;
 }
 
@@ -601,9 +606,9 @@ int mtpg_draft_proc_reply_reset(struct mtp_exec *mtp_x, const struct mtpg_draft_
 {
     (void)mtp_x;
     (void)ev;
-#line 137 "gen/tests/ok/draft.mtp"
+#line 138 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(2); mtp_i->u.note.value = (uint64_t)(ev->seq); } }
-#line 607 "draft.c"
+#line 612 "draft.c"
     return 0;
 }
 
@@ -614,22 +619,22 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (void)l;
     (void)g;
     (void)s;
-#line 141 "gen/tests/ok/draft.mtp"
+#line 142 "gen/tests/ok/draft.mtp"
     if ((l->pending >= l->backlog)) {
-#line 141 "gen/tests/ok/draft.mtp"
+#line 142 "gen/tests/ok/draft.mtp"
         return 1;
     }
-#line 142 "gen/tests/ok/draft.mtp"
+#line 143 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_conn c;
     memset(&c, 0, sizeof c);
     mtpg_draft_ctx_conn_init(&c);
     struct mtp_key mtpk_c;
     memset(&mtpk_c, 0, sizeof mtpk_c);
-#line 143 "gen/tests/ok/draft.mtp"
-    (c).remote_ip = ev->remote_ip;
 #line 144 "gen/tests/ok/draft.mtp"
-    (c).snd_nxt = mtp_rand32(mtp_x);
+    (c).remote_ip = ev->remote_ip;
 #line 145 "gen/tests/ok/draft.mtp"
+    (c).snd_nxt = mtp_rand32(mtp_x);
+#line 146 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_conn_id mtp_id13 = ((struct mtpg_draft_conn_id){ .local_ip = ev->local_ip, .remote_ip = ev->remote_ip, .local_port = ev->local_port, .remote_port = ev->remote_port });
         mtpg_draft_key_conn_id(&mtpk_c, &mtp_id13);
@@ -637,24 +642,24 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
         struct mtp_instr *mtp_i = mtp_off13 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);
         if (mtp_i) { mtp_i->ctx_type = 0; mtp_i->key = mtpk_c; mtp_i->arena_off = mtp_off13; }
     }
-#line 146 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(1000000000); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0; mtp_i->key = mtpk_c;  } }
 #line 147 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); } }
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(1000000000); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0; mtp_i->key = mtpk_c;  } }
 #line 148 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_TX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); mtp_i->u.unit.addr = (mtp_addr_t)(0); } }
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); } }
 #line 149 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_PRIO); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL); mtp_i->u.sched.value = (uint64_t)(0); } }
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_TX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(0); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); mtp_i->u.unit.addr = (mtp_addr_t)(0); } }
 #line 150 "gen/tests/ok/draft.mtp"
-    g->granted += 1;
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_PRIO); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL); mtp_i->u.sched.value = (uint64_t)(0); } }
 #line 151 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_DRAFT_NOTE_CONNECTED); mtp_i->u.note.value = (uint64_t)(mtp_x->now_ns); } }
+    g->granted += 1;
 #line 152 "gen/tests/ok/draft.mtp"
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_DRAFT_NOTE_CONNECTED); mtp_i->u.note.value = (uint64_t)(mtp_x->now_ns); } }
+#line 153 "gen/tests/ok/draft.mtp"
 #ifdef MTP_ASSERTS
     if (!((l->pending < l->backlog)))
-        mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 152, "l.pending < l.backlog");
+        mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 153, "l.pending < l.backlog");
 #endif
-#line 658 "draft.c"
+#line 663 "draft.c"
     return 0;
 }
 
@@ -663,42 +668,42 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
     (void)mtp_x;
     (void)ev;
     (void)ctx;
-#line 156 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l14 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v14 = (((struct mtpg_draft_sack_block){ .left = ev->seq, .right = (ev->seq + (ev->data).len) })); if (mtp_l14->len < 8) { uint32_t mtp_i14 = mtp_l14->len; while (mtp_i14 > 0 && mtp_l14->v[mtp_i14 - 1].left > mtp_v14.left) { mtp_l14->v[mtp_i14] = mtp_l14->v[mtp_i14 - 1]; mtp_i14--; } mtp_l14->v[mtp_i14] = mtp_v14; mtp_l14->len++; } });
 #line 157 "gen/tests/ok/draft.mtp"
+    ({ __typeof__(ctx->ooo) *mtp_l14 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v14 = (((struct mtpg_draft_sack_block){ .left = ev->seq, .right = (ev->seq + (ev->data).len) })); if (mtp_l14->len < 8) { uint32_t mtp_i14 = mtp_l14->len; while (mtp_i14 > 0 && mtp_l14->v[mtp_i14 - 1].left > mtp_v14.left) { mtp_l14->v[mtp_i14] = mtp_l14->v[mtp_i14 - 1]; mtp_i14--; } mtp_l14->v[mtp_i14] = mtp_v14; mtp_l14->len++; } });
+#line 158 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_sack_block lowest = ({ __typeof__(ctx->ooo) *mtp_l15 = &(ctx->ooo); mtp_l15->len ? mtp_l15->v[0] : ({ struct mtpg_draft_sack_block mtp_z16; memset(&mtp_z16, 0, sizeof mtp_z16); mtp_z16; }); });
-#line 158 "gen/tests/ok/draft.mtp"
+#line 159 "gen/tests/ok/draft.mtp"
     if ((((uint32_t)(ctx->ooo).len) > 4)) {
-#line 158 "gen/tests/ok/draft.mtp"
+#line 159 "gen/tests/ok/draft.mtp"
         (void)({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r17 = mtp_l17->len ? mtp_l17->v[0] : ({ struct mtpg_draft_sack_block mtp_z18; memset(&mtp_z18, 0, sizeof mtp_z18); mtp_z18; }); if (mtp_l17->len) { memmove(&mtp_l17->v[0], &mtp_l17->v[1], (mtp_l17->len - 1) * sizeof mtp_l17->v[0]); mtp_l17->len--; } mtp_r17; });
     }
-#line 159 "gen/tests/ok/draft.mtp"
-    {
-#line 159 "gen/tests/ok/draft.mtp"
-        uint32_t i = 0;
-#line 159 "gen/tests/ok/draft.mtp"
-        for (; (i < 4); i += 1) {
 #line 160 "gen/tests/ok/draft.mtp"
-            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)((lowest).left)) <= 0))) {
+    {
+#line 160 "gen/tests/ok/draft.mtp"
+        uint32_t i = 0;
+#line 160 "gen/tests/ok/draft.mtp"
+        for (; (i < 4); i += 1) {
 #line 161 "gen/tests/ok/draft.mtp"
+            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)((lowest).left)) <= 0))) {
+#line 162 "gen/tests/ok/draft.mtp"
                 ({ __typeof__(ctx->sacks) *mtp_l20 = &(ctx->sacks); uint64_t mtp_i20 = (uint64_t)(i); if (mtp_i20 < mtp_l20->len) { memmove(&mtp_l20->v[mtp_i20], &mtp_l20->v[mtp_i20 + 1], (mtp_l20->len - mtp_i20 - 1) * sizeof mtp_l20->v[0]); mtp_l20->len--; } });
             }
         }
     }
-#line 163 "gen/tests/ok/draft.mtp"
+#line 164 "gen/tests/ok/draft.mtp"
     mtp_swnd_set((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ev->seq), (uint32_t)((ev->seq + (ev->data).len)));
-#line 164 "gen/tests/ok/draft.mtp"
+#line 165 "gen/tests/ok/draft.mtp"
     if ((mtp_swnd_test((const struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt)) != 0)) {
-#line 164 "gen/tests/ok/draft.mtp"
+#line 165 "gen/tests/ok/draft.mtp"
         ({ struct mtp_swnd *mtp_w23 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w23, mtp_swnd_first_unset(mtp_w23)); });
     }
-#line 165 "gen/tests/ok/draft.mtp"
-    ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
 #line 166 "gen/tests/ok/draft.mtp"
-    uint64_t h = ({ uint8_t mtp_h25[6]; memcpy(mtp_h25 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h25 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h25, sizeof mtp_h25); });
+    ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
 #line 167 "gen/tests/ok/draft.mtp"
+    uint64_t h = ({ uint8_t mtp_h25[6]; memcpy(mtp_h25 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h25 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h25, sizeof mtp_h25); });
+#line 168 "gen/tests/ok/draft.mtp"
     ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a26 = (ctx->cwnd * 2); __auto_type mtp_b26 = (64 * MTPG_DRAFT_MSS); mtp_a26 < mtp_b26 ? mtp_a26 : mtp_b26; }) : ({ __auto_type mtp_a27 = (ctx->cwnd / 2); __auto_type mtp_b27 = MTPG_DRAFT_MSS; mtp_a27 > mtp_b27 ? mtp_a27 : mtp_b27; }));
-#line 702 "draft.c"
+#line 707 "draft.c"
     return 0;
 }
 
@@ -706,13 +711,13 @@ static __attribute__((unused)) void mtpg_draft_fn_ack_now(struct mtp_exec *mtp_x
 {
     (void)mtp_x;
     (void)c;
-#line 171 "gen/tests/ok/draft.mtp"
+#line 172 "gen/tests/ok/draft.mtp"
     struct mtpg_draft_seg_bp b;
     memset(&b, 0, sizeof b);
     mtpg_draft_init_seg_bp(&b);
-#line 172 "gen/tests/ok/draft.mtp"
-    (b).seq = c->snd_nxt;
 #line 173 "gen/tests/ok/draft.mtp"
+    (b).seq = c->snd_nxt;
+#line 174 "gen/tests/ok/draft.mtp"
     {
         struct mtpg_draft_seg_bp mtp_b28 = b;
         uint32_t mtp_off28 = mtp_ibuf_copy(mtp_x->out, &mtp_b28, sizeof mtp_b28);
@@ -725,21 +730,21 @@ static __attribute__((unused)) void mtpg_draft_fn_ack_now(struct mtp_exec *mtp_x
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL);
         }
     }
-#line 729 "draft.c"
+#line 734 "draft.c"
 }
 
 static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c)
 {
     (void)mtp_x;
     (void)c;
-#line 177 "gen/tests/ok/draft.mtp"
+#line 178 "gen/tests/ok/draft.mtp"
     if (((int32_t)((uint32_t)(c->snd_nxt) - (uint32_t)((c->snd_una + c->cwnd))) >= 0)) {
-#line 177 "gen/tests/ok/draft.mtp"
+#line 178 "gen/tests/ok/draft.mtp"
         return 0;
     }
-#line 178 "gen/tests/ok/draft.mtp"
+#line 179 "gen/tests/ok/draft.mtp"
     return ((c->snd_una + c->cwnd) - c->snd_nxt);
-#line 743 "draft.c"
+#line 748 "draft.c"
 }
 
 static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c, uint64_t d)
@@ -747,9 +752,9 @@ static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x
     (void)mtp_x;
     (void)c;
     (void)d;
-#line 182 "gen/tests/ok/draft.mtp"
+#line 183 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a29 = d; __auto_type mtp_b29 = mtpg_draft_param_MIN_RTO; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));  } }
-#line 753 "draft.c"
+#line 758 "draft.c"
 }
 
 static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(struct mtp_exec *mtp_x, uint32_t l, uint32_t r)
@@ -757,9 +762,9 @@ static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(
     (void)mtp_x;
     (void)l;
     (void)r;
-#line 186 "gen/tests/ok/draft.mtp"
+#line 187 "gen/tests/ok/draft.mtp"
     return ((struct mtpg_draft_sack_block){ .left = l, .right = r });
-#line 763 "draft.c"
+#line 768 "draft.c"
 }
 
 int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_rto *ev, struct mtpg_draft_conn *ctx)
@@ -767,52 +772,52 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
     (void)mtp_x;
     (void)ev;
     (void)ctx;
-#line 190 "gen/tests/ok/draft.mtp"
-    ctx->cwnd = MTPG_DRAFT_MSS;
 #line 191 "gen/tests/ok/draft.mtp"
-    mtpg_draft_fn_arm_rto(mtp_x, &((*ctx)), (ctx->rto * 2));
+    ctx->cwnd = MTPG_DRAFT_MSS;
 #line 192 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l30 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v30 = (mtpg_draft_fn_block(mtp_x, (ctx->snd_una + 10), (ctx->snd_una + 20))); if (mtp_l30->len < 8) { uint32_t mtp_i30 = mtp_l30->len; while (mtp_i30 > 0 && mtp_l30->v[mtp_i30 - 1].left > mtp_v30.left) { mtp_l30->v[mtp_i30] = mtp_l30->v[mtp_i30 - 1]; mtp_i30--; } mtp_l30->v[mtp_i30] = mtp_v30; mtp_l30->len++; } });
+    mtpg_draft_fn_arm_rto(mtp_x, &((*ctx)), (ctx->rto * 2));
 #line 193 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l31 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v31 = (mtpg_draft_fn_block(mtp_x, ctx->snd_una, (ctx->snd_una + 5))); if (mtp_l31->len < 8) { uint32_t mtp_i31 = mtp_l31->len; while (mtp_i31 > 0 && mtp_l31->v[mtp_i31 - 1].left > mtp_v31.left) { mtp_l31->v[mtp_i31] = mtp_l31->v[mtp_i31 - 1]; mtp_i31--; } mtp_l31->v[mtp_i31] = mtp_v31; mtp_l31->len++; } });
+    ({ __typeof__(ctx->ooo) *mtp_l30 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v30 = (mtpg_draft_fn_block(mtp_x, (ctx->snd_una + 10), (ctx->snd_una + 20))); if (mtp_l30->len < 8) { uint32_t mtp_i30 = mtp_l30->len; while (mtp_i30 > 0 && mtp_l30->v[mtp_i30 - 1].left > mtp_v30.left) { mtp_l30->v[mtp_i30] = mtp_l30->v[mtp_i30 - 1]; mtp_i30--; } mtp_l30->v[mtp_i30] = mtp_v30; mtp_l30->len++; } });
 #line 194 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block first = ({ __typeof__(ctx->ooo) *mtp_l32 = &(ctx->ooo); mtp_l32->len ? mtp_l32->v[0] : ({ struct mtpg_draft_sack_block mtp_z33; memset(&mtp_z33, 0, sizeof mtp_z33); mtp_z33; }); });
+    ({ __typeof__(ctx->ooo) *mtp_l31 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v31 = (mtpg_draft_fn_block(mtp_x, ctx->snd_una, (ctx->snd_una + 5))); if (mtp_l31->len < 8) { uint32_t mtp_i31 = mtp_l31->len; while (mtp_i31 > 0 && mtp_l31->v[mtp_i31 - 1].left > mtp_v31.left) { mtp_l31->v[mtp_i31] = mtp_l31->v[mtp_i31 - 1]; mtp_i31--; } mtp_l31->v[mtp_i31] = mtp_v31; mtp_l31->len++; } });
 #line 195 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block popped = ({ __typeof__(ctx->ooo) *mtp_l34 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r34 = mtp_l34->len ? mtp_l34->v[0] : ({ struct mtpg_draft_sack_block mtp_z35; memset(&mtp_z35, 0, sizeof mtp_z35); mtp_z35; }); if (mtp_l34->len) { memmove(&mtp_l34->v[0], &mtp_l34->v[1], (mtp_l34->len - 1) * sizeof mtp_l34->v[0]); mtp_l34->len--; } mtp_r34; });
+    struct mtpg_draft_sack_block first = ({ __typeof__(ctx->ooo) *mtp_l32 = &(ctx->ooo); mtp_l32->len ? mtp_l32->v[0] : ({ struct mtpg_draft_sack_block mtp_z33; memset(&mtp_z33, 0, sizeof mtp_z33); mtp_z33; }); });
 #line 196 "gen/tests/ok/draft.mtp"
-    uint32_t w = mtpg_draft_fn_window_left(mtp_x, &((*ctx)));
+    struct mtpg_draft_sack_block popped = ({ __typeof__(ctx->ooo) *mtp_l34 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r34 = mtp_l34->len ? mtp_l34->v[0] : ({ struct mtpg_draft_sack_block mtp_z35; memset(&mtp_z35, 0, sizeof mtp_z35); mtp_z35; }); if (mtp_l34->len) { memmove(&mtp_l34->v[0], &mtp_l34->v[1], (mtp_l34->len - 1) * sizeof mtp_l34->v[0]); mtp_l34->len--; } mtp_r34; });
 #line 197 "gen/tests/ok/draft.mtp"
-    w += ((first).left ^ (popped).right);
+    uint32_t w = mtpg_draft_fn_window_left(mtp_x, &((*ctx)));
 #line 198 "gen/tests/ok/draft.mtp"
-    w <<= 1;
+    w += ((first).left ^ (popped).right);
 #line 199 "gen/tests/ok/draft.mtp"
-    w = (((w >> 2) % 7) + (~w));
+    w <<= 1;
 #line 200 "gen/tests/ok/draft.mtp"
-    w += 1;
+    w = (((w >> 2) % 7) + (~w));
 #line 201 "gen/tests/ok/draft.mtp"
-    ctx->snd_una = ((w > 3) ? w : (-w));
+    w += 1;
 #line 202 "gen/tests/ok/draft.mtp"
-    if (((mtp_swnd_test((const struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt)) != 0) || (mtp_swnd_first_set((const struct mtp_swnd *)&(ctx->rx_map)) != mtp_swnd_first_unset((const struct mtp_swnd *)&(ctx->rx_map))))) {
+    ctx->snd_una = ((w > 3) ? w : (-w));
 #line 203 "gen/tests/ok/draft.mtp"
+    if (((mtp_swnd_test((const struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt)) != 0) || (mtp_swnd_first_set((const struct mtp_swnd *)&(ctx->rx_map)) != mtp_swnd_first_unset((const struct mtp_swnd *)&(ctx->rx_map))))) {
+#line 204 "gen/tests/ok/draft.mtp"
         mtp_swnd_unset((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt), (uint32_t)((ctx->rcv_nxt + 10)));
     }
-#line 204 "gen/tests/ok/draft.mtp"
-    mtp_swnd_reset((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt));
 #line 205 "gen/tests/ok/draft.mtp"
-    ((ctx->sacks).len = 0);
+    mtp_swnd_reset((struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt));
 #line 206 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->sacks) *mtp_l42 = &(ctx->sacks); struct mtpg_draft_sack_block mtp_v42 = (((struct mtpg_draft_sack_block){ .left = ((uint32_t)(ctx->ooo).len), .right = ((uint32_t)(ctx->sacks).len) })); if (mtp_l42->len < 4) mtp_l42->v[mtp_l42->len++] = mtp_v42; });
+    ((ctx->sacks).len = 0);
 #line 207 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_STOP); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER;  } }
+    ({ __typeof__(ctx->sacks) *mtp_l42 = &(ctx->sacks); struct mtpg_draft_sack_block mtp_v42 = (((struct mtpg_draft_sack_block){ .left = ((uint32_t)(ctx->ooo).len), .right = ((uint32_t)(ctx->sacks).len) })); if (mtp_l42->len < 4) mtp_l42->v[mtp_l42->len++] = mtp_v42; });
 #line 208 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)((ctx->rto * 2));  } }
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_STOP); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER;  } }
 #line 209 "gen/tests/ok/draft.mtp"
-    mtpg_draft_fn_ack_now(mtp_x, &((*ctx)));
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)((ctx->rto * 2));  } }
 #line 210 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_RATE); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_DATA); mtp_i->u.sched.value = (uint64_t)(0); } }
+    mtpg_draft_fn_ack_now(mtp_x, &((*ctx)));
 #line 211 "gen/tests/ok/draft.mtp"
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_RATE); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_DATA); mtp_i->u.sched.value = (uint64_t)(0); } }
+#line 212 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_DEL_CTX); if (mtp_i) {  } }
-#line 816 "draft.c"
+#line 821 "draft.c"
     return 0;
 }
 
