@@ -659,3 +659,70 @@ Test(sim_sock, failed_half_open_leaves_the_listen_queue)
     mtp_sock_close(l, now(&r));
     rig_down(&r);
 }
+
+/* ------------------------------------------------------------------ both directions */
+
+struct duplex {
+    struct pair *p;
+    struct mtp_sock *end[2];
+    uint64_t total, sent[2], rcvd[2], bad;
+    bool shut[2], eof[2];
+};
+
+/* Each end sends its own pattern and reads the other's, at the same time. */
+static int duplex_step(void *arg)
+{
+    struct duplex *d = arg;
+    struct rig *r = &d->p->r;
+    uint64_t t = now(r);
+    mtp_socks_poll(r->a.ss, t);
+    mtp_socks_poll(r->b.ss, t);
+    static uint8_t buf[16384];
+    for (int i = 0; i < 2; i++) {
+        struct mtp_sock *s = d->end[i];
+        while (d->sent[i] < d->total && (mtp_sock_poll(s) & MTP_SOCK_WRITABLE)) {
+            uint64_t n = d->total - d->sent[i] < sizeof buf ? d->total - d->sent[i] : sizeof buf;
+            for (uint64_t k = 0; k < n; k++)
+                buf[k] = pattern(10 + (uint32_t)i, d->sent[i] + k);
+            ssize_t k = mtp_sock_send(s, buf, n, t);
+            if (k <= 0)
+                break;
+            d->sent[i] += (uint64_t)k;
+        }
+        if (d->sent[i] == d->total && !d->shut[i]) {
+            cr_assert_eq(mtp_sock_shutdown_wr(s, t), 0);
+            d->shut[i] = true;
+        }
+        ssize_t k;
+        while (!d->eof[i] && (k = mtp_sock_recv(s, buf, sizeof buf, t)) != -EAGAIN) {
+            cr_assert_geq(k, 0);
+            if (k == 0) {
+                d->eof[i] = true;
+                break;
+            }
+            for (ssize_t b = 0; b < k; b++)
+                d->bad += buf[b] != pattern(10 + (uint32_t)(1 - i), d->rcvd[i] + (uint64_t)b);
+            d->rcvd[i] += (uint64_t)k;
+        }
+    }
+    return d->eof[0] && d->eof[1];
+}
+
+Test(sim_transfer, both_directions_at_once_with_loss_and_reordering)
+{
+    static struct pair p;
+    struct mtp_sim_config c = {.seed = 18, .delay_ns = 30 * US, .jitter_ns = 10 * US,
+                               .loss_ppm = 20000, .reorder_ppm = 10000};
+    pair_up(&p, &c);
+    struct duplex d = {.p = &p, .end = {p.client, p.server}, .total = 20 * MB};
+    cr_assert_eq(mtp_sim_run_until(p.r.w, p.r.stacks, 2, duplex_step, &d, now(&p.r) + 600 * S), 0,
+                 "stalled: sent %lu/%lu received %lu/%lu", (unsigned long)d.sent[0],
+                 (unsigned long)d.sent[1], (unsigned long)d.rcvd[0], (unsigned long)d.rcvd[1]);
+    cr_assert_eq(d.rcvd[0], d.total);
+    cr_assert_eq(d.rcvd[1], d.total);
+    cr_assert_eq(d.bad, 0u);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
