@@ -64,6 +64,42 @@ Test(retransmission, fin_is_retransmitted)
     cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
 }
 
+Test(retransmission, spurious_timeout_is_undone)
+{
+    fx_established();
+    fx_in_flight(5 * MSS);
+    F.c.cwnd = 5 * MSS;
+    uint32_t sent_ts = (uint32_t)(F.x.now_ns / MS) + F.c.ts_offset;
+    F.x.now_ns += 5 * MS;
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(F.c.cwnd, MSS);
+    fx_reset_out();
+    F.x.now_ns += 30 * MS;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + 5 * MSS, 0);
+    s.o.tsecr = sent_ts; /* the ACK of the original transmission, just slow */
+    fx_seg_in(&s);
+    cr_assert(!F.c.rto_loss);
+    cr_assert_geq(F.c.cwnd, 5 * MSS, "the collapse is undone");
+    cr_assert_eq(F.c.snd_nxt, ISS + 1 + 5 * MSS);
+}
+
+Test(retransmission, real_loss_is_not_undone)
+{
+    fx_established();
+    fx_in_flight(5 * MSS);
+    F.c.cwnd = 5 * MSS;
+    F.x.now_ns += 5 * MS;
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    uint32_t rtx_ts = (uint32_t)(F.x.now_ns / MS) + F.c.ts_offset;
+    fx_reset_out();
+    F.x.now_ns += 1 * MS;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + MSS, 0);
+    s.o.tsecr = rtx_ts; /* echoes the retransmission */
+    fx_seg_in(&s);
+    cr_assert_lt(F.c.cwnd, 5 * MSS);
+    cr_assert_eq(F.c.ssthresh, 2 * MSS + MSS / 2, "NewReno: half of the flight at the timeout");
+}
+
 Test(retransmission, backed_off_rto_stays_until_a_new_sample)
 {
     fx_established();
