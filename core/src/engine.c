@@ -395,10 +395,50 @@ static int op_new_ctx(struct run *r, const struct mtp_instr *in)
     return 0;
 }
 
+/* A blueprint outliving its context goes to its queue's shared sub-queue (the context's
+ * per-flow one is freed with it), keeping its place in arrival order. */
+static void bp_orphan(struct mtp_engine *e, struct mtp__bp *bp)
+{
+    struct mtp__sq_item *it = &bp->item;
+    bp->ctx = NULL;
+    if (!it->fq || it->fq == &e->sched.q[it->queue].self)
+        return;
+    uint64_t seq = it->seq;
+    uint16_t queue = it->queue;
+    mtp__sched_remove(&e->sched, it);
+    mtp__sched_enqueue(&e->sched, it, queue, NULL);
+    it->seq = seq;
+}
+
+/* del_ctx: the packets the program issued before are sent. A pending blueprint that needs
+ * no byte of the context's units (a control packet, or bytes already copied into the
+ * blueprint) leaves the context and goes out in order; one that references unit bytes
+ * cannot outlive them and is dropped (a dead data reference). */
+static void ctx_orphan_bps(struct mtp_engine *e, struct mtp__ctx *c)
+{
+    struct mtp__ctx_rt *rt = c->rt;
+    if (!rt)
+        return;
+    struct mtp__bp *bp = rt->bps;
+    rt->bps = rt->bps_tail = NULL;
+    while (bp) {
+        struct mtp__bp *next = bp->c_next;
+        bp->c_prev = bp->c_next = NULL;
+        if (bp->n_refs) {
+            e->st->drop_data_ref++;
+            mtp__pktgen_release(e, bp);
+        } else {
+            bp_orphan(e, bp);
+        }
+        bp = next;
+    }
+}
+
 static void ctx_delete(struct run *r, struct mtp__ctx *c)
 {
     struct mtp_engine *e = r->e;
     struct mtp__ctx saved = *c;
+    ctx_orphan_bps(e, c);
     ctx_release_rt(e, c);
     mtp__ctxt_remove(&e->ct, c);
     if (r->ctx == c)

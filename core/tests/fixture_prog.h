@@ -20,7 +20,7 @@ enum fx_opcode {
     FX_NEW_CTX = 1, FX_DEL_CTX, FX_NEW_RX, FX_ADD_RX, FX_RX_FLUSH, FX_NEW_TX, FX_ADD_TX,
     FX_TX_FLUSH, FX_GEN_SEG, FX_GEN_ACK, FX_GEN_FRAMES, FX_GEN_RAW, FX_TIMER_START,
     FX_TIMER_STOP, FX_SET_RATE, FX_SET_PRIO, FX_NOTIFY, FX_LOG, FX_ASSERT, FX_FLOOD,
-    FX_DEL_THEN_NOTE,
+    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL,
 };
 
 /* the `op` app event */
@@ -315,6 +315,11 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
         }
         break;
     }
+    case FX_ACK_THEN_DEL: /* a last control packet and the end, in one chain */
+        fx_proc_op(x, &(struct fx_op){ .op = FX_GEN_ACK, .c = o->c, .b = o->b,
+                                       .queue = o->queue, .addr = o->addr }, c);
+        mtp_ibuf_push(x->out, MTP_OP_DEL_CTX);
+        break;
     case FX_GEN_FRAMES: {
         struct fx_frames f;
         memset(&f, 0, sizeof f);

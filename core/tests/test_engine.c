@@ -225,6 +225,7 @@ Test(engine, del_ctx_frees_timers_units_blueprints)
     cr_expect_eq(mtp_engine_timers(eng, 1000), 0);
     cr_expect_eq(mtp_engine_next_deadline(eng), UINT64_MAX);
     cr_expect_eq(mtp_engine_stats(eng)->instr_failed, 1, "timer_start after del_ctx");
+    cr_expect_eq(mtp_engine_stats(eng)->drop_data_ref, 1, "its unit bytes are gone");
     const struct mtp_note *n = fx_last_note(&notes, MTP_NOTE_CTX_DEL);
     cr_assert_not_null(n);
     cr_expect_eq(n->key.b[0], 1);
@@ -385,4 +386,111 @@ Test(engine, idle_units_give_their_buffers_back)
     }
     cr_expect_eq(eng->rx_cache.n, 1);
     cr_expect_eq(eng->tx_cache.n, 1);
+}
+
+/* del_ctx: what the program already issued leaves, unless it needs the freed unit bytes. */
+static int next_pkt(struct mtp_engine *e, uint8_t *b, uint32_t cap)
+{
+    struct mtp_tx_meta m;
+    int len = mtp_engine_tx_next(e, b, cap, &m, 0);
+    cr_assert_geq(len, 0, "%s", mtp_strerror(len));
+    return len;
+}
+
+Test(engine, del_ctx_sends_issued_control_packets_in_order)
+{
+    mkconn(1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_NEW_TX, .b = MTP_SIZE_INF }, 0);
+    uint8_t app[100], raw[5] = { 1, 2, 3, 4, 5 };
+    memset(app, 0xab, sizeof app);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_ADD_TX, .len = 100, .addr = (uintptr_t)app }, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 3 }, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_SEG, .len = 100 }, 0);  /* unit bytes */
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_RAW, .len = 5, .addr = (uintptr_t)raw, .c = 7 }, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_ACK_THEN_DEL, .c = 2 }, 0);
+    cr_expect_null(fx_conn(eng, 1));
+    cr_expect_eq(mtp_engine_tx_pending(eng), 3, "the ack, the copied bytes, the last ack");
+    cr_expect_eq(mtp_engine_stats(eng)->drop_data_ref, 1, "the unit reference is dropped");
+    /* a new instance under the same key: its ack must not coalesce with the old ones */
+    mkconn(1);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 100 }, 0);
+    cr_expect_eq(mtp_engine_stats(eng)->blueprints_coalesced, 0);
+    uint8_t b[256];
+    cr_assert_eq(next_pkt(eng, b, sizeof b), 8);
+    cr_expect_eq(fx_get32(b), 3);
+    cr_assert_eq(next_pkt(eng, b, sizeof b), FX_SEG_HDR + 5);
+    cr_expect_eq(fx_get32(b), 7);
+    cr_expect_arr_eq(b + FX_SEG_HDR, raw, 5);
+    cr_assert_eq(next_pkt(eng, b, sizeof b), 8);
+    cr_expect_eq(fx_get32(b), 2);
+    cr_assert_eq(next_pkt(eng, b, sizeof b), 8);
+    cr_expect_eq(fx_get32(b), 100);
+    cr_expect_eq(next_pkt(eng, b, sizeof b), 0);
+}
+
+Test(engine, del_ctx_finishes_a_started_blueprint_with_its_own_bytes)
+{
+    struct mtp_engine_config cfg = { .local_ip = 1, .mtu = 576 };
+    struct mtp_engine *e = mtp_engine_new(&fx_program, &cfg, NULL);
+    cr_assert_not_null(e);
+    static uint8_t raw[1200];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (uint8_t)i;
+    fx_post(e, 1, (struct fx_op){ .op = FX_NEW_CTX, .a = 1 }, 0);
+    fx_post(e, 1, (struct fx_op){ .op = FX_GEN_RAW, .len = sizeof raw, .addr = (uintptr_t)raw,
+                                  .c = 1000 }, 0);
+    uint8_t b[600];
+    int len = next_pkt(e, b, sizeof b);
+    cr_assert_gt(len, (int)FX_SEG_HDR);
+    uint32_t done = (uint32_t)len - FX_SEG_HDR;
+    fx_post(e, 1, (struct fx_op){ .op = FX_DEL_CTX }, 0);
+    cr_expect_null(fx_conn(e, 1));
+    while ((len = next_pkt(e, b, sizeof b)) > 0) {
+        cr_expect_eq(fx_get32(b), 1000 + done, "the segmentation rule continues");
+        cr_expect_arr_eq(b + FX_SEG_HDR, raw + done, (uint32_t)len - FX_SEG_HDR);
+        done += (uint32_t)len - FX_SEG_HDR;
+    }
+    cr_expect_eq(done, sizeof raw);
+    cr_expect_eq(mtp_engine_stats(e)->drop_data_ref, 0);
+    mtp_engine_free(e);
+}
+
+/* A per-flow queue lives in the context's runtime state: the orphans must leave it. */
+Test(engine, del_ctx_moves_orphans_out_of_the_flow_queue)
+{
+    static const struct mtp_queue_desc q[] = { { "flows", 1, 0, 1, 0 } };
+    static const struct mtp_sched_desc sd = { MTP_SCHED_FIFO, 1, q };
+    struct mtp_program p = fx_program;
+    p.sched = &sd;
+    struct mtp_engine_config cfg = { .local_ip = 1 };
+    struct mtp_engine *e = mtp_engine_new(&p, &cfg, NULL);
+    cr_assert_not_null(e);
+    for (uint32_t id = 1; id <= 2; id++)
+        fx_post(e, id, (struct fx_op){ .op = FX_NEW_CTX, .a = 1 }, 0);
+    fx_post(e, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 11 }, 0);
+    fx_post(e, 2, (struct fx_op){ .op = FX_GEN_ACK, .c = 21 }, 0);
+    fx_post(e, 1, (struct fx_op){ .op = FX_ACK_THEN_DEL, .c = 10 }, 0);
+    struct mtp_key k1 = fx_key(1);
+    cr_expect_null(mtp_engine_ctx(e, FX_CTX_CONN, &k1));
+    /* the freed runtime state is reused by other allocations before anything is sent */
+    for (uint32_t id = 3; id <= 6; id++) {
+        fx_post(e, id, (struct fx_op){ .op = FX_NEW_CTX, .a = 1 }, 0);
+        fx_post(e, id, (struct fx_op){ .op = FX_TIMER_START, .b = 1000 }, 0);
+    }
+    uint8_t b[64];
+    uint32_t got[3];
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(next_pkt(e, b, sizeof b), 8);
+        got[i] = fx_get32(b);
+    }
+    cr_expect_eq(next_pkt(e, b, sizeof b), 0);
+    int pos11 = -1, pos10 = -1, pos21 = -1;
+    for (int i = 0; i < 3; i++) {
+        pos11 = got[i] == 11 ? i : pos11;
+        pos10 = got[i] == 10 ? i : pos10;
+        pos21 = got[i] == 21 ? i : pos21;
+    }
+    cr_expect(pos11 >= 0 && pos10 >= 0 && pos21 >= 0, "all three sent");
+    cr_expect_lt(pos11, pos10, "the deleted flow's packets in order");
+    mtp_engine_free(e);
 }

@@ -89,7 +89,7 @@ struct mtp_stats {
     uint64_t timers_fired, blueprints, blueprints_coalesced, assert_failures;
     /* engine: instructions refused (unknown context/unit, bad range, …); instructions
      * discarded after a failed new_ctx; segments with bytes beyond an rx window; pkt_gen
-     * data references outside their tx unit */
+     * data references outside their tx unit, or into a unit del_ctx freed before they left */
     uint64_t instr_failed, instr_discarded, drop_rx_window, drop_data_ref;
 };
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s);
