@@ -46,7 +46,7 @@ Test(retransmission, backoff_is_capped_and_retries_end_in_reset)
     uint64_t why = 0;
     cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why));
     cr_assert_eq(why, MTPG_TCP_RESET_TIMEOUT);
-    fx_assert_reset_and_linger();
+    fx_assert_reset_and_close();
 }
 
 Test(retransmission, fin_is_retransmitted)
