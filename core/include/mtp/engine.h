@@ -29,7 +29,10 @@ void mtp_engine_free(struct mtp_engine *e);
 void mtp_engine_set_notify(struct mtp_engine *e, mtp_note_fn fn, void *user);
 
 /* One received transport packet: runs the program's parser and the resulting events. The
- * payload bytes must stay valid until the call returns (rx data is copied into units). */
+ * payload bytes must stay valid until the call returns (rx data is copied into units).
+ * Returns the events run, MTP_EBADMSG for a malformed packet, or MTP_ENOENT when the packet
+ * had no receiver: an event of it found no context instance and had no else chain, and
+ * none of its events ran a chain (the stack may answer with an ICMP error). */
 int mtp_engine_rx(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t now_ns);
 
 /* An application event for context `key` (NULL: none), run to completion. */
