@@ -643,18 +643,24 @@ static void ibuf_exec(struct run *r)
 
 /* ------------------------------------------------------------ events */
 
-static void event_run(struct mtp_engine *e, const struct mtp_event *ev)
+enum event_outcome {
+    EVENT_RAN,          /* a chain (or the else chain) ran */
+    EVENT_NO_RECEIVER,  /* no context instance and no else chain: nobody wants it */
+    EVENT_DROPPED,      /* refused for another reason */
+};
+
+static enum event_outcome event_run(struct mtp_engine *e, const struct mtp_event *ev)
 {
     const struct mtp_program *p = e->prog;
     e->st->events++;
     if (ev->type >= p->n_events) {
         e->st->drop_malformed++;
-        return;
+        return EVENT_DROPPED;
     }
     const struct mtp_event_desc *d = &p->events[ev->type];
     if (!d->has_chain) {
         e->st->drop_no_chain++;
-        return;
+        return EVENT_DROPPED;
     }
     struct mtp__ctx *c = NULL;
     int use_else = 0;
@@ -665,7 +671,7 @@ static void event_run(struct mtp_engine *e, const struct mtp_event *ev)
         if (!c) {
             if (!d->has_else) {
                 e->st->drop_no_ctx++;
-                return;
+                return EVENT_NO_RECEIVER;
             }
             use_else = 1;
         }
@@ -690,6 +696,7 @@ static void event_run(struct mtp_engine *e, const struct mtp_event *ev)
     struct run r = { .e = e, .b = &b, .ctx = c, .ev = ev, .ev_ctx_type = d->ctx_type,
                      .now = e->now };
     ibuf_exec(&r);
+    return EVENT_RAN;
 }
 
 static int evq_push(struct mtp_engine *e, uint16_t type, const struct mtp_key *key,
@@ -722,7 +729,12 @@ static int evq_drain(struct mtp_engine *e)
     e->busy = 1;
     int n = 0;
     while (e->evq_n > 0) {
-        event_run(e, &e->evq[e->evq_head]);
+        enum event_outcome o = event_run(e, &e->evq[e->evq_head]);
+        if (e->pkt_events) { /* the received packet's events come first */
+            e->pkt_events--;
+            e->pkt_ran |= o == EVENT_RAN;
+            e->pkt_unclaimed |= o == EVENT_NO_RECEIVER;
+        }
         e->evq_head = (e->evq_head + 1) % MTP__EVQ_CAP;
         e->evq_n--;
         n++;
@@ -756,10 +768,17 @@ int mtp_engine_rx(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t n
         return MTP_EBADMSG;
     }
     e->st->event_overflow += sink.overflow;
+    /* not busy: the queue is empty, so the packet's events are the first to run */
+    e->pkt_events = 0;
+    e->pkt_ran = e->pkt_unclaimed = 0;
     for (uint32_t i = 0; i < sink.n; i++)
-        evq_push(e, sink.v[i].type, sink.v[i].has_key ? &sink.v[i].key : NULL,
-                 sink.v[i].data, sink.v[i].len);
-    return evq_drain(e);
+        if (evq_push(e, sink.v[i].type, sink.v[i].has_key ? &sink.v[i].key : NULL,
+                     sink.v[i].data, sink.v[i].len) == 0)
+            e->pkt_events++;
+    int n = evq_drain(e);
+    if (e->pkt_unclaimed && !e->pkt_ran)
+        return MTP_ENOENT;
+    return n;
 }
 
 int mtp_engine_post(struct mtp_engine *e, uint16_t ev_type, const struct mtp_key *key,

@@ -108,6 +108,9 @@ struct mtp_engine {
     uint64_t rng;
     uint64_t now;
     int busy;
+    /* the received packet being run: its events still queued, and what became of them */
+    uint32_t pkt_events;
+    uint8_t pkt_ran, pkt_unclaimed;
 };
 
 /* engine.c */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include "mtp/engine.h"
+#include "mtp/errors.h"
 #include "mtp/net.h"
 #include "mtp/stack.h"
 #include "arp.h"
@@ -287,8 +288,10 @@ static void arp_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
     frame_send(s, &f);
 }
 
-static int l4_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const uint8_t *l4)
+/* `pkt`: the IPv4 packet, quoted by an ICMP error if nobody receives it. */
+static int l4_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const uint8_t *pkt)
 {
+    const uint8_t *l4 = pkt + ip->hdr_len;
     if (ip->payload_len < s->prog->l4_min_len) {
         s->stats.drop_malformed++;
         return 0;
@@ -298,14 +301,17 @@ static int l4_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const u
         s->stats.drop_bad_csum++;
         return 0;
     }
-    struct mtp_rx_pkt pkt = {
+    struct mtp_rx_pkt rx = {
         .l4 = l4,
         .l4_len = ip->payload_len,
         .ip = { .src = ip->src, .dst = ip->dst,
                 .total_len = (uint16_t)(ip->hdr_len + ip->payload_len), .id = ip->id,
                 .hdr_len = ip->hdr_len, .tos = ip->tos, .ttl = ip->ttl, .proto = ip->proto },
     };
-    mtp_engine_rx(s->eng, &pkt, s->now); /* the engine counts its own drops */
+    /* the engine counts its own drops; a packet the program has no receiver for gets a port
+     * unreachable when the interface is ours (otherwise the kernel answers) */
+    if (mtp_engine_rx(s->eng, &rx, s->now) == MTP_ENOENT && s->link.owns_arp)
+        icmp_send_unreach(s, MTP_ICMP_PORT_UNREACH, pkt, ip);
     return 1;
 }
 
@@ -324,7 +330,7 @@ static int ipv4_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
     }
     const uint8_t *l4 = pkt + ip.hdr_len;
     if (ip.proto == s->prog->ip_proto)
-        return l4_input(s, &ip, l4);
+        return l4_input(s, &ip, pkt);
     if (!s->link.owns_arp) { /* the kernel's traffic; it should not have reached us */
         s->stats.drop_not_mine++;
         return 0;

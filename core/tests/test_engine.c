@@ -494,3 +494,22 @@ Test(engine, del_ctx_moves_orphans_out_of_the_flow_queue)
     cr_expect_lt(pos11, pos10, "the deleted flow's packets in order");
     mtp_engine_free(e);
 }
+
+/* A packet whose event finds no instance and has no else chain had no receiver. */
+Test(engine, rx_tells_a_packet_nobody_receives)
+{
+    uint8_t pkt[8 + 4] = { 0 };
+    struct mtp_rx_pkt rp = { .l4 = pkt, .l4_len = sizeof pkt };
+    fx_put32(pkt, 4);
+    cr_expect_eq(mtp_engine_rx(eng, &rp, 1), MTP_ENOENT);
+    cr_expect_eq(mtp_engine_stats(eng)->drop_no_ctx, 1);
+    mkconn(4);
+    fx_post(eng, 4, (struct fx_op){ .op = FX_NEW_RX, .b = MTP_SIZE_INF }, 0);
+    cr_expect_eq(mtp_engine_rx(eng, &rp, 2), 1, "received now");
+    fx_put32(pkt, 0xffffffffu);
+    cr_expect_eq(mtp_engine_rx(eng, &rp, 3), MTP_EBADMSG);
+    /* an event with an else chain always has a receiver */
+    struct fx_op o = { .op = FX_LOG };
+    struct mtp_key k = fx_key(5);
+    cr_expect_eq(mtp_engine_post(eng, FX_EV_OP, &k, &o, sizeof o, 4), 1);
+}

@@ -296,7 +296,94 @@ Test(stack_sim, malformed_frames_counted)
                                after->drop_ip_frag + after->drop_not_mine + after->drop_no_ctx;
         cr_expect_eq(drops_after - drops_before, bad_cases[i].c == C_UNREACH ? 0 : 1,
                      "%s: exactly one drop", bad_cases[i].name);
+        int unreach = bad_cases[i].c == C_UNREACH || bad_cases[i].kind == L4_NO_CTX;
+        cr_expect_eq(after->icmp_unreach_sent - before.icmp_unreach_sent, unreach ? 1u : 0u,
+                     "%s: ICMP unreachable only for what nobody receives", bad_cases[i].name);
     }
+    net_down(&n);
+}
+
+/* ------------------------------------------------- port unreachable */
+
+#define UNREACH_PKTS 30
+#define UNREACH_BURST 20 /* the stack's ICMP error bucket */
+
+static int a_received(void *arg)
+{
+    struct rx_wait *r = arg;
+    return st(r->n, 0)->rx_frames >= r->want;
+}
+
+static int unreach_done(void *arg)
+{
+    struct net *n = arg;
+    return st(n, 1)->drop_no_ctx == UNREACH_PKTS &&
+           st(n, 0)->rx_frames >= 1 + UNREACH_BURST; /* B's ARP request, the errors */
+}
+
+/* The ICMP port unreachable messages from B to A in A's capture that quote `ip_pkt`. */
+static int pcap_count_port_unreach(const char *path, const uint8_t *ip_pkt, uint32_t quote)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    uint32_t fh[6];
+    cr_assert_eq(fread(fh, sizeof fh, 1, f), 1);
+    int found = 0;
+    uint32_t rh[4];
+    uint8_t frame[2048];
+    while (fread(rh, sizeof rh, 1, f) == 1) {
+        cr_assert(rh[2] <= sizeof frame);
+        cr_assert_eq(fread(frame, 1, rh[2], f), rh[2]);
+        struct mtp_eth_repr e;
+        struct mtp_ipv4_repr ip;
+        struct mtp_icmp_repr ic;
+        if (mtp_eth_parse(frame, rh[2], &e) || e.ethertype != MTP_ETHERTYPE_IPV4 ||
+            mtp_ipv4_parse(frame + 14, rh[2] - 14, &ip) || ip.proto != MTP_IPPROTO_ICMP ||
+            mtp_icmp_parse(frame + 14 + ip.hdr_len, ip.payload_len, &ic))
+            continue;
+        if (ic.type == MTP_ICMP_DEST_UNREACH && ic.code == MTP_ICMP_PORT_UNREACH &&
+            ip.src == IP_B && ip.dst == IP_A && ic.data_len == quote &&
+            memcmp(ic.data, ip_pkt, quote) == 0)
+            found++;
+    }
+    fclose(f);
+    return found;
+}
+
+/* A valid packet of the program for a flow B does not have: B has nobody for it and answers
+ * with port unreachable (the sim interface is the stack's own), within its ICMP budget. */
+Test(stack_sim, port_unreachable_for_a_packet_nobody_receives)
+{
+    char path[] = "/tmp/mtp_unreach_pcap_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    struct net n;
+    struct mtp_sim_config c = { .seed = 8, .delay_ns = 100000 };
+    net_up(&n, &c, path);
+    uint8_t l4[SP_HDR + 12] = { 0 }, frame[128];
+    sp_put16(l4, 4000);
+    sp_put16(l4 + 2, 5000);
+    sp_put32(l4 + 4, 77);
+    l4[12] = SP_DATA;
+    memset(l4 + SP_HDR, 'q', sizeof l4 - SP_HDR);
+    sp_put16(l4 + SP_CSUM_OFF, mtp_csum_ipv4_l4(IP_A, IP_B, SP_PROTO, l4, sizeof l4));
+    uint32_t len = build_ip(frame, n.li[1].mac, n.li[0].mac, IP_A, IP_B, SP_PROTO, l4,
+                            sizeof l4);
+    /* one first: B resolves A (what waits for ARP is bounded), then the rest at once */
+    inject(&n, 0, frame, len); /* from A's endpoint, as A */
+    struct rx_wait first = { &n, 2 };
+    cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, a_received, &first, 1 * SEC), 0);
+    for (int k = 1; k < UNREACH_PKTS; k++)
+        inject(&n, 0, frame, len);
+    cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, unreach_done, &n, 1 * SEC), 0);
+    cr_expect_eq(st(&n, 1)->icmp_unreach_sent, UNREACH_BURST, "rate limited");
+    cr_expect_eq(st(&n, 0)->icmp_unreach_sent, 0, "A does not answer an ICMP error");
+    mtp_stack_free(n.s[0]); /* flushes the capture */
+    n.s[0] = NULL;
+    cr_expect_eq(pcap_count_port_unreach(path, frame + 14, 20 + MTP_ICMP_UNREACH_QUOTE),
+                 UNREACH_BURST, "the IP header and the first 8 bytes quoted");
+    unlink(path);
     net_down(&n);
 }
 
