@@ -726,3 +726,92 @@ Test(sim_transfer, both_directions_at_once_with_loss_and_reordering)
     mtp_sock_close(p.listener, now(&p.r));
     rig_down(&p.r);
 }
+
+/* ------------------------------------------------------------------ simultaneous open */
+
+/* Two stacks connect to each other's port at the same moment, with no listener anywhere: the
+ * SYNs cross and both connections open through SYN_RCVD (RFC 9293 figure 8). The socket layer
+ * only connects from ephemeral ports, so the test posts the program's events itself. */
+struct simopen {
+    struct rig *r;
+    struct mtp_key ka, kb;
+    uint64_t want_a, want_b; /* in-order bytes each side waits for */
+};
+
+static struct mtpg_tcp_conn *simopen_conn(struct host *h, const struct mtp_key *k)
+{
+    return mtp_stack_ctx(h->st, MTPG_TCP_CTX_CONN, k);
+}
+
+static int simopen_step(void *arg)
+{
+    struct simopen *so = arg;
+    struct mtpg_tcp_conn *a = simopen_conn(&so->r->a, &so->ka);
+    struct mtpg_tcp_conn *b = simopen_conn(&so->r->b, &so->kb);
+    return a && b && a->state == MTPG_TCP_ESTABLISHED && b->state == MTPG_TCP_ESTABLISHED &&
+           a->rcv_off >= so->want_a && b->rcv_off >= so->want_b;
+}
+
+static void simopen_connect(struct rig *r, struct host *h, uint32_t lip, uint32_t rip,
+                            uint16_t lport, uint16_t rport, struct mtp_key *k)
+{
+    cr_assert_geq(mtp_stack_port_claim(h->st, lport), 0);
+    struct mtpg_tcp_conn_id id = {lip, rip, lport, rport};
+    mtpg_tcp_key_conn_id(k, &id);
+    struct mtpg_tcp_app_connect ev = {
+        .local_ip = lip, .remote_ip = rip, .local_port = lport, .remote_port = rport};
+    cr_assert_geq(mtp_stack_post(h->st, MTPG_TCP_EV_APP_CONNECT, k, &ev, sizeof ev, now(r)), 0);
+}
+
+static void simopen_send(struct rig *r, struct host *h, const struct mtp_key *k,
+                         const uint8_t *buf, uint32_t len)
+{
+    struct mtpg_tcp_app_send ev = {.buf = (mtp_addr_t)(uintptr_t)buf, .len = len};
+    cr_assert_geq(mtp_stack_post(h->st, MTPG_TCP_EV_APP_SEND, k, &ev, sizeof ev, now(r)), 0);
+}
+
+static void simopen_recv_check(struct rig *r, struct host *h, const struct mtp_key *k,
+                               uint32_t id, uint32_t len)
+{
+    static uint8_t got[4096];
+    cr_assert(len <= sizeof got);
+    memset(got, 0, sizeof got);
+    struct mtpg_tcp_app_recv ev = {.buf = (mtp_addr_t)(uintptr_t)got, .len = len};
+    cr_assert_geq(mtp_stack_post(h->st, MTPG_TCP_EV_APP_RECV, k, &ev, sizeof ev, now(r)), 0);
+    for (uint32_t i = 0; i < len; i++)
+        cr_assert_eq(got[i], pattern(id, i), "byte %u", i);
+}
+
+Test(sim_sock, simultaneous_open_without_listeners)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 12, .delay_ns = 50 * US};
+    rig_up(&r, &c, 64 * 1024);
+    struct simopen so = {.r = &r};
+    simopen_connect(&r, &r.a, IP_A, IP_B, 6001, 6002, &so.ka);
+    simopen_connect(&r, &r.b, IP_B, IP_A, 6002, 6001, &so.kb);
+    cr_assert_eq(mtp_sim_run_until(r.w, r.stacks, 2, simopen_step, &so, now(&r) + 5 * S), 0,
+                 "both connections open");
+    struct mtpg_tcp_conn *a = simopen_conn(&r.a, &so.ka), *b = simopen_conn(&r.b, &so.kb);
+    cr_assert_eq(a->irs, b->iss, "A synchronized to B's SYN");
+    cr_assert_eq(b->irs, a->iss);
+    cr_assert_eq(a->retries, 0u, "no SYN was retransmitted: the SYNs crossed");
+    cr_assert_eq(b->retries, 0u);
+    cr_assert(a->active_open && b->active_open);
+    /* then a stream each way */
+    static uint8_t msg_a[3000], msg_b[2000];
+    for (uint32_t i = 0; i < sizeof msg_a; i++)
+        msg_a[i] = pattern(1, i);
+    for (uint32_t i = 0; i < sizeof msg_b; i++)
+        msg_b[i] = pattern(2, i);
+    simopen_send(&r, &r.a, &so.ka, msg_a, sizeof msg_a);
+    simopen_send(&r, &r.b, &so.kb, msg_b, sizeof msg_b);
+    so.want_a = sizeof msg_b;
+    so.want_b = sizeof msg_a;
+    cr_assert_eq(mtp_sim_run_until(r.w, r.stacks, 2, simopen_step, &so, now(&r) + 5 * S), 0);
+    simopen_recv_check(&r, &r.b, &so.kb, 1, sizeof msg_a);
+    simopen_recv_check(&r, &r.a, &so.ka, 2, sizeof msg_b);
+    cr_assert_eq(mtp_stack_stats(r.a.st)->drop_no_ctx + mtp_stack_stats(r.b.st)->drop_no_ctx,
+                 0u);
+    rig_down(&r);
+}

@@ -203,6 +203,7 @@ static void to_syn_sent(void)
 {
     fx_established();
     F.c.state = MTPG_TCP_SYN_SENT;
+    F.c.active_open = true;
     F.c.snd_una = ISS;
     F.c.snd_nxt = F.c.snd_max = ISS + 1;
     F.c.rcv_nxt = 0;
@@ -290,6 +291,101 @@ Test(syn_sent, rto_resends_the_syn_then_gives_up)
     cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why));
     cr_assert_eq(why, MTPG_TCP_RESET_TIMEOUT);
     cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
+/* Simultaneous open (RFC 9293 3.10.7.3, figure 8): the peer's SYN crossed ours. */
+static struct mtpg_tcp_seg crossing_syn(void)
+{
+    struct mtpg_tcp_seg s = syn_ack();
+    s.f_ack = false;
+    s.ack = 0;
+    s.o.tsecr = 0;
+    return s;
+}
+
+static void to_simultaneous_syn_rcvd(void)
+{
+    to_syn_sent();
+    struct mtpg_tcp_seg s = crossing_syn();
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_SYN_RCVD);
+    fx_reset_out();
+}
+
+Test(syn_sent, crossing_syn_moves_to_syn_rcvd_and_sends_syn_ack)
+{
+    to_syn_sent();
+    struct mtpg_tcp_seg s = crossing_syn();
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_SYN_RCVD);
+    cr_assert_eq(F.c.irs, IRS);
+    cr_assert_eq(F.c.rcv_nxt, IRS + 1);
+    cr_assert_eq(F.c.snd_una, ISS, "our SYN is not acknowledged yet");
+    cr_assert_eq(F.c.mss, 1448u);
+    cr_assert(F.c.ts_ok && F.c.sack_ok);
+    cr_assert_eq(F.c.rcv_wscale, 7);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(b->syn && b->ack_flag && !b->rst);
+    cr_assert_eq(b->seq, ISS, "our SYN again");
+    cr_assert_eq(b->ack, IRS + 1);
+    cr_assert_not_null(fx_opt(b, 2), "MSS");
+    cr_assert_not_null(fx_opt(b, 4), "SACK permitted");
+    cr_assert_eq(fx_opt(b, 8)->u.opt_ts.tsecr, 800u);
+    cr_assert_eq(fx_opt(b, 3)->u.opt_ws.shift, 7);
+    cr_assert_eq(fx_count(MTP_OP_TIMER_STOP), 0, "the SYN's timer now guards the SYN-ACK");
+    cr_assert(!fx_has_note(MTPG_TCP_NOTE_CONNECTED, NULL));
+    cr_assert_neq(F.g.conn_syn, 0u, "the listener leaves this SYN alone");
+}
+
+Test(syn_sent, crossing_syn_ack_establishes_without_a_reply)
+{
+    to_simultaneous_syn_rcvd();
+    struct mtpg_tcp_seg s = syn_ack(); /* figure 8 line 6: SEQ=IRS, ACK=ISS+1, SYN,ACK */
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
+    cr_assert_eq(F.c.snd_una, ISS + 1);
+    cr_assert_eq(F.c.snd_wnd, 29200u, "a SYN's window is never scaled");
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_CONNECTED, NULL));
+    cr_assert(!fx_has_note(MTPG_TCP_NOTE_ACCEPT_READY, NULL));
+    cr_assert(fx_timer(MTP_OP_TIMER_STOP, TIMER_RTO));
+    cr_assert_eq(fx_count(MTP_OP_NEW_TX_DATA), 1);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "both sides sent their SYN-ACK already");
+}
+
+Test(syn_sent, crossing_then_plain_ack_establishes_as_connect)
+{
+    to_simultaneous_syn_rcvd();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0); /* the peer got our SYN-ACK first */
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_CONNECTED, NULL));
+    cr_assert(!fx_has_note(MTPG_TCP_NOTE_ACCEPT_READY, NULL));
+}
+
+Test(syn_sent, crossing_syn_ack_with_a_bad_ack_gets_rst)
+{
+    to_simultaneous_syn_rcvd();
+    struct mtpg_tcp_seg s = syn_ack();
+    s.ack = ISS + 50;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_SYN_RCVD);
+    cr_assert(fx_pkt(0)->rst);
+    cr_assert_eq(fx_pkt(0)->seq, ISS + 50);
+}
+
+Test(syn_sent, after_crossing_rto_and_repeated_syn_resend_the_syn_ack)
+{
+    to_simultaneous_syn_rcvd();
+    struct mtpg_tcp_rto_expired t = {0};
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &t, &F.c);
+    cr_assert(fx_pkt(0)->syn && fx_pkt(0)->ack_flag);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1);
+    fx_reset_out();
+    struct mtpg_tcp_seg s = crossing_syn();
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_SYN_RCVD);
+    cr_assert(fx_pkt(0)->syn && fx_pkt(0)->ack_flag);
 }
 
 /* ------------------------------------------------------------------ SYN_RCVD */
