@@ -481,6 +481,41 @@ static void emit_method(Buf *b, Expr *e)
     mtpc_error_at(e->tok, "internal: unsupported method");
 }
 
+static bool unsigned_operand(const Expr *e)
+{
+    const Type *t = e->ty;
+    return e->kind == E_NUM || t->kind == TY_BOOL || t->kind == TY_BIT || t->kind == TY_CSUM ||
+           t->kind == TY_ADDR || (t->kind == TY_INT && !t->is_signed);
+}
+
+static int operand_bits(const Expr *e)
+{
+    const Type *t = e->ty;
+    if (e->kind == E_NUM)
+        return e->num > UINT32_MAX ? 64 : 32;
+    if (t->kind == TY_INT)
+        return t->bits;
+    return t->kind == TY_ADDR ? 64 : 32;
+}
+
+/* Shifts never hit C's undefined cases: a count past the width gives 0 (or the sign for an
+ * arithmetic right shift), and left shifts work on unsigned values. */
+static void emit_shift(Buf *b, Expr *e)
+{
+    int w = operand_bits(e->lhs) > 32 ? 64 : 32;
+    bool sign = e->lhs->ty->kind == TY_INT && e->lhs->ty->is_signed;
+    if (e->op[0] == '<')
+        bput(b, "mtpg_%s_shl%d((uint%d_t)(", P, w, w);
+    else if (sign)
+        bput(b, "mtpg_%s_sar64((int64_t)(", P);
+    else
+        bput(b, "mtpg_%s_shr%d((uint%d_t)(", P, w, w);
+    emit_expr(b, e->lhs);
+    bput(b, "), (uint64_t)(");
+    emit_expr(b, e->rhs);
+    bput(b, "))");
+}
+
 static void emit_expr(Buf *b, Expr *e)
 {
     switch (e->kind) {
@@ -556,7 +591,14 @@ static void emit_expr(Buf *b, Expr *e)
             bput(b, "); mtp_d%d ? mtp_n%d %s mtp_d%d : 0; })", n, n, e->op, n);
             return;
         }
+        if (!strcmp(e->op, "<<") || !strcmp(e->op, ">>")) {
+            emit_shift(b, e);
+            return;
+        }
         bput(b, "(");
+        if (e->op[0] == '*' && unsigned_operand(e->lhs) && unsigned_operand(e->rhs) &&
+            operand_bits(e->lhs) <= 32 && operand_bits(e->rhs) <= 32)
+            bput(b, "(uint32_t)"); /* unsigned wrap, not int overflow after promotion */
         emit_expr(b, e->lhs);
         bput(b, " %s ", e->op);
         emit_expr(b, e->rhs);
@@ -897,11 +939,13 @@ static void emit_stmt(Stmt *s)
         return;
     case S_ASSIGN:
         emit_ind();
-        if (s->op[0] == '/' || s->op[0] == '%') {
-            /* keep the zero-divisor guard of the binary operator */
+        if (s->op[0] == '/' || s->op[0] == '%' || s->op[0] == '*' || !strcmp(s->op, "<<=") ||
+            !strcmp(s->op, ">>=")) {
+            /* keep the guards of the binary operator (zero divisor, shift width, wrap) */
             Expr bin = {0};
             bin.kind = E_BINARY;
-            bin.op[0] = s->op[0];
+            memcpy(bin.op, s->op, strlen(s->op) - 1);
+            bin.ty = s->lhs->ty;
             bin.lhs = s->lhs;
             bin.rhs = s->expr;
             bin.tok = s->tok;
@@ -1773,6 +1817,11 @@ static void emit_helpers(void)
     emit("static __attribute__((unused)) void mtpg_%s_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }\n", P);
     emit("static __attribute__((unused)) void mtpg_%s_put32(uint8_t *p, uint32_t v) { mtpg_%s_put16(p, (uint16_t)(v >> 16)); mtpg_%s_put16(p + 2, (uint16_t)v); }\n", P, P, P);
     emit("static __attribute__((unused)) void mtpg_%s_put64(uint8_t *p, uint64_t v) { mtpg_%s_put32(p, (uint32_t)(v >> 32)); mtpg_%s_put32(p + 4, (uint32_t)v); }\n", P, P, P);
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }\n", P);
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }\n", P);
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }\n", P);
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }\n", P);
+    emit("static __attribute__((unused)) int64_t mtpg_%s_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }\n", P);
     emit("/* a list index past the end reads/writes the last element instead of memory */\n");
     emit("static __attribute__((unused)) uint32_t mtpg_%s_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }\n\n", P);
 }

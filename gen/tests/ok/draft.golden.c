@@ -38,6 +38,11 @@ static __attribute__((unused)) void mtpg_draft_put8(uint8_t *p, uint8_t v) { p[0
 static __attribute__((unused)) void mtpg_draft_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static __attribute__((unused)) void mtpg_draft_put32(uint8_t *p, uint32_t v) { mtpg_draft_put16(p, (uint16_t)(v >> 16)); mtpg_draft_put16(p + 2, (uint16_t)v); }
 static __attribute__((unused)) void mtpg_draft_put64(uint8_t *p, uint64_t v) { mtpg_draft_put32(p, (uint32_t)(v >> 32)); mtpg_draft_put32(p + 4, (uint32_t)v); }
+static __attribute__((unused)) uint32_t mtpg_draft_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
+static __attribute__((unused)) uint64_t mtpg_draft_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
+static __attribute__((unused)) uint32_t mtpg_draft_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
+static __attribute__((unused)) uint64_t mtpg_draft_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
+static __attribute__((unused)) int64_t mtpg_draft_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
 /* a list index past the end reads/writes the last element instead of memory */
 static __attribute__((unused)) uint32_t mtpg_draft_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
@@ -72,7 +77,7 @@ void mtpg_draft_ctx_conn_init(struct mtpg_draft_conn *c)
 {
     memset(c, 0, sizeof *c);
     c->state = 0;
-    c->cwnd = (10 * MTPG_DRAFT_MSS);
+    c->cwnd = ((uint32_t)10 * MTPG_DRAFT_MSS);
     c->mss = MTPG_DRAFT_MSS;
     c->rto = 200000000;
     c->rto_timer = 0;
@@ -326,7 +331,7 @@ static int mtpg_draft_bp_seg_bp_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     h->checksum = (uint16_t)mtpg_draft_get16(p + 11);
     uint32_t o = 13;
     {
-        int64_t olen = (int64_t)(((h->data_offset * 4) - 20));
+        int64_t olen = (int64_t)((((uint32_t)h->data_offset * 4) - 20));
         if (olen < 0 || olen > (int64_t)(n - o))
             return -1;
         if (mtpg_draft_ol_tcp_opts_parse(p + o, (uint32_t)olen, &h->opts) != 0)
@@ -359,22 +364,22 @@ static void mtpg_draft_srule_seq_rule(void *cur_, const void *bp_, const void *p
     case MTP_SEG_FIRST:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 363 "draft.c"
+#line 368 "draft.c"
         break;
     case MTP_SEG_MID:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 368 "draft.c"
+#line 373 "draft.c"
         break;
     case MTP_SEG_LAST:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 373 "draft.c"
+#line 378 "draft.c"
         break;
     case MTP_SEG_ONLY:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 378 "draft.c"
+#line 383 "draft.c"
         break;
     }
 }
@@ -388,7 +393,7 @@ static int mtpg_draft_coalesce_ack_merge(const void *mtp_a, const void *mtp_b)
 #line 65 "gen/tests/ok/draft.mtp"
     if ((((older->data).len == 0) && (newer->syn == 0)))
         return MTP_COALESCE_DROP_OLDER;
-#line 392 "draft.c"
+#line 397 "draft.c"
     return MTP_COALESCE_NONE;
 }
 
@@ -457,7 +462,7 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         mtpg_draft_key_conn_id(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_DRAFT_EV_DATA_PKT, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 461 "draft.c"
+#line 466 "draft.c"
     return MTP_PARSE_OK;
 }
 
@@ -512,7 +517,7 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
     ctx->snd_off = (ctx->snd_off + ev->len);
 #line 107 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a6 = ctx->rto; __auto_type mtp_b6 = mtpg_draft_param_MIN_RTO; mtp_a6 > mtp_b6 ? mtp_a6 : mtp_b6; }));  } }
-#line 516 "draft.c"
+#line 521 "draft.c"
     return 0;
 }
 
@@ -555,7 +560,7 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
     }
 #line 124 "gen/tests/ok/draft.mtp"
     s->ack_now = true;
-#line 559 "draft.c"
+#line 564 "draft.c"
     return 0;
 }
 
@@ -598,7 +603,7 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
     if (!(((ev->data).len > 0)))
         mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 134, "ev.data.len > 0");
 #endif
-#line 602 "draft.c"
+#line 607 "draft.c"
     return 0;
 }
 
@@ -608,7 +613,7 @@ int mtpg_draft_proc_reply_reset(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (void)ev;
 #line 138 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(2); mtp_i->u.note.value = (uint64_t)(ev->seq); } }
-#line 612 "draft.c"
+#line 617 "draft.c"
     return 0;
 }
 
@@ -659,7 +664,7 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
     if (!((l->pending < l->backlog)))
         mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 153, "l.pending < l.backlog");
 #endif
-#line 663 "draft.c"
+#line 668 "draft.c"
     return 0;
 }
 
@@ -702,8 +707,8 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 167 "gen/tests/ok/draft.mtp"
     uint64_t h = ({ uint8_t mtp_h25[6]; memcpy(mtp_h25 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h25 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h25, sizeof mtp_h25); });
 #line 168 "gen/tests/ok/draft.mtp"
-    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a26 = (ctx->cwnd * 2); __auto_type mtp_b26 = (64 * MTPG_DRAFT_MSS); mtp_a26 < mtp_b26 ? mtp_a26 : mtp_b26; }) : ({ __auto_type mtp_a27 = (ctx->cwnd / 2); __auto_type mtp_b27 = MTPG_DRAFT_MSS; mtp_a27 > mtp_b27 ? mtp_a27 : mtp_b27; }));
-#line 707 "draft.c"
+    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a26 = ((uint32_t)ctx->cwnd * 2); __auto_type mtp_b26 = ((uint32_t)64 * MTPG_DRAFT_MSS); mtp_a26 < mtp_b26 ? mtp_a26 : mtp_b26; }) : ({ __auto_type mtp_a27 = (ctx->cwnd / 2); __auto_type mtp_b27 = MTPG_DRAFT_MSS; mtp_a27 > mtp_b27 ? mtp_a27 : mtp_b27; }));
+#line 712 "draft.c"
     return 0;
 }
 
@@ -730,7 +735,7 @@ static __attribute__((unused)) void mtpg_draft_fn_ack_now(struct mtp_exec *mtp_x
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL);
         }
     }
-#line 734 "draft.c"
+#line 739 "draft.c"
 }
 
 static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c)
@@ -744,7 +749,7 @@ static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exe
     }
 #line 179 "gen/tests/ok/draft.mtp"
     return ((c->snd_una + c->cwnd) - c->snd_nxt);
-#line 748 "draft.c"
+#line 753 "draft.c"
 }
 
 static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c, uint64_t d)
@@ -754,7 +759,7 @@ static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x
     (void)d;
 #line 183 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a29 = d; __auto_type mtp_b29 = mtpg_draft_param_MIN_RTO; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));  } }
-#line 758 "draft.c"
+#line 763 "draft.c"
 }
 
 static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(struct mtp_exec *mtp_x, uint32_t l, uint32_t r)
@@ -764,7 +769,7 @@ static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(
     (void)r;
 #line 187 "gen/tests/ok/draft.mtp"
     return ((struct mtpg_draft_sack_block){ .left = l, .right = r });
-#line 768 "draft.c"
+#line 773 "draft.c"
 }
 
 int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_rto *ev, struct mtpg_draft_conn *ctx)
@@ -789,9 +794,9 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
 #line 198 "gen/tests/ok/draft.mtp"
     w += ((first).left ^ (popped).right);
 #line 199 "gen/tests/ok/draft.mtp"
-    w <<= 1;
+    w = mtpg_draft_shl32((uint32_t)(w), (uint64_t)(1));
 #line 200 "gen/tests/ok/draft.mtp"
-    w = (((w >> 2) % 7) + (~w));
+    w = ((mtpg_draft_shr32((uint32_t)(w), (uint64_t)(2)) % 7) + (~w));
 #line 201 "gen/tests/ok/draft.mtp"
     w += 1;
 #line 202 "gen/tests/ok/draft.mtp"
@@ -817,7 +822,7 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_RATE); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_DATA); mtp_i->u.sched.value = (uint64_t)(0); } }
 #line 212 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_DEL_CTX); if (mtp_i) {  } }
-#line 821 "draft.c"
+#line 826 "draft.c"
     return 0;
 }
 

@@ -36,6 +36,11 @@ static __attribute__((unused)) void mtpg_frames_put8(uint8_t *p, uint8_t v) { p[
 static __attribute__((unused)) void mtpg_frames_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static __attribute__((unused)) void mtpg_frames_put32(uint8_t *p, uint32_t v) { mtpg_frames_put16(p, (uint16_t)(v >> 16)); mtpg_frames_put16(p + 2, (uint16_t)v); }
 static __attribute__((unused)) void mtpg_frames_put64(uint8_t *p, uint64_t v) { mtpg_frames_put32(p, (uint32_t)(v >> 32)); mtpg_frames_put32(p + 4, (uint32_t)v); }
+static __attribute__((unused)) uint32_t mtpg_frames_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
+static __attribute__((unused)) uint64_t mtpg_frames_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
+static __attribute__((unused)) uint32_t mtpg_frames_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
+static __attribute__((unused)) uint64_t mtpg_frames_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
+static __attribute__((unused)) int64_t mtpg_frames_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
 /* a list index past the end reads/writes the last element instead of memory */
 static __attribute__((unused)) uint32_t mtpg_frames_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
@@ -253,7 +258,7 @@ int mtpg_frames_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
         mtpg_frames_key_cid(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_FRAMES_EV_STREAM_IN, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 257 "frames.c"
+#line 262 "frames.c"
     return MTP_PARSE_OK;
 }
 
@@ -266,7 +271,7 @@ int mtpg_frames_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_frames_st
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 49 "gen/tests/ok/frames.mtp"
     c->received += ev->length;
-#line 270 "frames.c"
+#line 275 "frames.c"
     return 0;
 }
 
@@ -319,7 +324,7 @@ int mtpg_frames_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_frames_s
     }
 #line 67 "gen/tests/ok/frames.mtp"
     c->sent += ev->len;
-#line 323 "frames.c"
+#line 328 "frames.c"
     return 0;
 }
 
