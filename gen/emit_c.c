@@ -498,6 +498,19 @@ static int operand_bits(const Expr *e)
     return t->kind == TY_ADDR ? 64 : 32;
 }
 
+static bool is_signed_int(const Expr *e)
+{
+    return e->kind != E_NUM && e->ty->kind == TY_INT && e->ty->is_signed;
+}
+
+/* both operands signed (a small literal counts as C's int), at least one a signed value */
+static bool signed_arith(const Expr *e)
+{
+    bool l = is_signed_int(e->lhs) || (e->lhs->kind == E_NUM && e->lhs->num <= INT32_MAX);
+    bool r = is_signed_int(e->rhs) || (e->rhs->kind == E_NUM && e->rhs->num <= INT32_MAX);
+    return l && r && (is_signed_int(e->lhs) || is_signed_int(e->rhs));
+}
+
 /* Shifts never hit C's undefined cases: a count past the width gives 0 (or the sign for an
  * arithmetic right shift), and left shifts work on unsigned values. */
 static void emit_shift(Buf *b, Expr *e)
@@ -593,6 +606,17 @@ static void emit_expr(Buf *b, Expr *e)
         }
         if (!strcmp(e->op, "<<") || !strcmp(e->op, ">>")) {
             emit_shift(b, e);
+            return;
+        }
+        if ((e->op[0] == '+' || e->op[0] == '-' || e->op[0] == '*') && !e->op[1] &&
+            signed_arith(e)) {
+            /* signed overflow wraps (two's complement) instead of being undefined */
+            int w = operand_bits(e->lhs) > 32 || operand_bits(e->rhs) > 32 ? 64 : 32;
+            bput(b, "((int%d_t)((uint%d_t)(", w, w);
+            emit_expr(b, e->lhs);
+            bput(b, ") %s (uint%d_t)(", e->op, w);
+            emit_expr(b, e->rhs);
+            bput(b, ")))");
             return;
         }
         bput(b, "(");
@@ -939,17 +963,36 @@ static void emit_stmt(Stmt *s)
         return;
     case S_ASSIGN:
         emit_ind();
-        if (s->op[0] == '/' || s->op[0] == '%' || s->op[0] == '*' || !strcmp(s->op, "<<=") ||
-            !strcmp(s->op, ">>=")) {
-            /* keep the guards of the binary operator (zero divisor, shift width, wrap) */
+        if (strcmp(s->op, "=") && strcmp(s->op, "&=") && strcmp(s->op, "|=") &&
+            strcmp(s->op, "^=")) {
+            /* `a op= b` as `*p = *p op b` with p = &a: the guards of the binary operator
+             * (zero divisor, shift width, wrap) apply and `a` is evaluated once */
+            int n = ++tmp_counter;
+            char *pname = mtpc_fmt("mtp_p%d", n);
+            Token *pt = mtpc_calloc(1, sizeof *pt);
+            *pt = *s->tok;
+            pt->kind = TK_IDENT;
+            pt->loc = pname;
+            pt->len = (int)strlen(pname);
+            Var *pv = mtpc_calloc(1, sizeof *pv);
+            pv->name = pt;
+            pv->ty = s->lhs->ty;
+            pv->is_ptr = true;
+            Expr *ref = mtpc_calloc(1, sizeof *ref);
+            ref->kind = E_IDENT;
+            ref->tok = ref->name = pt;
+            ref->res = R_VAR;
+            ref->var = pv;
+            ref->ty = s->lhs->ty;
             Expr bin = {0};
             bin.kind = E_BINARY;
             memcpy(bin.op, s->op, strlen(s->op) - 1);
             bin.ty = s->lhs->ty;
-            bin.lhs = s->lhs;
+            bin.lhs = ref;
             bin.rhs = s->expr;
             bin.tok = s->tok;
-            emit("%s = %s;\n", expr_str(s->lhs), expr_str(&bin));
+            emit("{ __typeof__(%s) *%s = &(%s); *%s = %s; }\n", expr_str(s->lhs), pname,
+                 expr_str(s->lhs), pname, expr_str(&bin));
             return;
         }
         emit("%s;\n", simple_str(s));

@@ -390,15 +390,15 @@ int mtpg_corners_proc_on_probe(struct mtp_exec *mtp_x, const struct mtpg_corners
     (void)ev;
     (void)c;
 #line 66 "gen/tests/ok/corners.mtp"
-    c->seen += 1;
+    { __typeof__(c->seen) *mtp_p11 = &(c->seen); *mtp_p11 = ((*mtp_p11) + 1); }
 #line 67 "gen/tests/ok/corners.mtp"
     c->last = (ev->flag ? ev->p : c->last);
 #line 68 "gen/tests/ok/corners.mtp"
-    c->drift = (c->drift + (MTPG_CORNERS_NEG * (ev->p).y));
+    c->drift = (c->drift + ((int32_t)((uint32_t)(MTPG_CORNERS_NEG) * (uint32_t)((ev->p).y))));
 #line 69 "gen/tests/ok/corners.mtp"
     if (mtpg_corners_param_VERBOSE) {
 #line 69 "gen/tests/ok/corners.mtp"
-        { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(1); mtp_i->u.note.value = (uint64_t)(({ uint8_t mtp_h11[13]; memcpy(mtp_h11 + 0, &(bool){ ev->flag }, 1); memcpy(mtp_h11 + 1, &(uint32_t){ ev->n }, 4); memcpy(mtp_h11 + 5, &(uint64_t){ c->seen }, 8); mtp_keyed_hash(mtp_x, mtp_h11, sizeof mtp_h11); })); } }
+        { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(1); mtp_i->u.note.value = (uint64_t)(({ uint8_t mtp_h12[13]; memcpy(mtp_h12 + 0, &(bool){ ev->flag }, 1); memcpy(mtp_h12 + 1, &(uint32_t){ ev->n }, 4); memcpy(mtp_h12 + 5, &(uint64_t){ c->seen }, 8); mtp_keyed_hash(mtp_x, mtp_h12, sizeof mtp_h12); })); } }
     }
 #line 70 "gen/tests/ok/corners.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_CORNERS_TIMER_COUNTERS_T; mtp_i->u.timer.dur_ns = (uint64_t)(MTPG_CORNERS_T); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0;  } }
@@ -432,11 +432,11 @@ int mtpg_corners_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_corners_
     ((b).data).len = (((b).data).len / 2);
 #line 82 "gen/tests/ok/corners.mtp"
     {
-        struct mtpg_corners_hdr mtp_b12 = b;
-        uint32_t mtp_off12 = mtp_ibuf_copy(mtp_x->out, &mtp_b12, sizeof mtp_b12);
-        struct mtp_instr *mtp_i = mtp_off12 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_corners_hdr mtp_b13 = b;
+        uint32_t mtp_off13 = mtp_ibuf_copy(mtp_x->out, &mtp_b13, sizeof mtp_b13);
+        struct mtp_instr *mtp_i = mtp_off13 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off12;
+            mtp_i->arena_off = mtp_off13;
             mtp_i->u.gen.bp = 0;
             mtp_i->u.gen.srule = MTP_NONE;
             mtp_i->u.gen.dst_ip = (uint32_t)(2130706433);
@@ -459,8 +459,16 @@ int mtpg_corners_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_corners_
 #line 89 "gen/tests/ok/corners.mtp"
     c->prod = ((uint32_t)c->h16 * c->h16);
 #line 90 "gen/tests/ok/corners.mtp"
-    c->h16 = mtpg_corners_shl32((uint32_t)(c->h16), (uint64_t)(20));
-#line 464 "corners.c"
+    { __typeof__(c->h16) *mtp_p14 = &(c->h16); *mtp_p14 = mtpg_corners_shl32((uint32_t)((*mtp_p14)), (uint64_t)(20)); }
+#line 91 "gen/tests/ok/corners.mtp"
+    int32_t top = 2147483647;
+#line 92 "gen/tests/ok/corners.mtp"
+    c->wrapped = ((int32_t)((uint32_t)(top) + (uint32_t)(1)));
+#line 93 "gen/tests/ok/corners.mtp"
+    { __typeof__(c->wrapped) *mtp_p15 = &(c->wrapped); *mtp_p15 = ((int32_t)((uint32_t)((*mtp_p15)) - (uint32_t)(1))); }
+#line 94 "gen/tests/ok/corners.mtp"
+    { __typeof__(c->wrapped) *mtp_p16 = &(c->wrapped); *mtp_p16 = ((int32_t)((uint32_t)((*mtp_p16)) * (uint32_t)(2))); }
+#line 472 "corners.c"
     return 0;
 }
 

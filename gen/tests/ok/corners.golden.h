@@ -72,6 +72,7 @@ struct mtpg_corners_counters {
     int32_t neg;
     uint32_t prod;
     uint16_t h16;
+    int32_t wrapped;
 };
 
 struct mtpg_corners_o_end {

@@ -544,7 +544,7 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
 #line 118 "gen/tests/ok/draft.mtp"
     ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
 #line 119 "gen/tests/ok/draft.mtp"
-    g->granted += (ev->data).len;
+    { __typeof__(g->granted) *mtp_p10 = &(g->granted); *mtp_p10 = ((*mtp_p10) + (ev->data).len); }
 #line 120 "gen/tests/ok/draft.mtp"
     {
 #line 120 "gen/tests/ok/draft.mtp"
@@ -554,7 +554,7 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
 #line 121 "gen/tests/ok/draft.mtp"
             if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
 #line 122 "gen/tests/ok/draft.mtp"
-                ({ __typeof__(ctx->sacks) *mtp_l11 = &(ctx->sacks); uint64_t mtp_i11 = (uint64_t)(i); if (mtp_i11 < mtp_l11->len) { memmove(&mtp_l11->v[mtp_i11], &mtp_l11->v[mtp_i11 + 1], (mtp_l11->len - mtp_i11 - 1) * sizeof mtp_l11->v[0]); mtp_l11->len--; } });
+                ({ __typeof__(ctx->sacks) *mtp_l12 = &(ctx->sacks); uint64_t mtp_i12 = (uint64_t)(i); if (mtp_i12 < mtp_l12->len) { memmove(&mtp_l12->v[mtp_i12], &mtp_l12->v[mtp_i12 + 1], (mtp_l12->len - mtp_i12 - 1) * sizeof mtp_l12->v[0]); mtp_l12->len--; } });
             }
         }
     }
@@ -587,11 +587,11 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
     (b).seq = ctx->snd_nxt;
 #line 133 "gen/tests/ok/draft.mtp"
     {
-        struct mtpg_draft_seg_bp mtp_b12 = b;
-        uint32_t mtp_off12 = mtp_ibuf_copy(mtp_x->out, &mtp_b12, sizeof mtp_b12);
-        struct mtp_instr *mtp_i = mtp_off12 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_draft_seg_bp mtp_b13 = b;
+        uint32_t mtp_off13 = mtp_ibuf_copy(mtp_x->out, &mtp_b13, sizeof mtp_b13);
+        struct mtp_instr *mtp_i = mtp_off13 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off12;
+            mtp_i->arena_off = mtp_off13;
             mtp_i->u.gen.bp = 0;
             mtp_i->u.gen.srule = MTP_NONE;
             mtp_i->u.gen.dst_ip = (uint32_t)(ctx->remote_ip);
@@ -641,11 +641,11 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (c).snd_nxt = mtp_rand32(mtp_x);
 #line 146 "gen/tests/ok/draft.mtp"
     {
-        struct mtpg_draft_conn_id mtp_id13 = ((struct mtpg_draft_conn_id){ .local_ip = ev->local_ip, .remote_ip = ev->remote_ip, .local_port = ev->local_port, .remote_port = ev->remote_port });
-        mtpg_draft_key_conn_id(&mtpk_c, &mtp_id13);
-        uint32_t mtp_off13 = mtp_ibuf_copy(mtp_x->out, &c, sizeof c);
-        struct mtp_instr *mtp_i = mtp_off13 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);
-        if (mtp_i) { mtp_i->ctx_type = 0; mtp_i->key = mtpk_c; mtp_i->arena_off = mtp_off13; }
+        struct mtpg_draft_conn_id mtp_id14 = ((struct mtpg_draft_conn_id){ .local_ip = ev->local_ip, .remote_ip = ev->remote_ip, .local_port = ev->local_port, .remote_port = ev->remote_port });
+        mtpg_draft_key_conn_id(&mtpk_c, &mtp_id14);
+        uint32_t mtp_off14 = mtp_ibuf_copy(mtp_x->out, &c, sizeof c);
+        struct mtp_instr *mtp_i = mtp_off14 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);
+        if (mtp_i) { mtp_i->ctx_type = 0; mtp_i->key = mtpk_c; mtp_i->arena_off = mtp_off14; }
     }
 #line 147 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(1000000000); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0; mtp_i->key = mtpk_c;  } }
@@ -656,7 +656,7 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
 #line 150 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_PRIO); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL); mtp_i->u.sched.value = (uint64_t)(0); } }
 #line 151 "gen/tests/ok/draft.mtp"
-    g->granted += 1;
+    { __typeof__(g->granted) *mtp_p15 = &(g->granted); *mtp_p15 = ((*mtp_p15) + 1); }
 #line 152 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_DRAFT_NOTE_CONNECTED); mtp_i->u.note.value = (uint64_t)(mtp_x->now_ns); } }
 #line 153 "gen/tests/ok/draft.mtp"
@@ -674,13 +674,13 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
     (void)ev;
     (void)ctx;
 #line 157 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l14 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v14 = (((struct mtpg_draft_sack_block){ .left = ev->seq, .right = (ev->seq + (ev->data).len) })); if (mtp_l14->len < 8) { uint32_t mtp_i14 = mtp_l14->len; while (mtp_i14 > 0 && mtp_l14->v[mtp_i14 - 1].left > mtp_v14.left) { mtp_l14->v[mtp_i14] = mtp_l14->v[mtp_i14 - 1]; mtp_i14--; } mtp_l14->v[mtp_i14] = mtp_v14; mtp_l14->len++; } });
+    ({ __typeof__(ctx->ooo) *mtp_l16 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v16 = (((struct mtpg_draft_sack_block){ .left = ev->seq, .right = (ev->seq + (ev->data).len) })); if (mtp_l16->len < 8) { uint32_t mtp_i16 = mtp_l16->len; while (mtp_i16 > 0 && mtp_l16->v[mtp_i16 - 1].left > mtp_v16.left) { mtp_l16->v[mtp_i16] = mtp_l16->v[mtp_i16 - 1]; mtp_i16--; } mtp_l16->v[mtp_i16] = mtp_v16; mtp_l16->len++; } });
 #line 158 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block lowest = ({ __typeof__(ctx->ooo) *mtp_l15 = &(ctx->ooo); mtp_l15->len ? mtp_l15->v[0] : ({ struct mtpg_draft_sack_block mtp_z16; memset(&mtp_z16, 0, sizeof mtp_z16); mtp_z16; }); });
+    struct mtpg_draft_sack_block lowest = ({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); mtp_l17->len ? mtp_l17->v[0] : ({ struct mtpg_draft_sack_block mtp_z18; memset(&mtp_z18, 0, sizeof mtp_z18); mtp_z18; }); });
 #line 159 "gen/tests/ok/draft.mtp"
     if ((((uint32_t)(ctx->ooo).len) > 4)) {
 #line 159 "gen/tests/ok/draft.mtp"
-        (void)({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r17 = mtp_l17->len ? mtp_l17->v[0] : ({ struct mtpg_draft_sack_block mtp_z18; memset(&mtp_z18, 0, sizeof mtp_z18); mtp_z18; }); if (mtp_l17->len) { memmove(&mtp_l17->v[0], &mtp_l17->v[1], (mtp_l17->len - 1) * sizeof mtp_l17->v[0]); mtp_l17->len--; } mtp_r17; });
+        (void)({ __typeof__(ctx->ooo) *mtp_l19 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r19 = mtp_l19->len ? mtp_l19->v[0] : ({ struct mtpg_draft_sack_block mtp_z20; memset(&mtp_z20, 0, sizeof mtp_z20); mtp_z20; }); if (mtp_l19->len) { memmove(&mtp_l19->v[0], &mtp_l19->v[1], (mtp_l19->len - 1) * sizeof mtp_l19->v[0]); mtp_l19->len--; } mtp_r19; });
     }
 #line 160 "gen/tests/ok/draft.mtp"
     {
@@ -691,7 +691,7 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 161 "gen/tests/ok/draft.mtp"
             if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)((lowest).left)) <= 0))) {
 #line 162 "gen/tests/ok/draft.mtp"
-                ({ __typeof__(ctx->sacks) *mtp_l20 = &(ctx->sacks); uint64_t mtp_i20 = (uint64_t)(i); if (mtp_i20 < mtp_l20->len) { memmove(&mtp_l20->v[mtp_i20], &mtp_l20->v[mtp_i20 + 1], (mtp_l20->len - mtp_i20 - 1) * sizeof mtp_l20->v[0]); mtp_l20->len--; } });
+                ({ __typeof__(ctx->sacks) *mtp_l22 = &(ctx->sacks); uint64_t mtp_i22 = (uint64_t)(i); if (mtp_i22 < mtp_l22->len) { memmove(&mtp_l22->v[mtp_i22], &mtp_l22->v[mtp_i22 + 1], (mtp_l22->len - mtp_i22 - 1) * sizeof mtp_l22->v[0]); mtp_l22->len--; } });
             }
         }
     }
@@ -700,14 +700,14 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 165 "gen/tests/ok/draft.mtp"
     if ((mtp_swnd_test((const struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt)) != 0)) {
 #line 165 "gen/tests/ok/draft.mtp"
-        ({ struct mtp_swnd *mtp_w23 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w23, mtp_swnd_first_unset(mtp_w23)); });
+        ({ struct mtp_swnd *mtp_w25 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w25, mtp_swnd_first_unset(mtp_w25)); });
     }
 #line 166 "gen/tests/ok/draft.mtp"
     ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
 #line 167 "gen/tests/ok/draft.mtp"
-    uint64_t h = ({ uint8_t mtp_h25[6]; memcpy(mtp_h25 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h25 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h25, sizeof mtp_h25); });
+    uint64_t h = ({ uint8_t mtp_h27[6]; memcpy(mtp_h27 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h27 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h27, sizeof mtp_h27); });
 #line 168 "gen/tests/ok/draft.mtp"
-    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a26 = ((uint32_t)ctx->cwnd * 2); __auto_type mtp_b26 = ((uint32_t)64 * MTPG_DRAFT_MSS); mtp_a26 < mtp_b26 ? mtp_a26 : mtp_b26; }) : ({ __auto_type mtp_a27 = (ctx->cwnd / 2); __auto_type mtp_b27 = MTPG_DRAFT_MSS; mtp_a27 > mtp_b27 ? mtp_a27 : mtp_b27; }));
+    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a28 = ((uint32_t)ctx->cwnd * 2); __auto_type mtp_b28 = ((uint32_t)64 * MTPG_DRAFT_MSS); mtp_a28 < mtp_b28 ? mtp_a28 : mtp_b28; }) : ({ __auto_type mtp_a29 = (ctx->cwnd / 2); __auto_type mtp_b29 = MTPG_DRAFT_MSS; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));
 #line 712 "draft.c"
     return 0;
 }
@@ -724,11 +724,11 @@ static __attribute__((unused)) void mtpg_draft_fn_ack_now(struct mtp_exec *mtp_x
     (b).seq = c->snd_nxt;
 #line 174 "gen/tests/ok/draft.mtp"
     {
-        struct mtpg_draft_seg_bp mtp_b28 = b;
-        uint32_t mtp_off28 = mtp_ibuf_copy(mtp_x->out, &mtp_b28, sizeof mtp_b28);
-        struct mtp_instr *mtp_i = mtp_off28 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_draft_seg_bp mtp_b30 = b;
+        uint32_t mtp_off30 = mtp_ibuf_copy(mtp_x->out, &mtp_b30, sizeof mtp_b30);
+        struct mtp_instr *mtp_i = mtp_off30 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off28;
+            mtp_i->arena_off = mtp_off30;
             mtp_i->u.gen.bp = 0;
             mtp_i->u.gen.srule = MTP_NONE;
             mtp_i->u.gen.dst_ip = (uint32_t)(c->remote_ip);
@@ -758,7 +758,7 @@ static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x
     (void)c;
     (void)d;
 #line 183 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a29 = d; __auto_type mtp_b29 = mtpg_draft_param_MIN_RTO; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));  } }
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a31 = d; __auto_type mtp_b31 = mtpg_draft_param_MIN_RTO; mtp_a31 > mtp_b31 ? mtp_a31 : mtp_b31; }));  } }
 #line 763 "draft.c"
 }
 
@@ -782,23 +782,23 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
 #line 192 "gen/tests/ok/draft.mtp"
     mtpg_draft_fn_arm_rto(mtp_x, &((*ctx)), (ctx->rto * 2));
 #line 193 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l30 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v30 = (mtpg_draft_fn_block(mtp_x, (ctx->snd_una + 10), (ctx->snd_una + 20))); if (mtp_l30->len < 8) { uint32_t mtp_i30 = mtp_l30->len; while (mtp_i30 > 0 && mtp_l30->v[mtp_i30 - 1].left > mtp_v30.left) { mtp_l30->v[mtp_i30] = mtp_l30->v[mtp_i30 - 1]; mtp_i30--; } mtp_l30->v[mtp_i30] = mtp_v30; mtp_l30->len++; } });
+    ({ __typeof__(ctx->ooo) *mtp_l32 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v32 = (mtpg_draft_fn_block(mtp_x, (ctx->snd_una + 10), (ctx->snd_una + 20))); if (mtp_l32->len < 8) { uint32_t mtp_i32 = mtp_l32->len; while (mtp_i32 > 0 && mtp_l32->v[mtp_i32 - 1].left > mtp_v32.left) { mtp_l32->v[mtp_i32] = mtp_l32->v[mtp_i32 - 1]; mtp_i32--; } mtp_l32->v[mtp_i32] = mtp_v32; mtp_l32->len++; } });
 #line 194 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l31 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v31 = (mtpg_draft_fn_block(mtp_x, ctx->snd_una, (ctx->snd_una + 5))); if (mtp_l31->len < 8) { uint32_t mtp_i31 = mtp_l31->len; while (mtp_i31 > 0 && mtp_l31->v[mtp_i31 - 1].left > mtp_v31.left) { mtp_l31->v[mtp_i31] = mtp_l31->v[mtp_i31 - 1]; mtp_i31--; } mtp_l31->v[mtp_i31] = mtp_v31; mtp_l31->len++; } });
+    ({ __typeof__(ctx->ooo) *mtp_l33 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v33 = (mtpg_draft_fn_block(mtp_x, ctx->snd_una, (ctx->snd_una + 5))); if (mtp_l33->len < 8) { uint32_t mtp_i33 = mtp_l33->len; while (mtp_i33 > 0 && mtp_l33->v[mtp_i33 - 1].left > mtp_v33.left) { mtp_l33->v[mtp_i33] = mtp_l33->v[mtp_i33 - 1]; mtp_i33--; } mtp_l33->v[mtp_i33] = mtp_v33; mtp_l33->len++; } });
 #line 195 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block first = ({ __typeof__(ctx->ooo) *mtp_l32 = &(ctx->ooo); mtp_l32->len ? mtp_l32->v[0] : ({ struct mtpg_draft_sack_block mtp_z33; memset(&mtp_z33, 0, sizeof mtp_z33); mtp_z33; }); });
+    struct mtpg_draft_sack_block first = ({ __typeof__(ctx->ooo) *mtp_l34 = &(ctx->ooo); mtp_l34->len ? mtp_l34->v[0] : ({ struct mtpg_draft_sack_block mtp_z35; memset(&mtp_z35, 0, sizeof mtp_z35); mtp_z35; }); });
 #line 196 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block popped = ({ __typeof__(ctx->ooo) *mtp_l34 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r34 = mtp_l34->len ? mtp_l34->v[0] : ({ struct mtpg_draft_sack_block mtp_z35; memset(&mtp_z35, 0, sizeof mtp_z35); mtp_z35; }); if (mtp_l34->len) { memmove(&mtp_l34->v[0], &mtp_l34->v[1], (mtp_l34->len - 1) * sizeof mtp_l34->v[0]); mtp_l34->len--; } mtp_r34; });
+    struct mtpg_draft_sack_block popped = ({ __typeof__(ctx->ooo) *mtp_l36 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r36 = mtp_l36->len ? mtp_l36->v[0] : ({ struct mtpg_draft_sack_block mtp_z37; memset(&mtp_z37, 0, sizeof mtp_z37); mtp_z37; }); if (mtp_l36->len) { memmove(&mtp_l36->v[0], &mtp_l36->v[1], (mtp_l36->len - 1) * sizeof mtp_l36->v[0]); mtp_l36->len--; } mtp_r36; });
 #line 197 "gen/tests/ok/draft.mtp"
     uint32_t w = mtpg_draft_fn_window_left(mtp_x, &((*ctx)));
 #line 198 "gen/tests/ok/draft.mtp"
-    w += ((first).left ^ (popped).right);
+    { __typeof__(w) *mtp_p38 = &(w); *mtp_p38 = ((*mtp_p38) + ((first).left ^ (popped).right)); }
 #line 199 "gen/tests/ok/draft.mtp"
-    w = mtpg_draft_shl32((uint32_t)(w), (uint64_t)(1));
+    { __typeof__(w) *mtp_p39 = &(w); *mtp_p39 = mtpg_draft_shl32((uint32_t)((*mtp_p39)), (uint64_t)(1)); }
 #line 200 "gen/tests/ok/draft.mtp"
     w = ((mtpg_draft_shr32((uint32_t)(w), (uint64_t)(2)) % 7) + (~w));
 #line 201 "gen/tests/ok/draft.mtp"
-    w += 1;
+    { __typeof__(w) *mtp_p40 = &(w); *mtp_p40 = ((*mtp_p40) + 1); }
 #line 202 "gen/tests/ok/draft.mtp"
     ctx->snd_una = ((w > 3) ? w : (-w));
 #line 203 "gen/tests/ok/draft.mtp"
@@ -811,7 +811,7 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
 #line 206 "gen/tests/ok/draft.mtp"
     ((ctx->sacks).len = 0);
 #line 207 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->sacks) *mtp_l42 = &(ctx->sacks); struct mtpg_draft_sack_block mtp_v42 = (((struct mtpg_draft_sack_block){ .left = ((uint32_t)(ctx->ooo).len), .right = ((uint32_t)(ctx->sacks).len) })); if (mtp_l42->len < 4) mtp_l42->v[mtp_l42->len++] = mtp_v42; });
+    ({ __typeof__(ctx->sacks) *mtp_l47 = &(ctx->sacks); struct mtpg_draft_sack_block mtp_v47 = (((struct mtpg_draft_sack_block){ .left = ((uint32_t)(ctx->ooo).len), .right = ((uint32_t)(ctx->sacks).len) })); if (mtp_l47->len < 4) mtp_l47->v[mtp_l47->len++] = mtp_v47; });
 #line 208 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_STOP); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER;  } }
 #line 209 "gen/tests/ok/draft.mtp"

@@ -301,9 +301,9 @@ int mtpg_echo_proc_deliver(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_r
     (void)g;
     (void)s;
 #line 91 "gen/tests/ok/echo.mtp"
-    g->packets += 1;
+    { __typeof__(g->packets) *mtp_p4 = &(g->packets); *mtp_p4 = ((*mtp_p4) + 1); }
 #line 92 "gen/tests/ok/echo.mtp"
-    g->bytes += (ev->data).len;
+    { __typeof__(g->bytes) *mtp_p5 = &(g->bytes); *mtp_p5 = ((*mtp_p5) + (ev->data).len); }
 #line 93 "gen/tests/ok/echo.mtp"
     if ((c->msgs >= mtpg_echo_param_MAX_MSGS)) {
 #line 94 "gen/tests/ok/echo.mtp"
@@ -325,11 +325,11 @@ int mtpg_echo_proc_deliver(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_r
 #line 103 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_RX_FLUSH); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.len = (uint32_t)((ev->data).len); mtp_i->u.seg.addr = (mtp_addr_t)(0); } }
 #line 104 "gen/tests/ok/echo.mtp"
-    c->rx_off += (ev->data).len;
+    { __typeof__(c->rx_off) *mtp_p6 = &(c->rx_off); *mtp_p6 = ((*mtp_p6) + (ev->data).len); }
 #line 105 "gen/tests/ok/echo.mtp"
-    c->msgs += 1;
+    { __typeof__(c->msgs) *mtp_p7 = &(c->msgs); *mtp_p7 = ((*mtp_p7) + 1); }
 #line 106 "gen/tests/ok/echo.mtp"
-    c->recent += 1;
+    { __typeof__(c->recent) *mtp_p8 = &(c->recent); *mtp_p8 = ((*mtp_p8) + 1); }
 #line 107 "gen/tests/ok/echo.mtp"
     s->echo_len = (ev->data).len;
 #line 336 "echo.c"
@@ -360,11 +360,11 @@ int mtpg_echo_proc_reply(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_req
     (b).data = ((struct mtp_data){ .uid = (uint64_t)(0), .off = (uint64_t)(c->tx_off), .len = (uint32_t)(s->echo_len), .flags = MTP_DATA_FROM_UNIT });
 #line 118 "gen/tests/ok/echo.mtp"
     {
-        struct mtpg_echo_echo_bp mtp_b4 = b;
-        uint32_t mtp_off4 = mtp_ibuf_copy(mtp_x->out, &mtp_b4, sizeof mtp_b4);
-        struct mtp_instr *mtp_i = mtp_off4 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_echo_echo_bp mtp_b9 = b;
+        uint32_t mtp_off9 = mtp_ibuf_copy(mtp_x->out, &mtp_b9, sizeof mtp_b9);
+        struct mtp_instr *mtp_i = mtp_off9 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off4;
+            mtp_i->arena_off = mtp_off9;
             mtp_i->u.gen.bp = 0;
             mtp_i->u.gen.srule = 0;
             mtp_i->u.gen.dst_ip = (uint32_t)(ev->remote_ip);
@@ -375,7 +375,7 @@ int mtpg_echo_proc_reply(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_req
 #line 119 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TX_FLUSH); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.len = (uint32_t)(s->echo_len); } }
 #line 120 "gen/tests/ok/echo.mtp"
-    c->tx_off += s->echo_len;
+    { __typeof__(c->tx_off) *mtp_p10 = &(c->tx_off); *mtp_p10 = ((*mtp_p10) + s->echo_len); }
 #line 380 "echo.c"
     return 0;
 }
@@ -386,7 +386,7 @@ int mtpg_echo_proc_refuse(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_re
     (void)ev;
     (void)g;
 #line 124 "gen/tests/ok/echo.mtp"
-    g->refused += 1;
+    { __typeof__(g->refused) *mtp_p11 = &(g->refused); *mtp_p11 = ((*mtp_p11) + 1); }
 #line 391 "echo.c"
     return 0;
 }
