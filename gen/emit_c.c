@@ -1068,7 +1068,7 @@ static void emit_stmt(Stmt *s)
 
 /* ------------------------------------------------------------ initialisers */
 
-static bool rec_has_defaults(Decl *d)
+static bool rec_has_defaults_raw(Decl *d)
 {
     if (d->kind == D_CONTEXT)
         return true;
@@ -1081,6 +1081,14 @@ static bool rec_has_defaults(Decl *d)
             return true;
     }
     return false;
+}
+
+/* memoized: records form a DAG (sema rejects cycles), which may be wide */
+static bool rec_has_defaults(Decl *d)
+{
+    if (!d->defaults_state)
+        d->defaults_state = rec_has_defaults_raw(d) ? 2 : 1;
+    return d->defaults_state == 2;
 }
 
 /* field initialisers of record d into `v->` */
