@@ -1,7 +1,8 @@
-# mtp-programs/tcp.mk: the tests of tcp.mtp. build/gen/tcp.{c,h} and build/san/obj/gen/tcp.o
-# come from mtp-programs/programs.mk (mtpc). Processor tests (test_tcp_*.c) link the
-# generated program and the runtime's helpers; sim tests (test_tcp_sim*.c) also the sim wire
-# and the socket layer. All run under ASan+UBSan: `make test-tcp`.
+# mtp-programs/tcp.mk: the tests of tcp.mtp, all under ASan+UBSan: `make test-tcp`.
+# build/gen/tcp.{c,h} come from mtp-programs/programs.mk (mtpc), the socket layer (which
+# holds the compiled program) from preload/preload.mk. Processor tests (test_tcp_states.c,
+# test_tcp_mechanisms.c) call generated processors directly; test_tcp_sim.c runs two stacks
+# on the sim wire through the socket layer.
 TCP_GEN_H  := $(B)/gen/tcp.h
 TCP_SOBJ   := $(B)/san/obj/gen/tcp.o
 TCP_TESTS  := $(patsubst mtp-programs/tests/%.c,$(B)/san/tests/tcp/%,\
@@ -16,9 +17,26 @@ $(B)/san/tests/tcp/%: mtp-programs/tests/%.c $(wildcard mtp-programs/tests/*.h) 
 	$(CC) $(TCP_TEST_CFLAGS) $< $(MTP_SOCK_SLIB) $(SIM_SLIB) $(CORE_SLIB) \
 	    $(CRITERION) -lm -o $@
 
+# The same program with CUBIC instead of NewReno -- one entry of the dispatch swapped -- and
+# the sim transfers run over it (same file name, so the same mtpg_tcp_* names).
+TCP_CUBIC := $(B)/gen/cubic
+$(TCP_CUBIC)/tcp.mtp: mtp-programs/tcp.mtp
+	@mkdir -p $(@D)
+	sed 's/detect_loss, newreno, close_on_ack/detect_loss, cubic, close_on_ack/' $< >$@
+	grep -q 'detect_loss, cubic, close_on_ack' $@
+$(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h &: $(TCP_CUBIC)/tcp.mtp $(MTPC)
+	$(MTPC) -o $(TCP_CUBIC)/tcp.c $<
+$(B)/san/tests/tcp/cubic_sim: mtp-programs/tests/test_tcp_sim.c $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h \
+                              preload/sock.c preload/shim_tcp.c $(wildcard preload/*.h) \
+                              $(SIM_SLIB) $(CORE_SLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(TCP_CUBIC) -Ipreload -Itargets/sim $< \
+	    $(TCP_CUBIC)/tcp.c preload/sock.c preload/shim_tcp.c $(SIM_SLIB) $(CORE_SLIB) \
+	    $(CRITERION) -lm -o $@
+
 .PHONY: test-tcp
-test-tcp: $(TCP_TESTS)
+test-tcp: $(TCP_TESTS) $(B)/san/tests/tcp/cubic_sim
 	@set -e; for t in $(TCP_TESTS); do echo "== $$t"; $$t --jobs 2; done
-ifneq ($(wildcard mtp-programs/programs.mk),)
+	@echo "== $(B)/san/tests/tcp/cubic_sim (tcp.mtp with cubic in the dispatch)"
+	@$(B)/san/tests/tcp/cubic_sim --jobs 2 --filter 'sim_transfer/*'
 TESTS += test-tcp
-endif

@@ -6,12 +6,7 @@ SOCK_PROGS  := tcp
 MTP_SOCK_LIB  := $(B)/lib/libmtpsock.a
 MTP_SOCK_SLIB := $(B)/san/lib/libmtpsock.a
 SOCK_CFLAGS := -I$(B)/gen -Ipreload
-ifneq ($(wildcard mtp-programs/programs.mk),)
 LIBS += $(MTP_SOCK_LIB) $(MTP_SOCK_SLIB)
-else
-# Until mtpc's fragment builds the programs, nothing that links the socket layer can be built.
-BINS := $(filter-out $(B)/bin/mtpcat,$(BINS))
-endif
 
 $(B)/obj/preload/%.o: preload/%.c $(SOCK_PROGS:%=$(B)/gen/%.h)
 	@mkdir -p $(@D)

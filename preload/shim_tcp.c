@@ -147,7 +147,7 @@ static ssize_t tcp_recv(struct mtp_sock *sk, void *buf, size_t len, uint64_t now
         }
         if (sk->peer_closed || sk->gone)
             return 0;
-        return sk->connected ? -EAGAIN : -ENOTCONN;
+        return -EAGAIN; /* connected, or still connecting */
     }
     if (len == 0)
         return 0;
@@ -164,7 +164,7 @@ static ssize_t tcp_recv(struct mtp_sock *sk, void *buf, size_t len, uint64_t now
 
 static int tcp_shutdown_wr(struct mtp_sock *sk, uint64_t now_ns)
 {
-    if (sk->gone)
+    if (sk->gone || !sk->connected)
         return sk->err ? sk->err : -ENOTCONN;
     if (sk->wr_shut)
         return 0;

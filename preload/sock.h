@@ -58,7 +58,9 @@ struct mtp_stack *mtp_socks_stack(const struct mtp_socks *ss);
  * calling mtp_stack_poll directly, or call any mtp_sock_* function soon after). */
 int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns);
 
-/* Called whenever the readiness of `sk` may have changed (epoll wake-ups). Optional. */
+/* Called whenever the readiness of `sk` may have changed (epoll wake-ups). Optional. It runs
+ * inside the stack (from its notification callback): it may record `sk`, not call into the
+ * socket layer or the stack. */
 typedef void (*mtp_sock_wake_fn)(void *user, struct mtp_sock *sk);
 void mtp_socks_set_wake(struct mtp_socks *ss, mtp_sock_wake_fn fn, void *user);
 
@@ -82,7 +84,8 @@ ssize_t mtp_sock_send(struct mtp_sock *sk, const void *buf, size_t len, uint64_t
  * everything read), -EAGAIN (nothing yet), -ECONNRESET ... */
 ssize_t mtp_sock_recv(struct mtp_sock *sk, void *buf, size_t len, uint64_t now_ns);
 
-/* Half close: no more sends; the peer reads end of stream after the queued bytes. */
+/* Half close: no more sends; the peer reads end of stream after the queued bytes.
+ * -ENOTCONN before the connection is established. */
 int mtp_sock_shutdown_wr(struct mtp_sock *sk, uint64_t now_ns);
 /* Graceful close, releasing the handle (sk is invalid afterwards). Queued bytes are still
  * delivered; the protocol finishes closing in the background. */

@@ -71,16 +71,18 @@ else
         echo "  kernel -> mtpcat: sent $(stat -c %s "$3") sha256 $(sha "$3"), received $(stat -c %s "$4") sha256 $(sha "$4")"
         if cmp -s "$1" "$2" && cmp -s "$3" "$4"; then echo "  byte-exact both ways"; else echo "  MISMATCH"; status=1; fi
     }
+    # TCP segments the kernel of namespace A received (MTP's segments never reach it)
+    kernel_insegs_a() { mx_in A awk '/^Tcp:/ { if (h) print $11; h = 1 }' /proc/net/snmp; }
     mtpcat_connects() { # port label
         echo "mtpcat ($MX_NS_A) connects to a kernel TCP server ($MX_NS_B:$1)$2:"
         mx_bg B $py targets/tests/kernel_tcp.py serve "$1" "$tmp/b" "$tmp/k.in"; local k=$MX_BG_PID
         for _ in $(seq 50); do mx_in B ss -Htln "sport = :$1" | grep -q . && break; sleep 0.1; done
-        local t0=$SECONDS
+        local t0=$SECONDS k0; k0=$(kernel_insegs_a)
         MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$B/bin/mtpcat" -v "$MX_IP_B" "$1" \
             <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" || status=1
         while kill -0 "$k" 2>/dev/null; do sleep 0.1; done
         sed 's/^/  /' "$tmp/m.err"
-        echo "  ($((SECONDS - t0)) s)"
+        echo "  ($((SECONDS - t0)) s; TCP segments received by $MX_NS_A's kernel meanwhile: $(( $(kernel_insegs_a) - k0 )))"
         verdict "$tmp/a" "$tmp/k.in" "$tmp/b" "$tmp/m.out"
     }
     kernel_connects() { # port label
@@ -89,11 +91,11 @@ else
         MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 120 "$B/bin/mtpcat" -v -l "$1" \
             <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
         for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
-        local t0=$SECONDS
+        local t0=$SECONDS k0; k0=$(kernel_insegs_a)
         mx_in B $py targets/tests/kernel_tcp.py connect "$MX_IP_A" "$1" "$tmp/b" "$tmp/k.in" >/dev/null || status=1
         wait $m || status=1
         sed 's/^/  /' "$tmp/m.err"
-        echo "  ($((SECONDS - t0)) s)"
+        echo "  ($((SECONDS - t0)) s; TCP segments received by $MX_NS_A's kernel meanwhile: $(( $(kernel_insegs_a) - k0 )))"
         verdict "$tmp/a" "$tmp/k.in" "$tmp/b" "$tmp/m.out"
     }
     mtpcat_connects 5001 ""

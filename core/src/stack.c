@@ -30,6 +30,7 @@
 #define STACK_L4_OFF (MTP_ETH_HDR_LEN + MTP_IP4_MIN_LEN)
 #define STACK_MIN_FRAME 60          /* Ethernet minimum without FCS: pad short frames */
 #define ICMP_ERR_PER_SEC 100
+#define KERNEL_NEIGH_POLL_NS 1000000ull /* neigh_lookup retry while the kernel resolves */
 #define ICMP_ERR_BURST 20
 #define EPHEMERAL_LO 49152u
 #define EPHEMERAL_N (65536u - EPHEMERAL_LO)
@@ -498,6 +499,13 @@ struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
 
     struct mtp_arp_io io = { .user = s, .solicit = arp_solicit, .send = arp_send };
     mtp__arp_init(&s->arp, s->ip, s->link.mac, &io, &s->stats);
+    if (s->ops->neigh_lookup) {
+        /* The kernel resolves (its own retries and timing); we only ask its table, so ask
+         * often: the first packet to a new next hop leaves within a millisecond of the
+         * kernel learning the MAC instead of at our next 1 s ARP retry. Same 3 s budget. */
+        s->arp.retry_ns = KERNEL_NEIGH_POLL_NS;
+        s->arp.max_tries = (uint32_t)(MTP_ARP_TRIES * MTP_ARP_RETRY_NS / KERNEL_NEIGH_POLL_NS);
+    }
     mtp_ratelimit_init(&s->icmp_rl, ICMP_ERR_PER_SEC, ICMP_ERR_BURST);
     s->l4_csum = program_has_l4_csum(s->prog);
     s->ip_id = (uint16_t)(seed >> 16);

@@ -31,6 +31,8 @@ struct fx {
     struct mtp_exec x;
     struct mtpg_tcp_conn c;
     struct mtpg_tcp_listener l;
+    struct mtpg_tcp_syn_guard g;
+    void *globals[MTPG_TCP_N_CTXS];
     struct mtpg_tcp_sp sp;
 };
 
@@ -57,6 +59,8 @@ static inline void fx_init(uint64_t now)
     F.x.rng = 42;
     mtpg_tcp_ctx_conn_init(&F.c);
     mtpg_tcp_ctx_listener_init(&F.l);
+    F.globals[MTPG_TCP_CTX_SYN_GUARD] = &F.g;
+    F.x.globals = F.globals;
 }
 
 /* A connection in ESTABLISHED after a handshake with every option (TS, SACK, wscale 7). */
@@ -116,7 +120,10 @@ static inline struct mtpg_tcp_seg fx_seg(uint32_t seq, uint32_t ack, uint32_t le
 
 static inline int fx_run(uint16_t type, const void *ev, void *ctx)
 {
-    return mtpg_tcp_program.dispatch(&F.x, type, ev, ctx, &F.sp, ctx == NULL);
+    int n = mtpg_tcp_program.dispatch(&F.x, type, ev, ctx, &F.sp, ctx == NULL);
+    cr_assert_eq(F.x.assert_failures, 0u, "an assert() of tcp.mtp failed");
+    cr_assert_eq(F.out.overflow, 0u);
+    return n;
 }
 
 static inline int fx_seg_in(const struct mtpg_tcp_seg *s)

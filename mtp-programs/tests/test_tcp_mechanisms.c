@@ -64,6 +64,57 @@ Test(retransmission, fin_is_retransmitted)
     cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
 }
 
+Test(retransmission, spurious_timeout_is_undone)
+{
+    fx_established();
+    fx_in_flight(5 * MSS);
+    F.c.cwnd = 5 * MSS;
+    uint32_t sent_ts = (uint32_t)(F.x.now_ns / MS) + F.c.ts_offset;
+    F.x.now_ns += 5 * MS;
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(F.c.cwnd, MSS);
+    fx_reset_out();
+    F.x.now_ns += 30 * MS;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + 5 * MSS, 0);
+    s.o.tsecr = sent_ts; /* the ACK of the original transmission, just slow */
+    fx_seg_in(&s);
+    cr_assert(!F.c.rto_loss);
+    cr_assert_geq(F.c.cwnd, 5 * MSS, "the collapse is undone");
+    cr_assert_eq(F.c.snd_nxt, ISS + 1 + 5 * MSS);
+}
+
+Test(retransmission, real_loss_is_not_undone)
+{
+    fx_established();
+    fx_in_flight(5 * MSS);
+    F.c.cwnd = 5 * MSS;
+    F.x.now_ns += 5 * MS;
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    uint32_t rtx_ts = (uint32_t)(F.x.now_ns / MS) + F.c.ts_offset;
+    fx_reset_out();
+    F.x.now_ns += 1 * MS;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + MSS, 0);
+    s.o.tsecr = rtx_ts; /* echoes the retransmission */
+    fx_seg_in(&s);
+    cr_assert_lt(F.c.cwnd, 5 * MSS);
+    cr_assert_eq(F.c.ssthresh, 2 * MSS + MSS / 2, "NewReno: half of the flight at the timeout");
+}
+
+Test(retransmission, backed_off_rto_stays_until_a_new_sample)
+{
+    fx_established();
+    F.c.ts_ok = false;
+    fx_in_flight(2 * MSS);
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(F.c.rto, 10 * MS);
+    fx_reset_out();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1 + MSS, 0); /* acks the retransmission */
+    s.o.has_ts = false;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.rto, 10 * MS, "Karn: no sample from a retransmitted segment");
+    cr_assert_eq(F.c.retries, 0u);
+}
+
 Test(retransmission, rtt_samples_follow_rfc6298)
 {
     fx_established();
@@ -578,9 +629,11 @@ Test(wire, syn_round_trips_through_the_parser)
     rx.ip.src = LOCAL_IP;
     rx.ip.dst = REMOTE_IP;
     cr_assert_eq(mtpg_tcp_program.parse(&rx, &sink), MTP_PARSE_OK);
-    cr_assert_eq(sink.n, 1u);
-    cr_assert_eq(evs[0].type, MTPG_TCP_EV_SYN);
-    const struct mtpg_tcp_syn *syn = (const void *)evs[0].data;
+    cr_assert_eq(sink.n, 2u, "the connection's event, then the listener's");
+    cr_assert_eq(evs[0].type, MTPG_TCP_EV_SEG);
+    cr_assert(((const struct mtpg_tcp_seg *)evs[0].data)->f_syn);
+    cr_assert_eq(evs[1].type, MTPG_TCP_EV_SYN);
+    const struct mtpg_tcp_syn *syn = (const void *)evs[1].data;
     cr_assert_eq(syn->o.mss, 1460);
     cr_assert(syn->o.sack_ok && syn->o.has_ts && syn->o.has_ws);
     cr_assert_eq(syn->o.ws, 7);
@@ -588,7 +641,7 @@ Test(wire, syn_round_trips_through_the_parser)
     struct mtp_key k;
     struct mtpg_tcp_port_id id = {80};
     mtpg_tcp_key_port_id(&k, &id);
-    cr_assert(memcmp(&evs[0].key, &k, sizeof k) == 0, "keyed by the listener");
+    cr_assert(memcmp(&evs[1].key, &k, sizeof k) == 0, "keyed by the listener");
 }
 
 Test(wire, ack_with_sack_parses_into_a_seg_event)

@@ -66,8 +66,20 @@ static void rig_up(struct rig *r, const struct mtp_sim_config *cfg, uint32_t uni
     r->stacks[1] = r->b.st;
 }
 
+/* Nothing went wrong inside either stack: no tcp.mtp assert() failed (test builds count
+ * them), no instruction or event was lost to a full buffer. */
+static void stack_healthy(struct mtp_stack *st)
+{
+    const struct mtp_stats *s = mtp_stack_stats(st);
+    cr_assert_eq(s->assert_failures, 0u);
+    cr_assert_eq(s->instr_overflow, 0u);
+    cr_assert_eq(s->event_overflow, 0u);
+}
+
 static void rig_down(struct rig *r)
 {
+    stack_healthy(r->a.st);
+    stack_healthy(r->b.st);
     mtp_socks_free(r->a.ss);
     mtp_socks_free(r->b.ss);
     mtp_stack_free(r->a.st);
@@ -528,5 +540,189 @@ Test(sim_sock, accepted_connection_outlives_its_listener)
     cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
     settle(&p.r, 5 * S);
     cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), PORT, "released with the connection");
+    rig_down(&p.r);
+}
+
+/* A reader that stops: the window closes, the sender probes it, reading reopens it. */
+Test(sim_sock, zero_window_then_reading_resumes)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 15, .delay_ns = 20 * US, .loss_ppm = 20000};
+    pair_up(&p, &c);
+    enum { TOTAL = 1024 * 1024 };
+    static uint8_t chunk[16384], got[16384];
+    uint64_t sent = 0, rcvd = 0, bad = 0;
+    for (int round = 0; round < 200 && sent < TOTAL; round++) { /* the server does not read */
+        for (uint64_t i = 0; i < sizeof chunk; i++)
+            chunk[i] = pattern(2, sent + i);
+        ssize_t k = mtp_sock_send(p.client, chunk, sizeof chunk, now(&p.r));
+        if (k > 0)
+            sent += (uint64_t)k;
+        settle(&p.r, 5 * MS);
+    }
+    cr_assert_lt(sent, TOTAL, "the windows filled up");
+    settle(&p.r, 3 * S); /* persist probes meanwhile */
+    for (int round = 0; round < 100000 && rcvd < TOTAL; round++) {
+        if (sent < TOTAL) {
+            for (uint64_t i = 0; i < sizeof chunk; i++)
+                chunk[i] = pattern(2, sent + i);
+            uint64_t n = TOTAL - sent < sizeof chunk ? TOTAL - sent : sizeof chunk;
+            ssize_t k = mtp_sock_send(p.client, chunk, n, now(&p.r));
+            if (k > 0)
+                sent += (uint64_t)k;
+        }
+        ssize_t k;
+        while ((k = mtp_sock_recv(p.server, got, sizeof got, now(&p.r))) > 0) {
+            for (ssize_t i = 0; i < k; i++)
+                bad += got[i] != pattern(2, rcvd + (uint64_t)i);
+            rcvd += (uint64_t)k;
+        }
+        cr_assert_eq(k, -EAGAIN);
+        settle(&p.r, 1 * MS);
+    }
+    cr_assert_eq(rcvd, TOTAL);
+    cr_assert_eq(bad, 0u);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
+/* Backlog 1: a connection reset before it was accepted still comes out of accept (and reads
+ * as reset); accepting it frees the listener's slot for the next one. */
+Test(sim_sock, reset_before_accept_and_backlog)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 16, .delay_ns = 20 * US};
+    rig_up(&r, &c, 64 * 1024);
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 1, now(&r), &err);
+    struct mtp_sock *c1 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    settle(&r, 10 * MS);
+    cr_assert(mtp_sock_poll(l) & MTP_SOCK_READABLE);
+    struct mtp_sock *c2 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_poll(c2) & MTP_SOCK_WRITABLE, 0u, "the backlog is full: SYN dropped");
+    cr_assert_eq(mtp_sock_abort(c1, now(&r)), 0);
+    settle(&r, 10 * MS);
+    struct mtp_sock *s1, *s2;
+    cr_assert_eq(mtp_sock_accept(l, &s1, now(&r)), 0);
+    uint8_t b[8];
+    cr_assert_eq(mtp_sock_recv(s1, b, sizeof b, now(&r)), -ECONNRESET);
+    mtp_sock_close(s1, now(&r));
+    settle(&r, 3 * S); /* c2 retransmits its SYN */
+    cr_assert(mtp_sock_poll(c2) & MTP_SOCK_WRITABLE);
+    cr_assert_eq(mtp_sock_accept(l, &s2, now(&r)), 0);
+    cr_assert_eq(mtp_sock_send(c2, "ok", 2, now(&r)), 2);
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_recv(s2, b, sizeof b, now(&r)), 2);
+    cr_assert_eq(mtp_sock_accept(l, &s1, now(&r)), -EAGAIN);
+    mtp_sock_close(s2, now(&r));
+    mtp_sock_close(c2, now(&r));
+    mtp_sock_close(l, now(&r));
+    rig_down(&r);
+}
+
+/* A half-open connection that never completes gives up, and the shim frees its place in the
+ * listener's queue (the program's listener counts it until told). */
+Test(sim_sock, failed_half_open_leaves_the_listen_queue)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 17, .delay_ns = 20 * US};
+    rig_up(&r, &c, 64 * 1024);
+    uint32_t syn_retries = mtpg_tcp_param_SYN_RETRIES;
+    mtpg_tcp_param_SYN_RETRIES = 2;
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 1, now(&r), &err);
+    struct mtpg_tcp_port_id pid = {PORT};
+    struct mtp_key lk;
+    mtpg_tcp_key_port_id(&lk, &pid);
+    const struct mtpg_tcp_listener *lc = mtp_stack_ctx(r.b.st, MTPG_TCP_CTX_LISTENER, &lk);
+    cr_assert_not_null(lc);
+    struct mtp_sock *c1 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    for (int i = 0; i < 1000 && lc->pending.len == 0; i++)
+        settle(&r, 1 * US); /* until the SYN arrived (after ARP) */
+    cr_assert_eq(lc->pending.len, 1u);
+    c.loss_ppm = 1000000;
+    mtp_sim_set_faults(r.w, &c);
+    settle(&r, 20 * S); /* the server's SYN-ACK retransmissions all get lost */
+    cr_assert_eq(lc->pending.len, 0u, "the shim told the listener");
+    mtp_sock_close(c1, now(&r));
+    c.loss_ppm = 0;
+    mtp_sim_set_faults(r.w, &c);
+    struct mtp_sock *c2 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err), *s2;
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_accept(l, &s2, now(&r)), 0, "the slot is free again");
+    mtpg_tcp_param_SYN_RETRIES = syn_retries;
+    mtp_sock_close(s2, now(&r));
+    mtp_sock_close(c2, now(&r));
+    mtp_sock_close(l, now(&r));
+    rig_down(&r);
+}
+
+/* ------------------------------------------------------------------ both directions */
+
+struct duplex {
+    struct pair *p;
+    struct mtp_sock *end[2];
+    uint64_t total, sent[2], rcvd[2], bad;
+    bool shut[2], eof[2];
+};
+
+/* Each end sends its own pattern and reads the other's, at the same time. */
+static int duplex_step(void *arg)
+{
+    struct duplex *d = arg;
+    struct rig *r = &d->p->r;
+    uint64_t t = now(r);
+    mtp_socks_poll(r->a.ss, t);
+    mtp_socks_poll(r->b.ss, t);
+    static uint8_t buf[16384];
+    for (int i = 0; i < 2; i++) {
+        struct mtp_sock *s = d->end[i];
+        while (d->sent[i] < d->total && (mtp_sock_poll(s) & MTP_SOCK_WRITABLE)) {
+            uint64_t n = d->total - d->sent[i] < sizeof buf ? d->total - d->sent[i] : sizeof buf;
+            for (uint64_t k = 0; k < n; k++)
+                buf[k] = pattern(10 + (uint32_t)i, d->sent[i] + k);
+            ssize_t k = mtp_sock_send(s, buf, n, t);
+            if (k <= 0)
+                break;
+            d->sent[i] += (uint64_t)k;
+        }
+        if (d->sent[i] == d->total && !d->shut[i]) {
+            cr_assert_eq(mtp_sock_shutdown_wr(s, t), 0);
+            d->shut[i] = true;
+        }
+        ssize_t k;
+        while (!d->eof[i] && (k = mtp_sock_recv(s, buf, sizeof buf, t)) != -EAGAIN) {
+            cr_assert_geq(k, 0);
+            if (k == 0) {
+                d->eof[i] = true;
+                break;
+            }
+            for (ssize_t b = 0; b < k; b++)
+                d->bad += buf[b] != pattern(10 + (uint32_t)(1 - i), d->rcvd[i] + (uint64_t)b);
+            d->rcvd[i] += (uint64_t)k;
+        }
+    }
+    return d->eof[0] && d->eof[1];
+}
+
+Test(sim_transfer, both_directions_at_once_with_loss_and_reordering)
+{
+    static struct pair p;
+    struct mtp_sim_config c = {.seed = 18, .delay_ns = 30 * US, .jitter_ns = 10 * US,
+                               .loss_ppm = 20000, .reorder_ppm = 10000};
+    pair_up(&p, &c);
+    struct duplex d = {.p = &p, .end = {p.client, p.server}, .total = 20 * MB};
+    cr_assert_eq(mtp_sim_run_until(p.r.w, p.r.stacks, 2, duplex_step, &d, now(&p.r) + 600 * S), 0,
+                 "stalled: sent %lu/%lu received %lu/%lu", (unsigned long)d.sent[0],
+                 (unsigned long)d.sent[1], (unsigned long)d.rcvd[0], (unsigned long)d.rcvd[1]);
+    cr_assert_eq(d.rcvd[0], d.total);
+    cr_assert_eq(d.rcvd[1], d.total);
+    cr_assert_eq(d.bad, 0u);
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.server, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
     rig_down(&p.r);
 }

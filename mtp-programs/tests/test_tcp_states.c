@@ -488,7 +488,7 @@ Test(established, peer_fin_moves_to_close_wait)
     cr_assert_eq(fx_pkt(0)->ack, IRS + 12, "the FIN is acknowledged at once");
 }
 
-Test(established, out_of_order_fin_waits)
+Test(established, out_of_order_fin_waits_for_the_data_before_it)
 {
     fx_established();
     struct mtpg_tcp_seg s = fx_seg(IRS + 101, ISS + 1, 10);
@@ -496,6 +496,14 @@ Test(established, out_of_order_fin_waits)
     fx_seg_in(&s);
     cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
     cr_assert(!fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+    fx_reset_out();
+    struct mtpg_tcp_seg hole = fx_seg(IRS + 1, ISS + 1, 100);
+    fx_seg_in(&hole);
+    cr_assert_eq(F.c.state, MTPG_TCP_CLOSE_WAIT);
+    cr_assert_eq(F.c.rcv_nxt, IRS + 112);
+    cr_assert_eq(F.c.rcv_off, 110u);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 112);
 }
 
 Test(established, close_sends_fin_after_the_data)
@@ -723,4 +731,122 @@ Test(time_wait, retransmitted_fin_is_acked_and_timeout_closes)
     fx_run(MTPG_TCP_EV_LINGER_EXPIRED, &t, &F.c);
     cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
     cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
+/* ------------------------------------------------------------------ LAST_ACK */
+
+TestSuite(last_ack, .init = setup);
+
+static void to_last_ack(void)
+{
+    fx_established();
+    fx_in_flight(1);
+    F.c.app_off = 0; /* the byte in flight is the FIN */
+    F.c.fin_queued = F.c.fin_sent = F.c.fin_rcvd = F.c.app_closed = true;
+    F.c.rcv_nxt = IRS + 2;
+    F.c.state = MTPG_TCP_LAST_ACK;
+}
+
+Test(last_ack, lost_fin_is_retransmitted)
+{
+    to_last_ack();
+    struct mtpg_tcp_rto_expired t = {0};
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &t, &F.c);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(b->fin);
+    cr_assert_eq(b->seq, ISS + 1);
+    cr_assert_eq(F.c.state, MTPG_TCP_LAST_ACK);
+}
+
+Test(last_ack, ack_without_the_fin_waits)
+{
+    to_last_ack();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 2, ISS + 1, 0);
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_LAST_ACK);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0);
+}
+
+Test(last_ack, ack_of_fin_closes)
+{
+    to_last_ack();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 2, ISS + 2, 0);
+    fx_seg_in(&s);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_CLOSED, NULL));
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
+/* ------------------------------------------------------------------ SYN for a connection */
+
+TestSuite(syn_for_connection, .init = setup);
+
+static struct mtpg_tcp_syn syn_of(const struct mtpg_tcp_seg *s)
+{
+    struct mtpg_tcp_syn e = {.local_ip = s->local_ip, .remote_ip = s->remote_ip,
+                             .local_port = s->local_port, .remote_port = s->remote_port,
+                             .seq = s->seq, .window = s->window, .o = s->o};
+    return e;
+}
+
+Test(syn_for_connection, established_answers_and_the_listener_keeps_out)
+{
+    fx_established();
+    F.l.backlog = 8;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 99999, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1, "a challenge ACK");
+    fx_reset_out();
+    struct mtpg_tcp_syn e = syn_of(&s);
+    fx_run(MTPG_TCP_EV_SYN, &e, &F.l);
+    cr_assert_eq(F.out.n, 0u, "no second connection, no SYN-ACK");
+    cr_assert_eq(F.l.pending.len, 0u);
+    fx_run(MTPG_TCP_EV_SYN, &e, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 1, "the guard holds for one SYN only");
+}
+
+Test(syn_for_connection, syn_rcvd_repeats_its_syn_ack)
+{
+    fx_established();
+    F.c.state = MTPG_TCP_SYN_RCVD;
+    F.c.snd_una = ISS;
+    struct mtpg_tcp_seg s = fx_seg(IRS, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_seg_in(&s);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert(b->syn && b->ack_flag);
+    cr_assert_eq(b->ack, IRS + 1);
+    fx_reset_out();
+    struct mtpg_tcp_syn e = syn_of(&s);
+    fx_run(MTPG_TCP_EV_SYN, &e, NULL);
+    cr_assert_eq(F.out.n, 0u, "no RST from the no-listener path either");
+}
+
+Test(syn_for_connection, new_incarnation_replaces_time_wait)
+{
+    fx_established();
+    F.c.state = MTPG_TCP_TIME_WAIT;
+    F.c.rcv_nxt = IRS + 2;
+    F.l.backlog = 8;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 100000, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+    fx_reset_out();
+    struct mtpg_tcp_syn e = syn_of(&s);
+    fx_run(MTPG_TCP_EV_SYN, &e, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 1, "the listener opens the new connection");
+}
+
+Test(syn_for_connection, pure_syn_without_connection_is_left_to_the_listener)
+{
+    struct mtpg_tcp_seg s = fx_seg(IRS, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    fx_run(MTPG_TCP_EV_SEG, &s, NULL);
+    cr_assert_eq(F.out.n, 0u);
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "mtp/params.h"
 #include "mtp/stack.h"
 #include "mtp/target.h"
 #include "mtp_xdp.h"
@@ -354,10 +355,15 @@ static void run(struct session *s, int wake_fd)
     for (;;) {
         uint64_t now = now_ns();
         mtp_stack_poll(s->stack, now);
-        if (!s->conn && s->listener && !linger_until) {
+        if (!s->conn && s->listener) {
             struct mtp_sock *c;
-            if (mtp_sock_accept(s->listener, &c, now) == 0)
+            if (mtp_sock_accept(s->listener, &c, now) == 0) {
                 conn_start(s, c);
+                if (!s->keep_listening) { /* one connection, like nc -l */
+                    mtp_sock_close(s->listener, now);
+                    s->listener = NULL;
+                }
+            }
         }
         int moved = 0;
         struct pollfd pf[3] = {
@@ -371,7 +377,7 @@ static void run(struct session *s, int wake_fd)
                 mtp_sock_close(s->conn, now);
                 s->conn = NULL;
                 say("connection closed");
-                if (!s->keep_listening)
+                if (!s->listener)
                     linger_until = now + LINGER_NS;
                 continue;
             }
@@ -446,6 +452,9 @@ int main(int argc, char **argv)
     const char *iface = iface_pick(ops->name);
     uint32_t ip = ip_pick();
     const struct mtp_program *prog = mtp_sock_proto_program(proto);
+    char param_err[768];
+    if (mtp_params_from_env(prog, environ, param_err, sizeof param_err) < 0)
+        die("%s", param_err);
     char hook[PATH_MAX];
     struct mtp_target_config tcfg = {
         .iface = iface, .queue = 0, .ip_proto = prog->ip_proto,
@@ -455,6 +464,8 @@ int main(int argc, char **argv)
     };
     struct mtp_target *target;
     int err = ops->open(&target, &tcfg);
+    if (err && ops == &mtp_target_xdp)
+        exit(1); /* the xdp target has printed its one line */
     if (err)
         die("cannot open the %s target on %s: %s", ops->name, iface ? iface : "-",
             strerror(-err));
@@ -495,10 +506,6 @@ int main(int argc, char **argv)
     }
     s.peer = peer;
     run(&s, ops->wake_fd(target));
-    /* The listener goes last: the socket layer releases the port (and its steering) with
-     * it, and the accepted connection, finishing in the background, shares that port. */
-    if (s.listener)
-        mtp_sock_close(s.listener, now_ns());
     stats_print(&s, ops, target);
     mtp_socks_free(s.socks);
     mtp_stack_free(stack);

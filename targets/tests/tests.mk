@@ -15,14 +15,18 @@ $(XDPT_ECHO): targets/tests/xdp_echo.c $(B)/san/lib/libmtp_xdp.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(B)/san/lib/libmtp_xdp.a $(XDP_LDLIBS) -o $@
 
-.PHONY: test-xdp test-xdp-echo test-xdp-crash test-xdp-multiqueue
+.PHONY: test-xdp test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors
 test-xdp-echo: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/tests/xdp_echo.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp-crash: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/tests/xdp_crash.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp-multiqueue: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/tests/xdp_multiqueue.sh $(XDPT_ECHO) $(XDPT_HOOK)
-test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue
+# mtpcat's configuration errors too when it is built (mtpcat.mk is read before this fragment)
+XDPT_MTPCAT := $(if $(wildcard mtp-programs/programs.mk),$(filter $(B)/bin/mtpcat,$(BINS)))
+test-xdp-errors: $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
+	timeout 60 bash targets/tests/xdp_errors.sh $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
+test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors
 TESTS += test-xdp
 
 # mtpcat against kernel TCP (and itself): once mtpcat and the tcp program are built.

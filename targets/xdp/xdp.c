@@ -75,9 +75,12 @@ struct mtp_target {
 
 /* ------------------------------------------------------------------ diagnostics */
 
+static unsigned reports; /* lines printed so far: open makes sure a failure printed one */
+
 static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void report(const char *fmt, ...)
 {
+    reports++;
     va_list ap;
     va_start(ap, fmt);
     fputs("mtp xdp: ", stderr);
@@ -135,6 +138,7 @@ struct hook {
 };
 
 #define MAX_HOOKS 8
+/* Per process; open and close are not thread-safe (the stack opens its target once). */
 static struct hook hooks[MAX_HOOKS];
 
 static int prog_name_of(uint32_t id, char name[BPF_OBJ_NAME_LEN], int *fd_out)
@@ -266,8 +270,11 @@ static int hook_get(struct hook **out, int ifindex, const char *ifname, const ch
     }
     struct bpf_object *obj = bpf_object__open_file(obj_path, NULL);
     if (!obj) {
-        report("hook program %s: cannot open: %s", obj_path, strerror(errno));
-        return -errno;
+        int err = -errno;
+        char msg[128];
+        libbpf_strerror(err, msg, sizeof(msg));
+        report("hook program %s: cannot open: %s", obj_path, msg);
+        return err < -4000 ? -EINVAL : err; /* libbpf's own codes are not errno values */
     }
     int err = bpf_object__load(obj);
     if (err) {
@@ -472,9 +479,22 @@ static int xsk_setup(struct mtp_target *t)
     return 0;
 }
 
+static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_config *cfg);
+
+/* Every failure prints exactly one line (the caller need not add its own). */
 static int xdp_open(struct mtp_target **out, const struct mtp_target_config *cfg)
 {
     *out = NULL;
+    unsigned reports_before = reports;
+    int err = xdp_open_inner(out, cfg);
+    if (err && reports == reports_before)
+        report("cannot open %s (queue %u): %s", cfg->iface ? cfg->iface : "-", cfg->queue,
+               strerror(-err));
+    return err;
+}
+
+static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_config *cfg)
+{
     libbpf_set_print(lib_print);
     libxdp_set_print(xdp_lib_print);
     if (cfg->queue >= MTP_XDP_MAX_QUEUES) {
