@@ -388,6 +388,19 @@ Test(syn_sent, after_crossing_rto_and_repeated_syn_resend_the_syn_ack)
     cr_assert(fx_pkt(0)->syn && fx_pkt(0)->ack_flag);
 }
 
+Test(syn_sent, crossing_then_rst_refuses_the_connect)
+{
+    to_simultaneous_syn_rcvd();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, 0, 0);
+    s.f_ack = false;
+    s.f_rst = true;
+    fx_seg_in(&s);
+    uint64_t why = 0;
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why));
+    cr_assert_eq(why, MTPG_TCP_RESET_REFUSED, "an active open learns 'connection refused'");
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
 /* ------------------------------------------------------------------ SYN_RCVD */
 
 TestSuite(syn_rcvd, .init = setup);
