@@ -78,6 +78,7 @@ struct mtp_target {
     uint64_t tx_offloads;   /* RTE_ETH_TX_OFFLOAD_* enabled on the port */
     uint32_t offload_caps;  /* MTP_OFFLOAD_* reported to the stack */
     const struct seg_offload *seg; /* with MTP_OFFLOAD_SEG */
+    bool tso_l2_in_mtu;     /* the PMD counts the Ethernet header of a TSO packet in the MTU */
     int intr_fd;            /* rx interrupt fd, or the ticker (tick_fd), or -1 */
     bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
     bool intr_armed;
@@ -550,6 +551,10 @@ static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
         }
     }
 
+    /* net_tap (DPDK 22.11) refuses a TSO packet whose tso_segsz plus all its headers, the
+     * Ethernet one included, exceeds the port MTU (its maximum, too): see tx_super_prepare */
+    t->tso_l2_in_mtu = info.driver_name && strcmp(info.driver_name, "net_tap") == 0;
+
     char pool_name[RTE_MEMPOOL_NAMESIZE];
     snprintf(pool_name, sizeof(pool_name), "mtp_pool_p%u", t->port);
     uint32_t room = RTE_MAX((uint32_t)RTE_MBUF_DEFAULT_DATAROOM, mtu + DPDK_ETH_OVERHEAD);
@@ -922,6 +927,14 @@ static bool tx_super_prepare(struct mtp_target *t, struct rte_mbuf *m, const str
     m->l3_len = (uint16_t)(f->l4_off - f->l3_off);
     m->l4_len = f->l4_hdr_len;
     m->tso_segsz = f->seg_size;
+    uint32_t hdrs = (uint32_t)f->l4_off + f->l4_hdr_len;
+    if (t->tso_l2_in_mtu && f->seg_size + hdrs > t->mtu) {
+        /* such a PMD cuts smaller packets, each still the first one's header with the field
+         * advanced by the bytes before it: the same byte stream in more packets */
+        if (t->mtu <= hdrs)
+            return false;
+        m->tso_segsz = (uint16_t)(t->mtu - hdrs);
+    }
     m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | so->ol_flags;
     return true;
 }
