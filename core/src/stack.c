@@ -10,6 +10,10 @@
  * and the Ethernet header with the next hop's MAC (own ARP cache, or the kernel's table
  * through ops->neigh_lookup). A packet whose next hop is unresolved waits in the ARP
  * queue as a copy; its frame is kept as a spare for the next packet.
+ * With a segmentation offload for the program's protocol (link_info MTP_OFFLOAD_SEG) the
+ * engine writes into a 64 KiB buffer instead and may return a super-packet (several packets
+ * of an offset-linear seg rule as one): it leaves as one MTP_OFFLOAD_SEG frame pointing at
+ * that buffer, flushed at once; an ordinary packet is copied into its frame.
  *
  * Frames from tx_alloc that were never sent (spares) go back to the target when it is
  * closed: the target contract has no "free without sending".
