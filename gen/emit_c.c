@@ -481,6 +481,54 @@ static void emit_method(Buf *b, Expr *e)
     mtpc_error_at(e->tok, "internal: unsupported method");
 }
 
+static bool unsigned_operand(const Expr *e)
+{
+    const Type *t = e->ty;
+    return e->kind == E_NUM || t->kind == TY_BOOL || t->kind == TY_BIT || t->kind == TY_CSUM ||
+           t->kind == TY_ADDR || (t->kind == TY_INT && !t->is_signed);
+}
+
+static int operand_bits(const Expr *e)
+{
+    const Type *t = e->ty;
+    if (e->kind == E_NUM)
+        return e->num > UINT32_MAX ? 64 : 32;
+    if (t->kind == TY_INT)
+        return t->bits;
+    return t->kind == TY_ADDR ? 64 : 32;
+}
+
+static bool is_signed_int(const Expr *e)
+{
+    return e->kind != E_NUM && e->ty->kind == TY_INT && e->ty->is_signed;
+}
+
+/* both operands signed (a small literal counts as C's int), at least one a signed value */
+static bool signed_arith(const Expr *e)
+{
+    bool l = is_signed_int(e->lhs) || (e->lhs->kind == E_NUM && e->lhs->num <= INT32_MAX);
+    bool r = is_signed_int(e->rhs) || (e->rhs->kind == E_NUM && e->rhs->num <= INT32_MAX);
+    return l && r && (is_signed_int(e->lhs) || is_signed_int(e->rhs));
+}
+
+/* Shifts never hit C's undefined cases: a count past the width gives 0 (or the sign for an
+ * arithmetic right shift), and left shifts work on unsigned values. */
+static void emit_shift(Buf *b, Expr *e)
+{
+    int w = operand_bits(e->lhs) > 32 ? 64 : 32;
+    bool sign = e->lhs->ty->kind == TY_INT && e->lhs->ty->is_signed;
+    if (e->op[0] == '<')
+        bput(b, "mtpg_%s_shl%d((uint%d_t)(", P, w, w);
+    else if (sign)
+        bput(b, "mtpg_%s_sar64((int64_t)(", P);
+    else
+        bput(b, "mtpg_%s_shr%d((uint%d_t)(", P, w, w);
+    emit_expr(b, e->lhs);
+    bput(b, "), (uint64_t)(");
+    emit_expr(b, e->rhs);
+    bput(b, "))");
+}
+
 static void emit_expr(Buf *b, Expr *e)
 {
     switch (e->kind) {
@@ -556,7 +604,25 @@ static void emit_expr(Buf *b, Expr *e)
             bput(b, "); mtp_d%d ? mtp_n%d %s mtp_d%d : 0; })", n, n, e->op, n);
             return;
         }
+        if (!strcmp(e->op, "<<") || !strcmp(e->op, ">>")) {
+            emit_shift(b, e);
+            return;
+        }
+        if ((e->op[0] == '+' || e->op[0] == '-' || e->op[0] == '*') && !e->op[1] &&
+            signed_arith(e)) {
+            /* signed overflow wraps (two's complement) instead of being undefined */
+            int w = operand_bits(e->lhs) > 32 || operand_bits(e->rhs) > 32 ? 64 : 32;
+            bput(b, "((int%d_t)((uint%d_t)(", w, w);
+            emit_expr(b, e->lhs);
+            bput(b, ") %s (uint%d_t)(", e->op, w);
+            emit_expr(b, e->rhs);
+            bput(b, ")))");
+            return;
+        }
         bput(b, "(");
+        if (e->op[0] == '*' && unsigned_operand(e->lhs) && unsigned_operand(e->rhs) &&
+            operand_bits(e->lhs) <= 32 && operand_bits(e->rhs) <= 32)
+            bput(b, "(uint32_t)"); /* unsigned wrap, not int overflow after promotion */
         emit_expr(b, e->lhs);
         bput(b, " %s ", e->op);
         emit_expr(b, e->rhs);
@@ -897,15 +963,36 @@ static void emit_stmt(Stmt *s)
         return;
     case S_ASSIGN:
         emit_ind();
-        if (s->op[0] == '/' || s->op[0] == '%') {
-            /* keep the zero-divisor guard of the binary operator */
+        if (strcmp(s->op, "=") && strcmp(s->op, "&=") && strcmp(s->op, "|=") &&
+            strcmp(s->op, "^=")) {
+            /* `a op= b` as `*p = *p op b` with p = &a: the guards of the binary operator
+             * (zero divisor, shift width, wrap) apply and `a` is evaluated once */
+            int n = ++tmp_counter;
+            char *pname = mtpc_fmt("mtp_p%d", n);
+            Token *pt = mtpc_calloc(1, sizeof *pt);
+            *pt = *s->tok;
+            pt->kind = TK_IDENT;
+            pt->loc = pname;
+            pt->len = (int)strlen(pname);
+            Var *pv = mtpc_calloc(1, sizeof *pv);
+            pv->name = pt;
+            pv->ty = s->lhs->ty;
+            pv->is_ptr = true;
+            Expr *ref = mtpc_calloc(1, sizeof *ref);
+            ref->kind = E_IDENT;
+            ref->tok = ref->name = pt;
+            ref->res = R_VAR;
+            ref->var = pv;
+            ref->ty = s->lhs->ty;
             Expr bin = {0};
             bin.kind = E_BINARY;
-            bin.op[0] = s->op[0];
-            bin.lhs = s->lhs;
+            memcpy(bin.op, s->op, strlen(s->op) - 1);
+            bin.ty = s->lhs->ty;
+            bin.lhs = ref;
             bin.rhs = s->expr;
             bin.tok = s->tok;
-            emit("%s = %s;\n", expr_str(s->lhs), expr_str(&bin));
+            emit("{ __typeof__(%s) *%s = &(%s); *%s = %s; }\n", expr_str(s->lhs), pname,
+                 expr_str(s->lhs), pname, expr_str(&bin));
             return;
         }
         emit("%s;\n", simple_str(s));
@@ -981,7 +1068,7 @@ static void emit_stmt(Stmt *s)
 
 /* ------------------------------------------------------------ initialisers */
 
-static bool rec_has_defaults(Decl *d)
+static bool rec_has_defaults_raw(Decl *d)
 {
     if (d->kind == D_CONTEXT)
         return true;
@@ -994,6 +1081,14 @@ static bool rec_has_defaults(Decl *d)
             return true;
     }
     return false;
+}
+
+/* memoized: records form a DAG (sema rejects cycles), which may be wide */
+static bool rec_has_defaults(Decl *d)
+{
+    if (!d->defaults_state)
+        d->defaults_state = rec_has_defaults_raw(d) ? 2 : 1;
+    return d->defaults_state == 2;
 }
 
 /* field initialisers of record d into `v->` */
@@ -1831,6 +1926,11 @@ static void emit_helpers(void)
     emit("static __attribute__((unused)) void mtpg_%s_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }\n", P);
     emit("static __attribute__((unused)) void mtpg_%s_put32(uint8_t *p, uint32_t v) { mtpg_%s_put16(p, (uint16_t)(v >> 16)); mtpg_%s_put16(p + 2, (uint16_t)v); }\n", P, P, P);
     emit("static __attribute__((unused)) void mtpg_%s_put64(uint8_t *p, uint64_t v) { mtpg_%s_put32(p, (uint32_t)(v >> 32)); mtpg_%s_put32(p + 4, (uint32_t)v); }\n", P, P, P);
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }\n", P);
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }\n", P);
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }\n", P);
+    emit("static __attribute__((unused)) uint64_t mtpg_%s_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }\n", P);
+    emit("static __attribute__((unused)) int64_t mtpg_%s_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }\n", P);
     emit("/* a list index past the end reads/writes the last element instead of memory */\n");
     emit("static __attribute__((unused)) uint32_t mtpg_%s_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }\n\n", P);
 }

@@ -20,6 +20,12 @@ $(GEN_TEST): gen/tests/test_gen.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(CRITERION) -o $@
 
+# Loads a BPF object into the kernel (verifier only, nothing attached); used by test_gen.
+GEN_BPF_LOAD := $(B)/tests/gen/bpf_load
+$(GEN_BPF_LOAD): gen/tests/bpf_load.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+
 # Generated C of the ok programs, for tests that exercise it directly: build/gen/ok/X.c and
 # X.h from gen/tests/ok/X.mtp; gen/tests/test_X.c links with it (test_echo, test_frames, …).
 # GEN_ECHO_C (echo.c, echo.h next to it) is there for other fragments' end-to-end tests.
@@ -45,9 +51,9 @@ $(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h
 	  -fno-sanitize-recover=undefined $(GEN_FUZZ_SRCS) -o $@
 
 .PHONY: test-gen fuzz-gen golden
-test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_RUN_TESTS)
+test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_BPF_LOAD) $(GEN_RUN_TESTS)
 	@echo "== $(GEN_TEST)"
-	@MTPC=$(MTPC_SAN) $(GEN_TEST) --jobs 2
+	@MTPC=$(MTPC_SAN) BPF_LOAD=$(GEN_BPF_LOAD) $(GEN_TEST) --jobs 2
 	@set -e; for t in $(GEN_RUN_TESTS); do echo "== $$t"; $$t --jobs 2; done
 	@echo "== gen/tests/corpus.sh"
 	@bash gen/tests/corpus.sh $(MTPC_SAN)

@@ -310,6 +310,10 @@ struct Decl {
     Decl **callees;
     int ncallees;
     int visit;
+    int cycle_state;    /* record containment DFS: 0 new, 1 on the path, 2 done */
+    bool layout_done;   /* c_size/c_align computed */
+    uint64_t c_size, c_align;
+    int defaults_state; /* emit_c: 0 unknown, 1 no defaults, 2 has defaults */
     Decl *p_event, *p_ctx, *p_scratch; /* D_PROC roles */
     Decl **p_globals;
     int np_globals;

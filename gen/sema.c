@@ -395,6 +395,7 @@ static Fn *fn = &no_fn;
 static Expr *check_expr(Expr *e);
 static void check_stmt(Stmt *s);
 static bool is_rec_kind(const Type *t, DeclKind k);
+static uint64_t type_size(const Type *t);
 
 static Type *rec_type(Decl *d, Token *t)
 {
@@ -1316,6 +1317,9 @@ static void check_stmt(Stmt *s)
         if (v->ty->kind == TY_REC && v->ty->rec->kind == D_EVENT &&
             fn->decl->kind != D_PARSER)
             mtpc_error_at(v->ty->tok, "events are created only in parsers");
+        if (type_size(v->ty) > 65536)
+            mtpc_error_at(v->name, "local '%.*s' takes %llu bytes, more than the 64 KiB a local may",
+                          v->name->len, v->name->loc, (unsigned long long)type_size(v->ty));
         if (s->expr) {
             check_value(s->expr);
             check_assignable(s->expr->tok, v->ty, s->expr->ty);
@@ -1407,6 +1411,13 @@ static void layout_wire(Decl *d)
         if (w > 0 && t->kind != TY_BIT && t->kind == TY_REC && !t->rec->wire_ok)
             w = 0;
         if (w > 0) {
+            if (bit + w > 65535 * 8 && d->kind == D_STRUCT) {
+                d->wire_ok = false; /* fine in memory, too long for a header */
+                return;
+            }
+            if (bit + w > 65535 * 8)
+                mtpc_error_at(f->name, "'%.*s' makes the header longer than 65535 bytes",
+                              f->name->len, f->name->loc);
             if (!fixed && d->kind != D_OPT)
                 mtpc_error_at(f->name, "fixed-size field '%.*s' after a variable-size field",
                               f->name->len, f->name->loc);
@@ -1946,46 +1957,40 @@ static void check_recursion(void)
 
 /* ------------------------------------------------------ whole-program checks */
 
-static bool contains_rec(const Type *t, const Decl *target, int depth);
+static void visit_record(Decl *d);
 
-static bool rec_contains(const Decl *d, const Decl *target, int depth)
+static void visit_type(Type *t, Decl *from, Field *f)
 {
-    if (depth > 64)
-        return true; /* deeper than any sensible program: treat as a cycle */
-    if (d->kind == D_OPTLIST)
-        return d->uni && rec_contains(d->uni, target, depth + 1);
-    if (d->kind == D_OPTUNION) {
-        for (int i = 0; i < d->nmembers; i++)
-            if (d->opts && (d->opts[i] == target || rec_contains(d->opts[i], target, depth + 1)))
-                return true;
-        return false;
-    }
-    for (Field *f = d->fields; f; f = f->next)
-        if (contains_rec(f->ty, target, depth + 1))
-            return true;
-    return false;
-}
-
-static bool contains_rec(const Type *t, const Decl *target, int depth)
-{
-    if (t->kind == TY_LIST || t->kind == TY_SLIST)
-        return contains_rec(t->elem, target, depth);
+    while (t->kind == TY_LIST || t->kind == TY_SLIST)
+        t = t->elem;
     if (t->kind != TY_REC)
-        return false;
-    return t->rec == target || rec_contains(t->rec, target, depth);
+        return;
+    if (t->rec->cycle_state == 1)
+        mtpc_error_at(f->ty->tok, "'%.*s' contains itself through field '%.*s'",
+                      t->rec->name->len, t->rec->name->loc, f->name->len, f->name->loc);
+    (void)from;
+    visit_record(t->rec);
 }
 
-/* A record that contains itself (through other records or lists) has no C layout. */
+static void visit_record(Decl *d)
+{
+    if (d->cycle_state == 2)
+        return;
+    d->cycle_state = 1;
+    for (Field *f = d->fields; f; f = f->next)
+        visit_type(f->ty, d, f);
+    d->cycle_state = 2;
+}
+
+/* A record that contains itself (through other records or lists) has no C layout. Depth-first
+ * with colours: linear in the number of fields. */
 static void check_record_cycles(void)
 {
     for (Decl *d = prog->decls; d; d = d->next)
         switch (d->kind) {
         case D_STRUCT: case D_FLOWID: case D_EVENT: case D_CONTEXT: case D_SCRATCH:
         case D_NETHDR: case D_OPT: case D_BP:
-            for (Field *f = d->fields; f; f = f->next)
-                if (contains_rec(f->ty, d, 0))
-                    mtpc_error_at(f->ty->tok, "'%.*s' contains itself through field '%.*s'",
-                                  d->name->len, d->name->loc, f->name->len, f->name->loc);
+            visit_record(d);
             break;
         default: break;
         }
@@ -1994,7 +1999,29 @@ static void check_record_cycles(void)
 /* Size and alignment of the generated C type (x86-64 / ABI of the runtime). */
 static void c_layout(const Type *t, uint64_t *size, uint64_t *align, int depth);
 
+#define LAYOUT_MAX ((uint64_t)1 << 40) /* sizes saturate here: far above any limit */
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a + b > LAYOUT_MAX ? LAYOUT_MAX : a + b; }
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+    return b && a > LAYOUT_MAX / b ? LAYOUT_MAX : a * b;
+}
+
+static void rec_layout_raw(const Decl *d, uint64_t *size, uint64_t *align, int depth);
+
 static void rec_layout(const Decl *d, uint64_t *size, uint64_t *align, int depth)
+{
+    Decl *m = (Decl *)d;
+    if (!m->layout_done) {
+        rec_layout_raw(d, &m->c_size, &m->c_align, depth);
+        m->layout_done = true;
+    }
+    *size = m->c_size;
+    *align = m->c_align;
+}
+
+static void rec_layout_raw(const Decl *d, uint64_t *size, uint64_t *align, int depth)
 {
     uint64_t off = 0, al = 1;
     if (d->kind == D_OPTUNION) {
@@ -2005,23 +2032,23 @@ static void rec_layout(const Decl *d, uint64_t *size, uint64_t *align, int depth
             m = s > m ? s : m;
             al = a > al ? a : al;
         }
-        off = (al + m + al - 1) / al * al; /* uint8 kind, then the union */
+        off = sat_add(sat_add(al, m), al - 1) / al * al; /* uint8 kind, then the union */
     } else if (d->kind == D_OPTLIST) {
         uint64_t s, a;
         rec_layout(d->uni, &s, &a, depth + 1);
         al = a > 4 ? a : 4;
-        off = (4 + a - 1) / a * a + s * (uint64_t)d->capacity;
+        off = sat_add((4 + a - 1) / a * a, sat_mul(s, (uint64_t)d->capacity));
     } else {
         for (Field *f = d->fields; f; f = f->next) {
             uint64_t s, a;
             c_layout(f->ty, &s, &a, depth + 1);
-            off = (off + a - 1) / a * a + s;
+            off = sat_add(sat_add(off, a - 1) / a * a, s);
             al = a > al ? a : al;
         }
         if (!d->fields)
             off = 1;
     }
-    *size = (off + al - 1) / al * al;
+    *size = sat_add(off, al - 1) / al * al;
     *align = al;
 }
 
@@ -2045,8 +2072,8 @@ static void c_layout(const Type *t, uint64_t *size, uint64_t *align, int depth)
         uint64_t s, a;
         c_layout(t->elem, &s, &a, depth + 1);
         uint64_t al = a > 4 ? a : 4;
-        uint64_t off = (4 + a - 1) / a * a + s * (uint64_t)t->cap;
-        *size = (off + al - 1) / al * al;
+        uint64_t off = sat_add((4 + a - 1) / a * a, sat_mul(s, (uint64_t)t->cap));
+        *size = sat_add(off, al - 1) / al * al;
         *align = al;
         return;
     }
@@ -2055,8 +2082,24 @@ static void c_layout(const Type *t, uint64_t *size, uint64_t *align, int depth)
     }
 }
 
+static uint64_t type_size(const Type *t)
+{
+    uint64_t size, align;
+    c_layout(t, &size, &align, 0);
+    return size;
+}
+
 static void check_event_sizes(void)
 {
+    for (Decl *d = prog->decls; d; d = d->next) {
+        if (d->kind != D_CONTEXT && d->kind != D_SCRATCH && d->kind != D_BP)
+            continue;
+        uint64_t size, align;
+        rec_layout(d, &size, &align, 0);
+        if (size > (1u << 20))
+            mtpc_error_at(d->name, "'%.*s' takes %llu bytes, more than 1 MiB", d->name->len,
+                          d->name->loc, (unsigned long long)size);
+    }
     for (int i = 0; i < prog->nevents; i++) {
         Decl *e = prog->events[i];
         uint64_t size, align;

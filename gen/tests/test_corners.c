@@ -89,6 +89,12 @@ Test(corners, function_built_blueprint_serialises)
     cr_expect_eq(in[1].op, MTP_OP_NEW_RX_DATA);
     cr_expect_eq(in[1].u.unit.uid, 1);
     cr_expect_eq(c.last.x, -3);
+    cr_expect_eq(c.shifted, 0xff000000u);
+    cr_expect_eq(c.wide, 0);
+    cr_expect_eq(c.neg, -1);
+    cr_expect_eq(c.prod, 4294836225u);
+    cr_expect_eq(c.h16, 0);
+    cr_expect_eq(c.wrapped, -2); /* (INT32_MAX + 1 - 1) * 2 wraps to -2 */
     struct mtpg_corners_hdr h;
     memcpy(&h, arena + in[0].arena_off, sizeof h);
     cr_expect_eq(h.data.off, MTPG_CORNERS_BIG);

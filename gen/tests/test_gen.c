@@ -2,7 +2,8 @@
  * test_gen.c — mtpc as a black box (run as a subprocess, the ASan build named by $MTPC):
  *  - gen/tests/ok/ programs compile; their C equals the golden files and compiles with the
  *    project's warning flags (with and without MTP_ASSERTS); their BPF header compiles
- *    inside a small XDP program with clang -target bpf;
+ *    inside a small XDP program with clang -target bpf, and the kernel's verifier accepts that
+ *    program (when $BPF_LOAD is set and the process may load BPF);
  *  - gen/tests/err/ programs fail (or warn) with exactly the diagnostic of their first line
  *    `// expect: L:C: error: message`, followed by the source line and a caret;
  *  - every mtp-programs/ program compiles the same way;
@@ -116,14 +117,28 @@ static int compile_program(const char *src, bool golden)
             }
     if (run("%s --emit=bpf -o " OUT "/%s.bpf.h %s", mtpc(), name, src) != 0 ||
         run("clang -O2 -target bpf -Wall -Werror -I/usr/include/x86_64-linux-gnu "
-            "-DMTPG_BPF_HEADER=\"\\\"%s.bpf.h\\\"\" -I" OUT " -c gen/tests/xdp_check.bpf.c -o " OUT
+            "-g -DMTPG_BPF_HEADER=\"\\\"%s.bpf.h\\\"\" -I" OUT " -c gen/tests/xdp_check.bpf.c -o " OUT
             "/%s.bpf.o 2>" OUT "/%s.bpf.log",
             name, name, name) != 0) {
         char log[512];
         snprintf(log, sizeof log, OUT "/%s.bpf.log", name);
         char *l = slurp(log);
         cr_expect(0, "BPF header of %s does not compile:\n%s", src, l ? l : "");
-        fails++;
+        return fails + 1;
+    }
+    /* the kernel's verifier must accept it (when this process may load BPF at all) */
+    const char *loader = getenv("BPF_LOAD");
+    if (loader) {
+        int rc = run("%s " OUT "/%s.bpf.o 2>" OUT "/%s.load.log", loader, name, name);
+        if (rc == 77)
+            cr_log_warn("%s: no privilege to load BPF, verifier not run", src);
+        else if (rc != 0) {
+            char log[512];
+            snprintf(log, sizeof log, OUT "/%s.load.log", name);
+            char *l = slurp(log);
+            cr_expect(0, "the verifier rejects the XDP check of %s:\n%.4000s", src, l ? l : "");
+            fails++;
+        }
     }
     return fails;
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "mtp/params.h"
 #include "mtp/stack.h"
 #include "mtp/target.h"
 #include "mtp_xdp.h"
@@ -453,6 +454,9 @@ int main(int argc, char **argv)
     const char *iface = iface_pick(ops->name);
     uint32_t ip = ip_pick();
     const struct mtp_program *prog = mtp_sock_proto_program(proto);
+    char param_err[768];
+    if (mtp_params_from_env(prog, environ, param_err, sizeof param_err) < 0)
+        die("%s", param_err);
     char hook[PATH_MAX];
     struct mtp_target_config tcfg = {
         .iface = iface, .queue = 0, .ip_proto = prog->ip_proto,

@@ -35,6 +35,8 @@ if [ -n "$mtpcat" ]; then
     expect "mtpcat: bad MTP_TARGET" "MTP_TARGET=foo: unknown target \(accepted: xdp" env MTP_TARGET=foo ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 1
     expect "mtpcat: bad MTP_PROTO" "MTP_PROTO=foo: unknown protocol \(accepted: " env MTP_PROTO=foo ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 1
     expect "mtpcat: target fails to open" "^mtp xdp: hook program /nonexistent.o" env MTP_XDP_OBJ=/nonexistent.o MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 1
+    expect "mtpcat: unknown MTP_PARAM_" "MTP_PARAM_NO_SUCH: program 'tcp' has no such param \(accepted: .*MIN_RTO" env MTP_PARAM_NO_SUCH=1 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 1
+    expect "mtpcat: bad MTP_PARAM_ value" "MTP_PARAM_MIN_RTO=fast: not a number" env MTP_PARAM_MIN_RTO=fast MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 1
     expect "mtpcat: bad MTP_IP" "MTP_IP=10.1: not an IPv4 address" env MTP_IP=10.1 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 1
 fi
 [ $fails = 0 ] && echo "xdp_errors.sh: PASS"

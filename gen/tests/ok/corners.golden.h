@@ -67,6 +67,12 @@ struct mtpg_corners_counters {
     int64_t drift;
     uint16_t t; /* timer index */
     struct mtpg_corners_point last;
+    uint64_t shifted;
+    uint32_t wide;
+    int32_t neg;
+    uint32_t prod;
+    uint16_t h16;
+    int32_t wrapped;
 };
 
 struct mtpg_corners_o_end {

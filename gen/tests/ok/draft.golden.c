@@ -38,6 +38,11 @@ static __attribute__((unused)) void mtpg_draft_put8(uint8_t *p, uint8_t v) { p[0
 static __attribute__((unused)) void mtpg_draft_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static __attribute__((unused)) void mtpg_draft_put32(uint8_t *p, uint32_t v) { mtpg_draft_put16(p, (uint16_t)(v >> 16)); mtpg_draft_put16(p + 2, (uint16_t)v); }
 static __attribute__((unused)) void mtpg_draft_put64(uint8_t *p, uint64_t v) { mtpg_draft_put32(p, (uint32_t)(v >> 32)); mtpg_draft_put32(p + 4, (uint32_t)v); }
+static __attribute__((unused)) uint32_t mtpg_draft_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
+static __attribute__((unused)) uint64_t mtpg_draft_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
+static __attribute__((unused)) uint32_t mtpg_draft_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
+static __attribute__((unused)) uint64_t mtpg_draft_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
+static __attribute__((unused)) int64_t mtpg_draft_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
 /* a list index past the end reads/writes the last element instead of memory */
 static __attribute__((unused)) uint32_t mtpg_draft_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
@@ -72,7 +77,7 @@ void mtpg_draft_ctx_conn_init(struct mtpg_draft_conn *c)
 {
     memset(c, 0, sizeof *c);
     c->state = 0;
-    c->cwnd = (10 * MTPG_DRAFT_MSS);
+    c->cwnd = ((uint32_t)10 * MTPG_DRAFT_MSS);
     c->mss = MTPG_DRAFT_MSS;
     c->rto = 200000000;
     c->rto_timer = 0;
@@ -326,7 +331,7 @@ static int mtpg_draft_bp_seg_bp_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     h->checksum = (uint16_t)mtpg_draft_get16(p + 11);
     uint32_t o = 13;
     {
-        int64_t olen = (int64_t)(((h->data_offset * 4) - 20));
+        int64_t olen = (int64_t)((((uint32_t)h->data_offset * 4) - 20));
         if (olen < 0 || olen > (int64_t)(n - o))
             return -1;
         if (mtpg_draft_ol_tcp_opts_parse(p + o, (uint32_t)olen, &h->opts) != 0)
@@ -359,22 +364,22 @@ static void mtpg_draft_srule_seq_rule(void *cur_, const void *bp_, const void *p
     case MTP_SEG_FIRST:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 363 "draft.c"
+#line 368 "draft.c"
         break;
     case MTP_SEG_MID:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 368 "draft.c"
+#line 373 "draft.c"
         break;
     case MTP_SEG_LAST:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 373 "draft.c"
+#line 378 "draft.c"
         break;
     case MTP_SEG_ONLY:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 378 "draft.c"
+#line 383 "draft.c"
         break;
     }
 }
@@ -388,7 +393,7 @@ static int mtpg_draft_coalesce_ack_merge(const void *mtp_a, const void *mtp_b)
 #line 65 "gen/tests/ok/draft.mtp"
     if ((((older->data).len == 0) && (newer->syn == 0)))
         return MTP_COALESCE_DROP_OLDER;
-#line 392 "draft.c"
+#line 397 "draft.c"
     return MTP_COALESCE_NONE;
 }
 
@@ -457,7 +462,7 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         mtpg_draft_key_conn_id(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_DRAFT_EV_DATA_PKT, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 461 "draft.c"
+#line 466 "draft.c"
     return MTP_PARSE_OK;
 }
 
@@ -512,7 +517,7 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
     ctx->snd_off = (ctx->snd_off + ev->len);
 #line 107 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a6 = ctx->rto; __auto_type mtp_b6 = mtpg_draft_param_MIN_RTO; mtp_a6 > mtp_b6 ? mtp_a6 : mtp_b6; }));  } }
-#line 516 "draft.c"
+#line 521 "draft.c"
     return 0;
 }
 
@@ -539,7 +544,7 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
 #line 118 "gen/tests/ok/draft.mtp"
     ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
 #line 119 "gen/tests/ok/draft.mtp"
-    g->granted += (ev->data).len;
+    { __typeof__(g->granted) *mtp_p10 = &(g->granted); *mtp_p10 = ((*mtp_p10) + (ev->data).len); }
 #line 120 "gen/tests/ok/draft.mtp"
     {
 #line 120 "gen/tests/ok/draft.mtp"
@@ -549,13 +554,13 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
 #line 121 "gen/tests/ok/draft.mtp"
             if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
 #line 122 "gen/tests/ok/draft.mtp"
-                ({ __typeof__(ctx->sacks) *mtp_l11 = &(ctx->sacks); uint64_t mtp_i11 = (uint64_t)(i); if (mtp_i11 < mtp_l11->len) { memmove(&mtp_l11->v[mtp_i11], &mtp_l11->v[mtp_i11 + 1], (mtp_l11->len - mtp_i11 - 1) * sizeof mtp_l11->v[0]); mtp_l11->len--; } });
+                ({ __typeof__(ctx->sacks) *mtp_l12 = &(ctx->sacks); uint64_t mtp_i12 = (uint64_t)(i); if (mtp_i12 < mtp_l12->len) { memmove(&mtp_l12->v[mtp_i12], &mtp_l12->v[mtp_i12 + 1], (mtp_l12->len - mtp_i12 - 1) * sizeof mtp_l12->v[0]); mtp_l12->len--; } });
             }
         }
     }
 #line 124 "gen/tests/ok/draft.mtp"
     s->ack_now = true;
-#line 559 "draft.c"
+#line 564 "draft.c"
     return 0;
 }
 
@@ -582,11 +587,11 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
     (b).seq = ctx->snd_nxt;
 #line 133 "gen/tests/ok/draft.mtp"
     {
-        struct mtpg_draft_seg_bp mtp_b12 = b;
-        uint32_t mtp_off12 = mtp_ibuf_copy(mtp_x->out, &mtp_b12, sizeof mtp_b12);
-        struct mtp_instr *mtp_i = mtp_off12 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_draft_seg_bp mtp_b13 = b;
+        uint32_t mtp_off13 = mtp_ibuf_copy(mtp_x->out, &mtp_b13, sizeof mtp_b13);
+        struct mtp_instr *mtp_i = mtp_off13 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off12;
+            mtp_i->arena_off = mtp_off13;
             mtp_i->u.gen.bp = 0;
             mtp_i->u.gen.srule = MTP_NONE;
             mtp_i->u.gen.dst_ip = (uint32_t)(ctx->remote_ip);
@@ -598,7 +603,7 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
     if (!(((ev->data).len > 0)))
         mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 134, "ev.data.len > 0");
 #endif
-#line 602 "draft.c"
+#line 607 "draft.c"
     return 0;
 }
 
@@ -608,7 +613,7 @@ int mtpg_draft_proc_reply_reset(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (void)ev;
 #line 138 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(2); mtp_i->u.note.value = (uint64_t)(ev->seq); } }
-#line 612 "draft.c"
+#line 617 "draft.c"
     return 0;
 }
 
@@ -636,11 +641,11 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (c).snd_nxt = mtp_rand32(mtp_x);
 #line 146 "gen/tests/ok/draft.mtp"
     {
-        struct mtpg_draft_conn_id mtp_id13 = ((struct mtpg_draft_conn_id){ .local_ip = ev->local_ip, .remote_ip = ev->remote_ip, .local_port = ev->local_port, .remote_port = ev->remote_port });
-        mtpg_draft_key_conn_id(&mtpk_c, &mtp_id13);
-        uint32_t mtp_off13 = mtp_ibuf_copy(mtp_x->out, &c, sizeof c);
-        struct mtp_instr *mtp_i = mtp_off13 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);
-        if (mtp_i) { mtp_i->ctx_type = 0; mtp_i->key = mtpk_c; mtp_i->arena_off = mtp_off13; }
+        struct mtpg_draft_conn_id mtp_id14 = ((struct mtpg_draft_conn_id){ .local_ip = ev->local_ip, .remote_ip = ev->remote_ip, .local_port = ev->local_port, .remote_port = ev->remote_port });
+        mtpg_draft_key_conn_id(&mtpk_c, &mtp_id14);
+        uint32_t mtp_off14 = mtp_ibuf_copy(mtp_x->out, &c, sizeof c);
+        struct mtp_instr *mtp_i = mtp_off14 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);
+        if (mtp_i) { mtp_i->ctx_type = 0; mtp_i->key = mtpk_c; mtp_i->arena_off = mtp_off14; }
     }
 #line 147 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(1000000000); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0; mtp_i->key = mtpk_c;  } }
@@ -651,7 +656,7 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
 #line 150 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_PRIO); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL); mtp_i->u.sched.value = (uint64_t)(0); } }
 #line 151 "gen/tests/ok/draft.mtp"
-    g->granted += 1;
+    { __typeof__(g->granted) *mtp_p15 = &(g->granted); *mtp_p15 = ((*mtp_p15) + 1); }
 #line 152 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_DRAFT_NOTE_CONNECTED); mtp_i->u.note.value = (uint64_t)(mtp_x->now_ns); } }
 #line 153 "gen/tests/ok/draft.mtp"
@@ -659,7 +664,7 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
     if (!((l->pending < l->backlog)))
         mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 153, "l.pending < l.backlog");
 #endif
-#line 663 "draft.c"
+#line 668 "draft.c"
     return 0;
 }
 
@@ -669,13 +674,13 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
     (void)ev;
     (void)ctx;
 #line 157 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l14 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v14 = (((struct mtpg_draft_sack_block){ .left = ev->seq, .right = (ev->seq + (ev->data).len) })); if (mtp_l14->len < 8) { uint32_t mtp_i14 = mtp_l14->len; while (mtp_i14 > 0 && mtp_l14->v[mtp_i14 - 1].left > mtp_v14.left) { mtp_l14->v[mtp_i14] = mtp_l14->v[mtp_i14 - 1]; mtp_i14--; } mtp_l14->v[mtp_i14] = mtp_v14; mtp_l14->len++; } });
+    ({ __typeof__(ctx->ooo) *mtp_l16 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v16 = (((struct mtpg_draft_sack_block){ .left = ev->seq, .right = (ev->seq + (ev->data).len) })); if (mtp_l16->len < 8) { uint32_t mtp_i16 = mtp_l16->len; while (mtp_i16 > 0 && mtp_l16->v[mtp_i16 - 1].left > mtp_v16.left) { mtp_l16->v[mtp_i16] = mtp_l16->v[mtp_i16 - 1]; mtp_i16--; } mtp_l16->v[mtp_i16] = mtp_v16; mtp_l16->len++; } });
 #line 158 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block lowest = ({ __typeof__(ctx->ooo) *mtp_l15 = &(ctx->ooo); mtp_l15->len ? mtp_l15->v[0] : ({ struct mtpg_draft_sack_block mtp_z16; memset(&mtp_z16, 0, sizeof mtp_z16); mtp_z16; }); });
+    struct mtpg_draft_sack_block lowest = ({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); mtp_l17->len ? mtp_l17->v[0] : ({ struct mtpg_draft_sack_block mtp_z18; memset(&mtp_z18, 0, sizeof mtp_z18); mtp_z18; }); });
 #line 159 "gen/tests/ok/draft.mtp"
     if ((((uint32_t)(ctx->ooo).len) > 4)) {
 #line 159 "gen/tests/ok/draft.mtp"
-        (void)({ __typeof__(ctx->ooo) *mtp_l17 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r17 = mtp_l17->len ? mtp_l17->v[0] : ({ struct mtpg_draft_sack_block mtp_z18; memset(&mtp_z18, 0, sizeof mtp_z18); mtp_z18; }); if (mtp_l17->len) { memmove(&mtp_l17->v[0], &mtp_l17->v[1], (mtp_l17->len - 1) * sizeof mtp_l17->v[0]); mtp_l17->len--; } mtp_r17; });
+        (void)({ __typeof__(ctx->ooo) *mtp_l19 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r19 = mtp_l19->len ? mtp_l19->v[0] : ({ struct mtpg_draft_sack_block mtp_z20; memset(&mtp_z20, 0, sizeof mtp_z20); mtp_z20; }); if (mtp_l19->len) { memmove(&mtp_l19->v[0], &mtp_l19->v[1], (mtp_l19->len - 1) * sizeof mtp_l19->v[0]); mtp_l19->len--; } mtp_r19; });
     }
 #line 160 "gen/tests/ok/draft.mtp"
     {
@@ -686,7 +691,7 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 161 "gen/tests/ok/draft.mtp"
             if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)((lowest).left)) <= 0))) {
 #line 162 "gen/tests/ok/draft.mtp"
-                ({ __typeof__(ctx->sacks) *mtp_l20 = &(ctx->sacks); uint64_t mtp_i20 = (uint64_t)(i); if (mtp_i20 < mtp_l20->len) { memmove(&mtp_l20->v[mtp_i20], &mtp_l20->v[mtp_i20 + 1], (mtp_l20->len - mtp_i20 - 1) * sizeof mtp_l20->v[0]); mtp_l20->len--; } });
+                ({ __typeof__(ctx->sacks) *mtp_l22 = &(ctx->sacks); uint64_t mtp_i22 = (uint64_t)(i); if (mtp_i22 < mtp_l22->len) { memmove(&mtp_l22->v[mtp_i22], &mtp_l22->v[mtp_i22 + 1], (mtp_l22->len - mtp_i22 - 1) * sizeof mtp_l22->v[0]); mtp_l22->len--; } });
             }
         }
     }
@@ -695,15 +700,15 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 165 "gen/tests/ok/draft.mtp"
     if ((mtp_swnd_test((const struct mtp_swnd *)&(ctx->rx_map), (uint32_t)(ctx->rcv_nxt)) != 0)) {
 #line 165 "gen/tests/ok/draft.mtp"
-        ({ struct mtp_swnd *mtp_w23 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w23, mtp_swnd_first_unset(mtp_w23)); });
+        ({ struct mtp_swnd *mtp_w25 = (struct mtp_swnd *)&(ctx->rx_map); mtp_swnd_slide(mtp_w25, mtp_swnd_first_unset(mtp_w25)); });
     }
 #line 166 "gen/tests/ok/draft.mtp"
     ctx->rcv_nxt = mtp_swnd_head((const struct mtp_swnd *)&(ctx->rx_map));
 #line 167 "gen/tests/ok/draft.mtp"
-    uint64_t h = ({ uint8_t mtp_h25[6]; memcpy(mtp_h25 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h25 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h25, sizeof mtp_h25); });
+    uint64_t h = ({ uint8_t mtp_h27[6]; memcpy(mtp_h27 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h27 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h27, sizeof mtp_h27); });
 #line 168 "gen/tests/ok/draft.mtp"
-    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a26 = (ctx->cwnd * 2); __auto_type mtp_b26 = (64 * MTPG_DRAFT_MSS); mtp_a26 < mtp_b26 ? mtp_a26 : mtp_b26; }) : ({ __auto_type mtp_a27 = (ctx->cwnd / 2); __auto_type mtp_b27 = MTPG_DRAFT_MSS; mtp_a27 > mtp_b27 ? mtp_a27 : mtp_b27; }));
-#line 707 "draft.c"
+    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a28 = ((uint32_t)ctx->cwnd * 2); __auto_type mtp_b28 = ((uint32_t)64 * MTPG_DRAFT_MSS); mtp_a28 < mtp_b28 ? mtp_a28 : mtp_b28; }) : ({ __auto_type mtp_a29 = (ctx->cwnd / 2); __auto_type mtp_b29 = MTPG_DRAFT_MSS; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));
+#line 712 "draft.c"
     return 0;
 }
 
@@ -719,18 +724,18 @@ static __attribute__((unused)) void mtpg_draft_fn_ack_now(struct mtp_exec *mtp_x
     (b).seq = c->snd_nxt;
 #line 174 "gen/tests/ok/draft.mtp"
     {
-        struct mtpg_draft_seg_bp mtp_b28 = b;
-        uint32_t mtp_off28 = mtp_ibuf_copy(mtp_x->out, &mtp_b28, sizeof mtp_b28);
-        struct mtp_instr *mtp_i = mtp_off28 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_draft_seg_bp mtp_b30 = b;
+        uint32_t mtp_off30 = mtp_ibuf_copy(mtp_x->out, &mtp_b30, sizeof mtp_b30);
+        struct mtp_instr *mtp_i = mtp_off30 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off28;
+            mtp_i->arena_off = mtp_off30;
             mtp_i->u.gen.bp = 0;
             mtp_i->u.gen.srule = MTP_NONE;
             mtp_i->u.gen.dst_ip = (uint32_t)(c->remote_ip);
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL);
         }
     }
-#line 734 "draft.c"
+#line 739 "draft.c"
 }
 
 static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c)
@@ -744,7 +749,7 @@ static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exe
     }
 #line 179 "gen/tests/ok/draft.mtp"
     return ((c->snd_una + c->cwnd) - c->snd_nxt);
-#line 748 "draft.c"
+#line 753 "draft.c"
 }
 
 static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c, uint64_t d)
@@ -753,8 +758,8 @@ static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x
     (void)c;
     (void)d;
 #line 183 "gen/tests/ok/draft.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a29 = d; __auto_type mtp_b29 = mtpg_draft_param_MIN_RTO; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));  } }
-#line 758 "draft.c"
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a31 = d; __auto_type mtp_b31 = mtpg_draft_param_MIN_RTO; mtp_a31 > mtp_b31 ? mtp_a31 : mtp_b31; }));  } }
+#line 763 "draft.c"
 }
 
 static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(struct mtp_exec *mtp_x, uint32_t l, uint32_t r)
@@ -764,7 +769,7 @@ static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(
     (void)r;
 #line 187 "gen/tests/ok/draft.mtp"
     return ((struct mtpg_draft_sack_block){ .left = l, .right = r });
-#line 768 "draft.c"
+#line 773 "draft.c"
 }
 
 int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_rto *ev, struct mtpg_draft_conn *ctx)
@@ -777,23 +782,23 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
 #line 192 "gen/tests/ok/draft.mtp"
     mtpg_draft_fn_arm_rto(mtp_x, &((*ctx)), (ctx->rto * 2));
 #line 193 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l30 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v30 = (mtpg_draft_fn_block(mtp_x, (ctx->snd_una + 10), (ctx->snd_una + 20))); if (mtp_l30->len < 8) { uint32_t mtp_i30 = mtp_l30->len; while (mtp_i30 > 0 && mtp_l30->v[mtp_i30 - 1].left > mtp_v30.left) { mtp_l30->v[mtp_i30] = mtp_l30->v[mtp_i30 - 1]; mtp_i30--; } mtp_l30->v[mtp_i30] = mtp_v30; mtp_l30->len++; } });
+    ({ __typeof__(ctx->ooo) *mtp_l32 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v32 = (mtpg_draft_fn_block(mtp_x, (ctx->snd_una + 10), (ctx->snd_una + 20))); if (mtp_l32->len < 8) { uint32_t mtp_i32 = mtp_l32->len; while (mtp_i32 > 0 && mtp_l32->v[mtp_i32 - 1].left > mtp_v32.left) { mtp_l32->v[mtp_i32] = mtp_l32->v[mtp_i32 - 1]; mtp_i32--; } mtp_l32->v[mtp_i32] = mtp_v32; mtp_l32->len++; } });
 #line 194 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->ooo) *mtp_l31 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v31 = (mtpg_draft_fn_block(mtp_x, ctx->snd_una, (ctx->snd_una + 5))); if (mtp_l31->len < 8) { uint32_t mtp_i31 = mtp_l31->len; while (mtp_i31 > 0 && mtp_l31->v[mtp_i31 - 1].left > mtp_v31.left) { mtp_l31->v[mtp_i31] = mtp_l31->v[mtp_i31 - 1]; mtp_i31--; } mtp_l31->v[mtp_i31] = mtp_v31; mtp_l31->len++; } });
+    ({ __typeof__(ctx->ooo) *mtp_l33 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_v33 = (mtpg_draft_fn_block(mtp_x, ctx->snd_una, (ctx->snd_una + 5))); if (mtp_l33->len < 8) { uint32_t mtp_i33 = mtp_l33->len; while (mtp_i33 > 0 && mtp_l33->v[mtp_i33 - 1].left > mtp_v33.left) { mtp_l33->v[mtp_i33] = mtp_l33->v[mtp_i33 - 1]; mtp_i33--; } mtp_l33->v[mtp_i33] = mtp_v33; mtp_l33->len++; } });
 #line 195 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block first = ({ __typeof__(ctx->ooo) *mtp_l32 = &(ctx->ooo); mtp_l32->len ? mtp_l32->v[0] : ({ struct mtpg_draft_sack_block mtp_z33; memset(&mtp_z33, 0, sizeof mtp_z33); mtp_z33; }); });
+    struct mtpg_draft_sack_block first = ({ __typeof__(ctx->ooo) *mtp_l34 = &(ctx->ooo); mtp_l34->len ? mtp_l34->v[0] : ({ struct mtpg_draft_sack_block mtp_z35; memset(&mtp_z35, 0, sizeof mtp_z35); mtp_z35; }); });
 #line 196 "gen/tests/ok/draft.mtp"
-    struct mtpg_draft_sack_block popped = ({ __typeof__(ctx->ooo) *mtp_l34 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r34 = mtp_l34->len ? mtp_l34->v[0] : ({ struct mtpg_draft_sack_block mtp_z35; memset(&mtp_z35, 0, sizeof mtp_z35); mtp_z35; }); if (mtp_l34->len) { memmove(&mtp_l34->v[0], &mtp_l34->v[1], (mtp_l34->len - 1) * sizeof mtp_l34->v[0]); mtp_l34->len--; } mtp_r34; });
+    struct mtpg_draft_sack_block popped = ({ __typeof__(ctx->ooo) *mtp_l36 = &(ctx->ooo); struct mtpg_draft_sack_block mtp_r36 = mtp_l36->len ? mtp_l36->v[0] : ({ struct mtpg_draft_sack_block mtp_z37; memset(&mtp_z37, 0, sizeof mtp_z37); mtp_z37; }); if (mtp_l36->len) { memmove(&mtp_l36->v[0], &mtp_l36->v[1], (mtp_l36->len - 1) * sizeof mtp_l36->v[0]); mtp_l36->len--; } mtp_r36; });
 #line 197 "gen/tests/ok/draft.mtp"
     uint32_t w = mtpg_draft_fn_window_left(mtp_x, &((*ctx)));
 #line 198 "gen/tests/ok/draft.mtp"
-    w += ((first).left ^ (popped).right);
+    { __typeof__(w) *mtp_p38 = &(w); *mtp_p38 = ((*mtp_p38) + ((first).left ^ (popped).right)); }
 #line 199 "gen/tests/ok/draft.mtp"
-    w <<= 1;
+    { __typeof__(w) *mtp_p39 = &(w); *mtp_p39 = mtpg_draft_shl32((uint32_t)((*mtp_p39)), (uint64_t)(1)); }
 #line 200 "gen/tests/ok/draft.mtp"
-    w = (((w >> 2) % 7) + (~w));
+    w = ((mtpg_draft_shr32((uint32_t)(w), (uint64_t)(2)) % 7) + (~w));
 #line 201 "gen/tests/ok/draft.mtp"
-    w += 1;
+    { __typeof__(w) *mtp_p40 = &(w); *mtp_p40 = ((*mtp_p40) + 1); }
 #line 202 "gen/tests/ok/draft.mtp"
     ctx->snd_una = ((w > 3) ? w : (-w));
 #line 203 "gen/tests/ok/draft.mtp"
@@ -806,7 +811,7 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
 #line 206 "gen/tests/ok/draft.mtp"
     ((ctx->sacks).len = 0);
 #line 207 "gen/tests/ok/draft.mtp"
-    ({ __typeof__(ctx->sacks) *mtp_l42 = &(ctx->sacks); struct mtpg_draft_sack_block mtp_v42 = (((struct mtpg_draft_sack_block){ .left = ((uint32_t)(ctx->ooo).len), .right = ((uint32_t)(ctx->sacks).len) })); if (mtp_l42->len < 4) mtp_l42->v[mtp_l42->len++] = mtp_v42; });
+    ({ __typeof__(ctx->sacks) *mtp_l47 = &(ctx->sacks); struct mtpg_draft_sack_block mtp_v47 = (((struct mtpg_draft_sack_block){ .left = ((uint32_t)(ctx->ooo).len), .right = ((uint32_t)(ctx->sacks).len) })); if (mtp_l47->len < 4) mtp_l47->v[mtp_l47->len++] = mtp_v47; });
 #line 208 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_STOP); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER;  } }
 #line 209 "gen/tests/ok/draft.mtp"
@@ -817,7 +822,7 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_RATE); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_DATA); mtp_i->u.sched.value = (uint64_t)(0); } }
 #line 212 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_DEL_CTX); if (mtp_i) {  } }
-#line 821 "draft.c"
+#line 826 "draft.c"
     return 0;
 }
 

@@ -37,6 +37,11 @@ static __attribute__((unused)) void mtpg_echo_put8(uint8_t *p, uint8_t v) { p[0]
 static __attribute__((unused)) void mtpg_echo_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static __attribute__((unused)) void mtpg_echo_put32(uint8_t *p, uint32_t v) { mtpg_echo_put16(p, (uint16_t)(v >> 16)); mtpg_echo_put16(p + 2, (uint16_t)v); }
 static __attribute__((unused)) void mtpg_echo_put64(uint8_t *p, uint64_t v) { mtpg_echo_put32(p, (uint32_t)(v >> 32)); mtpg_echo_put32(p + 4, (uint32_t)v); }
+static __attribute__((unused)) uint32_t mtpg_echo_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
+static __attribute__((unused)) uint64_t mtpg_echo_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
+static __attribute__((unused)) uint32_t mtpg_echo_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
+static __attribute__((unused)) uint64_t mtpg_echo_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
+static __attribute__((unused)) int64_t mtpg_echo_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
 /* a list index past the end reads/writes the last element instead of memory */
 static __attribute__((unused)) uint32_t mtpg_echo_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
@@ -157,28 +162,28 @@ static void mtpg_echo_srule_seq_rule(void *cur_, const void *bp_, const void *pr
         cur->seq = (uint32_t)(bp->seq);
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)((bp->flags | MTPG_ECHO_F_MORE));
-#line 161 "echo.c"
+#line 166 "echo.c"
         break;
     case MTP_SEG_MID:
 #line 51 "gen/tests/ok/echo.mtp"
         cur->seq = (uint32_t)((prev->seq + 1));
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)((bp->flags | MTPG_ECHO_F_MORE));
-#line 168 "echo.c"
+#line 173 "echo.c"
         break;
     case MTP_SEG_LAST:
 #line 51 "gen/tests/ok/echo.mtp"
         cur->seq = (uint32_t)((prev->seq + 1));
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)(bp->flags);
-#line 175 "echo.c"
+#line 180 "echo.c"
         break;
     case MTP_SEG_ONLY:
 #line 51 "gen/tests/ok/echo.mtp"
         cur->seq = (uint32_t)(bp->seq);
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)(bp->flags);
-#line 182 "echo.c"
+#line 187 "echo.c"
         break;
     }
 }
@@ -192,7 +197,7 @@ static int mtpg_echo_coalesce_dup_reply(const void *mtp_a, const void *mtp_b)
 #line 57 "gen/tests/ok/echo.mtp"
     if (((older->seq == newer->seq) && (older->dst_port == newer->dst_port)))
         return MTP_COALESCE_DROP_OLDER;
-#line 196 "echo.c"
+#line 201 "echo.c"
     return MTP_COALESCE_NONE;
 }
 
@@ -244,7 +249,7 @@ int mtpg_echo_parse_parse_echo(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         mtpg_echo_key_port_id(&mtp_k2, &mtp_id2);
         mtp_evsink_push(mtp_out, MTPG_ECHO_EV_ECHO_REQ, &mtp_ev2, sizeof mtp_ev2, &mtp_k2);
     }
-#line 248 "echo.c"
+#line 253 "echo.c"
     return MTP_PARSE_OK;
 }
 
@@ -273,7 +278,7 @@ int mtpg_echo_proc_bind(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_bind
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_ECHO_TIMER_PORT_CTX_IDLE; mtp_i->u.timer.dur_ns = (uint64_t)(MTPG_ECHO_IDLE); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0; mtp_i->key = mtpk_c;  } }
 #line 83 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_ECHO_NOTE_BOUND); mtp_i->u.note.value = (uint64_t)(ev->port); } }
-#line 277 "echo.c"
+#line 282 "echo.c"
     return 0;
 }
 
@@ -284,7 +289,7 @@ int mtpg_echo_proc_rebind(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_bi
     (void)c;
 #line 87 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_ECHO_NOTE_BOUND); mtp_i->u.note.value = (uint64_t)(c->port); } }
-#line 288 "echo.c"
+#line 293 "echo.c"
     return 0;
 }
 
@@ -296,9 +301,9 @@ int mtpg_echo_proc_deliver(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_r
     (void)g;
     (void)s;
 #line 91 "gen/tests/ok/echo.mtp"
-    g->packets += 1;
+    { __typeof__(g->packets) *mtp_p4 = &(g->packets); *mtp_p4 = ((*mtp_p4) + 1); }
 #line 92 "gen/tests/ok/echo.mtp"
-    g->bytes += (ev->data).len;
+    { __typeof__(g->bytes) *mtp_p5 = &(g->bytes); *mtp_p5 = ((*mtp_p5) + (ev->data).len); }
 #line 93 "gen/tests/ok/echo.mtp"
     if ((c->msgs >= mtpg_echo_param_MAX_MSGS)) {
 #line 94 "gen/tests/ok/echo.mtp"
@@ -320,14 +325,14 @@ int mtpg_echo_proc_deliver(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_r
 #line 103 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_RX_FLUSH); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.len = (uint32_t)((ev->data).len); mtp_i->u.seg.addr = (mtp_addr_t)(0); } }
 #line 104 "gen/tests/ok/echo.mtp"
-    c->rx_off += (ev->data).len;
+    { __typeof__(c->rx_off) *mtp_p6 = &(c->rx_off); *mtp_p6 = ((*mtp_p6) + (ev->data).len); }
 #line 105 "gen/tests/ok/echo.mtp"
-    c->msgs += 1;
+    { __typeof__(c->msgs) *mtp_p7 = &(c->msgs); *mtp_p7 = ((*mtp_p7) + 1); }
 #line 106 "gen/tests/ok/echo.mtp"
-    c->recent += 1;
+    { __typeof__(c->recent) *mtp_p8 = &(c->recent); *mtp_p8 = ((*mtp_p8) + 1); }
 #line 107 "gen/tests/ok/echo.mtp"
     s->echo_len = (ev->data).len;
-#line 331 "echo.c"
+#line 336 "echo.c"
     return 0;
 }
 
@@ -355,11 +360,11 @@ int mtpg_echo_proc_reply(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_req
     (b).data = ((struct mtp_data){ .uid = (uint64_t)(0), .off = (uint64_t)(c->tx_off), .len = (uint32_t)(s->echo_len), .flags = MTP_DATA_FROM_UNIT });
 #line 118 "gen/tests/ok/echo.mtp"
     {
-        struct mtpg_echo_echo_bp mtp_b4 = b;
-        uint32_t mtp_off4 = mtp_ibuf_copy(mtp_x->out, &mtp_b4, sizeof mtp_b4);
-        struct mtp_instr *mtp_i = mtp_off4 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_echo_echo_bp mtp_b9 = b;
+        uint32_t mtp_off9 = mtp_ibuf_copy(mtp_x->out, &mtp_b9, sizeof mtp_b9);
+        struct mtp_instr *mtp_i = mtp_off9 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off4;
+            mtp_i->arena_off = mtp_off9;
             mtp_i->u.gen.bp = 0;
             mtp_i->u.gen.srule = 0;
             mtp_i->u.gen.dst_ip = (uint32_t)(ev->remote_ip);
@@ -370,8 +375,8 @@ int mtpg_echo_proc_reply(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_req
 #line 119 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TX_FLUSH); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.len = (uint32_t)(s->echo_len); } }
 #line 120 "gen/tests/ok/echo.mtp"
-    c->tx_off += s->echo_len;
-#line 375 "echo.c"
+    { __typeof__(c->tx_off) *mtp_p10 = &(c->tx_off); *mtp_p10 = ((*mtp_p10) + s->echo_len); }
+#line 380 "echo.c"
     return 0;
 }
 
@@ -381,8 +386,8 @@ int mtpg_echo_proc_refuse(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_re
     (void)ev;
     (void)g;
 #line 124 "gen/tests/ok/echo.mtp"
-    g->refused += 1;
-#line 386 "echo.c"
+    { __typeof__(g->refused) *mtp_p11 = &(g->refused); *mtp_p11 = ((*mtp_p11) + 1); }
+#line 391 "echo.c"
     return 0;
 }
 
@@ -400,7 +405,7 @@ int mtpg_echo_proc_check_idle(struct mtp_exec *mtp_x, const struct mtpg_echo_ech
     c->recent = 0;
 #line 131 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_ECHO_TIMER_PORT_CTX_IDLE; mtp_i->u.timer.dur_ns = (uint64_t)(MTPG_ECHO_IDLE);  } }
-#line 404 "echo.c"
+#line 409 "echo.c"
     return 0;
 }
 

@@ -36,6 +36,11 @@ static __attribute__((unused)) void mtpg_frames_put8(uint8_t *p, uint8_t v) { p[
 static __attribute__((unused)) void mtpg_frames_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static __attribute__((unused)) void mtpg_frames_put32(uint8_t *p, uint32_t v) { mtpg_frames_put16(p, (uint16_t)(v >> 16)); mtpg_frames_put16(p + 2, (uint16_t)v); }
 static __attribute__((unused)) void mtpg_frames_put64(uint8_t *p, uint64_t v) { mtpg_frames_put32(p, (uint32_t)(v >> 32)); mtpg_frames_put32(p + 4, (uint32_t)v); }
+static __attribute__((unused)) uint32_t mtpg_frames_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
+static __attribute__((unused)) uint64_t mtpg_frames_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
+static __attribute__((unused)) uint32_t mtpg_frames_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
+static __attribute__((unused)) uint64_t mtpg_frames_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
+static __attribute__((unused)) int64_t mtpg_frames_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
 /* a list index past the end reads/writes the last element instead of memory */
 static __attribute__((unused)) uint32_t mtpg_frames_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
@@ -253,7 +258,7 @@ int mtpg_frames_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
         mtpg_frames_key_cid(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_FRAMES_EV_STREAM_IN, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 257 "frames.c"
+#line 262 "frames.c"
     return MTP_PARSE_OK;
 }
 
@@ -265,8 +270,8 @@ int mtpg_frames_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_frames_st
 #line 48 "gen/tests/ok/frames.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 49 "gen/tests/ok/frames.mtp"
-    c->received += ev->length;
-#line 270 "frames.c"
+    { __typeof__(c->received) *mtp_p4 = &(c->received); *mtp_p4 = ((*mtp_p4) + ev->length); }
+#line 275 "frames.c"
     return 0;
 }
 
@@ -292,7 +297,7 @@ int mtpg_frames_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_frames_s
 #line 59 "gen/tests/ok/frames.mtp"
     (a).data = ((struct mtp_data){ .uid = (uint64_t)(ev->stream), .off = (uint64_t)(c->sent), .len = (uint32_t)((ev->len / 2)), .flags = MTP_DATA_FROM_UNIT });
 #line 60 "gen/tests/ok/frames.mtp"
-    ({ __typeof__((q).frames) *mtp_l4 = &((q).frames); struct mtpg_frames_stream_frame mtp_v4 = (a); if (mtp_l4->len < 4) mtp_l4->v[mtp_l4->len++] = mtp_v4; });
+    ({ __typeof__((q).frames) *mtp_l5 = &((q).frames); struct mtpg_frames_stream_frame mtp_v5 = (a); if (mtp_l5->len < 4) mtp_l5->v[mtp_l5->len++] = mtp_v5; });
 #line 61 "gen/tests/ok/frames.mtp"
     struct mtpg_frames_stream_frame b;
     memset(&b, 0, sizeof b);
@@ -302,24 +307,24 @@ int mtpg_frames_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_frames_s
 #line 63 "gen/tests/ok/frames.mtp"
     (b).data = ((struct mtp_data){ .uid = (uint64_t)(ev->stream), .off = (uint64_t)((c->sent + (ev->len / 2))), .len = (uint32_t)((ev->len - (ev->len / 2))), .flags = MTP_DATA_FROM_UNIT });
 #line 64 "gen/tests/ok/frames.mtp"
-    ({ __typeof__((q).frames) *mtp_l5 = &((q).frames); struct mtpg_frames_stream_frame mtp_v5 = (b); if (mtp_l5->len < 4) mtp_l5->v[mtp_l5->len++] = mtp_v5; });
+    ({ __typeof__((q).frames) *mtp_l6 = &((q).frames); struct mtpg_frames_stream_frame mtp_v6 = (b); if (mtp_l6->len < 4) mtp_l6->v[mtp_l6->len++] = mtp_v6; });
 #line 65 "gen/tests/ok/frames.mtp"
     (q).nframes = ((uint32_t)((q).frames).len);
 #line 66 "gen/tests/ok/frames.mtp"
     {
-        struct mtpg_frames_qpkt mtp_b6 = q;
-        uint32_t mtp_off6 = mtp_ibuf_copy(mtp_x->out, &mtp_b6, sizeof mtp_b6);
-        struct mtp_instr *mtp_i = mtp_off6 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        struct mtpg_frames_qpkt mtp_b7 = q;
+        uint32_t mtp_off7 = mtp_ibuf_copy(mtp_x->out, &mtp_b7, sizeof mtp_b7);
+        struct mtp_instr *mtp_i = mtp_off7 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
         if (mtp_i) {
-            mtp_i->arena_off = mtp_off6;
+            mtp_i->arena_off = mtp_off7;
             mtp_i->u.gen.bp = 1;
             mtp_i->u.gen.srule = MTP_NONE;
             mtp_i->u.gen.dst_ip = (uint32_t)(c->peer);
         }
     }
 #line 67 "gen/tests/ok/frames.mtp"
-    c->sent += ev->len;
-#line 323 "frames.c"
+    { __typeof__(c->sent) *mtp_p8 = &(c->sent); *mtp_p8 = ((*mtp_p8) + ev->len); }
+#line 328 "frames.c"
     return 0;
 }
 

@@ -41,6 +41,11 @@ static __attribute__((unused)) void mtpg_paper_tcp_put8(uint8_t *p, uint8_t v) {
 static __attribute__((unused)) void mtpg_paper_tcp_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static __attribute__((unused)) void mtpg_paper_tcp_put32(uint8_t *p, uint32_t v) { mtpg_paper_tcp_put16(p, (uint16_t)(v >> 16)); mtpg_paper_tcp_put16(p + 2, (uint16_t)v); }
 static __attribute__((unused)) void mtpg_paper_tcp_put64(uint8_t *p, uint64_t v) { mtpg_paper_tcp_put32(p, (uint32_t)(v >> 32)); mtpg_paper_tcp_put32(p + 4, (uint32_t)v); }
+static __attribute__((unused)) uint32_t mtpg_paper_tcp_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
+static __attribute__((unused)) uint64_t mtpg_paper_tcp_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
+static __attribute__((unused)) uint32_t mtpg_paper_tcp_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
+static __attribute__((unused)) uint64_t mtpg_paper_tcp_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
+static __attribute__((unused)) int64_t mtpg_paper_tcp_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
 /* a list index past the end reads/writes the last element instead of memory */
 static __attribute__((unused)) uint32_t mtpg_paper_tcp_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
@@ -103,7 +108,7 @@ void mtpg_paper_tcp_ctx_tcp_context_init(struct mtpg_paper_tcp_tcp_context *c)
     c->duplicate_acks = 0;
     c->flightsize_dupl = 0;
     c->ssthresh = 0;
-    c->cwnd_size = (3 * c->SMSS);
+    c->cwnd_size = ((uint32_t)3 * c->SMSS);
     c->wscale = 7;
     c->RTO = MTPG_PAPER_TCP_ONE_SEC;
     c->SRTT = 0;
@@ -427,7 +432,7 @@ static int mtpg_paper_tcp_bp_TCPBP_extract(const struct mtp_rx_pkt *pkt, uint32_
     h->urg_ptr = (uint16_t)mtpg_paper_tcp_get16(p + 18);
     uint32_t o = 20;
     {
-        int64_t olen = (int64_t)(((h->data_offset * 4) - 20));
+        int64_t olen = (int64_t)((((uint32_t)h->data_offset * 4) - 20));
         if (olen < 0 || olen > (int64_t)(n - o))
             return -1;
         if (mtpg_paper_tcp_ol_tcp_options_parse(p + o, (uint32_t)olen, &h->tcp_opts) != 0)
@@ -456,22 +461,22 @@ static void mtpg_paper_tcp_srule_seq_rule(void *cur_, const void *bp_, const voi
     case MTP_SEG_FIRST:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)(bp->seq_no);
-#line 460 "paper_tcp.c"
+#line 465 "paper_tcp.c"
         break;
     case MTP_SEG_MID:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)((prev->seq_no + prev_payload_len));
-#line 465 "paper_tcp.c"
+#line 470 "paper_tcp.c"
         break;
     case MTP_SEG_LAST:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)((prev->seq_no + prev_payload_len));
-#line 470 "paper_tcp.c"
+#line 475 "paper_tcp.c"
         break;
     case MTP_SEG_ONLY:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)(bp->seq_no);
-#line 475 "paper_tcp.c"
+#line 480 "paper_tcp.c"
         break;
     }
 }
@@ -491,7 +496,7 @@ int mtpg_paper_tcp_parse_parse_net_packet(const struct mtp_rx_pkt *mtp_pkt, stru
 #line 175 "gen/tests/ok/paper_tcp.mtp"
     struct mtpg_paper_tcp_TCPBP h = ({ struct mtpg_paper_tcp_TCPBP mtp_e1; if (mtpg_paper_tcp_bp_TCPBP_extract(mtp_pkt, &mtp_pos, &mtp_e1) != 0) return MTP_PARSE_MALFORMED; mtp_e1; });
 #line 177 "gen/tests/ok/paper_tcp.mtp"
-    if (((i).total_len < ((i).hdr_len + ((h).data_offset * 4)))) {
+    if (((i).total_len < ((i).hdr_len + ((uint32_t)(h).data_offset * 4)))) {
 #line 177 "gen/tests/ok/paper_tcp.mtp"
         return MTP_PARSE_OK;
     }
@@ -584,7 +589,7 @@ int mtpg_paper_tcp_parse_parse_net_packet(const struct mtp_rx_pkt *mtp_pkt, stru
             mtp_evsink_push(mtp_out, MTPG_PAPER_TCP_EV_TCP_ACK, &mtp_ev16, sizeof mtp_ev16, &mtp_k16);
         }
     }
-#line 588 "paper_tcp.c"
+#line 593 "paper_tcp.c"
     return MTP_PARSE_OK;
 }
 
@@ -599,7 +604,7 @@ int mtpg_paper_tcp_proc_connect_ep(struct mtp_exec *mtp_x, const struct mtpg_pap
     ctx->remote_port = ev->remote_port;
 #line 238 "gen/tests/ok/paper_tcp.mtp"
     ctx->local_port = ev->local_port;
-#line 603 "paper_tcp.c"
+#line 608 "paper_tcp.c"
     return 0;
 }
 
@@ -622,7 +627,7 @@ int mtpg_paper_tcp_proc_accept_ep(struct mtp_exec *mtp_x, const struct mtpg_pape
 #line 247 "gen/tests/ok/paper_tcp.mtp"
         ({ __typeof__(l->pending) *mtp_l18 = &(l->pending); struct mtpg_paper_tcp_accept_res mtp_v18 = (r); if (mtp_l18->len < 16) mtp_l18->v[mtp_l18->len++] = mtp_v18; });
     }
-#line 626 "paper_tcp.c"
+#line 631 "paper_tcp.c"
     return 0;
 }
 
@@ -643,7 +648,7 @@ int mtpg_paper_tcp_proc_record_data(struct mtp_exec *mtp_x, const struct mtpg_pa
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_TX_DATA); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.addr = (mtp_addr_t)(ev->buf_addr); mtp_i->u.seg.len = (uint32_t)(ev->data_size); } }
 #line 256 "gen/tests/ok/paper_tcp.mtp"
     ctx->data_end = (ctx->data_end + ev->data_size);
-#line 647 "paper_tcp.c"
+#line 652 "paper_tcp.c"
     return 0;
 }
 
@@ -727,7 +732,7 @@ int mtpg_paper_tcp_proc_gen_seg(struct mtp_exec *mtp_x, const struct mtpg_paper_
     ctx->send_next = (ctx->send_next + bytes_to_send);
 #line 298 "gen/tests/ok/paper_tcp.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_PAPER_TCP_TIMER_TCP_CONTEXT_ACK_TIMEOUT; mtp_i->u.timer.dur_ns = (uint64_t)(ctx->RTO);  } }
-#line 731 "paper_tcp.c"
+#line 736 "paper_tcp.c"
     return 0;
 }
 
@@ -752,7 +757,7 @@ int mtpg_paper_tcp_proc_rto(struct mtp_exec *mtp_x, const struct mtpg_paper_tcp_
 #line 306 "gen/tests/ok/paper_tcp.mtp"
         s->change_cwnd = true;
     }
-#line 756 "paper_tcp.c"
+#line 761 "paper_tcp.c"
     return 0;
 }
 
@@ -767,7 +772,7 @@ int mtpg_paper_tcp_proc_cong_ctrl(struct mtp_exec *mtp_x, const struct mtpg_pape
 #line 311 "gen/tests/ok/paper_tcp.mtp"
         ctx->cwnd_size = (ctx->cwnd_size + ctx->SMSS);
     }
-#line 771 "paper_tcp.c"
+#line 776 "paper_tcp.c"
     return 0;
 }
 
@@ -784,9 +789,9 @@ int mtpg_paper_tcp_proc_fast_retransmit(struct mtp_exec *mtp_x, const struct mtp
 #line 317 "gen/tests/ok/paper_tcp.mtp"
         if ((ctx->duplicate_acks == 3)) {
 #line 318 "gen/tests/ok/paper_tcp.mtp"
-            ctx->ssthresh = ({ __auto_type mtp_a20 = (ctx->cwnd_size / 2); __auto_type mtp_b20 = (2 * ctx->SMSS); mtp_a20 > mtp_b20 ? mtp_a20 : mtp_b20; });
+            ctx->ssthresh = ({ __auto_type mtp_a20 = (ctx->cwnd_size / 2); __auto_type mtp_b20 = ((uint32_t)2 * ctx->SMSS); mtp_a20 > mtp_b20 ? mtp_a20 : mtp_b20; });
 #line 319 "gen/tests/ok/paper_tcp.mtp"
-            ctx->cwnd_size = (ctx->ssthresh + (3 * ctx->SMSS));
+            ctx->cwnd_size = (ctx->ssthresh + ((uint32_t)3 * ctx->SMSS));
 #line 320 "gen/tests/ok/paper_tcp.mtp"
             s->skip_ack_eps = true;
         }
@@ -796,7 +801,7 @@ int mtpg_paper_tcp_proc_fast_retransmit(struct mtp_exec *mtp_x, const struct mtp
 #line 324 "gen/tests/ok/paper_tcp.mtp"
         ctx->last_ack = ev->ack_seq;
     }
-#line 800 "paper_tcp.c"
+#line 805 "paper_tcp.c"
     return 0;
 }
 
@@ -807,10 +812,10 @@ int mtpg_paper_tcp_proc_gen_seg_ack(struct mtp_exec *mtp_x, const struct mtpg_pa
     (void)ctx;
     (void)s;
 #line 329 "gen/tests/ok/paper_tcp.mtp"
-    ctx->last_rwnd_size = (ev->rwnd_size << ctx->remote_wscale);
+    ctx->last_rwnd_size = mtpg_paper_tcp_shl32((uint32_t)(ev->rwnd_size), (uint64_t)(ctx->remote_wscale));
 #line 330 "gen/tests/ok/paper_tcp.mtp"
     ctx->ts_lastack_rcvd = (ev->ts).value;
-#line 814 "paper_tcp.c"
+#line 819 "paper_tcp.c"
     return 0;
 }
 
@@ -842,7 +847,7 @@ int mtpg_paper_tcp_proc_proc_recv(struct mtp_exec *mtp_x, const struct mtpg_pape
     ctx->recv_next = mtp_swnd_head((const struct mtp_swnd *)&(ctx->meta_rwnd));
 #line 351 "gen/tests/ok/paper_tcp.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.off = (uint64_t)((ev->seq_num - ctx->recv_init_seq)); mtp_i->u.seg.addr = (mtp_addr_t)(ev->hold_addr); mtp_i->u.seg.len = (uint32_t)(ev->data_len); } }
-#line 846 "paper_tcp.c"
+#line 851 "paper_tcp.c"
     return 0;
 }
 
@@ -872,7 +877,7 @@ int mtpg_paper_tcp_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_paper
 #line 361 "gen/tests/ok/paper_tcp.mtp"
     (bp).is_ack = 1;
 #line 362 "gen/tests/ok/paper_tcp.mtp"
-    (bp).rwnd_size = (ctx->rwnd_size >> ctx->wscale);
+    (bp).rwnd_size = mtpg_paper_tcp_shr32((uint32_t)(ctx->rwnd_size), (uint64_t)(ctx->wscale));
 #line 363 "gen/tests/ok/paper_tcp.mtp"
     {
         struct mtpg_paper_tcp_TCPBP mtp_b24 = bp;
@@ -885,7 +890,7 @@ int mtpg_paper_tcp_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_paper
             mtp_i->u.gen.dst_ip = (uint32_t)(ctx->remote_ip);
         }
     }
-#line 889 "paper_tcp.c"
+#line 894 "paper_tcp.c"
     return 0;
 }
 
@@ -902,7 +907,7 @@ int mtpg_paper_tcp_proc_flush_data(struct mtp_exec *mtp_x, const struct mtpg_pap
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_RX_FLUSH); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.len = (uint32_t)(n); mtp_i->u.seg.addr = (mtp_addr_t)(ev->user_buf_addr); } }
 #line 370 "gen/tests/ok/paper_tcp.mtp"
     ctx->last_flushed = (ctx->last_flushed + n);
-#line 906 "paper_tcp.c"
+#line 911 "paper_tcp.c"
     return 0;
 }
 
@@ -914,16 +919,16 @@ int mtpg_paper_tcp_proc_proc_timeout(struct mtp_exec *mtp_x, const struct mtpg_p
 #line 374 "gen/tests/ok/paper_tcp.mtp"
     ctx->num_rtx = (ctx->num_rtx + 1);
 #line 375 "gen/tests/ok/paper_tcp.mtp"
-    ctx->ssthresh = ({ __auto_type mtp_a26 = (ctx->cwnd_size / 2); __auto_type mtp_b26 = (2 * ctx->SMSS); mtp_a26 > mtp_b26 ? mtp_a26 : mtp_b26; });
+    ctx->ssthresh = ({ __auto_type mtp_a26 = (ctx->cwnd_size / 2); __auto_type mtp_b26 = ((uint32_t)2 * ctx->SMSS); mtp_a26 > mtp_b26 ? mtp_a26 : mtp_b26; });
 #line 376 "gen/tests/ok/paper_tcp.mtp"
     ctx->cwnd_size = ctx->SMSS;
 #line 377 "gen/tests/ok/paper_tcp.mtp"
-    ctx->RTO = ({ __auto_type mtp_a27 = (ctx->RTO * 2); __auto_type mtp_b27 = (4 * MTPG_PAPER_TCP_ONE_SEC); mtp_a27 < mtp_b27 ? mtp_a27 : mtp_b27; });
+    ctx->RTO = ({ __auto_type mtp_a27 = ((uint32_t)ctx->RTO * 2); __auto_type mtp_b27 = ((uint32_t)4 * MTPG_PAPER_TCP_ONE_SEC); mtp_a27 < mtp_b27 ? mtp_a27 : mtp_b27; });
 #line 378 "gen/tests/ok/paper_tcp.mtp"
     ctx->send_next = ctx->send_una;
 #line 379 "gen/tests/ok/paper_tcp.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_PAPER_TCP_TIMER_TCP_CONTEXT_ACK_TIMEOUT; mtp_i->u.timer.dur_ns = (uint64_t)(ctx->RTO);  } }
-#line 927 "paper_tcp.c"
+#line 932 "paper_tcp.c"
     return 0;
 }
 

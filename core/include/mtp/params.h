@@ -1,0 +1,28 @@
+/*
+ * params.h — a program's `param` tunables at run time.
+ *
+ * mtpc lists every `param` of a program in its descriptor (name, width, signedness, the
+ * generated variable). These functions set them by name from text, the way a user gives them:
+ * decimal or 0x hex, `_` between digits, and for durations the suffixes ns, us, ms and s
+ * (values are nanoseconds, as in the language). From the environment, MTP_PARAM_<NAME>=value
+ * sets param NAME (the name is matched without regard to case).
+ */
+#ifndef MTP_PARAMS_H
+#define MTP_PARAMS_H
+
+#include <stddef.h>
+#include "mtp/program.h"
+
+/* 0; MTP_ENOENT: no such param; MTP_EINVAL: not a number; MTP_ERANGE: does not fit. */
+int mtp_param_set(const struct mtp_program *prog, const char *name, const char *value);
+
+/* The current value (sign-extended for signed params); MTP_ENOENT if there is no such param. */
+int mtp_param_get(const struct mtp_program *prog, const char *name, int64_t *out);
+
+/* Applies every MTP_PARAM_<NAME>=value in `envp` (NULL-terminated, like environ). Returns the
+ * number applied, or a negative code with a one-line message in `msg` naming the variable
+ * and, for an unknown name, the accepted ones. */
+int mtp_params_from_env(const struct mtp_program *prog, char *const *envp, char *msg,
+                        size_t msg_len);
+
+#endif
