@@ -401,17 +401,66 @@ static void engine_pkt_finish(struct mtp_stack *s, struct mtp_frame *f,
     }
 }
 
+/* Adds `v` to the big-endian field of `bytes` bytes at p (wrapping at its width). */
+static void be_field_add(uint8_t *p, uint32_t bytes, uint64_t v)
+{
+    for (uint32_t i = bytes; i-- > 0 && v;) {
+        uint64_t sum = (uint64_t)p[i] + (v & 0xff);
+        p[i] = (uint8_t)sum;
+        v = (v >> 8) + (sum >> 8);
+    }
+}
+
+/* Cuts a super-packet in software, as the device would (each packet: the first one's header
+ * with the linear field advanced by the payload bytes before it, full checksums), into the
+ * ARP queue of its next hop. */
+static void super_cut_to_arp(struct mtp_stack *s, const struct mtp_tx_meta *m, uint32_t hop,
+                             uint32_t src, uint32_t l4_len)
+{
+    const uint8_t *l4 = s->super + STACK_L4_OFF;
+    uint32_t pay = l4_len - m->hdr_len;
+    uint8_t *pkt = malloc(MTP_IP4_MIN_LEN + m->hdr_len + m->seg_size);
+    if (!pkt) {
+        s->stats.drop_arp_unresolved++;
+        return;
+    }
+    for (uint32_t i = 0, off = 0; off < pay; i++, off += m->seg_size) {
+        uint32_t slice = pay - off < m->seg_size ? pay - off : m->seg_size;
+        uint8_t *p4 = pkt + MTP_IP4_MIN_LEN;
+        memcpy(p4, l4, m->hdr_len);
+        be_field_add(p4 + m->linear_off, m->linear_bytes, off);
+        memcpy(p4 + m->hdr_len, l4 + m->hdr_len + off, slice);
+        struct mtp_ipv4_repr ip = { .src = src, .dst = m->dst_ip, .proto = m->ip_proto,
+                                    .tos = m->tos, .ttl = MTP_IP4_DEFAULT_TTL,
+                                    .id = (uint16_t)(s->ip_id + i), .frag = MTP_IP4_DF,
+                                    .payload_len = m->hdr_len + slice };
+        mtp_ipv4_emit(&ip, pkt, 0);
+        if (m->csum_off >= 0 && (uint32_t)m->csum_off + 2 <= m->hdr_len) {
+            mtp_put16(p4 + m->csum_off, 0);
+            mtp_put16(p4 + m->csum_off, mtp_csum_ipv4_l4(src, m->dst_ip, m->ip_proto, p4,
+                                                          m->hdr_len + slice));
+        }
+        mtp__arp_enqueue(&s->arp, hop, pkt, MTP_IP4_MIN_LEN + m->hdr_len + slice, s->now);
+    }
+    free(pkt);
+}
+
 /* A super-packet of the engine (its L4 bytes at s->super + STACK_L4_OFF) leaves as one
- * frame the device segments. Its next hop must be known: unlike a single packet it is not
- * kept in the ARP queue (the transport sends it again). */
+ * frame the device segments. While its next hop resolves, its packets wait in the ARP
+ * queue like single ones, cut in software. */
 static void super_send(struct mtp_stack *s, struct mtp_frame *f, const struct mtp_tx_meta *m,
                        uint32_t l4_len)
 {
     uint32_t src = m->src_ip ? m->src_ip : s->ip;
     uint32_t hop;
     uint8_t mac[6];
-    if (next_hop_mac(s, m->dst_ip, &hop, mac) != 0) {
-        s->stats.drop_arp_unresolved++;
+    int r = next_hop_mac(s, m->dst_ip, &hop, mac);
+    if (r != 0) {
+        if (r == -EAGAIN)
+            super_cut_to_arp(s, m, hop, src, l4_len);
+        else
+            s->stats.drop_arp_unresolved++;
+        s->ip_id = (uint16_t)(s->ip_id + m->n_pkts);
         frame_keep(s, f);
         return;
     }

@@ -259,3 +259,37 @@ Test(stack_super, without_the_offload_packets_leave_one_by_one)
     sent_free();
     mtp_stack_free(s);
 }
+
+Test(stack_super, while_the_next_hop_resolves_a_super_packet_waits_cut_in_software)
+{
+    struct mtp_stack *s = stack_up(MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM | MTP_OFFLOAD_SEG);
+    post(s, (struct fx_op){ .op = FX_NEW_CTX, .a = 1 });
+    post(s, (struct fx_op){ .op = FX_NEW_TX, .b = MTP_SIZE_INF });
+    send_bytes(s, 0, 2 * SEG + 10);
+    cr_expect_eq(mtp_stack_stats(s)->tx_super_frames, 1);
+    cr_assert_eq(tgt.nsent, 1, "the ARP request");
+    arp_answer(s);
+    cr_assert_eq(tgt.nsent, 4, "then the three packets");
+    for (int i = 0; i < 3; i++) {
+        struct sent *f = &tgt.sent[1 + i];
+        uint32_t slice = i < 2 ? SEG : 10;
+        cr_expect_eq(f->f.offload, 0, "software checksums");
+        struct mtp_ipv4_repr ip;
+        cr_assert_eq(mtp_ipv4_parse(f->bytes + MTP_ETH_HDR_LEN, f->f.len - MTP_ETH_HDR_LEN, &ip),
+                     0, "valid IPv4 header and checksum");
+        cr_expect_eq(ip.payload_len, FX_SEG_HDR + slice);
+        const uint8_t *l4 = f->bytes + MTP_ETH_HDR_LEN + 20;
+        cr_expect_eq(fx_get32(l4), 5000 + (uint32_t)i * SEG, "the field advanced");
+        cr_expect_eq(fx_get32(l4 + 4), 0x5a);
+        cr_expect_eq(mtp_csum_ipv4_l4(OUR_IP, PEER_IP, 253, l4, FX_SEG_HDR + slice), 0,
+                     "L4 checksum");
+        cr_expect_eq(memcmp(l4 + FX_SEG_HDR, data + i * SEG, slice), 0);
+    }
+    sent_free();
+    /* resolved: the next one leaves whole */
+    send_bytes(s, 2 * SEG + 10, 2 * SEG);
+    cr_assert_eq(tgt.nsent, 1);
+    cr_expect_eq(tgt.sent[0].f.offload & MTP_OFFLOAD_SEG, MTP_OFFLOAD_SEG);
+    sent_free();
+    mtp_stack_free(s);
+}
