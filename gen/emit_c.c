@@ -1605,6 +1605,62 @@ static void emit_srule(Decl *d)
     emit("    }\n}\n\n");
 }
 
+/* `prev.f` or `bp.f` (which: `prev`) naming field f in a seg_rule expression. */
+static bool is_rule_field(Expr *e, Field *f, bool prev)
+{
+    return e && e->kind == E_FIELD && e->field == f && e->lhs->kind == E_IDENT &&
+           e->lhs->res == R_TYPE && e->lhs->num == (uint64_t)prev;
+}
+
+static bool is_prev_payload(Expr *e)
+{
+    return e && e->kind == E_FIELD && e->res == R_PREV_PAYLOAD;
+}
+
+static bool names_payload_len(Expr *e)
+{
+    if (!e)
+        return false;
+    if (e->kind == E_IDENT && e->res == R_PAYLOAD_LEN)
+        return true;
+    if (names_payload_len(e->lhs) || names_payload_len(e->rhs) || names_payload_len(e->cond))
+        return true;
+    for (int i = 0; i < e->nargs; i++)
+        if (names_payload_len(e->args[i]))
+            return true;
+    return false;
+}
+
+/* A rule is offset-linear (program.h, mtp_srule_desc) when it sets one byte-aligned fixed
+ * field f as [bp.f, prev.f + prev.payload_len, prev.f + prev.payload_len (, bp.f)], the
+ * blueprint has no nested frames and no field follows the payload length. Returns the
+ * field's width in bytes (0: not linear) and its header offset in *off. */
+static int srule_linear(Decl *d, int *off)
+{
+    SegEntry *s = d->rules;
+    if (!s || s->next || !s->field->fixed || s->field->bit_off % 8 || s->field->wire_bits % 8 ||
+        s->field->wire_bits > 64 || s->field->wire_bits == 0)
+        return 0;
+    Field *f = s->field;
+    if (!is_rule_field(s->e[0], f, false) || (s->e[3] && !is_rule_field(s->e[3], f, false)))
+        return 0;
+    for (int i = 1; i <= 2; i++) {
+        Expr *e = s->e[i];
+        if (!e || e->kind != E_BINARY || strcmp(e->op, "+"))
+            return 0;
+        if (!(is_rule_field(e->lhs, f, true) && is_prev_payload(e->rhs)) &&
+            !(is_rule_field(e->rhs, f, true) && is_prev_payload(e->lhs)))
+            return 0;
+    }
+    if (nested_field(d->bp))
+        return 0;
+    for (Field *g = d->bp->fields; g; g = g->next)
+        if (names_payload_len(g->init))
+            return 0;
+    *off = f->bit_off / 8;
+    return f->wire_bits / 8;
+}
+
 static void emit_dispatch(void)
 {
     emit("static int mtpg_%s_dispatch(struct mtp_exec *x, uint16_t type, const void *ev, void *ctx,\n"
@@ -1705,9 +1761,11 @@ static void emit_descriptor(void)
         emit("};\n\n");
     if (prog->nsrules) {
         emit("static const struct mtp_srule_desc mtpg_%s_srules[] = {\n", P);
-        for (int i = 0; i < prog->nsrules; i++)
-            emit("    {\"%s\", %d, mtpg_%s_srule_%s},\n", name_of(prog->srules[i]->name),
-                 prog->srules[i]->bp->index, P, name_of(prog->srules[i]->name));
+        for (int i = 0; i < prog->nsrules; i++) {
+            int off = 0, bytes = srule_linear(prog->srules[i], &off);
+            emit("    {\"%s\", %d, mtpg_%s_srule_%s, %d, %d},\n", name_of(prog->srules[i]->name),
+                 prog->srules[i]->bp->index, P, name_of(prog->srules[i]->name), off, bytes);
+        }
         emit("};\n\n");
     }
     if (prog->ncoalesce) {

@@ -265,6 +265,49 @@ static enum mtp_seg_pos seg_pos(uint32_t k, uint32_t n)
     return k + 1 == n ? MTP_SEG_LAST : MTP_SEG_MID;
 }
 
+/* How many packets of `bp`, from the next one, may leave as one super-packet of header
+ * `hdr` (0 or 1: none). Only for an offset-linear rule on the very field the device
+ * advances: every packet is then the first one's header with that field moved on, which
+ * the device reproduces exactly. */
+static uint32_t super_pkts(const struct mtp_engine *e, const struct mtp__bp *bp,
+                           const struct mtp_bp_desc *bd, uint32_t hdr, uint32_t cap)
+{
+    const struct mtp_program *p = e->prog;
+    if (!e->cfg.seg_max_bytes || bp->srule == MTP_NONE || p->ip_proto != e->cfg.seg_ip_proto ||
+        bd->n_nested_data || bd->data_off < 0 || bp->k + 1 >= bp->n_pkts)
+        return 0;
+    const struct mtp_srule_desc *r = &p->srules[bp->srule];
+    if (!r->linear_bytes || r->linear_bytes != e->cfg.seg_linear_bytes ||
+        r->linear_hdr_off != e->cfg.seg_linear_off || r->linear_hdr_off + r->linear_bytes > hdr)
+        return 0;
+    uint32_t max = e->cfg.seg_max_bytes < cap ? e->cfg.seg_max_bytes : cap;
+    if (max <= hdr)
+        return 0;
+    uint32_t n = (max - hdr) / bp->seg;
+    uint32_t left = bp->n_pkts - bp->k;
+    if (n > left)
+        n = left;
+    /* the last packet of the blueprint may be short: it fits if the full ones did */
+    if (n == left - 1 && bp->pay_len - bp->done - (left - 1) * bp->seg <= (max - hdr) % bp->seg)
+        n = left;
+    return n;
+}
+
+/* Moves the packet state past packets k+1 .. k+n-1 of a super-packet (the rule runs for
+ * each, so the next packet continues from the right field values). */
+static void super_advance(struct mtp_engine *e, struct mtp__bp *bp, uint32_t n)
+{
+    const struct mtp_program *p = e->prog;
+    const struct mtp_bp_desc *bd = &p->bps[bp->bp];
+    for (uint32_t j = 1; j < n; j++) {
+        uint32_t k = bp->k + j;
+        uint8_t *cur = bp->area[k & 1];
+        memcpy(cur, bp->v, bd->size);
+        p->srules[bp->srule].apply(cur, bp->v, bp->area[(k - 1) & 1], bp->seg,
+                                   seg_pos(k, bp->n_pkts));
+    }
+}
+
 int mtp__pktgen_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
                      struct mtp_tx_meta *meta, uint64_t now_ns)
 {
@@ -291,7 +334,12 @@ int mtp__pktgen_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
     if (bp->srule != MTP_NONE)
         p->srules[bp->srule].apply(cur, bp->v, prev, bp->prev_len, seg_pos(bp->k, bp->n_pkts));
     uint32_t hdr = bd->hdr_len(cur);
-    if (hdr + slice + 20 > e->cfg.mtu) {
+    uint32_t n_pkts = super_pkts(e, bp, bd, hdr, cap);
+    if (n_pkts > 1) {
+        uint32_t rest = bp->pay_len - bp->done;
+        slice = n_pkts * bp->seg < rest ? n_pkts * bp->seg : rest;
+    }
+    if (n_pkts <= 1 && hdr + slice + 20 > e->cfg.mtu) {
         /* can never be sent (e.g. nested frames beyond the MTU): drop it, do not block the
          * queue behind it */
         e->st->instr_failed++;
@@ -314,11 +362,32 @@ int mtp__pktgen_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
     meta->tos = bp->tos;
     meta->l4_len = hdr + slice;
     meta->csum_off = bd->csum_off;
+    meta->hdr_len = hdr;
+    meta->n_pkts = 1;
+
+    if (n_pkts > 1) {
+        const struct mtp_srule_desc *r = &p->srules[bp->srule];
+        meta->seg_size = bp->seg;
+        meta->n_pkts = n_pkts;
+        meta->linear_off = r->linear_hdr_off;
+        meta->linear_bytes = r->linear_bytes;
+        e->st->tx_super_frames++;
+        e->st->tx_super_pkts += n_pkts;
+        super_advance(e, bp, n_pkts);
+        bp->done += slice;
+        bp->prev_len = slice - (n_pkts - 1) * bp->seg;
+        bp->k += n_pkts;
+        /* pacing sees every wire packet: headers (L4 and IPv4) repeat in each */
+        mtp__sched_charge(&e->sched, it, n_pkts * (hdr + 20) + slice, n_pkts);
+        if (bp->k >= bp->n_pkts)
+            mtp__pktgen_release(e, bp);
+        return (int)(hdr + slice);
+    }
 
     bp->done += slice;
     bp->prev_len = slice;
     bp->k++;
-    mtp__sched_charge(&e->sched, it, hdr + slice + 20);
+    mtp__sched_charge(&e->sched, it, hdr + slice + 20, 1);
     if (bp->k >= bp->n_pkts)
         mtp__pktgen_release(e, bp);
     return (int)(hdr + slice);

@@ -200,13 +200,14 @@ struct mtp__sq_item *mtp__sched_peek(struct mtp__sched *s, uint64_t now_ns)
     }
 }
 
-void mtp__sched_charge(struct mtp__sched *s, struct mtp__sq_item *it, uint32_t bytes)
+void mtp__sched_charge(struct mtp__sched *s, struct mtp__sq_item *it, uint32_t bytes,
+                       uint32_t pkts)
 {
     struct mtp__squeue *q = &s->q[it->queue];
     if (q->rate)
         q->credit -= (__int128)bytes * NS_PER_S;
-    if (s->kind == MTP_SCHED_WRR && s->wrr_cur == it->queue && s->wrr_left > 0)
-        s->wrr_left--;
+    if (s->kind == MTP_SCHED_WRR && s->wrr_cur == it->queue)
+        s->wrr_left = s->wrr_left > pkts ? s->wrr_left - pkts : 0;
     /* round robin across flows: the flow just served goes to the back */
     struct mtp__flowq *fq = it->fq;
     if (q->per_flow && fq && fq->active && q->flows_tail != fq) {

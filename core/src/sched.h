@@ -60,8 +60,9 @@ void mtp__sched_enqueue(struct mtp__sched *s, struct mtp__sq_item *it, uint16_t 
 void mtp__sched_remove(struct mtp__sched *s, struct mtp__sq_item *it);
 /* The item to serve next, NULL when nothing is eligible now (empty or paced). */
 struct mtp__sq_item *mtp__sched_peek(struct mtp__sched *s, uint64_t now_ns);
-/* Account one packet of `bytes` sent from the item `peek` returned (still queued). */
-void mtp__sched_charge(struct mtp__sched *s, struct mtp__sq_item *it, uint32_t bytes);
+/* Account `pkts` packets of `bytes` in all sent from the item `peek` returned (still queued). */
+void mtp__sched_charge(struct mtp__sched *s, struct mtp__sq_item *it, uint32_t bytes,
+                       uint32_t pkts);
 void mtp__sched_set_rate(struct mtp__sched *s, uint16_t queue, uint64_t rate, uint64_t now_ns);
 void mtp__sched_set_prio(struct mtp__sched *s, uint16_t queue, uint8_t prio);
 /* When a paced queue with items becomes eligible, UINT64_MAX if none waits. */

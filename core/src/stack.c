@@ -10,6 +10,10 @@
  * and the Ethernet header with the next hop's MAC (own ARP cache, or the kernel's table
  * through ops->neigh_lookup). A packet whose next hop is unresolved waits in the ARP
  * queue as a copy; its frame is kept as a spare for the next packet.
+ * With a segmentation offload for the program's protocol (link_info MTP_OFFLOAD_SEG) the
+ * engine writes into a 64 KiB buffer instead and may return a super-packet (several packets
+ * of an offset-linear seg rule as one): it leaves as one MTP_OFFLOAD_SEG frame pointing at
+ * that buffer, flushed at once; an ordinary packet is copied into its frame.
  *
  * Frames from tx_alloc that were never sent (spares) go back to the target when it is
  * closed: the target contract has no "free without sending".
@@ -51,6 +55,9 @@ struct mtp_stack {
     struct mtp_pcap *pcap;
     uint64_t now;                   /* time of the call in progress (for ARP callbacks) */
     int tx_more;                    /* the engine had more to send when the budget ran out */
+    uint8_t *super;                 /* with a segmentation offload: super-frames are built
+                                       here, then copied by the target at tx_burst */
+    uint32_t super_l4_max;          /* L4 bytes of the largest super-frame */
 
     struct mtp_frame batch[STACK_BURST];
     int nbatch;
@@ -75,6 +82,8 @@ static int frame_get(struct mtp_stack *s, struct mtp_frame *f)
     f->len = 0;
     f->offload = 0;
     f->l3_off = f->l4_off = 0;
+    f->seg_size = f->l4_hdr_len = f->linear_off = 0;
+    f->linear_bytes = 0;
     return 1;
 }
 
@@ -398,6 +407,96 @@ static void engine_pkt_finish(struct mtp_stack *s, struct mtp_frame *f,
     }
 }
 
+/* Adds `v` to the big-endian field of `bytes` bytes at p (wrapping at its width). */
+static void be_field_add(uint8_t *p, uint32_t bytes, uint64_t v)
+{
+    for (uint32_t i = bytes; i-- > 0 && v;) {
+        uint64_t sum = (uint64_t)p[i] + (v & 0xff);
+        p[i] = (uint8_t)sum;
+        v = (v >> 8) + (sum >> 8);
+    }
+}
+
+/* Cuts a super-packet in software, as the device would (each packet: the first one's header
+ * with the linear field advanced by the payload bytes before it, full checksums), into the
+ * ARP queue of its next hop. */
+static void super_cut_to_arp(struct mtp_stack *s, const struct mtp_tx_meta *m, uint32_t hop,
+                             uint32_t src, uint32_t l4_len)
+{
+    const uint8_t *l4 = s->super + STACK_L4_OFF;
+    uint32_t pay = l4_len - m->hdr_len;
+    uint8_t *pkt = malloc(MTP_IP4_MIN_LEN + m->hdr_len + m->seg_size);
+    if (!pkt) {
+        s->stats.drop_arp_unresolved++;
+        return;
+    }
+    for (uint32_t i = 0, off = 0; off < pay; i++, off += m->seg_size) {
+        uint32_t slice = pay - off < m->seg_size ? pay - off : m->seg_size;
+        uint8_t *p4 = pkt + MTP_IP4_MIN_LEN;
+        memcpy(p4, l4, m->hdr_len);
+        be_field_add(p4 + m->linear_off, m->linear_bytes, off);
+        memcpy(p4 + m->hdr_len, l4 + m->hdr_len + off, slice);
+        struct mtp_ipv4_repr ip = { .src = src, .dst = m->dst_ip, .proto = m->ip_proto,
+                                    .tos = m->tos, .ttl = MTP_IP4_DEFAULT_TTL,
+                                    .id = (uint16_t)(s->ip_id + i), .frag = MTP_IP4_DF,
+                                    .payload_len = m->hdr_len + slice };
+        mtp_ipv4_emit(&ip, pkt, 0);
+        if (m->csum_off >= 0 && (uint32_t)m->csum_off + 2 <= m->hdr_len) {
+            mtp_put16(p4 + m->csum_off, 0);
+            mtp_put16(p4 + m->csum_off, mtp_csum_ipv4_l4(src, m->dst_ip, m->ip_proto, p4,
+                                                          m->hdr_len + slice));
+        }
+        mtp__arp_enqueue(&s->arp, hop, pkt, MTP_IP4_MIN_LEN + m->hdr_len + slice, s->now);
+    }
+    free(pkt);
+}
+
+/* A super-packet of the engine (its L4 bytes at s->super + STACK_L4_OFF) leaves as one
+ * frame the device segments. While its next hop resolves, its packets wait in the ARP
+ * queue like single ones, cut in software. */
+static void super_send(struct mtp_stack *s, struct mtp_frame *f, const struct mtp_tx_meta *m,
+                       uint32_t l4_len)
+{
+    uint32_t src = m->src_ip ? m->src_ip : s->ip;
+    uint32_t hop;
+    uint8_t mac[6];
+    int r = next_hop_mac(s, m->dst_ip, &hop, mac);
+    if (r != 0) {
+        if (r == -EAGAIN)
+            super_cut_to_arp(s, m, hop, src, l4_len);
+        else
+            s->stats.drop_arp_unresolved++;
+        s->ip_id = (uint16_t)(s->ip_id + m->n_pkts);
+        frame_keep(s, f);
+        return;
+    }
+    uint8_t *frame = s->super;
+    /* IPv4 header of the whole super-frame; the device writes each packet's length, id and
+     * checksum (left 0 here, as checksum offload wants it). */
+    struct mtp_ipv4_repr ip = { .src = src, .dst = m->dst_ip, .proto = m->ip_proto,
+                                .tos = m->tos, .ttl = MTP_IP4_DEFAULT_TTL, .id = s->ip_id,
+                                .frag = MTP_IP4_DF, .payload_len = l4_len };
+    s->ip_id = (uint16_t)(s->ip_id + m->n_pkts);
+    mtp_ipv4_emit(&ip, frame + STACK_L3_OFF, 1);
+    if (m->csum_off >= 0 && (uint32_t)m->csum_off + 2 <= m->hdr_len)
+        /* segmentation offload seeds the pseudo header without the length: the device
+         * adds each packet's own */
+        mtp_put16(frame + STACK_L4_OFF + m->csum_off,
+                  mtp_csum_fold(mtp_csum_pseudo_ipv4(src, m->dst_ip, m->ip_proto, 0)));
+    eth_fill(s, frame, mac, MTP_ETHERTYPE_IPV4);
+    f->data = frame;
+    f->len = STACK_L4_OFF + l4_len;
+    f->offload = MTP_OFFLOAD_SEG | MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM;
+    f->l3_off = STACK_L3_OFF;
+    f->l4_off = STACK_L4_OFF;
+    f->seg_size = (uint16_t)m->seg_size;
+    f->l4_hdr_len = (uint16_t)m->hdr_len;
+    f->linear_off = m->linear_off;
+    f->linear_bytes = m->linear_bytes;
+    frame_send(s, f);
+    batch_flush(s); /* s->super is reused by the next one */
+}
+
 /* Moves the engine's packets into frames. Returns the number handled. */
 static int tx_drain(struct mtp_stack *s)
 {
@@ -415,7 +514,25 @@ static int tx_drain(struct mtp_stack *s)
         struct mtp_tx_meta m;
         memset(&m, 0, sizeof m);
         m.csum_off = -1;
-        int n = mtp_engine_tx_next(s->eng, f.data + STACK_L4_OFF, room, &m, s->now);
+        int n;
+        if (s->super) {
+            /* a super-packet or an ordinary one: the engine chooses */
+            n = mtp_engine_tx_next(s->eng, s->super + STACK_L4_OFF, s->super_l4_max, &m, s->now);
+            if (n > 0 && m.n_pkts > 1) {
+                super_send(s, &f, &m, (uint32_t)n);
+                done++;
+                continue;
+            }
+            if (n > 0 && (uint32_t)n > room) {
+                s->stats.instr_failed++; /* cannot happen: ordinary packets fit the MTU */
+                frame_keep(s, &f);
+                continue;
+            }
+            if (n > 0)
+                memcpy(f.data + STACK_L4_OFF, s->super + STACK_L4_OFF, (size_t)n);
+        } else {
+            n = mtp_engine_tx_next(s->eng, f.data + STACK_L4_OFF, room, &m, s->now);
+        }
         if (n <= 0) {
             frame_keep(s, &f);
             break;
@@ -463,6 +580,22 @@ static int program_has_l4_csum(const struct mtp_program *p)
     return 0;
 }
 
+/* A segmentation offload for the program's protocol: a buffer for super-frames (an IPv4
+ * packet of at most 64 KiB). MTP_NO_SEG_OFFLOAD in the environment turns it off. */
+static int super_setup(struct mtp_stack *s)
+{
+    const struct mtp_link_info *l = &s->link;
+    if (!(l->offload_caps & MTP_OFFLOAD_SEG) || l->seg_ip_proto != s->prog->ip_proto ||
+        !l->seg_linear_bytes || getenv("MTP_NO_SEG_OFFLOAD"))
+        return 0;
+    uint32_t ip_max = l->seg_max_bytes < 65535 ? l->seg_max_bytes : 65535;
+    if (ip_max <= s->mtu)
+        return 0;
+    s->super_l4_max = ip_max - MTP_IP4_MIN_LEN;
+    s->super = malloc(STACK_L4_OFF + s->super_l4_max);
+    return s->super ? 0 : -1;
+}
+
 struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
 {
     int e = 0;
@@ -497,6 +630,16 @@ struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
         .tx_unit_bytes = cfg->tx_unit_bytes, .rx_unit_bytes = cfg->rx_unit_bytes,
         .stats = &s->stats,
     };
+    if (super_setup(s) < 0) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    if (s->super) {
+        ec.seg_max_bytes = s->super_l4_max;
+        ec.seg_ip_proto = s->link.seg_ip_proto;
+        ec.seg_linear_off = s->link.seg_linear_off;
+        ec.seg_linear_bytes = s->link.seg_linear_bytes;
+    }
     s->eng = mtp_engine_new(s->prog, &ec, &r);
     if (!s->eng)
         goto fail;
@@ -533,6 +676,7 @@ void mtp_stack_free(struct mtp_stack *s)
     if (s->eng)
         mtp_engine_free(s->eng);
     mtp__pcap_close(s->pcap);
+    free(s->super);
     free(s);
 }
 

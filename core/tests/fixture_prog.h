@@ -165,7 +165,7 @@ static void fx_seq_rule(void *cur, const void *bp, const void *prev, uint32_t pr
     c->prev_len = prev_len;
 }
 
-static const struct mtp_srule_desc fx_srules[] = { { "seq_rule", FX_BP_SEG, fx_seq_rule } };
+static const struct mtp_srule_desc fx_srules[] = { { "seq_rule", FX_BP_SEG, fx_seq_rule, 0, 0 } };
 
 /* acks: a newer cumulative ack makes an older pending one useless; tag 99 keeps the older */
 static int fx_ack_merge(const void *older, const void *newer)

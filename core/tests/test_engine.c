@@ -40,7 +40,7 @@ Test(engine_new, checks_abi_version_and_tables)
     cr_expect_eq(err, MTP_EABI);
     cr_expect(strstr(mtp_strerror(err), "ABI") != NULL);
 
-    static const struct mtp_srule_desc bad_rule[] = { { "r", 9, fx_seq_rule } };
+    static const struct mtp_srule_desc bad_rule[] = { { "r", 9, fx_seq_rule, 0, 0 } };
     p = fx_program;
     p.srules = bad_rule;
     cr_expect_null(mtp_engine_new(&p, NULL, &err));

@@ -15,7 +15,7 @@ static int serve(struct mtp__sched *s, uint64_t now, uint32_t bytes)
     struct mtp__sq_item *it = mtp__sched_peek(s, now);
     if (!it)
         return -1;
-    mtp__sched_charge(s, it, bytes);
+    mtp__sched_charge(s, it, bytes, 1);
     mtp__sched_remove(s, it);
     return ((struct titem *)it)->id;
 }

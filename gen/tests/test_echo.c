@@ -116,6 +116,8 @@ Test(echo_blueprint, segmentation_rule_first_mid_last_only)
 {
     const struct mtp_srule_desc *r = &mtpg_echo_program.srules[0];
     cr_assert_eq(r->bp, MTPG_ECHO_BP_ECHO_BP);
+    /* two fields, and `len` follows payload_len: a device cannot segment it */
+    cr_expect_eq(r->linear_bytes, 0);
     struct mtpg_echo_echo_bp bp, cur, prev;
     memset(&bp, 0, sizeof bp);
     bp.seq = 100;

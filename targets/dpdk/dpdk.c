@@ -18,8 +18,10 @@
  *
  * Offloads: IPv4 and L4 checksums go to the device when it has them (reported in
  * offload_caps; L4 only if the device checksums cfg->ip_proto, see offloads_choose) and are
- * computed here otherwise. No TSO or multi-segment frames: the
- * frame contract has neither.
+ * computed here otherwise. Segmentation (MTP_OFFLOAD_SEG) is reported when the device
+ * segments cfg->ip_proto (seg_offloads: TSO) and takes multi-segment mbufs: a super-frame
+ * is copied from the stack's buffer into a chain of mbufs at tx_burst and handed to the
+ * device with its TSO flags (net_tap segments in software inside the PMD).
  *
  * Wake-up: when the PMD supports ethdev rx interrupts (net_tap, PCI NICs under VFIO) wake_fd
  * is the queue's interrupt fd. An eventfd-style interrupt (VFIO) is armed after an empty rx
@@ -75,12 +77,16 @@ struct mtp_target {
     int if_index;
     uint64_t tx_offloads;   /* RTE_ETH_TX_OFFLOAD_* enabled on the port */
     uint32_t offload_caps;  /* MTP_OFFLOAD_* reported to the stack */
+    const struct seg_offload *seg; /* with MTP_OFFLOAD_SEG */
+    bool tso_l2_in_mtu;     /* the PMD counts the Ethernet header of a TSO packet in the MTU */
     int intr_fd;            /* rx interrupt fd, or the ticker (tick_fd), or -1 */
     bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
 };
+
+struct seg_offload;
 
 /* Process-wide EAL state: EAL initialises once per process and cannot be re-initialised. */
 static int eal_state;                       /* 0: not tried, 1: up, -errno: failed */
@@ -393,6 +399,33 @@ static int port_pick(const char *devargs, uint16_t *port)
  * checksum only the L4 protocols they know (flags chosen per frame from the IPv4 protocol
  * field). So L4 is reported only when the device checksums the stack's own protocol
  * (cfg->ip_proto); other protocols keep their checksums in the stack's software. */
+/* The segmentation offloads DPDK devices have: for one IPv4 protocol, the header field the
+ * device advances by the payload bytes before each packet it cuts (TSO: the 32-bit sequence
+ * number at offset 4), and the checksum it then computes per packet. */
+struct seg_offload {
+    uint8_t ip_proto;
+    uint16_t linear_off;
+    uint8_t linear_bytes;
+    uint64_t capa;         /* RTE_ETH_TX_OFFLOAD_* */
+    uint64_t ol_flags;     /* RTE_MBUF_F_TX_* for a super-frame (besides IPV4/IP_CKSUM) */
+};
+/* The L4 checksum flag is set with TSO's: TSO implies it on hardware, and software
+ * segmentation in a PMD (net_tap's rte_gso) clears the TSO flag on the packets it cuts,
+ * which then need the checksum flag to get their checksum. */
+static const struct seg_offload seg_offloads[] = {
+    { IPPROTO_TCP, 4, 4, RTE_ETH_TX_OFFLOAD_TCP_TSO,
+      RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM },
+};
+#define DPDK_SEG_MAX_BYTES 65535u /* IPv4 total length of a super-frame */
+
+static const struct seg_offload *seg_offload_for(uint8_t ip_proto)
+{
+    for (size_t i = 0; i < RTE_DIM(seg_offloads); i++)
+        if (seg_offloads[i].ip_proto == ip_proto)
+            return &seg_offloads[i];
+    return NULL;
+}
+
 static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info *info,
                             uint32_t ip_proto)
 {
@@ -407,6 +440,18 @@ static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info 
                 : 0;
     if (l4 && (t->tx_offloads & l4))
         t->offload_caps |= MTP_OFFLOAD_L4_CSUM;
+    /* segmentation: the device cuts the protocol's super-frames, takes mbuf chains and
+     * checksums what it cuts (IPv4 and L4) */
+    const struct seg_offload *so = ip_proto <= 255 ? seg_offload_for((uint8_t)ip_proto) : NULL;
+    uint64_t seg_need = so ? so->capa | RTE_ETH_TX_OFFLOAD_MULTI_SEGS : 0;
+    if (so && (info->tx_offload_capa & seg_need) == seg_need &&
+        (t->offload_caps & (MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM)) ==
+            (MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM) &&
+        !getenv("MTP_DPDK_NO_TSO")) {
+        t->tx_offloads |= seg_need;
+        t->offload_caps |= MTP_OFFLOAD_SEG;
+        t->seg = so;
+    }
 }
 
 static int port_configure(struct mtp_target *t, const struct rte_eth_dev_info *info,
@@ -505,6 +550,10 @@ static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
             return ret;
         }
     }
+
+    /* net_tap (DPDK 22.11) refuses a TSO packet whose tso_segsz plus all its headers, the
+     * Ethernet one included, exceeds the port MTU (its maximum, too): see tx_super_prepare */
+    t->tso_l2_in_mtu = info.driver_name && strcmp(info.driver_name, "net_tap") == 0;
 
     char pool_name[RTE_MEMPOOL_NAMESIZE];
     snprintf(pool_name, sizeof(pool_name), "mtp_pool_p%u", t->port);
@@ -649,6 +698,12 @@ static int dpdk_link_info(struct mtp_target *t, struct mtp_link_info *out)
     out->ifindex = t->if_index;
     out->offload_caps = t->offload_caps;
     out->owns_arp = 1;
+    if (t->seg) {
+        out->seg_max_bytes = DPDK_SEG_MAX_BYTES;
+        out->seg_ip_proto = t->seg->ip_proto;
+        out->seg_linear_off = t->seg->linear_off;
+        out->seg_linear_bytes = t->seg->linear_bytes;
+    }
     return 0;
 }
 
@@ -834,6 +889,56 @@ static bool tx_offload_prepare(struct mtp_target *t, struct rte_mbuf *m,
     return true;
 }
 
+/* A super-frame: its bytes (stack memory) copied into `m` and as many more mbufs as they
+ * need, chained, with the device's segmentation flags. False if it cannot be sent (the
+ * device segments another field, offsets that do not fit, the pool is empty). */
+static bool tx_super_prepare(struct mtp_target *t, struct rte_mbuf *m, const struct mtp_frame *f)
+{
+    const struct seg_offload *so = t->seg;
+    if (!so || f->linear_off != so->linear_off || f->linear_bytes != so->linear_bytes ||
+        !f->seg_size || f->l3_off + sizeof(struct rte_ipv4_hdr) > f->l4_off ||
+        (uint32_t)f->l4_off + f->l4_hdr_len > f->len || f->len > (uint32_t)UINT16_MAX + f->l3_off)
+        return false;
+    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(f->data + f->l3_off);
+    if (ip->next_proto_id != so->ip_proto)
+        return false;
+    rte_pktmbuf_reset(m);
+    struct rte_mbuf *last = m;
+    uint32_t done = 0;
+    while (done < f->len) {
+        if (done > 0) {
+            struct rte_mbuf *seg = rte_pktmbuf_alloc(t->pool);
+            if (!seg)
+                return false; /* the caller frees the chain built so far */
+            last->next = seg;
+            last = seg;
+            m->nb_segs++;
+        }
+        uint32_t chunk = RTE_MIN(f->len - done, (uint32_t)rte_pktmbuf_tailroom(last));
+        /* the headers stay in the first mbuf, as devices want */
+        if (done == 0 && chunk < (uint32_t)f->l4_off + f->l4_hdr_len)
+            return false;
+        memcpy(rte_pktmbuf_mtod(last, uint8_t *), f->data + done, chunk);
+        last->data_len = (uint16_t)chunk;
+        done += chunk;
+    }
+    m->pkt_len = f->len;
+    m->l2_len = f->l3_off;
+    m->l3_len = (uint16_t)(f->l4_off - f->l3_off);
+    m->l4_len = f->l4_hdr_len;
+    m->tso_segsz = f->seg_size;
+    uint32_t hdrs = (uint32_t)f->l4_off + f->l4_hdr_len;
+    if (t->tso_l2_in_mtu && f->seg_size + hdrs > t->mtu) {
+        /* such a PMD cuts smaller packets, each still the first one's header with the field
+         * advanced by the bytes before it: the same byte stream in more packets */
+        if (t->mtu <= hdrs)
+            return false;
+        m->tso_segsz = (uint16_t)(t->mtu - hdrs);
+    }
+    m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | so->ol_flags;
+    return true;
+}
+
 static int dpdk_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     struct rte_mbuf *pkts[DPDK_BURST];
@@ -843,6 +948,13 @@ static int dpdk_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
         uint16_t k = 0;
         for (; i < n && k < DPDK_BURST; i++) {
             struct rte_mbuf *m = (struct rte_mbuf *)(uintptr_t)f[i].handle;
+            if (f[i].offload & MTP_OFFLOAD_SEG) {
+                if (tx_super_prepare(t, m, &f[i]))
+                    pkts[k++] = m;
+                else
+                    rte_pktmbuf_free(m);
+                continue;
+            }
             uint8_t *start = (uint8_t *)m->buf_addr;
             /* the stack may have moved data inside the buffer: follow it */
             if (f[i].data < start || f[i].len == 0 ||

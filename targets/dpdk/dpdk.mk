@@ -32,7 +32,8 @@ $(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
 
-DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack% targets/dpdk/tests/run_tcp.sh,\
+DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack% targets/dpdk/tests/run_tcp.sh \
+                       targets/dpdk/tests/run_tso.sh,\
                        $(wildcard targets/dpdk/tests/run_*.sh))
 
 # An mtp stack on the DPDK target (needs core's stack: core/src/stack.c).
@@ -53,6 +54,15 @@ test-dpdk-tcp: $(B)/bin/mtpcat
 	timeout 1500 bash targets/dpdk/tests/run_tcp.sh $(B)/bin/mtpcat $(DPDK_TCP_MB)
 ifneq ($(and $(wildcard preload/sock.h),$(wildcard preload/*.c),$(wildcard mtp-programs/tcp.mtp)),)
 TESTS += test-dpdk-tcp
+endif
+
+# Segmentation offload: mtpcat on net_tap (TSO, mbuf chains) to kernel TCP. DPDK_TSO_MB: size.
+DPDK_TSO_MB ?= 50
+.PHONY: test-dpdk-tso
+test-dpdk-tso: $(B)/bin/mtpcat
+	timeout 600 bash targets/dpdk/tests/run_tso.sh $(B)/bin/mtpcat $(DPDK_TSO_MB)
+ifneq ($(and $(wildcard preload/sock.h),$(wildcard preload/*.c),$(wildcard mtp-programs/tcp.mtp)),)
+TESTS += test-dpdk-tso
 endif
 
 .PHONY: test-dpdk

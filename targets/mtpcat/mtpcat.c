@@ -331,11 +331,13 @@ static void stats_print(const struct session *s, const struct mtp_target_ops *op
     const struct mtp_stats *st = mtp_stack_stats(s->stack);
     fprintf(stderr,
             "mtpcat: sent %llu bytes, received %llu bytes; frames rx %llu tx %llu; drops: "
-            "malformed %llu bad_csum %llu no_ctx %llu tx_full %llu\n",
+            "malformed %llu bad_csum %llu no_ctx %llu tx_full %llu; super-frames %llu "
+            "(%llu packets)\n",
             (unsigned long long)s->bytes_sent, (unsigned long long)s->bytes_received,
             (unsigned long long)st->rx_frames, (unsigned long long)st->tx_frames,
             (unsigned long long)st->drop_malformed, (unsigned long long)st->drop_bad_csum,
-            (unsigned long long)st->drop_no_ctx, (unsigned long long)st->drop_tx_full);
+            (unsigned long long)st->drop_no_ctx, (unsigned long long)st->drop_tx_full,
+            (unsigned long long)st->tx_super_frames, (unsigned long long)st->tx_super_pkts);
 }
 
 static int timeout_ms(const struct session *s, uint64_t now)

@@ -21,6 +21,13 @@ struct mtp_engine_config {
     uint32_t tx_unit_bytes;    /* ring size of an unbounded tx unit, default 256 KiB */
     uint32_t rx_unit_bytes;    /* reassembly window of an unbounded rx unit, default 256 KiB */
     struct mtp_stats *stats;   /* counters to add to (the stack's), NULL: engine's own */
+    /* Super-packets (segmentation offload): 0 = never. Otherwise a blueprint whose seg rule
+     * is offset-linear on exactly (seg_linear_off, seg_linear_bytes), for a program whose
+     * ip_proto is seg_ip_proto, may leave as one packet of up to seg_max_bytes L4 bytes. */
+    uint32_t seg_max_bytes;
+    uint8_t seg_ip_proto;
+    uint8_t seg_linear_bytes;
+    uint16_t seg_linear_off;
 };
 
 struct mtp_engine *mtp_engine_new(const struct mtp_program *prog,
@@ -50,8 +57,14 @@ struct mtp_tx_meta {
     uint32_t l4_len;           /* bytes written */
     int32_t csum_off;          /* offset of the L4 checksum field in the packet, -1: none;
                                   the field is left 0 for the caller (pseudo header needs IP) */
+    /* A super-packet: the first packet's header (hdr_len bytes) then the payload of n_pkts
+     * packets of seg_size bytes (the last may be shorter); 0/1 for an ordinary packet. */
+    uint32_t seg_size, hdr_len, n_pkts;
+    uint16_t linear_off;       /* the rule's field the device advances */
+    uint8_t linear_bytes;
 };
-/* Writes the next packet's L4 bytes (header + payload) to buf. Returns its length, 0 when
+/* Writes the next packet's L4 bytes (header + payload, or a super-packet within cap) to buf.
+ * Returns its length, 0 when
  * nothing is ready now (empty, or paced until later), or a negative error. */
 int mtp_engine_tx_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
                        struct mtp_tx_meta *meta, uint64_t now_ns);

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MTP_ABI_VERSION 1u
+#define MTP_ABI_VERSION 2u
 
 /* ---------------------------------------------------------------- values */
 
@@ -290,6 +290,14 @@ struct mtp_srule_desc {
     uint16_t bp;
     void (*apply)(void *cur, const void *bp, const void *prev, uint32_t prev_payload_len,
                   enum mtp_seg_pos pos);
+    /* Offset-linear rules (mtpc detects them): the rule sets exactly one byte-aligned field
+     * f of the fixed header, f = bp.f in the first packet and prev.f + prev.payload_len in
+     * the others, and no header field depends on the payload length. Every packet is then
+     * the first one's header with f advanced by the payload bytes before it: a device can
+     * segment one large packet. linear_bytes: width of f on the wire (big-endian), 0: the
+     * rule is not offset-linear; linear_hdr_off: its byte offset in the header. */
+    uint16_t linear_hdr_off;
+    uint8_t linear_bytes;
 };
 
 /* A coalescing rule between two not-yet-generated blueprints of one context and queue.

@@ -91,6 +91,8 @@ struct mtp_stats {
      * discarded after a failed new_ctx; segments with bytes beyond an rx window; pkt_gen
      * data references outside their tx unit, or into a unit del_ctx freed before they left */
     uint64_t instr_failed, instr_discarded, drop_rx_window, drop_data_ref;
+    /* super-packets handed to a segmentation offload, and the packets they stand for */
+    uint64_t tx_super_frames, tx_super_pkts;
 };
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s);
 

@@ -20,10 +20,20 @@ struct mtp_frame {
     uint64_t handle;      /* target's own reference (umem address, mbuf pointer …) */
     uint32_t offload;     /* MTP_OFFLOAD_* requested for this tx frame */
     uint16_t l3_off, l4_off; /* for checksum offload */
+    /* MTP_OFFLOAD_SEG: a super-frame the device cuts into packets of seg_size payload bytes
+     * after an l4_hdr_len-byte transport header, advancing the linear_bytes-wide big-endian
+     * header field at l4_off + linear_off by the payload bytes before each packet. Its bytes
+     * (len may exceed cap) are at `data`, stack memory valid until tx_burst returns: the
+     * target copies them into its own buffers (the frame's handle is the first of them). */
+    uint16_t seg_size, l4_hdr_len;
+    uint16_t linear_off;
+    uint8_t linear_bytes;
 };
 
 #define MTP_OFFLOAD_IPV4_CSUM 1u
 #define MTP_OFFLOAD_L4_CSUM   2u /* L4 checksum at l4_off + csum field, pseudo-header seeded */
+#define MTP_OFFLOAD_SEG       4u /* segmentation offload (implies both checksums; the L4 one
+                                    seeded with the pseudo header WITHOUT the length) */
 
 struct mtp_link_info {
     uint8_t mac[6];
@@ -34,6 +44,13 @@ struct mtp_link_info {
     int ifindex;
     uint32_t offload_caps; /* MTP_OFFLOAD_* the device does */
     uint8_t owns_arp;      /* the stack answers ARP/ICMP itself (DPDK, sim); 0: the kernel does (XDP) */
+    /* With MTP_OFFLOAD_SEG: the device segments super-frames of at most seg_max_bytes
+     * (IPv4 header and payload) of protocol seg_ip_proto, advancing the header field
+     * (seg_linear_off, seg_linear_bytes) of the transport header. */
+    uint32_t seg_max_bytes;
+    uint8_t seg_ip_proto;
+    uint8_t seg_linear_bytes;
+    uint16_t seg_linear_off;
 };
 
 struct mtp_target_config {

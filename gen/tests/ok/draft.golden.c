@@ -899,7 +899,7 @@ static const struct mtp_bp_desc mtpg_draft_bps[] = {
 };
 
 static const struct mtp_srule_desc mtpg_draft_srules[] = {
-    {"seq_rule", 0, mtpg_draft_srule_seq_rule},
+    {"seq_rule", 0, mtpg_draft_srule_seq_rule, 4, 4},
 };
 
 static const struct mtp_coalesce_desc mtpg_draft_coalesce[] = {

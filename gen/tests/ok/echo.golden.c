@@ -475,7 +475,7 @@ static const struct mtp_bp_desc mtpg_echo_bps[] = {
 };
 
 static const struct mtp_srule_desc mtpg_echo_srules[] = {
-    {"seq_rule", 0, mtpg_echo_srule_seq_rule},
+    {"seq_rule", 0, mtpg_echo_srule_seq_rule, 0, 0},
 };
 
 static const struct mtp_coalesce_desc mtpg_echo_coalesce[] = {

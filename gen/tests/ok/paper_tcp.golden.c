@@ -1032,7 +1032,7 @@ static const struct mtp_bp_desc mtpg_paper_tcp_bps[] = {
 };
 
 static const struct mtp_srule_desc mtpg_paper_tcp_srules[] = {
-    {"seq_rule", 0, mtpg_paper_tcp_srule_seq_rule},
+    {"seq_rule", 0, mtpg_paper_tcp_srule_seq_rule, 4, 4},
 };
 
 const struct mtp_program mtpg_paper_tcp_program = {
