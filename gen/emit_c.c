@@ -1382,6 +1382,46 @@ static Field *nested_field(Decl *bp)
     return NULL;
 }
 
+/* The frame field whose initialiser is `payload_len`: the length of the frame's data. */
+static Field *frame_len_field(Decl *fr)
+{
+    for (Field *f = fr->fields; f; f = f->next)
+        if (f->fixed && f->init && f->init->kind == E_IDENT && f->init->res == R_PAYLOAD_LEN)
+            return f;
+    return NULL;
+}
+
+/* Frames up to the end of the packet (sema: check_frames_extractable): each one's fixed
+ * header is length-checked before it is read, its type selector must match, its data length
+ * must fit; one frame more than the capacity is malformed. */
+static void emit_extract_frames(Field *f)
+{
+    Decl *fr = f->ty->elem->rec;
+    char *fn = name_of(f->name);
+    Field *sel = fr->fields, *lenf = frame_len_field(fr);
+    emit("    while (o < n) {\n        if (h->%s.len >= %lld)\n            return -1;\n", fn,
+         (long long)f->ty->cap);
+    emit("        %s *fr = &h->%s.v[h->%s.len++];\n", rec_ctype(fr), fn, fn);
+    emit("        const uint8_t *q = p + o;\n        uint32_t left = n - o;\n");
+    emit("        if (left < %d)\n            return -1;\n", fr->fixed_bytes);
+    emit_read_fixed(fr, "fr->", "q", 0);
+    emit("        if (fr->%s != %lld)\n            return -1;\n", name_of(sel->name),
+         (long long)mtpc_const_eval(prog, sel->init));
+    emit("        o += %d;\n        left -= %d;\n", fr->fixed_bytes, fr->fixed_bytes);
+    if (fr->data_field) {
+        char *dn = name_of(fr->data_field->name);
+        if (lenf)
+            emit("        if ((uint64_t)fr->%s > left)\n            return -1;\n"
+                 "        fr->%s.len = (uint32_t)fr->%s;\n",
+                 name_of(lenf->name), dn, name_of(lenf->name));
+        else
+            emit("        fr->%s.len = left;\n", dn);
+        emit("        fr->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n        o += fr->%s.len;\n", dn,
+             dn);
+    }
+    emit("    }\n");
+}
+
 static void emit_bp_code(Decl *bp)
 {
     char *n = name_of(bp->name);
@@ -1473,6 +1513,8 @@ static void emit_bp_code(Decl *bp)
         } else if (f->ty->kind == TY_DATA) {
             emit("    h->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n    h->%s.len = n - o;\n",
                  name_of(f->name), name_of(f->name));
+        } else if (f->ty->kind == TY_LIST && !f->fixed) {
+            emit_extract_frames(f);
         }
     }
     emit("    *pos += o;\n    return 0;\n}\n\n");

@@ -668,6 +668,32 @@ static void check_produce(Expr *e)
     }
 }
 
+/* A list of nested frames is extracted frame by frame up to the end of the packet. Each frame
+ * blueprint starts with its type selector (an integer with a constant initialiser, checked on
+ * receive), has only fixed fields before its optional data_t, and its data length is the field
+ * initialised to `payload_len` (none: the frame's data is the rest of the packet). */
+static void check_frames_extractable(Decl *bp, Expr *at)
+{
+    for (Field *f = bp->fields; f; f = f->next) {
+        if (f->ty->kind == TY_DATA)
+            mtpc_error_at(at->tok, "a blueprint with nested frames cannot also have a data_t");
+        if (f->ty->kind != TY_LIST || f->ty->elem->kind != TY_REC || f->ty->elem->rec->kind != D_BP)
+            continue;
+        if (f->next)
+            mtpc_error_at(at->tok, "the nested frame list must be the last field to be extracted");
+        Decl *fr = f->ty->elem->rec;
+        Field *sel = fr->fields;
+        if (!sel || sel->ty->kind != TY_INT || !sel->fixed || !sel->init ||
+            !mtpc_is_const(prog, sel->init))
+            mtpc_error_at(at->tok, "frame '%.*s' needs a first field 'uintN type = constant' to be extracted",
+                          fr->name->len, fr->name->loc);
+        for (Field *g = fr->fields; g; g = g->next)
+            if (!g->fixed && g->ty->kind != TY_DATA)
+                mtpc_error_at(at->tok, "frame '%.*s' has a field that cannot be extracted: '%.*s'",
+                              fr->name->len, fr->name->loc, g->name->len, g->name->loc);
+    }
+}
+
 static void check_call(Expr *e)
 {
     e->builtin = builtin_of(e->name);
@@ -731,7 +757,7 @@ static void check_call(Expr *e)
             mtpc_error_at(e->args[1]->tok, "'%.*s' is not a blueprint", bp->name->len,
                           bp->name->loc);
         if (bp->has_nested)
-            mtpc_error_at(e->args[1]->tok, "a blueprint with nested blueprints cannot be extracted");
+            check_frames_extractable(bp, e->args[1]);
         bp->extracted = true;
         e->ty = rec_type(bp, e->tok);
         return;
