@@ -675,8 +675,6 @@ static void check_produce(Expr *e)
 static void check_frames_extractable(Decl *bp, Expr *at)
 {
     for (Field *f = bp->fields; f; f = f->next) {
-        if (f->ty->kind == TY_DATA)
-            mtpc_error_at(at->tok, "a blueprint with nested frames cannot also have a data_t");
         if (f->ty->kind != TY_LIST || f->ty->elem->kind != TY_REC || f->ty->elem->rec->kind != D_BP)
             continue;
         if (f->next)
