@@ -44,12 +44,21 @@ const char *mtp_sock_proto_name(const struct mtp_sock_proto *p) { return p->name
 
 /* ------------------------------------------------------------ key table */
 
+/* Runs once per notification: the key is mixed 8 bytes at a time (multiply, then fold the
+ * high half down so that every byte reaches the low bits the bucket index uses). */
 static uint32_t key_hash(uint16_t ctx_type, const struct mtp_key *key)
 {
-    uint32_t h = 2166136261u ^ ctx_type; /* FNV-1a */
-    for (size_t i = 0; i < sizeof key->b; i++)
-        h = (h ^ key->b[i]) * 16777619u;
-    return h % SOCK_BUCKETS;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ ctx_type;
+    size_t i = 0;
+    for (; i + 8 <= sizeof key->b; i += 8) {
+        uint64_t w;
+        memcpy(&w, key->b + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    for (; i < sizeof key->b; i++)
+        h = ((h ^ key->b[i]) * 0xff51afd7ed558ccdull) ^ (h >> 32);
+    return (uint32_t)h % SOCK_BUCKETS;
 }
 
 struct mtp_sock *mtp__sock_find(struct mtp_socks *ss, uint16_t ctx_type,

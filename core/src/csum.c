@@ -14,23 +14,29 @@ static inline uint64_t add_carry(uint64_t acc, uint64_t v)
     return acc + (acc < v);
 }
 
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 uint64_t mtp_csum_add(uint64_t acc, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    uint64_t w[4];
 
+    /* One load per word straight into the add/adc chain (a 32-byte memcpy into a local
+     * array made gcc bounce every block through the stack). */
     while (len >= 32) {
-        memcpy(w, p, 32);
-        acc = add_carry(acc, w[0]);
-        acc = add_carry(acc, w[1]);
-        acc = add_carry(acc, w[2]);
-        acc = add_carry(acc, w[3]);
+        acc = add_carry(acc, load64(p));
+        acc = add_carry(acc, load64(p + 8));
+        acc = add_carry(acc, load64(p + 16));
+        acc = add_carry(acc, load64(p + 24));
         p += 32;
         len -= 32;
     }
     while (len >= 8) {
-        memcpy(w, p, 8);
-        acc = add_carry(acc, w[0]);
+        acc = add_carry(acc, load64(p));
         p += 8;
         len -= 8;
     }

@@ -3,6 +3,8 @@
  * written from the paper's specification: 128-bit key k0|k1, 64-bit output, 2 compression
  * rounds per 8-byte little-endian message word and 4 finalisation rounds.
  */
+#include <endian.h>
+#include <string.h>
 #include "siphash.h"
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -15,12 +17,12 @@ static inline void sip_round(uint64_t v[4])
     v[2] += v[1]; v[1] = ROTL(v[1], 17); v[1] ^= v[2]; v[2] = ROTL(v[2], 32);
 }
 
+/* one unaligned load (and a byte swap on big-endian hosts), not eight byte loads */
 static inline uint64_t load_le64(const uint8_t *p)
 {
-    uint64_t x = 0;
-    for (int i = 7; i >= 0; i--)
-        x = (x << 8) | p[i];
-    return x;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return le64toh(x);
 }
 
 uint64_t mtp__siphash24(const uint64_t key[2], const void *data, size_t len)

@@ -117,6 +117,17 @@ int mtp__rx_unit_add(struct mtp__rx_unit *u, uint64_t off, const uint8_t *src, u
         memset(block + u->cap, 0, u->cap / 8);
         mtp__rx_unit_attach(u, block);
     }
+    /* In order with nothing held beyond the frontier (held counts the set bits, so the
+     * bitmap is all clear): every byte of [lo, hi) is new and the frontier moves to hi.
+     * Same result as the general path below, without setting and clearing the bits. */
+    if (lo < hi && lo == u->ready_end && u->held == 0) {
+        rx_store(u, lo, src + (lo - off), hi - lo);
+        res->accepted = (uint32_t)(hi - lo);
+        u->ready_end = hi;
+        res->advanced = 1;
+        res->ready = mtp__rx_unit_ready(u);
+        return 0;
+    }
     /* copy only the runs not yet present: the first arrival of a byte wins */
     for (uint64_t a = lo; a < hi;) {
         uint64_t present = rx_run(u, a, hi - a, 1);
