@@ -14,7 +14,7 @@ endif
 $(MTPCAT): tools/mtpcat/mtpcat.c $$(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a $(B)/lib/libmtpcore.a \
            $(DPDK_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ipreload -Itargets/xdp $(MTPCAT_DPDK) $< $(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a \
+	$(CC) $(CFLAGS) -Ipreload $(MTPCAT_DPDK) $< $(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a \
 	    $(DPDK_LIB) $(B)/lib/libmtpcore.a $(XDP_LDLIBS) $(DPDK_LIBS) -lm -o $@
 
 # The same under ASan+UBSan, for the sanitizer run of the netns test (tools/mtpcat/tests/tests.mk).
@@ -22,5 +22,5 @@ MTPCAT_SAN := $(B)/san/bin/mtpcat
 $(MTPCAT_SAN): tools/mtpcat/mtpcat.c $$(MTP_SOCK_SLIB) $(B)/san/lib/libmtp_xdp.a \
                $(B)/san/lib/libmtpcore.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Ipreload -Itargets/xdp $< $(MTP_SOCK_SLIB) \
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Ipreload $< $(MTP_SOCK_SLIB) \
 	    $(B)/san/lib/libmtp_xdp.a $(B)/san/lib/libmtpcore.a $(XDP_LDLIBS) -lm -o $@
