@@ -289,7 +289,42 @@ static void emit_ctor(Buf *b, Expr *e)
     bput(b, " })");
 }
 
-static void emit_keyed_hash(Buf *b, Expr *e)
+/* ---- the value builtins of builtins.h: emit_v_<kind>(b, e) */
+
+static void emit_v_now(Buf *b, Expr *e)
+{
+    (void)e;
+    bput(b, "mtp_x->now_ns");
+}
+
+static void emit_v_rand32(Buf *b, Expr *e)
+{
+    (void)e;
+    bput(b, "mtp_rand32(mtp_x)");
+}
+
+static void emit_v_minmax(Buf *b, Expr *e)
+{
+    int n = ++tmp_counter;
+    bput(b, "({ __auto_type mtp_a%d = ", n);
+    emit_expr(b, e->args[0]);
+    bput(b, "; __auto_type mtp_b%d = ", n);
+    emit_expr(b, e->args[1]);
+    bput(b, "; mtp_a%d %s mtp_b%d ? mtp_a%d : mtp_b%d; })", n,
+         e->builtin == B_MIN ? "<" : ">", n, n, n);
+}
+
+static void emit_v_seq(Buf *b, Expr *e)
+{
+    static const char *ops[] = {"<", "<=", ">", ">="};
+    bput(b, "((int32_t)((uint32_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, ") - (uint32_t)(");
+    emit_expr(b, e->args[1]);
+    bput(b, ")) %s 0)", ops[e->builtin - B_SEQ_LT]);
+}
+
+static void emit_v_keyed_hash(Buf *b, Expr *e)
 {
     int n = ++tmp_counter, total = 0;
     for (int i = 0; i < e->nargs; i++)
@@ -306,56 +341,45 @@ static void emit_keyed_hash(Buf *b, Expr *e)
     bput(b, "mtp_keyed_hash(mtp_x, mtp_h%d, sizeof mtp_h%d); })", n, n);
 }
 
+static void emit_v_data(Buf *b, Expr *e)
+{
+    bput(b, "((struct mtp_data){ .uid = (uint64_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, "), .off = (uint64_t)(");
+    emit_expr(b, e->args[1]);
+    bput(b, "), .len = (uint32_t)(");
+    emit_expr(b, e->args[2]);
+    bput(b, "), .flags = MTP_DATA_FROM_UNIT })");
+}
+
+static void emit_v_len(Buf *b, Expr *e)
+{
+    bput(b, "((uint32_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, ").len)");
+}
+
+static void emit_v_extract(Buf *b, Expr *e)
+{
+    int n = ++tmp_counter;
+    Decl *bp = e->args[1]->decl;
+    bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
+            "return MTP_PARSE_MALFORMED; mtp_e%d; })",
+         rec_ctype(bp), n, P, name_of(bp->name), n, n);
+}
+
+#define MTPC_V_EMIT(name, id, lo, hi, kind) [B_##id] = emit_v_##kind,
+static void (*const value_emit[B__VALUES_END])(Buf *b, Expr *e) = {
+    MTPC_VALUE_BUILTINS(MTPC_V_EMIT)
+};
+#undef MTPC_V_EMIT
+
 static void emit_call(Buf *b, Expr *e)
 {
     Expr **a = e->args;
-    switch (e->builtin) {
-    case B_NOW: bput(b, "mtp_x->now_ns"); return;
-    case B_RAND32: bput(b, "mtp_rand32(mtp_x)"); return;
-    case B_MIN:
-    case B_MAX: {
-        int n = ++tmp_counter;
-        bput(b, "({ __auto_type mtp_a%d = ", n);
-        emit_expr(b, a[0]);
-        bput(b, "; __auto_type mtp_b%d = ", n);
-        emit_expr(b, a[1]);
-        bput(b, "; mtp_a%d %s mtp_b%d ? mtp_a%d : mtp_b%d; })", n,
-             e->builtin == B_MIN ? "<" : ">", n, n, n);
+    if (e->builtin > B_NONE && e->builtin < B__VALUES_END) {
+        value_emit[e->builtin](b, e);
         return;
-    }
-    case B_SEQ_LT: case B_SEQ_LEQ: case B_SEQ_GT: case B_SEQ_GEQ: {
-        static const char *ops[] = {"<", "<=", ">", ">="};
-        bput(b, "((int32_t)((uint32_t)(");
-        emit_expr(b, a[0]);
-        bput(b, ") - (uint32_t)(");
-        emit_expr(b, a[1]);
-        bput(b, ")) %s 0)", ops[e->builtin - B_SEQ_LT]);
-        return;
-    }
-    case B_KEYED_HASH: emit_keyed_hash(b, e); return;
-    case B_DATA:
-        bput(b, "((struct mtp_data){ .uid = (uint64_t)(");
-        emit_expr(b, a[0]);
-        bput(b, "), .off = (uint64_t)(");
-        emit_expr(b, a[1]);
-        bput(b, "), .len = (uint32_t)(");
-        emit_expr(b, a[2]);
-        bput(b, "), .flags = MTP_DATA_FROM_UNIT })");
-        return;
-    case B_LEN:
-        bput(b, "((uint32_t)(");
-        emit_expr(b, a[0]);
-        bput(b, ").len)");
-        return;
-    case B_EXTRACT: {
-        int n = ++tmp_counter;
-        Decl *bp = a[1]->decl;
-        bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
-                "return MTP_PARSE_MALFORMED; mtp_e%d; })",
-             rec_ctype(bp), n, P, name_of(bp->name), n, n);
-        return;
-    }
-    default: break;
     }
     if (e->res == R_FUNC) {
         bput(b, "mtpg_%s_fn_%s(%s", P, name_of(e->decl->name), exec_arg());
@@ -681,24 +705,32 @@ static char *timer_target(Expr *t, int *ctx_index, const char **key)
     return mtpc_fmt("MTPG_%s_TIMER_%s_%s", U, upper_of(c->name), upper_of(f->name));
 }
 
-static void emit_timer(Expr *e, const char *op, bool with_dur)
+/* ---- the instruction builtins of builtins.h: emit_i_<kind>(e, row) */
+
+typedef struct InstrRow {
+    const char *op; /* "MTP_OP_..." */
+    struct { const char *path, *ctype; } f[MTPC_MAX_INSTR_FIELDS]; /* filled from the args */
+} InstrRow;
+
+/* timer_start(ctx.t, dur) / timer_stop(ctx.t): the timer names its context and index */
+static void emit_i_timer(Expr *e, const InstrRow *row)
 {
     int ci;
     const char *key;
     char *id = timer_target(e->args[0], &ci, &key);
     Buf f = {0};
-    bput(&f, "mtp_i->u.timer.id = %s; ", id);
-    if (with_dur)
-        bput(&f, "mtp_i->u.timer.dur_ns = (uint64_t)(%s); ", expr_str(e->args[1]));
+    bput(&f, "mtp_i->%s = %s; ", row->f[0].path, id);
+    if (e->nargs == 2)
+        bput(&f, "mtp_i->%s = (%s)(%s); ", row->f[1].path, row->f[1].ctype, expr_str(e->args[1]));
     if (key) {
         bput(&f, "mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = %d; ", ci);
         if (*key)
             bput(&f, "mtp_i->key = %s; ", key);
     }
-    emit_push(op, bstr(&f));
+    emit_push(row->op, bstr(&f));
 }
 
-static void emit_pkt_gen(Expr *e)
+static void emit_i_pkt_gen(Expr *e, const InstrRow *row)
 {
     Expr *bp = e->args[0];
     Decl *bd = bp->ty->rec;
@@ -711,8 +743,8 @@ static void emit_pkt_gen(Expr *e)
     emit_ind();
     emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &mtp_b%d, sizeof mtp_b%d);\n", n, n, n);
     emit_ind();
-    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);\n",
-         n);
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, %s);\n",
+         n, row->op);
     emit_ind();
     emit("if (mtp_i) {\n");
     indent_level++;
@@ -745,7 +777,7 @@ static void emit_pkt_gen(Expr *e)
     emit("}\n");
 }
 
-static void emit_new_ctx(Expr *e)
+static void emit_i_new_ctx(Expr *e, const InstrRow *row)
 {
     Expr *c = e->args[0], *id = e->args[1];
     Decl *cd = c->ty->rec;
@@ -761,8 +793,8 @@ static void emit_new_ctx(Expr *e)
     emit_ind();
     emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &%s, sizeof %s);\n", n, cn, cn);
     emit_ind();
-    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);\n",
-         n);
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, %s);\n",
+         n, row->op);
     emit_ind();
     emit("if (mtp_i) { mtp_i->ctx_type = %d; mtp_i->key = mtpk_%s; mtp_i->arena_off = mtp_off%d; }\n",
          cd->index, cn, n);
@@ -771,8 +803,10 @@ static void emit_new_ctx(Expr *e)
     emit("}\n");
 }
 
-static void emit_produce(Expr *e)
+/* produce(event[, id]) in a parser: an event, not an instruction */
+static void emit_i_produce(Expr *e, const InstrRow *row)
 {
+    (void)row;
     Decl *ev = e->args[0]->ty->rec;
     int n = ++tmp_counter;
     emit_ind();
@@ -801,65 +835,35 @@ static void emit_produce(Expr *e)
     emit("}\n");
 }
 
+/* each argument converted to its instruction field's type, in order */
+static void emit_i_scalar(Expr *e, const InstrRow *row)
+{
+    Buf f = {0};
+    for (int i = 0; i < e->nargs; i++)
+        bput(&f, "%smtp_i->%s = (%s)(%s);", i ? " " : "", row->f[i].path, row->f[i].ctype,
+             expr_str(e->args[i]));
+    emit_push(row->op, bstr(&f));
+}
+
+#define MTPC_F(path, ctype) {#path, #ctype}
+#define MTPC_I_ROW(name, id, lo, hi, kind, op, fields) \
+    [B_##id - B__VALUES_END - 1] = {"MTP_OP_" #op, {MTPC_UNPAREN fields}},
+#define MTPC_I_EMIT(name, id, lo, hi, kind, op, fields) \
+    [B_##id - B__VALUES_END - 1] = emit_i_##kind,
+static const InstrRow instr_rows[B__INSTRS_END - B__VALUES_END - 1] = {
+    MTPC_INSTR_BUILTINS(MTPC_I_ROW)
+};
+static void (*const instr_emit[B__INSTRS_END - B__VALUES_END - 1])(Expr *, const InstrRow *) = {
+    MTPC_INSTR_BUILTINS(MTPC_I_EMIT)
+};
+#undef MTPC_F
+#undef MTPC_I_ROW
+#undef MTPC_I_EMIT
+
 static void emit_instruction(Expr *e)
 {
-    Expr **a = e->args;
-    Buf f = {0};
-    switch (e->builtin) {
-    case B_NEW_RX:
-    case B_NEW_TX:
-        bput(&f, "mtp_i->u.unit.uid = (uint64_t)(%s); mtp_i->u.unit.size = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        if (e->nargs == 3)
-            bput(&f, " mtp_i->u.unit.addr = (mtp_addr_t)(%s);", expr_str(a[2]));
-        emit_push(e->builtin == B_NEW_RX ? "MTP_OP_NEW_RX_DATA" : "MTP_OP_NEW_TX_DATA", bstr(&f));
-        return;
-    case B_ADD_RX_SEG:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.off = (uint64_t)(%s); "
-                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]), expr_str(a[3]));
-        emit_push("MTP_OP_ADD_RX_SEG", bstr(&f));
-        return;
-    case B_RX_FLUSH:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s); "
-                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
-        emit_push("MTP_OP_RX_FLUSH", bstr(&f));
-        return;
-    case B_ADD_TX:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.addr = (mtp_addr_t)(%s); "
-                 "mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
-        emit_push("MTP_OP_ADD_TX_DATA", bstr(&f));
-        return;
-    case B_TX_FLUSH:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push("MTP_OP_TX_FLUSH", bstr(&f));
-        return;
-    case B_PKT_GEN: emit_pkt_gen(e); return;
-    case B_TIMER_START:
-    case B_TIMER_RESTART: emit_timer(e, "MTP_OP_TIMER_START", true); return;
-    case B_TIMER_STOP: emit_timer(e, "MTP_OP_TIMER_STOP", false); return;
-    case B_NEW_CTX: emit_new_ctx(e); return;
-    case B_DEL_CTX: emit_push("MTP_OP_DEL_CTX", ""); return;
-    case B_SET_QRATE:
-    case B_SET_QPRIO:
-        bput(&f, "mtp_i->u.sched.queue = (uint16_t)(%s); mtp_i->u.sched.value = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push(e->builtin == B_SET_QRATE ? "MTP_OP_SET_QUEUE_RATE" : "MTP_OP_SET_QUEUE_PRIO",
-                  bstr(&f));
-        return;
-    case B_NOTIFY:
-        bput(&f, "mtp_i->u.note.code = (uint32_t)(%s); mtp_i->u.note.value = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push("MTP_OP_NOTIFY", bstr(&f));
-        return;
-    case B_PRODUCE: emit_produce(e); return;
-    default: break;
-    }
-    emit_ind();
-    emit("%s;\n", expr_str(e));
+    int i = e->builtin - B__VALUES_END - 1;
+    instr_emit[i](e, &instr_rows[i]);
 }
 
 /* ------------------------------------------------------------ statements */
@@ -951,7 +955,7 @@ static void emit_stmt(Stmt *s)
         return;
     }
     case S_EXPR:
-        if (s->expr->kind == E_CALL && s->expr->builtin >= B_NEW_RX) {
+        if (s->expr->kind == E_CALL && mtpc_builtin_is_instr(s->expr->builtin)) {
             emit_instruction(s->expr);
             return;
         }

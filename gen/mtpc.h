@@ -369,19 +369,22 @@ bool ty_is_scalar(const Type *t);
 int ty_wire_bits(const Type *t); /* fixed wire width or 0 */
 const char *decl_kind_name(DeclKind k);
 
-/* builtins (Expr.builtin) */
+/* builtins (Expr.builtin): the rows of builtins.h, then the methods */
+#include "builtins.h"
+#define MTPC_B_ID(name, id, ...) B_##id,
 enum {
     B_NONE,
-    /* value functions */
-    B_NOW, B_MIN, B_MAX, B_SEQ_LT, B_SEQ_LEQ, B_SEQ_GT, B_SEQ_GEQ, B_KEYED_HASH, B_RAND32,
-    B_DATA, B_LEN, B_EXTRACT,
-    /* instructions */
-    B_NEW_RX, B_ADD_RX_SEG, B_RX_FLUSH, B_NEW_TX, B_ADD_TX, B_TX_FLUSH, B_PKT_GEN,
-    B_TIMER_START, B_TIMER_RESTART, B_TIMER_STOP, B_NEW_CTX, B_DEL_CTX, B_SET_QRATE,
-    B_SET_QPRIO, B_NOTIFY, B_PRODUCE,
+    MTPC_VALUE_BUILTINS(MTPC_B_ID) /* value functions */
+    B__VALUES_END,
+    MTPC_INSTR_BUILTINS(MTPC_B_ID) /* instructions (statements) */
+    B__INSTRS_END,
     /* methods */
     M_SET, M_UNSET, M_TEST, M_FIRST_SET, M_FIRST_UNSET, M_SLIDE, M_HEAD, M_RESET,
     M_ADD, M_REMOVE, M_CLEAR, M_LEN, M_FIRST, M_POP_FIRST, M_HAS, M_GET,
 };
+#undef MTPC_B_ID
+
+/* a builtin that is a statement appending an instruction (or an event) */
+static inline bool mtpc_builtin_is_instr(int b) { return b > B__VALUES_END && b < B__INSTRS_END; }
 
 #endif

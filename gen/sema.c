@@ -576,25 +576,30 @@ static void check_timer_params(void)
     }
 }
 
-static const struct { const char *name; int b; } builtins[] = {
-    {"now", B_NOW}, {"min", B_MIN}, {"max", B_MAX}, {"seq_lt", B_SEQ_LT},
-    {"seq_leq", B_SEQ_LEQ}, {"seq_gt", B_SEQ_GT}, {"seq_geq", B_SEQ_GEQ},
-    {"keyed_hash", B_KEYED_HASH}, {"rand32", B_RAND32}, {"data", B_DATA}, {"len", B_LEN},
-    {"extract", B_EXTRACT}, {"new_rx_ordered_data", B_NEW_RX}, {"add_rx_data_seg", B_ADD_RX_SEG},
-    {"rx_flush_and_notify", B_RX_FLUSH}, {"new_tx_ordered_data", B_NEW_TX},
-    {"add_tx_data", B_ADD_TX}, {"tx_flush_and_notify", B_TX_FLUSH}, {"pkt_gen", B_PKT_GEN},
-    {"timer_start", B_TIMER_START}, {"timer_restart", B_TIMER_RESTART},
-    {"timer_stop", B_TIMER_STOP}, {"new_ctx", B_NEW_CTX}, {"del_ctx", B_DEL_CTX},
-    {"set_queue_rate", B_SET_QRATE}, {"set_queue_prio", B_SET_QPRIO}, {"notify", B_NOTIFY},
-    {"produce", B_PRODUCE},
+/* The builtins of builtins.h: name, arguments and the family check of each. */
+typedef void (*BuiltinCheck)(Expr *e, int lo, int hi);
+#define MTPC_B_CHECK_DECL(name, id, lo, hi, kind, ...) static void check_b_##kind(Expr *, int, int);
+#define MTPC_B_ROW(name, id, lo, hi, kind, ...) {#name, B_##id, lo, hi, check_b_##kind},
+MTPC_VALUE_BUILTINS(MTPC_B_CHECK_DECL)
+MTPC_INSTR_BUILTINS(MTPC_B_CHECK_DECL)
+static const struct { const char *name; int b; int lo, hi; BuiltinCheck check; } builtins[] = {
+    MTPC_VALUE_BUILTINS(MTPC_B_ROW) MTPC_INSTR_BUILTINS(MTPC_B_ROW)
 };
+#undef MTPC_B_CHECK_DECL
+#undef MTPC_B_ROW
 
-static int builtin_of(const Token *t)
+static int builtin_index(const Token *t)
 {
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (tok_is(t, builtins[i].name))
-            return builtins[i].b;
-    return B_NONE;
+            return (int)i;
+    return -1;
+}
+
+static int builtin_of(const Token *t)
+{
+    int i = builtin_index(t);
+    return i < 0 ? B_NONE : builtins[i].b;
 }
 
 static Type *int_result(Type *a, Type *b)
@@ -644,9 +649,6 @@ static void check_pkt_gen(Expr *e)
 
 static void check_produce(Expr *e)
 {
-    if (!fn->decl || fn->decl->kind != D_PARSER)
-        mtpc_error_at(e->tok, "produce is only allowed in a parser");
-    check_args_count(e, 1, 2);
     Expr *ev = check_expr(e->args[0]);
     if (ev->ty->kind != TY_REC || ev->ty->rec->kind != D_EVENT)
         mtpc_error_at(ev->tok, "type mismatch: produce needs an event, not %s",
@@ -692,141 +694,143 @@ static void check_frames_extractable(Decl *bp, Expr *at)
     }
 }
 
+/* ---- the builtin families of builtins.h (lo, hi: the row's argument counts) */
+
+static void check_b_now(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    need_exec(e->tok, "now()");
+    e->ty = &ty_u64;
+}
+
+static void check_b_rand32(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    need_exec(e->tok, "rand32()");
+    e->ty = &ty_u32;
+}
+
+static void check_b_minmax(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    e->ty = int_result(e->args[0]->ty, e->args[1]->ty);
+    if (e->args[0]->ty->kind == TY_INT && e->args[0]->ty->is_signed &&
+        e->args[1]->ty->kind == TY_INT && e->args[1]->ty->is_signed)
+        e->ty = &ty_i64;
+}
+
+static void check_b_seq(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    e->ty = &ty_bool;
+}
+
+static void check_b_keyed_hash(Expr *e, int lo, int hi)
+{
+    if (e->nargs < lo || e->nargs > hi)
+        mtpc_error_at(e->tok, "keyed_hash takes %d to %d arguments", lo, hi);
+    check_args_count(e, lo, hi);
+    need_exec(e->tok, "keyed_hash()");
+    check_scalar_args(e, 0);
+    e->ty = &ty_u64;
+}
+
+static void check_b_data(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    e->ty = &ty_data;
+}
+
+static void check_b_len(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    Expr *a = check_expr(e->args[0]);
+    if (a->ty->kind != TY_LIST && a->ty->kind != TY_SLIST && a->ty->kind != TY_DATA &&
+        !(a->ty->kind == TY_REC && a->ty->rec->kind == D_OPTLIST))
+        mtpc_error_at(a->tok, "type mismatch: len() of %s", type_name(a->ty));
+    e->ty = &ty_u32;
+}
+
+static void check_b_extract(Expr *e, int lo, int hi)
+{
+    if (!fn->decl || fn->decl->kind != D_PARSER)
+        mtpc_error_at(e->tok, "extract is only allowed in a parser");
+    check_args_count(e, lo, hi);
+    Expr *p = check_expr(e->args[0]);
+    if (p->ty->kind != TY_PKT)
+        mtpc_error_at(p->tok, "extract needs the parser's packet");
+    Decl *bp = type_arg(e->args[1], "blueprint");
+    if (bp->kind != D_BP)
+        mtpc_error_at(e->args[1]->tok, "'%.*s' is not a blueprint", bp->name->len,
+                      bp->name->loc);
+    if (bp->has_nested)
+        check_frames_extractable(bp, e->args[1]);
+    bp->extracted = true;
+    e->ty = rec_type(bp, e->tok);
+}
+
+/* an instruction whose arguments are all scalars, one per instruction field */
+static void check_b_scalar(Expr *e, int lo, int hi)
+{
+    need_exec(e->tok, "an instruction");
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+}
+
+static void check_b_pkt_gen(Expr *e, int lo, int hi)
+{
+    (void)lo, (void)hi; /* its own message: the named arguments are the point */
+    need_exec(e->tok, "an instruction");
+    check_pkt_gen(e);
+}
+
+/* timer_start(ctx.t, duration), timer_stop(ctx.t) */
+static void check_b_timer(Expr *e, int lo, int hi)
+{
+    need_exec(e->tok, "an instruction");
+    check_args_count(e, lo, hi);
+    check_timer_arg(e->args[0]);
+    check_scalar_args(e, 1);
+}
+
+static void check_b_new_ctx(Expr *e, int lo, int hi)
+{
+    need_exec(e->tok, "an instruction");
+    check_args_count(e, lo, hi);
+    Expr *c = check_expr(e->args[0]);
+    if (c->kind != E_IDENT || c->res != R_VAR || c->var->is_ptr || c->ty->kind != TY_REC ||
+        c->ty->rec->kind != D_CONTEXT)
+        mtpc_error_at(c->tok, "new_ctx needs a local variable of a context type");
+    Decl *cd = c->ty->rec;
+    if (cd->gran == GRAN_GLOBAL)
+        mtpc_error_at(c->tok, "global context '%.*s' cannot be created", cd->name->len,
+                      cd->name->loc);
+    Expr *id = check_expr(e->args[1]);
+    if (id->ty->kind != TY_REC || id->ty->rec != cd->key)
+        mtpc_error_at(id->tok, "type mismatch: context '%.*s' is identified by '%.*s', not %s",
+                      cd->name->len, cd->name->loc, cd->key->name->len, cd->key->name->loc,
+                      type_name(id->ty));
+}
+
+static void check_b_produce(Expr *e, int lo, int hi)
+{
+    if (!fn->decl || fn->decl->kind != D_PARSER)
+        mtpc_error_at(e->tok, "produce is only allowed in a parser");
+    check_args_count(e, lo, hi);
+    check_produce(e);
+}
+
 static void check_call(Expr *e)
 {
-    e->builtin = builtin_of(e->name);
+    int bi = builtin_index(e->name);
+    e->builtin = bi < 0 ? B_NONE : builtins[bi].b;
     e->ty = &ty_void;
-    switch (e->builtin) {
-    case B_NOW:
-        check_args_count(e, 0, 0);
-        need_exec(e->tok, "now()");
-        e->ty = &ty_u64;
+    if (bi >= 0) {
+        builtins[bi].check(e, builtins[bi].lo, builtins[bi].hi);
         return;
-    case B_RAND32:
-        check_args_count(e, 0, 0);
-        need_exec(e->tok, "rand32()");
-        e->ty = &ty_u32;
-        return;
-    case B_MIN:
-    case B_MAX:
-        check_args_count(e, 2, 2);
-        check_scalar_args(e, 0);
-        e->ty = int_result(e->args[0]->ty, e->args[1]->ty);
-        if (e->args[0]->ty->kind == TY_INT && e->args[0]->ty->is_signed &&
-            e->args[1]->ty->kind == TY_INT && e->args[1]->ty->is_signed)
-            e->ty = &ty_i64;
-        return;
-    case B_SEQ_LT: case B_SEQ_LEQ: case B_SEQ_GT: case B_SEQ_GEQ:
-        check_args_count(e, 2, 2);
-        check_scalar_args(e, 0);
-        e->ty = &ty_bool;
-        return;
-    case B_KEYED_HASH:
-        if (e->nargs < 1 || e->nargs > 16)
-            mtpc_error_at(e->tok, "keyed_hash takes 1 to 16 arguments");
-        check_args_count(e, 1, 16);
-        need_exec(e->tok, "keyed_hash()");
-        check_scalar_args(e, 0);
-        e->ty = &ty_u64;
-        return;
-    case B_DATA:
-        check_args_count(e, 3, 3);
-        check_scalar_args(e, 0);
-        e->ty = &ty_data;
-        return;
-    case B_LEN: {
-        check_args_count(e, 1, 1);
-        Expr *a = check_expr(e->args[0]);
-        if (a->ty->kind != TY_LIST && a->ty->kind != TY_SLIST && a->ty->kind != TY_DATA &&
-            !(a->ty->kind == TY_REC && a->ty->rec->kind == D_OPTLIST))
-            mtpc_error_at(a->tok, "type mismatch: len() of %s", type_name(a->ty));
-        e->ty = &ty_u32;
-        return;
-    }
-    case B_EXTRACT: {
-        if (!fn->decl || fn->decl->kind != D_PARSER)
-            mtpc_error_at(e->tok, "extract is only allowed in a parser");
-        check_args_count(e, 2, 2);
-        Expr *p = check_expr(e->args[0]);
-        if (p->ty->kind != TY_PKT)
-            mtpc_error_at(p->tok, "extract needs the parser's packet");
-        Decl *bp = type_arg(e->args[1], "blueprint");
-        if (bp->kind != D_BP)
-            mtpc_error_at(e->args[1]->tok, "'%.*s' is not a blueprint", bp->name->len,
-                          bp->name->loc);
-        if (bp->has_nested)
-            check_frames_extractable(bp, e->args[1]);
-        bp->extracted = true;
-        e->ty = rec_type(bp, e->tok);
-        return;
-    }
-    case B_NEW_RX:
-    case B_NEW_TX:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 3);
-        check_scalar_args(e, 0);
-        return;
-    case B_ADD_RX_SEG:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 4, 4);
-        check_scalar_args(e, 0);
-        return;
-    case B_RX_FLUSH:
-    case B_ADD_TX:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 3, 3);
-        check_scalar_args(e, 0);
-        return;
-    case B_TX_FLUSH:
-    case B_SET_QRATE:
-    case B_SET_QPRIO:
-    case B_NOTIFY:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 2);
-        check_scalar_args(e, 0);
-        return;
-    case B_PKT_GEN:
-        need_exec(e->tok, "an instruction");
-        check_pkt_gen(e);
-        return;
-    case B_TIMER_START:
-    case B_TIMER_RESTART:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 2);
-        check_timer_arg(e->args[0]);
-        check_scalar_args(e, 1);
-        return;
-    case B_TIMER_STOP:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 1, 1);
-        check_timer_arg(e->args[0]);
-        return;
-    case B_NEW_CTX: {
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 2);
-        Expr *c = check_expr(e->args[0]);
-        if (c->kind != E_IDENT || c->res != R_VAR || c->var->is_ptr || c->ty->kind != TY_REC ||
-            c->ty->rec->kind != D_CONTEXT)
-            mtpc_error_at(c->tok, "new_ctx needs a local variable of a context type");
-        Decl *cd = c->ty->rec;
-        if (cd->gran == GRAN_GLOBAL)
-            mtpc_error_at(c->tok, "global context '%.*s' cannot be created", cd->name->len,
-                          cd->name->loc);
-        Expr *id = check_expr(e->args[1]);
-        if (id->ty->kind != TY_REC || id->ty->rec != cd->key)
-            mtpc_error_at(id->tok, "type mismatch: context '%.*s' is identified by '%.*s', not %s",
-                          cd->name->len, cd->name->loc, cd->key->name->len, cd->key->name->loc,
-                          type_name(id->ty));
-        return;
-    }
-    case B_DEL_CTX:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 0, 0);
-        return;
-    case B_PRODUCE:
-        check_produce(e);
-        return;
-    default: break;
     }
     Decl *d = find_decl_tok(e->name);
     if (!d)
@@ -1310,7 +1314,7 @@ static void check_for(Stmt *s)
 static bool is_instruction_call(const Expr *e)
 {
     if (e->kind == E_CALL)
-        return e->builtin >= B_NEW_RX || e->res == R_FUNC;
+        return mtpc_builtin_is_instr(e->builtin) || e->res == R_FUNC;
     if (e->kind == E_METHOD)
         return e->builtin != M_TEST && e->builtin != M_FIRST_SET && e->builtin != M_FIRST_UNSET &&
                e->builtin != M_HEAD && e->builtin != M_LEN && e->builtin != M_FIRST &&

@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "mtp/program.h"
+#include "../builtins.h"
+
 #define OUT "build/tmp/gen-test"
 #define WARN "-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -std=gnu11"
 
@@ -258,4 +261,18 @@ Test(mtpc, bpf_header_keeps_only_drops_every_packet_reaches, .init = setup)
                   "a drop after a return must not be in the XDP header");
     cr_expect_eq(run("grep -q \"#define MTPG_BPF_IP_PROTO 6\" " OUT "/draft_only.bpf.h"), 0);
     cr_expect_eq(run("grep -q \"#define MTPG_BPF_L4_MIN_LEN 13\" " OUT "/draft_only.bpf.h"), 0);
+}
+
+/* The builtin table of mtpc and the runtime's opcode list agree: every OP a builtin row
+ * names is an opcode of program.h (else this file does not compile), and every opcode is
+ * reachable from at least one builtin. */
+#define MTP_OP_NONE MTP_OP__COUNT /* produce: an event, not an instruction */
+Test(mtpc, builtin_table_covers_the_opcodes)
+{
+    int seen[MTP_OP__COUNT + 1] = {0};
+#define MARK(name, id, lo, hi, kind, op, fields) seen[MTP_OP_##op]++;
+    MTPC_INSTR_BUILTINS(MARK)
+#undef MARK
+    for (int op = 0; op < MTP_OP__COUNT; op++)
+        cr_expect(seen[op] > 0, "opcode %d has no builtin in gen/builtins.h", op);
 }
