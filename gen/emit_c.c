@@ -542,11 +542,11 @@ static void emit_shift(Buf *b, Expr *e)
     int w = operand_bits(e->lhs) > 32 ? 64 : 32;
     bool sign = e->lhs->ty->kind == TY_INT && e->lhs->ty->is_signed;
     if (e->op[0] == '<')
-        bput(b, "mtpg_%s_shl%d((uint%d_t)(", P, w, w);
+        bput(b, "mtp_gen_shl%d((uint%d_t)(", w, w);
     else if (sign)
-        bput(b, "mtpg_%s_sar64((int64_t)(", P);
+        bput(b, "mtp_gen_sar64((int64_t)(");
     else
-        bput(b, "mtpg_%s_shr%d((uint%d_t)(", P, w, w);
+        bput(b, "mtp_gen_shr%d((uint%d_t)(", w, w);
     emit_expr(b, e->lhs);
     bput(b, "), (uint64_t)(");
     emit_expr(b, e->rhs);
@@ -605,7 +605,7 @@ static void emit_expr(Buf *b, Expr *e)
         if (mtpc_is_const(prog, e->rhs))
             bput(b, ").v[%lld]", (long long)mtpc_const_eval(prog, e->rhs));
         else {
-            bput(b, ").v[mtpg_%s_idx((uint64_t)(", P);
+            bput(b, ").v[mtp_gen_idx((uint64_t)(");
             emit_expr(b, e->rhs);
             bput(b, "), %lld)]", (long long)e->lhs->ty->cap);
         }
@@ -1194,7 +1194,7 @@ static void emit_read_fixed(Decl *d, const char *dst, const char *src, int base_
         if (f->ty->kind == TY_BOOL)
             emit("    %s%s = %s[%d] != 0;\n", dst, fn, src, at);
         else
-            emit("    %s%s = (%s)mtpg_%s_%s(%s + %d);\n", dst, fn, ctype(f->ty), P, get_fn(bytes),
+            emit("    %s%s = (%s)mtp_gen_%s(%s + %d);\n", dst, fn, ctype(f->ty), get_fn(bytes),
                  src, at);
     }
 }
@@ -1243,7 +1243,7 @@ static void emit_write_fixed(Decl *d, const char *srcv, const char *dst, int bas
         if (f->ty->kind == TY_BOOL)
             emit("    %s[%d] = (%s) ? 1 : 0;\n", dst, at, val);
         else
-            emit("    mtpg_%s_put%d(%s + %d, (uint%d_t)(%s));\n", P, bytes * 8, dst, at, bytes * 8,
+            emit("    mtp_gen_put%d(%s + %d, (uint%d_t)(%s));\n", bytes * 8, dst, at, bytes * 8,
                  val);
     }
 }
@@ -1291,7 +1291,7 @@ static void emit_opt_code(Decl *o)
             indent_level = 1;
             emit_write_fixed(lf->ty->elem->rec, "s->", "e", 0, false);
         } else
-            emit("        mtpg_%s_put%d(e, (uint%d_t)v->%s.v[i]);\n", P, es * 8, es * 8, ln);
+            emit("        mtp_gen_put%d(e, (uint%d_t)v->%s.v[i]);\n", es * 8, es * 8, ln);
         emit("    }\n");
     }
     emit("    return size;\n}\n\n");
@@ -1312,7 +1312,7 @@ static void emit_opt_code(Decl *o)
             emit("        %s *s = &v->%s.v[i];\n", ctype(lf->ty->elem), ln);
             emit_read_fixed(lf->ty->elem->rec, "s->", "e", 0);
         } else
-            emit("        v->%s.v[i] = (%s)mtpg_%s_%s(e);\n", ln, ctype(lf->ty->elem), P,
+            emit("        v->%s.v[i] = (%s)mtp_gen_%s(e);\n", ln, ctype(lf->ty->elem),
                  get_fn(es));
         emit("    }\n");
     }
@@ -1925,7 +1925,7 @@ static void emit_header(const char *hname)
             break;
         default: break;
         }
-    /* key packers */
+    /* key packers and unpackers */
     for (Decl *d = prog->decls; d; d = d->next) {
         if (d->kind != D_FLOWID)
             continue;
@@ -1939,6 +1939,18 @@ static void emit_header(const char *hname)
         }
         if (!d->fields)
             emit("    (void)id;\n");
+        emit("}\n\n");
+        /* and back: what a shim needs to read a context's id from a key (a notification's) */
+        emit("static inline void mtpg_%s_unkey_%s(const struct mtp_key *k, %s *id)\n{\n"
+             "    memset(id, 0, sizeof *id);\n",
+             P, name_of(d->name), rec_ctype(d));
+        off = 0;
+        for (Field *f = d->fields; f; f = f->next) {
+            emit("    memcpy(&id->%s, k->b + %d, %d);\n", name_of(f->name), off, scalar_bytes(f->ty));
+            off += scalar_bytes(f->ty);
+        }
+        if (!d->fields)
+            emit("    (void)k;\n");
         emit("}\n\n");
     }
     /* params */
@@ -1961,25 +1973,6 @@ static void emit_header(const char *hname)
 }
 
 /* ------------------------------------------------------------ entry */
-
-static void emit_helpers(void)
-{
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get8(const uint8_t *p) { return p[0]; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get32(const uint8_t *p) { return mtpg_%s_get16(p) << 16 | mtpg_%s_get16(p + 2); }\n", P, P, P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get64(const uint8_t *p) { return mtpg_%s_get32(p) << 32 | mtpg_%s_get32(p + 4); }\n", P, P, P);
-    emit("static __attribute__((unused)) void mtpg_%s_put8(uint8_t *p, uint8_t v) { p[0] = v; }\n", P);
-    emit("static __attribute__((unused)) void mtpg_%s_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }\n", P);
-    emit("static __attribute__((unused)) void mtpg_%s_put32(uint8_t *p, uint32_t v) { mtpg_%s_put16(p, (uint16_t)(v >> 16)); mtpg_%s_put16(p + 2, (uint16_t)v); }\n", P, P, P);
-    emit("static __attribute__((unused)) void mtpg_%s_put64(uint8_t *p, uint64_t v) { mtpg_%s_put32(p, (uint32_t)(v >> 32)); mtpg_%s_put32(p + 4, (uint32_t)v); }\n", P, P, P);
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }\n", P);
-    emit("static __attribute__((unused)) int64_t mtpg_%s_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }\n", P);
-    emit("/* a list index past the end reads/writes the last element instead of memory */\n");
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }\n\n", P);
-}
 
 /* Only registered coalescing rules are emitted (the descriptor lists them). */
 static bool is_registered_rule(const Program *p, const Decl *d)
@@ -2012,26 +2005,12 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     }
     emit("#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
     if (hname)
-        emit("#include \"%s\"\n\n", hname);
-    emit("/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs\n"
-         " * are intended, and unused locals come from the program. */\n");
-    emit("#pragma GCC diagnostic ignored \"-Wpragmas\"\n");
-    emit("#pragma GCC diagnostic ignored \"-Wunknown-warning-option\"\n");
-    static const char *quiet[] = {
-        "-Wsign-compare", "-Wtype-limits", "-Wunused-variable", "-Wunused-but-set-variable",
-        "-Wunused-parameter", "-Wtautological-constant-out-of-range-compare",
-        "-Wtautological-compare", "-Wparentheses-equality", "-Wshift-count-overflow",
-        "-Wbool-operation", "-Wint-in-bool-context", "-Wsign-conversion",
-        "-Wtautological-unsigned-zero-compare", "-Wgnu-statement-expression",
-    };
-    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
-        emit("#pragma GCC diagnostic ignored \"%s\"\n", quiet[i]);
-    emit("\n");
+        emit("#include \"%s\"\n", hname);
+    emit("#include \"mtp/generated.h\" /* helpers; silences warnings MTP code triggers */\n\n");
     for (int i = 0; i < p->nevents; i++)
         emit("_Static_assert(sizeof(%s) <= MTP_EVENT_MAX_BYTES, \"event %s is too large\");\n",
              rec_ctype(p->events[i]), name_of(p->events[i]->name));
     emit("\n");
-    emit_helpers();
     for (int i = 0; i < p->nparams; i++) {
         Decl *d = p->params[i];
         emit("%s mtpg_%s_param_%s = %s;\n", ctype(d->ty), P, name_of(d->name),
