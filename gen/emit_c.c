@@ -278,8 +278,30 @@ static char *zero_value(const Type *t)
                     n, n, n);
 }
 
+static bool rec_has_defaults(Decl *d);
+
+/* T(f = v, …): starts as a local of type T does, then sets the named fields in order */
+static void emit_record_literal(Buf *b, Expr *e)
+{
+    Decl *d = e->decl;
+    int n = ++tmp_counter;
+    bput(b, "({ %s mtp_r%d; memset(&mtp_r%d, 0, sizeof mtp_r%d); ", rec_ctype(d), n, n, n);
+    if (rec_has_defaults(d))
+        bput(b, "mtpg_%s_init_%s(&mtp_r%d); ", P, name_of(d->name), n);
+    for (NamedArg *a = e->named; a; a = a->next) {
+        bput(b, "mtp_r%d.%s = ", n, name_of(a->name));
+        emit_expr(b, a->val);
+        bput(b, "; ");
+    }
+    bput(b, "mtp_r%d; })", n);
+}
+
 static void emit_ctor(Buf *b, Expr *e)
 {
+    if (e->named) {
+        emit_record_literal(b, e);
+        return;
+    }
     bput(b, "((%s){ ", rec_ctype(e->decl));
     int i = 0;
     for (Field *f = e->decl->fields; f; f = f->next, i++) {
@@ -553,6 +575,22 @@ static void emit_shift(Buf *b, Expr *e)
     bput(b, "))");
 }
 
+/* x in {a, b}: x evaluated once (a variable or field path is read as is) */
+static void emit_in(Buf *b, Expr *e)
+{
+    Expr *x = e->lhs;
+    bool plain = x->kind == E_IDENT || (x->kind == E_FIELD && x->lhs->kind == E_IDENT);
+    char *v = plain ? expr_str(x) : mtpc_fmt("mtp_in%d", ++tmp_counter);
+    if (!plain)
+        bput(b, "({ __auto_type %s = %s; ", v, expr_str(x));
+    bput(b, "(");
+    for (int i = 0; i < e->nargs; i++)
+        bput(b, "%s%s == %s", i ? " || " : "", v, expr_str(e->args[i]));
+    bput(b, ")");
+    if (!plain)
+        bput(b, "; })");
+}
+
 static void emit_expr(Buf *b, Expr *e)
 {
     switch (e->kind) {
@@ -661,6 +699,7 @@ static void emit_expr(Buf *b, Expr *e)
         emit_expr(b, e->rhs);
         bput(b, ")");
         return;
+    case E_IN: emit_in(b, e); return;
     }
 }
 
@@ -918,6 +957,41 @@ static const char *return_ok(void)
     }
 }
 
+/* for ([i,] x in [reverse] l): an index over [0, min(len, capacity)), l read at every step
+ * (the body may change it) */
+static void emit_for_in(Stmt *s)
+{
+    Expr *l = s->expr;
+    int n = ++tmp_counter;
+    char *ls = expr_str(l);
+    long long cap = (long long)l->ty->cap;
+    emit_ind();
+    if (s->reverse)
+        emit("for (uint32_t mtp_k%d = (%s).len < %lld ? (%s).len : %lld; mtp_k%d-- > 0;) {\n", n,
+             ls, cap, ls, cap, n);
+    else
+        emit("for (uint32_t mtp_k%d = 0; mtp_k%d < (%s).len && mtp_k%d < %lld; mtp_k%d++) {\n", n,
+             n, ls, n, cap, n);
+    indent_level++;
+    if (s->reverse) { /* the body may have removed elements above */
+        emit_ind();
+        emit("if (mtp_k%d >= (%s).len) continue;\n", n, ls);
+    }
+    if (s->ivar) {
+        emit_ind();
+        emit("uint32_t %s = mtp_k%d;\n", name_of(s->ivar->name), n);
+    }
+    emit_ind();
+    if (s->var->is_ptr)
+        emit("const %s *%s = &(%s).v[mtp_k%d];\n", ctype(s->var->ty), name_of(s->var->name), ls, n);
+    else
+        emit("%s %s = (%s).v[mtp_k%d];\n", ctype(s->var->ty), name_of(s->var->name), ls, n);
+    emit_block_of(s->body);
+    indent_level--;
+    emit_ind();
+    emit("}\n");
+}
+
 static void emit_stmt(Stmt *s)
 {
     if (s->kind != S_BLOCK)
@@ -936,6 +1010,10 @@ static void emit_stmt(Stmt *s)
         Var *v = s->var;
         char *n = name_of(v->name);
         emit_ind();
+        if (v->is_ptr) { /* a const reference (sema) */
+            emit("const %s *%s = &(%s);\n", ctype(v->ty), n, expr_str(s->expr));
+            return;
+        }
         if (ty_is_scalar(v->ty)) {
             emit("%s %s = %s;\n", ctype(v->ty), n, s->expr ? expr_str(s->expr) : "0");
             return;
@@ -1035,6 +1113,7 @@ static void emit_stmt(Stmt *s)
         emit("}\n");
         return;
     }
+    case S_FOR_IN: emit_for_in(s); return;
     case S_RETURN:
         emit_ind();
         if (s->expr)
@@ -1532,7 +1611,8 @@ static void emit_params_c(Decl *d, Buf *b)
         Var *v = p->var;
         bput(b, ", ");
         if (v->is_ptr)
-            bput(b, "%s%s *%s", v->is_const ? "const " : "", ctype(v->ty), name_of(v->name));
+            bput(b, "%s%s *%s", v->is_const || v->is_readonly ? "const " : "", ctype(v->ty),
+                 name_of(v->name));
         else
             bput(b, "%s %s", ctype(v->ty), name_of(v->name));
     }

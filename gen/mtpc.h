@@ -122,6 +122,7 @@ struct Field {
 
 typedef enum {
     E_NUM, E_BOOL, E_IDENT, E_FIELD, E_INDEX, E_CALL, E_METHOD, E_UNARY, E_BINARY, E_COND,
+    E_IN, /* lhs in { args } */
 } ExprKind;
 
 /* What an identifier or call resolved to. */
@@ -161,6 +162,7 @@ struct Expr {
 
 typedef enum {
     S_BLOCK, S_DECL, S_EXPR, S_ASSIGN, S_IF, S_FOR, S_RETURN, S_STOP, S_DROP, S_WHEN, S_ASSERT,
+    S_FOR_IN, /* for ([ivar ,] var in [reverse] expr) body */
 } StmtKind;
 
 struct Var {
@@ -168,6 +170,7 @@ struct Var {
     Type *ty;
     bool is_ptr;      /* a C pointer parameter (aggregates passed by reference) */
     bool is_const;    /* the event of a processor */
+    bool is_readonly; /* a `const` local or parameter, a for-in element or index */
     bool is_pkt;      /* parser packet */
     bool is_ip;       /* parser net_header */
     bool is_bp_self;  /* seg_rule `bp`, coalesce operands */
@@ -188,6 +191,8 @@ struct Stmt {
     Stmt *then, *els;
     Stmt *init, *step; /* S_FOR */
     bool drop_newer;   /* S_WHEN */
+    Var *ivar;         /* S_FOR_IN index (or NULL) */
+    bool reverse;      /* S_FOR_IN from the last element down */
     char *text;        /* S_ASSERT: source text of the condition */
     int text_len;
 };
@@ -197,7 +202,7 @@ struct Stmt {
 typedef enum {
     D_CONST, D_PARAM, D_STRUCT, D_FLOWID, D_EVENT, D_CONTEXT, D_SCRATCH, D_NETHDR, D_OPT,
     D_OPTUNION, D_OPTLIST, D_BP, D_SEGRULE, D_COALESCE, D_SCHED, D_PARSER, D_PROC, D_FUNC,
-    D_DISPATCH, D_DEPLOY,
+    D_DISPATCH, D_DEPLOY, D_ENUM,
 } DeclKind;
 
 enum { EVK_APP, EVK_NET, EVK_TIMER };
@@ -208,6 +213,7 @@ enum { PROLE_EVENT, PROLE_CTX, PROLE_GLOBAL, PROLE_SCRATCH };
 typedef struct Param Param;
 struct Param {
     Param *next;
+    bool readonly; /* `const` */
     Type *ty;
     Token *name;
     Var *var;
@@ -265,6 +271,7 @@ struct Decl {
     Expr *init;
     int64_t value; /* const value */
     bool value_known;
+    Decl *of_enum; /* D_CONST: the enum it is a member of */
 
     /* records */
     Field *fields;

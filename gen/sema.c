@@ -12,7 +12,7 @@ const char *decl_kind_name(DeclKind k)
     static const char *n[] = {
         "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
         "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-        "proc", "func", "dispatch", "deploy",
+        "proc", "func", "dispatch", "deploy", "enum",
     };
     return n[k];
 }
@@ -252,6 +252,22 @@ static void const_eval_decl(Decl *d)
     d->visit = 0;
 }
 
+/* an enum member's value fits the enum's type */
+static void check_enum_member(Decl *c)
+{
+    const Type *t = c->ty;
+    if (t->kind != TY_INT)
+        mtpc_error_at(t->tok, "an enum's type must be an integer type, not %s", type_name(t));
+    int64_t lo = t->is_signed ? -((int64_t)1 << (t->bits - 1)) : 0;
+    int64_t hi = t->bits >= 63 ? INT64_MAX
+                 : t->is_signed ? ((int64_t)1 << (t->bits - 1)) - 1 : ((int64_t)1 << t->bits) - 1;
+    if (c->value < lo || c->value > hi)
+        mtpc_error_at(c->name, "enum member '%.*s' is %lld, outside %s: declare 'enum %.*s : "
+                               "<wider type>'",
+                      c->name->len, c->name->loc, (long long)c->value, type_name(t),
+                      c->of_enum->name->len, c->of_enum->name->loc);
+}
+
 static int64_t const_in_range(Expr *e, int64_t lo, int64_t hi, const char *what)
 {
     if (!mtpc_is_const(prog, e))
@@ -305,6 +321,12 @@ static void resolve_type(Type *t, int depth)
         Decl *d = find_decl_tok(t->name);
         if (!d)
             mtpc_error_at(t->name, "unknown type '%.*s'", t->name->len, t->name->loc);
+        if (d->kind == D_ENUM) { /* its integer type */
+            t->kind = TY_INT;
+            t->bits = d->ty->bits;
+            t->is_signed = d->ty->is_signed;
+            break;
+        }
         switch (d->kind) {
         case D_STRUCT: case D_FLOWID: case D_EVENT: case D_CONTEXT: case D_SCRATCH:
         case D_NETHDR: case D_OPT: case D_OPTLIST: case D_BP:
@@ -393,6 +415,7 @@ static Fn no_fn; /* outside any function: constants, initialisers */
 static Fn *fn = &no_fn;
 
 static Expr *check_expr(Expr *e);
+static Expr *check_value(Expr *e);
 static void check_stmt(Stmt *s);
 static bool is_rec_kind(const Type *t, DeclKind k);
 static uint64_t type_size(const Type *t);
@@ -472,6 +495,9 @@ static void check_lvalue(Expr *e)
     if (v->is_const)
         mtpc_error_at(e->tok, "cannot assign to event '%.*s': events are read-only in processors",
                       v->name->len, v->name->loc);
+    if (v->is_readonly)
+        mtpc_error_at(e->tok, "cannot assign to '%.*s': it is read-only", v->name->len,
+                      v->name->loc);
     if (v->is_pkt || v->is_ip)
         mtpc_error_at(e->tok, "cannot assign to '%.*s'", v->name->len, v->name->loc);
     for (int i = 0; i < fn->nfrozen; i++)
@@ -823,6 +849,35 @@ static void check_b_produce(Expr *e, int lo, int hi)
     check_produce(e);
 }
 
+/* T(f = v, …): a value of record type T with the named fields set and the others as a
+ * local `T x;` starts (zero, or the field initialisers of blueprints and options) */
+static void check_record_literal(Expr *e, Decl *d)
+{
+    if (e->nargs)
+        mtpc_error_at(e->args[0]->tok, "a record literal names every field it sets ('%.*s(f = v, ...)')",
+                      d->name->len, d->name->loc);
+    if (d->kind == D_EVENT && (!fn->decl || fn->decl->kind != D_PARSER))
+        mtpc_error_at(e->tok, "events are created only in parsers");
+    for (NamedArg *a = e->named; a; a = a->next) {
+        for (NamedArg *o = e->named; o != a; o = o->next)
+            if (o->name->len == a->name->len &&
+                !memcmp(o->name->loc, a->name->loc, (size_t)a->name->len))
+                mtpc_error_at(a->name, "field '%.*s' is set twice", a->name->len, a->name->loc);
+        Field *f = mtpc_find_field(d, a->name);
+        if (!f)
+            mtpc_error_at(a->name, "unknown field '%.*s' in %s '%.*s'", a->name->len, a->name->loc,
+                          decl_kind_name(d->kind), d->name->len, d->name->loc);
+        if (f->ty->kind == TY_CSUM)
+            mtpc_error_at(a->name, "the runtime computes checksum '%.*s'", a->name->len,
+                          a->name->loc);
+        Expr *v = check_value(a->val);
+        check_assignable(v->tok, f->ty, v->ty);
+    }
+    e->res = R_CTOR;
+    e->decl = d;
+    e->ty = rec_type(d, e->tok);
+}
+
 static void check_call(Expr *e)
 {
     int bi = builtin_index(e->name);
@@ -854,15 +909,24 @@ static void check_call(Expr *e)
                 if (!root || (a->kind != E_IDENT && a->kind != E_FIELD && a->kind != E_INDEX))
                     mtpc_error_at(a->tok, "a %s argument must be a variable or field",
                                   type_name(p->ty));
-                if (root->is_const)
+                if (root->is_const && !p->readonly)
                     mtpc_error_at(a->tok, "cannot pass event '%.*s' by reference: events are read-only",
                                   root->name->len, root->name->loc);
+                if (root->is_readonly && !p->readonly)
+                    mtpc_error_at(a->tok, "cannot pass read-only '%.*s' to '%.*s', which may change it: "
+                                          "declare that parameter const",
+                                  root->name->len, root->name->loc, p->name->len, p->name->loc);
 
             }
         }
         add_callee(d);
         record_call(e);
         e->ty = d->ty;
+        return;
+    }
+    if (e->named && (d->kind == D_STRUCT || d->kind == D_FLOWID || d->kind == D_BP ||
+                     d->kind == D_EVENT || d->kind == D_OPT)) {
+        check_record_literal(e, d);
         return;
     }
     if (d->kind == D_STRUCT || d->kind == D_FLOWID) {
@@ -907,6 +971,9 @@ static void need_mutable(Expr *base)
     if (v && v->is_const)
         mtpc_error_at(base->tok, "cannot modify event '%.*s': events are read-only in processors",
                       v->name->len, v->name->loc);
+    if (v && v->is_readonly)
+        mtpc_error_at(base->tok, "cannot modify '%.*s': it is read-only", v->name->len,
+                      v->name->loc);
     if (!v)
         mtpc_error_at(base->tok, "cannot modify this expression");
 }
@@ -1216,6 +1283,20 @@ static Expr *check_expr(Expr *e)
             mtpc_const_eval(prog, e->rhs) == 0)
             mtpc_error_at(e->rhs->tok, "division by zero");
         break;
+    case E_IN:
+        check_expr(e->lhs);
+        check_scalar(e->lhs);
+        for (int i = 0; i < e->nargs; i++) {
+            Expr *m = check_expr(e->args[i]);
+            check_scalar(m);
+            if (!mtpc_is_const(prog, m))
+                mtpc_error_at(m->tok, "a set member must be a constant");
+            for (int j = 0; j < i; j++)
+                if (mtpc_const_eval(prog, e->args[j]) == mtpc_const_eval(prog, m))
+                    mtpc_error_at(m->tok, "'%.*s' is twice in the set", m->tok->len, m->tok->loc);
+        }
+        e->ty = &ty_bool;
+        break;
     case E_COND:
         check_expr(e->cond);
         check_scalar(e->cond);
@@ -1311,6 +1392,31 @@ static void check_for(Stmt *s)
     fn->scope = save;
 }
 
+/* The element variable of `for (x in l)` names each element of l in turn, read-only: a
+ * reference when l is (part of) the event, which nothing changes during a chain, else a copy,
+ * as the body may change l. */
+static void check_for_in(Stmt *s)
+{
+    Var *save = fn->scope;
+    Expr *l = check_value(s->expr);
+    if (l->ty->kind != TY_LIST && l->ty->kind != TY_SLIST)
+        mtpc_error_at(l->tok, "type mismatch: 'for ... in' needs a list, not %s", type_name(l->ty));
+    Var *root = lvalue_root(l);
+    if (!root || (l->kind != E_IDENT && l->kind != E_FIELD && l->kind != E_INDEX))
+        mtpc_error_at(l->tok, "'for ... in' needs a list variable or field");
+    if (s->ivar) {
+        s->ivar->ty = &ty_u32;
+        s->ivar->is_readonly = true;
+        declare_var(s->ivar);
+    }
+    s->var->ty = l->ty->elem;
+    s->var->is_readonly = true;
+    s->var->is_ptr = !ty_is_scalar(l->ty->elem) && (root->is_const || root->is_readonly);
+    declare_var(s->var);
+    check_stmt(s->body);
+    fn->scope = save;
+}
+
 static bool is_instruction_call(const Expr *e)
 {
     if (e->kind == E_CALL)
@@ -1352,6 +1458,13 @@ static void check_stmt(Stmt *s)
             check_value(s->expr);
             check_assignable(s->expr->tok, v->ty, s->expr->ty);
         }
+        if (v->is_readonly && !ty_is_scalar(v->ty)) {
+            /* `const T x = ev.f;`: a reference to what never changes in a chain, else a copy */
+            Var *root = lvalue_root(s->expr);
+            v->is_ptr = root && (root->is_const || root->is_readonly) &&
+                        (s->expr->kind == E_FIELD || s->expr->kind == E_INDEX ||
+                         s->expr->kind == E_IDENT);
+        }
         declare_var(v);
         return;
     }
@@ -1378,6 +1491,7 @@ static void check_stmt(Stmt *s)
             check_stmt(s->els);
         return;
     case S_FOR: check_for(s); return;
+    case S_FOR_IN: check_for_in(s); return;
     case S_RETURN:
         if (fn->decl->kind == D_FUNC && fn->decl->ty->kind != TY_VOID) {
             if (!s->expr)
@@ -1619,6 +1733,7 @@ static Var *param_var(Param *p)
     Var *v = mtpc_calloc(1, sizeof *v);
     v->name = p->name;
     v->ty = p->ty;
+    v->is_readonly = p->readonly;
     p->var = v;
     return v;
 }
@@ -1632,6 +1747,9 @@ static void check_proc_signature(Decl *d)
     Decl **globals = mtpc_calloc((size_t)d->nparams + 1, sizeof(Decl *));
     int stage = 0;
     for (Param *p = d->params; p; p = p->next) {
+        if (p->readonly)
+            mtpc_error_at(p->ty->tok, "'const' applies to function parameters (the event of a "
+                                      "processor is read-only already)");
         Var *v = param_var(p);
         v->is_ptr = true;
         Type *t = p->ty;
@@ -2268,6 +2386,9 @@ void mtpc_sema(Program *p)
             mtpc_error_at(d->init->tok, "the default of param '%.*s' must be a constant expression",
                           d->name->len, d->name->loc);
     }
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_CONST && d->of_enum)
+            check_enum_member(d);
     /* records: types first (order-independent), then layouts in declaration order */
     for (Decl *d = p->decls; d; d = d->next)
         switch (d->kind) {
