@@ -28,9 +28,10 @@ $(DPDK_LIB): $(DPDK_OBJS)
 # (names md*), bounded by timeout, cleaned up by trap.
 DPDK_TEST_BINS := $(patsubst targets/dpdk/tests/%.c,$(B)/tests/dpdk/%,\
                     $(wildcard targets/dpdk/tests/test_*.c))
-$(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB)
+# (the target uses core's checksum code: libmtpcore.a after it)
+$(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(CORE_LIB) $(DPDK_LIBS) -o $@
 
 DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack% targets/dpdk/tests/run_tcp.sh \
                        targets/dpdk/tests/run_tso.sh,\
