@@ -1155,10 +1155,15 @@ const char *mtp_xdp_mode(struct mtp_target *t)
 
 static int xdp_describe(struct mtp_target *t, char *buf, size_t cap)
 {
-    return snprintf(buf, cap, "xdp on %s queue %u, hook in %s mode", t->ifname, t->queue,
-                    t->hook->mode);
+    static const char *const kinds[] = { "wire", "veth", "loopback", "tap", "memif" };
+    return snprintf(buf, cap, "xdp on %s (%s) queue %u, hook in %s mode%s", t->ifname,
+                    (unsigned)t->kind < 5 ? kinds[t->kind] : "?", t->queue, t->hook->mode,
+                    t->sg ? ", multi-buffer" : "");
 }
 
+/* The hook's counters, then the socket's (XDP_STATISTICS): packets the kernel could not
+ * hand over (no fill-ring frame, rx ring full, too long without multi-buffer) are counted
+ * there, and reassembled packets longer than BIG_BYTES here (rx_too_big). */
 static int xdp_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
 {
     struct mtp_xdp_stats xs;
@@ -1167,6 +1172,17 @@ static int xdp_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
     int n = 0;
     for (int i = 0; i < MTP_XDP_STAT_COUNT && n < max; i++, n++)
         out[n] = (struct mtp_target_stat){mtp_xdp_stat_name((enum mtp_xdp_stat)i), xs.v[i]};
+    struct xdp_statistics ks;
+    socklen_t len = sizeof ks;
+    memset(&ks, 0, sizeof ks);
+    if (getsockopt(xsk_socket__fd(t->xsk), SOL_XDP, XDP_STATISTICS, &ks, &len) < 0)
+        memset(&ks, 0, sizeof ks);
+    const struct mtp_target_stat more[] = {
+        {"sock_rx_dropped", ks.rx_dropped}, {"sock_rx_ring_full", ks.rx_ring_full},
+        {"sock_fill_empty", ks.rx_fill_ring_empty_descs}, {"rx_too_big", t->rx_too_big},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0] && n < max; i++)
+        out[n++] = more[i];
     return n;
 }
 
