@@ -74,6 +74,7 @@ struct mtp_target {
     uint16_t port;
     uint16_t queue;
     struct rte_mempool *pool;
+    struct rte_mempool *rx_pool;  /* net_af_packet with GSO-sized frames: mbufs that hold one */
     struct rte_ether_addr mac;
     uint32_t mtu;
     int if_index;
@@ -118,6 +119,7 @@ struct eal_args {
     char *owned[DPDK_MAX_ARGS];  /* strings to free */
     int nowned;
     const char *first_vdev;      /* devargs of the first --vdev (points into argv) */
+    bool afp_big;                /* it is net_af_packet with frames sized by afp_size_frames */
 };
 
 static bool arg_is(const char *tok, const char *opt)
@@ -165,6 +167,44 @@ static void args_free(struct eal_args *a)
         free(a->owned[i]);
     a->nowned = 0;
     a->argc = 0;
+}
+
+/* net_af_packet on a veth whose peer does TSO/GSO (the kernel's default) receives each GSO
+ * packet whole: up to 64 KiB, where its default 2 KiB ring frames would truncate it. Unless
+ * the devargs size the frames themselves, they get PACKET_MMAP frames that hold the largest
+ * GSO packet TCP builds (about 65,250 bytes of Ethernet frame) and, in port_setup, an rx mbuf
+ * pool whose mbufs hold a whole frame: the largest an mbuf can (its data room is 16 bits). */
+#define DPDK_AFP_FRAME   65408u  /* 16-aligned, = 128 * 511; its data part fits one mbuf */
+#define DPDK_AFP_BLOCK   (32u * DPDK_AFP_FRAME) /* 511 pages: the PMD wants frames back to
+                                                   back, so frames must tile the blocks */
+#define DPDK_AFP_FRAMES  128u
+#define DPDK_AFP_MBUFS   511u
+#define DPDK_AFP_ROOM    (DPDK_AFP_FRAME - 32u + RTE_PKTMBUF_HEADROOM) /* tpacket2 hdr */
+
+static int afp_size_frames(struct eal_args *a)
+{
+    if (!a->first_vdev || strncmp(a->first_vdev, "net_af_packet", 13) != 0 ||
+        strstr(a->first_vdev, "framesz=") || strstr(a->first_vdev, "blocksz="))
+        return 0;
+    for (int i = 1; i < a->argc; i++) {
+        bool eq = a->argv[i] + 7 == a->first_vdev;
+        if (a->argv[i] != a->first_vdev && !eq)
+            continue;
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s%s,blocksz=%u,framesz=%u,framecnt=%u", eq ? "--vdev=" : "",
+                 a->first_vdev, DPDK_AFP_BLOCK, DPDK_AFP_FRAME, DPDK_AFP_FRAMES);
+        char *v = strdup(buf);
+        if (!v || a->nowned == DPDK_MAX_ARGS) {
+            free(v);
+            return -ENOMEM;
+        }
+        a->owned[a->nowned++] = v;
+        a->argv[i] = v;
+        a->first_vdev = eq ? v + 7 : v;
+        a->afp_big = true;
+        return 0;
+    }
+    return 0;
 }
 
 /* Free hugepage memory of every size, in MB. */
@@ -269,6 +309,8 @@ static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cf
         if ((err = args_push(a, "--no-pci", false)))
             return err;
     }
+    if ((err = afp_size_frames(a)))
+        return err;
     if (!args_have(a, o_prefix)) {
         snprintf(buf, sizeof(buf), "--file-prefix=mtp%ld", (long)getpid());
         if ((err = args_push(a, buf, true)))
@@ -536,7 +578,8 @@ static enum mtp_link_kind link_kind_of(const struct rte_eth_dev_info *info)
     return MTP_LINK_WIRE;
 }
 
-static int port_setup(struct mtp_target *t, const char *name, const struct mtp_target_config *cfg)
+static int port_setup(struct mtp_target *t, const char *name, const struct mtp_target_config *cfg,
+                      bool afp_big)
 {
     struct rte_eth_dev_info info;
     int ret = rte_eth_dev_info_get(t->port, &info);
@@ -588,11 +631,22 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
         dpdk_err("%s: cannot create the mbuf pool: %s", name, rte_strerror(rte_errno));
         return -ENOMEM;
     }
+    if (afp_big) {
+        snprintf(pool_name, sizeof(pool_name), "mtp_rxpool_p%u", t->port);
+        t->rx_pool = rte_pktmbuf_pool_create(pool_name, DPDK_AFP_MBUFS, 32, 0, DPDK_AFP_ROOM,
+                                             socket);
+        if (!t->rx_pool) {
+            dpdk_err("%s: cannot create the mbuf pool for 64 KiB frames: %s", name,
+                     rte_strerror(rte_errno));
+            return -ENOMEM;
+        }
+    }
 
     uint16_t nrx = DPDK_RING_SIZE, ntx = DPDK_RING_SIZE;
     rte_eth_dev_adjust_nb_rx_tx_desc(t->port, &nrx, &ntx);
     for (uint16_t q = 0; q <= t->queue; q++) {
-        ret = rte_eth_rx_queue_setup(t->port, q, nrx, (unsigned)socket, NULL, t->pool);
+        ret = rte_eth_rx_queue_setup(t->port, q, nrx, (unsigned)socket, NULL,
+                                     t->rx_pool ? t->rx_pool : t->pool);
         if (ret != 0) {
             dpdk_err("%s: cannot set up rx queue %u: %s", name, q, rte_strerror(-ret));
             return ret;
@@ -694,8 +748,9 @@ static int dpdk_open_inner(struct mtp_target **out, const struct mtp_target_conf
     char name[RTE_ETH_NAME_MAX_LEN];
     if (rte_eth_dev_get_name_by_port(t->port, name) != 0)
         snprintf(name, sizeof(name), "port %u", t->port);
+    bool afp_big = a.afp_big;
     args_free(&a);
-    if ((err = port_setup(t, name, cfg))) {
+    if ((err = port_setup(t, name, cfg, afp_big))) {
         dpdk_close(t);
         return err;
     }
@@ -718,6 +773,7 @@ static void dpdk_close(struct mtp_target *t)
     if (!dev || rte_dev_remove(dev) != 0)
         rte_eth_dev_close(t->port);
     rte_mempool_free(t->pool);
+    rte_mempool_free(t->rx_pool);
     if (t->tick_fd)
         close(t->intr_fd);
     port_taken[t->port] = false;
