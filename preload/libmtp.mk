@@ -29,3 +29,25 @@ $(LIBMTP_SO): $(LIBMTP_PIC) preload/libmtp.map
 	    $(LIBMTP_PIC) $(XDP_LDLIBS) -ldl -lpthread -lm -o $@
 
 -include $(LIBMTP_PIC:.o=.d)
+
+# Unit tests (Criterion, ASan+UBSan): the fd table and epoll's delivery rules.
+LIBMTP_UNIT := $(B)/san/tests/preload/test_fdtab $(B)/san/tests/preload/test_evq
+$(B)/san/tests/preload/test_%: preload/tests/test_%.c preload/%.c preload/%.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Ipreload $< preload/$*.c $(CRITERION) -o $@
+
+# lm_echo: the socket behaviour checks run by test_libmtp.sh (a plain program: it runs on the
+# kernel and under libmtp.so alike).
+LM_ECHO := $(B)/tests/preload/lm_echo
+$(LM_ECHO): preload/tests/lm_echo.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -lpthread -o $@
+
+.PHONY: test-libmtp test-libmtp-unit test-libmtp-netns test-libmtp-apps
+test-libmtp-unit: $(LIBMTP_UNIT)
+	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
+# configuration errors, exported symbols, lm_echo both ways, redis and nginx: about 40 s
+test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o
+	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO)
+test-libmtp: test-libmtp-unit test-libmtp-netns
+TESTS += test-libmtp

@@ -321,6 +321,8 @@ static int start_failed(int err, const char *why)
 {
     g_lm.start_failed = true;
     g_lm.start_err = err;
+    if (g_lm.cfg.ops == &mtp_target_xdp && !g_lm.cfg.fallback_kernel)
+        return err; /* the xdp target printed its one line naming the reason */
     say("cannot use MTP_IFACE=%s with MTP_TARGET=%s: %s; %s", g_lm.cfg.iface,
         g_lm.cfg.target_name, why,
         g_lm.cfg.fallback_kernel ? "its sockets use the kernel (MTP_FALLBACK=kernel)"

@@ -979,7 +979,8 @@ LM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
         return lm_real.getpeername(fd, addr, len);
     if (!addr || !len)
         return (int)leave(-EFAULT);
-    if (s->connecting || s->conn_failed)
+    lm_progress();
+    if (s->conn_failed || !mtp_sock_connected(s->sk))
         return (int)leave(-ENOTCONN);
     uint32_t ip;
     uint16_t port;

@@ -449,6 +449,7 @@ int mtp_sock_error(struct mtp_sock *sk)
 }
 
 int mtp_sock_is_listener(const struct mtp_sock *sk) { return sk->listener; }
+int mtp_sock_connected(const struct mtp_sock *sk) { return sk->connected; }
 
 void mtp_sock_local(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port)
 {

@@ -116,6 +116,8 @@ unsigned mtp_sock_poll(const struct mtp_sock *sk);
 int mtp_sock_error(struct mtp_sock *sk);
 
 int mtp_sock_is_listener(const struct mtp_sock *sk);
+/* The connection was established (it may have ended since). */
+int mtp_sock_connected(const struct mtp_sock *sk);
 /* Addresses in host byte order; any pointer may be NULL. */
 void mtp_sock_local(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port);
 void mtp_sock_peer(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port);
