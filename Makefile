@@ -21,7 +21,7 @@ TESTS :=
 DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tools \
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
             iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib \
-            redis-server redis-tools nginx curl wrk
+            redis-server redis-tools nginx curl wrk iperf3 memcached
 
 # Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs, the socket
 # layer, tools, and the suites that need all of them.

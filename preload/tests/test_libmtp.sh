@@ -11,6 +11,8 @@
 #   6. nginx under libmtp.so (sendfile, keepalive): 1 MB and 100 MB md5-checked with curl from
 #      the other namespace and over the host's loopback (the listener's kernel half), wrk 3 s
 #      without errors
+#   7. iperf3 -s (on ::) under libmtp.so: -t 2, -R, -P 4 from a kernel client; memcached -t 4
+#      under libmtp.so with 16 kernel and 16 MTP client threads
 # usage: test_libmtp.sh LIBMTP_SO LM_ECHO
 set -u
 lib=$(realpath "$1") echo_bin=$(realpath "$2")
@@ -157,7 +159,7 @@ http {
   server { listen 8080; listen [::]:8080; root $tmp/www; }
 }
 NGINX
-    bg_mtp A timeout 120 nginx -c "$tmp/nginx.conf"
+    bg_mtp A timeout 120 nginx -c "$tmp/nginx.conf"; nginx_pid=$MX_BG_PID
     wait_listen A 8080
     for f in 1m 100m; do
         want=$(md5sum <"$tmp/www/$f")
@@ -175,5 +177,25 @@ NGINX
         grep -q "Socket errors\|Non-2xx" "$tmp/wrk" && { cat "$tmp/wrk"; fail "wrk saw errors"; }
         say "wrk -c10 3 s against nginx under libmtp.so: $(grep Requests/sec "$tmp/wrk" | tr -s ' '), no errors"
     fi
+    stop "$nginx_pid"
+fi
+# ---------------------------------------------------------------- 7. iperf3, memcached
+if command -v iperf3 >/dev/null; then
+    bg_mtp A timeout 60 iperf3 -s -p 5201 >/dev/null 2>&1; ip3=$MX_BG_PID   # unmodified: on ::
+    wait_listen A 5201
+    for args in "" "-R" "-P 4"; do   # the server closes and re-opens its listener each time
+        mx_in B timeout 30 iperf3 -c "$MX_IP_A" -p 5201 -t 2 $args >"$tmp/iperf" 2>&1 ||
+            { cat "$tmp/iperf"; fail "iperf3 $args"; }
+        say "iperf3 -t 2 $args to an MTP server: $(grep receiver "$tmp/iperf" | tail -1 | grep -o '[0-9.]* [MG]bits/sec')"
+    done
+    stop "$ip3"
+fi
+if command -v memcached >/dev/null; then
+    bg_mtp A timeout 60 memcached -u root -p 11211 -U 0 -t 4 -l 0.0.0.0; mc=$MX_BG_PID
+    wait_listen A 11211
+    mx_in B timeout 60 python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, kernel clients"
+    in_mtp B timeout 60 python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, MTP clients"
+    say "memcached (4 threads) under libmtp.so: 16 kernel clients and 16 MTP clients, every value checked"
+    stop "$mc"
 fi
 say "PASS"
