@@ -3,7 +3,7 @@
 # runtime and the xdp target), every object compiled position-independent with hidden
 # visibility; preload/libmtp.map exports the interposed calls only.
 LIBMTP_SO   := $(B)/lib/libmtp.so
-LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c \
+LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c preload/libmtp_stat.c \
                preload/fdtab.c preload/evq.c preload/sock.c preload/shim_tcp.c
 LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(CORE_SRCS:%.c=$(B)/pic/obj/%.o) \
                $(B)/pic/obj/gen/tcp.o $(B)/pic/obj/targets/xdp/xdp.o
@@ -47,7 +47,7 @@ $(LM_ECHO): preload/tests/lm_echo.c
 test-libmtp-unit: $(LIBMTP_UNIT)
 	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
 # configuration errors, exported symbols, lm_echo both ways, redis and nginx: about 40 s
-test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o
-	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO)
+test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bin/mtpstat
+	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO) $(B)/bin/mtpstat
 test-libmtp: test-libmtp-unit test-libmtp-netns
 TESTS += test-libmtp

@@ -37,7 +37,8 @@
 #define HELPER_GRACE_NS 1000000ull      /* the application polled this recently: stay parked */
 #define HELPER_PARK_NS  100000000ull
 
-struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1};
+struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
+                         .stat_fd = -1};
 __thread int lm_inside;
 struct lm_real lm_real;
 
@@ -363,6 +364,8 @@ int lm_stack_up(void)
     mtp_socks_set_wake(g_lm.ss, lm_sock_wake, NULL);
     g_lm.wake_fd = c->ops->wake_fd(g_lm.target);
     g_lm.last_progress_ns = lm_now();
+    int sfd = lm_stat_open();
+    g_lm.stat_fd = sfd >= 0 ? sfd : -1;
     g_lm.helper_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (g_lm.helper_efd >= 0 && pthread_create(&g_lm.helper, NULL, helper_main, NULL) != 0) {
         close(g_lm.helper_efd);
@@ -467,16 +470,20 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
 
 static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
 {
-    struct pollfd pf[2] = {{.fd = g_lm.helper_efd, .events = POLLIN}, {.fd = -1}};
+    struct pollfd pf[3] = {{.fd = g_lm.helper_efd, .events = POLLIN},
+                           {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1}};
     if (with_wake_fd)
-        pf[1] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
+        pf[2] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec ts = ts_of(timeout_ns);
-    if (lm_real.ppoll(pf, 2, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) > 0 &&
-        (pf[0].revents & POLLIN)) {
+    if (lm_real.ppoll(pf, 3, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
+        return;
+    if (pf[0].revents & POLLIN) {
         uint64_t v;
         ssize_t rd = read(g_lm.helper_efd, &v, sizeof v);
         (void)rd;
     }
+    if (pf[1].revents & POLLIN)
+        lm_stat_serve();
 }
 
 static void *helper_main(void *arg)

@@ -13,9 +13,10 @@
 #      without errors
 #   7. iperf3 -s (on ::) under libmtp.so: -t 2, -R, -P 4 from a kernel client; memcached -t 4
 #      under libmtp.so with 16 kernel and 16 MTP client threads
-# usage: test_libmtp.sh LIBMTP_SO LM_ECHO
+#   4b. mtpstat lists the MTP server's listener and connection, and its counters
+# usage: test_libmtp.sh LIBMTP_SO LM_ECHO MTPSTAT
 set -u
-lib=$(realpath "$1") echo_bin=$(realpath "$2")
+lib=$(realpath "$1") echo_bin=$(realpath "$2") mtpstat=$(realpath "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../tests/netns.sh"
 tmp=$(mktemp -d)
@@ -55,6 +56,7 @@ say "nm -D shows the $(wc -l <"$tmp/exported") interposed calls and nothing else
 # ---------------------------------------------------------------- 3. lm_echo
 mx_netns_up || exit 1
 mx__prev_exit="rm -rf '$tmp'"
+export MTP_RUN_DIR=$tmp/run   # mtpstat sees this test's processes only
 in_mtp() { # A|B cmd...: a command under libmtp.so on that side's veth
     local side=$1; shift
     local dev; eval "dev=\$MX_DEV_$side"
@@ -96,6 +98,17 @@ wait_listen A 7300
 mx_in B timeout 60 "$echo_bin" check "$MX_IP_A" 7300 7301 >"$tmp/c4" ||
     { cat "$tmp/c4"; fail "MTP_FALLBACK=kernel: the kernel did not serve"; }
 say "a second process on the interface: '$(head -1 "$tmp/second.err")'; MTP_FALLBACK=kernel serves through the kernel"
+
+# mtpstat: the listener and an open connection of the MTP server, and its counters
+(sleep 4) | mx_in B timeout 10 nc "$MX_IP_A" 7100 >/dev/null & ncpid=$!
+for _ in $(seq 50); do
+    "$mtpstat" >"$tmp/stat" 2>&1 && grep -q "^ESTAB.*$MX_IP_B" "$tmp/stat" && break; sleep 0.1
+done
+grep -q "^LISTEN .*$MX_IP_A:7100" "$tmp/stat" && grep -q "^ESTAB .*$MX_IP_A:7100 *$MX_IP_B:" "$tmp/stat" &&
+    grep -q "rtt:.*cwnd:.*retrans:.*ssthresh:" "$tmp/stat" && grep -q "^counters: rx_frames" "$tmp/stat" ||
+    { cat "$tmp/stat"; fail "mtpstat does not show the server's sockets"; }
+say "mtpstat shows the MTP server's listener, its connection (rtt, cwnd, retrans, ssthresh) and counters"
+kill $ncpid 2>/dev/null; wait $ncpid 2>/dev/null
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pid=$(pgrep -f "lm_echo serve 7100" | head -1)
