@@ -40,6 +40,8 @@ BPF_CFLAGS    := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -
                  -Itargets/xdp
 MTP_SOCK_LIB  := $(B)/lib/libmtpsock.a
 MTP_SOCK_SLIB := $(B)/san/lib/libmtpsock.a
+LIBMTP_SO     := $(B)/lib/libmtp.so
+MTPSTAT       := $(B)/bin/mtpstat
 # The DPDK target is built where libdpdk's pkg-config is found (DPDK_LIB empty otherwise).
 # DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
 DPDK_PC       := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)

@@ -1,11 +1,9 @@
-# (read before preload.mk: names its own sources)
 # build/lib/libmtp.so: the LD_PRELOAD socket library (preload/libmtp_*.c over sock.h, the
 # runtime and the xdp target), every object compiled position-independent with hidden
 # visibility; preload/libmtp.map exports the interposed calls only.
-LIBMTP_SO   := $(B)/lib/libmtp.so
 LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c preload/libmtp_stat.c \
                preload/fdtab.c preload/evq.c preload/sock.c preload/shim_tcp.c
-LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(CORE_SRCS:%.c=$(B)/pic/obj/%.o) \
+LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(patsubst %.c,$(B)/pic/obj/%.o,$(wildcard core/src/*.c)) \
                $(B)/pic/obj/gen/tcp.o $(B)/pic/obj/targets/xdp/xdp.o
 PIC_CFLAGS  := $(CFLAGS) -fPIC -fvisibility=hidden
 LIBS += $(LIBMTP_SO)

@@ -206,8 +206,8 @@ fi
 if command -v memcached >/dev/null; then
     bg_mtp A timeout 60 memcached -u root -p 11211 -U 0 -t 4 -l 0.0.0.0; mc=$MX_BG_PID
     wait_listen A 11211
-    mx_in B timeout 60 python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, kernel clients"
-    in_mtp B timeout 60 python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, MTP clients"
+    mx_in B timeout 60 /usr/bin/python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, kernel clients"
+    in_mtp B timeout 60 /usr/bin/python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, MTP clients"
     say "memcached (4 threads) under libmtp.so: 16 kernel clients and 16 MTP clients, every value checked"
     stop "$mc"
 fi

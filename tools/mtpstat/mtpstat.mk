@@ -1,6 +1,5 @@
 # tools/mtpstat/: build/bin/mtpstat, the MTP sockets and counters of running processes (read
 # from what libmtp.so publishes, preload/libmtp_stat.c).
-MTPSTAT := $(B)/bin/mtpstat
 BINS += $(MTPSTAT)
 
 $(MTPSTAT): tools/mtpstat/mtpstat.c
