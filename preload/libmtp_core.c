@@ -131,18 +131,54 @@ static void pick_proto(struct lm_config *c)
     die("MTP_PROTO=%s: unknown protocol (accepted: %s)", want, names);
 }
 
+/* The DPDK target lives in its own library, build/lib/libmtp_dpdk.so next to libmtp.so: an
+ * application that does not ask for it never loads DPDK; one that does starts EAL when it
+ * first needs the stack. */
+static char dpdk_plugin[PATH_MAX];
+
+static bool find_dpdk_plugin(void)
+{
+    Dl_info info;
+    char self[PATH_MAX];
+    if (!dladdr((void *)find_dpdk_plugin, &info) || !info.dli_fname ||
+        !realpath(info.dli_fname, self))
+        return false;
+    snprintf(dpdk_plugin, sizeof dpdk_plugin, "%s/libmtp_dpdk.so", dirname(self));
+    return access(dpdk_plugin, R_OK) == 0;
+}
+
 static void pick_target(struct lm_config *c)
 {
     const char *want = env("MTP_TARGET") ? env("MTP_TARGET") : "xdp";
-    static const char *const names[] = {"xdp", NULL};
+    bool have_dpdk = find_dpdk_plugin();
+    static const char *const both[] = {"xdp", "dpdk", NULL}, *const xdp_only[] = {"xdp", NULL};
     if (!strcmp(want, "xdp")) {
         c->ops = &mtp_target_xdp;
         c->target_name = "xdp";
         return;
     }
+    if (!strcmp(want, "dpdk") && have_dpdk) {
+        c->ops = NULL; /* loaded on first use (load_target) */
+        c->target_name = "dpdk";
+        return;
+    }
     char list[64];
-    list_names(list, sizeof list, names);
+    list_names(list, sizeof list, have_dpdk ? both : xdp_only);
     die("MTP_TARGET=%s: unknown target (accepted: %s)", want, list);
+}
+
+static int load_target(void)
+{
+    if (g_lm.cfg.ops)
+        return 0;
+    void *h = dlopen(dpdk_plugin, RTLD_NOW | RTLD_LOCAL);
+    const struct mtp_target_ops *ops = h ? dlsym(h, "mtp_target_dpdk") : NULL;
+    if (!ops) {
+        say("MTP_TARGET=dpdk: cannot load %s: %s", dpdk_plugin, dlerror());
+        return -ENOENT;
+    }
+    g_lm.cfg.ops = ops;
+    return 0;
 }
 
 static void iface_names(char *buf, size_t cap)
@@ -178,6 +214,17 @@ static void pick_iface(struct lm_config *c)
 {
     char names[512];
     const char *want = env("MTP_IFACE");
+    if (!want && !strcmp(c->target_name, "dpdk")) { /* the device is in MTP_DPDK_ARGS */
+        const char *v = env("MTP_IP");
+        struct in_addr a;
+        if (!v || inet_pton(AF_INET, v, &a) != 1 || a.s_addr == 0)
+            die("MTP_IP%s%s: the dpdk target without MTP_IFACE needs the stack's address "
+                "(accepted: dotted quad, e.g. 10.0.0.1)", v ? "=" : " is not set", v ? v : "");
+        c->iface = "-";
+        c->ip = ntohl(a.s_addr);
+        c->mask = 0xffffff00u;
+        return;
+    }
     if (!want) {
         iface_names(names, sizeof names);
         die("MTP_IFACE is not set: the %s target needs an interface (accepted: %s)",
@@ -298,23 +345,17 @@ void lm_unlock(void)
 
 static void *helper_main(void *arg);
 
-/* build/bpf/<program>.bpf.o next to build/lib/libmtp.so, unless MTP_XDP_OBJ says. */
-static const char *hook_path(char *buf, size_t cap)
+/* The program's source basename ("tcp" for mtp-programs/tcp.mtp): how the xdp target finds
+ * the hook object built for it (next to libmtp.so: ../bpf/tcp.bpf.o). */
+static const char *prog_basename(char *buf, size_t cap)
 {
-    const char *e = env("MTP_XDP_OBJ");
-    if (e)
-        return e;
-    Dl_info info;
-    if (!dladdr((void *)hook_path, &info) || !info.dli_fname)
-        return NULL;
-    char lib[PATH_MAX], src[PATH_MAX];
-    snprintf(lib, sizeof lib, "%s", info.dli_fname);
     const struct mtp_program *prog = mtp_sock_proto_program(g_lm.cfg.proto);
+    char src[PATH_MAX];
     snprintf(src, sizeof src, "%s", prog->source ? prog->source : prog->name);
     char *base = basename(src), *dot = strrchr(base, '.');
     if (dot)
         *dot = 0;
-    snprintf(buf, cap, "%s/../bpf/%s.bpf.o", dirname(lib), base);
+    snprintf(buf, cap, "%s", base);
     return buf;
 }
 
@@ -322,8 +363,8 @@ static int start_failed(int err, const char *why)
 {
     g_lm.start_failed = true;
     g_lm.start_err = err;
-    if (g_lm.cfg.ops == &mtp_target_xdp && !g_lm.cfg.fallback_kernel)
-        return err; /* the xdp target printed its one line naming the reason */
+    if (!g_lm.cfg.fallback_kernel)
+        return err; /* the target printed its one line naming the reason */
     say("cannot use MTP_IFACE=%s with MTP_TARGET=%s: %s; %s", g_lm.cfg.iface,
         g_lm.cfg.target_name, why,
         g_lm.cfg.fallback_kernel ? "its sockets use the kernel (MTP_FALLBACK=kernel)"
@@ -339,12 +380,16 @@ int lm_stack_up(void)
         return g_lm.start_err;
     const struct lm_config *c = &g_lm.cfg;
     const struct mtp_program *prog = mtp_sock_proto_program(c->proto);
-    char hook[PATH_MAX];
+    char name[256];
+    int err = load_target();
+    if (err)
+        return start_failed(err, "the DPDK target cannot be loaded");
     struct mtp_target_config tcfg = {
         .iface = c->iface, .queue = 0, .ip_proto = prog->ip_proto,
-        .steer_port_off = prog->steer_port_off, .args = hook_path(hook, sizeof hook),
+        .steer_port_off = prog->steer_port_off, .prog_name = prog_basename(name, sizeof name),
+        .args = c->ops->args_env ? env(c->ops->args_env) : NULL,
     };
-    int err = c->ops->open(&g_lm.target, &tcfg);
+    err = c->ops->open(&g_lm.target, &tcfg);
     if (err)
         return start_failed(err < 0 ? err : -EIO, strerror(err < 0 ? -err : EIO));
     struct mtp_stack_config scfg = {

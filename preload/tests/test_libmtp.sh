@@ -11,6 +11,7 @@
 #   6. nginx under libmtp.so (sendfile, keepalive): 1 MB and 100 MB md5-checked with curl from
 #      the other namespace and over the host's loopback (the listener's kernel half), wrk 3 s
 #      without errors
+#   8. MTP_TARGET=dpdk under LD_PRELOAD (net_af_packet): lm_echo both ways
 #   7. iperf3 -s (on ::) under libmtp.so: -t 2, -R, -P 4 from a kernel client; memcached -t 4
 #      under libmtp.so with 16 kernel and 16 MTP client threads
 #   4b. mtpstat lists the MTP server's listener and connection, and its counters
@@ -72,7 +73,7 @@ wait_listen() { # side port
     fail "nothing listens on $1:$2"
 }
 
-mx_bg B timeout 120 "$echo_bin" serve 7000 4 >/dev/null
+mx_bg B timeout 280 "$echo_bin" serve 7000 4 >/dev/null
 wait_listen B 7000
 in_mtp A MTP_PCAP="$tmp/a.pcap" timeout 60 "$echo_bin" check "$MX_IP_B" 7000 7001 >"$tmp/c1" ||
     { cat "$tmp/c1"; fail "lm_echo: MTP client, kernel server"; }
@@ -210,5 +211,19 @@ if command -v memcached >/dev/null; then
     in_mtp B timeout 60 /usr/bin/python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, MTP clients"
     say "memcached (4 threads) under libmtp.so: 16 kernel clients and 16 MTP clients, every value checked"
     stop "$mc"
+fi
+# ---------------------------------------------------------------- 8. DPDK under LD_PRELOAD
+if [ -e "$(dirname "$lib")/libmtp_dpdk.so" ]; then
+    # net_af_packet on A's veth, with addresses of their own (the kernel keeps 10.201.0.1)
+    mx_bg A env LD_PRELOAD="$lib" MTP_TARGET=dpdk MTP_IFACE="$MX_DEV_A" MTP_IP=10.201.0.11 \
+        timeout 120 "$echo_bin" serve 7400 2 >/dev/null 2>"$tmp/dpdk.err"; dsrv=$MX_BG_PID
+    wait_listen A 7400
+    mx_in B timeout 60 "$echo_bin" check 10.201.0.11 7400 7401 >"$tmp/d1" ||
+        { cat "$tmp/d1" "$tmp/dpdk.err"; fail "lm_echo: kernel client, MTP server on DPDK"; }
+    mx_in A env LD_PRELOAD="$lib" MTP_TARGET=dpdk MTP_IFACE="$MX_DEV_A" MTP_IP=10.201.0.12 \
+        timeout 60 "$echo_bin" check "$MX_IP_B" 7000 7001 >"$tmp/d2" 2>&1 ||
+        { cat "$tmp/d2"; fail "lm_echo: MTP client on DPDK, kernel server"; }
+    say "MTP_TARGET=dpdk (EAL started on first use, no hugepages): lm_echo both ways, $(grep -c '^ok' "$tmp/d2") checks"
+    stop "$dsrv"
 fi
 say "PASS"
