@@ -292,6 +292,15 @@ static struct mtp__ctx *instr_ctx(struct run *r, const struct mtp_instr *in)
     return r->ctx;
 }
 
+/* An else chain that creates the very context its event was looking for (same type, same
+ * id): the chain's later instructions act on that new instance, as if the event had found
+ * it (a handshake completed without a context until now, e.g. a stateless cookie). */
+static int creates_event_ctx(const struct run *r, const struct mtp_instr *in)
+{
+    return r->ev->has_key && r->ev_ctx_type == (int16_t)in->ctx_type &&
+           memcmp(&r->ev->key, &in->key, sizeof in->key) == 0;
+}
+
 static int op_new_ctx(struct run *r, const struct mtp_instr *in)
 {
     struct mtp_engine *e = r->e;
@@ -310,6 +319,8 @@ static int op_new_ctx(struct run *r, const struct mtp_instr *in)
     else if (cd->init)
         cd->init(c->data);
     mtp__note(e, MTP_NOTE_CTX_NEW, c, NULL, 0, 0, 0);
+    if (!r->ctx && creates_event_ctx(r, in))
+        r->ctx = c;
     return 0;
 }
 

@@ -20,7 +20,7 @@ enum fx_opcode {
     FX_NEW_CTX = 1, FX_DEL_CTX, FX_NEW_RX, FX_ADD_RX, FX_RX_FLUSH, FX_NEW_TX, FX_ADD_TX,
     FX_TX_FLUSH, FX_GEN_SEG, FX_GEN_ACK, FX_GEN_FRAMES, FX_GEN_RAW, FX_TIMER_START,
     FX_TIMER_STOP, FX_SET_RATE, FX_SET_PRIO, FX_NOTIFY, FX_LOG, FX_ASSERT, FX_FLOOD,
-    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL,
+    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_OPEN,
 };
 
 /* the `op` app event */
@@ -264,6 +264,15 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
         }
         break;
     }
+    case FX_OPEN: /* new_ctx with the event's id, then a unit of the event's context */
+        if ((i = mtp_ibuf_push(x->out, MTP_OP_NEW_CTX))) {
+            i->ctx_type = (uint16_t)o->b;
+            i->key = *x->key;
+            i->key.b[MTP_KEY_BYTES - 1] ^= (uint8_t)o->c;
+        }
+        if ((i = mtp_ibuf_push(x->out, MTP_OP_NEW_RX_DATA)))
+            i->u.unit.size = MTP_SIZE_INF;
+        break;
     case FX_DEL_CTX:
         mtp_ibuf_push(x->out, MTP_OP_DEL_CTX);
         break;

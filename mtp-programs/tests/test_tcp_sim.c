@@ -695,7 +695,7 @@ static int duplex_step(void *arg)
         }
         ssize_t k;
         while (!d->eof[i] && (k = mtp_sock_recv(s, buf, sizeof buf, t)) != -EAGAIN) {
-            cr_assert_geq(k, 0);
+            cr_assert_geq(k, 0, "end %d k %zd rcvd %lu sent %lu", i, k, (unsigned long)d->rcvd[i], (unsigned long)d->sent[i]);
             if (k == 0) {
                 d->eof[i] = true;
                 break;
