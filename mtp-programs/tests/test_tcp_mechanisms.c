@@ -32,6 +32,26 @@ Test(retransmission, rto_resends_from_snd_una_and_backs_off)
     cr_assert(!F.c.rtt_timing, "Karn: no sample from a retransmission");
 }
 
+/* After a timeout snd_nxt is back at the first hole, but the peer may hold every byte up to
+ * snd_max: an ACK from snd_nxt would be an old segment to it, refused and answered with an
+ * ACK (between two such peers, forever). Pure ACKs carry snd_max (BSD tcp_output does too). */
+Test(retransmission, pure_ack_after_a_timeout_carries_snd_max)
+{
+    fx_established();
+    fx_in_flight(10 * MSS);
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(F.c.snd_nxt, ISS + 1 + MSS, "went back to the first segment");
+    fx_reset_out();
+    struct mtpg_tcp_seg s1 = fx_seg(IRS + 1, ISS + 1, MSS), s2 = fx_seg(IRS + 1 + MSS, ISS + 1, MSS);
+    fx_seg_in(&s1);
+    fx_seg_in(&s2); /* the second full segment: acknowledged at once */
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->data.len, 0u);
+    cr_assert_eq(b->ack, IRS + 1 + 2 * MSS);
+    cr_assert_eq(b->seq, ISS + 1 + 10 * MSS, "seq %u: not snd_max", b->seq);
+}
+
 Test(retransmission, backoff_is_capped_and_retries_end_in_reset)
 {
     fx_established();
