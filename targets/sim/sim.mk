@@ -29,7 +29,7 @@ $(B)/san/tests/core/test_stack_sim $(B)/san/tests/core/test_rx_csum: \
 
 .PHONY: test-sim
 test-sim: $(SIM_TESTS)
-	@set -e; for t in $(SIM_TESTS); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; for t in $(SIM_TESTS); do echo "== $$t"; $(SANRUN) $$t --jobs 2; done
 TESTS += test-sim
 
 -include $(SIM_OBJS:.o=.d) $(SIM_SOBJS:.o=.d)
