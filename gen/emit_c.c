@@ -1480,14 +1480,17 @@ static void emit_bp_code(Decl *bp)
         }
     }
     emit("    (void)o;\n}\n\n");
-    /* nested data offsets */
+    /* the data_t of each frame in use (the descriptor's nested_data) */
     Field *nf = nested_field(bp);
     if (nf && nf->ty->elem->rec->data_field) {
-        emit("static const uint32_t mtpg_%s_bp_%s_nested[] = {\n", P, n);
-        for (long long i = 0; i < nf->ty->cap; i++)
-            emit("    offsetof(%s, %s.v[%lld].%s),\n", ct, name_of(nf->name), i,
-                 name_of(nf->ty->elem->rec->data_field->name));
-        emit("};\n\n");
+        char *fn = name_of(nf->name);
+        emit("static uint16_t mtpg_%s_bp_%s_nested(const void *bp_, uint32_t *off)\n{\n"
+             "    const %s *b = bp_;\n    uint16_t n = 0;\n", P, n, ct);
+        emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn,
+             (long long)nf->ty->cap);
+        emit("        off[n++] = (uint32_t)(offsetof(%s, %s.v) + i * sizeof b->%s.v[0] + offsetof(%s, %s));\n",
+             ct, fn, fn, rec_ctype(nf->ty->elem->rec), name_of(nf->ty->elem->rec->data_field->name));
+        emit("    }\n    return n;\n}\n\n");
     }
     if (!bp->extracted)
         return;

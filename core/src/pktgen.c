@@ -180,9 +180,18 @@ static int bp_prepare(struct mtp_engine *e, struct mtp__bp *bp, const struct mtp
     bp->n_refs = 0;
     if (bd->data_off >= 0 && (err = resolve_data(e, bp, (uint32_t)bd->data_off, 1)) < 0)
         return err;
-    for (uint16_t i = 0; i < bd->n_nested_data; i++)
-        if ((err = resolve_data(e, bp, bd->nested_data_off[i], 0)) < 0)
-            return err;
+    if (bd->n_nested_data) {
+        uint32_t off[MTP_NESTED_MAX];
+        uint16_t n = bd->nested_data(bp->v, off);
+        if (n > bd->n_nested_data)
+            return MTP_EINVAL;
+        for (uint16_t i = 0; i < n; i++) {
+            if (off[i] > bd->size || bd->size - off[i] < sizeof(struct mtp_data))
+                return MTP_EINVAL;
+            if ((err = resolve_data(e, bp, off[i], 0)) < 0)
+                return err;
+        }
+    }
     uint32_t hdr = bd->hdr_len(bp->v);
     if (e->cfg.mtu < 20 + hdr)
         return MTP_EMSGSIZE;

@@ -143,8 +143,15 @@ static void fx_frames_write(const void *bp, uint8_t *dst, uint32_t payload_len)
     }
 }
 
-static const uint32_t fx_frames_nested[] = { offsetof(struct fx_frames, f[0]),
-                                             offsetof(struct fx_frames, f[1]) };
+/* the data_t of each frame in use */
+static uint16_t fx_frames_nested(const void *bp, uint32_t *off)
+{
+    const struct fx_frames *f = bp;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < f->n && i < 2; i++)
+        off[n++] = (uint32_t)(offsetof(struct fx_frames, f) + i * sizeof f->f[0]);
+    return n;
+}
 
 static const struct mtp_bp_desc fx_bps[FX_N_BPS] = {
     [FX_BP_SEG] = { "seg", sizeof(struct fx_seg), fx_seg_hdr_len, fx_seg_write,

@@ -129,12 +129,15 @@ static void mtpg_frames_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_
     (void)o;
 }
 
-static const uint32_t mtpg_frames_bp_qpkt_nested[] = {
-    offsetof(struct mtpg_frames_qpkt, frames.v[0].data),
-    offsetof(struct mtpg_frames_qpkt, frames.v[1].data),
-    offsetof(struct mtpg_frames_qpkt, frames.v[2].data),
-    offsetof(struct mtpg_frames_qpkt, frames.v[3].data),
-};
+static uint16_t mtpg_frames_bp_qpkt_nested(const void *bp_, uint32_t *off)
+{
+    const struct mtpg_frames_qpkt *b = bp_;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < b->frames.len && i < 4; i++) {
+        off[n++] = (uint32_t)(offsetof(struct mtpg_frames_qpkt, frames.v) + i * sizeof b->frames.v[0] + offsetof(struct mtpg_frames_stream_frame, data));
+    }
+    return n;
+}
 
 static uint32_t mtpg_frames_bp_qhdr_hdr_len(const void *bp_)
 {
@@ -258,7 +261,7 @@ int mtpg_frames_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
         mtpg_frames_key_cid(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_FRAMES_EV_STREAM_IN, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 262 "frames.c"
+#line 265 "frames.c"
     return MTP_PARSE_OK;
 }
 
@@ -271,7 +274,7 @@ int mtpg_frames_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_frames_st
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 49 "gen/tests/ok/frames.mtp"
     { __typeof__(c->received) *mtp_p4 = &(c->received); *mtp_p4 = ((*mtp_p4) + ev->length); }
-#line 275 "frames.c"
+#line 278 "frames.c"
     return 0;
 }
 
@@ -324,7 +327,7 @@ int mtpg_frames_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_frames_s
     }
 #line 67 "gen/tests/ok/frames.mtp"
     { __typeof__(c->sent) *mtp_p8 = &(c->sent); *mtp_p8 = ((*mtp_p8) + ev->len); }
-#line 328 "frames.c"
+#line 331 "frames.c"
     return 0;
 }
 

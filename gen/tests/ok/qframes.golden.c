@@ -124,11 +124,15 @@ static void mtpg_qframes_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32
     (void)o;
 }
 
-static const uint32_t mtpg_qframes_bp_qpkt_nested[] = {
-    offsetof(struct mtpg_qframes_qpkt, frames.v[0].data),
-    offsetof(struct mtpg_qframes_qpkt, frames.v[1].data),
-    offsetof(struct mtpg_qframes_qpkt, frames.v[2].data),
-};
+static uint16_t mtpg_qframes_bp_qpkt_nested(const void *bp_, uint32_t *off)
+{
+    const struct mtpg_qframes_qpkt *b = bp_;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < b->frames.len && i < 3; i++) {
+        off[n++] = (uint32_t)(offsetof(struct mtpg_qframes_qpkt, frames.v) + i * sizeof b->frames.v[0] + offsetof(struct mtpg_qframes_stream_frame, data));
+    }
+    return n;
+}
 
 static int mtpg_qframes_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, struct mtpg_qframes_qpkt *h)
 {
@@ -217,7 +221,7 @@ int mtpg_qframes_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
             }
         }
     }
-#line 221 "qframes.c"
+#line 225 "qframes.c"
     return MTP_PARSE_OK;
 }
 
@@ -230,7 +234,7 @@ int mtpg_qframes_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_qframes_
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 47 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->received) *mtp_p3 = &(c->received); *mtp_p3 = ((*mtp_p3) + ev->length); }
-#line 234 "qframes.c"
+#line 238 "qframes.c"
     return 0;
 }
 
@@ -281,7 +285,7 @@ int mtpg_qframes_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_qframes
     }
 #line 63 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->sent) *mtp_p7 = &(c->sent); *mtp_p7 = ((*mtp_p7) + ev->len); }
-#line 285 "qframes.c"
+#line 289 "qframes.c"
     return 0;
 }
 

@@ -114,9 +114,15 @@ static void mtpg_qtail_bp_tpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_t
     (void)o;
 }
 
-static const uint32_t mtpg_qtail_bp_tpkt_nested[] = {
-    offsetof(struct mtpg_qtail_tpkt, frames.v[0].data),
-};
+static uint16_t mtpg_qtail_bp_tpkt_nested(const void *bp_, uint32_t *off)
+{
+    const struct mtpg_qtail_tpkt *b = bp_;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < b->frames.len && i < 1; i++) {
+        off[n++] = (uint32_t)(offsetof(struct mtpg_qtail_tpkt, frames.v) + i * sizeof b->frames.v[0] + offsetof(struct mtpg_qtail_dgram_frame, data));
+    }
+    return n;
+}
 
 static int mtpg_qtail_bp_tpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, struct mtpg_qtail_tpkt *h)
 {
@@ -180,7 +186,7 @@ int mtpg_qtail_parse_parse_t(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsink
         struct mtpg_qtail_dgram_in mtp_ev2 = e;
         mtp_evsink_push(mtp_out, MTPG_QTAIL_EV_DGRAM_IN, &mtp_ev2, sizeof mtp_ev2, NULL);
     }
-#line 184 "qtail.c"
+#line 190 "qtail.c"
     return MTP_PARSE_OK;
 }
 
@@ -191,7 +197,7 @@ int mtpg_qtail_proc_count(struct mtp_exec *mtp_x, const struct mtpg_qtail_dgram_
     (void)g;
 #line 33 "gen/tests/ok/qtail.mtp"
     { __typeof__(g->bytes) *mtp_p3 = &(g->bytes); *mtp_p3 = ((*mtp_p3) + (ev->data).len); }
-#line 195 "qtail.c"
+#line 201 "qtail.c"
     return 0;
 }
 
