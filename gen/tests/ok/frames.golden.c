@@ -103,8 +103,9 @@ static uint32_t mtpg_frames_bp_qpkt_hdr_len(const void *bp_)
     const struct mtpg_frames_qpkt *b = bp_;
     uint32_t n = 10;
     (void)b;
-    for (uint32_t i = 0; i < b->frames.len && i < 4; i++)
+    for (uint32_t i = 0; i < b->frames.len && i < 4; i++) {
         n += mtpg_frames_bp_stream_frame_hdr_len(&b->frames.v[i]) + b->frames.v[i].data.len;
+    }
     return n;
 }
 
@@ -261,7 +262,7 @@ int mtpg_frames_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
         mtpg_frames_key_cid(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_FRAMES_EV_STREAM_IN, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 265 "frames.c"
+#line 266 "frames.c"
     return MTP_PARSE_OK;
 }
 
@@ -274,7 +275,7 @@ int mtpg_frames_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_frames_st
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 49 "gen/tests/ok/frames.mtp"
     { __typeof__(c->received) *mtp_p4 = &(c->received); *mtp_p4 = ((*mtp_p4) + ev->length); }
-#line 278 "frames.c"
+#line 279 "frames.c"
     return 0;
 }
 
@@ -327,7 +328,7 @@ int mtpg_frames_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_frames_s
     }
 #line 67 "gen/tests/ok/frames.mtp"
     { __typeof__(c->sent) *mtp_p8 = &(c->sent); *mtp_p8 = ((*mtp_p8) + ev->len); }
-#line 331 "frames.c"
+#line 332 "frames.c"
     return 0;
 }
 

@@ -70,6 +70,7 @@ static void mtpg_qframes_ctx_qconn_init_v(void *c)
 
 static uint32_t mtpg_qframes_bp_stream_frame_hdr_len(const void *bp_);
 static void mtpg_qframes_bp_stream_frame_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);
+static int mtpg_qframes_fr_stream_frame_parse(const uint8_t *p, uint32_t n, struct mtpg_qframes_stream_frame *fr);
 static uint32_t mtpg_qframes_bp_qpkt_hdr_len(const void *bp_);
 static void mtpg_qframes_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);
 
@@ -94,13 +95,33 @@ static void mtpg_qframes_bp_stream_frame_write_hdr(const void *bp_, uint8_t *dst
     (void)o;
 }
 
+static __attribute__((unused)) int mtpg_qframes_fr_stream_frame_parse(const uint8_t *p, uint32_t n, struct mtpg_qframes_stream_frame *fr)
+{
+    memset(fr, 0, sizeof *fr);
+    if (n < 11)
+        return -1;
+    fr->type = (uint8_t)mtpg_qframes_get8(p + 0);
+    fr->stream = (uint64_t)mtpg_qframes_get64(p + 1);
+    fr->length = (uint16_t)mtpg_qframes_get16(p + 9);
+    if (fr->type != 8)
+        return -1;
+    uint32_t o = 11;
+    if ((uint64_t)fr->length > n - o)
+        return -1;
+    fr->data.len = (uint32_t)fr->length;
+    fr->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
+    o += fr->data.len;
+    return (int)o;
+}
+
 static uint32_t mtpg_qframes_bp_qpkt_hdr_len(const void *bp_)
 {
     const struct mtpg_qframes_qpkt *b = bp_;
     uint32_t n = 9;
     (void)b;
-    for (uint32_t i = 0; i < b->frames.len && i < 3; i++)
+    for (uint32_t i = 0; i < b->frames.len && i < 3; i++) {
         n += mtpg_qframes_bp_stream_frame_hdr_len(&b->frames.v[i]) + b->frames.v[i].data.len;
+    }
     return n;
 }
 
@@ -149,23 +170,10 @@ static int mtpg_qframes_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     while (o < n) {
         if (h->frames.len >= 3)
             return -1;
-        struct mtpg_qframes_stream_frame *fr = &h->frames.v[h->frames.len++];
-        const uint8_t *q = p + o;
-        uint32_t left = n - o;
-        if (left < 11)
+        int k = mtpg_qframes_fr_stream_frame_parse(p + o, n - o, &h->frames.v[h->frames.len++]);
+        if (k < 0)
             return -1;
-    fr->type = (uint8_t)mtpg_qframes_get8(q + 0);
-    fr->stream = (uint64_t)mtpg_qframes_get64(q + 1);
-    fr->length = (uint16_t)mtpg_qframes_get16(q + 9);
-        if (fr->type != 8)
-            return -1;
-        o += 11;
-        left -= 11;
-        if ((uint64_t)fr->length > left)
-            return -1;
-        fr->data.len = (uint32_t)fr->length;
-        fr->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
-        o += fr->data.len;
+        o += (uint32_t)k;
     }
     *pos += o;
     return 0;
@@ -221,7 +229,7 @@ int mtpg_qframes_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
             }
         }
     }
-#line 225 "qframes.c"
+#line 233 "qframes.c"
     return MTP_PARSE_OK;
 }
 
@@ -234,7 +242,7 @@ int mtpg_qframes_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_qframes_
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 47 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->received) *mtp_p3 = &(c->received); *mtp_p3 = ((*mtp_p3) + ev->length); }
-#line 238 "qframes.c"
+#line 246 "qframes.c"
     return 0;
 }
 
@@ -285,7 +293,7 @@ int mtpg_qframes_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_qframes
     }
 #line 63 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->sent) *mtp_p7 = &(c->sent); *mtp_p7 = ((*mtp_p7) + ev->len); }
-#line 289 "qframes.c"
+#line 297 "qframes.c"
     return 0;
 }
 
