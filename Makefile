@@ -22,9 +22,47 @@ DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tool
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
             iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib
 
-# Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs.
+# What fragments name across components -- artifact paths and the flags to use them -- is
+# defined here once, so that every fragment stands alone: none relies on another fragment's
+# variables, or on the order in which they are read.
+MTPC          := $(B)/bin/mtpc
+MTPC_SAN      := $(B)/san/bin/mtpc
+CORE_LIB      := $(B)/lib/libmtpcore.a
+CORE_SLIB     := $(B)/san/lib/libmtpcore.a
+SIM_LIB       := $(B)/lib/libmtp_sim.a
+SIM_SLIB      := $(B)/san/lib/libmtp_sim.a
+SIM_CFLAGS    := -Itargets/sim
+XDP_LIB       := $(B)/lib/libmtp_xdp.a
+XDP_SLIB      := $(B)/san/lib/libmtp_xdp.a
+XDP_LDLIBS    := -lxdp -lbpf -lelf -lz
+BPF_CFLAGS    := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -dumpmachine) \
+                 -Itargets/xdp
+MTP_SOCK_LIB  := $(B)/lib/libmtpsock.a
+MTP_SOCK_SLIB := $(B)/san/lib/libmtpsock.a
+# The DPDK target is built where libdpdk's pkg-config is found (DPDK_LIB empty otherwise).
+# DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
+DPDK_PC       := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
+ifeq ($(DPDK_PC),yes)
+DPDK_CFLAGS   := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+DPDK_LIBS     := $(shell pkg-config --libs libdpdk)
+DPDK_LIB      := $(B)/lib/libmtp_dpdk.a
+endif
+
+# Objects of project C files (fragments add flags per target where they need more).
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B)/san/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -MMD -MP -c $< -o $@
+
+# Fragments. Each stands alone (read in any order, `make` builds and runs the same commands); the
+# order below only decides the order in which `make test` runs the suites: the compiler first,
+# then the runtime, targets, programs, the socket layer, tools, and the suites that need all.
 FRAGMENTS := $(wildcard gen/*.mk) $(wildcard core/*.mk) $(wildcard targets/*.mk) \
-             $(wildcard targets/*/*.mk) $(wildcard mtp-programs/*.mk) $(wildcard preload/*.mk) \
+             $(wildcard targets/*/*.mk) $(wildcard targets/*/tests/*.mk) \
+             $(wildcard mtp-programs/*.mk) $(wildcard preload/*.mk) \
+             $(wildcard tools/*/*.mk) $(wildcard tools/*/tests/*.mk) \
              $(wildcard compat-tests/*.mk) $(wildcard bench/*.mk)
 include $(FRAGMENTS)
 
@@ -70,4 +108,4 @@ $(B)/bin $(B)/lib $(B)/gen $(B)/obj $(B)/san $(B)/tests:
 # The demo: namespaces up, MTP and kernel TCP moving data both ways, namespaces down.
 .PHONY: run-demo
 run-demo:
-	@bash targets/demo.sh
+	@bash tools/demo.sh

@@ -18,15 +18,14 @@ $(B)/bin/bench_kidle: bench/kidle.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@
 
-.SECONDEXPANSION:
-$(B)/bin/bench_pingpong: bench/pingpong.c $$(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a $(B)/lib/libmtpcore.a
+$(B)/bin/bench_pingpong: bench/pingpong.c $(MTP_SOCK_LIB) $(XDP_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ipreload -Itargets/xdp $< $(MTP_SOCK_LIB) $(B)/lib/libmtp_xdp.a \
-	    $(B)/lib/libmtpcore.a $(XDP_LDLIBS) -lm -o $@
+	$(CC) $(CFLAGS) -Ipreload -Itargets/xdp $< $(MTP_SOCK_LIB) $(XDP_LIB) \
+	    $(CORE_LIB) $(XDP_LDLIBS) -lm -o $@
 
-$(B)/bin/bench_idle_conns: bench/idle_conns.c $$(MTP_SOCK_LIB) $(SIM_LIB) $(B)/lib/libmtpcore.a
+$(B)/bin/bench_idle_conns: bench/idle_conns.c $(MTP_SOCK_LIB) $(SIM_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ipreload $(SIM_CFLAGS) $< $(MTP_SOCK_LIB) $(SIM_LIB) $(B)/lib/libmtpcore.a \
+	$(CC) $(CFLAGS) -Ipreload $(SIM_CFLAGS) $< $(MTP_SOCK_LIB) $(SIM_LIB) $(CORE_LIB) \
 	    -lm -o $@
 
 .PHONY: bench
