@@ -9,7 +9,7 @@ QUIC_TESTS := $(patsubst mtp-programs/tests/%.c,$(B)/san/tests/quic/%,\
 $(B)/san/tests/quic/%: mtp-programs/tests/%.c $(wildcard mtp-programs/tests/quic_*.h) \
                        $(QUIC_GEN_H) $(QUIC_SOBJ) $(SIM_SLIB) $(CORE_SLIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -I$(B)/gen -Itargets/sim -Imtp-programs/tests $< \
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -I$(B)/gen $(SIM_CFLAGS) -Imtp-programs/tests $< \
 	    $(QUIC_SOBJ) $(SIM_SLIB) $(CORE_SLIB) $(CRITERION) -lm -o $@
 
 .PHONY: test-quic
