@@ -1695,6 +1695,34 @@ static void emit_nested_data(Decl *bp)
     emit("    return n;\n}\n\n");
 }
 
+/* The one frame list a blueprint can be cut by (no payload of its own), or NULL. */
+static Field *split_field(Decl *bp)
+{
+    Field *nf = NULL;
+    int n = 0;
+    for (Field *f = bp->fields; f; f = f->next)
+        if (is_frame_list(f)) {
+            nf = f;
+            n++;
+        }
+    return n == 1 && !bp->data_field ? nf : NULL;
+}
+
+/* frames_from (program.h): keep the frames [first, first + k) that fit in `room` */
+static void emit_frames_from(Decl *bp, Field *f)
+{
+    char *n = name_of(bp->name), *fn = name_of(f->name);
+    long long cap = (long long)f->ty->cap;
+    emit("static uint32_t mtpg_%s_bp_%s_frames_from(void *bp_, uint32_t first, uint32_t room)\n{\n"
+         "    %s *b = bp_;\n    uint32_t n = b->%s.len < %lld ? b->%s.len : %lld;\n",
+         P, n, rec_ctype(bp), fn, cap, fn, cap);
+    emit("    if (first >= n) {\n        b->%s.len = 0;\n        return 0;\n    }\n", fn);
+    emit("    memmove(&b->%s.v[0], &b->%s.v[first], (n - first) * sizeof b->%s.v[0]);\n", fn, fn, fn);
+    emit("    uint32_t k = 0;\n    for (;;) {\n        if (first + k >= n)\n            break;\n"
+         "        b->%s.len = k + 1;\n        if (mtpg_%s_bp_%s_hdr_len(b) > room)\n            break;\n"
+         "        k++;\n    }\n    b->%s.len = k;\n    return k;\n}\n\n", fn, P, n, fn);
+}
+
 /* header length and serialiser: the fixed prefix, then the variable-size fields in order
  * (option lists, frame lists, and in frames varints, integers after them, counted lists) */
 static void emit_bp_code(Decl *bp)
@@ -1746,6 +1774,8 @@ static void emit_bp_code(Decl *bp)
     emit("    (void)o;\n}\n\n");
     if (nested_data_cap(bp))
         emit_nested_data(bp);
+    if (split_field(bp))
+        emit_frames_from(bp, split_field(bp));
     if (bp->is_frame)
         emit_frame_parse(bp);
     if (!bp->extracted)
@@ -2052,12 +2082,13 @@ static void emit_descriptor(void)
         if (nested > MTP_NESTED_MAX_C)
             mtpc_error_at(b->name, "'%.*s' has %lld frames with data, more than %d",
                           b->name->len, b->name->loc, nested, MTP_NESTED_MAX_C);
-        emit("    {\"%s\", sizeof(%s), mtpg_%s_bp_%s_hdr_len, mtpg_%s_bp_%s_write_hdr, %s, %d, %lld, %s},\n",
+        emit("    {\"%s\", sizeof(%s), mtpg_%s_bp_%s_hdr_len, mtpg_%s_bp_%s_write_hdr, %s, %d, %lld, %s, %s},\n",
              n, rec_ctype(b), P, n, P, n,
              b->data_field ? mtpc_fmt("(int32_t)offsetof(%s, %s)", rec_ctype(b),
                                       name_of(b->data_field->name))
                            : "-1",
-             b->csum_off, nested, nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL");
+             b->csum_off, nested, nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL",
+             split_field(b) ? mtpc_fmt("mtpg_%s_bp_%s_frames_from", P, n) : "NULL");
     }
     if (prog->nbps)
         emit("};\n\n");

@@ -204,3 +204,45 @@ Test(qunion, a_processor_sends_mixed_frames_that_parse_back)
     }
     free(out);
 }
+
+/* frames_from (program.h): the engine cuts a frame list larger than a packet into packets of
+ * whole frames; each call keeps the frames that fit from `first` on. */
+Test(qunion, frames_from_keeps_the_whole_frames_that_fit)
+{
+    static const char bytes[500];
+    struct mtpg_qunion_qpkt q;
+    memset(&q, 0, sizeof q);
+    q.flags = 0x40;
+    for (uint32_t i = 0; i < 4; i++) {
+        struct mtpg_qunion_qframe *f = &q.frames.v[q.frames.len++];
+        f->kind = MTPG_QUNION_T_STREAM;
+        f->u.stream_frame.type = MTPG_QUNION_T_STREAM;
+        f->u.stream_frame.stream = i;
+        f->u.stream_frame.off = 0;
+        f->u.stream_frame.data.len = 500;
+        f->u.stream_frame.data.addr = (mtp_addr_t)(uintptr_t)bytes;
+    }
+    const struct mtp_bp_desc *d = &mtpg_qunion_program.bps[MTPG_QUNION_BP_QPKT];
+    cr_assert_not_null(d->frames_from);
+    /* 13 header bytes, each frame 1 + 1 + 1 + 2 + 500 = 505 bytes */
+    cr_assert_eq(d->hdr_len(&q), 13 + 4 * 505);
+    struct mtpg_qunion_qpkt c;
+    const uint32_t firsts[] = {0, 2, 3, 4};
+    const uint32_t want[] = {2, 2, 1, 0};
+    for (uint32_t t = 0; t < 4; t++) {
+        c = q;
+        cr_expect_eq(d->frames_from(&c, firsts[t], 1100), want[t], "from %u", firsts[t]);
+        cr_expect_eq(c.frames.len, want[t]);
+        if (want[t]) {
+            cr_expect_eq(c.frames.v[0].u.stream_frame.stream, firsts[t], "moved to the front");
+            cr_expect_leq(d->hdr_len(&c), 1100);
+        }
+    }
+    c = q;
+    cr_expect_eq(d->frames_from(&c, 0, 500), 0, "a frame larger than the room");
+    /* the data_t of the frames kept are the ones the engine resolved */
+    c = q;
+    d->frames_from(&c, 1, 1100);
+    uint32_t off[8];
+    cr_expect_eq(d->nested_data(&c, off), 2);
+}

@@ -285,6 +285,13 @@ struct mtp_bp_desc {
      * their data_t at different offsets, and slots past the list's length are not in use. */
     uint16_t n_nested_data;
     uint16_t (*nested_data)(const void *bp, uint32_t *off);
+    /* Frame segmentation (NULL: none). For a blueprint whose header is followed by one frame
+     * list and no payload: keeps in `bp` (a copy of the blueprint) only its frames
+     * [first, first + k), the most whose header and frames fit in `room` bytes, and returns
+     * k (0 when frame `first` does not fit alone or there is none). The engine cuts a frame
+     * list larger than the MTU into packets of whole frames this way, each packet passing
+     * through the pkt_gen's seg rule (e.g. a packet number + 1). */
+    uint32_t (*frames_from)(void *bp, uint32_t first, uint32_t room);
 };
 
 enum mtp_seg_pos { MTP_SEG_FIRST, MTP_SEG_MID, MTP_SEG_LAST, MTP_SEG_ONLY };

@@ -155,6 +155,28 @@ static uint16_t mtpg_qframes_bp_qpkt_nested(const void *bp_, uint32_t *off)
     return n;
 }
 
+static uint32_t mtpg_qframes_bp_qpkt_frames_from(void *bp_, uint32_t first, uint32_t room)
+{
+    struct mtpg_qframes_qpkt *b = bp_;
+    uint32_t n = b->frames.len < 3 ? b->frames.len : 3;
+    if (first >= n) {
+        b->frames.len = 0;
+        return 0;
+    }
+    memmove(&b->frames.v[0], &b->frames.v[first], (n - first) * sizeof b->frames.v[0]);
+    uint32_t k = 0;
+    for (;;) {
+        if (first + k >= n)
+            break;
+        b->frames.len = k + 1;
+        if (mtpg_qframes_bp_qpkt_hdr_len(b) > room)
+            break;
+        k++;
+    }
+    b->frames.len = k;
+    return k;
+}
+
 static int mtpg_qframes_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, struct mtpg_qframes_qpkt *h)
 {
     memset(h, 0, sizeof *h);
@@ -229,7 +251,7 @@ int mtpg_qframes_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
             }
         }
     }
-#line 233 "qframes.c"
+#line 255 "qframes.c"
     return MTP_PARSE_OK;
 }
 
@@ -242,7 +264,7 @@ int mtpg_qframes_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_qframes_
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 47 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->received) *mtp_p3 = &(c->received); *mtp_p3 = ((*mtp_p3) + ev->length); }
-#line 246 "qframes.c"
+#line 268 "qframes.c"
     return 0;
 }
 
@@ -293,7 +315,7 @@ int mtpg_qframes_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_qframes
     }
 #line 63 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->sent) *mtp_p7 = &(c->sent); *mtp_p7 = ((*mtp_p7) + ev->len); }
-#line 297 "qframes.c"
+#line 319 "qframes.c"
     return 0;
 }
 
@@ -336,8 +358,8 @@ static const struct mtp_ctx_desc mtpg_qframes_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_qframes_bps[] = {
-    {"stream_frame", sizeof(struct mtpg_qframes_stream_frame), mtpg_qframes_bp_stream_frame_hdr_len, mtpg_qframes_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_qframes_stream_frame, data), -1, 0, NULL},
-    {"qpkt", sizeof(struct mtpg_qframes_qpkt), mtpg_qframes_bp_qpkt_hdr_len, mtpg_qframes_bp_qpkt_write_hdr, -1, -1, 3, mtpg_qframes_bp_qpkt_nested},
+    {"stream_frame", sizeof(struct mtpg_qframes_stream_frame), mtpg_qframes_bp_stream_frame_hdr_len, mtpg_qframes_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_qframes_stream_frame, data), -1, 0, NULL, NULL},
+    {"qpkt", sizeof(struct mtpg_qframes_qpkt), mtpg_qframes_bp_qpkt_hdr_len, mtpg_qframes_bp_qpkt_write_hdr, -1, -1, 3, mtpg_qframes_bp_qpkt_nested, mtpg_qframes_bp_qpkt_frames_from},
 };
 
 const struct mtp_program mtpg_qframes_program = {

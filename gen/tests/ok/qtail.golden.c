@@ -142,6 +142,28 @@ static uint16_t mtpg_qtail_bp_tpkt_nested(const void *bp_, uint32_t *off)
     return n;
 }
 
+static uint32_t mtpg_qtail_bp_tpkt_frames_from(void *bp_, uint32_t first, uint32_t room)
+{
+    struct mtpg_qtail_tpkt *b = bp_;
+    uint32_t n = b->frames.len < 1 ? b->frames.len : 1;
+    if (first >= n) {
+        b->frames.len = 0;
+        return 0;
+    }
+    memmove(&b->frames.v[0], &b->frames.v[first], (n - first) * sizeof b->frames.v[0]);
+    uint32_t k = 0;
+    for (;;) {
+        if (first + k >= n)
+            break;
+        b->frames.len = k + 1;
+        if (mtpg_qtail_bp_tpkt_hdr_len(b) > room)
+            break;
+        k++;
+    }
+    b->frames.len = k;
+    return k;
+}
+
 static int mtpg_qtail_bp_tpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, struct mtpg_qtail_tpkt *h)
 {
     memset(h, 0, sizeof *h);
@@ -194,7 +216,7 @@ int mtpg_qtail_parse_parse_t(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsink
         struct mtpg_qtail_dgram_in mtp_ev2 = e;
         mtp_evsink_push(mtp_out, MTPG_QTAIL_EV_DGRAM_IN, &mtp_ev2, sizeof mtp_ev2, NULL);
     }
-#line 198 "qtail.c"
+#line 220 "qtail.c"
     return MTP_PARSE_OK;
 }
 
@@ -205,7 +227,7 @@ int mtpg_qtail_proc_count(struct mtp_exec *mtp_x, const struct mtpg_qtail_dgram_
     (void)g;
 #line 33 "gen/tests/ok/qtail.mtp"
     { __typeof__(g->bytes) *mtp_p3 = &(g->bytes); *mtp_p3 = ((*mtp_p3) + (ev->data).len); }
-#line 209 "qtail.c"
+#line 231 "qtail.c"
     return 0;
 }
 
@@ -240,8 +262,8 @@ static const struct mtp_ctx_desc mtpg_qtail_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_qtail_bps[] = {
-    {"dgram_frame", sizeof(struct mtpg_qtail_dgram_frame), mtpg_qtail_bp_dgram_frame_hdr_len, mtpg_qtail_bp_dgram_frame_write_hdr, (int32_t)offsetof(struct mtpg_qtail_dgram_frame, data), -1, 0, NULL},
-    {"tpkt", sizeof(struct mtpg_qtail_tpkt), mtpg_qtail_bp_tpkt_hdr_len, mtpg_qtail_bp_tpkt_write_hdr, -1, -1, 1, mtpg_qtail_bp_tpkt_nested},
+    {"dgram_frame", sizeof(struct mtpg_qtail_dgram_frame), mtpg_qtail_bp_dgram_frame_hdr_len, mtpg_qtail_bp_dgram_frame_write_hdr, (int32_t)offsetof(struct mtpg_qtail_dgram_frame, data), -1, 0, NULL, NULL},
+    {"tpkt", sizeof(struct mtpg_qtail_tpkt), mtpg_qtail_bp_tpkt_hdr_len, mtpg_qtail_bp_tpkt_write_hdr, -1, -1, 1, mtpg_qtail_bp_tpkt_nested, mtpg_qtail_bp_tpkt_frames_from},
 };
 
 const struct mtp_program mtpg_qtail_program = {

@@ -450,6 +450,28 @@ static uint16_t mtpg_qunion_bp_qpkt_nested(const void *bp_, uint32_t *off)
     return n;
 }
 
+static uint32_t mtpg_qunion_bp_qpkt_frames_from(void *bp_, uint32_t first, uint32_t room)
+{
+    struct mtpg_qunion_qpkt *b = bp_;
+    uint32_t n = b->frames.len < 8 ? b->frames.len : 8;
+    if (first >= n) {
+        b->frames.len = 0;
+        return 0;
+    }
+    memmove(&b->frames.v[0], &b->frames.v[first], (n - first) * sizeof b->frames.v[0]);
+    uint32_t k = 0;
+    for (;;) {
+        if (first + k >= n)
+            break;
+        b->frames.len = k + 1;
+        if (mtpg_qunion_bp_qpkt_hdr_len(b) > room)
+            break;
+        k++;
+    }
+    b->frames.len = k;
+    return k;
+}
+
 static int mtpg_qunion_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, struct mtpg_qunion_qpkt *h)
 {
     memset(h, 0, sizeof *h);
@@ -575,7 +597,7 @@ int mtpg_qunion_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
             }
         }
     }
-#line 579 "qunion.c"
+#line 601 "qunion.c"
     return MTP_PARSE_OK;
 }
 
@@ -586,7 +608,7 @@ int mtpg_qunion_proc_on_stream(struct mtp_exec *mtp_x, const struct mtpg_qunion_
     (void)c;
 #line 80 "gen/tests/ok/qunion.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(ev->off); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)((ev->data).len); } }
-#line 590 "qunion.c"
+#line 612 "qunion.c"
     return 0;
 }
 
@@ -597,7 +619,7 @@ int mtpg_qunion_proc_on_ack(struct mtp_exec *mtp_x, const struct mtpg_qunion_ack
     (void)c;
 #line 84 "gen/tests/ok/qunion.mtp"
     c->sent = ev->largest;
-#line 601 "qunion.c"
+#line 623 "qunion.c"
     return 0;
 }
 
@@ -608,7 +630,7 @@ int mtpg_qunion_proc_on_ping(struct mtp_exec *mtp_x, const struct mtpg_qunion_pi
     (void)c;
 #line 88 "gen/tests/ok/qunion.mtp"
     { __typeof__(c->pn) *mtp_p16 = &(c->pn); *mtp_p16 = ((*mtp_p16) + 1); }
-#line 612 "qunion.c"
+#line 634 "qunion.c"
     return 0;
 }
 
@@ -681,7 +703,7 @@ int mtpg_qunion_proc_send_mixed(struct mtp_exec *mtp_x, const struct mtpg_qunion
     { __typeof__(c->sent) *mtp_p24 = &(c->sent); *mtp_p24 = ((*mtp_p24) + ev->len); }
 #line 115 "gen/tests/ok/qunion.mtp"
     { __typeof__(c->pn) *mtp_p25 = &(c->pn); *mtp_p25 = ((*mtp_p25) + 1); }
-#line 685 "qunion.c"
+#line 707 "qunion.c"
     return 0;
 }
 
@@ -740,11 +762,11 @@ static const struct mtp_ctx_desc mtpg_qunion_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_qunion_bps[] = {
-    {"padding_frame", sizeof(struct mtpg_qunion_padding_frame), mtpg_qunion_bp_padding_frame_hdr_len, mtpg_qunion_bp_padding_frame_write_hdr, (int32_t)offsetof(struct mtpg_qunion_padding_frame, zeros), -1, 0, NULL},
-    {"ping_frame", sizeof(struct mtpg_qunion_ping_frame), mtpg_qunion_bp_ping_frame_hdr_len, mtpg_qunion_bp_ping_frame_write_hdr, -1, -1, 0, NULL},
-    {"ack_frame", sizeof(struct mtpg_qunion_ack_frame), mtpg_qunion_bp_ack_frame_hdr_len, mtpg_qunion_bp_ack_frame_write_hdr, -1, -1, 0, NULL},
-    {"stream_frame", sizeof(struct mtpg_qunion_stream_frame), mtpg_qunion_bp_stream_frame_hdr_len, mtpg_qunion_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_qunion_stream_frame, data), -1, 0, NULL},
-    {"qpkt", sizeof(struct mtpg_qunion_qpkt), mtpg_qunion_bp_qpkt_hdr_len, mtpg_qunion_bp_qpkt_write_hdr, -1, -1, 8, mtpg_qunion_bp_qpkt_nested},
+    {"padding_frame", sizeof(struct mtpg_qunion_padding_frame), mtpg_qunion_bp_padding_frame_hdr_len, mtpg_qunion_bp_padding_frame_write_hdr, (int32_t)offsetof(struct mtpg_qunion_padding_frame, zeros), -1, 0, NULL, NULL},
+    {"ping_frame", sizeof(struct mtpg_qunion_ping_frame), mtpg_qunion_bp_ping_frame_hdr_len, mtpg_qunion_bp_ping_frame_write_hdr, -1, -1, 0, NULL, NULL},
+    {"ack_frame", sizeof(struct mtpg_qunion_ack_frame), mtpg_qunion_bp_ack_frame_hdr_len, mtpg_qunion_bp_ack_frame_write_hdr, -1, -1, 0, NULL, NULL},
+    {"stream_frame", sizeof(struct mtpg_qunion_stream_frame), mtpg_qunion_bp_stream_frame_hdr_len, mtpg_qunion_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_qunion_stream_frame, data), -1, 0, NULL, NULL},
+    {"qpkt", sizeof(struct mtpg_qunion_qpkt), mtpg_qunion_bp_qpkt_hdr_len, mtpg_qunion_bp_qpkt_write_hdr, -1, -1, 8, mtpg_qunion_bp_qpkt_nested, mtpg_qunion_bp_qpkt_frames_from},
 };
 
 const struct mtp_program mtpg_qunion_program = {
