@@ -5,44 +5,13 @@
 #include <string.h>
 
 #include "qunion.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_qunion_stream_in) <= MTP_EVENT_MAX_BYTES, "event stream_in is too large");
 _Static_assert(sizeof(struct mtpg_qunion_ack_in) <= MTP_EVENT_MAX_BYTES, "event ack_in is too large");
 _Static_assert(sizeof(struct mtpg_qunion_ping_in) <= MTP_EVENT_MAX_BYTES, "event ping_in is too large");
 _Static_assert(sizeof(struct mtpg_qunion_q_send) <= MTP_EVENT_MAX_BYTES, "event q_send is too large");
 
-static __attribute__((unused)) uint64_t mtpg_qunion_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_qunion_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_qunion_get32(const uint8_t *p) { return mtpg_qunion_get16(p) << 16 | mtpg_qunion_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_qunion_get64(const uint8_t *p) { return mtpg_qunion_get32(p) << 32 | mtpg_qunion_get32(p + 4); }
-static __attribute__((unused)) void mtpg_qunion_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_qunion_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_qunion_put32(uint8_t *p, uint32_t v) { mtpg_qunion_put16(p, (uint16_t)(v >> 16)); mtpg_qunion_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_qunion_put64(uint8_t *p, uint64_t v) { mtpg_qunion_put32(p, (uint32_t)(v >> 32)); mtpg_qunion_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_qunion_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_qunion_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_qunion_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_qunion_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_qunion_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
 static __attribute__((unused)) uint32_t mtpg_qunion_varint_len(uint64_t v) { return v < 64 ? 1 : v < 16384 ? 2 : v < 1073741824 ? 4 : 8; }
 static __attribute__((unused)) uint32_t mtpg_qunion_put_varint(uint8_t *p, uint64_t v)
 {
@@ -67,9 +36,6 @@ static __attribute__((unused)) int mtpg_qunion_get_varint(const uint8_t *p, uint
     *v = x;
     return (int)len;
 }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_qunion_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
-
 static __attribute__((unused)) void mtpg_qunion_init_padding_frame(struct mtpg_qunion_padding_frame *v)
 {
     memset(v, 0, sizeof *v);
@@ -143,7 +109,7 @@ static void mtpg_qunion_bp_padding_frame_write_hdr(const void *bp_, uint8_t *dst
     uint32_t o = 1;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qunion_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
     (void)o;
 }
 
@@ -152,7 +118,7 @@ static __attribute__((unused)) int mtpg_qunion_fr_padding_frame_parse(const uint
     memset(fr, 0, sizeof *fr);
     if (n < 1)
         return -1;
-    fr->type = (uint8_t)mtpg_qunion_get8(p + 0);
+    fr->type = (uint8_t)mtp_gen_get8(p + 0);
     if (fr->type != 0)
         return -1;
     uint32_t o = 1;
@@ -177,7 +143,7 @@ static void mtpg_qunion_bp_ping_frame_write_hdr(const void *bp_, uint8_t *dst, u
     uint32_t o = 1;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qunion_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
     (void)o;
 }
 
@@ -186,7 +152,7 @@ static __attribute__((unused)) int mtpg_qunion_fr_ping_frame_parse(const uint8_t
     memset(fr, 0, sizeof *fr);
     if (n < 1)
         return -1;
-    fr->type = (uint8_t)mtpg_qunion_get8(p + 0);
+    fr->type = (uint8_t)mtp_gen_get8(p + 0);
     if (fr->type != 1)
         return -1;
     uint32_t o = 1;
@@ -218,7 +184,7 @@ static void mtpg_qunion_bp_ack_frame_write_hdr(const void *bp_, uint8_t *dst, ui
     uint32_t o = 1;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qunion_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
     o += mtpg_qunion_put_varint(dst + o, (uint64_t)b->largest);
     o += mtpg_qunion_put_varint(dst + o, (uint64_t)b->delay);
     o += mtpg_qunion_put_varint(dst + o, (uint64_t)(b->ranges.len < 4 ? b->ranges.len : 4));
@@ -235,7 +201,7 @@ static __attribute__((unused)) int mtpg_qunion_fr_ack_frame_parse(const uint8_t 
     memset(fr, 0, sizeof *fr);
     if (n < 1)
         return -1;
-    fr->type = (uint8_t)mtpg_qunion_get8(p + 0);
+    fr->type = (uint8_t)mtp_gen_get8(p + 0);
     if (fr->type != 2)
         return -1;
     uint32_t o = 1;
@@ -315,7 +281,7 @@ static void mtpg_qunion_bp_stream_frame_write_hdr(const void *bp_, uint8_t *dst,
     uint32_t o = 1;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qunion_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
     o += mtpg_qunion_put_varint(dst + o, (uint64_t)b->stream);
     o += mtpg_qunion_put_varint(dst + o, (uint64_t)b->off);
     o += mtpg_qunion_put_varint(dst + o, (uint64_t)(payload_len));
@@ -327,7 +293,7 @@ static __attribute__((unused)) int mtpg_qunion_fr_stream_frame_parse(const uint8
     memset(fr, 0, sizeof *fr);
     if (n < 1)
         return -1;
-    fr->type = (uint8_t)mtpg_qunion_get8(p + 0);
+    fr->type = (uint8_t)mtp_gen_get8(p + 0);
     if (fr->type != 14)
         return -1;
     uint32_t o = 1;
@@ -395,9 +361,9 @@ static void mtpg_qunion_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_
     uint32_t o = 13;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qunion_put8(dst + 0, (uint8_t)(b->flags));
-    mtpg_qunion_put64(dst + 1, (uint64_t)(b->conn));
-    mtpg_qunion_put32(dst + 9, (uint32_t)(b->pn));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->flags));
+    mtp_gen_put64(dst + 1, (uint64_t)(b->conn));
+    mtp_gen_put32(dst + 9, (uint32_t)(b->pn));
     for (uint32_t i = 0; i < b->frames.len && i < 8; i++) {
         switch (b->frames.v[i].kind) {
         case 0: {
@@ -481,9 +447,9 @@ static int mtpg_qunion_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *p
     uint32_t n = pkt->l4_len - *pos;
     if (n < 13)
         return -1;
-    h->flags = (uint8_t)mtpg_qunion_get8(p + 0);
-    h->conn = (uint64_t)mtpg_qunion_get64(p + 1);
-    h->pn = (uint32_t)mtpg_qunion_get32(p + 9);
+    h->flags = (uint8_t)mtp_gen_get8(p + 0);
+    h->conn = (uint64_t)mtp_gen_get64(p + 1);
+    h->pn = (uint32_t)mtp_gen_get32(p + 9);
     uint32_t o = 13;
     while (o < n) {
         if (h->frames.len >= 8)
@@ -527,18 +493,18 @@ int mtpg_qunion_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
 #line 52 "gen/tests/ok/qunion.mtp"
             if ((i < ((uint32_t)((h).frames).len))) {
 #line 53 "gen/tests/ok/qunion.mtp"
-                if (((((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]).kind == 14)) {
+                if (((((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]).kind == 14)) {
 #line 54 "gen/tests/ok/qunion.mtp"
                     struct mtpg_qunion_stream_in s;
                     memset(&s, 0, sizeof s);
 #line 55 "gen/tests/ok/qunion.mtp"
                     (s).conn = (h).conn;
 #line 56 "gen/tests/ok/qunion.mtp"
-                    (s).stream = (({ __typeof__(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]) *mtp_f3 = &(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]); mtp_f3->kind == 14 ? mtp_f3->u.stream_frame : ({ struct mtpg_qunion_stream_frame mtp_z4; memset(&mtp_z4, 0, sizeof mtp_z4); mtp_z4; }); })).stream;
+                    (s).stream = (({ __typeof__(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]) *mtp_f3 = &(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]); mtp_f3->kind == 14 ? mtp_f3->u.stream_frame : ({ struct mtpg_qunion_stream_frame mtp_z4; memset(&mtp_z4, 0, sizeof mtp_z4); mtp_z4; }); })).stream;
 #line 57 "gen/tests/ok/qunion.mtp"
-                    (s).off = (({ __typeof__(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]) *mtp_f5 = &(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]); mtp_f5->kind == 14 ? mtp_f5->u.stream_frame : ({ struct mtpg_qunion_stream_frame mtp_z6; memset(&mtp_z6, 0, sizeof mtp_z6); mtp_z6; }); })).off;
+                    (s).off = (({ __typeof__(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]) *mtp_f5 = &(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]); mtp_f5->kind == 14 ? mtp_f5->u.stream_frame : ({ struct mtpg_qunion_stream_frame mtp_z6; memset(&mtp_z6, 0, sizeof mtp_z6); mtp_z6; }); })).off;
 #line 58 "gen/tests/ok/qunion.mtp"
-                    (s).data = (({ __typeof__(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]) *mtp_f7 = &(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]); mtp_f7->kind == 14 ? mtp_f7->u.stream_frame : ({ struct mtpg_qunion_stream_frame mtp_z8; memset(&mtp_z8, 0, sizeof mtp_z8); mtp_z8; }); })).data;
+                    (s).data = (({ __typeof__(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]) *mtp_f7 = &(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]); mtp_f7->kind == 14 ? mtp_f7->u.stream_frame : ({ struct mtpg_qunion_stream_frame mtp_z8; memset(&mtp_z8, 0, sizeof mtp_z8); mtp_z8; }); })).data;
 #line 59 "gen/tests/ok/qunion.mtp"
                     {
                         struct mtpg_qunion_stream_in mtp_ev9 = s;
@@ -549,9 +515,9 @@ int mtpg_qunion_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
                     }
                 } else {
 #line 60 "gen/tests/ok/qunion.mtp"
-                    if (((((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]).kind == 2)) {
+                    if (((((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]).kind == 2)) {
 #line 61 "gen/tests/ok/qunion.mtp"
-                        struct mtpg_qunion_ack_frame a = ({ __typeof__(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]) *mtp_f11 = &(((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]); mtp_f11->kind == 2 ? mtp_f11->u.ack_frame : ({ struct mtpg_qunion_ack_frame mtp_z12; memset(&mtp_z12, 0, sizeof mtp_z12); mtp_z12; }); });
+                        struct mtpg_qunion_ack_frame a = ({ __typeof__(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]) *mtp_f11 = &(((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]); mtp_f11->kind == 2 ? mtp_f11->u.ack_frame : ({ struct mtpg_qunion_ack_frame mtp_z12; memset(&mtp_z12, 0, sizeof mtp_z12); mtp_z12; }); });
 #line 62 "gen/tests/ok/qunion.mtp"
                         struct mtpg_qunion_ack_in e;
                         memset(&e, 0, sizeof e);
@@ -577,7 +543,7 @@ int mtpg_qunion_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
                         }
                     } else {
 #line 70 "gen/tests/ok/qunion.mtp"
-                        if (((((h).frames).v[mtpg_qunion_idx((uint64_t)(i), 8)]).kind == 1)) {
+                        if (((((h).frames).v[mtp_gen_idx((uint64_t)(i), 8)]).kind == 1)) {
 #line 71 "gen/tests/ok/qunion.mtp"
                             struct mtpg_qunion_ping_in g;
                             memset(&g, 0, sizeof g);
@@ -597,7 +563,7 @@ int mtpg_qunion_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
             }
         }
     }
-#line 601 "qunion.c"
+#line 567 "qunion.c"
     return MTP_PARSE_OK;
 }
 
@@ -608,7 +574,7 @@ int mtpg_qunion_proc_on_stream(struct mtp_exec *mtp_x, const struct mtpg_qunion_
     (void)c;
 #line 80 "gen/tests/ok/qunion.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(ev->off); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)((ev->data).len); } }
-#line 612 "qunion.c"
+#line 578 "qunion.c"
     return 0;
 }
 
@@ -619,7 +585,7 @@ int mtpg_qunion_proc_on_ack(struct mtp_exec *mtp_x, const struct mtpg_qunion_ack
     (void)c;
 #line 84 "gen/tests/ok/qunion.mtp"
     c->sent = ev->largest;
-#line 623 "qunion.c"
+#line 589 "qunion.c"
     return 0;
 }
 
@@ -630,7 +596,7 @@ int mtpg_qunion_proc_on_ping(struct mtp_exec *mtp_x, const struct mtpg_qunion_pi
     (void)c;
 #line 88 "gen/tests/ok/qunion.mtp"
     { __typeof__(c->pn) *mtp_p16 = &(c->pn); *mtp_p16 = ((*mtp_p16) + 1); }
-#line 634 "qunion.c"
+#line 600 "qunion.c"
     return 0;
 }
 
@@ -703,7 +669,7 @@ int mtpg_qunion_proc_send_mixed(struct mtp_exec *mtp_x, const struct mtpg_qunion
     { __typeof__(c->sent) *mtp_p24 = &(c->sent); *mtp_p24 = ((*mtp_p24) + ev->len); }
 #line 115 "gen/tests/ok/qunion.mtp"
     { __typeof__(c->pn) *mtp_p25 = &(c->pn); *mtp_p25 = ((*mtp_p25) + 1); }
-#line 707 "qunion.c"
+#line 673 "qunion.c"
     return 0;
 }
 

@@ -141,6 +141,12 @@ static inline void mtpg_qunion_key_cid(struct mtp_key *k, const struct mtpg_quni
     memcpy(k->b + 0, &id->conn, 8);
 }
 
+static inline void mtpg_qunion_unkey_cid(const struct mtp_key *k, struct mtpg_qunion_cid *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->conn, k->b + 0, 8);
+}
+
 void mtpg_qunion_ctx_qconn_init(struct mtpg_qunion_qconn *c);
 
 int mtpg_qunion_parse_parse_q(const struct mtp_rx_pkt *pkt, struct mtp_evsink *out);
