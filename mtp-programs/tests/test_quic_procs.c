@@ -514,3 +514,121 @@ Test(scheduling, lost_data_goes_before_new_data)
     cr_expect_eq(s->u.stream_frame.off, 0u);
     cr_expect_eq(F.c.lost.len, 0u);
 }
+
+/* ------------------------------------------------------------------ reset, idle, parser */
+
+Test(streams, reset_stream_is_sent_and_resent_when_lost)
+{
+    established(1 * MS);
+    app_send(0, 3000, false);
+    struct mtpg_quic_lite_app_reset r = {.stream = 0, .error = 7};
+    run(P(EV_APP_RESET), &r);
+    cr_assert_eq(count(MTP_OP_PKT_GEN), 1);
+    const qframe *f = frame(pkt(0), P(T_RESET));
+    cr_assert_not_null(f);
+    cr_expect_eq(f->u.reset_frame.error, 7u);
+    cr_expect_eq(f->u.reset_frame.final_size, 3000u);
+    cr_expect_null(frame(pkt(0), P(T_STREAM)), "no more data on a reset stream");
+    /* the packet is lost (3 later packets acknowledged): RESET_STREAM goes out again */
+    uint64_t pn = pkt(0)->pn;
+    for (uint64_t k = 1; k <= 3; k++)
+        in_flight(pn + k, 1 * MS, 0, 0);
+    for (uint32_t i = 0; i < F.c.sent.len; i++)
+        F.c.sent.v[i].sidx = F.c.sent.v[i].pn == pn ? F.c.sent.v[i].sidx : 255;
+    ack_in(pn + 3, 2, 0, NULL);
+    packet_end();
+    cr_assert_geq(count(MTP_OP_PKT_GEN), 1);
+    cr_expect_not_null(frame(pkt(0), P(T_RESET)));
+}
+
+Test(streams, a_reset_from_the_peer_is_told_and_later_data_ignored)
+{
+    established(1 * MS);
+    struct mtpg_quic_lite_stream_in s = {.stream = 1, .off = 0};
+    s.data.len = 10;
+    s.data.addr = 0x100000;
+    run(P(EV_STREAM_IN), &s);
+    struct mtpg_quic_lite_reset_in r = {.stream = 1, .error = 3, .final_size = 10};
+    run(P(EV_RESET_IN), &r);
+    uint64_t id = 99;
+    cr_expect(note(P(NOTE_STREAM_RESET), &id));
+    cr_expect_eq(id, 1u);
+    s.off = 10;
+    run(P(EV_STREAM_IN), &s);
+    cr_expect_eq(count(MTP_OP_ADD_RX_SEG), 0);
+}
+
+Test(streams, idle_timeout_closes_the_connection)
+{
+    established(1 * MS);
+    struct mtpg_quic_lite_idle_expired ev;
+    memset(&ev, 0, sizeof ev);
+    run(P(EV_IDLE_EXPIRED), &ev);
+    uint64_t why = 0;
+    cr_expect(note(P(NOTE_CLOSED), &why));
+    cr_expect_eq(why, P(ERR_IDLE));
+    cr_expect_eq(count(MTP_OP_DEL_CTX), 1);
+}
+
+Test(streams, the_peer_may_not_open_our_kind_of_stream)
+{
+    established(1 * MS); /* a client: stream 0 is ours, 1 is the server's */
+    struct mtpg_quic_lite_stream_in s = {.stream = 4, .off = 0};
+    s.data.len = 10;
+    s.data.addr = 0x100000;
+    run(P(EV_STREAM_IN), &s);
+    cr_expect_eq(F.c.st.len, 0u);
+    cr_expect_eq(count(MTP_OP_ADD_RX_SEG), 0);
+}
+
+/* A packet the program sends, serialised, parsed back by the program's own parser. */
+Test(parser, a_sent_packet_parses_into_its_events)
+{
+    established(1 * MS);
+    packet_in(0, true);
+    F.c.pkt_ok = true;
+    F.c.md_pending = true;
+    app_send(0, 100, true);
+    cr_assert_eq(count(MTP_OP_PKT_GEN), 1);
+    qpkt q;
+    memcpy(&q, pkt(0), sizeof q);
+    static uint8_t app[100];
+    for (uint32_t i = 0; i < q.frames.len; i++)
+        if (q.frames.v[i].kind == P(T_STREAM_FIN))
+            q.frames.v[i].u.stream_fin_frame.data.addr = (mtp_addr_t)(uintptr_t)app;
+    const struct mtp_bp_desc *d = &mtpg_quic_lite_program.bps[P(BP_QPKT)];
+    uint8_t out[1500];
+    uint32_t n = d->hdr_len(&q);
+    cr_assert_leq(n, sizeof out);
+    d->write_hdr(&q, out, 0);
+    cr_expect_eq(out[8], 0x43, "short header");
+    cr_expect_eq((uint32_t)(out[4] << 8 | out[5]), n, "UDP length");
+    struct mtp_event evs[16];
+    struct mtp_evsink sink = {.v = evs, .cap = 16};
+    struct mtp_rx_pkt p;
+    memset(&p, 0, sizeof p);
+    p.l4 = out;
+    p.l4_len = n;
+    p.ip.src = 0x0a000001;
+    p.ip.dst = 0x0a000002;
+    cr_assert_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_OK);
+    /* pkt_in, ACK, MAX_DATA, STREAM+FIN, pkt_end */
+    cr_assert_eq(sink.n, 5);
+    cr_expect_eq(evs[0].type, P(EV_PKT_IN));
+    const struct mtpg_quic_lite_pkt_in *pi = (const void *)evs[0].data;
+    cr_expect_eq(pi->dcid, PCID);
+    cr_expect(pi->eliciting);
+    cr_expect_eq(evs[1].type, P(EV_ACK_IN));
+    cr_expect_eq(evs[2].type, P(EV_MAX_DATA_IN));
+    cr_expect_eq(evs[3].type, P(EV_STREAM_IN));
+    const struct mtpg_quic_lite_stream_in *si = (const void *)evs[3].data;
+    cr_expect(si->fin);
+    cr_expect_eq(si->data.len, 100u);
+    cr_expect_eq(evs[4].type, P(EV_PKT_END));
+    /* malformed: another flags byte, a cut frame */
+    out[8] = 0xc3;
+    cr_expect_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_MALFORMED);
+    out[8] = 0x43;
+    p.l4_len = n - 1;
+    cr_expect_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_MALFORMED);
+}
