@@ -690,6 +690,10 @@ static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
         }
         used = last + 1;
     }
+    /* peek moved the ring's cached consumer past all n: the ones not used now must be seen
+     * again at the next burst, not skipped (their frames would never come back) */
+    if (used < n)
+        xsk_ring_cons__cancel(&t->rx, n - used);
     xsk_ring_cons__release(&t->rx, used);
     return got;
 }
