@@ -467,6 +467,40 @@ static int iface_lookup(const char *name, char out[IF_NAMESIZE], int *ifindex)
 static void xdp_close(struct mtp_target *t);
 static void xdp_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
 
+/* Sets /proc/sys/net/ipv4/conf/<ifname>/<name> to 1 unless it is already. */
+static int conf_enable(const char *ifname, const char *name)
+{
+    char path[128], v = 0;
+    snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", ifname, name);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    if (read(fd, &v, 1) != 1 || v != '1')
+        err = pwrite(fd, "1\n", 2, 0) == 2 ? 0 : -errno;
+    close(fd);
+    return err;
+}
+
+/* On lo the kernel sees what we send as packets arriving from a wire: with 127/8 addresses
+ * (a martian destination unless route_localnet) and a local source address (a martian
+ * source unless accept_local). Both switches apply to lo alone, where the only sender is
+ * this host, so the target turns them on (they stay on: another process may rely on them). */
+static int loopback_setup(const char *ifname)
+{
+    static const char *const names[] = { "route_localnet", "accept_local" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int err = conf_enable(ifname, names[i]);
+        if (err < 0) {
+            report("%s: cannot set net.ipv4.conf.%s.%s=1 (%s): the kernel would drop every "
+                   "packet the stack sends on loopback", ifname, ifname, names[i],
+                   strerror(-err));
+            return err;
+        }
+    }
+    return 0;
+}
+
 static int xsk_setup(struct mtp_target *t)
 {
     size_t size = (size_t)NUM_FRAMES * FRAME_SIZE;
@@ -589,6 +623,8 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
     int err = iface_lookup(cfg->iface, t->ifname, &t->ifindex);
     if (!err)
         t->kind = mtp__ifkind(t->ifname);
+    if (!err && t->kind == MTP_LINK_LOOPBACK)
+        err = loopback_setup(t->ifname);
     if (!err)
         err = hook_get(&t->hook, t->ifindex, t->ifname, obj_path);
     if (!err)
