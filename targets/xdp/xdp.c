@@ -15,6 +15,13 @@
  * program's name next to the code that runs this target (an executable or libmtp.so in
  * build/bin or build/lib: ../bpf/<prog>.bpf.o; installed in PREFIX/lib: mtp/<prog>.bpf.o).
  * MTP_XDP_MODE=native|skb|auto (default auto: native where the driver has it, else skb).
+ *
+ * Interfaces as they come: the socket is bound multi-buffer (XDP_USE_SG, hook section
+ * xdp.frags), so a packet larger than a UMEM frame (a GSO/GRO packet of up to 64 KiB: SKB
+ * mode on a veth whose peer does TSO, lo) arrives as a descriptor chain that rx_burst copies
+ * into a reassembly buffer. link_info reports the interface's kind (ifkind.h) for the
+ * stack's checksum policy. On lo (SKB mode) the next hop is lo's own MAC and the kernel must
+ * accept the 127/8 packets we send back into it: see loopback_setup.
  */
 #include <dlfcn.h>
 #include <errno.h>
