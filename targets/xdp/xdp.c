@@ -95,7 +95,8 @@ struct mtp_target {
     uint32_t tx_in_flight;  /* submitted to the tx ring, completion not yet seen */
     uint8_t *big;           /* BIG_SLOTS reassembly buffers of BIG_BYTES (multi-buffer rx) */
     int sg;                 /* the socket takes multi-buffer packets (XDP_USE_SG) */
-    uint64_t rx_too_big;    /* multi-buffer packets longer than BIG_BYTES: dropped */
+    uint64_t rx_too_big;    /* multi-buffer packets dropped: longer than BIG_BYTES, or no
+                               memory for the reassembly buffers */
 
     uint64_t claimed[65536 / 64]; /* ports this queue's user claimed */
     int rtnl_fd;
@@ -672,9 +673,11 @@ static void xdp_close(struct mtp_target *t)
 static int big_gather(struct mtp_target *t, uint32_t idx, uint32_t first, uint32_t last,
                       uint32_t slot, struct mtp_frame *out)
 {
-    uint8_t *dst = t->big + (size_t)slot * BIG_BYTES;
+    if (!t->big)
+        t->big = malloc((size_t)BIG_SLOTS * BIG_BYTES); /* first use; NULL: dropped below */
+    uint8_t *dst = t->big ? t->big + (size_t)slot * BIG_BYTES : NULL;
     uint32_t len = 0;
-    int ok = 1;
+    int ok = dst != NULL;
     for (uint32_t i = first; i <= last; i++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&t->rx, idx + i);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
@@ -725,8 +728,6 @@ static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
             last++;
         if (last == n || slots == BIG_SLOTS)
             break; /* the rest of it (or a free slot) at the next burst */
-        if (!t->big && !(t->big = malloc((size_t)BIG_SLOTS * BIG_BYTES)))
-            break;
         if (big_gather(t, idx, used, last, slots, &f[got]) == 0) {
             got++;
             slots++;
