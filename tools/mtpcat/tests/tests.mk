@@ -3,8 +3,9 @@
 # mtpcat against kernel TCP (and itself): once mtpcat and the tcp program are built.
 # The veths keep the kernel's default offloads (partial checksums, TSO/GSO); test-mtpcat runs
 # again with them off (MX_OFFLOADS=off, 20 MB). test-mtpcat-san: the same steps, and the lo
-# ones (multi-buffer reassembly), under ASan+UBSan with 5 MB transfers; test-mtpcat-skb: with the hook in generic (SKB) mode, where
-# the kernel hands over GSO packets of up to 64 KiB (multi-buffer AF_XDP), 20 MB transfers.
+# ones (multi-buffer reassembly), under ASan+UBSan with 5 MB transfers; test-mtpcat-skb: with
+# the hook in generic (SKB) mode, where the kernel hands over GSO packets of up to 64 KiB
+# (multi-buffer AF_XDP), 20 MB transfers.
 # test-mtpcat-lo: MTP_IFACE=lo in one namespace, MTP and kernel TCP on 127.0.0.1 in both
 # roles next to a kernel-served loopback port. test-mtpcat-drops: drops the user can fix end
 # a failed connect with a hint naming the counter.
