@@ -45,6 +45,8 @@ mx_netns_up || exit 1
 tmp=$(mktemp -d)
 mx__prev_exit="rm -rf '$tmp'"
 echo "$MX_NS_A ($MX_DEV_A $MX_IP_A $MX_MAC_A)  <-- veth -->  $MX_NS_B ($MX_DEV_B $MX_IP_B $MX_MAC_B)"
+echo "the veth keeps the kernel's default offloads: $(mx_in B ethtool -k "$MX_DEV_B" |
+    awk -F': ' '/^(tx-checksumming|tcp-segmentation-offload|generic-segmentation-offload):/ {printf "%s%s %s", s, $1, $2; s=", "}')"
 
 step "AF_XDP path: UDP-numbered port 7777 in $MX_NS_A served from user space, the rest by the kernel"
 mx_bg A $py tests/peers/kernel_echo.py udp 7778

@@ -595,6 +595,14 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     offloads_choose(t, &info, cfg->ip_proto, cfg->no_seg_offload);
     t->if_index = (int)info.if_index;
     t->kind = link_kind_of(&info);
+    if (t->kind == MTP_LINK_LOOPBACK) {
+        /* the port would be ours alone (our ARP, ICMP, every port; net_af_xdp steals every
+         * packet), while the kernel keeps using lo: serve it with the XDP target, which
+         * shares an interface with the kernel */
+        dpdk_err("%s is on lo, which the kernel keeps using: the DPDK target owns its whole "
+                 "port; use MTP_TARGET=xdp for loopback", name);
+        return -EINVAL;
+    }
 
     uint16_t mtu = RTE_ETHER_MTU;
     if (rte_eth_dev_get_mtu(t->port, &mtu) != 0)
