@@ -50,11 +50,12 @@ mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" 20
 
 client_to_kernel() { # label file
     port=$((port + 1))
-    ip netns exec "$NSK" $py "$kt/kernel_tcp.py" serve $port "$tmp/small" "$tmp/k.in" & k=$!; bg+=($k)
+    ip netns exec "$NSK" $py "$kt/kernel_tcp.py" serve $port "$tmp/small" "$tmp/k.in" \
+        >"$tmp/kernel.err" 2>&1 & k=$!; bg+=($k)
     wait_listen $port
     timeout 240 ip netns exec "$NSD" "$mtpcat" -v "$PEER_IP" $port <"$2" >"$tmp/m.out" \
         2>"$tmp/client.err" || fail "$1 client: mtpcat exited"
-    wait $k 2>/dev/null
+    wait $k || fail "$1 client: kernel server exited $?"
     same "$2" "$tmp/k.in" "$1 client (mtpcat -> kernel)"
     same "$tmp/small" "$tmp/m.out" "$1 client (kernel -> mtpcat)"
     echo "run_tcp.sh: $1: mtpcat client -> kernel $(stat -c %s "$2") bytes, kernel -> mtpcat 1 MB, byte-exact"
