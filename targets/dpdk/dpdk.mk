@@ -64,4 +64,5 @@ TESTS += test-dpdk
 -include $(DPDK_OBJS:.o=.d)
 else
 $(info targets/dpdk: libdpdk not found by pkg-config (install libdpdk-dev); DPDK target not built)
+$(foreach t,test-dpdk test-dpdk-tcp test-dpdk-tso,$(eval SKIP_WHY_$(t) := libdpdk not found by pkg-config (install libdpdk-dev)))
 endif
