@@ -58,6 +58,7 @@ ifeq ($(DPDK_PC),yes)
 DPDK_CFLAGS   := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
 DPDK_LIBS     := $(shell pkg-config --libs libdpdk)
 DPDK_LIB      := $(B)/lib/libmtp_dpdk.a
+DPDK_SLIB     := $(B)/san/lib/libmtp_dpdk.a
 endif
 
 # Objects of project C files (fragments add flags per target where they need more).
@@ -104,7 +105,8 @@ test: deps
 # fragment that could not build it) and fails the run under CI (CI=true). Suites beyond these
 # run too; add yours here when it must never silently disappear.
 SUITES := test-gen test-core test-engine-e2e test-engine-programs test-sim test-tcp \
-          test-xdp test-mtpcat test-mtpcat-skb test-mtpcat-san test-dpdk test-dpdk-tcp test-dpdk-tso
+          test-xdp test-mtpcat test-mtpcat-skb test-mtpcat-san test-dpdk test-dpdk-tcp test-dpdk-tso \
+          test-dpdk-tcp-san
 SUITES_MISSING = $(filter-out $(TESTS),$(SUITES))
 
 # Runs every suite even after a failure, then prints one closing line for CI. CI=true also

@@ -8,11 +8,11 @@
 #        (nftables in the kernel's namespace)
 #   over net_memif, mtpcat to mtpcat (two processes): MB megabytes one way, 1 MB the other.
 # Namespaces and veths are md*<pid>, removed by the trap.
-#   run_tcp.sh MTPCAT [MB (100)]
+#   run_tcp.sh MTPCAT [MB (100)] [LOSS_MB (20)]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 kt=$here/../../../tests/peers   # the kernel ends: tests/peers/kernel_{echo,tcp}.py
-mtpcat=$(realpath "$1") mb=${2:-100}
+mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-20}
 py=/usr/bin/python3
 id=$$
 NSD=mdd$id NSK=mdk$id VD=mdv${id}d VK=mdv${id}k
@@ -46,7 +46,7 @@ ip -n "$NSK" link set "$VK" up && ip -n "$NSK" link set lo up &&
 ip -n "$NSD" link set "$VD" up || fail "cannot build the namespaces"
 ip netns exec "$NSK" ethtool -K "$VK" tx off rx off >/dev/null || fail "ethtool -K $VK failed"
 
-mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" 20
+mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" "$loss_mb"
 
 client_to_kernel() { # label file
     port=$((port + 1))
