@@ -25,7 +25,8 @@ echo_round() { # one full run of the echo test against the peer
     mx_in A "$bin" "$MX_DEV_A" "$hook" $port "$MX_IP_B" "$MX_MAC_B" >"$out" 2>&1 &
     local pid=$!
     wait_ready $pid || return 1
-    mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" $port 7778 2222 >/dev/null || { cat "$out"; return 1; }
+    mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" $port 7778 2222 >/dev/null ||
+        { mx_wait_line 10 "$out" echoed= $pid; cat "$out"; return 1; }  # its counters: where it went
     wait $pid || { cat "$out"; return 1; }
     return 0
 }

@@ -24,7 +24,8 @@ echo_pid=$!
 if ! mx_wait_line 30 "$out" READY $echo_pid; then
     echo "xdp_echo.sh: FAIL: the echo program did not get ready:"; cat "$out"; exit 1
 fi
-mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" $port $kudp $ktcp || { cat "$out"; exit 1; }
+mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" $port $kudp $ktcp ||
+    { mx_wait_line 10 "$out" echoed= $echo_pid; cat "$out"; exit 1; }  # its counters: where it went
 wait $echo_pid; rc=$?
 cat "$out"
 [ $rc = 0 ] || { echo "xdp_echo.sh: FAIL: echo program exited $rc"; exit 1; }

@@ -17,7 +17,8 @@ mx_wait_listen 30 "$MX_NS_A" 7778 udp && mx_wait_listen 30 "$MX_NS_A" 2222 || ex
 ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" 7777 "$MX_IP_B" "$MX_MAC_B" --queues=4 >"$out" 2>&1 &
 pid=$!
 mx_wait_line 30 "$out" READY $pid || { echo "xdp_multiqueue.sh: FAIL: not ready:"; cat "$out"; exit 1; }
-mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" 7777 7778 2222 || { cat "$out"; exit 1; }
+mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" 7777 7778 2222 ||
+    { mx_wait_line 10 "$out" echoed= $pid; cat "$out"; exit 1; }  # its counters: where it went
 wait $pid || { cat "$out"; echo "xdp_multiqueue.sh: FAIL: echo program failed"; exit 1; }
 cat "$out"
 used=$(grep -o 'rx_q[0-9]=[0-9]*' "$out" | grep -vc '=0$')
