@@ -58,14 +58,24 @@ test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_BPF_LOAD) $(GEN_RUN_TESTS)
 	@$(MAKE) --no-print-directory fuzz-gen
 TESTS += test-gen
 
-# Runs the fuzzer for 60 s seeded by the ok programs; a crash fails the target.
+# Runs the fuzzer for 60 s seeded by the ok programs; a crash fails the target. The random
+# seed is printed (FUZZ_SEED=N repeats a run); an input that crashed, leaked or hung is kept
+# in gen/tests/corpus/ as fuzz-<sha1>.mtp, where corpus.sh replays it on every run: commit it
+# with the fix.
+ifndef FUZZ_SEED
+FUZZ_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 fuzz-gen: $(GEN_FUZZ)
-	@echo "== $(GEN_FUZZ) (60 s)"
+	@echo "== $(GEN_FUZZ) (60 s, -seed=$(FUZZ_SEED); repeat with FUZZ_SEED=$(FUZZ_SEED))"
 	@rm -rf $(B)/tmp/fuzz-gen && mkdir -p $(B)/tmp/fuzz-gen/corpus
-	@cp gen/tests/ok/*.mtp $(B)/tmp/fuzz-gen/corpus/
-	@$(GEN_FUZZ) -max_total_time=60 -timeout=10 -rss_limit_mb=1024 \
+	@cp gen/tests/ok/*.mtp gen/tests/corpus/*.mtp $(B)/tmp/fuzz-gen/corpus/
+	@$(GEN_FUZZ) -seed=$(FUZZ_SEED) -max_total_time=60 -timeout=10 -rss_limit_mb=1024 \
 	  -artifact_prefix=$(B)/tmp/fuzz-gen/ $(B)/tmp/fuzz-gen/corpus >$(B)/tmp/fuzz-gen/log 2>&1 \
-	  || { tail -40 $(B)/tmp/fuzz-gen/log; exit 1; }
+	  || { tail -40 $(B)/tmp/fuzz-gen/log; \
+	       for a in $(B)/tmp/fuzz-gen/crash-* $(B)/tmp/fuzz-gen/leak-* $(B)/tmp/fuzz-gen/timeout-* \
+	                $(B)/tmp/fuzz-gen/oom-*; do [ -f "$$a" ] || continue; \
+	         k=gen/tests/corpus/fuzz-$$(sha1sum "$$a" | cut -c1-12).mtp; cp "$$a" "$$k"; \
+	         echo "fuzz-gen: kept $$(basename "$$a") as $$k (seed $(FUZZ_SEED))"; done; exit 1; }
 	@grep -E "^Done|stat::number_of_executed_units" $(B)/tmp/fuzz-gen/log | tail -1
 
 # Refreshes gen/tests/ok/*.golden.{c,h} from the current compiler (review the diff!).

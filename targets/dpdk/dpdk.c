@@ -354,6 +354,10 @@ static void args_join(const struct eal_args *a, char *buf, size_t cap)
         n += (size_t)snprintf(buf + n, cap - n, "%s%s", i > 1 ? " " : "", a->argv[i]);
 }
 
+/* rte_eal_init overwrites an entry of the argv it gets (argv[optind - 1] = the program name):
+ * the strings of our copy stay owned here, for the life of the process. */
+static char *eal_owned[DPDK_MAX_ARGS + 1];
+
 static int eal_init(struct eal_args *a)
 {
     /* rte_eal_init permutes and may keep pointers into argv: give it a copy it can keep. */
@@ -363,7 +367,7 @@ static int eal_init(struct eal_args *a)
     bool have_saved = sched_getaffinity(0, sizeof(saved), &saved) == 0;
 
     for (int i = 0; i < a->argc; i++) {
-        eal_argv[i] = strdup(a->argv[i]);
+        eal_owned[i] = eal_argv[i] = strdup(a->argv[i]);
         if (!eal_argv[i])
             return -ENOMEM;
     }
