@@ -458,3 +458,31 @@ Test(ratelimit, syn_storm_on_a_half_open_connection_draws_few_syn_acks)
     again.f_syn = true;
     cr_assert_eq(acks_for(&again, 100, 1 * MS), 1);
 }
+
+/* A storm on one connection spends at most two challenge ACKs a second of the stack's
+ * budget: another connection still gets its own. */
+Test(ratelimit, a_storm_on_one_connection_costs_others_nothing)
+{
+    fx_established();
+    struct mtpg_tcp_conn victim = F.c, other = F.c;
+    other.remote_port = REMOTE_PORT + 1;
+    struct mtpg_tcp_seg rst = fx_seg(IRS + 100, ISS + 1, 0);
+    rst.f_rst = true;
+    int storm = 0;
+    for (int i = 0; i < 100000; i++) { /* 100,000 RSTs in one second */
+        fx_reset_out();
+        fx_seg_in(&rst);
+        storm += fx_count(MTP_OP_PKT_GEN);
+        F.x.now_ns += 10000;
+    }
+    cr_assert_leq(storm, 2);
+    victim = F.c;
+    F.c = other;
+    F.x.now_ns -= 1; /* still the same second */
+    struct mtpg_tcp_seg syn = fx_seg(IRS + 1, ISS + 1, 0);
+    syn.f_syn = true;
+    fx_reset_out();
+    fx_seg_in(&syn);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1, "the other connection's challenge ACK");
+    cr_assert_eq(victim.state, MTPG_TCP_ESTABLISHED);
+}
