@@ -199,6 +199,11 @@ class Transfer:
         expected.write(self.data)
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
+        for _ in range(500):    # until the sniffer knows both directions
+            f = wire.flow(self.port)
+            if "a_ack" in f and "b_end" in f:
+                break
+            time.sleep(0.01)
 
     def run(self):
         try:
@@ -269,7 +274,7 @@ def quiet_count(t, f, packets, what, limit):
 # ------------------------------------------------------------------ attacks
 
 
-SPOOF_N = int(os.environ.get("SPOOF_N", "48"))
+SPOOF_N = int(os.environ.get("SPOOF_N", "150"))
 
 
 def syn_flood():
@@ -447,7 +452,7 @@ def malformed():
     add("SACK option length 2", lambda r, s: forge(P, r, s, ACK, opts=b"\x05\x02\x00\x00"))
     add("SACK option length 11", lambda r, s: forge(P, r, s, ACK, opts=b"\x05\x0b" + b"\x7f" * 9 + b"\0"))
     add("SACK blocks of unsent data", lambda r, s: forge(P, r, s, ACK, opts=b"\x01\x01\x05\x12" +
-        struct.pack("!IIII", s + 5000, s + 9000, s - 9000, s + (1 << 31)) + b"\0\0"))
+        struct.pack("!IIII", *((v) & 0xffffffff for v in (s + 5000, s + 9000, s - 9000, s + (1 << 31)))) + b"\0\0"))
     add("40 bytes of NOPs", lambda r, s: forge(P, r, s, ACK, opts=b"\x01" * 40))
     add("unknown option kinds", lambda r, s: forge(P, r, s, ACK, opts=b"\xfe\x06abcd\x99\x02"))
     add("SYN+FIN", lambda r, s: forge(P, r, s, SYN | FIN))
