@@ -15,6 +15,7 @@ MODE, DEV, MAC_B, MAC_A, IP_B, IP_A = sys.argv[1:7]
 PORT, MTPCAT_PID = int(sys.argv[7]), int(sys.argv[8])
 SPOOF_NET, WORK = sys.argv[9], sys.argv[10]
 SPOOF_PREFIX = SPOOF_NET.rsplit(".", 1)[0] + "."
+SPOOF_N = int(os.environ.get("SPOOF_N", "150"))   # sources 100 .. 100 + SPOOF_N - 1
 INJECTED_ID = 0xBEEF          # IP id of every forged packet: the sniffer leaves them out
 ACK, PSH, RST, SYN, FIN, URG = 0x10, 0x08, 0x04, 0x02, 0x01, 0x20
 rng = random.Random(9)
@@ -274,33 +275,53 @@ def quiet_count(t, f, packets, what, limit):
 # ------------------------------------------------------------------ attacks
 
 
-SPOOF_N = int(os.environ.get("SPOOF_N", "150"))
-
-
-def syn_flood():
-    t = Transfer(6 << 20, "flood")
-    base = SPOOF_NET.rsplit(".", 1)[0]
-    n, start = 0, time.monotonic()
+def spoofed_syns(n):
     frames = []
-    for i in range(20000):
-        src = f"{base}.{100 + i % SPOOF_N}"
+    for i in range(n):
+        src = f"{SPOOF_PREFIX}{100 + i % SPOOF_N}"
         o = struct.pack("!BBH", 2, 4, 1460) + b"\x04\x02" + ts_opt(rng.getrandbits(32), 0) + \
             b"\x01\x03\x03\x07"
         frames.append(ip(src, IP_A, tcp(src, IP_A, 1024 + rng.randrange(60000), PORT,
                                         rng.getrandbits(32), 0, SYN, 64240, opts=o)))
+    return frames
+
+
+def syn_flood():
+    t = Transfer(6 << 20, "flood")
+    frames = spoofed_syns(20000)
+    start = time.monotonic()
     for fr in frames:
         wire.send(fr)
-        n += 1
     flood_s = time.monotonic() - start
-    # the legitimate client, at once: the SYN queue is full of spoofed half-open connections
+    # until the stack answered what reached it (a CPU-bound backlog is not the point here:
+    # the SYN queue is, which used to stay full of spoofed entries for two minutes)
+    seen, stable = -1, time.monotonic()
+    while time.monotonic() - stable < 0.2 and time.monotonic() - start < 10:
+        if wire.spoof_synacks != seen:
+            seen, stable = wire.spoof_synacks, time.monotonic()
+        time.sleep(0.02)
+    # then a legitimate client, while spoofed SYNs keep coming at 2000 a second
+    more = spoofed_syns(2000)
+    stop = threading.Event()
+
+    def trickle():
+        for k, fr in enumerate(more):
+            if stop.is_set():
+                return
+            wire.send(fr)
+            if k % 20 == 19:
+                time.sleep(0.01)
+    bg = threading.Thread(target=trickle, daemon=True)
+    bg.start()
     c0 = time.monotonic()
     try:
         legit = socket.create_connection((IP_A, PORT), timeout=1.0)
     except OSError as e:
-        time.sleep(1)
         fail(f"SYN flood: a legitimate connect failed within 1 s: {e!r} ({wire.spoof_synacks} "
              f"SYN-ACKs to the spoofed addresses seen)")
     took = time.monotonic() - c0
+    stop.set()
+    bg.join()
     if took > 1.0:
         fail(f"SYN flood: a legitimate connect took {took:.2f} s")
     msg = os.urandom(65536)
@@ -312,10 +333,10 @@ def syn_flood():
     while legit.recv(65536):
         pass
     legit.close()
-    time.sleep(0.5)
-    say(f"SYN flood: {n} spoofed SYNs from {SPOOF_N} addresses in {flood_s:.2f} s during a 6 MB "
-        f"transfer ({wire.spoof_synacks} SYN-ACKs came back); a legitimate connect completed in {took * 1000:.0f} ms, its 64 KB and the "
-        f"transfer arrived byte-exact")
+    say(f"SYN flood: 20000 spoofed SYNs from {SPOOF_N} on-link addresses in {flood_s:.2f} s "
+        f"during a 6 MB transfer ({seen} SYN-ACKs seen, retransmissions included); then, with "
+        f"2000 more a second, a legitimate connect completed in {took * 1000:.0f} ms (the SYN "
+        f"queue full of spoofed entries); its 64 KB and the transfer arrived byte-exact")
 
 
 def full_accept_queue():
