@@ -259,18 +259,23 @@ def forge(cport, seq, ack, flags, **kw):
     return ip(IP_B, IP_A, tcp(IP_B, IP_A, cport, PORT, seq, ack, flags, **kw))
 
 
-def quiet_count(t, f, packets, what, limit):
+def quiet_count(t, f, packets, what):
     """Injects `packets` into a paused connection within ~0.3 s; returns how many segments
-    mtpcat answered with (challenge/duplicate ACKs), which must be at most `limit`."""
+    mtpcat answered with. The limit: one per 500 ms (RFC 5961 7, per connection), plus one
+    for a window update the reading application may cause meanwhile."""
     since = time.monotonic()
     for p in packets:
         wire.send(p)
         time.sleep(0.3 / len(packets))
     time.sleep(0.2)
+    took = time.monotonic() - since
     n = len(wire.a_packets(t.port, since))
+    limit = 2 + int(took / 0.5)
     if n > limit:
-        fail(f"{what}: {len(packets)} forged segments drew {n} answers (limit {limit})")
+        fail(f"{what}: {len(packets)} forged segments in {took:.2f} s drew {n} answers "
+             f"(limit {limit})")
     return n
+
 
 # ------------------------------------------------------------------ attacks
 
@@ -373,11 +378,11 @@ def rst_injection():
     pk = [forge(t.port, rcv_nxt + 1 + rng.randrange(60000), snd_nxt, RST) for _ in range(300)]
     pk += [forge(t.port, rcv_nxt + 1 + rng.randrange(60000), snd_nxt, RST | ACK)
            for _ in range(100)]
-    n = quiet_count(t, f, pk, "in-window RST", 2)
+    n = quiet_count(t, f, pk, "in-window RST")
     t.resume()
     t.finish("RST injection")
     say(f"blind RST: 300 out of the window during the transfer (ignored); 400 in the window "
-        f"but not at RCV.NXT in 0.3 s: {n} challenge ACK(s) (RFC 5961 3.2 + 7), connection "
+        f"but not at RCV.NXT in ~0.3 s: {n} challenge ACK(s) (RFC 5961 3.2 + 7), connection "
         f"alive, byte-exact")
 
 
@@ -390,10 +395,10 @@ def syn_injection():
         wire.send(forge(t.port, f["a_ack"] + off, 0, SYN, opts=struct.pack("!BBH", 2, 4, 536)))
     f = t.pause()
     pk = [forge(t.port, f["a_ack"] + rng.randrange(60000), 0, SYN) for _ in range(300)]
-    n = quiet_count(t, f, pk, "SYN storm", 2)
+    n = quiet_count(t, f, pk, "SYN storm")
     t.resume()
     t.finish("SYN injection")
-    say(f"blind SYN: 300 in/out of the window during the transfer, 300 more in 0.3 s on the "
+    say(f"blind SYN: 300 in/out of the window during the transfer, 300 more in ~0.3 s on the "
         f"quiet connection: {n} challenge ACK(s) (RFC 5961 4.2 + 7), connection alive, "
         f"byte-exact")
 
@@ -426,7 +431,7 @@ def data_and_ack_injection():
     f = t.pause()
     pk = [forge(t.port, f["a_ack"] + rng.randrange(30000), f["a_max"] + 50000, ACK)
           for _ in range(300)]
-    n = quiet_count(t, f, pk, "ACK of unsent data", 2)
+    n = quiet_count(t, f, pk, "ACK of unsent data")
     t.resume()
     t.finish("data and ACK injection")
     say(f"blind data/ACK: 600 segments during the transfer (1000 junk bytes beyond the window, "
