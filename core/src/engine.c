@@ -56,11 +56,8 @@ static int valid_packets(const struct mtp_program *p)
             return 0;
         if (b->data_off >= 0 && (uint32_t)b->data_off + sizeof(struct mtp_data) > b->size)
             return 0;
-        if (b->n_nested_data && !b->nested_data_off)
+        if ((b->n_nested_data && !b->nested_data) || b->n_nested_data > MTP_NESTED_MAX)
             return 0;
-        for (uint16_t n = 0; n < b->n_nested_data; n++)
-            if (b->nested_data_off[n] + sizeof(struct mtp_data) > b->size)
-                return 0;
     }
     for (uint16_t i = 0; i < p->n_srules; i++)
         if (p->srules[i].bp >= p->n_bps || !p->srules[i].apply)

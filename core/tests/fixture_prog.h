@@ -143,15 +143,38 @@ static void fx_frames_write(const void *bp, uint8_t *dst, uint32_t payload_len)
     }
 }
 
-static const uint32_t fx_frames_nested[] = { offsetof(struct fx_frames, f[0]),
-                                             offsetof(struct fx_frames, f[1]) };
+/* the data_t of each frame in use */
+static uint16_t fx_frames_nested(const void *bp, uint32_t *off)
+{
+    const struct fx_frames *f = bp;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < f->n && i < 2; i++)
+        off[n++] = (uint32_t)(offsetof(struct fx_frames, f) + i * sizeof f->f[0]);
+    return n;
+}
+
+/* packets of whole frames: frames [first, first + k) that fit in room */
+static uint32_t fx_frames_from(void *bp, uint32_t first, uint32_t room)
+{
+    struct fx_frames *f = bp;
+    uint32_t n = f->n < 2 ? f->n : 2, k = 0, size = 4;
+    if (first >= n) {
+        f->n = 0;
+        return 0;
+    }
+    memmove(&f->f[0], &f->f[first], (n - first) * sizeof f->f[0]);
+    while (first + k < n && size + 4 + f->f[k].len <= room)
+        size += 4 + f->f[k++].len;
+    f->n = k;
+    return k;
+}
 
 static const struct mtp_bp_desc fx_bps[FX_N_BPS] = {
     [FX_BP_SEG] = { "seg", sizeof(struct fx_seg), fx_seg_hdr_len, fx_seg_write,
                     offsetof(struct fx_seg, data), -1, 0, NULL },
     [FX_BP_ACK] = { "ack", sizeof(struct fx_ack), fx_ack_hdr_len, fx_ack_write, -1, 4, 0, NULL },
     [FX_BP_FRAMES] = { "frames", sizeof(struct fx_frames), fx_frames_hdr_len, fx_frames_write,
-                       -1, -1, 2, fx_frames_nested },
+                       -1, -1, 2, fx_frames_nested, fx_frames_from },
 };
 
 /* seq = [bp.seq, prev.seq + prev.payload_len, prev.seq + prev.payload_len] */
