@@ -690,6 +690,11 @@ static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
         }
         used = last + 1;
     }
+    /* peek moved the cached consumer past all n: give back what this burst left, or those
+     * descriptors would never be read nor released (their frames lost, the ring full for
+     * good after enough bursts larger than max) */
+    if (used < n)
+        xsk_ring_cons__cancel(&t->rx, n - used);
     xsk_ring_cons__release(&t->rx, used);
     return got;
 }
