@@ -272,6 +272,8 @@ def quiet_count(t, f, packets, what):
     n = len(wire.a_packets(t.port, since))
     limit = 2 + int(took / 0.5)
     if n > limit:
+        print([(round(p[0] - since, 3), p[2], p[3]) for p in wire.a_packets(t.port, since)][:20],
+              wire.flow(t.port), f)
         fail(f"{what}: {len(packets)} forged segments in {took:.2f} s drew {n} answers "
              f"(limit {limit})")
     return n
