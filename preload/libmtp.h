@@ -54,6 +54,7 @@ struct lm_sock {
     bool conn_failed;              /* the connect's error was reported: further calls fail */
     bool rd_shut;                  /* shutdown(SHUT_RD) */
     bool wr_shut;                  /* shutdown(SHUT_WR) */
+    bool absorb_queued;            /* on g_lm.absorb: its peer closed, unread bytes to take */
     bool nosigpipe;
     int linger_zero;               /* SO_LINGER {1, 0}: close aborts */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
@@ -106,6 +107,8 @@ struct lm_global {
     int helper_efd;
     bool helper_parked;
     int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
+    struct lm_sock **absorb;       /* sockets whose peer closed: see lm_absorb */
+    uint32_t n_absorb, cap_absorb;
 };
 
 extern struct lm_global g_lm;
@@ -189,6 +192,10 @@ struct lm_sock *lm_sock_of(int fd);           /* locked */
 uint32_t lm_sock_events(struct lm_sock *s);    /* EPOLL* mask of an MTP socket */
 void lm_sock_wake(void *user, struct mtp_sock *sk);
 void lm_obj_release(struct mtp_fdobj *o);      /* last fd closed: end it (locked) */
+/* After the stack ran: the unread bytes of connections whose peer has closed move into their
+ * sockets (the protocol may drop its state, and its buffers, before the application reads:
+ * TIME-WAIT ends, a RST comes). Locked. */
+void lm_absorb(void);
 /* A socket added to a kernel epoll while undecided: remembered, moved when it turns MTP. */
 void lm_sock_note_kernel_watch(struct lm_sock *s, int epfd, int fd, int op,
                                const struct epoll_event *ev);

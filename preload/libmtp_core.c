@@ -423,6 +423,7 @@ void lm_progress(void)
 {
     uint64_t now = lm_now();
     mtp_socks_poll(g_lm.ss, now);
+    lm_absorb();
     g_lm.last_progress_ns = now;
 }
 
@@ -545,6 +546,7 @@ static void *helper_main(void *arg)
         uint64_t since = now - g_lm.last_progress_ns;
         if (!others && since >= HELPER_GRACE_NS) {
             mtp_socks_poll(g_lm.ss, now);
+            lm_absorb();
             g_lm.last_progress_ns = now;
             kick_sleepers();
         }

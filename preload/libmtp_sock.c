@@ -13,6 +13,7 @@
  * ENOTCONN) go to its kernel socket.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -73,13 +74,56 @@ uint32_t lm_sock_events(struct lm_sock *s)
     return ev;
 }
 
+static void absorb_later(struct lm_sock *s)
+{
+    if (s->absorb_queued)
+        return;
+    if (g_lm.n_absorb == g_lm.cap_absorb) {
+        uint32_t cap = g_lm.cap_absorb ? g_lm.cap_absorb * 2 : 64;
+        struct lm_sock **a = realloc(g_lm.absorb, cap * sizeof *a);
+        if (!a)
+            return;
+        g_lm.absorb = a;
+        g_lm.cap_absorb = cap;
+    }
+    g_lm.absorb[g_lm.n_absorb++] = s;
+    s->absorb_queued = true;
+}
+
 void lm_sock_wake(void *user, struct mtp_sock *sk)
 {
     (void)user;
     struct lm_sock *s = mtp_sock_user(sk);
     g_lm.kick = true;
-    if (s)
-        mtp_ev_wake(&s->src);
+    if (!s)
+        return;
+    if (s->state == LM_CONN && (mtp_sock_poll(sk) & (MTP_SOCK_RDHUP | MTP_SOCK_HUP)))
+        absorb_later(s);
+    mtp_ev_wake(&s->src);
+}
+
+void lm_absorb(void)
+{
+    while (g_lm.n_absorb) {
+        struct lm_sock *s = g_lm.absorb[--g_lm.n_absorb];
+        s->absorb_queued = false;
+        size_t want = s->peek_len + 65536;
+        for (;;) {
+            struct mtp_sock_info in; /* only bytes: a pending error stays for the application */
+            if (mtp_sock_info(s->sk, &in) < 0 || in.rx_queued == 0)
+                break;
+            uint8_t *p = realloc(s->peek, want);
+            if (!p)
+                break;
+            s->peek = p;
+            ssize_t n = mtp_sock_recv(s->sk, p + s->peek_len, want - s->peek_len, lm_now());
+            if (n <= 0)
+                break;
+            s->peek_len += (size_t)n;
+            if (s->peek_len == want)
+                want *= 2;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- objects */
@@ -98,6 +142,9 @@ static struct lm_sock *sock_new(int kfd, int domain)
 
 static void sock_free(struct lm_sock *s)
 {
+    for (uint32_t i = 0; s->absorb_queued && i < g_lm.n_absorb; i++)
+        if (g_lm.absorb[i] == s)
+            g_lm.absorb[i] = g_lm.absorb[--g_lm.n_absorb];
     mtp_ev_src_drop(&s->src);
     struct lm_kwatch *k = s->kwatches;
     while (k) {
@@ -945,6 +992,63 @@ LM_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 LM_EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
 {
     return sendfile(out, in, offset, count);
+}
+
+/* splice with an MTP connection on one side: the bytes go through a buffer. Into the socket,
+ * what was taken from the pipe is sent whole (the call waits for room if it must: bytes
+ * taken from a pipe cannot be put back); out of the socket, no more than the pipe has room
+ * for is taken. */
+static ssize_t splice_out(struct lm_sock *s, int in, loff_t *off_in, size_t len)
+{
+    size_t want = len < GATHER_MAX ? len : GATHER_MAX;
+    ssize_t r = off_in ? pread(in, gather_buf, want, *off_in) : lm_real.read(in, gather_buf, want);
+    if (r <= 0)
+        return r < 0 ? -errno : 0;
+    ssize_t n = sock_send(s, gather_buf, (size_t)r, 0);
+    if (n > 0 && off_in)
+        *off_in += n;
+    return n;
+}
+
+static ssize_t splice_in(struct lm_sock *s, int out, size_t len, int flags)
+{
+    int cap = lm_real.fcntl(out, F_GETPIPE_SZ), used = 0;
+    if (cap > 0 && lm_real.ioctl(out, FIONREAD, &used) == 0 && cap - used < (int)len)
+        len = (size_t)(cap - used);
+    if (len > GATHER_MAX)
+        len = GATHER_MAX;
+    if (len == 0)
+        return -EAGAIN;
+    ssize_t n = sock_recv(s, gather_buf, len, flags & SPLICE_F_NONBLOCK ? MSG_DONTWAIT : 0);
+    if (n <= 0)
+        return n;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = lm_real.write(out, gather_buf + off, (size_t)(n - off));
+        if (w < 0 && errno != EINTR)
+            return off ? off : -errno;
+        off += w > 0 ? w : 0;
+    }
+    return n;
+}
+
+LM_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len,
+                         unsigned flags)
+{
+    static ssize_t (*real)(int, loff_t *, int, loff_t *, size_t, unsigned);
+    if (!real)
+        real = (ssize_t (*)(int, loff_t *, int, loff_t *, size_t, unsigned))dlsym(RTLD_NEXT, "splice");
+    struct lm_sock *s = conn_enter(out);
+    if (s) {
+        if (off_out)
+            return leave(-ESPIPE);
+        return leave_send(splice_out(s, in, off_in, len));
+    }
+    if ((s = conn_enter(in))) {
+        if (off_in)
+            return leave(-ESPIPE);
+        return leave(splice_in(s, out, len, (int)flags));
+    }
+    return real(in, off_in, out, off_out, len, flags);
 }
 
 /* ---------------------------------------------------------------- shutdown, close */
