@@ -55,6 +55,8 @@ struct lm_sock {
     bool rd_shut;                  /* shutdown(SHUT_RD) */
     bool wr_shut;                  /* shutdown(SHUT_WR) */
     bool absorb_queued;            /* on g_lm.absorb: its peer closed, unread bytes to take */
+    struct lm_sock *rp_next;       /* SO_REUSEPORT listeners of this process sharing `sk` (the
+                                      first is the MTP socket's user) */
     bool nosigpipe;
     int linger_zero;               /* SO_LINGER {1, 0}: close aborts */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */

@@ -99,7 +99,8 @@ void lm_sock_wake(void *user, struct mtp_sock *sk)
         return;
     if (s->state == LM_CONN && (mtp_sock_poll(sk) & (MTP_SOCK_RDHUP | MTP_SOCK_HUP)))
         absorb_later(s);
-    mtp_ev_wake(&s->src);
+    for (; s; s = s->rp_next)
+        mtp_ev_wake(&s->src);
 }
 
 void lm_absorb(void)
@@ -176,6 +177,43 @@ static int other_fd(struct lm_sock *s)
     return -1;
 }
 
+static uint16_t bound_port(int kfd);
+static int kopt(int fd, int level, int name);
+
+/* s leaves the group of SO_REUSEPORT listeners sharing its MTP listener: true if others
+ * still use it. */
+static bool leave_share(struct lm_sock *s)
+{
+    struct lm_sock *owner = mtp_sock_user(s->sk);
+    if (owner == s) {
+        if (!s->rp_next)
+            return false;
+        mtp_sock_set_user(s->sk, s->rp_next);
+        s->rp_next = NULL;
+        return true;
+    }
+    for (struct lm_sock *x = owner; x; x = x->rp_next)
+        if (x->rp_next == s) {
+            x->rp_next = s->rp_next;
+            s->rp_next = NULL;
+            return true;
+        }
+    return false;
+}
+
+/* An MTP listener of this process on `port` whose socket says SO_REUSEPORT, or NULL. */
+static struct lm_sock *reuseport_listener(uint16_t port, int domain)
+{
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct lm_sock *x = lm_sock_of((int)fd);
+        if (x && x->state == LM_LISTEN && x->domain == domain &&
+            bound_port(x->kfd) == port && kopt(x->kfd, SOL_SOCKET, SO_REUSEPORT))
+            return mtp_sock_user(x->sk);
+    }
+    return NULL;
+}
+
 void lm_obj_release(struct mtp_fdobj *o)
 {
     if (o->kind == LM_EPOLL) {
@@ -183,6 +221,8 @@ void lm_obj_release(struct mtp_fdobj *o)
         return;
     }
     struct lm_sock *s = (struct lm_sock *)o;
+    if (s->sk && s->state == LM_LISTEN && leave_share(s))
+        s->sk = NULL; /* another SO_REUSEPORT listener keeps the MTP listener */
     if (s->sk) {
         mtp_sock_set_user(s->sk, NULL);
         if (s->linger_zero && s->state == LM_CONN)
@@ -415,11 +455,16 @@ static int sock_listen(struct lm_sock *s, int backlog)
     lm_real.setsockopt(s->kfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     int err = 0;
     struct mtp_sock *sk = mtp_sock_listen(g_lm.ss, port, backlog, lm_now(), &err);
+    struct lm_sock *owner = NULL;
+    if (!sk && err == -EADDRINUSE && kopt(s->kfd, SOL_SOCKET, SO_REUSEPORT) &&
+        (owner = reuseport_listener(port, s->domain)))
+        sk = owner->sk; /* SO_REUSEPORT in one process: both accept from one MTP queue */
     if (!sk)
         return err;
     if (lm_real.listen(s->kfd, backlog) < 0) {
         err = -errno;
-        mtp_sock_close(sk, lm_now());
+        if (!owner)
+            mtp_sock_close(sk, lm_now());
         return err;
     }
     int fl = lm_real.fcntl(s->kfd, F_GETFL);
@@ -427,7 +472,12 @@ static int sock_listen(struct lm_sock *s, int backlog)
     lm_real.fcntl(s->kfd, F_SETFL, fl | O_NONBLOCK); /* accept() tries it without blocking */
     s->sk = sk;
     s->state = LM_LISTEN;
-    mtp_sock_set_user(sk, s);
+    if (owner) {
+        s->rp_next = owner->rp_next;
+        owner->rp_next = s;
+    } else {
+        mtp_sock_set_user(sk, s);
+    }
     adopt_watches(s, true);
     return 0;
 }
@@ -1177,8 +1227,6 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
             rc = -EINVAL;
         else
             s->app_reuseaddr = *(const int *)val != 0;
-    } else if (level == SOL_SOCKET && name == SO_REUSEPORT && s->state == LM_LISTEN) {
-        rc = -ENOPROTOOPT; /* one MTP listener per port and process */
     } else if (lm_real.setsockopt(fd, level, name, val, len) < 0) {
         rc = -errno;
     }
