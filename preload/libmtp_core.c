@@ -283,13 +283,26 @@ static void pick_rest(struct lm_config *c)
         die("%s", msg);
 }
 
+/* A child of fork() is a plain kernel process for now: the stack (its rings, its helper
+ * thread) stays with the parent, the child's copies of MTP sockets are their kernel
+ * placeholders (a listener's kernel half still accepts). Several processes sharing one
+ * interface is issue 15's. */
+static void child_after_fork(void)
+{
+    g_lm.configured = false;
+    g_lm.stack = NULL;
+    g_lm.ss = NULL;
+    g_lm.sleepers = NULL;
+    g_lm.n_sleepers = 0;
+    pthread_mutex_init(&g_lm.lock, NULL);
+    lm_inside = 0;
+}
+
 __attribute__((constructor)) static void lm_init(void)
 {
     resolve_libc();
+    pthread_atfork(NULL, NULL, child_after_fork);
     mtp_fdtab_init(&g_lm.fds);
-    const char *off = env("MTP_DISABLE");
-    if (off && !strcmp(off, "1"))
-        return;
     pick_proto(&g_lm.cfg);
     pick_target(&g_lm.cfg);
     pick_iface(&g_lm.cfg);
