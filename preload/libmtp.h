@@ -54,6 +54,7 @@ struct lm_sock {
     bool conn_failed;              /* the connect's error was reported: further calls fail */
     bool rd_shut;                  /* shutdown(SHUT_RD) */
     bool wr_shut;                  /* shutdown(SHUT_WR) */
+    uint8_t ka_knobs;              /* TCP_KEEPIDLE/INTVL/CNT the application set (bits) */
     bool absorb_queued;            /* on g_lm.absorb: its peer closed, unread bytes to take */
     struct lm_sock *rp_next;       /* SO_REUSEPORT listeners of this process sharing `sk` (the
                                       first is the MTP socket's user) */

@@ -349,9 +349,28 @@ static int kopt(int fd, int level, int name)
 }
 
 /* Options the application set on the kernel socket before it became MTP's. */
+/* TCP_KEEPIDLE/INTVL/CNT: the kernel socket keeps (and checks) the values; the stack gets
+ * those the application set, else its own params (MTP_PARAM_KA_*) stay in force. */
+static const struct {
+    int name;
+    enum mtp_sock_opt opt;
+} ka_knobs[] = {{TCP_KEEPIDLE, MTP_SOCKOPT_KEEPIDLE}, {TCP_KEEPINTVL, MTP_SOCKOPT_KEEPINTVL},
+                {TCP_KEEPCNT, MTP_SOCKOPT_KEEPCNT}};
+
+static int ka_knob_bit(int name)
+{
+    for (int i = 0; i < 3; i++)
+        if (ka_knobs[i].name == name)
+            return 1 << i;
+    return 0;
+}
+
 static void apply_options(struct lm_sock *s)
 {
     uint64_t now = lm_now();
+    for (int i = 0; i < 3; i++)
+        if (s->ka_knobs & (1 << i))
+            mtp_sock_setopt(s->sk, ka_knobs[i].opt, kopt(s->kfd, IPPROTO_TCP, ka_knobs[i].name), now);
     if (kopt(s->kfd, IPPROTO_TCP, TCP_NODELAY))
         mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, 1, now);
     if (kopt(s->kfd, SOL_SOCKET, SO_KEEPALIVE))
@@ -524,7 +543,10 @@ static int accept_mtp(struct lm_sock *l, struct sockaddr *addr, socklen_t *len, 
     mtp_sock_set_user(sk, s);
     /* options a connection inherits from its listener */
     static const int inherit[][2] = {{IPPROTO_TCP, TCP_NODELAY}, {SOL_SOCKET, SO_KEEPALIVE},
-                                     {SOL_SOCKET, SO_SNDBUF}, {SOL_SOCKET, SO_RCVBUF}};
+                                     {SOL_SOCKET, SO_SNDBUF}, {SOL_SOCKET, SO_RCVBUF},
+                                     {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
+                                     {IPPROTO_TCP, TCP_KEEPCNT}};
+    s->ka_knobs = l->ka_knobs;
     for (size_t i = 0; i < sizeof inherit / sizeof inherit[0]; i++) {
         int v = kopt(l->kfd, inherit[i][0], inherit[i][1]);
         if (inherit[i][1] == SO_SNDBUF || inherit[i][1] == SO_RCVBUF)
@@ -1197,6 +1219,7 @@ static bool tcp_opt_ok(int name)
     switch (name) {
     case TCP_NODELAY: case TCP_CORK: case TCP_QUICKACK: case TCP_MAXSEG: case TCP_DEFER_ACCEPT:
     case TCP_FASTOPEN: case TCP_INFO: case TCP_LINGER2: case TCP_SYNCNT: case TCP_WINDOW_CLAMP:
+    case TCP_KEEPIDLE: case TCP_KEEPINTVL: case TCP_KEEPCNT:
         return true;
     default:
         return false;
@@ -1216,8 +1239,13 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
         if (s && level == SOL_SOCKET && name == SO_LINGER && val && len >= sizeof(struct linger))
             s->linger_zero = ((const struct linger *)val)->l_onoff &&
                              !((const struct linger *)val)->l_linger;
+        int rc = lm_real.setsockopt(fd, level, name, val, len);
+        if (s && rc == 0 && level == IPPROTO_TCP)
+            s->ka_knobs |= (uint8_t)ka_knob_bit(name);
+        int err = errno;
         lm_unlock();
-        return lm_real.setsockopt(fd, level, name, val, len);
+        errno = err;
+        return rc;
     }
     int rc = 0;
     if (level == IPPROTO_TCP && !tcp_opt_ok(name))
@@ -1240,7 +1268,12 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, *(const int *)val != 0, lm_now());
         if (level == SOL_SOCKET && name == SO_KEEPALIVE)
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, *(const int *)val != 0, lm_now());
+        for (int i = 0; i < 3; i++)
+            if (level == IPPROTO_TCP && name == ka_knobs[i].name)
+                mtp_sock_setopt(s->sk, ka_knobs[i].opt, *(const int *)val, lm_now());
     }
+    if (rc == 0 && level == IPPROTO_TCP)
+        s->ka_knobs |= (uint8_t)ka_knob_bit(name);
     return (int)leave(rc);
 }
 
