@@ -580,10 +580,10 @@ static void *helper_main(void *arg)
 
 /* ---------------------------------------------------------------- exit */
 
-#define EXIT_LINGER_NS (10ull * 1000000000ull)
+#define EXIT_LINGER_NS (3ull * 1000000000ull)
 
-/* Whether some connection still has bytes or its close to deliver (generic TCP-like states
- * from the shim: SYN-SENT, SYN-RECV, FIN-WAIT-1, LAST-ACK, CLOSING). */
+/* Whether some connection still has bytes or its close to deliver (the shim's closest Linux
+ * states: FIN-WAIT-1, LAST-ACK, CLOSING). */
 static bool delivering(void)
 {
     uint32_t cursor = 0;
@@ -592,15 +592,14 @@ static bool delivering(void)
         struct mtp_sock_info in;
         if (mtp_sock_is_listener(sk) || mtp_sock_info(sk, &in) < 0)
             continue;
-        if (in.tx_queued || in.tcp_state == 2 || in.tcp_state == 3 || in.tcp_state == 4 ||
-            in.tcp_state == 9 || in.tcp_state == 11)
+        if (in.tx_queued || in.tcp_state == 4 || in.tcp_state == 9 || in.tcp_state == 11)
             return true;
     }
     return false;
 }
 
 /* At exit the kernel would close every socket and still deliver what was written: we close
- * them and run the stack until the bytes and the closes are through (10 s at most). A
+ * them and run the stack until the bytes and the closes are through (3 s at most). A
  * process killed by a signal loses what was in flight. */
 __attribute__((destructor)) static void lm_fini(void)
 {
