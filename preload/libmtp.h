@@ -103,6 +103,7 @@ struct lm_global {
     bool start_failed;             /* the interface could not be had (reported once) */
     int start_err;
     uint64_t last_progress_ns;
+    int last_poll_n;               /* what the last stack poll handled (0: nothing) */
     bool kick;                     /* readiness changed since the last kick_sleepers */
     struct lm_sleeper *sleepers;
     uint32_t n_sleepers;

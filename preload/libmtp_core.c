@@ -435,9 +435,19 @@ int lm_stack_up(void)
 void lm_progress(void)
 {
     uint64_t now = lm_now();
-    mtp_socks_poll(g_lm.ss, now);
+    g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
     lm_absorb();
     g_lm.last_progress_ns = now;
+}
+
+/* The wake fd said "frames" and the stack then found nothing to do: a target whose fd stays
+ * readable without work (a frame it cannot take yet) must not make sleepers spin. Until the
+ * stack handles something again, they look every millisecond instead of waiting on it. */
+static __thread bool woke_by_fd;
+
+static bool wake_fd_usable(void)
+{
+    return g_lm.wake_fd >= 0 && !(woke_by_fd && g_lm.last_poll_n == 0);
 }
 
 /* ---------------------------------------------------------------- sleeping */
@@ -493,14 +503,15 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
         uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
         if (timer < deadline)
             deadline = timer;
-        if (g_lm.wake_fd < 0 && deadline > now + 1000000) /* no wake fd: look every ms */
+        if (!wake_fd_usable() && deadline > now + 1000000) /* no wake fd: look every ms */
             deadline = now + 1000000;
     }
     struct pollfd local[64], *pf = local;
     if (nk + 2 > 64 && !(pf = malloc(sizeof *pf * (size_t)(nk + 2))))
         return -ENOMEM;
     int n = 0;
-    if (g_lm.stack && g_lm.wake_fd >= 0)
+    bool use_fd = g_lm.stack && wake_fd_usable();
+    if (use_fd)
         pf[n++] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     sleeper_add();
     pf[n++] = (struct pollfd){.fd = me.efd, .events = POLLIN};
@@ -513,6 +524,7 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
     int err = errno;
     lm_lock();
     sleeper_remove();
+    woke_by_fd = r > 0 && use_fd && (pf[0].revents & POLLIN);
     if (r > 0 && (pf[base - 1].revents & POLLIN)) {
         uint64_t v;
         ssize_t rd = read(me.efd, &v, sizeof v);
@@ -527,7 +539,8 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
 
 /* ---------------------------------------------------------------- helper thread */
 
-static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
+/* Returns whether the wake fd was readable. */
+static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
 {
     struct pollfd pf[3] = {{.fd = g_lm.helper_efd, .events = POLLIN},
                            {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1}};
@@ -535,7 +548,7 @@ static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
         pf[2] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec ts = ts_of(timeout_ns);
     if (lm_real.ppoll(pf, 3, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
-        return;
+        return false;
     if (pf[0].revents & POLLIN) {
         uint64_t v;
         ssize_t rd = read(g_lm.helper_efd, &v, sizeof v);
@@ -543,6 +556,7 @@ static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
     }
     if (pf[1].revents & POLLIN)
         lm_stat_serve();
+    return (pf[2].revents & POLLIN) != 0;
 }
 
 static void *helper_main(void *arg)
@@ -558,7 +572,7 @@ static void *helper_main(void *arg)
         bool others = g_lm.n_sleepers > 0;
         uint64_t since = now - g_lm.last_progress_ns;
         if (!others && since >= HELPER_GRACE_NS) {
-            mtp_socks_poll(g_lm.ss, now);
+            g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
             lm_absorb();
             g_lm.last_progress_ns = now;
             kick_sleepers();
@@ -572,7 +586,10 @@ static void *helper_main(void *arg)
             helper_wait(0, HELPER_GRACE_NS - since);
         } else {
             uint64_t t = timer == UINT64_MAX ? HELPER_PARK_NS : timer > now ? timer - now : 0;
-            helper_wait(g_lm.wake_fd >= 0, t < HELPER_PARK_NS ? t : HELPER_PARK_NS);
+            bool fd_ok = wake_fd_usable();
+            if (!fd_ok && t > 1000000)
+                t = 1000000;
+            woke_by_fd = helper_wait(fd_ok, t < HELPER_PARK_NS ? t : HELPER_PARK_NS);
         }
     }
     return NULL;
