@@ -29,6 +29,7 @@
 
 #include "evq.h"
 #include "fdtab.h"
+#include "mtp/stack.h"
 #include "sock.h"
 
 #define LM_EXPORT __attribute__((visibility("default")))
@@ -88,6 +89,7 @@ struct lm_config {
     bool iface_is_lo;
     bool fallback_kernel;          /* MTP_FALLBACK=kernel */
     uint64_t busy_poll_ns;
+    struct mtp_knobs knobs;        /* MTP_RX_CSUM, MTP_TSO */
 };
 
 struct lm_global {

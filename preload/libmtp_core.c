@@ -281,6 +281,8 @@ static void pick_rest(struct lm_config *c)
     extern char **environ;
     if (mtp_params_from_env(mtp_sock_proto_program(c->proto), environ, msg, sizeof msg) < 0)
         die("%s", msg);
+    if (mtp_knobs_from_env(&c->knobs, environ, msg, sizeof msg) < 0)
+        die("%s", msg);
 }
 
 /* A child of fork() is a plain kernel process for now: the stack (its rings, its helper
@@ -402,6 +404,7 @@ int lm_stack_up(void)
         .steer_port_off = prog->steer_port_off, .prog_name = prog_basename(name, sizeof name),
         .args = c->ops->args_env ? env(c->ops->args_env) : NULL,
     };
+    mtp_knobs_apply(&c->knobs, NULL, &tcfg);
     err = c->ops->open(&g_lm.target, &tcfg);
     if (err)
         return start_failed(err < 0 ? err : -EIO, strerror(err < 0 ? -err : EIO));
@@ -409,6 +412,7 @@ int lm_stack_up(void)
         .prog = prog, .ops = c->ops, .target = g_lm.target, .ipv4 = c->ip,
         .pcap_path = env("MTP_PCAP"),
     };
+    mtp_knobs_apply(&c->knobs, &scfg, NULL);
     g_lm.stack = mtp_stack_new(&scfg, &err);
     if (g_lm.stack)
         g_lm.ss = mtp_socks_new(g_lm.stack, c->proto, &err);

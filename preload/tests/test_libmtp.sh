@@ -47,6 +47,7 @@ bad_config MTP_BUSY_POLL_US MTP_IFACE=lo MTP_BUSY_POLL_US=soon
 bad_config MTP_FALLBACK MTP_IFACE=lo MTP_FALLBACK=maybe
 bad_config MTP_XDP_MODE MTP_IFACE=lo MTP_XDP_MODE=fast
 bad_config MTP_PARAM_MIN_RTO MTP_IFACE=lo MTP_PARAM_MIN_RTO=later
+bad_config MTP_RX_CSUM MTP_IFACE=lo MTP_RX_CSUM=sometimes
 say "bad configuration: one line naming the variable, exit status 1, before main"
 
 # ---------------------------------------------------------------- 2. symbols
