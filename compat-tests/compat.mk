@@ -1,0 +1,32 @@
+# compat-tests/: the socket-behaviour suite (src/ct_*.c, one program per behaviour area) and the
+# real applications (apps/). Every program passes on the kernel; the same binaries run again
+# under LD_PRELOAD=build/lib/libmtp.so with identical expectations, on `lo` and across two
+# namespaces (run.sh). Needs root (namespaces).
+#   test-compat          the suite on the kernel (lo, two namespaces) and, once libmtp.so is
+#                        built, under it: in `make test` (about 30 s)
+#   test-compat-preload  the suite under libmtp.so in every arrangement, all programs
+#   test-compat-apps     the cheap application runs (in `make test`)
+#   test-compat-apps-long  the long ones: 100 MB through nginx, wrk 5 s, iperf3 -t 5 ...
+CT_PROGS   := fd route errno io
+CT_BINS    := $(CT_PROGS:%=$(B)/compat/ct_%)
+CT_CFLAGS  := $(CFLAGS) -pthread
+BINS       += $(CT_BINS)
+LIBMTP_SO  ?= $(B)/lib/libmtp.so
+
+$(B)/compat/ct_%: compat-tests/src/ct_%.c compat-tests/src/ct.c compat-tests/src/ct.h
+	@mkdir -p $(@D)
+	$(CC) $(CT_CFLAGS) -Icompat-tests/src $< compat-tests/src/ct.c -o $@
+
+# The programs known to pass under libmtp.so (the rest: test-compat-preload, and
+# /work/wt/status/compat-findings.md while the library grows).
+CT_PRELOAD_OK ?=
+
+.PHONY: test-compat test-compat-preload test-compat-apps test-compat-apps-long
+test-compat: $(CT_BINS)
+	timeout 300 bash compat-tests/run.sh --kernel $(CT_BINS)
+	@if [ -n "$(CT_PRELOAD_OK)" ] && [ -e $(LIBMTP_SO) ]; then \
+	  echo "compat: under $(LIBMTP_SO): $(CT_PRELOAD_OK)"; \
+	  timeout 300 bash compat-tests/run.sh --preload $(LIBMTP_SO) $(CT_PRELOAD_OK:%=$(B)/compat/ct_%); fi
+test-compat-preload: $(CT_BINS) $(LIBMTP_SO)
+	timeout 600 bash compat-tests/run.sh --preload $(LIBMTP_SO) $(CT_BINS)
+TESTS += test-compat

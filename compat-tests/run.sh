@@ -1,0 +1,89 @@
+#!/bin/bash
+# compat-tests/run.sh — runs the socket-behaviour programs (compat-tests/src/ct_*.c) in every
+# arrangement, with the same expectations each time:
+#   --kernel       lo (one namespace's loopback) and two namespaces, both ends on the kernel
+#   --preload LIB  the same binaries under LD_PRELOAD=LIB: on lo (MTP_IFACE=lo, both ends in
+#                  one process), across two namespaces with a kernel peer, and with LIB on
+#                  both ends
+# usage: run.sh --kernel|--preload LIB PROG...    (root; each program bounded by `timeout`)
+# ct_route's "# path" lines are checked too: under LIB the IPv4 streams on the stack's
+# interface must not be in the kernel's TCP table, the side channels must be.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+lib=""
+case ${1:-} in
+    --kernel) shift ;;
+    --preload) lib=$(realpath "$2") || exit 2; shift 2 ;;
+    *) echo "usage: run.sh --kernel|--preload LIB PROG..." >&2; exit 2 ;;
+esac
+[ $# -gt 0 ] || { echo "run.sh: no programs" >&2; exit 2; }
+source "$here/../tests/netns.sh"
+mx_netns_up || exit 1
+tmp=$(mktemp -d)
+mx__prev_exit="rm -rf '$tmp'"
+export MTP_PROTO=${MTP_PROTO:-tcp} MTP_TARGET=${MTP_TARGET:-xdp}
+failed=0 runs=0
+port=30000
+
+# check_paths OUTPUT WANT... : every "path NAME: X" line must say what WANT lists (NAME=X)
+check_paths() {
+    local out=$1 w name want got; shift
+    for w in "$@"; do
+        name=${w%%=*} want=${w#*=}
+        got=$(sed -n "s/^# path $name: //p" "$out" | head -1)
+        [ -z "$got" ] || [ "$got" = "$want" ] ||
+            { echo "not ok - $name went to the $got stack, want $want"; return 1; }
+    done
+}
+
+# run LABEL PROG [env for the local side...]: one arrangement of one program
+run_one() {
+    local label=$1 prog=$2 where=$3 peer_pre=$4 local_pre=$5 name rc prc=0
+    name=$(basename "$prog")
+    port=$((port + 100)); runs=$((runs + 1))
+    local out="$tmp/$name.$label.out" pout="$tmp/$name.$label.peer"
+    if [ "$where" = lo ]; then
+        timeout 90 ip netns exec "$MX_NS_A" env $local_pre "$prog" >"$out" 2>&1; rc=$?
+    else
+        timeout 90 ip netns exec "$MX_NS_B" env $peer_pre "$prog" --peer --lip "$MX_IP_A" \
+            --pip "$MX_IP_B" --port $port >"$pout" 2>&1 & local ppid=$!
+        timeout 90 ip netns exec "$MX_NS_A" env $local_pre "$prog" --lip "$MX_IP_A" \
+            --pip "$MX_IP_B" --port $port >"$out" 2>&1; rc=$?
+        wait $ppid; prc=$?
+    fi
+    if [ "$name" = ct_route ] && [ $rc = 0 ]; then
+        case $label in
+            preload-lo) check_paths "$out" inet-peer=user tcp-127.0.0.1=user tcp-::1=kernel ;;
+            preload-ns*) check_paths "$out" inet-peer=user inet6-dual-stack-accepted=user \
+                inet6-v4-mapped-client=user any-listener-from-peer=user \
+                any-listener-from-127.0.0.1=kernel tcp-127.0.0.1=kernel tcp-::1=kernel ;;
+            kernel-*) check_paths "$out" inet-peer=kernel tcp-127.0.0.1=kernel ;;
+        esac >>"$out" || rc=1
+    fi
+    local verdict=ok
+    [ $rc = 0 ] && [ $prc = 0 ] || { verdict=FAIL; failed=$((failed + 1)); }
+    printf '%-4s %-10s %-16s %s\n' "$verdict" "$name" "$label" \
+        "$(grep -c '^ok' "$out") ok, $(grep -c '^not ok' "$out") not ok$([ $prc = 0 ] || echo ", peer exit $prc")"
+    if [ $verdict = FAIL ]; then
+        sed 's/^/    /' "$out"
+        [ -s "$pout" ] && sed 's/^/    peer: /' "$pout"
+        [ $rc = 124 ] && echo "    (killed by timeout)"
+    fi
+    return 0
+}
+
+for prog in "$@"; do
+    [ -x "$prog" ] || { echo "run.sh: $prog is not built" >&2; exit 2; }
+    prog=$(realpath "$prog")
+    if [ -z "$lib" ]; then
+        run_one kernel-lo "$prog" lo "" ""
+        run_one kernel-ns "$prog" ns "" ""
+    else
+        run_one preload-lo "$prog" lo "" "LD_PRELOAD=$lib MTP_IFACE=lo"
+        run_one preload-ns "$prog" ns "" "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A"
+        run_one preload-ns-both "$prog" ns "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_B" \
+            "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A"
+    fi
+done
+echo "compat: $((runs - failed)) of $runs program runs passed$([ -n "$lib" ] && echo " (under $lib)")"
+[ $failed = 0 ]
