@@ -7,7 +7,7 @@
 #   test-compat-preload  the suite under libmtp.so in every arrangement, all programs
 #   test-compat-apps     the cheap application runs (in `make test`)
 #   test-compat-apps-long  the long ones: 100 MB through nginx, wrk 5 s, iperf3 -t 5 ...
-CT_PROGS   := fd route errno io
+CT_PROGS   := fd route errno io sockopt poll epoll
 CT_BINS    := $(CT_PROGS:%=$(B)/compat/ct_%)
 CT_CFLAGS  := $(CFLAGS) -pthread
 BINS       += $(CT_BINS)

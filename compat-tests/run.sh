@@ -21,9 +21,9 @@ source "$here/../tests/netns.sh"
 mx_netns_up || exit 1
 tmp=$(mktemp -d)
 mx__prev_exit="rm -rf '$tmp'"
-export MTP_PROTO=${MTP_PROTO:-tcp} MTP_TARGET=${MTP_TARGET:-xdp}
+export MTP_PROTO=${MTP_PROTO:-tcp} MTP_TARGET=${MTP_TARGET:-xdp} CT_TIMEOUT=${CT_TIMEOUT:-30}
 failed=0 runs=0
-port=30000
+port=10000  # per run: base .. base+99 and base+1000.., all below the ephemeral range
 
 # check_paths OUTPUT WANT... : every "path NAME: X" line must say what WANT lists (NAME=X)
 check_paths() {
@@ -43,7 +43,7 @@ run_one() {
     port=$((port + 100)); runs=$((runs + 1))
     local out="$tmp/$name.$label.out" pout="$tmp/$name.$label.peer"
     if [ "$where" = lo ]; then
-        timeout 90 ip netns exec "$MX_NS_A" env $local_pre "$prog" >"$out" 2>&1; rc=$?
+        timeout 90 ip netns exec "$MX_NS_A" env $local_pre "$prog" --port $port >"$out" 2>&1; rc=$?
     else
         timeout 90 ip netns exec "$MX_NS_B" env $peer_pre "$prog" --peer --lip "$MX_IP_A" \
             --pip "$MX_IP_B" --port $port >"$pout" 2>&1 & local ppid=$!
