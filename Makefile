@@ -20,7 +20,8 @@ TESTS :=
 # Debian packages the project needs (build, tests, targets, demo).
 DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tools \
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
-            iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib
+            iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib \
+            redis-server redis-tools nginx curl wrk
 
 # Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs, the socket
 # layer, tools, and the suites that need all of them.

@@ -327,6 +327,62 @@ static void tcp_note(struct mtp_socks *ss, const struct mtp_note *n)
     mtp__sock_wake(sk);
 }
 
+/* ------------------------------------------------------------ introspection */
+
+static const char *const state_names[] = {
+    [MTPG_TCP_SYN_SENT] = "SYN-SENT", [MTPG_TCP_SYN_RCVD] = "SYN-RECV",
+    [MTPG_TCP_ESTABLISHED] = "ESTAB", [MTPG_TCP_FIN_WAIT_1] = "FIN-WAIT-1",
+    [MTPG_TCP_FIN_WAIT_2] = "FIN-WAIT-2", [MTPG_TCP_CLOSE_WAIT] = "CLOSE-WAIT",
+    [MTPG_TCP_CLOSING] = "CLOSING", [MTPG_TCP_LAST_ACK] = "LAST-ACK",
+    [MTPG_TCP_TIME_WAIT] = "TIME-WAIT",
+};
+
+/* Linux's TCP_* numbers (netinet/tcp.h), by our state. */
+static const uint8_t linux_states[] = {
+    [MTPG_TCP_SYN_SENT] = 2, [MTPG_TCP_SYN_RCVD] = 3, [MTPG_TCP_ESTABLISHED] = 1,
+    [MTPG_TCP_FIN_WAIT_1] = 4, [MTPG_TCP_FIN_WAIT_2] = 5, [MTPG_TCP_CLOSE_WAIT] = 8,
+    [MTPG_TCP_CLOSING] = 11, [MTPG_TCP_LAST_ACK] = 9, [MTPG_TCP_TIME_WAIT] = 6,
+};
+
+static int tcp_info(struct mtp_sock *sk, struct mtp_sock_info *out)
+{
+    if (sk->listener) {
+        out->state = "LISTEN";
+        out->tcp_state = 10;
+        out->rx_queued = sk->aq_len;
+        return 0;
+    }
+    struct mtpg_tcp_conn *c = conn_of(sk);
+    if (!c) {
+        out->state = "CLOSED";
+        out->tcp_state = 7;
+        return -ENOTCONN;
+    }
+    if (c->state < sizeof state_names / sizeof state_names[0] && state_names[c->state]) {
+        out->state = state_names[c->state];
+        out->tcp_state = linux_states[c->state];
+    } else {
+        out->state = "?";
+    }
+    out->rx_queued = c->rcv_off - c->rd_off;
+    out->tx_queued = c->app_off - c->una_off;
+    out->rtt_us = c->srtt / 1000;
+    out->rttvar_us = c->rttvar / 1000;
+    out->rto_us = c->rto / 1000;
+    out->mss = c->mss;
+    out->cwnd_bytes = c->cwnd;
+    out->snd_wnd_bytes = c->snd_wnd;
+    out->retransmits = c->retries;
+    out->extra[0].name = "ssthresh";
+    out->extra[0].value = c->ssthresh;
+    out->extra[1].name = "dupacks";
+    out->extra[1].value = c->dupacks;
+    out->extra[2].name = "in_recovery";
+    out->extra[2].value = c->in_recovery;
+    out->n_extra = 3;
+    return 0;
+}
+
 static const struct mtp_sock_ops tcp_ops = {
     .listen = tcp_listen,
     .connect = tcp_connect,
@@ -340,6 +396,7 @@ static const struct mtp_sock_ops tcp_ops = {
     .readable = tcp_readable,
     .writable = tcp_writable,
     .note = tcp_note,
+    .info = tcp_info,
 };
 
 const struct mtp_sock_proto mtp__sock_proto_tcp = {

@@ -449,6 +449,7 @@ int mtp_sock_error(struct mtp_sock *sk)
 }
 
 int mtp_sock_is_listener(const struct mtp_sock *sk) { return sk->listener; }
+int mtp_sock_connected(const struct mtp_sock *sk) { return sk->connected; }
 
 void mtp_sock_local(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port)
 {
@@ -467,3 +468,19 @@ void mtp_sock_peer(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port)
 }
 
 struct mtp_socks *mtp_sock_layer(const struct mtp_sock *sk) { return sk->ss; }
+
+void mtp_sock_set_user(struct mtp_sock *sk, void *user) { sk->user = user; }
+void *mtp_sock_user(const struct mtp_sock *sk) { return sk->user; }
+
+int mtp_sock_info(struct mtp_sock *sk, struct mtp_sock_info *out)
+{
+    memset(out, 0, sizeof *out);
+    return sk->ss->proto->ops->info(sk, out);
+}
+
+struct mtp_sock *mtp_socks_next(struct mtp_socks *ss, struct mtp_sock *prev, uint32_t *cursor)
+{
+    return mtp__sock_next(ss, prev, cursor);
+}
+
+int mtp_sock_released(const struct mtp_sock *sk) { return sk->released; }

@@ -655,6 +655,10 @@ static int placeholder_open(uint8_t ip_proto, uint16_t port)
     int fd = socket(AF_INET, type | SOCK_CLOEXEC, ip_proto);
     if (fd < 0)
         return -errno;
+    /* SO_REUSEADDR: libmtp.so's listener is the application's own kernel socket, bound to
+     * the port already (with SO_REUSEADDR too, so both binds coexist until it listens). */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
     if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
         int err = -errno;
