@@ -17,20 +17,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Is the connection with this local port in the kernel's TCP tables? */
-static bool kernel_has_port(int port)
+/* Is this connection (local port, remote port) in the kernel's TCP tables? A listener on
+ * the same port does not count: only an entry with both ports. */
+static bool kernel_has_conn(int lport, int rport)
 {
     const char *files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
-    char want[8], line[512];
-    snprintf(want, sizeof want, ":%04X", port);
+    char line[512];
     for (int i = 0; i < 2; i++) {
         FILE *f = fopen(files[i], "r");
         if (!f)
             continue;
         while (fgets(line, sizeof line, f)) {
-            char local[64];
-            if (sscanf(line, " %*d: %63s", local) == 1 && strstr(local, want) &&
-                strlen(strstr(local, want)) == 5) {
+            char local[64], remote[64];
+            if (sscanf(line, " %*d: %63s %63s", local, remote) != 2)
+                continue;
+            char *lp = strrchr(local, ':'), *rp = strrchr(remote, ':');
+            if (lp && rp && strtol(lp + 1, NULL, 16) == lport &&
+                strtol(rp + 1, NULL, 16) == rport) {
                 fclose(f);
                 return true;
             }
@@ -40,15 +43,20 @@ static bool kernel_has_port(int port)
     return false;
 }
 
+static int port_of(const struct sockaddr_storage *a)
+{
+    return ntohs(a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port
+                                         : ((const struct sockaddr_in6 *)a)->sin6_port);
+}
+
 static void report_path(const char *what, int fd)
 {
-    struct sockaddr_storage a;
-    socklen_t len = sizeof a;
-    if (getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+    struct sockaddr_storage l, r;
+    socklen_t len = sizeof l, rlen = sizeof r;
+    if (getsockname(fd, (struct sockaddr *)&l, &len) != 0 ||
+        getpeername(fd, (struct sockaddr *)&r, &rlen) != 0)
         return;
-    int port = ntohs(a.ss_family == AF_INET ? ((struct sockaddr_in *)&a)->sin_port
-                                            : ((struct sockaddr_in6 *)&a)->sin6_port);
-    ct_note("path %s: %s", what, kernel_has_port(port) ? "kernel" : "user");
+    ct_note("path %s: %s", what, kernel_has_conn(port_of(&l), port_of(&r)) ? "kernel" : "user");
 }
 
 static void expect_v4(const struct sockaddr_in *a, const char *ip, int port)
