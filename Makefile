@@ -21,7 +21,10 @@ TESTS :=
 DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tools \
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
             iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib \
-            redis-server redis-tools nginx curl wrk
+            redis-server redis-tools nginx curl wrk \
+            iperf3 sockperf memcached libmemcached-tools
+# Server packages among them: installing must not start (or enable at boot) their services.
+DEB_SERVICES := nginx redis-server memcached iperf3
 
 # Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs, the socket
 # layer, tools, and the suites that need all of them.
@@ -42,7 +45,14 @@ deps:
 	  echo "deps: installing:" $$missing; \
 	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install packages (run as root)" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  prc=/usr/sbin/policy-rc.d; own_prc=; \
+	  if [ ! -e $$prc ]; then printf '#!/bin/sh\nexit 101\n' >$$prc && chmod 755 $$prc && own_prc=1; fi; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; rc=$$?; \
+	  [ -z "$$own_prc" ] || rm -f $$prc; \
+	  for s in $(DEB_SERVICES); do case " $$missing " in *" $$s "*) \
+	    if command -v systemctl >/dev/null; then systemctl disable --quiet $$s 2>/dev/null; fi; \
+	    if command -v update-rc.d >/dev/null; then update-rc.d $$s disable >/dev/null 2>&1; fi;; esac; done; \
+	  [ $$rc = 0 ] || exit 1; \
 	else echo "deps: all Debian packages present"; fi
 
 test: deps

@@ -6,6 +6,7 @@
 #                  one process), across two namespaces with a kernel peer, and with LIB on
 #                  both ends
 # usage: run.sh --kernel|--preload LIB PROG...    (root; each program bounded by `timeout`)
+# CT_ARRANGEMENTS="lo ns ns-both" (the default) picks the arrangements under --preload.
 # ct_route's "# path" lines are checked too: under LIB the IPv4 streams on the stack's
 # interface must not be in the kernel's TCP table, the side channels must be.
 set -u
@@ -79,10 +80,15 @@ for prog in "$@"; do
         run_one kernel-lo "$prog" lo "" ""
         run_one kernel-ns "$prog" ns "" ""
     else
-        run_one preload-lo "$prog" lo "" "LD_PRELOAD=$lib MTP_IFACE=lo"
-        run_one preload-ns "$prog" ns "" "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A"
-        run_one preload-ns-both "$prog" ns "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_B" \
-            "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A"
+        for arr in ${CT_ARRANGEMENTS:-lo ns ns-both}; do
+            case $arr in
+                lo) run_one preload-lo "$prog" lo "" "LD_PRELOAD=$lib MTP_IFACE=lo" ;;
+                ns) run_one preload-ns "$prog" ns "" "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A" ;;
+                ns-both) run_one preload-ns-both "$prog" ns "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_B" \
+                    "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A" ;;
+                *) echo "run.sh: CT_ARRANGEMENTS: unknown '$arr' (lo, ns, ns-both)" >&2; exit 2 ;;
+            esac
+        done
     fi
 done
 echo "compat: $((runs - failed)) of $runs program runs passed$([ -n "$lib" ] && echo " (under $lib)")"
