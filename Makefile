@@ -26,8 +26,45 @@ DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tool
 # Server packages among them: installing must not start (or enable at boot) their services.
 DEB_SERVICES := nginx redis-server memcached iperf3
 
-# Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs, the socket
-# layer, tools, and the suites that need all of them.
+# What fragments name across components -- artifact paths and the flags to use them -- is
+# defined here once, so that every fragment stands alone: none relies on another fragment's
+# variables, or on the order in which they are read.
+MTPC          := $(B)/bin/mtpc
+MTPC_SAN      := $(B)/san/bin/mtpc
+CORE_LIB      := $(B)/lib/libmtpcore.a
+CORE_SLIB     := $(B)/san/lib/libmtpcore.a
+SIM_LIB       := $(B)/lib/libmtp_sim.a
+SIM_SLIB      := $(B)/san/lib/libmtp_sim.a
+SIM_CFLAGS    := -Itargets/sim
+XDP_LIB       := $(B)/lib/libmtp_xdp.a
+XDP_SLIB      := $(B)/san/lib/libmtp_xdp.a
+XDP_LDLIBS    := -lxdp -lbpf -lelf -lz
+BPF_CFLAGS    := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -dumpmachine) \
+                 -Itargets/xdp
+MTP_SOCK_LIB  := $(B)/lib/libmtpsock.a
+MTP_SOCK_SLIB := $(B)/san/lib/libmtpsock.a
+LIBMTP_SO     := $(B)/lib/libmtp.so
+MTPSTAT       := $(B)/bin/mtpstat
+# The DPDK target is built where libdpdk's pkg-config is found (DPDK_LIB empty otherwise).
+# DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
+DPDK_PC       := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
+ifeq ($(DPDK_PC),yes)
+DPDK_CFLAGS   := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+DPDK_LIBS     := $(shell pkg-config --libs libdpdk)
+DPDK_LIB      := $(B)/lib/libmtp_dpdk.a
+endif
+
+# Objects of project C files (fragments add flags per target where they need more).
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B)/san/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -MMD -MP -c $< -o $@
+
+# Fragments. Each stands alone (read in any order, `make` builds and runs the same commands); the
+# order below only decides the order in which `make test` runs the suites: the compiler first,
+# then the runtime, targets, programs, the socket layer, tools, and the suites that need all.
 FRAGMENTS := $(wildcard gen/*.mk) $(wildcard core/*.mk) $(wildcard targets/*.mk) \
              $(wildcard targets/*/*.mk) $(wildcard targets/*/tests/*.mk) \
              $(wildcard mtp-programs/*.mk) $(wildcard preload/*.mk) \
@@ -38,12 +75,13 @@ include $(FRAGMENTS)
 .PHONY: all deps test demo golden clean
 all: $(BINS) $(LIBS)
 
-# Installs what is missing, idempotently (a fresh Debian 12 machine needs `apt-get update`).
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# $(call install_debs,WHO,PACKAGES): installs what is missing, idempotently (a fresh Debian 12
+# machine needs `apt-get update`).
+define install_debs
+	@missing=$$(for p in $(2); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "deps: installing:" $$missing; \
-	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install packages (run as root)" >&2; exit 1; fi; \
+	  echo "$(1): installing:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "$(1): need root to install packages (run as root)" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  prc=/usr/sbin/policy-rc.d; own_prc=; \
 	  if [ ! -e $$prc ]; then printf '#!/bin/sh\nexit 101\n' >$$prc && chmod 755 $$prc && own_prc=1; fi; \
@@ -53,7 +91,10 @@ deps:
 	    if command -v systemctl >/dev/null; then systemctl disable --quiet $$s 2>/dev/null; fi; \
 	    if command -v update-rc.d >/dev/null; then update-rc.d $$s disable >/dev/null 2>&1; fi;; esac; done; \
 	  [ $$rc = 0 ] || exit 1; \
-	else echo "deps: all Debian packages present"; fi
+	else echo "$(1): all Debian packages present"; fi
+endef
+deps:
+	$(call install_debs,deps,$(DEB_PKGS))
 
 test: deps
 	@$(MAKE) --no-print-directory all

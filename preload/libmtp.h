@@ -104,6 +104,7 @@ struct lm_global {
     pthread_t helper;
     int helper_efd;
     bool helper_parked;
+    int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
 };
 
 extern struct lm_global g_lm;
@@ -175,6 +176,11 @@ static inline struct mtp_fdobj *lm_obj(int fd)
         return NULL;
     return mtp_fdtab_get(&g_lm.fds, fd);
 }
+
+/* ---------------------------------------------------------------- mtpstat (libmtp_stat.c) */
+
+int lm_stat_open(void);          /* the listening unix socket, or a negative errno */
+void lm_stat_serve(void);        /* answer waiting readers (helper thread) */
 
 /* ---------------------------------------------------------------- sockets (libmtp_sock.c) */
 

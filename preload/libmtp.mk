@@ -1,11 +1,10 @@
-# (read before preload.mk: names its own sources)
 # build/lib/libmtp.so: the LD_PRELOAD socket library (preload/libmtp_*.c over sock.h, the
 # runtime and the xdp target), every object compiled position-independent with hidden
 # visibility; preload/libmtp.map exports the interposed calls only.
-LIBMTP_SO   := $(B)/lib/libmtp.so
-LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c \
+LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c preload/libmtp_stat.c \
+               preload/libmtp_exec.c \
                preload/fdtab.c preload/evq.c preload/sock.c preload/shim_tcp.c
-LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(CORE_SRCS:%.c=$(B)/pic/obj/%.o) \
+LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(patsubst %.c,$(B)/pic/obj/%.o,$(wildcard core/src/*.c)) \
                $(B)/pic/obj/gen/tcp.o $(B)/pic/obj/targets/xdp/xdp.o
 PIC_CFLAGS  := $(CFLAGS) -fPIC -fvisibility=hidden
 LIBS += $(LIBMTP_SO)
@@ -47,7 +46,18 @@ $(LM_ECHO): preload/tests/lm_echo.c
 test-libmtp-unit: $(LIBMTP_UNIT)
 	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
 # configuration errors, exported symbols, lm_echo both ways, redis and nginx: about 40 s
-test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o
-	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO)
+test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bin/mtpstat
+	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO) $(B)/bin/mtpstat
 test-libmtp: test-libmtp-unit test-libmtp-netns
 TESTS += test-libmtp
+
+# build/lib/libmtp_dpdk.so: the DPDK target for libmtp.so, loaded (dlopen) only when
+# MTP_TARGET=dpdk and the stack first starts, so other applications never load DPDK.
+ifneq ($(DPDK_LIB),)
+LIBMTP_DPDK_SO := $(B)/lib/libmtp_dpdk.so
+LIBS += $(LIBMTP_DPDK_SO)
+$(LIBMTP_DPDK_SO): $(B)/obj/targets/dpdk/dpdk.o preload/libmtp_dpdk.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,--version-script=preload/libmtp_dpdk.map -Wl,-z,defs $< $(DPDK_LIBS) \
+	    -o $@
+endif

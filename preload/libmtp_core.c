@@ -37,7 +37,8 @@
 #define HELPER_GRACE_NS 1000000ull      /* the application polled this recently: stay parked */
 #define HELPER_PARK_NS  100000000ull
 
-struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1};
+struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
+                         .stat_fd = -1};
 __thread int lm_inside;
 struct lm_real lm_real;
 
@@ -130,18 +131,54 @@ static void pick_proto(struct lm_config *c)
     die("MTP_PROTO=%s: unknown protocol (accepted: %s)", want, names);
 }
 
+/* The DPDK target lives in its own library, build/lib/libmtp_dpdk.so next to libmtp.so: an
+ * application that does not ask for it never loads DPDK; one that does starts EAL when it
+ * first needs the stack. */
+static char dpdk_plugin[PATH_MAX];
+
+static bool find_dpdk_plugin(void)
+{
+    Dl_info info;
+    char self[PATH_MAX];
+    if (!dladdr((void *)find_dpdk_plugin, &info) || !info.dli_fname ||
+        !realpath(info.dli_fname, self))
+        return false;
+    snprintf(dpdk_plugin, sizeof dpdk_plugin, "%s/libmtp_dpdk.so", dirname(self));
+    return access(dpdk_plugin, R_OK) == 0;
+}
+
 static void pick_target(struct lm_config *c)
 {
     const char *want = env("MTP_TARGET") ? env("MTP_TARGET") : "xdp";
-    static const char *const names[] = {"xdp", NULL};
+    bool have_dpdk = find_dpdk_plugin();
+    static const char *const both[] = {"xdp", "dpdk", NULL}, *const xdp_only[] = {"xdp", NULL};
     if (!strcmp(want, "xdp")) {
         c->ops = &mtp_target_xdp;
         c->target_name = "xdp";
         return;
     }
+    if (!strcmp(want, "dpdk") && have_dpdk) {
+        c->ops = NULL; /* loaded on first use (load_target) */
+        c->target_name = "dpdk";
+        return;
+    }
     char list[64];
-    list_names(list, sizeof list, names);
+    list_names(list, sizeof list, have_dpdk ? both : xdp_only);
     die("MTP_TARGET=%s: unknown target (accepted: %s)", want, list);
+}
+
+static int load_target(void)
+{
+    if (g_lm.cfg.ops)
+        return 0;
+    void *h = dlopen(dpdk_plugin, RTLD_NOW | RTLD_LOCAL);
+    const struct mtp_target_ops *ops = h ? dlsym(h, "mtp_target_dpdk") : NULL;
+    if (!ops) {
+        say("MTP_TARGET=dpdk: cannot load %s: %s", dpdk_plugin, dlerror());
+        return -ENOENT;
+    }
+    g_lm.cfg.ops = ops;
+    return 0;
 }
 
 static void iface_names(char *buf, size_t cap)
@@ -177,6 +214,17 @@ static void pick_iface(struct lm_config *c)
 {
     char names[512];
     const char *want = env("MTP_IFACE");
+    if (!want && !strcmp(c->target_name, "dpdk")) { /* the device is in MTP_DPDK_ARGS */
+        const char *v = env("MTP_IP");
+        struct in_addr a;
+        if (!v || inet_pton(AF_INET, v, &a) != 1 || a.s_addr == 0)
+            die("MTP_IP%s%s: the dpdk target without MTP_IFACE needs the stack's address "
+                "(accepted: dotted quad, e.g. 10.0.0.1)", v ? "=" : " is not set", v ? v : "");
+        c->iface = "-";
+        c->ip = ntohl(a.s_addr);
+        c->mask = 0xffffff00u;
+        return;
+    }
     if (!want) {
         iface_names(names, sizeof names);
         die("MTP_IFACE is not set: the %s target needs an interface (accepted: %s)",
@@ -297,23 +345,17 @@ void lm_unlock(void)
 
 static void *helper_main(void *arg);
 
-/* build/bpf/<program>.bpf.o next to build/lib/libmtp.so, unless MTP_XDP_OBJ says. */
-static const char *hook_path(char *buf, size_t cap)
+/* The program's source basename ("tcp" for mtp-programs/tcp.mtp): how the xdp target finds
+ * the hook object built for it (next to libmtp.so: ../bpf/tcp.bpf.o). */
+static const char *prog_basename(char *buf, size_t cap)
 {
-    const char *e = env("MTP_XDP_OBJ");
-    if (e)
-        return e;
-    Dl_info info;
-    if (!dladdr((void *)hook_path, &info) || !info.dli_fname)
-        return NULL;
-    char lib[PATH_MAX], src[PATH_MAX];
-    snprintf(lib, sizeof lib, "%s", info.dli_fname);
     const struct mtp_program *prog = mtp_sock_proto_program(g_lm.cfg.proto);
+    char src[PATH_MAX];
     snprintf(src, sizeof src, "%s", prog->source ? prog->source : prog->name);
     char *base = basename(src), *dot = strrchr(base, '.');
     if (dot)
         *dot = 0;
-    snprintf(buf, cap, "%s/../bpf/%s.bpf.o", dirname(lib), base);
+    snprintf(buf, cap, "%s", base);
     return buf;
 }
 
@@ -321,8 +363,8 @@ static int start_failed(int err, const char *why)
 {
     g_lm.start_failed = true;
     g_lm.start_err = err;
-    if (g_lm.cfg.ops == &mtp_target_xdp && !g_lm.cfg.fallback_kernel)
-        return err; /* the xdp target printed its one line naming the reason */
+    if (!g_lm.cfg.fallback_kernel)
+        return err; /* the target printed its one line naming the reason */
     say("cannot use MTP_IFACE=%s with MTP_TARGET=%s: %s; %s", g_lm.cfg.iface,
         g_lm.cfg.target_name, why,
         g_lm.cfg.fallback_kernel ? "its sockets use the kernel (MTP_FALLBACK=kernel)"
@@ -338,12 +380,16 @@ int lm_stack_up(void)
         return g_lm.start_err;
     const struct lm_config *c = &g_lm.cfg;
     const struct mtp_program *prog = mtp_sock_proto_program(c->proto);
-    char hook[PATH_MAX];
+    char name[256];
+    int err = load_target();
+    if (err)
+        return start_failed(err, "the DPDK target cannot be loaded");
     struct mtp_target_config tcfg = {
         .iface = c->iface, .queue = 0, .ip_proto = prog->ip_proto,
-        .steer_port_off = prog->steer_port_off, .args = hook_path(hook, sizeof hook),
+        .steer_port_off = prog->steer_port_off, .prog_name = prog_basename(name, sizeof name),
+        .args = c->ops->args_env ? env(c->ops->args_env) : NULL,
     };
-    int err = c->ops->open(&g_lm.target, &tcfg);
+    err = c->ops->open(&g_lm.target, &tcfg);
     if (err)
         return start_failed(err < 0 ? err : -EIO, strerror(err < 0 ? -err : EIO));
     struct mtp_stack_config scfg = {
@@ -363,6 +409,8 @@ int lm_stack_up(void)
     mtp_socks_set_wake(g_lm.ss, lm_sock_wake, NULL);
     g_lm.wake_fd = c->ops->wake_fd(g_lm.target);
     g_lm.last_progress_ns = lm_now();
+    int sfd = lm_stat_open();
+    g_lm.stat_fd = sfd >= 0 ? sfd : -1;
     g_lm.helper_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (g_lm.helper_efd >= 0 && pthread_create(&g_lm.helper, NULL, helper_main, NULL) != 0) {
         close(g_lm.helper_efd);
@@ -467,16 +515,20 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
 
 static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
 {
-    struct pollfd pf[2] = {{.fd = g_lm.helper_efd, .events = POLLIN}, {.fd = -1}};
+    struct pollfd pf[3] = {{.fd = g_lm.helper_efd, .events = POLLIN},
+                           {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1}};
     if (with_wake_fd)
-        pf[1] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
+        pf[2] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec ts = ts_of(timeout_ns);
-    if (lm_real.ppoll(pf, 2, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) > 0 &&
-        (pf[0].revents & POLLIN)) {
+    if (lm_real.ppoll(pf, 3, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
+        return;
+    if (pf[0].revents & POLLIN) {
         uint64_t v;
         ssize_t rd = read(g_lm.helper_efd, &v, sizeof v);
         (void)rd;
     }
+    if (pf[1].revents & POLLIN)
+        lm_stat_serve();
 }
 
 static void *helper_main(void *arg)

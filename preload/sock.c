@@ -291,13 +291,18 @@ struct mtp_sock *mtp_sock_listen(struct mtp_socks *ss, uint16_t port, int backlo
     struct mtp_sock *sk = NULL;
     if (port == 0)
         goto fail;
-    rc = mtp_stack_port_claim(ss->stack, port);
+    /* A port our connections still use (those of a closed listener, finishing) is ours
+     * already: listening on it again is SO_REUSEADDR's case, and the shim refuses a second
+     * listener. */
+    bool claimed = ss->port_users[port] == 0;
+    rc = claimed ? mtp_stack_port_claim(ss->stack, port) : 0;
     if (rc < 0)
         goto fail;
     sk = sock_alloc(ss, true); /* the shim links it under its context id */
     rc = -ENOMEM;
     if (!sk) {
-        mtp_stack_port_release(ss->stack, port);
+        if (claimed)
+            mtp_stack_port_release(ss->stack, port);
         goto fail;
     }
     sk->lip = mtp_stack_ipv4(ss->stack);

@@ -11,9 +11,13 @@
 #   6. nginx under libmtp.so (sendfile, keepalive): 1 MB and 100 MB md5-checked with curl from
 #      the other namespace and over the host's loopback (the listener's kernel half), wrk 3 s
 #      without errors
-# usage: test_libmtp.sh LIBMTP_SO LM_ECHO
+#   8. MTP_TARGET=dpdk under LD_PRELOAD (net_af_packet): lm_echo both ways
+#   7. iperf3 -s (on ::) under libmtp.so: -t 2, -R, -P 4 from a kernel client; memcached -t 4
+#      under libmtp.so with 16 kernel and 16 MTP client threads
+#   4b. mtpstat lists the MTP server's listener and connection, and its counters
+# usage: test_libmtp.sh LIBMTP_SO LM_ECHO MTPSTAT
 set -u
-lib=$(realpath "$1") echo_bin=$(realpath "$2")
+lib=$(realpath "$1") echo_bin=$(realpath "$2") mtpstat=$(realpath "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../tests/netns.sh"
 tmp=$(mktemp -d)
@@ -53,6 +57,7 @@ say "nm -D shows the $(wc -l <"$tmp/exported") interposed calls and nothing else
 # ---------------------------------------------------------------- 3. lm_echo
 mx_netns_up || exit 1
 mx__prev_exit="rm -rf '$tmp'"
+export MTP_RUN_DIR=$tmp/run   # mtpstat sees this test's processes only
 in_mtp() { # A|B cmd...: a command under libmtp.so on that side's veth
     local side=$1; shift
     local dev; eval "dev=\$MX_DEV_$side"
@@ -68,7 +73,7 @@ wait_listen() { # side port
     fail "nothing listens on $1:$2"
 }
 
-mx_bg B timeout 120 "$echo_bin" serve 7000 4 >/dev/null
+mx_bg B timeout 280 "$echo_bin" serve 7000 4 >/dev/null
 wait_listen B 7000
 in_mtp A MTP_PCAP="$tmp/a.pcap" timeout 60 "$echo_bin" check "$MX_IP_B" 7000 7001 >"$tmp/c1" ||
     { cat "$tmp/c1"; fail "lm_echo: MTP client, kernel server"; }
@@ -94,6 +99,17 @@ wait_listen A 7300
 mx_in B timeout 60 "$echo_bin" check "$MX_IP_A" 7300 7301 >"$tmp/c4" ||
     { cat "$tmp/c4"; fail "MTP_FALLBACK=kernel: the kernel did not serve"; }
 say "a second process on the interface: '$(head -1 "$tmp/second.err")'; MTP_FALLBACK=kernel serves through the kernel"
+
+# mtpstat: the listener and an open connection of the MTP server, and its counters
+(sleep 4) | mx_in B timeout 10 nc "$MX_IP_A" 7100 >/dev/null & ncpid=$!
+for _ in $(seq 50); do
+    "$mtpstat" >"$tmp/stat" 2>&1 && grep -q "^ESTAB.*$MX_IP_B" "$tmp/stat" && break; sleep 0.1
+done
+grep -q "^LISTEN .*$MX_IP_A:7100" "$tmp/stat" && grep -q "^ESTAB .*$MX_IP_A:7100 *$MX_IP_B:" "$tmp/stat" &&
+    grep -q "rtt:.*cwnd:.*retrans:.*ssthresh:" "$tmp/stat" && grep -q "^counters: rx_frames" "$tmp/stat" ||
+    { cat "$tmp/stat"; fail "mtpstat does not show the server's sockets"; }
+say "mtpstat shows the MTP server's listener, its connection (rtt, cwnd, retrans, ssthresh) and counters"
+kill $ncpid 2>/dev/null; wait $ncpid 2>/dev/null
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pid=$(pgrep -f "lm_echo serve 7100" | head -1)
@@ -157,7 +173,7 @@ http {
   server { listen 8080; listen [::]:8080; root $tmp/www; }
 }
 NGINX
-    bg_mtp A timeout 120 nginx -c "$tmp/nginx.conf"
+    bg_mtp A timeout 120 nginx -c "$tmp/nginx.conf"; nginx_pid=$MX_BG_PID
     wait_listen A 8080
     for f in 1m 100m; do
         want=$(md5sum <"$tmp/www/$f")
@@ -175,5 +191,39 @@ NGINX
         grep -q "Socket errors\|Non-2xx" "$tmp/wrk" && { cat "$tmp/wrk"; fail "wrk saw errors"; }
         say "wrk -c10 3 s against nginx under libmtp.so: $(grep Requests/sec "$tmp/wrk" | tr -s ' '), no errors"
     fi
+    stop "$nginx_pid"
+fi
+# ---------------------------------------------------------------- 7. iperf3, memcached
+if command -v iperf3 >/dev/null; then
+    bg_mtp A timeout 60 iperf3 -s -p 5201 >/dev/null 2>&1; ip3=$MX_BG_PID   # unmodified: on ::
+    wait_listen A 5201
+    for args in "" "-R" "-P 4"; do   # the server closes and re-opens its listener each time
+        mx_in B timeout 30 iperf3 -c "$MX_IP_A" -p 5201 -t 2 $args >"$tmp/iperf" 2>&1 ||
+            { cat "$tmp/iperf"; fail "iperf3 $args"; }
+        say "iperf3 -t 2 $args to an MTP server: $(grep receiver "$tmp/iperf" | tail -1 | grep -o '[0-9.]* [MG]bits/sec')"
+    done
+    stop "$ip3"
+fi
+if command -v memcached >/dev/null; then
+    bg_mtp A timeout 60 memcached -u root -p 11211 -U 0 -t 4 -l 0.0.0.0; mc=$MX_BG_PID
+    wait_listen A 11211
+    mx_in B timeout 60 /usr/bin/python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, kernel clients"
+    in_mtp B timeout 60 /usr/bin/python3 "$here/mc_client.py" "$MX_IP_A" 11211 16 || fail "memcached, MTP clients"
+    say "memcached (4 threads) under libmtp.so: 16 kernel clients and 16 MTP clients, every value checked"
+    stop "$mc"
+fi
+# ---------------------------------------------------------------- 8. DPDK under LD_PRELOAD
+if [ -e "$(dirname "$lib")/libmtp_dpdk.so" ]; then
+    # net_af_packet on A's veth, with addresses of their own (the kernel keeps 10.201.0.1)
+    mx_bg A env LD_PRELOAD="$lib" MTP_TARGET=dpdk MTP_IFACE="$MX_DEV_A" MTP_IP=10.201.0.11 \
+        timeout 120 "$echo_bin" serve 7400 2 >/dev/null 2>"$tmp/dpdk.err"; dsrv=$MX_BG_PID
+    wait_listen A 7400
+    mx_in B timeout 60 "$echo_bin" check 10.201.0.11 7400 7401 >"$tmp/d1" ||
+        { cat "$tmp/d1" "$tmp/dpdk.err"; fail "lm_echo: kernel client, MTP server on DPDK"; }
+    mx_in A env LD_PRELOAD="$lib" MTP_TARGET=dpdk MTP_IFACE="$MX_DEV_A" MTP_IP=10.201.0.12 \
+        timeout 60 "$echo_bin" check "$MX_IP_B" 7000 7001 >"$tmp/d2" 2>&1 ||
+        { cat "$tmp/d2"; fail "lm_echo: MTP client on DPDK, kernel server"; }
+    say "MTP_TARGET=dpdk (EAL started on first use, no hugepages): lm_echo both ways, $(grep -c '^ok' "$tmp/d2") checks"
+    stop "$dsrv"
 fi
 say "PASS"
