@@ -29,7 +29,8 @@ for prefix in /usr/local /opt/mtp; do
     grep -E '^(mtp_|mtp__|mtpg_)' "$tmp/syms" && fail "libmtp.so exports runtime symbols"
     # the installed mtprun uses the installed library (built for this prefix, found by ../lib);
     # in a fresh network namespace, so a library that starts its stack touches nobody's lo
-    unshare -n env -u LD_PRELOAD "$r/bin/mtprun" --iface lo -- /usr/bin/env >"$tmp/env" 2>"$tmp/err"
+    unshare -n sh -c 'ip link set lo up && exec env -u LD_PRELOAD "$0" --iface lo -- /usr/bin/env' \
+        "$r/bin/mtprun" >"$tmp/env" 2>"$tmp/err"
     grep -qx "LD_PRELOAD=$r/lib/libmtp.so" "$tmp/env" ||
         fail "installed mtprun does not preload $r/lib/libmtp.so: $(grep LD_PRELOAD "$tmp/env") $(cat "$tmp/err")"
     echo "test_install.sh: PREFIX=$prefix: bin/{mtprun,mtpstat,mtpc}, lib/libmtp.so, lib/mtp/tcp.bpf.o, share/doc/mtp/*.txt; mtprun finds its libmtp.so"
