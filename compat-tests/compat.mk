@@ -48,3 +48,14 @@ test-compat-apps-long: $(LIBMTP_SO)
 test-compat-apps-lo: $(LIBMTP_SO)
 	LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "lo" $(COMPAT_APPS)
 TESTS += test-compat-apps
+
+# The suite can fail: under ct_liar.so (one bent behaviour per area, see src/ct_liar.c) every
+# program must report "not ok" (lo only, on the kernel; a few seconds).
+CT_LIAR := $(B)/compat/ct_liar.so
+$(CT_LIAR): compat-tests/src/ct_liar.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared $< -ldl -o $@
+.PHONY: test-compat-canfail
+test-compat-canfail: $(CT_BINS) $(CT_LIAR)
+	timeout 300 bash compat-tests/run.sh --must-fail $(CT_LIAR) $(CT_BINS)
+TESTS += test-compat-canfail

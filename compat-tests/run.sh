@@ -2,6 +2,7 @@
 # compat-tests/run.sh — runs the socket-behaviour programs (compat-tests/src/ct_*.c) in every
 # arrangement, with the same expectations each time:
 #   --kernel       lo (one namespace's loopback) and two namespaces, both ends on the kernel
+#   --must-fail LIAR  on lo under LD_PRELOAD=LIAR (src/ct_liar.c): every program must FAIL
 #   --preload LIB  the same binaries under LD_PRELOAD=LIB: on lo (MTP_IFACE=lo, both ends in
 #                  one process), across two namespaces with a kernel peer, and with LIB on
 #                  both ends
@@ -11,11 +12,12 @@
 # interface must not be in the kernel's TCP table, the side channels must be.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-lib=""
+lib="" liar=""
 case ${1:-} in
     --kernel) shift ;;
+    --must-fail) liar=$(realpath "$2") || exit 2; shift 2 ;;
     --preload) lib=$(realpath "$2") || exit 2; shift 2 ;;
-    *) echo "usage: run.sh --kernel|--preload LIB PROG..." >&2; exit 2 ;;
+    *) echo "usage: run.sh --kernel|--preload LIB|--must-fail LIAR PROG..." >&2; exit 2 ;;
 esac
 [ $# -gt 0 ] || { echo "run.sh: no programs" >&2; exit 2; }
 source "$here/../tests/netns.sh"
@@ -62,6 +64,15 @@ run_one() {
         esac >>"$out" || rc=1
     fi
     local verdict=ok
+    if [ -n "$liar" ]; then # the program must notice the lie: fail, and not by the watchdog
+        if [ $rc = 1 ] && grep -q '^not ok [0-9]' "$out"; then
+            printf '%-4s %-10s %-16s %s\n' ok "$name" "$label" "fails as it must: $(grep '^not ok' "$out" | head -1)"
+        else
+            failed=$((failed + 1))
+            printf '%-4s %-10s %-16s %s\n' FAIL "$name" "$label" "passed (or hung) under the liar: exit $rc"
+        fi
+        return 0
+    fi
     [ $rc = 0 ] && [ $prc = 0 ] || { verdict=FAIL; failed=$((failed + 1)); }
     printf '%-4s %-10s %-16s %s\n' "$verdict" "$name" "$label" \
         "$(grep -c '^ok' "$out") ok, $(grep -c '^not ok' "$out") not ok$([ $prc = 0 ] || echo ", peer exit $prc")"
@@ -76,7 +87,9 @@ run_one() {
 for prog in "$@"; do
     [ -x "$prog" ] || { echo "run.sh: $prog is not built" >&2; exit 2; }
     prog=$(realpath "$prog")
-    if [ -z "$lib" ]; then
+    if [ -n "$liar" ]; then
+        run_one liar-lo "$prog" lo "" "LD_PRELOAD=$liar CT_LIE=$(basename "$prog")"
+    elif [ -z "$lib" ]; then
         run_one kernel-lo "$prog" lo "" ""
         run_one kernel-ns "$prog" ns "" ""
     else

@@ -162,7 +162,8 @@ static void rdhup_hup(const struct ct_ctx *c)
     CT_OK(shutdown(fd, SHUT_WR));
     struct epoll_event ev[2];
     uint32_t seen = 0;
-    for (int i = 0; i < 500 && !(seen & EPOLLHUP); i++) { /* level-triggered: sleep between */
+    uint64_t end = ct_now_ms() + 10000;
+    while (!(seen & EPOLLHUP) && ct_now_ms() < end) { /* level-triggered: sleep between */
         if (epoll_wait(ep, ev, 2, 100) == 1)
             seen = ev[0].events;
         if (!(seen & EPOLLHUP))
