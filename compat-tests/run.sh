@@ -39,6 +39,17 @@ check_paths() {
     done
 }
 
+# blackhole NS IP PORT: a kernel listener on IP:PORT in NS whose segments, SYNs excepted, are
+# dropped on the way in (ct_errno's ETIMEDOUT case; CT_BLACKHOLE tells it where)
+blackhole() {
+    mx_bg "$1" socat TCP-LISTEN:"$3",bind="$2",reuseaddr,fork OPEN:/dev/null
+    printf 'table inet ctbh {\n chain input {\n  type filter hook input priority -300;\n  tcp dport %s tcp flags & syn != syn drop\n }\n}\n' "$3" |
+        mx_in "$1" nft -f - || exit 1
+}
+blackhole A 127.0.0.1 9
+blackhole B "$MX_IP_B" 9
+for _ in $(seq 50); do mx_in B ss -Htln "sport = :9" | grep -q . && break; sleep 0.1; done
+
 # run LABEL PROG [env for the local side...]: one arrangement of one program
 run_one() {
     local label=$1 prog=$2 where=$3 peer_pre=$4 local_pre=$5 name rc prc=0
@@ -46,11 +57,12 @@ run_one() {
     port=$((port + 100)); runs=$((runs + 1))
     local out="$tmp/$name.$label.out" pout="$tmp/$name.$label.peer"
     if [ "$where" = lo ]; then
-        timeout 90 ip netns exec "$MX_NS_A" env $local_pre "$prog" --port $port >"$out" 2>&1; rc=$?
+        timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=127.0.0.1:9 $local_pre "$prog" \
+            --port $port >"$out" 2>&1; rc=$?
     else
         timeout 90 ip netns exec "$MX_NS_B" env $peer_pre "$prog" --peer --lip "$MX_IP_A" \
             --pip "$MX_IP_B" --port $port >"$pout" 2>&1 & local ppid=$!
-        timeout 90 ip netns exec "$MX_NS_A" env $local_pre "$prog" --lip "$MX_IP_A" \
+        timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE="$MX_IP_B:9" $local_pre "$prog" --lip "$MX_IP_A" \
             --pip "$MX_IP_B" --port $port >"$out" 2>&1; rc=$?
         wait $ppid; prc=$?
     fi

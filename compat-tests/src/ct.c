@@ -18,7 +18,8 @@
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int fails;             /* failed checks of the side running in this thread */
-static __thread const char *side_name; /* "peer <case>" in peer threads, NULL in the main one */
+static __thread const char *side_name;
+static __thread const char *skip_why;   /* set by ct_skip in the local side */ /* "peer <case>" in peer threads, NULL in the main one */
 static atomic_int peer_failures;
 static int timeout_s = 60;
 static void hash_reply(int fd);
@@ -44,6 +45,8 @@ void ct_note(const char *fmt, ...)
     va_end(ap);
     say("# %s%s%s\n", side_name ? side_name : "", side_name ? ": " : "", buf);
 }
+
+void ct_skip(const char *why) { skip_why = why; }
 
 bool ct__check(bool ok, const char *file, int line, const char *what)
 {
@@ -452,9 +455,12 @@ int ct_main(int argc, char **argv, const struct ct_case *cases, int ncases)
         struct ct_ctx c = base;
         c.port = base.port + i;
         fails = 0;
+        skip_why = NULL;
         cases[i].local(&c);
+        const char *skip = skip_why && !fails ? skip_why : NULL;
         if (!base.lo || !args[i].kase) {
-            say("%sok %d - %s\n", fails ? "not " : "", i + 1, cases[i].name);
+            say("%sok %d - %s%s%s\n", fails ? "not " : "", i + 1, cases[i].name,
+                skip ? " # SKIP " : "", skip ? skip : "");
             failed += fails != 0;
             continue;
         }

@@ -1,10 +1,13 @@
 /* ct_errno — blocking and non-blocking calls and the errno of each failure: EAGAIN,
  * EINPROGRESS + SO_ERROR, EISCONN, ECONNREFUSED (blocking and not), ECONNRESET, EPIPE with and
  * without SIGPIPE (MSG_NOSIGNAL), ENOTCONN, EADDRINUSE, EADDRNOTAVAIL, EINVAL, EINTR on a
- * signal (with and without SA_RESTART), EOF and shutdown(). */
+ * signal (with and without SA_RESTART), EOF and shutdown(), ETIMEDOUT from keepalive. */
 #include "ct.h"
 
 #include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -253,6 +256,38 @@ static void shut_rd(const struct ct_ctx *c)
     close(fd);
 }
 
+/* Keepalive gives up on a peer that stopped answering: ETIMEDOUT. CT_BLACKHOLE=IP:PORT names a
+ * kernel listener whose host drops every segment to that port except SYNs (run.sh sets it up
+ * with nftables): the connection opens, then nothing we send is answered. */
+static void keepalive_timeout(const struct ct_ctx *c)
+{
+    (void)c;
+    const char *bh = getenv("CT_BLACKHOLE");
+    char ip[64];
+    int port;
+    if (!bh || sscanf(bh, "%63[^:]:%d", ip, &port) != 2) {
+        ct_skip("CT_BLACKHOLE=IP:PORT not set (run.sh sets it)");
+        return;
+    }
+    int fd = ct_connect(ip, port);
+    if (fd < 0)
+        return;
+    int one = 1, cnt = 2;
+    CT_OK(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one));
+    CT_OK(setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &one, sizeof one));
+    CT_OK(setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &one, sizeof one));
+    CT_OK(setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt));
+    uint64_t t0 = ct_now_ms();
+    char b[4];
+    CT_TRUE(ct_wait(fd, POLLIN, 10000) & (POLLERR | POLLHUP));
+    CT_ERR(recv(fd, b, sizeof b, 0), ETIMEDOUT);
+    uint64_t took = ct_now_ms() - t0;
+    if (!CT_TRUE(took >= 2500)) /* 1 s idle + 2 probes 1 s apart */
+        ct_note("ETIMEDOUT after %llu ms", (unsigned long long)took);
+    CT_EQ(recv(fd, b, sizeof b, 0), 0);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     static const struct ct_case cases[] = {
@@ -265,6 +300,7 @@ int main(int argc, char **argv)
         {"EINTR from recv and accept; SA_RESTART restarts recv", eintr, eintr_peer},
         {"EOF after FIN, half-close, shutdown EINVAL", eof_shutdown, ct_peer_echo},
         {"SHUT_RD: EOF at once, readable, sending still works", shut_rd, ct_peer_hold},
+        {"keepalive to a silent peer: ETIMEDOUT", keepalive_timeout, NULL},
     };
     return ct_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
