@@ -201,7 +201,7 @@ static void emit_record_type(Decl *d)
     if (d->visit == 3)
         return;
     d->visit = 3;
-    if (d->kind == D_OPTUNION) {
+    if (d->kind == D_OPTUNION || d->kind == D_FRAMEUNION) {
         for (int i = 0; i < d->nmembers; i++)
             emit_record_type(d->opts[i]);
         emit("%s {\n    uint8_t kind;\n    union {\n", rec_ctype(d));
@@ -278,8 +278,30 @@ static char *zero_value(const Type *t)
                     n, n, n);
 }
 
+static bool rec_has_defaults(Decl *d);
+
+/* T(f = v, …): starts as a local of type T does, then sets the named fields in order */
+static void emit_record_literal(Buf *b, Expr *e)
+{
+    Decl *d = e->decl;
+    int n = ++tmp_counter;
+    bput(b, "({ %s mtp_r%d; memset(&mtp_r%d, 0, sizeof mtp_r%d); ", rec_ctype(d), n, n, n);
+    if (rec_has_defaults(d))
+        bput(b, "mtpg_%s_init_%s(&mtp_r%d); ", P, name_of(d->name), n);
+    for (NamedArg *a = e->named; a; a = a->next) {
+        bput(b, "mtp_r%d.%s = ", n, name_of(a->name));
+        emit_expr(b, a->val);
+        bput(b, "; ");
+    }
+    bput(b, "mtp_r%d; })", n);
+}
+
 static void emit_ctor(Buf *b, Expr *e)
 {
+    if (e->named) {
+        emit_record_literal(b, e);
+        return;
+    }
     bput(b, "((%s){ ", rec_ctype(e->decl));
     int i = 0;
     for (Field *f = e->decl->fields; f; f = f->next, i++) {
@@ -289,7 +311,42 @@ static void emit_ctor(Buf *b, Expr *e)
     bput(b, " })");
 }
 
-static void emit_keyed_hash(Buf *b, Expr *e)
+/* ---- the value builtins of builtins.h: emit_v_<kind>(b, e) */
+
+static void emit_v_now(Buf *b, Expr *e)
+{
+    (void)e;
+    bput(b, "mtp_x->now_ns");
+}
+
+static void emit_v_rand32(Buf *b, Expr *e)
+{
+    (void)e;
+    bput(b, "mtp_rand32(mtp_x)");
+}
+
+static void emit_v_minmax(Buf *b, Expr *e)
+{
+    int n = ++tmp_counter;
+    bput(b, "({ __auto_type mtp_a%d = ", n);
+    emit_expr(b, e->args[0]);
+    bput(b, "; __auto_type mtp_b%d = ", n);
+    emit_expr(b, e->args[1]);
+    bput(b, "; mtp_a%d %s mtp_b%d ? mtp_a%d : mtp_b%d; })", n,
+         e->builtin == B_MIN ? "<" : ">", n, n, n);
+}
+
+static void emit_v_seq(Buf *b, Expr *e)
+{
+    static const char *ops[] = {"<", "<=", ">", ">="};
+    bput(b, "((int32_t)((uint32_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, ") - (uint32_t)(");
+    emit_expr(b, e->args[1]);
+    bput(b, ")) %s 0)", ops[e->builtin - B_SEQ_LT]);
+}
+
+static void emit_v_keyed_hash(Buf *b, Expr *e)
 {
     int n = ++tmp_counter, total = 0;
     for (int i = 0; i < e->nargs; i++)
@@ -306,56 +363,45 @@ static void emit_keyed_hash(Buf *b, Expr *e)
     bput(b, "mtp_keyed_hash(mtp_x, mtp_h%d, sizeof mtp_h%d); })", n, n);
 }
 
+static void emit_v_data(Buf *b, Expr *e)
+{
+    bput(b, "((struct mtp_data){ .uid = (uint64_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, "), .off = (uint64_t)(");
+    emit_expr(b, e->args[1]);
+    bput(b, "), .len = (uint32_t)(");
+    emit_expr(b, e->args[2]);
+    bput(b, "), .flags = MTP_DATA_FROM_UNIT })");
+}
+
+static void emit_v_len(Buf *b, Expr *e)
+{
+    bput(b, "((uint32_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, ").len)");
+}
+
+static void emit_v_extract(Buf *b, Expr *e)
+{
+    int n = ++tmp_counter;
+    Decl *bp = e->args[1]->decl;
+    bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
+            "return MTP_PARSE_MALFORMED; mtp_e%d; })",
+         rec_ctype(bp), n, P, name_of(bp->name), n, n);
+}
+
+#define MTPC_V_EMIT(name, id, lo, hi, kind) [B_##id] = emit_v_##kind,
+static void (*const value_emit[B__VALUES_END])(Buf *b, Expr *e) = {
+    MTPC_VALUE_BUILTINS(MTPC_V_EMIT)
+};
+#undef MTPC_V_EMIT
+
 static void emit_call(Buf *b, Expr *e)
 {
     Expr **a = e->args;
-    switch (e->builtin) {
-    case B_NOW: bput(b, "mtp_x->now_ns"); return;
-    case B_RAND32: bput(b, "mtp_rand32(mtp_x)"); return;
-    case B_MIN:
-    case B_MAX: {
-        int n = ++tmp_counter;
-        bput(b, "({ __auto_type mtp_a%d = ", n);
-        emit_expr(b, a[0]);
-        bput(b, "; __auto_type mtp_b%d = ", n);
-        emit_expr(b, a[1]);
-        bput(b, "; mtp_a%d %s mtp_b%d ? mtp_a%d : mtp_b%d; })", n,
-             e->builtin == B_MIN ? "<" : ">", n, n, n);
+    if (e->builtin > B_NONE && e->builtin < B__VALUES_END) {
+        value_emit[e->builtin](b, e);
         return;
-    }
-    case B_SEQ_LT: case B_SEQ_LEQ: case B_SEQ_GT: case B_SEQ_GEQ: {
-        static const char *ops[] = {"<", "<=", ">", ">="};
-        bput(b, "((int32_t)((uint32_t)(");
-        emit_expr(b, a[0]);
-        bput(b, ") - (uint32_t)(");
-        emit_expr(b, a[1]);
-        bput(b, ")) %s 0)", ops[e->builtin - B_SEQ_LT]);
-        return;
-    }
-    case B_KEYED_HASH: emit_keyed_hash(b, e); return;
-    case B_DATA:
-        bput(b, "((struct mtp_data){ .uid = (uint64_t)(");
-        emit_expr(b, a[0]);
-        bput(b, "), .off = (uint64_t)(");
-        emit_expr(b, a[1]);
-        bput(b, "), .len = (uint32_t)(");
-        emit_expr(b, a[2]);
-        bput(b, "), .flags = MTP_DATA_FROM_UNIT })");
-        return;
-    case B_LEN:
-        bput(b, "((uint32_t)(");
-        emit_expr(b, a[0]);
-        bput(b, ").len)");
-        return;
-    case B_EXTRACT: {
-        int n = ++tmp_counter;
-        Decl *bp = a[1]->decl;
-        bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
-                "return MTP_PARSE_MALFORMED; mtp_e%d; })",
-             rec_ctype(bp), n, P, name_of(bp->name), n, n);
-        return;
-    }
-    default: break;
     }
     if (e->res == R_FUNC) {
         bput(b, "mtpg_%s_fn_%s(%s", P, name_of(e->decl->name), exec_arg());
@@ -418,7 +464,13 @@ static void emit_method(Buf *b, Expr *e)
         long long cap = (long long)bt->cap;
         switch (e->builtin) {
         case M_ADD:
-            if (bt->kind == TY_LIST)
+            if (e->decl) /* a frame into a frame_union list: its kind is its type selector */
+                bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_v%d = (%s); if (mtp_l%d->len < %lld) { "
+                        "mtp_l%d->v[mtp_l%d->len].kind = %lld; mtp_l%d->v[mtp_l%d->len].u.%s = mtp_v%d; "
+                        "mtp_l%d->len++; } })",
+                     bs, n, bs, rec_ctype(e->decl), n, expr_str(a[0]), n, cap, n, n,
+                     (long long)e->decl->opt_kind, n, n, name_of(e->decl->name), n, n);
+            else if (bt->kind == TY_LIST)
                 bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_v%d = (%s); if (mtp_l%d->len < %lld) "
                         "mtp_l%d->v[mtp_l%d->len++] = mtp_v%d; })",
                      bs, n, bs, et, n, expr_str(a[0]), n, cap, n, n, n);
@@ -449,6 +501,17 @@ static void emit_method(Buf *b, Expr *e)
                     "if (mtp_l%d->len) { memmove(&mtp_l%d->v[0], &mtp_l%d->v[1], (mtp_l%d->len - 1) * "
                     "sizeof mtp_l%d->v[0]); mtp_l%d->len--; } mtp_r%d; })",
                  bs, n, bs, et, n, n, n, zero_value(bt->elem), n, n, n, n, n, n, n);
+            return;
+        default: break;
+        }
+    }
+    if (bt->kind == TY_REC && bt->rec->kind == D_FRAMEUNION) {
+        switch (e->builtin) {
+        case M_IS: bput(b, "((%s).kind == %lld)", bs, (long long)e->decl->opt_kind); return;
+        case M_GET: /* a zeroed frame when the element is of another type */
+            bput(b, "({ __typeof__(%s) *mtp_f%d = &(%s); mtp_f%d->kind == %lld ? mtp_f%d->u.%s : %s; })",
+                 bs, n, bs, n, (long long)e->decl->opt_kind, n, name_of(e->decl->name),
+                 zero_value(e->ty));
             return;
         default: break;
         }
@@ -518,15 +581,31 @@ static void emit_shift(Buf *b, Expr *e)
     int w = operand_bits(e->lhs) > 32 ? 64 : 32;
     bool sign = e->lhs->ty->kind == TY_INT && e->lhs->ty->is_signed;
     if (e->op[0] == '<')
-        bput(b, "mtpg_%s_shl%d((uint%d_t)(", P, w, w);
+        bput(b, "mtp_gen_shl%d((uint%d_t)(", w, w);
     else if (sign)
-        bput(b, "mtpg_%s_sar64((int64_t)(", P);
+        bput(b, "mtp_gen_sar64((int64_t)(");
     else
-        bput(b, "mtpg_%s_shr%d((uint%d_t)(", P, w, w);
+        bput(b, "mtp_gen_shr%d((uint%d_t)(", w, w);
     emit_expr(b, e->lhs);
     bput(b, "), (uint64_t)(");
     emit_expr(b, e->rhs);
     bput(b, "))");
+}
+
+/* x in {a, b}: x evaluated once (a variable or field path is read as is) */
+static void emit_in(Buf *b, Expr *e)
+{
+    Expr *x = e->lhs;
+    bool plain = x->kind == E_IDENT || (x->kind == E_FIELD && x->lhs->kind == E_IDENT);
+    char *v = plain ? expr_str(x) : mtpc_fmt("mtp_in%d", ++tmp_counter);
+    if (!plain)
+        bput(b, "({ __auto_type %s = %s; ", v, expr_str(x));
+    bput(b, "(");
+    for (int i = 0; i < e->nargs; i++)
+        bput(b, "%s%s == %s", i ? " || " : "", v, expr_str(e->args[i]));
+    bput(b, ")");
+    if (!plain)
+        bput(b, "; })");
 }
 
 static void emit_expr(Buf *b, Expr *e)
@@ -581,7 +660,7 @@ static void emit_expr(Buf *b, Expr *e)
         if (mtpc_is_const(prog, e->rhs))
             bput(b, ").v[%lld]", (long long)mtpc_const_eval(prog, e->rhs));
         else {
-            bput(b, ").v[mtpg_%s_idx((uint64_t)(", P);
+            bput(b, ").v[mtp_gen_idx((uint64_t)(");
             emit_expr(b, e->rhs);
             bput(b, "), %lld)]", (long long)e->lhs->ty->cap);
         }
@@ -637,6 +716,7 @@ static void emit_expr(Buf *b, Expr *e)
         emit_expr(b, e->rhs);
         bput(b, ")");
         return;
+    case E_IN: emit_in(b, e); return;
     }
 }
 
@@ -681,24 +761,32 @@ static char *timer_target(Expr *t, int *ctx_index, const char **key)
     return mtpc_fmt("MTPG_%s_TIMER_%s_%s", U, upper_of(c->name), upper_of(f->name));
 }
 
-static void emit_timer(Expr *e, const char *op, bool with_dur)
+/* ---- the instruction builtins of builtins.h: emit_i_<kind>(e, row) */
+
+typedef struct InstrRow {
+    const char *op; /* "MTP_OP_..." */
+    struct { const char *path, *ctype; } f[MTPC_MAX_INSTR_FIELDS]; /* filled from the args */
+} InstrRow;
+
+/* timer_start(ctx.t, dur) / timer_stop(ctx.t): the timer names its context and index */
+static void emit_i_timer(Expr *e, const InstrRow *row)
 {
     int ci;
     const char *key;
     char *id = timer_target(e->args[0], &ci, &key);
     Buf f = {0};
-    bput(&f, "mtp_i->u.timer.id = %s; ", id);
-    if (with_dur)
-        bput(&f, "mtp_i->u.timer.dur_ns = (uint64_t)(%s); ", expr_str(e->args[1]));
+    bput(&f, "mtp_i->%s = %s; ", row->f[0].path, id);
+    if (e->nargs == 2)
+        bput(&f, "mtp_i->%s = (%s)(%s); ", row->f[1].path, row->f[1].ctype, expr_str(e->args[1]));
     if (key) {
         bput(&f, "mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = %d; ", ci);
         if (*key)
             bput(&f, "mtp_i->key = %s; ", key);
     }
-    emit_push(op, bstr(&f));
+    emit_push(row->op, bstr(&f));
 }
 
-static void emit_pkt_gen(Expr *e)
+static void emit_i_pkt_gen(Expr *e, const InstrRow *row)
 {
     Expr *bp = e->args[0];
     Decl *bd = bp->ty->rec;
@@ -711,8 +799,8 @@ static void emit_pkt_gen(Expr *e)
     emit_ind();
     emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &mtp_b%d, sizeof mtp_b%d);\n", n, n, n);
     emit_ind();
-    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);\n",
-         n);
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, %s);\n",
+         n, row->op);
     emit_ind();
     emit("if (mtp_i) {\n");
     indent_level++;
@@ -745,7 +833,7 @@ static void emit_pkt_gen(Expr *e)
     emit("}\n");
 }
 
-static void emit_new_ctx(Expr *e)
+static void emit_i_new_ctx(Expr *e, const InstrRow *row)
 {
     Expr *c = e->args[0], *id = e->args[1];
     Decl *cd = c->ty->rec;
@@ -761,8 +849,8 @@ static void emit_new_ctx(Expr *e)
     emit_ind();
     emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &%s, sizeof %s);\n", n, cn, cn);
     emit_ind();
-    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);\n",
-         n);
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, %s);\n",
+         n, row->op);
     emit_ind();
     emit("if (mtp_i) { mtp_i->ctx_type = %d; mtp_i->key = mtpk_%s; mtp_i->arena_off = mtp_off%d; }\n",
          cd->index, cn, n);
@@ -771,8 +859,10 @@ static void emit_new_ctx(Expr *e)
     emit("}\n");
 }
 
-static void emit_produce(Expr *e)
+/* produce(event[, id]) in a parser: an event, not an instruction */
+static void emit_i_produce(Expr *e, const InstrRow *row)
 {
+    (void)row;
     Decl *ev = e->args[0]->ty->rec;
     int n = ++tmp_counter;
     emit_ind();
@@ -801,65 +891,35 @@ static void emit_produce(Expr *e)
     emit("}\n");
 }
 
+/* each argument converted to its instruction field's type, in order */
+static void emit_i_scalar(Expr *e, const InstrRow *row)
+{
+    Buf f = {0};
+    for (int i = 0; i < e->nargs; i++)
+        bput(&f, "%smtp_i->%s = (%s)(%s);", i ? " " : "", row->f[i].path, row->f[i].ctype,
+             expr_str(e->args[i]));
+    emit_push(row->op, bstr(&f));
+}
+
+#define MTPC_F(path, ctype) {#path, #ctype}
+#define MTPC_I_ROW(name, id, lo, hi, kind, op, fields) \
+    [B_##id - B__VALUES_END - 1] = {"MTP_OP_" #op, {MTPC_UNPAREN fields}},
+#define MTPC_I_EMIT(name, id, lo, hi, kind, op, fields) \
+    [B_##id - B__VALUES_END - 1] = emit_i_##kind,
+static const InstrRow instr_rows[B__INSTRS_END - B__VALUES_END - 1] = {
+    MTPC_INSTR_BUILTINS(MTPC_I_ROW)
+};
+static void (*const instr_emit[B__INSTRS_END - B__VALUES_END - 1])(Expr *, const InstrRow *) = {
+    MTPC_INSTR_BUILTINS(MTPC_I_EMIT)
+};
+#undef MTPC_F
+#undef MTPC_I_ROW
+#undef MTPC_I_EMIT
+
 static void emit_instruction(Expr *e)
 {
-    Expr **a = e->args;
-    Buf f = {0};
-    switch (e->builtin) {
-    case B_NEW_RX:
-    case B_NEW_TX:
-        bput(&f, "mtp_i->u.unit.uid = (uint64_t)(%s); mtp_i->u.unit.size = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        if (e->nargs == 3)
-            bput(&f, " mtp_i->u.unit.addr = (mtp_addr_t)(%s);", expr_str(a[2]));
-        emit_push(e->builtin == B_NEW_RX ? "MTP_OP_NEW_RX_DATA" : "MTP_OP_NEW_TX_DATA", bstr(&f));
-        return;
-    case B_ADD_RX_SEG:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.off = (uint64_t)(%s); "
-                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]), expr_str(a[3]));
-        emit_push("MTP_OP_ADD_RX_SEG", bstr(&f));
-        return;
-    case B_RX_FLUSH:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s); "
-                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
-        emit_push("MTP_OP_RX_FLUSH", bstr(&f));
-        return;
-    case B_ADD_TX:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.addr = (mtp_addr_t)(%s); "
-                 "mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
-        emit_push("MTP_OP_ADD_TX_DATA", bstr(&f));
-        return;
-    case B_TX_FLUSH:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push("MTP_OP_TX_FLUSH", bstr(&f));
-        return;
-    case B_PKT_GEN: emit_pkt_gen(e); return;
-    case B_TIMER_START:
-    case B_TIMER_RESTART: emit_timer(e, "MTP_OP_TIMER_START", true); return;
-    case B_TIMER_STOP: emit_timer(e, "MTP_OP_TIMER_STOP", false); return;
-    case B_NEW_CTX: emit_new_ctx(e); return;
-    case B_DEL_CTX: emit_push("MTP_OP_DEL_CTX", ""); return;
-    case B_SET_QRATE:
-    case B_SET_QPRIO:
-        bput(&f, "mtp_i->u.sched.queue = (uint16_t)(%s); mtp_i->u.sched.value = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push(e->builtin == B_SET_QRATE ? "MTP_OP_SET_QUEUE_RATE" : "MTP_OP_SET_QUEUE_PRIO",
-                  bstr(&f));
-        return;
-    case B_NOTIFY:
-        bput(&f, "mtp_i->u.note.code = (uint32_t)(%s); mtp_i->u.note.value = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push("MTP_OP_NOTIFY", bstr(&f));
-        return;
-    case B_PRODUCE: emit_produce(e); return;
-    default: break;
-    }
-    emit_ind();
-    emit("%s;\n", expr_str(e));
+    int i = e->builtin - B__VALUES_END - 1;
+    instr_emit[i](e, &instr_rows[i]);
 }
 
 /* ------------------------------------------------------------ statements */
@@ -914,6 +974,41 @@ static const char *return_ok(void)
     }
 }
 
+/* for ([i,] x in [reverse] l): an index over [0, min(len, capacity)), l read at every step
+ * (the body may change it) */
+static void emit_for_in(Stmt *s)
+{
+    Expr *l = s->expr;
+    int n = ++tmp_counter;
+    char *ls = expr_str(l);
+    long long cap = (long long)l->ty->cap;
+    emit_ind();
+    if (s->reverse)
+        emit("for (uint32_t mtp_k%d = (%s).len < %lld ? (%s).len : %lld; mtp_k%d-- > 0;) {\n", n,
+             ls, cap, ls, cap, n);
+    else
+        emit("for (uint32_t mtp_k%d = 0; mtp_k%d < (%s).len && mtp_k%d < %lld; mtp_k%d++) {\n", n,
+             n, ls, n, cap, n);
+    indent_level++;
+    if (s->reverse) { /* the body may have removed elements above */
+        emit_ind();
+        emit("if (mtp_k%d >= (%s).len) continue;\n", n, ls);
+    }
+    if (s->ivar) {
+        emit_ind();
+        emit("uint32_t %s = mtp_k%d;\n", name_of(s->ivar->name), n);
+    }
+    emit_ind();
+    if (s->var->is_ptr)
+        emit("const %s *%s = &(%s).v[mtp_k%d];\n", ctype(s->var->ty), name_of(s->var->name), ls, n);
+    else
+        emit("%s %s = (%s).v[mtp_k%d];\n", ctype(s->var->ty), name_of(s->var->name), ls, n);
+    emit_block_of(s->body);
+    indent_level--;
+    emit_ind();
+    emit("}\n");
+}
+
 static void emit_stmt(Stmt *s)
 {
     if (s->kind != S_BLOCK)
@@ -932,6 +1027,10 @@ static void emit_stmt(Stmt *s)
         Var *v = s->var;
         char *n = name_of(v->name);
         emit_ind();
+        if (v->is_ptr) { /* a const reference (sema) */
+            emit("const %s *%s = &(%s);\n", ctype(v->ty), n, expr_str(s->expr));
+            return;
+        }
         if (ty_is_scalar(v->ty)) {
             emit("%s %s = %s;\n", ctype(v->ty), n, s->expr ? expr_str(s->expr) : "0");
             return;
@@ -951,7 +1050,7 @@ static void emit_stmt(Stmt *s)
         return;
     }
     case S_EXPR:
-        if (s->expr->kind == E_CALL && s->expr->builtin >= B_NEW_RX) {
+        if (s->expr->kind == E_CALL && mtpc_builtin_is_instr(s->expr->builtin)) {
             emit_instruction(s->expr);
             return;
         }
@@ -1031,6 +1130,7 @@ static void emit_stmt(Stmt *s)
         emit("}\n");
         return;
     }
+    case S_FOR_IN: emit_for_in(s); return;
     case S_RETURN:
         emit_ind();
         if (s->expr)
@@ -1190,7 +1290,7 @@ static void emit_read_fixed(Decl *d, const char *dst, const char *src, int base_
         if (f->ty->kind == TY_BOOL)
             emit("    %s%s = %s[%d] != 0;\n", dst, fn, src, at);
         else
-            emit("    %s%s = (%s)mtpg_%s_%s(%s + %d);\n", dst, fn, ctype(f->ty), P, get_fn(bytes),
+            emit("    %s%s = (%s)mtp_gen_%s(%s + %d);\n", dst, fn, ctype(f->ty), get_fn(bytes),
                  src, at);
     }
 }
@@ -1239,7 +1339,7 @@ static void emit_write_fixed(Decl *d, const char *srcv, const char *dst, int bas
         if (f->ty->kind == TY_BOOL)
             emit("    %s[%d] = (%s) ? 1 : 0;\n", dst, at, val);
         else
-            emit("    mtpg_%s_put%d(%s + %d, (uint%d_t)(%s));\n", P, bytes * 8, dst, at, bytes * 8,
+            emit("    mtp_gen_put%d(%s + %d, (uint%d_t)(%s));\n", bytes * 8, dst, at, bytes * 8,
                  val);
     }
 }
@@ -1287,7 +1387,7 @@ static void emit_opt_code(Decl *o)
             indent_level = 1;
             emit_write_fixed(lf->ty->elem->rec, "s->", "e", 0, false);
         } else
-            emit("        mtpg_%s_put%d(e, (uint%d_t)v->%s.v[i]);\n", P, es * 8, es * 8, ln);
+            emit("        mtp_gen_put%d(e, (uint%d_t)v->%s.v[i]);\n", es * 8, es * 8, ln);
         emit("    }\n");
     }
     emit("    return size;\n}\n\n");
@@ -1308,7 +1408,7 @@ static void emit_opt_code(Decl *o)
             emit("        %s *s = &v->%s.v[i];\n", ctype(lf->ty->elem), ln);
             emit_read_fixed(lf->ty->elem->rec, "s->", "e", 0);
         } else
-            emit("        v->%s.v[i] = (%s)mtpg_%s_%s(e);\n", ln, ctype(lf->ty->elem), P,
+            emit("        v->%s.v[i] = (%s)mtp_gen_%s(e);\n", ln, ctype(lf->ty->elem),
                  get_fn(es));
         emit("    }\n");
     }
@@ -1374,54 +1474,340 @@ static void emit_optlist_code(Decl *ol)
     emit("        default: break;\n        }\n        o += len;\n    }\n    return 0;\n}\n\n");
 }
 
+static bool is_frame_list(const Field *f)
+{
+    return f->ty->kind == TY_LIST && f->ty->elem->kind == TY_REC &&
+           (f->ty->elem->rec->kind == D_BP || f->ty->elem->rec->kind == D_FRAMEUNION);
+}
+
+/* frames of a frame list: its blueprint, or each member of its frame_union */
+static int list_frames(const Field *f, Decl ***frames)
+{
+    Decl *e = f->ty->elem->rec;
+    if (e->kind == D_FRAMEUNION) {
+        *frames = e->opts;
+        return e->nmembers;
+    }
+    *frames = mtpc_calloc(1, sizeof(Decl *));
+    (*frames)[0] = e;
+    return 1;
+}
+
+static bool list_has_data(const Field *f)
+{
+    Decl **fr;
+    int n = list_frames(f, &fr);
+    for (int i = 0; i < n; i++)
+        if (fr[i]->data_field)
+            return true;
+    return false;
+}
+
+#define MTP_NESTED_MAX_C 1024 /* MTP_NESTED_MAX of program.h */
+
 static Field *nested_field(Decl *bp)
 {
     for (Field *f = bp->fields; f; f = f->next)
-        if (f->ty->kind == TY_LIST && f->ty->elem->kind == TY_REC && f->ty->elem->rec->kind == D_BP)
+        if (is_frame_list(f))
             return f;
     return NULL;
+}
+
+/* data_t slots of all frame lists: the descriptor's n_nested_data */
+static long long nested_data_cap(Decl *bp)
+{
+    long long n = 0;
+    for (Field *f = bp->fields; f; f = f->next)
+        if (is_frame_list(f) && list_has_data(f))
+            n += f->ty->cap;
+    return n;
 }
 
 /* The frame field whose initialiser is `payload_len`: the length of the frame's data. */
 static Field *frame_len_field(Decl *fr)
 {
     for (Field *f = fr->fields; f; f = f->next)
-        if (f->fixed && f->init && f->init->kind == E_IDENT && f->init->res == R_PAYLOAD_LEN)
+        if (f->init && f->init->kind == E_IDENT && f->init->res == R_PAYLOAD_LEN)
             return f;
     return NULL;
 }
 
-/* Frames up to the end of the packet (sema: check_frames_extractable): each one's fixed
- * header is length-checked before it is read, its type selector must match, its data length
- * must fit; one frame more than the capacity is malformed. */
-static void emit_extract_frames(Field *f)
+/* value written for field f of the blueprint at `pre` ("b->"): its count, recomputed
+ * initialiser or stored value */
+static char *wire_value(Field *f, const char *pre)
 {
-    Decl *fr = f->ty->elem->rec;
-    char *fn = name_of(f->name);
-    Field *sel = fr->fields, *lenf = frame_len_field(fr);
-    emit("    while (o < n) {\n        if (h->%s.len >= %lld)\n            return -1;\n", fn,
-         (long long)f->ty->cap);
-    emit("        %s *fr = &h->%s.v[h->%s.len++];\n", rec_ctype(fr), fn, fn);
-    emit("        const uint8_t *q = p + o;\n        uint32_t left = n - o;\n");
-    emit("        if (left < %d)\n            return -1;\n", fr->fixed_bytes);
-    emit_read_fixed(fr, "fr->", "q", 0);
-    emit("        if (fr->%s != %lld)\n            return -1;\n", name_of(sel->name),
-         (long long)mtpc_const_eval(prog, sel->init));
-    emit("        o += %d;\n        left -= %d;\n", fr->fixed_bytes, fr->fixed_bytes);
-    if (fr->data_field) {
-        char *dn = name_of(fr->data_field->name);
-        if (lenf)
-            emit("        if ((uint64_t)fr->%s > left)\n            return -1;\n"
-                 "        fr->%s.len = (uint32_t)fr->%s;\n",
-                 name_of(lenf->name), dn, name_of(lenf->name));
+    if (f->counts) {
+        for (Field *g = f->next; g; g = g->next)
+            if (g->count == f)
+                return mtpc_fmt("(%s%s.len < %lld ? %s%s.len : %lld)", pre, name_of(g->name),
+                                (long long)g->ty->cap, pre, name_of(g->name),
+                                (long long)g->ty->cap);
+    }
+    if (f->recomputed) {
+        field_prefix = pre;
+        cx = CX_WRITE;
+        return mtpc_fmt("(%s)", expr_str(f->init));
+    }
+    return mtpc_fmt("%s%s", pre, name_of(f->name));
+}
+
+/* n += wire size of a sequential scalar `v` of type t */
+static void emit_seq_size(const Type *t, const char *v, const char *ind)
+{
+    if (t->kind == TY_INT && t->varint)
+        emit("%sn += mtpg_%s_varint_len((uint64_t)%s);\n", ind, P, v);
+    else
+        emit("%sn += %d;\n", ind, ty_wire_bits(t) / 8);
+}
+
+/* writes a sequential scalar at dst + o */
+static void emit_seq_write(const Type *t, const char *v, const char *ind)
+{
+    if (t->kind == TY_INT && t->varint)
+        emit("%so += mtpg_%s_put_varint(dst + o, (uint64_t)%s);\n", ind, P, v);
+    else if (t->kind == TY_BOOL)
+        emit("%sdst[o++] = (%s) ? 1 : 0;\n", ind, v);
+    else {
+        int bytes = ty_wire_bits(t) / 8;
+        emit("%smtp_gen_put%d(dst + o, (uint%d_t)%s);\n%so += %d;\n", ind, bytes * 8, bytes * 8,
+             v, ind, bytes);
+    }
+}
+
+/* reads a sequential scalar at p + o (n bytes in all) into lvalue `v`; -1 when short */
+static void emit_seq_read(const Type *t, const char *v, const char *ind)
+{
+    if (t->kind == TY_INT && t->varint) {
+        emit("%s{\n%s    uint64_t mtp_v;\n%s    int mtp_k = mtpg_%s_get_varint(p + o, n - o, &mtp_v);\n",
+             ind, ind, ind, P);
+        emit("%s    if (mtp_k < 0)\n%s        return -1;\n%s    %s = mtp_v;\n%s    o += (uint32_t)mtp_k;\n%s}\n",
+             ind, ind, ind, v, ind, ind);
+        return;
+    }
+    int bytes = ty_wire_bits(t) / 8;
+    emit("%sif (n - o < %d)\n%s    return -1;\n", ind, bytes, ind);
+    if (t->kind == TY_BOOL)
+        emit("%s%s = p[o] != 0;\n", ind, v);
+    else
+        emit("%s%s = (%s)mtp_gen_%s(p + o);\n", ind, v, ctype(t), get_fn(bytes));
+    emit("%so += %d;\n", ind, bytes);
+}
+
+/* a counted list's elements: each scalar, or each field of a struct, in order */
+static void emit_counted_list(Field *f, const char *pre, int what)
+{
+    char *ln = name_of(f->name);
+    const Type *et = f->ty->elem;
+    long long cap = (long long)f->ty->cap;
+    if (what == 2) {
+        emit("    if ((uint64_t)%s%s > %lld)\n        return -1;\n", pre, name_of(f->count->name), cap);
+        emit("    %s%s.len = (uint32_t)%s%s;\n", pre, ln, pre, name_of(f->count->name));
+    }
+    emit("    for (uint32_t i = 0; i < %s%s.len && i < %lld; i++) {\n", pre, ln, cap);
+    if (et->kind == TY_REC) {
+        for (Field *g = et->rec->fields; g; g = g->next) {
+            char *v = mtpc_fmt("%s%s.v[i].%s", pre, ln, name_of(g->name));
+            if (what == 0)
+                emit_seq_size(g->ty, v, "        ");
+            else if (what == 1)
+                emit_seq_write(g->ty, v, "        ");
+            else
+                emit_seq_read(g->ty, v, "        ");
+        }
+    } else {
+        char *v = mtpc_fmt("%s%s.v[i]", pre, ln);
+        if (what == 0)
+            emit_seq_size(et, v, "        ");
+        else if (what == 1)
+            emit_seq_write(et, v, "        ");
         else
-            emit("        fr->%s.len = left;\n", dn);
-        emit("        fr->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n        o += fr->%s.len;\n", dn,
-             dn);
+            emit_seq_read(et, v, "        ");
     }
     emit("    }\n");
 }
 
+static void emit_frames_size(Field *f)
+{
+    char *fn = name_of(f->name);
+    Decl *e = f->ty->elem->rec;
+    Decl **frs;
+    int nf = list_frames(f, &frs);
+    emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn, (long long)f->ty->cap);
+    if (e->kind == D_FRAMEUNION)
+        emit("        switch (b->%s.v[i].kind) {\n", fn);
+    for (int m = 0; m < nf; m++) {
+        Decl *fr = frs[m];
+        char *v = e->kind == D_BP ? mtpc_fmt("b->%s.v[i]", fn)
+                                  : mtpc_fmt("b->%s.v[i].u.%s", fn, name_of(fr->name));
+        if (e->kind == D_FRAMEUNION)
+            emit("        case %lld:\n    ", (long long)fr->opt_kind);
+        emit("        n += mtpg_%s_bp_%s_hdr_len(&%s)", P, name_of(fr->name), v);
+        if (fr->data_field)
+            emit(" + %s.%s.len", v, name_of(fr->data_field->name));
+        emit(";\n");
+        if (e->kind == D_FRAMEUNION)
+            emit("            break;\n");
+    }
+    if (e->kind == D_FRAMEUNION)
+        emit("        default: break;\n        }\n");
+    emit("    }\n");
+}
+
+static void emit_frame_write_one(Decl *fr, const char *ptr, const char *ind)
+{
+    char *n = name_of(fr->name);
+    if (fr->data_field) {
+        char *dn = name_of(fr->data_field->name);
+        emit("%smtpg_%s_bp_%s_write_hdr(%s, dst + o, %s->%s.len);\n", ind, P, n, ptr, ptr, dn);
+        emit("%so += mtpg_%s_bp_%s_hdr_len(%s);\n", ind, P, n, ptr);
+        emit("%sif (%s->%s.len)\n%s    memcpy(dst + o, (const void *)(uintptr_t)%s->%s.addr, %s->%s.len);\n",
+             ind, ptr, dn, ind, ptr, dn, ptr, dn);
+        emit("%so += %s->%s.len;\n", ind, ptr, dn);
+    } else {
+        emit("%smtpg_%s_bp_%s_write_hdr(%s, dst + o, 0);\n", ind, P, n, ptr);
+        emit("%so += mtpg_%s_bp_%s_hdr_len(%s);\n", ind, P, n, ptr);
+    }
+}
+
+static void emit_frames_write(Field *f)
+{
+    char *fn = name_of(f->name);
+    Decl *e = f->ty->elem->rec;
+    emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn, (long long)f->ty->cap);
+    if (e->kind == D_BP) {
+        emit("        const %s *fr = &b->%s.v[i];\n", rec_ctype(e), fn);
+        emit_frame_write_one(e, "fr", "        ");
+    } else {
+        emit("        switch (b->%s.v[i].kind) {\n", fn);
+        for (int m = 0; m < e->nmembers; m++) {
+            Decl *fr = e->opts[m];
+            emit("        case %lld: {\n            const %s *fr = &b->%s.v[i].u.%s;\n",
+                 (long long)fr->opt_kind, rec_ctype(fr), fn, name_of(fr->name));
+            emit_frame_write_one(fr, "fr", "            ");
+            emit("            break;\n        }\n");
+        }
+        emit("        default: break;\n        }\n");
+    }
+    emit("    }\n");
+}
+
+/* The frame parser of a frame blueprint: its fixed prefix (length-checked, the type selector
+ * must match), then its variable-length fields in order, then its data (the length field's
+ * bytes, which must be there, or the rest of the packet). Returns the bytes taken or -1. */
+static void emit_frame_parse(Decl *fr)
+{
+    char *n = name_of(fr->name);
+    Field *sel = fr->fields, *lenf = frame_len_field(fr);
+    emit("static __attribute__((unused)) int mtpg_%s_fr_%s_parse(const uint8_t *p, uint32_t n, %s *fr)\n{\n",
+         P, n, rec_ctype(fr));
+    emit("    memset(fr, 0, sizeof *fr);\n    if (n < %d)\n        return -1;\n", fr->fixed_bytes);
+    emit_read_fixed(fr, "fr->", "p", 0);
+    emit("    if (fr->%s != %lld)\n        return -1;\n", name_of(sel->name), (long long)fr->opt_kind);
+    emit("    uint32_t o = %d;\n", fr->fixed_bytes);
+    for (Field *f = fr->fields; f; f = f->next) {
+        if (f->fixed)
+            continue;
+        if (f->ty->kind == TY_DATA) {
+            char *dn = name_of(f->name);
+            if (lenf)
+                emit("    if ((uint64_t)fr->%s > n - o)\n        return -1;\n"
+                     "    fr->%s.len = (uint32_t)fr->%s;\n",
+                     name_of(lenf->name), dn, name_of(lenf->name));
+            else
+                emit("    fr->%s.len = n - o;\n", dn);
+            emit("    fr->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n    o += fr->%s.len;\n", dn, dn);
+        } else if (f->ty->kind == TY_LIST)
+            emit_counted_list(f, "fr->", 2);
+        else
+            emit_seq_read(f->ty, mtpc_fmt("fr->%s", name_of(f->name)), "    ");
+    }
+    emit("    return (int)o;\n}\n\n");
+}
+
+/* Frames up to the end of the packet (sema: check_frames_extractable): one frame more than
+ * the capacity, an unknown type or a frame its parser rejects makes the packet malformed. */
+static void emit_extract_frames(Field *f)
+{
+    Decl *e = f->ty->elem->rec;
+    char *fn = name_of(f->name);
+    emit("    while (o < n) {\n        if (h->%s.len >= %lld)\n            return -1;\n", fn,
+         (long long)f->ty->cap);
+    if (e->kind == D_BP) {
+        emit("        int k = mtpg_%s_fr_%s_parse(p + o, n - o, &h->%s.v[h->%s.len++]);\n", P,
+             name_of(e->name), fn, fn);
+    } else {
+        emit("        %s *el = &h->%s.v[h->%s.len++];\n        int k = -1;\n", rec_ctype(e), fn, fn);
+        emit("        el->kind = p[o];\n        switch (p[o]) {\n");
+        for (int m = 0; m < e->nmembers; m++)
+            emit("        case %lld: k = mtpg_%s_fr_%s_parse(p + o, n - o, &el->u.%s); break;\n",
+                 (long long)e->opts[m]->opt_kind, P, name_of(e->opts[m]->name),
+                 name_of(e->opts[m]->name));
+        emit("        default: break;\n        }\n");
+    }
+    emit("        if (k < 0)\n            return -1;\n        o += (uint32_t)k;\n    }\n");
+}
+
+/* the data_t fields of the frames in use (the descriptor's nested_data) */
+static void emit_nested_data(Decl *bp)
+{
+    char *n = name_of(bp->name), *ct = rec_ctype(bp);
+    emit("static uint16_t mtpg_%s_bp_%s_nested(const void *bp_, uint32_t *off)\n{\n"
+         "    const %s *b = bp_;\n    uint16_t n = 0;\n",
+         P, n, ct);
+    for (Field *f = bp->fields; f; f = f->next) {
+        if (!is_frame_list(f) || !list_has_data(f))
+            continue;
+        char *fn = name_of(f->name);
+        Decl *e = f->ty->elem->rec;
+        emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn, (long long)f->ty->cap);
+        char *at = mtpc_fmt("(uint32_t)(offsetof(%s, %s.v) + i * sizeof b->%s.v[0] + ", ct, fn, fn);
+        if (e->kind == D_BP)
+            emit("        off[n++] = %soffsetof(%s, %s));\n", at, rec_ctype(e),
+                 name_of(e->data_field->name));
+        else {
+            emit("        switch (b->%s.v[i].kind) {\n", fn);
+            for (int m = 0; m < e->nmembers; m++)
+                if (e->opts[m]->data_field)
+                    emit("        case %lld: off[n++] = %soffsetof(%s, u.%s.%s)); break;\n",
+                         (long long)e->opts[m]->opt_kind, at, rec_ctype(e),
+                         name_of(e->opts[m]->name), name_of(e->opts[m]->data_field->name));
+            emit("        default: break;\n        }\n");
+        }
+        emit("    }\n");
+    }
+    emit("    return n;\n}\n\n");
+}
+
+/* The one frame list a blueprint can be cut by (no payload of its own), or NULL. */
+static Field *split_field(Decl *bp)
+{
+    Field *nf = NULL;
+    int n = 0;
+    for (Field *f = bp->fields; f; f = f->next)
+        if (is_frame_list(f)) {
+            nf = f;
+            n++;
+        }
+    return n == 1 && !bp->data_field ? nf : NULL;
+}
+
+/* frames_from (program.h): keep the frames [first, first + k) that fit in `room` */
+static void emit_frames_from(Decl *bp, Field *f)
+{
+    char *n = name_of(bp->name), *fn = name_of(f->name);
+    long long cap = (long long)f->ty->cap;
+    emit("static uint32_t mtpg_%s_bp_%s_frames_from(void *bp_, uint32_t first, uint32_t room)\n{\n"
+         "    %s *b = bp_;\n    uint32_t n = b->%s.len < %lld ? b->%s.len : %lld;\n",
+         P, n, rec_ctype(bp), fn, cap, fn, cap);
+    emit("    if (first >= n) {\n        b->%s.len = 0;\n        return 0;\n    }\n", fn);
+    emit("    memmove(&b->%s.v[0], &b->%s.v[first], (n - first) * sizeof b->%s.v[0]);\n", fn, fn, fn);
+    emit("    uint32_t k = 0;\n    for (;;) {\n        if (first + k >= n)\n            break;\n"
+         "        b->%s.len = k + 1;\n        if (mtpg_%s_bp_%s_hdr_len(b) > room)\n            break;\n"
+         "        k++;\n    }\n    b->%s.len = k;\n    return k;\n}\n\n", fn, P, n, fn);
+}
+
+/* header length and serialiser: the fixed prefix, then the variable-size fields in order
+ * (option lists, frame lists, and in frames varints, integers after them, counted lists) */
 static void emit_bp_code(Decl *bp)
 {
     char *n = name_of(bp->name);
@@ -1430,20 +1816,21 @@ static void emit_bp_code(Decl *bp)
     emit("static uint32_t mtpg_%s_bp_%s_hdr_len(const void *bp_)\n{\n    const %s *b = bp_;\n"
          "    uint32_t n = %d;\n    (void)b;\n",
          P, n, ct, bp->fixed_bytes);
+    if (bp->seq)
+        emit("    uint32_t payload_len = %s;\n    (void)payload_len;\n",
+             bp->data_field ? mtpc_fmt("b->%s.len", name_of(bp->data_field->name)) : "0");
     for (Field *f = bp->fields; f; f = f->next) {
+        if (f->fixed || f->ty->kind == TY_DATA)
+            continue;
         if (f->ty->kind == TY_REC && f->ty->rec->kind == D_OPTLIST)
             emit("    n += mtpg_%s_ol_%s_size(&b->%s);\n", P, name_of(f->ty->rec->name),
                  name_of(f->name));
-        else if (f->ty->kind == TY_LIST && !f->fixed) {
-            Decl *fr = f->ty->elem->rec;
-            emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++)\n", name_of(f->name),
-                 (long long)f->ty->cap);
-            emit("        n += mtpg_%s_bp_%s_hdr_len(&b->%s.v[i])%s;\n", P, name_of(fr->name),
-                 name_of(f->name),
-                 fr->data_field ? mtpc_fmt(" + b->%s.v[i].%s.len", name_of(f->name),
-                                           name_of(fr->data_field->name))
-                                : "");
-        }
+        else if (is_frame_list(f))
+            emit_frames_size(f);
+        else if (f->ty->kind == TY_LIST)
+            emit_counted_list(f, "b->", 0);
+        else
+            emit_seq_size(f->ty, wire_value(f, "b->"), "    ");
     }
     emit("    return n;\n}\n\n");
     /* serialiser */
@@ -1455,40 +1842,25 @@ static void emit_bp_code(Decl *bp)
     cx = CX_WRITE;
     emit_write_fixed(bp, "b->", "dst", 0, true);
     for (Field *f = bp->fields; f; f = f->next) {
+        if (f->fixed || f->ty->kind == TY_DATA)
+            continue;
         if (f->ty->kind == TY_REC && f->ty->rec->kind == D_OPTLIST)
             emit("    o += mtpg_%s_ol_%s_write(&b->%s, dst + o);\n", P, name_of(f->ty->rec->name),
                  name_of(f->name));
-        else if (f->ty->kind == TY_LIST && !f->fixed) {
-            Decl *fr = f->ty->elem->rec;
-            char *fn = name_of(f->name);
-            emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn,
-                 (long long)f->ty->cap);
-            emit("        const %s *fr = &b->%s.v[i];\n", rec_ctype(fr), fn);
-            if (fr->data_field) {
-                char *dn = name_of(fr->data_field->name);
-                emit("        mtpg_%s_bp_%s_write_hdr(fr, dst + o, fr->%s.len);\n", P,
-                     name_of(fr->name), dn);
-                emit("        o += mtpg_%s_bp_%s_hdr_len(fr);\n", P, name_of(fr->name));
-                emit("        if (fr->%s.len)\n            memcpy(dst + o, (const void *)(uintptr_t)fr->%s.addr, fr->%s.len);\n",
-                     dn, dn, dn);
-                emit("        o += fr->%s.len;\n", dn);
-            } else {
-                emit("        mtpg_%s_bp_%s_write_hdr(fr, dst + o, 0);\n", P, name_of(fr->name));
-                emit("        o += mtpg_%s_bp_%s_hdr_len(fr);\n", P, name_of(fr->name));
-            }
-            emit("    }\n");
-        }
+        else if (is_frame_list(f))
+            emit_frames_write(f);
+        else if (f->ty->kind == TY_LIST)
+            emit_counted_list(f, "b->", 1);
+        else
+            emit_seq_write(f->ty, wire_value(f, "b->"), "    ");
     }
     emit("    (void)o;\n}\n\n");
-    /* nested data offsets */
-    Field *nf = nested_field(bp);
-    if (nf && nf->ty->elem->rec->data_field) {
-        emit("static const uint32_t mtpg_%s_bp_%s_nested[] = {\n", P, n);
-        for (long long i = 0; i < nf->ty->cap; i++)
-            emit("    offsetof(%s, %s.v[%lld].%s),\n", ct, name_of(nf->name), i,
-                 name_of(nf->ty->elem->rec->data_field->name));
-        emit("};\n\n");
-    }
+    if (nested_data_cap(bp))
+        emit_nested_data(bp);
+    if (split_field(bp))
+        emit_frames_from(bp, split_field(bp));
+    if (bp->is_frame)
+        emit_frame_parse(bp);
     if (!bp->extracted)
         return;
     /* extract */
@@ -1513,7 +1885,7 @@ static void emit_bp_code(Decl *bp)
         } else if (f->ty->kind == TY_DATA) {
             emit("    h->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n    h->%s.len = n - o;\n",
                  name_of(f->name), name_of(f->name));
-        } else if (f->ty->kind == TY_LIST && !f->fixed) {
+        } else if (is_frame_list(f)) {
             emit_extract_frames(f);
         }
     }
@@ -1528,7 +1900,8 @@ static void emit_params_c(Decl *d, Buf *b)
         Var *v = p->var;
         bput(b, ", ");
         if (v->is_ptr)
-            bput(b, "%s%s *%s", v->is_const ? "const " : "", ctype(v->ty), name_of(v->name));
+            bput(b, "%s%s *%s", v->is_const || v->is_readonly ? "const " : "", ctype(v->ty),
+                 name_of(v->name));
         else
             bput(b, "%s %s", ctype(v->ty), name_of(v->name));
     }
@@ -1789,15 +2162,17 @@ static void emit_descriptor(void)
     for (int i = 0; i < prog->nbps; i++) {
         Decl *b = prog->bps[i];
         char *n = name_of(b->name);
-        Field *nf = nested_field(b);
-        bool nested = nf && nf->ty->elem->rec->data_field;
-        emit("    {\"%s\", sizeof(%s), mtpg_%s_bp_%s_hdr_len, mtpg_%s_bp_%s_write_hdr, %s, %d, %lld, %s},\n",
+        long long nested = nested_data_cap(b);
+        if (nested > MTP_NESTED_MAX_C)
+            mtpc_error_at(b->name, "'%.*s' has %lld frames with data, more than %d",
+                          b->name->len, b->name->loc, nested, MTP_NESTED_MAX_C);
+        emit("    {\"%s\", sizeof(%s), mtpg_%s_bp_%s_hdr_len, mtpg_%s_bp_%s_write_hdr, %s, %d, %lld, %s, %s},\n",
              n, rec_ctype(b), P, n, P, n,
              b->data_field ? mtpc_fmt("(int32_t)offsetof(%s, %s)", rec_ctype(b),
                                       name_of(b->data_field->name))
                            : "-1",
-             b->csum_off, nested ? (long long)nf->ty->cap : 0LL,
-             nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL");
+             b->csum_off, nested, nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL",
+             split_field(b) ? mtpc_fmt("mtpg_%s_bp_%s_frames_from", P, n) : "NULL");
     }
     if (prog->nbps)
         emit("};\n\n");
@@ -1921,7 +2296,7 @@ static void emit_header(const char *hname)
             break;
         default: break;
         }
-    /* key packers */
+    /* key packers and unpackers */
     for (Decl *d = prog->decls; d; d = d->next) {
         if (d->kind != D_FLOWID)
             continue;
@@ -1935,6 +2310,18 @@ static void emit_header(const char *hname)
         }
         if (!d->fields)
             emit("    (void)id;\n");
+        emit("}\n\n");
+        /* and back: what a shim needs to read a context's id from a key (a notification's) */
+        emit("static inline void mtpg_%s_unkey_%s(const struct mtp_key *k, %s *id)\n{\n"
+             "    memset(id, 0, sizeof *id);\n",
+             P, name_of(d->name), rec_ctype(d));
+        off = 0;
+        for (Field *f = d->fields; f; f = f->next) {
+            emit("    memcpy(&id->%s, k->b + %d, %d);\n", name_of(f->name), off, scalar_bytes(f->ty));
+            off += scalar_bytes(f->ty);
+        }
+        if (!d->fields)
+            emit("    (void)k;\n");
         emit("}\n\n");
     }
     /* params */
@@ -1958,23 +2345,36 @@ static void emit_header(const char *hname)
 
 /* ------------------------------------------------------------ entry */
 
-static void emit_helpers(void)
+static bool uses_varint(void)
 {
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get8(const uint8_t *p) { return p[0]; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get32(const uint8_t *p) { return mtpg_%s_get16(p) << 16 | mtpg_%s_get16(p + 2); }\n", P, P, P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get64(const uint8_t *p) { return mtpg_%s_get32(p) << 32 | mtpg_%s_get32(p + 4); }\n", P, P, P);
-    emit("static __attribute__((unused)) void mtpg_%s_put8(uint8_t *p, uint8_t v) { p[0] = v; }\n", P);
-    emit("static __attribute__((unused)) void mtpg_%s_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }\n", P);
-    emit("static __attribute__((unused)) void mtpg_%s_put32(uint8_t *p, uint32_t v) { mtpg_%s_put16(p, (uint16_t)(v >> 16)); mtpg_%s_put16(p + 2, (uint16_t)v); }\n", P, P, P);
-    emit("static __attribute__((unused)) void mtpg_%s_put64(uint8_t *p, uint64_t v) { mtpg_%s_put32(p, (uint32_t)(v >> 32)); mtpg_%s_put32(p + 4, (uint32_t)v); }\n", P, P, P);
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }\n", P);
-    emit("static __attribute__((unused)) int64_t mtpg_%s_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }\n", P);
-    emit("/* a list index past the end reads/writes the last element instead of memory */\n");
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }\n\n", P);
+    for (Decl *d = prog->decls; d; d = d->next)
+        if (d->kind == D_BP || d->kind == D_STRUCT)
+            for (Field *f = d->fields; f; f = f->next) {
+                const Type *t = f->ty->kind == TY_LIST ? f->ty->elem : f->ty;
+                if (t->kind == TY_INT && t->varint)
+                    return true;
+                if (t->kind == TY_REC && t->rec->kind == D_STRUCT)
+                    for (Field *g = t->rec->fields; g; g = g->next)
+                        if (g->ty->kind == TY_INT && g->ty->varint)
+                            return true;
+            }
+    return false;
+}
+
+/* QUIC variable-length integers (RFC 9000 §16): the two high bits of the first byte give the
+ * length (1, 2, 4, 8 bytes); values are sent in the shortest form and saturate at 2^62 - 1. */
+static void emit_varint_helpers(void)
+{
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_varint_len(uint64_t v) { return v < 64 ? 1 : v < 16384 ? 2 : v < 1073741824 ? 4 : 8; }\n", P);
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_put_varint(uint8_t *p, uint64_t v)\n{\n"
+         "    if (v > 0x3fffffffffffffffull)\n        v = 0x3fffffffffffffffull;\n"
+         "    uint32_t n = mtpg_%s_varint_len(v);\n"
+         "    for (uint32_t i = 0; i < n; i++)\n        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));\n"
+         "    p[0] |= (uint8_t)((n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : 3) << 6);\n    return n;\n}\n", P, P);
+    emit("static __attribute__((unused)) int mtpg_%s_get_varint(const uint8_t *p, uint32_t n, uint64_t *v)\n{\n"
+         "    if (n < 1)\n        return -1;\n    uint32_t len = 1u << (p[0] >> 6);\n"
+         "    if (n < len)\n        return -1;\n    uint64_t x = p[0] & 0x3f;\n"
+         "    for (uint32_t i = 1; i < len; i++)\n        x = x << 8 | p[i];\n    *v = x;\n    return (int)len;\n}\n", P);
 }
 
 /* Only registered coalescing rules are emitted (the descriptor lists them). */
@@ -1986,6 +2386,7 @@ static bool is_registered_rule(const Program *p, const Decl *d)
     return false;
 }
 
+/* hname NULL: c and h are the same stream, the header written first (mtpc without -o) */
 void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
 {
     prog = p;
@@ -1997,32 +2398,24 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     U = p->upper;
     /* header */
     out = h;
+    out_line = 1;
     emit_header(hname);
     /* C file */
     out = c;
-    out_line = 1;
-    emit("/* Generated by mtpc from %s. DO NOT EDIT. */\n", p->file->name);
+    if (hname) {
+        out_line = 1;
+        emit("/* Generated by mtpc from %s. DO NOT EDIT. */\n", p->file->name);
+    }
     emit("#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
-    emit("#include \"%s\"\n\n", hname);
-    emit("/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs\n"
-         " * are intended, and unused locals come from the program. */\n");
-    emit("#pragma GCC diagnostic ignored \"-Wpragmas\"\n");
-    emit("#pragma GCC diagnostic ignored \"-Wunknown-warning-option\"\n");
-    static const char *quiet[] = {
-        "-Wsign-compare", "-Wtype-limits", "-Wunused-variable", "-Wunused-but-set-variable",
-        "-Wunused-parameter", "-Wtautological-constant-out-of-range-compare",
-        "-Wtautological-compare", "-Wparentheses-equality", "-Wshift-count-overflow",
-        "-Wbool-operation", "-Wint-in-bool-context", "-Wsign-conversion",
-        "-Wtautological-unsigned-zero-compare", "-Wgnu-statement-expression",
-    };
-    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
-        emit("#pragma GCC diagnostic ignored \"%s\"\n", quiet[i]);
-    emit("\n");
+    if (hname)
+        emit("#include \"%s\"\n", hname);
+    emit("#include \"mtp/generated.h\" /* helpers; silences warnings MTP code triggers */\n\n");
     for (int i = 0; i < p->nevents; i++)
         emit("_Static_assert(sizeof(%s) <= MTP_EVENT_MAX_BYTES, \"event %s is too large\");\n",
              rec_ctype(p->events[i]), name_of(p->events[i]->name));
     emit("\n");
-    emit_helpers();
+    if (uses_varint())
+        emit_varint_helpers();
     for (int i = 0; i < p->nparams; i++) {
         Decl *d = p->params[i];
         emit("%s mtpg_%s_param_%s = %s;\n", ctype(d->ty), P, name_of(d->name),
@@ -2038,11 +2431,15 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_OPTLIST)
             emit_optlist_code(d);
-    for (Decl *d = p->decls; d; d = d->next)
+    for (Decl *d = p->decls; d; d = d->next) {
         if (d->kind == D_BP)
             emit("static uint32_t mtpg_%s_bp_%s_hdr_len(const void *bp_);\n"
                  "static void mtpg_%s_bp_%s_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);\n",
                  P, name_of(d->name), P, name_of(d->name));
+        if (d->kind == D_BP && d->is_frame)
+            emit("static int mtpg_%s_fr_%s_parse(const uint8_t *p, uint32_t n, %s *fr);\n", P,
+                 name_of(d->name), rec_ctype(d));
+    }
     emit("\n");
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_BP)

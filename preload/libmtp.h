@@ -53,6 +53,7 @@ struct lm_sock {
     bool connecting;               /* connect() started, outcome not yet reported */
     bool conn_failed;              /* the connect's error was reported: further calls fail */
     bool rd_shut;                  /* shutdown(SHUT_RD) */
+    bool wr_shut;                  /* shutdown(SHUT_WR) */
     bool nosigpipe;
     int linger_zero;               /* SO_LINGER {1, 0}: close aborts */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */

@@ -56,8 +56,10 @@ TESTS += test-libmtp
 ifneq ($(DPDK_LIB),)
 LIBMTP_DPDK_SO := $(B)/lib/libmtp_dpdk.so
 LIBS += $(LIBMTP_DPDK_SO)
-$(LIBMTP_DPDK_SO): $(B)/obj/targets/dpdk/dpdk.o preload/libmtp_dpdk.map
+# (with its own hidden copy of core's checksum code, which the target calls)
+LIBMTP_DPDK_OBJS := $(B)/obj/targets/dpdk/dpdk.o $(B)/pic/obj/core/src/csum.o
+$(LIBMTP_DPDK_SO): $(LIBMTP_DPDK_OBJS) preload/libmtp_dpdk.map
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,--version-script=preload/libmtp_dpdk.map -Wl,-z,defs $< $(DPDK_LIBS) \
-	    -o $@
+	$(CC) -shared -Wl,--version-script=preload/libmtp_dpdk.map -Wl,-z,defs $(LIBMTP_DPDK_OBJS) \
+	    $(DPDK_LIBS) -o $@
 endif

@@ -563,6 +563,51 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
+/* ---------------------------------------------------------------- exit */
+
+#define EXIT_LINGER_NS (10ull * 1000000000ull)
+
+/* Whether some connection still has bytes or its close to deliver (generic TCP-like states
+ * from the shim: SYN-SENT, SYN-RECV, FIN-WAIT-1, LAST-ACK, CLOSING). */
+static bool delivering(void)
+{
+    uint32_t cursor = 0;
+    for (struct mtp_sock *sk = mtp_socks_next(g_lm.ss, NULL, &cursor); sk;
+         sk = mtp_socks_next(g_lm.ss, sk, &cursor)) {
+        struct mtp_sock_info in;
+        if (mtp_sock_is_listener(sk) || mtp_sock_info(sk, &in) < 0)
+            continue;
+        if (in.tx_queued || in.tcp_state == 2 || in.tcp_state == 3 || in.tcp_state == 4 ||
+            in.tcp_state == 9 || in.tcp_state == 11)
+            return true;
+    }
+    return false;
+}
+
+/* At exit the kernel would close every socket and still deliver what was written: we close
+ * them and run the stack until the bytes and the closes are through (10 s at most). A
+ * process killed by a signal loses what was in flight. */
+__attribute__((destructor)) static void lm_fini(void)
+{
+    if (!g_lm.stack)
+        return;
+    lm_lock();
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, (int)fd);
+        if (o && o->kind == LM_SOCK && (o = mtp_fdtab_clear(&g_lm.fds, (int)fd)))
+            lm_obj_release(o);
+    }
+    uint64_t end = lm_now() + EXIT_LINGER_NS, spin = 0;
+    for (;;) {
+        lm_progress();
+        if (!delivering() || lm_now() >= end)
+            break;
+        lm_sleep(NULL, 0, end, NULL, &spin);
+    }
+    lm_unlock();
+}
+
 /* ---------------------------------------------------------------- routing */
 
 bool lm_ip_is_mtp(uint32_t ip)

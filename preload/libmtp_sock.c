@@ -58,12 +58,18 @@ uint32_t lm_sock_events(struct lm_sock *s)
         ev |= EPOLLIN | EPOLLRDNORM;
     if (f & MTP_SOCK_WRITABLE)
         ev |= EPOLLOUT | EPOLLWRNORM;
-    if (f & MTP_SOCK_RDHUP)
+    /* As tcp_poll: the receiving side shut (peer's FIN, SHUT_RD, reset) reads as readable,
+     * the sending side shut as writable (the write then fails), both as a hang-up. */
+    if ((f & (MTP_SOCK_RDHUP | MTP_SOCK_HUP)) || s->rd_shut)
         ev |= EPOLLRDHUP | EPOLLIN | EPOLLRDNORM;
+    if ((f & MTP_SOCK_HUP) || s->wr_shut)
+        ev |= EPOLLOUT | EPOLLWRNORM;
     if (f & MTP_SOCK_HUP)
         ev |= EPOLLHUP;
     if (f & MTP_SOCK_ERROR)
         ev |= EPOLLERR;
+    if (s->connecting && !(f & (MTP_SOCK_ERROR | MTP_SOCK_HUP)) && !mtp_sock_connected(s->sk))
+        ev = 0; /* still connecting: nothing yet */
     return ev;
 }
 
@@ -265,6 +271,25 @@ static void apply_options(struct lm_sock *s)
         mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, 1, now);
 }
 
+/* A blocked socket call was interrupted by a signal: Linux restarts it when the handler has
+ * SA_RESTART and the socket has no timeout. We cannot tell which signal came, so we restart
+ * only when every handler installed says SA_RESTART. */
+static bool restart_after_signal(uint64_t timeo_ns)
+{
+    if (timeo_ns)
+        return false;
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+            continue;
+        bool handled = (sa.sa_flags & SA_SIGINFO) ? sa.sa_sigaction != NULL
+                                                   : sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+        if (handled && !(sa.sa_flags & SA_RESTART))
+            return false;
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- socket, bind, listen */
 
 LM_EXPORT int socket(int domain, int type, int protocol)
@@ -434,7 +459,7 @@ static int sock_accept(struct lm_sock *l, struct sockaddr *addr, socklen_t *len,
         if (l->nonblock || lm_now() >= deadline)
             return -EAGAIN;
         struct pollfd k = {.fd = l->kfd, .events = POLLIN};
-        if (lm_sleep(&k, 1, deadline, NULL, &spin) == -EINTR)
+        if (lm_sleep(&k, 1, deadline, NULL, &spin) == -EINTR && !restart_after_signal(l->rcvtimeo_ns))
             return -EINTR;
     }
 }
@@ -480,7 +505,7 @@ static int connect_wait(struct lm_sock *s)
         }
         if (lm_now() >= deadline)
             return -EINPROGRESS;
-        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR)
+        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR && !restart_after_signal(s->sndtimeo_ns))
             return -EINTR;
     }
 }
@@ -563,30 +588,35 @@ LM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* ---------------------------------------------------------------- receiving */
 
-/* One receive without waiting: bytes, 0 at end of stream, or a negative errno. */
+/* One receive without waiting: bytes, 0 at end of stream, or a negative errno. MSG_PEEK
+ * moves bytes into the socket's peek buffer (up to len), where later calls find them first. */
 static ssize_t recv_once(struct lm_sock *s, void *buf, size_t len, bool peek)
 {
-    if (s->peek_len) {
-        size_t n = len < s->peek_len ? len : s->peek_len;
-        memcpy(buf, s->peek, n);
-        if (!peek) {
-            memmove(s->peek, s->peek + n, s->peek_len - n);
-            s->peek_len -= n;
+    if (peek) {
+        ssize_t n = 0;
+        if (s->peek_len < len) {
+            uint8_t *p = realloc(s->peek, len);
+            if (!p)
+                return -ENOMEM;
+            s->peek = p;
+            while (s->peek_len < len &&
+                   (n = mtp_sock_recv(s->sk, p + s->peek_len, len - s->peek_len, lm_now())) > 0)
+                s->peek_len += (size_t)n;
         }
-        return (ssize_t)n;
+        if (!s->peek_len)
+            return n;
+        size_t c = len < s->peek_len ? len : s->peek_len;
+        memcpy(buf, s->peek, c);
+        return (ssize_t)c;
     }
-    if (!peek)
-        return mtp_sock_recv(s->sk, buf, len, lm_now());
-    uint8_t *p = realloc(s->peek, len ? len : 1);
-    if (!p)
-        return -ENOMEM;
-    s->peek = p;
-    ssize_t n = mtp_sock_recv(s->sk, p, len, lm_now());
-    if (n > 0) {
-        s->peek_len = (size_t)n;
-        memcpy(buf, p, (size_t)n);
+    if (s->peek_len) {
+        size_t c = len < s->peek_len ? len : s->peek_len;
+        memcpy(buf, s->peek, c);
+        memmove(s->peek, s->peek + c, s->peek_len - c);
+        s->peek_len -= c;
+        return (ssize_t)c;
     }
-    return n;
+    return mtp_sock_recv(s->sk, buf, len, lm_now());
 }
 
 static ssize_t sock_recv(struct lm_sock *s, void *buf, size_t len, int flags)
@@ -606,6 +636,10 @@ static ssize_t sock_recv(struct lm_sock *s, void *buf, size_t len, int flags)
         ssize_t n = recv_once(s, (uint8_t *)buf + got, len - got, flags & MSG_PEEK);
         if (n > 0) {
             got += (size_t)n;
+            /* everything queued, up to len, as Linux (the stack copies a chunk at a time) */
+            while (got < len && !(flags & MSG_PEEK) &&
+                   (n = recv_once(s, (uint8_t *)buf + got, len - got, false)) > 0)
+                got += (size_t)n;
             if (!(flags & MSG_WAITALL) || got == len || (flags & MSG_PEEK))
                 return (ssize_t)got;
             continue;
@@ -618,7 +652,8 @@ static ssize_t sock_recv(struct lm_sock *s, void *buf, size_t len, int flags)
             return got ? (ssize_t)got : n;
         if (nb || lm_now() >= deadline)
             return got ? (ssize_t)got : -EAGAIN;
-        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR)
+        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR &&
+            (got || !restart_after_signal(s->rcvtimeo_ns)))
             return got ? (ssize_t)got : -EINTR;
     }
 }
@@ -756,7 +791,8 @@ static ssize_t sock_send(struct lm_sock *s, const void *buf, size_t len, int fla
             return sent ? (ssize_t)sent : n;
         if (nb || lm_now() >= deadline)
             return sent ? (ssize_t)sent : -EAGAIN;
-        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR)
+        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR &&
+            (sent || !restart_after_signal(s->sndtimeo_ns)))
             return sent ? (ssize_t)sent : -EINTR;
     }
 }
@@ -924,6 +960,8 @@ LM_EXPORT int shutdown(int fd, int how)
     int rc = 0;
     if (how != SHUT_RD)
         rc = mtp_sock_shutdown_wr(s->sk, lm_now());
+    if (how != SHUT_RD && rc == 0)
+        s->wr_shut = true;
     if (how != SHUT_WR && rc == 0)
         s->rd_shut = true;
     mtp_ev_wake(&s->src);

@@ -238,14 +238,16 @@ static bool tcp_writable(struct mtp_sock *sk)
 
 /* ------------------------------------------------------------ notifications */
 
-/* The conn_id packed in a key: fields in declaration order, host order (program.h). */
+/* The conn_id a key was packed from (mtpc generates the unpacker). */
 static void key_addrs(const struct mtp_key *k, uint32_t *lip, uint32_t *rip, uint16_t *lport,
                       uint16_t *rport)
 {
-    memcpy(lip, k->b, 4);
-    memcpy(rip, k->b + 4, 4);
-    memcpy(lport, k->b + 8, 2);
-    memcpy(rport, k->b + 10, 2);
+    struct mtpg_tcp_conn_id id;
+    mtpg_tcp_unkey_conn_id(k, &id);
+    *lip = id.local_ip;
+    *rip = id.remote_ip;
+    *lport = id.local_port;
+    *rport = id.remote_port;
 }
 
 static int reset_errno(uint64_t why)
@@ -257,7 +259,19 @@ static int reset_errno(uint64_t why)
     }
 }
 
-/* A passive open completed: a socket for it waits in its listener's accept queue. */
+/* True when the listener's accept queue holds `backlog` connections already (asked for a
+ * connection made by a SYN cookie: the program counts the others against the backlog). */
+static bool accept_queue_full(struct mtp_socks *ss, const struct mtp_sock *l,
+                              const struct mtp_key *lk)
+{
+    const struct mtpg_tcp_listener *lc = mtp_stack_ctx(mtp_socks_stack(ss), LISTENER, lk);
+    return lc && l->aq_len >= lc->backlog;
+}
+
+/* A passive open completed: a socket for it waits in its listener's accept queue, and the
+ * listener learns it (app_queued; a SYN cookie's connection waits for app_confirm before it
+ * takes any segment). A full queue: a cookie's connection is forgotten without a word
+ * (app_drop; Linux's tcp_abort_on_overflow = 0); no listener: the connection is reset. */
 static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
 {
     uint32_t lip, rip;
@@ -265,11 +279,16 @@ static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
     key_addrs(&n->key, &lip, &rip, &lport, &rport);
     struct mtp_key lk = port_key(lport);
     struct mtp_sock *l = mtp__sock_find(ss, LISTENER, &lk);
+    static const uint64_t nothing;
+    const struct mtpg_tcp_conn *c = mtp_stack_ctx(mtp_socks_stack(ss), CONN, &n->key);
+    if (l && c && c->unconfirmed && accept_queue_full(ss, l, &lk)) { /* comes back later */
+        mtp__sock_defer(ss, MTPG_TCP_EV_APP_DROP, CONN, &n->key, &nothing, 0);
+        return;
+    }
     struct mtp_sock *sk = l ? mtp__sock_new(ss, CONN, &n->key, false) : NULL;
     if (!sk || mtp__sock_enqueue(l, sk) < 0) {
         if (sk)
             mtp__sock_free(sk);
-        static const uint64_t nothing;
         mtp__sock_defer(ss, MTPG_TCP_EV_APP_ABORT, CONN, &n->key, &nothing, 0);
         return;
     }
@@ -279,6 +298,9 @@ static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
     sk->rport = rport;
     mtp__sock_port_ref(sk); /* the port outlives a closed listener */
     sk->connected = true;
+    struct mtpg_tcp_app_queued q = {.remote_ip = rip, .remote_port = rport};
+    mtp__sock_defer(ss, MTPG_TCP_EV_APP_QUEUED, LISTENER, &lk, &q, sizeof q);
+    mtp__sock_defer(ss, MTPG_TCP_EV_APP_CONFIRM, CONN, &n->key, &nothing, 0);
     mtp__sock_wake(l);
 }
 

@@ -56,11 +56,8 @@ static int valid_packets(const struct mtp_program *p)
             return 0;
         if (b->data_off >= 0 && (uint32_t)b->data_off + sizeof(struct mtp_data) > b->size)
             return 0;
-        if (b->n_nested_data && !b->nested_data_off)
+        if ((b->n_nested_data && !b->nested_data) || b->n_nested_data > MTP_NESTED_MAX)
             return 0;
-        for (uint16_t n = 0; n < b->n_nested_data; n++)
-            if (b->nested_data_off[n] + sizeof(struct mtp_data) > b->size)
-                return 0;
     }
     for (uint16_t i = 0; i < p->n_srules; i++)
         if (p->srules[i].bp >= p->n_bps || !p->srules[i].apply)
@@ -292,6 +289,15 @@ static struct mtp__ctx *instr_ctx(struct run *r, const struct mtp_instr *in)
     return r->ctx;
 }
 
+/* An else chain that creates the very context its event was looking for (same type, same
+ * id): the chain's later instructions act on that new instance, as if the event had found
+ * it (a handshake completed without a context until now, e.g. a stateless cookie). */
+static int creates_event_ctx(const struct run *r, const struct mtp_instr *in)
+{
+    return r->ev->has_key && r->ev_ctx_type == (int16_t)in->ctx_type &&
+           memcmp(&r->ev->key, &in->key, sizeof in->key) == 0;
+}
+
 static int op_new_ctx(struct run *r, const struct mtp_instr *in)
 {
     struct mtp_engine *e = r->e;
@@ -310,6 +316,8 @@ static int op_new_ctx(struct run *r, const struct mtp_instr *in)
     else if (cd->init)
         cd->init(c->data);
     mtp__note(e, MTP_NOTE_CTX_NEW, c, NULL, 0, 0, 0);
+    if (!r->ctx && creates_event_ctx(r, in))
+        r->ctx = c;
     return 0;
 }
 
@@ -510,35 +518,47 @@ static int op_notify(struct run *r, const struct mtp_instr *in)
     return 0;
 }
 
-static int instr_exec(struct run *r, const struct mtp_instr *in)
+static int op_new_rx_data(struct run *r, const struct mtp_instr *in) { return op_new_unit(r, in, 0); }
+static int op_new_tx_data(struct run *r, const struct mtp_instr *in) { return op_new_unit(r, in, 1); }
+static int op_timer_start(struct run *r, const struct mtp_instr *in) { return op_timer(r, in, 1); }
+static int op_timer_stop(struct run *r, const struct mtp_instr *in) { return op_timer(r, in, 0); }
+
+static int op_pkt_gen(struct run *r, const struct mtp_instr *in)
+{
+    return mtp__pktgen_create(r->e, instr_ctx(r, in), in, r->b);
+}
+
+static int op_set_queue_rate(struct run *r, const struct mtp_instr *in)
 {
     struct mtp_engine *e = r->e;
-    switch (in->op) {
-    case MTP_OP_NEW_RX_DATA: return op_new_unit(r, in, 0);
-    case MTP_OP_ADD_RX_SEG:  return op_add_rx_seg(r, in);
-    case MTP_OP_RX_FLUSH:    return op_rx_flush(r, in);
-    case MTP_OP_NEW_TX_DATA: return op_new_unit(r, in, 1);
-    case MTP_OP_ADD_TX_DATA: return op_add_tx_data(r, in);
-    case MTP_OP_TX_FLUSH:    return op_tx_flush(r, in);
-    case MTP_OP_PKT_GEN:     return mtp__pktgen_create(e, instr_ctx(r, in), in, r->b);
-    case MTP_OP_TIMER_START: return op_timer(r, in, 1);
-    case MTP_OP_TIMER_STOP:  return op_timer(r, in, 0);
-    case MTP_OP_NEW_CTX:     return op_new_ctx(r, in);
-    case MTP_OP_DEL_CTX:     return op_del_ctx(r, in);
-    case MTP_OP_SET_QUEUE_RATE:
-        if (in->u.sched.queue >= e->sched.n)
-            return MTP_EINVAL;
-        mtp__sched_set_rate(&e->sched, in->u.sched.queue, in->u.sched.value, r->now);
-        return 0;
-    case MTP_OP_SET_QUEUE_PRIO:
-        if (in->u.sched.queue >= e->sched.n)
-            return MTP_EINVAL;
-        mtp__sched_set_prio(&e->sched, in->u.sched.queue,
-                            (uint8_t)(in->u.sched.value > 255 ? 255 : in->u.sched.value));
-        return 0;
-    case MTP_OP_NOTIFY:      return op_notify(r, in);
-    }
-    return MTP_EINVAL;
+    if (in->u.sched.queue >= e->sched.n)
+        return MTP_EINVAL;
+    mtp__sched_set_rate(&e->sched, in->u.sched.queue, in->u.sched.value, r->now);
+    return 0;
+}
+
+static int op_set_queue_prio(struct run *r, const struct mtp_instr *in)
+{
+    struct mtp_engine *e = r->e;
+    if (in->u.sched.queue >= e->sched.n)
+        return MTP_EINVAL;
+    mtp__sched_set_prio(&e->sched, in->u.sched.queue,
+                        (uint8_t)(in->u.sched.value > 255 ? 255 : in->u.sched.value));
+    return 0;
+}
+
+/* MTP_OPS (program.h) names op_<handler> for every opcode: a missing one does not compile */
+#define OP_HANDLER(op, handler) [MTP_OP_##op] = op_##handler,
+static int (*const op_handlers[MTP_OP__COUNT])(struct run *r, const struct mtp_instr *in) = {
+    MTP_OPS(OP_HANDLER)
+};
+#undef OP_HANDLER
+
+static int instr_exec(struct run *r, const struct mtp_instr *in)
+{
+    if (in->op >= MTP_OP__COUNT)
+        return MTP_EINVAL;
+    return op_handlers[in->op](r, in);
 }
 
 static void ibuf_exec(struct run *r)

@@ -6,6 +6,10 @@
  *                                  (default 1) share one listener, each with its own epoll set
  *   lm_echo check IP PORT CLOSED   the checks below against the server at IP:PORT; CLOSED is a
  *                                  port nobody listens on
+ *   lm_echo lazy PORT              accept one connection, compute (sleep) 3 s without a call,
+ *                                  then echo it: only libmtp's helper thread can ACK meanwhile
+ *   lm_echo acked IP PORT          send 100 KB to a lazy server: every byte must be ACKed
+ *                                  (SIOCOUTQ 0) within 2 s, then the echo must come back
  *
  * Prints "ok <name>" per check; the first failure prints "FAIL <name>: why" and exits 1.
  */
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -389,13 +394,59 @@ static int serve(int port, int threads)
     return 0;
 }
 
+static int lazy(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0) {
+        perror("bind/listen");
+        return 1;
+    }
+    printf("listening\n");
+    int c = accept(l, NULL, NULL);
+    struct timespec t = {3, 0};
+    nanosleep(&t, NULL); /* computing: no call into the stack */
+    echo_conn(c);
+    return 0;
+}
+
+static int acked(const char *ip, int port)
+{
+    peer.sin_family = AF_INET;
+    peer.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, ip, &peer.sin_addr);
+    int fd = connected();
+    static unsigned char out[100000], in[100000];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (unsigned char)(i * 13);
+    write_all(fd, out, sizeof out, "acked");
+    int queued = -1;
+    for (double end = now_s() + 2; now_s() < end; usleep(10000))
+        if (ioctl(fd, SIOCOUTQ, &queued) == 0 && queued == 0)
+            break;
+    if (queued != 0)
+        fail("acked", "bytes not acknowledged while the server computed (no helper thread?)");
+    shutdown(fd, SHUT_WR);
+    read_all(fd, in, sizeof in, "acked");
+    if (memcmp(in, out, sizeof in))
+        fail("acked", "echo");
+    ok("acked-while-computing");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 3 && !strcmp(argv[1], "serve"))
         return serve(atoi(argv[2]), argc > 3 ? atoi(argv[3]) : 1);
+    if (argc == 3 && !strcmp(argv[1], "lazy"))
+        return lazy(atoi(argv[2]));
+    if (argc == 4 && !strcmp(argv[1], "acked"))
+        return acked(argv[2], atoi(argv[3]));
     if (argc == 5 && !strcmp(argv[1], "check"))
         return run_checks(argv[2], atoi(argv[3]), atoi(argv[4]));
-    fprintf(stderr, "usage: lm_echo serve PORT [THREADS] | check IP PORT CLOSED\n");
+    fprintf(stderr, "usage: lm_echo serve PORT [THREADS] | check IP PORT CLOSED | lazy PORT | "
+                    "acked IP PORT\n");
     return 2;
 }

@@ -1,10 +1,12 @@
 #!/bin/bash
 # libmtp.so end to end (root; namespaces via tests/netns.sh, every step bounded by timeout):
 #   1. bad configuration: one line naming the variable, exit status 1, before main
-#   2. `nm -D` shows exactly the interposed calls of preload/libmtp.map
+#   2. `nm -D` shows exactly the interposed calls of preload/libmtp.map; execve keeps LD_PRELOAD
+#      and MTP_* in an environment of the program's own
 #   3. lm_echo's socket checks: MTP client -> kernel server, kernel client -> MTP server
 #      (4 threads blocked in accept), MTP on both ends; the MTP run really used the stack (pcap)
-#   4. a second process on the interface: one line and a failing listen(), or the kernel with
+#   4. the helper thread ACKs while the application computes (a lazy server)
+#      a second process on the interface: one line and a failing listen(), or the kernel with
 #      MTP_FALLBACK=kernel; an idle MTP server uses < 2 % of a core
 #   5. redis-server under libmtp.so: redis-cli SET/GET of 1 B .. 1 MB values from a kernel
 #      client, redis-benchmark -c 50 -P 16 from a kernel client and from an MTP client
@@ -53,6 +55,11 @@ sed -n '/global:/,/local:/p' "$here/../libmtp.map" | sed 's/global://; s/local:.
     tr -s ' ;' '\n\n' | grep . | sort >"$tmp/want"
 diff "$tmp/want" "$tmp/exported" >"$tmp/symdiff" || fail "exported symbols differ: $(cat "$tmp/symdiff")"
 say "nm -D shows the $(wc -l <"$tmp/exported") interposed calls and nothing else"
+env -i PATH="$PATH" LD_PRELOAD="$lib" MTP_IFACE=lo MTP_BUSY_POLL_US=0 /usr/bin/python3 -c \
+    'import os; os.execve("/usr/bin/env", ["env"], {"ONLY": "this"})' >"$tmp/env"
+grep -qx "LD_PRELOAD=$lib" "$tmp/env" && grep -qx MTP_IFACE=lo "$tmp/env" &&
+    grep -qx MTP_BUSY_POLL_US=0 "$tmp/env" || fail "execve with its own environment lost libmtp: $(cat "$tmp/env")"
+say "execve with an environment of its own keeps LD_PRELOAD and MTP_*"
 
 # ---------------------------------------------------------------- 3. lm_echo
 mx_netns_up || exit 1
@@ -124,6 +131,14 @@ stop() { # pid: end a background run and wait until it has let the interface go
     fail "pid $1 did not stop"
 }
 stop "$srv"
+
+# the helper thread: the server computes 3 s after accept, its stack still ACKs
+bg_mtp A timeout 30 "$echo_bin" lazy 7150 >/dev/null
+wait_listen A 7150
+mx_in B timeout 30 "$echo_bin" acked "$MX_IP_A" 7150 >"$tmp/lazy" ||
+    { cat "$tmp/lazy"; fail "the helper thread did not keep the stack going"; }
+say "while the MTP application computes, its helper thread ACKs (100 KB acknowledged within 2 s)"
+
 
 # ---------------------------------------------------------------- 5. redis
 if command -v redis-server >/dev/null; then

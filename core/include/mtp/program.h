@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MTP_ABI_VERSION 2u
+#define MTP_ABI_VERSION 3u
 
 /* ---------------------------------------------------------------- values */
 
@@ -78,23 +78,32 @@ static inline uint32_t mtp_swnd_head(const struct mtp_swnd *w) { return w->head;
 
 /* --------------------------------------------------------- instructions */
 
+/* The instruction set, one row per opcode: X(OP, handler). The enum below is built from it
+ * (values are the row order: append, never reorder) and the engine dispatches each opcode to
+ * its function op_<handler> (core/src/engine.c). mtpc's builtin table (gen/builtins.h) names
+ * the opcode each builtin appends and the fields below it fills. */
+#define MTP_OPS(X)                                                                          \
+    X(NEW_RX_DATA,    new_rx_data)    /* unit: size (MTP_SIZE_INF for streams), uid, addr (optional) */ \
+    X(ADD_RX_SEG,     add_rx_seg)     /* seg: addr (payload), len, uid, off                   */ \
+    X(RX_FLUSH,       rx_flush)       /* seg: uid, len, addr (destination) -> MTP_NOTE_RX_FLUSHED */ \
+    X(NEW_TX_DATA,    new_tx_data)    /* unit: size, uid, addr (optional)                     */ \
+    X(ADD_TX_DATA,    add_tx_data)    /* seg: addr (source), len, uid                         */ \
+    X(TX_FLUSH,       tx_flush)       /* seg: uid, len (retire the first len bytes) -> ..TX_FLUSHED */ \
+    X(PKT_GEN,        pkt_gen)        /* gen + blueprint bytes at arena_off                   */ \
+    X(TIMER_START,    timer_start)    /* timer: id, dur_ns (starting a running timer restarts it) */ \
+    X(TIMER_STOP,     timer_stop)     /* timer: id                                            */ \
+    X(NEW_CTX,        new_ctx)        /* ctx_type, key, initial context bytes at arena_off    */ \
+    X(DEL_CTX,        del_ctx)        /* the event's context, or ctx_type/key with MTP_IF_EXPLICIT */ \
+    X(SET_QUEUE_RATE, set_queue_rate) /* sched: queue, value = bytes per second (0 = unlimited) */ \
+    X(SET_QUEUE_PRIO, set_queue_prio) /* sched: queue, value = priority (0 = highest)         */ \
+    X(NOTIFY,         notify)         /* note: code, value                                    */
+
+#define MTP_OP_ENUM_(op, handler) MTP_OP_##op,
 enum mtp_op {
-    MTP_OP_NEW_RX_DATA,   /* unit: size (MTP_SIZE_INF for streams), uid, addr (optional)  */
-    MTP_OP_ADD_RX_SEG,    /* seg: addr (payload), len, uid, off                          */
-    MTP_OP_RX_FLUSH,      /* seg: uid, len, addr (destination)  -> MTP_NOTE_RX_FLUSHED   */
-    MTP_OP_NEW_TX_DATA,   /* unit: size, uid, addr (optional)                            */
-    MTP_OP_ADD_TX_DATA,   /* seg: addr (source), len, uid                                */
-    MTP_OP_TX_FLUSH,      /* seg: uid, len  (retire the first len bytes) -> ..TX_FLUSHED */
-    MTP_OP_PKT_GEN,       /* gen + blueprint bytes at arena_off                          */
-    MTP_OP_TIMER_START,   /* timer: id, dur_ns (starting a running timer restarts it)    */
-    MTP_OP_TIMER_STOP,    /* timer: id                                                   */
-    MTP_OP_NEW_CTX,       /* ctx_type, key, initial context bytes at arena_off           */
-    MTP_OP_DEL_CTX,       /* the event's context, or ctx_type/key with MTP_IF_EXPLICIT   */
-    MTP_OP_SET_QUEUE_RATE,/* sched: queue, value = bytes per second (0 = unlimited)      */
-    MTP_OP_SET_QUEUE_PRIO,/* sched: queue, value = priority (0 = highest)                */
-    MTP_OP_NOTIFY,        /* note: code, value                                           */
+    MTP_OPS(MTP_OP_ENUM_)
     MTP_OP__COUNT
 };
+#undef MTP_OP_ENUM_
 
 #define MTP_SIZE_INF UINT64_MAX
 
@@ -268,6 +277,8 @@ struct mtp_ctx_desc {
     const uint16_t *timer_event;    /* timer index -> event type raised on expiry */
 };
 
+#define MTP_NESTED_MAX 1024u /* data_t fields in the frames of one blueprint */
+
 /* Header serialisation of a blueprint (generated). `bp` is the generated struct. */
 struct mtp_bp_desc {
     const char *name;
@@ -276,9 +287,20 @@ struct mtp_bp_desc {
     void (*write_hdr)(const void *bp, uint8_t *dst, uint32_t payload_len);
     int32_t data_off;     /* offsetof the top-level data_t in the struct, -1: none */
     int32_t csum_off;     /* byte offset of the 16-bit L4 checksum in the header, -1: none */
-    /* Nested blueprints (frames): data_t fields inside nested blueprints, resolved too. */
+    /* Nested blueprints (frames): the data_t fields of the frames in use are resolved too.
+     * n_nested_data: at most this many (the frame list's capacity, <= MTP_NESTED_MAX).
+     * nested_data(bp, off) writes the byte offsets of those struct mtp_data inside the
+     * struct to off[] and returns how many: frames of different types (a frame union) keep
+     * their data_t at different offsets, and slots past the list's length are not in use. */
     uint16_t n_nested_data;
-    const uint32_t *nested_data_off; /* offsets of those struct mtp_data inside the struct */
+    uint16_t (*nested_data)(const void *bp, uint32_t *off);
+    /* Frame segmentation (NULL: none). For a blueprint whose header is followed by one frame
+     * list and no payload: keeps in `bp` (a copy of the blueprint) only its frames
+     * [first, first + k), the most whose header and frames fit in `room` bytes, and returns
+     * k (0 when frame `first` does not fit alone or there is none). The engine cuts a frame
+     * list larger than the MTU into packets of whole frames this way, each packet passing
+     * through the pkt_gen's seg rule (e.g. a packet number + 1). */
+    uint32_t (*frames_from)(void *bp, uint32_t first, uint32_t room);
 };
 
 enum mtp_seg_pos { MTP_SEG_FIRST, MTP_SEG_MID, MTP_SEG_LAST, MTP_SEG_ONLY };
