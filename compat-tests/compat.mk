@@ -19,8 +19,8 @@ $(B)/compat/ct_%: compat-tests/src/ct_%.c compat-tests/src/ct.c compat-tests/src
 
 # The programs and arrangements known to pass under libmtp.so, run by `make test`; the rest
 # run in test-compat-preload (what fails there is listed in the issue's note).
-CT_PRELOAD_OK  ?= fd route poll
-CT_PRELOAD_ARR ?= ns ns-both
+CT_PRELOAD_OK  ?= fd route poll epoll
+CT_PRELOAD_ARR ?= lo ns ns-both
 
 .PHONY: test-compat test-compat-preload test-compat-apps test-compat-apps-long
 test-compat: $(CT_BINS) $(wildcard $(LIBMTP_SO))

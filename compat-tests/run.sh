@@ -7,7 +7,8 @@
 #                  one process), across two namespaces with a kernel peer, and with LIB on
 #                  both ends
 # usage: run.sh --kernel|--preload LIB PROG...    (root; each program bounded by `timeout`)
-# CT_ARRANGEMENTS="lo ns ns-both" (the default) picks the arrangements under --preload.
+# CT_ARRANGEMENTS="lo lo-kpeer ns ns-both" (the default) picks the arrangements under --preload;
+# lo-kpeer: on lo, this side under LIB (MTP_IFACE=lo), the peer a kernel process on 127.0.0.1.
 # ct_route's "# path" lines are checked too: under LIB the IPv4 streams on the stack's
 # interface must not be in the kernel's TCP table, the side channels must be.
 set -u
@@ -56,7 +57,13 @@ run_one() {
     name=$(basename "$prog")
     port=$((port + 100)); runs=$((runs + 1))
     local out="$tmp/$name.$label.out" pout="$tmp/$name.$label.peer"
-    if [ "$where" = lo ]; then
+    if [ "$where" = lo-kpeer ]; then
+        timeout 90 ip netns exec "$MX_NS_A" "$prog" --peer --lip 127.0.0.1 --pip 127.0.0.1 \
+            --port $port >"$pout" 2>&1 & local ppid=$!
+        timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=127.0.0.1:9 $local_pre "$prog" \
+            --lip 127.0.0.1 --pip 127.0.0.1 --port $port >"$out" 2>&1; rc=$?
+        wait $ppid; prc=$?
+    elif [ "$where" = lo ]; then
         timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=127.0.0.1:9 $local_pre "$prog" \
             --port $port >"$out" 2>&1; rc=$?
     else
@@ -68,7 +75,7 @@ run_one() {
     fi
     if [ "$name" = ct_route ] && [ $rc = 0 ]; then
         case $label in
-            preload-lo) check_paths "$out" inet-peer=user tcp-127.0.0.1=user tcp-::1=kernel ;;
+            preload-lo*) check_paths "$out" inet-peer=user tcp-127.0.0.1=user tcp-::1=kernel ;;
             preload-ns*) check_paths "$out" inet-peer=user inet6-dual-stack-accepted=user \
                 inet6-v4-mapped-client=user any-listener-from-peer=user \
                 any-listener-from-127.0.0.1=kernel tcp-127.0.0.1=kernel tcp-::1=kernel ;;
@@ -105,13 +112,14 @@ for prog in "$@"; do
         run_one kernel-lo "$prog" lo "" ""
         run_one kernel-ns "$prog" ns "" ""
     else
-        for arr in ${CT_ARRANGEMENTS:-lo ns ns-both}; do
+        for arr in ${CT_ARRANGEMENTS:-lo lo-kpeer ns ns-both}; do
             case $arr in
                 lo) run_one preload-lo "$prog" lo "" "LD_PRELOAD=$lib MTP_IFACE=lo" ;;
+                lo-kpeer) run_one preload-lo-kpeer "$prog" lo-kpeer "" "LD_PRELOAD=$lib MTP_IFACE=lo" ;;
                 ns) run_one preload-ns "$prog" ns "" "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A" ;;
                 ns-both) run_one preload-ns-both "$prog" ns "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_B" \
                     "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A" ;;
-                *) echo "run.sh: CT_ARRANGEMENTS: unknown '$arr' (lo, ns, ns-both)" >&2; exit 2 ;;
+                *) echo "run.sh: CT_ARRANGEMENTS: unknown '$arr' (lo, lo-kpeer, ns, ns-both)" >&2; exit 2 ;;
             esac
         done
     fi
