@@ -4,9 +4,9 @@
  *   ct_fd       F_GETFD never shows FD_CLOEXEC
  *   ct_route    getpeername reports port + 1
  *   ct_errno    ECONNREFUSED comes back as ETIMEDOUT
- *   ct_io       recv ignores MSG_PEEK (consumes the bytes)
+ *   ct_io       recv ignores MSG_WAITALL
  *   ct_sockopt  SO_SNDBUF/SO_RCVBUF read back undoubled
- *   ct_poll     poll never reports POLLRDHUP
+ *   ct_poll     poll never reports POLLOUT
  *   ct_epoll    EPOLLET is dropped (level-triggered instead)
  * CT_LIE=<program name> picks the one lie in force (run.sh --must-fail sets it per program).
  * Only for the suite's own test, never shipped. */
@@ -70,7 +70,7 @@ int connect(int fd, const struct sockaddr *a, socklen_t len)
 
 ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    return REAL(recv)(fd, buf, n, lie("ct_io") ? flags & ~MSG_PEEK : flags);
+    return REAL(recv)(fd, buf, n, lie("ct_io") ? flags & ~MSG_WAITALL : flags);
 }
 
 int getsockopt(int fd, int level, int opt, void *restrict v, socklen_t *restrict len)
@@ -85,7 +85,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     int r = REAL(poll)(fds, n, timeout);
     for (nfds_t i = 0; lie("ct_poll") && r > 0 && i < n; i++)
-        fds[i].revents &= (short)~POLLRDHUP;
+        fds[i].revents &= (short)~POLLOUT;
     return r;
 }
 
