@@ -47,7 +47,10 @@ test-compat-apps-all: $(LIBMTP_SO)
 	LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "kernel ns both" $(COMPAT_APPS)
 test-compat-apps-long: $(LIBMTP_SO)
 	LIBMTP_SO=$(LIBMTP_SO) timeout 3000 bash compat-tests/apps/run.sh --long "kernel ns both" $(COMPAT_APPS)
-.PHONY: test-compat-apps-lo test-compat-apps-all
+.PHONY: test-compat-apps-lo test-compat-apps-all test-compat-apps-dpdk
+# the same applications with the stacks on the DPDK target (net_af_packet, own addresses)
+test-compat-apps-dpdk: $(LIBMTP_SO)
+	MTP_TARGET=dpdk LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "ns both" $(COMPAT_APPS)
 test-compat-apps-lo: $(LIBMTP_SO)
 	LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "lo" $(COMPAT_APPS)
 TESTS += test-compat-apps

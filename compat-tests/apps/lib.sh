@@ -5,7 +5,9 @@
 #   both    server under libmtp.so in A, client under libmtp.so in B
 #   lo      server under libmtp.so with MTP_IFACE=lo in A, kernel client in A over lo
 # --long adds the long runs (100 MB, 5 s loads). LIBMTP_SO names the library (default
-# build/lib/libmtp.so). Needs root. Every client is bounded by `timeout`; the servers are
+# build/lib/libmtp.so). MTP_TARGET=dpdk runs the stacks on DPDK (net_af_packet on the veth):
+# the kernel sees those frames too, so each stack gets its own address (MTP_IP 10.201.0.11 for
+# the server, .12 for an MTP client) and the clients use it. Needs root. Every client is bounded by `timeout`; the servers are
 # stopped by PID, and the namespaces (with anything left in them) removed by the EXIT trap.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -28,10 +30,15 @@ chmod 755 "$TMP" # servers that drop privileges read their files here
 
 SRV_NS=A CLI_NS=B SRV_IP=$MX_IP_A
 SRV_ENV=() CLI_ENV=()
+SRV_MTP_IP=() CLI_MTP_IP=()
+if [ "$MTP_TARGET" = dpdk ] && [ "$ARR" != kernel ]; then
+    [ "$ARR" = lo ] && { echo "$APP: MTP_TARGET=dpdk has no lo arrangement" >&2; exit 2; }
+    SRV_MTP_IP=(MTP_IP=10.201.0.11) CLI_MTP_IP=(MTP_IP=10.201.0.12) SRV_IP=10.201.0.11
+fi
 case $ARR in
-    ns) SRV_ENV=(LD_PRELOAD="$LIB" MTP_IFACE="$MX_DEV_A") ;;
-    both) SRV_ENV=(LD_PRELOAD="$LIB" MTP_IFACE="$MX_DEV_A")
-          CLI_ENV=(LD_PRELOAD="$LIB" MTP_IFACE="$MX_DEV_B") ;;
+    ns) SRV_ENV=(LD_PRELOAD="$LIB" MTP_IFACE="$MX_DEV_A" "${SRV_MTP_IP[@]}") ;;
+    both) SRV_ENV=(LD_PRELOAD="$LIB" MTP_IFACE="$MX_DEV_A" "${SRV_MTP_IP[@]}")
+          CLI_ENV=(LD_PRELOAD="$LIB" MTP_IFACE="$MX_DEV_B" "${CLI_MTP_IP[@]}") ;;
     lo) SRV_ENV=(LD_PRELOAD="$LIB" MTP_IFACE=lo); CLI_NS=A SRV_IP=127.0.0.1 ;;
 esac
 SRV_PIDS=()
