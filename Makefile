@@ -33,7 +33,10 @@ SANRUN := bash tests/sanrun.sh
 DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tools \
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
             iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib \
-            redis-server redis-tools nginx curl wrk iperf3 memcached
+            redis-server redis-tools nginx curl wrk \
+            iperf3 sockperf memcached libmemcached-tools
+# Server packages among them: installing must not start (or enable at boot) their services.
+DEB_SERVICES := nginx redis-server memcached iperf3
 
 # What fragments name across components -- artifact paths and the flags to use them -- is
 # defined here once, so that every fragment stands alone: none relies on another fragment's
@@ -93,7 +96,14 @@ define install_debs
 	  echo "$(1): installing:" $$missing; \
 	  if [ "$$(id -u)" != 0 ]; then echo "$(1): need root to install packages (run as root)" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  prc=/usr/sbin/policy-rc.d; own_prc=; \
+	  if [ ! -e $$prc ]; then printf '#!/bin/sh\nexit 101\n' >$$prc && chmod 755 $$prc && own_prc=1; fi; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; rc=$$?; \
+	  [ -z "$$own_prc" ] || rm -f $$prc; \
+	  for s in $(DEB_SERVICES); do case " $$missing " in *" $$s "*) \
+	    if command -v systemctl >/dev/null; then systemctl disable --quiet $$s 2>/dev/null; fi; \
+	    if command -v update-rc.d >/dev/null; then update-rc.d $$s disable >/dev/null 2>&1; fi;; esac; done; \
+	  [ $$rc = 0 ] || exit 1; \
 	else echo "$(1): all Debian packages present"; fi
 endef
 deps:
