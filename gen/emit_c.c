@@ -390,6 +390,14 @@ static void emit_v_extract(Buf *b, Expr *e)
          rec_ctype(bp), n, P, name_of(bp->name), n, n);
 }
 
+/* invariants only (the analysis harness defines these) */
+static void emit_v_unit_model(Buf *b, Expr *e)
+{
+    bput(b, "mtph_tx_%s(", e->builtin == B_TX_APPENDED ? "appended" : "acked");
+    emit_expr(b, e->args[0]);
+    bput(b, ")");
+}
+
 #define MTPC_V_EMIT(name, id, lo, hi, kind) [B_##id] = emit_v_##kind,
 static void (*const value_emit[B__VALUES_END])(Buf *b, Expr *e) = {
     MTPC_VALUE_BUILTINS(MTPC_V_EMIT)
@@ -2135,3 +2143,18 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     emit_dispatch();
     emit_descriptor();
 }
+
+/* ------------------------------------------------------------ for other emitters */
+
+/* emit_harness.c writes C for the same program: names, types and expressions as here */
+void mtpc_c_begin(Program *p)
+{
+    prog = p;
+    P = p->name;
+    U = p->upper;
+    tmp_counter = 0;
+}
+
+char *mtpc_c_type(const Type *t) { return ctype(t); }
+
+char *mtpc_c_expr(Expr *e) { return expr_str(e); }

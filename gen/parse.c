@@ -35,7 +35,7 @@ static Token *skip(const char *s)
 static const char *keywords[] = {
     "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
     "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-    "proc", "func", "dispatch", "deploy", "if", "else", "for", "return", "stop", "drop",
+    "proc", "func", "invariant", "dispatch", "deploy", "if", "else", "for", "return", "stop", "drop",
     "when", "assert", "true", "false", "bool", "bit", "csum16", "addr_t", "data_t", "timer_t",
     "sliding_wnd", "list", "sorted_list", "void", "pkt", "uint8", "uint16", "uint32", "uint64",
     "int8", "int16", "int32", "int64",
@@ -868,6 +868,7 @@ static Decl *optlist_decl(Token *kw)
  *      | "coalesce" ident params block | sched
  *      | "parser" ident params block | "proc" ident params block
  *      | "func" ( type | "void" ) ident params block
+ *      | "invariant" ident params block
  *      | dispatch | deploy
  * granularity = ( "flow" | "listener" | "shared" ) "(" ident ")" | "global"
  */
@@ -996,11 +997,13 @@ static Decl *decl(void)
         return dispatch_decl(kw);
     if (consume("deploy"))
         return deploy_decl(kw);
-    if (consume("coalesce") || consume("parser") || consume("proc") || consume("func")) {
-        DeclKind k = tok_is(kw, "coalesce") ? D_COALESCE
-                     : tok_is(kw, "parser") ? D_PARSER
-                     : tok_is(kw, "proc")   ? D_PROC
-                                            : D_FUNC;
+    if (consume("coalesce") || consume("parser") || consume("proc") || consume("func") ||
+        consume("invariant")) {
+        DeclKind k = tok_is(kw, "coalesce")    ? D_COALESCE
+                     : tok_is(kw, "parser")    ? D_PARSER
+                     : tok_is(kw, "proc")      ? D_PROC
+                     : tok_is(kw, "invariant") ? D_INVARIANT
+                                               : D_FUNC;
         Decl *d = new_decl(k, kw);
         if (k == D_FUNC) {
             if (equal("void")) {
@@ -1334,6 +1337,7 @@ void mtpc_dump_ast(Program *p, FILE *o)
         case D_PARSER:
         case D_PROC:
         case D_FUNC:
+        case D_INVARIANT:
             fprintf(o, " (");
             for (Param *pa = d->params; pa; pa = pa->next) {
                 dump_type(o, pa->ty);

@@ -12,7 +12,7 @@ const char *decl_kind_name(DeclKind k)
     static const char *n[] = {
         "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
         "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-        "proc", "func", "dispatch", "deploy", "enum",
+        "proc", "func", "dispatch", "deploy", "enum", "invariant",
     };
     return n[k];
 }
@@ -452,7 +452,7 @@ static void declare_var(Var *v)
 static void need_exec(const Token *t, const char *what)
 {
     if (!fn || !fn->decl || fn->decl->kind == D_PARSER || fn->decl->kind == D_COALESCE ||
-        fn->in_srule)
+        fn->decl->kind == D_INVARIANT || fn->in_srule)
         mtpc_error_at(t, "%s is only allowed in processors and functions", what);
     if (fn->decl->kind == D_FUNC)
         fn->decl->uses_exec = true;
@@ -798,6 +798,22 @@ static void check_b_extract(Expr *e, int lo, int hi)
     e->ty = rec_type(bp, e->tok);
 }
 
+/* tx_appended(uid), tx_acked(uid): the bytes appended to / retired from tx unit uid of the
+ * context, as the analysis harness models them; only in invariants */
+static void check_b_unit_model(Expr *e, int lo, int hi)
+{
+    if (!fn->decl || fn->decl->kind != D_INVARIANT)
+        mtpc_error_at(e->tok, "'%.*s' is only allowed in invariants", e->name->len, e->name->loc);
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    if (!mtpc_is_const(prog, e->args[0]))
+        mtpc_error_at(e->args[0]->tok, "the unit id must be a constant");
+    int64_t uid = mtpc_const_eval(prog, e->args[0]);
+    if (uid < 0 || uid > 7)
+        mtpc_error_at(e->args[0]->tok, "the analysis models tx units 0 to 7");
+    e->ty = &ty_u64;
+}
+
 /* an instruction whose arguments are all scalars, one per instruction field */
 static void check_b_scalar(Expr *e, int lo, int hi)
 {
@@ -891,7 +907,8 @@ static void check_call(Expr *e)
     if (!d)
         mtpc_error_at(e->tok, "unknown function '%.*s'", e->name->len, e->name->loc);
     if (d->kind == D_FUNC) {
-        if (!fn->decl || fn->in_srule || fn->decl->kind == D_COALESCE)
+        if (!fn->decl || fn->in_srule || fn->decl->kind == D_COALESCE ||
+            fn->decl->kind == D_INVARIANT)
             mtpc_error_at(e->tok, "functions cannot be called here");
         e->res = R_FUNC;
         e->decl = d;
@@ -1801,6 +1818,28 @@ static void check_body(Decl *d)
     fn = &no_fn;
 }
 
+/* invariant name(context c) { cond; … }: each statement a condition on the context that
+ * every chain keeps (the analysis harness assumes them before a chain, checks them after) */
+static void check_invariant(Decl *d)
+{
+    Fn f;
+    begin_fn(&f, d);
+    Param *p = d->params;
+    if (!p || p->next || (resolve_type(p->ty, 0), !is_rec_kind(p->ty, D_CONTEXT)))
+        mtpc_error_at(d->name, "an invariant takes one context parameter");
+    Var *v = param_var(p);
+    v->is_ptr = true;
+    v->is_readonly = true;
+    declare_var(v);
+    for (Stmt *s = d->body->body; s; s = s->next) {
+        if (s->kind != S_EXPR)
+            mtpc_error_at(s->tok, "an invariant is a list of conditions ('expr;')");
+        check_value(s->expr);
+        check_scalar(s->expr);
+    }
+    fn = &no_fn;
+}
+
 static void check_func_signature(Decl *d)
 {
     Fn f;
@@ -2475,6 +2514,8 @@ void mtpc_sema(Program *p)
             check_segrule(d);
         else if (d->kind == D_SCHED)
             check_sched(d);
+        else if (d->kind == D_INVARIANT)
+            check_invariant(d);
     }
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_DEPLOY)
