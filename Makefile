@@ -69,15 +69,19 @@ include $(FRAGMENTS)
 .PHONY: all deps test demo golden clean
 all: $(BINS) $(LIBS)
 
-# Installs what is missing, idempotently (a fresh Debian 12 machine needs `apt-get update`).
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# $(call install_debs,WHO,PACKAGES): installs what is missing, idempotently (a fresh Debian 12
+# machine needs `apt-get update`).
+define install_debs
+	@missing=$$(for p in $(2); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "deps: installing:" $$missing; \
-	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install packages (run as root)" >&2; exit 1; fi; \
+	  echo "$(1): installing:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "$(1): need root to install packages (run as root)" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-	else echo "deps: all Debian packages present"; fi
+	else echo "$(1): all Debian packages present"; fi
+endef
+deps:
+	$(call install_debs,deps,$(DEB_PKGS))
 
 test: deps
 	@$(MAKE) --no-print-directory all
