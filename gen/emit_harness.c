@@ -110,6 +110,30 @@ static void emit_fixers(void)
     }
 }
 
+/* prints the number and bool fields of a record (the inputs of a failed chain) */
+static void emit_dumpers(void)
+{
+    for (Decl *d = prog->decls; d; d = d->next) {
+        if (d->kind != D_EVENT && d->kind != D_CONTEXT)
+            continue;
+        emit("static void mtph_dump_%s(const char *what, const %s *v)\n{\n", name_of(d->name),
+             rec_c(d));
+        emit("    fprintf(stderr, \"mtph: %%s %s:\", what);\n", name_of(d->name));
+        for (Field *f = d->fields; f; f = f->next) {
+            if (f->ty->kind == TY_INT && f->ty->is_signed)
+                emit("    fprintf(stderr, \" %s=%%lld\", (long long)v->%s);\n", name_of(f->name),
+                     name_of(f->name));
+            else if (f->ty->kind == TY_INT || f->ty->kind == TY_BOOL || f->ty->kind == TY_BIT)
+                emit("    fprintf(stderr, \" %s=%%llu\", (unsigned long long)v->%s);\n",
+                     name_of(f->name), name_of(f->name));
+            else if (f->ty->kind == TY_LIST || f->ty->kind == TY_SLIST)
+                emit("    fprintf(stderr, \" %s.len=%%u\", v->%s.len);\n", name_of(f->name),
+                     name_of(f->name));
+        }
+        emit("    fprintf(stderr, \"\\n\");\n}\n\n");
+    }
+}
+
 /* ------------------------------------------------------------ invariants */
 
 /* the source text of a statement up to its ';', as a C string literal body */
@@ -146,28 +170,101 @@ static Expr *unit_binding(const Stmt *s, const char **which)
     return e->rhs;
 }
 
-static Decl *inv_ctx(const Decl *inv) { return inv->params->ty->rec; }
+/* the context of an invariant (after the event of a precondition) */
+static Decl *inv_ctx(const Decl *inv)
+{
+    return (inv->p_event ? inv->params->next : inv->params)->ty->rec;
+}
+
+/* the conditions of one invariant statement: `cond;`, or those under `if (guard)` */
+static void emit_cond(Decl *d, Stmt *s, const char *guard);
+
+/* for (x in l) cond; … : every element (conditions only, no unit bindings) */
+static void emit_for_in_conds(Decl *d, Stmt *s)
+{
+    Expr *l = s->expr;
+    char *ls = mtpc_c_expr(l);
+    long long cap = (long long)l->ty->cap;
+    emit("    for (uint32_t mtph_k = 0; mtph_k < (%s).len && mtph_k < %lld; mtph_k++) {\n", ls, cap);
+    if (s->ivar)
+        emit("    uint32_t %s = mtph_k;\n", name_of(s->ivar->name));
+    if (s->var->is_ptr)
+        emit("    const %s *%s = &(%s).v[mtph_k];\n", mtpc_c_type(s->var->ty),
+             name_of(s->var->name), ls);
+    else
+        emit("    %s %s = (%s).v[mtph_k];\n", mtpc_c_type(s->var->ty), name_of(s->var->name), ls);
+    if (s->body->kind == S_BLOCK)
+        for (Stmt *c = s->body->body; c; c = c->next)
+            emit_cond(d, c, "1");
+    else
+        emit_cond(d, s->body, "1");
+    emit("    }\n");
+}
+
+static void each_cond(Stmt *s, void (*f)(Decl *, Stmt *, const char *), Decl *d)
+{
+    if (s->kind == S_FOR_IN) {
+        if (f == emit_cond)
+            emit_for_in_conds(d, s);
+        return;
+    }
+    if (s->kind != S_IF) {
+        f(d, s, "1");
+        return;
+    }
+    char *g = mtpc_c_expr(s->expr);
+    if (s->then->kind != S_BLOCK)
+        f(d, s->then, g);
+    else
+        for (Stmt *c = s->then->body; c; c = c->next)
+            f(d, c, g);
+}
+
+static void emit_bind(Decl *d, Stmt *s, const char *guard)
+{
+    (void)d;
+    const char *which;
+    Expr *v = unit_binding(s, &which);
+    if (v)
+        emit("    if (%s)\n        mtph_bind_%s(%s, (uint64_t)(%s));\n", guard, which,
+             mtpc_c_expr(s->expr->lhs->args[0]), mtpc_c_expr(v));
+}
+
+static void emit_cond(Decl *d, Stmt *s, const char *guard)
+{
+    emit("    if ((%s) && !(%s))\n        return \"%s: %s\";\n", guard, mtpc_c_expr(s->expr),
+         name_of(d->name), stmt_text(s));
+}
+
+/* invariant pre(event ev, context c): assumed before that event's chain, never checked */
+static void emit_precondition(Decl *d)
+{
+    Param *pe = d->params, *pc = pe->next;
+    emit("static const char *mtph_pre_%s(const %s *%s, const %s *%s)\n{\n", name_of(d->name),
+         rec_c(d->p_event), name_of(pe->name), rec_c(inv_ctx(d)), name_of(pc->name));
+    for (Stmt *s = d->body->body; s; s = s->next)
+        each_cond(s, emit_cond, d);
+    emit("    return NULL;\n}\n\n");
+}
 
 static void emit_invariant(Decl *d)
 {
+    if (d->p_event) {
+        emit_precondition(d);
+        return;
+    }
     Decl *c = inv_ctx(d);
     char *pn = name_of(d->params->name);
     emit("static void mtph_bind_%s(const %s *%s)\n{\n    (void)%s;\n", name_of(d->name), rec_c(c),
          pn, pn);
-    for (Stmt *s = d->body->body; s; s = s->next) {
-        const char *which;
-        Expr *v = unit_binding(s, &which);
-        if (v)
-            emit("    mtph_bind_%s(%s, (uint64_t)(%s));\n", which,
-                 mtpc_c_expr(s->expr->lhs->args[0]), mtpc_c_expr(v));
-    }
+    for (Stmt *s = d->body->body; s; s = s->next)
+        each_cond(s, emit_bind, d);
     emit("}\n\n");
     emit("/* the first condition of invariant %s that does not hold, NULL: all hold */\n",
          name_of(d->name));
     emit("static const char *mtph_inv_%s(const %s *%s)\n{\n", name_of(d->name), rec_c(c), pn);
     for (Stmt *s = d->body->body; s; s = s->next)
-        emit("    if (!(%s))\n        return \"%s: %s\";\n", mtpc_c_expr(s->expr), name_of(d->name),
-             stmt_text(s));
+        each_cond(s, emit_cond, d);
     emit("    return NULL;\n}\n\n");
 }
 
@@ -176,13 +273,13 @@ static void emit_ctx_invariants(Decl *c)
 {
     emit("static void mtph_binds_%s(const %s *c)\n{\n    (void)c;\n", name_of(c->name), rec_c(c));
     for (Decl *d = prog->decls; d; d = d->next)
-        if (d->kind == D_INVARIANT && inv_ctx(d) == c)
+        if (d->kind == D_INVARIANT && !d->p_event && inv_ctx(d) == c)
             emit("    mtph_bind_%s(c);\n", name_of(d->name));
     emit("}\n\n");
     emit("static const char *mtph_invs_%s(const %s *c)\n{\n    const char *bad = NULL;\n    (void)c;\n",
          name_of(c->name), rec_c(c));
     for (Decl *d = prog->decls; d; d = d->next)
-        if (d->kind == D_INVARIANT && inv_ctx(d) == c)
+        if (d->kind == D_INVARIANT && !d->p_event && inv_ctx(d) == c)
             emit("    if (!bad)\n        bad = mtph_inv_%s(c);\n", name_of(d->name));
     emit("    return bad;\n}\n\n");
 }
@@ -193,7 +290,17 @@ static void emit_chain(Decl *ev, int k)
 {
     Decl *c = ev->ev_ctx;
     char *en = name_of(ev->name);
+    bool local = c && c->gran != GRAN_GLOBAL;
     emit("/* chain %d: event %s */\n", k, en);
+    emit("static %s ev0_%s;\n", rec_c(ev), en);
+    if (local)
+        emit("static %s ctx0_%s;\n", rec_c(c), en);
+    emit("static void mtph_dump_inputs_%s(void)\n{\n    mtph_dump_%s(\"event\", &ev0_%s);\n", en,
+         en, en);
+    if (local)
+        emit("    if (ctx0_used)\n        mtph_dump_%s(\"context before the chain\", &ctx0_%s);\n",
+             name_of(c->name), en);
+    emit("}\n\n");
     emit("static void mtph_chain_%s(struct mtph_input *in)\n{\n", en);
     emit("    static struct mtph_run r;\n");
     emit("    %s ev;\n    mtph_take(in, &ev, sizeof ev);\n    mtph_fix_%s(&ev);\n", rec_c(ev), en);
@@ -207,7 +314,6 @@ static void emit_chain(Decl *ev, int k)
              rec_c(g), gn, gn, gn, gn, gn);
         emit("    globals[%d] = &g_%s;\n", i, gn);
     }
-    bool local = c && c->gran != GRAN_GLOBAL;
     if (local) {
         emit("    static %s ctx;\n    mtph_take(in, &ctx, sizeof ctx);\n    mtph_fix_%s(&ctx);\n",
              rec_c(c), name_of(c->name));
@@ -217,10 +323,15 @@ static void emit_chain(Decl *ev, int k)
     }
     emit("    mtph_begin(&r, in, globals);\n");
     /* assume: unit model from the context, then the invariants */
-    if (local)
+    if (local) {
         emit("    if (!use_else) {\n        mtph_binds_%s(&ctx);\n        if (mtph_invs_%s(&ctx))\n"
-             "            return;\n    }\n",
+             "            return;\n",
              name_of(c->name), name_of(c->name));
+        for (Decl *d = prog->decls; d; d = d->next)
+            if (d->kind == D_INVARIANT && d->p_event == ev)
+                emit("        if (mtph_pre_%s(&ev, &ctx))\n            return;\n", name_of(d->name));
+        emit("    }\n");
+    }
     for (int i = 0; i < prog->nctxs; i++)
         if (prog->ctxs[i]->gran == GRAN_GLOBAL)
             emit("    if (mtph_invs_%s(&g_%s))\n        return;\n", name_of(prog->ctxs[i]->name),
@@ -228,6 +339,10 @@ static void emit_chain(Decl *ev, int k)
     emit("    static uint8_t sp[%s];\n    memset(sp, 0, sizeof sp);\n",
          prog->scratch ? mtpc_fmt("sizeof(%s)", rec_c(prog->scratch)) : "8");
     const char *ctx_arg = !c ? "NULL" : local ? "use_else ? NULL : &ctx" : mtpc_fmt("&g_%s", name_of(c->name));
+    emit("    ev0_%s = ev;\n", en);
+    if (local)
+        emit("    ctx0_%s = ctx;\n    ctx0_used = !use_else;\n", en);
+    emit("    mtph_on_fail = mtph_dump_inputs_%s;\n", en);
     emit("    mtpg_%s_program.dispatch(&r.x, MTPG_%s_EV_%s, &ev, %s, sp, use_else);\n", P, U,
          upper_of(ev->name), ctx_arg);
     emit("    mtph_check(&r, &mtpg_%s_program, MTPG_%s_EV_%s, %s);\n", P, U, upper_of(ev->name),
@@ -284,11 +399,14 @@ void mtpc_emit_harness(Program *p, FILE *o, const char *hname)
     emit("/* Generated by mtpc --emit=harness from %s. DO NOT EDIT.\n"
          " * The analysis harness of program %s (see gen/emit_harness.c, gen/harness/mtph.h). */\n",
          p->file->name, P);
-    emit("#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
+    emit("#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n"
+         "#include <string.h>\n\n");
     emit("#include \"%s\"\n#include \"mtph.h\"\n", hname);
     emit("#include \"mtp/generated.h\"\n\n");
     emit("#pragma GCC diagnostic ignored \"-Wunused-function\"\n\n");
+    emit("static bool ctx0_used;\n\n");
     emit_fixers();
+    emit_dumpers();
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_INVARIANT)
             emit_invariant(d);

@@ -76,6 +76,7 @@ fuzz-gen: $(GEN_FUZZ)
 test-analysis: $(MTPC)
 	@echo "== gen/tests/analysis.sh"
 	@bash gen/tests/analysis.sh $(MTPC) $(B)/tmp/analysis
+TESTS += test-analysis
 
 # Refreshes gen/tests/ok/*.golden.{c,h} from the current compiler (review the diff!).
 golden: $(MTPC)

@@ -1412,6 +1412,8 @@ static void check_for(Stmt *s)
 /* The element variable of `for (x in l)` names each element of l in turn, read-only: a
  * reference when l is (part of) the event, which nothing changes during a chain, else a copy,
  * as the body may change l. */
+static void check_inv_stmt(Stmt *s, bool top);
+
 static void check_for_in(Stmt *s)
 {
     Var *save = fn->scope;
@@ -1430,7 +1432,10 @@ static void check_for_in(Stmt *s)
     s->var->is_readonly = true;
     s->var->is_ptr = !ty_is_scalar(l->ty->elem) && (root->is_const || root->is_readonly);
     declare_var(s->var);
-    check_stmt(s->body);
+    if (fn->decl && fn->decl->kind == D_INVARIANT) /* `for (x in l) cond;`: for every element */
+        check_inv_stmt(s->body, false);
+    else
+        check_stmt(s->body);
     fn->scope = save;
 }
 
@@ -1818,6 +1823,35 @@ static void check_body(Decl *d)
     fn = &no_fn;
 }
 
+/* `cond;` or, at the top, `if (guard) cond;` / `if (guard) { cond; … }` */
+static void check_inv_stmt(Stmt *s, bool top)
+{
+    if (top && s->kind == S_FOR_IN) {
+        check_for_in(s);
+        return;
+    }
+    if (s->kind == S_BLOCK && !top) {
+        for (Stmt *c = s->body; c; c = c->next)
+            check_inv_stmt(c, false);
+        return;
+    }
+    if (top && s->kind == S_IF && !s->els) {
+        check_value(s->expr);
+        check_scalar(s->expr);
+        if (s->then->kind == S_BLOCK)
+            for (Stmt *c = s->then->body; c; c = c->next)
+                check_inv_stmt(c, false);
+        else
+            check_inv_stmt(s->then, false);
+        return;
+    }
+    if (s->kind != S_EXPR)
+        mtpc_error_at(s->tok, "an invariant is a list of conditions ('expr;', "
+                              "'if (guard) expr;', 'for (x in list) expr;')");
+    check_value(s->expr);
+    check_scalar(s->expr);
+}
+
 /* invariant name(context c) { cond; … }: each statement a condition on the context that
  * every chain keeps (the analysis harness assumes them before a chain, checks them after) */
 static void check_invariant(Decl *d)
@@ -1825,18 +1859,30 @@ static void check_invariant(Decl *d)
     Fn f;
     begin_fn(&f, d);
     Param *p = d->params;
-    if (!p || p->next || (resolve_type(p->ty, 0), !is_rec_kind(p->ty, D_CONTEXT)))
-        mtpc_error_at(d->name, "an invariant takes one context parameter");
+    if (p)
+        resolve_type(p->ty, 0);
+    if (p && p->next && is_rec_kind(p->ty, D_EVENT)) {
+        d->p_event = p->ty->rec; /* a precondition on the event (and its context) */
+        Var *ev = param_var(p);
+        ev->is_ptr = true;
+        ev->is_const = true;
+        declare_var(ev);
+        p = p->next;
+        resolve_type(p->ty, 0);
+    }
+    if (!p || p->next || !is_rec_kind(p->ty, D_CONTEXT))
+        mtpc_error_at(d->name, "an invariant takes a context parameter, after an event for a "
+                               "precondition");
+    if (d->p_event && d->p_event->ev_ctx != p->ty->rec)
+        mtpc_error_at(p->ty->tok, "event '%.*s' does not run on context '%.*s'",
+                      d->p_event->name->len, d->p_event->name->loc, p->ty->rec->name->len,
+                      p->ty->rec->name->loc);
     Var *v = param_var(p);
     v->is_ptr = true;
     v->is_readonly = true;
     declare_var(v);
-    for (Stmt *s = d->body->body; s; s = s->next) {
-        if (s->kind != S_EXPR)
-            mtpc_error_at(s->tok, "an invariant is a list of conditions ('expr;')");
-        check_value(s->expr);
-        check_scalar(s->expr);
-    }
+    for (Stmt *s = d->body->body; s; s = s->next)
+        check_inv_stmt(s, true);
     fn = &no_fn;
 }
 

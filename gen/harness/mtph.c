@@ -37,6 +37,8 @@ void mtph_fix_bool(void *b)
     memcpy(b, &v, 1);
 }
 
+void (*mtph_on_fail)(void);
+
 _Noreturn void mtph_fail(const char *fmt, ...)
 {
     va_list ap;
@@ -45,6 +47,8 @@ _Noreturn void mtph_fail(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
+    if (mtph_on_fail)
+        mtph_on_fail();
     abort();
 }
 

@@ -64,6 +64,8 @@ void mtph_begin(struct mtph_run *r, struct mtph_input *in, void *const *globals)
 void mtph_check(struct mtph_run *r, const struct mtp_program *p, uint16_t ev_type, bool has_ctx);
 
 _Noreturn void mtph_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set by the generated driver: prints the chain's inputs after a failure report. */
+extern void (*mtph_on_fail)(void);
 
 /* The second driver: the program's parser on raw bytes (an IPv4 meta header, then L4). */
 void mtph_parse(const struct mtp_program *p, const uint8_t *d, size_t n);
