@@ -1806,6 +1806,7 @@ static void emit_dispatch(void)
         emit("    case MTPG_%s_EV_%s:\n", U, upper_of(e->ev->name));
         for (int pass = 0; pass < 2; pass++) {
             Decl **procs = pass ? e->eprocs : e->procs;
+            Expr **guards = pass ? e->eguards : e->guards;
             int np = pass ? e->nels : e->nchain;
             if (pass && !e->has_else)
                 break;
@@ -1821,8 +1822,12 @@ static void emit_dispatch(void)
                          upper_of(p->p_globals[g]->name));
                 if (p->p_scratch)
                     bput(&a, ", sp");
+                if (guards[i]) /* chosen at deploy time */
+                    emit("            if (%s) {\n", expr_str(guards[i]));
                 emit("            n++;\n            if (mtpg_%s_proc_%s(%s))\n                return n;\n",
                      P, name_of(p->name), bstr(&a));
+                if (guards[i])
+                    emit("            }\n");
             }
             emit("        }\n");
         }

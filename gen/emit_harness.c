@@ -126,9 +126,24 @@ static void emit_dumpers(void)
             else if (f->ty->kind == TY_INT || f->ty->kind == TY_BOOL || f->ty->kind == TY_BIT)
                 emit("    fprintf(stderr, \" %s=%%llu\", (unsigned long long)v->%s);\n",
                      name_of(f->name), name_of(f->name));
-            else if (f->ty->kind == TY_LIST || f->ty->kind == TY_SLIST)
-                emit("    fprintf(stderr, \" %s.len=%%u\", v->%s.len);\n", name_of(f->name),
-                     name_of(f->name));
+            else if (f->ty->kind == TY_LIST || f->ty->kind == TY_SLIST) {
+                char *fn = name_of(f->name);
+                emit("    fprintf(stderr, \" %s=[\");\n", fn);
+                emit("    for (uint32_t i = 0; i < v->%s.len && i < %lld; i++) {\n", fn,
+                     (long long)f->ty->cap);
+                if (f->ty->elem->kind == TY_INT)
+                    emit("        fprintf(stderr, \"%%s%%llu\", i ? \" \" : \"\", "
+                         "(unsigned long long)v->%s.v[i]);\n", fn);
+                else if (f->ty->elem->kind == TY_REC) {
+                    emit("        fprintf(stderr, \"%%s{\", i ? \" \" : \"\");\n");
+                    for (Field *g = f->ty->elem->rec->fields; g; g = g->next)
+                        if (g->ty->kind == TY_INT)
+                            emit("        fprintf(stderr, \" %s=%%llu\", (unsigned long long)v->%s.v[i].%s);\n",
+                                 name_of(g->name), fn, name_of(g->name));
+                    emit("        fprintf(stderr, \" }\");\n");
+                }
+                emit("    }\n    fprintf(stderr, \"]\");\n");
+            }
         }
         emit("    fprintf(stderr, \"\\n\");\n}\n\n");
     }
@@ -294,12 +309,13 @@ static void emit_chain(Decl *ev, int k)
     emit("/* chain %d: event %s */\n", k, en);
     emit("static %s ev0_%s;\n", rec_c(ev), en);
     if (local)
-        emit("static %s ctx0_%s;\n", rec_c(c), en);
+        emit("static %s ctx0_%s, ctx_%s;\n", rec_c(c), en, en);
     emit("static void mtph_dump_inputs_%s(void)\n{\n    mtph_dump_%s(\"event\", &ev0_%s);\n", en,
          en, en);
     if (local)
-        emit("    if (ctx0_used)\n        mtph_dump_%s(\"context before the chain\", &ctx0_%s);\n",
-             name_of(c->name), en);
+        emit("    if (ctx0_used) {\n        mtph_dump_%s(\"context before the chain\", &ctx0_%s);\n"
+             "        mtph_dump_%s(\"context now\", &ctx_%s);\n    }\n",
+             name_of(c->name), en, name_of(c->name), en);
     emit("}\n\n");
     emit("static void mtph_chain_%s(struct mtph_input *in)\n{\n", en);
     emit("    static struct mtph_run r;\n");
@@ -315,8 +331,8 @@ static void emit_chain(Decl *ev, int k)
         emit("    globals[%d] = &g_%s;\n", i, gn);
     }
     if (local) {
-        emit("    static %s ctx;\n    mtph_take(in, &ctx, sizeof ctx);\n    mtph_fix_%s(&ctx);\n",
-             rec_c(c), name_of(c->name));
+        emit("    %s *const c = &ctx_%s;\n    mtph_take(in, c, sizeof *c);\n    mtph_fix_%s(c);\n",
+             rec_c(c), en, name_of(c->name));
         emit("    bool use_else = %s;\n", ev->disp->has_else ? "mtph_take_u8(in) & 1" : "false");
     } else {
         emit("    bool use_else = false;\n");
@@ -324,12 +340,12 @@ static void emit_chain(Decl *ev, int k)
     emit("    mtph_begin(&r, in, globals);\n");
     /* assume: unit model from the context, then the invariants */
     if (local) {
-        emit("    if (!use_else) {\n        mtph_binds_%s(&ctx);\n        if (mtph_invs_%s(&ctx))\n"
+        emit("    if (!use_else) {\n        mtph_binds_%s(c);\n        if (mtph_invs_%s(c))\n"
              "            return;\n",
              name_of(c->name), name_of(c->name));
         for (Decl *d = prog->decls; d; d = d->next)
             if (d->kind == D_INVARIANT && d->p_event == ev)
-                emit("        if (mtph_pre_%s(&ev, &ctx))\n            return;\n", name_of(d->name));
+                emit("        if (mtph_pre_%s(&ev, c))\n            return;\n", name_of(d->name));
         emit("    }\n");
     }
     for (int i = 0; i < prog->nctxs; i++)
@@ -338,17 +354,18 @@ static void emit_chain(Decl *ev, int k)
                  name_of(prog->ctxs[i]->name));
     emit("    static uint8_t sp[%s];\n    memset(sp, 0, sizeof sp);\n",
          prog->scratch ? mtpc_fmt("sizeof(%s)", rec_c(prog->scratch)) : "8");
-    const char *ctx_arg = !c ? "NULL" : local ? "use_else ? NULL : &ctx" : mtpc_fmt("&g_%s", name_of(c->name));
+    const char *ctx_arg = !c ? "NULL" : local ? "use_else ? NULL : c" : mtpc_fmt("&g_%s", name_of(c->name));
     emit("    ev0_%s = ev;\n", en);
     if (local)
-        emit("    ctx0_%s = ctx;\n    ctx0_used = !use_else;\n", en);
+        emit("    ctx0_%s = *c;\n    ctx0_used = !use_else;\n", en);
     emit("    mtph_on_fail = mtph_dump_inputs_%s;\n", en);
     emit("    mtpg_%s_program.dispatch(&r.x, MTPG_%s_EV_%s, &ev, %s, sp, use_else);\n", P, U,
          upper_of(ev->name), ctx_arg);
-    emit("    mtph_check(&r, &mtpg_%s_program, MTPG_%s_EV_%s, %s);\n", P, U, upper_of(ev->name),
-         local ? "!use_else" : "true");
-    if (local)
-        emit("    const char *bad = use_else ? NULL : mtph_invs_%s(&ctx);\n    if (bad)\n"
+    emit("    bool alive = mtph_check(&r, &mtpg_%s_program, MTPG_%s_EV_%s, %s);\n", P, U,
+         upper_of(ev->name), local ? "!use_else" : "true");
+    emit("    (void)alive;\n");
+    if (local) /* the instance the chain ran on, unless it deleted it */
+        emit("    const char *bad = !alive ? NULL : mtph_invs_%s(c);\n    if (bad)\n"
              "        mtph_fail(\"chain of event %s breaks invariant %%s\", bad);\n",
              name_of(c->name), en);
     for (int i = 0; i < prog->nctxs; i++)

@@ -244,9 +244,11 @@ struct DispEntry {
     Decl *ev;
     Token **chain;
     Decl **procs;
+    Expr **guards;  /* `proc if expr`: runs only when expr (constants, params) holds; NULL */
     int nchain;
     Token **els;
     Decl **eprocs;
+    Expr **eguards;
     int nels;
     bool has_else;
 };

@@ -704,8 +704,32 @@ static Token **ident_list(const char *open, const char *close, int *n)
     return v;
 }
 
-/* dispatch = "dispatch" [ ident ] "{" { ident "->" chain [ "else" chain ] ";" } "}"
- * chain    = "{" [ ident { "," ident } ] "}" */
+/* chain = "{" [ step { "," step } ] "}"    step = ident [ "if" expr ] */
+static Token **chain_list(int *n, Expr ***guards)
+{
+    Token *buf[256];
+    Expr *gbuf[256];
+    *n = 0;
+    skip("{");
+    while (!equal("}")) {
+        if (*n > 0)
+            skip(",");
+        if (equal("}"))
+            break;
+        if (*n >= 256)
+            mtpc_error_at(tok, "list too long");
+        buf[*n] = ident("a name");
+        gbuf[(*n)++] = consume("if") ? expr() : NULL;
+    }
+    skip("}");
+    Token **v = mtpc_calloc((size_t)*n, sizeof(Token *));
+    memcpy(v, buf, (size_t)*n * sizeof(Token *));
+    *guards = mtpc_calloc((size_t)*n, sizeof(Expr *));
+    memcpy(*guards, gbuf, (size_t)*n * sizeof(Expr *));
+    return v;
+}
+
+/* dispatch = "dispatch" [ ident ] "{" { ident "->" chain [ "else" chain ] ";" } "}" */
 static Decl *dispatch_decl(Token *kw)
 {
     Decl *d = new_decl(D_DISPATCH, kw);
@@ -717,10 +741,10 @@ static Decl *dispatch_decl(Token *kw)
         DispEntry *e = mtpc_calloc(1, sizeof *e);
         e->ev_name = ident("an event name");
         skip("->");
-        e->chain = ident_list("{", "}", &e->nchain);
+        e->chain = chain_list(&e->nchain, &e->guards);
         if (consume("else")) {
             e->has_else = true;
-            e->els = ident_list("{", "}", &e->nels);
+            e->els = chain_list(&e->nels, &e->eguards);
         }
         skip(";");
         cur = cur->next = e;

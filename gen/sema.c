@@ -2043,6 +2043,18 @@ static Decl **resolve_chain(Token **names, int n)
     return v;
 }
 
+/* `proc if expr` in a chain: a deploy-time choice (constants and params only) */
+static void check_chain_guard(Expr *g)
+{
+    if (!g)
+        return;
+    Fn *save = fn;
+    fn = &no_fn;
+    check_value(g);
+    check_scalar(g);
+    fn = save;
+}
+
 static void check_dispatch(Decl *d)
 {
     for (DispEntry *e = d->entries; e; e = e->next) {
@@ -2053,10 +2065,14 @@ static void check_dispatch(Decl *d)
         e->ev->disp = e;
         e->procs = resolve_chain(e->chain, e->nchain);
         e->eprocs = resolve_chain(e->els, e->nels);
-        for (int i = 0; i < e->nchain; i++)
+        for (int i = 0; i < e->nchain; i++) {
             check_chain_proc(e, e->procs[i], e->chain[i], false);
-        for (int i = 0; i < e->nels; i++)
+            check_chain_guard(e->guards[i]);
+        }
+        for (int i = 0; i < e->nels; i++) {
             check_chain_proc(e, e->eprocs[i], e->els[i], true);
+            check_chain_guard(e->eguards[i]);
+        }
         if (e->has_else && !e->ev->ev_ctx)
             mtpc_error_at(e->ev_name, "an else chain needs a main chain that takes a context");
     }

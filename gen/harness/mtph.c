@@ -266,7 +266,7 @@ static void check_units(struct walk *w, unsigned i, const struct mtp_instr *in)
     }
 }
 
-void mtph_check(struct mtph_run *r, const struct mtp_program *p, uint16_t ev_type, bool has_ctx)
+bool mtph_check(struct mtph_run *r, const struct mtp_program *p, uint16_t ev_type, bool has_ctx)
 {
     if (r->x.assert_failures)
         mtph_fail("%u assert(s) failed in the chain of event %s", r->x.assert_failures,
@@ -303,6 +303,7 @@ void mtph_check(struct mtph_run *r, const struct mtp_program *p, uint16_t ev_typ
             check_units(&w, i, in);
         }
     }
+    return has_ctx && w.ctx_alive;
 }
 
 /* ------------------------------------------------------------ parser */

@@ -60,8 +60,9 @@ struct mtph_run {
 void mtph_begin(struct mtph_run *r, struct mtph_input *in, void *const *globals);
 
 /* After the chain: the program's asserts, then the oracles on the instruction buffer.
- * has_ctx: the chain ran with the event's context instance (not the else chain). */
-void mtph_check(struct mtph_run *r, const struct mtp_program *p, uint16_t ev_type, bool has_ctx);
+ * has_ctx: the chain ran with the event's context instance (not the else chain). Returns
+ * whether that instance still exists (not deleted by the chain): its invariants apply. */
+bool mtph_check(struct mtph_run *r, const struct mtp_program *p, uint16_t ev_type, bool has_ctx);
 
 _Noreturn void mtph_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Set by the generated driver: prints the chain's inputs after a failure report. */

@@ -94,3 +94,16 @@ Test(constructs, named_struct_literal_in_any_order, .init = setup)
     cr_expect_eq(c.held.v[0].right, 9);
     cr_expect_eq(c.hits, 10);
 }
+
+Test(constructs, a_param_chooses_the_chain_step, .init = setup)
+{
+    struct mtpg_constructs_poke ev = {.n = 9};
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_POKE, &ev, &c, NULL, 0), 1);
+    cr_expect_eq(c.hits, 10, "MODE 0: on_poke");
+    mtpg_constructs_param_MODE = 2;
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_POKE, &ev, &c, NULL, 0), 1);
+    cr_expect_eq(c.hits, 110, "MODE 2: on_poke_twice");
+    mtpg_constructs_param_MODE = 3;
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_POKE, &ev, &c, NULL, 0), 0);
+    mtpg_constructs_param_MODE = 0;
+}
