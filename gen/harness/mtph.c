@@ -54,9 +54,15 @@ _Noreturn void mtph_fail(const char *fmt, ...)
 
 /* ------------------------------------------------------------ unit model */
 
-struct mtph_unit mtph_units[MTPH_UNITS];
+struct mtph_unit mtph_units[MTPH_UNITS], mtph_rx_units[MTPH_UNITS];
 
-static struct mtph_unit *unit(uint64_t uid) { return uid < MTPH_UNITS ? &mtph_units[uid] : NULL; }
+/* tx and rx units are separate name spaces (uid 0 of each) */
+static struct mtph_unit *unit_of(uint64_t uid, bool tx)
+{
+    return uid >= MTPH_UNITS ? NULL : tx ? &mtph_units[uid] : &mtph_rx_units[uid];
+}
+
+static struct mtph_unit *unit(uint64_t uid) { return unit_of(uid, true); }
 
 uint64_t mtph_tx_appended(uint64_t uid) { return unit(uid) ? unit(uid)->appended : 0; }
 uint64_t mtph_tx_acked(uint64_t uid) { return unit(uid) ? unit(uid)->acked : 0; }
@@ -80,6 +86,7 @@ void mtph_bind_acked(uint64_t uid, uint64_t v) { bind(uid, v, false); }
 void mtph_begin(struct mtph_run *r, struct mtph_input *in, void *const *globals)
 {
     memset(mtph_units, 0, sizeof mtph_units);
+    memset(mtph_rx_units, 0, sizeof mtph_rx_units);
     memset(&r->x, 0, sizeof r->x);
     memset(&r->b, 0, sizeof r->b);
     r->b.v = r->v;
@@ -123,9 +130,9 @@ static void need_ctx(struct walk *w, unsigned i, const struct mtp_instr *in)
               w->deleted ? "this chain deleted (del_ctx)" : "does not exist (no instance, no new_ctx of it)");
 }
 
-static struct mtph_unit *known_unit(const struct mtp_instr *in, uint64_t uid)
+static struct mtph_unit *known_unit(const struct mtp_instr *in, uint64_t uid, bool tx)
 {
-    struct mtph_unit *u = unit(uid);
+    struct mtph_unit *u = unit_of(uid, tx);
     return u && u->known && !(in->flags & MTP_IF_EXPLICIT) ? u : NULL;
 }
 
@@ -139,8 +146,6 @@ static void check_payload(struct walk *w, unsigned i, const struct mtp_data *d)
     struct mtph_unit *u = unit(d->uid);
     if (!u || !u->known)
         return;
-    if (!u->is_tx)
-        mtph_fail("instruction %u (pkt_gen): payload from rx unit %llu", i, (unsigned long long)d->uid);
     if (d->off < u->acked || d->off + d->len > u->appended || d->off + d->len < d->off)
         mtph_fail("instruction %u (pkt_gen): payload [%llu, %llu) of unit %llu is outside the "
                   "appended, unacknowledged bytes [%llu, %llu)",
@@ -165,9 +170,13 @@ static void check_pkt_gen(struct walk *w, unsigned i, const struct mtp_instr *in
         memcpy(&d, bp + bd->data_off, sizeof d);
         check_payload(w, i, &d);
     }
-    for (unsigned k = 0; k < bd->n_nested_data; k++) {
-        memcpy(&d, bp + bd->nested_data_off[k], sizeof d);
-        check_payload(w, i, &d);
+    if (bd->nested_data) {
+        uint32_t off[MTP_NESTED_MAX];
+        uint16_t n = bd->nested_data(bp, off);
+        for (unsigned k = 0; k < n && k < MTP_NESTED_MAX; k++) {
+            memcpy(&d, bp + off[k], sizeof d);
+            check_payload(w, i, &d);
+        }
     }
 }
 
@@ -218,7 +227,7 @@ static void check_units(struct walk *w, unsigned i, const struct mtp_instr *in)
     case MTP_OP_NEW_RX_DATA:
     case MTP_OP_NEW_TX_DATA:
         need_ctx(w, i, in);
-        if ((u = unit(in->u.unit.uid)) != NULL) {
+        if ((u = unit_of(in->u.unit.uid, in->op == MTP_OP_NEW_TX_DATA)) != NULL) {
             if (u->known && !(in->flags & MTP_IF_EXPLICIT))
                 mtph_fail("instruction %u (%s): unit %llu exists already", i, op_name(in->op),
                           (unsigned long long)in->u.unit.uid);
@@ -231,16 +240,13 @@ static void check_units(struct walk *w, unsigned i, const struct mtp_instr *in)
         return;
     case MTP_OP_ADD_TX_DATA:
         need_ctx(w, i, in);
-        if ((u = known_unit(in, in->u.seg.uid)) != NULL) {
-            if (!u->is_tx)
-                mtph_fail("instruction %u (add_tx_data): unit %llu is an rx unit", i,
-                          (unsigned long long)in->u.seg.uid);
+        if ((u = known_unit(in, in->u.seg.uid, true)) != NULL) {
             u->appended += in->u.seg.len;
         }
         return;
     case MTP_OP_TX_FLUSH:
         need_ctx(w, i, in);
-        if ((u = known_unit(in, in->u.seg.uid)) != NULL) {
+        if ((u = known_unit(in, in->u.seg.uid, true)) != NULL) {
             if (u->acked + in->u.seg.len > u->appended)
                 mtph_fail("instruction %u (tx_flush_and_notify): retires %u bytes of unit %llu, "
                           "which has %llu unacknowledged",
@@ -251,7 +257,7 @@ static void check_units(struct walk *w, unsigned i, const struct mtp_instr *in)
         return;
     case MTP_OP_ADD_RX_SEG:
         need_ctx(w, i, in);
-        if ((u = known_unit(in, in->u.seg.uid)) != NULL && u->message &&
+        if ((u = known_unit(in, in->u.seg.uid, false)) != NULL && u->message &&
             in->u.seg.off + in->u.seg.len > u->size)
             mtph_fail("instruction %u (add_rx_data_seg): bytes [%llu, %llu) outside message unit "
                       "%llu of %llu bytes",

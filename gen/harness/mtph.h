@@ -40,7 +40,8 @@ struct mtph_unit {
     uint64_t appended;   /* stream bytes appended since the unit began */
     uint64_t acked;      /* ... retired (tx_flush_and_notify) */
 };
-extern struct mtph_unit mtph_units[MTPH_UNITS];
+extern struct mtph_unit mtph_units[MTPH_UNITS];    /* tx units */
+extern struct mtph_unit mtph_rx_units[MTPH_UNITS]; /* rx units */
 uint64_t mtph_tx_appended(uint64_t uid);
 uint64_t mtph_tx_acked(uint64_t uid);
 void mtph_bind_appended(uint64_t uid, uint64_t v);
