@@ -298,7 +298,7 @@ static void emit_record_literal(Buf *b, Expr *e)
 
 static void emit_ctor(Buf *b, Expr *e)
 {
-    if (e->named) {
+    if (e->named || e->nargs == 0) {
         emit_record_literal(b, e);
         return;
     }

@@ -963,7 +963,8 @@ static void check_b_produce(Expr *e, int lo, int hi)
 }
 
 /* T(f = v, …): a value of record type T with the named fields set and the others as a
- * local `T x;` starts (zero, or the field initialisers of blueprints and options) */
+ * local `T x;` starts (zero, or the field initialisers of blueprints and options); T() is
+ * that starting value */
 static void check_record_literal(Expr *e, Decl *d)
 {
     if (e->nargs)
@@ -1038,8 +1039,8 @@ static void check_call(Expr *e)
         e->ty = d->ty;
         return;
     }
-    if (e->named && (d->kind == D_STRUCT || d->kind == D_FLOWID || d->kind == D_BP ||
-                     d->kind == D_EVENT || d->kind == D_OPT)) {
+    if ((e->named || e->nargs == 0) && (d->kind == D_STRUCT || d->kind == D_FLOWID ||
+                                        d->kind == D_BP || d->kind == D_EVENT || d->kind == D_OPT)) {
         check_record_literal(e, d);
         return;
     }

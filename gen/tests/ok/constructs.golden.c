@@ -175,9 +175,21 @@ int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 62 "gen/tests/ok/constructs.mtp"
+#line 63 "gen/tests/ok/constructs.mtp"
     { __typeof__(c->hits) *mtp_p14 = &(c->hits); *mtp_p14 = ((*mtp_p14) + 100); }
-#line 181 "constructs.c"
+#line 64 "gen/tests/ok/constructs.mtp"
+    {
+        struct mtpg_constructs_ack_bp mtp_b15 = ({ struct mtpg_constructs_ack_bp mtp_r16; memset(&mtp_r16, 0, sizeof mtp_r16); mtpg_constructs_init_ack_bp(&mtp_r16); mtp_r16; });
+        uint32_t mtp_off15 = mtp_ibuf_copy(mtp_x->out, &mtp_b15, sizeof mtp_b15);
+        struct mtp_instr *mtp_i = mtp_off15 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        if (mtp_i) {
+            mtp_i->arena_off = mtp_off15;
+            mtp_i->u.gen.bp = 0;
+            mtp_i->u.gen.srule = MTP_NONE;
+            mtp_i->u.gen.dst_ip = (uint32_t)(2);
+        }
+    }
+#line 193 "constructs.c"
     return 0;
 }
 
