@@ -2,7 +2,7 @@
 # (ASan+UBSan, used by the tests). `make test-gen` runs the Criterion suite (ok/err/golden
 # programs, mtp-programs/*.mtp, the generated C under the warning flags, the BPF header under
 # clang -target bpf), the crash corpus and a 60 s libFuzzer run of the front end.
-MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/main.c
+MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/emit_harness.c gen/main.c
 BINS      += $(MTPC)
 
 $(MTPC): $(MTPC_SRCS) gen/mtpc.h gen/builtins.h
@@ -42,7 +42,8 @@ $(B)/san/tests/gen/test_%: gen/tests/test_%.c $(GEN_OK_DIR)/%.c $(B)/san/lib/lib
 
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
-GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/tests/fuzz_mtpc.c
+GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/emit_harness.c \
+                 gen/tests/fuzz_mtpc.c
 $(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h gen/builtins.h
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Igen -fsanitize=fuzzer,address,undefined \
@@ -77,6 +78,15 @@ fuzz-gen: $(GEN_FUZZ)
 	         k=gen/tests/corpus/fuzz-$$(sha1sum "$$a" | cut -c1-12).mtp; cp "$$a" "$$k"; \
 	         echo "fuzz-gen: kept $$(basename "$$a") as $$k (seed $(FUZZ_SEED))"; done; exit 1; }
 	@grep -E "^Done|stat::number_of_executed_units" $(B)/tmp/fuzz-gen/log | tail -1
+
+# Protocol analysis (mtpc --emit=harness): every shipped program and the analysis test
+# program run clean for a bounded time; its seeded-bug variants are each found in under a
+# minute (gen/tests/analysis.sh; CHAIN_S / PARSE_S set the clean runs' seconds).
+.PHONY: test-analysis
+test-analysis: $(MTPC)
+	@echo "== gen/tests/analysis.sh"
+	@bash gen/tests/analysis.sh $(MTPC) $(B)/tmp/analysis
+TESTS += test-analysis
 
 # Refreshes gen/tests/ok/*.golden.{c,h} from the current compiler (review the diff!).
 golden: $(MTPC)
