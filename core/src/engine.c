@@ -392,6 +392,10 @@ static int op_new_ctx(struct run *r, const struct mtp_instr *in)
     else if (cd->init)
         cd->init(c->data);
     mtp__note(e, MTP_NOTE_CTX_NEW, c, NULL, 0, 0, 0);
+    /* A chain that had no instance (an else chain, an event of globals only) now has one:
+     * the instructions after new_ctx (units, pkt_gen with data(uid), del_ctx) act on it. */
+    if (!r->ctx)
+        r->ctx = c;
     return 0;
 }
 

@@ -20,7 +20,7 @@ enum fx_opcode {
     FX_NEW_CTX = 1, FX_DEL_CTX, FX_NEW_RX, FX_ADD_RX, FX_RX_FLUSH, FX_NEW_TX, FX_ADD_TX,
     FX_TX_FLUSH, FX_GEN_SEG, FX_GEN_ACK, FX_GEN_FRAMES, FX_GEN_RAW, FX_TIMER_START,
     FX_TIMER_STOP, FX_SET_RATE, FX_SET_PRIO, FX_NOTIFY, FX_LOG, FX_ASSERT, FX_FLOOD,
-    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL,
+    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_NEW_CTX_SEND,
 };
 
 /* the `op` app event */
@@ -264,6 +264,13 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
         }
         break;
     }
+    case FX_NEW_CTX_SEND: /* a first send: the instance, its message, its first packet */
+        fx_proc_op(x, &(struct fx_op){ .op = FX_NEW_CTX, .a = o->a }, c);
+        fx_proc_op(x, &(struct fx_op){ .op = FX_NEW_TX, .a = 0, .b = o->len, .addr = o->addr },
+                   c);
+        fx_proc_op(x, &(struct fx_op){ .op = FX_GEN_SEG, .a = 0, .b = 0, .len = o->len,
+                                       .c = o->c, .srule = 1 }, c);
+        break;
     case FX_DEL_CTX:
         mtp_ibuf_push(x->out, MTP_OP_DEL_CTX);
         break;
