@@ -22,9 +22,12 @@ DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tool
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
             iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib
 
-# Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs.
+# Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs, the socket
+# layer, tools, and the suites that need all of them.
 FRAGMENTS := $(wildcard gen/*.mk) $(wildcard core/*.mk) $(wildcard targets/*.mk) \
-             $(wildcard targets/*/*.mk) $(wildcard mtp-programs/*.mk) $(wildcard preload/*.mk) \
+             $(wildcard targets/*/*.mk) $(wildcard targets/*/tests/*.mk) \
+             $(wildcard mtp-programs/*.mk) $(wildcard preload/*.mk) \
+             $(wildcard tools/*/*.mk) $(wildcard tools/*/tests/*.mk) \
              $(wildcard compat-tests/*.mk) $(wildcard bench/*.mk)
 include $(FRAGMENTS)
 
@@ -70,4 +73,4 @@ $(B)/bin $(B)/lib $(B)/gen $(B)/obj $(B)/san $(B)/tests:
 # The demo: namespaces up, MTP and kernel TCP moving data both ways, namespaces down.
 .PHONY: run-demo
 run-demo:
-	@bash targets/demo.sh
+	@bash tools/demo.sh

@@ -43,7 +43,7 @@ for s in A B; do
     ip -n "$ns" link set lo up
     ip -n "$ns" addr add "$ip/24" dev "$dev"
     ip -n "$ns" link set "$dev" up
-    # as targets/netns.sh: complete checksums, MTU-sized frames (what a NIC would deliver)
+    # as tests/netns.sh: complete checksums, MTU-sized frames (what a NIC would deliver)
     ip netns exec "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1
 done
 inA() { ip netns exec "$NSA" "$@"; }

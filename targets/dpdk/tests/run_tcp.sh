@@ -11,7 +11,7 @@
 #   run_tcp.sh MTPCAT [MB (100)]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-kt=$here/../../tests   # the kernel ends: targets/tests/kernel_{echo,tcp}.py
+kt=$here/../../../tests/peers   # the kernel ends: tests/peers/kernel_{echo,tcp}.py
 mtpcat=$(realpath "$1") mb=${2:-100}
 py=/usr/bin/python3
 id=$$

@@ -8,7 +8,7 @@
 #   run_tso.sh MTPCAT [MB (50)]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-kt=$here/../../tests   # targets/tests/kernel_tcp.py
+kt=$here/../../../tests/peers   # the kernel ends: tests/peers/kernel_{echo,tcp}.py
 mtpcat=$(realpath "$1") mb=${2:-50}
 py=/usr/bin/python3
 id=$$

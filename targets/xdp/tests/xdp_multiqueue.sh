@@ -6,12 +6,12 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 hook=$2
 py=/usr/bin/python3
-source "$here/../netns.sh"
+source "$here/../../../tests/netns.sh"
 MX_VETH_QUEUES=4 mx_netns_up || exit 1
 out=$(mktemp)
 mx__prev_exit="rm -f '$out'"
-mx_bg A $py "$here/kernel_echo.py" udp 7778
-mx_bg A $py "$here/kernel_echo.py" tcp 2222
+mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" udp 7778
+mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" tcp 2222
 ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" 7777 "$MX_IP_B" "$MX_MAC_B" --queues=4 >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q READY "$out" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done

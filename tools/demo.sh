@@ -1,5 +1,5 @@
 #!/bin/bash
-# targets/demo.sh — what `make demo` shows (run as root): the shipped MTP programs compiled by
+# tools/demo.sh — what `make demo` shows (run as root): the shipped MTP programs compiled by
 # mtpc, two namespaces joined by a veth pair, and real traffic through the XDP target:
 #   1. the AF_XDP path: a port steered to user space by the XDP hook while the kernel keeps
 #      serving ARP, ping, TCP and other UDP ports on the same interface;
@@ -39,7 +39,7 @@ else
     done
 fi
 
-source targets/netns.sh
+source tests/netns.sh
 step "namespaces up"
 mx_netns_up || exit 1
 tmp=$(mktemp -d)
@@ -47,14 +47,14 @@ mx__prev_exit="rm -rf '$tmp'"
 echo "$MX_NS_A ($MX_DEV_A $MX_IP_A $MX_MAC_A)  <-- veth -->  $MX_NS_B ($MX_DEV_B $MX_IP_B $MX_MAC_B)"
 
 step "AF_XDP path: UDP-numbered port 7777 in $MX_NS_A served from user space, the rest by the kernel"
-mx_bg A $py targets/tests/kernel_echo.py udp 7778
-mx_bg A $py targets/tests/kernel_echo.py tcp 2222
+mx_bg A $py tests/peers/kernel_echo.py udp 7778
+mx_bg A $py tests/peers/kernel_echo.py tcp 2222
 ip netns exec "$MX_NS_A" "$B/tests/xdp/xdp_echo" "$MX_DEV_A" "$B/tests/xdp/udp_echo.bpf.o" 7777 \
     "$MX_IP_B" "$MX_MAC_B" >"$tmp/echo.out" 2>&1 &
 echo_pid=$!
 for _ in $(seq 100); do grep -q READY "$tmp/echo.out" && break; sleep 0.1; done
 echo "attached: $(mx_in A ip -d link show "$MX_DEV_A" | grep -o 'prog/xdp id [0-9]* name [a-z_]*' | head -1)"
-if mx_in B $py targets/tests/xdp_echo_peer.py "$MX_IP_A" 7777 7778 2222; then :; else status=1; fi
+if mx_in B $py targets/xdp/tests/xdp_echo_peer.py "$MX_IP_A" 7777 7778 2222; then :; else status=1; fi
 wait $echo_pid || status=1
 sed 's/^/  xdp_echo: /' "$tmp/echo.out"
 echo "after exit: $(mx_in A ip link show "$MX_DEV_A" | grep -q prog/xdp && echo 'hook still attached (BUG)' || echo 'hook detached')"
@@ -75,7 +75,7 @@ else
     kernel_insegs_a() { mx_in A awk '/^Tcp:/ { if (h) print $11; h = 1 }' /proc/net/snmp; }
     mtpcat_connects() { # port label
         echo "mtpcat ($MX_NS_A) connects to a kernel TCP server ($MX_NS_B:$1)$2:"
-        mx_bg B $py targets/tests/kernel_tcp.py serve "$1" "$tmp/b" "$tmp/k.in"; local k=$MX_BG_PID
+        mx_bg B $py tests/peers/kernel_tcp.py serve "$1" "$tmp/b" "$tmp/k.in"; local k=$MX_BG_PID
         for _ in $(seq 50); do mx_in B ss -Htln "sport = :$1" | grep -q . && break; sleep 0.1; done
         local t0=$SECONDS k0; k0=$(kernel_insegs_a)
         MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$B/bin/mtpcat" -v "$MX_IP_B" "$1" \
@@ -92,7 +92,7 @@ else
             <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
         for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
         local t0=$SECONDS k0; k0=$(kernel_insegs_a)
-        mx_in B $py targets/tests/kernel_tcp.py connect "$MX_IP_A" "$1" "$tmp/b" "$tmp/k.in" >/dev/null || status=1
+        mx_in B $py tests/peers/kernel_tcp.py connect "$MX_IP_A" "$1" "$tmp/b" "$tmp/k.in" >/dev/null || status=1
         wait $m || status=1
         sed 's/^/  /' "$tmp/m.err"
         echo "  ($((SECONDS - t0)) s; TCP segments received by $MX_NS_A's kernel meanwhile: $(( $(kernel_insegs_a) - k0 )))"

@@ -13,7 +13,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-100} loss=${4:-2}
 py=/usr/bin/python3
-source "$here/../netns.sh"
+source "$here/../../../tests/netns.sh"
 mx_netns_up || exit 1
 tmp=$(mktemp -d)
 mx__prev_exit="rm -rf '$tmp'"
@@ -29,7 +29,7 @@ wait_listen() { # ns port
 mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" "$loss_mb"
 
 # 1. echo
-mx_bg B $py "$here/kernel_echo.py" tcp 2222
+mx_bg B $py "$here/../../../tests/peers/kernel_echo.py" tcp 2222
 wait_listen B 2222
 MTP_IFACE=$MX_DEV_A timeout 120 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 2222 \
     <"$tmp/small" >"$tmp/echo.out" || fail "echo: mtpcat exited $?"
@@ -47,7 +47,7 @@ import socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
 hdr = struct.pack('!HHIIBBHHH', 40001, 5008, 1, 0, 2 << 4, 0x02, 1024, 0, 0)
 s.sendto(hdr, ('$MX_IP_A', 0))"
-mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5008 "$tmp/small" "$tmp/k.in" >/dev/null ||
+mx_in B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5008 "$tmp/small" "$tmp/k.in" >/dev/null ||
     { cat "$tmp/m.err"; fail "malformed: kernel client failed"; }
 wait "$m" || { cat "$tmp/m.err"; fail "malformed: mtpcat exited"; }
 same "$tmp/small" "$tmp/m.out" "malformed: the real connection"
@@ -55,7 +55,7 @@ grep -q 'malformed 1 ' "$tmp/m.err" || { cat "$tmp/m.err"; fail "malformed segme
 echo "mtpcat_tcp.sh: a malformed segment to an owned port was dropped by the XDP hook (tcp.bpf.h) and counted"
 
 client_to_kernel() { # label big-file port
-    mx_bg B $py "$here/kernel_tcp.py" serve "$3" "$tmp/small" "$tmp/k.in"; local k=$MX_BG_PID
+    mx_bg B $py "$here/../../../tests/peers/kernel_tcp.py" serve "$3" "$tmp/small" "$tmp/k.in"; local k=$MX_BG_PID
     wait_listen B "$3"
     MTP_IFACE=$MX_DEV_A timeout 240 ip netns exec "$MX_NS_A" "$mtpcat" -v "$MX_IP_B" "$3" \
         <"$2" >"$tmp/m.out" 2>"$tmp/m.err" || { cat "$tmp/m.err"; fail "$1: mtpcat exited"; }
@@ -72,7 +72,7 @@ kernel_to_listener() { # label big-file port
     MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l "$3" \
         <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
     for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
-    MTP_TEST_TIMEOUT=240 timeout 240 ip netns exec "$MX_NS_B" $py "$here/kernel_tcp.py" connect \
+    MTP_TEST_TIMEOUT=240 timeout 240 ip netns exec "$MX_NS_B" $py "$here/../../../tests/peers/kernel_tcp.py" connect \
         "$MX_IP_A" "$3" "$2" "$tmp/k.in" || { cat "$tmp/m.err"; fail "$1: kernel client failed"; }
     wait "$m" || { cat "$tmp/m.err"; fail "$1: mtpcat -l exited"; }
     same "$2" "$tmp/m.out" "$1 (kernel -> mtpcat)"
@@ -112,7 +112,7 @@ MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l -k 5006
 for _ in $(seq 50); do grep -q listening "$tmp/k.err" 2>/dev/null && break; sleep 0.1; done
 : >"$tmp/empty"
 for i in 1 2 3; do
-    mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5006 "$tmp/small" "$tmp/k.in" >/dev/null ||
+    mx_in B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5006 "$tmp/small" "$tmp/k.in" >/dev/null ||
         { cat "$tmp/k.err"; fail "-k: connection $i failed"; }
     cat "$tmp/small" >>"$tmp/k.want"
 done
@@ -123,7 +123,7 @@ echo "mtpcat_tcp.sh: -l -k served 3 connections one after another"
 # 8. kill -9 in the middle of a transfer; the next run on the same port works at once
 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" -l 5007 </dev/zero >/dev/null 2>&1 & m=$!  # endless
 sleep 0.5
-mx_bg B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in0"
+mx_bg B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in0"
 sleep 0.3
 kill -0 "$m" || fail "mtpcat -l </dev/zero ended by itself"
 kill -9 "$m"; wait "$m" 2>/dev/null
@@ -132,7 +132,7 @@ rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5007 \
     <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
 for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
-mx_in B $py "$here/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in" >/dev/null ||
+mx_in B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in" >/dev/null ||
     { cat "$tmp/m.err"; fail "after kill -9: kernel client failed"; }
 wait "$m" || { cat "$tmp/m.err"; fail "after kill -9: mtpcat exited"; }
 same "$tmp/small" "$tmp/m.out" "after kill -9"

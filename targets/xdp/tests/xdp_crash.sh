@@ -6,13 +6,13 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 hook=$2
 py=/usr/bin/python3
-source "$here/../netns.sh"
+source "$here/../../../tests/netns.sh"
 mx_netns_up || exit 1
 out=$(mktemp)
 mx__prev_exit="rm -f '$out'"
 port=7777
-mx_bg A $py "$here/kernel_echo.py" udp 7778
-mx_bg A $py "$here/kernel_echo.py" tcp 2222
+mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" udp 7778
+mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" tcp 2222
 
 wait_ready() { # pid
     for _ in $(seq 100); do grep -q READY "$out" && return 0; kill -0 "$1" 2>/dev/null || break; sleep 0.1; done

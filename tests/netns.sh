@@ -1,6 +1,6 @@
-# targets/netns.sh — test hosts as network namespaces joined by a veth pair (source it).
+# tests/netns.sh — test hosts as network namespaces joined by a veth pair (source it).
 #
-#   source targets/netns.sh
+#   source tests/netns.sh
 #   mx_netns_up            # two namespaces A and B joined by one veth pair, cleanup on exit
 #   mx_in A cmd args...    # run a command inside namespace A (B likewise)
 #   mx_bg A cmd args...    # same, in the background (killed silently at teardown)

@@ -5,14 +5,14 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 hook=$2
 py=/usr/bin/python3
-source "$here/../netns.sh"
+source "$here/../../../tests/netns.sh"
 mx_netns_up || exit 1
 out=$(mktemp)
 mx__prev_exit="rm -f '$out'"
 
 port=7777 kudp=7778 ktcp=2222
-mx_bg A $py "$here/kernel_echo.py" udp $kudp
-mx_bg A $py "$here/kernel_echo.py" tcp $ktcp
+mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" udp $kudp
+mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" tcp $ktcp
 for mode in native skb; do
 echo "xdp_echo.sh: --- MTP_XDP_MODE=$mode"
 export MTP_XDP_MODE=$mode

@@ -5,7 +5,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 hook=$2 mtpcat=${3:-}
-source "$here/../netns.sh"
+source "$here/../../../tests/netns.sh"
 mx_netns_up || exit 1
 err=$(mktemp)
 mx__prev_exit="rm -f '$err'"
