@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MTP_ABI_VERSION 2u
+#define MTP_ABI_VERSION 3u
 
 /* ---------------------------------------------------------------- values */
 
@@ -93,6 +93,8 @@ enum mtp_op {
     MTP_OP_SET_QUEUE_RATE,/* sched: queue, value = bytes per second (0 = unlimited)      */
     MTP_OP_SET_QUEUE_PRIO,/* sched: queue, value = priority (0 = highest)                */
     MTP_OP_NOTIFY,        /* note: code, value                                           */
+    MTP_OP_SET_FLOW_PRIO, /* sched: value = the context's rank in every per_flow queue
+                           * (lower is served first, equal ranks round robin; default 0)  */
     MTP_OP__COUNT
 };
 
