@@ -20,7 +20,7 @@ enum fx_opcode {
     FX_NEW_CTX = 1, FX_DEL_CTX, FX_NEW_RX, FX_ADD_RX, FX_RX_FLUSH, FX_NEW_TX, FX_ADD_TX,
     FX_TX_FLUSH, FX_GEN_SEG, FX_GEN_ACK, FX_GEN_FRAMES, FX_GEN_RAW, FX_TIMER_START,
     FX_TIMER_STOP, FX_SET_RATE, FX_SET_PRIO, FX_NOTIFY, FX_LOG, FX_ASSERT, FX_FLOOD,
-    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_NEW_CTX_SEND,
+    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_NEW_CTX_SEND, FX_SET_FLOW_PRIO,
 };
 
 /* the `op` app event */
@@ -360,6 +360,10 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
             i->u.sched.queue = (uint16_t)o->a;
             i->u.sched.value = o->b;
         }
+        break;
+    case FX_SET_FLOW_PRIO:
+        if ((i = mtp_ibuf_push(x->out, MTP_OP_SET_FLOW_PRIO)))
+            i->u.sched.value = o->a;
         break;
     case FX_NOTIFY:
         if ((i = mtp_ibuf_push(x->out, MTP_OP_NOTIFY))) {
