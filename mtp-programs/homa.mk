@@ -1,0 +1,18 @@
+# mtp-programs/homa.mk: the tests of homa.mtp, all under ASan+UBSan: `make test-homa`.
+# Processor tests (test_homa_procs.c) call generated processors directly; test_homa_sim.c
+# runs stacks on the sim wire with the program alone (no socket layer).
+HOMA_GEN_H := $(B)/gen/homa.h
+HOMA_SOBJ  := $(B)/san/obj/gen/homa.o
+HOMA_TESTS := $(patsubst mtp-programs/tests/%.c,$(B)/san/tests/homa/%,\
+                $(wildcard mtp-programs/tests/test_homa_*.c))
+
+$(B)/san/tests/homa/%: mtp-programs/tests/%.c $(wildcard mtp-programs/tests/homa_*.h) \
+                       $(HOMA_GEN_H) $(HOMA_SOBJ) $(SIM_SLIB) $(CORE_SLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(B)/gen -Itargets/sim \
+	    -Imtp-programs/tests $< $(HOMA_SOBJ) $(SIM_SLIB) $(CORE_SLIB) $(CRITERION) -lm -o $@
+
+.PHONY: test-homa
+test-homa: $(HOMA_TESTS)
+	@set -e; for t in $(HOMA_TESTS); do echo "== $$t"; $$t --jobs 2; done
+TESTS += test-homa
