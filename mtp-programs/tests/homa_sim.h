@@ -50,6 +50,7 @@ struct hs {
     struct hs_note notes[HS_MAX_NOTES];
     int n_notes, note_overflow;
     int host_of_cb[HS_MAX_HOSTS];
+    void (*on_done)(int rpc);  /* the test's reaction to a completed RPC (may start one) */
 };
 
 static struct hs H;
@@ -222,6 +223,8 @@ static inline void hs_client_note(const struct hs_note *n)
     r->state = 2;
     r->end_ns = mtp_sim_now(H.w);
     H.done++;
+    if (H.on_done)
+        H.on_done(i);
 }
 
 /* The run's condition: hands the notes to the application, true when every RPC started
