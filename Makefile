@@ -22,8 +22,43 @@ DEB_PKGS := build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tool
             libcriterion-dev dpdk dpdk-dev libdpdk-dev libpcap-dev libelf-dev zlib1g-dev \
             iproute2 nftables iputils-ping procps psmisc socat netcat-openbsd ethtool python3 tcpdump bc libclang-rt-14-dev gcc-multilib
 
-# Fragments, in a fixed order: gen first (mtpc), then the runtime, targets, programs, the socket
-# layer, tools, and the suites that need all of them.
+# What fragments name across components -- artifact paths and the flags to use them -- is
+# defined here once, so that every fragment stands alone: none relies on another fragment's
+# variables, or on the order in which they are read.
+MTPC          := $(B)/bin/mtpc
+MTPC_SAN      := $(B)/san/bin/mtpc
+CORE_LIB      := $(B)/lib/libmtpcore.a
+CORE_SLIB     := $(B)/san/lib/libmtpcore.a
+SIM_LIB       := $(B)/lib/libmtp_sim.a
+SIM_SLIB      := $(B)/san/lib/libmtp_sim.a
+SIM_CFLAGS    := -Itargets/sim
+XDP_LIB       := $(B)/lib/libmtp_xdp.a
+XDP_SLIB      := $(B)/san/lib/libmtp_xdp.a
+XDP_LDLIBS    := -lxdp -lbpf -lelf -lz
+BPF_CFLAGS    := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -dumpmachine) \
+                 -Itargets/xdp
+MTP_SOCK_LIB  := $(B)/lib/libmtpsock.a
+MTP_SOCK_SLIB := $(B)/san/lib/libmtpsock.a
+# The DPDK target is built where libdpdk's pkg-config is found (DPDK_LIB empty otherwise).
+# DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
+DPDK_PC       := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
+ifeq ($(DPDK_PC),yes)
+DPDK_CFLAGS   := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+DPDK_LIBS     := $(shell pkg-config --libs libdpdk)
+DPDK_LIB      := $(B)/lib/libmtp_dpdk.a
+endif
+
+# Objects of project C files (fragments add flags per target where they need more).
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B)/san/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -MMD -MP -c $< -o $@
+
+# Fragments. Each stands alone (read in any order, `make` builds and runs the same commands); the
+# order below only decides the order in which `make test` runs the suites: the compiler first,
+# then the runtime, targets, programs, the socket layer, tools, and the suites that need all.
 FRAGMENTS := $(wildcard gen/*.mk) $(wildcard core/*.mk) $(wildcard targets/*.mk) \
              $(wildcard targets/*/*.mk) $(wildcard targets/*/tests/*.mk) \
              $(wildcard mtp-programs/*.mk) $(wildcard preload/*.mk) \
@@ -34,15 +69,19 @@ include $(FRAGMENTS)
 .PHONY: all deps test demo golden clean
 all: $(BINS) $(LIBS)
 
-# Installs what is missing, idempotently (a fresh Debian 12 machine needs `apt-get update`).
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# $(call install_debs,WHO,PACKAGES): installs what is missing, idempotently (a fresh Debian 12
+# machine needs `apt-get update`).
+define install_debs
+	@missing=$$(for p in $(2); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "deps: installing:" $$missing; \
-	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install packages (run as root)" >&2; exit 1; fi; \
+	  echo "$(1): installing:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "$(1): need root to install packages (run as root)" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-	else echo "deps: all Debian packages present"; fi
+	else echo "$(1): all Debian packages present"; fi
+endef
+deps:
+	$(call install_debs,deps,$(DEB_PKGS))
 
 test: deps
 	@$(MAKE) --no-print-directory all

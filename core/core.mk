@@ -4,16 +4,7 @@
 CORE_SRCS  := $(wildcard core/src/*.c)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(B)/obj/%.o)
 CORE_SOBJS := $(CORE_SRCS:%.c=$(B)/san/obj/%.o)
-CORE_LIB   := $(B)/lib/libmtpcore.a
-CORE_SLIB  := $(B)/san/lib/libmtpcore.a
 LIBS += $(CORE_LIB)
-
-$(B)/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
-$(B)/san/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -MMD -MP -c $< -o $@
 
 $(CORE_LIB): $(CORE_OBJS)
 	@mkdir -p $(@D)

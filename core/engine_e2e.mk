@@ -1,9 +1,6 @@
 # core/engine_e2e.mk — the engine end to end over compiled code: mtpc turns
 # gen/tests/ok/echo.mtp into C (in build/gen/e2e/, apart from mtp-programs' outputs) and one
 # Criterion binary (ASan+UBSan) runs two engines exchanging packets through it.
-# Skipped while the tree has no compiler (gen/gen.mk defines MTPC).
-ifneq ($(MTPC),)
-ifneq ($(wildcard gen/tests/ok/echo.mtp),)
 E2E_ECHO_DIR  := $(B)/gen/e2e
 E2E_ECHO_TEST := $(B)/san/tests/core/e2e_engine_echo
 
@@ -22,14 +19,10 @@ test-engine-e2e: $(E2E_ECHO_TEST)
 	@echo "== $(E2E_ECHO_TEST)"
 	@$(E2E_ECHO_TEST) --jobs 2
 TESTS += test-engine-e2e
-endif
-endif
 
-# Every program of mtp-programs/ on the engine. The names come from the directory (this
-# fragment is read before mtp-programs/programs.mk, whose pattern rules build the objects).
+# Every program of mtp-programs/ on the engine (mtp-programs/programs.mk's pattern rules
+# build the objects).
 E2E_PROG_NAMES := $(basename $(notdir $(wildcard mtp-programs/*.mtp)))
-ifneq ($(MTPC),)
-ifneq ($(E2E_PROG_NAMES),)
 E2E_PROG_SOBJS := $(E2E_PROG_NAMES:%=$(B)/san/obj/gen/%.o)
 E2E_PROG_LIST  := $(B)/gen/e2e/programs_list.h
 E2E_PROG_TEST  := $(B)/san/tests/core/e2e_engine_programs
@@ -50,5 +43,3 @@ test-engine-programs: $(E2E_PROG_TEST)
 	@echo "== $(E2E_PROG_TEST)"
 	@$(E2E_PROG_TEST) --jobs 2
 TESTS += test-engine-programs
-endif
-endif

@@ -3,8 +3,6 @@
 # programs, mtp-programs/*.mtp, the generated C under the warning flags, the BPF header under
 # clang -target bpf), the crash corpus and a 60 s libFuzzer run of the front end.
 MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/main.c
-MTPC      := $(B)/bin/mtpc
-MTPC_SAN  := $(B)/san/bin/mtpc
 BINS      += $(MTPC)
 
 $(MTPC): $(MTPC_SRCS) gen/mtpc.h

@@ -10,9 +10,8 @@ TCP_TESTS  := $(patsubst mtp-programs/tests/%.c,$(B)/san/tests/tcp/%,\
 TCP_TEST_CFLAGS := $(CFLAGS_COMMON) $(SANFLAGS) -I$(B)/gen -Ipreload -Itargets/sim \
                    -Imtp-programs/tests
 
-.SECONDEXPANSION:
 $(B)/san/tests/tcp/%: mtp-programs/tests/%.c $(wildcard mtp-programs/tests/*.h) $(TCP_GEN_H) \
-                      $(TCP_SOBJ) $$(MTP_SOCK_SLIB) $(SIM_SLIB) $(CORE_SLIB)
+                      $(TCP_SOBJ) $(MTP_SOCK_SLIB) $(SIM_SLIB) $(CORE_SLIB)
 	@mkdir -p $(@D)
 	$(CC) $(TCP_TEST_CFLAGS) $< $(MTP_SOCK_SLIB) $(SIM_SLIB) $(CORE_SLIB) \
 	    $(CRITERION) -lm -o $@

@@ -3,8 +3,6 @@
 # programs they run (build/gen/<proto>.o from mtp-programs/programs.mk).
 SOCK_SRCS   := preload/sock.c preload/shim_tcp.c
 SOCK_PROGS  := tcp
-MTP_SOCK_LIB  := $(B)/lib/libmtpsock.a
-MTP_SOCK_SLIB := $(B)/san/lib/libmtpsock.a
 SOCK_CFLAGS := -I$(B)/gen -Ipreload
 LIBS += $(MTP_SOCK_LIB) $(MTP_SOCK_SLIB)
 

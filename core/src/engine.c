@@ -88,44 +88,6 @@ static int program_check(const struct mtp_program *p)
     return 0;
 }
 
-/* ------------------------------------------------------------ idle unit buffers */
-
-static void cache_put(struct mtp__buf_cache *c, void *block)
-{
-    if (c->n < MTP__BUF_CACHE)
-        c->v[c->n++] = block;
-    else
-        free(block);
-}
-
-static void cache_drop(struct mtp__buf_cache *c)
-{
-    while (c->n)
-        free(c->v[--c->n]);
-}
-
-/* Streams keep going: their buffer waits in the cache. A message that is complete will not
- * be used again: its buffer is freed. */
-void mtp__tx_settle(struct mtp_engine *e, struct mtp__tx_unit *tx)
-{
-    if (!mtp__tx_unit_idle(tx))
-        return;
-    if (tx->size == MTP_SIZE_INF)
-        cache_put(&e->tx_cache, mtp__tx_unit_detach(tx));
-    else if (tx->tail >= tx->size)
-        free(mtp__tx_unit_detach(tx));
-}
-
-static void rx_settle(struct mtp_engine *e, struct mtp__rx_unit *rx)
-{
-    if (!mtp__rx_unit_idle(rx))
-        return;
-    if (rx->size == MTP_SIZE_INF)
-        cache_put(&e->rx_cache, mtp__rx_unit_detach(rx));
-    else if (rx->flushed >= rx->size)
-        free(mtp__rx_unit_detach(rx));
-}
-
 /* ------------------------------------------------------------ lifecycle */
 
 static uint64_t splitmix64(uint64_t *s)
@@ -241,26 +203,12 @@ struct mtp_engine *mtp_engine_new(const struct mtp_program *prog,
     return e;
 }
 
+/* A context's runtime part goes with it: its packets still queued, then its units and timers. */
 static void ctx_release_rt(struct mtp_engine *e, struct mtp__ctx *c)
 {
-    struct mtp__ctx_rt *rt = c->rt;
-    if (!rt)
-        return;
-    while (rt->bps)
-        mtp__pktgen_release(e, rt->bps);
-    for (uint16_t t = 0; t < e->prog->ctxs[c->type].n_timers; t++)
-        mtp__wheel_stop(&e->wheel, &rt->timers[t]);
-    while (rt->units) {
-        struct mtp__unit *u = rt->units;
-        rt->units = u->next;
-        if (u->is_tx)
-            mtp__tx_unit_release(&u->u.tx);
-        else
-            mtp__rx_unit_release(&u->u.rx);
-        mtp__pool_free(&e->unit_pool, u);
-    }
-    free(rt);
-    c->rt = NULL;
+    while (c->rt && c->rt->bps)
+        mtp__pktgen_release(e, c->rt->bps);
+    mtp__ctx_rt_release(e, c);
 }
 
 static void ctx_free_cb(void *arg, struct mtp__ctx *c)
@@ -281,8 +229,8 @@ void mtp_engine_free(struct mtp_engine *e)
     mtp__pool_destroy(&e->bp_pool);
     mtp__pool_destroy(&e->spill_pool);
     mtp__pool_destroy(&e->unit_pool);
-    cache_drop(&e->rx_cache);
-    cache_drop(&e->tx_cache);
+    mtp__buf_cache_drop(&e->rx_cache);
+    mtp__buf_cache_drop(&e->tx_cache);
     free(e->global_ctx);
     free(e->globals);
     free(e->evq);
@@ -300,36 +248,6 @@ void mtp_engine_set_notify(struct mtp_engine *e, mtp_note_fn fn, void *user)
 }
 
 /* ------------------------------------------------------------ contexts and units */
-
-struct mtp__ctx_rt *mtp__ctx_rt_get(struct mtp_engine *e, struct mtp__ctx *c)
-{
-    if (c->rt)
-        return c->rt;
-    uint16_t nt = e->prog->ctxs[c->type].n_timers;
-    size_t sz = sizeof(struct mtp__ctx_rt) + nt * sizeof(struct mtp__timer) +
-                e->sched.n * sizeof(struct mtp__flowq);
-    struct mtp__ctx_rt *rt = calloc(1, sz);
-    if (!rt) {
-        e->st->pool_exhausted++;
-        return NULL;
-    }
-    rt->timers = (struct mtp__timer *)(rt + 1);
-    rt->fq = (struct mtp__flowq *)(rt->timers + nt);
-    for (uint16_t t = 0; t < nt; t++) {
-        rt->timers[t].owner = c;
-        rt->timers[t].idx = t;
-    }
-    c->rt = rt;
-    return rt;
-}
-
-struct mtp__unit *mtp__unit_find(struct mtp__ctx *c, uint64_t uid, int is_tx)
-{
-    for (struct mtp__unit *u = c->rt ? c->rt->units : NULL; u; u = u->next)
-        if (u->uid == uid && u->is_tx == is_tx)
-            return u;
-    return NULL;
-}
 
 void mtp__note(struct mtp_engine *e, uint32_t code, const struct mtp__ctx *c,
                const struct mtp_key *key, uint16_t ctx_type, uint64_t uid, uint64_t value)
@@ -530,7 +448,7 @@ static int op_rx_flush(struct run *r, const struct mtp_instr *in)
     /* addr 0: the bytes are consumed without a copy (the program only counts them) */
     uint64_t n = mtp__rx_unit_flush(&u->u.rx, (uint8_t *)(uintptr_t)in->u.seg.addr,
                                     in->u.seg.len);
-    rx_settle(r->e, &u->u.rx);
+    mtp__rx_settle(r->e, &u->u.rx);
     mtp__note(r->e, MTP_NOTE_RX_FLUSHED, c, NULL, 0, u->uid, n);
     return 0;
 }

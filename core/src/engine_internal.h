@@ -113,14 +113,19 @@ struct mtp_engine {
     uint8_t pkt_ran, pkt_unclaimed;
 };
 
-/* engine.c */
+/* ctx_rt.c: a context's runtime part (calls neither engine.c nor pktgen.c) */
 struct mtp__ctx_rt *mtp__ctx_rt_get(struct mtp_engine *e, struct mtp__ctx *c);
+/* Frees the units and stops the timers; the context's blueprints must be released first. */
+void mtp__ctx_rt_release(struct mtp_engine *e, struct mtp__ctx *c);
 struct mtp__unit *mtp__unit_find(struct mtp__ctx *c, uint64_t uid, int is_tx);
-void mtp__note(struct mtp_engine *e, uint32_t code, const struct mtp__ctx *c,
-               const struct mtp_key *key, uint16_t ctx_type, uint64_t uid, uint64_t value);
-
 /* An idle unit gives its buffer back: an idle context costs no data buffer. */
 void mtp__tx_settle(struct mtp_engine *e, struct mtp__tx_unit *tx);
+void mtp__rx_settle(struct mtp_engine *e, struct mtp__rx_unit *rx);
+void mtp__buf_cache_drop(struct mtp__buf_cache *c);
+
+/* engine.c */
+void mtp__note(struct mtp_engine *e, uint32_t code, const struct mtp__ctx *c,
+               const struct mtp_key *key, uint16_t ctx_type, uint64_t uid, uint64_t value);
 
 /* pktgen.c */
 int mtp__pktgen_create(struct mtp_engine *e, struct mtp__ctx *c, const struct mtp_instr *in,

@@ -93,9 +93,12 @@ static int eal_state;                       /* 0: not tried, 1: up, -errno: fail
 static unsigned vdev_counter;
 static bool port_taken[RTE_MAX_ETHPORTS];
 
+static unsigned reports; /* lines printed so far: open makes sure a failure printed one */
+
 static void dpdk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void dpdk_err(const char *fmt, ...)
 {
+    reports++;
     va_list ap;
     va_start(ap, fmt);
     fputs("mtp dpdk: ", stderr);
@@ -621,7 +624,20 @@ static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
 
 static void dpdk_close(struct mtp_target *t);
 
+static int dpdk_open_inner(struct mtp_target **out, const struct mtp_target_config *cfg);
+
+/* Every failure prints exactly one line (the caller need not add its own). */
 static int dpdk_open(struct mtp_target **out, const struct mtp_target_config *cfg)
+{
+    unsigned reports_before = reports;
+    int err = dpdk_open_inner(out, cfg);
+    if (err && reports == reports_before)
+        dpdk_err("cannot open a port (MTP_DPDK_ARGS=%s): %s", cfg->args ? cfg->args : "",
+                 strerror(-err));
+    return err;
+}
+
+static int dpdk_open_inner(struct mtp_target **out, const struct mtp_target_config *cfg)
 {
     struct eal_args a;
     int err;
@@ -1002,8 +1018,36 @@ static void dpdk_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t p
     (void)t, (void)ip_proto, (void)port;
 }
 
+static int dpdk_describe(struct mtp_target *t, char *buf, size_t cap)
+{
+    char name[RTE_ETH_NAME_MAX_LEN];
+    struct rte_eth_dev_info info;
+    if (rte_eth_dev_get_name_by_port(t->port, name) != 0)
+        snprintf(name, sizeof(name), "port %u", t->port);
+    const char *drv = rte_eth_dev_info_get(t->port, &info) == 0 && info.driver_name
+                          ? info.driver_name : "?";
+    return snprintf(buf, cap, "dpdk %s (%s) queue %u, %s", name, drv, t->queue,
+                    t->intr_fd < 0 ? "polled" : t->tick_fd ? "1 ms ticker" : "rx interrupts");
+}
+
+static int dpdk_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
+{
+    struct rte_eth_stats st;
+    if (rte_eth_stats_get(t->port, &st) != 0)
+        return 0;
+    const struct mtp_target_stat all[] = {
+        {"ipackets", st.ipackets}, {"opackets", st.opackets}, {"imissed", st.imissed},
+        {"ierrors", st.ierrors},   {"oerrors", st.oerrors},   {"rx_nombuf", st.rx_nombuf},
+    };
+    int n = 0;
+    for (; n < max && n < (int)(sizeof all / sizeof all[0]); n++)
+        out[n] = all[n];
+    return n;
+}
+
 const struct mtp_target_ops mtp_target_dpdk = {
     .name = "dpdk",
+    .args_env = "MTP_DPDK_ARGS",
     .open = dpdk_open,
     .close = dpdk_close,
     .link_info = dpdk_link_info,
@@ -1015,4 +1059,6 @@ const struct mtp_target_ops mtp_target_dpdk = {
     .port_claim = dpdk_port_claim,
     .port_release = dpdk_port_release,
     .neigh_lookup = NULL,
+    .describe = dpdk_describe,
+    .stats = dpdk_stats,
 };

@@ -6,12 +6,8 @@
 # net_memif and net_tap need neither explicit linking nor -d. (Static linking,
 # `pkg-config --static`, pulls every driver with --whole-archive and their system libraries;
 # on this Debian it fails for want of libsystemd-dev, and it is not used.)
-DPDK_PC := $(shell pkg-config --exists libdpdk 2>/dev/null && echo yes)
+# DPDK_PC, DPDK_CFLAGS, DPDK_LIBS and DPDK_LIB are set by the top Makefile.
 ifeq ($(DPDK_PC),yes)
-# DPDK's headers as system headers: our -Werror warnings are not theirs to satisfy.
-DPDK_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
-DPDK_LIBS   := $(shell pkg-config --libs libdpdk)
-DPDK_LIB    := $(B)/lib/libmtp_dpdk.a
 DPDK_OBJS   := $(B)/obj/targets/dpdk/dpdk.o
 LIBS += $(DPDK_LIB)
 
@@ -36,34 +32,28 @@ DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack% targets/dpdk/tes
                        targets/dpdk/tests/run_tso.sh,\
                        $(wildcard targets/dpdk/tests/run_*.sh))
 
-# An mtp stack on the DPDK target (needs core's stack: core/src/stack.c).
-ifneq ($(wildcard core/src/stack.c),)
+# An mtp stack on the DPDK target.
 DPDK_TEST_BINS += $(B)/tests/dpdk/stack_test
 DPDK_TEST_SCRIPTS += $(wildcard targets/dpdk/tests/run_stack*.sh)
 $(B)/tests/dpdk/stack_test: targets/dpdk/tests/stack_test.c targets/dpdk/tests/frames.h \
                             $(DPDK_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itargets/dpdk/tests $< $(CORE_LIB) $(DPDK_LIB) $(DPDK_LIBS) -lm -o $@
-endif
 
-# TCP through mtpcat (built once the socket layer exists, as in targets/mtpcat/mtpcat.mk):
+# TCP through mtpcat (tools/mtpcat):
 # kernel TCP over af_packet and af_xdp, mtpcat to mtpcat over memif. DPDK_TCP_MB: size.
 DPDK_TCP_MB ?= 100
 .PHONY: test-dpdk-tcp
 test-dpdk-tcp: $(B)/bin/mtpcat
 	timeout 1500 bash targets/dpdk/tests/run_tcp.sh $(B)/bin/mtpcat $(DPDK_TCP_MB)
-ifneq ($(and $(wildcard preload/sock.h),$(wildcard preload/*.c),$(wildcard mtp-programs/tcp.mtp)),)
 TESTS += test-dpdk-tcp
-endif
 
 # Segmentation offload: mtpcat on net_tap (TSO, mbuf chains) to kernel TCP. DPDK_TSO_MB: size.
 DPDK_TSO_MB ?= 50
 .PHONY: test-dpdk-tso
 test-dpdk-tso: $(B)/bin/mtpcat
 	timeout 600 bash targets/dpdk/tests/run_tso.sh $(B)/bin/mtpcat $(DPDK_TSO_MB)
-ifneq ($(and $(wildcard preload/sock.h),$(wildcard preload/*.c),$(wildcard mtp-programs/tcp.mtp)),)
 TESTS += test-dpdk-tso
-endif
 
 .PHONY: test-dpdk
 test-dpdk: $(DPDK_TEST_BINS)

@@ -4,9 +4,6 @@
 SIM_SRCS  := $(wildcard targets/sim/*.c)
 SIM_OBJS  := $(SIM_SRCS:%.c=$(B)/obj/%.o)
 SIM_SOBJS := $(SIM_SRCS:%.c=$(B)/san/obj/%.o)
-SIM_LIB   := $(B)/lib/libmtp_sim.a
-SIM_SLIB  := $(B)/san/lib/libmtp_sim.a
-SIM_CFLAGS := -Itargets/sim
 LIBS += $(SIM_LIB) $(SIM_SLIB)
 
 $(SIM_LIB): $(SIM_OBJS)

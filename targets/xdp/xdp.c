@@ -11,10 +11,15 @@
  * ours attached the old way (netlink, e.g. by `ip link ... xdp obj`) with no link holding it
  * is stale by construction and gets replaced.
  *
- * cfg->args (or $MTP_XDP_OBJ) is the path of the hook object built for the program.
+ * The hook object built for the program: $MTP_XDP_OBJ, else cfg->args, else found by the
+ * program's name next to the code that runs this target (an executable or libmtp.so in
+ * build/bin or build/lib: ../bpf/<prog>.bpf.o; installed in PREFIX/lib: mtp/<prog>.bpf.o).
  * MTP_XDP_MODE=native|skb|auto (default auto: native where the driver has it, else skb).
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -411,10 +416,24 @@ static void fill_refill(struct mtp_target *t)
     xsk_ring_prod__submit(&t->fill, want);
 }
 
+/* "lo, eth0, ...": the interfaces of this network namespace, for messages. */
+static const char *iface_names(char *buf, size_t cap)
+{
+    buf[0] = 0;
+    struct if_nameindex *all = if_nameindex();
+    for (struct if_nameindex *i = all; i && i->if_index; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i == all ? "" : ", ", i->if_name);
+    if (all)
+        if_freenameindex(all);
+    return buf;
+}
+
 static int iface_lookup(const char *name, char out[IF_NAMESIZE], int *ifindex)
 {
+    char names[512];
     if (!name || !*name) {
-        report("no interface given (set MTP_IFACE to one of this host's interfaces)");
+        report("MTP_IFACE is not set: the xdp target needs an interface (accepted: %s)",
+               iface_names(names, sizeof names));
         return -EINVAL;
     }
     if (strlen(name) >= IF_NAMESIZE || !(*ifindex = (int)if_nametoindex(name))) {
@@ -479,6 +498,31 @@ static int xsk_setup(struct mtp_target *t)
     return 0;
 }
 
+/* The hook object's path (see the top of this file), or NULL. A path given explicitly is
+ * returned even if it does not exist: opening it reports that. */
+static const char *hook_object(const struct mtp_target_config *cfg, char *buf, size_t cap)
+{
+    const char *env = getenv("MTP_XDP_OBJ");
+    if (env && *env)
+        return env;
+    if (cfg->args && *cfg->args)
+        return cfg->args;
+    Dl_info info;
+    if (!cfg->prog_name || !dladdr((void *)hook_object, &info) || !info.dli_fname)
+        return NULL;
+    char self[PATH_MAX];
+    if (!realpath(info.dli_fname, self))
+        return NULL;
+    const char *dir = dirname(self);
+    static const char *const layouts[] = {"%s/../bpf/%s.bpf.o", "%s/mtp/%s.bpf.o"};
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        snprintf(buf, cap, layouts[i], dir, cfg->prog_name);
+        if (access(buf, R_OK) == 0)
+            return buf;
+    }
+    return NULL;
+}
+
 static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_config *cfg);
 
 /* Every failure prints exactly one line (the caller need not add its own). */
@@ -501,10 +545,12 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
         report("queue %u out of range (max %d)", cfg->queue, MTP_XDP_MAX_QUEUES - 1);
         return -EINVAL;
     }
-    const char *obj_path = cfg->args && *cfg->args ? cfg->args : getenv("MTP_XDP_OBJ");
-    if (!obj_path || !*obj_path) {
-        report("no hook program object given (target args or MTP_XDP_OBJ)");
-        return -EINVAL;
+    char found[PATH_MAX];
+    const char *obj_path = hook_object(cfg, found, sizeof found);
+    if (!obj_path) {
+        report("no hook program object for program '%s' (build it with `make`, or set "
+               "MTP_XDP_OBJ)", cfg->prog_name ? cfg->prog_name : "?");
+        return -ENOENT;
     }
     struct mtp_target *t = calloc(1, sizeof(*t));
     if (!t)
@@ -1023,8 +1069,26 @@ const char *mtp_xdp_mode(struct mtp_target *t)
     return t->hook->mode;
 }
 
+static int xdp_describe(struct mtp_target *t, char *buf, size_t cap)
+{
+    return snprintf(buf, cap, "xdp on %s queue %u, hook in %s mode", t->ifname, t->queue,
+                    t->hook->mode);
+}
+
+static int xdp_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
+{
+    struct mtp_xdp_stats xs;
+    if (mtp_xdp_stats_read(t, &xs) < 0)
+        return 0;
+    int n = 0;
+    for (int i = 0; i < MTP_XDP_STAT_COUNT && n < max; i++, n++)
+        out[n] = (struct mtp_target_stat){mtp_xdp_stat_name((enum mtp_xdp_stat)i), xs.v[i]};
+    return n;
+}
+
 const struct mtp_target_ops mtp_target_xdp = {
     .name = "xdp",
+    .args_env = "MTP_XDP_OBJ",
     .open = xdp_open,
     .close = xdp_close,
     .link_info = xdp_link_info,
@@ -1036,4 +1100,6 @@ const struct mtp_target_ops mtp_target_xdp = {
     .port_claim = xdp_port_claim,
     .port_release = xdp_port_release,
     .neigh_lookup = xdp_neigh_lookup,
+    .describe = xdp_describe,
+    .stats = xdp_stats,
 };

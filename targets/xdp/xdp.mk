@@ -2,11 +2,6 @@
 # one XDP hook object per transport program: build/bpf/<prog>.bpf.o, compiled by clang from
 # targets/xdp/mtp_xdp.bpf.c with the parser header mtpc generates (build/gen/<prog>.bpf.h).
 # Users of the library link $(XDP_LDLIBS).
-XDP_LIB     := $(B)/lib/libmtp_xdp.a
-XDP_SLIB    := $(B)/san/lib/libmtp_xdp.a
-XDP_LDLIBS  := -lxdp -lbpf -lelf -lz
-BPF_CFLAGS  := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -dumpmachine) \
-               -Itargets/xdp
 LIBS += $(XDP_LIB) $(XDP_SLIB)
 
 $(B)/obj/targets/xdp/xdp.o $(B)/san/obj/targets/xdp/xdp.o: CFLAGS_COMMON += -Itargets/xdp
@@ -23,9 +18,7 @@ $(XDP_SLIB): $(B)/san/obj/targets/xdp/xdp.o
 # Hook objects for the shipped programs, once mtpc can emit their BPF parser (gen/emit_bpf.c).
 XDP_PROG_SRCS := $(wildcard mtp-programs/*.mtp)
 XDP_BPF_OBJS  := $(XDP_PROG_SRCS:mtp-programs/%.mtp=$(B)/bpf/%.bpf.o)
-ifneq ($(wildcard gen/emit_bpf.c),)
 LIBS += $(XDP_BPF_OBJS)
-endif
 
 # (build/gen/<prog>.bpf.h itself comes from mtp-programs/programs.mk: mtpc --emit=bpf)
 $(B)/bpf/%.bpf.o: $(B)/gen/%.bpf.h targets/xdp/mtp_xdp.bpf.c targets/xdp/mtp_xdp.h

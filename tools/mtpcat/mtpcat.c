@@ -9,7 +9,8 @@
  *
  * Environment: MTP_PROTO (default tcp), MTP_TARGET (default xdp), MTP_IFACE (required for
  * xdp), MTP_IP (default: the interface's address), MTP_XDP_OBJ (default
- * <dir of mtpcat>/../bpf/<program>.bpf.o), MTP_DPDK_ARGS (dpdk), MTP_PCAP.
+ * <dir of mtpcat>/../bpf/<program>.bpf.o), MTP_DPDK_ARGS (dpdk), MTP_PCAP. The target reads
+ * its own arguments from the variable its ops name (args_env) and reports its own failures.
  *
  * The stack runs in this loop: poll(stdin, stdout, the target's wake fd) with a timeout of
  * the next timer deadline, then mtp_stack_poll() with CLOCK_MONOTONIC.
@@ -17,7 +18,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -34,7 +34,6 @@
 #include "mtp/params.h"
 #include "mtp/stack.h"
 #include "mtp/target.h"
-#include "mtp_xdp.h"
 #include "sock.h"
 
 #define BUF_BYTES (256u * 1024)
@@ -124,11 +123,14 @@ static const struct mtp_sock_proto *proto_pick(void)
     die("MTP_PROTO=%s: unknown protocol (accepted: %s)", want, accepted);
 }
 
-/* MTP_IFACE must name an interface of this namespace; the message lists them. */
-static const char *iface_pick(const char *target)
+/* MTP_IFACE, when set, must name an interface of this namespace; the message lists them.
+ * Unset: NULL (a target that needs one says so when it opens). */
+static const char *iface_pick(void)
 {
     const char *want = getenv("MTP_IFACE");
-    if (want && *want && if_nametoindex(want))
+    if (!want || !*want)
+        return NULL;
+    if (if_nametoindex(want))
         return want;
     char accepted[512] = "";
     struct if_nameindex *all = if_nameindex();
@@ -137,11 +139,6 @@ static const char *iface_pick(const char *target)
                  i == all ? "" : ", ", i->if_name);
     if (all)
         if_freenameindex(all);
-    if (!want || !*want) {
-        if (strcmp(target, "xdp") != 0)
-            return NULL;
-        die("MTP_IFACE is not set: the xdp target needs an interface (accepted: %s)", accepted);
-    }
     die("MTP_IFACE=%s: no such interface here (accepted: %s)", want, accepted);
 }
 
@@ -156,25 +153,17 @@ static uint32_t ip_pick(void)
     return ntohl(a.s_addr);
 }
 
-/* The hook object built for this program: build/bpf/<source basename>.bpf.o, found next to
- * the executable (build/bin/../bpf), unless MTP_XDP_OBJ says otherwise. */
-static const char *hook_path(const struct mtp_program *prog, char *buf, size_t cap)
+/* The program's source basename without its extension ("tcp" for mtp-programs/tcp.mtp). */
+static const char *prog_basename(const struct mtp_program *prog)
 {
-    const char *env = getenv("MTP_XDP_OBJ");
-    if (env && *env)
-        return env;
-    char exe[PATH_MAX], src[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        die("cannot find my own path (set MTP_XDP_OBJ)");
-    exe[n] = 0;
-    snprintf(src, sizeof(src), "%s", prog->source ? prog->source : prog->name);
-    char *base = basename(src);
-    char *dot = strrchr(base, '.');
+    static char name[64];
+    const char *src = prog->source ? prog->source : prog->name;
+    const char *slash = strrchr(src, '/');
+    snprintf(name, sizeof name, "%s", slash ? slash + 1 : src);
+    char *dot = strrchr(name, '.');
     if (dot)
         *dot = 0;
-    snprintf(buf, cap, "%s/../bpf/%s.bpf.o", dirname(exe), base);
-    return buf;
+    return name;
 }
 
 static uint16_t port_parse(const char *s)
@@ -320,12 +309,13 @@ static void stats_print(const struct session *s, const struct mtp_target_ops *op
 {
     if (!verbose)
         return;
-    struct mtp_xdp_stats xs;
-    if (ops == &mtp_target_xdp && mtp_xdp_stats_read(t, &xs) == 0) {
-        fprintf(stderr, "mtpcat: xdp hook (%s mode):", mtp_xdp_mode(t));
-        for (int i = 0; i < MTP_XDP_STAT_COUNT; i++)
-            fprintf(stderr, " %s %llu", mtp_xdp_stat_name((enum mtp_xdp_stat)i),
-                    (unsigned long long)xs.v[i]);
+    char what[160];
+    if (ops->describe && ops->describe(t, what, sizeof what) > 0) {
+        fprintf(stderr, "mtpcat: %s:", what);
+        struct mtp_target_stat ts[16];
+        int n = ops->stats ? ops->stats(t, ts, 16) : 0;
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, " %s %llu", ts[i].name, (unsigned long long)ts[i].value);
         fputc('\n', stderr);
     }
     const struct mtp_stats *st = mtp_stack_stats(s->stack);
@@ -451,26 +441,21 @@ int main(int argc, char **argv)
 
     const struct mtp_sock_proto *proto = proto_pick();
     const struct mtp_target_ops *ops = target_pick();
-    const char *iface = iface_pick(ops->name);
+    const char *iface = iface_pick();
     uint32_t ip = ip_pick();
     const struct mtp_program *prog = mtp_sock_proto_program(proto);
     char param_err[768];
     if (mtp_params_from_env(prog, environ, param_err, sizeof param_err) < 0)
         die("%s", param_err);
-    char hook[PATH_MAX];
     struct mtp_target_config tcfg = {
         .iface = iface, .queue = 0, .ip_proto = prog->ip_proto,
-        .steer_port_off = prog->steer_port_off,
-        .args = !strcmp(ops->name, "xdp") ? hook_path(prog, hook, sizeof(hook))
-                                          : getenv("MTP_DPDK_ARGS"),
+        .steer_port_off = prog->steer_port_off, .prog_name = prog_basename(prog),
+        .args = ops->args_env ? getenv(ops->args_env) : NULL,
     };
     struct mtp_target *target;
-    int err = ops->open(&target, &tcfg);
-    if (err && ops == &mtp_target_xdp)
-        exit(1); /* the xdp target has printed its one line */
-    if (err)
-        die("cannot open the %s target on %s: %s", ops->name, iface ? iface : "-",
-            strerror(-err));
+    if (ops->open(&target, &tcfg) < 0)
+        exit(1); /* the target has printed its one line */
+    int err;
     struct mtp_stack_config scfg = {
         .prog = prog, .ops = ops, .target = target, .ipv4 = ip,
         .pcap_path = getenv("MTP_PCAP"),

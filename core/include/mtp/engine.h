@@ -9,7 +9,43 @@
 
 #include <stdint.h>
 #include "mtp/program.h"
-#include "mtp/stack.h" /* struct mtp_note, mtp_note_fn, struct mtp_stats */
+
+/* Notifications to the socket layer (or a test). Codes below 256 are the runtime's;
+ * `notify(code, value)` in a program delivers its own code (>= 256 by convention). */
+enum {
+    MTP_NOTE_RX_READY = 1,   /* more in-order bytes in rx unit `uid`; value = bytes ready */
+    MTP_NOTE_RX_FLUSHED,     /* rx_flush_and_notify copied `value` bytes */
+    MTP_NOTE_TX_FLUSHED,     /* tx_flush_and_notify retired `value` bytes: space to write */
+    MTP_NOTE_CTX_NEW,        /* new_ctx created an instance */
+    MTP_NOTE_CTX_DEL,        /* del_ctx removed an instance */
+};
+
+struct mtp_note {
+    uint32_t code;
+    uint16_t ctx_type;
+    struct mtp_key key;
+    uint64_t uid;
+    uint64_t value;
+};
+
+typedef void (*mtp_note_fn)(void *user, const struct mtp_note *note);
+
+/* Counters a tool can read: drops by reason, pool exhaustion, instructions executed … The
+ * engine counts its own; a stack (mtp/stack.h) adds the network layers' to the same struct. */
+struct mtp_stats {
+    uint64_t rx_frames, tx_frames, rx_bytes, tx_bytes;
+    uint64_t drop_malformed, drop_bad_csum, drop_no_ctx, drop_no_chain, drop_ip_frag;
+    uint64_t drop_not_mine, drop_tx_full, drop_arp_unresolved;
+    uint64_t arp_requests, arp_replies, icmp_echo_replies, icmp_unreach_sent;
+    uint64_t events, instructions, instr_overflow, event_overflow, pool_exhausted;
+    uint64_t timers_fired, blueprints, blueprints_coalesced, assert_failures;
+    /* engine: instructions refused (unknown context/unit, bad range, …); instructions
+     * discarded after a failed new_ctx; segments with bytes beyond an rx window; pkt_gen
+     * data references outside their tx unit, or into a unit del_ctx freed before they left */
+    uint64_t instr_failed, instr_discarded, drop_rx_window, drop_data_ref;
+    /* super-packets handed to a segmentation offload, and the packets they stand for */
+    uint64_t tx_super_frames, tx_super_pkts;
+};
 
 struct mtp_engine;
 

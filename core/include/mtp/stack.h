@@ -11,6 +11,7 @@
 #define MTP_STACK_H
 
 #include <stdint.h>
+#include "mtp/engine.h" /* notes and stats */
 #include "mtp/program.h"
 #include "mtp/target.h"
 
@@ -29,26 +30,6 @@ struct mtp_stack_config {
     uint32_t rx_unit_bytes;       /* reassembly window of an unbounded rx unit, 0: default */
     const char *pcap_path;        /* MTP_PCAP: write every frame sent and received, or NULL */
 };
-
-/* Notifications to the socket layer (or a test). Codes below 256 are the runtime's;
- * `notify(code, value)` in a program delivers its own code (>= 256 by convention). */
-enum {
-    MTP_NOTE_RX_READY = 1,   /* more in-order bytes in rx unit `uid`; value = bytes ready */
-    MTP_NOTE_RX_FLUSHED,     /* rx_flush_and_notify copied `value` bytes */
-    MTP_NOTE_TX_FLUSHED,     /* tx_flush_and_notify retired `value` bytes: space to write */
-    MTP_NOTE_CTX_NEW,        /* new_ctx created an instance */
-    MTP_NOTE_CTX_DEL,        /* del_ctx removed an instance */
-};
-
-struct mtp_note {
-    uint32_t code;
-    uint16_t ctx_type;
-    struct mtp_key key;
-    uint64_t uid;
-    uint64_t value;
-};
-
-typedef void (*mtp_note_fn)(void *user, const struct mtp_note *note);
 
 struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err);
 void mtp_stack_free(struct mtp_stack *s);
@@ -79,21 +60,7 @@ uint32_t mtp_stack_ipv4(const struct mtp_stack *s);
 int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port);   /* 0: pick an ephemeral one */
 void mtp_stack_port_release(struct mtp_stack *s, uint16_t port);
 
-/* Counters a tool can read: drops by reason, pool exhaustion, instructions executed … */
-struct mtp_stats {
-    uint64_t rx_frames, tx_frames, rx_bytes, tx_bytes;
-    uint64_t drop_malformed, drop_bad_csum, drop_no_ctx, drop_no_chain, drop_ip_frag;
-    uint64_t drop_not_mine, drop_tx_full, drop_arp_unresolved;
-    uint64_t arp_requests, arp_replies, icmp_echo_replies, icmp_unreach_sent;
-    uint64_t events, instructions, instr_overflow, event_overflow, pool_exhausted;
-    uint64_t timers_fired, blueprints, blueprints_coalesced, assert_failures;
-    /* engine: instructions refused (unknown context/unit, bad range, …); instructions
-     * discarded after a failed new_ctx; segments with bytes beyond an rx window; pkt_gen
-     * data references outside their tx unit, or into a unit del_ctx freed before they left */
-    uint64_t instr_failed, instr_discarded, drop_rx_window, drop_data_ref;
-    /* super-packets handed to a segmentation offload, and the packets they stand for */
-    uint64_t tx_super_frames, tx_super_pkts;
-};
+/* The engine's counters (mtp/engine.h) plus the network layers' (frames, ARP, ICMP, drops). */
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s);
 
 #endif

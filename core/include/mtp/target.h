@@ -6,6 +6,7 @@
 #ifndef MTP_TARGET_H
 #define MTP_TARGET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct mtp_target; /* backend state, opaque to core */
@@ -55,14 +56,26 @@ struct mtp_link_info {
 
 struct mtp_target_config {
     const char *iface;     /* MTP_IFACE */
-    const char *args;      /* backend-specific (MTP_DPDK_ARGS) */
+    const char *args;      /* backend-specific: the value of the variable ops->args_env names */
+    const char *prog_name; /* the program's source basename ("tcp"): how a backend finds an
+                              artifact built for it (the XDP hook object) */
     uint32_t queue;        /* rx/tx queue to serve */
     uint32_t ip_proto;     /* protocol whose packets to steer to the stack (XDP) */
     int16_t steer_port_off;/* offset of the local port in the L4 header, -1: whole protocol */
 };
 
+/* One counter of the backend itself (an XDP hook's drops, a device's errors), for tools. */
+struct mtp_target_stat {
+    const char *name;
+    uint64_t value;
+};
+
 struct mtp_target_ops {
     const char *name;
+    /* The environment variable that holds this backend's arguments (cfg->args), or NULL. */
+    const char *args_env;
+    /* Every failure is reported by the backend itself, as one line on stderr naming the cause
+     * (and the fix where the user can make one): the caller adds nothing. */
     int (*open)(struct mtp_target **out, const struct mtp_target_config *cfg);
     void (*close)(struct mtp_target *t);
     int (*link_info)(struct mtp_target *t, struct mtp_link_info *out);
@@ -78,6 +91,11 @@ struct mtp_target_ops {
     /* Next-hop MAC from the kernel's neighbour table (XDP); -EAGAIN while resolving, NULL op:
      * the stack does its own ARP. */
     int (*neigh_lookup)(struct mtp_target *t, uint32_t ipv4, uint8_t mac_out[6]);
+    /* For tools (mtpcat -v, mtpstat); NULL op: nothing to say. describe writes one line
+     * ("xdp on eth0 queue 0, native mode") and returns its length; stats fills up to `max`
+     * counters and returns how many. */
+    int (*describe)(struct mtp_target *t, char *buf, size_t cap);
+    int (*stats)(struct mtp_target *t, struct mtp_target_stat *out, int max);
 };
 
 extern const struct mtp_target_ops mtp_target_sim;

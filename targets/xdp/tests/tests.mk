@@ -10,10 +10,9 @@ $(XDPT_HOOK): targets/xdp/mtp_xdp.bpf.c targets/xdp/mtp_xdp.h targets/xdp/tests/
 	$(CLANG) $(BPF_CFLAGS) -Itargets/xdp/tests/fixtures -DMTP_XDP_PROTO_HEADER='"udp_echo.bpf.h"' \
 	    -c $< -o $@
 
-# (literal library path: the fragment does not rely on targets/xdp/xdp.mk's variables)
-$(XDPT_ECHO): targets/xdp/tests/xdp_echo.c $(B)/san/lib/libmtp_xdp.a
+$(XDPT_ECHO): targets/xdp/tests/xdp_echo.c $(XDP_SLIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(B)/san/lib/libmtp_xdp.a $(XDP_LDLIBS) -o $@
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(XDP_SLIB) $(XDP_LDLIBS) -o $@
 
 .PHONY: test-xdp test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors
 test-xdp-echo: $(XDPT_ECHO) $(XDPT_HOOK)
@@ -22,8 +21,8 @@ test-xdp-crash: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/xdp/tests/xdp_crash.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp-multiqueue: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/xdp/tests/xdp_multiqueue.sh $(XDPT_ECHO) $(XDPT_HOOK)
-# mtpcat's configuration errors too when it is built (tools/mtpcat)
-XDPT_MTPCAT := $(if $(and $(wildcard tools/mtpcat/mtpcat.c),$(wildcard mtp-programs/tcp.mtp)),$(B)/bin/mtpcat)
+# mtpcat's configuration errors too (tools/mtpcat)
+XDPT_MTPCAT := $(B)/bin/mtpcat
 test-xdp-errors: $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
 	timeout 60 bash targets/xdp/tests/xdp_errors.sh $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
 test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors

@@ -11,6 +11,4 @@ test-mtpcat-san: $(B)/san/bin/mtpcat $(B)/bpf/tcp.bpf.o
 	    $(B)/san/bin/mtpcat 5 5 2
 test-mtpcat-skb: $(B)/bin/mtpcat $(B)/bpf/tcp.bpf.o
 	MTP_XDP_MODE=skb timeout 600 bash tools/mtpcat/tests/mtpcat_tcp.sh $(B)/bin/mtpcat 20 20 2
-ifneq ($(and $(filter $(B)/bin/mtpcat,$(BINS)),$(wildcard mtp-programs/tcp.mtp)),)
 TESTS += test-mtpcat test-mtpcat-skb test-mtpcat-san
-endif

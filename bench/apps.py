@@ -1,0 +1,767 @@
+#!/usr/bin/python3
+"""bench/apps.py -- what a user gains by running an application on MTP instead of kernel TCP.
+
+Runs Debian's own applications (sockperf, iperf3, nginx + wrk, redis-server + redis-benchmark)
+unchanged, once per *stack* and side by side in one run, on network namespaces made for the run:
+
+  kernel        kernel TCP as it comes
+  kernel-bp     kernel TCP with busy polling (net.core.busy_read / busy_poll = 50 us, restored)
+  mtp-xdp       both ends under LD_PRELOAD=libmtp.so, MTP_TARGET=xdp
+  mtp-xdp-bp    the same with MTP_BUSY_POLL_US=50
+  mtp-srv       the server under libmtp.so (xdp), the client on kernel TCP
+  mtp-dpdk      both ends under libmtp.so, MTP_TARGET=dpdk (net_af_xdp on the veth)
+
+plus memory per idle connection end (10 k and 100 k connections, MTP and kernel) and the
+physical limit of the path (64-byte frames per second through AF_XDP copy mode on the veth and
+through net_memif, one testpmd core) that every MTP figure can be read against.
+
+on three paths: a veth pair with the kernel's default offloads (the headline: what a container
+has), the same veth pair with checksum/TSO/GSO/GRO off (where the stack, not the kernel's
+64 KB segments, is measured), and `lo` inside one namespace. Every figure is also given as a
+ratio to the `kernel` row of the same table, measured in the same run.
+
+Writes bench/results/<timestamp>.json (raw samples, summaries, tool versions, machine facts),
+<timestamp>.md (the tables) and <timestamp>-*.png (latency CDFs, throughput bars), and prints
+the tables. Not a test: it asserts nothing and a failed run is a row that says so.
+
+  usage: apps.py BUILD_DIR
+  env:   BENCH_QUICK=1    a short run (< 2 minutes): 1 s per measurement, fewer rows and paths
+         BENCH_SECS=N     seconds per measurement (default 5)
+         BENCH_STACKS=a,b only these stacks      BENCH_PATHS=veth,veth-off,lo  only these paths
+         BENCH_OUT=DIR    where results go (default bench/results)
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+SECS = int(os.environ.get("BENCH_SECS", "1" if QUICK else "5"))
+ALL_STACKS = ["kernel", "kernel-bp", "mtp-xdp", "mtp-xdp-bp", "mtp-srv", "mtp-dpdk"]
+ALL_PATHS = ["veth", "veth-off", "lo"]
+IP_A, IP_B, LO = "10.209.1.1", "10.209.1.2", "127.0.0.1"
+BUSY_US = 50
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), capture_output=True, text=True, **kw)
+
+
+def listed(var, default):
+    v = os.environ.get(var)
+    if not v:
+        return default
+    bad = [x for x in v.split(",") if x not in default + ALL_STACKS + ALL_PATHS]
+    if bad:
+        sys.exit(f"apps.py: {var}={v}: unknown {', '.join(bad)} (accepted: {', '.join(default)})")
+    return v.split(",")
+
+
+# ------------------------------------------------------------------------------ the hosts
+
+class Hosts:
+    """Two namespaces joined by a veth pair (path veth / veth-off), or one namespace (lo).
+    Names carry our pid; everything is removed by close() (called from a finally and on
+    SIGTERM)."""
+
+    def __init__(self, path):
+        tag = f"{os.getpid() % 100000}"
+        self.path = path
+        self.ns_a, self.ns_b = f"mbapa-{tag}", f"mbapb-{tag}"
+        self.dev_a, self.dev_b = f"mbapa{tag}", f"mbapb{tag}"
+        if path == "lo":
+            self.ns_b = self.ns_a
+            self.dev_a = self.dev_b = "lo"
+            self.ip_a = self.ip_b = LO
+            self._run(f"ip netns add {self.ns_a}")
+            self._run(f"ip -n {self.ns_a} link set lo up")
+            return
+        self.ip_a, self.ip_b = IP_A, IP_B
+        self._run(f"ip netns add {self.ns_a}")
+        self._run(f"ip netns add {self.ns_b}")
+        self._run(f"ip link add {self.dev_a} netns {self.ns_a} type veth peer name {self.dev_b} "
+                  f"netns {self.ns_b}")
+        for ns, dev, ip in ((self.ns_a, self.dev_a, self.ip_a), (self.ns_b, self.dev_b, self.ip_b)):
+            self._run(f"ip -n {ns} link set lo up")
+            self._run(f"ip -n {ns} addr add {ip}/24 dev {dev}")
+            self._run(f"ip -n {ns} link set {dev} up")
+            if path == "veth-off":
+                self._run(f"ip netns exec {ns} ethtool -K {dev} tx off rx off tso off gso off gro off")
+
+    @staticmethod
+    def _run(cmd):
+        r = sh(cmd)
+        if r.returncode:
+            raise RuntimeError(f"{cmd}: {r.stderr.strip()}")
+
+    def close(self):
+        for ns in {self.ns_a, self.ns_b}:
+            pids = sh(f"ip netns pids {ns}").stdout.split()
+            for p in pids:
+                try:
+                    os.kill(int(p), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh(f"ip netns del {ns}")
+
+
+# ------------------------------------------------------------------------------ stacks
+
+class Stack:
+    """How one end runs: its environment (LD_PRELOAD etc.) and what must hold around a run."""
+
+    def __init__(self, name, b):
+        self.name = name
+        self.lib = os.path.join(b, "lib", "libmtp.so")
+        self.server_mtp = name.startswith("mtp")
+        self.client_mtp = name.startswith("mtp") and name != "mtp-srv"
+        self.target = "dpdk" if name == "mtp-dpdk" else "xdp"
+        self.busy = name.endswith("-bp")
+
+    def available(self):
+        if self.server_mtp and not os.path.exists(self.lib):
+            return f"{self.lib} not built"
+        return None
+
+    def env(self, hosts, side, mtp):
+        env = dict(os.environ)
+        if not mtp:
+            return env
+        dev, ip = (hosts.dev_a, hosts.ip_a) if side == "A" else (hosts.dev_b, hosts.ip_b)
+        env.update(LD_PRELOAD=self.lib, MTP_PROTO="tcp", MTP_TARGET=self.target, MTP_IFACE=dev)
+        if self.target == "dpdk":
+            env.update(MTP_IP=ip, MTP_DPDK_ARGS=f"--vdev=net_af_xdp0,iface={dev}")
+        if self.busy:
+            env["MTP_BUSY_POLL_US"] = str(BUSY_US)
+        return env
+
+
+class BusyPoll:
+    """net.core.busy_read/busy_poll for the kernel-bp rows, restored afterwards."""
+
+    KEYS = ("net.core.busy_read", "net.core.busy_poll")
+
+    def __init__(self, on):
+        self.on, self.saved = on, {}
+
+    def __enter__(self):
+        if self.on:
+            for k in self.KEYS:
+                self.saved[k] = sh(f"sysctl -n {k}").stdout.strip()
+                sh(f"sysctl -qw {k}={BUSY_US}")
+        return self
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            sh(f"sysctl -qw {k}={v}")
+
+
+# ------------------------------------------------------------------------------ processes
+
+class Proc:
+    """A process in a namespace (`ip netns exec` execs it: our pid is its pid)."""
+
+    def __init__(self, ns, argv, env, log_path, cwd=None):
+        self.log_path = log_path
+        self.f = open(log_path, "w")
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns] + argv, env=env, cwd=cwd,
+                                  stdout=self.f, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def cpu_seconds(self):
+        """user + system seconds of the process and its reaped children so far."""
+        try:
+            with open(f"/proc/{self.p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks = sum(int(x) for x in fields[11:15])
+            return ticks / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError):
+            return None
+
+    def rss_kib(self):
+        try:
+            with open(f"/proc/{self.p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return None
+
+    def tail(self, n=3):
+        try:
+            with open(self.log_path) as f:
+                return " | ".join(line.strip() for line in f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.alive():
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.f.close()
+
+
+def wait_port(ns, port, proc, secs=10):
+    """Until something listens on TCP `port` in `ns` (the server is up), or it died."""
+    end = time.time() + secs
+    while time.time() < end:
+        if not proc.alive():
+            return False
+        if f":{port} " in sh(f"ip netns exec {ns} ss -Hltn sport = :{port}").stdout:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run_client(ns, argv, env, secs):
+    t0 = time.time()
+    r = subprocess.run(["ip", "netns", "exec", ns] + argv, env=env, capture_output=True,
+                       text=True, timeout=secs)
+    r.wall = time.time() - t0
+    return r
+
+
+# ------------------------------------------------------------------------------ workloads
+# Each takes (ctx) and returns a dict of metrics, or raises Skip/RuntimeError with the reason.
+
+class Ctx:
+    def __init__(self, hosts, stack, tmp, port):
+        self.h, self.s, self.tmp, self.port = hosts, stack, tmp, port
+
+    def server(self, argv, name, cwd=None):
+        env = self.s.env(self.h, "B", self.s.server_mtp)
+        p = Proc(self.h.ns_b, argv, env, os.path.join(self.tmp, f"{name}.srv.log"), cwd)
+        if not wait_port(self.h.ns_b, self.port, p):
+            out = p.tail()
+            p.stop()
+            raise RuntimeError(f"{name} server did not come up: {out}")
+        return p
+
+    def client(self, argv, timeout):
+        env = self.s.env(self.h, "A", self.s.client_mtp)
+        return run_client(self.h.ns_a, argv, env, timeout)
+
+
+def with_server(ctx, argv, name, fn, cwd=None):
+    srv = ctx.server(argv, name, cwd)
+    try:
+        c0 = srv.cpu_seconds()
+        t0 = time.time()
+        out = fn()
+        c1 = srv.cpu_seconds()
+        if c0 is not None and c1 is not None:
+            out["server_cpu_pct"] = round(100 * (c1 - c0) / max(time.time() - t0, 1e-3), 1)
+        out["server_rss_kib"] = srv.rss_kib()
+        return out
+    finally:
+        srv.stop()
+
+
+def sockperf_pp(ctx, size):
+    full = os.path.join(ctx.tmp, f"sockperf-{size}.csv")
+
+    def go():
+        r = ctx.client(["sockperf", "pp", "--tcp", "-i", ctx.h.ip_b, "-p", str(ctx.port),
+                        "-m", str(size), "-t", str(SECS), "--full-log", full], SECS + 30)
+        if r.returncode:
+            raise RuntimeError(f"sockperf pp: exit {r.returncode}: {r.stdout[-300:]}{r.stderr[-300:]}")
+        pct = {m.group(1): float(m.group(2)) for m in
+               re.finditer(r"percentile (\d+\.\d+) = +([\d.]+)", r.stdout)}
+        if "50.000" not in pct:
+            raise RuntimeError(f"sockperf pp: no percentiles in its output: {r.stdout[-300:]}")
+        return {"p50_us": pct["50.000"], "p90_us": pct.get("90.000"), "p99_us": pct.get("99.000"),
+                "p99.9_us": pct.get("99.900"), "samples_us": full_log_samples(full)}
+    return with_server(ctx, ["sockperf", "sr", "--tcp", "-i", ctx.h.ip_b, "-p", str(ctx.port)],
+                       f"sockperf{size}", go)
+
+
+def full_log_samples(path, keep=2000):
+    """One-way latencies (us) from sockperf's --full-log, thinned to `keep` sorted samples."""
+    vals = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) >= 3:
+                    try:
+                        tx, rx = float(parts[-2]), float(parts[-1])
+                        vals.append((rx - tx) * 1e6 / 2)
+                    except ValueError:
+                        continue
+    except OSError:
+        return []
+    vals.sort()
+    if len(vals) > keep:
+        vals = [vals[i * len(vals) // keep] for i in range(keep)]
+    return [round(v, 3) for v in vals]
+
+
+def iperf3(ctx, streams, reverse):
+    def go():
+        argv = ["iperf3", "-c", ctx.h.ip_b, "-p", str(ctx.port), "-t", str(SECS),
+                "-P", str(streams), "-J"] + (["-R"] if reverse else [])
+        r = ctx.client(argv, SECS + 30)
+        try:
+            j = json.loads(r.stdout)
+        except json.JSONDecodeError:
+            raise RuntimeError(f"iperf3: exit {r.returncode}: {r.stderr[-300:]}")
+        if "error" in j:
+            raise RuntimeError(f"iperf3: {j['error']}")
+        end = j["end"]
+        bps = end["sum_received"]["bits_per_second"]
+        return {"gbit_s": round(bps / 1e9, 3),
+                "retransmits": end.get("sum_sent", {}).get("retransmits")}
+    # the server as users start it: on every address (::), one test then exit
+    return with_server(ctx, ["iperf3", "-s", "-p", str(ctx.port), "-1"], "iperf3", go)
+
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+error_log {d}/error.log;
+pid {d}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    server {{ listen {port}; root {d}/www; }}
+}}
+"""
+
+
+def nginx_wrk(ctx, what):
+    d = os.path.join(ctx.tmp, "nginx")
+    os.makedirs(os.path.join(d, "www"), exist_ok=True)
+    with open(os.path.join(d, "www", "tiny.html"), "w") as f:
+        f.write("<html>hello</html>\n")
+    with open(os.path.join(d, "www", "1m.bin"), "wb") as f:
+        f.write(os.urandom(1 << 20))
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(d=d, port=ctx.port))
+    url = f"http://{ctx.h.ip_b}:{ctx.port}/" + ("1m.bin" if what == "1mb" else "tiny.html")
+
+    def go():
+        argv = ["wrk", "-t", "2", "-c", "50" if what != "1mb" else "8", "-d", f"{SECS}s", url]
+        if what == "short":
+            argv[1:1] = ["-H", "Connection: close"]
+        r = ctx.client(argv, SECS + 30)
+        m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+        if r.returncode or not m:
+            raise RuntimeError(f"wrk: exit {r.returncode}: {r.stdout[-300:]}{r.stderr[-200:]}")
+        errs = re.search(r"Socket errors: (.*)", r.stdout)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+        out = {"req_s": float(m.group(1)), "socket_errors": errs.group(1) if errs else "none",
+               "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+        mb = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", r.stdout)
+        if mb:
+            scale = {"B": 1e-6, "KB": 1e-3, "MB": 1, "GB": 1e3}.get(mb.group(2), 0)
+            out["mb_s"] = round(float(mb.group(1)) * scale, 1)
+        return out
+    return with_server(ctx, ["nginx", "-c", conf, "-p", d], "nginx", go)
+
+
+def redis_bench(ctx, pipeline):
+    def go():
+        n = 20000 if QUICK else 200000
+        r = ctx.client(["redis-benchmark", "-h", ctx.h.ip_b, "-p", str(ctx.port), "-c", "50",
+                        "-n", str(n), "-t", "get,set", "-P", str(pipeline), "--csv"], 120)
+        rps = {}
+        for line in r.stdout.splitlines():
+            cols = [c.strip('"') for c in line.split(",")]
+            if len(cols) >= 2 and cols[0] in ("GET", "SET"):
+                rps[cols[0].lower() + "_req_s"] = float(cols[1])
+        if r.returncode or len(rps) != 2:
+            raise RuntimeError(f"redis-benchmark: exit {r.returncode}: {r.stdout[-200:]}{r.stderr[-200:]}")
+        return rps
+    return with_server(ctx, ["redis-server", "--port", str(ctx.port), "--save", "",
+                             "--appendonly", "no", "--protected-mode", "no"], "redis", go)
+
+
+def idle_cpu(ctx):
+    """CPU of an idle nginx (started, one request served, then 10 s of nothing)."""
+    d = os.path.join(ctx.tmp, "nginx-idle")
+    os.makedirs(os.path.join(d, "www"), exist_ok=True)
+    with open(os.path.join(d, "www", "index.html"), "w") as f:
+        f.write("idle\n")
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(d=d, port=ctx.port))
+
+    def go():
+        ctx.client(["curl", "-s", "-o", "/dev/null", f"http://{ctx.h.ip_b}:{ctx.port}/"], 20)
+        srv = go.srv
+        c0, t0 = srv.cpu_seconds(), time.time()
+        time.sleep(3 if QUICK else 10)
+        c1 = srv.cpu_seconds()
+        return {"idle_cpu_pct": round(100 * (c1 - c0) / (time.time() - t0), 2)}
+    srv = ctx.server(["nginx", "-c", conf, "-p", d], "nginx-idle")
+    go.srv = srv
+    try:
+        return go()
+    finally:
+        srv.stop()
+
+
+# (name, function, args, headline metric, unit, better)
+WORKLOADS = [
+    ("sockperf pp 64 B", sockperf_pp, (64,), "p50_us", "p50 us", "lower"),
+    ("sockperf pp 1 KB", sockperf_pp, (1024,), "p50_us", "p50 us", "lower"),
+    ("sockperf pp 8 KB", sockperf_pp, (8192,), "p50_us", "p50 us", "lower"),
+    ("iperf3 1 stream", iperf3, (1, False), "gbit_s", "Gbit/s", "higher"),
+    ("iperf3 1 stream -R", iperf3, (1, True), "gbit_s", "Gbit/s", "higher"),
+    ("iperf3 4 streams", iperf3, (4, False), "gbit_s", "Gbit/s", "higher"),
+    ("iperf3 4 streams -R", iperf3, (4, True), "gbit_s", "Gbit/s", "higher"),
+    ("nginx tiny keep-alive", nginx_wrk, ("tiny",), "req_s", "req/s", "higher"),
+    ("nginx 1 MB", nginx_wrk, ("1mb",), "req_s", "req/s", "higher"),
+    ("nginx short conns", nginx_wrk, ("short",), "req_s", "req/s", "higher"),
+    ("redis -c 50 -P 1", redis_bench, (1,), "get_req_s", "GET req/s", "higher"),
+    ("redis -c 50 -P 16", redis_bench, (16,), "get_req_s", "GET req/s", "higher"),
+    ("idle nginx", idle_cpu, (), "idle_cpu_pct", "% CPU", "lower"),
+]
+QUICK_WORKLOADS = {"sockperf pp 64 B", "iperf3 1 stream", "nginx tiny keep-alive",
+                   "redis -c 50 -P 16"}
+
+
+# ------------------------------------------------------------------------------ memory
+
+def idle_memory(b, counts):
+    """Bytes per idle connection end: MTP (bench_idle_conns, two stacks on the sim wire in one
+    process) and kernel TCP (bench_kidle, loopback connections in a namespace)."""
+    out = {}
+    for n in counts:
+        row = {}
+        r = sh([os.path.join(b, "bin", "bench_idle_conns"), str(n)], timeout=600)
+        for line in r.stdout.splitlines():
+            k, _, v = line.partition(" ")
+            if k == "idle_heap_per_end":
+                row["mtp_bytes"] = float(v)
+        ns = f"mbapm-{os.getpid() % 100000}"
+        sh(f"ip netns add {ns} && ip -n {ns} link set lo up")
+        try:
+            r = sh(["ip", "netns", "exec", ns, os.path.join(b, "bin", "bench_kidle"), str(n)],
+                   timeout=600)
+            for line in r.stdout.splitlines():
+                k, _, v = line.partition(" ")
+                if k == "idle_slab_per_end":
+                    row["kernel_bytes"] = float(v)
+        finally:
+            sh(f"ip netns del {ns}")
+        out[str(n)] = row
+    return out
+
+
+# ------------------------------------------------------------------------------ the path's limit
+
+def testpmd_pps(log_path, key):
+    """The highest per-second `Rx-pps`/`Tx-pps` reading in a testpmd log (a limit: the steady
+    state, not the start-up seconds)."""
+    try:
+        vals = [int(m.group(1)) for m in re.finditer(key + r":\s+(\d+)", open(log_path).read())]
+    except OSError:
+        return None
+    return max(vals) if vals and max(vals) > 0 else None
+
+
+def path_limits(tmp):
+    """Frames per second that one forwarding core of DPDK's testpmd moves (64-byte frames):
+    through AF_XDP in copy mode on a veth pair (net_af_xdp, txonly on one end, rxonly on the
+    other: what the XDP target's path allows) and between two processes over net_memif. Every
+    MTP figure can be read as a fraction of these."""
+    if not shutil.which("dpdk-testpmd"):
+        return {"error": "dpdk-testpmd missing (Debian package dpdk)"}
+    secs = max(SECS, 3)
+    # each forwarding core on its own CPU: the receiver's on CPU 1, the sender's on CPU 0
+    eal = ["--no-pci", "--no-huge", "-m", "512", "--log-level=lib.eal:warning"]
+    cpus = {"rx": ["--lcores", "0@0,1@1"], "tx": ["--lcores", "0@1,1@0"]}
+    opts = ["--total-num-mbufs=8192", "--stats-period", "1", "--auto-start"]
+    tag = os.getpid() % 100000
+    out = {}
+
+    def pair(name, ns_rx, ns_tx, vdev_rx, vdev_tx):
+        logs = [os.path.join(tmp, f"testpmd-{name}-{r}.log") for r in ("rx", "tx")]
+        rx = subprocess.Popen(["ip", "netns", "exec", ns_rx, "timeout", "-s", "INT", str(secs + 30),
+                               "dpdk-testpmd"]
+                              + eal + cpus["rx"] + ["--file-prefix", f"mbr{tag}", "--vdev", vdev_rx, "--",
+                                       "--forward-mode=rxonly"] + opts,
+                              stdout=open(logs[0], "w"), stderr=subprocess.STDOUT)
+        time.sleep(1.5)
+        t0 = time.time()
+        with open(logs[1], "w") as f:
+            subprocess.run(["ip", "netns", "exec", ns_tx, "timeout", "-s", "INT", str(secs + 1),
+                            "dpdk-testpmd"] + eal + cpus["tx"] +
+                           ["--file-prefix", f"mbt{tag}", "--vdev", vdev_tx, "--",
+                            "--forward-mode=txonly", "--txpkts=64"] + opts,
+                           stdout=f, stderr=subprocess.STDOUT, timeout=secs + 10)
+        time.sleep(1)
+        rx.send_signal(signal.SIGINT)  # timeout passes it on: testpmd prints its totals
+        rx.wait()
+        tx = testpmd_pps(logs[1], "Tx-pps")
+        if tx is None:  # no periodic reading: the sender's total over its run time
+            m = re.findall(r"TX-total:\s+(\d+)", open(logs[1]).read())
+            tx = int(int(m[-1]) / (time.time() - t0)) if m else None
+        out[name] = {"tx_pps": tx, "rx_pps": testpmd_pps(logs[0], "Rx-pps")}
+
+    h = Hosts("veth-off")
+    try:
+        pair("af_xdp veth (copy mode)", h.ns_b, h.ns_a, f"net_af_xdp0,iface={h.dev_b}",
+             f"net_af_xdp0,iface={h.dev_a}")
+        sock = os.path.join(tmp, "memif.sock")
+        pair("memif", h.ns_b, h.ns_b, f"net_memif0,role=server,socket={sock}",
+             f"net_memif0,role=client,socket={sock}")
+    finally:
+        h.close()
+    return out
+
+
+# ------------------------------------------------------------------------------ report
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+def ratio(v, k):
+    if isinstance(v, (int, float)) and isinstance(k, (int, float)) and k:
+        return f"{v / k:.2f}x"
+    return ""
+
+
+def tables_md(res):
+    lines = []
+    for path in res["paths"]:
+        stacks = res["stacks"]
+        lines.append(f"\n### {path}: " + {
+            "veth": "veth pair, the kernel's default offloads (what a container has)",
+            "veth-off": "veth pair, checksum/TSO/GSO/GRO offloads off (MTU-sized frames)",
+            "lo": "loopback inside one namespace (127.0.0.1)"}[path] + "\n")
+        lines.append("| workload | metric | " + " | ".join(stacks) + " |")
+        lines.append("| --- | --- |" + " --- |" * len(stacks))
+        for (name, _fn, _a, metric, unit, better) in WORKLOADS:
+            cells, any_ran = [], False
+            base = res["runs"].get(path, {}).get(name, {}).get("kernel", {})
+            metrics = [metric] + (["p90_us", "p99_us", "p99.9_us"] if metric == "p50_us" else []) + \
+                      (["set_req_s"] if metric == "get_req_s" else [])
+            for m in metrics:
+                cells = []
+                for s in stacks:
+                    r = res["runs"].get(path, {}).get(name, {}).get(s)
+                    if r is None:
+                        cells.append("")
+                    elif "error" in r:
+                        cells.append("failed" if r["error"] != "n/a" else "n/a")
+                        any_ran = True
+                    else:
+                        any_ran = True
+                        v = r.get(m)
+                        rt = ratio(v, base.get(m)) if s != "kernel" else ""
+                        cells.append(fmt(v) + (f" ({rt})" if rt else ""))
+                if any_ran:
+                    label = unit if m == metric else \
+                        m.replace("_us", " us").replace("_req_s", " req/s").replace("_", " ")
+                    lines.append(f"| {name} | {label} ({'lower' if better == 'lower' else 'higher'} is better) | "
+                                 + " | ".join(cells) + " |")
+    if res.get("memory"):
+        lines.append("\n### memory per idle connection end (bytes)\n")
+        lines.append("| connections | MTP | kernel | ratio |")
+        lines.append("| --- | --- | --- | --- |")
+        for n, row in res["memory"].items():
+            lines.append(f"| {n} | {fmt(row.get('mtp_bytes'))} | {fmt(row.get('kernel_bytes'))} | "
+                         f"{ratio(row.get('mtp_bytes'), row.get('kernel_bytes'))} |")
+    if res.get("limits"):
+        lines.append("\n### the path's limit: 64-byte frames per second, one testpmd core\n")
+        lines.append("| path | sent (tx pps) | received (rx pps) |")
+        lines.append("| --- | --- | --- |")
+        for name, row in res["limits"].items():
+            if isinstance(row, dict):
+                lines.append(f"| {name} | {fmt(row.get('tx_pps'))} | {fmt(row.get('rx_pps'))} |")
+            else:
+                lines.append(f"| - | {row} | |")
+    fails = [(p, w, s, r["error"]) for p, ws in res["runs"].items() for w, ss in ws.items()
+             for s, r in ss.items() if "error" in r and r["error"] != "n/a"]
+    if fails:
+        lines.append("\nFailed runs:\n")
+        for p, w, s, e in fails:
+            lines.append(f"- {p} / {w} / {s}: {e}")
+    na = sorted({r["why"] for ws in res["runs"].values() for ss in ws.values()
+                 for r in ss.values() if r.get("error") == "n/a"})
+    if na:
+        lines.append("\nNot run (n/a): " + "; ".join(na))
+    return "\n".join(lines) + "\n"
+
+
+def plots(res, stem):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ["(no plots: python3-matplotlib is missing; `make deps` installs it)"]
+    made = []
+    for path, ws in res["runs"].items():
+        for name, ss in ws.items():
+            if not name.startswith("sockperf"):
+                continue
+            fig, ax = plt.subplots(figsize=(6, 4))
+            drawn = 0
+            for s, r in ss.items():
+                xs = r.get("samples_us") or []
+                if xs:
+                    ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], label=s)
+                    drawn += 1
+            if not drawn:
+                plt.close(fig)
+                continue
+            ax.set_xscale("log")
+            ax.set_xlabel("one-way latency (us, sockperf)")
+            ax.set_ylabel("fraction of requests")
+            ax.set_title(f"{name}, {path}")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend()
+            f = f"{stem}-cdf-{path}-{name.split()[-2]}{name.split()[-1]}.png".replace(" ", "")
+            fig.tight_layout()
+            fig.savefig(f, dpi=100)
+            plt.close(fig)
+            made.append(f)
+        bars = [(n, m) for (n, _f, _a, m, _u, b) in WORKLOADS if b == "higher" and n in ws]
+        if bars:
+            fig, ax = plt.subplots(figsize=(8, 4))
+            stacks = res["stacks"]
+            width = 0.8 / max(len(stacks), 1)
+            for i, s in enumerate(stacks):
+                ys = []
+                for (n, m) in bars:
+                    r, k = ws[n].get(s, {}), ws[n].get("kernel", {})
+                    v, kv = r.get(m), k.get(m)
+                    ys.append(v / kv if isinstance(v, (int, float)) and kv else 0)
+                ax.bar([j + i * width for j in range(len(bars))], ys, width, label=s)
+            ax.axhline(1.0, color="black", linewidth=0.8)
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(bars))])
+            ax.set_xticklabels([n for n, _ in bars], rotation=30, ha="right", fontsize=8)
+            ax.set_ylabel("ratio to kernel TCP (higher is better)")
+            ax.set_title(f"throughput, {path}")
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            f = f"{stem}-throughput-{path}.png"
+            fig.savefig(f, dpi=100)
+            plt.close(fig)
+            made.append(f)
+    return made
+
+
+def versions():
+    def first(cmd):
+        r = sh(cmd)
+        return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else "?"
+    return {"kernel": os.uname().release, "cpus": os.cpu_count(),
+            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                         if l.startswith("model name")), "?"),
+            "loadavg_before": open("/proc/loadavg").read().split()[:3],
+            "sockperf": first("sockperf --version 2>&1 | grep -i version"),
+            "iperf3": first("iperf3 --version"), "nginx": first("nginx -v 2>&1"),
+            "wrk": first("wrk --version 2>&1"), "redis": first("redis-server --version"),
+            "git": first("git -C " + HERE + " describe --always --dirty")}
+
+
+# ------------------------------------------------------------------------------ main
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: apps.py BUILD_DIR")
+    b = os.path.abspath(sys.argv[1])
+    if os.geteuid() != 0:
+        sys.exit("apps.py: needs root (network namespaces, XDP, sysctl)")
+    for tool in ("sockperf", "iperf3", "nginx", "wrk", "redis-server", "redis-benchmark", "curl"):
+        if not shutil.which(tool):
+            sys.exit(f"apps.py: {tool} is missing (`make deps` installs it)")
+    stacks = listed("BENCH_STACKS", ["kernel", "mtp-xdp"] if QUICK else ALL_STACKS)
+    paths = listed("BENCH_PATHS", ["veth"] if QUICK else ALL_PATHS)
+    outdir = os.environ.get("BENCH_OUT", os.path.join(HERE, "results"))
+    os.makedirs(outdir, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stem = os.path.join(outdir, stamp)
+    res = {"when": stamp, "quick": QUICK, "secs": SECS, "machine": versions(),
+           "stacks": stacks, "paths": paths, "runs": {}}
+    workloads = [w for w in WORKLOADS if not QUICK or w[0] in QUICK_WORKLOADS]
+    steps = len(paths) * len(workloads) * len(stacks)
+    step, port = 0, 20000
+    tmp = tempfile.mkdtemp(prefix="mtpbench.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    log(f"== mtp application bench {stamp}: {len(stacks)} stacks x {len(workloads)} workloads x "
+        f"{len(paths)} paths, {SECS} s each; load average {res['machine']['loadavg_before']}")
+    try:
+        for path in paths:
+            hosts = Hosts(path)
+            try:
+                for (name, fn, args, metric, unit, _b) in workloads:
+                    for s in stacks:
+                        step += 1
+                        port += 1
+                        st = Stack(s, b)
+                        why = st.available()
+                        if st.target == "dpdk" and path == "lo":
+                            why = "the DPDK target does not serve lo"
+                        if why:
+                            r = {"error": "n/a", "why": f"{s}: {why}"}
+                        else:
+                            try:
+                                with BusyPoll(s == "kernel-bp"):
+                                    r = fn(Ctx(hosts, st, tmp, port), *args)
+                            except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+                                r = {"error": str(e)[:400]}
+                        res["runs"].setdefault(path, {}).setdefault(name, {})[s] = r
+                        shown = r.get(metric)
+                        log(f"[{step}/{steps}] {path} {name} {s}: " +
+                            (f"{fmt(shown)} {unit}" if shown is not None else
+                             r.get("why", r.get("error", "?"))[:160]))
+            finally:
+                hosts.close()
+        counts = [2000] if QUICK else [10000, 100000]
+        log(f"[memory] idle connections: {counts}")
+        res["memory"] = idle_memory(b, counts)
+        log("[limits] the path's frame rate (dpdk-testpmd: af_xdp on a veth, memif)")
+        res["limits"] = path_limits(tmp)
+    finally:
+        if os.environ.get("BENCH_KEEP"):
+            log(f"kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    md = f"## Results {stamp}{' (BENCH_QUICK)' if QUICK else ''}\n\n" \
+         f"{res['machine']['cpus']} CPUs ({res['machine']['cpu']}), kernel {res['machine']['kernel']}, " \
+         f"{SECS} s per measurement, load average before {' '.join(res['machine']['loadavg_before'])}. " \
+         "Ratios are to the `kernel` column of the same table, measured in the same run.\n" + tables_md(res)
+    res["plots"] = plots(res, stem)
+    with open(stem + ".json", "w") as f:
+        json.dump(res, f, indent=1)
+    with open(stem + ".md", "w") as f:
+        f.write(md + "\nPlots: " + ", ".join(os.path.basename(p) for p in res["plots"]) + "\n")
+    print(md)
+    log(f"written: {stem}.json, {stem}.md, {len(res['plots'])} plots")
+
+
+if __name__ == "__main__":
+    main()
