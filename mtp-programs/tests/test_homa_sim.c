@@ -5,6 +5,8 @@
  */
 #include "homa_sim.h"
 
+TestSuite(homa_sim, .timeout = 300);
+
 Test(homa_sim, one_rpc_each_size_class)
 {
     struct mtp_sim_config c = { .seed = 1, .delay_ns = 2000 };
@@ -50,14 +52,14 @@ static void thousand_rpcs(const struct mtp_sim_config *c)
     cr_expect_eq(H.note_overflow, 0);
 }
 
-Test(homa_sim, thousand_concurrent_rpcs_clean, .timeout = 120)
+Test(homa_sim, thousand_concurrent_rpcs_clean)
 {
     struct mtp_sim_config c = { .seed = 2, .delay_ns = 5000, .rate_bytes_per_sec = 1250000000 };
     thousand_rpcs(&c);
     hs_down();
 }
 
-Test(homa_sim, thousand_concurrent_rpcs_under_loss_duplication_reordering, .timeout = 120)
+Test(homa_sim, thousand_concurrent_rpcs_under_loss_duplication_reordering)
 {
     struct mtp_sim_config c = { .seed = 3, .delay_ns = 5000, .jitter_ns = 2000,
                                 .rate_bytes_per_sec = 1250000000, .loss_ppm = 10000,
@@ -106,7 +108,7 @@ static uint64_t short_latency_sum(uint8_t prio_queues, uint64_t *overtakes)
     return sum;
 }
 
-Test(homa_sim, with_priority_queues_short_messages_overtake_a_long_one, .timeout = 60)
+Test(homa_sim, with_priority_queues_short_messages_overtake_a_long_one)
 {
     uint64_t ov_fifo, ov_prio;
     uint64_t fifo = short_latency_sum(0, &ov_fifo);
