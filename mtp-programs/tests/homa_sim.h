@@ -3,14 +3,19 @@
  * application played by the test. Clients post app_send for RPCs the test describes (request
  * and response lengths); the server answers every complete request with the response the
  * test asked for; every message's bytes are a pattern of (RPC, direction, offset), checked
- * byte for byte where it arrives.
+ * byte for byte where it arrives. HS_PCAP=file writes the server's frames to a pcap file.
  */
 #ifndef HOMA_SIM_H
 #define HOMA_SIM_H
 
-#include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Tests use Criterion; a program (bench/homa_fig4a.c) defines HS_ASSERT itself. */
+#ifndef HS_ASSERT
+#include <criterion/criterion.h>
+#define HS_ASSERT(...) cr_assert(__VA_ARGS__)
+#endif
 
 #include "homa.h" /* build/gen/homa.h */
 #include "mtp/stack.h"
@@ -67,7 +72,7 @@ static inline uint8_t hs_byte(int rpc, int dir, uint32_t off)
 static inline uint8_t *hs_pattern(int rpc, int dir, uint32_t len)
 {
     uint8_t *p = malloc(len ? len : 1);
-    cr_assert_not_null(p);
+    HS_ASSERT((p) != NULL);
     for (uint32_t i = 0; i < len; i++)
         p[i] = hs_byte(rpc, dir, i);
     return p;
@@ -90,21 +95,22 @@ static inline void hs_up(int n_hosts, const struct mtp_sim_config *cfg)
     memset(&H, 0, sizeof H);
     H.n_hosts = n_hosts;
     H.w = mtp_sim_wire_new(NULL, cfg);
-    cr_assert_not_null(H.w);
+    HS_ASSERT((H.w) != NULL);
     for (int i = 0; i < n_hosts; i++) {
-        cr_assert_eq(mtp_sim_attach(H.w, hs_ip(i), 24, &H.t[i]), 0);
+        HS_ASSERT((mtp_sim_attach(H.w, hs_ip(i), 24, &H.t[i])) == (0));
         struct mtp_stack_config c = { .prog = &mtpg_homa_program, .ops = &mtp_target_sim,
                                       .target = H.t[i], .seed = 77 + (uint64_t)i,
-                                      .max_contexts = 8192 };
+                                      .max_contexts = 8192,
+                                      .pcap_path = i == n_hosts - 1 ? getenv("HS_PCAP") : NULL };
         int err = 0;
         H.s[i] = mtp_stack_new(&c, &err);
-        cr_assert_not_null(H.s[i], "mtp_stack_new: %d", err);
+        HS_ASSERT((H.s[i]) != NULL, "mtp_stack_new: %d", err);
         H.host_of_cb[i] = i;
         mtp_stack_set_notify(H.s[i], hs_note_cb, &H.host_of_cb[i]);
     }
     struct mtpg_homa_app_listen l = { .port = HS_SERVER_PORT };
-    cr_assert_geq(mtp_stack_post(H.s[hs_server()], MTPG_HOMA_EV_APP_LISTEN, NULL, &l, sizeof l,
-                                 0), 0);
+    HS_ASSERT((mtp_stack_post(H.s[hs_server()], MTPG_HOMA_EV_APP_LISTEN, NULL, &l, sizeof l,
+                                 0)) >= (0));
 }
 
 static inline void hs_down(void)
@@ -142,7 +148,7 @@ static inline uint64_t hs_client_id(int i) { return 2 * (uint64_t)(i + 1); }
 static inline void hs_add_rpcs(int n)
 {
     H.rpcs = calloc((size_t)n, sizeof *H.rpcs);
-    cr_assert_not_null(H.rpcs);
+    HS_ASSERT((H.rpcs) != NULL);
     H.n_rpcs = n;
 }
 
@@ -165,15 +171,15 @@ static inline void hs_start(int i, int client, uint32_t req_len, uint32_t resp_l
     };
     struct mtp_key k;
     mtpg_homa_key_rpc_id(&k, &ev.r);
-    cr_assert_geq(mtp_stack_post(H.s[client], MTPG_HOMA_EV_APP_SEND, &k, &ev, sizeof ev,
-                                 mtp_sim_now(H.w)), 0);
+    HS_ASSERT((mtp_stack_post(H.s[client], MTPG_HOMA_EV_APP_SEND, &k, &ev, sizeof ev,
+                                 mtp_sim_now(H.w))) >= (0));
 }
 
 static inline void hs_recv(int host, const struct mtp_key *k, uint8_t *buf, uint32_t len)
 {
     struct mtpg_homa_app_recv ev = { .buf = (mtp_addr_t)(uintptr_t)buf, .len = len };
-    cr_assert_geq(mtp_stack_post(H.s[host], MTPG_HOMA_EV_APP_RECV, k, &ev, sizeof ev,
-                                 mtp_sim_now(H.w)), 0);
+    HS_ASSERT((mtp_stack_post(H.s[host], MTPG_HOMA_EV_APP_RECV, k, &ev, sizeof ev,
+                                 mtp_sim_now(H.w))) >= (0));
 }
 
 /* The server's side: a complete request is read, checked and answered. */
@@ -184,9 +190,9 @@ static inline void hs_serve(const struct hs_note *n)
     uint64_t id;
     hs_key_fields(&n->key, &ip, &port, &lport, &id);
     int i = (int)((id ^ 1) / 2) - 1;
-    cr_assert(i >= 0 && i < H.n_rpcs, "request for an RPC the test did not start");
+    HS_ASSERT(i >= 0 && i < H.n_rpcs, "request for an RPC the test did not start");
     struct hs_rpc *r = &H.rpcs[i];
-    cr_assert_eq(n->value, r->req_len, "request %d length", i);
+    HS_ASSERT((n->value) == (r->req_len), "request %d length", i);
     uint8_t *buf = malloc(r->req_len ? r->req_len : 1);
     hs_recv(hs_server(), &n->key, buf, r->req_len);
     if (memcmp(buf, r->req, r->req_len) != 0)
@@ -195,8 +201,8 @@ static inline void hs_serve(const struct hs_note *n)
     struct mtpg_homa_app_send ev = { .r = { ip, port, lport, id },
                                      .buf = (mtp_addr_t)(uintptr_t)r->resp,
                                      .len = r->resp_len };
-    cr_assert_geq(mtp_stack_post(H.s[hs_server()], MTPG_HOMA_EV_APP_SEND, &n->key, &ev,
-                                 sizeof ev, mtp_sim_now(H.w)), 0);
+    HS_ASSERT((mtp_stack_post(H.s[hs_server()], MTPG_HOMA_EV_APP_SEND, &n->key, &ev,
+                                 sizeof ev, mtp_sim_now(H.w))) >= (0));
     H.requests_served++;
 }
 
@@ -207,7 +213,7 @@ static inline void hs_client_note(const struct hs_note *n)
     uint64_t id;
     hs_key_fields(&n->key, &ip, &port, &lport, &id);
     int i = (int)(id / 2) - 1;
-    cr_assert(i >= 0 && i < H.n_rpcs);
+    HS_ASSERT(i >= 0 && i < H.n_rpcs);
     struct hs_rpc *r = &H.rpcs[i];
     if (n->code == MTPG_HOMA_NOTE_RPC_ERROR) {
         r->state = 3;
@@ -215,8 +221,8 @@ static inline void hs_client_note(const struct hs_note *n)
         H.failed++;
         return;
     }
-    cr_assert_eq(n->code, MTPG_HOMA_NOTE_RESPONSE);
-    cr_assert_eq(n->value, r->resp_len, "response %d length", i);
+    HS_ASSERT((n->code) == (MTPG_HOMA_NOTE_RESPONSE));
+    HS_ASSERT((n->value) == (r->resp_len), "response %d length", i);
     hs_recv(n->host, &n->key, r->got, r->resp_len);
     if (memcmp(r->got, r->resp, r->resp_len) != 0)
         H.bad_bytes++;

@@ -253,10 +253,15 @@ Test(homa_loss, resend_after_silence_for_the_first_missing_range)
     tick(mtpg_homa_param_RESEND_AFTER);
     cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_RESEND_HDR), 1);
     cr_expect_eq(resend(0)->offset, 2 * PAY);
+    cr_expect_eq(resend(0)->length, PAY, "the first gap only: packet 3 is here");
+    F.c.in_map.bits[0] = 0x23; /* packets 0, 1, 5 of 8: the gap is 2..4 */
+    F.c.in_len = 8 * PAY;
+    tick(2 * mtpg_homa_param_RESEND_AFTER);
+    cr_expect_eq(resend(0)->offset, 2 * PAY);
     cr_expect_eq(resend(0)->length, 3 * PAY);
     cr_expect_eq(resend(0)->sender_id, 3);
     cr_expect_eq(hfx_pkt(MTPG_HOMA_BP_RESEND_HDR, 0)->u.gen.tos, 7 << 5);
-    cr_expect_eq(F.c.silent, 1);
+    cr_expect_eq(F.c.silent, 2);
 
     /* a client without any response asks for all of it */
     hfx_init(0);
