@@ -124,7 +124,7 @@ static bool has_return(Stmt *s)
             return true;
         if ((s->kind == S_BLOCK && has_return(s->body)) ||
             (s->kind == S_IF && (has_return(s->then) || has_return(s->els))) ||
-            (s->kind == S_FOR && has_return(s->body)))
+            ((s->kind == S_FOR || s->kind == S_FOR_IN) && has_return(s->body)))
             return true;
     }
     return false;

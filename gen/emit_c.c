@@ -278,8 +278,30 @@ static char *zero_value(const Type *t)
                     n, n, n);
 }
 
+static bool rec_has_defaults(Decl *d);
+
+/* T(f = v, …): starts as a local of type T does, then sets the named fields in order */
+static void emit_record_literal(Buf *b, Expr *e)
+{
+    Decl *d = e->decl;
+    int n = ++tmp_counter;
+    bput(b, "({ %s mtp_r%d; memset(&mtp_r%d, 0, sizeof mtp_r%d); ", rec_ctype(d), n, n, n);
+    if (rec_has_defaults(d))
+        bput(b, "mtpg_%s_init_%s(&mtp_r%d); ", P, name_of(d->name), n);
+    for (NamedArg *a = e->named; a; a = a->next) {
+        bput(b, "mtp_r%d.%s = ", n, name_of(a->name));
+        emit_expr(b, a->val);
+        bput(b, "; ");
+    }
+    bput(b, "mtp_r%d; })", n);
+}
+
 static void emit_ctor(Buf *b, Expr *e)
 {
+    if (e->named) {
+        emit_record_literal(b, e);
+        return;
+    }
     bput(b, "((%s){ ", rec_ctype(e->decl));
     int i = 0;
     for (Field *f = e->decl->fields; f; f = f->next, i++) {
@@ -289,7 +311,42 @@ static void emit_ctor(Buf *b, Expr *e)
     bput(b, " })");
 }
 
-static void emit_keyed_hash(Buf *b, Expr *e)
+/* ---- the value builtins of builtins.h: emit_v_<kind>(b, e) */
+
+static void emit_v_now(Buf *b, Expr *e)
+{
+    (void)e;
+    bput(b, "mtp_x->now_ns");
+}
+
+static void emit_v_rand32(Buf *b, Expr *e)
+{
+    (void)e;
+    bput(b, "mtp_rand32(mtp_x)");
+}
+
+static void emit_v_minmax(Buf *b, Expr *e)
+{
+    int n = ++tmp_counter;
+    bput(b, "({ __auto_type mtp_a%d = ", n);
+    emit_expr(b, e->args[0]);
+    bput(b, "; __auto_type mtp_b%d = ", n);
+    emit_expr(b, e->args[1]);
+    bput(b, "; mtp_a%d %s mtp_b%d ? mtp_a%d : mtp_b%d; })", n,
+         e->builtin == B_MIN ? "<" : ">", n, n, n);
+}
+
+static void emit_v_seq(Buf *b, Expr *e)
+{
+    static const char *ops[] = {"<", "<=", ">", ">="};
+    bput(b, "((int32_t)((uint32_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, ") - (uint32_t)(");
+    emit_expr(b, e->args[1]);
+    bput(b, ")) %s 0)", ops[e->builtin - B_SEQ_LT]);
+}
+
+static void emit_v_keyed_hash(Buf *b, Expr *e)
 {
     int n = ++tmp_counter, total = 0;
     for (int i = 0; i < e->nargs; i++)
@@ -306,56 +363,45 @@ static void emit_keyed_hash(Buf *b, Expr *e)
     bput(b, "mtp_keyed_hash(mtp_x, mtp_h%d, sizeof mtp_h%d); })", n, n);
 }
 
+static void emit_v_data(Buf *b, Expr *e)
+{
+    bput(b, "((struct mtp_data){ .uid = (uint64_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, "), .off = (uint64_t)(");
+    emit_expr(b, e->args[1]);
+    bput(b, "), .len = (uint32_t)(");
+    emit_expr(b, e->args[2]);
+    bput(b, "), .flags = MTP_DATA_FROM_UNIT })");
+}
+
+static void emit_v_len(Buf *b, Expr *e)
+{
+    bput(b, "((uint32_t)(");
+    emit_expr(b, e->args[0]);
+    bput(b, ").len)");
+}
+
+static void emit_v_extract(Buf *b, Expr *e)
+{
+    int n = ++tmp_counter;
+    Decl *bp = e->args[1]->decl;
+    bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
+            "return MTP_PARSE_MALFORMED; mtp_e%d; })",
+         rec_ctype(bp), n, P, name_of(bp->name), n, n);
+}
+
+#define MTPC_V_EMIT(name, id, lo, hi, kind) [B_##id] = emit_v_##kind,
+static void (*const value_emit[B__VALUES_END])(Buf *b, Expr *e) = {
+    MTPC_VALUE_BUILTINS(MTPC_V_EMIT)
+};
+#undef MTPC_V_EMIT
+
 static void emit_call(Buf *b, Expr *e)
 {
     Expr **a = e->args;
-    switch (e->builtin) {
-    case B_NOW: bput(b, "mtp_x->now_ns"); return;
-    case B_RAND32: bput(b, "mtp_rand32(mtp_x)"); return;
-    case B_MIN:
-    case B_MAX: {
-        int n = ++tmp_counter;
-        bput(b, "({ __auto_type mtp_a%d = ", n);
-        emit_expr(b, a[0]);
-        bput(b, "; __auto_type mtp_b%d = ", n);
-        emit_expr(b, a[1]);
-        bput(b, "; mtp_a%d %s mtp_b%d ? mtp_a%d : mtp_b%d; })", n,
-             e->builtin == B_MIN ? "<" : ">", n, n, n);
+    if (e->builtin > B_NONE && e->builtin < B__VALUES_END) {
+        value_emit[e->builtin](b, e);
         return;
-    }
-    case B_SEQ_LT: case B_SEQ_LEQ: case B_SEQ_GT: case B_SEQ_GEQ: {
-        static const char *ops[] = {"<", "<=", ">", ">="};
-        bput(b, "((int32_t)((uint32_t)(");
-        emit_expr(b, a[0]);
-        bput(b, ") - (uint32_t)(");
-        emit_expr(b, a[1]);
-        bput(b, ")) %s 0)", ops[e->builtin - B_SEQ_LT]);
-        return;
-    }
-    case B_KEYED_HASH: emit_keyed_hash(b, e); return;
-    case B_DATA:
-        bput(b, "((struct mtp_data){ .uid = (uint64_t)(");
-        emit_expr(b, a[0]);
-        bput(b, "), .off = (uint64_t)(");
-        emit_expr(b, a[1]);
-        bput(b, "), .len = (uint32_t)(");
-        emit_expr(b, a[2]);
-        bput(b, "), .flags = MTP_DATA_FROM_UNIT })");
-        return;
-    case B_LEN:
-        bput(b, "((uint32_t)(");
-        emit_expr(b, a[0]);
-        bput(b, ").len)");
-        return;
-    case B_EXTRACT: {
-        int n = ++tmp_counter;
-        Decl *bp = a[1]->decl;
-        bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
-                "return MTP_PARSE_MALFORMED; mtp_e%d; })",
-             rec_ctype(bp), n, P, name_of(bp->name), n, n);
-        return;
-    }
-    default: break;
     }
     if (e->res == R_FUNC) {
         bput(b, "mtpg_%s_fn_%s(%s", P, name_of(e->decl->name), exec_arg());
@@ -550,15 +596,31 @@ static void emit_shift(Buf *b, Expr *e)
     int w = operand_bits(e->lhs) > 32 ? 64 : 32;
     bool sign = e->lhs->ty->kind == TY_INT && e->lhs->ty->is_signed;
     if (e->op[0] == '<')
-        bput(b, "mtpg_%s_shl%d((uint%d_t)(", P, w, w);
+        bput(b, "mtp_gen_shl%d((uint%d_t)(", w, w);
     else if (sign)
-        bput(b, "mtpg_%s_sar64((int64_t)(", P);
+        bput(b, "mtp_gen_sar64((int64_t)(");
     else
-        bput(b, "mtpg_%s_shr%d((uint%d_t)(", P, w, w);
+        bput(b, "mtp_gen_shr%d((uint%d_t)(", w, w);
     emit_expr(b, e->lhs);
     bput(b, "), (uint64_t)(");
     emit_expr(b, e->rhs);
     bput(b, "))");
+}
+
+/* x in {a, b}: x evaluated once (a variable or field path is read as is) */
+static void emit_in(Buf *b, Expr *e)
+{
+    Expr *x = e->lhs;
+    bool plain = x->kind == E_IDENT || (x->kind == E_FIELD && x->lhs->kind == E_IDENT);
+    char *v = plain ? expr_str(x) : mtpc_fmt("mtp_in%d", ++tmp_counter);
+    if (!plain)
+        bput(b, "({ __auto_type %s = %s; ", v, expr_str(x));
+    bput(b, "(");
+    for (int i = 0; i < e->nargs; i++)
+        bput(b, "%s%s == %s", i ? " || " : "", v, expr_str(e->args[i]));
+    bput(b, ")");
+    if (!plain)
+        bput(b, "; })");
 }
 
 static void emit_expr(Buf *b, Expr *e)
@@ -613,7 +675,7 @@ static void emit_expr(Buf *b, Expr *e)
         if (mtpc_is_const(prog, e->rhs))
             bput(b, ").v[%lld]", (long long)mtpc_const_eval(prog, e->rhs));
         else {
-            bput(b, ").v[mtpg_%s_idx((uint64_t)(", P);
+            bput(b, ").v[mtp_gen_idx((uint64_t)(");
             emit_expr(b, e->rhs);
             bput(b, "), %lld)]", (long long)e->lhs->ty->cap);
         }
@@ -669,6 +731,7 @@ static void emit_expr(Buf *b, Expr *e)
         emit_expr(b, e->rhs);
         bput(b, ")");
         return;
+    case E_IN: emit_in(b, e); return;
     }
 }
 
@@ -713,24 +776,32 @@ static char *timer_target(Expr *t, int *ctx_index, const char **key)
     return mtpc_fmt("MTPG_%s_TIMER_%s_%s", U, upper_of(c->name), upper_of(f->name));
 }
 
-static void emit_timer(Expr *e, const char *op, bool with_dur)
+/* ---- the instruction builtins of builtins.h: emit_i_<kind>(e, row) */
+
+typedef struct InstrRow {
+    const char *op; /* "MTP_OP_..." */
+    struct { const char *path, *ctype; } f[MTPC_MAX_INSTR_FIELDS]; /* filled from the args */
+} InstrRow;
+
+/* timer_start(ctx.t, dur) / timer_stop(ctx.t): the timer names its context and index */
+static void emit_i_timer(Expr *e, const InstrRow *row)
 {
     int ci;
     const char *key;
     char *id = timer_target(e->args[0], &ci, &key);
     Buf f = {0};
-    bput(&f, "mtp_i->u.timer.id = %s; ", id);
-    if (with_dur)
-        bput(&f, "mtp_i->u.timer.dur_ns = (uint64_t)(%s); ", expr_str(e->args[1]));
+    bput(&f, "mtp_i->%s = %s; ", row->f[0].path, id);
+    if (e->nargs == 2)
+        bput(&f, "mtp_i->%s = (%s)(%s); ", row->f[1].path, row->f[1].ctype, expr_str(e->args[1]));
     if (key) {
         bput(&f, "mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = %d; ", ci);
         if (*key)
             bput(&f, "mtp_i->key = %s; ", key);
     }
-    emit_push(op, bstr(&f));
+    emit_push(row->op, bstr(&f));
 }
 
-static void emit_pkt_gen(Expr *e)
+static void emit_i_pkt_gen(Expr *e, const InstrRow *row)
 {
     Expr *bp = e->args[0];
     Decl *bd = bp->ty->rec;
@@ -743,8 +814,8 @@ static void emit_pkt_gen(Expr *e)
     emit_ind();
     emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &mtp_b%d, sizeof mtp_b%d);\n", n, n, n);
     emit_ind();
-    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);\n",
-         n);
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, %s);\n",
+         n, row->op);
     emit_ind();
     emit("if (mtp_i) {\n");
     indent_level++;
@@ -777,7 +848,7 @@ static void emit_pkt_gen(Expr *e)
     emit("}\n");
 }
 
-static void emit_new_ctx(Expr *e)
+static void emit_i_new_ctx(Expr *e, const InstrRow *row)
 {
     Expr *c = e->args[0], *id = e->args[1];
     Decl *cd = c->ty->rec;
@@ -793,8 +864,8 @@ static void emit_new_ctx(Expr *e)
     emit_ind();
     emit("uint32_t mtp_off%d = mtp_ibuf_copy(mtp_x->out, &%s, sizeof %s);\n", n, cn, cn);
     emit_ind();
-    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_CTX);\n",
-         n);
+    emit("struct mtp_instr *mtp_i = mtp_off%d == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, %s);\n",
+         n, row->op);
     emit_ind();
     emit("if (mtp_i) { mtp_i->ctx_type = %d; mtp_i->key = mtpk_%s; mtp_i->arena_off = mtp_off%d; }\n",
          cd->index, cn, n);
@@ -803,8 +874,10 @@ static void emit_new_ctx(Expr *e)
     emit("}\n");
 }
 
-static void emit_produce(Expr *e)
+/* produce(event[, id]) in a parser: an event, not an instruction */
+static void emit_i_produce(Expr *e, const InstrRow *row)
 {
+    (void)row;
     Decl *ev = e->args[0]->ty->rec;
     int n = ++tmp_counter;
     emit_ind();
@@ -833,69 +906,35 @@ static void emit_produce(Expr *e)
     emit("}\n");
 }
 
+/* each argument converted to its instruction field's type, in order */
+static void emit_i_scalar(Expr *e, const InstrRow *row)
+{
+    Buf f = {0};
+    for (int i = 0; i < e->nargs; i++)
+        bput(&f, "%smtp_i->%s = (%s)(%s);", i ? " " : "", row->f[i].path, row->f[i].ctype,
+             expr_str(e->args[i]));
+    emit_push(row->op, bstr(&f));
+}
+
+#define MTPC_F(path, ctype) {#path, #ctype}
+#define MTPC_I_ROW(name, id, lo, hi, kind, op, fields) \
+    [B_##id - B__VALUES_END - 1] = {"MTP_OP_" #op, {MTPC_UNPAREN fields}},
+#define MTPC_I_EMIT(name, id, lo, hi, kind, op, fields) \
+    [B_##id - B__VALUES_END - 1] = emit_i_##kind,
+static const InstrRow instr_rows[B__INSTRS_END - B__VALUES_END - 1] = {
+    MTPC_INSTR_BUILTINS(MTPC_I_ROW)
+};
+static void (*const instr_emit[B__INSTRS_END - B__VALUES_END - 1])(Expr *, const InstrRow *) = {
+    MTPC_INSTR_BUILTINS(MTPC_I_EMIT)
+};
+#undef MTPC_F
+#undef MTPC_I_ROW
+#undef MTPC_I_EMIT
+
 static void emit_instruction(Expr *e)
 {
-    Expr **a = e->args;
-    Buf f = {0};
-    switch (e->builtin) {
-    case B_NEW_RX:
-    case B_NEW_TX:
-        bput(&f, "mtp_i->u.unit.uid = (uint64_t)(%s); mtp_i->u.unit.size = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        if (e->nargs == 3)
-            bput(&f, " mtp_i->u.unit.addr = (mtp_addr_t)(%s);", expr_str(a[2]));
-        emit_push(e->builtin == B_NEW_RX ? "MTP_OP_NEW_RX_DATA" : "MTP_OP_NEW_TX_DATA", bstr(&f));
-        return;
-    case B_ADD_RX_SEG:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.off = (uint64_t)(%s); "
-                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]), expr_str(a[3]));
-        emit_push("MTP_OP_ADD_RX_SEG", bstr(&f));
-        return;
-    case B_RX_FLUSH:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s); "
-                 "mtp_i->u.seg.addr = (mtp_addr_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
-        emit_push("MTP_OP_RX_FLUSH", bstr(&f));
-        return;
-    case B_ADD_TX:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.addr = (mtp_addr_t)(%s); "
-                 "mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]), expr_str(a[2]));
-        emit_push("MTP_OP_ADD_TX_DATA", bstr(&f));
-        return;
-    case B_TX_FLUSH:
-        bput(&f, "mtp_i->u.seg.uid = (uint64_t)(%s); mtp_i->u.seg.len = (uint32_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push("MTP_OP_TX_FLUSH", bstr(&f));
-        return;
-    case B_PKT_GEN: emit_pkt_gen(e); return;
-    case B_TIMER_START:
-    case B_TIMER_RESTART: emit_timer(e, "MTP_OP_TIMER_START", true); return;
-    case B_TIMER_STOP: emit_timer(e, "MTP_OP_TIMER_STOP", false); return;
-    case B_NEW_CTX: emit_new_ctx(e); return;
-    case B_DEL_CTX: emit_push("MTP_OP_DEL_CTX", ""); return;
-    case B_SET_QRATE:
-    case B_SET_QPRIO:
-        bput(&f, "mtp_i->u.sched.queue = (uint16_t)(%s); mtp_i->u.sched.value = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push(e->builtin == B_SET_QRATE ? "MTP_OP_SET_QUEUE_RATE" : "MTP_OP_SET_QUEUE_PRIO",
-                  bstr(&f));
-        return;
-    case B_SET_FLOW_PRIO:
-        bput(&f, "mtp_i->u.sched.value = (uint64_t)(%s);", expr_str(a[0]));
-        emit_push("MTP_OP_SET_FLOW_PRIO", bstr(&f));
-        return;
-    case B_NOTIFY:
-        bput(&f, "mtp_i->u.note.code = (uint32_t)(%s); mtp_i->u.note.value = (uint64_t)(%s);",
-             expr_str(a[0]), expr_str(a[1]));
-        emit_push("MTP_OP_NOTIFY", bstr(&f));
-        return;
-    case B_PRODUCE: emit_produce(e); return;
-    default: break;
-    }
-    emit_ind();
-    emit("%s;\n", expr_str(e));
+    int i = e->builtin - B__VALUES_END - 1;
+    instr_emit[i](e, &instr_rows[i]);
 }
 
 /* ------------------------------------------------------------ statements */
@@ -950,6 +989,41 @@ static const char *return_ok(void)
     }
 }
 
+/* for ([i,] x in [reverse] l): an index over [0, min(len, capacity)), l read at every step
+ * (the body may change it) */
+static void emit_for_in(Stmt *s)
+{
+    Expr *l = s->expr;
+    int n = ++tmp_counter;
+    char *ls = expr_str(l);
+    long long cap = (long long)l->ty->cap;
+    emit_ind();
+    if (s->reverse)
+        emit("for (uint32_t mtp_k%d = (%s).len < %lld ? (%s).len : %lld; mtp_k%d-- > 0;) {\n", n,
+             ls, cap, ls, cap, n);
+    else
+        emit("for (uint32_t mtp_k%d = 0; mtp_k%d < (%s).len && mtp_k%d < %lld; mtp_k%d++) {\n", n,
+             n, ls, n, cap, n);
+    indent_level++;
+    if (s->reverse) { /* the body may have removed elements above */
+        emit_ind();
+        emit("if (mtp_k%d >= (%s).len) continue;\n", n, ls);
+    }
+    if (s->ivar) {
+        emit_ind();
+        emit("uint32_t %s = mtp_k%d;\n", name_of(s->ivar->name), n);
+    }
+    emit_ind();
+    if (s->var->is_ptr)
+        emit("const %s *%s = &(%s).v[mtp_k%d];\n", ctype(s->var->ty), name_of(s->var->name), ls, n);
+    else
+        emit("%s %s = (%s).v[mtp_k%d];\n", ctype(s->var->ty), name_of(s->var->name), ls, n);
+    emit_block_of(s->body);
+    indent_level--;
+    emit_ind();
+    emit("}\n");
+}
+
 static void emit_stmt(Stmt *s)
 {
     if (s->kind != S_BLOCK)
@@ -968,6 +1042,10 @@ static void emit_stmt(Stmt *s)
         Var *v = s->var;
         char *n = name_of(v->name);
         emit_ind();
+        if (v->is_ptr) { /* a const reference (sema) */
+            emit("const %s *%s = &(%s);\n", ctype(v->ty), n, expr_str(s->expr));
+            return;
+        }
         if (ty_is_scalar(v->ty)) {
             emit("%s %s = %s;\n", ctype(v->ty), n, s->expr ? expr_str(s->expr) : "0");
             return;
@@ -987,7 +1065,7 @@ static void emit_stmt(Stmt *s)
         return;
     }
     case S_EXPR:
-        if (s->expr->kind == E_CALL && s->expr->builtin >= B_NEW_RX) {
+        if (s->expr->kind == E_CALL && mtpc_builtin_is_instr(s->expr->builtin)) {
             emit_instruction(s->expr);
             return;
         }
@@ -1067,6 +1145,7 @@ static void emit_stmt(Stmt *s)
         emit("}\n");
         return;
     }
+    case S_FOR_IN: emit_for_in(s); return;
     case S_RETURN:
         emit_ind();
         if (s->expr)
@@ -1226,7 +1305,7 @@ static void emit_read_fixed(Decl *d, const char *dst, const char *src, int base_
         if (f->ty->kind == TY_BOOL)
             emit("    %s%s = %s[%d] != 0;\n", dst, fn, src, at);
         else
-            emit("    %s%s = (%s)mtpg_%s_%s(%s + %d);\n", dst, fn, ctype(f->ty), P, get_fn(bytes),
+            emit("    %s%s = (%s)mtp_gen_%s(%s + %d);\n", dst, fn, ctype(f->ty), get_fn(bytes),
                  src, at);
     }
 }
@@ -1275,7 +1354,7 @@ static void emit_write_fixed(Decl *d, const char *srcv, const char *dst, int bas
         if (f->ty->kind == TY_BOOL)
             emit("    %s[%d] = (%s) ? 1 : 0;\n", dst, at, val);
         else
-            emit("    mtpg_%s_put%d(%s + %d, (uint%d_t)(%s));\n", P, bytes * 8, dst, at, bytes * 8,
+            emit("    mtp_gen_put%d(%s + %d, (uint%d_t)(%s));\n", bytes * 8, dst, at, bytes * 8,
                  val);
     }
 }
@@ -1323,7 +1402,7 @@ static void emit_opt_code(Decl *o)
             indent_level = 1;
             emit_write_fixed(lf->ty->elem->rec, "s->", "e", 0, false);
         } else
-            emit("        mtpg_%s_put%d(e, (uint%d_t)v->%s.v[i]);\n", P, es * 8, es * 8, ln);
+            emit("        mtp_gen_put%d(e, (uint%d_t)v->%s.v[i]);\n", es * 8, es * 8, ln);
         emit("    }\n");
     }
     emit("    return size;\n}\n\n");
@@ -1344,7 +1423,7 @@ static void emit_opt_code(Decl *o)
             emit("        %s *s = &v->%s.v[i];\n", ctype(lf->ty->elem), ln);
             emit_read_fixed(lf->ty->elem->rec, "s->", "e", 0);
         } else
-            emit("        v->%s.v[i] = (%s)mtpg_%s_%s(e);\n", ln, ctype(lf->ty->elem), P,
+            emit("        v->%s.v[i] = (%s)mtp_gen_%s(e);\n", ln, ctype(lf->ty->elem),
                  get_fn(es));
         emit("    }\n");
     }
@@ -1564,7 +1643,8 @@ static void emit_params_c(Decl *d, Buf *b)
         Var *v = p->var;
         bput(b, ", ");
         if (v->is_ptr)
-            bput(b, "%s%s *%s", v->is_const ? "const " : "", ctype(v->ty), name_of(v->name));
+            bput(b, "%s%s *%s", v->is_const || v->is_readonly ? "const " : "", ctype(v->ty),
+                 name_of(v->name));
         else
             bput(b, "%s %s", ctype(v->ty), name_of(v->name));
     }
@@ -1957,7 +2037,7 @@ static void emit_header(const char *hname)
             break;
         default: break;
         }
-    /* key packers */
+    /* key packers and unpackers */
     for (Decl *d = prog->decls; d; d = d->next) {
         if (d->kind != D_FLOWID)
             continue;
@@ -1971,6 +2051,18 @@ static void emit_header(const char *hname)
         }
         if (!d->fields)
             emit("    (void)id;\n");
+        emit("}\n\n");
+        /* and back: what a shim needs to read a context's id from a key (a notification's) */
+        emit("static inline void mtpg_%s_unkey_%s(const struct mtp_key *k, %s *id)\n{\n"
+             "    memset(id, 0, sizeof *id);\n",
+             P, name_of(d->name), rec_ctype(d));
+        off = 0;
+        for (Field *f = d->fields; f; f = f->next) {
+            emit("    memcpy(&id->%s, k->b + %d, %d);\n", name_of(f->name), off, scalar_bytes(f->ty));
+            off += scalar_bytes(f->ty);
+        }
+        if (!d->fields)
+            emit("    (void)k;\n");
         emit("}\n\n");
     }
     /* params */
@@ -1994,25 +2086,6 @@ static void emit_header(const char *hname)
 
 /* ------------------------------------------------------------ entry */
 
-static void emit_helpers(void)
-{
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get8(const uint8_t *p) { return p[0]; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get32(const uint8_t *p) { return mtpg_%s_get16(p) << 16 | mtpg_%s_get16(p + 2); }\n", P, P, P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_get64(const uint8_t *p) { return mtpg_%s_get32(p) << 32 | mtpg_%s_get32(p + 4); }\n", P, P, P);
-    emit("static __attribute__((unused)) void mtpg_%s_put8(uint8_t *p, uint8_t v) { p[0] = v; }\n", P);
-    emit("static __attribute__((unused)) void mtpg_%s_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }\n", P);
-    emit("static __attribute__((unused)) void mtpg_%s_put32(uint8_t *p, uint32_t v) { mtpg_%s_put16(p, (uint16_t)(v >> 16)); mtpg_%s_put16(p + 2, (uint16_t)v); }\n", P, P, P);
-    emit("static __attribute__((unused)) void mtpg_%s_put64(uint8_t *p, uint64_t v) { mtpg_%s_put32(p, (uint32_t)(v >> 32)); mtpg_%s_put32(p + 4, (uint32_t)v); }\n", P, P, P);
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }\n", P);
-    emit("static __attribute__((unused)) uint64_t mtpg_%s_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }\n", P);
-    emit("static __attribute__((unused)) int64_t mtpg_%s_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }\n", P);
-    emit("/* a list index past the end reads/writes the last element instead of memory */\n");
-    emit("static __attribute__((unused)) uint32_t mtpg_%s_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }\n\n", P);
-}
-
 /* Only registered coalescing rules are emitted (the descriptor lists them). */
 static bool is_registered_rule(const Program *p, const Decl *d)
 {
@@ -2022,6 +2095,7 @@ static bool is_registered_rule(const Program *p, const Decl *d)
     return false;
 }
 
+/* hname NULL: c and h are the same stream, the header written first (mtpc without -o) */
 void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
 {
     prog = p;
@@ -2033,32 +2107,22 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     U = p->upper;
     /* header */
     out = h;
+    out_line = 1;
     emit_header(hname);
     /* C file */
     out = c;
-    out_line = 1;
-    emit("/* Generated by mtpc from %s. DO NOT EDIT. */\n", p->file->name);
+    if (hname) {
+        out_line = 1;
+        emit("/* Generated by mtpc from %s. DO NOT EDIT. */\n", p->file->name);
+    }
     emit("#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n");
-    emit("#include \"%s\"\n\n", hname);
-    emit("/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs\n"
-         " * are intended, and unused locals come from the program. */\n");
-    emit("#pragma GCC diagnostic ignored \"-Wpragmas\"\n");
-    emit("#pragma GCC diagnostic ignored \"-Wunknown-warning-option\"\n");
-    static const char *quiet[] = {
-        "-Wsign-compare", "-Wtype-limits", "-Wunused-variable", "-Wunused-but-set-variable",
-        "-Wunused-parameter", "-Wtautological-constant-out-of-range-compare",
-        "-Wtautological-compare", "-Wparentheses-equality", "-Wshift-count-overflow",
-        "-Wbool-operation", "-Wint-in-bool-context", "-Wsign-conversion",
-        "-Wtautological-unsigned-zero-compare", "-Wgnu-statement-expression",
-    };
-    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
-        emit("#pragma GCC diagnostic ignored \"%s\"\n", quiet[i]);
-    emit("\n");
+    if (hname)
+        emit("#include \"%s\"\n", hname);
+    emit("#include \"mtp/generated.h\" /* helpers; silences warnings MTP code triggers */\n\n");
     for (int i = 0; i < p->nevents; i++)
         emit("_Static_assert(sizeof(%s) <= MTP_EVENT_MAX_BYTES, \"event %s is too large\");\n",
              rec_ctype(p->events[i]), name_of(p->events[i]->name));
     emit("\n");
-    emit_helpers();
     for (int i = 0; i < p->nparams; i++) {
         Decl *d = p->params[i];
         emit("%s mtpg_%s_param_%s = %s;\n", ctype(d->ty), P, name_of(d->name),

@@ -5,16 +5,16 @@
 MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/main.c
 BINS      += $(MTPC)
 
-$(MTPC): $(MTPC_SRCS) gen/mtpc.h
+$(MTPC): $(MTPC_SRCS) gen/mtpc.h gen/builtins.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Igen $(MTPC_SRCS) -o $@
 
-$(MTPC_SAN): $(MTPC_SRCS) gen/mtpc.h
+$(MTPC_SAN): $(MTPC_SRCS) gen/mtpc.h gen/builtins.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Igen $(MTPC_SRCS) -o $@
 
 GEN_TEST := $(B)/san/tests/gen/test_gen
-$(GEN_TEST): gen/tests/test_gen.c
+$(GEN_TEST): gen/tests/test_gen.c gen/builtins.h core/include/mtp/program.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $< $(CRITERION) -o $@
 
@@ -43,7 +43,7 @@ $(B)/san/tests/gen/test_%: gen/tests/test_%.c $(GEN_OK_DIR)/%.c $(B)/san/lib/lib
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
 GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/tests/fuzz_mtpc.c
-$(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h
+$(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h gen/builtins.h
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Igen -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined $(GEN_FUZZ_SRCS) -o $@

@@ -174,16 +174,18 @@ SrcFile *mtpc_read_file(const char *path)
     }
     fclose(fp);
     buf[n] = '\0';
-    if (strlen(buf) != n)
-        mtpc_fatal("%s: contains a NUL byte", path);
     char *copy = mtpc_calloc(1, n + 1);
     memcpy(copy, buf, n + 1);
     free(buf);
-    buf = copy;
     SrcFile *f = mtpc_calloc(1, sizeof *f);
     f->name = mtpc_strdup(path);
-    f->contents = buf;
+    f->contents = copy;
     f->size = n;
+    /* the lexer stops at the first NUL: point at it like at any other error (the quoted
+     * source line ends there) */
+    size_t nul = strlen(copy);
+    if (nul != n)
+        mtpc_error_src(f, copy + nul, "NUL byte in the source");
     return f;
 }
 

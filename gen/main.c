@@ -12,7 +12,8 @@ static void usage(FILE *o)
 {
     fprintf(o,
             "usage: mtpc [options] file.mtp\n"
-            "  -o FILE        output (C: FILE and FILE with .h; bpf: FILE)\n"
+            "  -o FILE        output (C: FILE and FILE with .h; bpf: FILE); without -o,\n"
+            "                 stdout (C: the header, then the code)\n"
             "  --emit=c       generated C for the runtime (default)\n"
             "  --emit=bpf     header for the XDP steering program\n"
             "  --emit=ast     print the syntax tree\n"
@@ -101,12 +102,17 @@ int main(int argc, char **argv)
     mtpc_sema(p);
     if (check)
         return 0;
-    if (!out)
-        mtpc_fatal("-o is required");
     if (!strcmp(emit, "bpf")) {
-        FILE *o = open_out(out);
+        FILE *o = out ? open_out(out) : stdout;
         mtpc_emit_bpf(p, o);
-        close_out(o, out);
+        close_out(o, out ? out : "stdout");
+        return 0;
+    }
+    if (!out) {
+        /* one self-contained C file: the header, then the code (which then includes none) */
+        p->c_name = mtpc_fmt("%s.c", p->name);
+        mtpc_emit_c(p, stdout, stdout, NULL);
+        close_out(stdout, "stdout");
         return 0;
     }
     /* X.c -> X.h next to it */

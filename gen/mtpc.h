@@ -122,6 +122,7 @@ struct Field {
 
 typedef enum {
     E_NUM, E_BOOL, E_IDENT, E_FIELD, E_INDEX, E_CALL, E_METHOD, E_UNARY, E_BINARY, E_COND,
+    E_IN, /* lhs in { args } */
 } ExprKind;
 
 /* What an identifier or call resolved to. */
@@ -161,6 +162,7 @@ struct Expr {
 
 typedef enum {
     S_BLOCK, S_DECL, S_EXPR, S_ASSIGN, S_IF, S_FOR, S_RETURN, S_STOP, S_DROP, S_WHEN, S_ASSERT,
+    S_FOR_IN, /* for ([ivar ,] var in [reverse] expr) body */
 } StmtKind;
 
 struct Var {
@@ -168,6 +170,7 @@ struct Var {
     Type *ty;
     bool is_ptr;      /* a C pointer parameter (aggregates passed by reference) */
     bool is_const;    /* the event of a processor */
+    bool is_readonly; /* a `const` local or parameter, a for-in element or index */
     bool is_pkt;      /* parser packet */
     bool is_ip;       /* parser net_header */
     bool is_bp_self;  /* seg_rule `bp`, coalesce operands */
@@ -188,6 +191,8 @@ struct Stmt {
     Stmt *then, *els;
     Stmt *init, *step; /* S_FOR */
     bool drop_newer;   /* S_WHEN */
+    Var *ivar;         /* S_FOR_IN index (or NULL) */
+    bool reverse;      /* S_FOR_IN from the last element down */
     char *text;        /* S_ASSERT: source text of the condition */
     int text_len;
 };
@@ -197,7 +202,7 @@ struct Stmt {
 typedef enum {
     D_CONST, D_PARAM, D_STRUCT, D_FLOWID, D_EVENT, D_CONTEXT, D_SCRATCH, D_NETHDR, D_OPT,
     D_OPTUNION, D_OPTLIST, D_BP, D_SEGRULE, D_COALESCE, D_SCHED, D_PARSER, D_PROC, D_FUNC,
-    D_DISPATCH, D_DEPLOY,
+    D_DISPATCH, D_DEPLOY, D_ENUM,
 } DeclKind;
 
 enum { EVK_APP, EVK_NET, EVK_TIMER };
@@ -208,6 +213,7 @@ enum { PROLE_EVENT, PROLE_CTX, PROLE_GLOBAL, PROLE_SCRATCH };
 typedef struct Param Param;
 struct Param {
     Param *next;
+    bool readonly; /* `const` */
     Type *ty;
     Token *name;
     Var *var;
@@ -265,6 +271,7 @@ struct Decl {
     Expr *init;
     int64_t value; /* const value */
     bool value_known;
+    Decl *of_enum; /* D_CONST: the enum it is a member of */
 
     /* records */
     Field *fields;
@@ -369,19 +376,22 @@ bool ty_is_scalar(const Type *t);
 int ty_wire_bits(const Type *t); /* fixed wire width or 0 */
 const char *decl_kind_name(DeclKind k);
 
-/* builtins (Expr.builtin) */
+/* builtins (Expr.builtin): the rows of builtins.h, then the methods */
+#include "builtins.h"
+#define MTPC_B_ID(name, id, ...) B_##id,
 enum {
     B_NONE,
-    /* value functions */
-    B_NOW, B_MIN, B_MAX, B_SEQ_LT, B_SEQ_LEQ, B_SEQ_GT, B_SEQ_GEQ, B_KEYED_HASH, B_RAND32,
-    B_DATA, B_LEN, B_EXTRACT,
-    /* instructions */
-    B_NEW_RX, B_ADD_RX_SEG, B_RX_FLUSH, B_NEW_TX, B_ADD_TX, B_TX_FLUSH, B_PKT_GEN,
-    B_TIMER_START, B_TIMER_RESTART, B_TIMER_STOP, B_NEW_CTX, B_DEL_CTX, B_SET_QRATE,
-    B_SET_QPRIO, B_SET_FLOW_PRIO, B_NOTIFY, B_PRODUCE,
+    MTPC_VALUE_BUILTINS(MTPC_B_ID) /* value functions */
+    B__VALUES_END,
+    MTPC_INSTR_BUILTINS(MTPC_B_ID) /* instructions (statements) */
+    B__INSTRS_END,
     /* methods */
     M_SET, M_UNSET, M_TEST, M_FIRST_SET, M_FIRST_UNSET, M_SLIDE, M_HEAD, M_RESET,
     M_ADD, M_REMOVE, M_CLEAR, M_LEN, M_FIRST, M_POP_FIRST, M_HAS, M_GET, M_FIND, M_UPDATE,
 };
+#undef MTPC_B_ID
+
+/* a builtin that is a statement appending an instruction (or an event) */
+static inline bool mtpc_builtin_is_instr(int b) { return b > B__VALUES_END && b < B__INSTRS_END; }
 
 #endif

@@ -334,15 +334,44 @@ static bool at_level_op(int lv)
  * or_expr  = and_expr { "||" and_expr }      and_expr = bor { "&&" bor }
  * bor      = bxor { "|" bxor }               bxor = band { "^" band }
  * band     = equality { "&" equality }       equality = relational { ("==" | "!=") relational }
- * relational = shift { ("<" | "<=" | ">" | ">=") shift }
+ * relational = shift { ("<" | "<=" | ">" | ">=") shift } | shift "in" set
  * shift    = add_expr { ("<<" | ">>") add_expr }
  * add_expr = mul { ("+" | "-") mul }         mul = unary { ("*" | "/" | "%") unary }
  */
+/* set = "{" expr { "," expr } [ "," ] "}"   (after `in`) */
+static Expr *in_set(Expr *lhs)
+{
+    Expr *e = new_expr(E_IN, tok);
+    tok = tok->next; /* in */
+    e->lhs = lhs;
+    Expr *buf[64];
+    int n = 0;
+    skip("{");
+    do {
+        if (equal("}"))
+            break;
+        if (n >= 64)
+            mtpc_error_at(tok, "a set has at most 64 members");
+        buf[n++] = expr();
+    } while (consume(","));
+    skip("}");
+    if (n == 0)
+        mtpc_error_at(e->tok, "an empty set");
+    e->nargs = n;
+    e->args = mtpc_calloc((size_t)n, sizeof(Expr *));
+    memcpy(e->args, buf, (size_t)n * sizeof(Expr *));
+    return e;
+}
+
+#define LEVEL_RELATIONAL 6 /* < <= > >= and `in { … }` */
+
 static Expr *level(int lv)
 {
     if (lv == NLEVELS)
         return unary();
     Expr *e = level(lv + 1);
+    if (lv == LEVEL_RELATIONAL && equal("in") && tok_is(tok->next, "{"))
+        return in_set(e);
     while (at_level_op(lv)) {
         Token *t = tok;
         tok = tok->next;
@@ -407,17 +436,21 @@ static bool is_assign_op(void)
 }
 
 /*
- * simple = type ident [ "=" expr ]
+ * simple = type ident [ "=" expr ] | "const" type ident "=" expr
  *        | expr [ assign_op expr | "++" | "--" ]
  * assign_op = "=" | "+=" | "-=" | "*=" | "/=" | "%=" | "&=" | "|=" | "^=" | "<<=" | ">>="
  */
 static Stmt *simple(void)
 {
     Token *t = tok;
-    if (at_declaration()) {
+    bool readonly = consume("const");
+    if (readonly || at_declaration()) {
         Stmt *s = new_stmt(S_DECL, t);
         Type *ty = type();
         s->var = new_var(ty, ident("a variable name"));
+        s->var->is_readonly = readonly;
+        if (readonly && !equal("="))
+            error_here("'=' (a const local needs its value)");
         if (consume("="))
             s->expr = expr();
         return s;
@@ -450,6 +483,7 @@ static Stmt *simple(void)
  * stmt = block
  *      | "if" "(" expr ")" stmt [ "else" stmt ]
  *      | "for" "(" simple ";" expr ";" simple ")" stmt
+ *      | "for" "(" [ ident "," ] ident "in" [ "reverse" ] expr ")" stmt
  *      | "return" [ expr ] ";"
  *      | "stop" ";"
  *      | "drop" ";"
@@ -458,6 +492,39 @@ static Stmt *simple(void)
  *      | simple ";"
  */
 static Stmt *stmt_inner(void);
+
+/* after "for (": `x in` or `i, x in` */
+static bool at_for_in(void)
+{
+    if (tok->kind != TK_IDENT)
+        return false;
+    if (tok_is(tok->next, "in"))
+        return true;
+    return tok_is(tok->next, ",") && tok->next->next->kind == TK_IDENT &&
+           tok_is(tok->next->next->next, "in");
+}
+
+/* "for" "(" [ ident "," ] ident "in" [ "reverse" ] expr ")" stmt   (after "for (") */
+static Stmt *for_in(Token *t)
+{
+    Stmt *s = new_stmt(S_FOR_IN, t);
+    Token *first = ident("a loop variable name");
+    if (consume(",")) {
+        s->ivar = new_var(NULL, first);
+        first = ident("a loop variable name");
+    }
+    s->var = new_var(NULL, first);
+    skip("in");
+    if (tok_is(tok, "reverse") && !tok_is(tok->next, ")") && !tok_is(tok->next, ".") &&
+        !tok_is(tok->next, "[")) {
+        tok = tok->next;
+        s->reverse = true;
+    }
+    s->expr = expr();
+    skip(")");
+    s->body = stmt();
+    return s;
+}
 
 static Stmt *stmt(void)
 {
@@ -483,8 +550,10 @@ static Stmt *stmt_inner(void)
         return s;
     }
     if (consume("for")) {
-        Stmt *s = new_stmt(S_FOR, t);
         skip("(");
+        if (at_for_in())
+            return for_in(t);
+        Stmt *s = new_stmt(S_FOR, t);
         s->init = simple();
         skip(";");
         s->expr = expr();
@@ -605,6 +674,7 @@ static void params(Decl *d)
         if (head.next)
             skip(",");
         Param *p = mtpc_calloc(1, sizeof *p);
+        p->readonly = consume("const");
         p->ty = type();
         p->name = ident("a parameter name");
         cur = cur->next = p;
@@ -801,6 +871,52 @@ static Decl *optlist_decl(Token *kw)
  *      | dispatch | deploy
  * granularity = ( "flow" | "listener" | "shared" ) "(" ident ")" | "global"
  */
+/* "enum" ident [ ":" type ] "{" ident [ "=" expr ] { "," ident [ "=" expr ] } [ "," ] "}" [ ";" ]
+ * The enum, then one `const` of its type per member (a member without a value is the one
+ * before plus 1, the first 0), chained after it. */
+static Decl *enum_decl(Token *kw)
+{
+    Decl *e = new_decl(D_ENUM, kw);
+    e->name = ident("an enum name");
+    if (consume(":"))
+        e->ty = type();
+    else {
+        e->ty = new_type(TY_INT, e->name);
+        e->ty->bits = 8;
+    }
+    skip("{");
+    Decl *last = e, *prev = NULL;
+    do {
+        if (equal("}"))
+            break;
+        Decl *c = new_decl(D_CONST, tok);
+        c->name = ident("an enum member");
+        c->ty = e->ty;
+        c->of_enum = e;
+        if (consume("="))
+            c->init = expr();
+        else if (!prev) {
+            c->init = new_expr(E_NUM, c->name);
+        } else {
+            Expr *p = new_expr(E_IDENT, c->name);
+            p->name = prev->name;
+            Expr *one = new_expr(E_NUM, c->name);
+            one->num = 1;
+            c->init = new_expr(E_BINARY, c->name);
+            memcpy(c->init->op, "+", 2);
+            c->init->lhs = p;
+            c->init->rhs = one;
+        }
+        last = last->next = prev = c;
+        e->nmembers++;
+    } while (consume(","));
+    skip("}");
+    consume(";");
+    if (!e->nmembers)
+        mtpc_error_at(e->name, "an enum needs members");
+    return e;
+}
+
 static Decl *decl(void)
 {
     Token *kw = tok;
@@ -824,6 +940,8 @@ static Decl *decl(void)
             field_list(d);
             return d;
         }
+    if (consume("enum"))
+        return enum_decl(kw);
     if (consume("event")) {
         Decl *d = new_decl(D_EVENT, kw);
         d->name = ident("an event name");
@@ -907,8 +1025,11 @@ Program *mtpc_parse(SrcFile *f)
     Program *p = mtpc_calloc(1, sizeof *p);
     p->file = f;
     Decl head = {0}, *cur = &head;
-    while (tok->kind != TK_EOF)
+    while (tok->kind != TK_EOF) {
         cur = cur->next = decl();
+        while (cur->next) /* an enum's members */
+            cur = cur->next;
+    }
     p->decls = head.next;
     return p;
 }
@@ -1006,6 +1127,15 @@ static void dump_expr(FILE *o, const Expr *e)
         dump_expr(o, e->rhs);
         fprintf(o, ")");
         break;
+    case E_IN:
+        fprintf(o, "(in ");
+        dump_expr(o, e->lhs);
+        for (int i = 0; i < e->nargs; i++) {
+            fprintf(o, " ");
+            dump_expr(o, e->args[i]);
+        }
+        fprintf(o, ")");
+        break;
     case E_COND:
         fprintf(o, "(? ");
         dump_expr(o, e->cond);
@@ -1067,6 +1197,14 @@ static void dump_stmt(FILE *o, const Stmt *s, int d)
         fprintf(o, "\n");
         dump_stmt(o, s->init, d + 1);
         dump_stmt(o, s->step, d + 1);
+        dump_stmt(o, s->body, d + 1);
+        return;
+    case S_FOR_IN:
+        fprintf(o, "for %.*s%s%.*s in %s", s->ivar ? s->ivar->name->len : 0,
+                s->ivar ? s->ivar->name->loc : "", s->ivar ? ", " : "", s->var->name->len,
+                s->var->name->loc, s->reverse ? "reverse " : "");
+        dump_expr(o, s->expr);
+        fprintf(o, "\n");
         dump_stmt(o, s->body, d + 1);
         return;
     case S_RETURN:

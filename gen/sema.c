@@ -12,7 +12,7 @@ const char *decl_kind_name(DeclKind k)
     static const char *n[] = {
         "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
         "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-        "proc", "func", "dispatch", "deploy",
+        "proc", "func", "dispatch", "deploy", "enum",
     };
     return n[k];
 }
@@ -252,6 +252,22 @@ static void const_eval_decl(Decl *d)
     d->visit = 0;
 }
 
+/* an enum member's value fits the enum's type */
+static void check_enum_member(Decl *c)
+{
+    const Type *t = c->ty;
+    if (t->kind != TY_INT)
+        mtpc_error_at(t->tok, "an enum's type must be an integer type, not %s", type_name(t));
+    int64_t lo = t->is_signed ? -((int64_t)1 << (t->bits - 1)) : 0;
+    int64_t hi = t->bits >= 63 ? INT64_MAX
+                 : t->is_signed ? ((int64_t)1 << (t->bits - 1)) - 1 : ((int64_t)1 << t->bits) - 1;
+    if (c->value < lo || c->value > hi)
+        mtpc_error_at(c->name, "enum member '%.*s' is %lld, outside %s: declare 'enum %.*s : "
+                               "<wider type>'",
+                      c->name->len, c->name->loc, (long long)c->value, type_name(t),
+                      c->of_enum->name->len, c->of_enum->name->loc);
+}
+
 static int64_t const_in_range(Expr *e, int64_t lo, int64_t hi, const char *what)
 {
     if (!mtpc_is_const(prog, e))
@@ -305,6 +321,12 @@ static void resolve_type(Type *t, int depth)
         Decl *d = find_decl_tok(t->name);
         if (!d)
             mtpc_error_at(t->name, "unknown type '%.*s'", t->name->len, t->name->loc);
+        if (d->kind == D_ENUM) { /* its integer type */
+            t->kind = TY_INT;
+            t->bits = d->ty->bits;
+            t->is_signed = d->ty->is_signed;
+            break;
+        }
         switch (d->kind) {
         case D_STRUCT: case D_FLOWID: case D_EVENT: case D_CONTEXT: case D_SCRATCH:
         case D_NETHDR: case D_OPT: case D_OPTLIST: case D_BP:
@@ -393,6 +415,7 @@ static Fn no_fn; /* outside any function: constants, initialisers */
 static Fn *fn = &no_fn;
 
 static Expr *check_expr(Expr *e);
+static Expr *check_value(Expr *e);
 static void check_stmt(Stmt *s);
 static bool is_rec_kind(const Type *t, DeclKind k);
 static uint64_t type_size(const Type *t);
@@ -472,6 +495,9 @@ static void check_lvalue(Expr *e)
     if (v->is_const)
         mtpc_error_at(e->tok, "cannot assign to event '%.*s': events are read-only in processors",
                       v->name->len, v->name->loc);
+    if (v->is_readonly)
+        mtpc_error_at(e->tok, "cannot assign to '%.*s': it is read-only", v->name->len,
+                      v->name->loc);
     if (v->is_pkt || v->is_ip)
         mtpc_error_at(e->tok, "cannot assign to '%.*s'", v->name->len, v->name->loc);
     for (int i = 0; i < fn->nfrozen; i++)
@@ -576,26 +602,30 @@ static void check_timer_params(void)
     }
 }
 
-static const struct { const char *name; int b; } builtins[] = {
-    {"now", B_NOW}, {"min", B_MIN}, {"max", B_MAX}, {"seq_lt", B_SEQ_LT},
-    {"seq_leq", B_SEQ_LEQ}, {"seq_gt", B_SEQ_GT}, {"seq_geq", B_SEQ_GEQ},
-    {"keyed_hash", B_KEYED_HASH}, {"rand32", B_RAND32}, {"data", B_DATA}, {"len", B_LEN},
-    {"extract", B_EXTRACT}, {"new_rx_ordered_data", B_NEW_RX}, {"add_rx_data_seg", B_ADD_RX_SEG},
-    {"rx_flush_and_notify", B_RX_FLUSH}, {"new_tx_ordered_data", B_NEW_TX},
-    {"add_tx_data", B_ADD_TX}, {"tx_flush_and_notify", B_TX_FLUSH}, {"pkt_gen", B_PKT_GEN},
-    {"timer_start", B_TIMER_START}, {"timer_restart", B_TIMER_RESTART},
-    {"timer_stop", B_TIMER_STOP}, {"new_ctx", B_NEW_CTX}, {"del_ctx", B_DEL_CTX},
-    {"set_queue_rate", B_SET_QRATE}, {"set_queue_prio", B_SET_QPRIO},
-    {"set_flow_prio", B_SET_FLOW_PRIO}, {"notify", B_NOTIFY},
-    {"produce", B_PRODUCE},
+/* The builtins of builtins.h: name, arguments and the family check of each. */
+typedef void (*BuiltinCheck)(Expr *e, int lo, int hi);
+#define MTPC_B_CHECK_DECL(name, id, lo, hi, kind, ...) static void check_b_##kind(Expr *, int, int);
+#define MTPC_B_ROW(name, id, lo, hi, kind, ...) {#name, B_##id, lo, hi, check_b_##kind},
+MTPC_VALUE_BUILTINS(MTPC_B_CHECK_DECL)
+MTPC_INSTR_BUILTINS(MTPC_B_CHECK_DECL)
+static const struct { const char *name; int b; int lo, hi; BuiltinCheck check; } builtins[] = {
+    MTPC_VALUE_BUILTINS(MTPC_B_ROW) MTPC_INSTR_BUILTINS(MTPC_B_ROW)
 };
+#undef MTPC_B_CHECK_DECL
+#undef MTPC_B_ROW
 
-static int builtin_of(const Token *t)
+static int builtin_index(const Token *t)
 {
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (tok_is(t, builtins[i].name))
-            return builtins[i].b;
-    return B_NONE;
+            return (int)i;
+    return -1;
+}
+
+static int builtin_of(const Token *t)
+{
+    int i = builtin_index(t);
+    return i < 0 ? B_NONE : builtins[i].b;
 }
 
 static Type *int_result(Type *a, Type *b)
@@ -645,9 +675,6 @@ static void check_pkt_gen(Expr *e)
 
 static void check_produce(Expr *e)
 {
-    if (!fn->decl || fn->decl->kind != D_PARSER)
-        mtpc_error_at(e->tok, "produce is only allowed in a parser");
-    check_args_count(e, 1, 2);
     Expr *ev = check_expr(e->args[0]);
     if (ev->ty->kind != TY_REC || ev->ty->rec->kind != D_EVENT)
         mtpc_error_at(ev->tok, "type mismatch: produce needs an event, not %s",
@@ -693,146 +720,172 @@ static void check_frames_extractable(Decl *bp, Expr *at)
     }
 }
 
+/* ---- the builtin families of builtins.h (lo, hi: the row's argument counts) */
+
+static void check_b_now(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    need_exec(e->tok, "now()");
+    e->ty = &ty_u64;
+}
+
+static void check_b_rand32(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    need_exec(e->tok, "rand32()");
+    e->ty = &ty_u32;
+}
+
+static void check_b_minmax(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    e->ty = int_result(e->args[0]->ty, e->args[1]->ty);
+    if (e->args[0]->ty->kind == TY_INT && e->args[0]->ty->is_signed &&
+        e->args[1]->ty->kind == TY_INT && e->args[1]->ty->is_signed)
+        e->ty = &ty_i64;
+}
+
+static void check_b_seq(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    e->ty = &ty_bool;
+}
+
+static void check_b_keyed_hash(Expr *e, int lo, int hi)
+{
+    if (e->nargs < lo || e->nargs > hi)
+        mtpc_error_at(e->tok, "keyed_hash takes %d to %d arguments", lo, hi);
+    check_args_count(e, lo, hi);
+    need_exec(e->tok, "keyed_hash()");
+    check_scalar_args(e, 0);
+    e->ty = &ty_u64;
+}
+
+static void check_b_data(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    e->ty = &ty_data;
+}
+
+static void check_b_len(Expr *e, int lo, int hi)
+{
+    check_args_count(e, lo, hi);
+    Expr *a = check_expr(e->args[0]);
+    if (a->ty->kind != TY_LIST && a->ty->kind != TY_SLIST && a->ty->kind != TY_DATA &&
+        !(a->ty->kind == TY_REC && a->ty->rec->kind == D_OPTLIST))
+        mtpc_error_at(a->tok, "type mismatch: len() of %s", type_name(a->ty));
+    e->ty = &ty_u32;
+}
+
+static void check_b_extract(Expr *e, int lo, int hi)
+{
+    if (!fn->decl || fn->decl->kind != D_PARSER)
+        mtpc_error_at(e->tok, "extract is only allowed in a parser");
+    check_args_count(e, lo, hi);
+    Expr *p = check_expr(e->args[0]);
+    if (p->ty->kind != TY_PKT)
+        mtpc_error_at(p->tok, "extract needs the parser's packet");
+    Decl *bp = type_arg(e->args[1], "blueprint");
+    if (bp->kind != D_BP)
+        mtpc_error_at(e->args[1]->tok, "'%.*s' is not a blueprint", bp->name->len,
+                      bp->name->loc);
+    if (bp->has_nested)
+        check_frames_extractable(bp, e->args[1]);
+    bp->extracted = true;
+    e->ty = rec_type(bp, e->tok);
+}
+
+/* an instruction whose arguments are all scalars, one per instruction field */
+static void check_b_scalar(Expr *e, int lo, int hi)
+{
+    need_exec(e->tok, "an instruction");
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+}
+
+static void check_b_pkt_gen(Expr *e, int lo, int hi)
+{
+    (void)lo, (void)hi; /* its own message: the named arguments are the point */
+    need_exec(e->tok, "an instruction");
+    check_pkt_gen(e);
+}
+
+/* timer_start(ctx.t, duration), timer_stop(ctx.t) */
+static void check_b_timer(Expr *e, int lo, int hi)
+{
+    need_exec(e->tok, "an instruction");
+    check_args_count(e, lo, hi);
+    check_timer_arg(e->args[0]);
+    check_scalar_args(e, 1);
+}
+
+static void check_b_new_ctx(Expr *e, int lo, int hi)
+{
+    need_exec(e->tok, "an instruction");
+    check_args_count(e, lo, hi);
+    Expr *c = check_expr(e->args[0]);
+    if (c->kind != E_IDENT || c->res != R_VAR || c->var->is_ptr || c->ty->kind != TY_REC ||
+        c->ty->rec->kind != D_CONTEXT)
+        mtpc_error_at(c->tok, "new_ctx needs a local variable of a context type");
+    Decl *cd = c->ty->rec;
+    if (cd->gran == GRAN_GLOBAL)
+        mtpc_error_at(c->tok, "global context '%.*s' cannot be created", cd->name->len,
+                      cd->name->loc);
+    Expr *id = check_expr(e->args[1]);
+    if (id->ty->kind != TY_REC || id->ty->rec != cd->key)
+        mtpc_error_at(id->tok, "type mismatch: context '%.*s' is identified by '%.*s', not %s",
+                      cd->name->len, cd->name->loc, cd->key->name->len, cd->key->name->loc,
+                      type_name(id->ty));
+}
+
+static void check_b_produce(Expr *e, int lo, int hi)
+{
+    if (!fn->decl || fn->decl->kind != D_PARSER)
+        mtpc_error_at(e->tok, "produce is only allowed in a parser");
+    check_args_count(e, lo, hi);
+    check_produce(e);
+}
+
+/* T(f = v, …): a value of record type T with the named fields set and the others as a
+ * local `T x;` starts (zero, or the field initialisers of blueprints and options) */
+static void check_record_literal(Expr *e, Decl *d)
+{
+    if (e->nargs)
+        mtpc_error_at(e->args[0]->tok, "a record literal names every field it sets ('%.*s(f = v, ...)')",
+                      d->name->len, d->name->loc);
+    if (d->kind == D_EVENT && (!fn->decl || fn->decl->kind != D_PARSER))
+        mtpc_error_at(e->tok, "events are created only in parsers");
+    for (NamedArg *a = e->named; a; a = a->next) {
+        for (NamedArg *o = e->named; o != a; o = o->next)
+            if (o->name->len == a->name->len &&
+                !memcmp(o->name->loc, a->name->loc, (size_t)a->name->len))
+                mtpc_error_at(a->name, "field '%.*s' is set twice", a->name->len, a->name->loc);
+        Field *f = mtpc_find_field(d, a->name);
+        if (!f)
+            mtpc_error_at(a->name, "unknown field '%.*s' in %s '%.*s'", a->name->len, a->name->loc,
+                          decl_kind_name(d->kind), d->name->len, d->name->loc);
+        if (f->ty->kind == TY_CSUM)
+            mtpc_error_at(a->name, "the runtime computes checksum '%.*s'", a->name->len,
+                          a->name->loc);
+        Expr *v = check_value(a->val);
+        check_assignable(v->tok, f->ty, v->ty);
+    }
+    e->res = R_CTOR;
+    e->decl = d;
+    e->ty = rec_type(d, e->tok);
+}
+
 static void check_call(Expr *e)
 {
-    e->builtin = builtin_of(e->name);
+    int bi = builtin_index(e->name);
+    e->builtin = bi < 0 ? B_NONE : builtins[bi].b;
     e->ty = &ty_void;
-    switch (e->builtin) {
-    case B_NOW:
-        check_args_count(e, 0, 0);
-        need_exec(e->tok, "now()");
-        e->ty = &ty_u64;
+    if (bi >= 0) {
+        builtins[bi].check(e, builtins[bi].lo, builtins[bi].hi);
         return;
-    case B_RAND32:
-        check_args_count(e, 0, 0);
-        need_exec(e->tok, "rand32()");
-        e->ty = &ty_u32;
-        return;
-    case B_MIN:
-    case B_MAX:
-        check_args_count(e, 2, 2);
-        check_scalar_args(e, 0);
-        e->ty = int_result(e->args[0]->ty, e->args[1]->ty);
-        if (e->args[0]->ty->kind == TY_INT && e->args[0]->ty->is_signed &&
-            e->args[1]->ty->kind == TY_INT && e->args[1]->ty->is_signed)
-            e->ty = &ty_i64;
-        return;
-    case B_SEQ_LT: case B_SEQ_LEQ: case B_SEQ_GT: case B_SEQ_GEQ:
-        check_args_count(e, 2, 2);
-        check_scalar_args(e, 0);
-        e->ty = &ty_bool;
-        return;
-    case B_KEYED_HASH:
-        if (e->nargs < 1 || e->nargs > 16)
-            mtpc_error_at(e->tok, "keyed_hash takes 1 to 16 arguments");
-        check_args_count(e, 1, 16);
-        need_exec(e->tok, "keyed_hash()");
-        check_scalar_args(e, 0);
-        e->ty = &ty_u64;
-        return;
-    case B_DATA:
-        check_args_count(e, 3, 3);
-        check_scalar_args(e, 0);
-        e->ty = &ty_data;
-        return;
-    case B_LEN: {
-        check_args_count(e, 1, 1);
-        Expr *a = check_expr(e->args[0]);
-        if (a->ty->kind != TY_LIST && a->ty->kind != TY_SLIST && a->ty->kind != TY_DATA &&
-            !(a->ty->kind == TY_REC && a->ty->rec->kind == D_OPTLIST))
-            mtpc_error_at(a->tok, "type mismatch: len() of %s", type_name(a->ty));
-        e->ty = &ty_u32;
-        return;
-    }
-    case B_EXTRACT: {
-        if (!fn->decl || fn->decl->kind != D_PARSER)
-            mtpc_error_at(e->tok, "extract is only allowed in a parser");
-        check_args_count(e, 2, 2);
-        Expr *p = check_expr(e->args[0]);
-        if (p->ty->kind != TY_PKT)
-            mtpc_error_at(p->tok, "extract needs the parser's packet");
-        Decl *bp = type_arg(e->args[1], "blueprint");
-        if (bp->kind != D_BP)
-            mtpc_error_at(e->args[1]->tok, "'%.*s' is not a blueprint", bp->name->len,
-                          bp->name->loc);
-        if (bp->has_nested)
-            check_frames_extractable(bp, e->args[1]);
-        bp->extracted = true;
-        e->ty = rec_type(bp, e->tok);
-        return;
-    }
-    case B_NEW_RX:
-    case B_NEW_TX:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 3);
-        check_scalar_args(e, 0);
-        return;
-    case B_ADD_RX_SEG:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 4, 4);
-        check_scalar_args(e, 0);
-        return;
-    case B_RX_FLUSH:
-    case B_ADD_TX:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 3, 3);
-        check_scalar_args(e, 0);
-        return;
-    case B_TX_FLUSH:
-    case B_SET_QRATE:
-    case B_SET_QPRIO:
-    case B_NOTIFY:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 2);
-        check_scalar_args(e, 0);
-        return;
-    case B_PKT_GEN:
-        need_exec(e->tok, "an instruction");
-        check_pkt_gen(e);
-        return;
-    case B_TIMER_START:
-    case B_TIMER_RESTART:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 2);
-        check_timer_arg(e->args[0]);
-        check_scalar_args(e, 1);
-        return;
-    case B_SET_FLOW_PRIO:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 1, 1);
-        check_scalar_args(e, 0);
-        return;
-    case B_TIMER_STOP:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 1, 1);
-        check_timer_arg(e->args[0]);
-        return;
-    case B_NEW_CTX: {
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 2, 2);
-        Expr *c = check_expr(e->args[0]);
-        if (c->kind != E_IDENT || c->res != R_VAR || c->var->is_ptr || c->ty->kind != TY_REC ||
-            c->ty->rec->kind != D_CONTEXT)
-            mtpc_error_at(c->tok, "new_ctx needs a local variable of a context type");
-        Decl *cd = c->ty->rec;
-        if (cd->gran == GRAN_GLOBAL)
-            mtpc_error_at(c->tok, "global context '%.*s' cannot be created", cd->name->len,
-                          cd->name->loc);
-        Expr *id = check_expr(e->args[1]);
-        if (id->ty->kind != TY_REC || id->ty->rec != cd->key)
-            mtpc_error_at(id->tok, "type mismatch: context '%.*s' is identified by '%.*s', not %s",
-                          cd->name->len, cd->name->loc, cd->key->name->len, cd->key->name->loc,
-                          type_name(id->ty));
-        return;
-    }
-    case B_DEL_CTX:
-        need_exec(e->tok, "an instruction");
-        check_args_count(e, 0, 0);
-        return;
-    case B_PRODUCE:
-        check_produce(e);
-        return;
-    default: break;
     }
     Decl *d = find_decl_tok(e->name);
     if (!d)
@@ -856,15 +909,24 @@ static void check_call(Expr *e)
                 if (!root || (a->kind != E_IDENT && a->kind != E_FIELD && a->kind != E_INDEX))
                     mtpc_error_at(a->tok, "a %s argument must be a variable or field",
                                   type_name(p->ty));
-                if (root->is_const)
+                if (root->is_const && !p->readonly)
                     mtpc_error_at(a->tok, "cannot pass event '%.*s' by reference: events are read-only",
                                   root->name->len, root->name->loc);
+                if (root->is_readonly && !p->readonly)
+                    mtpc_error_at(a->tok, "cannot pass read-only '%.*s' to '%.*s', which may change it: "
+                                          "declare that parameter const",
+                                  root->name->len, root->name->loc, p->name->len, p->name->loc);
 
             }
         }
         add_callee(d);
         record_call(e);
         e->ty = d->ty;
+        return;
+    }
+    if (e->named && (d->kind == D_STRUCT || d->kind == D_FLOWID || d->kind == D_BP ||
+                     d->kind == D_EVENT || d->kind == D_OPT)) {
+        check_record_literal(e, d);
         return;
     }
     if (d->kind == D_STRUCT || d->kind == D_FLOWID) {
@@ -910,6 +972,9 @@ static void need_mutable(Expr *base)
     if (v && v->is_const)
         mtpc_error_at(base->tok, "cannot modify event '%.*s': events are read-only in processors",
                       v->name->len, v->name->loc);
+    if (v && v->is_readonly)
+        mtpc_error_at(base->tok, "cannot modify '%.*s': it is read-only", v->name->len,
+                      v->name->loc);
     if (!v)
         mtpc_error_at(base->tok, "cannot modify this expression");
 }
@@ -1240,6 +1305,20 @@ static Expr *check_expr(Expr *e)
             mtpc_const_eval(prog, e->rhs) == 0)
             mtpc_error_at(e->rhs->tok, "division by zero");
         break;
+    case E_IN:
+        check_expr(e->lhs);
+        check_scalar(e->lhs);
+        for (int i = 0; i < e->nargs; i++) {
+            Expr *m = check_expr(e->args[i]);
+            check_scalar(m);
+            if (!mtpc_is_const(prog, m))
+                mtpc_error_at(m->tok, "a set member must be a constant");
+            for (int j = 0; j < i; j++)
+                if (mtpc_const_eval(prog, e->args[j]) == mtpc_const_eval(prog, m))
+                    mtpc_error_at(m->tok, "'%.*s' is twice in the set", m->tok->len, m->tok->loc);
+        }
+        e->ty = &ty_bool;
+        break;
     case E_COND:
         check_expr(e->cond);
         check_scalar(e->cond);
@@ -1335,10 +1414,35 @@ static void check_for(Stmt *s)
     fn->scope = save;
 }
 
+/* The element variable of `for (x in l)` names each element of l in turn, read-only: a
+ * reference when l is (part of) the event, which nothing changes during a chain, else a copy,
+ * as the body may change l. */
+static void check_for_in(Stmt *s)
+{
+    Var *save = fn->scope;
+    Expr *l = check_value(s->expr);
+    if (l->ty->kind != TY_LIST && l->ty->kind != TY_SLIST)
+        mtpc_error_at(l->tok, "type mismatch: 'for ... in' needs a list, not %s", type_name(l->ty));
+    Var *root = lvalue_root(l);
+    if (!root || (l->kind != E_IDENT && l->kind != E_FIELD && l->kind != E_INDEX))
+        mtpc_error_at(l->tok, "'for ... in' needs a list variable or field");
+    if (s->ivar) {
+        s->ivar->ty = &ty_u32;
+        s->ivar->is_readonly = true;
+        declare_var(s->ivar);
+    }
+    s->var->ty = l->ty->elem;
+    s->var->is_readonly = true;
+    s->var->is_ptr = !ty_is_scalar(l->ty->elem) && (root->is_const || root->is_readonly);
+    declare_var(s->var);
+    check_stmt(s->body);
+    fn->scope = save;
+}
+
 static bool is_instruction_call(const Expr *e)
 {
     if (e->kind == E_CALL)
-        return e->builtin >= B_NEW_RX || e->res == R_FUNC;
+        return mtpc_builtin_is_instr(e->builtin) || e->res == R_FUNC;
     if (e->kind == E_METHOD)
         return e->builtin != M_TEST && e->builtin != M_FIRST_SET && e->builtin != M_FIRST_UNSET &&
                e->builtin != M_HEAD && e->builtin != M_LEN && e->builtin != M_FIRST &&
@@ -1376,6 +1480,13 @@ static void check_stmt(Stmt *s)
             check_value(s->expr);
             check_assignable(s->expr->tok, v->ty, s->expr->ty);
         }
+        if (v->is_readonly && !ty_is_scalar(v->ty)) {
+            /* `const T x = ev.f;`: a reference to what never changes in a chain, else a copy */
+            Var *root = lvalue_root(s->expr);
+            v->is_ptr = root && (root->is_const || root->is_readonly) &&
+                        (s->expr->kind == E_FIELD || s->expr->kind == E_INDEX ||
+                         s->expr->kind == E_IDENT);
+        }
         declare_var(v);
         return;
     }
@@ -1402,6 +1513,7 @@ static void check_stmt(Stmt *s)
             check_stmt(s->els);
         return;
     case S_FOR: check_for(s); return;
+    case S_FOR_IN: check_for_in(s); return;
     case S_RETURN:
         if (fn->decl->kind == D_FUNC && fn->decl->ty->kind != TY_VOID) {
             if (!s->expr)
@@ -1643,6 +1755,7 @@ static Var *param_var(Param *p)
     Var *v = mtpc_calloc(1, sizeof *v);
     v->name = p->name;
     v->ty = p->ty;
+    v->is_readonly = p->readonly;
     p->var = v;
     return v;
 }
@@ -1656,6 +1769,9 @@ static void check_proc_signature(Decl *d)
     Decl **globals = mtpc_calloc((size_t)d->nparams + 1, sizeof(Decl *));
     int stage = 0;
     for (Param *p = d->params; p; p = p->next) {
+        if (p->readonly)
+            mtpc_error_at(p->ty->tok, "'const' applies to function parameters (the event of a "
+                                      "processor is read-only already)");
         Var *v = param_var(p);
         v->is_ptr = true;
         Type *t = p->ty;
@@ -2292,6 +2408,9 @@ void mtpc_sema(Program *p)
             mtpc_error_at(d->init->tok, "the default of param '%.*s' must be a constant expression",
                           d->name->len, d->name->loc);
     }
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_CONST && d->of_enum)
+            check_enum_member(d);
     /* records: types first (order-independent), then layouts in declaration order */
     for (Decl *d = p->decls; d; d = d->next)
         switch (d->kind) {

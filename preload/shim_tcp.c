@@ -238,14 +238,16 @@ static bool tcp_writable(struct mtp_sock *sk)
 
 /* ------------------------------------------------------------ notifications */
 
-/* The conn_id packed in a key: fields in declaration order, host order (program.h). */
+/* The conn_id a key was packed from (mtpc generates the unpacker). */
 static void key_addrs(const struct mtp_key *k, uint32_t *lip, uint32_t *rip, uint16_t *lport,
                       uint16_t *rport)
 {
-    memcpy(lip, k->b, 4);
-    memcpy(rip, k->b + 4, 4);
-    memcpy(lport, k->b + 8, 2);
-    memcpy(rport, k->b + 10, 2);
+    struct mtpg_tcp_conn_id id;
+    mtpg_tcp_unkey_conn_id(k, &id);
+    *lip = id.local_ip;
+    *rip = id.remote_ip;
+    *lport = id.local_port;
+    *rport = id.remote_port;
 }
 
 static int reset_errno(uint64_t why)

@@ -529,36 +529,47 @@ static int op_set_flow_prio(struct run *r, const struct mtp_instr *in)
     return 0;
 }
 
-static int instr_exec(struct run *r, const struct mtp_instr *in)
+static int op_new_rx_data(struct run *r, const struct mtp_instr *in) { return op_new_unit(r, in, 0); }
+static int op_new_tx_data(struct run *r, const struct mtp_instr *in) { return op_new_unit(r, in, 1); }
+static int op_timer_start(struct run *r, const struct mtp_instr *in) { return op_timer(r, in, 1); }
+static int op_timer_stop(struct run *r, const struct mtp_instr *in) { return op_timer(r, in, 0); }
+
+static int op_pkt_gen(struct run *r, const struct mtp_instr *in)
+{
+    return mtp__pktgen_create(r->e, instr_ctx(r, in), in, r->b);
+}
+
+static int op_set_queue_rate(struct run *r, const struct mtp_instr *in)
 {
     struct mtp_engine *e = r->e;
-    switch (in->op) {
-    case MTP_OP_NEW_RX_DATA: return op_new_unit(r, in, 0);
-    case MTP_OP_ADD_RX_SEG:  return op_add_rx_seg(r, in);
-    case MTP_OP_RX_FLUSH:    return op_rx_flush(r, in);
-    case MTP_OP_NEW_TX_DATA: return op_new_unit(r, in, 1);
-    case MTP_OP_ADD_TX_DATA: return op_add_tx_data(r, in);
-    case MTP_OP_TX_FLUSH:    return op_tx_flush(r, in);
-    case MTP_OP_PKT_GEN:     return mtp__pktgen_create(e, instr_ctx(r, in), in, r->b);
-    case MTP_OP_TIMER_START: return op_timer(r, in, 1);
-    case MTP_OP_TIMER_STOP:  return op_timer(r, in, 0);
-    case MTP_OP_NEW_CTX:     return op_new_ctx(r, in);
-    case MTP_OP_DEL_CTX:     return op_del_ctx(r, in);
-    case MTP_OP_SET_QUEUE_RATE:
-        if (in->u.sched.queue >= e->sched.n)
-            return MTP_EINVAL;
-        mtp__sched_set_rate(&e->sched, in->u.sched.queue, in->u.sched.value, r->now);
-        return 0;
-    case MTP_OP_SET_QUEUE_PRIO:
-        if (in->u.sched.queue >= e->sched.n)
-            return MTP_EINVAL;
-        mtp__sched_set_prio(&e->sched, in->u.sched.queue,
-                            (uint8_t)(in->u.sched.value > 255 ? 255 : in->u.sched.value));
-        return 0;
-    case MTP_OP_NOTIFY:      return op_notify(r, in);
-    case MTP_OP_SET_FLOW_PRIO: return op_set_flow_prio(r, in);
-    }
-    return MTP_EINVAL;
+    if (in->u.sched.queue >= e->sched.n)
+        return MTP_EINVAL;
+    mtp__sched_set_rate(&e->sched, in->u.sched.queue, in->u.sched.value, r->now);
+    return 0;
+}
+
+static int op_set_queue_prio(struct run *r, const struct mtp_instr *in)
+{
+    struct mtp_engine *e = r->e;
+    if (in->u.sched.queue >= e->sched.n)
+        return MTP_EINVAL;
+    mtp__sched_set_prio(&e->sched, in->u.sched.queue,
+                        (uint8_t)(in->u.sched.value > 255 ? 255 : in->u.sched.value));
+    return 0;
+}
+
+/* MTP_OPS (program.h) names op_<handler> for every opcode: a missing one does not compile */
+#define OP_HANDLER(op, handler) [MTP_OP_##op] = op_##handler,
+static int (*const op_handlers[MTP_OP__COUNT])(struct run *r, const struct mtp_instr *in) = {
+    MTP_OPS(OP_HANDLER)
+};
+#undef OP_HANDLER
+
+static int instr_exec(struct run *r, const struct mtp_instr *in)
+{
+    if (in->op >= MTP_OP__COUNT)
+        return MTP_EINVAL;
+    return op_handlers[in->op](r, in);
 }
 
 static void ibuf_exec(struct run *r)

@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "mtp/program.h"
+#include "../builtins.h"
+
 #define OUT "build/tmp/gen-test"
 #define WARN "-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -std=gnu11"
 
@@ -233,6 +236,26 @@ Test(mtpc, command_line, .init = setup)
     cr_expect_eq(run("grep -q \"echo_req -> {deliver, reply} else {refuse}\" " OUT "/echo.ast"), 0);
 }
 
+/* Without -o, --emit=c writes one self-contained C file (header first) and --emit=bpf the
+ * header to stdout. */
+Test(mtpc, emit_without_o_writes_stdout, .init = setup)
+{
+    cr_assert_eq(run("%s gen/tests/ok/echo.mtp > " OUT "/stdout_echo.c", mtpc()), 0);
+    cr_expect_eq(run("cc " WARN " -Icore/include -c " OUT "/stdout_echo.c -o " OUT
+                     "/stdout_echo.o"), 0, "the C on stdout does not compile alone");
+    cr_expect_eq(run("grep -q \"mtpg_echo_program = \" " OUT "/stdout_echo.c"), 0);
+    cr_expect_eq(run("%s --emit=bpf gen/tests/ok/echo.mtp | grep -q MTPG_ECHO_BPF_H", mtpc()), 0);
+}
+
+/* A NUL byte is a diagnostic at its place like any other. */
+Test(mtpc, nul_byte_is_a_located_error, .init = setup)
+{
+    cr_assert_eq(run("printf \"const A = 1;\\nconst B\\000 = 2;\\n\" > " OUT "/nul.mtp"), 0);
+    cr_expect_eq(run("%s --check " OUT "/nul.mtp 2> " OUT "/nul.log", mtpc()), 1);
+    cr_expect_eq(run("head -1 " OUT "/nul.log | grep -qx \"" OUT
+                     "/nul.mtp:2:8: error: NUL byte in the source\""), 0);
+}
+
 Test(mtpc, generated_files_are_marked_and_point_at_the_source, .init = setup)
 {
     cr_assert_eq(run("%s -o " OUT "/mark/echo.c gen/tests/ok/echo.mtp 2>/dev/null || "
@@ -258,4 +281,18 @@ Test(mtpc, bpf_header_keeps_only_drops_every_packet_reaches, .init = setup)
                   "a drop after a return must not be in the XDP header");
     cr_expect_eq(run("grep -q \"#define MTPG_BPF_IP_PROTO 6\" " OUT "/draft_only.bpf.h"), 0);
     cr_expect_eq(run("grep -q \"#define MTPG_BPF_L4_MIN_LEN 13\" " OUT "/draft_only.bpf.h"), 0);
+}
+
+/* The builtin table of mtpc and the runtime's opcode list agree: every OP a builtin row
+ * names is an opcode of program.h (else this file does not compile), and every opcode is
+ * reachable from at least one builtin. */
+#define MTP_OP_NONE MTP_OP__COUNT /* produce: an event, not an instruction */
+Test(mtpc, builtin_table_covers_the_opcodes)
+{
+    int seen[MTP_OP__COUNT + 1] = {0};
+#define MARK(name, id, lo, hi, kind, op, fields) seen[MTP_OP_##op]++;
+    MTPC_INSTR_BUILTINS(MARK)
+#undef MARK
+    for (int op = 0; op < MTP_OP__COUNT; op++)
+        cr_expect(seen[op] > 0, "opcode %d has no builtin in gen/builtins.h", op);
 }

@@ -78,25 +78,33 @@ static inline uint32_t mtp_swnd_head(const struct mtp_swnd *w) { return w->head;
 
 /* --------------------------------------------------------- instructions */
 
+/* The instruction set, one row per opcode: X(OP, handler). The enum below is built from it
+ * (values are the row order: append, never reorder) and the engine dispatches each opcode to
+ * its function op_<handler> (core/src/engine.c). mtpc's builtin table (gen/builtins.h) names
+ * the opcode each builtin appends and the fields below it fills. */
+#define MTP_OPS(X)                                                                          \
+    X(NEW_RX_DATA,    new_rx_data)    /* unit: size (MTP_SIZE_INF for streams), uid, addr (optional) */ \
+    X(ADD_RX_SEG,     add_rx_seg)     /* seg: addr (payload), len, uid, off                   */ \
+    X(RX_FLUSH,       rx_flush)       /* seg: uid, len, addr (destination) -> MTP_NOTE_RX_FLUSHED */ \
+    X(NEW_TX_DATA,    new_tx_data)    /* unit: size, uid, addr (optional)                     */ \
+    X(ADD_TX_DATA,    add_tx_data)    /* seg: addr (source), len, uid                         */ \
+    X(TX_FLUSH,       tx_flush)       /* seg: uid, len (retire the first len bytes) -> ..TX_FLUSHED */ \
+    X(PKT_GEN,        pkt_gen)        /* gen + blueprint bytes at arena_off                   */ \
+    X(TIMER_START,    timer_start)    /* timer: id, dur_ns (starting a running timer restarts it) */ \
+    X(TIMER_STOP,     timer_stop)     /* timer: id                                            */ \
+    X(NEW_CTX,        new_ctx)        /* ctx_type, key, initial context bytes at arena_off    */ \
+    X(DEL_CTX,        del_ctx)        /* the event's context, or ctx_type/key with MTP_IF_EXPLICIT */ \
+    X(SET_QUEUE_RATE, set_queue_rate) /* sched: queue, value = bytes per second (0 = unlimited) */ \
+    X(SET_QUEUE_PRIO, set_queue_prio) /* sched: queue, value = priority (0 = highest)         */ \
+    X(NOTIFY,         notify)         /* note: code, value                                    */ \
+    X(SET_FLOW_PRIO,  set_flow_prio)  /* sched: value = the context's rank in per_flow queues */
+
+#define MTP_OP_ENUM_(op, handler) MTP_OP_##op,
 enum mtp_op {
-    MTP_OP_NEW_RX_DATA,   /* unit: size (MTP_SIZE_INF for streams), uid, addr (optional)  */
-    MTP_OP_ADD_RX_SEG,    /* seg: addr (payload), len, uid, off                          */
-    MTP_OP_RX_FLUSH,      /* seg: uid, len, addr (destination)  -> MTP_NOTE_RX_FLUSHED   */
-    MTP_OP_NEW_TX_DATA,   /* unit: size, uid, addr (optional)                            */
-    MTP_OP_ADD_TX_DATA,   /* seg: addr (source), len, uid                                */
-    MTP_OP_TX_FLUSH,      /* seg: uid, len  (retire the first len bytes) -> ..TX_FLUSHED */
-    MTP_OP_PKT_GEN,       /* gen + blueprint bytes at arena_off                          */
-    MTP_OP_TIMER_START,   /* timer: id, dur_ns (starting a running timer restarts it)    */
-    MTP_OP_TIMER_STOP,    /* timer: id                                                   */
-    MTP_OP_NEW_CTX,       /* ctx_type, key, initial context bytes at arena_off           */
-    MTP_OP_DEL_CTX,       /* the event's context, or ctx_type/key with MTP_IF_EXPLICIT   */
-    MTP_OP_SET_QUEUE_RATE,/* sched: queue, value = bytes per second (0 = unlimited)      */
-    MTP_OP_SET_QUEUE_PRIO,/* sched: queue, value = priority (0 = highest)                */
-    MTP_OP_NOTIFY,        /* note: code, value                                           */
-    MTP_OP_SET_FLOW_PRIO, /* sched: value = the context's rank in every per_flow queue
-                           * (lower is served first, equal ranks round robin; default 0)  */
+    MTP_OPS(MTP_OP_ENUM_)
     MTP_OP__COUNT
 };
+#undef MTP_OP_ENUM_
 
 #define MTP_SIZE_INF UINT64_MAX
 

@@ -5,45 +5,11 @@
 #include <string.h>
 
 #include "corners.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_corners_probe) <= MTP_EVENT_MAX_BYTES, "event probe is too large");
 _Static_assert(sizeof(struct mtpg_corners_tick) <= MTP_EVENT_MAX_BYTES, "event tick is too large");
 _Static_assert(sizeof(struct mtpg_corners_poke) <= MTP_EVENT_MAX_BYTES, "event poke is too large");
-
-static __attribute__((unused)) uint64_t mtpg_corners_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_corners_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_corners_get32(const uint8_t *p) { return mtpg_corners_get16(p) << 16 | mtpg_corners_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_corners_get64(const uint8_t *p) { return mtpg_corners_get32(p) << 32 | mtpg_corners_get32(p + 4); }
-static __attribute__((unused)) void mtpg_corners_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_corners_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_corners_put32(uint8_t *p, uint32_t v) { mtpg_corners_put16(p, (uint16_t)(v >> 16)); mtpg_corners_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_corners_put64(uint8_t *p, uint64_t v) { mtpg_corners_put32(p, (uint32_t)(v >> 32)); mtpg_corners_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_corners_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_corners_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_corners_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_corners_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_corners_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_corners_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 int64_t mtpg_corners_param_OFFSET = ((int64_t)-1000ll);
 bool mtpg_corners_param_VERBOSE = false;
@@ -103,7 +69,7 @@ static __attribute__((unused)) uint32_t mtpg_corners_opt_o_end_size(const struct
 static __attribute__((unused)) uint32_t mtpg_corners_opt_o_end_write(const struct mtpg_corners_o_end *v, uint8_t *d)
 {
     uint32_t size = mtpg_corners_opt_o_end_size(v);
-    mtpg_corners_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
     d[0] = 0;
     return size;
 }
@@ -117,7 +83,7 @@ static __attribute__((unused)) uint32_t mtpg_corners_opt_o_nop_size(const struct
 static __attribute__((unused)) uint32_t mtpg_corners_opt_o_nop_write(const struct mtpg_corners_o_nop *v, uint8_t *d)
 {
     uint32_t size = mtpg_corners_opt_o_nop_size(v);
-    mtpg_corners_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
     d[0] = 1;
     return size;
 }
@@ -131,13 +97,13 @@ static __attribute__((unused)) uint32_t mtpg_corners_opt_o_ports_size(const stru
 static __attribute__((unused)) uint32_t mtpg_corners_opt_o_ports_write(const struct mtpg_corners_o_ports *v, uint8_t *d)
 {
     uint32_t size = mtpg_corners_opt_o_ports_size(v);
-    mtpg_corners_put8(d + 0, (uint8_t)(v->kind));
-    mtpg_corners_put8(d + 1, (uint8_t)(v->len));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 1, (uint8_t)(v->len));
     d[0] = 30;
     d[1] = (uint8_t)size;
     for (uint32_t i = 0; i < v->ports.len && i < 3; i++) {
         uint8_t *e = d + 2 + i * 2;
-        mtpg_corners_put16(e, (uint16_t)v->ports.v[i]);
+        mtp_gen_put16(e, (uint16_t)v->ports.v[i]);
     }
     return size;
 }
@@ -147,15 +113,15 @@ static int mtpg_corners_opt_o_ports_parse(const uint8_t *p, uint32_t len, struct
     memset(v, 0, sizeof *v);
     if (len < 2)
         return -1;
-    v->kind = (uint8_t)mtpg_corners_get8(p + 0);
-    v->len = (uint8_t)mtpg_corners_get8(p + 1);
+    v->kind = (uint8_t)mtp_gen_get8(p + 0);
+    v->len = (uint8_t)mtp_gen_get8(p + 1);
     uint32_t n = (len - 2) / 2;
     if (n > 3)
         n = 3;
     v->ports.len = n;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = p + 2 + i * 2;
-        v->ports.v[i] = (uint16_t)mtpg_corners_get16(e);
+        v->ports.v[i] = (uint16_t)mtp_gen_get16(e);
     }
     return 0;
 }
@@ -254,7 +220,7 @@ static void mtpg_corners_bp_hdr_write_hdr(const void *bp_, uint8_t *dst, uint32_
     (void)payload_len;
     (void)hdr_len;
     dst[0] = (b->urgent) ? 1 : 0;
-    mtpg_corners_put16(dst + 1, (uint16_t)(b->delta));
+    mtp_gen_put16(dst + 1, (uint16_t)(b->delta));
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 32) | ((uint64_t)(b->word) & 0xffffffffull);
@@ -263,14 +229,14 @@ static void mtpg_corners_bp_hdr_write_hdr(const void *bp_, uint8_t *dst, uint32_
         dst[5] = (uint8_t)(mtp_acc >> 8);
         dst[6] = (uint8_t)(mtp_acc >> 0);
     }
-    mtpg_corners_put16(dst + 7, (uint16_t)(b->pair.a));
+    mtp_gen_put16(dst + 7, (uint16_t)(b->pair.a));
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 4) | ((uint64_t)(b->pair.b) & 0xfull);
         mtp_acc = (mtp_acc << 4) | ((uint64_t)(b->pair.c) & 0xfull);
         dst[9] = (uint8_t)(mtp_acc >> 0);
     }
-    mtpg_corners_put8(dst + 10, (uint8_t)((hdr_len + payload_len)));
+    mtp_gen_put8(dst + 10, (uint8_t)((hdr_len + payload_len)));
     o += mtpg_corners_ol_ol_write(&b->opts, dst + o);
     (void)o;
 }
@@ -285,7 +251,7 @@ static int mtpg_corners_bp_hdr_extract(const struct mtp_rx_pkt *pkt, uint32_t *p
     if (n < 11)
         return -1;
     h->urgent = p[0] != 0;
-    h->delta = (int16_t)mtpg_corners_get16(p + 1);
+    h->delta = (int16_t)mtp_gen_get16(p + 1);
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 8) | p[3];
@@ -294,14 +260,14 @@ static int mtpg_corners_bp_hdr_extract(const struct mtp_rx_pkt *pkt, uint32_t *p
         mtp_acc = (mtp_acc << 8) | p[6];
         h->word = (uint32_t)((mtp_acc >> 0) & 0xffffffffull);
     }
-    h->pair.a = (uint16_t)mtpg_corners_get16(p + 7);
+    h->pair.a = (uint16_t)mtp_gen_get16(p + 7);
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 8) | p[9];
         h->pair.b = (uint8_t)((mtp_acc >> 4) & 0xfull);
         h->pair.c = (uint8_t)((mtp_acc >> 0) & 0xfull);
     }
-    h->check = (uint8_t)mtpg_corners_get8(p + 10);
+    h->check = (uint8_t)mtp_gen_get8(p + 10);
     uint32_t o = 11;
     {
         int64_t olen = (int64_t)(4);
@@ -346,7 +312,7 @@ int mtpg_corners_parse_parse(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsink
         struct mtpg_corners_probe mtp_ev6 = e;
         mtp_evsink_push(mtp_out, MTPG_CORNERS_EV_PROBE, &mtp_ev6, sizeof mtp_ev6, NULL);
     }
-#line 350 "corners.c"
+#line 316 "corners.c"
     return MTP_PARSE_OK;
 }
 
@@ -381,7 +347,7 @@ static __attribute__((unused)) struct mtpg_corners_hdr mtpg_corners_fn_make(stru
     ({ __typeof__((b).opts) *mtp_l10 = &((b).opts); struct mtpg_corners_o_nop mtp_v10 = (nop); if (mtp_l10->len < 2) { mtp_l10->v[mtp_l10->len].kind = 1; mtp_l10->v[mtp_l10->len].u.o_nop = mtp_v10; mtp_l10->len++; } });
 #line 62 "gen/tests/ok/corners.mtp"
     return b;
-#line 385 "corners.c"
+#line 351 "corners.c"
 }
 
 int mtpg_corners_proc_on_probe(struct mtp_exec *mtp_x, const struct mtpg_corners_probe *ev, struct mtpg_corners_counters *c)
@@ -402,7 +368,7 @@ int mtpg_corners_proc_on_probe(struct mtp_exec *mtp_x, const struct mtpg_corners
     }
 #line 70 "gen/tests/ok/corners.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_CORNERS_TIMER_COUNTERS_T; mtp_i->u.timer.dur_ns = (uint64_t)(MTPG_CORNERS_T); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0;  } }
-#line 406 "corners.c"
+#line 372 "corners.c"
     return 0;
 }
 
@@ -415,7 +381,7 @@ int mtpg_corners_proc_on_tick(struct mtp_exec *mtp_x, const struct mtpg_corners_
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_PRIO); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(0); mtp_i->u.sched.value = (uint64_t)(1); } }
 #line 75 "gen/tests/ok/corners.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_STOP); if (mtp_i) { mtp_i->u.timer.id = MTPG_CORNERS_TIMER_COUNTERS_T; mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0;  } }
-#line 419 "corners.c"
+#line 385 "corners.c"
     return 0;
 }
 
@@ -451,15 +417,15 @@ int mtpg_corners_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_corners_
 #line 85 "gen/tests/ok/corners.mtp"
     uint8_t b8 = 255;
 #line 86 "gen/tests/ok/corners.mtp"
-    c->shifted = mtpg_corners_shl32((uint32_t)(b8), (uint64_t)(24));
+    c->shifted = mtp_gen_shl32((uint32_t)(b8), (uint64_t)(24));
 #line 87 "gen/tests/ok/corners.mtp"
-    c->wide = mtpg_corners_shl32((uint32_t)(ev->n), (uint64_t)(40));
+    c->wide = mtp_gen_shl32((uint32_t)(ev->n), (uint64_t)(40));
 #line 88 "gen/tests/ok/corners.mtp"
-    c->neg = mtpg_corners_sar64((int64_t)(MTPG_CORNERS_NEG), (uint64_t)(40));
+    c->neg = mtp_gen_sar64((int64_t)(MTPG_CORNERS_NEG), (uint64_t)(40));
 #line 89 "gen/tests/ok/corners.mtp"
     c->prod = ((uint32_t)c->h16 * c->h16);
 #line 90 "gen/tests/ok/corners.mtp"
-    { __typeof__(c->h16) *mtp_p14 = &(c->h16); *mtp_p14 = mtpg_corners_shl32((uint32_t)((*mtp_p14)), (uint64_t)(20)); }
+    { __typeof__(c->h16) *mtp_p14 = &(c->h16); *mtp_p14 = mtp_gen_shl32((uint32_t)((*mtp_p14)), (uint64_t)(20)); }
 #line 91 "gen/tests/ok/corners.mtp"
     int32_t top = 2147483647;
 #line 92 "gen/tests/ok/corners.mtp"
@@ -468,7 +434,7 @@ int mtpg_corners_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_corners_
     { __typeof__(c->wrapped) *mtp_p15 = &(c->wrapped); *mtp_p15 = ((int32_t)((uint32_t)((*mtp_p15)) - (uint32_t)(1))); }
 #line 94 "gen/tests/ok/corners.mtp"
     { __typeof__(c->wrapped) *mtp_p16 = &(c->wrapped); *mtp_p16 = ((int32_t)((uint32_t)((*mtp_p16)) * (uint32_t)(2))); }
-#line 472 "corners.c"
+#line 438 "corners.c"
     return 0;
 }
 

@@ -5,46 +5,12 @@
 #include <string.h>
 
 #include "draft.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_draft_send_req) <= MTP_EVENT_MAX_BYTES, "event send_req is too large");
 _Static_assert(sizeof(struct mtpg_draft_data_pkt) <= MTP_EVENT_MAX_BYTES, "event data_pkt is too large");
 _Static_assert(sizeof(struct mtpg_draft_syn_pkt) <= MTP_EVENT_MAX_BYTES, "event syn_pkt is too large");
 _Static_assert(sizeof(struct mtpg_draft_rto) <= MTP_EVENT_MAX_BYTES, "event rto is too large");
-
-static __attribute__((unused)) uint64_t mtpg_draft_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_draft_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_draft_get32(const uint8_t *p) { return mtpg_draft_get16(p) << 16 | mtpg_draft_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_draft_get64(const uint8_t *p) { return mtpg_draft_get32(p) << 32 | mtpg_draft_get32(p + 4); }
-static __attribute__((unused)) void mtpg_draft_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_draft_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_draft_put32(uint8_t *p, uint32_t v) { mtpg_draft_put16(p, (uint16_t)(v >> 16)); mtpg_draft_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_draft_put64(uint8_t *p, uint64_t v) { mtpg_draft_put32(p, (uint32_t)(v >> 32)); mtpg_draft_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_draft_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_draft_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_draft_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_draft_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_draft_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_draft_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 uint64_t mtpg_draft_param_MIN_RTO = ((uint64_t)5000000ull);
 
@@ -121,9 +87,9 @@ static __attribute__((unused)) uint32_t mtpg_draft_opt_opt_mss_size(const struct
 static __attribute__((unused)) uint32_t mtpg_draft_opt_opt_mss_write(const struct mtpg_draft_opt_mss *v, uint8_t *d)
 {
     uint32_t size = mtpg_draft_opt_opt_mss_size(v);
-    mtpg_draft_put8(d + 0, (uint8_t)(v->kind));
-    mtpg_draft_put8(d + 1, (uint8_t)(v->len));
-    mtpg_draft_put16(d + 2, (uint16_t)(v->value));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 1, (uint8_t)(v->len));
+    mtp_gen_put16(d + 2, (uint16_t)(v->value));
     d[0] = 2;
     d[1] = (uint8_t)size;
     return size;
@@ -134,9 +100,9 @@ static int mtpg_draft_opt_opt_mss_parse(const uint8_t *p, uint32_t len, struct m
     memset(v, 0, sizeof *v);
     if (len < 4)
         return -1;
-    v->kind = (uint8_t)mtpg_draft_get8(p + 0);
-    v->len = (uint8_t)mtpg_draft_get8(p + 1);
-    v->value = (uint16_t)mtpg_draft_get16(p + 2);
+    v->kind = (uint8_t)mtp_gen_get8(p + 0);
+    v->len = (uint8_t)mtp_gen_get8(p + 1);
+    v->value = (uint16_t)mtp_gen_get16(p + 2);
     return 0;
 }
 
@@ -149,7 +115,7 @@ static __attribute__((unused)) uint32_t mtpg_draft_opt_opt_nop_size(const struct
 static __attribute__((unused)) uint32_t mtpg_draft_opt_opt_nop_write(const struct mtpg_draft_opt_nop *v, uint8_t *d)
 {
     uint32_t size = mtpg_draft_opt_opt_nop_size(v);
-    mtpg_draft_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
     d[0] = 1;
     return size;
 }
@@ -163,15 +129,15 @@ static __attribute__((unused)) uint32_t mtpg_draft_opt_opt_sack_size(const struc
 static __attribute__((unused)) uint32_t mtpg_draft_opt_opt_sack_write(const struct mtpg_draft_opt_sack *v, uint8_t *d)
 {
     uint32_t size = mtpg_draft_opt_opt_sack_size(v);
-    mtpg_draft_put8(d + 0, (uint8_t)(v->kind));
-    mtpg_draft_put8(d + 1, (uint8_t)(v->len));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 1, (uint8_t)(v->len));
     d[0] = 5;
     d[1] = (uint8_t)size;
     for (uint32_t i = 0; i < v->blocks.len && i < 4; i++) {
         uint8_t *e = d + 2 + i * 8;
         const struct mtpg_draft_sack_block *s = &v->blocks.v[i];
-    mtpg_draft_put32(e + 0, (uint32_t)(s->left));
-    mtpg_draft_put32(e + 4, (uint32_t)(s->right));
+    mtp_gen_put32(e + 0, (uint32_t)(s->left));
+    mtp_gen_put32(e + 4, (uint32_t)(s->right));
     }
     return size;
 }
@@ -181,8 +147,8 @@ static int mtpg_draft_opt_opt_sack_parse(const uint8_t *p, uint32_t len, struct 
     memset(v, 0, sizeof *v);
     if (len < 2)
         return -1;
-    v->kind = (uint8_t)mtpg_draft_get8(p + 0);
-    v->len = (uint8_t)mtpg_draft_get8(p + 1);
+    v->kind = (uint8_t)mtp_gen_get8(p + 0);
+    v->len = (uint8_t)mtp_gen_get8(p + 1);
     uint32_t n = (len - 2) / 8;
     if (n > 4)
         n = 4;
@@ -190,8 +156,8 @@ static int mtpg_draft_opt_opt_sack_parse(const uint8_t *p, uint32_t len, struct 
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = p + 2 + i * 8;
         struct mtpg_draft_sack_block *s = &v->blocks.v[i];
-    s->left = (uint32_t)mtpg_draft_get32(e + 0);
-    s->right = (uint32_t)mtpg_draft_get32(e + 4);
+    s->left = (uint32_t)mtp_gen_get32(e + 0);
+    s->right = (uint32_t)mtp_gen_get32(e + 4);
     }
     return 0;
 }
@@ -292,9 +258,9 @@ static void mtpg_draft_bp_seg_bp_write_hdr(const void *bp_, uint8_t *dst, uint32
     uint32_t o = 13;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_draft_put16(dst + 0, (uint16_t)(b->src_port));
-    mtpg_draft_put16(dst + 2, (uint16_t)(b->dst_port));
-    mtpg_draft_put32(dst + 4, (uint32_t)(b->seq));
+    mtp_gen_put16(dst + 0, (uint16_t)(b->src_port));
+    mtp_gen_put16(dst + 2, (uint16_t)(b->dst_port));
+    mtp_gen_put32(dst + 4, (uint32_t)(b->seq));
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 4) | ((uint64_t)((hdr_len / 4)) & 0xfull);
@@ -302,8 +268,8 @@ static void mtpg_draft_bp_seg_bp_write_hdr(const void *bp_, uint8_t *dst, uint32
         mtp_acc = (mtp_acc << 1) | ((uint64_t)(b->syn) & 0x1ull);
         dst[8] = (uint8_t)(mtp_acc >> 0);
     }
-    mtpg_draft_put16(dst + 9, (uint16_t)(b->window));
-    mtpg_draft_put16(dst + 11, (uint16_t)(0));
+    mtp_gen_put16(dst + 9, (uint16_t)(b->window));
+    mtp_gen_put16(dst + 11, (uint16_t)(0));
     o += mtpg_draft_ol_tcp_opts_write(&b->opts, dst + o);
     (void)o;
 }
@@ -317,9 +283,9 @@ static int mtpg_draft_bp_seg_bp_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     uint32_t n = pkt->l4_len - *pos;
     if (n < 13)
         return -1;
-    h->src_port = (uint16_t)mtpg_draft_get16(p + 0);
-    h->dst_port = (uint16_t)mtpg_draft_get16(p + 2);
-    h->seq = (uint32_t)mtpg_draft_get32(p + 4);
+    h->src_port = (uint16_t)mtp_gen_get16(p + 0);
+    h->dst_port = (uint16_t)mtp_gen_get16(p + 2);
+    h->seq = (uint32_t)mtp_gen_get32(p + 4);
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 8) | p[8];
@@ -327,8 +293,8 @@ static int mtpg_draft_bp_seg_bp_extract(const struct mtp_rx_pkt *pkt, uint32_t *
         h->reserved = (uint8_t)((mtp_acc >> 1) & 0x7ull);
         h->syn = (uint8_t)((mtp_acc >> 0) & 0x1ull);
     }
-    h->window = (uint16_t)mtpg_draft_get16(p + 9);
-    h->checksum = (uint16_t)mtpg_draft_get16(p + 11);
+    h->window = (uint16_t)mtp_gen_get16(p + 9);
+    h->checksum = (uint16_t)mtp_gen_get16(p + 11);
     uint32_t o = 13;
     {
         int64_t olen = (int64_t)((((uint32_t)h->data_offset * 4) - 20));
@@ -364,22 +330,22 @@ static void mtpg_draft_srule_seq_rule(void *cur_, const void *bp_, const void *p
     case MTP_SEG_FIRST:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 368 "draft.c"
+#line 334 "draft.c"
         break;
     case MTP_SEG_MID:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 373 "draft.c"
+#line 339 "draft.c"
         break;
     case MTP_SEG_LAST:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)((prev->seq + prev_payload_len));
-#line 378 "draft.c"
+#line 344 "draft.c"
         break;
     case MTP_SEG_ONLY:
 #line 61 "gen/tests/ok/draft.mtp"
         cur->seq = (uint32_t)(bp->seq);
-#line 383 "draft.c"
+#line 349 "draft.c"
         break;
     }
 }
@@ -393,7 +359,7 @@ static int mtpg_draft_coalesce_ack_merge(const void *mtp_a, const void *mtp_b)
 #line 65 "gen/tests/ok/draft.mtp"
     if ((((older->data).len == 0) && (newer->syn == 0)))
         return MTP_COALESCE_DROP_OLDER;
-#line 397 "draft.c"
+#line 363 "draft.c"
     return MTP_COALESCE_NONE;
 }
 
@@ -462,7 +428,7 @@ int mtpg_draft_parse_parse_seg(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         mtpg_draft_key_conn_id(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_DRAFT_EV_DATA_PKT, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 466 "draft.c"
+#line 432 "draft.c"
     return MTP_PARSE_OK;
 }
 
@@ -517,7 +483,7 @@ int mtpg_draft_proc_send_data(struct mtp_exec *mtp_x, const struct mtpg_draft_se
     ctx->snd_off = (ctx->snd_off + ev->len);
 #line 107 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a6 = ctx->rto; __auto_type mtp_b6 = mtpg_draft_param_MIN_RTO; mtp_a6 > mtp_b6 ? mtp_a6 : mtp_b6; }));  } }
-#line 521 "draft.c"
+#line 487 "draft.c"
     return 0;
 }
 
@@ -552,7 +518,7 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
 #line 120 "gen/tests/ok/draft.mtp"
         for (; (i < 4); i = (i + 1)) {
 #line 121 "gen/tests/ok/draft.mtp"
-            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
+            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtp_gen_idx((uint64_t)(i), 4)]).right) - (uint32_t)(ctx->rcv_nxt)) <= 0))) {
 #line 122 "gen/tests/ok/draft.mtp"
                 ({ __typeof__(ctx->sacks) *mtp_l12 = &(ctx->sacks); uint64_t mtp_i12 = (uint64_t)(i); if (mtp_i12 < mtp_l12->len) { memmove(&mtp_l12->v[mtp_i12], &mtp_l12->v[mtp_i12 + 1], (mtp_l12->len - mtp_i12 - 1) * sizeof mtp_l12->v[0]); mtp_l12->len--; } });
             }
@@ -560,7 +526,7 @@ int mtpg_draft_proc_accept_data(struct mtp_exec *mtp_x, const struct mtpg_draft_
     }
 #line 124 "gen/tests/ok/draft.mtp"
     s->ack_now = true;
-#line 564 "draft.c"
+#line 530 "draft.c"
     return 0;
 }
 
@@ -603,7 +569,7 @@ int mtpg_draft_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_draft_dat
     if (!(((ev->data).len > 0)))
         mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 134, "ev.data.len > 0");
 #endif
-#line 607 "draft.c"
+#line 573 "draft.c"
     return 0;
 }
 
@@ -613,7 +579,7 @@ int mtpg_draft_proc_reply_reset(struct mtp_exec *mtp_x, const struct mtpg_draft_
     (void)ev;
 #line 138 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(2); mtp_i->u.note.value = (uint64_t)(ev->seq); } }
-#line 617 "draft.c"
+#line 583 "draft.c"
     return 0;
 }
 
@@ -664,7 +630,7 @@ int mtpg_draft_proc_accept_conn(struct mtp_exec *mtp_x, const struct mtpg_draft_
     if (!((l->pending < l->backlog)))
         mtp_assert_failed(mtp_x, "gen/tests/ok/draft.mtp", 153, "l.pending < l.backlog");
 #endif
-#line 668 "draft.c"
+#line 634 "draft.c"
     return 0;
 }
 
@@ -689,7 +655,7 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 160 "gen/tests/ok/draft.mtp"
         for (; (i < 4); i += 1) {
 #line 161 "gen/tests/ok/draft.mtp"
-            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtpg_draft_idx((uint64_t)(i), 4)]).right) - (uint32_t)((lowest).left)) <= 0))) {
+            if (((i < ((uint32_t)(ctx->sacks).len)) && ((int32_t)((uint32_t)(((ctx->sacks).v[mtp_gen_idx((uint64_t)(i), 4)]).right) - (uint32_t)((lowest).left)) <= 0))) {
 #line 162 "gen/tests/ok/draft.mtp"
                 ({ __typeof__(ctx->sacks) *mtp_l22 = &(ctx->sacks); uint64_t mtp_i22 = (uint64_t)(i); if (mtp_i22 < mtp_l22->len) { memmove(&mtp_l22->v[mtp_i22], &mtp_l22->v[mtp_i22 + 1], (mtp_l22->len - mtp_i22 - 1) * sizeof mtp_l22->v[0]); mtp_l22->len--; } });
             }
@@ -708,7 +674,7 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
     uint64_t h = ({ uint8_t mtp_h27[6]; memcpy(mtp_h27 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h27 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h27, sizeof mtp_h27); });
 #line 168 "gen/tests/ok/draft.mtp"
     ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a28 = ((uint32_t)ctx->cwnd * 2); __auto_type mtp_b28 = ((uint32_t)64 * MTPG_DRAFT_MSS); mtp_a28 < mtp_b28 ? mtp_a28 : mtp_b28; }) : ({ __auto_type mtp_a29 = (ctx->cwnd / 2); __auto_type mtp_b29 = MTPG_DRAFT_MSS; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));
-#line 712 "draft.c"
+#line 678 "draft.c"
     return 0;
 }
 
@@ -735,7 +701,7 @@ static __attribute__((unused)) void mtpg_draft_fn_ack_now(struct mtp_exec *mtp_x
             mtp_i->u.gen.queue = (uint16_t)(MTPG_DRAFT_Q_CTRL);
         }
     }
-#line 739 "draft.c"
+#line 705 "draft.c"
 }
 
 static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c)
@@ -749,7 +715,7 @@ static __attribute__((unused)) uint32_t mtpg_draft_fn_window_left(struct mtp_exe
     }
 #line 179 "gen/tests/ok/draft.mtp"
     return ((c->snd_una + c->cwnd) - c->snd_nxt);
-#line 753 "draft.c"
+#line 719 "draft.c"
 }
 
 static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x, struct mtpg_draft_conn *c, uint64_t d)
@@ -759,7 +725,7 @@ static __attribute__((unused)) void mtpg_draft_fn_arm_rto(struct mtp_exec *mtp_x
     (void)d;
 #line 183 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_DRAFT_TIMER_CONN_RTO_TIMER; mtp_i->u.timer.dur_ns = (uint64_t)(({ __auto_type mtp_a31 = d; __auto_type mtp_b31 = mtpg_draft_param_MIN_RTO; mtp_a31 > mtp_b31 ? mtp_a31 : mtp_b31; }));  } }
-#line 763 "draft.c"
+#line 729 "draft.c"
 }
 
 static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(struct mtp_exec *mtp_x, uint32_t l, uint32_t r)
@@ -769,7 +735,7 @@ static __attribute__((unused)) struct mtpg_draft_sack_block mtpg_draft_fn_block(
     (void)r;
 #line 187 "gen/tests/ok/draft.mtp"
     return ((struct mtpg_draft_sack_block){ .left = l, .right = r });
-#line 773 "draft.c"
+#line 739 "draft.c"
 }
 
 int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_rto *ev, struct mtpg_draft_conn *ctx)
@@ -794,9 +760,9 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
 #line 198 "gen/tests/ok/draft.mtp"
     { __typeof__(w) *mtp_p38 = &(w); *mtp_p38 = ((*mtp_p38) + ((first).left ^ (popped).right)); }
 #line 199 "gen/tests/ok/draft.mtp"
-    { __typeof__(w) *mtp_p39 = &(w); *mtp_p39 = mtpg_draft_shl32((uint32_t)((*mtp_p39)), (uint64_t)(1)); }
+    { __typeof__(w) *mtp_p39 = &(w); *mtp_p39 = mtp_gen_shl32((uint32_t)((*mtp_p39)), (uint64_t)(1)); }
 #line 200 "gen/tests/ok/draft.mtp"
-    w = ((mtpg_draft_shr32((uint32_t)(w), (uint64_t)(2)) % 7) + (~w));
+    w = ((mtp_gen_shr32((uint32_t)(w), (uint64_t)(2)) % 7) + (~w));
 #line 201 "gen/tests/ok/draft.mtp"
     { __typeof__(w) *mtp_p40 = &(w); *mtp_p40 = ((*mtp_p40) + 1); }
 #line 202 "gen/tests/ok/draft.mtp"
@@ -822,7 +788,7 @@ int mtpg_draft_proc_retransmit(struct mtp_exec *mtp_x, const struct mtpg_draft_r
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_RATE); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(MTPG_DRAFT_Q_DATA); mtp_i->u.sched.value = (uint64_t)(0); } }
 #line 212 "gen/tests/ok/draft.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_DEL_CTX); if (mtp_i) {  } }
-#line 826 "draft.c"
+#line 792 "draft.c"
     return 0;
 }
 

@@ -190,10 +190,25 @@ static inline void mtpg_draft_key_conn_id(struct mtp_key *k, const struct mtpg_d
     memcpy(k->b + 10, &id->remote_port, 2);
 }
 
+static inline void mtpg_draft_unkey_conn_id(const struct mtp_key *k, struct mtpg_draft_conn_id *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->local_ip, k->b + 0, 4);
+    memcpy(&id->remote_ip, k->b + 4, 4);
+    memcpy(&id->local_port, k->b + 8, 2);
+    memcpy(&id->remote_port, k->b + 10, 2);
+}
+
 static inline void mtpg_draft_key_port_id(struct mtp_key *k, const struct mtpg_draft_port_id *id)
 {
     memset(k, 0, sizeof *k);
     memcpy(k->b + 0, &id->local_port, 2);
+}
+
+static inline void mtpg_draft_unkey_port_id(const struct mtp_key *k, struct mtpg_draft_port_id *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->local_port, k->b + 0, 2);
 }
 
 extern uint64_t mtpg_draft_param_MIN_RTO;

@@ -5,45 +5,11 @@
 #include <string.h>
 
 #include "echo.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_echo_echo_bind) <= MTP_EVENT_MAX_BYTES, "event echo_bind is too large");
 _Static_assert(sizeof(struct mtpg_echo_echo_req) <= MTP_EVENT_MAX_BYTES, "event echo_req is too large");
 _Static_assert(sizeof(struct mtpg_echo_echo_idle) <= MTP_EVENT_MAX_BYTES, "event echo_idle is too large");
-
-static __attribute__((unused)) uint64_t mtpg_echo_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_echo_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_echo_get32(const uint8_t *p) { return mtpg_echo_get16(p) << 16 | mtpg_echo_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_echo_get64(const uint8_t *p) { return mtpg_echo_get32(p) << 32 | mtpg_echo_get32(p + 4); }
-static __attribute__((unused)) void mtpg_echo_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_echo_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_echo_put32(uint8_t *p, uint32_t v) { mtpg_echo_put16(p, (uint16_t)(v >> 16)); mtpg_echo_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_echo_put64(uint8_t *p, uint64_t v) { mtpg_echo_put32(p, (uint32_t)(v >> 32)); mtpg_echo_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_echo_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_echo_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_echo_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_echo_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_echo_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_echo_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 uint32_t mtpg_echo_param_MAX_MSGS = ((uint32_t)1000000ull);
 
@@ -101,18 +67,18 @@ static void mtpg_echo_bp_echo_bp_write_hdr(const void *bp_, uint8_t *dst, uint32
     uint32_t o = 14;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_echo_put16(dst + 0, (uint16_t)(b->src_port));
-    mtpg_echo_put16(dst + 2, (uint16_t)(b->dst_port));
-    mtpg_echo_put32(dst + 4, (uint32_t)(b->seq));
-    mtpg_echo_put16(dst + 8, (uint16_t)((hdr_len + payload_len)));
+    mtp_gen_put16(dst + 0, (uint16_t)(b->src_port));
+    mtp_gen_put16(dst + 2, (uint16_t)(b->dst_port));
+    mtp_gen_put32(dst + 4, (uint32_t)(b->seq));
+    mtp_gen_put16(dst + 8, (uint16_t)((hdr_len + payload_len)));
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 4) | ((uint64_t)(b->version) & 0xfull);
         mtp_acc = (mtp_acc << 4) | ((uint64_t)(b->flags) & 0xfull);
         dst[10] = (uint8_t)(mtp_acc >> 0);
     }
-    mtpg_echo_put8(dst + 11, (uint8_t)(b->reserved));
-    mtpg_echo_put16(dst + 12, (uint16_t)(0));
+    mtp_gen_put8(dst + 11, (uint8_t)(b->reserved));
+    mtp_gen_put16(dst + 12, (uint16_t)(0));
     (void)o;
 }
 
@@ -125,18 +91,18 @@ static int mtpg_echo_bp_echo_bp_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     uint32_t n = pkt->l4_len - *pos;
     if (n < 14)
         return -1;
-    h->src_port = (uint16_t)mtpg_echo_get16(p + 0);
-    h->dst_port = (uint16_t)mtpg_echo_get16(p + 2);
-    h->seq = (uint32_t)mtpg_echo_get32(p + 4);
-    h->len = (uint16_t)mtpg_echo_get16(p + 8);
+    h->src_port = (uint16_t)mtp_gen_get16(p + 0);
+    h->dst_port = (uint16_t)mtp_gen_get16(p + 2);
+    h->seq = (uint32_t)mtp_gen_get32(p + 4);
+    h->len = (uint16_t)mtp_gen_get16(p + 8);
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 8) | p[10];
         h->version = (uint8_t)((mtp_acc >> 4) & 0xfull);
         h->flags = (uint8_t)((mtp_acc >> 0) & 0xfull);
     }
-    h->reserved = (uint8_t)mtpg_echo_get8(p + 11);
-    h->checksum = (uint16_t)mtpg_echo_get16(p + 12);
+    h->reserved = (uint8_t)mtp_gen_get8(p + 11);
+    h->checksum = (uint16_t)mtp_gen_get16(p + 12);
     uint32_t o = 14;
     h->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
     h->data.len = n - o;
@@ -162,28 +128,28 @@ static void mtpg_echo_srule_seq_rule(void *cur_, const void *bp_, const void *pr
         cur->seq = (uint32_t)(bp->seq);
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)((bp->flags | MTPG_ECHO_F_MORE));
-#line 166 "echo.c"
+#line 132 "echo.c"
         break;
     case MTP_SEG_MID:
 #line 51 "gen/tests/ok/echo.mtp"
         cur->seq = (uint32_t)((prev->seq + 1));
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)((bp->flags | MTPG_ECHO_F_MORE));
-#line 173 "echo.c"
+#line 139 "echo.c"
         break;
     case MTP_SEG_LAST:
 #line 51 "gen/tests/ok/echo.mtp"
         cur->seq = (uint32_t)((prev->seq + 1));
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)(bp->flags);
-#line 180 "echo.c"
+#line 146 "echo.c"
         break;
     case MTP_SEG_ONLY:
 #line 51 "gen/tests/ok/echo.mtp"
         cur->seq = (uint32_t)(bp->seq);
 #line 52 "gen/tests/ok/echo.mtp"
         cur->flags = (uint8_t)(bp->flags);
-#line 187 "echo.c"
+#line 153 "echo.c"
         break;
     }
 }
@@ -197,7 +163,7 @@ static int mtpg_echo_coalesce_dup_reply(const void *mtp_a, const void *mtp_b)
 #line 57 "gen/tests/ok/echo.mtp"
     if (((older->seq == newer->seq) && (older->dst_port == newer->dst_port)))
         return MTP_COALESCE_DROP_OLDER;
-#line 201 "echo.c"
+#line 167 "echo.c"
     return MTP_COALESCE_NONE;
 }
 
@@ -249,7 +215,7 @@ int mtpg_echo_parse_parse_echo(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
         mtpg_echo_key_port_id(&mtp_k2, &mtp_id2);
         mtp_evsink_push(mtp_out, MTPG_ECHO_EV_ECHO_REQ, &mtp_ev2, sizeof mtp_ev2, &mtp_k2);
     }
-#line 253 "echo.c"
+#line 219 "echo.c"
     return MTP_PARSE_OK;
 }
 
@@ -278,7 +244,7 @@ int mtpg_echo_proc_bind(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_bind
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_ECHO_TIMER_PORT_CTX_IDLE; mtp_i->u.timer.dur_ns = (uint64_t)(MTPG_ECHO_IDLE); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0; mtp_i->key = mtpk_c;  } }
 #line 83 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_ECHO_NOTE_BOUND); mtp_i->u.note.value = (uint64_t)(ev->port); } }
-#line 282 "echo.c"
+#line 248 "echo.c"
     return 0;
 }
 
@@ -289,7 +255,7 @@ int mtpg_echo_proc_rebind(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_bi
     (void)c;
 #line 87 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(MTPG_ECHO_NOTE_BOUND); mtp_i->u.note.value = (uint64_t)(c->port); } }
-#line 293 "echo.c"
+#line 259 "echo.c"
     return 0;
 }
 
@@ -332,7 +298,7 @@ int mtpg_echo_proc_deliver(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_r
     { __typeof__(c->recent) *mtp_p8 = &(c->recent); *mtp_p8 = ((*mtp_p8) + 1); }
 #line 107 "gen/tests/ok/echo.mtp"
     s->echo_len = (ev->data).len;
-#line 336 "echo.c"
+#line 302 "echo.c"
     return 0;
 }
 
@@ -376,7 +342,7 @@ int mtpg_echo_proc_reply(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_req
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TX_FLUSH); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.len = (uint32_t)(s->echo_len); } }
 #line 120 "gen/tests/ok/echo.mtp"
     { __typeof__(c->tx_off) *mtp_p10 = &(c->tx_off); *mtp_p10 = ((*mtp_p10) + s->echo_len); }
-#line 380 "echo.c"
+#line 346 "echo.c"
     return 0;
 }
 
@@ -387,7 +353,7 @@ int mtpg_echo_proc_refuse(struct mtp_exec *mtp_x, const struct mtpg_echo_echo_re
     (void)g;
 #line 124 "gen/tests/ok/echo.mtp"
     { __typeof__(g->refused) *mtp_p11 = &(g->refused); *mtp_p11 = ((*mtp_p11) + 1); }
-#line 391 "echo.c"
+#line 357 "echo.c"
     return 0;
 }
 
@@ -405,7 +371,7 @@ int mtpg_echo_proc_check_idle(struct mtp_exec *mtp_x, const struct mtpg_echo_ech
     c->recent = 0;
 #line 131 "gen/tests/ok/echo.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_ECHO_TIMER_PORT_CTX_IDLE; mtp_i->u.timer.dur_ns = (uint64_t)(MTPG_ECHO_IDLE);  } }
-#line 409 "echo.c"
+#line 375 "echo.c"
     return 0;
 }
 

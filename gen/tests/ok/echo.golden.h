@@ -111,6 +111,12 @@ static inline void mtpg_echo_key_port_id(struct mtp_key *k, const struct mtpg_ec
     memcpy(k->b + 0, &id->port, 2);
 }
 
+static inline void mtpg_echo_unkey_port_id(const struct mtp_key *k, struct mtpg_echo_port_id *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->port, k->b + 0, 2);
+}
+
 extern uint32_t mtpg_echo_param_MAX_MSGS;
 
 void mtpg_echo_ctx_port_ctx_init(struct mtpg_echo_port_ctx *c);

@@ -5,44 +5,10 @@
 #include <string.h>
 
 #include "frames.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_frames_stream_in) <= MTP_EVENT_MAX_BYTES, "event stream_in is too large");
 _Static_assert(sizeof(struct mtpg_frames_stream_send) <= MTP_EVENT_MAX_BYTES, "event stream_send is too large");
-
-static __attribute__((unused)) uint64_t mtpg_frames_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_frames_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_frames_get32(const uint8_t *p) { return mtpg_frames_get16(p) << 16 | mtpg_frames_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_frames_get64(const uint8_t *p) { return mtpg_frames_get32(p) << 32 | mtpg_frames_get32(p + 4); }
-static __attribute__((unused)) void mtpg_frames_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_frames_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_frames_put32(uint8_t *p, uint32_t v) { mtpg_frames_put16(p, (uint16_t)(v >> 16)); mtpg_frames_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_frames_put64(uint8_t *p, uint64_t v) { mtpg_frames_put32(p, (uint32_t)(v >> 32)); mtpg_frames_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_frames_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_frames_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_frames_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_frames_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_frames_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_frames_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 static __attribute__((unused)) void mtpg_frames_init_stream_frame(struct mtpg_frames_stream_frame *v)
 {
@@ -92,9 +58,9 @@ static void mtpg_frames_bp_stream_frame_write_hdr(const void *bp_, uint8_t *dst,
     uint32_t o = 11;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_frames_put8(dst + 0, (uint8_t)(b->type));
-    mtpg_frames_put64(dst + 1, (uint64_t)(b->stream));
-    mtpg_frames_put16(dst + 9, (uint16_t)(payload_len));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put64(dst + 1, (uint64_t)(b->stream));
+    mtp_gen_put16(dst + 9, (uint16_t)(payload_len));
     (void)o;
 }
 
@@ -115,9 +81,9 @@ static void mtpg_frames_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_
     uint32_t o = 10;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_frames_put8(dst + 0, (uint8_t)(b->flags));
-    mtpg_frames_put64(dst + 1, (uint64_t)(b->conn));
-    mtpg_frames_put8(dst + 9, (uint8_t)(b->nframes));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->flags));
+    mtp_gen_put64(dst + 1, (uint64_t)(b->conn));
+    mtp_gen_put8(dst + 9, (uint8_t)(b->nframes));
     for (uint32_t i = 0; i < b->frames.len && i < 4; i++) {
         const struct mtpg_frames_stream_frame *fr = &b->frames.v[i];
         mtpg_frames_bp_stream_frame_write_hdr(fr, dst + o, fr->data.len);
@@ -151,9 +117,9 @@ static void mtpg_frames_bp_qhdr_write_hdr(const void *bp_, uint8_t *dst, uint32_
     uint32_t o = 10;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_frames_put8(dst + 0, (uint8_t)(b->flags));
-    mtpg_frames_put64(dst + 1, (uint64_t)(b->conn));
-    mtpg_frames_put8(dst + 9, (uint8_t)(b->nframes));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->flags));
+    mtp_gen_put64(dst + 1, (uint64_t)(b->conn));
+    mtp_gen_put8(dst + 9, (uint8_t)(b->nframes));
     (void)o;
 }
 
@@ -166,9 +132,9 @@ static int mtpg_frames_bp_qhdr_extract(const struct mtp_rx_pkt *pkt, uint32_t *p
     uint32_t n = pkt->l4_len - *pos;
     if (n < 10)
         return -1;
-    h->flags = (uint8_t)mtpg_frames_get8(p + 0);
-    h->conn = (uint64_t)mtpg_frames_get64(p + 1);
-    h->nframes = (uint8_t)mtpg_frames_get8(p + 9);
+    h->flags = (uint8_t)mtp_gen_get8(p + 0);
+    h->conn = (uint64_t)mtp_gen_get64(p + 1);
+    h->nframes = (uint8_t)mtp_gen_get8(p + 9);
     uint32_t o = 10;
     *pos += o;
     return 0;
@@ -189,9 +155,9 @@ static void mtpg_frames_bp_frame_hdr_write_hdr(const void *bp_, uint8_t *dst, ui
     uint32_t o = 11;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_frames_put8(dst + 0, (uint8_t)(b->type));
-    mtpg_frames_put64(dst + 1, (uint64_t)(b->stream));
-    mtpg_frames_put16(dst + 9, (uint16_t)(b->length));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put64(dst + 1, (uint64_t)(b->stream));
+    mtp_gen_put16(dst + 9, (uint16_t)(b->length));
     (void)o;
 }
 
@@ -204,9 +170,9 @@ static int mtpg_frames_bp_frame_hdr_extract(const struct mtp_rx_pkt *pkt, uint32
     uint32_t n = pkt->l4_len - *pos;
     if (n < 11)
         return -1;
-    h->type = (uint8_t)mtpg_frames_get8(p + 0);
-    h->stream = (uint64_t)mtpg_frames_get64(p + 1);
-    h->length = (uint16_t)mtpg_frames_get16(p + 9);
+    h->type = (uint8_t)mtp_gen_get8(p + 0);
+    h->stream = (uint64_t)mtp_gen_get64(p + 1);
+    h->length = (uint16_t)mtp_gen_get16(p + 9);
     uint32_t o = 11;
     h->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
     h->data.len = n - o;
@@ -258,7 +224,7 @@ int mtpg_frames_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
         mtpg_frames_key_cid(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_FRAMES_EV_STREAM_IN, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 262 "frames.c"
+#line 228 "frames.c"
     return MTP_PARSE_OK;
 }
 
@@ -271,7 +237,7 @@ int mtpg_frames_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_frames_st
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 49 "gen/tests/ok/frames.mtp"
     { __typeof__(c->received) *mtp_p4 = &(c->received); *mtp_p4 = ((*mtp_p4) + ev->length); }
-#line 275 "frames.c"
+#line 241 "frames.c"
     return 0;
 }
 
@@ -324,7 +290,7 @@ int mtpg_frames_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_frames_s
     }
 #line 67 "gen/tests/ok/frames.mtp"
     { __typeof__(c->sent) *mtp_p8 = &(c->sent); *mtp_p8 = ((*mtp_p8) + ev->len); }
-#line 328 "frames.c"
+#line 294 "frames.c"
     return 0;
 }
 

@@ -98,6 +98,12 @@ static inline void mtpg_frames_key_cid(struct mtp_key *k, const struct mtpg_fram
     memcpy(k->b + 0, &id->conn, 8);
 }
 
+static inline void mtpg_frames_unkey_cid(const struct mtp_key *k, struct mtpg_frames_cid *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->conn, k->b + 0, 8);
+}
+
 void mtpg_frames_ctx_qconn_init(struct mtpg_frames_qconn *c);
 
 int mtpg_frames_parse_parse_q(const struct mtp_rx_pkt *pkt, struct mtp_evsink *out);

@@ -5,44 +5,10 @@
 #include <string.h>
 
 #include "lists.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_lists_op) <= MTP_EVENT_MAX_BYTES, "event op is too large");
 _Static_assert(sizeof(struct mtpg_lists_op2) <= MTP_EVENT_MAX_BYTES, "event op2 is too large");
-
-static __attribute__((unused)) uint64_t mtpg_lists_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_lists_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_lists_get32(const uint8_t *p) { return mtpg_lists_get16(p) << 16 | mtpg_lists_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_lists_get64(const uint8_t *p) { return mtpg_lists_get32(p) << 32 | mtpg_lists_get32(p + 4); }
-static __attribute__((unused)) void mtpg_lists_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_lists_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_lists_put32(uint8_t *p, uint32_t v) { mtpg_lists_put16(p, (uint16_t)(v >> 16)); mtpg_lists_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_lists_put64(uint8_t *p, uint64_t v) { mtpg_lists_put32(p, (uint32_t)(v >> 32)); mtpg_lists_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_lists_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_lists_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_lists_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_lists_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_lists_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_lists_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 void mtpg_lists_ctx_flow_init(struct mtpg_lists_flow *c)
 {
@@ -103,7 +69,7 @@ int mtpg_lists_proc_on_op(struct mtp_exec *mtp_x, const struct mtpg_lists_op *ev
 #line 32 "gen/tests/ok/lists.mtp"
         ({ __typeof__(b->plain) *mtp_l7 = &(b->plain); uint64_t mtp_i7 = (uint64_t)(j); struct mtpg_lists_msg mtp_v7 = (((struct mtpg_lists_msg){ .remaining = (ev->rem + 1), .id = ev->id, .peer = ev->peer })); if (mtp_i7 < mtp_l7->len) mtp_l7->v[mtp_i7] = mtp_v7; });
     }
-#line 107 "lists.c"
+#line 73 "lists.c"
     return 0;
 }
 
@@ -116,7 +82,7 @@ int mtpg_lists_proc_rank_flow(struct mtp_exec *mtp_x, const struct mtpg_lists_op
     { __typeof__(f->sent) *mtp_p8 = &(f->sent); *mtp_p8 = ((*mtp_p8) + ev->rem); }
 #line 45 "gen/tests/ok/lists.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_FLOW_PRIO); if (mtp_i) { mtp_i->u.sched.value = (uint64_t)(ev->rem); } }
-#line 120 "lists.c"
+#line 86 "lists.c"
     return 0;
 }
 

@@ -77,6 +77,12 @@ static inline void mtpg_lists_key_flow_key(struct mtp_key *k, const struct mtpg_
     memcpy(k->b + 0, &id->id, 8);
 }
 
+static inline void mtpg_lists_unkey_flow_key(const struct mtp_key *k, struct mtpg_lists_flow_key *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->id, k->b + 0, 8);
+}
+
 void mtpg_lists_ctx_flow_init(struct mtpg_lists_flow *c);
 void mtpg_lists_ctx_book_init(struct mtpg_lists_book *c);
 

@@ -5,25 +5,7 @@
 #include <string.h>
 
 #include "paper_tcp.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_paper_tcp_tcp_connect) <= MTP_EVENT_MAX_BYTES, "event tcp_connect is too large");
 _Static_assert(sizeof(struct mtpg_paper_tcp_tcp_send) <= MTP_EVENT_MAX_BYTES, "event tcp_send is too large");
@@ -32,22 +14,6 @@ _Static_assert(sizeof(struct mtpg_paper_tcp_tcp_ack) <= MTP_EVENT_MAX_BYTES, "ev
 _Static_assert(sizeof(struct mtpg_paper_tcp_tcp_data_pkt) <= MTP_EVENT_MAX_BYTES, "event tcp_data_pkt is too large");
 _Static_assert(sizeof(struct mtpg_paper_tcp_tcp_syn) <= MTP_EVENT_MAX_BYTES, "event tcp_syn is too large");
 _Static_assert(sizeof(struct mtpg_paper_tcp_tcp_timeout) <= MTP_EVENT_MAX_BYTES, "event tcp_timeout is too large");
-
-static __attribute__((unused)) uint64_t mtpg_paper_tcp_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_paper_tcp_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_paper_tcp_get32(const uint8_t *p) { return mtpg_paper_tcp_get16(p) << 16 | mtpg_paper_tcp_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_paper_tcp_get64(const uint8_t *p) { return mtpg_paper_tcp_get32(p) << 32 | mtpg_paper_tcp_get32(p + 4); }
-static __attribute__((unused)) void mtpg_paper_tcp_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_paper_tcp_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_paper_tcp_put32(uint8_t *p, uint32_t v) { mtpg_paper_tcp_put16(p, (uint16_t)(v >> 16)); mtpg_paper_tcp_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_paper_tcp_put64(uint8_t *p, uint64_t v) { mtpg_paper_tcp_put32(p, (uint32_t)(v >> 32)); mtpg_paper_tcp_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_paper_tcp_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_paper_tcp_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_paper_tcp_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_paper_tcp_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_paper_tcp_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_paper_tcp_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 static __attribute__((unused)) void mtpg_paper_tcp_init_tcp_opt_mss(struct mtpg_paper_tcp_tcp_opt_mss *v)
 {
@@ -142,9 +108,9 @@ static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_mss_size(cons
 static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_mss_write(const struct mtpg_paper_tcp_tcp_opt_mss *v, uint8_t *d)
 {
     uint32_t size = mtpg_paper_tcp_opt_tcp_opt_mss_size(v);
-    mtpg_paper_tcp_put8(d + 0, (uint8_t)(v->kind));
-    mtpg_paper_tcp_put8(d + 1, (uint8_t)(v->len));
-    mtpg_paper_tcp_put16(d + 2, (uint16_t)(v->value));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 1, (uint8_t)(v->len));
+    mtp_gen_put16(d + 2, (uint16_t)(v->value));
     d[0] = 2;
     d[1] = (uint8_t)size;
     return size;
@@ -155,9 +121,9 @@ static int mtpg_paper_tcp_opt_tcp_opt_mss_parse(const uint8_t *p, uint32_t len, 
     memset(v, 0, sizeof *v);
     if (len < 4)
         return -1;
-    v->kind = (uint8_t)mtpg_paper_tcp_get8(p + 0);
-    v->len = (uint8_t)mtpg_paper_tcp_get8(p + 1);
-    v->value = (uint16_t)mtpg_paper_tcp_get16(p + 2);
+    v->kind = (uint8_t)mtp_gen_get8(p + 0);
+    v->len = (uint8_t)mtp_gen_get8(p + 1);
+    v->value = (uint16_t)mtp_gen_get16(p + 2);
     return 0;
 }
 
@@ -170,8 +136,8 @@ static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_sack_permit_s
 static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_sack_permit_write(const struct mtpg_paper_tcp_tcp_opt_sack_permit *v, uint8_t *d)
 {
     uint32_t size = mtpg_paper_tcp_opt_tcp_opt_sack_permit_size(v);
-    mtpg_paper_tcp_put8(d + 0, (uint8_t)(v->kind));
-    mtpg_paper_tcp_put8(d + 1, (uint8_t)(v->len));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 1, (uint8_t)(v->len));
     d[0] = 4;
     d[1] = (uint8_t)size;
     return size;
@@ -182,8 +148,8 @@ static int mtpg_paper_tcp_opt_tcp_opt_sack_permit_parse(const uint8_t *p, uint32
     memset(v, 0, sizeof *v);
     if (len < 2)
         return -1;
-    v->kind = (uint8_t)mtpg_paper_tcp_get8(p + 0);
-    v->len = (uint8_t)mtpg_paper_tcp_get8(p + 1);
+    v->kind = (uint8_t)mtp_gen_get8(p + 0);
+    v->len = (uint8_t)mtp_gen_get8(p + 1);
     return 0;
 }
 
@@ -196,10 +162,10 @@ static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_timestamp_siz
 static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_timestamp_write(const struct mtpg_paper_tcp_tcp_opt_timestamp *v, uint8_t *d)
 {
     uint32_t size = mtpg_paper_tcp_opt_tcp_opt_timestamp_size(v);
-    mtpg_paper_tcp_put8(d + 0, (uint8_t)(v->kind));
-    mtpg_paper_tcp_put8(d + 1, (uint8_t)(v->len));
-    mtpg_paper_tcp_put32(d + 2, (uint32_t)(v->value));
-    mtpg_paper_tcp_put32(d + 6, (uint32_t)(v->echo));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 1, (uint8_t)(v->len));
+    mtp_gen_put32(d + 2, (uint32_t)(v->value));
+    mtp_gen_put32(d + 6, (uint32_t)(v->echo));
     d[0] = 8;
     d[1] = (uint8_t)size;
     return size;
@@ -210,10 +176,10 @@ static int mtpg_paper_tcp_opt_tcp_opt_timestamp_parse(const uint8_t *p, uint32_t
     memset(v, 0, sizeof *v);
     if (len < 10)
         return -1;
-    v->kind = (uint8_t)mtpg_paper_tcp_get8(p + 0);
-    v->len = (uint8_t)mtpg_paper_tcp_get8(p + 1);
-    v->value = (uint32_t)mtpg_paper_tcp_get32(p + 2);
-    v->echo = (uint32_t)mtpg_paper_tcp_get32(p + 6);
+    v->kind = (uint8_t)mtp_gen_get8(p + 0);
+    v->len = (uint8_t)mtp_gen_get8(p + 1);
+    v->value = (uint32_t)mtp_gen_get32(p + 2);
+    v->echo = (uint32_t)mtp_gen_get32(p + 6);
     return 0;
 }
 
@@ -226,9 +192,9 @@ static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_wscale_size(c
 static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_wscale_write(const struct mtpg_paper_tcp_tcp_opt_wscale *v, uint8_t *d)
 {
     uint32_t size = mtpg_paper_tcp_opt_tcp_opt_wscale_size(v);
-    mtpg_paper_tcp_put8(d + 0, (uint8_t)(v->kind));
-    mtpg_paper_tcp_put8(d + 1, (uint8_t)(v->len));
-    mtpg_paper_tcp_put8(d + 2, (uint8_t)(v->value));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 1, (uint8_t)(v->len));
+    mtp_gen_put8(d + 2, (uint8_t)(v->value));
     d[0] = 3;
     d[1] = (uint8_t)size;
     return size;
@@ -239,9 +205,9 @@ static int mtpg_paper_tcp_opt_tcp_opt_wscale_parse(const uint8_t *p, uint32_t le
     memset(v, 0, sizeof *v);
     if (len < 3)
         return -1;
-    v->kind = (uint8_t)mtpg_paper_tcp_get8(p + 0);
-    v->len = (uint8_t)mtpg_paper_tcp_get8(p + 1);
-    v->value = (uint8_t)mtpg_paper_tcp_get8(p + 2);
+    v->kind = (uint8_t)mtp_gen_get8(p + 0);
+    v->len = (uint8_t)mtp_gen_get8(p + 1);
+    v->value = (uint8_t)mtp_gen_get8(p + 2);
     return 0;
 }
 
@@ -254,7 +220,7 @@ static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_nop_size(cons
 static __attribute__((unused)) uint32_t mtpg_paper_tcp_opt_tcp_opt_nop_write(const struct mtpg_paper_tcp_tcp_opt_nop *v, uint8_t *d)
 {
     uint32_t size = mtpg_paper_tcp_opt_tcp_opt_nop_size(v);
-    mtpg_paper_tcp_put8(d + 0, (uint8_t)(v->kind));
+    mtp_gen_put8(d + 0, (uint8_t)(v->kind));
     d[0] = 1;
     return size;
 }
@@ -373,10 +339,10 @@ static void mtpg_paper_tcp_bp_TCPBP_write_hdr(const void *bp_, uint8_t *dst, uin
     uint32_t o = 20;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_paper_tcp_put16(dst + 0, (uint16_t)(b->src_port));
-    mtpg_paper_tcp_put16(dst + 2, (uint16_t)(b->dst_port));
-    mtpg_paper_tcp_put32(dst + 4, (uint32_t)(b->seq_no));
-    mtpg_paper_tcp_put32(dst + 8, (uint32_t)(b->ack_seq));
+    mtp_gen_put16(dst + 0, (uint16_t)(b->src_port));
+    mtp_gen_put16(dst + 2, (uint16_t)(b->dst_port));
+    mtp_gen_put32(dst + 4, (uint32_t)(b->seq_no));
+    mtp_gen_put32(dst + 8, (uint32_t)(b->ack_seq));
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 4) | ((uint64_t)((hdr_len / 4)) & 0xfull);
@@ -392,9 +358,9 @@ static void mtpg_paper_tcp_bp_TCPBP_write_hdr(const void *bp_, uint8_t *dst, uin
         dst[12] = (uint8_t)(mtp_acc >> 8);
         dst[13] = (uint8_t)(mtp_acc >> 0);
     }
-    mtpg_paper_tcp_put16(dst + 14, (uint16_t)(b->rwnd_size));
-    mtpg_paper_tcp_put16(dst + 16, (uint16_t)(0));
-    mtpg_paper_tcp_put16(dst + 18, (uint16_t)(b->urg_ptr));
+    mtp_gen_put16(dst + 14, (uint16_t)(b->rwnd_size));
+    mtp_gen_put16(dst + 16, (uint16_t)(0));
+    mtp_gen_put16(dst + 18, (uint16_t)(b->urg_ptr));
     o += mtpg_paper_tcp_ol_tcp_options_write(&b->tcp_opts, dst + o);
     (void)o;
 }
@@ -408,10 +374,10 @@ static int mtpg_paper_tcp_bp_TCPBP_extract(const struct mtp_rx_pkt *pkt, uint32_
     uint32_t n = pkt->l4_len - *pos;
     if (n < 20)
         return -1;
-    h->src_port = (uint16_t)mtpg_paper_tcp_get16(p + 0);
-    h->dst_port = (uint16_t)mtpg_paper_tcp_get16(p + 2);
-    h->seq_no = (uint32_t)mtpg_paper_tcp_get32(p + 4);
-    h->ack_seq = (uint32_t)mtpg_paper_tcp_get32(p + 8);
+    h->src_port = (uint16_t)mtp_gen_get16(p + 0);
+    h->dst_port = (uint16_t)mtp_gen_get16(p + 2);
+    h->seq_no = (uint32_t)mtp_gen_get32(p + 4);
+    h->ack_seq = (uint32_t)mtp_gen_get32(p + 8);
     {
         uint64_t mtp_acc = 0;
         mtp_acc = (mtp_acc << 8) | p[12];
@@ -427,9 +393,9 @@ static int mtpg_paper_tcp_bp_TCPBP_extract(const struct mtp_rx_pkt *pkt, uint32_
         h->is_syn = (uint8_t)((mtp_acc >> 1) & 0x1ull);
         h->is_fin = (uint8_t)((mtp_acc >> 0) & 0x1ull);
     }
-    h->rwnd_size = (uint16_t)mtpg_paper_tcp_get16(p + 14);
-    h->checksum = (uint16_t)mtpg_paper_tcp_get16(p + 16);
-    h->urg_ptr = (uint16_t)mtpg_paper_tcp_get16(p + 18);
+    h->rwnd_size = (uint16_t)mtp_gen_get16(p + 14);
+    h->checksum = (uint16_t)mtp_gen_get16(p + 16);
+    h->urg_ptr = (uint16_t)mtp_gen_get16(p + 18);
     uint32_t o = 20;
     {
         int64_t olen = (int64_t)((((uint32_t)h->data_offset * 4) - 20));
@@ -461,22 +427,22 @@ static void mtpg_paper_tcp_srule_seq_rule(void *cur_, const void *bp_, const voi
     case MTP_SEG_FIRST:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)(bp->seq_no);
-#line 465 "paper_tcp.c"
+#line 431 "paper_tcp.c"
         break;
     case MTP_SEG_MID:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)((prev->seq_no + prev_payload_len));
-#line 470 "paper_tcp.c"
+#line 436 "paper_tcp.c"
         break;
     case MTP_SEG_LAST:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)((prev->seq_no + prev_payload_len));
-#line 475 "paper_tcp.c"
+#line 441 "paper_tcp.c"
         break;
     case MTP_SEG_ONLY:
 #line 169 "gen/tests/ok/paper_tcp.mtp"
         cur->seq_no = (uint32_t)(bp->seq_no);
-#line 480 "paper_tcp.c"
+#line 446 "paper_tcp.c"
         break;
     }
 }
@@ -589,7 +555,7 @@ int mtpg_paper_tcp_parse_parse_net_packet(const struct mtp_rx_pkt *mtp_pkt, stru
             mtp_evsink_push(mtp_out, MTPG_PAPER_TCP_EV_TCP_ACK, &mtp_ev16, sizeof mtp_ev16, &mtp_k16);
         }
     }
-#line 593 "paper_tcp.c"
+#line 559 "paper_tcp.c"
     return MTP_PARSE_OK;
 }
 
@@ -604,7 +570,7 @@ int mtpg_paper_tcp_proc_connect_ep(struct mtp_exec *mtp_x, const struct mtpg_pap
     ctx->remote_port = ev->remote_port;
 #line 238 "gen/tests/ok/paper_tcp.mtp"
     ctx->local_port = ev->local_port;
-#line 608 "paper_tcp.c"
+#line 574 "paper_tcp.c"
     return 0;
 }
 
@@ -627,7 +593,7 @@ int mtpg_paper_tcp_proc_accept_ep(struct mtp_exec *mtp_x, const struct mtpg_pape
 #line 247 "gen/tests/ok/paper_tcp.mtp"
         ({ __typeof__(l->pending) *mtp_l18 = &(l->pending); struct mtpg_paper_tcp_accept_res mtp_v18 = (r); if (mtp_l18->len < 16) mtp_l18->v[mtp_l18->len++] = mtp_v18; });
     }
-#line 631 "paper_tcp.c"
+#line 597 "paper_tcp.c"
     return 0;
 }
 
@@ -648,7 +614,7 @@ int mtpg_paper_tcp_proc_record_data(struct mtp_exec *mtp_x, const struct mtpg_pa
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_TX_DATA); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.addr = (mtp_addr_t)(ev->buf_addr); mtp_i->u.seg.len = (uint32_t)(ev->data_size); } }
 #line 256 "gen/tests/ok/paper_tcp.mtp"
     ctx->data_end = (ctx->data_end + ev->data_size);
-#line 652 "paper_tcp.c"
+#line 618 "paper_tcp.c"
     return 0;
 }
 
@@ -732,7 +698,7 @@ int mtpg_paper_tcp_proc_gen_seg(struct mtp_exec *mtp_x, const struct mtpg_paper_
     ctx->send_next = (ctx->send_next + bytes_to_send);
 #line 298 "gen/tests/ok/paper_tcp.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_PAPER_TCP_TIMER_TCP_CONTEXT_ACK_TIMEOUT; mtp_i->u.timer.dur_ns = (uint64_t)(ctx->RTO);  } }
-#line 736 "paper_tcp.c"
+#line 702 "paper_tcp.c"
     return 0;
 }
 
@@ -757,7 +723,7 @@ int mtpg_paper_tcp_proc_rto(struct mtp_exec *mtp_x, const struct mtpg_paper_tcp_
 #line 306 "gen/tests/ok/paper_tcp.mtp"
         s->change_cwnd = true;
     }
-#line 761 "paper_tcp.c"
+#line 727 "paper_tcp.c"
     return 0;
 }
 
@@ -772,7 +738,7 @@ int mtpg_paper_tcp_proc_cong_ctrl(struct mtp_exec *mtp_x, const struct mtpg_pape
 #line 311 "gen/tests/ok/paper_tcp.mtp"
         ctx->cwnd_size = (ctx->cwnd_size + ctx->SMSS);
     }
-#line 776 "paper_tcp.c"
+#line 742 "paper_tcp.c"
     return 0;
 }
 
@@ -801,7 +767,7 @@ int mtpg_paper_tcp_proc_fast_retransmit(struct mtp_exec *mtp_x, const struct mtp
 #line 324 "gen/tests/ok/paper_tcp.mtp"
         ctx->last_ack = ev->ack_seq;
     }
-#line 805 "paper_tcp.c"
+#line 771 "paper_tcp.c"
     return 0;
 }
 
@@ -812,10 +778,10 @@ int mtpg_paper_tcp_proc_gen_seg_ack(struct mtp_exec *mtp_x, const struct mtpg_pa
     (void)ctx;
     (void)s;
 #line 329 "gen/tests/ok/paper_tcp.mtp"
-    ctx->last_rwnd_size = mtpg_paper_tcp_shl32((uint32_t)(ev->rwnd_size), (uint64_t)(ctx->remote_wscale));
+    ctx->last_rwnd_size = mtp_gen_shl32((uint32_t)(ev->rwnd_size), (uint64_t)(ctx->remote_wscale));
 #line 330 "gen/tests/ok/paper_tcp.mtp"
     ctx->ts_lastack_rcvd = (ev->ts).value;
-#line 819 "paper_tcp.c"
+#line 785 "paper_tcp.c"
     return 0;
 }
 
@@ -847,7 +813,7 @@ int mtpg_paper_tcp_proc_proc_recv(struct mtp_exec *mtp_x, const struct mtpg_pape
     ctx->recv_next = mtp_swnd_head((const struct mtp_swnd *)&(ctx->meta_rwnd));
 #line 351 "gen/tests/ok/paper_tcp.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.off = (uint64_t)((ev->seq_num - ctx->recv_init_seq)); mtp_i->u.seg.addr = (mtp_addr_t)(ev->hold_addr); mtp_i->u.seg.len = (uint32_t)(ev->data_len); } }
-#line 851 "paper_tcp.c"
+#line 817 "paper_tcp.c"
     return 0;
 }
 
@@ -877,7 +843,7 @@ int mtpg_paper_tcp_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_paper
 #line 361 "gen/tests/ok/paper_tcp.mtp"
     (bp).is_ack = 1;
 #line 362 "gen/tests/ok/paper_tcp.mtp"
-    (bp).rwnd_size = mtpg_paper_tcp_shr32((uint32_t)(ctx->rwnd_size), (uint64_t)(ctx->wscale));
+    (bp).rwnd_size = mtp_gen_shr32((uint32_t)(ctx->rwnd_size), (uint64_t)(ctx->wscale));
 #line 363 "gen/tests/ok/paper_tcp.mtp"
     {
         struct mtpg_paper_tcp_TCPBP mtp_b24 = bp;
@@ -890,7 +856,7 @@ int mtpg_paper_tcp_proc_send_ack(struct mtp_exec *mtp_x, const struct mtpg_paper
             mtp_i->u.gen.dst_ip = (uint32_t)(ctx->remote_ip);
         }
     }
-#line 894 "paper_tcp.c"
+#line 860 "paper_tcp.c"
     return 0;
 }
 
@@ -907,7 +873,7 @@ int mtpg_paper_tcp_proc_flush_data(struct mtp_exec *mtp_x, const struct mtpg_pap
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_RX_FLUSH); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(0); mtp_i->u.seg.len = (uint32_t)(n); mtp_i->u.seg.addr = (mtp_addr_t)(ev->user_buf_addr); } }
 #line 370 "gen/tests/ok/paper_tcp.mtp"
     ctx->last_flushed = (ctx->last_flushed + n);
-#line 911 "paper_tcp.c"
+#line 877 "paper_tcp.c"
     return 0;
 }
 
@@ -928,7 +894,7 @@ int mtpg_paper_tcp_proc_proc_timeout(struct mtp_exec *mtp_x, const struct mtpg_p
     ctx->send_next = ctx->send_una;
 #line 379 "gen/tests/ok/paper_tcp.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_PAPER_TCP_TIMER_TCP_CONTEXT_ACK_TIMEOUT; mtp_i->u.timer.dur_ns = (uint64_t)(ctx->RTO);  } }
-#line 932 "paper_tcp.c"
+#line 898 "paper_tcp.c"
     return 0;
 }
 

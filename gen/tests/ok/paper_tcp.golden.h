@@ -254,6 +254,13 @@ static inline void mtpg_paper_tcp_key_listen_id(struct mtp_key *k, const struct 
     memcpy(k->b + 4, &id->local_port, 2);
 }
 
+static inline void mtpg_paper_tcp_unkey_listen_id(const struct mtp_key *k, struct mtpg_paper_tcp_listen_id *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->local_ip, k->b + 0, 4);
+    memcpy(&id->local_port, k->b + 4, 2);
+}
+
 static inline void mtpg_paper_tcp_key_conn_id(struct mtp_key *k, const struct mtpg_paper_tcp_conn_id *id)
 {
     memset(k, 0, sizeof *k);
@@ -261,6 +268,15 @@ static inline void mtpg_paper_tcp_key_conn_id(struct mtp_key *k, const struct mt
     memcpy(k->b + 4, &id->local_ip, 4);
     memcpy(k->b + 8, &id->remote_port, 2);
     memcpy(k->b + 10, &id->local_port, 2);
+}
+
+static inline void mtpg_paper_tcp_unkey_conn_id(const struct mtp_key *k, struct mtpg_paper_tcp_conn_id *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->remote_ip, k->b + 0, 4);
+    memcpy(&id->local_ip, k->b + 4, 4);
+    memcpy(&id->remote_port, k->b + 8, 2);
+    memcpy(&id->local_port, k->b + 10, 2);
 }
 
 void mtpg_paper_tcp_ctx_tcp_listen_context_init(struct mtpg_paper_tcp_tcp_listen_context *c);

@@ -5,44 +5,10 @@
 #include <string.h>
 
 #include "qframes.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_qframes_frame_in) <= MTP_EVENT_MAX_BYTES, "event frame_in is too large");
 _Static_assert(sizeof(struct mtpg_qframes_q_send) <= MTP_EVENT_MAX_BYTES, "event q_send is too large");
-
-static __attribute__((unused)) uint64_t mtpg_qframes_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_qframes_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_qframes_get32(const uint8_t *p) { return mtpg_qframes_get16(p) << 16 | mtpg_qframes_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_qframes_get64(const uint8_t *p) { return mtpg_qframes_get32(p) << 32 | mtpg_qframes_get32(p + 4); }
-static __attribute__((unused)) void mtpg_qframes_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_qframes_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_qframes_put32(uint8_t *p, uint32_t v) { mtpg_qframes_put16(p, (uint16_t)(v >> 16)); mtpg_qframes_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_qframes_put64(uint8_t *p, uint64_t v) { mtpg_qframes_put32(p, (uint32_t)(v >> 32)); mtpg_qframes_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_qframes_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_qframes_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_qframes_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_qframes_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_qframes_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_qframes_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 static __attribute__((unused)) void mtpg_qframes_init_stream_frame(struct mtpg_qframes_stream_frame *v)
 {
@@ -88,9 +54,9 @@ static void mtpg_qframes_bp_stream_frame_write_hdr(const void *bp_, uint8_t *dst
     uint32_t o = 11;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qframes_put8(dst + 0, (uint8_t)(b->type));
-    mtpg_qframes_put64(dst + 1, (uint64_t)(b->stream));
-    mtpg_qframes_put16(dst + 9, (uint16_t)(payload_len));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put64(dst + 1, (uint64_t)(b->stream));
+    mtp_gen_put16(dst + 9, (uint16_t)(payload_len));
     (void)o;
 }
 
@@ -111,8 +77,8 @@ static void mtpg_qframes_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32
     uint32_t o = 9;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qframes_put8(dst + 0, (uint8_t)(b->flags));
-    mtpg_qframes_put64(dst + 1, (uint64_t)(b->conn));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->flags));
+    mtp_gen_put64(dst + 1, (uint64_t)(b->conn));
     for (uint32_t i = 0; i < b->frames.len && i < 3; i++) {
         const struct mtpg_qframes_stream_frame *fr = &b->frames.v[i];
         mtpg_qframes_bp_stream_frame_write_hdr(fr, dst + o, fr->data.len);
@@ -139,8 +105,8 @@ static int mtpg_qframes_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     uint32_t n = pkt->l4_len - *pos;
     if (n < 9)
         return -1;
-    h->flags = (uint8_t)mtpg_qframes_get8(p + 0);
-    h->conn = (uint64_t)mtpg_qframes_get64(p + 1);
+    h->flags = (uint8_t)mtp_gen_get8(p + 0);
+    h->conn = (uint64_t)mtp_gen_get64(p + 1);
     uint32_t o = 9;
     while (o < n) {
         if (h->frames.len >= 3)
@@ -150,9 +116,9 @@ static int mtpg_qframes_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *
         uint32_t left = n - o;
         if (left < 11)
             return -1;
-    fr->type = (uint8_t)mtpg_qframes_get8(q + 0);
-    fr->stream = (uint64_t)mtpg_qframes_get64(q + 1);
-    fr->length = (uint16_t)mtpg_qframes_get16(q + 9);
+    fr->type = (uint8_t)mtp_gen_get8(q + 0);
+    fr->stream = (uint64_t)mtp_gen_get64(q + 1);
+    fr->length = (uint16_t)mtp_gen_get16(q + 9);
         if (fr->type != 8)
             return -1;
         o += 11;
@@ -201,11 +167,11 @@ int mtpg_qframes_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
 #line 36 "gen/tests/ok/qframes.mtp"
                 (e).index = i;
 #line 37 "gen/tests/ok/qframes.mtp"
-                (e).stream = (((h).frames).v[mtpg_qframes_idx((uint64_t)(i), 3)]).stream;
+                (e).stream = (((h).frames).v[mtp_gen_idx((uint64_t)(i), 3)]).stream;
 #line 38 "gen/tests/ok/qframes.mtp"
-                (e).length = (((h).frames).v[mtpg_qframes_idx((uint64_t)(i), 3)]).length;
+                (e).length = (((h).frames).v[mtp_gen_idx((uint64_t)(i), 3)]).length;
 #line 39 "gen/tests/ok/qframes.mtp"
-                (e).data = (((h).frames).v[mtpg_qframes_idx((uint64_t)(i), 3)]).data;
+                (e).data = (((h).frames).v[mtp_gen_idx((uint64_t)(i), 3)]).data;
 #line 40 "gen/tests/ok/qframes.mtp"
                 {
                     struct mtpg_qframes_frame_in mtp_ev2 = e;
@@ -217,7 +183,7 @@ int mtpg_qframes_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
             }
         }
     }
-#line 221 "qframes.c"
+#line 187 "qframes.c"
     return MTP_PARSE_OK;
 }
 
@@ -230,7 +196,7 @@ int mtpg_qframes_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_qframes_
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 47 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->received) *mtp_p3 = &(c->received); *mtp_p3 = ((*mtp_p3) + ev->length); }
-#line 234 "qframes.c"
+#line 200 "qframes.c"
     return 0;
 }
 
@@ -281,7 +247,7 @@ int mtpg_qframes_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_qframes
     }
 #line 63 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->sent) *mtp_p7 = &(c->sent); *mtp_p7 = ((*mtp_p7) + ev->len); }
-#line 285 "qframes.c"
+#line 251 "qframes.c"
     return 0;
 }
 

@@ -83,6 +83,12 @@ static inline void mtpg_qframes_key_cid(struct mtp_key *k, const struct mtpg_qfr
     memcpy(k->b + 0, &id->conn, 8);
 }
 
+static inline void mtpg_qframes_unkey_cid(const struct mtp_key *k, struct mtpg_qframes_cid *id)
+{
+    memset(id, 0, sizeof *id);
+    memcpy(&id->conn, k->b + 0, 8);
+}
+
 void mtpg_qframes_ctx_qconn_init(struct mtpg_qframes_qconn *c);
 
 int mtpg_qframes_parse_parse_q(const struct mtp_rx_pkt *pkt, struct mtp_evsink *out);

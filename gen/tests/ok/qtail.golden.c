@@ -5,43 +5,9 @@
 #include <string.h>
 
 #include "qtail.h"
-
-/* MTP arithmetic is C's on the declared widths; comparisons between widths and signs
- * are intended, and unused locals come from the program. */
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wtautological-constant-out-of-range-compare"
-#pragma GCC diagnostic ignored "-Wtautological-compare"
-#pragma GCC diagnostic ignored "-Wparentheses-equality"
-#pragma GCC diagnostic ignored "-Wshift-count-overflow"
-#pragma GCC diagnostic ignored "-Wbool-operation"
-#pragma GCC diagnostic ignored "-Wint-in-bool-context"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wtautological-unsigned-zero-compare"
-#pragma GCC diagnostic ignored "-Wgnu-statement-expression"
+#include "mtp/generated.h" /* helpers; silences warnings MTP code triggers */
 
 _Static_assert(sizeof(struct mtpg_qtail_dgram_in) <= MTP_EVENT_MAX_BYTES, "event dgram_in is too large");
-
-static __attribute__((unused)) uint64_t mtpg_qtail_get8(const uint8_t *p) { return p[0]; }
-static __attribute__((unused)) uint64_t mtpg_qtail_get16(const uint8_t *p) { return (uint64_t)p[0] << 8 | p[1]; }
-static __attribute__((unused)) uint64_t mtpg_qtail_get32(const uint8_t *p) { return mtpg_qtail_get16(p) << 16 | mtpg_qtail_get16(p + 2); }
-static __attribute__((unused)) uint64_t mtpg_qtail_get64(const uint8_t *p) { return mtpg_qtail_get32(p) << 32 | mtpg_qtail_get32(p + 4); }
-static __attribute__((unused)) void mtpg_qtail_put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static __attribute__((unused)) void mtpg_qtail_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static __attribute__((unused)) void mtpg_qtail_put32(uint8_t *p, uint32_t v) { mtpg_qtail_put16(p, (uint16_t)(v >> 16)); mtpg_qtail_put16(p + 2, (uint16_t)v); }
-static __attribute__((unused)) void mtpg_qtail_put64(uint8_t *p, uint64_t v) { mtpg_qtail_put32(p, (uint32_t)(v >> 32)); mtpg_qtail_put32(p + 4, (uint32_t)v); }
-static __attribute__((unused)) uint32_t mtpg_qtail_shl32(uint32_t v, uint64_t n) { return n < 32 ? v << n : 0; }
-static __attribute__((unused)) uint64_t mtpg_qtail_shl64(uint64_t v, uint64_t n) { return n < 64 ? v << n : 0; }
-static __attribute__((unused)) uint32_t mtpg_qtail_shr32(uint32_t v, uint64_t n) { return n < 32 ? v >> n : 0; }
-static __attribute__((unused)) uint64_t mtpg_qtail_shr64(uint64_t v, uint64_t n) { return n < 64 ? v >> n : 0; }
-static __attribute__((unused)) int64_t mtpg_qtail_sar64(int64_t v, uint64_t n) { return n < 64 ? v >> n : (v < 0 ? -1 : 0); }
-/* a list index past the end reads/writes the last element instead of memory */
-static __attribute__((unused)) uint32_t mtpg_qtail_idx(uint64_t i, uint32_t cap) { return i < cap ? (uint32_t)i : cap - 1; }
 
 static __attribute__((unused)) void mtpg_qtail_init_dgram_frame(struct mtpg_qtail_dgram_frame *v)
 {
@@ -80,8 +46,8 @@ static void mtpg_qtail_bp_dgram_frame_write_hdr(const void *bp_, uint8_t *dst, u
     uint32_t o = 5;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qtail_put8(dst + 0, (uint8_t)(b->type));
-    mtpg_qtail_put32(dst + 1, (uint32_t)(b->flow));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->type));
+    mtp_gen_put32(dst + 1, (uint32_t)(b->flow));
     (void)o;
 }
 
@@ -102,7 +68,7 @@ static void mtpg_qtail_bp_tpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_t
     uint32_t o = 1;
     (void)payload_len;
     (void)hdr_len;
-    mtpg_qtail_put8(dst + 0, (uint8_t)(b->flags));
+    mtp_gen_put8(dst + 0, (uint8_t)(b->flags));
     for (uint32_t i = 0; i < b->frames.len && i < 1; i++) {
         const struct mtpg_qtail_dgram_frame *fr = &b->frames.v[i];
         mtpg_qtail_bp_dgram_frame_write_hdr(fr, dst + o, fr->data.len);
@@ -127,7 +93,7 @@ static int mtpg_qtail_bp_tpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *po
     uint32_t n = pkt->l4_len - *pos;
     if (n < 1)
         return -1;
-    h->flags = (uint8_t)mtpg_qtail_get8(p + 0);
+    h->flags = (uint8_t)mtp_gen_get8(p + 0);
     uint32_t o = 1;
     while (o < n) {
         if (h->frames.len >= 1)
@@ -137,8 +103,8 @@ static int mtpg_qtail_bp_tpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *po
         uint32_t left = n - o;
         if (left < 5)
             return -1;
-    fr->type = (uint8_t)mtpg_qtail_get8(q + 0);
-    fr->flow = (uint32_t)mtpg_qtail_get32(q + 1);
+    fr->type = (uint8_t)mtp_gen_get8(q + 0);
+    fr->flow = (uint32_t)mtp_gen_get32(q + 1);
         if (fr->type != 48)
             return -1;
         o += 5;
@@ -180,7 +146,7 @@ int mtpg_qtail_parse_parse_t(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsink
         struct mtpg_qtail_dgram_in mtp_ev2 = e;
         mtp_evsink_push(mtp_out, MTPG_QTAIL_EV_DGRAM_IN, &mtp_ev2, sizeof mtp_ev2, NULL);
     }
-#line 184 "qtail.c"
+#line 150 "qtail.c"
     return MTP_PARSE_OK;
 }
 
@@ -191,7 +157,7 @@ int mtpg_qtail_proc_count(struct mtp_exec *mtp_x, const struct mtpg_qtail_dgram_
     (void)g;
 #line 33 "gen/tests/ok/qtail.mtp"
     { __typeof__(g->bytes) *mtp_p3 = &(g->bytes); *mtp_p3 = ((*mtp_p3) + (ev->data).len); }
-#line 195 "qtail.c"
+#line 161 "qtail.c"
     return 0;
 }
 
