@@ -5,7 +5,8 @@
  * the server port's capacity; the server answers 170 B. Homa's unscheduled bytes are 60 KB,
  * as in the paper. Every link runs at 10 Gb/s with a switch port in front of each host; the
  * port has 8 strict-priority queues or one FIFO. Slowdown of one of A's RPCs = its latency
- * under load / its latency alone (same size, same wire). Prints p50 / p99 per scenario.
+ * under load / its latency alone (same size, same wire, same protocol). Prints p50 / p99 per
+ * scenario, and the same workload over tcp.mtp (fig4a_tcp.h) for comparison.
  *
  *     build/bin/bench_homa_fig4a [rpcs]      (default 200)
  */
@@ -77,6 +78,8 @@ static void run(bool load, uint8_t prio_queues, uint64_t *lat)
     hs_down();
 }
 
+#include "fig4a_tcp.h"
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -107,16 +110,24 @@ int main(int argc, char **argv)
     uint64_t *prio = calloc((size_t)n_short, sizeof *prio);
     uint64_t *fifo = calloc((size_t)n_short, sizeof *fifo);
     HS_ASSERT(alone && prio && fifo);
+    uint64_t *t_alone = calloc((size_t)n_short, sizeof *t_alone);
+    uint64_t *t_load = calloc((size_t)n_short, sizeof *t_load);
+    HS_ASSERT(t_alone && t_load);
     run(false, 1, alone);
     run(true, 1, prio);
     run(true, 0, fifo);
+    tcp_run(false, 1, t_alone);
+    tcp_run(true, 1, t_load);
     printf("Fig. 4a on the sim wire: %d RPCs of 100-500 KB next to 1 MB requests at 50 %% load\n",
            n_short);
     printf("%-34s %8s %8s\n", "slowdown of the 100-500 KB RPCs", "p50", "p99");
     report("homa, 8 priority queues per port", alone, prio);
     report("homa, one FIFO per port", alone, fifo);
+    report("tcp.mtp (all at one level)", t_alone, t_load);
     free(alone);
     free(prio);
     free(fifo);
+    free(t_alone);
+    free(t_load);
     return 0;
 }
