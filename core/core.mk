@@ -20,7 +20,7 @@ $(B)/san/tests/core/%: core/tests/%.c $(CORE_SLIB)
 
 .PHONY: test-core
 test-core: $(CORE_TESTS)
-	@set -e; for t in $(CORE_TESTS); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; for t in $(CORE_TESTS); do echo "== $$t"; $(SANRUN) $$t --jobs 2; done
 TESTS += test-core
 
 -include $(CORE_OBJS:.o=.d) $(CORE_SOBJS:.o=.d)

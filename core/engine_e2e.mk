@@ -17,7 +17,7 @@ $(E2E_ECHO_TEST): core/tests/e2e_engine_echo.c $(E2E_ECHO_DIR)/echo.c $(E2E_ECHO
 .PHONY: test-engine-e2e
 test-engine-e2e: $(E2E_ECHO_TEST)
 	@echo "== $(E2E_ECHO_TEST)"
-	@$(E2E_ECHO_TEST) --jobs 2
+	@$(SANRUN) $(E2E_ECHO_TEST) --jobs 2
 TESTS += test-engine-e2e
 
 # Every program of mtp-programs/ on the engine (mtp-programs/programs.mk's pattern rules
@@ -41,5 +41,5 @@ $(E2E_PROG_TEST): core/tests/e2e_engine_programs.c $(E2E_PROG_LIST) $(E2E_PROG_S
 .PHONY: test-engine-programs
 test-engine-programs: $(E2E_PROG_TEST)
 	@echo "== $(E2E_PROG_TEST)"
-	@$(E2E_PROG_TEST) --jobs 2
+	@$(SANRUN) $(E2E_PROG_TEST) --jobs 2
 TESTS += test-engine-programs

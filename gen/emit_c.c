@@ -201,7 +201,7 @@ static void emit_record_type(Decl *d)
     if (d->visit == 3)
         return;
     d->visit = 3;
-    if (d->kind == D_OPTUNION) {
+    if (d->kind == D_OPTUNION || d->kind == D_FRAMEUNION) {
         for (int i = 0; i < d->nmembers; i++)
             emit_record_type(d->opts[i]);
         emit("%s {\n    uint8_t kind;\n    union {\n", rec_ctype(d));
@@ -464,7 +464,13 @@ static void emit_method(Buf *b, Expr *e)
         long long cap = (long long)bt->cap;
         switch (e->builtin) {
         case M_ADD:
-            if (bt->kind == TY_LIST)
+            if (e->decl) /* a frame into a frame_union list: its kind is its type selector */
+                bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_v%d = (%s); if (mtp_l%d->len < %lld) { "
+                        "mtp_l%d->v[mtp_l%d->len].kind = %lld; mtp_l%d->v[mtp_l%d->len].u.%s = mtp_v%d; "
+                        "mtp_l%d->len++; } })",
+                     bs, n, bs, rec_ctype(e->decl), n, expr_str(a[0]), n, cap, n, n,
+                     (long long)e->decl->opt_kind, n, n, name_of(e->decl->name), n, n);
+            else if (bt->kind == TY_LIST)
                 bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); %s mtp_v%d = (%s); if (mtp_l%d->len < %lld) "
                         "mtp_l%d->v[mtp_l%d->len++] = mtp_v%d; })",
                      bs, n, bs, et, n, expr_str(a[0]), n, cap, n, n, n);
@@ -527,6 +533,17 @@ static void emit_method(Buf *b, Expr *e)
                     "if (mtp_l%d->len) { memmove(&mtp_l%d->v[0], &mtp_l%d->v[1], (mtp_l%d->len - 1) * "
                     "sizeof mtp_l%d->v[0]); mtp_l%d->len--; } mtp_r%d; })",
                  bs, n, bs, et, n, n, n, zero_value(bt->elem), n, n, n, n, n, n, n);
+            return;
+        default: break;
+        }
+    }
+    if (bt->kind == TY_REC && bt->rec->kind == D_FRAMEUNION) {
+        switch (e->builtin) {
+        case M_IS: bput(b, "((%s).kind == %lld)", bs, (long long)e->decl->opt_kind); return;
+        case M_GET: /* a zeroed frame when the element is of another type */
+            bput(b, "({ __typeof__(%s) *mtp_f%d = &(%s); mtp_f%d->kind == %lld ? mtp_f%d->u.%s : %s; })",
+                 bs, n, bs, n, (long long)e->decl->opt_kind, n, name_of(e->decl->name),
+                 zero_value(e->ty));
             return;
         default: break;
         }
@@ -1489,54 +1506,340 @@ static void emit_optlist_code(Decl *ol)
     emit("        default: break;\n        }\n        o += len;\n    }\n    return 0;\n}\n\n");
 }
 
+static bool is_frame_list(const Field *f)
+{
+    return f->ty->kind == TY_LIST && f->ty->elem->kind == TY_REC &&
+           (f->ty->elem->rec->kind == D_BP || f->ty->elem->rec->kind == D_FRAMEUNION);
+}
+
+/* frames of a frame list: its blueprint, or each member of its frame_union */
+static int list_frames(const Field *f, Decl ***frames)
+{
+    Decl *e = f->ty->elem->rec;
+    if (e->kind == D_FRAMEUNION) {
+        *frames = e->opts;
+        return e->nmembers;
+    }
+    *frames = mtpc_calloc(1, sizeof(Decl *));
+    (*frames)[0] = e;
+    return 1;
+}
+
+static bool list_has_data(const Field *f)
+{
+    Decl **fr;
+    int n = list_frames(f, &fr);
+    for (int i = 0; i < n; i++)
+        if (fr[i]->data_field)
+            return true;
+    return false;
+}
+
+#define MTP_NESTED_MAX_C 1024 /* MTP_NESTED_MAX of program.h */
+
 static Field *nested_field(Decl *bp)
 {
     for (Field *f = bp->fields; f; f = f->next)
-        if (f->ty->kind == TY_LIST && f->ty->elem->kind == TY_REC && f->ty->elem->rec->kind == D_BP)
+        if (is_frame_list(f))
             return f;
     return NULL;
+}
+
+/* data_t slots of all frame lists: the descriptor's n_nested_data */
+static long long nested_data_cap(Decl *bp)
+{
+    long long n = 0;
+    for (Field *f = bp->fields; f; f = f->next)
+        if (is_frame_list(f) && list_has_data(f))
+            n += f->ty->cap;
+    return n;
 }
 
 /* The frame field whose initialiser is `payload_len`: the length of the frame's data. */
 static Field *frame_len_field(Decl *fr)
 {
     for (Field *f = fr->fields; f; f = f->next)
-        if (f->fixed && f->init && f->init->kind == E_IDENT && f->init->res == R_PAYLOAD_LEN)
+        if (f->init && f->init->kind == E_IDENT && f->init->res == R_PAYLOAD_LEN)
             return f;
     return NULL;
 }
 
-/* Frames up to the end of the packet (sema: check_frames_extractable): each one's fixed
- * header is length-checked before it is read, its type selector must match, its data length
- * must fit; one frame more than the capacity is malformed. */
-static void emit_extract_frames(Field *f)
+/* value written for field f of the blueprint at `pre` ("b->"): its count, recomputed
+ * initialiser or stored value */
+static char *wire_value(Field *f, const char *pre)
 {
-    Decl *fr = f->ty->elem->rec;
-    char *fn = name_of(f->name);
-    Field *sel = fr->fields, *lenf = frame_len_field(fr);
-    emit("    while (o < n) {\n        if (h->%s.len >= %lld)\n            return -1;\n", fn,
-         (long long)f->ty->cap);
-    emit("        %s *fr = &h->%s.v[h->%s.len++];\n", rec_ctype(fr), fn, fn);
-    emit("        const uint8_t *q = p + o;\n        uint32_t left = n - o;\n");
-    emit("        if (left < %d)\n            return -1;\n", fr->fixed_bytes);
-    emit_read_fixed(fr, "fr->", "q", 0);
-    emit("        if (fr->%s != %lld)\n            return -1;\n", name_of(sel->name),
-         (long long)mtpc_const_eval(prog, sel->init));
-    emit("        o += %d;\n        left -= %d;\n", fr->fixed_bytes, fr->fixed_bytes);
-    if (fr->data_field) {
-        char *dn = name_of(fr->data_field->name);
-        if (lenf)
-            emit("        if ((uint64_t)fr->%s > left)\n            return -1;\n"
-                 "        fr->%s.len = (uint32_t)fr->%s;\n",
-                 name_of(lenf->name), dn, name_of(lenf->name));
+    if (f->counts) {
+        for (Field *g = f->next; g; g = g->next)
+            if (g->count == f)
+                return mtpc_fmt("(%s%s.len < %lld ? %s%s.len : %lld)", pre, name_of(g->name),
+                                (long long)g->ty->cap, pre, name_of(g->name),
+                                (long long)g->ty->cap);
+    }
+    if (f->recomputed) {
+        field_prefix = pre;
+        cx = CX_WRITE;
+        return mtpc_fmt("(%s)", expr_str(f->init));
+    }
+    return mtpc_fmt("%s%s", pre, name_of(f->name));
+}
+
+/* n += wire size of a sequential scalar `v` of type t */
+static void emit_seq_size(const Type *t, const char *v, const char *ind)
+{
+    if (t->kind == TY_INT && t->varint)
+        emit("%sn += mtpg_%s_varint_len((uint64_t)%s);\n", ind, P, v);
+    else
+        emit("%sn += %d;\n", ind, ty_wire_bits(t) / 8);
+}
+
+/* writes a sequential scalar at dst + o */
+static void emit_seq_write(const Type *t, const char *v, const char *ind)
+{
+    if (t->kind == TY_INT && t->varint)
+        emit("%so += mtpg_%s_put_varint(dst + o, (uint64_t)%s);\n", ind, P, v);
+    else if (t->kind == TY_BOOL)
+        emit("%sdst[o++] = (%s) ? 1 : 0;\n", ind, v);
+    else {
+        int bytes = ty_wire_bits(t) / 8;
+        emit("%smtp_gen_put%d(dst + o, (uint%d_t)%s);\n%so += %d;\n", ind, bytes * 8, bytes * 8,
+             v, ind, bytes);
+    }
+}
+
+/* reads a sequential scalar at p + o (n bytes in all) into lvalue `v`; -1 when short */
+static void emit_seq_read(const Type *t, const char *v, const char *ind)
+{
+    if (t->kind == TY_INT && t->varint) {
+        emit("%s{\n%s    uint64_t mtp_v;\n%s    int mtp_k = mtpg_%s_get_varint(p + o, n - o, &mtp_v);\n",
+             ind, ind, ind, P);
+        emit("%s    if (mtp_k < 0)\n%s        return -1;\n%s    %s = mtp_v;\n%s    o += (uint32_t)mtp_k;\n%s}\n",
+             ind, ind, ind, v, ind, ind);
+        return;
+    }
+    int bytes = ty_wire_bits(t) / 8;
+    emit("%sif (n - o < %d)\n%s    return -1;\n", ind, bytes, ind);
+    if (t->kind == TY_BOOL)
+        emit("%s%s = p[o] != 0;\n", ind, v);
+    else
+        emit("%s%s = (%s)mtp_gen_%s(p + o);\n", ind, v, ctype(t), get_fn(bytes));
+    emit("%so += %d;\n", ind, bytes);
+}
+
+/* a counted list's elements: each scalar, or each field of a struct, in order */
+static void emit_counted_list(Field *f, const char *pre, int what)
+{
+    char *ln = name_of(f->name);
+    const Type *et = f->ty->elem;
+    long long cap = (long long)f->ty->cap;
+    if (what == 2) {
+        emit("    if ((uint64_t)%s%s > %lld)\n        return -1;\n", pre, name_of(f->count->name), cap);
+        emit("    %s%s.len = (uint32_t)%s%s;\n", pre, ln, pre, name_of(f->count->name));
+    }
+    emit("    for (uint32_t i = 0; i < %s%s.len && i < %lld; i++) {\n", pre, ln, cap);
+    if (et->kind == TY_REC) {
+        for (Field *g = et->rec->fields; g; g = g->next) {
+            char *v = mtpc_fmt("%s%s.v[i].%s", pre, ln, name_of(g->name));
+            if (what == 0)
+                emit_seq_size(g->ty, v, "        ");
+            else if (what == 1)
+                emit_seq_write(g->ty, v, "        ");
+            else
+                emit_seq_read(g->ty, v, "        ");
+        }
+    } else {
+        char *v = mtpc_fmt("%s%s.v[i]", pre, ln);
+        if (what == 0)
+            emit_seq_size(et, v, "        ");
+        else if (what == 1)
+            emit_seq_write(et, v, "        ");
         else
-            emit("        fr->%s.len = left;\n", dn);
-        emit("        fr->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n        o += fr->%s.len;\n", dn,
-             dn);
+            emit_seq_read(et, v, "        ");
     }
     emit("    }\n");
 }
 
+static void emit_frames_size(Field *f)
+{
+    char *fn = name_of(f->name);
+    Decl *e = f->ty->elem->rec;
+    Decl **frs;
+    int nf = list_frames(f, &frs);
+    emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn, (long long)f->ty->cap);
+    if (e->kind == D_FRAMEUNION)
+        emit("        switch (b->%s.v[i].kind) {\n", fn);
+    for (int m = 0; m < nf; m++) {
+        Decl *fr = frs[m];
+        char *v = e->kind == D_BP ? mtpc_fmt("b->%s.v[i]", fn)
+                                  : mtpc_fmt("b->%s.v[i].u.%s", fn, name_of(fr->name));
+        if (e->kind == D_FRAMEUNION)
+            emit("        case %lld:\n    ", (long long)fr->opt_kind);
+        emit("        n += mtpg_%s_bp_%s_hdr_len(&%s)", P, name_of(fr->name), v);
+        if (fr->data_field)
+            emit(" + %s.%s.len", v, name_of(fr->data_field->name));
+        emit(";\n");
+        if (e->kind == D_FRAMEUNION)
+            emit("            break;\n");
+    }
+    if (e->kind == D_FRAMEUNION)
+        emit("        default: break;\n        }\n");
+    emit("    }\n");
+}
+
+static void emit_frame_write_one(Decl *fr, const char *ptr, const char *ind)
+{
+    char *n = name_of(fr->name);
+    if (fr->data_field) {
+        char *dn = name_of(fr->data_field->name);
+        emit("%smtpg_%s_bp_%s_write_hdr(%s, dst + o, %s->%s.len);\n", ind, P, n, ptr, ptr, dn);
+        emit("%so += mtpg_%s_bp_%s_hdr_len(%s);\n", ind, P, n, ptr);
+        emit("%sif (%s->%s.len)\n%s    memcpy(dst + o, (const void *)(uintptr_t)%s->%s.addr, %s->%s.len);\n",
+             ind, ptr, dn, ind, ptr, dn, ptr, dn);
+        emit("%so += %s->%s.len;\n", ind, ptr, dn);
+    } else {
+        emit("%smtpg_%s_bp_%s_write_hdr(%s, dst + o, 0);\n", ind, P, n, ptr);
+        emit("%so += mtpg_%s_bp_%s_hdr_len(%s);\n", ind, P, n, ptr);
+    }
+}
+
+static void emit_frames_write(Field *f)
+{
+    char *fn = name_of(f->name);
+    Decl *e = f->ty->elem->rec;
+    emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn, (long long)f->ty->cap);
+    if (e->kind == D_BP) {
+        emit("        const %s *fr = &b->%s.v[i];\n", rec_ctype(e), fn);
+        emit_frame_write_one(e, "fr", "        ");
+    } else {
+        emit("        switch (b->%s.v[i].kind) {\n", fn);
+        for (int m = 0; m < e->nmembers; m++) {
+            Decl *fr = e->opts[m];
+            emit("        case %lld: {\n            const %s *fr = &b->%s.v[i].u.%s;\n",
+                 (long long)fr->opt_kind, rec_ctype(fr), fn, name_of(fr->name));
+            emit_frame_write_one(fr, "fr", "            ");
+            emit("            break;\n        }\n");
+        }
+        emit("        default: break;\n        }\n");
+    }
+    emit("    }\n");
+}
+
+/* The frame parser of a frame blueprint: its fixed prefix (length-checked, the type selector
+ * must match), then its variable-length fields in order, then its data (the length field's
+ * bytes, which must be there, or the rest of the packet). Returns the bytes taken or -1. */
+static void emit_frame_parse(Decl *fr)
+{
+    char *n = name_of(fr->name);
+    Field *sel = fr->fields, *lenf = frame_len_field(fr);
+    emit("static __attribute__((unused)) int mtpg_%s_fr_%s_parse(const uint8_t *p, uint32_t n, %s *fr)\n{\n",
+         P, n, rec_ctype(fr));
+    emit("    memset(fr, 0, sizeof *fr);\n    if (n < %d)\n        return -1;\n", fr->fixed_bytes);
+    emit_read_fixed(fr, "fr->", "p", 0);
+    emit("    if (fr->%s != %lld)\n        return -1;\n", name_of(sel->name), (long long)fr->opt_kind);
+    emit("    uint32_t o = %d;\n", fr->fixed_bytes);
+    for (Field *f = fr->fields; f; f = f->next) {
+        if (f->fixed)
+            continue;
+        if (f->ty->kind == TY_DATA) {
+            char *dn = name_of(f->name);
+            if (lenf)
+                emit("    if ((uint64_t)fr->%s > n - o)\n        return -1;\n"
+                     "    fr->%s.len = (uint32_t)fr->%s;\n",
+                     name_of(lenf->name), dn, name_of(lenf->name));
+            else
+                emit("    fr->%s.len = n - o;\n", dn);
+            emit("    fr->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n    o += fr->%s.len;\n", dn, dn);
+        } else if (f->ty->kind == TY_LIST)
+            emit_counted_list(f, "fr->", 2);
+        else
+            emit_seq_read(f->ty, mtpc_fmt("fr->%s", name_of(f->name)), "    ");
+    }
+    emit("    return (int)o;\n}\n\n");
+}
+
+/* Frames up to the end of the packet (sema: check_frames_extractable): one frame more than
+ * the capacity, an unknown type or a frame its parser rejects makes the packet malformed. */
+static void emit_extract_frames(Field *f)
+{
+    Decl *e = f->ty->elem->rec;
+    char *fn = name_of(f->name);
+    emit("    while (o < n) {\n        if (h->%s.len >= %lld)\n            return -1;\n", fn,
+         (long long)f->ty->cap);
+    if (e->kind == D_BP) {
+        emit("        int k = mtpg_%s_fr_%s_parse(p + o, n - o, &h->%s.v[h->%s.len++]);\n", P,
+             name_of(e->name), fn, fn);
+    } else {
+        emit("        %s *el = &h->%s.v[h->%s.len++];\n        int k = -1;\n", rec_ctype(e), fn, fn);
+        emit("        el->kind = p[o];\n        switch (p[o]) {\n");
+        for (int m = 0; m < e->nmembers; m++)
+            emit("        case %lld: k = mtpg_%s_fr_%s_parse(p + o, n - o, &el->u.%s); break;\n",
+                 (long long)e->opts[m]->opt_kind, P, name_of(e->opts[m]->name),
+                 name_of(e->opts[m]->name));
+        emit("        default: break;\n        }\n");
+    }
+    emit("        if (k < 0)\n            return -1;\n        o += (uint32_t)k;\n    }\n");
+}
+
+/* the data_t fields of the frames in use (the descriptor's nested_data) */
+static void emit_nested_data(Decl *bp)
+{
+    char *n = name_of(bp->name), *ct = rec_ctype(bp);
+    emit("static uint16_t mtpg_%s_bp_%s_nested(const void *bp_, uint32_t *off)\n{\n"
+         "    const %s *b = bp_;\n    uint16_t n = 0;\n",
+         P, n, ct);
+    for (Field *f = bp->fields; f; f = f->next) {
+        if (!is_frame_list(f) || !list_has_data(f))
+            continue;
+        char *fn = name_of(f->name);
+        Decl *e = f->ty->elem->rec;
+        emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn, (long long)f->ty->cap);
+        char *at = mtpc_fmt("(uint32_t)(offsetof(%s, %s.v) + i * sizeof b->%s.v[0] + ", ct, fn, fn);
+        if (e->kind == D_BP)
+            emit("        off[n++] = %soffsetof(%s, %s));\n", at, rec_ctype(e),
+                 name_of(e->data_field->name));
+        else {
+            emit("        switch (b->%s.v[i].kind) {\n", fn);
+            for (int m = 0; m < e->nmembers; m++)
+                if (e->opts[m]->data_field)
+                    emit("        case %lld: off[n++] = %soffsetof(%s, u.%s.%s)); break;\n",
+                         (long long)e->opts[m]->opt_kind, at, rec_ctype(e),
+                         name_of(e->opts[m]->name), name_of(e->opts[m]->data_field->name));
+            emit("        default: break;\n        }\n");
+        }
+        emit("    }\n");
+    }
+    emit("    return n;\n}\n\n");
+}
+
+/* The one frame list a blueprint can be cut by (no payload of its own), or NULL. */
+static Field *split_field(Decl *bp)
+{
+    Field *nf = NULL;
+    int n = 0;
+    for (Field *f = bp->fields; f; f = f->next)
+        if (is_frame_list(f)) {
+            nf = f;
+            n++;
+        }
+    return n == 1 && !bp->data_field ? nf : NULL;
+}
+
+/* frames_from (program.h): keep the frames [first, first + k) that fit in `room` */
+static void emit_frames_from(Decl *bp, Field *f)
+{
+    char *n = name_of(bp->name), *fn = name_of(f->name);
+    long long cap = (long long)f->ty->cap;
+    emit("static uint32_t mtpg_%s_bp_%s_frames_from(void *bp_, uint32_t first, uint32_t room)\n{\n"
+         "    %s *b = bp_;\n    uint32_t n = b->%s.len < %lld ? b->%s.len : %lld;\n",
+         P, n, rec_ctype(bp), fn, cap, fn, cap);
+    emit("    if (first >= n) {\n        b->%s.len = 0;\n        return 0;\n    }\n", fn);
+    emit("    memmove(&b->%s.v[0], &b->%s.v[first], (n - first) * sizeof b->%s.v[0]);\n", fn, fn, fn);
+    emit("    uint32_t k = 0;\n    for (;;) {\n        if (first + k >= n)\n            break;\n"
+         "        b->%s.len = k + 1;\n        if (mtpg_%s_bp_%s_hdr_len(b) > room)\n            break;\n"
+         "        k++;\n    }\n    b->%s.len = k;\n    return k;\n}\n\n", fn, P, n, fn);
+}
+
+/* header length and serialiser: the fixed prefix, then the variable-size fields in order
+ * (option lists, frame lists, and in frames varints, integers after them, counted lists) */
 static void emit_bp_code(Decl *bp)
 {
     char *n = name_of(bp->name);
@@ -1545,20 +1848,21 @@ static void emit_bp_code(Decl *bp)
     emit("static uint32_t mtpg_%s_bp_%s_hdr_len(const void *bp_)\n{\n    const %s *b = bp_;\n"
          "    uint32_t n = %d;\n    (void)b;\n",
          P, n, ct, bp->fixed_bytes);
+    if (bp->seq)
+        emit("    uint32_t payload_len = %s;\n    (void)payload_len;\n",
+             bp->data_field ? mtpc_fmt("b->%s.len", name_of(bp->data_field->name)) : "0");
     for (Field *f = bp->fields; f; f = f->next) {
+        if (f->fixed || f->ty->kind == TY_DATA)
+            continue;
         if (f->ty->kind == TY_REC && f->ty->rec->kind == D_OPTLIST)
             emit("    n += mtpg_%s_ol_%s_size(&b->%s);\n", P, name_of(f->ty->rec->name),
                  name_of(f->name));
-        else if (f->ty->kind == TY_LIST && !f->fixed) {
-            Decl *fr = f->ty->elem->rec;
-            emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++)\n", name_of(f->name),
-                 (long long)f->ty->cap);
-            emit("        n += mtpg_%s_bp_%s_hdr_len(&b->%s.v[i])%s;\n", P, name_of(fr->name),
-                 name_of(f->name),
-                 fr->data_field ? mtpc_fmt(" + b->%s.v[i].%s.len", name_of(f->name),
-                                           name_of(fr->data_field->name))
-                                : "");
-        }
+        else if (is_frame_list(f))
+            emit_frames_size(f);
+        else if (f->ty->kind == TY_LIST)
+            emit_counted_list(f, "b->", 0);
+        else
+            emit_seq_size(f->ty, wire_value(f, "b->"), "    ");
     }
     emit("    return n;\n}\n\n");
     /* serialiser */
@@ -1570,40 +1874,25 @@ static void emit_bp_code(Decl *bp)
     cx = CX_WRITE;
     emit_write_fixed(bp, "b->", "dst", 0, true);
     for (Field *f = bp->fields; f; f = f->next) {
+        if (f->fixed || f->ty->kind == TY_DATA)
+            continue;
         if (f->ty->kind == TY_REC && f->ty->rec->kind == D_OPTLIST)
             emit("    o += mtpg_%s_ol_%s_write(&b->%s, dst + o);\n", P, name_of(f->ty->rec->name),
                  name_of(f->name));
-        else if (f->ty->kind == TY_LIST && !f->fixed) {
-            Decl *fr = f->ty->elem->rec;
-            char *fn = name_of(f->name);
-            emit("    for (uint32_t i = 0; i < b->%s.len && i < %lld; i++) {\n", fn,
-                 (long long)f->ty->cap);
-            emit("        const %s *fr = &b->%s.v[i];\n", rec_ctype(fr), fn);
-            if (fr->data_field) {
-                char *dn = name_of(fr->data_field->name);
-                emit("        mtpg_%s_bp_%s_write_hdr(fr, dst + o, fr->%s.len);\n", P,
-                     name_of(fr->name), dn);
-                emit("        o += mtpg_%s_bp_%s_hdr_len(fr);\n", P, name_of(fr->name));
-                emit("        if (fr->%s.len)\n            memcpy(dst + o, (const void *)(uintptr_t)fr->%s.addr, fr->%s.len);\n",
-                     dn, dn, dn);
-                emit("        o += fr->%s.len;\n", dn);
-            } else {
-                emit("        mtpg_%s_bp_%s_write_hdr(fr, dst + o, 0);\n", P, name_of(fr->name));
-                emit("        o += mtpg_%s_bp_%s_hdr_len(fr);\n", P, name_of(fr->name));
-            }
-            emit("    }\n");
-        }
+        else if (is_frame_list(f))
+            emit_frames_write(f);
+        else if (f->ty->kind == TY_LIST)
+            emit_counted_list(f, "b->", 1);
+        else
+            emit_seq_write(f->ty, wire_value(f, "b->"), "    ");
     }
     emit("    (void)o;\n}\n\n");
-    /* nested data offsets */
-    Field *nf = nested_field(bp);
-    if (nf && nf->ty->elem->rec->data_field) {
-        emit("static const uint32_t mtpg_%s_bp_%s_nested[] = {\n", P, n);
-        for (long long i = 0; i < nf->ty->cap; i++)
-            emit("    offsetof(%s, %s.v[%lld].%s),\n", ct, name_of(nf->name), i,
-                 name_of(nf->ty->elem->rec->data_field->name));
-        emit("};\n\n");
-    }
+    if (nested_data_cap(bp))
+        emit_nested_data(bp);
+    if (split_field(bp))
+        emit_frames_from(bp, split_field(bp));
+    if (bp->is_frame)
+        emit_frame_parse(bp);
     if (!bp->extracted)
         return;
     /* extract */
@@ -1628,7 +1917,7 @@ static void emit_bp_code(Decl *bp)
         } else if (f->ty->kind == TY_DATA) {
             emit("    h->%s.addr = (mtp_addr_t)(uintptr_t)(p + o);\n    h->%s.len = n - o;\n",
                  name_of(f->name), name_of(f->name));
-        } else if (f->ty->kind == TY_LIST && !f->fixed) {
+        } else if (is_frame_list(f)) {
             emit_extract_frames(f);
         }
     }
@@ -1905,15 +2194,17 @@ static void emit_descriptor(void)
     for (int i = 0; i < prog->nbps; i++) {
         Decl *b = prog->bps[i];
         char *n = name_of(b->name);
-        Field *nf = nested_field(b);
-        bool nested = nf && nf->ty->elem->rec->data_field;
-        emit("    {\"%s\", sizeof(%s), mtpg_%s_bp_%s_hdr_len, mtpg_%s_bp_%s_write_hdr, %s, %d, %lld, %s},\n",
+        long long nested = nested_data_cap(b);
+        if (nested > MTP_NESTED_MAX_C)
+            mtpc_error_at(b->name, "'%.*s' has %lld frames with data, more than %d",
+                          b->name->len, b->name->loc, nested, MTP_NESTED_MAX_C);
+        emit("    {\"%s\", sizeof(%s), mtpg_%s_bp_%s_hdr_len, mtpg_%s_bp_%s_write_hdr, %s, %d, %lld, %s, %s},\n",
              n, rec_ctype(b), P, n, P, n,
              b->data_field ? mtpc_fmt("(int32_t)offsetof(%s, %s)", rec_ctype(b),
                                       name_of(b->data_field->name))
                            : "-1",
-             b->csum_off, nested ? (long long)nf->ty->cap : 0LL,
-             nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL");
+             b->csum_off, nested, nested ? mtpc_fmt("mtpg_%s_bp_%s_nested", P, n) : "NULL",
+             split_field(b) ? mtpc_fmt("mtpg_%s_bp_%s_frames_from", P, n) : "NULL");
     }
     if (prog->nbps)
         emit("};\n\n");
@@ -2086,6 +2377,38 @@ static void emit_header(const char *hname)
 
 /* ------------------------------------------------------------ entry */
 
+static bool uses_varint(void)
+{
+    for (Decl *d = prog->decls; d; d = d->next)
+        if (d->kind == D_BP || d->kind == D_STRUCT)
+            for (Field *f = d->fields; f; f = f->next) {
+                const Type *t = f->ty->kind == TY_LIST ? f->ty->elem : f->ty;
+                if (t->kind == TY_INT && t->varint)
+                    return true;
+                if (t->kind == TY_REC && t->rec->kind == D_STRUCT)
+                    for (Field *g = t->rec->fields; g; g = g->next)
+                        if (g->ty->kind == TY_INT && g->ty->varint)
+                            return true;
+            }
+    return false;
+}
+
+/* QUIC variable-length integers (RFC 9000 §16): the two high bits of the first byte give the
+ * length (1, 2, 4, 8 bytes); values are sent in the shortest form and saturate at 2^62 - 1. */
+static void emit_varint_helpers(void)
+{
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_varint_len(uint64_t v) { return v < 64 ? 1 : v < 16384 ? 2 : v < 1073741824 ? 4 : 8; }\n", P);
+    emit("static __attribute__((unused)) uint32_t mtpg_%s_put_varint(uint8_t *p, uint64_t v)\n{\n"
+         "    if (v > 0x3fffffffffffffffull)\n        v = 0x3fffffffffffffffull;\n"
+         "    uint32_t n = mtpg_%s_varint_len(v);\n"
+         "    for (uint32_t i = 0; i < n; i++)\n        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));\n"
+         "    p[0] |= (uint8_t)((n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : 3) << 6);\n    return n;\n}\n", P, P);
+    emit("static __attribute__((unused)) int mtpg_%s_get_varint(const uint8_t *p, uint32_t n, uint64_t *v)\n{\n"
+         "    if (n < 1)\n        return -1;\n    uint32_t len = 1u << (p[0] >> 6);\n"
+         "    if (n < len)\n        return -1;\n    uint64_t x = p[0] & 0x3f;\n"
+         "    for (uint32_t i = 1; i < len; i++)\n        x = x << 8 | p[i];\n    *v = x;\n    return (int)len;\n}\n", P);
+}
+
 /* Only registered coalescing rules are emitted (the descriptor lists them). */
 static bool is_registered_rule(const Program *p, const Decl *d)
 {
@@ -2123,6 +2446,8 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
         emit("_Static_assert(sizeof(%s) <= MTP_EVENT_MAX_BYTES, \"event %s is too large\");\n",
              rec_ctype(p->events[i]), name_of(p->events[i]->name));
     emit("\n");
+    if (uses_varint())
+        emit_varint_helpers();
     for (int i = 0; i < p->nparams; i++) {
         Decl *d = p->params[i];
         emit("%s mtpg_%s_param_%s = %s;\n", ctype(d->ty), P, name_of(d->name),
@@ -2138,11 +2463,15 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_OPTLIST)
             emit_optlist_code(d);
-    for (Decl *d = p->decls; d; d = d->next)
+    for (Decl *d = p->decls; d; d = d->next) {
         if (d->kind == D_BP)
             emit("static uint32_t mtpg_%s_bp_%s_hdr_len(const void *bp_);\n"
                  "static void mtpg_%s_bp_%s_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);\n",
                  P, name_of(d->name), P, name_of(d->name));
+        if (d->kind == D_BP && d->is_frame)
+            emit("static int mtpg_%s_fr_%s_parse(const uint8_t *p, uint32_t n, %s *fr);\n", P,
+                 name_of(d->name), rec_ctype(d));
+    }
     emit("\n");
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_BP)

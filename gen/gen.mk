@@ -51,8 +51,8 @@ $(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h gen/builtins.h
 .PHONY: test-gen fuzz-gen golden
 test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_BPF_LOAD) $(GEN_RUN_TESTS)
 	@echo "== $(GEN_TEST)"
-	@MTPC=$(MTPC_SAN) BPF_LOAD=$(GEN_BPF_LOAD) $(GEN_TEST) --jobs 2
-	@set -e; for t in $(GEN_RUN_TESTS); do echo "== $$t"; $$t --jobs 2; done
+	@MTPC=$(MTPC_SAN) BPF_LOAD=$(GEN_BPF_LOAD) $(SANRUN) $(GEN_TEST) --jobs 2
+	@set -e; for t in $(GEN_RUN_TESTS); do echo "== $$t"; $(SANRUN) $$t --jobs 2; done
 	@echo "== gen/tests/corpus.sh"
 	@bash gen/tests/corpus.sh $(MTPC_SAN)
 	@$(MAKE) --no-print-directory fuzz-gen

@@ -93,6 +93,7 @@ struct Type {
     Token *tok;
     int bits;       /* TY_INT (8..64), TY_BIT (1..32), TY_CSUM (16) */
     bool is_signed; /* TY_INT */
+    bool varint;    /* TY_INT: `varint`, a uint64 sent as a QUIC variable-length integer */
     Expr *cap_expr; /* TY_BIT width, TY_SWND bits, TY_LIST/TY_SLIST capacity */
     int64_t cap;
     Type *elem;        /* TY_LIST, TY_SLIST */
@@ -116,6 +117,8 @@ struct Field {
     int bit_off;   /* bit offset in the fixed prefix */
     int wire_bits; /* width on the wire, 0 for variable-size fields */
     int timer_index;
+    Field *count;  /* a list field of a frame: the earlier field initialised to len(list) */
+    bool counts;   /* this field is some list's count (written as the list's length) */
 };
 
 /* ------------------------------------------------------------ expressions */
@@ -202,7 +205,7 @@ struct Stmt {
 typedef enum {
     D_CONST, D_PARAM, D_STRUCT, D_FLOWID, D_EVENT, D_CONTEXT, D_SCRATCH, D_NETHDR, D_OPT,
     D_OPTUNION, D_OPTLIST, D_BP, D_SEGRULE, D_COALESCE, D_SCHED, D_PARSER, D_PROC, D_FUNC,
-    D_DISPATCH, D_DEPLOY, D_ENUM,
+    D_DISPATCH, D_DEPLOY, D_ENUM, D_FRAMEUNION,
 } DeclKind;
 
 enum { EVK_APP, EVK_NET, EVK_TIMER };
@@ -286,7 +289,7 @@ struct Decl {
     Decl *key;          /* flow_id */
     int ntimers;
 
-    Token **members;    /* D_OPTUNION */
+    Token **members;    /* D_OPTUNION, D_FRAMEUNION (opts: the member opt_ts / pkt_bps) */
     Decl **opts;
     int nmembers;
 
@@ -306,6 +309,9 @@ struct Decl {
     bool wire_ok;       /* serialisable */
     bool extracted;     /* used by extract() */
     bool has_nested;    /* list of blueprints */
+    bool seq;           /* D_BP: fields after a variable-size one (varints, counted lists):
+                           read and written in order, only as a frame */
+    bool is_frame;      /* D_BP: read as a frame (emit its frame parser) */
     int64_t opt_kind;   /* D_OPT: first field's initialiser */
     bool one_byte;      /* D_OPT: just the kind byte */
 
@@ -387,7 +393,8 @@ enum {
     B__INSTRS_END,
     /* methods */
     M_SET, M_UNSET, M_TEST, M_FIRST_SET, M_FIRST_UNSET, M_SLIDE, M_HEAD, M_RESET,
-    M_ADD, M_REMOVE, M_CLEAR, M_LEN, M_FIRST, M_POP_FIRST, M_HAS, M_GET, M_FIND, M_UPDATE,
+    M_ADD, M_REMOVE, M_CLEAR, M_LEN, M_FIRST, M_POP_FIRST, M_HAS, M_GET, M_IS, M_FIND,
+    M_UPDATE,
 };
 #undef MTPC_B_ID
 

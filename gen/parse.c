@@ -38,7 +38,7 @@ static const char *keywords[] = {
     "proc", "func", "dispatch", "deploy", "if", "else", "for", "return", "stop", "drop",
     "when", "assert", "true", "false", "bool", "bit", "csum16", "addr_t", "data_t", "timer_t",
     "sliding_wnd", "list", "sorted_list", "void", "pkt", "uint8", "uint16", "uint32", "uint64",
-    "int8", "int16", "int32", "int64",
+    "int8", "int16", "int32", "int64", "varint", "frame_union",
     /* C words that cannot be names in generated C */
     "auto", "break", "case", "char", "continue", "default", "do", "double", "enum", "extern",
     "float", "goto", "inline", "int", "long", "register", "restrict", "short", "signed",
@@ -114,7 +114,7 @@ static bool is_builtin_type_start(const Token *t)
 {
     int b;
     bool s;
-    return is_int_type_name(t, &b, &s) || tok_is(t, "bool") || tok_is(t, "bit") ||
+    return is_int_type_name(t, &b, &s) || tok_is(t, "varint") || tok_is(t, "bool") || tok_is(t, "bit") ||
            tok_is(t, "csum16") || tok_is(t, "addr_t") || tok_is(t, "data_t") ||
            tok_is(t, "timer_t") || tok_is(t, "sliding_wnd") || tok_is(t, "list") ||
            tok_is(t, "sorted_list") || tok_is(t, "pkt");
@@ -130,7 +130,7 @@ static Type *new_type(TypeKind k, Token *t)
 
 /*
  * type = "uint8" | "uint16" | "uint32" | "uint64" | "int8" | "int16" | "int32" | "int64"
- *      | "bool" | "csum16" | "addr_t" | "data_t" | "timer_t" | "pkt"
+ *      | "varint" | "bool" | "csum16" | "addr_t" | "data_t" | "timer_t" | "pkt"
  *      | "bit" "<" add_expr ">"
  *      | "sliding_wnd" "<" add_expr ">"
  *      | "list" "<" type "," add_expr ">"
@@ -147,6 +147,12 @@ static Type *type(void)
         Type *ty = new_type(TY_INT, t);
         ty->bits = bits;
         ty->is_signed = sign;
+        return ty;
+    }
+    if (consume("varint")) {
+        Type *ty = new_type(TY_INT, t);
+        ty->bits = 64;
+        ty->varint = true;
         return ty;
     }
     if (consume("bool"))
@@ -864,7 +870,7 @@ static Decl *optlist_decl(Token *kw)
  *      | "context" ident ":" granularity field_list
  *      | "scratchpad" ident field_list | "net_header" ident field_list
  *      | "opt_t" ident field_list | "pkt_bp" ident field_list
- *      | "opt_union" ident "{" ident { "," ident } "}" | opt_list | seg_rule
+ *      | ( "opt_union" | "frame_union" ) ident "{" ident { "," ident } "}" | opt_list | seg_rule
  *      | "coalesce" ident params block | sched
  *      | "parser" ident params block | "proc" ident params block
  *      | "func" ( type | "void" ) ident params block
@@ -979,9 +985,10 @@ static Decl *decl(void)
         field_list(d);
         return d;
     }
-    if (consume("opt_union")) {
-        Decl *d = new_decl(D_OPTUNION, kw);
-        d->name = ident("an opt_union name");
+    if (consume("opt_union") || consume("frame_union")) {
+        bool frames = tok_is(kw, "frame_union");
+        Decl *d = new_decl(frames ? D_FRAMEUNION : D_OPTUNION, kw);
+        d->name = ident(frames ? "a frame_union name" : "an opt_union name");
         d->members = ident_list("{", "}", &d->nmembers);
         consume(";");
         return d;
@@ -1042,7 +1049,12 @@ static void dump_type(FILE *o, const Type *t)
 {
     switch (t->kind) {
     case TY_VOID: fprintf(o, "void"); break;
-    case TY_INT: fprintf(o, "%sint%d", t->is_signed ? "" : "u", t->bits); break;
+    case TY_INT:
+        if (t->varint)
+            fprintf(o, "varint");
+        else
+            fprintf(o, "%sint%d", t->is_signed ? "" : "u", t->bits);
+        break;
     case TY_BOOL: fprintf(o, "bool"); break;
     case TY_BIT: fprintf(o, "bit<"); dump_expr(o, t->cap_expr); fprintf(o, ">"); break;
     case TY_CSUM: fprintf(o, "csum16"); break;
@@ -1275,6 +1287,7 @@ void mtpc_dump_ast(Program *p, FILE *o)
             dump_fields(o, d);
             break;
         case D_OPTUNION:
+        case D_FRAMEUNION:
             fprintf(o, " ");
             dump_tokens(o, d->members, d->nmembers);
             fprintf(o, "\n");

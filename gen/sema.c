@@ -12,7 +12,7 @@ const char *decl_kind_name(DeclKind k)
     static const char *n[] = {
         "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
         "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-        "proc", "func", "dispatch", "deploy", "enum",
+        "proc", "func", "dispatch", "deploy", "enum", "frame_union",
     };
     return n[k];
 }
@@ -35,7 +35,10 @@ static const char *type_name(const Type *t)
 {
     switch (t->kind) {
     case TY_VOID: return "void";
-    case TY_INT: return mtpc_fmt("%sint%d", t->is_signed ? "" : "u", t->bits);
+    case TY_INT:
+        if (t->varint)
+            return "varint";
+        return mtpc_fmt("%sint%d", t->is_signed ? "" : "u", t->bits);
     case TY_BOOL: return "bool";
     case TY_BIT: return mtpc_fmt("bit<%lld>", (long long)t->cap);
     case TY_CSUM: return "csum16";
@@ -92,7 +95,7 @@ static void check_scalar(const Expr *e)
 int ty_wire_bits(const Type *t)
 {
     switch (t->kind) {
-    case TY_INT: return t->bits;
+    case TY_INT: return t->varint ? 0 : t->bits; /* a varint's width depends on its value */
     case TY_BOOL: return 8;
     case TY_BIT: return (int)t->cap;
     case TY_CSUM: return 16;
@@ -329,7 +332,7 @@ static void resolve_type(Type *t, int depth)
         }
         switch (d->kind) {
         case D_STRUCT: case D_FLOWID: case D_EVENT: case D_CONTEXT: case D_SCRATCH:
-        case D_NETHDR: case D_OPT: case D_OPTLIST: case D_BP:
+        case D_NETHDR: case D_OPT: case D_OPTLIST: case D_BP: case D_FRAMEUNION:
             break;
         default:
             mtpc_error_at(t->name, "'%.*s' is a %s, not a type", t->name->len, t->name->loc,
@@ -358,7 +361,7 @@ static bool field_type_allowed(Decl *d, Type *t)
         if (t->rec->kind == D_OPTLIST)
             return d->kind == D_BP;
         return t->rec->kind == D_STRUCT || t->rec->kind == D_FLOWID || t->rec->kind == D_BP ||
-               t->rec->kind == D_OPT;
+               t->rec->kind == D_OPT || t->rec->kind == D_FRAMEUNION;
     default: return true;
     }
 }
@@ -643,6 +646,9 @@ static void check_pkt_gen(Expr *e)
     if (b->ty->kind != TY_REC || b->ty->rec->kind != D_BP)
         mtpc_error_at(b->tok, "type mismatch: pkt_gen needs a blueprint, not %s",
                       type_name(b->ty));
+    if (b->ty->rec->seq)
+        mtpc_error_at(b->tok, "'%.*s' has variable-length fields: it can only be sent as a frame",
+                      b->ty->rec->name->len, b->ty->rec->name->loc);
     bool has_dst = false;
     for (NamedArg *a = e->named; a; a = a->next) {
         for (NamedArg *o = e->named; o != a; o = o->next)
@@ -696,6 +702,96 @@ static void check_produce(Expr *e)
     }
 }
 
+static bool names_hdr_len(Expr *e);
+
+/* A counted list element: integers, varints and bools only, sent in order. */
+static bool seq_elem_ok(const Type *t)
+{
+    if (t->kind == TY_INT || t->kind == TY_BOOL)
+        return true;
+    if (t->kind != TY_REC || t->rec->kind != D_STRUCT || !t->rec->fields)
+        return false;
+    for (Field *f = t->rec->fields; f; f = f->next)
+        if (f->ty->kind != TY_INT && f->ty->kind != TY_BOOL)
+            return false;
+    return true;
+}
+
+/* A list field of a blueprint (not a frame list) is counted: an earlier field initialised to
+ * `len(list)` carries its length on the wire. */
+static void link_counted_lists(Decl *d)
+{
+    for (Field *f = d->fields; f; f = f->next) {
+        if (f->ty->kind != TY_LIST || f->fixed || (f->ty->elem->kind == TY_REC &&
+            (f->ty->elem->rec->kind == D_BP || f->ty->elem->rec->kind == D_FRAMEUNION)))
+            continue;
+        if (!seq_elem_ok(f->ty->elem))
+            mtpc_error_at(f->ty->tok, "a list on the wire holds integers, varints, bools or structs of them");
+        for (Field *g = d->fields; g != f; g = g->next) {
+            Expr *i = g->init;
+            if (i && i->kind == E_CALL && i->builtin == B_LEN && i->args[0]->kind == E_IDENT &&
+                i->args[0]->res == R_BP_FIELD && i->args[0]->field == f && g->ty->kind == TY_INT) {
+                f->count = g;
+                g->counts = true;
+            }
+        }
+        if (!f->count)
+            mtpc_error_at(f->name, "list field '%.*s' needs an earlier integer field initialised to len(%.*s)",
+                          f->name->len, f->name->loc, f->name->len, f->name->loc);
+    }
+    for (Field *f = d->fields; f && d->seq; f = f->next)
+        if (f->init && names_hdr_len(f->init))
+            mtpc_error_at(f->init->tok, "a blueprint with variable-length fields cannot depend on hdr_len");
+}
+
+/* A frame (a blueprint in a frame list or frame_union) starts with its type selector, an
+ * integer with a constant initialiser; its data_t, if any, is last. Variable-length fields
+ * (varints, counted lists) are read in order; a frame holds no frames itself. */
+static void check_frame(Decl *fr, const Token *at)
+{
+    Field *sel = fr->fields;
+    if (!sel || sel->ty->kind != TY_INT || !sel->fixed || !sel->init ||
+        !mtpc_is_const(prog, sel->init))
+        mtpc_error_at(at, "frame '%.*s' needs a first field 'uintN type = constant'",
+                      fr->name->len, fr->name->loc);
+    fr->opt_kind = mtpc_const_eval(prog, sel->init);
+    fr->is_frame = true;
+    for (Field *g = fr->fields; g; g = g->next) {
+        if (g->ty->kind == TY_DATA && g->next)
+            mtpc_error_at(at, "frame '%.*s': its data_t must be its last field", fr->name->len,
+                          fr->name->loc);
+        if (g->ty->kind == TY_REC && g->ty->rec->kind == D_OPTLIST)
+            mtpc_error_at(at, "frame '%.*s' has a field that cannot be extracted: '%.*s'",
+                          fr->name->len, fr->name->loc, g->name->len, g->name->loc);
+    }
+    if (fr->has_nested)
+        for (Field *g = fr->fields; g; g = g->next)
+            if (g->ty->kind == TY_LIST && g->ty->elem->kind == TY_REC &&
+                (g->ty->elem->rec->kind == D_BP || g->ty->elem->rec->kind == D_FRAMEUNION))
+                mtpc_error_at(at, "frame '%.*s' has a field that cannot be extracted: '%.*s'",
+                              fr->name->len, fr->name->loc, g->name->len, g->name->loc);
+}
+
+/* A frame_union: frames told apart by their one-byte type selector. */
+static void check_frameunion(Decl *d)
+{
+    if (!d->nmembers)
+        mtpc_error_at(d->name, "a frame_union needs at least one frame");
+    for (int i = 0; i < d->nmembers; i++) {
+        Decl *m = d->opts[i];
+        check_frame(m, d->members[i]);
+        if (m->fields->ty->bits != 8 || m->fields->ty->is_signed || m->opt_kind < 0 ||
+            m->opt_kind > 255)
+            mtpc_error_at(d->members[i], "frame '%.*s' in a frame_union needs a first field 'uint8 type = 0..255'",
+                          m->name->len, m->name->loc);
+        for (int j = 0; j < i; j++)
+            if (d->opts[j]->opt_kind == m->opt_kind)
+                mtpc_error_at(d->members[i], "frames '%.*s' and '%.*s' have the same type",
+                              d->members[j]->len, d->members[j]->loc, d->members[i]->len,
+                              d->members[i]->loc);
+    }
+}
+
 /* A list of nested frames is extracted frame by frame up to the end of the packet. Each frame
  * blueprint starts with its type selector (an integer with a constant initialiser, checked on
  * receive), has only fixed fields before its optional data_t, and its data length is the field
@@ -703,20 +799,18 @@ static void check_produce(Expr *e)
 static void check_frames_extractable(Decl *bp, Expr *at)
 {
     for (Field *f = bp->fields; f; f = f->next) {
-        if (f->ty->kind != TY_LIST || f->ty->elem->kind != TY_REC || f->ty->elem->rec->kind != D_BP)
+        if (f->ty->kind != TY_LIST || f->ty->elem->kind != TY_REC ||
+            (f->ty->elem->rec->kind != D_BP && f->ty->elem->rec->kind != D_FRAMEUNION))
             continue;
+        for (Field *g = f->next; g; g = g->next)
+            if (g->ty->kind == TY_LIST && g->ty->elem->kind == TY_REC &&
+                (g->ty->elem->rec->kind == D_BP || g->ty->elem->rec->kind == D_FRAMEUNION))
+                mtpc_error_at(at->tok, "a blueprint with more than one frame list cannot be extracted: "
+                              "frames run to the end of the packet");
         if (f->next)
             mtpc_error_at(at->tok, "the nested frame list must be the last field to be extracted");
-        Decl *fr = f->ty->elem->rec;
-        Field *sel = fr->fields;
-        if (!sel || sel->ty->kind != TY_INT || !sel->fixed || !sel->init ||
-            !mtpc_is_const(prog, sel->init))
-            mtpc_error_at(at->tok, "frame '%.*s' needs a first field 'uintN type = constant' to be extracted",
-                          fr->name->len, fr->name->loc);
-        for (Field *g = fr->fields; g; g = g->next)
-            if (!g->fixed && g->ty->kind != TY_DATA)
-                mtpc_error_at(at->tok, "frame '%.*s' has a field that cannot be extracted: '%.*s'",
-                              fr->name->len, fr->name->loc, g->name->len, g->name->loc);
+        if (f->ty->elem->rec->kind == D_BP)
+            check_frame(f->ty->elem->rec, at->tok);
     }
 }
 
@@ -792,6 +886,9 @@ static void check_b_extract(Expr *e, int lo, int hi)
     if (bp->kind != D_BP)
         mtpc_error_at(e->args[1]->tok, "'%.*s' is not a blueprint", bp->name->len,
                       bp->name->loc);
+    if (bp->seq)
+        mtpc_error_at(e->args[1]->tok, "'%.*s' has variable-length fields: it can only be read as a frame",
+                      bp->name->len, bp->name->loc);
     if (bp->has_nested)
         check_frames_extractable(bp, e->args[1]);
     bp->extracted = true;
@@ -954,7 +1051,7 @@ static const struct { const char *name; int m; } methods[] = {
     {"first_unset", M_FIRST_UNSET}, {"slide", M_SLIDE}, {"head", M_HEAD}, {"reset", M_RESET},
     {"add", M_ADD}, {"remove", M_REMOVE}, {"clear", M_CLEAR}, {"len", M_LEN},
     {"first", M_FIRST}, {"pop_first", M_POP_FIRST}, {"has", M_HAS}, {"get", M_GET},
-    {"find", M_FIND}, {"update", M_UPDATE},
+    {"is", M_IS}, {"find", M_FIND}, {"update", M_UPDATE},
 };
 
 static void method_args(Expr *e, int lo, int hi)
@@ -987,6 +1084,16 @@ static Decl *opt_member(Decl *ol, Expr *a)
             return o;
     mtpc_error_at(a->tok, "'%.*s' is not an option of '%.*s'", a->name->len, a->name->loc,
                   ol->uni->name->len, ol->uni->name->loc);
+}
+
+static Decl *frame_member(Decl *u, Expr *a)
+{
+    Decl *o = type_arg(a, "frame");
+    for (int i = 0; i < u->nmembers; i++)
+        if (u->opts[i] == o)
+            return o;
+    mtpc_error_at(a->tok, "'%.*s' is not a frame of '%.*s'", a->name->len, a->name->loc,
+                  u->name->len, u->name->loc);
 }
 
 static void check_method(Expr *e)
@@ -1036,6 +1143,17 @@ static void check_method(Expr *e)
             method_args(e, 1, 1);
             need_mutable(base);
             Expr *a = check_expr(e->args[0]);
+            if (bt->elem->kind == TY_REC && bt->elem->rec->kind == D_FRAMEUNION &&
+                a->ty->kind == TY_REC && a->ty->rec->kind == D_BP) {
+                Decl *u = bt->elem->rec;
+                for (int i = 0; i < u->nmembers && !e->decl; i++)
+                    if (u->opts[i] == a->ty->rec)
+                        e->decl = a->ty->rec; /* add a frame of the union: sets its kind */
+                if (!e->decl)
+                    mtpc_error_at(a->tok, "'%s' is not a frame of '%.*s'", type_name(a->ty),
+                                  u->name->len, u->name->loc);
+                return;
+            }
             check_assignable(a->tok, bt->elem, a->ty);
             return;
         }
@@ -1091,6 +1209,20 @@ static void check_method(Expr *e)
             method_args(e, 0, 0);
             need_mutable(base);
             e->ty = bt->elem;
+            return;
+        default: break;
+        }
+    } else if (bt->kind == TY_REC && bt->rec->kind == D_FRAMEUNION) {
+        switch (m) {
+        case M_IS:
+            method_args(e, 1, 1);
+            e->decl = frame_member(bt->rec, e->args[0]);
+            e->ty = &ty_bool;
+            return;
+        case M_GET:
+            method_args(e, 1, 1);
+            e->decl = frame_member(bt->rec, e->args[0]);
+            e->ty = rec_type(e->decl, e->tok);
             return;
         default: break;
         }
@@ -1446,7 +1578,8 @@ static bool is_instruction_call(const Expr *e)
     if (e->kind == E_METHOD)
         return e->builtin != M_TEST && e->builtin != M_FIRST_SET && e->builtin != M_FIRST_UNSET &&
                e->builtin != M_HEAD && e->builtin != M_LEN && e->builtin != M_FIRST &&
-               e->builtin != M_HAS && e->builtin != M_GET && e->builtin != M_FIND;
+               e->builtin != M_HAS && e->builtin != M_GET && e->builtin != M_IS &&
+               e->builtin != M_FIND;
     return false;
 }
 
@@ -1582,6 +1715,12 @@ static void layout_wire(Decl *d)
             if (bit + w > 65535 * 8)
                 mtpc_error_at(f->name, "'%.*s' makes the header longer than 65535 bytes",
                               f->name->len, f->name->loc);
+            if (!fixed && d->kind == D_BP && (t->kind == TY_INT || t->kind == TY_BOOL)) {
+                /* read and written in order after the variable-size fields (a frame) */
+                d->seq = true;
+                f->wire_bits = w;
+                continue;
+            }
             if (!fixed && d->kind != D_OPT)
                 mtpc_error_at(f->name, "fixed-size field '%.*s' after a variable-size field",
                               f->name->len, f->name->loc);
@@ -1599,6 +1738,11 @@ static void layout_wire(Decl *d)
             continue;
         }
         /* variable-size fields */
+        if (t->kind == TY_INT && t->varint && d->kind == D_BP) {
+            d->seq = true;
+            fixed = false;
+            continue;
+        }
         if (t->kind == TY_DATA) {
             if (d->kind != D_BP)
                 mtpc_error_at(f->name, "data_t on the wire only in blueprints");
@@ -1610,10 +1754,18 @@ static void layout_wire(Decl *d)
             fixed = false;
             continue;
         }
-        if (t->kind == TY_LIST && t->elem->kind == TY_REC && t->elem->rec->kind == D_BP) {
+        if (t->kind == TY_LIST && t->elem->kind == TY_REC &&
+            (t->elem->rec->kind == D_BP || t->elem->rec->kind == D_FRAMEUNION)) {
             if (d->kind != D_BP)
                 mtpc_error_at(f->name, "nested blueprints only in blueprints");
             d->has_nested = true;
+            fixed = false;
+            continue;
+        }
+        if (t->kind == TY_LIST && d->kind == D_BP &&
+            (ty_is_scalar(t->elem) || (t->elem->kind == TY_REC && t->elem->rec->kind == D_STRUCT))) {
+            /* a counted list (checked by link_counted_lists) */
+            d->seq = true;
             fixed = false;
             continue;
         }
@@ -1648,6 +1800,20 @@ static void check_bp_inits(Decl *d)
             mtpc_error_at(f->init->tok, "initialisers must be constant expressions");
     }
     cur_field_scope = NULL;
+}
+
+static bool names_hdr_len(Expr *e)
+{
+    if (!e)
+        return false;
+    if (e->kind == E_IDENT && e->res == R_HDR_LEN)
+        return true;
+    if (names_hdr_len(e->lhs) || names_hdr_len(e->rhs) || names_hdr_len(e->cond))
+        return true;
+    for (int i = 0; i < e->nargs; i++)
+        if (names_hdr_len(e->args[i]))
+            return true;
+    return false;
 }
 
 static bool names_len(Expr *e)
@@ -2147,6 +2313,13 @@ static void visit_record(Decl *d)
     d->cycle_state = 1;
     for (Field *f = d->fields; f; f = f->next)
         visit_type(f->ty, d, f);
+    for (int i = 0; d->kind == D_FRAMEUNION && i < d->nmembers; i++) {
+        if (d->opts[i]->cycle_state == 1)
+            mtpc_error_at(d->members[i], "'%.*s' contains itself through frame_union '%.*s'",
+                          d->opts[i]->name->len, d->opts[i]->name->loc, d->name->len,
+                          d->name->loc);
+        visit_record(d->opts[i]);
+    }
     d->cycle_state = 2;
 }
 
@@ -2192,7 +2365,7 @@ static void rec_layout(const Decl *d, uint64_t *size, uint64_t *align, int depth
 static void rec_layout_raw(const Decl *d, uint64_t *size, uint64_t *align, int depth)
 {
     uint64_t off = 0, al = 1;
-    if (d->kind == D_OPTUNION) {
+    if (d->kind == D_OPTUNION || d->kind == D_FRAMEUNION) {
         uint64_t m = 0;
         for (int i = 0; i < d->nmembers; i++) {
             uint64_t s, a;
@@ -2420,6 +2593,12 @@ void mtpc_sema(Program *p)
             break;
         default: break;
         }
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_FRAMEUNION) {
+            d->opts = mtpc_calloc((size_t)d->nmembers, sizeof(Decl *));
+            for (int i = 0; i < d->nmembers; i++)
+                d->opts[i] = expect_decl(d->members[i], D_BP, "pkt_bp");
+        }
     check_record_cycles();
     for (Decl *d = p->decls; d; d = d->next) {
         if (d->kind == D_STRUCT)
@@ -2456,6 +2635,12 @@ void mtpc_sema(Program *p)
             for (Field *f = d->fields; f; f = f->next)
                 f->recomputed = d->kind == D_BP && names_len(f->init);
         }
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_BP)
+            link_counted_lists(d);
+    for (Decl *d = p->decls; d; d = d->next)
+        if (d->kind == D_FRAMEUNION)
+            check_frameunion(d);
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_CONTEXT || d->kind == D_SCRATCH) {
             /* initialisers: constants, params and earlier fields */

@@ -37,7 +37,7 @@ $(B)/san/tests/tcp/cubic_sim: mtp-programs/tests/test_tcp_sim.c $(TCP_CUBIC)/tcp
 
 .PHONY: test-tcp
 test-tcp: $(TCP_TESTS) $(B)/san/tests/tcp/cubic_sim
-	@set -e; for t in $(TCP_TESTS); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; for t in $(TCP_TESTS); do echo "== $$t"; $(SANRUN) $$t --jobs 2; done
 	@echo "== $(B)/san/tests/tcp/cubic_sim (tcp.mtp with cubic in the dispatch)"
-	@$(B)/san/tests/tcp/cubic_sim --jobs 2 --filter 'sim_transfer/*'
+	@$(SANRUN) $(B)/san/tests/tcp/cubic_sim --jobs 2 --filter 'sim_transfer/*'
 TESTS += test-tcp

@@ -294,6 +294,30 @@ static bool homa_writable(struct mtp_sock *sk)
     return c && sk->connected && !sk->wr_shut && !sk->gone && !sk->err && c->outstanding < WINDOW;
 }
 
+/* What `ss`-like tools show: states by Linux's TCP numbers (netinet/tcp.h). */
+static int homa_info(struct mtp_sock *sk, struct mtp_sock_info *out)
+{
+    struct conn *c = conn_of(sk);
+    if (sk->listener) {
+        out->state = "LISTEN";
+        out->tcp_state = 10;
+        out->rx_queued = sk->aq_len;
+        return 0;
+    }
+    if (!c || sk->gone) {
+        out->state = "CLOSED";
+        out->tcp_state = 7;
+        return -ENOTCONN;
+    }
+    out->state = !sk->connected ? "SYN_SENT" : sk->wr_shut ? "FIN_WAIT1" : "ESTABLISHED";
+    out->tcp_state = !sk->connected ? 2 : sk->wr_shut ? 4 : 1;
+    out->rx_queued = c->rx_len - c->rx_off;
+    out->tx_queued = c->outstanding;
+    out->mss = MTPG_HOMA_PAYLOAD;
+    out->snd_wnd_bytes = WINDOW;
+    return 0;
+}
+
 /* ------------------------------------------------------------ notifications */
 
 static void rx_append(struct mtp_sock *sk, const uint8_t *p, size_t n)
@@ -489,6 +513,7 @@ static const struct mtp_sock_ops homa_ops = {
     .readable = homa_readable,
     .writable = homa_writable,
     .note = homa_note,
+    .info = homa_info,
     .release = homa_release,
 };
 

@@ -259,7 +259,19 @@ static int reset_errno(uint64_t why)
     }
 }
 
-/* A passive open completed: a socket for it waits in its listener's accept queue. */
+/* True when the listener's accept queue holds `backlog` connections already (asked for a
+ * connection made by a SYN cookie: the program counts the others against the backlog). */
+static bool accept_queue_full(struct mtp_socks *ss, const struct mtp_sock *l,
+                              const struct mtp_key *lk)
+{
+    const struct mtpg_tcp_listener *lc = mtp_stack_ctx(mtp_socks_stack(ss), LISTENER, lk);
+    return lc && l->aq_len >= lc->backlog;
+}
+
+/* A passive open completed: a socket for it waits in its listener's accept queue, and the
+ * listener learns it (app_queued; a SYN cookie's connection waits for app_confirm before it
+ * takes any segment). A full queue: a cookie's connection is forgotten without a word
+ * (app_drop; Linux's tcp_abort_on_overflow = 0); no listener: the connection is reset. */
 static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
 {
     uint32_t lip, rip;
@@ -267,11 +279,16 @@ static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
     key_addrs(&n->key, &lip, &rip, &lport, &rport);
     struct mtp_key lk = port_key(lport);
     struct mtp_sock *l = mtp__sock_find(ss, LISTENER, &lk);
+    static const uint64_t nothing;
+    const struct mtpg_tcp_conn *c = mtp_stack_ctx(mtp_socks_stack(ss), CONN, &n->key);
+    if (l && c && c->unconfirmed && accept_queue_full(ss, l, &lk)) { /* comes back later */
+        mtp__sock_defer(ss, MTPG_TCP_EV_APP_DROP, CONN, &n->key, &nothing, 0);
+        return;
+    }
     struct mtp_sock *sk = l ? mtp__sock_new(ss, CONN, &n->key, false) : NULL;
     if (!sk || mtp__sock_enqueue(l, sk) < 0) {
         if (sk)
             mtp__sock_free(sk);
-        static const uint64_t nothing;
         mtp__sock_defer(ss, MTPG_TCP_EV_APP_ABORT, CONN, &n->key, &nothing, 0);
         return;
     }
@@ -281,6 +298,9 @@ static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
     sk->rport = rport;
     mtp__sock_port_ref(sk); /* the port outlives a closed listener */
     sk->connected = true;
+    struct mtpg_tcp_app_queued q = {.remote_ip = rip, .remote_port = rport};
+    mtp__sock_defer(ss, MTPG_TCP_EV_APP_QUEUED, LISTENER, &lk, &q, sizeof q);
+    mtp__sock_defer(ss, MTPG_TCP_EV_APP_CONFIRM, CONN, &n->key, &nothing, 0);
     mtp__sock_wake(l);
 }
 
@@ -329,6 +349,62 @@ static void tcp_note(struct mtp_socks *ss, const struct mtp_note *n)
     mtp__sock_wake(sk);
 }
 
+/* ------------------------------------------------------------ introspection */
+
+static const char *const state_names[] = {
+    [MTPG_TCP_SYN_SENT] = "SYN-SENT", [MTPG_TCP_SYN_RCVD] = "SYN-RECV",
+    [MTPG_TCP_ESTABLISHED] = "ESTAB", [MTPG_TCP_FIN_WAIT_1] = "FIN-WAIT-1",
+    [MTPG_TCP_FIN_WAIT_2] = "FIN-WAIT-2", [MTPG_TCP_CLOSE_WAIT] = "CLOSE-WAIT",
+    [MTPG_TCP_CLOSING] = "CLOSING", [MTPG_TCP_LAST_ACK] = "LAST-ACK",
+    [MTPG_TCP_TIME_WAIT] = "TIME-WAIT",
+};
+
+/* Linux's TCP_* numbers (netinet/tcp.h), by our state. */
+static const uint8_t linux_states[] = {
+    [MTPG_TCP_SYN_SENT] = 2, [MTPG_TCP_SYN_RCVD] = 3, [MTPG_TCP_ESTABLISHED] = 1,
+    [MTPG_TCP_FIN_WAIT_1] = 4, [MTPG_TCP_FIN_WAIT_2] = 5, [MTPG_TCP_CLOSE_WAIT] = 8,
+    [MTPG_TCP_CLOSING] = 11, [MTPG_TCP_LAST_ACK] = 9, [MTPG_TCP_TIME_WAIT] = 6,
+};
+
+static int tcp_info(struct mtp_sock *sk, struct mtp_sock_info *out)
+{
+    if (sk->listener) {
+        out->state = "LISTEN";
+        out->tcp_state = 10;
+        out->rx_queued = sk->aq_len;
+        return 0;
+    }
+    struct mtpg_tcp_conn *c = conn_of(sk);
+    if (!c) {
+        out->state = "CLOSED";
+        out->tcp_state = 7;
+        return -ENOTCONN;
+    }
+    if (c->state < sizeof state_names / sizeof state_names[0] && state_names[c->state]) {
+        out->state = state_names[c->state];
+        out->tcp_state = linux_states[c->state];
+    } else {
+        out->state = "?";
+    }
+    out->rx_queued = c->rcv_off - c->rd_off;
+    out->tx_queued = c->app_off - c->una_off;
+    out->rtt_us = c->srtt / 1000;
+    out->rttvar_us = c->rttvar / 1000;
+    out->rto_us = c->rto / 1000;
+    out->mss = c->mss;
+    out->cwnd_bytes = c->cwnd;
+    out->snd_wnd_bytes = c->snd_wnd;
+    out->retransmits = c->retries;
+    out->extra[0].name = "ssthresh";
+    out->extra[0].value = c->ssthresh;
+    out->extra[1].name = "dupacks";
+    out->extra[1].value = c->dupacks;
+    out->extra[2].name = "in_recovery";
+    out->extra[2].value = c->in_recovery;
+    out->n_extra = 3;
+    return 0;
+}
+
 static const struct mtp_sock_ops tcp_ops = {
     .listen = tcp_listen,
     .connect = tcp_connect,
@@ -342,6 +418,7 @@ static const struct mtp_sock_ops tcp_ops = {
     .readable = tcp_readable,
     .writable = tcp_writable,
     .note = tcp_note,
+    .info = tcp_info,
 };
 
 const struct mtp_sock_proto mtp__sock_proto_tcp = {

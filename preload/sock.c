@@ -294,13 +294,18 @@ struct mtp_sock *mtp_sock_listen(struct mtp_socks *ss, uint16_t port, int backlo
     struct mtp_sock *sk = NULL;
     if (port == 0)
         goto fail;
-    rc = mtp_stack_port_claim(ss->stack, port);
+    /* A port our connections still use (those of a closed listener, finishing) is ours
+     * already: listening on it again is SO_REUSEADDR's case, and the shim refuses a second
+     * listener. */
+    bool claimed = ss->port_users[port] == 0;
+    rc = claimed ? mtp_stack_port_claim(ss->stack, port) : 0;
     if (rc < 0)
         goto fail;
     sk = sock_alloc(ss, true); /* the shim links it under its context id */
     rc = -ENOMEM;
     if (!sk) {
-        mtp_stack_port_release(ss->stack, port);
+        if (claimed)
+            mtp_stack_port_release(ss->stack, port);
         goto fail;
     }
     sk->lip = mtp_stack_ipv4(ss->stack);
@@ -452,6 +457,7 @@ int mtp_sock_error(struct mtp_sock *sk)
 }
 
 int mtp_sock_is_listener(const struct mtp_sock *sk) { return sk->listener; }
+int mtp_sock_connected(const struct mtp_sock *sk) { return sk->connected; }
 
 void mtp_sock_local(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port)
 {
@@ -470,3 +476,19 @@ void mtp_sock_peer(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port)
 }
 
 struct mtp_socks *mtp_sock_layer(const struct mtp_sock *sk) { return sk->ss; }
+
+void mtp_sock_set_user(struct mtp_sock *sk, void *user) { sk->user = user; }
+void *mtp_sock_user(const struct mtp_sock *sk) { return sk->user; }
+
+int mtp_sock_info(struct mtp_sock *sk, struct mtp_sock_info *out)
+{
+    memset(out, 0, sizeof *out);
+    return sk->ss->proto->ops->info(sk, out);
+}
+
+struct mtp_sock *mtp_socks_next(struct mtp_socks *ss, struct mtp_sock *prev, uint32_t *cursor)
+{
+    return mtp__sock_next(ss, prev, cursor);
+}
+
+int mtp_sock_released(const struct mtp_sock *sk) { return sk->released; }

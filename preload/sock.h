@@ -116,11 +116,42 @@ unsigned mtp_sock_poll(const struct mtp_sock *sk);
 int mtp_sock_error(struct mtp_sock *sk);
 
 int mtp_sock_is_listener(const struct mtp_sock *sk);
+/* The connection was established (it may have ended since). */
+int mtp_sock_connected(const struct mtp_sock *sk);
 /* Addresses in host byte order; any pointer may be NULL. */
 void mtp_sock_local(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port);
 void mtp_sock_peer(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port);
 
 /* The layer this socket belongs to. */
 struct mtp_socks *mtp_sock_layer(const struct mtp_sock *sk);
+
+/* One pointer for the socket's owner (the LD_PRELOAD library keeps its fd object here). */
+void mtp_sock_set_user(struct mtp_sock *sk, void *user);
+void *mtp_sock_user(const struct mtp_sock *sk);
+
+/* What a tool or TCP_INFO can show of a connection, filled by the protocol's shim: the
+ * generic fields it knows (0 otherwise), plus up to MTP_SOCK_INFO_EXTRA named numbers of the
+ * program's own (e.g. "ssthresh"). */
+#define MTP_SOCK_INFO_EXTRA 8
+struct mtp_sock_info {
+    const char *state;        /* the protocol's name of its state ("ESTABLISHED", "LISTEN") */
+    uint8_t tcp_state;        /* the closest Linux TCP_* state number (netinet/tcp.h) */
+    uint64_t rx_queued;       /* received in-order bytes not yet read */
+    uint64_t tx_queued;       /* bytes written and not yet acknowledged */
+    uint64_t rtt_us, rttvar_us, rto_us;
+    uint32_t mss;
+    uint64_t cwnd_bytes;      /* congestion window or the program's equivalent */
+    uint64_t snd_wnd_bytes;   /* peer's advertised window */
+    uint32_t retransmits;     /* current consecutive retransmissions */
+    uint32_t n_extra;
+    struct { const char *name; uint64_t value; } extra[MTP_SOCK_INFO_EXTRA];
+};
+/* 0, or -ENOTCONN when the protocol has no state for it any more. */
+int mtp_sock_info(struct mtp_sock *sk, struct mtp_sock_info *out);
+/* Every socket of the layer, in no particular order: the first with prev = NULL; NULL at the
+ * end. Handles the application closed are included (released = 1: finishing in the
+ * background). */
+struct mtp_sock *mtp_socks_next(struct mtp_socks *ss, struct mtp_sock *prev, uint32_t *cursor);
+int mtp_sock_released(const struct mtp_sock *sk);
 
 #endif

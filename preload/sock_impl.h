@@ -12,6 +12,7 @@
 /* What a shim knows about one socket; sock.c keeps the rest (handles, lookup by key). */
 struct mtp_sock {
     struct mtp_socks *ss;
+    void *user;                 /* mtp_sock_set_user */
     struct mtp_sock *hnext;     /* key table chain */
     uint16_t ctx_type;          /* the program context that backs the socket */
     struct mtp_key key;
@@ -63,6 +64,7 @@ struct mtp_sock_ops {
     bool (*readable)(struct mtp_sock *sk);                   /* connections only */
     bool (*writable)(struct mtp_sock *sk);
     void (*note)(struct mtp_socks *ss, const struct mtp_note *n);
+    int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
 };
 

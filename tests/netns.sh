@@ -11,9 +11,11 @@
 #   MX_DEV_A MX_DEV_B      veth device in each one  (mxa<pid>n, mxb<pid>n; <= 15 chars)
 #   MX_IP_A MX_IP_B        10.x addresses (/24) on those devices, only inside the namespaces
 #   MX_MAC_A MX_MAC_B      their MAC addresses
-# Loopback is up in both. Checksum offload and segmentation/GRO are off on both veths, so
-# every frame on the wire is MTU-sized with complete checksums (an AF_XDP or DPDK stack sees
-# exactly what a NIC would deliver).
+# Loopback is up in both. The veths keep the offloads the kernel gives them (tx/rx checksum,
+# TSO, GSO, GRO on: what every container runtime creates), so the kernel sends frames with
+# CHECKSUM_PARTIAL checksums and, where nothing segments them, GSO super-frames.
+# MX_OFFLOADS=off before mx_netns_up switches them off on both veths instead: every frame is
+# MTU-sized with a complete checksum (what a NIC would deliver), for tests that need that.
 # Optional: MX_VETH_QUEUES=N before mx_netns_up gives the veths N rx/tx queues (default 1).
 #   mx_hugepages N         make sure N 2 MB hugepages exist (restored on teardown), for DPDK.
 #   mx_loss NS PERCENT     drop PERCENT% of the packets NS receives (nftables, kernel side).
@@ -35,6 +37,7 @@ mx_netns_up() {
     MX_DEV_A="mxa$dtag"; MX_DEV_B="mxb$dtag"
     MX_IP_A=10.201.0.1; MX_IP_B=10.201.0.2
     local q=${MX_VETH_QUEUES:-1}
+    case ${MX_OFFLOADS:-on} in on|off) ;; *) mx__die "MX_OFFLOADS=$MX_OFFLOADS: accepted: on (default), off"; return 1 ;; esac
     mx__install_trap
     ip netns add "$MX_NS_A" && ip netns add "$MX_NS_B" || { mx__die "cannot create namespaces"; return 1; }
     ip link add "$MX_DEV_A" numtxqueues "$q" numrxqueues "$q" netns "$MX_NS_A" type veth \
@@ -46,7 +49,10 @@ mx_netns_up() {
         ip -n "$ns" link set lo up
         ip -n "$ns" addr add "$ip/24" dev "$dev"
         ip -n "$ns" link set "$dev" up
-        ip netns exec "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+        if [ "${MX_OFFLOADS:-on}" = off ]; then
+            ip netns exec "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null ||
+                { mx__die "MX_OFFLOADS=off: ethtool -K $dev failed"; return 1; }
+        fi
     done
     MX_MAC_A=$(ip netns exec "$MX_NS_A" cat "/sys/class/net/$MX_DEV_A/address")
     MX_MAC_B=$(ip netns exec "$MX_NS_B" cat "/sys/class/net/$MX_DEV_B/address")

@@ -137,6 +137,7 @@ int mtp__arp_enqueue(struct mtp_arp *a, uint32_t ip, const uint8_t *pkt, uint32_
         e->state = MTP_ARP_PENDING;
         e->tries = 1;
         e->deadline_ns = now_ns + a->retry_ns;
+        e->give_up_ns = now_ns + (uint64_t)a->max_tries * a->retry_ns;
         a->io.solicit(a->io.user, ip, now_ns);
     }
     return 0;
@@ -183,7 +184,7 @@ void mtp__arp_poll(struct mtp_arp *a, uint64_t now_ns)
         struct mtp_arp_entry *e = &a->e[i];
         if (e->state == MTP_ARP_FREE || e->deadline_ns > now_ns)
             continue;
-        if (e->state == MTP_ARP_VALID || e->tries >= a->max_tries) {
+        if (e->state == MTP_ARP_VALID || e->tries >= a->max_tries || now_ns >= e->give_up_ns) {
             entry_free(a, e);
             continue;
         }

@@ -37,8 +37,10 @@ struct mtp_arp_entry {
     uint32_t ip;
     uint8_t mac[6];
     uint8_t state;                   /* enum mtp_arp_state */
-    uint8_t tries;                   /* requests sent while PENDING */
+    uint32_t tries;                  /* requests sent while PENDING (kernel table: thousands) */
     uint64_t deadline_ns;            /* VALID: expiry; PENDING: next retry */
+    uint64_t give_up_ns;             /* PENDING: max_tries * retry_ns after the first request,
+                                        however late the polls that retry it come */
     uint32_t nq;
     struct mtp_arp_qpkt q[MTP_ARP_QUEUE];
 };

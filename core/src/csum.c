@@ -92,6 +92,17 @@ uint16_t mtp_csum_ipv4_l4(uint32_t src, uint32_t dst, uint8_t proto, const void 
     return mtp_csum_finish(mtp_csum_add(acc, l4, l4_len));
 }
 
+static uint16_t ones_zero_normal(uint16_t v) { return v == 0xffff ? 0 : v; }
+
+int mtp_csum_is_partial(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t *l4,
+                        uint32_t l4_len, uint32_t csum_off)
+{
+    if ((uint64_t)csum_off + 2 > l4_len)
+        return 0;
+    uint16_t seed = mtp_csum_fold(mtp_csum_pseudo_ipv4(src, dst, proto, l4_len));
+    return ones_zero_normal(mtp_get16(l4 + csum_off)) == ones_zero_normal(seed);
+}
+
 /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). */
 uint16_t mtp_csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word)
 {

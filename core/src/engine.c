@@ -56,11 +56,8 @@ static int valid_packets(const struct mtp_program *p)
             return 0;
         if (b->data_off >= 0 && (uint32_t)b->data_off + sizeof(struct mtp_data) > b->size)
             return 0;
-        if (b->n_nested_data && !b->nested_data_off)
+        if ((b->n_nested_data && !b->nested_data) || b->n_nested_data > MTP_NESTED_MAX)
             return 0;
-        for (uint16_t n = 0; n < b->n_nested_data; n++)
-            if (b->nested_data_off[n] + sizeof(struct mtp_data) > b->size)
-                return 0;
     }
     for (uint16_t i = 0; i < p->n_srules; i++)
         if (p->srules[i].bp >= p->n_bps || !p->srules[i].apply)
@@ -292,6 +289,15 @@ static struct mtp__ctx *instr_ctx(struct run *r, const struct mtp_instr *in)
     return r->ctx;
 }
 
+/* An else chain that creates the very context its event was looking for (same type, same
+ * id): the chain's later instructions act on that new instance, as if the event had found
+ * it (a handshake completed without a context until now, e.g. a stateless cookie). */
+static int creates_event_ctx(const struct run *r, const struct mtp_instr *in)
+{
+    return r->ev->has_key && r->ev_ctx_type == (int16_t)in->ctx_type &&
+           memcmp(&r->ev->key, &in->key, sizeof in->key) == 0;
+}
+
 static int op_new_ctx(struct run *r, const struct mtp_instr *in)
 {
     struct mtp_engine *e = r->e;
@@ -310,9 +316,7 @@ static int op_new_ctx(struct run *r, const struct mtp_instr *in)
     else if (cd->init)
         cd->init(c->data);
     mtp__note(e, MTP_NOTE_CTX_NEW, c, NULL, 0, 0, 0);
-    /* A chain that had no instance (an else chain, an event of globals only) now has one:
-     * the instructions after new_ctx (units, pkt_gen with data(uid), del_ctx) act on it. */
-    if (!r->ctx)
+    if (!r->ctx && creates_event_ctx(r, in))
         r->ctx = c;
     return 0;
 }

@@ -72,6 +72,8 @@ struct mtp__bp {
     uint32_t ring_cap;            /* 0: payload is contiguous */
     uint64_t pay_off;             /* ring offset of the first payload byte */
     uint32_t pay_len, done, seg, k, n_pkts, prev_len;
+    uint32_t frame_next;          /* frames_from: the first frame of the next packet */
+    uint8_t split;                /* packets of whole frames (frames_from) */
     uint16_t bp, srule, queue, n_refs;
     uint8_t tos;
     uint32_t dst_ip, src_ip;

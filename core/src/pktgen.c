@@ -173,6 +173,28 @@ static int coalesce(struct mtp_engine *e, struct mtp__bp *nb)
     return 0;
 }
 
+/* A frame list too long for one packet: count the packets of whole frames it makes (the
+ * generator cuts them again, the same way, one at a time). */
+static int frames_split(struct mtp_engine *e, struct mtp__bp *bp, const struct mtp_bp_desc *bd)
+{
+    uint32_t room = e->cfg.mtu > 20 ? e->cfg.mtu - 20 : 0, first = 0, n = 0;
+    for (;;) {
+        memcpy(bp->area[0], bp->v, bd->size);
+        uint32_t k = bd->frames_from(bp->area[0], first, room);
+        if (k == 0)
+            break;
+        first += k;
+        n++;
+    }
+    memcpy(bp->area[0], bp->v, bd->size);
+    if (n == 0 || bd->frames_from(bp->area[0], first, UINT32_MAX) != 0)
+        return MTP_EMSGSIZE; /* a frame larger than a packet */
+    bp->split = 1;
+    bp->seg = 0;
+    bp->n_pkts = n;
+    return 0;
+}
+
 static int bp_prepare(struct mtp_engine *e, struct mtp__bp *bp, const struct mtp_bp_desc *bd,
                       uint32_t max_seg)
 {
@@ -180,10 +202,23 @@ static int bp_prepare(struct mtp_engine *e, struct mtp__bp *bp, const struct mtp
     bp->n_refs = 0;
     if (bd->data_off >= 0 && (err = resolve_data(e, bp, (uint32_t)bd->data_off, 1)) < 0)
         return err;
-    for (uint16_t i = 0; i < bd->n_nested_data; i++)
-        if ((err = resolve_data(e, bp, bd->nested_data_off[i], 0)) < 0)
-            return err;
+    if (bd->n_nested_data) {
+        uint32_t off[MTP_NESTED_MAX];
+        uint16_t n = bd->nested_data(bp->v, off);
+        if (n > bd->n_nested_data)
+            return MTP_EINVAL;
+        for (uint16_t i = 0; i < n; i++) {
+            if (off[i] > bd->size || bd->size - off[i] < sizeof(struct mtp_data))
+                return MTP_EINVAL;
+            if ((err = resolve_data(e, bp, off[i], 0)) < 0)
+                return err;
+        }
+    }
     uint32_t hdr = bd->hdr_len(bp->v);
+    bp->split = 0;
+    bp->frame_next = 0;
+    if (e->cfg.mtu < 20 + hdr && bd->frames_from && bd->data_off < 0)
+        return frames_split(e, bp, bd);
     if (e->cfg.mtu < 20 + hdr)
         return MTP_EMSGSIZE;
     uint32_t room = e->cfg.mtu - 20 - hdr;
@@ -322,6 +357,9 @@ int mtp__pktgen_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
     const uint8_t *prev = bp->k ? bp->area[(bp->k - 1) & 1] : NULL;
 
     memcpy(cur, bp->v, bd->size);
+    uint32_t frames = 0;
+    if (bp->split)
+        frames = bd->frames_from(cur, bp->frame_next, e->cfg.mtu - 20);
     if (bd->data_off >= 0 && bp->pay_len > 0) {
         struct mtp_data d = data_get(cur, (uint32_t)bd->data_off);
         d.off += bp->done;
@@ -386,6 +424,7 @@ int mtp__pktgen_next(struct mtp_engine *e, uint8_t *buf, uint32_t cap,
 
     bp->done += slice;
     bp->prev_len = slice;
+    bp->frame_next += frames;
     bp->k++;
     mtp__sched_charge(&e->sched, it, hdr + slice + 20, 1);
     if (bp->k >= bp->n_pkts)

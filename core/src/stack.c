@@ -4,7 +4,10 @@
  *
  * Receive: rx burst -> Ethernet (own MAC or broadcast) -> ARP | IPv4 -> the program's
  * ip_proto goes to mtp_engine_rx, ICMP echo is answered, other protocols get ICMP protocol
- * unreachable when the stack owns the interface. Every refused frame is counted.
+ * unreachable when the stack owns the interface. Every refused frame is counted. An L4
+ * checksum field holding only the pseudo-header sum (the kernel's CHECKSUM_PARTIAL on veth,
+ * lo, tap) passes where MTP_RX_CSUM accepts it on this kind of link (cfg->rx_csum,
+ * link_info.kind); a packet longer than the MTU (the kernel's GSO/GRO) is one segment.
  * Transmit: the engine writes its L4 bytes straight into a target frame after room for
  * the Ethernet and IPv4 headers; we add the IPv4 header, the checksums (or offload flags)
  * and the Ethernet header with the next hop's MAC (own ARP cache, or the kernel's table
@@ -48,6 +51,9 @@ struct mtp_stack {
     struct mtp_link_info link;
     uint32_t ip, prefix_len, gateway, mtu;
     int l4_csum;                    /* the program's packets carry a pseudo-header checksum */
+    int32_t rx_csum_off;            /* where its field is in the L4 header, -1: not known */
+    int accept_partial;             /* MTP_RX_CSUM on this link: a field holding only the
+                                       pseudo-header sum is the kernel's CHECKSUM_PARTIAL */
     uint16_t ip_id;
     struct mtp_stats stats;
     struct mtp_arp arp;
@@ -81,7 +87,7 @@ static int frame_get(struct mtp_stack *s, struct mtp_frame *f)
     *f = s->spare[--s->nspare];
     f->len = 0;
     f->offload = 0;
-    f->l3_off = f->l4_off = 0;
+    f->l3_off = f->l4_off = f->csum_off = 0;
     f->seg_size = f->l4_hdr_len = f->linear_off = 0;
     f->linear_bytes = 0;
     return 1;
@@ -164,7 +170,7 @@ static void ip_output(struct mtp_stack *s, struct mtp_frame *f, uint32_t l3_len,
     if (r == -EAGAIN)
         mtp__arp_enqueue(&s->arp, hop, f->data + STACK_L3_OFF, l3_len, s->now);
     else
-        s->stats.drop_arp_unresolved++; /* no route to dst */
+        s->stats.drop_no_route++;
     frame_keep(s, f);
 }
 
@@ -297,6 +303,25 @@ static void arp_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
     frame_send(s, &f);
 }
 
+/* The segment's L4 checksum: complete, or only the pseudo-header sum where the policy
+ * accepts that (MTP_RX_CSUM); every refusal is counted by its reason. */
+static int l4_csum_ok(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const uint8_t *l4)
+{
+    if (mtp_csum_ipv4_l4(ip->src, ip->dst, ip->proto, l4, ip->payload_len) == 0)
+        return 1;
+    if (s->rx_csum_off >= 0 && mtp_csum_is_partial(ip->src, ip->dst, ip->proto, l4,
+                                                   ip->payload_len, (uint32_t)s->rx_csum_off)) {
+        if (s->accept_partial) {
+            s->stats.rx_csum_partial++;
+            return 1;
+        }
+        s->stats.drop_csum_partial++;
+        return 0;
+    }
+    s->stats.drop_bad_csum++;
+    return 0;
+}
+
 /* `pkt`: the IPv4 packet, quoted by an ICMP error if nobody receives it. */
 static int l4_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const uint8_t *pkt)
 {
@@ -305,11 +330,8 @@ static int l4_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const u
         s->stats.drop_malformed++;
         return 0;
     }
-    if (s->l4_csum &&
-        mtp_csum_ipv4_l4(ip->src, ip->dst, ip->proto, l4, ip->payload_len) != 0) {
-        s->stats.drop_bad_csum++;
+    if (s->l4_csum && !l4_csum_ok(s, ip, l4))
         return 0;
-    }
     struct mtp_rx_pkt rx = {
         .l4 = l4,
         .l4_len = ip->payload_len,
@@ -337,6 +359,8 @@ static int ipv4_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
         s->stats.drop_not_mine++;
         return 0;
     }
+    if (ip.hdr_len + ip.payload_len > s->mtu)
+        s->stats.rx_super_frames++; /* GSO/GRO from the kernel: one segment, many MSS */
     const uint8_t *l4 = pkt + ip.hdr_len;
     if (ip.proto == s->prog->ip_proto)
         return l4_input(s, &ip, pkt);
@@ -401,6 +425,7 @@ static void engine_pkt_finish(struct mtp_stack *s, struct mtp_frame *f,
         mtp_put16(field, mtp_csum_fold(mtp_csum_pseudo_ipv4(src, m->dst_ip, m->ip_proto,
                                                             m->l4_len)));
         f->offload |= MTP_OFFLOAD_L4_CSUM;
+        f->csum_off = (uint16_t)m->csum_off;
     } else {
         mtp_put16(field, 0);
         mtp_put16(field, mtp_csum_ipv4_l4(src, m->dst_ip, m->ip_proto, l4, m->l4_len));
@@ -465,7 +490,7 @@ static void super_send(struct mtp_stack *s, struct mtp_frame *f, const struct mt
         if (r == -EAGAIN)
             super_cut_to_arp(s, m, hop, src, l4_len);
         else
-            s->stats.drop_arp_unresolved++;
+            s->stats.drop_no_route++;
         s->ip_id = (uint16_t)(s->ip_id + m->n_pkts);
         frame_keep(s, f);
         return;
@@ -489,6 +514,7 @@ static void super_send(struct mtp_stack *s, struct mtp_frame *f, const struct mt
     f->offload = MTP_OFFLOAD_SEG | MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM;
     f->l3_off = STACK_L3_OFF;
     f->l4_off = STACK_L4_OFF;
+    f->csum_off = m->csum_off >= 0 ? (uint16_t)m->csum_off : 0;
     f->seg_size = (uint16_t)m->seg_size;
     f->l4_hdr_len = (uint16_t)m->hdr_len;
     f->linear_off = m->linear_off;
@@ -552,7 +578,7 @@ static int tx_drain(struct mtp_stack *s)
                 mtp__arp_enqueue(&s->arp, hop, f.data + STACK_L3_OFF,
                                  MTP_IP4_MIN_LEN + (uint32_t)n, s->now);
             else
-                s->stats.drop_arp_unresolved++;
+                s->stats.drop_no_route++;
             frame_keep(s, &f);
         }
         done++;
@@ -572,21 +598,23 @@ static uint64_t seed_or_random(uint64_t seed)
     return seed;
 }
 
-static int program_has_l4_csum(const struct mtp_program *p)
+/* Offset of the L4 checksum field in the program's packets (its blueprints agree on the
+ * header), -1 if they carry none. */
+static int32_t program_l4_csum_off(const struct mtp_program *p)
 {
     for (uint16_t i = 0; i < p->n_bps; i++)
         if (p->bps[i].csum_off >= 0)
-            return 1;
-    return 0;
+            return p->bps[i].csum_off;
+    return -1;
 }
 
 /* A segmentation offload for the program's protocol: a buffer for super-frames (an IPv4
- * packet of at most 64 KiB). MTP_NO_SEG_OFFLOAD in the environment turns it off. */
-static int super_setup(struct mtp_stack *s)
+ * packet of at most 64 KiB). MTP_TSO=off (cfg->no_seg_offload) turns it off. */
+static int super_setup(struct mtp_stack *s, int off)
 {
     const struct mtp_link_info *l = &s->link;
     if (!(l->offload_caps & MTP_OFFLOAD_SEG) || l->seg_ip_proto != s->prog->ip_proto ||
-        !l->seg_linear_bytes || getenv("MTP_NO_SEG_OFFLOAD"))
+        !l->seg_linear_bytes || off)
         return 0;
     uint32_t ip_max = l->seg_max_bytes < 65535 ? l->seg_max_bytes : 65535;
     if (ip_max <= s->mtu)
@@ -601,7 +629,7 @@ struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
     int e = 0;
     if (!err)
         err = &e;
-    if (!cfg || !cfg->prog || !cfg->ops || !cfg->target) {
+    if (!cfg || !cfg->prog || !cfg->ops || !cfg->target || cfg->rx_csum > MTP_RX_CSUM_PARTIAL) {
         *err = -EINVAL;
         return NULL;
     }
@@ -630,7 +658,7 @@ struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
         .tx_unit_bytes = cfg->tx_unit_bytes, .rx_unit_bytes = cfg->rx_unit_bytes,
         .stats = &s->stats,
     };
-    if (super_setup(s) < 0) {
+    if (super_setup(s, cfg->no_seg_offload) < 0) {
         r = -ENOMEM;
         goto fail;
     }
@@ -656,7 +684,10 @@ struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
         s->arp.max_tries = (uint32_t)(MTP_ARP_TRIES * MTP_ARP_RETRY_NS / KERNEL_NEIGH_POLL_NS);
     }
     mtp_ratelimit_init(&s->icmp_rl, ICMP_ERR_PER_SEC, ICMP_ERR_BURST);
-    s->l4_csum = program_has_l4_csum(s->prog);
+    s->rx_csum_off = program_l4_csum_off(s->prog);
+    s->l4_csum = s->rx_csum_off >= 0;
+    s->accept_partial = mtp_rx_csum_accepts_partial((enum mtp_rx_csum)cfg->rx_csum,
+                                                    (enum mtp_link_kind)s->link.kind);
     s->ip_id = (uint16_t)(seed >> 16);
     s->eph_next = (uint32_t)(seed >> 32) % EPHEMERAL_N;
     return s;

@@ -20,7 +20,7 @@ enum fx_opcode {
     FX_NEW_CTX = 1, FX_DEL_CTX, FX_NEW_RX, FX_ADD_RX, FX_RX_FLUSH, FX_NEW_TX, FX_ADD_TX,
     FX_TX_FLUSH, FX_GEN_SEG, FX_GEN_ACK, FX_GEN_FRAMES, FX_GEN_RAW, FX_TIMER_START,
     FX_TIMER_STOP, FX_SET_RATE, FX_SET_PRIO, FX_NOTIFY, FX_LOG, FX_ASSERT, FX_FLOOD,
-    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_NEW_CTX_SEND, FX_SET_FLOW_PRIO,
+    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_NEW_CTX_SEND, FX_SET_FLOW_PRIO, FX_OPEN,
 };
 
 /* the `op` app event */
@@ -143,15 +143,38 @@ static void fx_frames_write(const void *bp, uint8_t *dst, uint32_t payload_len)
     }
 }
 
-static const uint32_t fx_frames_nested[] = { offsetof(struct fx_frames, f[0]),
-                                             offsetof(struct fx_frames, f[1]) };
+/* the data_t of each frame in use */
+static uint16_t fx_frames_nested(const void *bp, uint32_t *off)
+{
+    const struct fx_frames *f = bp;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < f->n && i < 2; i++)
+        off[n++] = (uint32_t)(offsetof(struct fx_frames, f) + i * sizeof f->f[0]);
+    return n;
+}
+
+/* packets of whole frames: frames [first, first + k) that fit in room */
+static uint32_t fx_frames_from(void *bp, uint32_t first, uint32_t room)
+{
+    struct fx_frames *f = bp;
+    uint32_t n = f->n < 2 ? f->n : 2, k = 0, size = 4;
+    if (first >= n) {
+        f->n = 0;
+        return 0;
+    }
+    memmove(&f->f[0], &f->f[first], (n - first) * sizeof f->f[0]);
+    while (first + k < n && size + 4 + f->f[k].len <= room)
+        size += 4 + f->f[k++].len;
+    f->n = k;
+    return k;
+}
 
 static const struct mtp_bp_desc fx_bps[FX_N_BPS] = {
     [FX_BP_SEG] = { "seg", sizeof(struct fx_seg), fx_seg_hdr_len, fx_seg_write,
                     offsetof(struct fx_seg, data), -1, 0, NULL },
     [FX_BP_ACK] = { "ack", sizeof(struct fx_ack), fx_ack_hdr_len, fx_ack_write, -1, 4, 0, NULL },
     [FX_BP_FRAMES] = { "frames", sizeof(struct fx_frames), fx_frames_hdr_len, fx_frames_write,
-                       -1, -1, 2, fx_frames_nested },
+                       -1, -1, 2, fx_frames_nested, fx_frames_from },
 };
 
 /* seq = [bp.seq, prev.seq + prev.payload_len, prev.seq + prev.payload_len] */
@@ -270,6 +293,15 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
                    c);
         fx_proc_op(x, &(struct fx_op){ .op = FX_GEN_SEG, .a = 0, .b = 0, .len = o->len,
                                        .c = o->c, .srule = 1 }, c);
+        break;
+    case FX_OPEN: /* new_ctx with the event's id, then a unit of the event's context */
+        if ((i = mtp_ibuf_push(x->out, MTP_OP_NEW_CTX))) {
+            i->ctx_type = (uint16_t)o->b;
+            i->key = *x->key;
+            i->key.b[MTP_KEY_BYTES - 1] ^= (uint8_t)o->c;
+        }
+        if ((i = mtp_ibuf_push(x->out, MTP_OP_NEW_RX_DATA)))
+            i->u.unit.size = MTP_SIZE_INF;
         break;
     case FX_DEL_CTX:
         mtp_ibuf_push(x->out, MTP_OP_DEL_CTX);

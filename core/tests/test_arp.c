@@ -215,3 +215,22 @@ Test(arp_cache, full_cache_evicts_oldest)
     cr_assert_eq(mtp__arp_lookup(&arp, 0x0b000001, mac, 1001), 0);
     cr_assert_eq(mtp__arp_lookup(&arp, PEER_IP, mac, 1001), 0);
 }
+
+Test(arp_cache, kernel_table_gives_up_after_its_time_budget_even_when_polled_late)
+{
+    /* The XDP target asks the kernel's table every millisecond, 3000 times (3 s): more tries
+     * than a byte counts, and polls that come late must not stretch the budget. */
+    arp.retry_ns = 1000000;
+    arp.max_tries = 3000;
+    uint8_t pkt[4] = { 1 };
+    cr_assert_eq(mtp__arp_enqueue(&arp, PEER_IP, pkt, sizeof pkt, 0), 0);
+    uint64_t now = 0;
+    for (; now < 3 * SEC - 10000000; now += 10000000) {
+        mtp__arp_poll(&arp, now);
+        cr_assert_eq(stats.drop_arp_unresolved, 0, "dropped early at %llu ns",
+                     (unsigned long long)now);
+    }
+    mtp__arp_poll(&arp, 3 * SEC);
+    cr_expect_eq(stats.drop_arp_unresolved, 1);
+    cr_expect_eq(rec.sent, 0);
+}

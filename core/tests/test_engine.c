@@ -101,6 +101,21 @@ Test(engine, instructions_after_new_ctx_act_on_the_new_instance)
                  "nothing went to another instance");
 }
 
+Test(engine, else_chain_creating_the_events_context_acts_on_it)
+{
+    struct mtp_key k1 = fx_key(1), other = fx_key(2);
+    /* same type and id as the event's: the unit instruction after new_ctx finds it */
+    cr_expect_eq(fx_post(eng, 1, (struct fx_op){ .op = FX_OPEN, .b = FX_CTX_CONN }, 0), 1);
+    cr_expect_eq(mtp_engine_rx_ready(eng, FX_CTX_CONN, &k1, 0), 0, "unit of the new context");
+    cr_expect_eq(mtp_engine_stats(eng)->instr_failed, 0);
+    /* another id: the event still has no context, the unit instruction fails */
+    fx_post(eng, 2, (struct fx_op){ .op = FX_OPEN, .b = FX_CTX_CONN, .c = 0x80 }, 0);
+    other.b[MTP_KEY_BYTES - 1] ^= 0x80;
+    cr_expect_not_null(mtp_engine_ctx(eng, FX_CTX_CONN, &other), "created");
+    cr_expect_eq(mtp_engine_rx_ready(eng, FX_CTX_CONN, &other, 0), MTP_ENOENT);
+    cr_expect_eq(mtp_engine_stats(eng)->instr_failed, 1);
+}
+
 Test(engine, missing_context_without_else_is_dropped_and_counted)
 {
     struct mtp_key k = fx_key(9);

@@ -198,6 +198,28 @@ Test(pktgen, nested_data_resolved_contiguous_even_across_the_wrap)
     cr_expect_eq(memcmp(p[0].b + 62, app + 950, 200), 0, "frame across the ring wrap");
 }
 
+Test(pktgen, a_frame_list_beyond_the_mtu_leaves_in_packets_of_whole_frames)
+{
+    eng = mk(1500, 4000);
+    append(3000, 0);
+    /* 4 + (4 + 1000) * 2 bytes: more than the 1480 of a packet, each frame fits alone */
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_FRAMES, .b = 0, .len = 1000, .b2 = 1000,
+                                    .len2 = 1000 }, 0);
+    struct pkt p[3];
+    cr_assert_eq(drain(p, 3), 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        cr_expect_eq(fx_get32(p[i].b), 1, "one frame in packet %u", i);
+        cr_expect_eq(fx_get32(p[i].b + 4), 1000);
+        cr_expect_eq(memcmp(p[i].b + 8, app + 1000 * i, 1000), 0);
+    }
+    /* a frame larger than a packet: the blueprint is refused, nothing is sent */
+    uint64_t failed = mtp_engine_stats(eng)->instr_failed;
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_FRAMES, .b = 0, .len = 1600, .b2 = 0,
+                                    .len2 = 0 }, 0);
+    cr_expect_eq(drain(p, 3), 0);
+    cr_expect_eq(mtp_engine_stats(eng)->instr_failed, failed + 1);
+}
+
 Test(pktgen, raw_data_is_copied_at_creation)
 {
     eng = mk(1500, 1000);
@@ -251,9 +273,9 @@ Test(pktgen, packet_beyond_the_mtu_is_refused_not_stuck)
 {
     eng = mk(300, 4096);
     append(1000, 0);
-    /* two frames of 200 bytes: header 412 bytes > 300 - 20, frames are not segmented */
-    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_FRAMES, .b = 0, .len = 200, .b2 = 200,
-                                    .len2 = 200 }, 0);
+    /* two frames of 300 bytes: each alone is larger than a packet (300 - 20 bytes) */
+    fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_FRAMES, .b = 0, .len = 300, .b2 = 300,
+                                    .len2 = 300 }, 0);
     cr_expect_eq(mtp_engine_stats(eng)->instr_failed, 1);
     fx_post(eng, 1, (struct fx_op){ .op = FX_GEN_ACK, .c = 3 }, 0);
     cr_expect_eq(mtp_engine_tx_pending(eng), 1);

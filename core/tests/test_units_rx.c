@@ -30,6 +30,12 @@ static const struct {
     { "ooo overlap fill", { { 300, 50 }, { 100, 100 }, { 150, 200 }, { 0, 100 } }, 4, 350, 1024 },
     { "window edge", { { 0, 1000 }, { 1000, 100 } }, 2, 1024, 1024 },
     { "beyond window", { { 2000, 10 }, { 0, 10 } }, 2, 10, 1024 },
+    /* a hole whose far side ends exactly at the window edge: filling it makes the whole
+     * window ready (an off-by-one there left 127 of 128 ready, then stalled the stream) */
+    { "hole to the edge", { { 64, 64 }, { 0, 64 } }, 2, 128, 128 },
+    { "holes to the edge", { { 100, 28 }, { 30, 40 }, { 70, 30 }, { 0, 30 } }, 4, 128, 128 },
+    { "edge byte last", { { 0, 127 }, { 127, 1 } }, 2, 128, 128 },
+    { "edge byte first", { { 127, 1 }, { 0, 127 } }, 2, 128, 128 },
 };
 
 Test(rx_unit, reassembly_table)
@@ -136,7 +142,8 @@ Test(rx_unit, buffer_allocated_lazily)
 }
 
 /* Random segments (out of order, overlapping, stale, beyond the window) and random flushes
- * against the obvious model: what comes out is exactly the stream, in order. */
+ * against the obvious model: what comes out is exactly the stream, in order, and the bytes
+ * ready are exactly the run of arrived bytes at the read point. */
 Test(rx_unit, randomized_against_the_stream)
 {
     static uint8_t big[1 << 16], out[1 << 16];
@@ -145,6 +152,8 @@ Test(rx_unit, randomized_against_the_stream)
     uint64_t s = 12345;
     struct mtp__rx_unit u;
     mtp__rx_unit_init(&u, MTP_SIZE_INF, 4096);
+    static uint8_t arrived[1 << 16]; /* the model: which bytes the unit has accepted */
+    memset(arrived, 0, sizeof arrived);
     uint64_t delivered = 0;
     for (int round = 0; round < 20000 && delivered < sizeof big - 8192; round++) {
         s ^= s << 13; s ^= s >> 7; s ^= s << 17;
@@ -154,6 +163,12 @@ Test(rx_unit, randomized_against_the_stream)
         struct mtp__rx_add_result r;
         cr_assert_eq(mtp__rx_unit_add(&u, off, big + off, len, &r), 0);
         cr_assert_leq(mtp__rx_unit_ready(&u), 4096);
+        for (uint64_t b = off; b < off + len && b < delivered + 4096; b++)
+            arrived[b] = 1;
+        uint64_t ready = 0;
+        while (delivered + ready < delivered + 4096 && arrived[delivered + ready])
+            ready++;
+        cr_assert_eq(mtp__rx_unit_ready(&u), ready, "ready, as the model has it (round %d)", round);
         uint32_t bits = 0;
         for (uint32_t w = 0; w < u.cap / 64; w++)
             bits += (uint32_t)__builtin_popcountll(u.have[w]);

@@ -36,7 +36,7 @@ accepted=0
 for f in "$out"/cases/*.mtp; do
     n=$((n + 1))
     set +e
-    ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 timeout 10 "$MTPC" -o "$out/x.c" "$f" \
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=exitcode=86 timeout 10 "$MTPC" -o "$out/x.c" "$f" \
         >/dev/null 2>"$out/err"
     rc=$?
     set -e

@@ -32,6 +32,7 @@ struct fx {
     struct mtpg_tcp_conn c;
     struct mtpg_tcp_listener l;
     struct mtpg_tcp_syn_guard g;
+    struct mtpg_tcp_guard guard;
     void *globals[MTPG_TCP_N_CTXS];
     struct mtpg_tcp_sp sp;
 };
@@ -60,6 +61,8 @@ static inline void fx_init(uint64_t now)
     mtpg_tcp_ctx_conn_init(&F.c);
     mtpg_tcp_ctx_listener_init(&F.l);
     F.globals[MTPG_TCP_CTX_SYN_GUARD] = &F.g;
+    mtpg_tcp_ctx_guard_init(&F.guard);
+    F.globals[MTPG_TCP_CTX_GUARD] = &F.guard;
     F.x.globals = F.globals;
 }
 

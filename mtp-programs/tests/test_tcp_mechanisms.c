@@ -32,6 +32,26 @@ Test(retransmission, rto_resends_from_snd_una_and_backs_off)
     cr_assert(!F.c.rtt_timing, "Karn: no sample from a retransmission");
 }
 
+/* After a timeout snd_nxt is back at the first hole, but the peer may hold every byte up to
+ * snd_max: an ACK from snd_nxt would be an old segment to it, refused and answered with an
+ * ACK (between two such peers, forever). Pure ACKs carry snd_max (BSD tcp_output does too). */
+Test(retransmission, pure_ack_after_a_timeout_carries_snd_max)
+{
+    fx_established();
+    fx_in_flight(10 * MSS);
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(F.c.snd_nxt, ISS + 1 + MSS, "went back to the first segment");
+    fx_reset_out();
+    struct mtpg_tcp_seg s1 = fx_seg(IRS + 1, ISS + 1, MSS), s2 = fx_seg(IRS + 1 + MSS, ISS + 1, MSS);
+    fx_seg_in(&s1);
+    fx_seg_in(&s2); /* the second full segment: acknowledged at once */
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->data.len, 0u);
+    cr_assert_eq(b->ack, IRS + 1 + 2 * MSS);
+    cr_assert_eq(b->seq, ISS + 1 + 10 * MSS, "seq %u: not snd_max", b->seq);
+}
+
 Test(retransmission, backoff_is_capped_and_retries_end_in_reset)
 {
     fx_established();
@@ -407,6 +427,42 @@ Test(persist, window_opening_resumes_sending)
     fx_seg_in(&s);
     cr_assert(fx_timer(MTP_OP_TIMER_STOP, TIMER_PERSIST));
     cr_assert_eq(fx_pkt(0)->data.len, 1000u);
+}
+
+/* A window smaller than a segment (Linux never moves its right edge back, so the rest of an
+ * earlier window can be a few hundred bytes) with everything acknowledged and data queued:
+ * sender SWS avoidance holds the data back, so a timer must run (RFC 9293 3.8.6.2.1's
+ * override timeout), or the connection holds unsent bytes with no timer at all and waits on
+ * the peer's next window update (mtpcat took "no timer" for "done", exited, and the kernel
+ * peer's update drew a RST: issue 17, 104695096 of 104857600 bytes). */
+Test(persist, small_window_with_data_queued_starts_the_timer)
+{
+    fx_established();
+    F.c.app_off = 100000;
+    F.c.max_snd_wnd = 64 * 1024;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    s.window = 4; /* << 7: 512 bytes */
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "SWS avoidance: no 512-byte segment yet");
+    cr_assert(fx_timer(MTP_OP_TIMER_START, TIMER_PERSIST), "no timer while data waits");
+    cr_assert(F.c.persist_running);
+}
+
+Test(persist, expiry_fills_a_small_window)
+{
+    fx_established();
+    F.c.app_off = 100000;
+    F.c.snd_wnd = 512;
+    F.c.max_snd_wnd = 64 * 1024;
+    F.c.persist_running = true;
+    F.c.persist_len = 5 * MS;
+    struct mtpg_tcp_persist_expired t = {0};
+    fx_run(MTPG_TCP_EV_PERSIST_EXPIRED, &t, &F.c);
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->seq, ISS + 1);
+    cr_assert_eq(b->data.len, 512u, "what the window takes");
+    cr_assert_eq(F.c.snd_max, ISS + 1 + 512);
+    cr_assert(fx_timer(MTP_OP_TIMER_START, TIMER_RTO), "in flight: the RTO takes over");
 }
 
 /* ------------------------------------------------------------------ Nagle */

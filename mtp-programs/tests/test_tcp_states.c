@@ -63,7 +63,7 @@ Test(closed, isn_follows_rfc6528)
 Test(closed, segment_without_connection_gets_rst)
 {
     struct mtpg_tcp_seg s = fx_seg(IRS + 1, 4242, 10);
-    cr_assert_eq(fx_run(MTPG_TCP_EV_SEG, &s, NULL), 1);
+    cr_assert_eq(fx_run(MTPG_TCP_EV_SEG, &s, NULL), 2, "else chain: not a cookie, a RST");
     const seg_bp *b = fx_pkt(0);
     cr_assert_eq(b->rst, 1);
     cr_assert_eq(b->seq, 4242u, "RST takes its sequence number from the ACK");
@@ -175,7 +175,7 @@ Test(listen, syn_ack_omits_options_the_peer_lacks)
     cr_assert_eq(c->rcv_wscale, 0);
 }
 
-Test(listen, retransmitted_syn_and_full_backlog_are_dropped)
+Test(listen, retransmitted_syn_is_dropped_full_backlog_answers_with_a_cookie)
 {
     F.l.backlog = 2;
     struct mtpg_tcp_syn a = peer_syn(1), b = peer_syn(2), c = peer_syn(3);
@@ -184,9 +184,12 @@ Test(listen, retransmitted_syn_and_full_backlog_are_dropped)
     cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 2);
     fx_reset_out();
     fx_run(MTPG_TCP_EV_SYN, &a, &F.l);
-    fx_run(MTPG_TCP_EV_SYN, &c, &F.l);
     cr_assert_eq(F.out.n, 0u);
+    fx_run(MTPG_TCP_EV_SYN, &c, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 0);
+    cr_assert(fx_pkt(0)->syn && fx_pkt(0)->ack_flag, "a SYN cookie (test_tcp_hostile.c)");
     cr_assert_eq(F.l.pending.len, 2u);
+    fx_reset_out();
 
     struct mtpg_tcp_app_accepted gone = {REMOTE_IP, 1};
     fx_run(MTPG_TCP_EV_APP_ACCEPTED, &gone, &F.l);

@@ -57,7 +57,9 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "mtp/net.h"
 #include "mtp/target.h"
+#include "../ifkind.h"
 
 #define DPDK_MAX_ARGS     96
 #define DPDK_BURST        64
@@ -72,6 +74,7 @@ struct mtp_target {
     uint16_t port;
     uint16_t queue;
     struct rte_mempool *pool;
+    struct rte_mempool *rx_pool;  /* net_af_packet with GSO-sized frames: mbufs that hold one */
     struct rte_ether_addr mac;
     uint32_t mtu;
     int if_index;
@@ -84,6 +87,7 @@ struct mtp_target {
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
+    enum mtp_link_kind kind;
 };
 
 struct seg_offload;
@@ -115,6 +119,7 @@ struct eal_args {
     char *owned[DPDK_MAX_ARGS];  /* strings to free */
     int nowned;
     const char *first_vdev;      /* devargs of the first --vdev (points into argv) */
+    bool afp_big;                /* it is net_af_packet with frames sized by afp_size_frames */
 };
 
 static bool arg_is(const char *tok, const char *opt)
@@ -162,6 +167,44 @@ static void args_free(struct eal_args *a)
         free(a->owned[i]);
     a->nowned = 0;
     a->argc = 0;
+}
+
+/* net_af_packet on a veth whose peer does TSO/GSO (the kernel's default) receives each GSO
+ * packet whole: up to 64 KiB, where its default 2 KiB ring frames would truncate it. Unless
+ * the devargs size the frames themselves, they get PACKET_MMAP frames that hold the largest
+ * GSO packet TCP builds (about 65,250 bytes of Ethernet frame) and, in port_setup, an rx mbuf
+ * pool whose mbufs hold a whole frame: the largest an mbuf can (its data room is 16 bits). */
+#define DPDK_AFP_FRAME   65408u  /* 16-aligned, = 128 * 511; its data part fits one mbuf */
+#define DPDK_AFP_BLOCK   (32u * DPDK_AFP_FRAME) /* 511 pages: the PMD wants frames back to
+                                                   back, so frames must tile the blocks */
+#define DPDK_AFP_FRAMES  128u
+#define DPDK_AFP_MBUFS   511u
+#define DPDK_AFP_ROOM    (DPDK_AFP_FRAME - 32u + RTE_PKTMBUF_HEADROOM) /* tpacket2 hdr */
+
+static int afp_size_frames(struct eal_args *a)
+{
+    if (!a->first_vdev || strncmp(a->first_vdev, "net_af_packet", 13) != 0 ||
+        strstr(a->first_vdev, "framesz=") || strstr(a->first_vdev, "blocksz="))
+        return 0;
+    for (int i = 1; i < a->argc; i++) {
+        bool eq = a->argv[i] + 7 == a->first_vdev;
+        if (a->argv[i] != a->first_vdev && !eq)
+            continue;
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s%s,blocksz=%u,framesz=%u,framecnt=%u", eq ? "--vdev=" : "",
+                 a->first_vdev, DPDK_AFP_BLOCK, DPDK_AFP_FRAME, DPDK_AFP_FRAMES);
+        char *v = strdup(buf);
+        if (!v || a->nowned == DPDK_MAX_ARGS) {
+            free(v);
+            return -ENOMEM;
+        }
+        a->owned[a->nowned++] = v;
+        a->argv[i] = v;
+        a->first_vdev = eq ? v + 7 : v;
+        a->afp_big = true;
+        return 0;
+    }
+    return 0;
 }
 
 /* Free hugepage memory of every size, in MB. */
@@ -266,6 +309,8 @@ static int eal_args_build(struct eal_args *a, const struct mtp_target_config *cf
         if ((err = args_push(a, "--no-pci", false)))
             return err;
     }
+    if ((err = afp_size_frames(a)))
+        return err;
     if (!args_have(a, o_prefix)) {
         snprintf(buf, sizeof(buf), "--file-prefix=mtp%ld", (long)getpid());
         if ((err = args_push(a, buf, true)))
@@ -430,7 +475,7 @@ static const struct seg_offload *seg_offload_for(uint8_t ip_proto)
 }
 
 static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info *info,
-                            uint32_t ip_proto)
+                            uint32_t ip_proto, bool no_seg)
 {
     uint64_t want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
                     RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
@@ -450,7 +495,7 @@ static void offloads_choose(struct mtp_target *t, const struct rte_eth_dev_info 
     if (so && (info->tx_offload_capa & seg_need) == seg_need &&
         (t->offload_caps & (MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM)) ==
             (MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM) &&
-        !getenv("MTP_DPDK_NO_TSO")) {
+        !no_seg) {
         t->tx_offloads |= seg_need;
         t->offload_caps |= MTP_OFFLOAD_SEG;
         t->seg = so;
@@ -519,7 +564,22 @@ static void ethdev_log_restore(int level)
         rte_log_set_level((uint32_t)type, (uint32_t)level);
 }
 
-static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
+/* What carries the frames: the PMD, and for the PMDs on a kernel interface, that
+ * interface's kind (veth, lo, …: see ifkind.h). */
+static enum mtp_link_kind link_kind_of(const struct rte_eth_dev_info *info)
+{
+    const char *drv = info->driver_name ? info->driver_name : "";
+    if (!strcmp(drv, "net_tap"))
+        return MTP_LINK_TAP;
+    if (!strcmp(drv, "net_memif"))
+        return MTP_LINK_MEMIF;
+    if (!strcmp(drv, "net_af_packet") || !strcmp(drv, "net_af_xdp"))
+        return mtp__ifkind_by_index((int)info->if_index);
+    return MTP_LINK_WIRE;
+}
+
+static int port_setup(struct mtp_target *t, const char *name, const struct mtp_target_config *cfg,
+                      bool afp_big)
 {
     struct rte_eth_dev_info info;
     int ret = rte_eth_dev_info_get(t->port, &info);
@@ -532,8 +592,9 @@ static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
                  t->queue, info.max_rx_queues, info.max_tx_queues);
         return -EINVAL;
     }
-    offloads_choose(t, &info, ip_proto);
+    offloads_choose(t, &info, cfg->ip_proto, cfg->no_seg_offload);
     t->if_index = (int)info.if_index;
+    t->kind = link_kind_of(&info);
 
     uint16_t mtu = RTE_ETHER_MTU;
     if (rte_eth_dev_get_mtu(t->port, &mtu) != 0)
@@ -570,11 +631,22 @@ static int port_setup(struct mtp_target *t, const char *name, uint32_t ip_proto)
         dpdk_err("%s: cannot create the mbuf pool: %s", name, rte_strerror(rte_errno));
         return -ENOMEM;
     }
+    if (afp_big) {
+        snprintf(pool_name, sizeof(pool_name), "mtp_rxpool_p%u", t->port);
+        t->rx_pool = rte_pktmbuf_pool_create(pool_name, DPDK_AFP_MBUFS, 32, 0, DPDK_AFP_ROOM,
+                                             socket);
+        if (!t->rx_pool) {
+            dpdk_err("%s: cannot create the mbuf pool for 64 KiB frames: %s", name,
+                     rte_strerror(rte_errno));
+            return -ENOMEM;
+        }
+    }
 
     uint16_t nrx = DPDK_RING_SIZE, ntx = DPDK_RING_SIZE;
     rte_eth_dev_adjust_nb_rx_tx_desc(t->port, &nrx, &ntx);
     for (uint16_t q = 0; q <= t->queue; q++) {
-        ret = rte_eth_rx_queue_setup(t->port, q, nrx, (unsigned)socket, NULL, t->pool);
+        ret = rte_eth_rx_queue_setup(t->port, q, nrx, (unsigned)socket, NULL,
+                                     t->rx_pool ? t->rx_pool : t->pool);
         if (ret != 0) {
             dpdk_err("%s: cannot set up rx queue %u: %s", name, q, rte_strerror(-ret));
             return ret;
@@ -676,8 +748,9 @@ static int dpdk_open_inner(struct mtp_target **out, const struct mtp_target_conf
     char name[RTE_ETH_NAME_MAX_LEN];
     if (rte_eth_dev_get_name_by_port(t->port, name) != 0)
         snprintf(name, sizeof(name), "port %u", t->port);
+    bool afp_big = a.afp_big;
     args_free(&a);
-    if ((err = port_setup(t, name, cfg->ip_proto))) {
+    if ((err = port_setup(t, name, cfg, afp_big))) {
         dpdk_close(t);
         return err;
     }
@@ -700,6 +773,7 @@ static void dpdk_close(struct mtp_target *t)
     if (!dev || rte_dev_remove(dev) != 0)
         rte_eth_dev_close(t->port);
     rte_mempool_free(t->pool);
+    rte_mempool_free(t->rx_pool);
     if (t->tick_fd)
         close(t->intr_fd);
     port_taken[t->port] = false;
@@ -714,6 +788,7 @@ static int dpdk_link_info(struct mtp_target *t, struct mtp_link_info *out)
     out->ifindex = t->if_index;
     out->offload_caps = t->offload_caps;
     out->owns_arp = 1;
+    out->kind = (uint8_t)t->kind;
     if (t->seg) {
         out->seg_max_bytes = DPDK_SEG_MAX_BYTES;
         out->seg_ip_proto = t->seg->ip_proto;
@@ -835,21 +910,16 @@ static int dpdk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
     return got;
 }
 
-static uint16_t sw_csum_fold(uint32_t sum)
+/* The L4 checksum in software, at the field the stack named (f->csum_off), replacing the
+ * pseudo-header seed. A computed 0 is sent as 0xffff, its one's-complement equal (UDP
+ * reserves 0 for "no checksum"). */
+static void l4_csum_software(const struct rte_ipv4_hdr *ip, uint8_t *l4, uint32_t l4_len,
+                             uint16_t csum_off)
 {
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)sum;
-}
-
-/* Offsets of the L4 checksum field for the L4 checksums DPDK devices compute. */
-static int l4_csum_field(uint8_t ip_proto)
-{
-    switch (ip_proto) {
-    case IPPROTO_TCP: return 16;
-    case IPPROTO_UDP: return 6;
-    default: return -1;
-    }
+    mtp_put16(l4 + csum_off, 0);
+    uint16_t c = mtp_csum_ipv4_l4(rte_be_to_cpu_32(ip->src_addr), rte_be_to_cpu_32(ip->dst_addr),
+                                  ip->next_proto_id, l4, l4_len);
+    mtp_put16(l4 + csum_off, c ? c : 0xffff);
 }
 
 /* Apply the offloads a frame asks for: mbuf flags where the device does them, software
@@ -865,7 +935,6 @@ static bool tx_offload_prepare(struct mtp_target *t, struct rte_mbuf *m,
     uint8_t *base = rte_pktmbuf_mtod(m, uint8_t *);
     struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(base + f->l3_off);
     uint8_t *l4 = base + f->l4_off;
-    int field = l4_csum_field(ip->next_proto_id);
 
     m->l2_len = f->l3_off;
     m->l3_len = (uint16_t)(f->l4_off - f->l3_off);
@@ -875,31 +944,27 @@ static bool tx_offload_prepare(struct mtp_target *t, struct rte_mbuf *m,
             m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
         } else {
             ip->hdr_checksum = 0;
-            ip->hdr_checksum = rte_ipv4_cksum(ip);
+            mtp_put16((uint8_t *)&ip->hdr_checksum, mtp_csum(ip, m->l3_len));
         }
     }
-    if ((f->offload & MTP_OFFLOAD_L4_CSUM) && field >= 0 &&
-        f->l4_off + (uint32_t)field + 2 <= f->len) {
-        uint64_t hw = ip->next_proto_id == IPPROTO_TCP ? RTE_ETH_TX_OFFLOAD_TCP_CKSUM
-                                                       : RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
-        if (t->tx_offloads & hw) {
+    if ((f->offload & MTP_OFFLOAD_L4_CSUM) && f->l4_off + (uint32_t)f->csum_off + 2 <= f->len) {
+        /* devices know the L4 protocols they checksum by number, not by field offset */
+        uint64_t hw = ip->next_proto_id == IPPROTO_TCP   ? RTE_ETH_TX_OFFLOAD_TCP_CKSUM
+                      : ip->next_proto_id == IPPROTO_UDP ? RTE_ETH_TX_OFFLOAD_UDP_CKSUM
+                                                         : 0;
+        if (hw && (t->tx_offloads & hw)) {
             /* the stack seeded the field with the pseudo-header sum, as the device wants */
             m->ol_flags |= RTE_MBUF_F_TX_IPV4 | (ip->next_proto_id == IPPROTO_TCP
                                                      ? RTE_MBUF_F_TX_TCP_CKSUM
                                                      : RTE_MBUF_F_TX_UDP_CKSUM);
         } else {
-            /* software: the seed is replaced by the full checksum over the L4 bytes */
-            uint16_t l4_len = (uint16_t)(f->len - f->l4_off);
+            /* software: over the L4 bytes the IPv4 header counts (not the padding) */
+            uint32_t l4_len = f->len - f->l4_off;
             uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
-            if (ip_len >= m->l3_len && ip_len - m->l3_len <= l4_len)
-                l4_len = (uint16_t)(ip_len - m->l3_len);
-            memset(l4 + field, 0, 2);
-            uint32_t sum = rte_ipv4_phdr_cksum(ip, 0);
-            sum += rte_raw_cksum(l4, l4_len);
-            uint16_t c = (uint16_t)~sw_csum_fold(sum);
-            if (c == 0 && ip->next_proto_id == IPPROTO_UDP)
-                c = 0xffff;
-            memcpy(l4 + field, &c, 2);
+            if (ip_len >= m->l3_len && (uint32_t)(ip_len - m->l3_len) <= l4_len)
+                l4_len = (uint32_t)(ip_len - m->l3_len);
+            if ((uint32_t)f->csum_off + 2 <= l4_len)
+                l4_csum_software(ip, l4, l4_len, f->csum_off);
         }
     }
     return true;

@@ -24,9 +24,10 @@ $(DPDK_LIB): $(DPDK_OBJS)
 # (names md*), bounded by timeout, cleaned up by trap.
 DPDK_TEST_BINS := $(patsubst targets/dpdk/tests/%.c,$(B)/tests/dpdk/%,\
                     $(wildcard targets/dpdk/tests/test_*.c))
-$(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB)
+# (the target uses core's checksum code: libmtpcore.a after it)
+$(B)/tests/dpdk/%: targets/dpdk/tests/%.c targets/dpdk/tests/frames.h $(DPDK_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(DPDK_LIBS) -o $@
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -Itargets/dpdk/tests $< $(DPDK_LIB) $(CORE_LIB) $(DPDK_LIBS) -o $@
 
 DPDK_TEST_SCRIPTS := $(filter-out targets/dpdk/tests/run_stack% targets/dpdk/tests/run_tcp.sh \
                        targets/dpdk/tests/run_tso.sh,\
@@ -44,8 +45,10 @@ $(B)/tests/dpdk/stack_test: targets/dpdk/tests/stack_test.c targets/dpdk/tests/f
 # kernel TCP over af_packet and af_xdp, mtpcat to mtpcat over memif. DPDK_TCP_MB: size.
 DPDK_TCP_MB ?= 100
 .PHONY: test-dpdk-tcp
+# The kernel's veth with its default offloads, then with them off (20 MB).
 test-dpdk-tcp: $(B)/bin/mtpcat
 	timeout 1500 bash targets/dpdk/tests/run_tcp.sh $(B)/bin/mtpcat $(DPDK_TCP_MB)
+	MD_OFFLOADS=off timeout 900 bash targets/dpdk/tests/run_tcp.sh $(B)/bin/mtpcat 20
 TESTS += test-dpdk-tcp
 
 # Segmentation offload: mtpcat on net_tap (TSO, mbuf chains) to kernel TCP. DPDK_TSO_MB: size.

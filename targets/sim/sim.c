@@ -391,8 +391,9 @@ static int sim_link_info(struct mtp_target *t, struct mtp_link_info *out)
     out->ipv4 = t->ipv4;
     out->prefix_len = t->prefix_len;
     out->ifindex = t->index + 1;
-    out->offload_caps = t->wire->cfg.offload_caps & MTP_OFFLOAD_IPV4_CSUM;
+    out->offload_caps = t->wire->cfg.offload_caps & (MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM);
     out->owns_arp = 1;
+    out->kind = t->wire->cfg.link_kind;
     return 0;
 }
 
@@ -503,6 +504,20 @@ static void offload_ipv4_csum(struct mtp_frame *f)
     mtp_put16(f->data + l3 + MTP_IP4_CSUM, mtp_csum(f->data + l3, hl));
 }
 
+/* The "device" side of L4 checksum offload: the field at csum_off holds the pseudo-header
+ * sum; the checksum over the L4 bytes the IPv4 header counts completes it. */
+static void offload_l4_csum(struct mtp_frame *f)
+{
+    uint32_t l3 = f->l3_off, l4 = f->l4_off;
+    if (l3 + MTP_IP4_MIN_LEN > f->len || l4 < l3 + MTP_IP4_MIN_LEN || l4 > f->len)
+        return;
+    uint32_t l4_len = mtp_get16(f->data + l3 + MTP_IP4_TOTAL_LEN) - (l4 - l3);
+    if (l4 + l4_len > f->len || (uint32_t)f->csum_off + 2 > l4_len)
+        return;
+    uint16_t sum = mtp_csum_fold(mtp_csum_add(0, f->data + l4, l4_len)); /* seed included */
+    mtp_put16(f->data + l4 + f->csum_off, (uint16_t)~sum);
+}
+
 static int sim_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     struct mtp_sim_wire *w = t->wire;
@@ -510,6 +525,8 @@ static int sim_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
     for (int i = 0; i < n; i++) {
         if (f[i].offload & MTP_OFFLOAD_IPV4_CSUM & c->offload_caps)
             offload_ipv4_csum(&f[i]);
+        if ((f[i].offload & MTP_OFFLOAD_L4_CSUM & c->offload_caps) && !c->l4_csum_partial)
+            offload_l4_csum(&f[i]);
         const uint8_t *data = f[i].data;
         uint32_t len = f[i].len;
         w->stats.sent++;

@@ -31,14 +31,17 @@ struct mtp_sim_config {
     uint64_t reorder_ns;        /* 0: 2 * (delay + jitter) + 1 ms */
     uint64_t rate_bytes_per_sec;/* serialisation per sender, 0: infinitely fast */
     uint32_t queue_limit;       /* frames waiting for one receiver, 0: unbounded */
+    uint32_t offload_caps;      /* device offloads to report: MTP_OFFLOAD_IPV4_CSUM and
+                                 * MTP_OFFLOAD_L4_CSUM (completed at the frame's csum_off) */
+    uint8_t link_kind;          /* enum mtp_link_kind every endpoint reports (0: a wire) */
+    uint8_t l4_csum_partial;    /* with MTP_OFFLOAD_L4_CSUM: leave the pseudo-header seed as
+                                 * it is, as the kernel's veth and lo do (CHECKSUM_PARTIAL) */
     /* A switch port in front of every receiver: frames that reached it leave one at a time
      * at this rate (0: no port, frames arrive as they were sent). With prio_queues, the port
      * has 8 queues by the IPv4 precedence bits (TOS >> 5, 7 first) served in strict
      * priority, FIFO inside a level; without, one FIFO. Non-IPv4 frames go at level 0. */
     uint64_t port_rate_bytes_per_sec;
     uint8_t prio_queues;
-    uint32_t offload_caps;      /* device offloads to report: MTP_OFFLOAD_IPV4_CSUM only
-                                 * (the frame contract has no L4 checksum-field offset) */
 };
 
 struct mtp_sim_stats {

@@ -19,17 +19,17 @@ $(B)/san/tests/sim/%: targets/sim/tests/%.c $(SIM_SLIB) $(CORE_SLIB)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(SIM_CFLAGS) -Icore/src $< $(SIM_SLIB) $(CORE_SLIB) \
 	    $(CRITERION) -lm -o $@
 
-# core/tests/test_stack_sim.c runs stacks over the wire: core.mk's generic rule would not link
-# the sim library, so this explicit rule (which wins over the pattern) does.
-$(B)/san/tests/core/test_stack_sim: core/tests/test_stack_sim.c core/tests/sim_prog.h \
-                                    $(SIM_SLIB) $(CORE_SLIB)
+# core/tests/test_stack_sim.c and test_rx_csum.c run stacks over the wire: core.mk's generic
+# rule would not link the sim library, so this explicit rule (which wins over the pattern) does.
+$(B)/san/tests/core/test_stack_sim $(B)/san/tests/core/test_rx_csum: \
+        $(B)/san/tests/core/%: core/tests/%.c core/tests/sim_prog.h $(SIM_SLIB) $(CORE_SLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(SIM_CFLAGS) -Icore/src $< $(SIM_SLIB) $(CORE_SLIB) \
 	    $(CRITERION) -lm -o $@
 
 .PHONY: test-sim
 test-sim: $(SIM_TESTS)
-	@set -e; for t in $(SIM_TESTS); do echo "== $$t"; $$t --jobs 2; done
+	@set -e; for t in $(SIM_TESTS); do echo "== $$t"; $(SANRUN) $$t --jobs 2; done
 TESTS += test-sim
 
 -include $(SIM_OBJS:.o=.d) $(SIM_SOBJS:.o=.d)

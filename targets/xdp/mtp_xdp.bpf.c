@@ -72,7 +72,7 @@ static __always_inline const __u8 *l4_of(const __u8 *data, const __u8 *data_end)
     return l4;
 }
 
-SEC("xdp")
+SEC("xdp.frags") /* multi-buffer packets too: GSO/GRO super-frames in SKB mode, lo */
 int mtp_xdp_steer(struct xdp_md *ctx)
 {
     const __u8 *data = (const __u8 *)(long)ctx->data;

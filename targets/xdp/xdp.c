@@ -46,6 +46,7 @@
 #include <xdp/xsk.h>
 
 #include "mtp/target.h"
+#include "../ifkind.h"
 #include "mtp_xdp.h"
 
 #define FRAME_SIZE   XSK_UMEM__DEFAULT_FRAME_SIZE
@@ -53,6 +54,19 @@
 #define RING_SIZE    2048u   /* fill, completion, rx and tx rings */
 #define RX_RESERVE   RING_SIZE /* frames kept for the fill ring; tx draws from the rest */
 #define KICK_BATCH   64u
+#define RX_PEEK      256u    /* descriptors looked at per rx burst (multi-buffer packets) */
+#define BIG_SLOTS    8u      /* multi-buffer packets reassembled per rx burst */
+#define BIG_BYTES    (65536u + FRAME_SIZE) /* one IPv4 packet of 64 KiB and its L2 header */
+#define BIG_HANDLE   (1ull << 63) /* rx handle of a reassembled packet: BIG_HANDLE | slot */
+
+/* Multi-buffer AF_XDP (Linux 6.6): a packet larger than one UMEM frame arrives as several
+ * descriptors, all but the last flagged XDP_PKT_CONTD. Older headers lack the names. */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
 
 struct mtp_target {
     char ifname[IF_NAMESIZE];
@@ -72,10 +86,15 @@ struct mtp_target {
     uint64_t *free_frames; /* stack of free UMEM addresses */
     uint32_t n_free;
     uint32_t tx_in_flight;  /* submitted to the tx ring, completion not yet seen */
+    uint8_t *big;           /* BIG_SLOTS reassembly buffers of BIG_BYTES (multi-buffer rx) */
+    int sg;                 /* the socket takes multi-buffer packets (XDP_USE_SG) */
+    uint64_t rx_too_big;    /* multi-buffer packets longer than BIG_BYTES: dropped */
 
     uint64_t claimed[65536 / 64]; /* ports this queue's user claimed */
     int rtnl_fd;
     uint32_t rtnl_seq;
+    enum mtp_link_kind kind;
+    uint8_t mac[6];         /* the interface's: the next hop's on lo, which has no ARP */
 };
 
 /* ------------------------------------------------------------------ diagnostics */
@@ -468,12 +487,21 @@ static int xsk_setup(struct mtp_target *t)
             report("%s: cannot register UMEM: %s", t->ifname, strerror(-err));
         return perm_error(err, "creating the AF_XDP socket");
     }
+    /* Multi-buffer: the kernel hands over GSO/GRO packets larger than a frame (SKB mode on a
+     * veth whose peer does TSO, lo) as descriptor chains instead of dropping them. A kernel
+     * without it refuses the flag: then such packets are dropped (xsk rx_dropped). */
     struct xsk_socket_config scfg = {
         .rx_size = RING_SIZE, .tx_size = RING_SIZE,
         .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, /* our hook, our maps */
-        .bind_flags = XDP_USE_NEED_WAKEUP,
+        .bind_flags = XDP_USE_NEED_WAKEUP | XDP_USE_SG,
     };
     err = xsk_socket__create(&t->xsk, t->ifname, t->queue, t->umem, &t->rx, &t->tx, &scfg);
+    t->sg = err == 0;
+    if (err == -EINVAL || err == -EOPNOTSUPP) {
+        t->xsk = NULL;
+        scfg.bind_flags = XDP_USE_NEED_WAKEUP;
+        err = xsk_socket__create(&t->xsk, t->ifname, t->queue, t->umem, &t->rx, &t->tx, &scfg);
+    }
     if (err) {
         t->xsk = NULL;
         if (err == -EINVAL)
@@ -560,6 +588,8 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
     t->ip_proto = cfg->ip_proto;
     int err = iface_lookup(cfg->iface, t->ifname, &t->ifindex);
     if (!err)
+        t->kind = mtp__ifkind(t->ifname);
+    if (!err)
         err = hook_get(&t->hook, t->ifindex, t->ifname, obj_path);
     if (!err)
         err = xsk_setup(t);
@@ -588,10 +618,38 @@ static void xdp_close(struct mtp_target *t)
     if (t->rtnl_fd >= 0)
         close(t->rtnl_fd);
     free(t->free_frames);
+    free(t->big);
     free(t);
 }
 
 /* ------------------------------------------------------------------ frames */
+
+/* Descriptors [first, last] of a multi-buffer packet copied into reassembly slot `slot`
+ * (their UMEM frames go back to the free stack). 0, or -1 if the packet is too long. */
+static int big_gather(struct mtp_target *t, uint32_t idx, uint32_t first, uint32_t last,
+                      uint32_t slot, struct mtp_frame *out)
+{
+    uint8_t *dst = t->big + (size_t)slot * BIG_BYTES;
+    uint32_t len = 0;
+    int ok = 1;
+    for (uint32_t i = first; i <= last; i++) {
+        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&t->rx, idx + i);
+        uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+        if (ok && len + d->len <= BIG_BYTES)
+            memcpy(dst + len, xsk_umem__get_data(t->umem_area, addr), d->len);
+        else
+            ok = 0;
+        len += d->len;
+        frames_push(t, addr);
+    }
+    if (!ok) {
+        t->rx_too_big++;
+        return -1;
+    }
+    *out = (struct mtp_frame){ .data = dst, .len = len, .cap = BIG_BYTES,
+                               .handle = BIG_HANDLE | slot };
+    return 0;
+}
 
 static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
@@ -599,28 +657,48 @@ static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
         tx_reap(t);
     fill_refill(t);
     uint32_t idx;
-    uint32_t n = xsk_ring_cons__peek(&t->rx, (uint32_t)max, &idx);
+    uint32_t n = xsk_ring_cons__peek(&t->rx, t->sg ? RX_PEEK : (uint32_t)max, &idx);
     if (!n) {
         if (xsk_ring_prod__needs_wakeup(&t->fill))
             (void)recvfrom(xsk_socket__fd(t->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
         return 0;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&t->rx, idx + i);
+    uint32_t used = 0, slots = 0;
+    int got = 0;
+    while (used < n && got < max) {
+        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&t->rx, idx + used);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
-        f[i] = (struct mtp_frame){
-            .data = xsk_umem__get_data(t->umem_area, addr), .len = d->len,
-            .cap = FRAME_SIZE - (uint32_t)(addr & (FRAME_SIZE - 1)), .handle = addr,
-        };
+        if (!(d->options & XDP_PKT_CONTD)) {
+            f[got++] = (struct mtp_frame){
+                .data = xsk_umem__get_data(t->umem_area, addr), .len = d->len,
+                .cap = FRAME_SIZE - (uint32_t)(addr & (FRAME_SIZE - 1)), .handle = addr,
+            };
+            used++;
+            continue;
+        }
+        /* a multi-buffer packet: up to its descriptor without XDP_PKT_CONTD */
+        uint32_t last = used;
+        while (last < n && (xsk_ring_cons__rx_desc(&t->rx, idx + last)->options & XDP_PKT_CONTD))
+            last++;
+        if (last == n || slots == BIG_SLOTS)
+            break; /* the rest of it (or a free slot) at the next burst */
+        if (!t->big && !(t->big = malloc((size_t)BIG_SLOTS * BIG_BYTES)))
+            break;
+        if (big_gather(t, idx, used, last, slots, &f[got]) == 0) {
+            got++;
+            slots++;
+        }
+        used = last + 1;
     }
-    xsk_ring_cons__release(&t->rx, n);
-    return (int)n;
+    xsk_ring_cons__release(&t->rx, used);
+    return got;
 }
 
 static void xdp_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     for (int i = 0; i < n; i++)
-        frames_push(t, f[i].handle);
+        if (!(f[i].handle & BIG_HANDLE)) /* a reassembled packet's frames are free already */
+            frames_push(t, f[i].handle);
     fill_refill(t);
 }
 
@@ -701,6 +779,10 @@ static int placeholder_open(uint8_t ip_proto, uint16_t port)
     int fd = socket(AF_INET, type | SOCK_CLOEXEC, ip_proto);
     if (fd < 0)
         return -errno;
+    /* SO_REUSEADDR: libmtp.so's listener is the application's own kernel socket, bound to
+     * the port already (with SO_REUSEADDR too, so both binds coexist until it listens). */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
     if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
         int err = -errno;
@@ -943,6 +1025,10 @@ static int xdp_neigh_lookup(struct mtp_target *t, uint32_t ipv4, uint8_t mac_out
     int err = route_next_hop(t, htonl(ipv4), &hop);
     if (err < 0)
         return err;
+    if (t->kind == MTP_LINK_LOOPBACK) { /* no neighbours: every frame comes back to lo */
+        memcpy(mac_out, t->mac, 6);
+        return 0;
+    }
     struct {
         struct nlmsghdr n;
         struct ndmsg nd;
@@ -987,6 +1073,7 @@ static int xdp_link_info(struct mtp_target *t, struct mtp_link_info *out)
         err = -errno;
     else
         memcpy(out->mac, ifr.ifr_hwaddr.sa_data, 6);
+    memcpy(t->mac, out->mac, 6);
     if (!err && ioctl(fd, SIOCGIFMTU, &ifr) < 0)
         err = -errno;
     else if (!err)
@@ -1027,6 +1114,7 @@ static int xdp_link_info(struct mtp_target *t, struct mtp_link_info *out)
         out->gateway = ntohl(a.gateway);
     out->offload_caps = 0;
     out->owns_arp = 0; /* the kernel keeps answering ARP and ICMP on this interface */
+    out->kind = (uint8_t)t->kind;
     return 0;
 }
 
@@ -1071,10 +1159,15 @@ const char *mtp_xdp_mode(struct mtp_target *t)
 
 static int xdp_describe(struct mtp_target *t, char *buf, size_t cap)
 {
-    return snprintf(buf, cap, "xdp on %s queue %u, hook in %s mode", t->ifname, t->queue,
-                    t->hook->mode);
+    static const char *const kinds[] = { "wire", "veth", "loopback", "tap", "memif" };
+    return snprintf(buf, cap, "xdp on %s (%s) queue %u, hook in %s mode%s", t->ifname,
+                    (unsigned)t->kind < 5 ? kinds[t->kind] : "?", t->queue, t->hook->mode,
+                    t->sg ? ", multi-buffer" : "");
 }
 
+/* The hook's counters, then the socket's (XDP_STATISTICS): packets the kernel could not
+ * hand over (no fill-ring frame, rx ring full, too long without multi-buffer) are counted
+ * there, and reassembled packets longer than BIG_BYTES here (rx_too_big). */
 static int xdp_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
 {
     struct mtp_xdp_stats xs;
@@ -1083,6 +1176,17 @@ static int xdp_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
     int n = 0;
     for (int i = 0; i < MTP_XDP_STAT_COUNT && n < max; i++, n++)
         out[n] = (struct mtp_target_stat){mtp_xdp_stat_name((enum mtp_xdp_stat)i), xs.v[i]};
+    struct xdp_statistics ks;
+    socklen_t len = sizeof ks;
+    memset(&ks, 0, sizeof ks);
+    if (getsockopt(xsk_socket__fd(t->xsk), SOL_XDP, XDP_STATISTICS, &ks, &len) < 0)
+        memset(&ks, 0, sizeof ks);
+    const struct mtp_target_stat more[] = {
+        {"sock_rx_dropped", ks.rx_dropped}, {"sock_rx_ring_full", ks.rx_ring_full},
+        {"sock_fill_empty", ks.rx_fill_ring_empty_descs}, {"rx_too_big", t->rx_too_big},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0] && n < max; i++)
+        out[n++] = more[i];
     return n;
 }
 

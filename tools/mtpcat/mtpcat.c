@@ -206,6 +206,7 @@ struct session {
     struct buf in, out;   /* stdin -> conn, conn -> stdout */
     uint64_t bytes_sent, bytes_received;
     const char *peer;
+    uint8_t link_kind;    /* enum mtp_link_kind of the target's interface */
 };
 
 static void conn_start(struct session *s, struct mtp_sock *c)
@@ -221,13 +222,42 @@ static void conn_start(struct session *s, struct mtp_sock *c)
     say("connection with %s:%u", inet_ntoa(a), port);
 }
 
+/* Drops the user can do something about, worst first: a connection that failed while they
+ * grew ends with one more line naming the counter and the fix. */
+static void drop_hint(const struct mtp_stats *st)
+{
+    const char *fmt = NULL;
+    uint64_t n = 0;
+    if ((n = st->drop_csum_partial))
+        fmt = "hint: %llu received segments carried only the pseudo-header checksum (a kernel "
+              "with checksum offload on a virtual interface) and were dropped (counter "
+              "drop_csum_partial); MTP_RX_CSUM=partial accepts them";
+    else if ((n = st->drop_bad_csum))
+        fmt = "hint: %llu received packets had a bad checksum and were dropped (counter "
+              "drop_bad_csum): corruption on the path, or a peer that does not complete them";
+    else if ((n = st->drop_no_route))
+        fmt = "hint: %llu packets had no route and were not sent (counter drop_no_route): "
+              "check MTP_IP and the interface's address and prefix";
+    else if ((n = st->drop_arp_unresolved))
+        fmt = "hint: %llu packets were dropped because the next hop never answered ARP "
+              "(counter drop_arp_unresolved): is the peer up and on this link?";
+    if (fmt) {
+        fputs("mtpcat: ", stderr);
+        fprintf(stderr, fmt, (unsigned long long)n);
+        fputc('\n', stderr);
+    }
+}
+
 static void conn_check(struct session *s)
 {
     unsigned ev = mtp_sock_poll(s->conn);
     if (ev & MTP_SOCK_ERROR) {
         int err = mtp_sock_error(s->conn);
-        if (err)
-            die("%s: %s", s->peer, strerror(-err));
+        if (err) {
+            fprintf(stderr, "mtpcat: %s: %s\n", s->peer, strerror(-err));
+            drop_hint(mtp_stack_stats(s->stack));
+            exit(1);
+        }
     }
     if (ev & MTP_SOCK_WRITABLE)
         s->connected = 1;
@@ -322,12 +352,17 @@ static void stats_print(const struct session *s, const struct mtp_target_ops *op
     fprintf(stderr,
             "mtpcat: sent %llu bytes, received %llu bytes; frames rx %llu tx %llu; drops: "
             "malformed %llu bad_csum %llu no_ctx %llu tx_full %llu; super-frames %llu "
-            "(%llu packets)\n",
+            "(%llu packets); link %s: csum_partial %llu drop_csum_partial %llu rx_super %llu "
+            "drop_no_route %llu drop_arp_unresolved %llu\n",
             (unsigned long long)s->bytes_sent, (unsigned long long)s->bytes_received,
             (unsigned long long)st->rx_frames, (unsigned long long)st->tx_frames,
             (unsigned long long)st->drop_malformed, (unsigned long long)st->drop_bad_csum,
             (unsigned long long)st->drop_no_ctx, (unsigned long long)st->drop_tx_full,
-            (unsigned long long)st->tx_super_frames, (unsigned long long)st->tx_super_pkts);
+            (unsigned long long)st->tx_super_frames, (unsigned long long)st->tx_super_pkts,
+            mtp_link_kind_name((enum mtp_link_kind)s->link_kind),
+            (unsigned long long)st->rx_csum_partial, (unsigned long long)st->drop_csum_partial,
+            (unsigned long long)st->rx_super_frames, (unsigned long long)st->drop_no_route,
+            (unsigned long long)st->drop_arp_unresolved);
 }
 
 static int timeout_ms(const struct session *s, uint64_t now)
@@ -447,11 +482,15 @@ int main(int argc, char **argv)
     char param_err[768];
     if (mtp_params_from_env(prog, environ, param_err, sizeof param_err) < 0)
         die("%s", param_err);
+    struct mtp_knobs knobs;
+    if (mtp_knobs_from_env(&knobs, environ, param_err, sizeof param_err) < 0)
+        die("%s", param_err);
     struct mtp_target_config tcfg = {
         .iface = iface, .queue = 0, .ip_proto = prog->ip_proto,
         .steer_port_off = prog->steer_port_off, .prog_name = prog_basename(prog),
         .args = ops->args_env ? getenv(ops->args_env) : NULL,
     };
+    mtp_knobs_apply(&knobs, NULL, &tcfg);
     struct mtp_target *target;
     if (ops->open(&target, &tcfg) < 0)
         exit(1); /* the target has printed its one line */
@@ -460,10 +499,14 @@ int main(int argc, char **argv)
         .prog = prog, .ops = ops, .target = target, .ipv4 = ip,
         .pcap_path = getenv("MTP_PCAP"),
     };
+    mtp_knobs_apply(&knobs, &scfg, NULL);
     struct mtp_stack *stack = mtp_stack_new(&scfg, &err);
     if (!stack)
         die("cannot start the stack: %s", strerror(-err));
     struct session s = {.stack = stack, .stdin_open = 1, .stdout_ok = 1, .keep_listening = keep};
+    struct mtp_link_info link;
+    if (ops->link_info(target, &link) == 0)
+        s.link_kind = link.kind;
     if (!(s.socks = mtp_socks_new(stack, proto, &err)))
         die("cannot start the socket layer: %s", strerror(-err));
     s.in.data = malloc(BUF_BYTES);

@@ -45,6 +45,11 @@ struct mtp_stats {
     uint64_t instr_failed, instr_discarded, drop_rx_window, drop_data_ref;
     /* super-packets handed to a segmentation offload, and the packets they stand for */
     uint64_t tx_super_frames, tx_super_pkts;
+    /* L4 checksums that held only the pseudo-header sum (CHECKSUM_PARTIAL): accepted, and
+     * refused by MTP_RX_CSUM (counted here, not in drop_bad_csum); packets without a route */
+    uint64_t rx_csum_partial, drop_csum_partial, drop_no_route;
+    /* received IPv4 packets longer than the MTU (a GSO/GRO super-frame from the kernel) */
+    uint64_t rx_super_frames;
 };
 
 struct mtp_engine;

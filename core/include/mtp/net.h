@@ -97,6 +97,12 @@ uint64_t mtp_csum_pseudo_ipv4(uint32_t src, uint32_t dst, uint8_t proto, uint32_
  * (0 when filling it in; a valid segment gives 0). */
 uint16_t mtp_csum_ipv4_l4(uint32_t src, uint32_t dst, uint8_t proto, const void *l4,
                           uint32_t l4_len);
+/* Does the 16-bit checksum field at l4 + csum_off hold exactly the pseudo-header sum of this
+ * segment (not complemented, as a device that offloads the checksum wants it seeded)? That
+ * is what the kernel's CHECKSUM_PARTIAL leaves on veth, lo and tap. 0 and 0xffff, the two
+ * one's-complement zeros, count as equal. */
+int mtp_csum_is_partial(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t *l4,
+                        uint32_t l4_len, uint32_t csum_off);
 /* RFC 1624 incremental update of checksum field `csum` when a 16-bit word changes. */
 uint16_t mtp_csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word);
 

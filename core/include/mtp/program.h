@@ -278,6 +278,8 @@ struct mtp_ctx_desc {
     const uint16_t *timer_event;    /* timer index -> event type raised on expiry */
 };
 
+#define MTP_NESTED_MAX 1024u /* data_t fields in the frames of one blueprint */
+
 /* Header serialisation of a blueprint (generated). `bp` is the generated struct. */
 struct mtp_bp_desc {
     const char *name;
@@ -286,9 +288,20 @@ struct mtp_bp_desc {
     void (*write_hdr)(const void *bp, uint8_t *dst, uint32_t payload_len);
     int32_t data_off;     /* offsetof the top-level data_t in the struct, -1: none */
     int32_t csum_off;     /* byte offset of the 16-bit L4 checksum in the header, -1: none */
-    /* Nested blueprints (frames): data_t fields inside nested blueprints, resolved too. */
+    /* Nested blueprints (frames): the data_t fields of the frames in use are resolved too.
+     * n_nested_data: at most this many (the frame list's capacity, <= MTP_NESTED_MAX).
+     * nested_data(bp, off) writes the byte offsets of those struct mtp_data inside the
+     * struct to off[] and returns how many: frames of different types (a frame union) keep
+     * their data_t at different offsets, and slots past the list's length are not in use. */
     uint16_t n_nested_data;
-    const uint32_t *nested_data_off; /* offsets of those struct mtp_data inside the struct */
+    uint16_t (*nested_data)(const void *bp, uint32_t *off);
+    /* Frame segmentation (NULL: none). For a blueprint whose header is followed by one frame
+     * list and no payload: keeps in `bp` (a copy of the blueprint) only its frames
+     * [first, first + k), the most whose header and frames fit in `room` bytes, and returns
+     * k (0 when frame `first` does not fit alone or there is none). The engine cuts a frame
+     * list larger than the MTU into packets of whole frames this way, each packet passing
+     * through the pkt_gen's seg rule (e.g. a packet number + 1). */
+    uint32_t (*frames_from)(void *bp, uint32_t first, uint32_t room);
 };
 
 enum mtp_seg_pos { MTP_SEG_FIRST, MTP_SEG_MID, MTP_SEG_LAST, MTP_SEG_ONLY };

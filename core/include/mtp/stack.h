@@ -10,6 +10,7 @@
 #ifndef MTP_STACK_H
 #define MTP_STACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "mtp/engine.h" /* notes and stats */
 #include "mtp/program.h"
@@ -29,7 +30,32 @@ struct mtp_stack_config {
     uint32_t tx_unit_bytes;       /* ring size of an unbounded tx unit, 0: default */
     uint32_t rx_unit_bytes;       /* reassembly window of an unbounded rx unit, 0: default */
     const char *pcap_path;        /* MTP_PCAP: write every frame sent and received, or NULL */
+    uint8_t rx_csum;              /* MTP_RX_CSUM: enum mtp_rx_csum (0: auto) */
+    uint8_t no_seg_offload;       /* MTP_TSO=off: no super-frames even if the device cuts them */
 };
+
+/* Which received L4 checksums the stack accepts (MTP_RX_CSUM). A frame whose checksum field
+ * holds exactly the pseudo-header sum is what the kernel's CHECKSUM_PARTIAL leaves on
+ * interfaces without a wire; any other mismatch is corruption, dropped (drop_bad_csum). */
+enum mtp_rx_csum {
+    MTP_RX_CSUM_AUTO = 0,  /* partial accepted on veth, lo and tap (link_info.kind), else not */
+    MTP_RX_CSUM_FULL,      /* only complete checksums, on every interface */
+    MTP_RX_CSUM_PARTIAL,   /* partial accepted on every interface */
+};
+/* Does `policy` accept a partial checksum on an interface of `kind`? */
+int mtp_rx_csum_accepts_partial(enum mtp_rx_csum policy, enum mtp_link_kind kind);
+const char *mtp_link_kind_name(enum mtp_link_kind kind);
+
+/* The runtime's environment knobs, read and validated in one place (mtp_knobs_from_env):
+ * a wrong value is one line in `err` naming the variable and the accepted values. */
+struct mtp_knobs {
+    enum mtp_rx_csum rx_csum;     /* MTP_RX_CSUM=auto|full|partial */
+    uint8_t no_seg_offload;       /* MTP_TSO=auto|off */
+};
+int mtp_knobs_from_env(struct mtp_knobs *out, char *const *env, char *err, size_t cap);
+/* Puts the knobs into the stack's and the target's configuration. */
+void mtp_knobs_apply(const struct mtp_knobs *k, struct mtp_stack_config *scfg,
+                     struct mtp_target_config *tcfg);
 
 struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err);
 void mtp_stack_free(struct mtp_stack *s);

@@ -21,6 +21,7 @@ struct mtp_frame {
     uint64_t handle;      /* target's own reference (umem address, mbuf pointer …) */
     uint32_t offload;     /* MTP_OFFLOAD_* requested for this tx frame */
     uint16_t l3_off, l4_off; /* for checksum offload */
+    uint16_t csum_off;    /* MTP_OFFLOAD_L4_CSUM: the checksum field is at l4_off + csum_off */
     /* MTP_OFFLOAD_SEG: a super-frame the device cuts into packets of seg_size payload bytes
      * after an l4_hdr_len-byte transport header, advancing the linear_bytes-wide big-endian
      * header field at l4_off + linear_off by the payload bytes before each packet. Its bytes
@@ -32,9 +33,22 @@ struct mtp_frame {
 };
 
 #define MTP_OFFLOAD_IPV4_CSUM 1u
-#define MTP_OFFLOAD_L4_CSUM   2u /* L4 checksum at l4_off + csum field, pseudo-header seeded */
+#define MTP_OFFLOAD_L4_CSUM   2u /* L4 checksum at l4_off + csum_off, pseudo-header seeded */
 #define MTP_OFFLOAD_SEG       4u /* segmentation offload (implies both checksums; the L4 one
                                     seeded with the pseudo header WITHOUT the length) */
+
+/* What carries the frames. On interfaces without a physical wire the kernel transmits with
+ * CHECKSUM_PARTIAL and nothing completes the L4 checksum before AF_XDP or a packet socket
+ * sees the frame: its checksum field holds only the pseudo-header sum. MTP_RX_CSUM=auto
+ * accepts such frames on VETH, LOOPBACK and TAP only (see mtp_rx_csum_accepts_partial). */
+enum mtp_link_kind {
+    MTP_LINK_WIRE = 0,   /* a NIC, or not known: checksums are verified in full */
+    MTP_LINK_VETH,       /* one end of a veth pair (containers, network namespaces) */
+    MTP_LINK_LOOPBACK,   /* lo */
+    MTP_LINK_TAP,        /* tun/tap */
+    MTP_LINK_MEMIF,      /* shared memory between processes (net_memif): no kernel, no wire */
+    MTP_LINK_KIND_COUNT
+};
 
 struct mtp_link_info {
     uint8_t mac[6];
@@ -52,6 +66,7 @@ struct mtp_link_info {
     uint8_t seg_ip_proto;
     uint8_t seg_linear_bytes;
     uint16_t seg_linear_off;
+    uint8_t kind;          /* enum mtp_link_kind */
 };
 
 struct mtp_target_config {
@@ -62,6 +77,7 @@ struct mtp_target_config {
     uint32_t queue;        /* rx/tx queue to serve */
     uint32_t ip_proto;     /* protocol whose packets to steer to the stack (XDP) */
     int16_t steer_port_off;/* offset of the local port in the L4 header, -1: whole protocol */
+    uint8_t no_seg_offload;/* MTP_TSO=off: do not enable the device's segmentation offload */
 };
 
 /* One counter of the backend itself (an XDP hook's drops, a device's errors), for tools. */

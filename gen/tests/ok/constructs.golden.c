@@ -207,7 +207,7 @@ static const struct mtp_ctx_desc mtpg_constructs_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_constructs_bps[] = {
-    {"ack_bp", sizeof(struct mtpg_constructs_ack_bp), mtpg_constructs_bp_ack_bp_hdr_len, mtpg_constructs_bp_ack_bp_write_hdr, -1, -1, 0, NULL},
+    {"ack_bp", sizeof(struct mtpg_constructs_ack_bp), mtpg_constructs_bp_ack_bp_hdr_len, mtpg_constructs_bp_ack_bp_write_hdr, -1, -1, 0, NULL, NULL},
 };
 
 const struct mtp_program mtpg_constructs_program = {

@@ -486,7 +486,7 @@ static const struct mtp_ctx_desc mtpg_corners_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_corners_bps[] = {
-    {"hdr", sizeof(struct mtpg_corners_hdr), mtpg_corners_bp_hdr_hdr_len, mtpg_corners_bp_hdr_write_hdr, (int32_t)offsetof(struct mtpg_corners_hdr, data), -1, 0, NULL},
+    {"hdr", sizeof(struct mtpg_corners_hdr), mtpg_corners_bp_hdr_hdr_len, mtpg_corners_bp_hdr_write_hdr, (int32_t)offsetof(struct mtpg_corners_hdr, data), -1, 0, NULL, NULL},
 };
 
 static const struct mtp_param_desc mtpg_corners_params[] = {

@@ -861,7 +861,7 @@ static const struct mtp_ctx_desc mtpg_draft_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_draft_bps[] = {
-    {"seg_bp", sizeof(struct mtpg_draft_seg_bp), mtpg_draft_bp_seg_bp_hdr_len, mtpg_draft_bp_seg_bp_write_hdr, (int32_t)offsetof(struct mtpg_draft_seg_bp, data), 11, 0, NULL},
+    {"seg_bp", sizeof(struct mtpg_draft_seg_bp), mtpg_draft_bp_seg_bp_hdr_len, mtpg_draft_bp_seg_bp_write_hdr, (int32_t)offsetof(struct mtpg_draft_seg_bp, data), 11, 0, NULL, NULL},
 };
 
 static const struct mtp_srule_desc mtpg_draft_srules[] = {

@@ -437,7 +437,7 @@ static const struct mtp_ctx_desc mtpg_echo_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_echo_bps[] = {
-    {"echo_bp", sizeof(struct mtpg_echo_echo_bp), mtpg_echo_bp_echo_bp_hdr_len, mtpg_echo_bp_echo_bp_write_hdr, (int32_t)offsetof(struct mtpg_echo_echo_bp, data), 12, 0, NULL},
+    {"echo_bp", sizeof(struct mtpg_echo_echo_bp), mtpg_echo_bp_echo_bp_hdr_len, mtpg_echo_bp_echo_bp_write_hdr, (int32_t)offsetof(struct mtpg_echo_echo_bp, data), 12, 0, NULL, NULL},
 };
 
 static const struct mtp_srule_desc mtpg_echo_srules[] = {

@@ -69,8 +69,9 @@ static uint32_t mtpg_frames_bp_qpkt_hdr_len(const void *bp_)
     const struct mtpg_frames_qpkt *b = bp_;
     uint32_t n = 10;
     (void)b;
-    for (uint32_t i = 0; i < b->frames.len && i < 4; i++)
+    for (uint32_t i = 0; i < b->frames.len && i < 4; i++) {
         n += mtpg_frames_bp_stream_frame_hdr_len(&b->frames.v[i]) + b->frames.v[i].data.len;
+    }
     return n;
 }
 
@@ -95,12 +96,37 @@ static void mtpg_frames_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_
     (void)o;
 }
 
-static const uint32_t mtpg_frames_bp_qpkt_nested[] = {
-    offsetof(struct mtpg_frames_qpkt, frames.v[0].data),
-    offsetof(struct mtpg_frames_qpkt, frames.v[1].data),
-    offsetof(struct mtpg_frames_qpkt, frames.v[2].data),
-    offsetof(struct mtpg_frames_qpkt, frames.v[3].data),
-};
+static uint16_t mtpg_frames_bp_qpkt_nested(const void *bp_, uint32_t *off)
+{
+    const struct mtpg_frames_qpkt *b = bp_;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < b->frames.len && i < 4; i++) {
+        off[n++] = (uint32_t)(offsetof(struct mtpg_frames_qpkt, frames.v) + i * sizeof b->frames.v[0] + offsetof(struct mtpg_frames_stream_frame, data));
+    }
+    return n;
+}
+
+static uint32_t mtpg_frames_bp_qpkt_frames_from(void *bp_, uint32_t first, uint32_t room)
+{
+    struct mtpg_frames_qpkt *b = bp_;
+    uint32_t n = b->frames.len < 4 ? b->frames.len : 4;
+    if (first >= n) {
+        b->frames.len = 0;
+        return 0;
+    }
+    memmove(&b->frames.v[0], &b->frames.v[first], (n - first) * sizeof b->frames.v[0]);
+    uint32_t k = 0;
+    for (;;) {
+        if (first + k >= n)
+            break;
+        b->frames.len = k + 1;
+        if (mtpg_frames_bp_qpkt_hdr_len(b) > room)
+            break;
+        k++;
+    }
+    b->frames.len = k;
+    return k;
+}
 
 static uint32_t mtpg_frames_bp_qhdr_hdr_len(const void *bp_)
 {
@@ -224,7 +250,7 @@ int mtpg_frames_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsin
         mtpg_frames_key_cid(&mtp_k3, &mtp_id3);
         mtp_evsink_push(mtp_out, MTPG_FRAMES_EV_STREAM_IN, &mtp_ev3, sizeof mtp_ev3, &mtp_k3);
     }
-#line 228 "frames.c"
+#line 254 "frames.c"
     return MTP_PARSE_OK;
 }
 
@@ -237,7 +263,7 @@ int mtpg_frames_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_frames_st
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 49 "gen/tests/ok/frames.mtp"
     { __typeof__(c->received) *mtp_p4 = &(c->received); *mtp_p4 = ((*mtp_p4) + ev->length); }
-#line 241 "frames.c"
+#line 267 "frames.c"
     return 0;
 }
 
@@ -290,7 +316,7 @@ int mtpg_frames_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_frames_s
     }
 #line 67 "gen/tests/ok/frames.mtp"
     { __typeof__(c->sent) *mtp_p8 = &(c->sent); *mtp_p8 = ((*mtp_p8) + ev->len); }
-#line 294 "frames.c"
+#line 320 "frames.c"
     return 0;
 }
 
@@ -333,10 +359,10 @@ static const struct mtp_ctx_desc mtpg_frames_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_frames_bps[] = {
-    {"stream_frame", sizeof(struct mtpg_frames_stream_frame), mtpg_frames_bp_stream_frame_hdr_len, mtpg_frames_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_frames_stream_frame, data), -1, 0, NULL},
-    {"qpkt", sizeof(struct mtpg_frames_qpkt), mtpg_frames_bp_qpkt_hdr_len, mtpg_frames_bp_qpkt_write_hdr, -1, -1, 4, mtpg_frames_bp_qpkt_nested},
-    {"qhdr", sizeof(struct mtpg_frames_qhdr), mtpg_frames_bp_qhdr_hdr_len, mtpg_frames_bp_qhdr_write_hdr, -1, -1, 0, NULL},
-    {"frame_hdr", sizeof(struct mtpg_frames_frame_hdr), mtpg_frames_bp_frame_hdr_hdr_len, mtpg_frames_bp_frame_hdr_write_hdr, (int32_t)offsetof(struct mtpg_frames_frame_hdr, data), -1, 0, NULL},
+    {"stream_frame", sizeof(struct mtpg_frames_stream_frame), mtpg_frames_bp_stream_frame_hdr_len, mtpg_frames_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_frames_stream_frame, data), -1, 0, NULL, NULL},
+    {"qpkt", sizeof(struct mtpg_frames_qpkt), mtpg_frames_bp_qpkt_hdr_len, mtpg_frames_bp_qpkt_write_hdr, -1, -1, 4, mtpg_frames_bp_qpkt_nested, mtpg_frames_bp_qpkt_frames_from},
+    {"qhdr", sizeof(struct mtpg_frames_qhdr), mtpg_frames_bp_qhdr_hdr_len, mtpg_frames_bp_qhdr_write_hdr, -1, -1, 0, NULL, NULL},
+    {"frame_hdr", sizeof(struct mtpg_frames_frame_hdr), mtpg_frames_bp_frame_hdr_hdr_len, mtpg_frames_bp_frame_hdr_write_hdr, (int32_t)offsetof(struct mtpg_frames_frame_hdr, data), -1, 0, NULL, NULL},
 };
 
 const struct mtp_program mtpg_frames_program = {

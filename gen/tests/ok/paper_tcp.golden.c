@@ -994,7 +994,7 @@ static const struct mtp_ctx_desc mtpg_paper_tcp_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_paper_tcp_bps[] = {
-    {"TCPBP", sizeof(struct mtpg_paper_tcp_TCPBP), mtpg_paper_tcp_bp_TCPBP_hdr_len, mtpg_paper_tcp_bp_TCPBP_write_hdr, (int32_t)offsetof(struct mtpg_paper_tcp_TCPBP, data), 16, 0, NULL},
+    {"TCPBP", sizeof(struct mtpg_paper_tcp_TCPBP), mtpg_paper_tcp_bp_TCPBP_hdr_len, mtpg_paper_tcp_bp_TCPBP_write_hdr, (int32_t)offsetof(struct mtpg_paper_tcp_TCPBP, data), 16, 0, NULL, NULL},
 };
 
 static const struct mtp_srule_desc mtpg_paper_tcp_srules[] = {

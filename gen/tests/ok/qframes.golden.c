@@ -36,6 +36,7 @@ static void mtpg_qframes_ctx_qconn_init_v(void *c)
 
 static uint32_t mtpg_qframes_bp_stream_frame_hdr_len(const void *bp_);
 static void mtpg_qframes_bp_stream_frame_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);
+static int mtpg_qframes_fr_stream_frame_parse(const uint8_t *p, uint32_t n, struct mtpg_qframes_stream_frame *fr);
 static uint32_t mtpg_qframes_bp_qpkt_hdr_len(const void *bp_);
 static void mtpg_qframes_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);
 
@@ -60,13 +61,33 @@ static void mtpg_qframes_bp_stream_frame_write_hdr(const void *bp_, uint8_t *dst
     (void)o;
 }
 
+static __attribute__((unused)) int mtpg_qframes_fr_stream_frame_parse(const uint8_t *p, uint32_t n, struct mtpg_qframes_stream_frame *fr)
+{
+    memset(fr, 0, sizeof *fr);
+    if (n < 11)
+        return -1;
+    fr->type = (uint8_t)mtp_gen_get8(p + 0);
+    fr->stream = (uint64_t)mtp_gen_get64(p + 1);
+    fr->length = (uint16_t)mtp_gen_get16(p + 9);
+    if (fr->type != 8)
+        return -1;
+    uint32_t o = 11;
+    if ((uint64_t)fr->length > n - o)
+        return -1;
+    fr->data.len = (uint32_t)fr->length;
+    fr->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
+    o += fr->data.len;
+    return (int)o;
+}
+
 static uint32_t mtpg_qframes_bp_qpkt_hdr_len(const void *bp_)
 {
     const struct mtpg_qframes_qpkt *b = bp_;
     uint32_t n = 9;
     (void)b;
-    for (uint32_t i = 0; i < b->frames.len && i < 3; i++)
+    for (uint32_t i = 0; i < b->frames.len && i < 3; i++) {
         n += mtpg_qframes_bp_stream_frame_hdr_len(&b->frames.v[i]) + b->frames.v[i].data.len;
+    }
     return n;
 }
 
@@ -90,11 +111,37 @@ static void mtpg_qframes_bp_qpkt_write_hdr(const void *bp_, uint8_t *dst, uint32
     (void)o;
 }
 
-static const uint32_t mtpg_qframes_bp_qpkt_nested[] = {
-    offsetof(struct mtpg_qframes_qpkt, frames.v[0].data),
-    offsetof(struct mtpg_qframes_qpkt, frames.v[1].data),
-    offsetof(struct mtpg_qframes_qpkt, frames.v[2].data),
-};
+static uint16_t mtpg_qframes_bp_qpkt_nested(const void *bp_, uint32_t *off)
+{
+    const struct mtpg_qframes_qpkt *b = bp_;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < b->frames.len && i < 3; i++) {
+        off[n++] = (uint32_t)(offsetof(struct mtpg_qframes_qpkt, frames.v) + i * sizeof b->frames.v[0] + offsetof(struct mtpg_qframes_stream_frame, data));
+    }
+    return n;
+}
+
+static uint32_t mtpg_qframes_bp_qpkt_frames_from(void *bp_, uint32_t first, uint32_t room)
+{
+    struct mtpg_qframes_qpkt *b = bp_;
+    uint32_t n = b->frames.len < 3 ? b->frames.len : 3;
+    if (first >= n) {
+        b->frames.len = 0;
+        return 0;
+    }
+    memmove(&b->frames.v[0], &b->frames.v[first], (n - first) * sizeof b->frames.v[0]);
+    uint32_t k = 0;
+    for (;;) {
+        if (first + k >= n)
+            break;
+        b->frames.len = k + 1;
+        if (mtpg_qframes_bp_qpkt_hdr_len(b) > room)
+            break;
+        k++;
+    }
+    b->frames.len = k;
+    return k;
+}
 
 static int mtpg_qframes_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, struct mtpg_qframes_qpkt *h)
 {
@@ -111,23 +158,10 @@ static int mtpg_qframes_bp_qpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *
     while (o < n) {
         if (h->frames.len >= 3)
             return -1;
-        struct mtpg_qframes_stream_frame *fr = &h->frames.v[h->frames.len++];
-        const uint8_t *q = p + o;
-        uint32_t left = n - o;
-        if (left < 11)
+        int k = mtpg_qframes_fr_stream_frame_parse(p + o, n - o, &h->frames.v[h->frames.len++]);
+        if (k < 0)
             return -1;
-    fr->type = (uint8_t)mtp_gen_get8(q + 0);
-    fr->stream = (uint64_t)mtp_gen_get64(q + 1);
-    fr->length = (uint16_t)mtp_gen_get16(q + 9);
-        if (fr->type != 8)
-            return -1;
-        o += 11;
-        left -= 11;
-        if ((uint64_t)fr->length > left)
-            return -1;
-        fr->data.len = (uint32_t)fr->length;
-        fr->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
-        o += fr->data.len;
+        o += (uint32_t)k;
     }
     *pos += o;
     return 0;
@@ -183,7 +217,7 @@ int mtpg_qframes_parse_parse_q(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsi
             }
         }
     }
-#line 187 "qframes.c"
+#line 221 "qframes.c"
     return MTP_PARSE_OK;
 }
 
@@ -196,7 +230,7 @@ int mtpg_qframes_proc_receive(struct mtp_exec *mtp_x, const struct mtpg_qframes_
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_ADD_RX_SEG); if (mtp_i) { mtp_i->u.seg.uid = (uint64_t)(ev->stream); mtp_i->u.seg.off = (uint64_t)(c->received); mtp_i->u.seg.addr = (mtp_addr_t)((ev->data).addr); mtp_i->u.seg.len = (uint32_t)(ev->length); } }
 #line 47 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->received) *mtp_p3 = &(c->received); *mtp_p3 = ((*mtp_p3) + ev->length); }
-#line 200 "qframes.c"
+#line 234 "qframes.c"
     return 0;
 }
 
@@ -247,7 +281,7 @@ int mtpg_qframes_proc_send_two(struct mtp_exec *mtp_x, const struct mtpg_qframes
     }
 #line 63 "gen/tests/ok/qframes.mtp"
     { __typeof__(c->sent) *mtp_p7 = &(c->sent); *mtp_p7 = ((*mtp_p7) + ev->len); }
-#line 251 "qframes.c"
+#line 285 "qframes.c"
     return 0;
 }
 
@@ -290,8 +324,8 @@ static const struct mtp_ctx_desc mtpg_qframes_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_qframes_bps[] = {
-    {"stream_frame", sizeof(struct mtpg_qframes_stream_frame), mtpg_qframes_bp_stream_frame_hdr_len, mtpg_qframes_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_qframes_stream_frame, data), -1, 0, NULL},
-    {"qpkt", sizeof(struct mtpg_qframes_qpkt), mtpg_qframes_bp_qpkt_hdr_len, mtpg_qframes_bp_qpkt_write_hdr, -1, -1, 3, mtpg_qframes_bp_qpkt_nested},
+    {"stream_frame", sizeof(struct mtpg_qframes_stream_frame), mtpg_qframes_bp_stream_frame_hdr_len, mtpg_qframes_bp_stream_frame_write_hdr, (int32_t)offsetof(struct mtpg_qframes_stream_frame, data), -1, 0, NULL, NULL},
+    {"qpkt", sizeof(struct mtpg_qframes_qpkt), mtpg_qframes_bp_qpkt_hdr_len, mtpg_qframes_bp_qpkt_write_hdr, -1, -1, 3, mtpg_qframes_bp_qpkt_nested, mtpg_qframes_bp_qpkt_frames_from},
 };
 
 const struct mtp_program mtpg_qframes_program = {

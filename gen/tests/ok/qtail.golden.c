@@ -28,6 +28,7 @@ static void mtpg_qtail_ctx_stats_init_v(void *c)
 
 static uint32_t mtpg_qtail_bp_dgram_frame_hdr_len(const void *bp_);
 static void mtpg_qtail_bp_dgram_frame_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);
+static int mtpg_qtail_fr_dgram_frame_parse(const uint8_t *p, uint32_t n, struct mtpg_qtail_dgram_frame *fr);
 static uint32_t mtpg_qtail_bp_tpkt_hdr_len(const void *bp_);
 static void mtpg_qtail_bp_tpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_t payload_len);
 
@@ -51,13 +52,30 @@ static void mtpg_qtail_bp_dgram_frame_write_hdr(const void *bp_, uint8_t *dst, u
     (void)o;
 }
 
+static __attribute__((unused)) int mtpg_qtail_fr_dgram_frame_parse(const uint8_t *p, uint32_t n, struct mtpg_qtail_dgram_frame *fr)
+{
+    memset(fr, 0, sizeof *fr);
+    if (n < 5)
+        return -1;
+    fr->type = (uint8_t)mtp_gen_get8(p + 0);
+    fr->flow = (uint32_t)mtp_gen_get32(p + 1);
+    if (fr->type != 48)
+        return -1;
+    uint32_t o = 5;
+    fr->data.len = n - o;
+    fr->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
+    o += fr->data.len;
+    return (int)o;
+}
+
 static uint32_t mtpg_qtail_bp_tpkt_hdr_len(const void *bp_)
 {
     const struct mtpg_qtail_tpkt *b = bp_;
     uint32_t n = 1;
     (void)b;
-    for (uint32_t i = 0; i < b->frames.len && i < 1; i++)
+    for (uint32_t i = 0; i < b->frames.len && i < 1; i++) {
         n += mtpg_qtail_bp_dgram_frame_hdr_len(&b->frames.v[i]) + b->frames.v[i].data.len;
+    }
     return n;
 }
 
@@ -80,9 +98,37 @@ static void mtpg_qtail_bp_tpkt_write_hdr(const void *bp_, uint8_t *dst, uint32_t
     (void)o;
 }
 
-static const uint32_t mtpg_qtail_bp_tpkt_nested[] = {
-    offsetof(struct mtpg_qtail_tpkt, frames.v[0].data),
-};
+static uint16_t mtpg_qtail_bp_tpkt_nested(const void *bp_, uint32_t *off)
+{
+    const struct mtpg_qtail_tpkt *b = bp_;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < b->frames.len && i < 1; i++) {
+        off[n++] = (uint32_t)(offsetof(struct mtpg_qtail_tpkt, frames.v) + i * sizeof b->frames.v[0] + offsetof(struct mtpg_qtail_dgram_frame, data));
+    }
+    return n;
+}
+
+static uint32_t mtpg_qtail_bp_tpkt_frames_from(void *bp_, uint32_t first, uint32_t room)
+{
+    struct mtpg_qtail_tpkt *b = bp_;
+    uint32_t n = b->frames.len < 1 ? b->frames.len : 1;
+    if (first >= n) {
+        b->frames.len = 0;
+        return 0;
+    }
+    memmove(&b->frames.v[0], &b->frames.v[first], (n - first) * sizeof b->frames.v[0]);
+    uint32_t k = 0;
+    for (;;) {
+        if (first + k >= n)
+            break;
+        b->frames.len = k + 1;
+        if (mtpg_qtail_bp_tpkt_hdr_len(b) > room)
+            break;
+        k++;
+    }
+    b->frames.len = k;
+    return k;
+}
 
 static int mtpg_qtail_bp_tpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *pos, struct mtpg_qtail_tpkt *h)
 {
@@ -98,20 +144,10 @@ static int mtpg_qtail_bp_tpkt_extract(const struct mtp_rx_pkt *pkt, uint32_t *po
     while (o < n) {
         if (h->frames.len >= 1)
             return -1;
-        struct mtpg_qtail_dgram_frame *fr = &h->frames.v[h->frames.len++];
-        const uint8_t *q = p + o;
-        uint32_t left = n - o;
-        if (left < 5)
+        int k = mtpg_qtail_fr_dgram_frame_parse(p + o, n - o, &h->frames.v[h->frames.len++]);
+        if (k < 0)
             return -1;
-    fr->type = (uint8_t)mtp_gen_get8(q + 0);
-    fr->flow = (uint32_t)mtp_gen_get32(q + 1);
-        if (fr->type != 48)
-            return -1;
-        o += 5;
-        left -= 5;
-        fr->data.len = left;
-        fr->data.addr = (mtp_addr_t)(uintptr_t)(p + o);
-        o += fr->data.len;
+        o += (uint32_t)k;
     }
     *pos += o;
     return 0;
@@ -146,7 +182,7 @@ int mtpg_qtail_parse_parse_t(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsink
         struct mtpg_qtail_dgram_in mtp_ev2 = e;
         mtp_evsink_push(mtp_out, MTPG_QTAIL_EV_DGRAM_IN, &mtp_ev2, sizeof mtp_ev2, NULL);
     }
-#line 150 "qtail.c"
+#line 186 "qtail.c"
     return MTP_PARSE_OK;
 }
 
@@ -157,7 +193,7 @@ int mtpg_qtail_proc_count(struct mtp_exec *mtp_x, const struct mtpg_qtail_dgram_
     (void)g;
 #line 33 "gen/tests/ok/qtail.mtp"
     { __typeof__(g->bytes) *mtp_p3 = &(g->bytes); *mtp_p3 = ((*mtp_p3) + (ev->data).len); }
-#line 161 "qtail.c"
+#line 197 "qtail.c"
     return 0;
 }
 
@@ -192,8 +228,8 @@ static const struct mtp_ctx_desc mtpg_qtail_ctxs[] = {
 };
 
 static const struct mtp_bp_desc mtpg_qtail_bps[] = {
-    {"dgram_frame", sizeof(struct mtpg_qtail_dgram_frame), mtpg_qtail_bp_dgram_frame_hdr_len, mtpg_qtail_bp_dgram_frame_write_hdr, (int32_t)offsetof(struct mtpg_qtail_dgram_frame, data), -1, 0, NULL},
-    {"tpkt", sizeof(struct mtpg_qtail_tpkt), mtpg_qtail_bp_tpkt_hdr_len, mtpg_qtail_bp_tpkt_write_hdr, -1, -1, 1, mtpg_qtail_bp_tpkt_nested},
+    {"dgram_frame", sizeof(struct mtpg_qtail_dgram_frame), mtpg_qtail_bp_dgram_frame_hdr_len, mtpg_qtail_bp_dgram_frame_write_hdr, (int32_t)offsetof(struct mtpg_qtail_dgram_frame, data), -1, 0, NULL, NULL},
+    {"tpkt", sizeof(struct mtpg_qtail_tpkt), mtpg_qtail_bp_tpkt_hdr_len, mtpg_qtail_bp_tpkt_write_hdr, -1, -1, 1, mtpg_qtail_bp_tpkt_nested, mtpg_qtail_bp_tpkt_frames_from},
 };
 
 const struct mtp_program mtpg_qtail_program = {

@@ -1,10 +1,12 @@
 #!/bin/bash
 # mtpcat (TCP program, stack, socket layer) on the DPDK target:
-#   over a veth pair (net_af_packet, then net_af_xdp) against kernel TCP in another namespace:
+#   over a veth pair (net_af_packet, then net_af_xdp) against kernel TCP in another namespace,
+#   the kernel's veth with its default offloads (checksum offload, TSO, GSO: partial checksums
+#   and 64 KiB GSO packets reach the DPDK side) unless MD_OFFLOADS=off:
 #     1. echo through a kernel echo server, 1 MB byte-exact
 #     2. mtpcat client -> kernel server: MB megabytes up, 1 MB down, one connection
 #     3. kernel client -> mtpcat -l: MB megabytes to mtpcat, 1 MB back
-#     4. (af_packet) 2 and 3 again, 20 MB, with 2% of the kernel's incoming packets dropped
+#     4. 2 and 3 again, 20 MB, with 2% of the kernel's incoming packets dropped
 #        (nftables in the kernel's namespace)
 #   over net_memif, mtpcat to mtpcat (two processes): MB megabytes one way, 1 MB the other.
 # Namespaces and veths are md*<pid>, removed by the trap.
@@ -44,7 +46,12 @@ ip link set "$VK" netns "$NSK" && ip link set "$VD" netns "$NSD" &&
 ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" &&
 ip -n "$NSK" link set "$VK" up && ip -n "$NSK" link set lo up &&
 ip -n "$NSD" link set "$VD" up || fail "cannot build the namespaces"
-ip netns exec "$NSK" ethtool -K "$VK" tx off rx off >/dev/null || fail "ethtool -K $VK failed"
+case ${MD_OFFLOADS:-on} in
+on) ;;
+off) ip netns exec "$NSK" ethtool -K "$VK" tx off rx off tso off gso off >/dev/null || fail "ethtool -K $VK failed" ;;
+*) fail "MD_OFFLOADS=$MD_OFFLOADS: accepted: on (default), off" ;;
+esac
+echo "run_tcp.sh: kernel veth offloads ${MD_OFFLOADS:-on}"
 
 mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" 20
 
@@ -87,16 +94,14 @@ for pmd in af_packet af_xdp; do
     echo "run_tcp.sh: $pmd: echo through kernel TCP: 1 MB byte-exact"
     client_to_kernel "$pmd" "$tmp/big"
     kernel_to_listener "$pmd" "$tmp/big"
-    if [ $pmd = af_packet ]; then
-        ip netns exec "$NSK" nft -f - <<'NFT' || fail "cannot add the nftables loss rule"
+    ip netns exec "$NSK" nft -f - <<'NFT' || fail "cannot add the nftables loss rule"
 table inet mdloss {
     chain input { type filter hook input priority -300; numgen random mod 100 < 2 drop; }
 }
 NFT
-        client_to_kernel "$pmd, 2% loss" "$tmp/lossbig"
-        kernel_to_listener "$pmd, 2% loss" "$tmp/lossbig"
-        ip netns exec "$NSK" nft delete table inet mdloss
-    fi
+    client_to_kernel "$pmd, 2% loss" "$tmp/lossbig"
+    kernel_to_listener "$pmd, 2% loss" "$tmp/lossbig"
+    ip netns exec "$NSK" nft delete table inet mdloss
 done
 
 # MTP <-> MTP over memif (two processes in this namespace; abstract socket, no file)

@@ -39,7 +39,7 @@ echo_round || { echo "xdp_crash.sh: FAIL: run after SIGKILL"; exit 1; }
 echo "xdp_crash.sh: run after SIGKILL attached and echoed"
 
 # (2) a stale mtp hook attached by netlink, owned by nobody
-mx_in A ip link set dev "$MX_DEV_A" xdpdrv obj "$hook" sec xdp || { echo "xdp_crash.sh: FAIL: cannot pre-attach"; exit 1; }
+mx_in A ip link set dev "$MX_DEV_A" xdpdrv obj "$hook" sec xdp.frags || { echo "xdp_crash.sh: FAIL: cannot pre-attach"; exit 1; }
 mx_in A ip link show "$MX_DEV_A" | grep -q 'prog/xdp' || { echo "xdp_crash.sh: FAIL: pre-attach not visible"; exit 1; }
 echo_round || { echo "xdp_crash.sh: FAIL: run with a stale program attached"; exit 1; }
 grep -q 'replaced a stale mtp XDP program' "$out" || { echo "xdp_crash.sh: FAIL: stale program not reported"; cat "$out"; exit 1; }

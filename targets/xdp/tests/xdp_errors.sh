@@ -10,10 +10,12 @@ mx_netns_up || exit 1
 err=$(mktemp)
 mx__prev_exit="rm -f '$err'"
 fails=0
-# expect "what" "regex of the one line" cmd...
+# expect "what" "regex of the one line" cmd... — exit status 1 exactly (a sanitizer report
+# exits 86: never taken for the expected failure)
 expect() {
-    local what=$1 re=$2; shift 2
-    if "$@" >/dev/null 2>"$err"; then echo "xdp_errors.sh: FAIL: $what: succeeded"; fails=1; return; fi
+    local what=$1 re=$2 rc; shift 2
+    "$@" >/dev/null 2>"$err"; rc=$?
+    if [ "$rc" != 1 ]; then echo "xdp_errors.sh: FAIL: $what: exit status $rc, not 1"; cat "$err"; fails=1; return; fi
     local first; first=$(grep -m1 -E '^(mtp xdp|mtpcat):' "$err")
     if [ "$(grep -cE '^(mtp xdp|mtpcat):' "$err")" != 1 ] || ! grep -qE "$re" <<<"$first"; then
         echo "xdp_errors.sh: FAIL: $what:"; cat "$err"; fails=1; return

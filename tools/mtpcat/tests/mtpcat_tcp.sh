@@ -60,7 +60,7 @@ client_to_kernel() { # label big-file port
     MTP_IFACE=$MX_DEV_A timeout 240 ip netns exec "$MX_NS_A" "$mtpcat" -v "$MX_IP_B" "$3" \
         <"$2" >"$tmp/m.out" 2>"$tmp/m.err" || { cat "$tmp/m.err"; fail "$1: mtpcat exited"; }
     wait "$k" 2>/dev/null
-    if [ -n "${MTP_XDP_MODE:-}" ] && ! grep -q "xdp hook ($MTP_XDP_MODE mode)" "$tmp/m.err"; then
+    if [ -n "${MTP_XDP_MODE:-}" ] && ! grep -q "hook in $MTP_XDP_MODE mode" "$tmp/m.err"; then
         cat "$tmp/m.err"; fail "$1: hook not in $MTP_XDP_MODE mode"
     fi
     same "$2" "$tmp/k.in" "$1 (mtpcat -> kernel)"

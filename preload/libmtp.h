@@ -1,0 +1,214 @@
+/*
+ * libmtp.h — inside build/lib/libmtp.so, the LD_PRELOAD socket library (not installed).
+ *
+ *   libmtp_core.c   configuration, the real libc functions, the stack (started on first use),
+ *                   the lock, progress, sleeping on the target's wake fd, the helper thread
+ *   libmtp_sock.c   the socket calls (socket ... sendfile, fcntl, ioctl, dup, close, exec)
+ *   libmtp_poll.c   epoll, poll, select over mixed kernel + MTP sets
+ *
+ * Each MTP socket owns a real kernel fd (its placeholder): the application's own socket for
+ * sockets it created, a fresh unbound socket for connections accept() returns. The fd table
+ * (fdtab.h) maps fd numbers to our objects; an fd not in it is the kernel's, and every call on
+ * it goes straight to libc. Everything that touches the stack runs under one lock (g_lm.lock);
+ * while a thread holds it, calls that re-enter libmtp (libxdp's own socket(), close() ...) go
+ * to libc (lm_inside).
+ */
+#ifndef MTP_LIBMTP_H
+#define MTP_LIBMTP_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "evq.h"
+#include "fdtab.h"
+#include "sock.h"
+
+#define LM_EXPORT __attribute__((visibility("default")))
+
+enum { LM_SOCK = 1, LM_EPOLL = 2 };
+
+enum lm_state {
+    LM_NEW,        /* created, not yet listening or connected: may still become a kernel socket */
+    LM_LISTEN,     /* an MTP listener whose kernel socket also listens (other interfaces) */
+    LM_CONN,       /* an MTP connection (connecting, established or finished) */
+};
+
+struct lm_sock {
+    struct mtp_fdobj obj;          /* kind LM_SOCK */
+    struct mtp_ev_src src;         /* epoll watches */
+    int kfd;                       /* the placeholder (first fd) */
+    int domain;                    /* AF_INET or AF_INET6 */
+    enum lm_state state;
+    struct mtp_sock *sk;           /* LM_LISTEN, LM_CONN */
+    bool nonblock;                 /* O_NONBLOCK as the application set it */
+    bool app_reuseaddr;            /* SO_REUSEADDR as the application set it */
+    bool connecting;               /* connect() started, outcome not yet reported */
+    bool conn_failed;              /* the connect's error was reported: further calls fail */
+    bool rd_shut;                  /* shutdown(SHUT_RD) */
+    bool wr_shut;                  /* shutdown(SHUT_WR) */
+    bool nosigpipe;
+    int linger_zero;               /* SO_LINGER {1, 0}: close aborts */
+    uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
+    uint8_t *peek;                 /* bytes received by MSG_PEEK, returned first */
+    size_t peek_len;
+    struct lm_kwatch *kwatches;    /* kernel epoll sets it joined while LM_NEW */
+};
+
+/* A registration of an LM_NEW socket in a kernel epoll set (moved when it turns MTP). */
+struct lm_kwatch {
+    int epfd, fd;
+    struct epoll_event ev;
+    struct lm_kwatch *next;
+};
+
+struct lm_epoll {
+    struct mtp_fdobj obj;          /* kind LM_EPOLL */
+    int kfd;                       /* the kernel epoll (kernel fds, kernel halves of listeners) */
+    struct mtp_ev_set set;         /* MTP fds */
+};
+
+struct lm_config {
+    const struct mtp_sock_proto *proto;
+    const struct mtp_target_ops *ops;
+    const char *target_name;
+    const char *iface;
+    uint32_t ip, mask;             /* host order; the stack's address and its subnet */
+    bool iface_is_lo;
+    bool fallback_kernel;          /* MTP_FALLBACK=kernel */
+    uint64_t busy_poll_ns;
+};
+
+struct lm_global {
+    struct lm_config cfg;
+    bool configured;               /* MTP is on in this process */
+    pthread_mutex_t lock;
+    struct mtp_fdtab fds;
+    /* the stack, once started */
+    struct mtp_target *target;
+    struct mtp_stack *stack;
+    struct mtp_socks *ss;
+    int wake_fd;                   /* the target's, or -1 */
+    bool start_failed;             /* the interface could not be had (reported once) */
+    int start_err;
+    uint64_t last_progress_ns;
+    bool kick;                     /* readiness changed since the last kick_sleepers */
+    struct lm_sleeper *sleepers;
+    uint32_t n_sleepers;
+    pthread_t helper;
+    int helper_efd;
+    bool helper_parked;
+    int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
+};
+
+extern struct lm_global g_lm;
+extern __thread int lm_inside;
+
+/* The libc functions we stand in front of. */
+struct lm_real {
+    int (*socket)(int, int, int);
+    int (*bind)(int, const struct sockaddr *, socklen_t);
+    int (*listen)(int, int);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    int (*shutdown)(int, int);
+    int (*close)(int);
+    int (*getsockname)(int, struct sockaddr *, socklen_t *);
+    int (*getpeername)(int, struct sockaddr *, socklen_t *);
+    int (*getsockopt)(int, int, int, void *, socklen_t *);
+    int (*setsockopt)(int, int, int, const void *, socklen_t);
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    int (*recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
+    ssize_t (*sendfile)(int, int, off_t *, size_t);
+    int (*fcntl)(int, int, ...);
+    int (*ioctl)(int, unsigned long, ...);
+    int (*dup)(int);
+    int (*dup3)(int, int, int);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+    int (*epoll_create1)(int);
+    int (*epoll_ctl)(int, int, int, struct epoll_event *);
+    int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+};
+extern struct lm_real lm_real;
+
+/* ---------------------------------------------------------------- core */
+
+uint64_t lm_now(void);
+void lm_lock(void);
+void lm_unlock(void);             /* kicks sleepers first if readiness changed */
+/* Starts the stack if needed (locked). 0, or a negative errno (reported on stderr once). */
+int lm_stack_up(void);
+/* Runs the stack once (locked; needs the stack). */
+void lm_progress(void);
+/* Sleeps (locked; unlocks while asleep) until the stack may have news, one of kfds is ready,
+ * `deadline` (CLOCK_MONOTONIC ns, UINT64_MAX: none) passes or a signal arrives. With
+ * MTP_BUSY_POLL_US, returns at once until *spin_until (0 at first) passes. 0 or -EINTR. */
+int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mask,
+             uint64_t *spin_until);
+/* Deadline from a timeout in ns from now (0 -> now, UINT64_MAX -> none). */
+uint64_t lm_deadline(uint64_t timeout_ns);
+/* Whether an IPv4 destination (host order) is the MTP interface's to reach. */
+bool lm_ip_is_mtp(uint32_t ip);
+bool lm_ip_is_local(uint32_t ip);
+
+/* The object behind fd if it is one of ours and of this kind (lock-free peek). */
+static inline struct mtp_fdobj *lm_obj(int fd)
+{
+    if (lm_inside || !g_lm.configured)
+        return NULL;
+    return mtp_fdtab_get(&g_lm.fds, fd);
+}
+
+/* ---------------------------------------------------------------- mtpstat (libmtp_stat.c) */
+
+int lm_stat_open(void);          /* the listening unix socket, or a negative errno */
+void lm_stat_serve(void);        /* answer waiting readers (helper thread) */
+
+/* ---------------------------------------------------------------- sockets (libmtp_sock.c) */
+
+struct lm_sock *lm_sock_of(int fd);           /* locked */
+uint32_t lm_sock_events(struct lm_sock *s);    /* EPOLL* mask of an MTP socket */
+void lm_sock_wake(void *user, struct mtp_sock *sk);
+void lm_obj_release(struct mtp_fdobj *o);      /* last fd closed: end it (locked) */
+/* A socket added to a kernel epoll while undecided: remembered, moved when it turns MTP. */
+void lm_sock_note_kernel_watch(struct lm_sock *s, int epfd, int fd, int op,
+                               const struct epoll_event *ev);
+
+/* ---------------------------------------------------------------- epoll (libmtp_poll.c) */
+
+uint32_t lm_src_events(struct mtp_ev_src *src, void *user);
+void lm_epoll_release(struct lm_epoll *ep);
+/* A socket's registration in kernel epoll set `epfd` joins the user-space half (it became
+ * MTP's); keep_kernel: the kernel registration stays too (a listener's kernel half). */
+void lm_epoll_adopt(const struct lm_kwatch *k, struct lm_sock *s, bool keep_kernel);
+
+/* glibc's fortified entry points (no public prototypes) */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                       struct sockaddr *addr, socklen_t *alen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask,
+                size_t fdslen);
+int fcntl64(int fd, int cmd, ...);
+
+#endif

@@ -1,0 +1,630 @@
+/*
+ * libmtp_core.c — configuration (checked before main), the real libc functions, the stack
+ * (started on first use), the lock, progress, sleeping and the helper thread. See libmtp.h.
+ *
+ * Sleeping: a thread that must wait drops the lock and sleeps in ppoll() on the target's
+ * wake fd (frames arrived), its own eventfd (another thread changed readiness: it kicks
+ * every sleeper when a socket's readiness changed under the lock), the kernel fds of the
+ * call, and a timeout at the earlier of the call's deadline and the stack's next timer. An
+ * idle process therefore sleeps in the kernel; a frame wakes it.
+ *
+ * The helper thread keeps the stack moving while the application computes: while some
+ * thread sleeps in the stack (it polls on its own) or an application thread polled less
+ * than HELPER_GRACE_NS ago, the helper stays parked; otherwise it sleeps on the wake fd and
+ * the next timer, and runs the stack when the lock is free.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <libgen.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libmtp.h"
+#include "mtp/params.h"
+#include "mtp/stack.h"
+#include "mtp/target.h"
+
+#define HELPER_GRACE_NS 1000000ull      /* the application polled this recently: stay parked */
+#define HELPER_PARK_NS  100000000ull
+
+struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
+                         .stat_fd = -1};
+__thread int lm_inside;
+struct lm_real lm_real;
+
+struct lm_sleeper {
+    int efd;
+    struct lm_sleeper *next;
+};
+static __thread struct lm_sleeper me = {.efd = -1};
+
+/* ---------------------------------------------------------------- messages */
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof line - 2)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    /* the system call itself: this runs before libc's functions are resolved too */
+    long w = syscall(SYS_write, 2, "libmtp: ", 8);
+    w = syscall(SYS_write, 2, line, (size_t)n);
+    (void)w;
+}
+
+/* A bad configuration: one line, exit status 1, before main runs. */
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    say("%s", line);
+    _exit(1);
+}
+
+/* ---------------------------------------------------------------- libc */
+
+static void *next_sym(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p)
+        die("cannot find libc's %s", name);
+    return p;
+}
+
+#define RESOLVE(f) lm_real.f = next_sym(#f)
+static void resolve_libc(void)
+{
+    RESOLVE(socket); RESOLVE(bind); RESOLVE(listen); RESOLVE(accept4); RESOLVE(connect);
+    RESOLVE(shutdown); RESOLVE(close); RESOLVE(getsockname); RESOLVE(getpeername);
+    RESOLVE(getsockopt); RESOLVE(setsockopt); RESOLVE(read); RESOLVE(readv); RESOLVE(write);
+    RESOLVE(writev); RESOLVE(recvfrom); RESOLVE(recvmsg); RESOLVE(recvmmsg); RESOLVE(sendto);
+    RESOLVE(sendmsg); RESOLVE(sendmmsg); RESOLVE(sendfile); RESOLVE(fcntl); RESOLVE(ioctl);
+    RESOLVE(dup); RESOLVE(dup3); RESOLVE(ppoll); RESOLVE(epoll_create1); RESOLVE(epoll_ctl);
+    RESOLVE(epoll_pwait2); RESOLVE(epoll_pwait); RESOLVE(execve); RESOLVE(select);
+    RESOLVE(pselect);
+}
+
+/* ---------------------------------------------------------------- configuration */
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static void list_names(char *buf, size_t cap, const char *const *names)
+{
+    buf[0] = 0;
+    for (size_t i = 0; names[i]; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "", names[i]);
+}
+
+static void pick_proto(struct lm_config *c)
+{
+    const char *want = env("MTP_PROTO") ? env("MTP_PROTO") : "tcp";
+    c->proto = mtp_sock_proto_find(want);
+    if (c->proto)
+        return;
+    char names[256];
+    list_names(names, sizeof names, mtp_sock_proto_names());
+    die("MTP_PROTO=%s: unknown protocol (accepted: %s)", want, names);
+}
+
+/* The DPDK target lives in its own library, build/lib/libmtp_dpdk.so next to libmtp.so: an
+ * application that does not ask for it never loads DPDK; one that does starts EAL when it
+ * first needs the stack. */
+static char dpdk_plugin[PATH_MAX];
+
+static bool find_dpdk_plugin(void)
+{
+    Dl_info info;
+    char self[PATH_MAX];
+    if (!dladdr((void *)find_dpdk_plugin, &info) || !info.dli_fname ||
+        !realpath(info.dli_fname, self))
+        return false;
+    snprintf(dpdk_plugin, sizeof dpdk_plugin, "%s/libmtp_dpdk.so", dirname(self));
+    return access(dpdk_plugin, R_OK) == 0;
+}
+
+static void pick_target(struct lm_config *c)
+{
+    const char *want = env("MTP_TARGET") ? env("MTP_TARGET") : "xdp";
+    bool have_dpdk = find_dpdk_plugin();
+    static const char *const both[] = {"xdp", "dpdk", NULL}, *const xdp_only[] = {"xdp", NULL};
+    if (!strcmp(want, "xdp")) {
+        c->ops = &mtp_target_xdp;
+        c->target_name = "xdp";
+        return;
+    }
+    if (!strcmp(want, "dpdk") && have_dpdk) {
+        c->ops = NULL; /* loaded on first use (load_target) */
+        c->target_name = "dpdk";
+        return;
+    }
+    char list[64];
+    list_names(list, sizeof list, have_dpdk ? both : xdp_only);
+    die("MTP_TARGET=%s: unknown target (accepted: %s)", want, list);
+}
+
+static int load_target(void)
+{
+    if (g_lm.cfg.ops)
+        return 0;
+    void *h = dlopen(dpdk_plugin, RTLD_NOW | RTLD_LOCAL);
+    const struct mtp_target_ops *ops = h ? dlsym(h, "mtp_target_dpdk") : NULL;
+    if (!ops) {
+        say("MTP_TARGET=dpdk: cannot load %s: %s", dpdk_plugin, dlerror());
+        return -ENOENT;
+    }
+    g_lm.cfg.ops = ops;
+    return 0;
+}
+
+static void iface_names(char *buf, size_t cap)
+{
+    buf[0] = 0;
+    struct if_nameindex *all = if_nameindex();
+    for (struct if_nameindex *i = all; i && i->if_index; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i == all ? "" : ", ", i->if_name);
+    if (all)
+        if_freenameindex(all);
+}
+
+/* The interface's first IPv4 address and prefix (host order), if it has one. */
+static bool iface_addr(const char *name, uint32_t *ip, uint32_t *mask)
+{
+    struct ifaddrs *all, *a;
+    if (getifaddrs(&all) < 0)
+        return false;
+    bool found = false;
+    for (a = all; a && !found; a = a->ifa_next) {
+        if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || strcmp(a->ifa_name, name))
+            continue;
+        *ip = ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
+        *mask = a->ifa_netmask ? ntohl(((struct sockaddr_in *)a->ifa_netmask)->sin_addr.s_addr)
+                               : 0xffffff00u;
+        found = true;
+    }
+    freeifaddrs(all);
+    return found;
+}
+
+static void pick_iface(struct lm_config *c)
+{
+    char names[512];
+    const char *want = env("MTP_IFACE");
+    if (!want && !strcmp(c->target_name, "dpdk")) { /* the device is in MTP_DPDK_ARGS */
+        const char *v = env("MTP_IP");
+        struct in_addr a;
+        if (!v || inet_pton(AF_INET, v, &a) != 1 || a.s_addr == 0)
+            die("MTP_IP%s%s: the dpdk target without MTP_IFACE needs the stack's address "
+                "(accepted: dotted quad, e.g. 10.0.0.1)", v ? "=" : " is not set", v ? v : "");
+        c->iface = "-";
+        c->ip = ntohl(a.s_addr);
+        c->mask = 0xffffff00u;
+        return;
+    }
+    if (!want) {
+        iface_names(names, sizeof names);
+        die("MTP_IFACE is not set: the %s target needs an interface (accepted: %s)",
+            c->target_name, names);
+    }
+    if (!if_nametoindex(want)) {
+        iface_names(names, sizeof names);
+        die("MTP_IFACE=%s: no such interface here (accepted: %s)", want, names);
+    }
+    c->iface = want;
+    c->iface_is_lo = !strcmp(want, "lo");
+    uint32_t ip = 0, mask = 0;
+    bool has = iface_addr(want, &ip, &mask);
+    const char *v = env("MTP_IP");
+    if (v) {
+        struct in_addr a;
+        if (inet_pton(AF_INET, v, &a) != 1 || a.s_addr == 0)
+            die("MTP_IP=%s: not an IPv4 address (accepted: dotted quad, e.g. 10.0.0.1)", v);
+        c->ip = ntohl(a.s_addr);
+        c->mask = has && ((c->ip ^ ip) & mask) == 0 ? mask : 0xffffff00u;
+        return;
+    }
+    if (!has)
+        die("MTP_IP is not set and MTP_IFACE=%s has no IPv4 address (accepted: an IPv4 "
+            "address for MTP_IP, or an interface with one)", want);
+    c->ip = ip;
+    c->mask = mask;
+}
+
+static uint64_t number(const char *var, uint64_t max, const char *what)
+{
+    const char *v = env(var);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end || errno || n > max || *v == '-')
+        die("%s=%s: not a number of %s (accepted: 0-%llu)", var, v, what, (unsigned long long)max);
+    return n;
+}
+
+static void pick_rest(struct lm_config *c)
+{
+    c->busy_poll_ns = number("MTP_BUSY_POLL_US", 10000000, "microseconds") * 1000;
+    const char *fb = env("MTP_FALLBACK");
+    if (fb && strcmp(fb, "kernel") && strcmp(fb, "none"))
+        die("MTP_FALLBACK=%s: unknown (accepted: none, kernel)", fb);
+    c->fallback_kernel = fb && !strcmp(fb, "kernel");
+    const char *mode = env("MTP_XDP_MODE");
+    if (mode && strcmp(mode, "auto") && strcmp(mode, "native") && strcmp(mode, "skb"))
+        die("MTP_XDP_MODE=%s: unknown mode (accepted: auto, native, skb)", mode);
+    char msg[768];
+    extern char **environ;
+    if (mtp_params_from_env(mtp_sock_proto_program(c->proto), environ, msg, sizeof msg) < 0)
+        die("%s", msg);
+}
+
+__attribute__((constructor)) static void lm_init(void)
+{
+    resolve_libc();
+    mtp_fdtab_init(&g_lm.fds);
+    const char *off = env("MTP_DISABLE");
+    if (off && !strcmp(off, "1"))
+        return;
+    pick_proto(&g_lm.cfg);
+    pick_target(&g_lm.cfg);
+    pick_iface(&g_lm.cfg);
+    pick_rest(&g_lm.cfg);
+    g_lm.configured = true;
+}
+
+/* ---------------------------------------------------------------- time, lock */
+
+uint64_t lm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t lm_deadline(uint64_t timeout_ns)
+{
+    if (timeout_ns == UINT64_MAX)
+        return UINT64_MAX;
+    uint64_t now = lm_now();
+    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
+void lm_lock(void)
+{
+    pthread_mutex_lock(&g_lm.lock);
+    lm_inside++;
+}
+
+static void kick_sleepers(void)
+{
+    if (!g_lm.kick)
+        return;
+    g_lm.kick = false;
+    for (struct lm_sleeper *s = g_lm.sleepers; s; s = s->next) {
+        if (s == &me)
+            continue;
+        uint64_t one = 1;
+        ssize_t w = write(s->efd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+void lm_unlock(void)
+{
+    kick_sleepers();
+    lm_inside--;
+    pthread_mutex_unlock(&g_lm.lock);
+}
+
+/* ---------------------------------------------------------------- the stack */
+
+static void *helper_main(void *arg);
+
+/* The program's source basename ("tcp" for mtp-programs/tcp.mtp): how the xdp target finds
+ * the hook object built for it (next to libmtp.so: ../bpf/tcp.bpf.o). */
+static const char *prog_basename(char *buf, size_t cap)
+{
+    const struct mtp_program *prog = mtp_sock_proto_program(g_lm.cfg.proto);
+    char src[PATH_MAX];
+    snprintf(src, sizeof src, "%s", prog->source ? prog->source : prog->name);
+    char *base = basename(src), *dot = strrchr(base, '.');
+    if (dot)
+        *dot = 0;
+    snprintf(buf, cap, "%s", base);
+    return buf;
+}
+
+static int start_failed(int err, const char *why)
+{
+    g_lm.start_failed = true;
+    g_lm.start_err = err;
+    if (!g_lm.cfg.fallback_kernel)
+        return err; /* the target printed its one line naming the reason */
+    say("cannot use MTP_IFACE=%s with MTP_TARGET=%s: %s; %s", g_lm.cfg.iface,
+        g_lm.cfg.target_name, why,
+        g_lm.cfg.fallback_kernel ? "its sockets use the kernel (MTP_FALLBACK=kernel)"
+                                 : "sockets fail (set MTP_FALLBACK=kernel to use the kernel)");
+    return err;
+}
+
+int lm_stack_up(void)
+{
+    if (g_lm.stack)
+        return 0;
+    if (g_lm.start_failed)
+        return g_lm.start_err;
+    const struct lm_config *c = &g_lm.cfg;
+    const struct mtp_program *prog = mtp_sock_proto_program(c->proto);
+    char name[256];
+    int err = load_target();
+    if (err)
+        return start_failed(err, "the DPDK target cannot be loaded");
+    struct mtp_target_config tcfg = {
+        .iface = c->iface, .queue = 0, .ip_proto = prog->ip_proto,
+        .steer_port_off = prog->steer_port_off, .prog_name = prog_basename(name, sizeof name),
+        .args = c->ops->args_env ? env(c->ops->args_env) : NULL,
+    };
+    err = c->ops->open(&g_lm.target, &tcfg);
+    if (err)
+        return start_failed(err < 0 ? err : -EIO, strerror(err < 0 ? -err : EIO));
+    struct mtp_stack_config scfg = {
+        .prog = prog, .ops = c->ops, .target = g_lm.target, .ipv4 = c->ip,
+        .pcap_path = env("MTP_PCAP"),
+    };
+    g_lm.stack = mtp_stack_new(&scfg, &err);
+    if (g_lm.stack)
+        g_lm.ss = mtp_socks_new(g_lm.stack, c->proto, &err);
+    if (!g_lm.ss) {
+        if (g_lm.stack)
+            mtp_stack_free(g_lm.stack);
+        g_lm.stack = NULL;
+        c->ops->close(g_lm.target);
+        return start_failed(err, "cannot start the stack");
+    }
+    mtp_socks_set_wake(g_lm.ss, lm_sock_wake, NULL);
+    g_lm.wake_fd = c->ops->wake_fd(g_lm.target);
+    g_lm.last_progress_ns = lm_now();
+    int sfd = lm_stat_open();
+    g_lm.stat_fd = sfd >= 0 ? sfd : -1;
+    g_lm.helper_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (g_lm.helper_efd >= 0 && pthread_create(&g_lm.helper, NULL, helper_main, NULL) != 0) {
+        close(g_lm.helper_efd);
+        g_lm.helper_efd = -1;
+    }
+    return 0;
+}
+
+void lm_progress(void)
+{
+    uint64_t now = lm_now();
+    mtp_socks_poll(g_lm.ss, now);
+    g_lm.last_progress_ns = now;
+}
+
+/* ---------------------------------------------------------------- sleeping */
+
+static void sleeper_add(void)
+{
+    if (me.efd < 0)
+        me.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    me.next = g_lm.sleepers;
+    g_lm.sleepers = &me;
+    g_lm.n_sleepers++;
+}
+
+static void sleeper_remove(void)
+{
+    struct lm_sleeper **pp = &g_lm.sleepers;
+    while (*pp && *pp != &me)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = me.next;
+    g_lm.n_sleepers--;
+    if (g_lm.n_sleepers == 0 && g_lm.helper_parked && g_lm.helper_efd >= 0) {
+        uint64_t one = 1; /* nobody polls now: the helper takes over */
+        ssize_t w = write(g_lm.helper_efd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static struct timespec ts_of(uint64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ull),
+                             .tv_nsec = (long)(ns % 1000000000ull)};
+}
+
+int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mask,
+             uint64_t *spin_until)
+{
+    uint64_t now = lm_now();
+    if (g_lm.cfg.busy_poll_ns && g_lm.stack) {
+        if (!*spin_until)
+            *spin_until = now + g_lm.cfg.busy_poll_ns;
+        if (now < *spin_until && now < deadline) {
+            if (nk) { /* the kernel fds too, without sleeping */
+                struct timespec zero = {0, 0};
+                lm_real.ppoll(kfds, (nfds_t)nk, &zero, NULL);
+            }
+            lm_unlock();
+            lm_lock();
+            return 0;
+        }
+    }
+    if (g_lm.stack) {
+        uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
+        if (timer < deadline)
+            deadline = timer;
+        if (g_lm.wake_fd < 0 && deadline > now + 1000000) /* no wake fd: look every ms */
+            deadline = now + 1000000;
+    }
+    struct pollfd local[64], *pf = local;
+    if (nk + 2 > 64 && !(pf = malloc(sizeof *pf * (size_t)(nk + 2))))
+        return -ENOMEM;
+    int n = 0;
+    if (g_lm.stack && g_lm.wake_fd >= 0)
+        pf[n++] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
+    sleeper_add();
+    pf[n++] = (struct pollfd){.fd = me.efd, .events = POLLIN};
+    int base = n;
+    for (int i = 0; i < nk; i++)
+        pf[n++] = kfds[i];
+    struct timespec ts = ts_of(deadline > now ? deadline - now : 0);
+    lm_unlock();
+    int r = lm_real.ppoll(pf, (nfds_t)n, deadline == UINT64_MAX ? NULL : &ts, mask);
+    int err = errno;
+    lm_lock();
+    sleeper_remove();
+    if (r > 0 && (pf[base - 1].revents & POLLIN)) {
+        uint64_t v;
+        ssize_t rd = read(me.efd, &v, sizeof v);
+        (void)rd;
+    }
+    for (int i = 0; i < nk; i++)
+        kfds[i].revents = r > 0 ? pf[base + i].revents : 0;
+    if (pf != local)
+        free(pf);
+    return r < 0 && err == EINTR ? -EINTR : 0;
+}
+
+/* ---------------------------------------------------------------- helper thread */
+
+static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
+{
+    struct pollfd pf[3] = {{.fd = g_lm.helper_efd, .events = POLLIN},
+                           {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1}};
+    if (with_wake_fd)
+        pf[2] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
+    struct timespec ts = ts_of(timeout_ns);
+    if (lm_real.ppoll(pf, 3, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
+        return;
+    if (pf[0].revents & POLLIN) {
+        uint64_t v;
+        ssize_t rd = read(g_lm.helper_efd, &v, sizeof v);
+        (void)rd;
+    }
+    if (pf[1].revents & POLLIN)
+        lm_stat_serve();
+}
+
+static void *helper_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's threads' */
+    lm_inside = 1;                          /* our own calls go straight to libc */
+    for (;;) {
+        pthread_mutex_lock(&g_lm.lock);
+        uint64_t now = lm_now();
+        bool others = g_lm.n_sleepers > 0;
+        uint64_t since = now - g_lm.last_progress_ns;
+        if (!others && since >= HELPER_GRACE_NS) {
+            mtp_socks_poll(g_lm.ss, now);
+            g_lm.last_progress_ns = now;
+            kick_sleepers();
+        }
+        uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
+        g_lm.helper_parked = others;
+        pthread_mutex_unlock(&g_lm.lock);
+        if (others) {
+            helper_wait(0, HELPER_PARK_NS);
+        } else if (since < HELPER_GRACE_NS) {
+            helper_wait(0, HELPER_GRACE_NS - since);
+        } else {
+            uint64_t t = timer == UINT64_MAX ? HELPER_PARK_NS : timer > now ? timer - now : 0;
+            helper_wait(g_lm.wake_fd >= 0, t < HELPER_PARK_NS ? t : HELPER_PARK_NS);
+        }
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- exit */
+
+#define EXIT_LINGER_NS (10ull * 1000000000ull)
+
+/* Whether some connection still has bytes or its close to deliver (generic TCP-like states
+ * from the shim: SYN-SENT, SYN-RECV, FIN-WAIT-1, LAST-ACK, CLOSING). */
+static bool delivering(void)
+{
+    uint32_t cursor = 0;
+    for (struct mtp_sock *sk = mtp_socks_next(g_lm.ss, NULL, &cursor); sk;
+         sk = mtp_socks_next(g_lm.ss, sk, &cursor)) {
+        struct mtp_sock_info in;
+        if (mtp_sock_is_listener(sk) || mtp_sock_info(sk, &in) < 0)
+            continue;
+        if (in.tx_queued || in.tcp_state == 2 || in.tcp_state == 3 || in.tcp_state == 4 ||
+            in.tcp_state == 9 || in.tcp_state == 11)
+            return true;
+    }
+    return false;
+}
+
+/* At exit the kernel would close every socket and still deliver what was written: we close
+ * them and run the stack until the bytes and the closes are through (10 s at most). A
+ * process killed by a signal loses what was in flight. */
+__attribute__((destructor)) static void lm_fini(void)
+{
+    if (!g_lm.stack)
+        return;
+    lm_lock();
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, (int)fd);
+        if (o && o->kind == LM_SOCK && (o = mtp_fdtab_clear(&g_lm.fds, (int)fd)))
+            lm_obj_release(o);
+    }
+    uint64_t end = lm_now() + EXIT_LINGER_NS, spin = 0;
+    for (;;) {
+        lm_progress();
+        if (!delivering() || lm_now() >= end)
+            break;
+        lm_sleep(NULL, 0, end, NULL, &spin);
+    }
+    lm_unlock();
+}
+
+/* ---------------------------------------------------------------- routing */
+
+bool lm_ip_is_mtp(uint32_t ip)
+{
+    const struct lm_config *c = &g_lm.cfg;
+    if (!g_lm.configured || (g_lm.start_failed && c->fallback_kernel))
+        return false;
+    if (ip == c->ip)
+        return c->iface_is_lo; /* our own address: the kernel's loopback, unless MTP is on lo */
+    if (c->iface_is_lo)
+        return false;
+    return (ip & c->mask) == (c->ip & c->mask) && (ip | c->mask) != 0xffffffffu;
+}
+
+bool lm_ip_is_local(uint32_t ip)
+{
+    if (!g_lm.configured || (g_lm.start_failed && g_lm.cfg.fallback_kernel))
+        return false;
+    return ip == 0 || ip == g_lm.cfg.ip;
+}

@@ -1,0 +1,1311 @@
+/*
+ * libmtp_sock.c — the socket calls of libmtp.so. See libmtp.h for the model.
+ *
+ * Which sockets are MTP's: socket(AF_INET or AF_INET6, SOCK_STREAM, 0 or IPPROTO_TCP) makes a
+ * kernel socket we remember (LM_NEW). It becomes
+ *   - an MTP listener at listen() when bound to 0.0.0.0, ::, the MTP address or nothing: the
+ *     stack listens on the port and so does the kernel socket (connections from other
+ *     interfaces and from this host), accept() takes from both;
+ *   - an MTP connection at connect() to an address of the MTP interface's subnet (an AF_INET6
+ *     socket: its IPv4-mapped form);
+ *   - a plain kernel socket otherwise (we forget it: every later call goes to libc).
+ * Calls on an LM_NEW or LM_LISTEN socket that the kernel answers right (recv on a listener:
+ * ENOTCONN) go to its kernel socket.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <linux/sockios.h>
+#include <unistd.h>
+
+#include "libmtp.h"
+
+#define GATHER_MAX (64u * 1024) /* writev/sendmsg: up to this much is sent as one write */
+
+static __thread uint8_t gather_buf[GATHER_MAX];
+
+static int fail(int neg_errno)
+{
+    errno = -neg_errno;
+    return -1;
+}
+
+struct lm_sock *lm_sock_of(int fd)
+{
+    struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, fd);
+    return o && o->kind == LM_SOCK ? (struct lm_sock *)o : NULL;
+}
+
+/* ---------------------------------------------------------------- readiness */
+
+uint32_t lm_sock_events(struct lm_sock *s)
+{
+    if (!s->sk)
+        return 0;
+    unsigned f = mtp_sock_poll(s->sk);
+    uint32_t ev = 0;
+    if (f & MTP_SOCK_READABLE)
+        ev |= EPOLLIN | EPOLLRDNORM;
+    if (s->peek_len)
+        ev |= EPOLLIN | EPOLLRDNORM;
+    if (f & MTP_SOCK_WRITABLE)
+        ev |= EPOLLOUT | EPOLLWRNORM;
+    /* As tcp_poll: the receiving side shut (peer's FIN, SHUT_RD, reset) reads as readable,
+     * the sending side shut as writable (the write then fails), both as a hang-up. */
+    if ((f & (MTP_SOCK_RDHUP | MTP_SOCK_HUP)) || s->rd_shut)
+        ev |= EPOLLRDHUP | EPOLLIN | EPOLLRDNORM;
+    if ((f & MTP_SOCK_HUP) || s->wr_shut)
+        ev |= EPOLLOUT | EPOLLWRNORM;
+    if (f & MTP_SOCK_HUP)
+        ev |= EPOLLHUP;
+    if (f & MTP_SOCK_ERROR)
+        ev |= EPOLLERR;
+    if (s->connecting && !(f & (MTP_SOCK_ERROR | MTP_SOCK_HUP)) && !mtp_sock_connected(s->sk))
+        ev = 0; /* still connecting: nothing yet */
+    return ev;
+}
+
+void lm_sock_wake(void *user, struct mtp_sock *sk)
+{
+    (void)user;
+    struct lm_sock *s = mtp_sock_user(sk);
+    g_lm.kick = true;
+    if (s)
+        mtp_ev_wake(&s->src);
+}
+
+/* ---------------------------------------------------------------- objects */
+
+static struct lm_sock *sock_new(int kfd, int domain)
+{
+    struct lm_sock *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->obj.kind = LM_SOCK;
+    s->kfd = kfd;
+    s->domain = domain;
+    s->state = LM_NEW;
+    return s;
+}
+
+static void sock_free(struct lm_sock *s)
+{
+    mtp_ev_src_drop(&s->src);
+    struct lm_kwatch *k = s->kwatches;
+    while (k) {
+        struct lm_kwatch *n = k->next;
+        free(k);
+        k = n;
+    }
+    free(s->peek);
+    free(s);
+}
+
+/* The socket stays the kernel's: forget it under every fd that points at it. */
+static void sock_forget(struct lm_sock *s)
+{
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap && s->obj.refs; fd++)
+        if (mtp_fdtab_get(&g_lm.fds, (int)fd) == &s->obj)
+            mtp_fdtab_clear(&g_lm.fds, (int)fd);
+    sock_free(s);
+}
+
+/* Another fd still pointing at s (its first one was closed), or -1. */
+static int other_fd(struct lm_sock *s)
+{
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++)
+        if (mtp_fdtab_get(&g_lm.fds, (int)fd) == &s->obj)
+            return (int)fd;
+    return -1;
+}
+
+void lm_obj_release(struct mtp_fdobj *o)
+{
+    if (o->kind == LM_EPOLL) {
+        lm_epoll_release((struct lm_epoll *)o);
+        return;
+    }
+    struct lm_sock *s = (struct lm_sock *)o;
+    if (s->sk) {
+        mtp_sock_set_user(s->sk, NULL);
+        if (s->linger_zero && s->state == LM_CONN)
+            mtp_sock_abort(s->sk, lm_now());
+        else
+            mtp_sock_close(s->sk, lm_now());
+    }
+    sock_free(s);
+}
+
+void lm_sock_note_kernel_watch(struct lm_sock *s, int epfd, int fd, int op,
+                               const struct epoll_event *ev)
+{
+    struct lm_kwatch **pp = &s->kwatches;
+    while (*pp && ((*pp)->epfd != epfd || (*pp)->fd != fd))
+        pp = &(*pp)->next;
+    if (op == EPOLL_CTL_DEL) {
+        struct lm_kwatch *k = *pp;
+        if (k) {
+            *pp = k->next;
+            free(k);
+        }
+        return;
+    }
+    struct lm_kwatch *k = *pp ? *pp : calloc(1, sizeof *k);
+    if (!k)
+        return;
+    k->ev = *ev;
+    if (*pp)
+        return;
+    k->epfd = epfd;
+    k->fd = fd;
+    k->next = s->kwatches;
+    s->kwatches = k;
+}
+
+/* s became MTP's: its kernel epoll registrations move to the user-space sets. */
+static void adopt_watches(struct lm_sock *s, bool keep_kernel)
+{
+    while (s->kwatches) {
+        struct lm_kwatch *k = s->kwatches;
+        s->kwatches = k->next;
+        lm_epoll_adopt(k, s, keep_kernel);
+        free(k);
+    }
+}
+
+/* ---------------------------------------------------------------- addresses */
+
+/* An IPv4 address from a sockaddr_in or an IPv4-mapped sockaddr_in6; false otherwise. */
+static bool addr_v4(const struct sockaddr *a, socklen_t len, uint32_t *ip, uint16_t *port,
+                    bool *any6)
+{
+    *any6 = false;
+    if (!a)
+        return false;
+    if (a->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const void *)a;
+        *ip = ntohl(in->sin_addr.s_addr);
+        *port = ntohs(in->sin_port);
+        return true;
+    }
+    if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const void *)a;
+        *port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
+            *ip = 0;
+            *any6 = true;
+            return true;
+        }
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            memcpy(ip, &in6->sin6_addr.s6_addr[12], 4);
+            *ip = ntohl(*ip);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Writes ip:port as the socket's family sees it (AF_INET6: IPv4-mapped), truncating like
+ * the kernel and setting *len to the full size. */
+static void addr_out(int domain, uint32_t ip, uint16_t port, struct sockaddr *a, socklen_t *len)
+{
+    if (!a || !len)
+        return;
+    union {
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } u;
+    memset(&u, 0, sizeof u);
+    socklen_t n;
+    if (domain == AF_INET6) {
+        u.in6.sin6_family = AF_INET6;
+        u.in6.sin6_port = htons(port);
+        u.in6.sin6_addr.s6_addr[10] = 0xff;
+        u.in6.sin6_addr.s6_addr[11] = 0xff;
+        uint32_t be = htonl(ip);
+        memcpy(&u.in6.sin6_addr.s6_addr[12], &be, 4);
+        n = sizeof u.in6;
+    } else {
+        u.in.sin_family = AF_INET;
+        u.in.sin_port = htons(port);
+        u.in.sin_addr.s_addr = htonl(ip);
+        n = sizeof u.in;
+    }
+    memcpy(a, &u, *len < n ? *len : n);
+    *len = n;
+}
+
+static bool v6only(struct lm_sock *s)
+{
+    if (s->domain != AF_INET6)
+        return false;
+    int v = 0;
+    socklen_t l = sizeof v;
+    return lm_real.getsockopt(s->kfd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
+}
+
+static int kopt(int fd, int level, int name)
+{
+    int v = 0;
+    socklen_t l = sizeof v;
+    return lm_real.getsockopt(fd, level, name, &v, &l) == 0 ? v : 0;
+}
+
+/* Options the application set on the kernel socket before it became MTP's. */
+static void apply_options(struct lm_sock *s)
+{
+    uint64_t now = lm_now();
+    if (kopt(s->kfd, IPPROTO_TCP, TCP_NODELAY))
+        mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, 1, now);
+    if (kopt(s->kfd, SOL_SOCKET, SO_KEEPALIVE))
+        mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, 1, now);
+}
+
+/* A blocked socket call was interrupted by a signal: Linux restarts it when the handler has
+ * SA_RESTART and the socket has no timeout. We cannot tell which signal came, so we restart
+ * only when every handler installed says SA_RESTART. */
+static bool restart_after_signal(uint64_t timeo_ns)
+{
+    if (timeo_ns)
+        return false;
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+            continue;
+        bool handled = (sa.sa_flags & SA_SIGINFO) ? sa.sa_sigaction != NULL
+                                                   : sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+        if (handled && !(sa.sa_flags & SA_RESTART))
+            return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- socket, bind, listen */
+
+LM_EXPORT int socket(int domain, int type, int protocol)
+{
+    int fd = lm_real.socket(domain, type, protocol);
+    if (fd < 0 || lm_inside || !g_lm.configured)
+        return fd;
+    bool ours = (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
+                (protocol == 0 || protocol == IPPROTO_TCP) &&
+                !(g_lm.start_failed && g_lm.cfg.fallback_kernel);
+    lm_lock();
+    struct mtp_fdobj *stale = mtp_fdtab_clear(&g_lm.fds, fd); /* closed behind our back */
+    if (stale)
+        lm_obj_release(stale);
+    struct lm_sock *s = ours ? sock_new(fd, domain) : NULL;
+    if (s) {
+        s->nonblock = (type & SOCK_NONBLOCK) != 0;
+        struct mtp_fdobj *dropped;
+        if (mtp_fdtab_set(&g_lm.fds, fd, &s->obj, &dropped) < 0)
+            sock_free(s);
+    }
+    lm_unlock();
+    return fd;
+}
+
+LM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (!lm_obj(fd))
+        return lm_real.bind(fd, addr, len);
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (s && s->state == LM_NEW) {
+        uint32_t ip;
+        uint16_t port;
+        bool any6;
+        bool mtp = addr_v4(addr, len, &ip, &port, &any6) && lm_ip_is_local(ip) &&
+                   !(any6 && v6only(s)) && !(s->domain == AF_INET6 && !any6 && v6only(s));
+        if (!mtp)
+            sock_forget(s);
+    }
+    lm_unlock();
+    return lm_real.bind(fd, addr, len);
+}
+
+/* The port the kernel socket is bound to (0: not bound). */
+static uint16_t bound_port(int kfd)
+{
+    struct sockaddr_in6 a;
+    socklen_t l = sizeof a;
+    if (lm_real.getsockname(kfd, (struct sockaddr *)&a, &l) < 0)
+        return 0;
+    return ntohs(a.sin6_port); /* same offset in sockaddr_in */
+}
+
+static int sock_listen(struct lm_sock *s, int backlog)
+{
+    if (v6only(s) || lm_stack_up() < 0) {
+        if (g_lm.start_failed && !g_lm.cfg.fallback_kernel)
+            return g_lm.start_err;
+        sock_forget(s);
+        return lm_real.listen(s->kfd, backlog) < 0 ? -errno : 0;
+    }
+    uint16_t port = bound_port(s->kfd);
+    if (!port) { /* listen() binds an unbound socket to an ephemeral port */
+        struct sockaddr_in6 any = {.sin6_family = (sa_family_t)s->domain};
+        socklen_t l = s->domain == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+        if (lm_real.bind(s->kfd, (struct sockaddr *)&any, l) < 0)
+            return -errno;
+        port = bound_port(s->kfd);
+    }
+    /* The stack's own placeholder for the port (the target's) binds it too: both sockets
+     * say SO_REUSEADDR, which the kernel allows while neither listens yet. */
+    s->app_reuseaddr = kopt(s->kfd, SOL_SOCKET, SO_REUSEADDR);
+    int one = 1;
+    lm_real.setsockopt(s->kfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int err = 0;
+    struct mtp_sock *sk = mtp_sock_listen(g_lm.ss, port, backlog, lm_now(), &err);
+    if (!sk)
+        return err;
+    if (lm_real.listen(s->kfd, backlog) < 0) {
+        err = -errno;
+        mtp_sock_close(sk, lm_now());
+        return err;
+    }
+    int fl = lm_real.fcntl(s->kfd, F_GETFL);
+    s->nonblock = (fl & O_NONBLOCK) != 0;
+    lm_real.fcntl(s->kfd, F_SETFL, fl | O_NONBLOCK); /* accept() tries it without blocking */
+    s->sk = sk;
+    s->state = LM_LISTEN;
+    mtp_sock_set_user(sk, s);
+    adopt_watches(s, true);
+    return 0;
+}
+
+LM_EXPORT int listen(int fd, int backlog)
+{
+    if (!lm_obj(fd))
+        return lm_real.listen(fd, backlog);
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    int rc;
+    if (!s || s->state != LM_NEW) {
+        lm_unlock();
+        return lm_real.listen(fd, backlog); /* again on a listener: the kernel's backlog */
+    }
+    rc = sock_listen(s, backlog);
+    lm_unlock();
+    return rc < 0 ? fail(rc) : 0;
+}
+
+/* ---------------------------------------------------------------- accept */
+
+static int accept_mtp(struct lm_sock *l, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    int kfd = lm_real.socket(l->domain, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
+    if (kfd < 0)
+        return -errno;
+    struct mtp_sock *sk;
+    struct lm_sock *s = sock_new(kfd, l->domain);
+    struct mtp_fdobj *dropped;
+    if (!s || mtp_fdtab_set(&g_lm.fds, kfd, &s->obj, &dropped) < 0) {
+        free(s);
+        lm_real.close(kfd);
+        return -ENOMEM;
+    }
+    if (dropped)
+        lm_obj_release(dropped);
+    mtp_sock_accept(l->sk, &sk, lm_now());
+    s->sk = sk;
+    s->state = LM_CONN;
+    s->nonblock = (flags & SOCK_NONBLOCK) != 0;
+    if (s->nonblock)
+        lm_real.fcntl(kfd, F_SETFL, O_RDWR | O_NONBLOCK);
+    mtp_sock_set_user(sk, s);
+    /* options a connection inherits from its listener */
+    static const int inherit[][2] = {{IPPROTO_TCP, TCP_NODELAY}, {SOL_SOCKET, SO_KEEPALIVE},
+                                     {SOL_SOCKET, SO_SNDBUF}, {SOL_SOCKET, SO_RCVBUF}};
+    for (size_t i = 0; i < sizeof inherit / sizeof inherit[0]; i++) {
+        int v = kopt(l->kfd, inherit[i][0], inherit[i][1]);
+        if (inherit[i][1] == SO_SNDBUF || inherit[i][1] == SO_RCVBUF)
+            v /= 2; /* the kernel reports twice what was set */
+        if (v)
+            lm_real.setsockopt(kfd, inherit[i][0], inherit[i][1], &v, sizeof v);
+    }
+    apply_options(s);
+    uint32_t ip;
+    uint16_t port;
+    mtp_sock_peer(sk, &ip, &port);
+    addr_out(l->domain, ip, port, addr, len);
+    return kfd;
+}
+
+static int sock_accept(struct lm_sock *l, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    uint64_t deadline = l->nonblock ? 0 : lm_deadline(l->rcvtimeo_ns ? l->rcvtimeo_ns : UINT64_MAX);
+    uint64_t spin = 0;
+    for (;;) {
+        lm_progress();
+        if (mtp_sock_poll(l->sk) & MTP_SOCK_READABLE)
+            return accept_mtp(l, addr, len, flags);
+        int fd = lm_real.accept4(l->kfd, addr, len, flags); /* from another interface */
+        if (fd >= 0)
+            return fd;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        if (l->nonblock || lm_now() >= deadline)
+            return -EAGAIN;
+        struct pollfd k = {.fd = l->kfd, .events = POLLIN};
+        if (lm_sleep(&k, 1, deadline, NULL, &spin) == -EINTR && !restart_after_signal(l->rcvtimeo_ns))
+            return -EINTR;
+    }
+}
+
+LM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    if (!lm_obj(fd))
+        return lm_real.accept4(fd, addr, len, flags);
+    lm_lock();
+    struct lm_sock *l = lm_sock_of(fd);
+    if (!l || l->state != LM_LISTEN) {
+        lm_unlock();
+        return lm_real.accept4(fd, addr, len, flags);
+    }
+    int rc = flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) ? -EINVAL : sock_accept(l, addr, len, flags);
+    lm_unlock();
+    return rc < 0 ? fail(rc) : rc;
+}
+
+LM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return accept4(fd, addr, len, 0);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+/* Waits (blocking socket) until the connection is established or failed. */
+static int connect_wait(struct lm_sock *s)
+{
+    uint64_t deadline = lm_deadline(s->sndtimeo_ns ? s->sndtimeo_ns : UINT64_MAX), spin = 0;
+    for (;;) {
+        lm_progress();
+        unsigned f = mtp_sock_poll(s->sk);
+        if (f & (MTP_SOCK_ERROR | MTP_SOCK_HUP)) {
+            int err = mtp_sock_error(s->sk);
+            s->connecting = false;
+            s->conn_failed = true;
+            return err ? err : -ECONNREFUSED;
+        }
+        if (f & MTP_SOCK_WRITABLE) {
+            s->connecting = false;
+            return 0;
+        }
+        if (lm_now() >= deadline)
+            return -EINPROGRESS;
+        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR && !restart_after_signal(s->sndtimeo_ns))
+            return -EINTR;
+    }
+}
+
+/* connect() again on a connection: Linux's answers for each stage. */
+static int connect_again(struct lm_sock *s)
+{
+    if (s->conn_failed)
+        return -ECONNABORTED;
+    if (!s->connecting)
+        return -EISCONN;
+    lm_progress();
+    unsigned f = mtp_sock_poll(s->sk);
+    if (f & (MTP_SOCK_ERROR | MTP_SOCK_HUP)) {
+        int err = mtp_sock_error(s->sk);
+        s->connecting = false;
+        s->conn_failed = true;
+        return err ? err : -ECONNREFUSED;
+    }
+    if (f & MTP_SOCK_WRITABLE) {
+        s->connecting = false;
+        return 0;
+    }
+    return s->nonblock ? -EALREADY : connect_wait(s);
+}
+
+static int sock_connect(struct lm_sock *s, uint32_t ip, uint16_t port)
+{
+    int rc = lm_stack_up();
+    if (rc < 0)
+        return rc;
+    struct mtp_sock *sk = mtp_sock_connect(g_lm.ss, ip, port, lm_now(), &rc);
+    if (!sk)
+        return rc == -EADDRINUSE ? -EADDRNOTAVAIL : rc;
+    s->sk = sk;
+    s->state = LM_CONN;
+    s->connecting = true;
+    int fl = lm_real.fcntl(s->kfd, F_GETFL);
+    s->nonblock = (fl & O_NONBLOCK) != 0;
+    mtp_sock_set_user(sk, s);
+    apply_options(s);
+    adopt_watches(s, false);
+    return s->nonblock ? -EINPROGRESS : connect_wait(s);
+}
+
+LM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (!lm_obj(fd))
+        return lm_real.connect(fd, addr, len);
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (!s) {
+        lm_unlock();
+        return lm_real.connect(fd, addr, len);
+    }
+    int rc;
+    if (s->state == LM_CONN) {
+        rc = connect_again(s);
+    } else if (s->state == LM_LISTEN) {
+        rc = -EISCONN;
+    } else {
+        uint32_t ip;
+        uint16_t port;
+        bool any6;
+        bool mtp = addr_v4(addr, len, &ip, &port, &any6) && !any6 && port &&
+                   (addr->sa_family == AF_INET) == (s->domain == AF_INET) &&
+                   lm_ip_is_mtp(ip) && bound_port(s->kfd) == 0 && !v6only(s);
+        if (mtp && lm_stack_up() < 0 && g_lm.cfg.fallback_kernel)
+            mtp = false;
+        if (!mtp) {
+            sock_forget(s);
+            lm_unlock();
+            return lm_real.connect(fd, addr, len);
+        }
+        rc = sock_connect(s, ip, port);
+    }
+    lm_unlock();
+    return rc < 0 ? fail(rc) : 0;
+}
+
+/* ---------------------------------------------------------------- receiving */
+
+/* One receive without waiting: bytes, 0 at end of stream, or a negative errno. MSG_PEEK
+ * moves bytes into the socket's peek buffer (up to len), where later calls find them first. */
+static ssize_t recv_once(struct lm_sock *s, void *buf, size_t len, bool peek)
+{
+    if (peek) {
+        ssize_t n = 0;
+        if (s->peek_len < len) {
+            uint8_t *p = realloc(s->peek, len);
+            if (!p)
+                return -ENOMEM;
+            s->peek = p;
+            while (s->peek_len < len &&
+                   (n = mtp_sock_recv(s->sk, p + s->peek_len, len - s->peek_len, lm_now())) > 0)
+                s->peek_len += (size_t)n;
+        }
+        if (!s->peek_len)
+            return n;
+        size_t c = len < s->peek_len ? len : s->peek_len;
+        memcpy(buf, s->peek, c);
+        return (ssize_t)c;
+    }
+    if (s->peek_len) {
+        size_t c = len < s->peek_len ? len : s->peek_len;
+        memcpy(buf, s->peek, c);
+        memmove(s->peek, s->peek + c, s->peek_len - c);
+        s->peek_len -= c;
+        return (ssize_t)c;
+    }
+    return mtp_sock_recv(s->sk, buf, len, lm_now());
+}
+
+static ssize_t sock_recv(struct lm_sock *s, void *buf, size_t len, int flags)
+{
+    if (s->connecting && !s->nonblock && !(flags & MSG_DONTWAIT))
+        connect_wait(s);
+    if (len == 0)
+        return 0;
+    bool nb = s->nonblock || (flags & MSG_DONTWAIT);
+    uint64_t deadline = nb ? 0 : lm_deadline(s->rcvtimeo_ns ? s->rcvtimeo_ns : UINT64_MAX);
+    uint64_t spin = 0;
+    size_t got = 0;
+    for (;;) {
+        lm_progress();
+        if (s->rd_shut && !s->peek_len)
+            return (ssize_t)got;
+        ssize_t n = recv_once(s, (uint8_t *)buf + got, len - got, flags & MSG_PEEK);
+        if (n > 0) {
+            got += (size_t)n;
+            /* everything queued, up to len, as Linux (the stack copies a chunk at a time) */
+            while (got < len && !(flags & MSG_PEEK) &&
+                   (n = recv_once(s, (uint8_t *)buf + got, len - got, false)) > 0)
+                got += (size_t)n;
+            if (!(flags & MSG_WAITALL) || got == len || (flags & MSG_PEEK))
+                return (ssize_t)got;
+            continue;
+        }
+        if (n == 0)
+            return (ssize_t)got;
+        if (n != -EAGAIN && n != -ENOTCONN)
+            return got ? (ssize_t)got : n;
+        if (n == -ENOTCONN && !s->connecting)
+            return got ? (ssize_t)got : n;
+        if (nb || lm_now() >= deadline)
+            return got ? (ssize_t)got : -EAGAIN;
+        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR &&
+            (got || !restart_after_signal(s->rcvtimeo_ns)))
+            return got ? (ssize_t)got : -EINTR;
+    }
+}
+
+/* Receives into an iovec: waits for the first bytes, then takes what is there. */
+static ssize_t sock_recv_iov(struct lm_sock *s, const struct iovec *iov, int cnt, int flags)
+{
+    ssize_t total = 0;
+    for (int i = 0; i < cnt; i++) {
+        if (!iov[i].iov_len)
+            continue;
+        ssize_t n = sock_recv(s, iov[i].iov_base, iov[i].iov_len, total ? flags | MSG_DONTWAIT : flags);
+        if (n < 0)
+            return total ? total : n;
+        total += n;
+        if ((size_t)n < iov[i].iov_len || (flags & MSG_PEEK))
+            break;
+    }
+    return total;
+}
+
+/* The MTP connection behind fd, locked; NULL (unlocked) when libc must answer. */
+static struct lm_sock *conn_enter(int fd)
+{
+    if (!lm_obj(fd))
+        return NULL;
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (s && s->state == LM_CONN)
+        return s;
+    lm_unlock();
+    return NULL;
+}
+
+static ssize_t leave(ssize_t rc)
+{
+    lm_unlock();
+    if (rc < 0) {
+        errno = (int)-rc;
+        return -1;
+    }
+    return rc;
+}
+
+LM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                           socklen_t *alen)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.recvfrom(fd, buf, len, flags, addr, alen);
+    if (alen)
+        *alen = 0; /* a connected stream socket names no sender */
+    return leave(sock_recv(s, buf, len, flags));
+}
+
+LM_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+LM_EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.read(fd, buf, len);
+    return leave(sock_recv(s, buf, len, 0));
+}
+
+LM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.readv(fd, iov, cnt);
+    if (cnt < 0 || cnt > IOV_MAX)
+        return leave(-EINVAL);
+    return leave(sock_recv_iov(s, iov, cnt, 0));
+}
+
+LM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.recvmsg(fd, msg, flags);
+    if (msg->msg_iovlen > IOV_MAX)
+        return leave(-EMSGSIZE);
+    msg->msg_namelen = 0;
+    msg->msg_controllen = 0;
+    msg->msg_flags = 0;
+    return leave(sock_recv_iov(s, msg->msg_iov, (int)msg->msg_iovlen, flags));
+}
+
+LM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
+{
+    if (!conn_enter(fd))
+        return lm_real.recvmmsg(fd, v, n, flags, t);
+    lm_unlock();
+    unsigned i = 0;
+    for (; i < n; i++) {
+        ssize_t r = recvmsg(fd, &v[i].msg_hdr, i ? flags | MSG_DONTWAIT : flags & ~MSG_WAITFORONE);
+        if (r < 0)
+            return i ? (int)i : -1;
+        v[i].msg_len = (unsigned)r;
+        if (r == 0)
+            return (int)i + 1;
+    }
+    return (int)i;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static __thread bool pending_sigpipe;
+
+static ssize_t sock_send(struct lm_sock *s, const void *buf, size_t len, int flags)
+{
+    bool nb = s->nonblock || (flags & MSG_DONTWAIT);
+    uint64_t deadline = nb ? 0 : lm_deadline(s->sndtimeo_ns ? s->sndtimeo_ns : UINT64_MAX);
+    uint64_t spin = 0;
+    size_t sent = 0;
+    if (len == 0 && !s->connecting)
+        return 0;
+    for (;;) {
+        lm_progress();
+        ssize_t n = mtp_sock_send(s->sk, (const uint8_t *)buf + sent, len - sent, lm_now());
+        if (n > 0) {
+            sent += (size_t)n;
+            if (sent == len)
+                return (ssize_t)sent;
+            continue;
+        }
+        if (n == -EPIPE && !(flags & MSG_NOSIGNAL))
+            pending_sigpipe = true;
+        if (n == -EAGAIN && s->conn_failed)
+            n = -EPIPE;
+        if (n != -EAGAIN)
+            return sent ? (ssize_t)sent : n;
+        if (nb || lm_now() >= deadline)
+            return sent ? (ssize_t)sent : -EAGAIN;
+        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR &&
+            (sent || !restart_after_signal(s->sndtimeo_ns)))
+            return sent ? (ssize_t)sent : -EINTR;
+    }
+}
+
+/* Several buffers: small ones gathered into one write (one event for the stack). */
+static ssize_t sock_send_iov(struct lm_sock *s, const struct iovec *iov, int cnt, int flags)
+{
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++)
+        total += iov[i].iov_len;
+    if (cnt > 1 && total <= GATHER_MAX) {
+        size_t off = 0;
+        for (int i = 0; i < cnt; i++) {
+            memcpy(gather_buf + off, iov[i].iov_base, iov[i].iov_len);
+            off += iov[i].iov_len;
+        }
+        return sock_send(s, gather_buf, total, flags);
+    }
+    ssize_t done = 0;
+    for (int i = 0; i < cnt; i++) {
+        if (!iov[i].iov_len)
+            continue;
+        ssize_t n = sock_send(s, iov[i].iov_base, iov[i].iov_len, done ? flags | MSG_DONTWAIT : flags);
+        if (n < 0)
+            return done ? done : n;
+        done += n;
+        if ((size_t)n < iov[i].iov_len)
+            break;
+    }
+    if (cnt == 0 || total == 0)
+        return sock_send(s, "", 0, flags);
+    return done;
+}
+
+static ssize_t leave_send(ssize_t rc)
+{
+    lm_unlock();
+    if (pending_sigpipe) {
+        pending_sigpipe = false;
+        raise(SIGPIPE);
+    }
+    if (rc < 0) {
+        errno = (int)-rc;
+        return -1;
+    }
+    return rc;
+}
+
+LM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+                         const struct sockaddr *addr, socklen_t alen)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.sendto(fd, buf, len, flags, addr, alen);
+    return leave_send(sock_send(s, buf, len, flags));
+}
+
+LM_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    return sendto(fd, buf, len, flags, NULL, 0);
+}
+
+LM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.write(fd, buf, len);
+    return leave_send(sock_send(s, buf, len, 0));
+}
+
+LM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.writev(fd, iov, cnt);
+    if (cnt < 0 || cnt > IOV_MAX)
+        return leave(-EINVAL);
+    return leave_send(sock_send_iov(s, iov, cnt, 0));
+}
+
+LM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.sendmsg(fd, msg, flags);
+    if (msg->msg_iovlen > IOV_MAX)
+        return leave(-EMSGSIZE);
+    return leave_send(sock_send_iov(s, msg->msg_iov, (int)msg->msg_iovlen, flags));
+}
+
+LM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+    if (!conn_enter(fd))
+        return lm_real.sendmmsg(fd, v, n, flags);
+    lm_unlock();
+    unsigned i = 0;
+    for (; i < n; i++) {
+        ssize_t r = sendmsg(fd, &v[i].msg_hdr, flags);
+        if (r < 0)
+            return i ? (int)i : -1;
+        v[i].msg_len = (unsigned)r;
+    }
+    return (int)i;
+}
+
+/* sendfile to an MTP connection: the file is read in chunks and sent; a chunk the socket
+ * takes only part of is read again next time (pread at the offset, or lseek back). */
+static ssize_t sock_sendfile(struct lm_sock *s, int in_fd, off_t *offset, size_t count)
+{
+    size_t done = 0;
+    off_t pos = offset ? *offset : 0;
+    while (done < count) {
+        size_t want = count - done < GATHER_MAX ? count - done : GATHER_MAX;
+        ssize_t r = offset ? pread(in_fd, gather_buf, want, pos) : lm_real.read(in_fd, gather_buf, want);
+        if (r < 0) {
+            if (done)
+                break;
+            return -errno;
+        }
+        if (r == 0)
+            break;
+        ssize_t n = sock_send(s, gather_buf, (size_t)r, done ? MSG_DONTWAIT : 0);
+        if (n < 0 && !offset)
+            lseek(in_fd, -r, SEEK_CUR);
+        if (n < 0) {
+            if (done)
+                break;
+            return n;
+        }
+        if (n < r && !offset)
+            lseek(in_fd, -(r - n), SEEK_CUR);
+        done += (size_t)n;
+        pos += n;
+        if (n < r)
+            break;
+    }
+    if (offset)
+        *offset = pos;
+    return (ssize_t)done;
+}
+
+LM_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
+{
+    struct lm_sock *s = conn_enter(out);
+    if (!s)
+        return lm_real.sendfile(out, in, offset, count);
+    return leave_send(sock_sendfile(s, in, offset, count));
+}
+
+LM_EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
+{
+    return sendfile(out, in, offset, count);
+}
+
+/* ---------------------------------------------------------------- shutdown, close */
+
+LM_EXPORT int shutdown(int fd, int how)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.shutdown(fd, how);
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return (int)leave(-EINVAL);
+    lm_progress();
+    int rc = 0;
+    if (how != SHUT_RD)
+        rc = mtp_sock_shutdown_wr(s->sk, lm_now());
+    if (how != SHUT_RD && rc == 0)
+        s->wr_shut = true;
+    if (how != SHUT_WR && rc == 0)
+        s->rd_shut = true;
+    mtp_ev_wake(&s->src);
+    g_lm.kick = true;
+    return (int)leave(rc);
+}
+
+LM_EXPORT int close(int fd)
+{
+    if (!lm_obj(fd))
+        return lm_real.close(fd);
+    lm_lock();
+    struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, fd);
+    struct mtp_fdobj *last = o ? mtp_fdtab_clear(&g_lm.fds, fd) : NULL;
+    if (o && !last && o->kind == LM_SOCK && ((struct lm_sock *)o)->kfd == fd)
+        ((struct lm_sock *)o)->kfd = other_fd((struct lm_sock *)o);
+    if (o && !last && o->kind == LM_EPOLL && ((struct lm_epoll *)o)->kfd == fd) {
+        struct lm_epoll *ep = (struct lm_epoll *)o;
+        uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+        for (uint32_t f = 0; f < cap; f++)
+            if (mtp_fdtab_get(&g_lm.fds, (int)f) == o)
+                ep->kfd = (int)f;
+    }
+    if (last)
+        lm_obj_release(last);
+    int rc = lm_real.close(fd);
+    int err = errno;
+    lm_unlock();
+    errno = err;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- names */
+
+LM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.getsockname(fd, addr, len);
+    uint32_t ip;
+    uint16_t port;
+    mtp_sock_local(s->sk, &ip, &port);
+    if (!addr || !len)
+        return (int)leave(-EFAULT);
+    addr_out(s->domain, ip, port, addr, len);
+    return (int)leave(0);
+}
+
+LM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    struct lm_sock *s = conn_enter(fd);
+    if (!s)
+        return lm_real.getpeername(fd, addr, len);
+    if (!addr || !len)
+        return (int)leave(-EFAULT);
+    lm_progress();
+    if (s->conn_failed || !mtp_sock_connected(s->sk))
+        return (int)leave(-ENOTCONN);
+    uint32_t ip;
+    uint16_t port;
+    mtp_sock_peer(s->sk, &ip, &port);
+    addr_out(s->domain, ip, port, addr, len);
+    return (int)leave(0);
+}
+
+/* ---------------------------------------------------------------- options */
+
+static uint64_t timeval_ns(const void *val, socklen_t len)
+{
+    struct timeval tv = {0, 0};
+    memcpy(&tv, val, len < sizeof tv ? len : sizeof tv);
+    return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
+}
+
+/* TCP-level options an MTP socket keeps (recorded on its kernel socket; NODELAY applied);
+ * any other TCP option is refused as unknown rather than accepted and ignored. */
+static bool tcp_opt_ok(int name)
+{
+    switch (name) {
+    case TCP_NODELAY: case TCP_CORK: case TCP_QUICKACK: case TCP_MAXSEG: case TCP_DEFER_ACCEPT:
+    case TCP_FASTOPEN: case TCP_INFO: case TCP_LINGER2: case TCP_SYNCNT: case TCP_WINDOW_CLAMP:
+        return true;
+    default:
+        return false;
+    }
+}
+
+LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    if (!lm_obj(fd))
+        return lm_real.setsockopt(fd, level, name, val, len);
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (!s || s->state == LM_NEW) {
+        if (s && level == SOL_SOCKET && val && len >= sizeof(struct timeval) &&
+            (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
+            *(name == SO_RCVTIMEO ? &s->rcvtimeo_ns : &s->sndtimeo_ns) = timeval_ns(val, len);
+        if (s && level == SOL_SOCKET && name == SO_LINGER && val && len >= sizeof(struct linger))
+            s->linger_zero = ((const struct linger *)val)->l_onoff &&
+                             !((const struct linger *)val)->l_linger;
+        lm_unlock();
+        return lm_real.setsockopt(fd, level, name, val, len);
+    }
+    int rc = 0;
+    if (level == IPPROTO_TCP && !tcp_opt_ok(name))
+        rc = -ENOPROTOOPT;
+    else if (level == SOL_SOCKET && name == SO_REUSEADDR && s->state == LM_LISTEN) {
+        if (!val || len < sizeof(int))
+            rc = -EINVAL;
+        else
+            s->app_reuseaddr = *(const int *)val != 0;
+    } else if (level == SOL_SOCKET && name == SO_REUSEPORT && s->state == LM_LISTEN) {
+        rc = -ENOPROTOOPT; /* one MTP listener per port and process */
+    } else if (lm_real.setsockopt(fd, level, name, val, len) < 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
+        *(name == SO_RCVTIMEO ? &s->rcvtimeo_ns : &s->sndtimeo_ns) = timeval_ns(val, len);
+    if (rc == 0 && level == SOL_SOCKET && name == SO_LINGER)
+        s->linger_zero = ((const struct linger *)val)->l_onoff &&
+                         !((const struct linger *)val)->l_linger;
+    if (rc == 0 && s->state == LM_CONN && len >= sizeof(int)) {
+        if (level == IPPROTO_TCP && name == TCP_NODELAY)
+            mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, *(const int *)val != 0, lm_now());
+        if (level == SOL_SOCKET && name == SO_KEEPALIVE)
+            mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, *(const int *)val != 0, lm_now());
+    }
+    return (int)leave(rc);
+}
+
+static void fill_tcp_info(struct lm_sock *s, struct tcp_info *ti)
+{
+    memset(ti, 0, sizeof *ti);
+    struct mtp_sock_info in;
+    mtp_sock_info(s->sk, &in);
+    ti->tcpi_state = in.tcp_state;
+    ti->tcpi_retransmits = (uint8_t)(in.retransmits > 255 ? 255 : in.retransmits);
+    ti->tcpi_rto = (uint32_t)in.rto_us;
+    ti->tcpi_snd_mss = in.mss;
+    ti->tcpi_rcv_mss = in.mss;
+    ti->tcpi_rtt = (uint32_t)in.rtt_us;
+    ti->tcpi_rttvar = (uint32_t)in.rttvar_us;
+    ti->tcpi_snd_cwnd = in.mss ? (uint32_t)(in.cwnd_bytes / in.mss) : 0;
+    ti->tcpi_unacked = in.mss ? (uint32_t)((in.tx_queued + in.mss - 1) / in.mss) : 0;
+    ti->tcpi_total_retrans = in.retransmits;
+}
+
+static int opt_int(void *val, socklen_t *len, int v)
+{
+    if (!val || !len)
+        return -EFAULT;
+    socklen_t n = *len < sizeof v ? *len : sizeof v;
+    memcpy(val, &v, n);
+    *len = n;
+    return 0;
+}
+
+LM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    if (!lm_obj(fd))
+        return lm_real.getsockopt(fd, level, name, val, len);
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (!s || s->state == LM_NEW) {
+        lm_unlock();
+        return lm_real.getsockopt(fd, level, name, val, len);
+    }
+    int rc;
+    if (level == SOL_SOCKET && name == SO_ERROR && s->state == LM_CONN) {
+        lm_progress();
+        int e = mtp_sock_error(s->sk);
+        if (e && s->connecting) {
+            s->connecting = false;
+            s->conn_failed = true;
+        }
+        rc = opt_int(val, len, -e);
+    } else if (level == SOL_SOCKET && name == SO_REUSEADDR && s->state == LM_LISTEN) {
+        rc = opt_int(val, len, s->app_reuseaddr);
+    } else if (level == IPPROTO_TCP && name == TCP_INFO && s->state == LM_CONN) {
+        struct tcp_info ti;
+        fill_tcp_info(s, &ti);
+        if (!val || !len) {
+            rc = -EFAULT;
+        } else {
+            socklen_t n = *len < sizeof ti ? *len : sizeof ti;
+            memcpy(val, &ti, n);
+            *len = n;
+            rc = 0;
+        }
+    } else if (level == IPPROTO_TCP && name == TCP_MAXSEG && s->state == LM_CONN) {
+        struct mtp_sock_info in;
+        mtp_sock_info(s->sk, &in);
+        rc = opt_int(val, len, (int)in.mss);
+    } else if (level == IPPROTO_TCP && !tcp_opt_ok(name)) {
+        rc = -ENOPROTOOPT;
+    } else {
+        rc = lm_real.getsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+    }
+    return (int)leave(rc);
+}
+
+/* ---------------------------------------------------------------- fcntl, ioctl, dup */
+
+/* newfd (made by the kernel from fd) points at fd's object too. */
+static int dup_track(int fd, int newfd)
+{
+    if (newfd < 0 || newfd == fd)
+        return newfd;
+    lm_lock();
+    struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, fd), *dropped = mtp_fdtab_clear(&g_lm.fds, newfd);
+    if (dropped)
+        lm_obj_release(dropped);
+    if (o && mtp_fdtab_set(&g_lm.fds, newfd, o, &dropped) == 0 && dropped)
+        lm_obj_release(dropped);
+    lm_unlock();
+    return newfd;
+}
+
+static int sock_fcntl(int fd, int cmd, void *arg)
+{
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (!s || s->state == LM_NEW) {
+        lm_unlock();
+        return lm_real.fcntl(fd, cmd, arg);
+    }
+    int rc;
+    if (cmd == F_GETFL) {
+        rc = lm_real.fcntl(fd, F_GETFL);
+        if (rc >= 0)
+            rc = (rc & ~O_NONBLOCK) | (s->nonblock ? O_NONBLOCK : 0);
+    } else { /* F_SETFL: the listener's kernel socket stays non-blocking */
+        int fl = (int)(intptr_t)arg;
+        s->nonblock = (fl & O_NONBLOCK) != 0;
+        rc = lm_real.fcntl(fd, F_SETFL, s->state == LM_LISTEN ? fl | O_NONBLOCK : fl);
+    }
+    int err = errno;
+    lm_unlock();
+    errno = err;
+    return rc;
+}
+
+static int any_fcntl(int fd, int cmd, void *arg)
+{
+    if (!lm_obj(fd) && !(cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+        return lm_real.fcntl(fd, cmd, arg);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+        int nfd = lm_real.fcntl(fd, cmd, arg);
+        return lm_obj(fd) ? dup_track(fd, nfd) : nfd;
+    }
+    if (cmd == F_GETFL || cmd == F_SETFL)
+        return sock_fcntl(fd, cmd, arg);
+    return lm_real.fcntl(fd, cmd, arg);
+}
+
+LM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return any_fcntl(fd, cmd, arg);
+}
+
+LM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return any_fcntl(fd, cmd, arg);
+}
+
+LM_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (!lm_obj(fd) || (req != FIONBIO && req != FIONREAD && req != SIOCOUTQ))
+        return lm_real.ioctl(fd, req, arg);
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (!s || s->state == LM_NEW || (req != FIONBIO && s->state != LM_CONN)) {
+        lm_unlock();
+        return lm_real.ioctl(fd, req, arg);
+    }
+    int rc = 0;
+    if (!arg) {
+        rc = -EFAULT;
+    } else if (req == FIONBIO) {
+        s->nonblock = *(int *)arg != 0;
+        if (s->state == LM_CONN)
+            lm_real.ioctl(fd, FIONBIO, arg);
+    } else {
+        lm_progress();
+        struct mtp_sock_info in;
+        mtp_sock_info(s->sk, &in);
+        uint64_t v = req == FIONREAD ? in.rx_queued + s->peek_len : in.tx_queued;
+        *(int *)arg = v > INT32_MAX ? INT32_MAX : (int)v;
+    }
+    return (int)leave(rc);
+}
+
+LM_EXPORT int dup(int fd)
+{
+    int nfd = lm_real.dup(fd);
+    return lm_obj(fd) ? dup_track(fd, nfd) : nfd;
+}
+
+LM_EXPORT int dup3(int fd, int newfd, int flags)
+{
+    bool track = lm_obj(fd) || lm_obj(newfd);
+    int rc = lm_real.dup3(fd, newfd, flags);
+    return track && rc >= 0 ? dup_track(fd, rc) : rc;
+}
+
+LM_EXPORT int dup2(int fd, int newfd)
+{
+    if (fd == newfd) /* dup2's own case: fd's validity, no change */
+        return lm_real.fcntl(fd, F_GETFD) < 0 ? -1 : newfd;
+    return dup3(fd, newfd, 0);
+}
+
+/* ---------------------------------------------------------------- fortified variants */
+
+LM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+    if (len > buflen)
+        abort();
+    return read(fd, buf, len);
+}
+
+LM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    if (len > buflen)
+        abort();
+    return recv(fd, buf, len, flags);
+}
+
+LM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                                 struct sockaddr *addr, socklen_t *alen)
+{
+    if (len > buflen)
+        abort();
+    return recvfrom(fd, buf, len, flags, addr, alen);
+}
