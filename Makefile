@@ -118,7 +118,7 @@ test: deps
 # fragment that could not build it) and fails the run under CI (CI=true). Suites beyond these
 # run too; add yours here when it must never silently disappear.
 SUITES := test-gen test-analysis test-core test-engine-e2e test-engine-programs test-sim test-tcp \
-          test-hostile test-quic test-xdp test-mtpcat test-mtpcat-skb test-mtpcat-san test-mtpcat-lo \
+          test-hostile test-quic test-homa test-xdp test-mtpcat test-mtpcat-skb test-mtpcat-san test-mtpcat-lo \
           test-mtpcat-drops test-dpdk test-dpdk-tcp test-dpdk-tso test-dpdk-tcp-san test-libmtp \
           test-mtprun test-install test-compat test-compat-apps test-compat-canfail
 SUITES_MISSING = $(filter-out $(TESTS),$(SUITES))
