@@ -36,7 +36,9 @@
     X(rand32,     RAND32,     0, 0,  rand32)                                                \
     X(data,       DATA,       3, 3,  data)                                                  \
     X(len,        LEN,        1, 1,  len)                                                   \
-    X(extract,    EXTRACT,    2, 2,  extract)
+    X(extract,    EXTRACT,    2, 2,  extract)                                               \
+    X(tx_appended, TX_APPENDED, 1, 1, unit_model)                                           \
+    X(tx_acked,   TX_ACKED,   1, 1,  unit_model)
 
 #define MTPC_INSTR_BUILTINS(X)                                                              \
     X(new_rx_ordered_data, NEW_RX,        2, 3, scalar,  NEW_RX_DATA,                       \
@@ -71,6 +73,8 @@
       (MTPC_F(u.sched.queue, uint16_t), MTPC_F(u.sched.value, uint64_t)))                   \
     X(notify,              NOTIFY,        2, 2, scalar,  NOTIFY,                            \
       (MTPC_F(u.note.code, uint32_t), MTPC_F(u.note.value, uint64_t)))                      \
+    X(set_flow_prio,       SET_FLOW_PRIO, 1, 1, scalar,  SET_FLOW_PRIO,                     \
+      (MTPC_F(u.sched.value, uint64_t)))                                                    \
     X(produce,             PRODUCE,       1, 2, produce, NONE, ())
 
 /* Most fields an instruction row fills. */

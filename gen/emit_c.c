@@ -298,7 +298,7 @@ static void emit_record_literal(Buf *b, Expr *e)
 
 static void emit_ctor(Buf *b, Expr *e)
 {
-    if (e->named) {
+    if (e->named || e->nargs == 0) {
         emit_record_literal(b, e);
         return;
     }
@@ -388,6 +388,14 @@ static void emit_v_extract(Buf *b, Expr *e)
     bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
             "return MTP_PARSE_MALFORMED; mtp_e%d; })",
          rec_ctype(bp), n, P, name_of(bp->name), n, n);
+}
+
+/* invariants only (the analysis harness defines these) */
+static void emit_v_unit_model(Buf *b, Expr *e)
+{
+    bput(b, "mtph_tx_%s(", e->builtin == B_TX_APPENDED ? "appended" : "acked");
+    emit_expr(b, e->args[0]);
+    bput(b, ")");
 }
 
 #define MTPC_V_EMIT(name, id, lo, hi, kind) [B_##id] = emit_v_##kind,
@@ -491,6 +499,38 @@ static void emit_method(Buf *b, Expr *e)
                  bs, n, bs, n, expr_str(a[0]), n, n, n, n, n, n, n, n, n, n);
             return;
         case M_CLEAR: bput(b, "((%s).len = 0)", bs); return;
+        case M_FIND: {
+            char *f = name_of(e->field->name);
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); __typeof__(mtp_l%d->v[0].%s) mtp_k%d = "
+                    "(__typeof__(mtp_l%d->v[0].%s))(%s); uint32_t mtp_i%d = 0; "
+                    "while (mtp_i%d < mtp_l%d->len && mtp_l%d->v[mtp_i%d].%s != mtp_k%d) mtp_i%d++; "
+                    "mtp_i%d; })",
+                 bs, n, bs, n, f, n, n, f, expr_str(a[1]), n, n, n, n, n, f, n, n, n);
+            return;
+        }
+        case M_UPDATE:
+            if (bt->kind == TY_LIST) {
+                bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); uint64_t mtp_i%d = (uint64_t)(%s); "
+                        "%s mtp_v%d = (%s); if (mtp_i%d < mtp_l%d->len) mtp_l%d->v[mtp_i%d] = mtp_v%d; })",
+                     bs, n, bs, n, expr_str(a[0]), et, n, expr_str(a[1]), n, n, n, n, n);
+                return;
+            }
+            /* out of its place, then back in after the equal keys (as add does) */
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); uint64_t mtp_i%d = (uint64_t)(%s); "
+                    "%s mtp_v%d = (%s); if (mtp_i%d < mtp_l%d->len) { "
+                    "memmove(&mtp_l%d->v[mtp_i%d], &mtp_l%d->v[mtp_i%d + 1], "
+                    "(mtp_l%d->len - mtp_i%d - 1) * sizeof mtp_l%d->v[0]); "
+                    "uint32_t mtp_j%d = mtp_l%d->len - 1; "
+                    "while (mtp_j%d > 0 && mtp_l%d->v[mtp_j%d - 1].%s > mtp_v%d.%s) { "
+                    "mtp_l%d->v[mtp_j%d] = mtp_l%d->v[mtp_j%d - 1]; mtp_j%d--; } "
+                    "mtp_l%d->v[mtp_j%d] = mtp_v%d; } })",
+                 bs, n, bs, n, expr_str(a[0]), et, n, expr_str(a[1]), n, n,
+                 n, n, n, n, n, n, n,
+                 n, n,
+                 n, n, n, name_of(bt->key_field->name), n, name_of(bt->key_field->name),
+                 n, n, n, n, n,
+                 n, n, n);
+            return;
         case M_LEN: bput(b, "((uint32_t)(%s).len)", bs); return;
         case M_FIRST:
             bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); mtp_l%d->len ? mtp_l%d->v[0] : %s; })", bs,
@@ -2087,6 +2127,7 @@ static void emit_dispatch(void)
         emit("    case MTPG_%s_EV_%s:\n", U, upper_of(e->ev->name));
         for (int pass = 0; pass < 2; pass++) {
             Decl **procs = pass ? e->eprocs : e->procs;
+            Expr **guards = pass ? e->eguards : e->guards;
             int np = pass ? e->nels : e->nchain;
             if (pass && !e->has_else)
                 break;
@@ -2102,8 +2143,12 @@ static void emit_dispatch(void)
                          upper_of(p->p_globals[g]->name));
                 if (p->p_scratch)
                     bput(&a, ", sp");
+                if (guards[i]) /* chosen at deploy time */
+                    emit("            if (%s) {\n", expr_str(guards[i]));
                 emit("            n++;\n            if (mtpg_%s_proc_%s(%s))\n                return n;\n",
                      P, name_of(p->name), bstr(&a));
+                if (guards[i])
+                    emit("            }\n");
             }
             emit("        }\n");
         }
@@ -2464,3 +2509,18 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     emit_dispatch();
     emit_descriptor();
 }
+
+/* ------------------------------------------------------------ for other emitters */
+
+/* emit_harness.c writes C for the same program: names, types and expressions as here */
+void mtpc_c_begin(Program *p)
+{
+    prog = p;
+    P = p->name;
+    U = p->upper;
+    tmp_counter = 0;
+}
+
+char *mtpc_c_type(const Type *t) { return ctype(t); }
+
+char *mtpc_c_expr(Expr *e) { return expr_str(e); }
