@@ -59,8 +59,7 @@ struct lm_sock {
     bool absorb_queued;            /* on g_lm.absorb: its peer closed, unread bytes to take */
     struct lm_sock *rp_next;       /* SO_REUSEPORT listeners of this process sharing `sk` (the
                                       first is the MTP socket's user) */
-    bool nosigpipe;
-    int linger_zero;               /* SO_LINGER {1, 0}: close aborts */
+    bool linger_zero;              /* SO_LINGER {1, 0}: close aborts */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
     uint8_t *peek;                 /* bytes received by MSG_PEEK, returned first */
     size_t peek_len;

@@ -444,14 +444,25 @@ void lm_progress(void)
     g_lm.last_progress_ns = now;
 }
 
-/* The wake fd said "frames" and the stack then found nothing to do: a target whose fd stays
- * readable without work (a frame it cannot take yet) must not make sleepers spin. Until the
- * stack handles something again, they look every millisecond instead of waiting on it. */
+/* The wake fd said "frames", the stack then found nothing to do and the fd is still readable,
+ * several times running: a target whose fd stays readable without work (a frame it cannot
+ * take yet) must not make sleepers spin. Until the stack handles something again, they look
+ * every millisecond instead of waiting on the fd. */
+#define STUCK_WAKES 4
 static __thread bool woke_by_fd;
+static __thread unsigned idle_fd_wakes;
 
+/* Once per sleep, after the stack ran: may this thread wait on the wake fd? */
 static bool wake_fd_usable(void)
 {
-    return g_lm.wake_fd >= 0 && !(woke_by_fd && g_lm.last_poll_n == 0);
+    struct pollfd p = {.fd = g_lm.wake_fd, .events = POLLIN};
+    struct timespec zero = {0, 0};
+    if (woke_by_fd && g_lm.last_poll_n == 0 && lm_real.ppoll(&p, 1, &zero, NULL) == 1)
+        idle_fd_wakes++; /* still readable right after a poll that found nothing */
+    else
+        idle_fd_wakes = 0;
+    woke_by_fd = false;
+    return g_lm.wake_fd >= 0 && idle_fd_wakes < STUCK_WAKES;
 }
 
 /* ---------------------------------------------------------------- sleeping */
@@ -503,18 +514,19 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
             return 0;
         }
     }
+    bool use_fd = false;
     if (g_lm.stack) {
         uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
         if (timer < deadline)
             deadline = timer;
-        if (!wake_fd_usable() && deadline > now + 1000000) /* no wake fd: look every ms */
+        use_fd = wake_fd_usable();
+        if (!use_fd && deadline > now + 1000000) /* no wake fd: look every ms */
             deadline = now + 1000000;
     }
     struct pollfd local[64], *pf = local;
     if (nk + 2 > 64 && !(pf = malloc(sizeof *pf * (size_t)(nk + 2))))
         return -ENOMEM;
     int n = 0;
-    bool use_fd = g_lm.stack && wake_fd_usable();
     if (use_fd)
         pf[n++] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     sleeper_add();

@@ -14,6 +14,7 @@
 #      the other namespace and over the host's loopback (the listener's kernel half), wrk 3 s
 #      without errors
 #   8. MTP_TARGET=dpdk under LD_PRELOAD (net_af_packet): lm_echo both ways
+#   9. MTP_IFACE=lo: a kernel client on 127.0.0.1 -> an MTP server
 #   7. iperf3 -s (on ::) under libmtp.so: -t 2, -R, -P 4 from a kernel client; memcached -t 4
 #      under libmtp.so with 16 kernel and 16 MTP client threads
 #   4b. mtpstat lists the MTP server's listener and connection, and its counters
@@ -245,4 +246,13 @@ if [ -e "$(dirname "$lib")/libmtp_dpdk.so" ]; then
     say "MTP_TARGET=dpdk (EAL started on first use, no hugepages): lm_echo both ways, $(grep -c '^ok' "$tmp/d2") checks"
     stop "$dsrv"
 fi
+# ---------------------------------------------------------------- 9. MTP_IFACE=lo
+bg_lo() { mx_bg A env LD_PRELOAD="$lib" MTP_IFACE=lo "$@"; }
+bg_lo MTP_PCAP="$tmp/lo.pcap" timeout 60 "$echo_bin" serve 7500 4 >/dev/null; lo_srv=$MX_BG_PID
+wait_listen A 7500
+mx_in A timeout 60 "$echo_bin" check 127.0.0.1 7500 7501 >"$tmp/lo" ||
+    { cat "$tmp/lo"; fail "lm_echo: kernel client -> MTP server on lo"; }
+[ "$(stat -c %s "$tmp/lo.pcap")" -gt 1000000 ] || fail "lo: the traffic did not go through the stack"
+say "MTP_IFACE=lo: kernel client -> MTP server on 127.0.0.1, $(grep -c '^ok' "$tmp/lo") checks"
+stop "$lo_srv"
 say "PASS"
