@@ -36,7 +36,9 @@
     X(rand32,     RAND32,     0, 0,  rand32)                                                \
     X(data,       DATA,       3, 3,  data)                                                  \
     X(len,        LEN,        1, 1,  len)                                                   \
-    X(extract,    EXTRACT,    2, 2,  extract)
+    X(extract,    EXTRACT,    2, 2,  extract)                                               \
+    X(tx_appended, TX_APPENDED, 1, 1, unit_model)                                           \
+    X(tx_acked,   TX_ACKED,   1, 1,  unit_model)
 
 #define MTPC_INSTR_BUILTINS(X)                                                              \
     X(new_rx_ordered_data, NEW_RX,        2, 3, scalar,  NEW_RX_DATA,                       \

@@ -298,7 +298,7 @@ static void emit_record_literal(Buf *b, Expr *e)
 
 static void emit_ctor(Buf *b, Expr *e)
 {
-    if (e->named) {
+    if (e->named || e->nargs == 0) {
         emit_record_literal(b, e);
         return;
     }
@@ -388,6 +388,14 @@ static void emit_v_extract(Buf *b, Expr *e)
     bput(b, "({ %s mtp_e%d; if (mtpg_%s_bp_%s_extract(mtp_pkt, &mtp_pos, &mtp_e%d) != 0) "
             "return MTP_PARSE_MALFORMED; mtp_e%d; })",
          rec_ctype(bp), n, P, name_of(bp->name), n, n);
+}
+
+/* invariants only (the analysis harness defines these) */
+static void emit_v_unit_model(Buf *b, Expr *e)
+{
+    bput(b, "mtph_tx_%s(", e->builtin == B_TX_APPENDED ? "appended" : "acked");
+    emit_expr(b, e->args[0]);
+    bput(b, ")");
 }
 
 #define MTPC_V_EMIT(name, id, lo, hi, kind) [B_##id] = emit_v_##kind,
@@ -2087,6 +2095,7 @@ static void emit_dispatch(void)
         emit("    case MTPG_%s_EV_%s:\n", U, upper_of(e->ev->name));
         for (int pass = 0; pass < 2; pass++) {
             Decl **procs = pass ? e->eprocs : e->procs;
+            Expr **guards = pass ? e->eguards : e->guards;
             int np = pass ? e->nels : e->nchain;
             if (pass && !e->has_else)
                 break;
@@ -2102,8 +2111,12 @@ static void emit_dispatch(void)
                          upper_of(p->p_globals[g]->name));
                 if (p->p_scratch)
                     bput(&a, ", sp");
+                if (guards[i]) /* chosen at deploy time */
+                    emit("            if (%s) {\n", expr_str(guards[i]));
                 emit("            n++;\n            if (mtpg_%s_proc_%s(%s))\n                return n;\n",
                      P, name_of(p->name), bstr(&a));
+                if (guards[i])
+                    emit("            }\n");
             }
             emit("        }\n");
         }
@@ -2464,3 +2477,18 @@ void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname)
     emit_dispatch();
     emit_descriptor();
 }
+
+/* ------------------------------------------------------------ for other emitters */
+
+/* emit_harness.c writes C for the same program: names, types and expressions as here */
+void mtpc_c_begin(Program *p)
+{
+    prog = p;
+    P = p->name;
+    U = p->upper;
+    tmp_counter = 0;
+}
+
+char *mtpc_c_type(const Type *t) { return ctype(t); }
+
+char *mtpc_c_expr(Expr *e) { return expr_str(e); }

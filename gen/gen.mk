@@ -2,7 +2,7 @@
 # (ASan+UBSan, used by the tests). `make test-gen` runs the Criterion suite (ok/err/golden
 # programs, mtp-programs/*.mtp, the generated C under the warning flags, the BPF header under
 # clang -target bpf), the crash corpus and a 60 s libFuzzer run of the front end.
-MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/main.c
+MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/emit_harness.c gen/main.c
 BINS      += $(MTPC)
 
 $(MTPC): $(MTPC_SRCS) gen/mtpc.h gen/builtins.h
@@ -42,7 +42,8 @@ $(B)/san/tests/gen/test_%: gen/tests/test_%.c $(GEN_OK_DIR)/%.c $(B)/san/lib/lib
 
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
-GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/tests/fuzz_mtpc.c
+GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/emit_harness.c \
+                 gen/tests/fuzz_mtpc.c
 $(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h gen/builtins.h
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Igen -fsanitize=fuzzer,address,undefined \
@@ -58,15 +59,34 @@ test-gen: $(MTPC) $(MTPC_SAN) $(GEN_TEST) $(GEN_BPF_LOAD) $(GEN_RUN_TESTS)
 	@$(MAKE) --no-print-directory fuzz-gen
 TESTS += test-gen
 
-# Runs the fuzzer for 60 s seeded by the ok programs; a crash fails the target.
+# Runs the fuzzer for 60 s seeded by the ok programs; a crash fails the target. The random
+# seed is printed (FUZZ_SEED=N repeats a run); an input that crashed, leaked or hung is kept
+# in gen/tests/corpus/ as fuzz-<sha1>.mtp, where corpus.sh replays it on every run: commit it
+# with the fix.
+ifndef FUZZ_SEED
+FUZZ_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 fuzz-gen: $(GEN_FUZZ)
-	@echo "== $(GEN_FUZZ) (60 s)"
+	@echo "== $(GEN_FUZZ) (60 s, -seed=$(FUZZ_SEED); repeat with FUZZ_SEED=$(FUZZ_SEED))"
 	@rm -rf $(B)/tmp/fuzz-gen && mkdir -p $(B)/tmp/fuzz-gen/corpus
-	@cp gen/tests/ok/*.mtp $(B)/tmp/fuzz-gen/corpus/
-	@$(GEN_FUZZ) -max_total_time=60 -timeout=10 -rss_limit_mb=1024 \
+	@cp gen/tests/ok/*.mtp gen/tests/corpus/*.mtp $(B)/tmp/fuzz-gen/corpus/
+	@$(GEN_FUZZ) -seed=$(FUZZ_SEED) -max_total_time=60 -timeout=10 -rss_limit_mb=1024 \
 	  -artifact_prefix=$(B)/tmp/fuzz-gen/ $(B)/tmp/fuzz-gen/corpus >$(B)/tmp/fuzz-gen/log 2>&1 \
-	  || { tail -40 $(B)/tmp/fuzz-gen/log; exit 1; }
+	  || { tail -40 $(B)/tmp/fuzz-gen/log; \
+	       for a in $(B)/tmp/fuzz-gen/crash-* $(B)/tmp/fuzz-gen/leak-* $(B)/tmp/fuzz-gen/timeout-* \
+	                $(B)/tmp/fuzz-gen/oom-*; do [ -f "$$a" ] || continue; \
+	         k=gen/tests/corpus/fuzz-$$(sha1sum "$$a" | cut -c1-12).mtp; cp "$$a" "$$k"; \
+	         echo "fuzz-gen: kept $$(basename "$$a") as $$k (seed $(FUZZ_SEED))"; done; exit 1; }
 	@grep -E "^Done|stat::number_of_executed_units" $(B)/tmp/fuzz-gen/log | tail -1
+
+# Protocol analysis (mtpc --emit=harness): every shipped program and the analysis test
+# program run clean for a bounded time; its seeded-bug variants are each found in under a
+# minute (gen/tests/analysis.sh; CHAIN_S / PARSE_S set the clean runs' seconds).
+.PHONY: test-analysis
+test-analysis: $(MTPC)
+	@echo "== gen/tests/analysis.sh"
+	@bash gen/tests/analysis.sh $(MTPC) $(B)/tmp/analysis
+TESTS += test-analysis
 
 # Refreshes gen/tests/ok/*.golden.{c,h} from the current compiler (review the diff!).
 golden: $(MTPC)

@@ -16,6 +16,7 @@ static void usage(FILE *o)
             "                 stdout (C: the header, then the code)\n"
             "  --emit=c       generated C for the runtime (default)\n"
             "  --emit=bpf     header for the XDP steering program\n"
+            "  --emit=harness the protocol analysis harness (libFuzzer drivers, needs X.h)\n"
             "  --emit=ast     print the syntax tree\n"
             "  --check        parse and check only\n"
             "  --help, --version\n");
@@ -69,8 +70,9 @@ int main(int argc, char **argv)
             out = argv[i];
         } else if (!strncmp(a, "--emit=", 7)) {
             emit = a + 7;
-            if (strcmp(emit, "c") && strcmp(emit, "bpf") && strcmp(emit, "ast"))
-                mtpc_fatal("unknown --emit kind '%s' (c, bpf, ast)", emit);
+            if (strcmp(emit, "c") && strcmp(emit, "bpf") && strcmp(emit, "ast") &&
+                strcmp(emit, "harness"))
+                mtpc_fatal("unknown --emit kind '%s' (c, bpf, harness, ast)", emit);
         } else if (!strcmp(a, "--check")) {
             check = true;
         } else if (a[0] == '-' && a[1]) {
@@ -105,6 +107,12 @@ int main(int argc, char **argv)
     if (!strcmp(emit, "bpf")) {
         FILE *o = out ? open_out(out) : stdout;
         mtpc_emit_bpf(p, o);
+        close_out(o, out ? out : "stdout");
+        return 0;
+    }
+    if (!strcmp(emit, "harness")) {
+        FILE *o = out ? open_out(out) : stdout;
+        mtpc_emit_harness(p, o, mtpc_fmt("%s.h", p->name));
         close_out(o, out ? out : "stdout");
         return 0;
     }

@@ -205,7 +205,7 @@ struct Stmt {
 typedef enum {
     D_CONST, D_PARAM, D_STRUCT, D_FLOWID, D_EVENT, D_CONTEXT, D_SCRATCH, D_NETHDR, D_OPT,
     D_OPTUNION, D_OPTLIST, D_BP, D_SEGRULE, D_COALESCE, D_SCHED, D_PARSER, D_PROC, D_FUNC,
-    D_DISPATCH, D_DEPLOY, D_ENUM, D_FRAMEUNION,
+    D_DISPATCH, D_DEPLOY, D_ENUM, D_FRAMEUNION, D_INVARIANT,
 } DeclKind;
 
 enum { EVK_APP, EVK_NET, EVK_TIMER };
@@ -247,9 +247,11 @@ struct DispEntry {
     Decl *ev;
     Token **chain;
     Decl **procs;
+    Expr **guards;  /* `proc if expr`: runs only when expr (constants, params) holds; NULL */
     int nchain;
     Token **els;
     Decl **eprocs;
+    Expr **eguards;
     int nels;
     bool has_else;
 };
@@ -371,6 +373,11 @@ void mtpc_sema(Program *p);
 void mtpc_dump_ast(Program *p, FILE *out);
 void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname);
 void mtpc_emit_bpf(Program *p, FILE *out);
+void mtpc_emit_harness(Program *p, FILE *out, const char *hname);
+/* emit_c.c's C for the other emitters: after mtpc_c_begin(p), types and expressions */
+void mtpc_c_begin(Program *p);
+char *mtpc_c_type(const Type *t);
+char *mtpc_c_expr(Expr *e);
 
 /* helpers shared by sema and the emitters */
 Decl *mtpc_find_decl(Program *p, const char *name, int len);

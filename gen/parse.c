@@ -35,7 +35,7 @@ static Token *skip(const char *s)
 static const char *keywords[] = {
     "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
     "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-    "proc", "func", "dispatch", "deploy", "if", "else", "for", "return", "stop", "drop",
+    "proc", "func", "invariant", "dispatch", "deploy", "if", "else", "for", "return", "stop", "drop",
     "when", "assert", "true", "false", "bool", "bit", "csum16", "addr_t", "data_t", "timer_t",
     "sliding_wnd", "list", "sorted_list", "void", "pkt", "uint8", "uint16", "uint32", "uint64",
     "int8", "int16", "int32", "int64", "varint", "frame_union",
@@ -710,8 +710,32 @@ static Token **ident_list(const char *open, const char *close, int *n)
     return v;
 }
 
-/* dispatch = "dispatch" [ ident ] "{" { ident "->" chain [ "else" chain ] ";" } "}"
- * chain    = "{" [ ident { "," ident } ] "}" */
+/* chain = "{" [ step { "," step } ] "}"    step = ident [ "if" expr ] */
+static Token **chain_list(int *n, Expr ***guards)
+{
+    Token *buf[256];
+    Expr *gbuf[256];
+    *n = 0;
+    skip("{");
+    while (!equal("}")) {
+        if (*n > 0)
+            skip(",");
+        if (equal("}"))
+            break;
+        if (*n >= 256)
+            mtpc_error_at(tok, "list too long");
+        buf[*n] = ident("a name");
+        gbuf[(*n)++] = consume("if") ? expr() : NULL;
+    }
+    skip("}");
+    Token **v = mtpc_calloc((size_t)*n, sizeof(Token *));
+    memcpy(v, buf, (size_t)*n * sizeof(Token *));
+    *guards = mtpc_calloc((size_t)*n, sizeof(Expr *));
+    memcpy(*guards, gbuf, (size_t)*n * sizeof(Expr *));
+    return v;
+}
+
+/* dispatch = "dispatch" [ ident ] "{" { ident "->" chain [ "else" chain ] ";" } "}" */
 static Decl *dispatch_decl(Token *kw)
 {
     Decl *d = new_decl(D_DISPATCH, kw);
@@ -723,10 +747,10 @@ static Decl *dispatch_decl(Token *kw)
         DispEntry *e = mtpc_calloc(1, sizeof *e);
         e->ev_name = ident("an event name");
         skip("->");
-        e->chain = ident_list("{", "}", &e->nchain);
+        e->chain = chain_list(&e->nchain, &e->guards);
         if (consume("else")) {
             e->has_else = true;
-            e->els = ident_list("{", "}", &e->nels);
+            e->els = chain_list(&e->nels, &e->eguards);
         }
         skip(";");
         cur = cur->next = e;
@@ -874,6 +898,7 @@ static Decl *optlist_decl(Token *kw)
  *      | "coalesce" ident params block | sched
  *      | "parser" ident params block | "proc" ident params block
  *      | "func" ( type | "void" ) ident params block
+ *      | "invariant" ident params block
  *      | dispatch | deploy
  * granularity = ( "flow" | "listener" | "shared" ) "(" ident ")" | "global"
  */
@@ -1003,11 +1028,13 @@ static Decl *decl(void)
         return dispatch_decl(kw);
     if (consume("deploy"))
         return deploy_decl(kw);
-    if (consume("coalesce") || consume("parser") || consume("proc") || consume("func")) {
-        DeclKind k = tok_is(kw, "coalesce") ? D_COALESCE
-                     : tok_is(kw, "parser") ? D_PARSER
-                     : tok_is(kw, "proc")   ? D_PROC
-                                            : D_FUNC;
+    if (consume("coalesce") || consume("parser") || consume("proc") || consume("func") ||
+        consume("invariant")) {
+        DeclKind k = tok_is(kw, "coalesce")    ? D_COALESCE
+                     : tok_is(kw, "parser")    ? D_PARSER
+                     : tok_is(kw, "proc")      ? D_PROC
+                     : tok_is(kw, "invariant") ? D_INVARIANT
+                                               : D_FUNC;
         Decl *d = new_decl(k, kw);
         if (k == D_FUNC) {
             if (equal("void")) {
@@ -1347,6 +1374,7 @@ void mtpc_dump_ast(Program *p, FILE *o)
         case D_PARSER:
         case D_PROC:
         case D_FUNC:
+        case D_INVARIANT:
             fprintf(o, " (");
             for (Param *pa = d->params; pa; pa = pa->next) {
                 dump_type(o, pa->ty);

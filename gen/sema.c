@@ -12,7 +12,7 @@ const char *decl_kind_name(DeclKind k)
     static const char *n[] = {
         "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
         "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-        "proc", "func", "dispatch", "deploy", "enum", "frame_union",
+        "proc", "func", "dispatch", "deploy", "enum", "frame_union", "invariant",
     };
     return n[k];
 }
@@ -455,7 +455,7 @@ static void declare_var(Var *v)
 static void need_exec(const Token *t, const char *what)
 {
     if (!fn || !fn->decl || fn->decl->kind == D_PARSER || fn->decl->kind == D_COALESCE ||
-        fn->in_srule)
+        fn->decl->kind == D_INVARIANT || fn->in_srule)
         mtpc_error_at(t, "%s is only allowed in processors and functions", what);
     if (fn->decl->kind == D_FUNC)
         fn->decl->uses_exec = true;
@@ -895,6 +895,22 @@ static void check_b_extract(Expr *e, int lo, int hi)
     e->ty = rec_type(bp, e->tok);
 }
 
+/* tx_appended(uid), tx_acked(uid): the bytes appended to / retired from tx unit uid of the
+ * context, as the analysis harness models them; only in invariants */
+static void check_b_unit_model(Expr *e, int lo, int hi)
+{
+    if (!fn->decl || fn->decl->kind != D_INVARIANT)
+        mtpc_error_at(e->tok, "'%.*s' is only allowed in invariants", e->name->len, e->name->loc);
+    check_args_count(e, lo, hi);
+    check_scalar_args(e, 0);
+    if (!mtpc_is_const(prog, e->args[0]))
+        mtpc_error_at(e->args[0]->tok, "the unit id must be a constant");
+    int64_t uid = mtpc_const_eval(prog, e->args[0]);
+    if (uid < 0 || uid > 7)
+        mtpc_error_at(e->args[0]->tok, "the analysis models tx units 0 to 7");
+    e->ty = &ty_u64;
+}
+
 /* an instruction whose arguments are all scalars, one per instruction field */
 static void check_b_scalar(Expr *e, int lo, int hi)
 {
@@ -947,7 +963,8 @@ static void check_b_produce(Expr *e, int lo, int hi)
 }
 
 /* T(f = v, …): a value of record type T with the named fields set and the others as a
- * local `T x;` starts (zero, or the field initialisers of blueprints and options) */
+ * local `T x;` starts (zero, or the field initialisers of blueprints and options); T() is
+ * that starting value */
 static void check_record_literal(Expr *e, Decl *d)
 {
     if (e->nargs)
@@ -988,7 +1005,8 @@ static void check_call(Expr *e)
     if (!d)
         mtpc_error_at(e->tok, "unknown function '%.*s'", e->name->len, e->name->loc);
     if (d->kind == D_FUNC) {
-        if (!fn->decl || fn->in_srule || fn->decl->kind == D_COALESCE)
+        if (!fn->decl || fn->in_srule || fn->decl->kind == D_COALESCE ||
+            fn->decl->kind == D_INVARIANT)
             mtpc_error_at(e->tok, "functions cannot be called here");
         e->res = R_FUNC;
         e->decl = d;
@@ -1021,8 +1039,8 @@ static void check_call(Expr *e)
         e->ty = d->ty;
         return;
     }
-    if (e->named && (d->kind == D_STRUCT || d->kind == D_FLOWID || d->kind == D_BP ||
-                     d->kind == D_EVENT || d->kind == D_OPT)) {
+    if ((e->named || e->nargs == 0) && (d->kind == D_STRUCT || d->kind == D_FLOWID ||
+                                        d->kind == D_BP || d->kind == D_EVENT || d->kind == D_OPT)) {
         check_record_literal(e, d);
         return;
     }
@@ -1528,6 +1546,8 @@ static void check_for(Stmt *s)
 /* The element variable of `for (x in l)` names each element of l in turn, read-only: a
  * reference when l is (part of) the event, which nothing changes during a chain, else a copy,
  * as the body may change l. */
+static void check_inv_stmt(Stmt *s, bool top);
+
 static void check_for_in(Stmt *s)
 {
     Var *save = fn->scope;
@@ -1546,7 +1566,10 @@ static void check_for_in(Stmt *s)
     s->var->is_readonly = true;
     s->var->is_ptr = !ty_is_scalar(l->ty->elem) && (root->is_const || root->is_readonly);
     declare_var(s->var);
-    check_stmt(s->body);
+    if (fn->decl && fn->decl->kind == D_INVARIANT) /* `for (x in l) cond;`: for every element */
+        check_inv_stmt(s->body, false);
+    else
+        check_stmt(s->body);
     fn->scope = save;
 }
 
@@ -1967,6 +1990,69 @@ static void check_body(Decl *d)
     fn = &no_fn;
 }
 
+/* `cond;` or, at the top, `if (guard) cond;` / `if (guard) { cond; … }` */
+static void check_inv_stmt(Stmt *s, bool top)
+{
+    if (top && s->kind == S_FOR_IN) {
+        check_for_in(s);
+        return;
+    }
+    if (s->kind == S_BLOCK && !top) {
+        for (Stmt *c = s->body; c; c = c->next)
+            check_inv_stmt(c, false);
+        return;
+    }
+    if (top && s->kind == S_IF && !s->els) {
+        check_value(s->expr);
+        check_scalar(s->expr);
+        if (s->then->kind == S_BLOCK)
+            for (Stmt *c = s->then->body; c; c = c->next)
+                check_inv_stmt(c, false);
+        else
+            check_inv_stmt(s->then, false);
+        return;
+    }
+    if (s->kind != S_EXPR)
+        mtpc_error_at(s->tok, "an invariant is a list of conditions ('expr;', "
+                              "'if (guard) expr;', 'for (x in list) expr;')");
+    check_value(s->expr);
+    check_scalar(s->expr);
+}
+
+/* invariant name(context c) { cond; … }: each statement a condition on the context that
+ * every chain keeps (the analysis harness assumes them before a chain, checks them after) */
+static void check_invariant(Decl *d)
+{
+    Fn f;
+    begin_fn(&f, d);
+    Param *p = d->params;
+    if (p)
+        resolve_type(p->ty, 0);
+    if (p && p->next && is_rec_kind(p->ty, D_EVENT)) {
+        d->p_event = p->ty->rec; /* a precondition on the event (and its context) */
+        Var *ev = param_var(p);
+        ev->is_ptr = true;
+        ev->is_const = true;
+        declare_var(ev);
+        p = p->next;
+        resolve_type(p->ty, 0);
+    }
+    if (!p || p->next || !is_rec_kind(p->ty, D_CONTEXT))
+        mtpc_error_at(d->name, "an invariant takes a context parameter, after an event for a "
+                               "precondition");
+    if (d->p_event && d->p_event->ev_ctx != p->ty->rec)
+        mtpc_error_at(p->ty->tok, "event '%.*s' does not run on context '%.*s'",
+                      d->p_event->name->len, d->p_event->name->loc, p->ty->rec->name->len,
+                      p->ty->rec->name->loc);
+    Var *v = param_var(p);
+    v->is_ptr = true;
+    v->is_readonly = true;
+    declare_var(v);
+    for (Stmt *s = d->body->body; s; s = s->next)
+        check_inv_stmt(s, true);
+    fn = &no_fn;
+}
+
 static void check_func_signature(Decl *d)
 {
     Fn f;
@@ -2124,6 +2210,18 @@ static Decl **resolve_chain(Token **names, int n)
     return v;
 }
 
+/* `proc if expr` in a chain: a deploy-time choice (constants and params only) */
+static void check_chain_guard(Expr *g)
+{
+    if (!g)
+        return;
+    Fn *save = fn;
+    fn = &no_fn;
+    check_value(g);
+    check_scalar(g);
+    fn = save;
+}
+
 static void check_dispatch(Decl *d)
 {
     for (DispEntry *e = d->entries; e; e = e->next) {
@@ -2134,10 +2232,14 @@ static void check_dispatch(Decl *d)
         e->ev->disp = e;
         e->procs = resolve_chain(e->chain, e->nchain);
         e->eprocs = resolve_chain(e->els, e->nels);
-        for (int i = 0; i < e->nchain; i++)
+        for (int i = 0; i < e->nchain; i++) {
             check_chain_proc(e, e->procs[i], e->chain[i], false);
-        for (int i = 0; i < e->nels; i++)
+            check_chain_guard(e->guards[i]);
+        }
+        for (int i = 0; i < e->nels; i++) {
             check_chain_proc(e, e->eprocs[i], e->els[i], true);
+            check_chain_guard(e->eguards[i]);
+        }
         if (e->has_else && !e->ev->ev_ctx)
             mtpc_error_at(e->ev_name, "an else chain needs a main chain that takes a context");
     }
@@ -2660,6 +2762,8 @@ void mtpc_sema(Program *p)
             check_segrule(d);
         else if (d->kind == D_SCHED)
             check_sched(d);
+        else if (d->kind == D_INVARIANT)
+            check_invariant(d);
     }
     for (Decl *d = p->decls; d; d = d->next)
         if (d->kind == D_DEPLOY)

@@ -16,13 +16,14 @@ $(B)/san/tests/tcp/%: mtp-programs/tests/%.c $(wildcard mtp-programs/tests/*.h) 
 	$(CC) $(TCP_TEST_CFLAGS) $< $(MTP_SOCK_SLIB) $(SIM_SLIB) $(CORE_SLIB) \
 	    $(CRITERION) -lm -o $@
 
-# The same program with CUBIC instead of NewReno -- one entry of the dispatch swapped -- and
-# the sim transfers run over it (same file name, so the same mtpg_tcp_* names).
+# The same program with CUBIC instead of NewReno -- the default of its CC param (what
+# MTP_PARAM_CC=1 sets at run time) -- and the sim transfers run over it (same file name, so
+# the same mtpg_tcp_* names).
 TCP_CUBIC := $(B)/gen/cubic
 $(TCP_CUBIC)/tcp.mtp: mtp-programs/tcp.mtp
 	@mkdir -p $(@D)
-	sed 's/detect_loss, newreno, close_on_ack/detect_loss, cubic, close_on_ack/' $< >$@
-	grep -q 'detect_loss, cubic, close_on_ack' $@
+	sed 's/^param uint8 CC = CC_NEWRENO;/param uint8 CC = CC_CUBIC;/' $< >$@
+	grep -q '^param uint8 CC = CC_CUBIC;' $@
 $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h &: $(TCP_CUBIC)/tcp.mtp $(MTPC)
 	$(MTPC) -o $(TCP_CUBIC)/tcp.c $<
 $(B)/san/tests/tcp/cubic_sim: mtp-programs/tests/test_tcp_sim.c $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h \
@@ -36,6 +37,6 @@ $(B)/san/tests/tcp/cubic_sim: mtp-programs/tests/test_tcp_sim.c $(TCP_CUBIC)/tcp
 .PHONY: test-tcp
 test-tcp: $(TCP_TESTS) $(B)/san/tests/tcp/cubic_sim
 	@set -e; for t in $(TCP_TESTS); do echo "== $$t"; $(SANRUN) $$t --jobs 2; done
-	@echo "== $(B)/san/tests/tcp/cubic_sim (tcp.mtp with cubic in the dispatch)"
+	@echo "== $(B)/san/tests/tcp/cubic_sim (tcp.mtp with CC = CC_CUBIC)"
 	@$(SANRUN) $(B)/san/tests/tcp/cubic_sim --jobs 2 --filter 'sim_transfer/*'
 TESTS += test-tcp

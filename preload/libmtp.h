@@ -29,6 +29,7 @@
 
 #include "evq.h"
 #include "fdtab.h"
+#include "mtp/stack.h"
 #include "sock.h"
 
 #define LM_EXPORT __attribute__((visibility("default")))
@@ -54,6 +55,10 @@ struct lm_sock {
     bool conn_failed;              /* the connect's error was reported: further calls fail */
     bool rd_shut;                  /* shutdown(SHUT_RD) */
     bool wr_shut;                  /* shutdown(SHUT_WR) */
+    uint8_t ka_knobs;              /* TCP_KEEPIDLE/INTVL/CNT the application set (bits) */
+    bool absorb_queued;            /* on g_lm.absorb: its peer closed, unread bytes to take */
+    struct lm_sock *rp_next;       /* SO_REUSEPORT listeners of this process sharing `sk` (the
+                                      first is the MTP socket's user) */
     bool nosigpipe;
     int linger_zero;               /* SO_LINGER {1, 0}: close aborts */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
@@ -84,6 +89,7 @@ struct lm_config {
     bool iface_is_lo;
     bool fallback_kernel;          /* MTP_FALLBACK=kernel */
     uint64_t busy_poll_ns;
+    struct mtp_knobs knobs;        /* MTP_RX_CSUM, MTP_TSO */
 };
 
 struct lm_global {
@@ -99,6 +105,7 @@ struct lm_global {
     bool start_failed;             /* the interface could not be had (reported once) */
     int start_err;
     uint64_t last_progress_ns;
+    int last_poll_n;               /* what the last stack poll handled (0: nothing) */
     bool kick;                     /* readiness changed since the last kick_sleepers */
     struct lm_sleeper *sleepers;
     uint32_t n_sleepers;
@@ -106,6 +113,8 @@ struct lm_global {
     int helper_efd;
     bool helper_parked;
     int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
+    struct lm_sock **absorb;       /* sockets whose peer closed: see lm_absorb */
+    uint32_t n_absorb, cap_absorb;
 };
 
 extern struct lm_global g_lm;
@@ -189,6 +198,10 @@ struct lm_sock *lm_sock_of(int fd);           /* locked */
 uint32_t lm_sock_events(struct lm_sock *s);    /* EPOLL* mask of an MTP socket */
 void lm_sock_wake(void *user, struct mtp_sock *sk);
 void lm_obj_release(struct mtp_fdobj *o);      /* last fd closed: end it (locked) */
+/* After the stack ran: the unread bytes of connections whose peer has closed move into their
+ * sockets (the protocol may drop its state, and its buffers, before the application reads:
+ * TIME-WAIT ends, a RST comes). Locked. */
+void lm_absorb(void);
 /* A socket added to a kernel epoll while undecided: remembered, moved when it turns MTP. */
 void lm_sock_note_kernel_watch(struct lm_sock *s, int epfd, int fd, int op,
                                const struct epoll_event *ev);

@@ -281,15 +281,30 @@ static void pick_rest(struct lm_config *c)
     extern char **environ;
     if (mtp_params_from_env(mtp_sock_proto_program(c->proto), environ, msg, sizeof msg) < 0)
         die("%s", msg);
+    if (mtp_knobs_from_env(&c->knobs, environ, msg, sizeof msg) < 0)
+        die("%s", msg);
+}
+
+/* A child of fork() is a plain kernel process for now: the stack (its rings, its helper
+ * thread) stays with the parent, the child's copies of MTP sockets are their kernel
+ * placeholders (a listener's kernel half still accepts). Several processes sharing one
+ * interface is issue 15's. */
+static void child_after_fork(void)
+{
+    g_lm.configured = false;
+    g_lm.stack = NULL;
+    g_lm.ss = NULL;
+    g_lm.sleepers = NULL;
+    g_lm.n_sleepers = 0;
+    pthread_mutex_init(&g_lm.lock, NULL);
+    lm_inside = 0;
 }
 
 __attribute__((constructor)) static void lm_init(void)
 {
     resolve_libc();
+    pthread_atfork(NULL, NULL, child_after_fork);
     mtp_fdtab_init(&g_lm.fds);
-    const char *off = env("MTP_DISABLE");
-    if (off && !strcmp(off, "1"))
-        return;
     pick_proto(&g_lm.cfg);
     pick_target(&g_lm.cfg);
     pick_iface(&g_lm.cfg);
@@ -389,6 +404,7 @@ int lm_stack_up(void)
         .steer_port_off = prog->steer_port_off, .prog_name = prog_basename(name, sizeof name),
         .args = c->ops->args_env ? env(c->ops->args_env) : NULL,
     };
+    mtp_knobs_apply(&c->knobs, NULL, &tcfg);
     err = c->ops->open(&g_lm.target, &tcfg);
     if (err)
         return start_failed(err < 0 ? err : -EIO, strerror(err < 0 ? -err : EIO));
@@ -396,6 +412,7 @@ int lm_stack_up(void)
         .prog = prog, .ops = c->ops, .target = g_lm.target, .ipv4 = c->ip,
         .pcap_path = env("MTP_PCAP"),
     };
+    mtp_knobs_apply(&c->knobs, &scfg, NULL);
     g_lm.stack = mtp_stack_new(&scfg, &err);
     if (g_lm.stack)
         g_lm.ss = mtp_socks_new(g_lm.stack, c->proto, &err);
@@ -422,8 +439,19 @@ int lm_stack_up(void)
 void lm_progress(void)
 {
     uint64_t now = lm_now();
-    mtp_socks_poll(g_lm.ss, now);
+    g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
+    lm_absorb();
     g_lm.last_progress_ns = now;
+}
+
+/* The wake fd said "frames" and the stack then found nothing to do: a target whose fd stays
+ * readable without work (a frame it cannot take yet) must not make sleepers spin. Until the
+ * stack handles something again, they look every millisecond instead of waiting on it. */
+static __thread bool woke_by_fd;
+
+static bool wake_fd_usable(void)
+{
+    return g_lm.wake_fd >= 0 && !(woke_by_fd && g_lm.last_poll_n == 0);
 }
 
 /* ---------------------------------------------------------------- sleeping */
@@ -479,14 +507,15 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
         uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
         if (timer < deadline)
             deadline = timer;
-        if (g_lm.wake_fd < 0 && deadline > now + 1000000) /* no wake fd: look every ms */
+        if (!wake_fd_usable() && deadline > now + 1000000) /* no wake fd: look every ms */
             deadline = now + 1000000;
     }
     struct pollfd local[64], *pf = local;
     if (nk + 2 > 64 && !(pf = malloc(sizeof *pf * (size_t)(nk + 2))))
         return -ENOMEM;
     int n = 0;
-    if (g_lm.stack && g_lm.wake_fd >= 0)
+    bool use_fd = g_lm.stack && wake_fd_usable();
+    if (use_fd)
         pf[n++] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     sleeper_add();
     pf[n++] = (struct pollfd){.fd = me.efd, .events = POLLIN};
@@ -499,6 +528,7 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
     int err = errno;
     lm_lock();
     sleeper_remove();
+    woke_by_fd = r > 0 && use_fd && (pf[0].revents & POLLIN);
     if (r > 0 && (pf[base - 1].revents & POLLIN)) {
         uint64_t v;
         ssize_t rd = read(me.efd, &v, sizeof v);
@@ -513,7 +543,8 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
 
 /* ---------------------------------------------------------------- helper thread */
 
-static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
+/* Returns whether the wake fd was readable. */
+static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
 {
     struct pollfd pf[3] = {{.fd = g_lm.helper_efd, .events = POLLIN},
                            {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1}};
@@ -521,7 +552,7 @@ static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
         pf[2] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec ts = ts_of(timeout_ns);
     if (lm_real.ppoll(pf, 3, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
-        return;
+        return false;
     if (pf[0].revents & POLLIN) {
         uint64_t v;
         ssize_t rd = read(g_lm.helper_efd, &v, sizeof v);
@@ -529,6 +560,7 @@ static void helper_wait(int with_wake_fd, uint64_t timeout_ns)
     }
     if (pf[1].revents & POLLIN)
         lm_stat_serve();
+    return (pf[2].revents & POLLIN) != 0;
 }
 
 static void *helper_main(void *arg)
@@ -544,7 +576,8 @@ static void *helper_main(void *arg)
         bool others = g_lm.n_sleepers > 0;
         uint64_t since = now - g_lm.last_progress_ns;
         if (!others && since >= HELPER_GRACE_NS) {
-            mtp_socks_poll(g_lm.ss, now);
+            g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
+            lm_absorb();
             g_lm.last_progress_ns = now;
             kick_sleepers();
         }
@@ -557,7 +590,10 @@ static void *helper_main(void *arg)
             helper_wait(0, HELPER_GRACE_NS - since);
         } else {
             uint64_t t = timer == UINT64_MAX ? HELPER_PARK_NS : timer > now ? timer - now : 0;
-            helper_wait(g_lm.wake_fd >= 0, t < HELPER_PARK_NS ? t : HELPER_PARK_NS);
+            bool fd_ok = wake_fd_usable();
+            if (!fd_ok && t > 1000000)
+                t = 1000000;
+            woke_by_fd = helper_wait(fd_ok, t < HELPER_PARK_NS ? t : HELPER_PARK_NS);
         }
     }
     return NULL;
@@ -565,10 +601,10 @@ static void *helper_main(void *arg)
 
 /* ---------------------------------------------------------------- exit */
 
-#define EXIT_LINGER_NS (10ull * 1000000000ull)
+#define EXIT_LINGER_NS (3ull * 1000000000ull)
 
-/* Whether some connection still has bytes or its close to deliver (generic TCP-like states
- * from the shim: SYN-SENT, SYN-RECV, FIN-WAIT-1, LAST-ACK, CLOSING). */
+/* Whether some connection still has bytes or its close to deliver (the shim's closest Linux
+ * states: FIN-WAIT-1, LAST-ACK, CLOSING). */
 static bool delivering(void)
 {
     uint32_t cursor = 0;
@@ -577,15 +613,14 @@ static bool delivering(void)
         struct mtp_sock_info in;
         if (mtp_sock_is_listener(sk) || mtp_sock_info(sk, &in) < 0)
             continue;
-        if (in.tx_queued || in.tcp_state == 2 || in.tcp_state == 3 || in.tcp_state == 4 ||
-            in.tcp_state == 9 || in.tcp_state == 11)
+        if (in.tx_queued || in.tcp_state == 4 || in.tcp_state == 9 || in.tcp_state == 11)
             return true;
     }
     return false;
 }
 
 /* At exit the kernel would close every socket and still deliver what was written: we close
- * them and run the stack until the bytes and the closes are through (10 s at most). A
+ * them and run the stack until the bytes and the closes are through (3 s at most). A
  * process killed by a signal loses what was in flight. */
 __attribute__((destructor)) static void lm_fini(void)
 {

@@ -13,6 +13,7 @@
  * ENOTCONN) go to its kernel socket.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -73,13 +74,57 @@ uint32_t lm_sock_events(struct lm_sock *s)
     return ev;
 }
 
+static void absorb_later(struct lm_sock *s)
+{
+    if (s->absorb_queued)
+        return;
+    if (g_lm.n_absorb == g_lm.cap_absorb) {
+        uint32_t cap = g_lm.cap_absorb ? g_lm.cap_absorb * 2 : 64;
+        struct lm_sock **a = realloc(g_lm.absorb, cap * sizeof *a);
+        if (!a)
+            return;
+        g_lm.absorb = a;
+        g_lm.cap_absorb = cap;
+    }
+    g_lm.absorb[g_lm.n_absorb++] = s;
+    s->absorb_queued = true;
+}
+
 void lm_sock_wake(void *user, struct mtp_sock *sk)
 {
     (void)user;
     struct lm_sock *s = mtp_sock_user(sk);
     g_lm.kick = true;
-    if (s)
+    if (!s)
+        return;
+    if (s->state == LM_CONN && (mtp_sock_poll(sk) & (MTP_SOCK_RDHUP | MTP_SOCK_HUP)))
+        absorb_later(s);
+    for (; s; s = s->rp_next)
         mtp_ev_wake(&s->src);
+}
+
+void lm_absorb(void)
+{
+    while (g_lm.n_absorb) {
+        struct lm_sock *s = g_lm.absorb[--g_lm.n_absorb];
+        s->absorb_queued = false;
+        size_t want = s->peek_len + 65536;
+        for (;;) {
+            struct mtp_sock_info in; /* only bytes: a pending error stays for the application */
+            if (mtp_sock_info(s->sk, &in) < 0 || in.rx_queued == 0)
+                break;
+            uint8_t *p = realloc(s->peek, want);
+            if (!p)
+                break;
+            s->peek = p;
+            ssize_t n = mtp_sock_recv(s->sk, p + s->peek_len, want - s->peek_len, lm_now());
+            if (n <= 0)
+                break;
+            s->peek_len += (size_t)n;
+            if (s->peek_len == want)
+                want *= 2;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- objects */
@@ -98,6 +143,9 @@ static struct lm_sock *sock_new(int kfd, int domain)
 
 static void sock_free(struct lm_sock *s)
 {
+    for (uint32_t i = 0; s->absorb_queued && i < g_lm.n_absorb; i++)
+        if (g_lm.absorb[i] == s)
+            g_lm.absorb[i] = g_lm.absorb[--g_lm.n_absorb];
     mtp_ev_src_drop(&s->src);
     struct lm_kwatch *k = s->kwatches;
     while (k) {
@@ -129,6 +177,43 @@ static int other_fd(struct lm_sock *s)
     return -1;
 }
 
+static uint16_t bound_port(int kfd);
+static int kopt(int fd, int level, int name);
+
+/* s leaves the group of SO_REUSEPORT listeners sharing its MTP listener: true if others
+ * still use it. */
+static bool leave_share(struct lm_sock *s)
+{
+    struct lm_sock *owner = mtp_sock_user(s->sk);
+    if (owner == s) {
+        if (!s->rp_next)
+            return false;
+        mtp_sock_set_user(s->sk, s->rp_next);
+        s->rp_next = NULL;
+        return true;
+    }
+    for (struct lm_sock *x = owner; x; x = x->rp_next)
+        if (x->rp_next == s) {
+            x->rp_next = s->rp_next;
+            s->rp_next = NULL;
+            return true;
+        }
+    return false;
+}
+
+/* An MTP listener of this process on `port` whose socket says SO_REUSEPORT, or NULL. */
+static struct lm_sock *reuseport_listener(uint16_t port, int domain)
+{
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct lm_sock *x = lm_sock_of((int)fd);
+        if (x && x->state == LM_LISTEN && x->domain == domain &&
+            bound_port(x->kfd) == port && kopt(x->kfd, SOL_SOCKET, SO_REUSEPORT))
+            return mtp_sock_user(x->sk);
+    }
+    return NULL;
+}
+
 void lm_obj_release(struct mtp_fdobj *o)
 {
     if (o->kind == LM_EPOLL) {
@@ -136,6 +221,8 @@ void lm_obj_release(struct mtp_fdobj *o)
         return;
     }
     struct lm_sock *s = (struct lm_sock *)o;
+    if (s->sk && s->state == LM_LISTEN && leave_share(s))
+        s->sk = NULL; /* another SO_REUSEPORT listener keeps the MTP listener */
     if (s->sk) {
         mtp_sock_set_user(s->sk, NULL);
         if (s->linger_zero && s->state == LM_CONN)
@@ -262,9 +349,28 @@ static int kopt(int fd, int level, int name)
 }
 
 /* Options the application set on the kernel socket before it became MTP's. */
+/* TCP_KEEPIDLE/INTVL/CNT: the kernel socket keeps (and checks) the values; the stack gets
+ * those the application set, else its own params (MTP_PARAM_KA_*) stay in force. */
+static const struct {
+    int name;
+    enum mtp_sock_opt opt;
+} ka_knobs[] = {{TCP_KEEPIDLE, MTP_SOCKOPT_KEEPIDLE}, {TCP_KEEPINTVL, MTP_SOCKOPT_KEEPINTVL},
+                {TCP_KEEPCNT, MTP_SOCKOPT_KEEPCNT}};
+
+static int ka_knob_bit(int name)
+{
+    for (int i = 0; i < 3; i++)
+        if (ka_knobs[i].name == name)
+            return 1 << i;
+    return 0;
+}
+
 static void apply_options(struct lm_sock *s)
 {
     uint64_t now = lm_now();
+    for (int i = 0; i < 3; i++)
+        if (s->ka_knobs & (1 << i))
+            mtp_sock_setopt(s->sk, ka_knobs[i].opt, kopt(s->kfd, IPPROTO_TCP, ka_knobs[i].name), now);
     if (kopt(s->kfd, IPPROTO_TCP, TCP_NODELAY))
         mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, 1, now);
     if (kopt(s->kfd, SOL_SOCKET, SO_KEEPALIVE))
@@ -368,11 +474,16 @@ static int sock_listen(struct lm_sock *s, int backlog)
     lm_real.setsockopt(s->kfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     int err = 0;
     struct mtp_sock *sk = mtp_sock_listen(g_lm.ss, port, backlog, lm_now(), &err);
+    struct lm_sock *owner = NULL;
+    if (!sk && err == -EADDRINUSE && kopt(s->kfd, SOL_SOCKET, SO_REUSEPORT) &&
+        (owner = reuseport_listener(port, s->domain)))
+        sk = owner->sk; /* SO_REUSEPORT in one process: both accept from one MTP queue */
     if (!sk)
         return err;
     if (lm_real.listen(s->kfd, backlog) < 0) {
         err = -errno;
-        mtp_sock_close(sk, lm_now());
+        if (!owner)
+            mtp_sock_close(sk, lm_now());
         return err;
     }
     int fl = lm_real.fcntl(s->kfd, F_GETFL);
@@ -380,7 +491,12 @@ static int sock_listen(struct lm_sock *s, int backlog)
     lm_real.fcntl(s->kfd, F_SETFL, fl | O_NONBLOCK); /* accept() tries it without blocking */
     s->sk = sk;
     s->state = LM_LISTEN;
-    mtp_sock_set_user(sk, s);
+    if (owner) {
+        s->rp_next = owner->rp_next;
+        owner->rp_next = s;
+    } else {
+        mtp_sock_set_user(sk, s);
+    }
     adopt_watches(s, true);
     return 0;
 }
@@ -427,7 +543,10 @@ static int accept_mtp(struct lm_sock *l, struct sockaddr *addr, socklen_t *len, 
     mtp_sock_set_user(sk, s);
     /* options a connection inherits from its listener */
     static const int inherit[][2] = {{IPPROTO_TCP, TCP_NODELAY}, {SOL_SOCKET, SO_KEEPALIVE},
-                                     {SOL_SOCKET, SO_SNDBUF}, {SOL_SOCKET, SO_RCVBUF}};
+                                     {SOL_SOCKET, SO_SNDBUF}, {SOL_SOCKET, SO_RCVBUF},
+                                     {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
+                                     {IPPROTO_TCP, TCP_KEEPCNT}};
+    s->ka_knobs = l->ka_knobs;
     for (size_t i = 0; i < sizeof inherit / sizeof inherit[0]; i++) {
         int v = kopt(l->kfd, inherit[i][0], inherit[i][1]);
         if (inherit[i][1] == SO_SNDBUF || inherit[i][1] == SO_RCVBUF)
@@ -947,6 +1066,63 @@ LM_EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
     return sendfile(out, in, offset, count);
 }
 
+/* splice with an MTP connection on one side: the bytes go through a buffer. Into the socket,
+ * what was taken from the pipe is sent whole (the call waits for room if it must: bytes
+ * taken from a pipe cannot be put back); out of the socket, no more than the pipe has room
+ * for is taken. */
+static ssize_t splice_out(struct lm_sock *s, int in, loff_t *off_in, size_t len)
+{
+    size_t want = len < GATHER_MAX ? len : GATHER_MAX;
+    ssize_t r = off_in ? pread(in, gather_buf, want, *off_in) : lm_real.read(in, gather_buf, want);
+    if (r <= 0)
+        return r < 0 ? -errno : 0;
+    ssize_t n = sock_send(s, gather_buf, (size_t)r, 0);
+    if (n > 0 && off_in)
+        *off_in += n;
+    return n;
+}
+
+static ssize_t splice_in(struct lm_sock *s, int out, size_t len, int flags)
+{
+    int cap = lm_real.fcntl(out, F_GETPIPE_SZ), used = 0;
+    if (cap > 0 && lm_real.ioctl(out, FIONREAD, &used) == 0 && cap - used < (int)len)
+        len = (size_t)(cap - used);
+    if (len > GATHER_MAX)
+        len = GATHER_MAX;
+    if (len == 0)
+        return -EAGAIN;
+    ssize_t n = sock_recv(s, gather_buf, len, flags & SPLICE_F_NONBLOCK ? MSG_DONTWAIT : 0);
+    if (n <= 0)
+        return n;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = lm_real.write(out, gather_buf + off, (size_t)(n - off));
+        if (w < 0 && errno != EINTR)
+            return off ? off : -errno;
+        off += w > 0 ? w : 0;
+    }
+    return n;
+}
+
+LM_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len,
+                         unsigned flags)
+{
+    static ssize_t (*real)(int, loff_t *, int, loff_t *, size_t, unsigned);
+    if (!real)
+        real = (ssize_t (*)(int, loff_t *, int, loff_t *, size_t, unsigned))dlsym(RTLD_NEXT, "splice");
+    struct lm_sock *s = conn_enter(out);
+    if (s) {
+        if (off_out)
+            return leave(-ESPIPE);
+        return leave_send(splice_out(s, in, off_in, len));
+    }
+    if ((s = conn_enter(in))) {
+        if (off_in)
+            return leave(-ESPIPE);
+        return leave(splice_in(s, out, len, (int)flags));
+    }
+    return real(in, off_in, out, off_out, len, flags);
+}
+
 /* ---------------------------------------------------------------- shutdown, close */
 
 LM_EXPORT int shutdown(int fd, int how)
@@ -1043,6 +1219,7 @@ static bool tcp_opt_ok(int name)
     switch (name) {
     case TCP_NODELAY: case TCP_CORK: case TCP_QUICKACK: case TCP_MAXSEG: case TCP_DEFER_ACCEPT:
     case TCP_FASTOPEN: case TCP_INFO: case TCP_LINGER2: case TCP_SYNCNT: case TCP_WINDOW_CLAMP:
+    case TCP_KEEPIDLE: case TCP_KEEPINTVL: case TCP_KEEPCNT:
         return true;
     default:
         return false;
@@ -1062,8 +1239,13 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
         if (s && level == SOL_SOCKET && name == SO_LINGER && val && len >= sizeof(struct linger))
             s->linger_zero = ((const struct linger *)val)->l_onoff &&
                              !((const struct linger *)val)->l_linger;
+        int rc = lm_real.setsockopt(fd, level, name, val, len);
+        if (s && rc == 0 && level == IPPROTO_TCP)
+            s->ka_knobs |= (uint8_t)ka_knob_bit(name);
+        int err = errno;
         lm_unlock();
-        return lm_real.setsockopt(fd, level, name, val, len);
+        errno = err;
+        return rc;
     }
     int rc = 0;
     if (level == IPPROTO_TCP && !tcp_opt_ok(name))
@@ -1073,8 +1255,6 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
             rc = -EINVAL;
         else
             s->app_reuseaddr = *(const int *)val != 0;
-    } else if (level == SOL_SOCKET && name == SO_REUSEPORT && s->state == LM_LISTEN) {
-        rc = -ENOPROTOOPT; /* one MTP listener per port and process */
     } else if (lm_real.setsockopt(fd, level, name, val, len) < 0) {
         rc = -errno;
     }
@@ -1088,7 +1268,12 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, *(const int *)val != 0, lm_now());
         if (level == SOL_SOCKET && name == SO_KEEPALIVE)
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, *(const int *)val != 0, lm_now());
+        for (int i = 0; i < 3; i++)
+            if (level == IPPROTO_TCP && name == ka_knobs[i].name)
+                mtp_sock_setopt(s->sk, ka_knobs[i].opt, *(const int *)val, lm_now());
     }
+    if (rc == 0 && level == IPPROTO_TCP)
+        s->ka_knobs |= (uint8_t)ka_knob_bit(name);
     return (int)leave(rc);
 }
 

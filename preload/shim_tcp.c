@@ -214,7 +214,15 @@ static int tcp_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uin
     switch (opt) {
     case MTP_SOCKOPT_NODELAY: ev.opt = MTPG_TCP_OPT_NODELAY; break;
     case MTP_SOCKOPT_KEEPALIVE: ev.opt = MTPG_TCP_OPT_KEEPALIVE; break;
+    case MTP_SOCKOPT_KEEPIDLE: ev.opt = MTPG_TCP_OPT_KA_IDLE; break;
+    case MTP_SOCKOPT_KEEPINTVL: ev.opt = MTPG_TCP_OPT_KA_INTVL; break;
+    case MTP_SOCKOPT_KEEPCNT: ev.opt = MTPG_TCP_OPT_KA_PROBES; break;
     default: return -ENOPROTOOPT;
+    }
+    if (opt >= MTP_SOCKOPT_KEEPIDLE) {
+        if (value <= 0)
+            return -EINVAL;
+        ev.value = (uint32_t)value;
     }
     if (sk->listener || sk->gone)
         return -EINVAL;

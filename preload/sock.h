@@ -99,6 +99,9 @@ int mtp_sock_abort(struct mtp_sock *sk, uint64_t now_ns);
 enum mtp_sock_opt {
     MTP_SOCKOPT_NODELAY = 1,   /* value 0/1: send small segments at once */
     MTP_SOCKOPT_KEEPALIVE,     /* value 0/1: probe an idle connection */
+    MTP_SOCKOPT_KEEPIDLE,      /* seconds of silence before the first probe (> 0) */
+    MTP_SOCKOPT_KEEPINTVL,     /* seconds between probes (> 0) */
+    MTP_SOCKOPT_KEEPCNT,       /* probes without an answer before the connection is reset */
 };
 int mtp_sock_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns);
 

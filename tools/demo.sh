@@ -37,7 +37,9 @@ mx_netns_up || exit 1
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 mx__prev_exit="rm -rf '$tmp'"
-echo "  $MX_NS_A ($MX_DEV_A $MX_IP_A)  <-- veth -->  $MX_NS_B ($MX_DEV_B $MX_IP_B)"
+echo "$MX_NS_A ($MX_DEV_A $MX_IP_A $MX_MAC_A)  <-- veth -->  $MX_NS_B ($MX_DEV_B $MX_IP_B $MX_MAC_B)"
+echo "the veth keeps the kernel's default offloads: $(mx_in B ethtool -k "$MX_DEV_B" |
+    awk -F': ' '/^(tx-checksumming|tcp-segmentation-offload|generic-segmentation-offload):/ {printf "%s%s %s", s, $1, $2; s=", "}')"
 
 step "nginx on MTP in $MX_NS_A; curl and wrk on the kernel's TCP in $MX_NS_B"
 if [ ! -x "$B/bin/mtprun" ] || [ ! -r "$B/lib/libmtp.so" ] || ! command -v nginx >/dev/null; then

@@ -50,6 +50,31 @@ void mtp__arp_init(struct mtp_arp *a, uint32_t own_ip, const uint8_t own_mac[6],
     a->ttl_ns = MTP_ARP_TTL_NS;
     a->retry_ns = MTP_ARP_RETRY_NS;
     a->max_tries = MTP_ARP_TRIES;
+    a->poll_due = a->pending_due = UINT64_MAX;
+}
+
+/* Every deadline goes through here: poll and next_deadline never miss one. */
+static void entry_due(struct mtp_arp *a, struct mtp_arp_entry *e, uint64_t deadline_ns)
+{
+    e->deadline_ns = deadline_ns;
+    if (deadline_ns < a->poll_due)
+        a->poll_due = deadline_ns;
+    if (e->state == MTP_ARP_PENDING && deadline_ns < a->pending_due)
+        a->pending_due = deadline_ns;
+}
+
+static void dues_recompute(struct mtp_arp *a)
+{
+    a->poll_due = a->pending_due = UINT64_MAX;
+    for (int i = 0; i < MTP_ARP_ENTRIES; i++) {
+        const struct mtp_arp_entry *e = &a->e[i];
+        if (e->state == MTP_ARP_FREE)
+            continue;
+        if (e->deadline_ns < a->poll_due)
+            a->poll_due = e->deadline_ns;
+        if (e->state == MTP_ARP_PENDING && e->deadline_ns < a->pending_due)
+            a->pending_due = e->deadline_ns;
+    }
 }
 
 static void entry_drop_queue(struct mtp_arp *a, struct mtp_arp_entry *e)
@@ -71,22 +96,32 @@ void mtp__arp_clear(struct mtp_arp *a)
     for (int i = 0; i < MTP_ARP_ENTRIES; i++)
         if (a->e[i].state != MTP_ARP_FREE)
             entry_free(a, &a->e[i]);
+    a->poll_due = a->pending_due = UINT64_MAX;
+}
+
+/* The set of `ip`: a multiplicative hash (Fibonacci hashing) of the address. */
+static struct mtp_arp_entry *set_of(struct mtp_arp *a, uint32_t ip)
+{
+    uint32_t set = (uint32_t)(ip * 2654435769u) >> 24;
+    return &a->e[(set % MTP_ARP_SETS) * MTP_ARP_WAYS];
 }
 
 static struct mtp_arp_entry *entry_find(struct mtp_arp *a, uint32_t ip)
 {
-    for (int i = 0; i < MTP_ARP_ENTRIES; i++)
-        if (a->e[i].state != MTP_ARP_FREE && a->e[i].ip == ip)
-            return &a->e[i];
+    struct mtp_arp_entry *set = set_of(a, ip);
+    for (int i = 0; i < MTP_ARP_WAYS; i++)
+        if (set[i].state != MTP_ARP_FREE && set[i].ip == ip)
+            return &set[i];
     return NULL;
 }
 
-/* A free slot, else the one closest to its deadline (the oldest). */
+/* A free slot of the set, else the one closest to its deadline (the oldest; a pending
+ * resolution, retried within a second, goes before an entry that is valid for a minute). */
 static struct mtp_arp_entry *entry_alloc(struct mtp_arp *a, uint32_t ip)
 {
-    struct mtp_arp_entry *victim = &a->e[0];
-    for (int i = 0; i < MTP_ARP_ENTRIES; i++) {
-        struct mtp_arp_entry *e = &a->e[i];
+    struct mtp_arp_entry *set = set_of(a, ip), *victim = &set[0];
+    for (int i = 0; i < MTP_ARP_WAYS; i++) {
+        struct mtp_arp_entry *e = &set[i];
         if (e->state == MTP_ARP_FREE) {
             victim = e;
             break;
@@ -136,8 +171,8 @@ int mtp__arp_enqueue(struct mtp_arp *a, uint32_t ip, const uint8_t *pkt, uint32_
         /* Queue first: the solicit may resolve at once (kernel table) and flush. */
         e->state = MTP_ARP_PENDING;
         e->tries = 1;
-        e->deadline_ns = now_ns + a->retry_ns;
         e->give_up_ns = now_ns + (uint64_t)a->max_tries * a->retry_ns;
+        entry_due(a, e, now_ns + a->retry_ns);
         a->io.solicit(a->io.user, ip, now_ns);
     }
     return 0;
@@ -153,9 +188,12 @@ void mtp__arp_learn(struct mtp_arp *a, uint32_t ip, const uint8_t mac[6], int cr
         e = entry_alloc(a, ip);
     }
     memcpy(e->mac, mac, 6);
+    int was_pending = e->state == MTP_ARP_PENDING;
     e->state = MTP_ARP_VALID;
     e->tries = 0;
-    e->deadline_ns = now_ns + a->ttl_ns;
+    entry_due(a, e, now_ns + a->ttl_ns);
+    if (was_pending && e->deadline_ns != a->pending_due)
+        dues_recompute(a); /* (resolutions are rare: the next wake-up stays exact) */
     /* Flush in order; the queue is emptied first so a re-entrant enqueue cannot see it. */
     struct mtp_arp_qpkt q[MTP_ARP_QUEUE];
     uint32_t nq = e->nq;
@@ -180,6 +218,8 @@ int mtp__arp_input(struct mtp_arp *a, const struct mtp_arp_repr *r, uint64_t now
 
 void mtp__arp_poll(struct mtp_arp *a, uint64_t now_ns)
 {
+    if (now_ns < a->poll_due)
+        return;
     for (int i = 0; i < MTP_ARP_ENTRIES; i++) {
         struct mtp_arp_entry *e = &a->e[i];
         if (e->state == MTP_ARP_FREE || e->deadline_ns > now_ns)
@@ -192,13 +232,10 @@ void mtp__arp_poll(struct mtp_arp *a, uint64_t now_ns)
         e->deadline_ns = now_ns + a->retry_ns;
         a->io.solicit(a->io.user, e->ip, now_ns);
     }
+    dues_recompute(a);
 }
 
 uint64_t mtp__arp_next_deadline(const struct mtp_arp *a)
 {
-    uint64_t next = UINT64_MAX;
-    for (int i = 0; i < MTP_ARP_ENTRIES; i++)
-        if (a->e[i].state == MTP_ARP_PENDING && a->e[i].deadline_ns < next)
-            next = a->e[i].deadline_ns;
-    return next;
+    return a->pending_due;
 }

@@ -20,7 +20,13 @@
 #include "mtp/net.h"
 #include "mtp/stack.h"
 
-#define MTP_ARP_ENTRIES 64           /* cache slots */
+/* Slots: MTP_ARP_SETS sets of MTP_ARP_WAYS, a next hop's set picked by a hash of its address,
+ * so a lookup reads one set, and traffic to many on-link hosts (a rack's worth, or a flood
+ * from spoofed on-link addresses) does not evict every entry in turn (Linux keeps up to
+ * 1024 neighbours by default too). */
+#define MTP_ARP_WAYS 4
+#define MTP_ARP_SETS 256
+#define MTP_ARP_ENTRIES (MTP_ARP_SETS * MTP_ARP_WAYS)
 #define MTP_ARP_QUEUE 8              /* packets waiting per unresolved next hop */
 #define MTP_ARP_TTL_NS (60ull * 1000000000ull)
 #define MTP_ARP_RETRY_NS (1000000000ull)
@@ -63,6 +69,8 @@ struct mtp_arp {
     uint8_t own_mac[6];
     uint64_t ttl_ns, retry_ns;
     uint32_t max_tries;
+    uint64_t poll_due;               /* no entry has a deadline before this */
+    uint64_t pending_due;            /* no PENDING entry has a retry before this */
 };
 
 void mtp__arp_init(struct mtp_arp *a, uint32_t own_ip, const uint8_t own_mac[6],
@@ -85,7 +93,8 @@ void mtp__arp_learn(struct mtp_arp *a, uint32_t ip, const uint8_t mac[6], int cr
 /* A received ARP packet. Returns 1 if the caller must answer it (a request for our IP). */
 int mtp__arp_input(struct mtp_arp *a, const struct mtp_arp_repr *r, uint64_t now_ns);
 
-/* Retries and expiry; drops the queue of a next hop after max_tries requests. */
+/* Retries and expiry; drops the queue of a next hop after max_tries requests. Looks at the
+ * entries only when one of them is due. */
 void mtp__arp_poll(struct mtp_arp *a, uint64_t now_ns);
 uint64_t mtp__arp_next_deadline(const struct mtp_arp *a); /* PENDING retries only */
 

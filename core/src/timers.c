@@ -1,4 +1,5 @@
 /* timers.c — hashed timing wheel; see timers.h. */
+#include <stdbool.h>
 #include <string.h>
 #include "timers.h"
 
@@ -107,8 +108,10 @@ uint64_t mtp__wheel_next(struct mtp__wheel *w)
                 if ((t->deadline >> MTP__WHEEL_SHIFT) <= tick && t->deadline < best)
                     best = t->deadline;
         }
-        /* only timers of later laps: look at all of them */
-        for (uint32_t i = 0; i < MTP__WHEEL_SLOTS && best == UINT64_MAX; i++)
+        bool later = best == UINT64_MAX;
+        /* only timers of later laps: look at all of them (every slot: the first one holding
+         * a timer need not hold the earliest) */
+        for (uint32_t i = 0; i < MTP__WHEEL_SLOTS && later; i++)
             for (struct mtp__timer *t = w->slot[i]; t; t = t->next)
                 if (t->deadline < best)
                     best = t->deadline;

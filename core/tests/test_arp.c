@@ -208,12 +208,41 @@ Test(arp_cache, gratuitous_updates_existing_entry)
 Test(arp_cache, full_cache_evicts_oldest)
 {
     uint8_t mac[6];
-    for (uint32_t i = 0; i < MTP_ARP_ENTRIES; i++)
+    for (uint32_t i = 0; i < 4 * MTP_ARP_ENTRIES; i++)
         mtp__arp_learn(&arp, 0x0b000000 + i, peer_mac, 1, i);
-    mtp__arp_learn(&arp, PEER_IP, peer_mac, 1, 1000);
-    cr_assert_eq(mtp__arp_lookup(&arp, 0x0b000000, mac, 1001), -EAGAIN);
-    cr_assert_eq(mtp__arp_lookup(&arp, 0x0b000001, mac, 1001), 0);
-    cr_assert_eq(mtp__arp_lookup(&arp, PEER_IP, mac, 1001), 0);
+    mtp__arp_learn(&arp, PEER_IP, peer_mac, 1, 100000);
+    cr_assert_eq(mtp__arp_lookup(&arp, 0x0b000000, mac, 100001), -EAGAIN);
+    cr_assert_eq(mtp__arp_lookup(&arp, 0x0b000000 + 4 * MTP_ARP_ENTRIES - 1, mac, 100001), 0);
+    cr_assert_eq(mtp__arp_lookup(&arp, PEER_IP, mac, 100001), 0);
+}
+
+/* A server's many on-link peers (or a flood from spoofed on-link addresses) all fit: none
+ * is evicted, so no packet waits for a new resolution. */
+Test(arp_cache, two_hundred_peers_stay_cached)
+{
+    uint8_t mac[6];
+    for (uint32_t i = 0; i < 200; i++)
+        mtp__arp_learn(&arp, 0x0a000100 + i, peer_mac, 1, i);
+    for (uint32_t i = 0; i < 200; i++)
+        cr_assert_eq(mtp__arp_lookup(&arp, 0x0a000100 + i, mac, 1000), 0, "peer %u", i);
+}
+
+/* poll looks at the entries only when one is due, and misses none. */
+Test(arp_cache, poll_when_due)
+{
+    uint8_t b = 1, mac[6];
+    mtp__arp_learn(&arp, PEER_IP, peer_mac, 1, 0);
+    cr_assert_eq(mtp__arp_enqueue(&arp, 0x0a000003, &b, 1, 10), 0);
+    cr_assert_eq(mtp__arp_next_deadline(&arp), 10 + MTP_ARP_RETRY_NS);
+    mtp__arp_poll(&arp, 10 + MTP_ARP_RETRY_NS);
+    cr_assert_eq(rec.solicits, 2);
+    cr_assert_eq(mtp__arp_next_deadline(&arp), 10 + 2 * MTP_ARP_RETRY_NS);
+    struct mtp_arp_repr r = repr(MTP_ARP_OP_REPLY, peer_mac2, 0x0a000003, OWN_IP);
+    mtp__arp_input(&arp, &r, 20 + MTP_ARP_RETRY_NS);
+    cr_assert_eq(mtp__arp_next_deadline(&arp), UINT64_MAX, "nothing pending");
+    mtp__arp_poll(&arp, MTP_ARP_TTL_NS);
+    cr_assert_eq(mtp__arp_lookup(&arp, PEER_IP, mac, MTP_ARP_TTL_NS), -EAGAIN, "expired");
+    cr_assert_eq(mtp__arp_lookup(&arp, 0x0a000003, mac, MTP_ARP_TTL_NS), 0);
 }
 
 Test(arp_cache, kernel_table_gives_up_after_its_time_budget_even_when_polled_late)

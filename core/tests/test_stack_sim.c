@@ -608,11 +608,13 @@ Test(stack_sim, off_link_goes_to_the_gateway)
     cr_assert_eq(st(&n, 1)->arp_replies, 1, "the gateway answered");
     cr_assert_eq(st(&n, 0)->arp_replies, 0);
     /* No route at all: a stack without gateway drops off-link packets and counts them. */
-    uint64_t before = st(&n, 0)->drop_arp_unresolved;
+    uint64_t before = st(&n, 0)->drop_no_route;
+    uint64_t unresolved = st(&n, 0)->drop_arp_unresolved;
     open_flow(&n, 0, far, 7, 8);
     struct mtp_key k2 = sp_key(far, 7, 8);
     cr_assert(mtp_stack_post(n.s[0], SP_EV_SEND, &k2, &b, sizeof b, mtp_sim_now(n.w)) >= 0);
-    cr_assert_eq(st(&n, 0)->drop_arp_unresolved, before + 1);
+    cr_assert_eq(st(&n, 0)->drop_no_route, before + 1, "counted as 'no route'");
+    cr_assert_eq(st(&n, 0)->drop_arp_unresolved, unresolved, "not as an unanswered ARP");
     cr_assert_eq(st(&n, 0)->arp_requests, 0);
     mtp_stack_free(g);
     net_down(&n);

@@ -213,6 +213,7 @@ Test(stack_super, a_super_frame_carries_the_offload_request)
     cr_expect_eq(f->f.l4_hdr_len, FX_SEG_HDR);
     cr_expect_eq(f->f.linear_off, 0);
     cr_expect_eq(f->f.linear_bytes, 4);
+    cr_expect_eq(f->f.csum_off, 8, "the checksum field the device fills in");
     struct mtp_eth_repr e;
     cr_assert_eq(mtp_eth_parse(f->bytes, f->f.len, &e), 0);
     cr_expect_eq(memcmp(e.dst, peer_mac, 6), 0);
@@ -253,6 +254,8 @@ Test(stack_super, without_the_offload_packets_leave_one_by_one)
     for (int i = 0; i < 3; i++) {
         cr_expect_eq(tgt.sent[i].f.len, MTP_ETH_HDR_LEN + 20 + FX_SEG_HDR + SEG);
         cr_expect_eq(tgt.sent[i].f.offload & MTP_OFFLOAD_SEG, 0);
+        cr_expect_eq(tgt.sent[i].f.offload & MTP_OFFLOAD_L4_CSUM, MTP_OFFLOAD_L4_CSUM);
+        cr_expect_eq(tgt.sent[i].f.csum_off, 8, "where the device finishes the checksum");
         cr_expect_eq(fx_get32(tgt.sent[i].bytes + MTP_ETH_HDR_LEN + 20), 5100 + i * SEG);
     }
     cr_expect_eq(mtp_stack_stats(s)->tx_super_frames, 0);

@@ -111,3 +111,21 @@ Test(timers, next_deadline_after_a_long_idle_gap)
     cr_expect_eq(out[0], &a);
     free(w);
 }
+
+/* Only timers of later laps: the earliest is not necessarily in the first non-empty slot
+ * (an idle timeout 1000 s away in slot 65, a retransmission timer 3 s away in slot 3632). */
+Test(timers, next_deadline_among_timers_all_laps_away)
+{
+    struct mtp__wheel *w = malloc(sizeof *w);
+    mtp__wheel_init(w, 0);
+    uint64_t now = 1000115602ull;
+    struct mtp__timer idle = { 0 }, rto = { 0 };
+    cr_expect_null(mtp__wheel_expire(w, now));
+    mtp__wheel_start(w, &idle, now + 1000000 * MS);
+    mtp__wheel_start(w, &rto, now + 2190 * MS);
+    cr_assert_gt((rto.deadline >> MTP__WHEEL_SHIFT) % MTP__WHEEL_SLOTS,
+                 (idle.deadline >> MTP__WHEEL_SHIFT) % MTP__WHEEL_SLOTS,
+                 "the later timer sits in the lower slot");
+    cr_expect_eq(mtp__wheel_next(w), now + 2190 * MS);
+    free(w);
+}

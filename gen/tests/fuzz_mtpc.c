@@ -1,4 +1,4 @@
-/* libFuzzer target: the whole of mtpc (lexer, parser, sema, both emitters) on arbitrary bytes.
+/* libFuzzer target: the whole of mtpc (lexer, parser, sema, all three emitters) on arbitrary bytes.
  * Errors longjmp back here instead of exiting; all memory is freed after each input. */
 #include "mtpc.h"
 
@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mtpc_sema(p);
         mtpc_emit_c(p, sink, sink, "fuzz.h");
         mtpc_emit_bpf(p, sink);
+        mtpc_emit_harness(p, sink, "fuzz.h");
     }
     mtpc_on_error = NULL;
     mtpc_free_all();

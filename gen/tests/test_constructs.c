@@ -94,3 +94,20 @@ Test(constructs, named_struct_literal_in_any_order, .init = setup)
     cr_expect_eq(c.held.v[0].right, 9);
     cr_expect_eq(c.hits, 10);
 }
+
+Test(constructs, a_param_chooses_the_chain_step, .init = setup)
+{
+    struct mtpg_constructs_poke ev = {.n = 9};
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_POKE, &ev, &c, NULL, 0), 1);
+    cr_expect_eq(c.hits, 10, "MODE 0: on_poke");
+    mtpg_constructs_param_MODE = 2;
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_POKE, &ev, &c, NULL, 0), 1);
+    cr_expect_eq(c.hits, 110, "MODE 2: on_poke_twice");
+    cr_assert_eq(b.n, 1);
+    struct mtpg_constructs_ack_bp a;
+    memcpy(&a, arena + in[0].arena_off, sizeof a);
+    cr_expect(a.port == 7 && a.seq == 0 && a.f_ack == 0, "ack_bp() is the blueprint's initial value");
+    mtpg_constructs_param_MODE = 3;
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_POKE, &ev, &c, NULL, 0), 0);
+    mtpg_constructs_param_MODE = 0;
+}

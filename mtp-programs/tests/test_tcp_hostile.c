@@ -458,3 +458,63 @@ Test(ratelimit, syn_storm_on_a_half_open_connection_draws_few_syn_acks)
     again.f_syn = true;
     cr_assert_eq(acks_for(&again, 100, 1 * MS), 1);
 }
+
+/* A storm on one connection spends at most two challenge ACKs a second of the stack's
+ * budget: another connection still gets its own. */
+Test(ratelimit, a_storm_on_one_connection_costs_others_nothing)
+{
+    fx_established();
+    struct mtpg_tcp_conn victim = F.c, other = F.c;
+    other.remote_port = REMOTE_PORT + 1;
+    struct mtpg_tcp_seg rst = fx_seg(IRS + 100, ISS + 1, 0);
+    rst.f_rst = true;
+    int storm = 0;
+    for (int i = 0; i < 100000; i++) { /* 100,000 RSTs in one second */
+        fx_reset_out();
+        fx_seg_in(&rst);
+        storm += fx_count(MTP_OP_PKT_GEN);
+        F.x.now_ns += 10000;
+    }
+    cr_assert_leq(storm, 2);
+    victim = F.c;
+    F.c = other;
+    F.x.now_ns -= 1; /* still the same second */
+    struct mtpg_tcp_seg syn = fx_seg(IRS + 1, ISS + 1, 0);
+    syn.f_syn = true;
+    fx_reset_out();
+    fx_seg_in(&syn);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1, "the other connection's challenge ACK");
+    cr_assert_eq(victim.state, MTPG_TCP_ESTABLISHED);
+}
+
+/* RFC 6191: with timestamps, only a SYN newer than TS.Recent ends TIME_WAIT; a blind SYN
+ * with a high sequence number and an old timestamp gets a challenge ACK instead. */
+Test(order, time_wait_is_reopened_only_by_a_newer_timestamp)
+{
+    fx_established();
+    F.c.state = MTPG_TCP_TIME_WAIT;
+    struct mtpg_tcp_seg s = fx_seg(IRS + 100000, 0, 0);
+    s.f_ack = false;
+    s.f_syn = true;
+    s.o.tsval = 700; /* TS.Recent is 777 */
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0);
+    cr_assert_eq(F.c.state, MTPG_TCP_TIME_WAIT);
+    fx_reset_out();
+    s.seq = IRS - 100000; /* a lower sequence number, a newer timestamp */
+    s.o.tsval = 900;
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1, "a new incarnation");
+    /* without timestamps the sequence number decides */
+    fx_init(100 * MS);
+    fx_established();
+    F.c.state = MTPG_TCP_TIME_WAIT;
+    F.c.ts_ok = false;
+    s.o.has_ts = false;
+    s.seq = IRS - 5;
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0);
+    s.seq = IRS + 100;
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}

@@ -657,6 +657,37 @@ Test(keepalive, traffic_postpones_the_probe)
                  mtpg_tcp_param_KA_IDLE - 1000 * MS);
 }
 
+/* TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT: the socket's own values replace the params. */
+Test(keepalive, socket_knobs_replace_the_params)
+{
+    fx_established();
+    struct mtpg_tcp_app_setopt o = {.opt = MTPG_TCP_OPT_KA_IDLE, .value = 30};
+    fx_run(MTPG_TCP_EV_APP_SETOPT, &o, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_TIMER_START), 0, "keepalive is still off");
+    o = (struct mtpg_tcp_app_setopt){.opt = MTPG_TCP_OPT_KA_INTVL, .value = 5};
+    fx_run(MTPG_TCP_EV_APP_SETOPT, &o, &F.c);
+    o = (struct mtpg_tcp_app_setopt){.opt = MTPG_TCP_OPT_KA_PROBES, .value = 2};
+    fx_run(MTPG_TCP_EV_APP_SETOPT, &o, &F.c);
+    fx_reset_out();
+    o = (struct mtpg_tcp_app_setopt){.opt = MTPG_TCP_OPT_KEEPALIVE, .value = 1};
+    fx_run(MTPG_TCP_EV_APP_SETOPT, &o, &F.c);
+    cr_assert_eq(fx_timer(MTP_OP_TIMER_START, TIMER_KA)->u.timer.dur_ns, 30 * 1000 * MS);
+    F.c.last_rcv = F.x.now_ns;
+    F.x.now_ns += 30 * 1000 * MS;
+    struct mtpg_tcp_keepalive_expired t = {0};
+    for (int i = 0; i < 2; i++) {
+        fx_reset_out();
+        fx_run(MTPG_TCP_EV_KEEPALIVE_EXPIRED, &t, &F.c);
+        cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1, "probe %d", i);
+        cr_assert_eq(fx_timer(MTP_OP_TIMER_START, TIMER_KA)->u.timer.dur_ns, 5 * 1000 * MS);
+    }
+    fx_reset_out();
+    fx_run(MTPG_TCP_EV_KEEPALIVE_EXPIRED, &t, &F.c);
+    uint64_t why = 0;
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_RESET, &why), "two unanswered probes reset it");
+    cr_assert_eq(why, MTPG_TCP_RESET_TIMEOUT);
+}
+
 /* ------------------------------------------------------------------ parser and wire */
 
 TestSuite(wire, .init = setup);

@@ -47,6 +47,7 @@ bad_config MTP_BUSY_POLL_US MTP_IFACE=lo MTP_BUSY_POLL_US=soon
 bad_config MTP_FALLBACK MTP_IFACE=lo MTP_FALLBACK=maybe
 bad_config MTP_XDP_MODE MTP_IFACE=lo MTP_XDP_MODE=fast
 bad_config MTP_PARAM_MIN_RTO MTP_IFACE=lo MTP_PARAM_MIN_RTO=later
+bad_config MTP_RX_CSUM MTP_IFACE=lo MTP_RX_CSUM=sometimes
 say "bad configuration: one line naming the variable, exit status 1, before main"
 
 # ---------------------------------------------------------------- 2. symbols
@@ -95,6 +96,9 @@ say "lm_echo, kernel client -> MTP server (4 threads in accept): $(grep -c '^ok'
 in_mtp B timeout 60 "$echo_bin" check "$MX_IP_A" 7100 7101 >"$tmp/c3" ||
     { cat "$tmp/c3"; fail "lm_echo: MTP on both ends"; }
 say "lm_echo, MTP on both ends: $(grep -c '^ok' "$tmp/c3") checks"
+in_mtp B MTP_BUSY_POLL_US=200 timeout 60 "$echo_bin" check "$MX_IP_A" 7100 7101 >"$tmp/c3b" ||
+    { cat "$tmp/c3b"; fail "lm_echo: MTP on both ends, the client busy-polling"; }
+say "lm_echo, MTP on both ends, client with MTP_BUSY_POLL_US=200: $(grep -c '^ok' "$tmp/c3b") checks"
 
 # ---------------------------------------------------------------- 4. second process, idle CPU
 in_mtp A timeout 20 "$echo_bin" serve 7200 >"$tmp/second.out" 2>"$tmp/second.err" && fail "second process: served"

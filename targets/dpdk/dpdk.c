@@ -354,6 +354,10 @@ static void args_join(const struct eal_args *a, char *buf, size_t cap)
         n += (size_t)snprintf(buf + n, cap - n, "%s%s", i > 1 ? " " : "", a->argv[i]);
 }
 
+/* rte_eal_init overwrites an entry of the argv it gets (argv[optind - 1] = the program name):
+ * the strings of our copy stay owned here, for the life of the process. */
+static char *eal_owned[DPDK_MAX_ARGS + 1];
+
 static int eal_init(struct eal_args *a)
 {
     /* rte_eal_init permutes and may keep pointers into argv: give it a copy it can keep. */
@@ -363,7 +367,7 @@ static int eal_init(struct eal_args *a)
     bool have_saved = sched_getaffinity(0, sizeof(saved), &saved) == 0;
 
     for (int i = 0; i < a->argc; i++) {
-        eal_argv[i] = strdup(a->argv[i]);
+        eal_owned[i] = eal_argv[i] = strdup(a->argv[i]);
         if (!eal_argv[i])
             return -ENOMEM;
     }
@@ -595,6 +599,14 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     offloads_choose(t, &info, cfg->ip_proto, cfg->no_seg_offload);
     t->if_index = (int)info.if_index;
     t->kind = link_kind_of(&info);
+    if (t->kind == MTP_LINK_LOOPBACK) {
+        /* the port would be ours alone (our ARP, ICMP, every port; net_af_xdp steals every
+         * packet), while the kernel keeps using lo: serve it with the XDP target, which
+         * shares an interface with the kernel */
+        dpdk_err("%s is on lo, which the kernel keeps using: the DPDK target owns its whole "
+                 "port; use MTP_TARGET=xdp for loopback", name);
+        return -EINVAL;
+    }
 
     uint16_t mtu = RTE_ETHER_MTU;
     if (rte_eth_dev_get_mtu(t->port, &mtu) != 0)

@@ -20,6 +20,14 @@ $(DPDK_LIB): $(DPDK_OBJS)
 	@mkdir -p $(@D)
 	ar rcs $@ $^
 
+# The same under ASan+UBSan, for mtpcat's sanitizer build (test-dpdk-tcp-san).
+$(B)/san/obj/targets/dpdk/%.o: targets/dpdk/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(DPDK_CFLAGS) -MMD -MP -c $< -o $@
+$(DPDK_SLIB): $(B)/san/obj/targets/dpdk/dpdk.o
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
 # Tests: plain C programs driven by shell scripts that build namespaces and veths
 # (names md*), bounded by timeout, cleaned up by trap.
 DPDK_TEST_BINS := $(patsubst targets/dpdk/tests/%.c,$(B)/tests/dpdk/%,\
@@ -51,6 +59,13 @@ test-dpdk-tcp: $(B)/bin/mtpcat
 	MD_OFFLOADS=off timeout 900 bash targets/dpdk/tests/run_tcp.sh $(B)/bin/mtpcat 20
 TESTS += test-dpdk-tcp
 
+# The same steps with mtpcat and the target under ASan+UBSan, 5 MB transfers.
+.PHONY: test-dpdk-tcp-san
+test-dpdk-tcp-san: $(B)/san/bin/mtpcat
+	LSAN_OPTIONS=$(LSAN_OPTIONS):suppressions=$(abspath targets/dpdk/tests/lsan.supp) \
+	    timeout 900 bash targets/dpdk/tests/run_tcp.sh $(B)/san/bin/mtpcat 5 5
+TESTS += test-dpdk-tcp-san
+
 # Segmentation offload: mtpcat on net_tap (TSO, mbuf chains) to kernel TCP. DPDK_TSO_MB: size.
 DPDK_TSO_MB ?= 50
 .PHONY: test-dpdk-tso
@@ -64,7 +79,8 @@ test-dpdk: $(DPDK_TEST_BINS)
 	  echo "== $$s"; B=$(B) timeout 120 bash $$s; done
 TESTS += test-dpdk
 
--include $(DPDK_OBJS:.o=.d)
+-include $(DPDK_OBJS:.o=.d) $(B)/san/obj/targets/dpdk/dpdk.d
 else
 $(info targets/dpdk: libdpdk not found by pkg-config (install libdpdk-dev); DPDK target not built)
+$(foreach t,test-dpdk test-dpdk-tcp test-dpdk-tso test-dpdk-tcp-san,$(eval SKIP_WHY_$(t) := libdpdk not found by pkg-config (install libdpdk-dev)))
 endif

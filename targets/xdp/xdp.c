@@ -15,6 +15,13 @@
  * program's name next to the code that runs this target (an executable or libmtp.so in
  * build/bin or build/lib: ../bpf/<prog>.bpf.o; installed in PREFIX/lib: mtp/<prog>.bpf.o).
  * MTP_XDP_MODE=native|skb|auto (default auto: native where the driver has it, else skb).
+ *
+ * Interfaces as they come: the socket is bound multi-buffer (XDP_USE_SG, hook section
+ * xdp.frags), so a packet larger than a UMEM frame (a GSO/GRO packet of up to 64 KiB: SKB
+ * mode on a veth whose peer does TSO, lo) arrives as a descriptor chain that rx_burst copies
+ * into a reassembly buffer. link_info reports the interface's kind (ifkind.h) for the
+ * stack's checksum policy. On lo (SKB mode) the next hop is lo's own MAC and the kernel must
+ * accept the 127/8 packets we send back into it: see loopback_setup.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -88,7 +95,8 @@ struct mtp_target {
     uint32_t tx_in_flight;  /* submitted to the tx ring, completion not yet seen */
     uint8_t *big;           /* BIG_SLOTS reassembly buffers of BIG_BYTES (multi-buffer rx) */
     int sg;                 /* the socket takes multi-buffer packets (XDP_USE_SG) */
-    uint64_t rx_too_big;    /* multi-buffer packets longer than BIG_BYTES: dropped */
+    uint64_t rx_too_big;    /* multi-buffer packets dropped: longer than BIG_BYTES, or no
+                               memory for the reassembly buffers */
 
     uint64_t claimed[65536 / 64]; /* ports this queue's user claimed */
     int rtnl_fd;
@@ -467,6 +475,40 @@ static int iface_lookup(const char *name, char out[IF_NAMESIZE], int *ifindex)
 static void xdp_close(struct mtp_target *t);
 static void xdp_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
 
+/* Sets /proc/sys/net/ipv4/conf/<ifname>/<name> to 1 unless it is already. */
+static int conf_enable(const char *ifname, const char *name)
+{
+    char path[128], v = 0;
+    snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", ifname, name);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    if (read(fd, &v, 1) != 1 || v != '1')
+        err = pwrite(fd, "1\n", 2, 0) == 2 ? 0 : -errno;
+    close(fd);
+    return err;
+}
+
+/* On lo the kernel sees what we send as packets arriving from a wire: with 127/8 addresses
+ * (a martian destination unless route_localnet) and a local source address (a martian
+ * source unless accept_local). Both switches apply to lo alone, where the only sender is
+ * this host, so the target turns them on (they stay on: another process may rely on them). */
+static int loopback_setup(const char *ifname)
+{
+    static const char *const names[] = { "route_localnet", "accept_local" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int err = conf_enable(ifname, names[i]);
+        if (err < 0) {
+            report("%s: cannot set net.ipv4.conf.%s.%s=1 (%s): the kernel would drop every "
+                   "packet the stack sends on loopback", ifname, ifname, names[i],
+                   strerror(-err));
+            return err;
+        }
+    }
+    return 0;
+}
+
 static int xsk_setup(struct mtp_target *t)
 {
     size_t size = (size_t)NUM_FRAMES * FRAME_SIZE;
@@ -589,6 +631,8 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
     int err = iface_lookup(cfg->iface, t->ifname, &t->ifindex);
     if (!err)
         t->kind = mtp__ifkind(t->ifname);
+    if (!err && t->kind == MTP_LINK_LOOPBACK)
+        err = loopback_setup(t->ifname);
     if (!err)
         err = hook_get(&t->hook, t->ifindex, t->ifname, obj_path);
     if (!err)
@@ -629,9 +673,11 @@ static void xdp_close(struct mtp_target *t)
 static int big_gather(struct mtp_target *t, uint32_t idx, uint32_t first, uint32_t last,
                       uint32_t slot, struct mtp_frame *out)
 {
-    uint8_t *dst = t->big + (size_t)slot * BIG_BYTES;
+    if (!t->big)
+        t->big = malloc((size_t)BIG_SLOTS * BIG_BYTES); /* first use; NULL: dropped below */
+    uint8_t *dst = t->big ? t->big + (size_t)slot * BIG_BYTES : NULL;
     uint32_t len = 0;
-    int ok = 1;
+    int ok = dst != NULL;
     for (uint32_t i = first; i <= last; i++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&t->rx, idx + i);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
@@ -682,14 +728,16 @@ static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
             last++;
         if (last == n || slots == BIG_SLOTS)
             break; /* the rest of it (or a free slot) at the next burst */
-        if (!t->big && !(t->big = malloc((size_t)BIG_SLOTS * BIG_BYTES)))
-            break;
         if (big_gather(t, idx, used, last, slots, &f[got]) == 0) {
             got++;
             slots++;
         }
         used = last + 1;
     }
+    /* peek moved the ring's cached consumer past all n: the ones not used now must be seen
+     * again at the next burst, not skipped (their frames would never come back) */
+    if (used < n)
+        xsk_ring_cons__cancel(&t->rx, n - used);
     xsk_ring_cons__release(&t->rx, used);
     return got;
 }

@@ -5,11 +5,14 @@
  *   mtpcat [-v] -l [-k] PORT      listen; -k: serve connections one after another
  *
  * Copies until both directions are closed: stdin EOF -> shutdown of our sending side; the
- * peer's EOF -> stop reading. Any error: one line on stderr, exit status 1.
+ * peer's EOF -> stop reading. Any error: one line on stderr, exit status 1; a connection
+ * that fails while packets were dropped for a reason the user can fix adds one hint line
+ * naming the counter (drop_hint).
  *
  * Environment: MTP_PROTO (default tcp), MTP_TARGET (default xdp), MTP_IFACE (required for
  * xdp), MTP_IP (default: the interface's address), MTP_XDP_OBJ (default
- * <dir of mtpcat>/../bpf/<program>.bpf.o), MTP_DPDK_ARGS (dpdk), MTP_PCAP. The target reads
+ * <dir of mtpcat>/../bpf/<program>.bpf.o), MTP_DPDK_ARGS (dpdk), MTP_PCAP, MTP_PARAM_<NAME>,
+ * and the runtime's knobs MTP_RX_CSUM and MTP_TSO (mtp_knobs_from_env). The target reads
  * its own arguments from the variable its ops name (args_env) and reports its own failures.
  *
  * The stack runs in this loop: poll(stdin, stdout, the target's wake fd) with a timeout of

@@ -11,7 +11,7 @@ $(MTPCAT): tools/mtpcat/mtpcat.c $(MTP_SOCK_LIB) $(XDP_LIB) $(CORE_LIB) $(DPDK_L
 
 # The same under ASan+UBSan, for the sanitizer run of the netns test (tools/mtpcat/tests/tests.mk).
 MTPCAT_SAN := $(B)/san/bin/mtpcat
-$(MTPCAT_SAN): tools/mtpcat/mtpcat.c $(MTP_SOCK_SLIB) $(XDP_SLIB) $(CORE_SLIB)
+$(MTPCAT_SAN): tools/mtpcat/mtpcat.c $(MTP_SOCK_SLIB) $(XDP_SLIB) $(CORE_SLIB) $(DPDK_SLIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Ipreload $< $(MTP_SOCK_SLIB) \
-	    $(XDP_SLIB) $(CORE_SLIB) $(XDP_LDLIBS) -lm -o $@
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Ipreload $(MTPCAT_DPDK) $< $(MTP_SOCK_SLIB) \
+	    $(XDP_SLIB) $(DPDK_SLIB) $(CORE_SLIB) $(XDP_LDLIBS) $(DPDK_LIBS) -lm -o $@

@@ -10,6 +10,8 @@
 _Static_assert(sizeof(struct mtpg_constructs_seg) <= MTP_EVENT_MAX_BYTES, "event seg is too large");
 _Static_assert(sizeof(struct mtpg_constructs_poke) <= MTP_EVENT_MAX_BYTES, "event poke is too large");
 
+uint8_t mtpg_constructs_param_MODE = ((uint8_t)0ull);
+
 static __attribute__((unused)) void mtpg_constructs_init_ack_bp(struct mtpg_constructs_ack_bp *v)
 {
     memset(v, 0, sizeof *v);
@@ -65,26 +67,26 @@ static __attribute__((unused)) uint32_t mtpg_constructs_fn_width(struct mtp_exec
 {
     (void)mtp_x;
     (void)l;
-#line 31 "gen/tests/ok/constructs.mtp"
+#line 33 "gen/tests/ok/constructs.mtp"
     uint32_t w = 0;
-#line 32 "gen/tests/ok/constructs.mtp"
+#line 34 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k1 = 0; mtp_k1 < ((*l)).len && mtp_k1 < 4; mtp_k1++) {
         const struct mtpg_constructs_range *r = &((*l)).v[mtp_k1];
-#line 32 "gen/tests/ok/constructs.mtp"
+#line 34 "gen/tests/ok/constructs.mtp"
         { __typeof__(w) *mtp_p2 = &(w); *mtp_p2 = ((*mtp_p2) + (r->right - r->left)); }
     }
-#line 33 "gen/tests/ok/constructs.mtp"
+#line 35 "gen/tests/ok/constructs.mtp"
     return w;
-#line 79 "constructs.c"
+#line 81 "constructs.c"
 }
 
 static __attribute__((unused)) bool mtpg_constructs_fn_open(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c)
 {
     (void)mtp_x;
     (void)c;
-#line 36 "gen/tests/ok/constructs.mtp"
+#line 38 "gen/tests/ok/constructs.mtp"
     return (c->st == MTPG_CONSTRUCTS_SYN_SENT || c->st == MTPG_CONSTRUCTS_ESTABLISHED);
-#line 88 "constructs.c"
+#line 90 "constructs.c"
 }
 
 int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constructs_seg *ev, struct mtpg_constructs_conn *c)
@@ -92,49 +94,49 @@ int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constr
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 39 "gen/tests/ok/constructs.mtp"
+#line 41 "gen/tests/ok/constructs.mtp"
     if ((c->st == MTPG_CONSTRUCTS_CLOSED || c->st == MTPG_CONSTRUCTS_CLOSING)) {
-#line 39 "gen/tests/ok/constructs.mtp"
+#line 41 "gen/tests/ok/constructs.mtp"
         return 0;
     }
-#line 40 "gen/tests/ok/constructs.mtp"
+#line 42 "gen/tests/ok/constructs.mtp"
     { __typeof__(c->total) *mtp_p3 = &(c->total); *mtp_p3 = ((*mtp_p3) + mtpg_constructs_fn_width(mtp_x, &(ev->blocks))); }
-#line 41 "gen/tests/ok/constructs.mtp"
+#line 43 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k4 = 0; mtp_k4 < (ev->blocks).len && mtp_k4 < 4; mtp_k4++) {
         uint32_t i = mtp_k4;
         const struct mtpg_constructs_range *r = &(ev->blocks).v[mtp_k4];
-#line 42 "gen/tests/ok/constructs.mtp"
+#line 44 "gen/tests/ok/constructs.mtp"
         if ((r->left > ev->seq)) {
-#line 42 "gen/tests/ok/constructs.mtp"
+#line 44 "gen/tests/ok/constructs.mtp"
             c->last_index = i;
         }
-#line 43 "gen/tests/ok/constructs.mtp"
+#line 45 "gen/tests/ok/constructs.mtp"
         ({ __typeof__(c->held) *mtp_l5 = &(c->held); struct mtpg_constructs_range mtp_v5 = ((*r)); if (mtp_l5->len < 4) mtp_l5->v[mtp_l5->len++] = mtp_v5; });
     }
-#line 45 "gen/tests/ok/constructs.mtp"
+#line 47 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k6 = (c->held).len < 4 ? (c->held).len : 4; mtp_k6-- > 0;) {
         if (mtp_k6 >= (c->held).len) continue;
         uint32_t i = mtp_k6;
         struct mtpg_constructs_range r = (c->held).v[mtp_k6];
-#line 46 "gen/tests/ok/constructs.mtp"
+#line 48 "gen/tests/ok/constructs.mtp"
         if (((r).right <= ev->seq)) {
-#line 46 "gen/tests/ok/constructs.mtp"
+#line 48 "gen/tests/ok/constructs.mtp"
             ({ __typeof__(c->held) *mtp_l7 = &(c->held); uint64_t mtp_i7 = (uint64_t)(i); if (mtp_i7 < mtp_l7->len) { memmove(&mtp_l7->v[mtp_i7], &mtp_l7->v[mtp_i7 + 1], (mtp_l7->len - mtp_i7 - 1) * sizeof mtp_l7->v[0]); mtp_l7->len--; } });
         }
     }
-#line 48 "gen/tests/ok/constructs.mtp"
+#line 50 "gen/tests/ok/constructs.mtp"
     const struct mtpg_constructs_range *first = &((ev->blocks).v[0]);
-#line 49 "gen/tests/ok/constructs.mtp"
+#line 51 "gen/tests/ok/constructs.mtp"
     if (((ev->want == MTPG_CONSTRUCTS_ESTABLISHED) && (first->left == 0))) {
-#line 49 "gen/tests/ok/constructs.mtp"
+#line 51 "gen/tests/ok/constructs.mtp"
         c->st = ev->want;
     }
-#line 50 "gen/tests/ok/constructs.mtp"
+#line 52 "gen/tests/ok/constructs.mtp"
     if (mtpg_constructs_fn_open(mtp_x, &((*c)))) {
-#line 50 "gen/tests/ok/constructs.mtp"
+#line 52 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->hits) *mtp_p8 = &(c->hits); *mtp_p8 = ((*mtp_p8) + 1); }
     }
-#line 51 "gen/tests/ok/constructs.mtp"
+#line 53 "gen/tests/ok/constructs.mtp"
     {
         struct mtpg_constructs_ack_bp mtp_b9 = ({ struct mtpg_constructs_ack_bp mtp_r10; memset(&mtp_r10, 0, sizeof mtp_r10); mtpg_constructs_init_ack_bp(&mtp_r10); mtp_r10.seq = c->total; mtp_r10.ack = (ev->seq + 1); mtp_r10.f_ack = 1; mtp_r10; });
         uint32_t mtp_off9 = mtp_ibuf_copy(mtp_x->out, &mtp_b9, sizeof mtp_b9);
@@ -146,7 +148,7 @@ int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constr
             mtp_i->u.gen.dst_ip = (uint32_t)(1);
         }
     }
-#line 150 "constructs.c"
+#line 152 "constructs.c"
     return 0;
 }
 
@@ -155,16 +157,39 @@ int mtpg_constructs_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_const
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 55 "gen/tests/ok/constructs.mtp"
+#line 57 "gen/tests/ok/constructs.mtp"
     struct mtpg_constructs_range r = ({ struct mtpg_constructs_range mtp_r11; memset(&mtp_r11, 0, sizeof mtp_r11); mtp_r11.right = ev->n; mtp_r11.left = 1; mtp_r11; });
-#line 56 "gen/tests/ok/constructs.mtp"
+#line 58 "gen/tests/ok/constructs.mtp"
     ({ __typeof__(c->held) *mtp_l12 = &(c->held); struct mtpg_constructs_range mtp_v12 = (r); if (mtp_l12->len < 4) mtp_l12->v[mtp_l12->len++] = mtp_v12; });
-#line 57 "gen/tests/ok/constructs.mtp"
+#line 59 "gen/tests/ok/constructs.mtp"
     if (((c->size == MTPG_CONSTRUCTS_SMALL || c->size == MTPG_CONSTRUCTS_LARGE) && (((uint32_t)(c->held).len) > 0))) {
-#line 57 "gen/tests/ok/constructs.mtp"
+#line 59 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->hits) *mtp_p13 = &(c->hits); *mtp_p13 = ((*mtp_p13) + 10); }
     }
-#line 168 "constructs.c"
+#line 170 "constructs.c"
+    return 0;
+}
+
+int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg_constructs_poke *ev, struct mtpg_constructs_conn *c)
+{
+    (void)mtp_x;
+    (void)ev;
+    (void)c;
+#line 63 "gen/tests/ok/constructs.mtp"
+    { __typeof__(c->hits) *mtp_p14 = &(c->hits); *mtp_p14 = ((*mtp_p14) + 100); }
+#line 64 "gen/tests/ok/constructs.mtp"
+    {
+        struct mtpg_constructs_ack_bp mtp_b15 = ({ struct mtpg_constructs_ack_bp mtp_r16; memset(&mtp_r16, 0, sizeof mtp_r16); mtpg_constructs_init_ack_bp(&mtp_r16); mtp_r16; });
+        uint32_t mtp_off15 = mtp_ibuf_copy(mtp_x->out, &mtp_b15, sizeof mtp_b15);
+        struct mtp_instr *mtp_i = mtp_off15 == UINT32_MAX ? NULL : mtp_ibuf_push(mtp_x->out, MTP_OP_PKT_GEN);
+        if (mtp_i) {
+            mtp_i->arena_off = mtp_off15;
+            mtp_i->u.gen.bp = 0;
+            mtp_i->u.gen.srule = MTP_NONE;
+            mtp_i->u.gen.dst_ip = (uint32_t)(2);
+        }
+    }
+#line 193 "constructs.c"
     return 0;
 }
 
@@ -187,9 +212,16 @@ static int mtpg_constructs_dispatch(struct mtp_exec *x, uint16_t type, const voi
         return n;
     case MTPG_CONSTRUCTS_EV_POKE:
         if (!use_else) {
+            if ((mtpg_constructs_param_MODE == 0)) {
             n++;
             if (mtpg_constructs_proc_on_poke(x, ev, ctx))
                 return n;
+            }
+            if (((mtpg_constructs_param_MODE != 0) && (mtpg_constructs_param_MODE < 3))) {
+            n++;
+            if (mtpg_constructs_proc_on_poke_twice(x, ev, ctx))
+                return n;
+            }
         }
         return n;
     default:
@@ -208,6 +240,10 @@ static const struct mtp_ctx_desc mtpg_constructs_ctxs[] = {
 
 static const struct mtp_bp_desc mtpg_constructs_bps[] = {
     {"ack_bp", sizeof(struct mtpg_constructs_ack_bp), mtpg_constructs_bp_ack_bp_hdr_len, mtpg_constructs_bp_ack_bp_write_hdr, -1, -1, 0, NULL, NULL},
+};
+
+static const struct mtp_param_desc mtpg_constructs_params[] = {
+    {"MODE", 1, 0, &mtpg_constructs_param_MODE},
 };
 
 const struct mtp_program mtpg_constructs_program = {
@@ -229,8 +265,8 @@ const struct mtp_program mtpg_constructs_program = {
     .n_coalesce = 0,
     .coalesce = NULL,
     .sched = NULL,
-    .n_params = 0,
-    .params = NULL,
+    .n_params = 1,
+    .params = mtpg_constructs_params,
     .parse = NULL,
     .dispatch = mtpg_constructs_dispatch,
 };

@@ -89,10 +89,13 @@ static inline void mtpg_constructs_unkey_cid(const struct mtp_key *k, struct mtp
     memcpy(&id->port, k->b + 4, 2);
 }
 
+extern uint8_t mtpg_constructs_param_MODE;
+
 void mtpg_constructs_ctx_conn_init(struct mtpg_constructs_conn *c);
 
 int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constructs_seg *ev, struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_constructs_poke *ev, struct mtpg_constructs_conn *c);
+int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg_constructs_poke *ev, struct mtpg_constructs_conn *c);
 
 extern const struct mtp_program mtpg_constructs_program;
 

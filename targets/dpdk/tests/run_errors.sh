@@ -32,6 +32,7 @@ expect - 0 "--no-such-option" "EAL init failed: Invalid argument .*--no-such-opt
 expect - 0 "-l 4095" "EAL init failed: Invalid argument .*-l 4095"
 expect - 0 "--vdev=net_memif0,role=bogus" "no such device: net_memif0 "
 expect lo 4 "" "queue 4 out of range \\(the device has 1 rx / 1 tx queues\\)"
+expect lo 0 "" "net_af_packet[0-9]+ is on lo, which the kernel keeps using: .*use MTP_TARGET=xdp for loopback"
 expect - 0 "--vdev=net_null0 --vdev=net_null1 $(printf -- '-d x %.0s' $(seq 60))" \
     "MTP_DPDK_ARGS: too many arguments \\(96 words at most"
 # and good configurations open, with a pool that drains and refills, and leave the caller's

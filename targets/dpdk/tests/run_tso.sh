@@ -3,7 +3,7 @@
 # MB megabytes to a kernel TCP client through the PMD's tap interface (the PMD cuts the
 # super-frames in software, the kernel checks every checksum), receives 1 MB back; both
 # byte-exact. Run twice: with the offload (super-frames must have been sent) and with
-# MTP_DPDK_NO_TSO=1 (none: the same device, software segmentation).
+# MTP_TSO=off (none: the same device, software segmentation).
 # The namespace is md*<pid>, removed by the trap (the tap interface goes with mtpcat).
 #   run_tso.sh MTPCAT [MB (50)]
 set -u
@@ -61,6 +61,6 @@ transfer "net_tap with TSO"
 [ "${supers% *}" -gt 0 ] || fail "net_tap with TSO: no super-frame was sent"
 # a super-frame the device refused would count here (and leave its bytes to retransmission)
 grep -q 'tx_full 0;' <<<"$stats" || fail "net_tap with TSO: frames were refused: $stats"
-transfer "net_tap, TSO off" MTP_DPDK_NO_TSO=1
+transfer "net_tap, TSO off" MTP_TSO=off
 [ "${supers% *}" = 0 ] || fail "net_tap, TSO off: super-frames were sent"
 echo "run_tso.sh: PASS"

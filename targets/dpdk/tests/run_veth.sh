@@ -40,9 +40,10 @@ af_packet|af_xdp)
     ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" &&
     ip -n "$NSK" link set "$VK" up && ip -n "$NSK" link set lo up &&
     ip -n "$NSD" link set "$VD" up || fail "cannot build the namespaces"
-# The kernel's veth must put complete checksums on the wire (as a NIC would deliver them),
-# not leave them to a checksum offload nobody does.
-ip netns exec "$NSK" ethtool -K "$VK" tx off rx off >/dev/null || fail "ethtool -K $VK failed"
+# The kernel's veth keeps its default offloads (partial checksums, TSO/GSO) unless
+# MD_OFFLOADS=off: then it puts complete checksums on the wire, as a NIC would deliver them.
+[ "${MD_OFFLOADS:-on}" = on ] || ip netns exec "$NSK" ethtool -K "$VK" tx off rx off >/dev/null ||
+    fail "ethtool -K $VK failed"
     ARGS=
     [ "$PMD" = af_xdp ] && ARGS="--vdev=net_af_xdp0,iface=$VD" ;;
 tap)

@@ -39,8 +39,9 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* csum_off: where MTP_OFFLOAD_L4_CSUM's field is in the L4 header */
 static void send_one(struct peer_test *pt, const uint8_t *frame, uint32_t len, uint32_t offload,
-                     uint16_t l3_off, uint16_t l4_off)
+                     uint16_t l3_off, uint16_t l4_off, uint16_t csum_off)
 {
     struct mtp_frame f;
     CHECK(pt->ops->tx_alloc(pt->t, &f, 1) == 1, "tx_alloc gave no buffer");
@@ -50,6 +51,7 @@ static void send_one(struct peer_test *pt, const uint8_t *frame, uint32_t len, u
     f.offload = offload;
     f.l3_off = l3_off;
     f.l4_off = l4_off;
+    f.csum_off = csum_off;
     CHECK(pt->ops->tx_burst(pt->t, &f, 1) == 1, "tx_burst did not send the frame");
 }
 
@@ -59,7 +61,7 @@ static void arp_request_peer(struct peer_test *pt)
     static const uint8_t zero[6];
     uint8_t fr[64] = { 0 };
     arp_write(fr, 1, pt->link.mac, pt->ip, zero, pt->peer_ip, bcast);
-    send_one(pt, fr, 60, 0, 0, 0);
+    send_one(pt, fr, 60, 0, 0, 0, 0);
 }
 
 static void on_arp(struct peer_test *pt, const struct arp_msg *m)
@@ -70,7 +72,7 @@ static void on_arp(struct peer_test *pt, const struct arp_msg *m)
     } else if (m->op == 1 && m->tpa == pt->ip) {
         uint8_t fr[64] = { 0 };
         arp_write(fr, 2, pt->link.mac, pt->ip, m->sha, m->spa, m->sha);
-        send_one(pt, fr, 60, 0, 0, 0);
+        send_one(pt, fr, 60, 0, 0, 0, 0);
     }
 }
 
@@ -94,7 +96,7 @@ static void on_icmp(struct peer_test *pt, const uint8_t *in, const struct ipv4_v
     icmp[0] = 0; /* echo reply */
     wr16(icmp + 2, 0);
     wr16(icmp + 2, csum_fold(csum_add(0, icmp, v->l4_len)));
-    send_one(pt, out, off + v->l4_len, MTP_OFFLOAD_IPV4_CSUM, ETH_HLEN, ETH_HLEN + IPV4_HLEN);
+    send_one(pt, out, off + v->l4_len, MTP_OFFLOAD_IPV4_CSUM, ETH_HLEN, ETH_HLEN + IPV4_HLEN, 0);
     pt->echoes++;
 }
 
@@ -111,7 +113,7 @@ static void on_udp(struct peer_test *pt, const uint8_t *in, const struct ipv4_vi
     wr16(udp + 2, rd16(v->l4));
     wr16(udp + 6, pseudo_seed(pt->ip, v->src, 17, v->l4_len));
     send_one(pt, out, off + v->l4_len, MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM, ETH_HLEN,
-             ETH_HLEN + IPV4_HLEN);
+             ETH_HLEN + IPV4_HLEN, 6 /* UDP's checksum field */);
     pt->udps++;
 }
 

@@ -7,15 +7,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 hook=$2
 py=/usr/bin/python3
 source "$here/../../../tests/netns.sh"
+source "$here/../../../tests/wait.sh"
 mx_netns_up || exit 1
 out=$(mktemp)
 mx__prev_exit="rm -f '$out'"
 port=7777
 mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" udp 7778
 mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" tcp 2222
+mx_wait_listen 30 "$MX_NS_A" 7778 udp && mx_wait_listen 30 "$MX_NS_A" 2222 || exit 1
 
 wait_ready() { # pid
-    for _ in $(seq 100); do grep -q READY "$out" && return 0; kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    mx_wait_line 30 "$out" READY "$1" && return 0
     echo "xdp_crash.sh: FAIL: not ready:"; cat "$out"; return 1
 }
 echo_round() { # one full run of the echo test against the peer
@@ -23,7 +25,8 @@ echo_round() { # one full run of the echo test against the peer
     mx_in A "$bin" "$MX_DEV_A" "$hook" $port "$MX_IP_B" "$MX_MAC_B" >"$out" 2>&1 &
     local pid=$!
     wait_ready $pid || return 1
-    mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" $port 7778 2222 >/dev/null || { cat "$out"; return 1; }
+    mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" $port 7778 2222 >/dev/null ||
+        { mx_wait_line 10 "$out" echoed= $pid; cat "$out"; return 1; }  # its counters: where it went
     wait $pid || { cat "$out"; return 1; }
     return 0
 }

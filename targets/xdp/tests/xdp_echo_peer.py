@@ -43,7 +43,25 @@ for n in sizes:
         die(f"wrong echo for a {n}-byte datagram from {src}")
 print(f"peer: {len(sizes)} datagrams echoed byte-exact through AF_XDP")
 
+def kernel_drops():
+    """Frames this namespace's interfaces counted as dropped."""
+    n = 0
+    for dev in os.listdir("/sys/class/net"):
+        for f in ("tx_dropped", "rx_dropped"):
+            with open(f"/sys/class/net/{dev}/statistics/{f}") as fh:
+                n += int(fh.read())
+    return n
+
+def burst_die(msg):
+    """A lost echo: QUIT first, so the echo program prints its counters (redirected by the
+    hook, echoed, tx drops) and the failure shows where the datagrams went."""
+    q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    q.sendto(b"QUIT", (ip, port))
+    q.close()
+    die(f"{msg} (frames the kernel dropped on this side meanwhile: {kernel_drops() - drops_before})")
+
 # bursts: many datagrams in flight at once (batches, ring wrap-around, tx kicks)
+drops_before = kernel_drops()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: room for a whole burst
 s.settimeout(3.0)
@@ -58,9 +76,9 @@ for burst in range(8):
         try:
             data, _ = s.recvfrom(65536)
         except socket.timeout:
-            die(f"burst {burst}: {len(want)} of 256 echoes missing")
+            burst_die(f"burst {burst}: {len(want)} of 256 echoes missing")
         if want.pop(data[:8], None) != data:
-            die(f"burst {burst}: wrong or duplicate echo")
+            burst_die(f"burst {burst}: wrong or duplicate echo")
     total += 256
 s.close()
 print(f"peer: {total} datagrams in bursts of 256 echoed byte-exact")

@@ -7,16 +7,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 hook=$2
 py=/usr/bin/python3
 source "$here/../../../tests/netns.sh"
+source "$here/../../../tests/wait.sh"
 MX_VETH_QUEUES=4 mx_netns_up || exit 1
 out=$(mktemp)
 mx__prev_exit="rm -f '$out'"
 mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" udp 7778
 mx_bg A $py "$here/../../../tests/peers/kernel_echo.py" tcp 2222
+mx_wait_listen 30 "$MX_NS_A" 7778 udp && mx_wait_listen 30 "$MX_NS_A" 2222 || exit 1
 ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" 7777 "$MX_IP_B" "$MX_MAC_B" --queues=4 >"$out" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -q READY "$out" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-grep -q READY "$out" || { echo "xdp_multiqueue.sh: FAIL: not ready:"; cat "$out"; exit 1; }
-mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" 7777 7778 2222 || { cat "$out"; exit 1; }
+mx_wait_line 30 "$out" READY $pid || { echo "xdp_multiqueue.sh: FAIL: not ready:"; cat "$out"; exit 1; }
+mx_in B $py "$here/xdp_echo_peer.py" "$MX_IP_A" 7777 7778 2222 ||
+    { mx_wait_line 10 "$out" echoed= $pid; cat "$out"; exit 1; }  # its counters: where it went
 wait $pid || { cat "$out"; echo "xdp_multiqueue.sh: FAIL: echo program failed"; exit 1; }
 cat "$out"
 used=$(grep -o 'rx_q[0-9]=[0-9]*' "$out" | grep -vc '=0$')

@@ -2,7 +2,8 @@
 # Drops a user can fix are never silent: a connect that cannot complete because every reply
 # (or every packet) is dropped ends with its error and a one-line hint naming the counter.
 # Over a veth pair with the kernel's default offloads (the kernel's SYN-ACKs carry partial
-# checksums), SYN retries cut to 2 so each case ends in ~7 s:
+# checksums), SYN retries cut to 2 (and the first RTO to 200 ms where nothing waits for ARP's
+# 3 s budget) so each case ends within seconds:
 #   1. MTP_RX_CSUM=full refuses the partial checksums      -> hint names drop_csum_partial
 #   2. a destination off the interface's prefix, no gateway -> hint names drop_no_route
 #   3. an on-link address nobody answers ARP for           -> hint names drop_arp_unresolved
@@ -43,8 +44,9 @@ expect_hint() {
 
 mx_bg B $py "$here/../../../tests/peers/kernel_echo.py" tcp 6000
 wait_listen B 6000
-expect_hint "partial checksums refused" drop_csum_partial MTP_RX_CSUM=full -- "$MX_IP_B" 6000
-expect_hint "no route" drop_no_route -- 10.202.0.9 6000
+expect_hint "partial checksums refused" drop_csum_partial MTP_RX_CSUM=full MTP_PARAM_INIT_RTO=200ms \
+    -- "$MX_IP_B" 6000
+expect_hint "no route" drop_no_route MTP_PARAM_INIT_RTO=200ms -- 10.202.0.9 6000
 expect_hint "no ARP answer" drop_arp_unresolved -- 10.201.0.77 6000
 
 for bad in "MTP_RX_CSUM=yes:MTP_RX_CSUM=yes: unknown value (accepted: auto, full, partial)" \

@@ -14,6 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 mtpcat=$(realpath "$1") mb=${2:-100} loss_mb=${3:-100} loss=${4:-2}
 py=/usr/bin/python3
 source "$here/../../../tests/netns.sh"
+source "$here/../../../tests/wait.sh"
 mx_netns_up || exit 1
 tmp=$(mktemp -d)
 mx__prev_exit="rm -rf '$tmp'"
@@ -21,9 +22,12 @@ export MTP_PROTO=tcp MTP_TARGET=xdp MTP_TEST_TIMEOUT=240
 fail() { echo "mtpcat_tcp.sh: FAIL: $*"; exit 1; }
 mkdata() { head -c $(($2 * 1024 * 1024)) /dev/urandom >"$1"; }
 same() { cmp -s "$1" "$2" || fail "$3: bytes differ ($(stat -c %s "$1") sent, $(stat -c %s "$2") received)"; }
-wait_listen() { # ns port
-    for _ in $(seq 100); do mx_in "$1" ss -Htln "sport = :$2" | grep -q . && return 0; sleep 0.1; done
-    fail "nothing listens on $1:$2"
+wait_listen() { # A|B port
+    local ns=$MX_NS_A; [ "$1" = B ] && ns=$MX_NS_B
+    mx_wait_listen 30 "$ns" "$2" || fail "nothing listens on $1:$2"
+}
+wait_mtpcat() { # err-file pid: until mtpcat -v says it listens
+    mx_wait_line 30 "$1" listening "$2" || { cat "$1"; fail "mtpcat -l did not come up"; }
 }
 
 mkdata "$tmp/big" "$mb"; mkdata "$tmp/small" 1; mkdata "$tmp/lossbig" "$loss_mb"
@@ -41,12 +45,12 @@ echo "mtpcat_tcp.sh: echo through kernel TCP: 1 MB byte-exact"
 rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5008 \
     <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
-for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+wait_mtpcat "$tmp/m.err" "$m"
 mx_in B $py -c "
 import socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
 hdr = struct.pack('!HHIIBBHHH', 40001, 5008, 1, 0, 2 << 4, 0x02, 1024, 0, 0)
-s.sendto(hdr, ('$MX_IP_A', 0))"
+s.sendto(hdr, ('$MX_IP_A', 0))" || fail "malformed: cannot send the raw segment"
 mx_in B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5008 "$tmp/small" "$tmp/k.in" >/dev/null ||
     { cat "$tmp/m.err"; fail "malformed: kernel client failed"; }
 wait "$m" || { cat "$tmp/m.err"; fail "malformed: mtpcat exited"; }
@@ -55,11 +59,12 @@ grep -q 'malformed 1 ' "$tmp/m.err" || { cat "$tmp/m.err"; fail "malformed segme
 echo "mtpcat_tcp.sh: a malformed segment to an owned port was dropped by the XDP hook (tcp.bpf.h) and counted"
 
 client_to_kernel() { # label big-file port
-    mx_bg B $py "$here/../../../tests/peers/kernel_tcp.py" serve "$3" "$tmp/small" "$tmp/k.in"; local k=$MX_BG_PID
+    ip netns exec "$MX_NS_B" $py "$here/../../../tests/peers/kernel_tcp.py" serve "$3" "$tmp/small" \
+        "$tmp/k.in" >"$tmp/k.out" 2>&1 & local k=$!
     wait_listen B "$3"
     MTP_IFACE=$MX_DEV_A timeout 240 ip netns exec "$MX_NS_A" "$mtpcat" -v "$MX_IP_B" "$3" \
         <"$2" >"$tmp/m.out" 2>"$tmp/m.err" || { cat "$tmp/m.err"; fail "$1: mtpcat exited"; }
-    wait "$k" 2>/dev/null
+    wait "$k" || { local rc=$?; cat "$tmp/k.out" "$tmp/m.err"; fail "$1: kernel server exited $rc"; }
     if [ -n "${MTP_XDP_MODE:-}" ] && ! grep -q "hook in $MTP_XDP_MODE mode" "$tmp/m.err"; then
         cat "$tmp/m.err"; fail "$1: hook not in $MTP_XDP_MODE mode"
     fi
@@ -71,7 +76,7 @@ kernel_to_listener() { # label big-file port
     rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
     MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l "$3" \
         <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & local m=$!
-    for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+    wait_mtpcat "$tmp/m.err" "$m"
     MTP_TEST_TIMEOUT=240 timeout 240 ip netns exec "$MX_NS_B" $py "$here/../../../tests/peers/kernel_tcp.py" connect \
         "$MX_IP_A" "$3" "$2" "$tmp/k.in" || { cat "$tmp/m.err"; fail "$1: kernel client failed"; }
     wait "$m" || { cat "$tmp/m.err"; fail "$1: mtpcat -l exited"; }
@@ -91,17 +96,17 @@ mx_in B nft delete table inet mxloss
 rm -f "$tmp/b.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_B ip netns exec "$MX_NS_B" timeout 240 "$mtpcat" -v -l 5005 \
     <"$tmp/small" >"$tmp/b.out" 2>"$tmp/b.err" & m=$!
-for _ in $(seq 50); do grep -q listening "$tmp/b.err" 2>/dev/null && break; sleep 0.1; done
+wait_mtpcat "$tmp/b.err" "$m"
 MTP_IFACE=$MX_DEV_A timeout 240 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 5005 \
     <"$tmp/lossbig" >"$tmp/a.out" || fail "mtp<->mtp: client exited"
 wait "$m" || { cat "$tmp/b.err"; fail "mtp<->mtp: listener exited"; }
 same "$tmp/lossbig" "$tmp/b.out" "mtp<->mtp (A -> B)"
 same "$tmp/small" "$tmp/a.out" "mtp<->mtp (B -> A)"
 echo "mtpcat_tcp.sh: mtpcat <-> mtpcat over veth: byte-exact both ways"
-# 6. errors: a closed port is refused (one line, non-zero exit)
-if MTP_IFACE=$MX_DEV_A timeout 60 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 5999 </dev/null >/dev/null 2>"$tmp/err"; then
-    fail "connect to a closed port succeeded"
-fi
+# 6. errors: a closed port is refused (one line, exit status 1: a sanitizer report exits 86)
+MTP_IFACE=$MX_DEV_A timeout 60 ip netns exec "$MX_NS_A" "$mtpcat" "$MX_IP_B" 5999 </dev/null >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" = 1 ] || { cat "$tmp/err"; fail "connect to a closed port: exit status $rc, not 1"; }
 [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "refused" "$tmp/err" || { cat "$tmp/err"; fail "no one-line 'refused' error"; }
 echo "mtpcat_tcp.sh: closed port: $(cat "$tmp/err")"
 
@@ -109,29 +114,34 @@ echo "mtpcat_tcp.sh: closed port: $(cat "$tmp/err")"
 rm -f "$tmp/k.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 240 "$mtpcat" -v -l -k 5006 \
     </dev/null >"$tmp/k.out" 2>"$tmp/k.err" & m=$!
-for _ in $(seq 50); do grep -q listening "$tmp/k.err" 2>/dev/null && break; sleep 0.1; done
+wait_mtpcat "$tmp/k.err" "$m"
 : >"$tmp/empty"
 for i in 1 2 3; do
     mx_in B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5006 "$tmp/small" "$tmp/k.in" >/dev/null ||
         { cat "$tmp/k.err"; fail "-k: connection $i failed"; }
     cat "$tmp/small" >>"$tmp/k.want"
 done
-for _ in $(seq 100); do [ "$(stat -c %s "$tmp/k.out")" -ge "$(stat -c %s "$tmp/k.want")" ] && break; sleep 0.1; done
-kill "$m" 2>/dev/null; wait "$m" 2>/dev/null
+mx_wait_size 60 "$tmp/k.out" "$(stat -c %s "$tmp/k.want")" || { cat "$tmp/k.err"; fail "-k: bytes missing"; }
+kill -0 "$m" || fail "-l -k ended by itself"
+kill "$m"; wait "$m" 2>/dev/null
 same "$tmp/k.want" "$tmp/k.out" "-l -k (3 connections)"
 echo "mtpcat_tcp.sh: -l -k served 3 connections one after another"
-# 8. kill -9 in the middle of a transfer; the next run on the same port works at once
-MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" -l 5007 </dev/zero >/dev/null 2>&1 & m=$!  # endless
-sleep 0.5
-mx_bg B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in0"
-sleep 0.3
+# 8. kill -9 in the middle of a transfer (once bytes moved); the next run on the same port
+#    works at once
+rm -f "$tmp/z.err" "$tmp/k.in0"
+MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" "$mtpcat" -v -l 5007 </dev/zero >/dev/null 2>"$tmp/z.err" & m=$!  # endless
+wait_mtpcat "$tmp/z.err" "$m"
+ip netns exec "$MX_NS_B" $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5007 \
+    "$tmp/small" "$tmp/k.in0" >/dev/null 2>&1 & kc=$!
+mx_wait_size 60 "$tmp/k.in0" $((1024 * 1024)) || { cat "$tmp/z.err"; fail "kill -9: no bytes moved before the kill"; }
 kill -0 "$m" || fail "mtpcat -l </dev/zero ended by itself"
 kill -9 "$m"; wait "$m" 2>/dev/null
+kill "$kc" 2>/dev/null; wait "$kc" 2>/dev/null  # its peer is gone: nothing more to check there
 mx_in A ip link show "$MX_DEV_A" | grep -q prog/xdp && fail "hook still attached after kill -9"
 rm -f "$tmp/m.err"  # the wait below must not see an earlier run's line
 MTP_IFACE=$MX_DEV_A ip netns exec "$MX_NS_A" timeout 60 "$mtpcat" -v -l 5007 \
     <"$tmp/small" >"$tmp/m.out" 2>"$tmp/m.err" & m=$!
-for _ in $(seq 50); do grep -q listening "$tmp/m.err" 2>/dev/null && break; sleep 0.1; done
+wait_mtpcat "$tmp/m.err" "$m"
 mx_in B $py "$here/../../../tests/peers/kernel_tcp.py" connect "$MX_IP_A" 5007 "$tmp/small" "$tmp/k.in" >/dev/null ||
     { cat "$tmp/m.err"; fail "after kill -9: kernel client failed"; }
 wait "$m" || { cat "$tmp/m.err"; fail "after kill -9: mtpcat exited"; }
