@@ -38,17 +38,17 @@ TESTS += test-compat
 # MTP over lo, kernel client) separately.
 COMPAT_APPS := nginx redis iperf3 sockperf memcached
 # in `make test`: every application as a server on MTP with a kernel client (ns), and nginx
-# with curl on MTP too (both); the other arrangements in test-compat-apps-all. Not yet in
+# with curl on MTP too (both) and on lo; the other arrangements in test-compat-apps-all. Not yet in
 # `make test`: that a server under libmtp.so ends on SIGTERM (nginx and iperf3 do not, after
 # traffic; APPS_STRICT_EXIT=0 makes it a NOTE here, the other targets fail on it).
 COMPAT_APPS_TEST ?= $(COMPAT_APPS)
 test-compat-apps: $(LIBMTP_SO)
 	APPS_STRICT_EXIT=0 LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "ns" $(COMPAT_APPS_TEST)
-	APPS_STRICT_EXIT=0 LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh "both" nginx
+	APPS_STRICT_EXIT=0 LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh "both lo" nginx
 test-compat-apps-all: $(LIBMTP_SO)
-	LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "kernel ns both" $(COMPAT_APPS)
+	LIBMTP_SO=$(LIBMTP_SO) timeout 1200 bash compat-tests/apps/run.sh "kernel ns both lo" $(COMPAT_APPS)
 test-compat-apps-long: $(LIBMTP_SO)
-	LIBMTP_SO=$(LIBMTP_SO) timeout 3000 bash compat-tests/apps/run.sh --long "kernel ns both" $(COMPAT_APPS)
+	LIBMTP_SO=$(LIBMTP_SO) timeout 3000 bash compat-tests/apps/run.sh --long "kernel ns both lo" $(COMPAT_APPS)
 .PHONY: test-compat-apps-lo test-compat-apps-all test-compat-apps-dpdk
 # the same applications with the stacks on the DPDK target (net_af_packet, own addresses)
 test-compat-apps-dpdk: $(LIBMTP_SO)
