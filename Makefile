@@ -118,10 +118,18 @@ test: deps
 # fragment that could not build it) and fails the run under CI (CI=true). Suites beyond these
 # run too; add yours here when it must never silently disappear.
 SUITES := test-gen test-analysis test-core test-engine-e2e test-engine-programs test-sim test-tcp \
-          test-hostile test-quic test-xdp test-mtpcat test-mtpcat-skb test-mtpcat-san test-mtpcat-lo \
+          test-hostile test-quic test-homa test-xdp test-mtpcat test-mtpcat-skb test-mtpcat-san test-mtpcat-lo \
           test-mtpcat-drops test-dpdk test-dpdk-tcp test-dpdk-tso test-dpdk-tcp-san test-libmtp \
           test-mtprun test-install test-compat test-compat-apps test-compat-canfail
 SUITES_MISSING = $(filter-out $(TESTS),$(SUITES))
+
+# Suites that need root: network namespaces, XDP and AF_XDP, DPDK ports, raw sockets. Run by
+# another user, `make test` skips them and says why (under CI=true a skip fails the run); the
+# compiler, runtime, sim and protocol suites need no privilege.
+ROOT_TESTS := test-xdp test-mtpcat% test-dpdk% test-libmtp test-hostile test-mtprun \
+              test-compat test-compat-apps test-compat-canfail
+IS_ROOT    := $(filter 0,$(shell id -u))
+SKIPPED_NOT_ROOT = $(if $(IS_ROOT),,$(filter $(ROOT_TESTS),$(TESTS)))
 
 # Runs every suite even after a failure, then prints one closing line for CI. CI=true also
 # reaches the suites: a check they cannot run here (no privilege for the BPF verifier) fails.
@@ -129,14 +137,15 @@ SUITES_MISSING = $(filter-out $(TESTS),$(SUITES))
 run-tests:
 	@pass=0; fail=0; failed=; \
 	$(foreach t,$(SUITES_MISSING),echo "===== $(t): SKIPPED: $(or $(SKIP_WHY_$(t)),no fragment adds it to TESTS)";) \
-	for t in $(TESTS); do \
+	$(foreach t,$(SKIPPED_NOT_ROOT),echo "===== $(t): SKIPPED: needs root (network namespaces, XDP, DPDK); run make test as root";) \
+	for t in $(filter-out $(SKIPPED_NOT_ROOT),$(TESTS)); do \
 	  echo "===== $$t"; \
 	  if $(MAKE) --no-print-directory $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$t"; fi; \
 	done; \
 	[ -z "$$failed" ] || echo "failed suites:$$failed"; \
-	skipped="$(strip $(SUITES_MISSING))"; \
+	skipped="$(strip $(SUITES_MISSING) $(SKIPPED_NOT_ROOT))"; \
 	if [ -n "$$skipped" ] && [ "$${CI:-}" = true ]; then \
-	  echo "missing suites (CI=true):" $$skipped; fail=$$((fail + $(words $(SUITES_MISSING)))); fi; \
+	  echo "missing suites (CI=true):" $$skipped; fail=$$((fail + $(words $(SUITES_MISSING) $(SKIPPED_NOT_ROOT)))); fi; \
 	echo "suites: $$pass passed, $$fail failed$${skipped:+, skipped: $$skipped}"; \
 	[ $$fail -eq 0 ]
 

@@ -73,6 +73,8 @@
       (MTPC_F(u.sched.queue, uint16_t), MTPC_F(u.sched.value, uint64_t)))                   \
     X(notify,              NOTIFY,        2, 2, scalar,  NOTIFY,                            \
       (MTPC_F(u.note.code, uint32_t), MTPC_F(u.note.value, uint64_t)))                      \
+    X(set_flow_prio,       SET_FLOW_PRIO, 1, 1, scalar,  SET_FLOW_PRIO,                     \
+      (MTPC_F(u.sched.value, uint64_t)))                                                    \
     X(produce,             PRODUCE,       1, 2, produce, NONE, ())
 
 /* Most fields an instruction row fills. */

@@ -499,6 +499,38 @@ static void emit_method(Buf *b, Expr *e)
                  bs, n, bs, n, expr_str(a[0]), n, n, n, n, n, n, n, n, n, n);
             return;
         case M_CLEAR: bput(b, "((%s).len = 0)", bs); return;
+        case M_FIND: {
+            char *f = name_of(e->field->name);
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); __typeof__(mtp_l%d->v[0].%s) mtp_k%d = "
+                    "(__typeof__(mtp_l%d->v[0].%s))(%s); uint32_t mtp_i%d = 0; "
+                    "while (mtp_i%d < mtp_l%d->len && mtp_l%d->v[mtp_i%d].%s != mtp_k%d) mtp_i%d++; "
+                    "mtp_i%d; })",
+                 bs, n, bs, n, f, n, n, f, expr_str(a[1]), n, n, n, n, n, f, n, n, n);
+            return;
+        }
+        case M_UPDATE:
+            if (bt->kind == TY_LIST) {
+                bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); uint64_t mtp_i%d = (uint64_t)(%s); "
+                        "%s mtp_v%d = (%s); if (mtp_i%d < mtp_l%d->len) mtp_l%d->v[mtp_i%d] = mtp_v%d; })",
+                     bs, n, bs, n, expr_str(a[0]), et, n, expr_str(a[1]), n, n, n, n, n);
+                return;
+            }
+            /* out of its place, then back in after the equal keys (as add does) */
+            bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); uint64_t mtp_i%d = (uint64_t)(%s); "
+                    "%s mtp_v%d = (%s); if (mtp_i%d < mtp_l%d->len) { "
+                    "memmove(&mtp_l%d->v[mtp_i%d], &mtp_l%d->v[mtp_i%d + 1], "
+                    "(mtp_l%d->len - mtp_i%d - 1) * sizeof mtp_l%d->v[0]); "
+                    "uint32_t mtp_j%d = mtp_l%d->len - 1; "
+                    "while (mtp_j%d > 0 && mtp_l%d->v[mtp_j%d - 1].%s > mtp_v%d.%s) { "
+                    "mtp_l%d->v[mtp_j%d] = mtp_l%d->v[mtp_j%d - 1]; mtp_j%d--; } "
+                    "mtp_l%d->v[mtp_j%d] = mtp_v%d; } })",
+                 bs, n, bs, n, expr_str(a[0]), et, n, expr_str(a[1]), n, n,
+                 n, n, n, n, n, n, n,
+                 n, n,
+                 n, n, n, name_of(bt->key_field->name), n, name_of(bt->key_field->name),
+                 n, n, n, n, n,
+                 n, n, n);
+            return;
         case M_LEN: bput(b, "((uint32_t)(%s).len)", bs); return;
         case M_FIRST:
             bput(b, "({ __typeof__(%s) *mtp_l%d = &(%s); mtp_l%d->len ? mtp_l%d->v[0] : %s; })", bs,

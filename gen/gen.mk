@@ -81,7 +81,7 @@ fuzz-gen: $(GEN_FUZZ)
 
 # Protocol analysis (mtpc --emit=harness): every shipped program and the analysis test
 # program run clean for a bounded time; its seeded-bug variants are each found in under a
-# minute (gen/tests/analysis.sh; CHAIN_S / PARSE_S set the clean runs' seconds).
+# minute (gen/tests/analysis.sh; CHAIN_S=300 PARSE_S=60 make test-analysis fuzzes longer).
 .PHONY: test-analysis
 test-analysis: $(MTPC)
 	@echo "== gen/tests/analysis.sh"

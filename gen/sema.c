@@ -1069,7 +1069,7 @@ static const struct { const char *name; int m; } methods[] = {
     {"first_unset", M_FIRST_UNSET}, {"slide", M_SLIDE}, {"head", M_HEAD}, {"reset", M_RESET},
     {"add", M_ADD}, {"remove", M_REMOVE}, {"clear", M_CLEAR}, {"len", M_LEN},
     {"first", M_FIRST}, {"pop_first", M_POP_FIRST}, {"has", M_HAS}, {"get", M_GET},
-    {"is", M_IS},
+    {"is", M_IS}, {"find", M_FIND}, {"update", M_UPDATE},
 };
 
 static void method_args(Expr *e, int lo, int hi)
@@ -1190,6 +1190,27 @@ static void check_method(Expr *e)
             method_args(e, 0, 0);
             need_mutable(base);
             return;
+        case M_FIND: {
+            method_args(e, 2, 2);
+            Expr *f = e->args[0];
+            if (f->kind != E_IDENT || bt->elem->kind != TY_REC)
+                mtpc_error_at(f->tok, "find needs a field name of the list's element type");
+            e->field = mtpc_find_field(bt->elem->rec, f->name);
+            if (!e->field || !ty_is_scalar(e->field->ty))
+                mtpc_error_at(f->tok, "'%.*s' is not a scalar field of '%.*s'", f->name->len,
+                              f->name->loc, bt->elem->rec->name->len, bt->elem->rec->name->loc);
+            check_scalar(check_expr(e->args[1]));
+            e->ty = &ty_u32;
+            return;
+        }
+        case M_UPDATE: {
+            method_args(e, 2, 2);
+            need_mutable(base);
+            check_scalar(check_expr(e->args[0]));
+            Expr *a = check_expr(e->args[1]);
+            check_assignable(a->tok, bt->elem, a->ty);
+            return;
+        }
         case M_LEN:
             method_args(e, 0, 0);
             e->ty = &ty_u32;
@@ -1580,7 +1601,8 @@ static bool is_instruction_call(const Expr *e)
     if (e->kind == E_METHOD)
         return e->builtin != M_TEST && e->builtin != M_FIRST_SET && e->builtin != M_FIRST_UNSET &&
                e->builtin != M_HEAD && e->builtin != M_LEN && e->builtin != M_FIRST &&
-               e->builtin != M_HAS && e->builtin != M_GET && e->builtin != M_IS;
+               e->builtin != M_HAS && e->builtin != M_GET && e->builtin != M_IS &&
+               e->builtin != M_FIND;
     return false;
 }
 

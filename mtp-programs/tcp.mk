@@ -26,13 +26,15 @@ $(TCP_CUBIC)/tcp.mtp: mtp-programs/tcp.mtp
 	grep -q '^param uint8 CC = CC_CUBIC;' $@
 $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h &: $(TCP_CUBIC)/tcp.mtp $(MTPC)
 	$(MTPC) -o $(TCP_CUBIC)/tcp.c $<
+# (the socket layer knows every shim: the Homa one and its program come along)
 $(B)/san/tests/tcp/cubic_sim: mtp-programs/tests/test_tcp_sim.c $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h \
-                              preload/sock.c preload/shim_tcp.c $(wildcard preload/*.h) \
+                              preload/sock.c preload/shim_tcp.c preload/shim_homa.c \
+                              $(B)/gen/homa.c $(B)/gen/homa.h $(wildcard preload/*.h) \
                               $(SIM_SLIB) $(CORE_SLIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(TCP_CUBIC) -Ipreload -Itargets/sim $< \
-	    $(TCP_CUBIC)/tcp.c preload/sock.c preload/shim_tcp.c $(SIM_SLIB) $(CORE_SLIB) \
-	    $(CRITERION) -lm -o $@
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(TCP_CUBIC) -I$(B)/gen -Ipreload \
+	    -Itargets/sim $< $(TCP_CUBIC)/tcp.c preload/sock.c preload/shim_tcp.c \
+	    preload/shim_homa.c $(B)/gen/homa.c $(SIM_SLIB) $(CORE_SLIB) $(CRITERION) -lm -o $@
 
 .PHONY: test-tcp
 test-tcp: $(TCP_TESTS) $(B)/san/tests/tcp/cubic_sim

@@ -27,8 +27,9 @@ struct mtp_socks {
     uint32_t *port_users;
 };
 
-static const struct mtp_sock_proto *const protos[] = {&mtp__sock_proto_tcp};
-static const char *const proto_names[] = {"tcp", NULL};
+static const struct mtp_sock_proto *const protos[] = {&mtp__sock_proto_tcp,
+                                                      &mtp__sock_proto_homa};
+static const char *const proto_names[] = {"tcp", "homa", NULL};
 
 const struct mtp_sock_proto *mtp_sock_proto_find(const char *name)
 {
@@ -129,6 +130,8 @@ static void port_unref(struct mtp_sock *sk)
 
 void mtp__sock_free(struct mtp_sock *sk)
 {
+    if (sk->ss->proto->ops->release)
+        sk->ss->proto->ops->release(sk);
     mtp__sock_unlink(sk);
     for (; sk->aq_len; sk->aq_len--) { /* connections nobody accepted */
         mtp__sock_free(sk->acceptq[sk->aq_head]);

@@ -35,6 +35,8 @@ struct mtp_sock {
     /* listeners: connections ready for accept (FIFO ring) */
     struct mtp_sock **acceptq;
     uint32_t aq_head, aq_len, aq_cap;
+
+    void *proto_state;          /* the shim's own per-socket state (ops->release frees it) */
 };
 
 /* An event to post once the current stack call has returned (the engine is not re-entered
@@ -63,6 +65,7 @@ struct mtp_sock_ops {
     bool (*writable)(struct mtp_sock *sk);
     void (*note)(struct mtp_socks *ss, const struct mtp_note *n);
     int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
+    void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
 };
 
 struct mtp_sock_proto {
@@ -73,6 +76,7 @@ struct mtp_sock_proto {
 
 /* Shims, one per protocol (shim_<proto>.c). */
 extern const struct mtp_sock_proto mtp__sock_proto_tcp;
+extern const struct mtp_sock_proto mtp__sock_proto_homa;
 
 /* sock.c services for the shims */
 struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,

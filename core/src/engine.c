@@ -518,6 +518,21 @@ static int op_notify(struct run *r, const struct mtp_instr *in)
     return 0;
 }
 
+/* The context's rank in every per_flow queue: sender-side SRPT changes it as it sends. */
+static int op_set_flow_prio(struct run *r, const struct mtp_instr *in)
+{
+    struct mtp_engine *e = r->e;
+    struct mtp__ctx *c = instr_ctx(r, in);
+    if (!c)
+        return MTP_ENOENT;
+    struct mtp__ctx_rt *rt = mtp__ctx_rt_get(e, c);
+    if (!rt)
+        return MTP_ENOBUFS;
+    for (uint16_t q = 0; q < e->sched.n; q++)
+        mtp__sched_set_rank(&e->sched, q, &rt->fq[q], in->u.sched.value);
+    return 0;
+}
+
 static int op_new_rx_data(struct run *r, const struct mtp_instr *in) { return op_new_unit(r, in, 0); }
 static int op_new_tx_data(struct run *r, const struct mtp_instr *in) { return op_new_unit(r, in, 1); }
 static int op_timer_start(struct run *r, const struct mtp_instr *in) { return op_timer(r, in, 1); }

@@ -54,15 +54,24 @@ void mtp__sched_destroy(struct mtp__sched *s)
     s->q = NULL;
 }
 
+/* Behind every flow of a rank not above its own: flows stay sorted by rank, and a flow
+ * coming back (or just served) goes to the end of its rank's round. Flows usually share a
+ * rank, so the walk from the tail stops at once. */
 static void flows_append(struct mtp__squeue *q, struct mtp__flowq *fq)
 {
-    fq->next = NULL;
-    fq->prev = q->flows_tail;
-    if (q->flows_tail)
-        q->flows_tail->next = fq;
+    struct mtp__flowq *after = q->flows_tail;
+    while (after && after->rank > fq->rank)
+        after = after->prev;
+    fq->prev = after;
+    fq->next = after ? after->next : q->flows_head;
+    if (fq->next)
+        fq->next->prev = fq;
+    else
+        q->flows_tail = fq;
+    if (after)
+        after->next = fq;
     else
         q->flows_head = fq;
-    q->flows_tail = fq;
     fq->active = 1;
 }
 
@@ -226,6 +235,18 @@ void mtp__sched_set_prio(struct mtp__sched *s, uint16_t queue, uint8_t prio)
 {
     if (queue < s->n)
         s->q[queue].prio = prio;
+}
+
+void mtp__sched_set_rank(struct mtp__sched *s, uint16_t queue, struct mtp__flowq *fq,
+                         uint64_t rank)
+{
+    if (queue >= s->n || fq->rank == rank)
+        return;
+    fq->rank = rank;
+    if (fq->active) {
+        flows_unlink(&s->q[queue], fq);
+        flows_append(&s->q[queue], fq);
+    }
 }
 
 uint64_t mtp__sched_next_ready(const struct mtp__sched *s, uint64_t now_ns)

@@ -1,7 +1,8 @@
 /*
  * sched.h — the packet scheduler (internal): queues of pending blueprints, chosen by strict
  * priority, weighted round robin (in packets) or arrival order (FIFO), each queue optionally
- * round robin across flows (contexts) and paced by a token bucket. Time enters as `now`.
+ * across flows (contexts) — by the flows' ranks, round robin among equal ranks — and paced
+ * by a token bucket. Time enters as `now`.
  *
  * Items are embedded in the blueprints; a flow's sub-queue (struct mtp__flowq) lives in its
  * context's runtime state, so enqueueing allocates nothing.
@@ -24,6 +25,7 @@ struct mtp__sq_item {
 struct mtp__flowq {
     struct mtp__sq_item *head, *tail;
     struct mtp__flowq *prev, *next; /* in the queue's list of flows with items */
+    uint64_t rank;                  /* lower is served first; equal ranks round robin */
     uint8_t active;
 };
 
@@ -65,6 +67,9 @@ void mtp__sched_charge(struct mtp__sched *s, struct mtp__sq_item *it, uint32_t b
                        uint32_t pkts);
 void mtp__sched_set_rate(struct mtp__sched *s, uint16_t queue, uint64_t rate, uint64_t now_ns);
 void mtp__sched_set_prio(struct mtp__sched *s, uint16_t queue, uint8_t prio);
+/* A flow's rank inside per_flow queue `queue` (its sub-queue fq), kept while it is idle. */
+void mtp__sched_set_rank(struct mtp__sched *s, uint16_t queue, struct mtp__flowq *fq,
+                         uint64_t rank);
 /* When a paced queue with items becomes eligible, UINT64_MAX if none waits. */
 uint64_t mtp__sched_next_ready(const struct mtp__sched *s, uint64_t now_ns);
 

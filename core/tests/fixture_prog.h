@@ -20,7 +20,7 @@ enum fx_opcode {
     FX_NEW_CTX = 1, FX_DEL_CTX, FX_NEW_RX, FX_ADD_RX, FX_RX_FLUSH, FX_NEW_TX, FX_ADD_TX,
     FX_TX_FLUSH, FX_GEN_SEG, FX_GEN_ACK, FX_GEN_FRAMES, FX_GEN_RAW, FX_TIMER_START,
     FX_TIMER_STOP, FX_SET_RATE, FX_SET_PRIO, FX_NOTIFY, FX_LOG, FX_ASSERT, FX_FLOOD,
-    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_OPEN,
+    FX_DEL_THEN_NOTE, FX_ACK_THEN_DEL, FX_NEW_CTX_SEND, FX_SET_FLOW_PRIO, FX_OPEN,
 };
 
 /* the `op` app event */
@@ -287,6 +287,13 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
         }
         break;
     }
+    case FX_NEW_CTX_SEND: /* a first send: the instance, its message, its first packet */
+        fx_proc_op(x, &(struct fx_op){ .op = FX_NEW_CTX, .a = o->a }, c);
+        fx_proc_op(x, &(struct fx_op){ .op = FX_NEW_TX, .a = 0, .b = o->len, .addr = o->addr },
+                   c);
+        fx_proc_op(x, &(struct fx_op){ .op = FX_GEN_SEG, .a = 0, .b = 0, .len = o->len,
+                                       .c = o->c, .srule = 1 }, c);
+        break;
     case FX_OPEN: /* new_ctx with the event's id, then a unit of the event's context */
         if ((i = mtp_ibuf_push(x->out, MTP_OP_NEW_CTX))) {
             i->ctx_type = (uint16_t)o->b;
@@ -385,6 +392,10 @@ static void fx_proc_op(struct mtp_exec *x, const struct fx_op *o, struct fx_conn
             i->u.sched.queue = (uint16_t)o->a;
             i->u.sched.value = o->b;
         }
+        break;
+    case FX_SET_FLOW_PRIO:
+        if ((i = mtp_ibuf_push(x->out, MTP_OP_SET_FLOW_PRIO)))
+            i->u.sched.value = o->a;
         break;
     case FX_NOTIFY:
         if ((i = mtp_ibuf_push(x->out, MTP_OP_NOTIFY))) {

@@ -83,6 +83,24 @@ Test(engine, new_ctx_from_else_chain_and_duplicate_discards_rest)
     cr_expect_eq(mtp_engine_stats(eng)->instr_discarded, 1);
 }
 
+Test(engine, instructions_after_new_ctx_act_on_the_new_instance)
+{
+    uint8_t msg[100];
+    for (int i = 0; i < 100; i++)
+        msg[i] = (uint8_t)(i * 7);
+    cr_expect_eq(fx_post(eng, 5, (struct fx_op){ .op = FX_NEW_CTX_SEND, .a = 1, .len = 100,
+                                                .addr = (uintptr_t)msg, .c = 77 }, 0), 1);
+    cr_expect_eq(mtp_engine_stats(eng)->instr_failed, 0, "unit and data(uid) found the instance");
+    uint8_t buf[256];
+    struct mtp_tx_meta m;
+    int n = mtp_engine_tx_next(eng, buf, sizeof buf, &m, 0);
+    cr_assert_eq(n, (int)FX_SEG_HDR + 100);
+    cr_expect_eq(fx_get32(buf), 77);
+    cr_expect_eq(memcmp(buf + FX_SEG_HDR, msg, 100), 0);
+    cr_expect_eq(mtp_engine_tx_space(eng, FX_CTX_CONN, &(struct mtp_key){ 0 }, 0), MTP_ENOENT,
+                 "nothing went to another instance");
+}
+
 Test(engine, else_chain_creating_the_events_context_acts_on_it)
 {
     struct mtp_key k1 = fx_key(1), other = fx_key(2);

@@ -88,6 +88,37 @@ Test(sched, per_flow_round_robin_inside_a_queue)
     mtp__sched_destroy(&s);
 }
 
+Test(sched, per_flow_ranks_serve_the_lowest_first_and_can_change)
+{
+    static const struct mtp_queue_desc q[] = { { "srpt", 1, 0, 1, 0 } };
+    const struct mtp_sched_desc d = { MTP_SCHED_STRICT_PRIO, 1, q };
+    struct mtp__sched s;
+    mtp__sched_init(&s, &d, 1500, 0);
+    struct mtp__flowq f[3] = { 0 };
+    mtp__sched_set_rank(&s, 0, &f[0], 300); /* idle flows keep their rank */
+    mtp__sched_set_rank(&s, 0, &f[1], 100);
+    mtp__sched_set_rank(&s, 0, &f[2], 300);
+    struct titem it[9];
+    for (int i = 0; i < 9; i++) {
+        it[i].id = (i % 3) * 10 + i;
+        mtp__sched_enqueue(&s, &it[i].it, 0, &f[i % 3]);
+    }
+    /* flow 1 (rank 100) first, all of it; then flows 0 and 2 (300) round robin */
+    cr_expect_eq(serve(&s, 0, 100), 11);
+    cr_expect_eq(serve(&s, 0, 100), 14);
+    cr_expect_eq(serve(&s, 0, 100), 17);
+    cr_expect_eq(serve(&s, 0, 100), 0);
+    cr_expect_eq(serve(&s, 0, 100), 22);
+    /* flow 2 shrinks below flow 0 while both wait: it goes first until it is empty */
+    mtp__sched_set_rank(&s, 0, &f[2], 50);
+    cr_expect_eq(serve(&s, 0, 100), 25);
+    cr_expect_eq(serve(&s, 0, 100), 28);
+    cr_expect_eq(serve(&s, 0, 100), 3);
+    cr_expect_eq(serve(&s, 0, 100), 6);
+    cr_expect_eq(serve(&s, 0, 100), -1);
+    mtp__sched_destroy(&s);
+}
+
 Test(sched, fifo_across_queues_is_arrival_order_and_remove)
 {
     static const struct mtp_queue_desc q[] = { { "a", 0, 0, 1, 0 }, { "b", 0, 0, 1, 0 } };
@@ -189,6 +220,34 @@ Test(sched, engine_queues_prio_and_rate_instructions)
     fx_post(e, 2, (struct fx_op){ .op = FX_GEN_ACK, .c = 77, .queue = 0 }, dl);
     cr_assert_gt(mtp_engine_tx_next(e, b, sizeof b, &m, dl), 0);
     cr_expect_neq(fx_get32(b), 77, "the data queue goes first now");
+    mtp_engine_free(e);
+}
+
+Test(sched, engine_set_flow_prio_orders_the_contexts_of_a_per_flow_queue)
+{
+    struct mtp_program p = fx_program;
+    p.sched = &esched;
+    struct mtp_engine_config cfg = { .local_ip = 1 };
+    struct mtp_engine *e = mtp_engine_new(&p, &cfg, NULL);
+    cr_assert_not_null(e);
+    for (uint32_t id = 1; id <= 3; id++) {
+        fx_post(e, id, (struct fx_op){ .op = FX_NEW_CTX, .a = 1 }, 0);
+        fx_post(e, id, (struct fx_op){ .op = FX_SET_FLOW_PRIO, .a = 1000 - id * 100 }, 0);
+        for (uint32_t k = 0; k < 2; k++) /* a lower ack does not replace the pending one */
+            fx_post(e, id, (struct fx_op){ .op = FX_GEN_ACK, .c = id * 10 + 1 - k,
+                                           .queue = 1 }, 0);
+    }
+    /* context 1 shrinks to the shortest after one packet of context 3 went out */
+    uint8_t b[256];
+    struct mtp_tx_meta m;
+    static const uint32_t want[] = { 31, 11, 10, 30, 21, 20 };
+    for (int i = 0; i < 6; i++) {
+        if (i == 1)
+            fx_post(e, 1, (struct fx_op){ .op = FX_SET_FLOW_PRIO, .a = 1 }, 0);
+        cr_assert_gt(mtp_engine_tx_next(e, b, sizeof b, &m, 0), 0);
+        cr_expect_eq(fx_get32(b), want[i], "pkt %d", i);
+    }
+    cr_expect_eq(mtp_engine_stats(e)->instr_failed, 0);
     mtp_engine_free(e);
 }
 

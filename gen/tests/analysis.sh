@@ -9,8 +9,8 @@ set -euo pipefail
 MTPC=${1:?usage: analysis.sh MTPC OUTDIR}
 OUT=${2:-build/tmp/analysis}
 CLANG=${CLANG:-clang}
-CHAIN_S=${CHAIN_S:-10}
-PARSE_S=${PARSE_S:-4}
+CHAIN_S=${CHAIN_S:-6}
+PARSE_S=${PARSE_S:-3}
 FIND_S=60
 CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -DMTP_ASSERTS -DMTP_TEST_BUILD -Icore/include -Igen/harness -Wall -Wextra -Werror
         -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"

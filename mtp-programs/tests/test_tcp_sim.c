@@ -54,6 +54,8 @@ static void host_up(struct rig *r, struct host *h, uint32_t ip, uint64_t seed, u
     cr_assert_not_null(h->ss);
 }
 
+/* Criterion runs every test in a process of its own: a param a test sets (mtpg_tcp_param_*)
+ * ends with it, so tests set what they need and restore nothing. */
 static void rig_up(struct rig *r, const struct mtp_sim_config *cfg, uint32_t unit)
 {
     memset(r, 0, sizeof *r);
@@ -361,6 +363,15 @@ static void pair_up(struct pair *p, const struct mtp_sim_config *cfg)
     cr_assert_eq(mtp_sim_run_until(p->r.w, p->r.stacks, 2, accepted, p, now(&p->r) + 5 * S), 0);
 }
 
+/* The end of a pair whose three sockets are all still open. */
+static void pair_down(struct pair *p)
+{
+    mtp_sock_close(p->client, now(&p->r));
+    mtp_sock_close(p->server, now(&p->r));
+    mtp_sock_close(p->listener, now(&p->r));
+    rig_down(&p->r);
+}
+
 /* Runs the wire for `d` of virtual time. */
 static void settle(struct rig *r, uint64_t d)
 {
@@ -486,18 +497,13 @@ Test(sim_sock, silent_peer_times_out)
     struct pair p;
     struct mtp_sim_config c = {.seed = 12, .delay_ns = 20 * US};
     pair_up(&p, &c);
-    uint32_t retries = mtpg_tcp_param_DATA_RETRIES;
     mtpg_tcp_param_DATA_RETRIES = 4;
     c.loss_ppm = 1000000; /* the wire goes dead */
     mtp_sim_set_faults(p.r.w, &c);
     cr_assert_eq(mtp_sock_send(p.client, "ping", 4, now(&p.r)), 4);
     settle(&p.r, 10 * S);
     cr_assert_eq(mtp_sock_error(p.client), -ETIMEDOUT);
-    mtpg_tcp_param_DATA_RETRIES = retries;
-    mtp_sock_close(p.client, now(&p.r));
-    mtp_sock_close(p.server, now(&p.r));
-    mtp_sock_close(p.listener, now(&p.r));
-    rig_down(&p.r);
+    pair_down(&p);
 }
 
 Test(sim_sock, keepalive_finds_a_dead_peer)
@@ -505,7 +511,6 @@ Test(sim_sock, keepalive_finds_a_dead_peer)
     struct pair p;
     struct mtp_sim_config c = {.seed = 13, .delay_ns = 20 * US};
     pair_up(&p, &c);
-    uint64_t idle = mtpg_tcp_param_KA_IDLE, intvl = mtpg_tcp_param_KA_INTVL;
     mtpg_tcp_param_KA_IDLE = 2 * S;
     mtpg_tcp_param_KA_INTVL = 1 * S;
     cr_assert_eq(mtp_sock_setopt(p.client, MTP_SOCKOPT_KEEPALIVE, 1, now(&p.r)), 0);
@@ -515,12 +520,7 @@ Test(sim_sock, keepalive_finds_a_dead_peer)
     mtp_sim_set_faults(p.r.w, &c);
     settle(&p.r, 20 * S);
     cr_assert_eq(mtp_sock_error(p.client), -ETIMEDOUT);
-    mtpg_tcp_param_KA_IDLE = idle;
-    mtpg_tcp_param_KA_INTVL = intvl;
-    mtp_sock_close(p.client, now(&p.r));
-    mtp_sock_close(p.server, now(&p.r));
-    mtp_sock_close(p.listener, now(&p.r));
-    rig_down(&p.r);
+    pair_down(&p);
 }
 
 /* The port of a closed listener stays ours (steered to the stack) while a connection it
@@ -582,10 +582,7 @@ Test(sim_sock, zero_window_then_reading_resumes)
     }
     cr_assert_eq(rcvd, TOTAL);
     cr_assert_eq(bad, 0u);
-    mtp_sock_close(p.client, now(&p.r));
-    mtp_sock_close(p.server, now(&p.r));
-    mtp_sock_close(p.listener, now(&p.r));
-    rig_down(&p.r);
+    pair_down(&p);
 }
 
 /* Backlog 1: a connection reset before it was accepted still comes out of accept (and reads
@@ -630,7 +627,6 @@ Test(sim_sock, failed_half_open_leaves_the_listen_queue)
     struct rig r;
     struct mtp_sim_config c = {.seed = 17, .delay_ns = 20 * US};
     rig_up(&r, &c, 64 * 1024);
-    uint32_t syn_retries = mtpg_tcp_param_SYN_RETRIES;
     mtpg_tcp_param_SYN_RETRIES = 2;
     int err = 0;
     struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 1, now(&r), &err);
@@ -653,7 +649,6 @@ Test(sim_sock, failed_half_open_leaves_the_listen_queue)
     struct mtp_sock *c2 = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err), *s2;
     settle(&r, 10 * MS);
     cr_assert_eq(mtp_sock_accept(l, &s2, now(&r)), 0, "the slot is free again");
-    mtpg_tcp_param_SYN_RETRIES = syn_retries;
     mtp_sock_close(s2, now(&r));
     mtp_sock_close(c2, now(&r));
     mtp_sock_close(l, now(&r));
@@ -721,10 +716,7 @@ Test(sim_transfer, both_directions_at_once_with_loss_and_reordering)
     cr_assert_eq(d.rcvd[0], d.total);
     cr_assert_eq(d.rcvd[1], d.total);
     cr_assert_eq(d.bad, 0u);
-    mtp_sock_close(p.client, now(&p.r));
-    mtp_sock_close(p.server, now(&p.r));
-    mtp_sock_close(p.listener, now(&p.r));
-    rig_down(&p.r);
+    pair_down(&p);
 }
 
 /* Both ends time out at once: the path's delay jumps from 20 us (the handshake's RTT sets the
@@ -748,10 +740,7 @@ Test(sim_transfer, both_directions_after_simultaneous_timeouts)
     cr_assert_eq(d.rcvd[0], d.total);
     cr_assert_eq(d.rcvd[1], d.total);
     cr_assert_eq(d.bad, 0u);
-    mtp_sock_close(p.client, now(&p.r));
-    mtp_sock_close(p.server, now(&p.r));
-    mtp_sock_close(p.listener, now(&p.r));
-    rig_down(&p.r);
+    pair_down(&p);
 }
 
 /* ------------------------------------------------------------------ simultaneous open */

@@ -15,11 +15,20 @@
 
 #define SIM_MAX_EPS 16
 #define PPM 1000000u
+#define SIM_LEVELS 8
 
 struct sim_frame {
-    uint64_t at, seq;
+    uint64_t at, seq;           /* at: delivery time (at the port: arrival there) */
+    struct sim_frame *next;     /* in a port queue */
     uint32_t len;
     uint8_t bytes[];
+};
+
+/* The switch port in front of a receiver (port_rate_bytes_per_sec > 0). */
+struct sim_port {
+    struct sim_frame *head[SIM_LEVELS], *tail[SIM_LEVELS];
+    uint32_t queued;
+    uint64_t free_at;           /* end of the frame on the port's wire */
 };
 
 /* A tx buffer handed out by tx_alloc; listed so close can reclaim those never sent. */
@@ -37,6 +46,7 @@ struct mtp_target {
     uint64_t tx_free_at;        /* end of the sender's serialisation */
     struct sim_frame **heap;    /* frames in flight to this endpoint */
     uint32_t n, cap;
+    struct sim_port port;
 };
 
 struct mtp_sim_wire {
@@ -127,6 +137,86 @@ static struct sim_frame *heap_pop(struct mtp_target *ep)
     return top;
 }
 
+/* ------------------------------------------------------------- the switch port */
+
+static int frame_level(const struct mtp_sim_wire *w, const struct sim_frame *f)
+{
+    if (!w->cfg.prio_queues || f->len < MTP_ETH_HDR_LEN + MTP_IP4_MIN_LEN ||
+        mtp_get16(f->bytes + 12) != MTP_ETHERTYPE_IPV4)
+        return 0;
+    return f->bytes[MTP_ETH_HDR_LEN + 1] >> 5;
+}
+
+/* Queued in arrival order inside its level (jitter can make arrivals out of send order). */
+static void port_enqueue(struct mtp_sim_wire *w, struct mtp_target *ep, struct sim_frame *f)
+{
+    struct sim_port *p = &ep->port;
+    int l = frame_level(w, f);
+    f->next = NULL;
+    struct sim_frame **at = &p->head[l];
+    while (*at && !frame_before(f, *at))
+        at = &(*at)->next;
+    f->next = *at;
+    *at = f;
+    if (!f->next)
+        p->tail[l] = f;
+    p->queued++;
+}
+
+static uint64_t port_first_arrival(const struct sim_port *p)
+{
+    uint64_t t = UINT64_MAX;
+    for (int l = 0; l < SIM_LEVELS; l++)
+        if (p->head[l] && p->head[l]->at < t)
+            t = p->head[l]->at;
+    return t;
+}
+
+/* When the port starts its next frame, UINT64_MAX when it has none. */
+static uint64_t port_next_start(const struct sim_port *p)
+{
+    uint64_t t = port_first_arrival(p);
+    if (t == UINT64_MAX)
+        return t;
+    return p->free_at > t ? p->free_at : t;
+}
+
+/* Serves the port up to `now`: each frame that starts by then is decided for good (a frame
+ * sent later reaches the port later), so it moves to the receiver's delivery heap. */
+static void port_advance(struct mtp_sim_wire *w, struct mtp_target *ep, uint64_t now)
+{
+    struct sim_port *p = &ep->port;
+    uint64_t start;
+    while ((start = port_next_start(p)) <= now) {
+        int best = -1;
+        for (int l = SIM_LEVELS - 1; l >= 0 && best < 0; l--)
+            if (p->head[l] && p->head[l]->at <= start)
+                best = l;
+        struct sim_frame *f = p->head[best];
+        p->head[best] = f->next;
+        if (!f->next)
+            p->tail[best] = NULL;
+        p->queued--;
+        for (int l = 0; l < SIM_LEVELS; l++)
+            if (p->head[l] && frame_before(p->head[l], f))
+                w->stats.port_overtakes++;
+        p->free_at = start + (uint64_t)f->len * 1000000000ull / w->cfg.port_rate_bytes_per_sec;
+        f->at = p->free_at;
+        f->next = NULL;
+        if (heap_push(ep, f) != 0) {
+            free(f);
+            w->stats.queue_drops++;
+        }
+    }
+}
+
+static void ports_advance(struct mtp_sim_wire *w)
+{
+    for (int i = 0; i < SIM_MAX_EPS; i++)
+        if (w->eps[i] && w->eps[i]->port.queued)
+            port_advance(w, w->eps[i], w->now);
+}
+
 /* ------------------------------------------------------------- the wire */
 
 struct mtp_sim_wire *mtp_sim_wire_new(const char *name, const struct mtp_sim_config *cfg)
@@ -157,6 +247,12 @@ static void ep_close(struct mtp_target *ep)
 {
     while (ep->n)
         free(heap_pop(ep));
+    for (int l = 0; l < SIM_LEVELS; l++)
+        while (ep->port.head[l]) {
+            struct sim_frame *f = ep->port.head[l];
+            ep->port.head[l] = f->next;
+            free(f);
+        }
     while (ep->tx_out.next != &ep->tx_out) {
         struct sim_txbuf *b = ep->tx_out.next;
         txbuf_unlink(b);
@@ -195,14 +291,20 @@ void mtp_sim_set_now(struct mtp_sim_wire *w, uint64_t now_ns)
 {
     if (now_ns > w->now)
         w->now = now_ns;
+    ports_advance(w);
 }
 
+/* A port's next start counts as a delivery: the clock must stop there to decide it. */
 uint64_t mtp_sim_next_delivery(const struct mtp_sim_wire *w)
 {
     uint64_t next = UINT64_MAX;
-    for (int i = 0; i < SIM_MAX_EPS; i++)
-        if (w->eps[i] && w->eps[i]->n && w->eps[i]->heap[0]->at < next)
-            next = w->eps[i]->heap[0]->at;
+    for (int i = 0; i < SIM_MAX_EPS; i++) {
+        const struct mtp_target *ep = w->eps[i];
+        if (ep && ep->n && ep->heap[0]->at < next)
+            next = ep->heap[0]->at;
+        if (ep && ep->port.queued && port_next_start(&ep->port) < next)
+            next = port_next_start(&ep->port);
+    }
     return next;
 }
 
@@ -213,6 +315,9 @@ uint64_t mtp_sim_next_delivery_after(const struct mtp_sim_wire *w, uint64_t t)
         const struct mtp_target *ep = w->eps[i];
         if (ep && ep->n && ep->heap[0]->at > t && ep->heap[0]->at < next)
             next = ep->heap[0]->at;
+        uint64_t start = ep && ep->port.queued ? port_next_start(&ep->port) : UINT64_MAX;
+        if (start > t && start < next)
+            next = start;
     }
     return next;
 }
@@ -296,6 +401,8 @@ static int sim_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     struct mtp_sim_wire *w = t->wire;
     int n = 0;
+    if (t->port.queued)
+        port_advance(w, t, w->now);
     while (n < max && t->n && t->heap[0]->at <= w->now) {
         struct sim_frame *sf = heap_pop(t);
         uint64_t rec[3] = { sf->at, (uint64_t)t->index, sf->len };
@@ -349,7 +456,7 @@ static void deliver(struct mtp_sim_wire *w, struct mtp_target *to, const uint8_t
             w->stats.lost++;
             return;
         }
-        if (c->queue_limit && to->n >= c->queue_limit) {
+        if (c->queue_limit && to->n + to->port.queued >= c->queue_limit) {
             w->stats.queue_drops++;
             continue;
         }
@@ -373,6 +480,10 @@ static void deliver(struct mtp_sim_wire *w, struct mtp_target *to, const uint8_t
         }
         if (copy)
             w->stats.duplicated++;
+        if (c->port_rate_bytes_per_sec) {
+            port_enqueue(w, to, sf);
+            continue;
+        }
         if (heap_push(to, sf) != 0) {
             free(sf);
             w->stats.queue_drops++;

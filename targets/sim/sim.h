@@ -36,10 +36,17 @@ struct mtp_sim_config {
     uint8_t link_kind;          /* enum mtp_link_kind every endpoint reports (0: a wire) */
     uint8_t l4_csum_partial;    /* with MTP_OFFLOAD_L4_CSUM: leave the pseudo-header seed as
                                  * it is, as the kernel's veth and lo do (CHECKSUM_PARTIAL) */
+    /* A switch port in front of every receiver: frames that reached it leave one at a time
+     * at this rate (0: no port, frames arrive as they were sent). With prio_queues, the port
+     * has 8 queues by the IPv4 precedence bits (TOS >> 5, 7 first) served in strict
+     * priority, FIFO inside a level; without, one FIFO. Non-IPv4 frames go at level 0. */
+    uint64_t port_rate_bytes_per_sec;
+    uint8_t prio_queues;
 };
 
 struct mtp_sim_stats {
     uint64_t sent, delivered, lost, duplicated, reordered, corrupted, queue_drops;
+    uint64_t port_overtakes;    /* a frame left the port before one that reached it earlier */
 };
 
 /* `name` (may be NULL) lets ops->open find the wire: iface = name, args = "a.b.c.d[/len]". */

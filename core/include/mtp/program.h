@@ -96,7 +96,8 @@ static inline uint32_t mtp_swnd_head(const struct mtp_swnd *w) { return w->head;
     X(DEL_CTX,        del_ctx)        /* the event's context, or ctx_type/key with MTP_IF_EXPLICIT */ \
     X(SET_QUEUE_RATE, set_queue_rate) /* sched: queue, value = bytes per second (0 = unlimited) */ \
     X(SET_QUEUE_PRIO, set_queue_prio) /* sched: queue, value = priority (0 = highest)         */ \
-    X(NOTIFY,         notify)         /* note: code, value                                    */
+    X(NOTIFY,         notify)         /* note: code, value                                    */ \
+    X(SET_FLOW_PRIO,  set_flow_prio)  /* sched: value = the context's rank in per_flow queues */
 
 #define MTP_OP_ENUM_(op, handler) MTP_OP_##op,
 enum mtp_op {

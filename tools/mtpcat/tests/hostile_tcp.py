@@ -9,7 +9,7 @@ attacks: against mtpcat -l -k PORT (stdin /dev/null); writes WORKDIR/expected, w
 must print, connection after connection. slow: against mtpcat -l PORT sending FILE.
 Prints one line per attack: what was sent and what the stack did. Exit status 1 on the first
 failure (one line saying which)."""
-import os, random, socket, struct, sys, threading, time
+import errno, os, random, socket, struct, sys, threading, time
 
 MODE, DEV, MAC_B, MAC_A, IP_B, IP_A = sys.argv[1:7]
 PORT, MTPCAT_PID = int(sys.argv[7]), int(sys.argv[8])
@@ -94,7 +94,16 @@ class Wire:
         threading.Thread(target=self.sniff, daemon=True).start()
 
     def send(self, frame_payload, raw=False):
-        self.tx.send(frame_payload if raw else self.eth + frame_payload)
+        frame = frame_payload if raw else self.eth + frame_payload
+        for _ in range(1000):   # the device queue may be full for a moment: wait, resend
+            try:
+                self.tx.send(frame)
+                return
+            except OSError as e:
+                if e.errno != errno.ENOBUFS:
+                    raise
+                time.sleep(0.001)
+        fail("the attacker's device queue stayed full")
 
     def sniff(self):
         while True:

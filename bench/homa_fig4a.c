@@ -1,0 +1,133 @@
+/*
+ * homa_fig4a.c — the paper's Fig. 4a scenario for homa.mtp on the sim wire (not a test).
+ *
+ * Client A issues back-to-back RPCs of 100-500 KB; client B sends 1 MB requests at 50 % of
+ * the server port's capacity; the server answers 170 B. Homa's unscheduled bytes are 60 KB,
+ * as in the paper. Every link runs at 10 Gb/s with a switch port in front of each host; the
+ * port has 8 strict-priority queues or one FIFO. Slowdown of one of A's RPCs = its latency
+ * under load / its latency alone (same size, same wire, same protocol). Prints p50 / p99 per
+ * scenario, and the same workload over tcp.mtp (fig4a_tcp.h) for comparison.
+ *
+ *     build/bin/bench_homa_fig4a [rpcs]      (default 200)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#define HS_ASSERT(c, ...)                                                                  \
+    do {                                                                                   \
+        if (!(c)) {                                                                        \
+            fprintf(stderr, "bench_homa_fig4a: %s:%d: check failed: %s\n", __FILE__,        \
+                    __LINE__, #c);                                                         \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+#include "homa_sim.h"
+
+#define RATE 1250000000ull          /* 10 Gb/s */
+#define LONG_MSG 1000000u
+#define LONG_EVERY (2 * LONG_MSG * 1000000000ull / RATE) /* 50 % load: 1.6 ms */
+
+static int n_short;                 /* A's RPCs: indices 0 .. n_short - 1 */
+static int next_long;               /* B's next RPC index */
+static uint64_t next_long_at;
+static bool with_b;
+
+static uint32_t short_size(int i)
+{
+    uint32_t x = (uint32_t)i * 2654435761u;
+    return 100000 + (x >> 8) % 400001;
+}
+
+static void a_done(int i)
+{
+    if (i < n_short - 1)
+        hs_start(i + 1, 0, short_size(i + 1), 170);
+}
+
+/* The run's condition: B's requests at their times; done when A's RPCs are. */
+static int step(void *arg)
+{
+    (void)arg;
+    hs_step(NULL);
+    while (with_b && mtp_sim_now(H.w) >= next_long_at && next_long < H.n_rpcs) {
+        hs_start(next_long++, 1, LONG_MSG, 170);
+        next_long_at += LONG_EVERY;
+    }
+    return H.rpcs[n_short - 1].state >= 2;
+}
+
+static void run(bool load, uint8_t prio_queues, uint64_t *lat)
+{
+    struct mtp_sim_config c = { .seed = 11, .delay_ns = 1000, .rate_bytes_per_sec = RATE,
+                                .port_rate_bytes_per_sec = RATE, .prio_queues = prio_queues };
+    hs_up(3, &c);
+    hs_add_rpcs(n_short + 4096);
+    H.on_done = a_done;
+    /* ARP and the first RPC's set-up out of the way: one small RPC from each client */
+    hs_start(n_short, 0, 1, 1);
+    hs_start(n_short + 1, 1, 1, 1);
+    HS_ASSERT(mtp_sim_run_until(H.w, H.s, H.n_hosts, hs_step, NULL, HS_SEC) == 0);
+    with_b = load;
+    next_long = n_short + 2;
+    next_long_at = mtp_sim_now(H.w);
+    hs_start(0, 0, short_size(0), 170);
+    int rc = mtp_sim_run_until(H.w, H.s, H.n_hosts, step, NULL, 600 * HS_SEC);
+    HS_ASSERT(rc == 0 && H.failed == 0 && H.bad_bytes == 0);
+    for (int i = 0; i < n_short; i++)
+        lat[i] = H.rpcs[i].end_ns - H.rpcs[i].start_ns;
+    hs_down();
+}
+
+#include "fig4a_tcp.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, const uint64_t *alone, const uint64_t *loaded)
+{
+    double *s = malloc(sizeof *s * (size_t)n_short);
+    HS_ASSERT(s != NULL);
+    for (int i = 0; i < n_short; i++)
+        s[i] = (double)loaded[i] / (double)alone[i];
+    qsort(s, (size_t)n_short, sizeof *s, cmp_double);
+    printf("%-34s %8.2f %8.2f\n", name, s[n_short / 2], s[(n_short * 99) / 100]);
+    free(s);
+}
+
+int main(int argc, char **argv)
+{
+    n_short = argc > 1 ? atoi(argv[1]) : 200;
+    if (n_short < 2 || n_short > 100000) {
+        fprintf(stderr, "usage: bench_homa_fig4a [rpcs 2..100000]\n");
+        return 2;
+    }
+    mtpg_homa_param_UNSCHED_BYTES = 60000;
+    mtpg_homa_param_MAX_INCOMING = 8 * 60000;
+    uint64_t *alone = calloc((size_t)n_short, sizeof *alone);
+    uint64_t *prio = calloc((size_t)n_short, sizeof *prio);
+    uint64_t *fifo = calloc((size_t)n_short, sizeof *fifo);
+    HS_ASSERT(alone && prio && fifo);
+    uint64_t *t_alone = calloc((size_t)n_short, sizeof *t_alone);
+    uint64_t *t_load = calloc((size_t)n_short, sizeof *t_load);
+    HS_ASSERT(t_alone && t_load);
+    run(false, 1, alone);
+    run(true, 1, prio);
+    run(true, 0, fifo);
+    tcp_run(false, 1, t_alone);
+    tcp_run(true, 1, t_load);
+    printf("Fig. 4a on the sim wire: %d RPCs of 100-500 KB next to 1 MB requests at 50 %% load\n",
+           n_short);
+    printf("%-34s %8s %8s\n", "slowdown of the 100-500 KB RPCs", "p50", "p99");
+    report("homa, 8 priority queues per port", alone, prio);
+    report("homa, one FIFO per port", alone, fifo);
+    report("tcp.mtp (all at one level)", t_alone, t_load);
+    free(alone);
+    free(prio);
+    free(fifo);
+    free(t_alone);
+    free(t_load);
+    return 0;
+}

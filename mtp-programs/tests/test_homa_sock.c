@@ -1,0 +1,219 @@
+/*
+ * test_homa_sock.c — byte streams over Homa through the socket layer (sock.h, shim_homa.c)
+ * on the sim wire, as the TCP socket tests do it: connect/accept, data both ways byte-exact
+ * with loss, duplication and reordering, half-close, EOF, a refused connect.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtp/stack.h"
+#include "sim.h"
+#include "sock.h"
+
+#define MS 1000000ull
+#define S 1000000000ull
+#define IP_A 0x0a000001u
+#define IP_B 0x0a000002u
+#define PORT 6000
+
+static uint8_t pattern(uint32_t dir, uint64_t off)
+{
+    uint64_t x = (off + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(dir + 1) * 0xbf58476d1ce4e5b9ull;
+    return (uint8_t)(x >> 56);
+}
+
+struct host {
+    struct mtp_target *t;
+    struct mtp_stack *st;
+    struct mtp_socks *ss;
+};
+
+static struct {
+    struct mtp_sim_wire *w;
+    struct host h[2];
+    struct mtp_stack *stacks[2];
+    struct mtp_sock *listener, *client, *server;
+    /* streams: 0 client -> server, 1 server -> client */
+    uint64_t total[2], sent[2], got[2];
+    uint32_t bad[2];
+    bool eof[2], shut[2];
+} R;
+
+static uint64_t now(void) { return mtp_sim_now(R.w); }
+
+static void up(const struct mtp_sim_config *cfg)
+{
+    memset(&R, 0, sizeof R);
+    const struct mtp_sock_proto *p = mtp_sock_proto_find("homa");
+    cr_assert_not_null(p);
+    R.w = mtp_sim_wire_new(NULL, cfg);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(mtp_sim_attach(R.w, i ? IP_B : IP_A, 24, &R.h[i].t), 0);
+        struct mtp_stack_config c = {.prog = mtp_sock_proto_program(p), .ops = &mtp_target_sim,
+                                     .target = R.h[i].t, .seed = 3 + (uint64_t)i};
+        int err = 0;
+        R.h[i].st = mtp_stack_new(&c, &err);
+        cr_assert_not_null(R.h[i].st);
+        R.h[i].ss = mtp_socks_new(R.h[i].st, p, &err);
+        cr_assert_not_null(R.h[i].ss);
+        R.stacks[i] = R.h[i].st;
+    }
+}
+
+static void down(void)
+{
+    for (int i = 0; i < 2; i++) {
+        mtp_socks_free(R.h[i].ss);
+        mtp_stack_free(R.h[i].st);
+    }
+    mtp_sim_wire_free(R.w);
+}
+
+static void poll_layers(void)
+{
+    for (int i = 0; i < 2; i++)
+        mtp_socks_poll(R.h[i].ss, now());
+}
+
+static int connected(void *arg)
+{
+    (void)arg;
+    poll_layers();
+    if (!R.server && mtp_sock_accept(R.listener, &R.server, now()) < 0)
+        R.server = NULL;
+    return R.server && (mtp_sock_poll(R.client) & MTP_SOCK_WRITABLE);
+}
+
+static void pair_up(const struct mtp_sim_config *cfg)
+{
+    up(cfg);
+    int err = 0;
+    R.listener = mtp_sock_listen(R.h[1].ss, PORT, 8, now(), &err);
+    cr_assert_not_null(R.listener);
+    R.client = mtp_sock_connect(R.h[0].ss, IP_B, PORT, now(), &err);
+    cr_assert_not_null(R.client);
+    cr_assert_eq(mtp_sim_run_until(R.w, R.stacks, 2, connected, NULL, now() + 5 * S), 0);
+    uint32_t ip;
+    uint16_t port, lport;
+    mtp_sock_peer(R.server, &ip, &port);
+    mtp_sock_local(R.client, NULL, &lport);
+    cr_expect_eq(ip, IP_A);
+    cr_expect_eq(port, lport);
+}
+
+/* Moves stream `dir` on from `from` to `to`: writes what fits, reads what came, checks it. */
+static void pump(int dir, struct mtp_sock *from, struct mtp_sock *to)
+{
+    static uint8_t buf[100000];
+    while (R.sent[dir] < R.total[dir]) {
+        uint64_t n = R.total[dir] - R.sent[dir];
+        if (n > 70000)
+            n = 70000;
+        for (uint64_t i = 0; i < n; i++)
+            buf[i] = pattern((uint32_t)dir, R.sent[dir] + i);
+        ssize_t k = mtp_sock_send(from, buf, (size_t)n, now());
+        if (k <= 0)
+            break;
+        R.sent[dir] += (uint64_t)k;
+    }
+    if (R.sent[dir] == R.total[dir] && !R.shut[dir]) {
+        cr_assert_eq(mtp_sock_shutdown_wr(from, now()), 0);
+        R.shut[dir] = true;
+    }
+    ssize_t k;
+    while ((k = mtp_sock_recv(to, buf, sizeof buf, now())) > 0) {
+        for (ssize_t i = 0; i < k; i++)
+            R.bad[dir] += buf[i] != pattern((uint32_t)dir, R.got[dir] + (uint64_t)i);
+        R.got[dir] += (uint64_t)k;
+    }
+    if (k == 0)
+        R.eof[dir] = true;
+}
+
+static int streams_done(void *arg)
+{
+    (void)arg;
+    poll_layers();
+    pump(0, R.client, R.server);
+    pump(1, R.server, R.client);
+    return R.eof[0] && R.eof[1];
+}
+
+static void both_ways(const struct mtp_sim_config *cfg, uint64_t up_bytes, uint64_t down_bytes)
+{
+    pair_up(cfg);
+    R.total[0] = up_bytes;
+    R.total[1] = down_bytes;
+    int rc = mtp_sim_run_until(R.w, R.stacks, 2, streams_done, NULL, now() + 60 * S);
+    cr_assert_eq(rc, 0, "stalled: up %llu/%llu down %llu/%llu",
+                 (unsigned long long)R.got[0], (unsigned long long)R.total[0],
+                 (unsigned long long)R.got[1], (unsigned long long)R.total[1]);
+    cr_expect_eq(R.got[0], up_bytes);
+    cr_expect_eq(R.got[1], down_bytes);
+    cr_expect_eq(R.bad[0] + R.bad[1], 0u, "every byte in order");
+    cr_expect(mtp_sock_poll(R.client) & MTP_SOCK_HUP, "both directions closed");
+    cr_expect_eq(mtp_sock_close(R.client, now()), 0);
+    cr_expect_eq(mtp_sock_close(R.server, now()), 0);
+    cr_expect_eq(mtp_sock_close(R.listener, now()), 0);
+    /* the last RPCs finish; nothing is left in the stacks */
+    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL, now() + 100 * MS);
+    poll_layers();
+    down();
+}
+
+TestSuite(homa_sock, .timeout = 300);
+
+Test(homa_sock, streams_both_ways_byte_exact)
+{
+    struct mtp_sim_config c = {.seed = 1, .delay_ns = 5000, .rate_bytes_per_sec = 1250000000};
+    both_ways(&c, 3000000, 1000000);
+}
+
+Test(homa_sock, streams_under_loss_duplication_reordering)
+{
+    struct mtp_sim_config c = {.seed = 2, .delay_ns = 5000, .jitter_ns = 3000,
+                               .rate_bytes_per_sec = 1250000000, .loss_ppm = 10000,
+                               .dup_ppm = 10000, .reorder_ppm = 20000};
+    both_ways(&c, 2000000, 500000);
+}
+
+Test(homa_sock, half_close_then_the_other_way)
+{
+    struct mtp_sim_config c = {.seed = 4, .delay_ns = 5000};
+    pair_up(&c);
+    uint8_t b[64];
+    cr_assert_eq(mtp_sock_recv(R.server, b, sizeof b, now()), -EAGAIN);
+    cr_assert_eq(mtp_sock_shutdown_wr(R.client, now()), 0);
+    cr_assert_eq(mtp_sock_send(R.client, "x", 1, now()), -EPIPE);
+    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL, now() + 10 * MS);
+    poll_layers();
+    cr_assert_eq(mtp_sock_recv(R.server, b, sizeof b, now()), 0, "EOF");
+    cr_assert(mtp_sock_poll(R.server) & MTP_SOCK_RDHUP);
+    cr_assert_eq(mtp_sock_send(R.server, "after", 5, now()), 5, "the other way still works");
+    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL, now() + 10 * MS);
+    poll_layers();
+    cr_assert_eq(mtp_sock_recv(R.client, b, sizeof b, now()), 5);
+    cr_assert_eq(memcmp(b, "after", 5), 0);
+    mtp_sock_close(R.server, now());
+    mtp_sock_close(R.client, now());
+    mtp_sock_close(R.listener, now());
+    down();
+}
+
+Test(homa_sock, connect_to_a_closed_port_fails)
+{
+    struct mtp_sim_config c = {.seed = 5, .delay_ns = 5000};
+    up(&c);
+    int err = 0;
+    struct mtp_sock *s = mtp_sock_connect(R.h[0].ss, IP_B, 9, now(), &err);
+    cr_assert_not_null(s);
+    cr_assert_eq(mtp_sock_poll(s) & MTP_SOCK_WRITABLE, 0u, "still connecting");
+    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL, now() + 100 * MS);
+    poll_layers();
+    cr_assert(mtp_sock_poll(s) & MTP_SOCK_ERROR);
+    cr_assert_eq(mtp_sock_error(s), -ECONNREFUSED);
+    mtp_sock_close(s, now());
+    down();
+}
