@@ -17,9 +17,9 @@ $(B)/compat/ct_%: compat-tests/src/ct_%.c compat-tests/src/ct.c compat-tests/src
 	@mkdir -p $(@D)
 	$(CC) $(CT_CFLAGS) -Icompat-tests/src $< compat-tests/src/ct.c -o $@
 
-# The programs and arrangements known to pass under libmtp.so, run by `make test`; the rest
-# run in test-compat-preload (what fails there is listed in the issue's note).
-CT_PRELOAD_OK  ?= fd route poll epoll
+# The programs and arrangements that pass under libmtp.so, run by `make test`. The full run,
+# lo-kpeer included (ct_poll case 4 fails there, see the issue's note): test-compat-preload.
+CT_PRELOAD_OK  ?= $(CT_PROGS)
 CT_PRELOAD_ARR ?= lo ns ns-both
 
 .PHONY: test-compat test-compat-preload test-compat-apps test-compat-apps-long
@@ -38,15 +38,16 @@ TESTS += test-compat
 # MTP over lo, kernel client) separately.
 COMPAT_APPS := nginx redis iperf3 sockperf memcached
 # in `make test`: every application as a server on MTP with a kernel client (ns), and nginx
-# with curl on MTP too (both); the other arrangements in test-compat-apps-all
+# with curl on MTP too (both) and on lo; the other arrangements in test-compat-apps-all. Every
+# server must end within 5 s of SIGTERM (APPS_STRICT_EXIT=0 makes that a NOTE line).
 COMPAT_APPS_TEST ?= $(COMPAT_APPS)
 test-compat-apps: $(LIBMTP_SO)
 	LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "ns" $(COMPAT_APPS_TEST)
-	LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh "both" nginx
+	LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh "both lo" nginx
 test-compat-apps-all: $(LIBMTP_SO)
-	LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash compat-tests/apps/run.sh "kernel ns both" $(COMPAT_APPS)
+	LIBMTP_SO=$(LIBMTP_SO) timeout 1200 bash compat-tests/apps/run.sh "kernel ns both lo" $(COMPAT_APPS)
 test-compat-apps-long: $(LIBMTP_SO)
-	LIBMTP_SO=$(LIBMTP_SO) timeout 3000 bash compat-tests/apps/run.sh --long "kernel ns both" $(COMPAT_APPS)
+	LIBMTP_SO=$(LIBMTP_SO) timeout 3000 bash compat-tests/apps/run.sh --long "kernel ns both lo" $(COMPAT_APPS)
 .PHONY: test-compat-apps-lo test-compat-apps-all test-compat-apps-dpdk
 # the same applications with the stacks on the DPDK target (net_af_packet, own addresses)
 test-compat-apps-dpdk: $(LIBMTP_SO)

@@ -84,7 +84,13 @@ CONF
     echo "  wrk -t 2 -c 20 -d 3s $url/4k: $(awk '/requests in/ {print $1}' "$tmp/wrk") requests, $(awk '/Requests\/sec/ {print $2}' "$tmp/wrk") req/s, $(awk '/Latency/ {print "latency avg " $2}' "$tmp/wrk"), no error"
     mx_in B ping -c 1 -W 2 "$MX_IP_A" >/dev/null && echo "  ping $MX_IP_A: the kernel still answers on the same interface" || bad "ping"
     echo "  TCP segments the kernel of $MX_NS_A received meanwhile: $(( $(kernel_tcp_in_a) - k0 )) (nginx's TCP is MTP's)"
-    kill "$nginx_pid" 2>/dev/null
+    kill "$nginx_pid" 2>/dev/null # and wait: the interface is nginx's until it is gone
+    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$nginx_pid" 2>/dev/null; then
+        kill -9 "$nginx_pid"
+        echo "  nginx did not stop within 5 s of SIGTERM: killed (a known libmtp.so bug after traffic)"
+        while kill -0 "$nginx_pid" 2>/dev/null; do sleep 0.1; done
+    fi
 fi
 
 step "mtpcat (MTP-TCP) -> a kernel TCP server, 2% of the kernel side's packets dropped"
@@ -97,7 +103,7 @@ else
     for _ in $(seq 50); do mx_in B ss -Htln "sport = :5001" | grep -q . && break; sleep 0.1; done
     t0=$SECONDS
     MTP_IFACE=$MX_DEV_A MTP_TEST_TIMEOUT=120 timeout 120 ip netns exec "$MX_NS_A" "$B/bin/mtpcat" \
-        "$MX_IP_B" 5001 <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" || bad "mtpcat exited $?"
+        "$MX_IP_B" 5001 <"$tmp/a" >"$tmp/m.out" 2>"$tmp/m.err" || { bad "mtpcat exited $?"; sed 's/^/    /' "$tmp/m.err"; }
     while kill -0 "$k" 2>/dev/null; do sleep 0.1; done
     echo "  20 MB up, 5 MB down in $((SECONDS - t0)) s; nftables dropped $(mx_loss_dropped B) packets"
     if cmp -s "$tmp/a" "$tmp/k.in" && cmp -s "$tmp/b" "$tmp/m.out"; then echo "  byte-exact both ways"; else bad "bytes differ"; fi

@@ -11,8 +11,10 @@ threads=$(cli 5 memcstat "$servers" | awk '/threads:/ {print $2}')
 [ "$threads" = 4 ] || fail "memcached runs $threads threads, want the default 4"
 for size in 102400 512000; do
     mkfile "$TMP/val$size" "$size"
-    (cd "$TMP" && cli 20 memccp "$servers" "val$size") || fail "memccp of $size bytes"
-    cli 20 memccat "$servers" "val$size" >"$TMP/got" || fail "memccat of $size bytes"
+    (cd "$TMP" && cli 20 memccp "$servers" "val$size" 2>"$TMP/err") ||
+        fail "memccp of $size bytes exited $?: $(head -3 "$TMP/err")"
+    cli 20 memccat "$servers" "val$size" >"$TMP/got" 2>"$TMP/err" ||
+        fail "memccat of $size bytes exited $?: $(head -3 "$TMP/err")"
     head -c "$size" "$TMP/got" | cmp -s - "$TMP/val$size" || fail "value of $size bytes differs"
 done
 say "memccp/memccat 100 KB and 500 KB verified ($threads worker threads)"

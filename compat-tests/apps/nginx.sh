@@ -1,7 +1,8 @@
 #!/bin/bash
 # nginx (one process: master_process off; sendfile on; keepalive) listening on [::]:8080 with
 # ipv6only=off (IPv4 arrives as ::ffff:a.b.c.d), serving curl: 1 MB md5-checked, two requests
-# on one keep-alive connection, a 404; --long: 100 MB md5-checked and wrk 5 s with no error.
+# on one keep-alive connection, a 404; --long: 100 MB md5-checked and wrk 5 s with no error,
+# then idle (<= 2 % of a core); every run: nginx ends on SIGTERM.
 APP=nginx.sh
 source "$(dirname "$0")/lib.sh"
 mkdir -p "$TMP/www" "$TMP/tmp"
@@ -41,6 +42,10 @@ if [ $LONG = 1 ]; then
     reqs=$(awk '/requests in/ {print $1}' "$TMP/wrk")
     [ "${reqs:-0}" -gt 0 ] || { cat "$TMP/wrk"; fail "wrk made no request"; }
     say "wrk -t 2 -c 20 -d 5s (4 KB file): $reqs requests, $(awk '/Requests\/sec/ {print $2}' "$TMP/wrk") req/s, $(awk '/Transfer\/sec/ {print $2}' "$TMP/wrk")/s, no error"
+    sleep 1
+    cpu=$(idle_cpu "$SRV_PID") || fail "the server died"
+    [ "$cpu" -le 2 ] || fail "idle after wrk, nginx uses $cpu % of a core (want <= 2 %)"
+    say "idle after wrk: $cpu % of a core"
 fi
 alive
 stop "$SRV_PID"

@@ -324,6 +324,9 @@ void ct_peer_rst(const struct ct_ctx *c)
     int fd = ct_peer_accept(c);
     if (fd < 0)
         return;
+    char b; /* the other side's connect() has returned once it sends (else it may see the reset) */
+    if (ct_wait(fd, POLLIN, 10000))
+        CT_EQ(read(fd, &b, 1), 1);
     struct linger lg = {1, 0};
     CT_OK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
     close(fd);

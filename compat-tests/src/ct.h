@@ -94,7 +94,7 @@ void ct_peer_echo(const struct ct_ctx *c);   /* echo until EOF, then close */
 void ct_peer_hash(const struct ct_ctx *c);   /* read to EOF, reply "<count> <fnv>\n", close */
 void ct_peer_slow_hash(const struct ct_ctx *c); /* ct_peer_hash, reading 300 ms late */
 void ct_peer_hold(const struct ct_ctx *c);   /* accept, read and discard until EOF */
-void ct_peer_rst(const struct ct_ctx *c);    /* accept, close with SO_LINGER {1,0}: a reset */
+void ct_peer_rst(const struct ct_ctx *c);    /* accept, read 1 byte, close with SO_LINGER {1,0} */
 void ct_peer_fin(const struct ct_ctx *c);    /* accept, close at once: EOF to the other side */
 void ct_peer_stall(const struct ct_ctx *c);  /* accept, never read, close when the other closes */
 void ct_peer_hello(const struct ct_ctx *c);  /* connect to the local side, send "hello", hold */

@@ -91,6 +91,7 @@ static void reset(const struct ct_ctx *c)
     int fd = ct_connect(c->pip, c->port);
     if (fd < 0)
         return;
+    CT_TRUE(ct_write_all(fd, "x", 1));
     short ev = (short)ct_wait(fd, POLLIN, 10000);
     CT_TRUE(ev & POLLIN);
     CT_TRUE(ev & POLLHUP); /* a reset ends both directions */
