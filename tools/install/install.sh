@@ -18,8 +18,7 @@ install -m 755 "$b/lib/libmtp.so" "$lib/"
 [ -e "$b/lib/libmtp_dpdk.so" ] && install -m 755 "$b/lib/libmtp_dpdk.so" "$lib/"
 for o in "$b"/bpf/*.bpf.o; do [ -e "$o" ] && install -m 644 "$o" "$lib/mtp/"; done
 for t in mtprun mtpstat mtpc; do
-    # (mtpstat answers -h; --help is asked of it first)
-    "$bin/$t" --help >"$doc/$t.txt" 2>/dev/null || "$bin/$t" -h >"$doc/$t.txt" ||
+    "$bin/$t" --help >"$doc/$t.txt" ||
         { echo "install: $t --help failed" >&2; exit 1; }
     chmod 644 "$doc/$t.txt"
 done

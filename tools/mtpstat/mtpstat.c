@@ -12,6 +12,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,12 +225,26 @@ int main(int argc, char **argv)
 {
     int opt, watch = 0, counters_only = 0, pid = 0;
     double every = 1;
-    while ((opt = getopt(argc, argv, "p:cwi:h")) != -1) {
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    char *end;
+    while ((opt = getopt_long(argc, argv, "p:cwi:h", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'p': pid = atoi(optarg); break;
+        case 'p':
+            pid = (int)strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || pid <= 0) {
+                fprintf(stderr, "mtpstat: -p %s: not a process id\n", optarg);
+                return 2;
+            }
+            break;
         case 'c': counters_only = 1; break;
         case 'w': watch = 1; break;
-        case 'i': every = atof(optarg); break;
+        case 'i':
+            every = strtod(optarg, &end);
+            if (*optarg == 0 || *end || every <= 0) {
+                fprintf(stderr, "mtpstat: -i %s: not a positive number of seconds\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
