@@ -134,16 +134,24 @@ class Stack:
         return None
 
     def env(self, hosts, side, mtp):
-        env = dict(os.environ)
+        """The VAR=value settings of one end, given to `env` INSIDE the namespace: libmtp.so
+        checks its configuration in every process it is loaded into, and `ip netns exec`
+        itself starts in the root namespace, where the test interfaces do not exist."""
         if not mtp:
-            return env
+            return []
         dev, ip = (hosts.dev_a, hosts.ip_a) if side == "A" else (hosts.dev_b, hosts.ip_b)
-        env.update(LD_PRELOAD=self.lib, MTP_PROTO="tcp", MTP_TARGET=self.target, MTP_IFACE=dev)
+        env = dict(LD_PRELOAD=self.lib, MTP_PROTO="tcp", MTP_TARGET=self.target, MTP_IFACE=dev)
         if self.target == "dpdk":
             env.update(MTP_IP=ip, MTP_DPDK_ARGS=f"--vdev=net_af_xdp0,iface={dev}")
         if self.busy:
             env["MTP_BUSY_POLL_US"] = str(BUSY_US)
-        return env
+        return [f"{k}={v}" for k, v in env.items()]
+
+
+def in_ns(ns, settings, argv):
+    """argv run in namespace `ns` with `settings` in its environment (`ip netns exec` and
+    `env` exec in turn: the pid we get is the program's)."""
+    return ["ip", "netns", "exec", ns] + (["env"] + settings if settings else []) + argv
 
 
 class BusyPoll:
@@ -174,7 +182,7 @@ class Proc:
     def __init__(self, ns, argv, env, log_path, cwd=None):
         self.log_path = log_path
         self.f = open(log_path, "w")
-        self.p = subprocess.Popen(["ip", "netns", "exec", ns] + argv, env=env, cwd=cwd,
+        self.p = subprocess.Popen(in_ns(ns, env, argv), cwd=cwd,
                                   stdout=self.f, stderr=subprocess.STDOUT,
                                   start_new_session=True)
 
@@ -233,7 +241,7 @@ def wait_port(ns, port, proc, secs=10):
 
 def run_client(ns, argv, env, secs):
     t0 = time.time()
-    r = subprocess.run(["ip", "netns", "exec", ns] + argv, env=env, capture_output=True,
+    r = subprocess.run(in_ns(ns, env, argv), capture_output=True,
                        text=True, timeout=secs)
     r.wall = time.time() - t0
     return r
