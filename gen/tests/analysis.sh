@@ -1,7 +1,9 @@
 #!/bin/bash
 # analysis.sh — the protocol analysis harness (mtpc --emit=harness, paper Appendix A):
 #  1. every shipped program (mtp-programs/*.mtp) and gen/tests/analysis/sender.mtp run clean
-#     for a bounded time: chain drivers $CHAIN_S s, parser driver $PARSE_S s;
+#     for a fixed number of inputs from a fixed seed ($CHAIN_RUNS per chain driver, $PARSE_RUNS
+#     for the parser driver, each bounded by $CHAIN_S/$PARSE_S seconds): the same inputs every
+#     run, so make test is repeatable (longer searches: CHAIN_RUNS=-1 CHAIN_S=300, -1 = no cap);
 #  2. each seeded-bug variant of sender.mtp (its lines marked `// seeded: NAME`) is found —
 #     the driver stops with an "mtph:" report — in under 60 s.
 # usage: analysis.sh MTPC OUTDIR      (make test-analysis)
@@ -9,8 +11,10 @@ set -euo pipefail
 MTPC=${1:?usage: analysis.sh MTPC OUTDIR}
 OUT=${2:-build/tmp/analysis}
 CLANG=${CLANG:-clang}
-CHAIN_S=${CHAIN_S:-6}
-PARSE_S=${PARSE_S:-3}
+CHAIN_S=${CHAIN_S:-60}
+PARSE_S=${PARSE_S:-30}
+CHAIN_RUNS=${CHAIN_RUNS:-150000}
+PARSE_RUNS=${PARSE_RUNS:-400000}
 FIND_S=60
 CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -DMTP_ASSERTS -DMTP_TEST_BUILD -Icore/include -Igen/harness -Wall -Wextra -Werror
         -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
@@ -37,11 +41,11 @@ build() {
     $CLANG $LDFLAGS "$d/parser.o" "$d/$n.o" "$OUT"/rt/*.o -o "$d/parser"
 }
 
-# fuzz BIN SECONDS LOG: libFuzzer's exit status
+# fuzz BIN SECONDS LOG [RUNS]: libFuzzer's exit status
 fuzz() {
     local d
     d=$(dirname "$1")
-    "$1" -max_total_time="$2" -timeout=10 -rss_limit_mb=2048 -seed=1 \
+    "$1" -max_total_time="$2" -runs="${4:--1}" -timeout=10 -rss_limit_mb=2048 -seed=1 \
          -artifact_prefix="$d/" >"$3" 2>&1
 }
 
@@ -49,9 +53,9 @@ clean() {
     local d=$1 src=$2
     build "$d" "$src"
     for drv in chains parser; do
-        local s=$CHAIN_S
-        [ $drv = parser ] && s=$PARSE_S
-        if ! fuzz "$d/$drv" "$s" "$d/$drv.log"; then
+        local s=$CHAIN_S runs=$CHAIN_RUNS
+        [ $drv = parser ] && s=$PARSE_S runs=$PARSE_RUNS
+        if ! fuzz "$d/$drv" "$s" "$d/$drv.log" "$runs"; then
             echo "FAIL $src ($drv): the harness reports a problem:"
             grep -m3 -E "^mtph:|assertion failed|ERROR:|runtime error" "$d/$drv.log" || tail -20 "$d/$drv.log"
             exit 1
