@@ -26,6 +26,7 @@ test-multiproc: $(XDPT_ECHO) $(XDPT_HOOK) $(B)/bin/mtpcat $(XDP_BPF_OBJS) $(LIBM
 	timeout 120 bash targets/xdp/tests/xdp_multiproc.sh $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 200 bash targets/xdp/tests/xdp_multiproc_tcp.sh $(B)/bin/mtpcat
 	timeout 200 bash targets/xdp/tests/xdp_multiproc_redis.sh $(LIBMTP_SO) $(MTPSTAT)
+	timeout 120 bash targets/xdp/tests/xdp_multiproc_reuseport.sh $(LIBMTP_SO) $(MTPSTAT)
 TESTS += test-multiproc
 # mtpcat's configuration errors too (tools/mtpcat)
 XDPT_MTPCAT := $(B)/bin/mtpcat
