@@ -29,6 +29,9 @@ the tables. Not a test: it asserts nothing and a failed run is a row that says s
          BENCH_SECS=N     seconds per measurement (default 5)
          BENCH_STACKS=a,b only these stacks      BENCH_PATHS=veth,veth-off,lo  only these paths
          BENCH_OUT=DIR    where results go (default bench/results)
+         BENCH_ONLY=a,b   only the workloads whose first word is listed (sockperf, iperf3, nginx,
+                          redis, idle, connrate) and, if listed, memory / limits (both run
+                          when BENCH_ONLY is unset)
 """
 import json
 import os
@@ -714,7 +717,10 @@ def main():
     stem = os.path.join(outdir, stamp)
     res = {"when": stamp, "quick": QUICK, "secs": SECS, "machine": versions(),
            "stacks": stacks, "paths": paths, "runs": {}}
-    workloads = [w for w in WORKLOADS if not QUICK or w[0] in QUICK_WORKLOADS]
+    only = os.environ.get("BENCH_ONLY")
+    only = only.split(",") if only else None
+    workloads = [w for w in WORKLOADS if (not QUICK or w[0] in QUICK_WORKLOADS or only)
+                 and (not only or w[0].split()[0] in only)]
     steps = len(paths) * len(workloads) * len(stacks)
     step, port = 0, 20000
     tmp = tempfile.mkdtemp(prefix="mtpbench.")
@@ -749,10 +755,12 @@ def main():
             finally:
                 hosts.close()
         counts = [2000] if QUICK else [10000, 100000]
-        log(f"[memory] idle connections: {counts}")
-        res["memory"] = idle_memory(b, counts)
-        log("[limits] the path's frame rate (dpdk-testpmd: af_xdp on a veth, memif)")
-        res["limits"] = path_limits(tmp)
+        if not only or "memory" in only:
+            log(f"[memory] idle connections: {counts}")
+            res["memory"] = idle_memory(b, counts)
+        if not only or "limits" in only:
+            log("[limits] the path's frame rate (dpdk-testpmd: af_xdp on a veth, memif)")
+            res["limits"] = path_limits(tmp)
     finally:
         if os.environ.get("BENCH_KEEP"):
             log(f"kept: {tmp}")
