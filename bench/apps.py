@@ -126,6 +126,7 @@ class Stack:
     def __init__(self, name, b):
         self.name = name
         self.lib = os.path.join(b, "lib", "libmtp.so")
+        self.bin = os.path.join(b, "bin")
         self.server_mtp = name.startswith("mtp")
         self.client_mtp = name.startswith("mtp") and name != "mtp-srv"
         self.target = "dpdk" if name == "mtp-dpdk" else "xdp"
@@ -410,6 +411,23 @@ def redis_bench(ctx, pipeline):
                              "--appendonly", "no", "--protected-mode", "no"], "redis", go)
 
 
+def connrate(ctx, conc):
+    """Connection-setup rate: bench_connrate (connect, 1 byte each way, the server closes),
+    `conc` connections in flight, the same program on both ends."""
+    prog = os.path.join(ctx.s.bin, "bench_connrate")
+    if not os.path.exists(prog):
+        raise RuntimeError(f"{prog} not built")
+
+    def go():
+        r = ctx.client([prog, ctx.h.ip_b, str(ctx.port), str(SECS), str(conc)], SECS + 30)
+        m = re.search(r"connections (\d+) secs ([\d.]+) conn_per_s ([\d.]+) failed (\d+)", r.stdout)
+        if r.returncode or not m:
+            raise RuntimeError(f"bench_connrate: exit {r.returncode}: {r.stdout[-200:]}{r.stderr[-200:]}")
+        return {"conn_s": float(m.group(3)), "connections": int(m.group(1)),
+                "failed": int(m.group(4))}
+    return with_server(ctx, [prog, "-l", str(ctx.port)], "connrate", go)
+
+
 def idle_cpu(ctx):
     """CPU of an idle nginx (started, one request served, then 10 s of nothing)."""
     d = os.path.join(ctx.tmp, "nginx-idle")
@@ -449,10 +467,11 @@ WORKLOADS = [
     ("nginx short conns", nginx_wrk, ("short",), "req_s", "req/s", "higher"),
     ("redis -c 50 -P 1", redis_bench, (1,), "get_req_s", "GET req/s", "higher"),
     ("redis -c 50 -P 16", redis_bench, (16,), "get_req_s", "GET req/s", "higher"),
+    ("connrate 16 in flight", connrate, (16,), "conn_s", "conn/s", "higher"),
     ("idle nginx", idle_cpu, (), "idle_cpu_pct", "% CPU", "lower"),
 ]
 QUICK_WORKLOADS = {"sockperf pp 64 B", "iperf3 1 stream", "nginx tiny keep-alive",
-                   "redis -c 50 -P 16"}
+                   "redis -c 50 -P 16", "connrate 16 in flight"}
 
 
 # ------------------------------------------------------------------------------ memory
