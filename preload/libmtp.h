@@ -112,7 +112,8 @@ struct lm_global {
     uint32_t n_sleepers;
     pthread_t helper;
     int helper_efd;
-    bool helper_parked;
+    bool helper_parked;            /* waits until kicked: some thread sleeps in the stack */
+    uint64_t last_wake_ns;         /* an application thread last left a sleep in the stack */
     int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
     struct lm_sock **absorb;       /* sockets whose peer closed: see lm_absorb */
     uint32_t n_absorb, cap_absorb;
