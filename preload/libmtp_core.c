@@ -11,7 +11,11 @@
  * The helper thread keeps the stack moving while the application computes: while some
  * thread sleeps in the stack (it polls on its own) or an application thread polled less
  * than HELPER_GRACE_NS ago, the helper stays parked; otherwise it sleeps on the wake fd and
- * the next timer, and runs the stack when the lock is free.
+ * the next timer, and runs the stack when the lock is free. Parked, it waits to be kicked
+ * by the last sleeper to wake up, once: while application threads keep leaving sleeps (a
+ * request/response loop) it naps without the lock until one has been awake for
+ * HELPER_GRACE_NS, so that a wake-up costs the application no eventfd write and no lock
+ * hand-over to a woken helper.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -484,7 +488,9 @@ static void sleeper_remove(void)
     if (*pp)
         *pp = me.next;
     g_lm.n_sleepers--;
+    __atomic_store_n(&g_lm.last_wake_ns, lm_now(), __ATOMIC_RELAXED);
     if (g_lm.n_sleepers == 0 && g_lm.helper_parked && g_lm.helper_efd >= 0) {
+        g_lm.helper_parked = false; /* one kick: it naps while the sleepers keep waking */
         uint64_t one = 1; /* nobody polls now: the helper takes over */
         ssize_t w = write(g_lm.helper_efd, &one, sizeof one);
         (void)w;
@@ -583,6 +589,14 @@ static void *helper_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's threads' */
     lm_inside = 1;                          /* our own calls go straight to libc */
     for (;;) {
+        /* Application threads that left a sleep in the stack within the grace period poll
+         * it themselves: nap without taking the lock from them. */
+        uint64_t woke = __atomic_load_n(&g_lm.last_wake_ns, __ATOMIC_RELAXED);
+        uint64_t awake = lm_now() - woke;
+        if (awake < HELPER_GRACE_NS) {
+            helper_wait(0, HELPER_GRACE_NS - awake);
+            continue;
+        }
         pthread_mutex_lock(&g_lm.lock);
         uint64_t now = lm_now();
         bool others = g_lm.n_sleepers > 0;
