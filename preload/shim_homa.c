@@ -4,11 +4,14 @@
  * Homa.
  *
  * A connection is the pair of ports; both ends accept requests on their port. Each write
- * becomes one or more request messages, each with a small shim header (type, sequence
- * number); the peer reads the message, answers it with an empty response (which ends the
- * RPC on both sides) and delivers the bytes in sequence order. connect() sends OPEN (sequence
- * 0), shutdown/close send FIN after the data. Requests not yet answered count against a
- * window, which is what makes a socket writable.
+ * becomes one or more messages, each with a small shim header (type, sequence number), and
+ * the receiver delivers the bytes in sequence order. A message rides as the response to the
+ * peer's newest request when that request is still unanswered (request/response traffic then
+ * costs one RPC per exchange); otherwise it is a new request. A request is held unanswered
+ * only until the next one of its connection comes, this end writes, or the connection closes;
+ * an empty response completes a request that nothing rode on. connect() sends OPEN
+ * (sequence 0, answered at once), shutdown/close send FIN after the data. Our requests not
+ * yet answered count against a window, which is what makes a socket writable.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -47,16 +50,18 @@ struct conn {
     uint8_t *rx;                    /* in-order bytes not read yet: rx[rx_off .. rx_len) */
     size_t rx_off, rx_len, rx_cap;
     uint64_t open_id;               /* the OPEN request, until it is answered */
-    bool own_port;                  /* connect() opened the port for the peer's requests */
+    uint64_t held;                  /* the peer's newest request, unanswered (our id), or 0 */
 };
 
-/* A request being copied out of the stack (from NOTE_REQUEST to its RX_FLUSHED). */
+/* A message being copied out of the stack (from NOTE_REQUEST or NOTE_RESPONSE to its
+ * RX_FLUSHED). */
 struct reading {
     struct reading *next;
     struct mtp_socks *ss;
     struct mtp_key key;
     uint8_t *buf;
     uint32_t len;
+    bool request;
 };
 
 static struct reading *readings;
@@ -83,21 +88,64 @@ static struct mtp_key conn_key_of(const struct mtp_key *rpc)
 
 static struct conn *conn_of(struct mtp_sock *sk) { return sk->proto_state; }
 
+/* The held request of `c` as an RPC the stack can answer now, or NULL (it is gone). */
+static struct mtpg_homa_rpc *held_rpc(struct mtp_sock *sk, struct mtp_key *k)
+{
+    struct conn *c = conn_of(sk);
+    if (!c || !c->held)
+        return NULL;
+    *k = rpc_key(sk->rip, sk->rport, sk->lport, c->held);
+    struct mtpg_homa_rpc *r = mtp_stack_ctx(mtp_socks_stack(sk->ss), RPC, k);
+    if (!r || r->is_client || r->state != MTPG_HOMA_S_APP) {
+        c->held = 0;
+        return NULL;
+    }
+    return r;
+}
+
+/* Answers the held request with `len` bytes of `buf` (0: empty). The engine copies them
+ * before the post returns. 1: done; 0: there is no held request any more. */
+static int post_response(struct mtp_sock *sk, const uint8_t *buf, uint32_t len, uint64_t now_ns)
+{
+    struct mtp_key k;
+    struct mtpg_homa_rpc *r = held_rpc(sk, &k);
+    if (!r)
+        return 0;
+    struct mtpg_homa_app_send ev = {.buf = (mtp_addr_t)(uintptr_t)buf, .len = len};
+    mtpg_homa_unkey_rpc_id(&k, &ev.r);
+    conn_of(sk)->held = 0;
+    int rc = mtp__sock_post(sk->ss, MTPG_HOMA_EV_APP_SEND, &k, &ev, sizeof ev, now_ns);
+    if (rc < 0)
+        return rc;
+    r = mtp_stack_ctx(mtp_socks_stack(sk->ss), RPC, &k);
+    return r && r->state != MTPG_HOMA_S_APP;
+}
+
 static int post_send(struct mtp_sock *sk, uint8_t type, const uint8_t *data, uint32_t len,
                      uint64_t now_ns)
 {
     struct conn *c = conn_of(sk);
-    struct msg *m = calloc(1, sizeof *m);
     uint8_t *buf = malloc(HDR_LEN + len);
-    if (!m || !buf) {
-        free(m);
-        free(buf);
+    if (!buf)
         return -ENOMEM;
-    }
     struct hdr h = {.magic = SHIM_MAGIC, .type = type, .pad = {0}, .seq = c->tx_seq};
     memcpy(buf, &h, HDR_LEN);
     if (len)
         memcpy(buf + HDR_LEN, data, len);
+    if (type != T_OPEN) { /* the OPEN must be answered: it is never a response */
+        int rc = post_response(sk, buf, HDR_LEN + len, now_ns);
+        if (rc != 0) {
+            free(buf);
+            if (rc > 0)
+                c->tx_seq++;
+            return rc < 0 ? rc : 0;
+        }
+    }
+    struct msg *m = calloc(1, sizeof *m);
+    if (!m) {
+        free(buf);
+        return -ENOMEM;
+    }
     m->id = next_id;
     next_id += 2;
     m->len = HDR_LEN + len;
@@ -179,7 +227,6 @@ static int homa_connect(struct mtp_sock *sk, uint64_t now_ns)
     int rc = post_listen(sk, MTPG_HOMA_EV_APP_LISTEN, now_ns); /* the peer's data comes here */
     if (rc < 0)
         return rc;
-    conn_of(sk)->own_port = true;
     return post_send(sk, T_OPEN, NULL, 0, now_ns);
 }
 
@@ -203,11 +250,11 @@ static ssize_t homa_send(struct mtp_sock *sk, const void *buf, size_t len, uint6
     if (!sk->connected)
         return -EAGAIN;
     size_t done = 0;
-    while (done < len && c->outstanding < WINDOW) {
+    while (done < len && (c->held || c->outstanding < WINDOW)) {
         size_t n = len - done;
         if (n > MSG_MAX - HDR_LEN)
             n = MSG_MAX - HDR_LEN;
-        if (n > WINDOW - c->outstanding)
+        if (!c->held && n > WINDOW - c->outstanding)
             n = WINDOW - c->outstanding;
         int rc = post_send(sk, T_DATA, (const uint8_t *)buf + done, (uint32_t)n, now_ns);
         if (rc < 0)
@@ -250,13 +297,34 @@ static int homa_shutdown_wr(struct mtp_sock *sk, uint64_t now_ns)
     return post_send(sk, T_FIN, NULL, 0, now_ns);
 }
 
+/* Another open socket of the layer takes requests on `port`: a listener, its accepted
+ * connections (they share its port) or a connection of our own. */
+static bool port_in_use(struct mtp_sock *sk)
+{
+    uint32_t bucket = 0;
+    for (struct mtp_sock *o = mtp__sock_next(sk->ss, NULL, &bucket); o;
+         o = mtp__sock_next(sk->ss, o, &bucket))
+        if (o != sk && o->lport == sk->lport && !o->gone && !o->released &&
+            (o->listener || conn_of(o)))
+            return true;
+    return false;
+}
+
+/* The port stops taking requests when its last socket closes. */
+static void unlisten_unless_used(struct mtp_sock *sk, uint64_t now_ns)
+{
+    if (!port_in_use(sk))
+        post_listen(sk, MTPG_HOMA_EV_APP_UNLISTEN, now_ns);
+}
+
 /* The RPCs already sent finish in the stack by themselves: the socket waits for nothing.
  * Requests the peer sends after this are not accepted any more (as TCP would reset). */
 static int homa_abort(struct mtp_sock *sk, uint64_t now_ns)
 {
     struct conn *c = conn_of(sk);
-    if (c && c->own_port && !sk->gone)
-        post_listen(sk, MTPG_HOMA_EV_APP_UNLISTEN, now_ns);
+    post_response(sk, NULL, 0, now_ns); /* nothing will ride on it any more */
+    if (c && !sk->gone)
+        unlisten_unless_used(sk, now_ns);
     sk->gone = true;
     mtp__sock_unlink(sk);
     return 0;
@@ -265,7 +333,7 @@ static int homa_abort(struct mtp_sock *sk, uint64_t now_ns)
 static int homa_close(struct mtp_sock *sk, uint64_t now_ns)
 {
     if (sk->listener) {
-        post_listen(sk, MTPG_HOMA_EV_APP_UNLISTEN, now_ns);
+        unlisten_unless_used(sk, now_ns);
         return 0;
     }
     if (sk->connected && !sk->wr_shut && !sk->gone)
@@ -291,7 +359,8 @@ static bool homa_readable(struct mtp_sock *sk)
 static bool homa_writable(struct mtp_sock *sk)
 {
     struct conn *c = conn_of(sk);
-    return c && sk->connected && !sk->wr_shut && !sk->gone && !sk->err && c->outstanding < WINDOW;
+    return c && sk->connected && !sk->wr_shut && !sk->gone && !sk->err &&
+           (c->held || c->outstanding < WINDOW);
 }
 
 /* What `ss`-like tools show: states by Linux's TCP numbers (netinet/tcp.h). */
@@ -362,42 +431,83 @@ static void deliver(struct mtp_sock *sk, struct msg *m)
     }
 }
 
-static void on_message(struct mtp_socks *ss, const struct mtp_key *rk, uint8_t *buf, uint32_t len)
+/* Accepts the connection an OPEN request asks for, on the listener of its port. */
+static struct mtp_sock *accept_open(struct mtp_socks *ss, const struct mtp_key *ck,
+                                    const struct mtpg_homa_rpc_id *r)
+{
+    struct mtp_key lk = rpc_key(0, 0, r->local_port, 0);
+    struct mtp_sock *l = mtp__sock_find(ss, RPC, &lk);
+    struct mtp_sock *sk = l ? mtp__sock_new(ss, RPC, ck, false) : NULL;
+    if (sk && (!conn_new(sk) || mtp__sock_enqueue(l, sk) < 0)) {
+        mtp__sock_free(sk);
+        return NULL;
+    }
+    if (sk) {
+        sk->lip = mtp_stack_ipv4(mtp_socks_stack(ss));
+        sk->rip = r->peer_ip;
+        sk->lport = r->local_port;
+        sk->rport = r->peer_port;
+        mtp__sock_port_ref(sk);
+        sk->connected = true;
+        mtp__sock_wake(l);
+    }
+    return sk;
+}
+
+/* Answers request `rk` with an empty response, after the current stack call. */
+static void answer_empty(struct mtp_socks *ss, const struct mtp_key *rk)
+{
+    struct mtpg_homa_app_send reply;
+    memset(&reply, 0, sizeof reply);
+    mtpg_homa_unkey_rpc_id(rk, &reply.r);
+    mtp__sock_defer(ss, MTPG_HOMA_EV_APP_SEND, RPC, rk, &reply, sizeof reply);
+}
+
+/* Forgets request `rk` unanswered: its sender times out (a connection that is not there any
+ * more, as TCP would reset). */
+static void refuse(struct mtp_socks *ss, const struct mtp_key *rk)
+{
+    struct mtpg_homa_app_abort ev = {0};
+    mtp__sock_defer(ss, MTPG_HOMA_EV_APP_ABORT, RPC, rk, &ev, sizeof ev);
+}
+
+/* Keeps data request `rk` unanswered so that our next message rides on it; the one held
+ * before gets its empty response now. */
+static void hold(struct mtp_socks *ss, struct conn *c, const struct mtp_key *rk, uint64_t id)
+{
+    if (c->held) {
+        struct mtpg_homa_rpc_id r;
+        mtpg_homa_unkey_rpc_id(rk, &r);
+        struct mtp_key old = rpc_key(r.peer_ip, r.peer_port, r.local_port, c->held);
+        answer_empty(ss, &old);
+    }
+    c->held = id;
+}
+
+/* A message of a connection (a request or a response), copied out: delivered in sequence
+ * order. A request is answered at once unless it may carry our next message. */
+static void on_message(struct mtp_socks *ss, const struct mtp_key *rk, uint8_t *buf,
+                       uint32_t len, bool request)
 {
     struct hdr h;
-    if (len < HDR_LEN || (memcpy(&h, buf, HDR_LEN), h.magic != SHIM_MAGIC)) {
-        free(buf);
-        return;
-    }
+    bool ours = len >= HDR_LEN && (memcpy(&h, buf, HDR_LEN), h.magic == SHIM_MAGIC);
     struct mtpg_homa_rpc_id r;
     mtpg_homa_unkey_rpc_id(rk, &r);
     struct mtp_key ck = conn_key_of(rk);
-    struct mtp_sock *sk = mtp__sock_find(ss, RPC, &ck);
-    if (!sk && h.type == T_OPEN) {
-        struct mtp_key lk = rpc_key(0, 0, r.local_port, 0);
-        struct mtp_sock *l = mtp__sock_find(ss, RPC, &lk);
-        sk = l ? mtp__sock_new(ss, RPC, &ck, false) : NULL;
-        if (sk && (!conn_new(sk) || mtp__sock_enqueue(l, sk) < 0)) {
-            mtp__sock_free(sk);
-            sk = NULL;
-        }
-        if (sk) {
-            sk->lip = mtp_stack_ipv4(mtp_socks_stack(ss));
-            sk->rip = r.peer_ip;
-            sk->lport = r.local_port;
-            sk->rport = r.peer_port;
-            mtp__sock_port_ref(sk);
-            sk->connected = true;
-            mtp__sock_wake(l);
-        }
-    }
+    struct mtp_sock *sk = ours ? mtp__sock_find(ss, RPC, &ck) : NULL;
+    if (ours && !sk && request && h.type == T_OPEN)
+        sk = accept_open(ss, &ck, &r);
     struct conn *c = sk ? conn_of(sk) : NULL;
-    if (!c || h.seq < c->rx_seq) { /* a closed connection's, or a repeat */
-        free(buf);
-        return;
+    if (request) {
+        if (!c)
+            refuse(ss, rk);
+        else if (h.type == T_DATA && !sk->wr_shut && !sk->gone)
+            hold(ss, c, rk, r.id);
+        else
+            answer_empty(ss, rk);
     }
-    struct msg *m = calloc(1, sizeof *m);
-    if (!m) {
+    struct msg *m = c && h.seq >= c->rx_seq ? calloc(1, sizeof *m) : NULL;
+    if (!m) { /* not ours, a closed connection's, a repeat, or no memory */
         free(buf);
         return;
     }
@@ -416,8 +526,8 @@ static void on_message(struct mtp_socks *ss, const struct mtp_key *rk, uint8_t *
     mtp__sock_wake(sk);
 }
 
-/* A complete request: read it out, answer it with an empty response. */
-static void on_request(struct mtp_socks *ss, const struct mtp_note *n)
+/* A complete message: copy it out of the stack (on_flushed takes it from there). */
+static void read_message(struct mtp_socks *ss, const struct mtp_note *n, bool request)
 {
     struct reading *rd = calloc(1, sizeof *rd);
     uint8_t *buf = malloc(n->value ? n->value : 1);
@@ -425,20 +535,20 @@ static void on_request(struct mtp_socks *ss, const struct mtp_note *n)
         free(rd);
         free(buf);
         buf = NULL;
+        rd = NULL;
     } else {
         rd->ss = ss;
         rd->key = n->key;
         rd->buf = buf;
         rd->len = (uint32_t)n->value;
+        rd->request = request;
         rd->next = readings;
         readings = rd;
     }
     struct mtpg_homa_app_recv rv = {.buf = (mtp_addr_t)(uintptr_t)buf, .len = (uint32_t)n->value};
     mtp__sock_defer(ss, MTPG_HOMA_EV_APP_RECV, RPC, &n->key, &rv, sizeof rv);
-    struct mtpg_homa_app_send reply;
-    memset(&reply, 0, sizeof reply);
-    mtpg_homa_unkey_rpc_id(&n->key, &reply.r);
-    mtp__sock_defer(ss, MTPG_HOMA_EV_APP_SEND, RPC, &n->key, &reply, sizeof reply);
+    if (!rd && request)
+        answer_empty(ss, &n->key);
 }
 
 static void on_flushed(struct mtp_socks *ss, const struct mtp_note *n)
@@ -448,7 +558,7 @@ static void on_flushed(struct mtp_socks *ss, const struct mtp_note *n)
         if (rd->ss != ss || memcmp(&rd->key, &n->key, sizeof rd->key) != 0)
             continue;
         *pp = rd->next;
-        on_message(ss, &rd->key, rd->buf, (uint32_t)n->value);
+        on_message(ss, &rd->key, rd->buf, (uint32_t)n->value, rd->request);
         free(rd);
         return;
     }
@@ -472,7 +582,11 @@ static void on_response(struct mtp_socks *ss, const struct mtp_note *n, bool fai
 {
     struct mtpg_homa_rpc_id r;
     mtpg_homa_unkey_rpc_id(&n->key, &r);
-    if (!failed) { /* read the (empty) response: the RPC ends */
+    if (failed && r.id % 2)   /* a response of ours the stack could not take: the peer's */
+        return;               /* request times out and it sees the error */
+    if (!failed && n->value) {
+        read_message(ss, n, false); /* data rode on the response */
+    } else if (!failed) {         /* an empty response: the RPC ends */
         struct mtpg_homa_app_recv rv = {.buf = 0, .len = 0};
         mtp__sock_defer(ss, MTPG_HOMA_EV_APP_RECV, RPC, &n->key, &rv, sizeof rv);
     }
@@ -492,7 +606,7 @@ static void on_response(struct mtp_socks *ss, const struct mtp_note *n, bool fai
 static void homa_note(struct mtp_socks *ss, const struct mtp_note *n)
 {
     switch (n->code) {
-    case MTPG_HOMA_NOTE_REQUEST: on_request(ss, n); return;
+    case MTPG_HOMA_NOTE_REQUEST: read_message(ss, n, true); return;
     case MTP_NOTE_RX_FLUSHED: on_flushed(ss, n); return;
     case MTPG_HOMA_NOTE_RESPONSE: on_response(ss, n, false); return;
     case MTPG_HOMA_NOTE_RPC_ERROR: on_response(ss, n, true); return;

@@ -210,7 +210,9 @@ Test(homa_sock, connect_to_a_closed_port_fails)
     struct mtp_sock *s = mtp_sock_connect(R.h[0].ss, IP_B, 9, now(), &err);
     cr_assert_not_null(s);
     cr_assert_eq(mtp_sock_poll(s) & MTP_SOCK_WRITABLE, 0u, "still connecting");
-    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL, now() + 100 * MS);
+    /* the OPEN times out: TIMEOUT_RESENDS RESENDs, each answered by RPC_UNKNOWN (the client
+     * starts its request again) then a silent tick: about 200 ms */
+    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL, now() + 300 * MS);
     poll_layers();
     cr_assert(mtp_sock_poll(s) & MTP_SOCK_ERROR);
     cr_assert_eq(mtp_sock_error(s), -ECONNREFUSED);
