@@ -26,7 +26,9 @@
 #define MSG_MAX (64u * 1024u)       /* bytes per message: short messages keep SRPT useful */
 #define WINDOW (1024u * 1024u)      /* request bytes not yet answered, per connection */
 
-enum { T_OPEN = 1, T_DATA = 2, T_FIN = 3 };
+#define RX_LIMIT (1024u * 1024u)    /* unread bytes beyond which the peer's requests wait */
+
+enum { T_OPEN = 1, T_DATA = 2, T_FIN = 3, T_RST = 4 };
 
 struct hdr {                        /* in host order: both ends are this shim */
     uint8_t magic, type, pad[6];
@@ -51,6 +53,8 @@ struct conn {
     size_t rx_off, rx_len, rx_cap;
     uint64_t open_id;               /* the OPEN request, until it is answered */
     uint64_t held;                  /* the peer's newest request, unanswered (our id), or 0 */
+    struct msg *waiting;            /* older requests of the peer, answered once rx has room
+                                       (the peer's window fills: backpressure) */
 };
 
 /* A message being copied out of the stack (from NOTE_REQUEST or NOTE_RESPONSE to its
@@ -119,6 +123,31 @@ static int post_response(struct mtp_sock *sk, const uint8_t *buf, uint32_t len, 
         return rc;
     r = mtp_stack_ctx(mtp_socks_stack(sk->ss), RPC, &k);
     return r && r->state != MTPG_HOMA_S_APP;
+}
+
+/* Answers the peer's request `id` of this connection with an empty response, now. */
+static void answer_now(struct mtp_sock *sk, uint64_t id, uint64_t now_ns)
+{
+    struct mtp_key k = rpc_key(sk->rip, sk->rport, sk->lport, id);
+    struct mtpg_homa_rpc *r = mtp_stack_ctx(mtp_socks_stack(sk->ss), RPC, &k);
+    if (!r || r->is_client || r->state != MTPG_HOMA_S_APP)
+        return;
+    struct mtpg_homa_app_send ev = {.buf = 0, .len = 0};
+    mtpg_homa_unkey_rpc_id(&k, &ev.r);
+    mtp__sock_post(sk->ss, MTPG_HOMA_EV_APP_SEND, &k, &ev, sizeof ev, now_ns);
+}
+
+/* Answers the requests that waited for room, oldest first, while there is room (all of
+ * them when `all`). */
+static void answer_waiting(struct mtp_sock *sk, bool all, uint64_t now_ns)
+{
+    struct conn *c = conn_of(sk);
+    while (c && c->waiting && (all || c->rx_len - c->rx_off <= RX_LIMIT)) {
+        struct msg *m = c->waiting;
+        c->waiting = m->next;
+        answer_now(sk, m->id, now_ns);
+        free(m);
+    }
 }
 
 static int post_send(struct mtp_sock *sk, uint8_t type, const uint8_t *data, uint32_t len,
@@ -199,6 +228,7 @@ static void homa_release(struct mtp_sock *sk)
         return;
     msgs_free(c->ooo);
     msgs_free(c->inflight);
+    msgs_free(c->waiting);
     free(c->rx);
     free(c);
     sk->proto_state = NULL;
@@ -266,7 +296,6 @@ static ssize_t homa_send(struct mtp_sock *sk, const void *buf, size_t len, uint6
 
 static ssize_t homa_recv(struct mtp_sock *sk, void *buf, size_t len, uint64_t now_ns)
 {
-    (void)now_ns;
     struct conn *c = conn_of(sk);
     size_t have = c ? c->rx_len - c->rx_off : 0;
     if (have == 0) {
@@ -284,6 +313,7 @@ static ssize_t homa_recv(struct mtp_sock *sk, void *buf, size_t len, uint64_t no
     c->rx_off += n;
     if (c->rx_off == c->rx_len)
         c->rx_off = c->rx_len = 0;
+    answer_waiting(sk, false, now_ns);
     return (ssize_t)n;
 }
 
@@ -319,15 +349,24 @@ static void unlisten_unless_used(struct mtp_sock *sk, uint64_t now_ns)
 
 /* The RPCs already sent finish in the stack by themselves: the socket waits for nothing.
  * Requests the peer sends after this are not accepted any more (as TCP would reset). */
-static int homa_abort(struct mtp_sock *sk, uint64_t now_ns)
+static int homa_finish(struct mtp_sock *sk, uint64_t now_ns)
 {
     struct conn *c = conn_of(sk);
     post_response(sk, NULL, 0, now_ns); /* nothing will ride on it any more */
-    if (c && !sk->gone)
+    answer_waiting(sk, true, now_ns);
+    if (c)
         unlisten_unless_used(sk, now_ns);
     sk->gone = true;
     mtp__sock_unlink(sk);
     return 0;
+}
+
+/* SO_LINGER {1, 0}: the peer reads ECONNRESET (RST, ahead of any data still missing). */
+static int homa_abort(struct mtp_sock *sk, uint64_t now_ns)
+{
+    if (sk->connected && !sk->gone && !sk->err)
+        post_send(sk, T_RST, NULL, 0, now_ns);
+    return homa_finish(sk, now_ns);
 }
 
 static int homa_close(struct mtp_sock *sk, uint64_t now_ns)
@@ -338,7 +377,7 @@ static int homa_close(struct mtp_sock *sk, uint64_t now_ns)
     }
     if (sk->connected && !sk->wr_shut && !sk->gone)
         homa_shutdown_wr(sk, now_ns);
-    return homa_abort(sk, now_ns);
+    return homa_finish(sk, now_ns);
 }
 
 static int homa_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns)
@@ -359,6 +398,8 @@ static bool homa_readable(struct mtp_sock *sk)
 static bool homa_writable(struct mtp_sock *sk)
 {
     struct conn *c = conn_of(sk);
+    if (c && (sk->gone || sk->err))
+        return true; /* a send returns the error at once (Linux: POLLOUT on a reset) */
     return c && sk->connected && !sk->wr_shut && !sk->gone && !sk->err &&
            (c->held || c->outstanding < WINDOW);
 }
@@ -475,6 +516,16 @@ static void refuse(struct mtp_socks *ss, const struct mtp_key *rk)
  * before gets its empty response now. */
 static void hold(struct mtp_socks *ss, struct conn *c, const struct mtp_key *rk, uint64_t id)
 {
+    if (c->held && c->rx_len - c->rx_off > RX_LIMIT) { /* it waits for the reader */
+        struct msg *w = calloc(1, sizeof *w), **pp = &c->waiting;
+        while (*pp)
+            pp = &(*pp)->next;
+        if (w) {
+            w->id = c->held;
+            *pp = w;
+            c->held = 0;
+        }
+    }
     if (c->held) {
         struct mtpg_homa_rpc_id r;
         mtpg_homa_unkey_rpc_id(rk, &r);
@@ -484,12 +535,34 @@ static void hold(struct mtp_socks *ss, struct conn *c, const struct mtp_key *rk,
     c->held = id;
 }
 
+/* The peer reset the connection: what waited is answered, the socket fails. */
+static void reset_by_peer(struct mtp_socks *ss, struct mtp_sock *sk, const struct mtp_key *rk)
+{
+    struct conn *c = conn_of(sk);
+    struct mtpg_homa_rpc_id r;
+    mtpg_homa_unkey_rpc_id(rk, &r);
+    for (struct msg *w = c->waiting; w; w = w->next) {
+        struct mtp_key k = rpc_key(r.peer_ip, r.peer_port, r.local_port, w->id);
+        answer_empty(ss, &k);
+    }
+    msgs_free(c->waiting);
+    c->waiting = NULL;
+    if (c->held) {
+        struct mtp_key k = rpc_key(r.peer_ip, r.peer_port, r.local_port, c->held);
+        answer_empty(ss, &k);
+        c->held = 0;
+    }
+    sk->err = -ECONNRESET;
+    sk->gone = true;
+    mtp__sock_wake(sk);
+}
+
 /* A message of a connection (a request or a response), copied out: delivered in sequence
  * order. A request is answered at once unless it may carry our next message. */
 static void on_message(struct mtp_socks *ss, const struct mtp_key *rk, uint8_t *buf,
                        uint32_t len, bool request)
 {
-    struct hdr h;
+    struct hdr h = {0};
     bool ours = len >= HDR_LEN && (memcpy(&h, buf, HDR_LEN), h.magic == SHIM_MAGIC);
     struct mtpg_homa_rpc_id r;
     mtpg_homa_unkey_rpc_id(rk, &r);
@@ -498,8 +571,12 @@ static void on_message(struct mtp_socks *ss, const struct mtp_key *rk, uint8_t *
     if (ours && !sk && request && h.type == T_OPEN)
         sk = accept_open(ss, &ck, &r);
     struct conn *c = sk ? conn_of(sk) : NULL;
+    if (c && h.type == T_RST && !sk->gone) {
+        reset_by_peer(ss, sk, rk);
+        c = NULL; /* nothing more to deliver */
+    }
     if (request) {
-        if (!c)
+        if (!c && !(ours && (h.type == T_FIN || h.type == T_RST)))
             refuse(ss, rk);
         else if (h.type == T_DATA && !sk->wr_shut && !sk->gone)
             hold(ss, c, rk, r.id);
@@ -596,8 +673,10 @@ static void on_response(struct mtp_socks *ss, const struct mtp_note *n, bool fai
     if (!c)
         return;
     free(inflight_take(c, r.id));
-    if (failed)
+    if (failed) { /* the connection is over, as after a TCP reset */
         sk->err = sk->connected ? -ECONNRESET : -ECONNREFUSED;
+        sk->gone = true;
+    }
     else if (r.id == c->open_id)
         sk->connected = true;
     mtp__sock_wake(sk);
