@@ -425,6 +425,7 @@ static int homa_info(struct mtp_sock *sk, struct mtp_sock_info *out)
     out->tx_queued = c->outstanding;
     out->mss = MTPG_HOMA_PAYLOAD;
     out->snd_wnd_bytes = WINDOW;
+    out->cwnd_bytes = WINDOW; /* no congestion window: the request window plays its part */
     return 0;
 }
 
