@@ -17,7 +17,7 @@ $(HOMA_NATIVE): compat-tests/src/homa_native.c preload/homa_uapi.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ipreload $< -o $@
 
-.PHONY: test-homa-apps test-homa-apps-long
+.PHONY: test-homa-apps test-homa-apps-long test-homa-apps-dpdk
 test-homa-apps: $(CT_BINS) $(LIBMTP_SO) $(HOMA_NATIVE)
 	MTP_PROTO=homa LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh "both" $(HOMA_APPS) homa_native
 	MTP_PROTO=homa CT_ARRANGEMENTS="ns-both" timeout 300 bash compat-tests/run.sh --preload \
@@ -27,3 +27,7 @@ test-homa-apps-long: $(CT_BINS) $(LIBMTP_SO) $(HOMA_NATIVE)
 	MTP_PROTO=homa CT_ARRANGEMENTS="lo ns-both" timeout 900 bash compat-tests/run.sh --preload \
 	    $(LIBMTP_SO) $(CT_BINS)
 TESTS += test-homa-apps
+# the same on the DPDK target (net_af_packet on the veths, own addresses; not in make test)
+test-homa-apps-dpdk: $(LIBMTP_SO) $(HOMA_NATIVE)
+	MTP_TARGET=dpdk MTP_PROTO=homa LIBMTP_SO=$(LIBMTP_SO) timeout 600 bash compat-tests/apps/run.sh \
+	    "both" redis iperf3 homa_native

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "homa.h" /* build/gen: the program's params */
 #include "mtp/stack.h"
 #include "sim.h"
 #include "sock.h"
@@ -295,8 +296,9 @@ Test(homa_sock, connect_to_a_closed_port_fails)
     cr_assert_not_null(s);
     cr_assert_eq(mtp_sock_poll(s) & MTP_SOCK_WRITABLE, 0u, "still connecting");
     /* the OPEN times out: TIMEOUT_RESENDS RESENDs, each answered by RPC_UNKNOWN (the client
-     * starts its request again) then a silent tick: about 200 ms */
-    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL, now() + 300 * MS);
+     * starts its request again) then a silent tick: 2 RESEND_INTERVALs each */
+    mtp_sim_run_until(R.w, R.stacks, 2, NULL, NULL,
+                      now() + (mtpg_homa_param_TIMEOUT_RESENDS + 2) * 2 * mtpg_homa_param_RESEND_INTERVAL);
     poll_layers();
     cr_assert(mtp_sock_poll(s) & MTP_SOCK_ERROR);
     cr_assert_eq(mtp_sock_error(s), -ECONNREFUSED);
