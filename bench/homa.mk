@@ -14,3 +14,20 @@ $(BENCH_HOMA): bench/homa_fig4a.c bench/fig4a_tcp.h mtp-programs/tests/homa_sim.
 .PHONY: bench-homa
 bench-homa: $(BENCH_HOMA)
 	$(BENCH_HOMA) $(BENCH_HOMA_RPCS)
+
+# `make bench-homa-veth`: Fig. 4a and redis GET latency under 1 MB SETs over a veth pair, for
+# kernel TCP, MTP TCP and MTP Homa (libmtp.so on both ends) in one run (bench/homa_veth.sh).
+# BENCH_HOMA_VETH_RPCS / _GETS set the sizes; SET_RATE the SETs' bytes/s. Needs root.
+BENCH_HOMA_VETH := $(B)/bin/bench_homa_veth
+BENCH_HOMA_VETH_RPCS ?= 300
+BENCH_HOMA_VETH_GETS ?= 3000
+BINS += $(BENCH_HOMA_VETH)
+
+$(BENCH_HOMA_VETH): bench/homa_veth.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@
+
+.PHONY: bench-homa-veth
+bench-homa-veth: $(BENCH_HOMA_VETH) $(LIBMTP_SO)
+	timeout 1200 bash bench/homa_veth.sh $(LIBMTP_SO) $(BENCH_HOMA_VETH) \
+	    $(BENCH_HOMA_VETH_RPCS) $(BENCH_HOMA_VETH_GETS)

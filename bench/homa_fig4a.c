@@ -109,13 +109,22 @@ int main(int argc, char **argv)
     uint64_t *alone = calloc((size_t)n_short, sizeof *alone);
     uint64_t *prio = calloc((size_t)n_short, sizeof *prio);
     uint64_t *fifo = calloc((size_t)n_short, sizeof *fifo);
-    HS_ASSERT(alone && prio && fifo);
+    uint64_t *cut_alone = calloc((size_t)n_short, sizeof *cut_alone);
+    uint64_t *cut = calloc((size_t)n_short, sizeof *cut);
+    HS_ASSERT(alone && prio && fifo && cut_alone && cut);
     uint64_t *t_alone = calloc((size_t)n_short, sizeof *t_alone);
     uint64_t *t_load = calloc((size_t)n_short, sizeof *t_load);
     HS_ASSERT(t_alone && t_load);
     run(false, 1, alone);
     run(true, 1, prio);
     run(true, 0, fifo);
+    /* HomaModule derives the unscheduled cutoffs from the workload: A's 100-500 KB messages
+     * one level above B's 1 MB ones (the server announces them in CUTOFFS) */
+    uint32_t cut5 = mtpg_homa_param_CUT5;
+    mtpg_homa_param_CUT5 = 500000;
+    run(false, 1, cut_alone);
+    run(true, 1, cut);
+    mtpg_homa_param_CUT5 = cut5;
     tcp_run(false, 1, t_alone);
     tcp_run(true, 1, t_load);
     printf("Fig. 4a on the sim wire: %d RPCs of 100-500 KB next to 1 MB requests at 50 %% load\n",
@@ -123,10 +132,13 @@ int main(int argc, char **argv)
     printf("%-34s %8s %8s\n", "slowdown of the 100-500 KB RPCs", "p50", "p99");
     report("homa, 8 priority queues per port", alone, prio);
     report("homa, one FIFO per port", alone, fifo);
+    report("homa, 8 queues, workload cutoffs", cut_alone, cut);
     report("tcp.mtp (all at one level)", t_alone, t_load);
     free(alone);
     free(prio);
     free(fifo);
+    free(cut_alone);
+    free(cut);
     free(t_alone);
     free(t_load);
     return 0;

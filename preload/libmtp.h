@@ -40,6 +40,7 @@ enum lm_state {
     LM_NEW,        /* created, not yet listening or connected: may still become a kernel socket */
     LM_LISTEN,     /* an MTP listener whose kernel socket also listens (other interfaces) */
     LM_CONN,       /* an MTP connection (connecting, established or finished) */
+    LM_HOMA,       /* a native Homa socket (IPPROTO_HOMA under MTP_PROTO=homa) in use */
 };
 
 struct lm_sock {
@@ -62,6 +63,7 @@ struct lm_sock {
     struct lm_sock *rp_next;       /* SO_REUSEPORT listeners of this process sharing `sk` (the
                                       first is the MTP socket's user) */
     bool linger_zero;              /* SO_LINGER {1, 0}: close aborts */
+    bool homa;                     /* socket(AF_INET, SOCK_DGRAM, IPPROTO_HOMA): native Homa */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
     uint8_t *peek;                 /* bytes received by MSG_PEEK, returned first */
     size_t peek_len;

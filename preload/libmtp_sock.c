@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "libmtp.h"
+#include "shim_homa.h"
 
 #define GATHER_MAX (64u * 1024) /* writev/sendmsg: up to this much is sent as one write */
 
@@ -407,14 +408,26 @@ static bool restart_after_signal(uint64_t timeo_ns)
 
 /* ---------------------------------------------------------------- socket, bind, listen */
 
+/* socket(AF_INET, SOCK_DGRAM, IPPROTO_HOMA) when the stack runs Homa: a native Homa
+ * socket (shim_homa.h) whose placeholder is a TCP socket (the kernel has no Homa; the port
+ * it binds is the one the stack uses, as for streams). */
+static bool homa_native_wanted(int domain, int type, int protocol)
+{
+    return domain == AF_INET && (type & 0xf) == SOCK_DGRAM && protocol == IPPROTO_HOMA &&
+           g_lm.configured && !lm_inside && !strcmp(mtp_sock_proto_name(g_lm.cfg.proto), "homa");
+}
+
 LM_EXPORT int socket(int domain, int type, int protocol)
 {
+    bool homa = homa_native_wanted(domain, type, protocol);
+    if (homa)
+        type = SOCK_STREAM | (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)), protocol = 0;
     int fd = lm_real.socket(domain, type, protocol);
     if (fd < 0 || lm_inside || !g_lm.configured)
         return fd;
-    bool ours = (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
-                (protocol == 0 || protocol == IPPROTO_TCP) &&
-                !(g_lm.start_failed && g_lm.cfg.fallback_kernel);
+    bool ours = homa || ((domain == AF_INET || domain == AF_INET6) &&
+                (type & 0xf) == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP) &&
+                !(g_lm.start_failed && g_lm.cfg.fallback_kernel));
     lm_lock();
     struct mtp_fdobj *stale = mtp_fdtab_clear(&g_lm.fds, fd); /* closed behind our back */
     if (stale)
@@ -422,6 +435,7 @@ LM_EXPORT int socket(int domain, int type, int protocol)
     struct lm_sock *s = ours ? sock_new(fd, domain) : NULL;
     if (s) {
         s->nonblock = (type & SOCK_NONBLOCK) != 0;
+        s->homa = homa;
         struct mtp_fdobj *dropped;
         if (mtp_fdtab_set(&g_lm.fds, fd, &s->obj, &dropped) < 0)
             sock_free(s);
@@ -436,7 +450,7 @@ LM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
         return lm_real.bind(fd, addr, len);
     lm_lock();
     struct lm_sock *s = lm_sock_of(fd);
-    if (s && s->state == LM_NEW) {
+    if (s && s->state == LM_NEW && !s->homa) {
         uint32_t ip;
         uint16_t port;
         bool any6;
@@ -750,6 +764,100 @@ LM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     return rc < 0 ? fail(rc) : 0;
 }
 
+/* ---------------------------------------------------------------- native Homa */
+
+/* The native Homa socket behind fd, locked, in use on the stack; NULL (unlocked) when it is
+ * not one. *rc: an error starting it. */
+static struct lm_sock *homa_enter(int fd, int *rc)
+{
+    *rc = 0;
+    if (!lm_obj(fd))
+        return NULL;
+    lm_lock();
+    struct lm_sock *s = lm_sock_of(fd);
+    if (!s || !s->homa) {
+        lm_unlock();
+        return NULL;
+    }
+    if (s->state == LM_HOMA)
+        return s;
+    if ((*rc = lm_stack_up()) < 0)
+        return s;
+    uint16_t port = bound_port(s->kfd);
+    if (!port) { /* a client: an ephemeral port, as HomaModule gives one */
+        struct sockaddr_in any = {.sin_family = AF_INET};
+        if (lm_real.bind(s->kfd, (struct sockaddr *)&any, sizeof any) < 0) {
+            *rc = -errno;
+            return s;
+        }
+        port = bound_port(s->kfd);
+    }
+    int one = 1;
+    lm_real.setsockopt(s->kfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct mtp_sock *sk = mtp_sock_listen(g_lm.ss, port, 0, lm_now(), rc);
+    if (sk && (*rc = mtp_homa_native_open(sk)) < 0)
+        mtp_sock_close(sk, lm_now());
+    if (!sk || *rc < 0)
+        return s;
+    s->sk = sk;
+    s->state = LM_HOMA;
+    mtp_sock_set_user(sk, s);
+    adopt_watches(s, false);
+    return s;
+}
+
+static ssize_t homa_sendmsg(struct lm_sock *s, const struct msghdr *msg)
+{
+    struct homa_sendmsg_args *a = msg->msg_control;
+    uint32_t ip;
+    uint16_t port;
+    bool any6;
+    if (!a || !addr_v4(msg->msg_name, msg->msg_namelen, &ip, &port, &any6))
+        return -EINVAL;
+    size_t total = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++)
+        total += msg->msg_iov[i].iov_len;
+    if (total > HOMA_MAX_MESSAGE_LENGTH)
+        return -EINVAL;
+    uint8_t *buf = malloc(total ? total : 1);
+    if (!buf)
+        return -ENOMEM;
+    for (size_t i = 0, off = 0; i < msg->msg_iovlen; off += msg->msg_iov[i].iov_len, i++)
+        memcpy(buf + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+    lm_progress();
+    int rc = mtp_homa_native_send(s->sk, ip, port, a, buf, total, lm_now());
+    free(buf);
+    return rc;
+}
+
+static ssize_t homa_recvmsg(struct lm_sock *s, struct msghdr *msg, int flags)
+{
+    struct homa_recvmsg_args *a = msg->msg_control;
+    if (!a)
+        return -EINVAL;
+    bool nb = s->nonblock || (flags & MSG_DONTWAIT);
+    uint64_t deadline = nb ? 0 : lm_deadline(s->rcvtimeo_ns ? s->rcvtimeo_ns : UINT64_MAX);
+    uint64_t spin = 0;
+    for (;;) {
+        lm_progress();
+        uint32_t ip = 0;
+        uint16_t port = 0;
+        ssize_t n = mtp_homa_native_recv(s->sk, a, &ip, &port);
+        if (n != -EAGAIN) {
+            if (msg->msg_name && (n >= 0 || a->id))
+                addr_out(AF_INET, ip, port, msg->msg_name, &msg->msg_namelen);
+            msg->msg_flags = 0;
+            return n;
+        }
+        a->num_bpages = 0; /* handed back already */
+        if (nb || lm_now() >= deadline)
+            return -EAGAIN;
+        if (lm_sleep(NULL, 0, deadline, NULL, &spin) == -EINTR &&
+            !restart_after_signal(s->rcvtimeo_ns))
+            return -EINTR;
+    }
+}
+
 /* ---------------------------------------------------------------- receiving */
 
 /* One receive without waiting: bytes, 0 at end of stream, or a negative errno. MSG_PEEK
@@ -898,6 +1006,10 @@ LM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 
 LM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+    int rc;
+    struct lm_sock *h = homa_enter(fd, &rc);
+    if (h)
+        return leave(rc < 0 ? rc : homa_recvmsg(h, msg, flags));
     struct lm_sock *s = conn_enter(fd);
     if (!s)
         return lm_real.recvmsg(fd, msg, flags);
@@ -1039,6 +1151,10 @@ LM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 LM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    int rc;
+    struct lm_sock *h = homa_enter(fd, &rc);
+    if (h)
+        return leave(rc < 0 ? rc : homa_sendmsg(h, msg));
     struct lm_sock *s = conn_enter(fd);
     if (!s)
         return lm_real.sendmsg(fd, msg, flags);
@@ -1275,6 +1391,20 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 {
     if (!lm_obj(fd))
         return lm_real.setsockopt(fd, level, name, val, len);
+    if (level == IPPROTO_HOMA) {
+        int rc;
+        struct lm_sock *h = homa_enter(fd, &rc);
+        if (!h)
+            return lm_real.setsockopt(fd, level, name, val, len);
+        if (rc == 0 && name == SO_HOMA_RCVBUF) {
+            const struct homa_rcvbuf_args *r = val;
+            rc = !r || len < sizeof *r ? -EINVAL
+                 : mtp_homa_native_region(h->sk, (void *)(uintptr_t)r->start, (size_t)r->length);
+        } else if (rc == 0 && name != SO_HOMA_SERVER) {
+            rc = -ENOPROTOOPT;
+        } /* SO_HOMA_SERVER: a bound socket takes requests already */
+        return (int)leave(rc);
+    }
     lm_lock();
     struct lm_sock *s = lm_sock_of(fd);
     if (s)
