@@ -81,6 +81,7 @@ struct mtp_sock_proto {
 /* Shims, one per protocol (shim_<proto>.c), listed in sock_protos.c. */
 extern const struct mtp_sock_proto mtp__sock_proto_tcp;
 extern const struct mtp_sock_proto mtp__sock_proto_homa;
+extern const struct mtp_sock_proto mtp__sock_proto_quic;
 
 /* sock.c services for the shims */
 struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,

@@ -9,8 +9,9 @@
 static const struct mtp_sock_proto *const protos[] = {
     &mtp__sock_proto_tcp,
     &mtp__sock_proto_homa,
+    &mtp__sock_proto_quic,
 };
-static const char *const proto_names[] = {"tcp", "homa", NULL};
+static const char *const proto_names[] = {"tcp", "homa", "quic", NULL};
 
 const struct mtp_sock_proto *mtp_sock_proto_find(const char *name)
 {
