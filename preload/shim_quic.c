@@ -504,13 +504,25 @@ static void on_closed(struct mtp_socks *ss, struct qconn *qc, uint64_t why)
         qconn_free(ss, qc);
 }
 
+/* The peer's FIN arrived and every byte before it too: RDHUP now, EOF after the data. */
+static bool fin_complete(struct mtp_sock *sk)
+{
+    const struct mtpg_quic_lite_stream_st *s = stream_of(sk);
+    return s && s->fin_rcvd && s->read + (uint64_t)rx_ready(sk) >= s->fin_off;
+}
+
 static void on_stream_note(struct mtp_sock *sk, const struct mtp_note *n)
 {
     switch (n->code) {
-    case MTPG_QUIC_LITE_NOTE_STREAM_FIN: sk->peer_closed = true; break;
+    case MTPG_QUIC_LITE_NOTE_STREAM_FIN:
+        if (!fin_complete(sk))
+            return; /* bytes before it are missing: RX_READY completes it */
+        sk->peer_closed = true;
+        break;
     case MTPG_QUIC_LITE_NOTE_STREAM_RESET:
         sk->err = -ECONNRESET;
         sk->peer_closed = true;
+        sk->wr_shut = true; /* both directions are over, as after a TCP RST (POLLHUP) */
         defer_reset(sk->ss, &sk->key, sk->sub); /* both directions end, as after a RST */
         break;
     case MTPG_QUIC_LITE_NOTE_STREAM_DONE:
@@ -540,8 +552,11 @@ static void quic_note(struct mtp_socks *ss, const struct mtp_note *n)
         struct mtp_sock *sk = mtp__sock_find_sub(ss, CONN, &n->key, n->uid);
         if (sk && n->code == MTP_NOTE_RX_FLUSHED)
             sk->flushed += n->value;
-        else if (sk)
+        else if (sk) {
+            if (n->code == MTP_NOTE_RX_READY && !sk->peer_closed && fin_complete(sk))
+                sk->peer_closed = true;
             mtp__sock_wake(sk);
+        }
         return;
     }
     case MTPG_QUIC_LITE_NOTE_NEW_STREAM: on_new_stream(ss, n); return;

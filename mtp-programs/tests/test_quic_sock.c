@@ -338,6 +338,30 @@ Test(quic_sock, half_close_then_the_other_way)
     down();
 }
 
+Test(quic_sock, rdhup_as_soon_as_the_fin_arrives_eof_after_the_data)
+{
+    struct mtp_sim_config c = {.seed = 8, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    struct mtp_sock *cl = connect_to(PORT), *sv = NULL;
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_accept(R.listener, &sv, now()), 0);
+    cr_assert_eq(mtp_sock_send(sv, "bye", 3, now()), 3);
+    cr_assert_eq(mtp_sock_shutdown_wr(sv, now()), 0);
+    run_for(5 * MS);
+    unsigned f = mtp_sock_poll(cl);
+    cr_assert(f & MTP_SOCK_READABLE);
+    cr_assert(f & MTP_SOCK_RDHUP, "the FIN is in though the data is not read");
+    uint8_t b[8];
+    cr_assert_eq(mtp_sock_recv(cl, b, sizeof b, now()), 3);
+    cr_assert_eq(mtp_sock_recv(cl, b, sizeof b, now()), 0);
+    mtp_sock_close(cl, now());
+    mtp_sock_close(sv, now());
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
+
 Test(quic_sock, abort_resets_one_stream_not_the_others)
 {
     struct mtp_sim_config c = {.seed = 5, .delay_ns = 5000};
@@ -351,7 +375,9 @@ Test(quic_sock, abort_resets_one_stream_not_the_others)
     run_for(5 * MS);
     uint8_t b[8];
     cr_assert(mtp_sock_poll(s1) & MTP_SOCK_ERROR);
+    cr_assert(mtp_sock_poll(s1) & MTP_SOCK_HUP, "both directions over, as after a RST");
     cr_assert_eq(mtp_sock_recv(s1, b, sizeof b, now()), -ECONNRESET);
+    cr_assert_eq(mtp_sock_send(s1, "x", 1, now()), -EPIPE);
     cr_assert_eq(mtp_sock_send(c2, "ok", 2, now()), 2, "the other stream lives on");
     run_for(5 * MS);
     cr_assert_eq(mtp_sock_poll(s2) & MTP_SOCK_ERROR, 0u);
