@@ -3,13 +3,15 @@
 # visibility; preload/libmtp.map exports the interposed calls only.
 LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c preload/libmtp_stat.c \
                preload/libmtp_exec.c \
-               preload/fdtab.c preload/evq.c preload/sock.c preload/shim_tcp.c preload/shim_homa.c
+               preload/fdtab.c preload/evq.c preload/sock.c preload/sock_protos.c preload/shim_tcp.c \
+               preload/shim_homa.c preload/shim_quic.c
 LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(patsubst %.c,$(B)/pic/obj/%.o,$(wildcard core/src/*.c)) \
-               $(B)/pic/obj/gen/tcp.o $(B)/pic/obj/gen/homa.o $(B)/pic/obj/targets/xdp/xdp.o
+               $(B)/pic/obj/gen/tcp.o $(B)/pic/obj/gen/homa.o $(B)/pic/obj/gen/quic_lite.o \
+               $(B)/pic/obj/targets/xdp/xdp.o
 PIC_CFLAGS  := $(CFLAGS) -fPIC -fvisibility=hidden
 LIBS += $(LIBMTP_SO)
 
-$(B)/pic/obj/preload/%.o: preload/%.c $(B)/gen/tcp.h $(B)/gen/homa.h
+$(B)/pic/obj/preload/%.o: preload/%.c $(B)/gen/tcp.h $(B)/gen/homa.h $(B)/gen/quic_lite.h
 	@mkdir -p $(@D)
 	$(CC) $(PIC_CFLAGS) -I$(B)/gen -Ipreload -MMD -MP -c $< -o $@
 $(B)/pic/obj/core/%.o: core/%.c

@@ -1,8 +1,9 @@
 # preload/: the socket layer (sock.h) over a stack, with one shim per protocol.
 # build/lib/libmtpsock.a and build/san/lib/libmtpsock.a hold the layer, the shims and the
 # programs they run (build/gen/<proto>.o from mtp-programs/programs.mk).
-SOCK_SRCS   := preload/sock.c preload/shim_tcp.c preload/shim_homa.c
-SOCK_PROGS  := tcp homa
+SOCK_SRCS   := preload/sock.c preload/sock_protos.c preload/shim_tcp.c preload/shim_homa.c \
+               preload/shim_quic.c
+SOCK_PROGS  := tcp homa quic_lite
 SOCK_CFLAGS := -I$(B)/gen -Ipreload
 LIBS += $(MTP_SOCK_LIB) $(MTP_SOCK_SLIB)
 

@@ -1,7 +1,8 @@
 /*
- * sock.c — the protocol-independent half of the socket layer: shims by name, socket
- * objects, lookup of a socket by its context id (for notifications), accept queues, deferred
- * events, and the public calls of sock.h, which forward to the protocol's shim.
+ * sock.c — the protocol-independent half of the socket layer: socket objects, lookup of a
+ * socket by its context id and sub-id (for notifications), accept queues, deferred events,
+ * and the public calls of sock.h, which forward to the protocol's shim (sock_protos.c lists
+ * the shims).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,31 +26,16 @@ struct mtp_socks {
     /* Sockets using each local port: a listener's port stays claimed (steered to us) while
      * connections it accepted live, even after the listener closed. */
     uint32_t *port_users;
+    void *proto_state;          /* the shim's (mtp__socks_state) */
 };
-
-static const struct mtp_sock_proto *const protos[] = {&mtp__sock_proto_tcp,
-                                                      &mtp__sock_proto_homa};
-static const char *const proto_names[] = {"tcp", "homa", NULL};
-
-const struct mtp_sock_proto *mtp_sock_proto_find(const char *name)
-{
-    for (size_t i = 0; name && i < sizeof protos / sizeof protos[0]; i++)
-        if (strcmp(protos[i]->name, name) == 0)
-            return protos[i];
-    return NULL;
-}
-
-const char *const *mtp_sock_proto_names(void) { return proto_names; }
-const struct mtp_program *mtp_sock_proto_program(const struct mtp_sock_proto *p) { return p->prog; }
-const char *mtp_sock_proto_name(const struct mtp_sock_proto *p) { return p->name; }
 
 /* ------------------------------------------------------------ key table */
 
 /* Runs once per notification: the key is mixed 8 bytes at a time (multiply, then fold the
  * high half down so that every byte reaches the low bits the bucket index uses). */
-static uint32_t key_hash(uint16_t ctx_type, const struct mtp_key *key)
+static uint32_t key_hash(uint16_t ctx_type, const struct mtp_key *key, uint64_t sub)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ctx_type;
+    uint64_t h = (0x9e3779b97f4a7c15ull ^ ctx_type ^ sub) * 0xff51afd7ed558ccdull;
     size_t i = 0;
     for (; i + 8 <= sizeof key->b; i += 8) {
         uint64_t w;
@@ -62,13 +48,19 @@ static uint32_t key_hash(uint16_t ctx_type, const struct mtp_key *key)
     return (uint32_t)h % SOCK_BUCKETS;
 }
 
+struct mtp_sock *mtp__sock_find_sub(struct mtp_socks *ss, uint16_t ctx_type,
+                                    const struct mtp_key *key, uint64_t sub)
+{
+    for (struct mtp_sock *sk = ss->table[key_hash(ctx_type, key, sub)]; sk; sk = sk->hnext)
+        if (sk->ctx_type == ctx_type && sk->sub == sub && memcmp(&sk->key, key, sizeof *key) == 0)
+            return sk;
+    return NULL;
+}
+
 struct mtp_sock *mtp__sock_find(struct mtp_socks *ss, uint16_t ctx_type,
                                 const struct mtp_key *key)
 {
-    for (struct mtp_sock *sk = ss->table[key_hash(ctx_type, key)]; sk; sk = sk->hnext)
-        if (sk->ctx_type == ctx_type && memcmp(&sk->key, key, sizeof *key) == 0)
-            return sk;
-    return NULL;
+    return mtp__sock_find_sub(ss, ctx_type, key, 0);
 }
 
 static struct mtp_sock *sock_alloc(struct mtp_socks *ss, bool listener)
@@ -81,31 +73,44 @@ static struct mtp_sock *sock_alloc(struct mtp_socks *ss, bool listener)
     return sk;
 }
 
-void mtp__sock_link(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key)
+void mtp__sock_link_sub(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key,
+                        uint64_t sub)
 {
     mtp__sock_unlink(sk);
     sk->ctx_type = ctx_type;
     sk->key = *key;
-    uint32_t b = key_hash(ctx_type, key);
+    sk->sub = sub;
+    uint32_t b = key_hash(ctx_type, key, sub);
     sk->hnext = sk->ss->table[b];
     sk->ss->table[b] = sk;
     sk->in_table = true;
 }
 
-struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,
-                               const struct mtp_key *key, bool listener)
+void mtp__sock_link(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key)
+{
+    mtp__sock_link_sub(sk, ctx_type, key, 0);
+}
+
+struct mtp_sock *mtp__sock_new_sub(struct mtp_socks *ss, uint16_t ctx_type,
+                                   const struct mtp_key *key, uint64_t sub, bool listener)
 {
     struct mtp_sock *sk = sock_alloc(ss, listener);
     if (sk)
-        mtp__sock_link(sk, ctx_type, key);
+        mtp__sock_link_sub(sk, ctx_type, key, sub);
     return sk;
+}
+
+struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,
+                               const struct mtp_key *key, bool listener)
+{
+    return mtp__sock_new_sub(ss, ctx_type, key, 0, listener);
 }
 
 void mtp__sock_unlink(struct mtp_sock *sk)
 {
     if (!sk->in_table)
         return;
-    struct mtp_sock **pp = &sk->ss->table[key_hash(sk->ctx_type, &sk->key)];
+    struct mtp_sock **pp = &sk->ss->table[key_hash(sk->ctx_type, &sk->key, sk->sub)];
     while (*pp && *pp != sk)
         pp = &(*pp)->hnext;
     if (*pp)
@@ -119,14 +124,30 @@ void mtp__sock_port_ref(struct mtp_sock *sk)
     sk->port_owned = true;
 }
 
+void mtp__socks_port_hold(struct mtp_socks *ss, uint16_t port) { ss->port_users[port]++; }
+
+void mtp__socks_port_drop(struct mtp_socks *ss, uint16_t port)
+{
+    if (ss->port_users[port] && --ss->port_users[port] == 0)
+        mtp_stack_port_release(ss->stack, port);
+}
+
 static void port_unref(struct mtp_sock *sk)
 {
     if (!sk->port_owned)
         return;
     sk->port_owned = false;
-    if (--sk->ss->port_users[sk->lport] == 0)
-        mtp_stack_port_release(sk->ss->stack, sk->lport);
+    mtp__socks_port_drop(sk->ss, sk->lport);
 }
+
+void mtp__sock_port_move(struct mtp_sock *sk, uint16_t port)
+{
+    port_unref(sk);
+    sk->lport = port;
+    mtp__sock_port_ref(sk);
+}
+
+void **mtp__socks_state(struct mtp_socks *ss) { return &ss->proto_state; }
 
 void mtp__sock_free(struct mtp_sock *sk)
 {
@@ -265,6 +286,8 @@ void mtp_socks_free(struct mtp_socks *ss)
     for (uint32_t b = 0; b < SOCK_BUCKETS; b++)
         while (ss->table[b])
             mtp__sock_free(ss->table[b]);
+    if (ss->proto->ops->layer_release)
+        ss->proto->ops->layer_release(ss);
     free(ss->deferred);
     free(ss->port_users);
     free(ss);

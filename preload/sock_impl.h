@@ -16,6 +16,8 @@ struct mtp_sock {
     struct mtp_sock *hnext;     /* key table chain */
     uint16_t ctx_type;          /* the program context that backs the socket */
     struct mtp_key key;
+    uint64_t sub;               /* which socket of that context (a stream id); 0 when the
+                                   protocol has one socket per context */
     bool listener;
     bool released;              /* the application closed its handle */
     bool in_table;
@@ -66,6 +68,8 @@ struct mtp_sock_ops {
     void (*note)(struct mtp_socks *ss, const struct mtp_note *n);
     int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
+    void (*layer_release)(struct mtp_socks *ss);             /* optional: frees the layer's
+                                                                 shim state (mtp__socks_state) */
 };
 
 struct mtp_sock_proto {
@@ -74,9 +78,10 @@ struct mtp_sock_proto {
     const struct mtp_sock_ops *ops;
 };
 
-/* Shims, one per protocol (shim_<proto>.c). */
+/* Shims, one per protocol (shim_<proto>.c), listed in sock_protos.c. */
 extern const struct mtp_sock_proto mtp__sock_proto_tcp;
 extern const struct mtp_sock_proto mtp__sock_proto_homa;
+extern const struct mtp_sock_proto mtp__sock_proto_quic;
 
 /* sock.c services for the shims */
 struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,
@@ -84,9 +89,26 @@ struct mtp_sock *mtp__sock_new(struct mtp_socks *ss, uint16_t ctx_type,
 struct mtp_sock *mtp__sock_find(struct mtp_socks *ss, uint16_t ctx_type,
                                 const struct mtp_key *key);
 void mtp__sock_link(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key);
+/* The same, for protocols with several sockets per context, told apart by `sub`
+ * (the functions above use sub 0). */
+struct mtp_sock *mtp__sock_new_sub(struct mtp_socks *ss, uint16_t ctx_type,
+                                   const struct mtp_key *key, uint64_t sub, bool listener);
+struct mtp_sock *mtp__sock_find_sub(struct mtp_socks *ss, uint16_t ctx_type,
+                                    const struct mtp_key *key, uint64_t sub);
+void mtp__sock_link_sub(struct mtp_sock *sk, uint16_t ctx_type, const struct mtp_key *key,
+                        uint64_t sub);
 void mtp__sock_unlink(struct mtp_sock *sk);   /* out of the key table */
 void mtp__sock_free(struct mtp_sock *sk);     /* unlink, release the port, free */
 void mtp__sock_port_ref(struct mtp_sock *sk); /* sk uses sk->lport (claimed already) */
+/* sk moves to another local port that is claimed already (its old one is released when
+ * nothing else uses it). */
+void mtp__sock_port_move(struct mtp_sock *sk, uint16_t port);
+/* A reference on a claimed local port held by the shim itself (a connection context that
+ * outlives its sockets); drop releases the port with its last user. */
+void mtp__socks_port_hold(struct mtp_socks *ss, uint16_t port);
+void mtp__socks_port_drop(struct mtp_socks *ss, uint16_t port);
+/* One pointer of the shim's own per-layer state (ops->layer_release frees it). */
+void **mtp__socks_state(struct mtp_socks *ss);
 int mtp__sock_enqueue(struct mtp_sock *listener, struct mtp_sock *sk);
 void mtp__sock_wake(struct mtp_sock *sk);
 /* Queue an event to post after the current stack call (see struct mtp_sock_deferred). */

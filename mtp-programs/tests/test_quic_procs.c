@@ -581,6 +581,124 @@ Test(streams, the_peer_may_not_open_our_kind_of_stream)
     cr_expect_eq(count(MTP_OP_ADD_RX_SEG), 0);
 }
 
+/* ------------------------------------------------------------------ stream slots */
+
+static void stream_data_in(uint64_t stream, uint64_t off, uint32_t len, bool fin)
+{
+    struct mtpg_quic_lite_stream_in s = {.stream = stream, .off = off, .fin = fin};
+    s.data.len = len;
+    s.data.addr = 0x100000;
+    run(P(EV_STREAM_IN), &s);
+}
+
+Test(slots, an_empty_send_opens_the_stream_with_an_empty_stream_frame)
+{
+    established(1 * MS);
+    app_send(0, 0, false);
+    cr_assert_eq(F.c.st.len, 1u);
+    cr_assert_eq(count(MTP_OP_PKT_GEN), 1, "the peer learns the stream before any byte");
+    const qframe *f = frame(pkt(0), P(T_STREAM));
+    cr_assert_not_null(f);
+    cr_expect_eq(f->u.stream_frame.stream, 0u);
+    cr_expect_eq(f->u.stream_frame.data.len, 0u);
+    cr_expect_not(F.c.st.v[0].announce);
+    /* lost: announced again */
+    F.c.sent.v[0].time = 0;
+    in_flight(5, 1 * MS, 0, 0);
+    F.c.sent.v[1].sidx = 255;
+    ack_in(5, 0, 0, NULL); /* packet 0 is 5 below: lost */
+    cr_expect(F.c.st.v[0].announce);
+}
+
+Test(slots, a_stream_over_both_ways_frees_its_slot_and_says_so)
+{
+    established(1 * MS);
+    app_send(0, 100, true);              /* stream 0: 100 bytes and FIN */
+    app_send(4, 50, false);              /* stream 4 lives on */
+    cr_assert_eq(F.c.st.len, 2u);
+    stream_data_in(0, 0, 0, true);       /* the peer's FIN on stream 0, nothing to read */
+    cr_expect(F.c.st.v[0].fin_told);
+    uint64_t next = F.c.next_pn;
+    F.c.ack_now = true;
+    ack_in(next - 1, next - 1, 0, NULL); /* everything we sent is acknowledged */
+    cr_assert(F.c.st.v[0].fin_acked);
+    packet_end();
+    uint64_t id = 99;
+    cr_expect(note(P(NOTE_STREAM_DONE), &id));
+    cr_expect_eq(id, 0u);
+    cr_assert_eq(F.c.st.len, 1u, "the slot is free");
+    cr_expect_eq(F.c.st.v[0].id, 4u, "stream 4 moved down");
+    /* a late copy of stream 0 does not open it again; a new stream takes the slot */
+    stream_data_in(0, 0, 10, false);
+    cr_expect_eq(F.c.st.len, 1u);
+    app_send(8, 10, false);
+    cr_expect_eq(F.c.st.len, 2u);
+}
+
+Test(slots, records_naming_a_later_slot_move_down_with_it)
+{
+    established(1 * MS);
+    app_send(0, 0, true);                /* stream 0: just a FIN */
+    app_send(4, 3000, false);            /* stream 4: data in flight */
+    uint32_t n = F.c.sent.len;
+    cr_assert_geq(n, 2u);
+    stream_data_in(0, 0, 0, true);
+    /* acknowledge only the first packet (stream 0's FIN) */
+    ack_in(F.c.sent.v[0].pn, 0, 0, NULL);
+    packet_end();
+    cr_assert_eq(F.c.st.len, 1u);
+    for (uint32_t i = 0; i < F.c.sent.len; i++)
+        if (F.c.sent.v[i].sidx != 255)
+            cr_expect_eq(F.c.sent.v[i].sidx, 0u, "stream 4 is slot 0 now");
+}
+
+Test(slots, a_new_peer_stream_opens_the_lower_ones_too)
+{
+    established(1 * MS); /* client: the server's streams are 1, 5, 9, ... */
+    stream_data_in(9, 0, 10, false);
+    cr_assert_eq(F.c.st.len, 3u, "1, 5 and 9");
+    cr_expect_eq(F.c.st.v[0].id, 1u);
+    cr_expect_eq(F.c.st.v[1].id, 5u);
+    cr_expect_eq(F.c.st.v[2].id, 9u);
+    cr_expect_eq(F.c.peer_opened, 3u);
+    cr_expect_eq(count(MTP_OP_ADD_RX_SEG), 1);
+}
+
+Test(slots, bytes_after_the_application_stopped_reading_reset_the_stream)
+{
+    established(1 * MS);
+    stream_data_in(1, 0, 10, false);
+    struct mtpg_quic_lite_app_recv r = {.stream = 1, .buf = 0x200000, .len = 10};
+    run(P(EV_APP_RECV), &r);
+    r.len = 0;                           /* the application closed its socket */
+    run(P(EV_APP_RECV), &r);
+    cr_expect(F.c.st.v[0].discard);
+    stream_data_in(1, 0, 10, false);     /* a duplicate: nothing happens */
+    cr_expect_not(F.c.st.v[0].reset_req);
+    stream_data_in(1, 10, 10, false);    /* new bytes: RESET_STREAM, as TCP sends RST */
+    cr_expect(F.c.st.v[0].reset_req);
+    cr_expect_eq(count(MTP_OP_ADD_RX_SEG), 0);
+    packet_end();
+    cr_assert_geq(count(MTP_OP_PKT_GEN), 1);
+    cr_expect_not_null(frame(pkt(0), P(T_RESET)));
+}
+
+Test(slots, a_reset_stream_credits_its_unread_bytes_to_the_connection)
+{
+    established(1 * MS);
+    stream_data_in(1, 0, 1000, false);
+    struct mtpg_quic_lite_reset_in rs = {.stream = 1, .error = 0, .final_size = 5000};
+    run(P(EV_RESET_IN), &rs);
+    cr_expect_eq(F.c.rcv_data, 5000u, "the final size counts against MAX_DATA");
+    struct mtpg_quic_lite_app_reset ar = {.stream = 1, .error = 0};
+    run(P(EV_APP_RESET), &ar);           /* the shim resets our side too */
+    uint64_t next = F.c.next_pn;
+    ack_in(next - 1, next - 1, 0, NULL); /* our RESET_STREAM is acknowledged */
+    packet_end();
+    cr_expect_eq(F.c.st.len, 0u);
+    cr_expect_eq(F.c.read_data, 5000u, "as if read: the peer gets the credit back");
+}
+
 /* A packet the program sends, serialised, parsed back by the program's own parser. */
 Test(parser, a_sent_packet_parses_into_its_events)
 {

@@ -197,7 +197,7 @@ static void server_recv(struct rig *r, uint64_t t)
                 r->mismatches += r->buf[k] != pattern(id, r->rcvd[i] + k);
             r->rcvd[i] += n;
         }
-        if (r->b.fin[i] && !r->b.fin_time[i])
+        if (r->b.fin[i] && r->rcvd[i] == r->size[i] && !r->b.fin_time[i])
             r->b.fin_time[i] = t;
     }
 }

@@ -1,0 +1,437 @@
+/*
+ * test_quic_sock.c — QUIC-Lite through the socket layer (sock.h, preload/shim_quic.c) on the
+ * sim wire: many sockets to one server are streams of one connection (one local port, one
+ * handshake), byte-exact both ways under loss, duplication and reordering; accept returns a
+ * socket per stream; stream slots are reused (far more streams than the table holds over one
+ * connection's life); half-close; abort is a reset; connect to a closed port is refused.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtp/stack.h"
+#include "quic_lite.h"
+#include "sim.h"
+#include "sock.h"
+
+#define MS 1000000ull
+#define S 1000000000ull
+#define IP_A 0x0a000001u
+#define IP_B 0x0a000002u
+#define PORT 7000
+#define NMAX 40
+
+static uint8_t pattern(uint32_t dir, uint32_t idx, uint64_t off)
+{
+    if (dir == 0 && off == 0)
+        return (uint8_t)idx; /* the server learns which stream it is from the first byte */
+    uint64_t x = (off + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(dir * 64 + idx + 1) * 0xbf58476d1ce4e5b9ull;
+    return (uint8_t)(x >> 56);
+}
+
+/* One direction of one stream. */
+struct flow {
+    uint64_t total, sent, got;
+    uint32_t bad;
+    bool shut, eof;
+};
+
+static struct {
+    struct mtp_sim_wire *w;
+    struct mtp_stack *st[2];
+    struct mtp_socks *ss[2];
+    struct mtp_sock *listener;
+    int n;
+    struct mtp_sock *cli[NMAX], *srv[NMAX]; /* srv by stream index */
+    struct mtp_sock *unknown[NMAX];         /* accepted, first byte not read yet */
+    int n_unknown, n_accepted;
+    struct flow f[2][NMAX];                 /* [0] client -> server, [1] server -> client */
+} R;
+
+static uint64_t now(void) { return mtp_sim_now(R.w); }
+
+static void up(const struct mtp_sim_config *cfg)
+{
+    memset(&R, 0, sizeof R);
+    const struct mtp_sock_proto *p = mtp_sock_proto_find("quic");
+    cr_assert_not_null(p);
+    R.w = mtp_sim_wire_new(NULL, cfg);
+    for (int i = 0; i < 2; i++) {
+        struct mtp_target *t;
+        cr_assert_eq(mtp_sim_attach(R.w, i ? IP_B : IP_A, 24, &t), 0);
+        struct mtp_stack_config c = {.prog = mtp_sock_proto_program(p), .ops = &mtp_target_sim,
+                                     .target = t, .seed = 7 + (uint64_t)i, .pcap_path = getenv("QPCAP") ? (i ? "/tmp/qb.pcap" : "/tmp/qa.pcap") : NULL};
+        int err = 0;
+        R.st[i] = mtp_stack_new(&c, &err);
+        cr_assert_not_null(R.st[i]);
+        R.ss[i] = mtp_socks_new(R.st[i], p, &err);
+        cr_assert_not_null(R.ss[i]);
+    }
+}
+
+static void down(void)
+{
+    for (int i = 0; i < 2; i++) {
+        const struct mtp_stats *s = mtp_stack_stats(R.st[i]);
+        cr_expect_eq(s->instr_overflow, 0u);
+        cr_expect_eq(s->event_overflow, 0u);
+        cr_expect_eq(s->drop_data_ref, 0u);
+        mtp_socks_free(R.ss[i]);
+        mtp_stack_free(R.st[i]);
+    }
+    mtp_sim_wire_free(R.w);
+}
+
+static void poll_layers(void)
+{
+    for (int i = 0; i < 2; i++)
+        mtp_socks_poll(R.ss[i], now());
+}
+
+/* Runs the wire for ns, the socket layers polled at every step (they post deferred events). */
+static int keep_polling(void *arg)
+{
+    (void)arg;
+    poll_layers();
+    return 0;
+}
+
+static void run_for(uint64_t ns)
+{
+    mtp_sim_run_until(R.w, R.st, 2, keep_polling, NULL, now() + ns);
+    poll_layers();
+}
+
+static struct mtp_sock *listen_on(uint16_t port)
+{
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(R.ss[1], port, 64, now(), &err);
+    cr_assert_not_null(l, "listen: %d", err);
+    return l;
+}
+
+static struct mtp_sock *connect_to(uint16_t port)
+{
+    int err = 0;
+    struct mtp_sock *s = mtp_sock_connect(R.ss[0], IP_B, port, now(), &err);
+    cr_assert_not_null(s, "connect: %d", err);
+    return s;
+}
+
+/* Writes what fits of flow fl to sk; shuts the direction down after its last byte. */
+static void push(struct mtp_sock *sk, struct flow *fl, uint32_t dir, uint32_t idx)
+{
+    static uint8_t buf[65536];
+    while (fl->sent < fl->total) {
+        uint64_t n = fl->total - fl->sent;
+        if (n > sizeof buf)
+            n = sizeof buf;
+        for (uint64_t i = 0; i < n; i++)
+            buf[i] = pattern(dir, idx, fl->sent + i);
+        ssize_t k = mtp_sock_send(sk, buf, (size_t)n, now());
+        if (k <= 0)
+            break;
+        fl->sent += (uint64_t)k;
+    }
+    if (fl->sent == fl->total && !fl->shut && (mtp_sock_poll(sk) & MTP_SOCK_WRITABLE)) {
+        cr_assert_eq(mtp_sock_shutdown_wr(sk, now()), 0);
+        fl->shut = true;
+    }
+}
+
+/* Reads what came of flow fl from sk and checks it. */
+static void pull(struct mtp_sock *sk, struct flow *fl, uint32_t dir, uint32_t idx)
+{
+    static uint8_t buf[65536];
+    ssize_t k;
+    while ((k = mtp_sock_recv(sk, buf, sizeof buf, now())) > 0) {
+        for (ssize_t i = 0; i < k; i++)
+            fl->bad += buf[i] != pattern(dir, idx, fl->got + (uint64_t)i);
+        fl->got += (uint64_t)k;
+    }
+    if (k == 0)
+        fl->eof = true;
+}
+
+/* The server's side: accept, learn each stream's index from its first byte. */
+static void serve(void)
+{
+    struct mtp_sock *sk;
+    while (mtp_sock_accept(R.listener, &sk, now()) == 0) {
+        cr_assert_lt(R.n_unknown, NMAX);
+        R.unknown[R.n_unknown++] = sk;
+        R.n_accepted++;
+    }
+    for (int i = 0; i < R.n_unknown; i++) {
+        uint8_t b;
+        if (mtp_sock_recv(R.unknown[i], &b, 1, now()) != 1)
+            continue;
+        cr_assert_lt(b, R.n);
+        cr_assert_null(R.srv[b], "stream %u accepted twice", b);
+        R.srv[b] = R.unknown[i];
+        R.f[0][b].got = 1;
+        R.unknown[i--] = R.unknown[--R.n_unknown];
+    }
+}
+
+static int all_done(void *arg)
+{
+    (void)arg;
+    poll_layers();
+    serve();
+    bool done = true;
+    for (int i = 0; i < R.n; i++) {
+        push(R.cli[i], &R.f[0][i], 0, (uint32_t)i);
+        if (R.srv[i]) {
+            pull(R.srv[i], &R.f[0][i], 0, (uint32_t)i);
+            push(R.srv[i], &R.f[1][i], 1, (uint32_t)i);
+        }
+        pull(R.cli[i], &R.f[1][i], 1, (uint32_t)i);
+        done = done && R.f[0][i].eof && R.f[1][i].eof;
+    }
+    return done;
+}
+
+/* n sockets to one server, stream i carries up[i] bytes up and down[i] bytes down. */
+static void many_streams(const struct mtp_sim_config *cfg, int n, const uint64_t *up_b,
+                         const uint64_t *down_b)
+{
+    up(cfg);
+    R.n = n;
+    R.listener = listen_on(PORT);
+    for (int i = 0; i < n; i++) {
+        R.cli[i] = connect_to(PORT);
+        R.f[0][i].total = up_b[i];
+        R.f[1][i].total = down_b[i];
+    }
+    int rc = mtp_sim_run_until(R.w, R.st, 2, all_done, NULL, now() + 60 * S);
+    uint16_t lport0;
+    mtp_sock_local(R.cli[0], NULL, &lport0);
+    for (int i = 0; i < n; i++) {
+        cr_expect_eq(R.f[0][i].got, up_b[i], "stream %d up: %lu/%lu", i,
+                     (unsigned long)R.f[0][i].got, (unsigned long)up_b[i]);
+        cr_expect_eq(R.f[1][i].got, down_b[i], "stream %d down: %lu/%lu", i,
+                     (unsigned long)R.f[1][i].got, (unsigned long)down_b[i]);
+        cr_expect_eq(R.f[0][i].bad + R.f[1][i].bad, 0u, "stream %d byte-exact", i);
+        uint16_t lport, pport;
+        mtp_sock_local(R.cli[i], NULL, &lport);
+        cr_expect_eq(lport, lport0, "every socket is a stream of the same connection");
+        cr_assert_not_null(R.srv[i]);
+        mtp_sock_peer(R.srv[i], NULL, &pport);
+        cr_expect_eq(pport, lport0);
+    }
+    cr_assert_eq(rc, 0, "stalled");
+    cr_expect_eq(R.n_accepted, n, "one accepted socket per stream");
+    for (int i = 0; i < n; i++) {
+        cr_expect(mtp_sock_poll(R.cli[i]) & MTP_SOCK_HUP);
+        cr_expect_eq(mtp_sock_close(R.cli[i], now()), 0);
+        cr_expect_eq(mtp_sock_close(R.srv[i], now()), 0);
+    }
+    mtp_sock_close(R.listener, now());
+    run_for(100 * MS);
+    down();
+}
+
+TestSuite(quic_sock, .timeout = 300);
+
+Test(quic_sock, twelve_streams_of_one_connection_byte_exact)
+{
+    struct mtp_sim_config c = {.seed = 1, .delay_ns = 5000, .rate_bytes_per_sec = 1250000000};
+    uint64_t u[12], d[12];
+    for (int i = 0; i < 12; i++) {
+        u[i] = 1 + (uint64_t)i * 37000;
+        d[i] = 1 + (uint64_t)(11 - i) * 91000;
+    }
+    many_streams(&c, 12, u, d);
+}
+
+Test(quic_sock, streams_under_loss_duplication_reordering)
+{
+    struct mtp_sim_config c = {.seed = 2, .delay_ns = 5000, .jitter_ns = 3000,
+                               .rate_bytes_per_sec = 1250000000, .loss_ppm = 20000,
+                               .dup_ppm = 10000, .reorder_ppm = 20000};
+    uint64_t u[10], d[10];
+    for (int i = 0; i < 10; i++) {
+        u[i] = 1 + (uint64_t)(i % 3) * 150000;
+        d[i] = 1 + (uint64_t)((i + 1) % 4) * 120000;
+    }
+    many_streams(&c, 10, u, d);
+}
+
+/* One request/response on a new socket, while `anchor` keeps the connection open. */
+static void one_exchange(int k, uint16_t want_port)
+{
+    struct mtp_sock *c = connect_to(PORT);
+    uint16_t lport;
+    mtp_sock_local(c, NULL, &lport);
+    cr_assert_eq(lport, want_port, "exchange %d: a stream of the same connection", k);
+    struct flow up_f = {.total = 100}, down_f = {.total = 3000};
+    struct mtp_sock *s = NULL;
+    for (int round = 0; round < 2000 && !(up_f.eof && down_f.eof); round++) {
+        run_for(20000);
+        if (!s && mtp_sock_accept(R.listener, &s, now()) < 0)
+            s = NULL;
+        push(c, &up_f, 0, 1);
+        if (s) {
+            pull(s, &up_f, 0, 1);
+            if (up_f.eof)
+                push(s, &down_f, 1, 1);
+        }
+        pull(c, &down_f, 1, 1);
+    }
+    cr_assert(up_f.eof && down_f.eof, "exchange %d finished", k);
+    cr_assert_eq(up_f.got, 100u);
+    cr_assert_eq(down_f.got, 3000u);
+    cr_assert_eq(up_f.bad + down_f.bad, 0u);
+    cr_assert_eq(mtp_sock_close(s, now()), 0);
+    cr_assert_eq(mtp_sock_close(c, now()), 0);
+}
+
+Test(quic_sock, stream_slots_are_reused_over_one_connection)
+{
+    struct mtp_sim_config c = {.seed = 3, .delay_ns = 5000, .loss_ppm = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    struct mtp_sock *anchor = connect_to(PORT), *anchor_s = NULL;
+    uint16_t lport;
+    mtp_sock_local(anchor, NULL, &lport);
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_accept(R.listener, &anchor_s, now()), 0);
+    for (int k = 0; k < 200; k++) /* 200 streams; the table holds 64 at once */
+        one_exchange(k, lport);
+    mtp_sock_close(anchor, now());
+    mtp_sock_close(anchor_s, now());
+    mtp_sock_close(R.listener, now());
+    run_for(100 * MS);
+    down();
+}
+
+Test(quic_sock, half_close_then_the_other_way)
+{
+    struct mtp_sim_config c = {.seed = 4, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    struct mtp_sock *cl = connect_to(PORT), *sv = NULL;
+    cr_assert_eq(mtp_sock_poll(cl) & MTP_SOCK_WRITABLE, 0u, "still connecting");
+    run_for(5 * MS);
+    cr_assert(mtp_sock_poll(cl) & MTP_SOCK_WRITABLE);
+    cr_assert_eq(mtp_sock_accept(R.listener, &sv, now()), 0, "accepted before any byte");
+    uint8_t b[64];
+    cr_assert_eq(mtp_sock_recv(sv, b, sizeof b, now()), -EAGAIN);
+    cr_assert_eq(mtp_sock_shutdown_wr(cl, now()), 0);
+    cr_assert_eq(mtp_sock_send(cl, "x", 1, now()), -EPIPE);
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_recv(sv, b, sizeof b, now()), 0, "EOF");
+    cr_assert(mtp_sock_poll(sv) & MTP_SOCK_RDHUP);
+    cr_assert_eq(mtp_sock_send(sv, "after", 5, now()), 5, "the other way still works");
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_recv(cl, b, sizeof b, now()), 5);
+    cr_assert_eq(memcmp(b, "after", 5), 0);
+    cr_assert_eq(mtp_sock_recv(cl, b, sizeof b, now()), -EAGAIN);
+    mtp_sock_close(sv, now());
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_recv(cl, b, sizeof b, now()), 0, "EOF after the server's close");
+    mtp_sock_close(cl, now());
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
+
+Test(quic_sock, rdhup_as_soon_as_the_fin_arrives_eof_after_the_data)
+{
+    struct mtp_sim_config c = {.seed = 8, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    struct mtp_sock *cl = connect_to(PORT), *sv = NULL;
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_accept(R.listener, &sv, now()), 0);
+    cr_assert_eq(mtp_sock_send(sv, "bye", 3, now()), 3);
+    cr_assert_eq(mtp_sock_shutdown_wr(sv, now()), 0);
+    run_for(5 * MS);
+    unsigned f = mtp_sock_poll(cl);
+    cr_assert(f & MTP_SOCK_READABLE);
+    cr_assert(f & MTP_SOCK_RDHUP, "the FIN is in though the data is not read");
+    uint8_t b[8];
+    cr_assert_eq(mtp_sock_recv(cl, b, sizeof b, now()), 3);
+    cr_assert_eq(mtp_sock_recv(cl, b, sizeof b, now()), 0);
+    mtp_sock_close(cl, now());
+    mtp_sock_close(sv, now());
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
+
+Test(quic_sock, abort_resets_one_stream_not_the_others)
+{
+    struct mtp_sim_config c = {.seed = 5, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    struct mtp_sock *c1 = connect_to(PORT), *c2 = connect_to(PORT), *s1 = NULL, *s2 = NULL;
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_accept(R.listener, &s1, now()), 0);
+    cr_assert_eq(mtp_sock_accept(R.listener, &s2, now()), 0);
+    cr_assert_eq(mtp_sock_abort(c1, now()), 0);
+    run_for(5 * MS);
+    uint8_t b[8];
+    cr_assert(mtp_sock_poll(s1) & MTP_SOCK_ERROR);
+    cr_assert(mtp_sock_poll(s1) & MTP_SOCK_HUP, "both directions over, as after a RST");
+    cr_assert_eq(mtp_sock_recv(s1, b, sizeof b, now()), -ECONNRESET);
+    cr_assert_eq(mtp_sock_send(s1, "x", 1, now()), -EPIPE);
+    cr_assert_eq(mtp_sock_send(c2, "ok", 2, now()), 2, "the other stream lives on");
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_poll(s2) & MTP_SOCK_ERROR, 0u);
+    cr_assert_eq(mtp_sock_recv(s2, b, sizeof b, now()), 2);
+    mtp_sock_close(s1, now());
+    mtp_sock_close(s2, now());
+    mtp_sock_close(c2, now());
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
+
+Test(quic_sock, connect_to_a_closed_port_is_refused)
+{
+    struct mtp_sim_config c = {.seed = 6, .delay_ns = 5000};
+    up(&c);
+    struct mtp_sock *s = connect_to(9);
+    cr_assert_eq(mtp_sock_poll(s) & MTP_SOCK_WRITABLE, 0u, "still connecting");
+    run_for(100 * MS);
+    cr_assert(mtp_sock_poll(s) & MTP_SOCK_ERROR);
+    cr_assert_eq(mtp_sock_error(s), -ECONNREFUSED);
+    mtp_sock_close(s, now());
+    down();
+}
+
+Test(quic_sock, the_last_close_ends_the_connection)
+{
+    struct mtp_sim_config c = {.seed = 7, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    struct mtp_sock *c1 = connect_to(PORT), *s1 = NULL;
+    uint16_t first;
+    mtp_sock_local(c1, NULL, &first);
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_accept(R.listener, &s1, now()), 0);
+    mtp_sock_close(c1, now());
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_recv(s1, (uint8_t[4]){0}, 4, now()), 0, "EOF");
+    mtp_sock_close(s1, now());
+    run_for(20 * MS);
+    struct mtpg_quic_lite_conn_id a = {.local_ip = IP_A, .remote_ip = IP_B, .local_port = first,
+                                       .remote_port = PORT};
+    struct mtpg_quic_lite_conn_id b = {.local_ip = IP_B, .remote_ip = IP_A, .local_port = PORT,
+                                       .remote_port = first};
+    struct mtp_key ka, kb;
+    mtpg_quic_lite_key_conn_id(&ka, &a);
+    mtpg_quic_lite_key_conn_id(&kb, &b);
+    cr_assert_null(mtp_stack_ctx(R.st[0], MTPG_QUIC_LITE_CTX_CONN, &ka), "client side closed");
+    cr_assert_null(mtp_stack_ctx(R.st[1], MTPG_QUIC_LITE_CTX_CONN, &kb), "server side closed");
+    struct mtp_sock *c2 = connect_to(PORT);
+    run_for(5 * MS);
+    cr_assert(mtp_sock_poll(c2) & MTP_SOCK_WRITABLE);
+    mtp_sock_close(c2, now());
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
