@@ -196,6 +196,29 @@ static void emit_type_deps(const Type *t)
     }
 }
 
+/* list and window types that only locals, parameters or results use: no record field made
+ * emit_record_type declare them */
+static void emit_stmt_type_deps(const Stmt *s)
+{
+    for (; s; s = s->next) {
+        if (s->kind == S_DECL)
+            emit_type_deps(s->var->ty);
+        emit_stmt_type_deps(s->body);
+        emit_stmt_type_deps(s->then);
+        emit_stmt_type_deps(s->els);
+        emit_stmt_type_deps(s->init);
+    }
+}
+
+static void emit_body_type_deps(const Decl *d)
+{
+    if (d->ty)
+        emit_type_deps(d->ty);
+    for (const Param *pa = d->params; pa; pa = pa->next)
+        emit_type_deps(pa->ty);
+    emit_stmt_type_deps(d->body);
+}
+
 static void emit_record_type(Decl *d)
 {
     if (d->visit == 3)
@@ -648,8 +671,49 @@ static void emit_in(Buf *b, Expr *e)
         bput(b, "; })");
 }
 
+/* literals and named constants under operators: mtpc computes them (in 64 bits, see
+ * mtpc_const_eval) so that the C compiler never folds them with C's narrower types */
+static bool folded_const(const Expr *e)
+{
+    switch (e->kind) {
+    case E_NUM: case E_BOOL: return true;
+    case E_IDENT: return e->res == R_CONST;
+    case E_UNARY: return folded_const(e->lhs);
+    case E_BINARY: return folded_const(e->lhs) && folded_const(e->rhs);
+    case E_COND: return folded_const(e->cond) && folded_const(e->lhs) && folded_const(e->rhs);
+    default: return false;
+    }
+}
+
+/* a folded value, written as C would type the same literal */
+static void emit_folded(Buf *b, const Expr *e)
+{
+    int64_t v = mtpc_const_eval(prog, (Expr *)e);
+    bool wide = e->ty->kind == TY_INT && e->ty->bits == 64;
+    if (e->ty->kind == TY_BOOL)
+        bput(b, v ? "true" : "false");
+    else if (wide && !e->ty->is_signed)
+        bput(b, "%lluull", (unsigned long long)v);
+    else if (wide && v != INT64_MIN)
+        bput(b, "%lldll", (long long)v);
+    else if (v >= 0 && v <= INT32_MAX)
+        bput(b, "%lld", (long long)v);
+    else if (v >= 0 && v <= UINT32_MAX)
+        bput(b, "%lldu", (long long)v);
+    else if (v >= INT32_MIN)
+        bput(b, "(%lld)", (long long)v);
+    else if (v == INT64_MIN)
+        bput(b, "(-9223372036854775807ll - 1)");
+    else
+        bput(b, "(%lldll)", (long long)v);
+}
+
 static void emit_expr(Buf *b, Expr *e)
 {
+    if ((e->kind == E_UNARY || e->kind == E_BINARY || e->kind == E_COND) && folded_const(e)) {
+        emit_folded(b, e);
+        return;
+    }
     switch (e->kind) {
     case E_NUM:
         if (e->num <= INT32_MAX)
@@ -2341,6 +2405,8 @@ static void emit_header(const char *hname)
             break;
         default: break;
         }
+    for (Decl *d = prog->decls; d; d = d->next)
+        emit_body_type_deps(d);
     /* key packers and unpackers */
     for (Decl *d = prog->decls; d; d = d->next) {
         if (d->kind != D_FLOWID)

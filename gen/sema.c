@@ -216,8 +216,12 @@ int64_t mtpc_const_eval(Program *p, Expr *e)
                 mtpc_error_at(e->tok, "overflow in a constant");
             return op[0] == '/' ? a / b : a % b;
         }
-        if (!strcmp(op, "<<")) return ub >= 64 ? 0 : (int64_t)(ua << ub);
-        if (!strcmp(op, ">>")) return ub >= 64 ? 0 : (int64_t)(ua >> ub);
+        if ((op[0] == '<' || op[0] == '>') && op[1] == op[0] && ub >= 64)
+            mtpc_error_at(e->rhs->tok, "shift count %llu in a constant: a constant has 64 bits",
+                          (unsigned long long)ub);
+        if (!strcmp(op, "<<")) return (int64_t)(ua << ub);
+        if (!strcmp(op, ">>")) /* a negative value shifts in its sign, as in 64-bit C */
+            return a < 0 ? ~(int64_t)(~ua >> ub) : (int64_t)(ua >> ub);
         if (!strcmp(op, "&")) return a & b;
         if (!strcmp(op, "|")) return a | b;
         if (!strcmp(op, "^")) return a ^ b;
@@ -239,6 +243,19 @@ int64_t mtpc_const_eval(Program *p, Expr *e)
     mtpc_error_at(e->tok, "not a constant expression");
 }
 
+/* v converted to integer type t (C's conversion: keep the low bits, sign-extend) */
+static int64_t to_type(const Type *t, int64_t v)
+{
+    if (t->kind == TY_BOOL)
+        return v != 0;
+    if (t->kind != TY_INT || t->bits >= 64)
+        return v;
+    uint64_t low = (uint64_t)v & (((uint64_t)1 << t->bits) - 1);
+    if (t->is_signed && (low >> (t->bits - 1)))
+        return (int64_t)(low | ~(((uint64_t)1 << t->bits) - 1));
+    return (int64_t)low;
+}
+
 static void const_eval_decl(Decl *d)
 {
     if (d->value_known)
@@ -251,6 +268,9 @@ static void const_eval_decl(Decl *d)
         mtpc_error_at(d->init->tok, "the value of const '%.*s' is not a constant expression",
                       d->name->len, d->name->loc);
     d->value = mtpc_const_eval(prog, d->init);
+    if (!d->of_enum) /* the declared type's value, as its C macro has it (an enum member is
+                        range-checked instead) */
+        d->value = to_type(d->ty, d->value);
     d->value_known = true;
     d->visit = 0;
 }
@@ -1401,6 +1421,16 @@ static bool is_cmp(const char *op)
            !strcmp(op, ">") || !strcmp(op, ">=");
 }
 
+/* A constant expression is computed in 64 bits (mtpc_const_eval) and the generated C holds
+ * its value: its type is that of the value, as for a literal (1 << 40 is a uint64). */
+static void const_expr_type(Expr *e)
+{
+    if (e->ty->kind != TY_INT || !mtpc_is_const(prog, e))
+        return;
+    if (mtpc_const_eval(prog, e) > (int64_t)UINT32_MAX)
+        e->ty = &ty_u64;
+}
+
 static Expr *check_expr(Expr *e)
 {
     switch (e->kind) {
@@ -1436,6 +1466,7 @@ static Expr *check_expr(Expr *e)
                     : e->lhs->ty;
         if (e->ty->kind != TY_INT && e->ty->kind != TY_BOOL)
             e->ty = int_result(e->ty, e->ty);
+        const_expr_type(e);
         break;
     case E_BINARY:
         check_expr(e->lhs);
@@ -1454,6 +1485,7 @@ static Expr *check_expr(Expr *e)
         if ((e->op[0] == '/' || e->op[0] == '%') && mtpc_is_const(prog, e->rhs) &&
             mtpc_const_eval(prog, e->rhs) == 0)
             mtpc_error_at(e->rhs->tok, "division by zero");
+        const_expr_type(e);
         break;
     case E_IN:
         check_expr(e->lhs);
@@ -1481,6 +1513,7 @@ static Expr *check_expr(Expr *e)
         else
             mtpc_error_at(e->tok, "type mismatch: %s and %s", type_name(e->lhs->ty),
                           type_name(e->rhs->ty));
+        const_expr_type(e);
         break;
     }
     return e;
