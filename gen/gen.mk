@@ -2,9 +2,10 @@
 # (ASan+UBSan, used by the tests). `make test-gen` runs the Criterion suite (ok/err/golden
 # programs, mtp-programs/*.mtp, the generated C under the warning flags, the BPF header under
 # clang -target bpf), the crash corpus and a 60 s libFuzzer run of the front end.
-MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_expr.c gen/emit_stmt.c \
+MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/sema_expr.c gen/sema_stmt.c gen/sema_wire.c \
+             gen/emit_c.c gen/emit_expr.c gen/emit_stmt.c \
              gen/emit_wire.c gen/emit_bpf.c gen/emit_harness.c gen/main.c
-MTPC_HDRS := gen/mtpc.h gen/builtins.h gen/emit_c.h
+MTPC_HDRS := gen/mtpc.h gen/builtins.h gen/sema.h gen/emit_c.h
 BINS      += $(MTPC)
 
 $(MTPC): $(MTPC_SRCS) $(MTPC_HDRS)
