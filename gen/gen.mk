@@ -2,14 +2,17 @@
 # (ASan+UBSan, used by the tests). `make test-gen` runs the Criterion suite (ok/err/golden
 # programs, mtp-programs/*.mtp, the generated C under the warning flags, the BPF header under
 # clang -target bpf), the crash corpus and a 60 s libFuzzer run of the front end.
-MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/emit_harness.c gen/main.c
+MTPC_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/sema_expr.c gen/sema_stmt.c gen/sema_wire.c \
+             gen/emit_c.c gen/emit_expr.c gen/emit_stmt.c \
+             gen/emit_wire.c gen/emit_bpf.c gen/emit_harness.c gen/main.c
+MTPC_HDRS := gen/mtpc.h gen/builtins.h gen/sema.h gen/emit_c.h
 BINS      += $(MTPC)
 
-$(MTPC): $(MTPC_SRCS) gen/mtpc.h gen/builtins.h
+$(MTPC): $(MTPC_SRCS) $(MTPC_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Igen $(MTPC_SRCS) -o $@
 
-$(MTPC_SAN): $(MTPC_SRCS) gen/mtpc.h gen/builtins.h
+$(MTPC_SAN): $(MTPC_SRCS) $(MTPC_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Igen $(MTPC_SRCS) -o $@
 
@@ -42,9 +45,8 @@ $(B)/san/tests/gen/test_%: gen/tests/test_%.c $(GEN_OK_DIR)/%.c $(B)/san/lib/lib
 
 # libFuzzer target: the whole front end (lexer, parser, sema) on arbitrary bytes.
 GEN_FUZZ := $(B)/san/tests/gen/fuzz_mtpc
-GEN_FUZZ_SRCS := gen/lex.c gen/parse.c gen/sema.c gen/emit_c.c gen/emit_bpf.c gen/emit_harness.c \
-                 gen/tests/fuzz_mtpc.c
-$(GEN_FUZZ): $(GEN_FUZZ_SRCS) gen/mtpc.h gen/builtins.h
+GEN_FUZZ_SRCS := $(filter-out gen/main.c,$(MTPC_SRCS)) gen/tests/fuzz_mtpc.c
+$(GEN_FUZZ): $(GEN_FUZZ_SRCS) $(MTPC_HDRS)
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Igen -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined $(GEN_FUZZ_SRCS) -o $@

@@ -95,6 +95,16 @@ Test(corners, function_built_blueprint_serialises)
     cr_expect_eq(c.prod, 4294836225u);
     cr_expect_eq(c.h16, 0);
     cr_expect_eq(c.wrapped, -2); /* (INT32_MAX + 1 - 1) * 2 wraps to -2 */
+    /* constant expressions mtpc folds (C's own types gave 0, 0, 1410065408, 0x7fffffff, an
+     * int overflow, 301 for the last two) */
+    const uint64_t folded[] = {1ull << 40, 1ull << 32, 10000000000ull, UINT64_MAX, 1ull << 31,
+                               45, ~0x3full, 1ull << 40};
+    cr_assert_eq(c.folded.len, 8);
+    for (int i = 0; i < 8; i++)
+        cr_expect_eq(c.folded.v[i], folded[i], "folded[%d] = %#llx", i,
+                     (unsigned long long)c.folded.v[i]);
+    cr_expect_eq(MTPG_CORNERS_BIG_SHIFT, 1ull << 40);
+    cr_expect_eq(MTPG_CORNERS_NARROW, 44);
     struct mtpg_corners_hdr h;
     memcpy(&h, arena + in[0].arena_off, sizeof h);
     cr_expect_eq(h.data.off, MTPG_CORNERS_BIG);

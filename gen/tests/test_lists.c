@@ -85,3 +85,10 @@ Test(lists, set_flow_prio_is_one_instruction)
     cr_expect_eq(instrs[0].u.sched.value, 1234);
     cr_expect_eq(instrs[0].flags, 0, "on the event's context");
 }
+
+Test(lists, a_local_list_of_a_struct_no_field_uses)
+{
+    op(MTPG_LISTS_LOCAL, 1, 500);
+    cr_expect_eq(book.span_sum, 12);
+    cr_expect_eq(book.by_rem.len, 0);
+}

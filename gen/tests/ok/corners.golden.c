@@ -290,24 +290,24 @@ int mtpg_corners_parse_parse(const struct mtp_rx_pkt *mtp_pkt, struct mtp_evsink
     uint32_t mtp_pos = 0;
     (void)mtp_pos;
     (void)mtp_out;
-#line 42 "gen/tests/ok/corners.mtp"
+#line 45 "gen/tests/ok/corners.mtp"
     struct mtpg_corners_hdr h = ({ struct mtpg_corners_hdr mtp_e1; if (mtpg_corners_bp_hdr_extract(mtp_pkt, &mtp_pos, &mtp_e1) != 0) return MTP_PARSE_MALFORMED; mtp_e1; });
-#line 43 "gen/tests/ok/corners.mtp"
+#line 46 "gen/tests/ok/corners.mtp"
     if (((!(h).urgent) && (((h).pair).b > 3))) {
-#line 43 "gen/tests/ok/corners.mtp"
+#line 46 "gen/tests/ok/corners.mtp"
         return MTP_PARSE_MALFORMED;
     }
-#line 44 "gen/tests/ok/corners.mtp"
+#line 47 "gen/tests/ok/corners.mtp"
     struct mtpg_corners_probe e;
     memset(&e, 0, sizeof e);
     mtpg_corners_init_probe(&e);
-#line 45 "gen/tests/ok/corners.mtp"
-    (e).n = ((h).word ^ MTPG_CORNERS_MASK);
-#line 46 "gen/tests/ok/corners.mtp"
-    (e).flag = ((mtpg_corners_ol_ol_find(&((h).opts), 30) >= 0) && (((uint32_t)((({ __typeof__((h).opts) *mtp_l3 = &((h).opts); int mtp_i3 = mtpg_corners_ol_ol_find(mtp_l3, 30); mtp_i3 >= 0 ? mtp_l3->v[mtp_i3].u.o_ports : ({ struct mtpg_corners_o_ports mtp_z4; memset(&mtp_z4, 0, sizeof mtp_z4); mtp_z4; }); })).ports).len) > 0));
-#line 47 "gen/tests/ok/corners.mtp"
-    ((e).p).x = (h).delta;
 #line 48 "gen/tests/ok/corners.mtp"
+    (e).n = ((h).word ^ MTPG_CORNERS_MASK);
+#line 49 "gen/tests/ok/corners.mtp"
+    (e).flag = ((mtpg_corners_ol_ol_find(&((h).opts), 30) >= 0) && (((uint32_t)((({ __typeof__((h).opts) *mtp_l3 = &((h).opts); int mtp_i3 = mtpg_corners_ol_ol_find(mtp_l3, 30); mtp_i3 >= 0 ? mtp_l3->v[mtp_i3].u.o_ports : ({ struct mtpg_corners_o_ports mtp_z4; memset(&mtp_z4, 0, sizeof mtp_z4); mtp_z4; }); })).ports).len) > 0));
+#line 50 "gen/tests/ok/corners.mtp"
+    ((e).p).x = (h).delta;
+#line 51 "gen/tests/ok/corners.mtp"
     {
         struct mtpg_corners_probe mtp_ev6 = e;
         mtp_evsink_push(mtp_out, MTPG_CORNERS_EV_PROBE, &mtp_ev6, sizeof mtp_ev6, NULL);
@@ -320,32 +320,32 @@ static __attribute__((unused)) struct mtpg_corners_hdr mtpg_corners_fn_make(stru
 {
     (void)mtp_x;
     (void)n;
-#line 52 "gen/tests/ok/corners.mtp"
+#line 55 "gen/tests/ok/corners.mtp"
     struct mtpg_corners_hdr b;
     memset(&b, 0, sizeof b);
-#line 53 "gen/tests/ok/corners.mtp"
-    (b).word = n;
-#line 54 "gen/tests/ok/corners.mtp"
-    (b).delta = MTPG_CORNERS_NEG;
-#line 55 "gen/tests/ok/corners.mtp"
-    (b).pair = ((struct mtpg_corners_wire_pair){ .a = 1, .b = 2, .c = 3 });
 #line 56 "gen/tests/ok/corners.mtp"
+    (b).word = n;
+#line 57 "gen/tests/ok/corners.mtp"
+    (b).delta = MTPG_CORNERS_NEG;
+#line 58 "gen/tests/ok/corners.mtp"
+    (b).pair = ((struct mtpg_corners_wire_pair){ .a = 1, .b = 2, .c = 3 });
+#line 59 "gen/tests/ok/corners.mtp"
     struct mtpg_corners_o_ports op;
     memset(&op, 0, sizeof op);
     mtpg_corners_init_o_ports(&op);
-#line 57 "gen/tests/ok/corners.mtp"
-    ({ __typeof__((op).ports) *mtp_l7 = &((op).ports); uint16_t mtp_v7 = (80); if (mtp_l7->len < 3) mtp_l7->v[mtp_l7->len++] = mtp_v7; });
-#line 58 "gen/tests/ok/corners.mtp"
-    ({ __typeof__((op).ports) *mtp_l8 = &((op).ports); uint16_t mtp_v8 = (443); if (mtp_l8->len < 3) mtp_l8->v[mtp_l8->len++] = mtp_v8; });
-#line 59 "gen/tests/ok/corners.mtp"
-    ({ __typeof__((b).opts) *mtp_l9 = &((b).opts); struct mtpg_corners_o_ports mtp_v9 = (op); if (mtp_l9->len < 2) { mtp_l9->v[mtp_l9->len].kind = 30; mtp_l9->v[mtp_l9->len].u.o_ports = mtp_v9; mtp_l9->len++; } });
 #line 60 "gen/tests/ok/corners.mtp"
+    ({ __typeof__((op).ports) *mtp_l7 = &((op).ports); uint16_t mtp_v7 = (80); if (mtp_l7->len < 3) mtp_l7->v[mtp_l7->len++] = mtp_v7; });
+#line 61 "gen/tests/ok/corners.mtp"
+    ({ __typeof__((op).ports) *mtp_l8 = &((op).ports); uint16_t mtp_v8 = (443); if (mtp_l8->len < 3) mtp_l8->v[mtp_l8->len++] = mtp_v8; });
+#line 62 "gen/tests/ok/corners.mtp"
+    ({ __typeof__((b).opts) *mtp_l9 = &((b).opts); struct mtpg_corners_o_ports mtp_v9 = (op); if (mtp_l9->len < 2) { mtp_l9->v[mtp_l9->len].kind = 30; mtp_l9->v[mtp_l9->len].u.o_ports = mtp_v9; mtp_l9->len++; } });
+#line 63 "gen/tests/ok/corners.mtp"
     struct mtpg_corners_o_nop nop;
     memset(&nop, 0, sizeof nop);
     mtpg_corners_init_o_nop(&nop);
-#line 61 "gen/tests/ok/corners.mtp"
+#line 64 "gen/tests/ok/corners.mtp"
     ({ __typeof__((b).opts) *mtp_l10 = &((b).opts); struct mtpg_corners_o_nop mtp_v10 = (nop); if (mtp_l10->len < 2) { mtp_l10->v[mtp_l10->len].kind = 1; mtp_l10->v[mtp_l10->len].u.o_nop = mtp_v10; mtp_l10->len++; } });
-#line 62 "gen/tests/ok/corners.mtp"
+#line 65 "gen/tests/ok/corners.mtp"
     return b;
 #line 351 "corners.c"
 }
@@ -355,18 +355,18 @@ int mtpg_corners_proc_on_probe(struct mtp_exec *mtp_x, const struct mtpg_corners
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 66 "gen/tests/ok/corners.mtp"
+#line 69 "gen/tests/ok/corners.mtp"
     { __typeof__(c->seen) *mtp_p11 = &(c->seen); *mtp_p11 = ((*mtp_p11) + 1); }
-#line 67 "gen/tests/ok/corners.mtp"
+#line 70 "gen/tests/ok/corners.mtp"
     c->last = (ev->flag ? ev->p : c->last);
-#line 68 "gen/tests/ok/corners.mtp"
+#line 71 "gen/tests/ok/corners.mtp"
     c->drift = (c->drift + ((int32_t)((uint32_t)(MTPG_CORNERS_NEG) * (uint32_t)((ev->p).y))));
-#line 69 "gen/tests/ok/corners.mtp"
+#line 72 "gen/tests/ok/corners.mtp"
     if (mtpg_corners_param_VERBOSE) {
-#line 69 "gen/tests/ok/corners.mtp"
+#line 72 "gen/tests/ok/corners.mtp"
         { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NOTIFY); if (mtp_i) { mtp_i->u.note.code = (uint32_t)(1); mtp_i->u.note.value = (uint64_t)(({ uint8_t mtp_h12[13]; memcpy(mtp_h12 + 0, &(bool){ ev->flag }, 1); memcpy(mtp_h12 + 1, &(uint32_t){ ev->n }, 4); memcpy(mtp_h12 + 5, &(uint64_t){ c->seen }, 8); mtp_keyed_hash(mtp_x, mtp_h12, sizeof mtp_h12); })); } }
     }
-#line 70 "gen/tests/ok/corners.mtp"
+#line 73 "gen/tests/ok/corners.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_START); if (mtp_i) { mtp_i->u.timer.id = MTPG_CORNERS_TIMER_COUNTERS_T; mtp_i->u.timer.dur_ns = (uint64_t)(MTPG_CORNERS_T); mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0;  } }
 #line 372 "corners.c"
     return 0;
@@ -377,9 +377,9 @@ int mtpg_corners_proc_on_tick(struct mtp_exec *mtp_x, const struct mtpg_corners_
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 74 "gen/tests/ok/corners.mtp"
+#line 77 "gen/tests/ok/corners.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_QUEUE_PRIO); if (mtp_i) { mtp_i->u.sched.queue = (uint16_t)(0); mtp_i->u.sched.value = (uint64_t)(1); } }
-#line 75 "gen/tests/ok/corners.mtp"
+#line 78 "gen/tests/ok/corners.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_TIMER_STOP); if (mtp_i) { mtp_i->u.timer.id = MTPG_CORNERS_TIMER_COUNTERS_T; mtp_i->flags = MTP_IF_EXPLICIT; mtp_i->ctx_type = 0;  } }
 #line 385 "corners.c"
     return 0;
@@ -390,13 +390,13 @@ int mtpg_corners_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_corners_
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 79 "gen/tests/ok/corners.mtp"
-    struct mtpg_corners_hdr b = mtpg_corners_fn_make(mtp_x, ev->n);
-#line 80 "gen/tests/ok/corners.mtp"
-    (b).data = ((struct mtp_data){ .uid = (uint64_t)(1), .off = (uint64_t)(MTPG_CORNERS_BIG), .len = (uint32_t)(ev->n), .flags = MTP_DATA_FROM_UNIT });
-#line 81 "gen/tests/ok/corners.mtp"
-    ((b).data).len = (((b).data).len / 2);
 #line 82 "gen/tests/ok/corners.mtp"
+    struct mtpg_corners_hdr b = mtpg_corners_fn_make(mtp_x, ev->n);
+#line 83 "gen/tests/ok/corners.mtp"
+    (b).data = ((struct mtp_data){ .uid = (uint64_t)(1), .off = (uint64_t)(MTPG_CORNERS_BIG), .len = (uint32_t)(ev->n), .flags = MTP_DATA_FROM_UNIT });
+#line 84 "gen/tests/ok/corners.mtp"
+    ((b).data).len = (((b).data).len / 2);
+#line 85 "gen/tests/ok/corners.mtp"
     {
         struct mtpg_corners_hdr mtp_b13 = b;
         uint32_t mtp_off13 = mtp_ibuf_copy(mtp_x->out, &mtp_b13, sizeof mtp_b13);
@@ -410,31 +410,47 @@ int mtpg_corners_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_corners_
             mtp_i->u.gen.tos = (uint8_t)(16);
         }
     }
-#line 83 "gen/tests/ok/corners.mtp"
-    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(1); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); mtp_i->u.unit.addr = (mtp_addr_t)(0); } }
-#line 84 "gen/tests/ok/corners.mtp"
-    c->last = ((struct mtpg_corners_point){ .x = (-3), .y = 4 });
-#line 85 "gen/tests/ok/corners.mtp"
-    uint8_t b8 = 255;
 #line 86 "gen/tests/ok/corners.mtp"
-    c->shifted = mtp_gen_shl32((uint32_t)(b8), (uint64_t)(24));
+    { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_NEW_RX_DATA); if (mtp_i) { mtp_i->u.unit.uid = (uint64_t)(1); mtp_i->u.unit.size = (uint64_t)(MTP_SIZE_INF); mtp_i->u.unit.addr = (mtp_addr_t)(0); } }
 #line 87 "gen/tests/ok/corners.mtp"
-    c->wide = mtp_gen_shl32((uint32_t)(ev->n), (uint64_t)(40));
+    c->last = ((struct mtpg_corners_point){ .x = (-3), .y = 4 });
 #line 88 "gen/tests/ok/corners.mtp"
-    c->neg = mtp_gen_sar64((int64_t)(MTPG_CORNERS_NEG), (uint64_t)(40));
+    uint8_t b8 = 255;
 #line 89 "gen/tests/ok/corners.mtp"
-    c->prod = ((uint32_t)c->h16 * c->h16);
+    c->shifted = mtp_gen_shl32((uint32_t)(b8), (uint64_t)(24));
 #line 90 "gen/tests/ok/corners.mtp"
-    { __typeof__(c->h16) *mtp_p14 = &(c->h16); *mtp_p14 = mtp_gen_shl32((uint32_t)((*mtp_p14)), (uint64_t)(20)); }
+    c->wide = mtp_gen_shl32((uint32_t)(ev->n), (uint64_t)(40));
 #line 91 "gen/tests/ok/corners.mtp"
-    int32_t top = 2147483647;
+    c->neg = (-1);
 #line 92 "gen/tests/ok/corners.mtp"
-    c->wrapped = ((int32_t)((uint32_t)(top) + (uint32_t)(1)));
+    c->prod = ((uint32_t)c->h16 * c->h16);
 #line 93 "gen/tests/ok/corners.mtp"
-    { __typeof__(c->wrapped) *mtp_p15 = &(c->wrapped); *mtp_p15 = ((int32_t)((uint32_t)((*mtp_p15)) - (uint32_t)(1))); }
+    { __typeof__(c->h16) *mtp_p14 = &(c->h16); *mtp_p14 = mtp_gen_shl32((uint32_t)((*mtp_p14)), (uint64_t)(20)); }
 #line 94 "gen/tests/ok/corners.mtp"
+    int32_t top = 2147483647;
+#line 95 "gen/tests/ok/corners.mtp"
+    c->wrapped = ((int32_t)((uint32_t)(top) + (uint32_t)(1)));
+#line 96 "gen/tests/ok/corners.mtp"
+    { __typeof__(c->wrapped) *mtp_p15 = &(c->wrapped); *mtp_p15 = ((int32_t)((uint32_t)((*mtp_p15)) - (uint32_t)(1))); }
+#line 97 "gen/tests/ok/corners.mtp"
     { __typeof__(c->wrapped) *mtp_p16 = &(c->wrapped); *mtp_p16 = ((int32_t)((uint32_t)((*mtp_p16)) * (uint32_t)(2))); }
-#line 438 "corners.c"
+#line 99 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l17 = &(c->folded); uint64_t mtp_v17 = (1099511627776ull); if (mtp_l17->len < 8) mtp_l17->v[mtp_l17->len++] = mtp_v17; });
+#line 100 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l18 = &(c->folded); uint64_t mtp_v18 = (4294967296ull); if (mtp_l18->len < 8) mtp_l18->v[mtp_l18->len++] = mtp_v18; });
+#line 101 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l19 = &(c->folded); uint64_t mtp_v19 = (10000000000ull); if (mtp_l19->len < 8) mtp_l19->v[mtp_l19->len++] = mtp_v19; });
+#line 102 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l20 = &(c->folded); uint64_t mtp_v20 = ((-1)); if (mtp_l20->len < 8) mtp_l20->v[mtp_l20->len++] = mtp_v20; });
+#line 103 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l21 = &(c->folded); uint64_t mtp_v21 = (2147483648u); if (mtp_l21->len < 8) mtp_l21->v[mtp_l21->len++] = mtp_v21; });
+#line 104 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l22 = &(c->folded); uint64_t mtp_v22 = (45); if (mtp_l22->len < 8) mtp_l22->v[mtp_l22->len++] = mtp_v22; });
+#line 105 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l23 = &(c->folded); uint64_t mtp_v23 = ((-64)); if (mtp_l23->len < 8) mtp_l23->v[mtp_l23->len++] = mtp_v23; });
+#line 106 "gen/tests/ok/corners.mtp"
+    ({ __typeof__(c->folded) *mtp_l24 = &(c->folded); uint64_t mtp_v24 = (MTPG_CORNERS_BIG_SHIFT); if (mtp_l24->len < 8) mtp_l24->v[mtp_l24->len++] = mtp_v24; });
+#line 454 "corners.c"
     return 0;
 }
 

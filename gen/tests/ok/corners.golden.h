@@ -7,6 +7,8 @@
 #include "mtp/program.h"
 
 #define MTPG_CORNERS_NEG ((int32_t)-5ll)
+#define MTPG_CORNERS_NARROW ((uint8_t)44ull)
+#define MTPG_CORNERS_BIG_SHIFT ((uint64_t)1099511627776ull)
 #define MTPG_CORNERS_BIG ((uint64_t)281474976710655ull)
 #define MTPG_CORNERS_MASK ((uint8_t)165ull)
 #define MTPG_CORNERS_T ((uint64_t)1002003004ull)
@@ -62,6 +64,11 @@ struct mtpg_corners_poke {
     uint32_t n;
 };
 
+struct mtpg_corners_list_u64_8 {
+    uint32_t len;
+    uint64_t v[8];
+};
+
 struct mtpg_corners_counters {
     uint64_t seen;
     int64_t drift;
@@ -73,6 +80,7 @@ struct mtpg_corners_counters {
     uint32_t prod;
     uint16_t h16;
     int32_t wrapped;
+    struct mtpg_corners_list_u64_8 folded;
 };
 
 struct mtpg_corners_o_end {

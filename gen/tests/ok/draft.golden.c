@@ -43,7 +43,7 @@ void mtpg_draft_ctx_conn_init(struct mtpg_draft_conn *c)
 {
     memset(c, 0, sizeof *c);
     c->state = 0;
-    c->cwnd = ((uint32_t)10 * MTPG_DRAFT_MSS);
+    c->cwnd = 14600;
     c->mss = MTPG_DRAFT_MSS;
     c->rto = 200000000;
     c->rto_timer = 0;
@@ -673,7 +673,7 @@ int mtpg_draft_proc_book_keeping(struct mtp_exec *mtp_x, const struct mtpg_draft
 #line 167 "gen/tests/ok/draft.mtp"
     uint64_t h = ({ uint8_t mtp_h27[6]; memcpy(mtp_h27 + 0, &(uint32_t){ ctx->remote_ip }, 4); memcpy(mtp_h27 + 4, &(uint16_t){ ctx->remote_port }, 2); mtp_keyed_hash(mtp_x, mtp_h27, sizeof mtp_h27); });
 #line 168 "gen/tests/ok/draft.mtp"
-    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a28 = ((uint32_t)ctx->cwnd * 2); __auto_type mtp_b28 = ((uint32_t)64 * MTPG_DRAFT_MSS); mtp_a28 < mtp_b28 ? mtp_a28 : mtp_b28; }) : ({ __auto_type mtp_a29 = (ctx->cwnd / 2); __auto_type mtp_b29 = MTPG_DRAFT_MSS; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));
+    ctx->cwnd = (((h % 2) == 0) ? ({ __auto_type mtp_a28 = ((uint32_t)ctx->cwnd * 2); __auto_type mtp_b28 = 93440; mtp_a28 < mtp_b28 ? mtp_a28 : mtp_b28; }) : ({ __auto_type mtp_a29 = (ctx->cwnd / 2); __auto_type mtp_b29 = MTPG_DRAFT_MSS; mtp_a29 > mtp_b29 ? mtp_a29 : mtp_b29; }));
 #line 678 "draft.c"
     return 0;
 }

@@ -25,6 +25,7 @@ void mtpg_lists_ctx_book_init(struct mtpg_lists_book *c)
 {
     memset(c, 0, sizeof *c);
     c->last_find = 0;
+    c->span_sum = 0;
 }
 
 static void mtpg_lists_ctx_book_init_v(void *c)
@@ -39,37 +40,55 @@ int mtpg_lists_proc_on_op(struct mtp_exec *mtp_x, const struct mtpg_lists_op *ev
     (void)mtp_x;
     (void)ev;
     (void)b;
-#line 21 "gen/tests/ok/lists.mtp"
+#line 25 "gen/tests/ok/lists.mtp"
     if ((ev->kind == MTPG_LISTS_ADD)) {
-#line 22 "gen/tests/ok/lists.mtp"
+#line 26 "gen/tests/ok/lists.mtp"
         ({ __typeof__(b->by_rem) *mtp_l1 = &(b->by_rem); struct mtpg_lists_msg mtp_v1 = (((struct mtpg_lists_msg){ .remaining = ev->rem, .id = ev->id, .peer = ev->peer })); if (mtp_l1->len < 8) { uint32_t mtp_i1 = mtp_l1->len; while (mtp_i1 > 0 && mtp_l1->v[mtp_i1 - 1].remaining > mtp_v1.remaining) { mtp_l1->v[mtp_i1] = mtp_l1->v[mtp_i1 - 1]; mtp_i1--; } mtp_l1->v[mtp_i1] = mtp_v1; mtp_l1->len++; } });
-#line 23 "gen/tests/ok/lists.mtp"
+#line 27 "gen/tests/ok/lists.mtp"
         return 0;
     }
-#line 25 "gen/tests/ok/lists.mtp"
+#line 29 "gen/tests/ok/lists.mtp"
     uint32_t i = ({ __typeof__(b->by_rem) *mtp_l2 = &(b->by_rem); __typeof__(mtp_l2->v[0].id) mtp_k2 = (__typeof__(mtp_l2->v[0].id))(ev->id); uint32_t mtp_i2 = 0; while (mtp_i2 < mtp_l2->len && mtp_l2->v[mtp_i2].id != mtp_k2) mtp_i2++; mtp_i2; });
-#line 26 "gen/tests/ok/lists.mtp"
+#line 30 "gen/tests/ok/lists.mtp"
     b->last_find = i;
-#line 27 "gen/tests/ok/lists.mtp"
+#line 31 "gen/tests/ok/lists.mtp"
     if ((ev->kind == MTPG_LISTS_UPDATE)) {
-#line 27 "gen/tests/ok/lists.mtp"
+#line 31 "gen/tests/ok/lists.mtp"
         ({ __typeof__(b->by_rem) *mtp_l3 = &(b->by_rem); uint64_t mtp_i3 = (uint64_t)(i); struct mtpg_lists_msg mtp_v3 = (((struct mtpg_lists_msg){ .remaining = ev->rem, .id = ev->id, .peer = ev->peer })); if (mtp_i3 < mtp_l3->len) { memmove(&mtp_l3->v[mtp_i3], &mtp_l3->v[mtp_i3 + 1], (mtp_l3->len - mtp_i3 - 1) * sizeof mtp_l3->v[0]); uint32_t mtp_j3 = mtp_l3->len - 1; while (mtp_j3 > 0 && mtp_l3->v[mtp_j3 - 1].remaining > mtp_v3.remaining) { mtp_l3->v[mtp_j3] = mtp_l3->v[mtp_j3 - 1]; mtp_j3--; } mtp_l3->v[mtp_j3] = mtp_v3; } });
     }
-#line 28 "gen/tests/ok/lists.mtp"
+#line 32 "gen/tests/ok/lists.mtp"
     if ((ev->kind == MTPG_LISTS_REMOVE)) {
-#line 28 "gen/tests/ok/lists.mtp"
+#line 32 "gen/tests/ok/lists.mtp"
         ({ __typeof__(b->by_rem) *mtp_l4 = &(b->by_rem); uint64_t mtp_i4 = (uint64_t)(i); if (mtp_i4 < mtp_l4->len) { memmove(&mtp_l4->v[mtp_i4], &mtp_l4->v[mtp_i4 + 1], (mtp_l4->len - mtp_i4 - 1) * sizeof mtp_l4->v[0]); mtp_l4->len--; } });
     }
-#line 29 "gen/tests/ok/lists.mtp"
-    if ((ev->kind == MTPG_LISTS_PLAIN)) {
-#line 30 "gen/tests/ok/lists.mtp"
-        ({ __typeof__(b->plain) *mtp_l5 = &(b->plain); struct mtpg_lists_msg mtp_v5 = (((struct mtpg_lists_msg){ .remaining = ev->rem, .id = ev->id, .peer = ev->peer })); if (mtp_l5->len < 4) mtp_l5->v[mtp_l5->len++] = mtp_v5; });
-#line 31 "gen/tests/ok/lists.mtp"
-        uint32_t j = ({ __typeof__(b->plain) *mtp_l6 = &(b->plain); __typeof__(mtp_l6->v[0].peer) mtp_k6 = (__typeof__(mtp_l6->v[0].peer))(ev->peer); uint32_t mtp_i6 = 0; while (mtp_i6 < mtp_l6->len && mtp_l6->v[mtp_i6].peer != mtp_k6) mtp_i6++; mtp_i6; });
-#line 32 "gen/tests/ok/lists.mtp"
-        ({ __typeof__(b->plain) *mtp_l7 = &(b->plain); uint64_t mtp_i7 = (uint64_t)(j); struct mtpg_lists_msg mtp_v7 = (((struct mtpg_lists_msg){ .remaining = (ev->rem + 1), .id = ev->id, .peer = ev->peer })); if (mtp_i7 < mtp_l7->len) mtp_l7->v[mtp_i7] = mtp_v7; });
+#line 33 "gen/tests/ok/lists.mtp"
+    if ((ev->kind == MTPG_LISTS_LOCAL)) {
+#line 34 "gen/tests/ok/lists.mtp"
+        struct mtpg_lists_list_span_3 spans;
+        memset(&spans, 0, sizeof spans);
+#line 35 "gen/tests/ok/lists.mtp"
+        ({ __typeof__(spans) *mtp_l5 = &(spans); struct mtpg_lists_span mtp_v5 = (({ struct mtpg_lists_span mtp_r6; memset(&mtp_r6, 0, sizeof mtp_r6); mtp_r6.lo = ev->rem; mtp_r6.hi = (ev->rem + 10); mtp_r6; })); if (mtp_l5->len < 3) mtp_l5->v[mtp_l5->len++] = mtp_v5; });
+#line 36 "gen/tests/ok/lists.mtp"
+        ({ __typeof__(spans) *mtp_l7 = &(spans); struct mtpg_lists_span mtp_v7 = (({ struct mtpg_lists_span mtp_r8; memset(&mtp_r8, 0, sizeof mtp_r8); mtp_r8.lo = 1; mtp_r8.hi = 3; mtp_r8; })); if (mtp_l7->len < 3) mtp_l7->v[mtp_l7->len++] = mtp_v7; });
+#line 37 "gen/tests/ok/lists.mtp"
+        for (uint32_t mtp_k9 = 0; mtp_k9 < (spans).len && mtp_k9 < 3; mtp_k9++) {
+            struct mtpg_lists_span s = (spans).v[mtp_k9];
+#line 37 "gen/tests/ok/lists.mtp"
+            { __typeof__(b->span_sum) *mtp_p10 = &(b->span_sum); *mtp_p10 = ((*mtp_p10) + ((s).hi - (s).lo)); }
+        }
+#line 38 "gen/tests/ok/lists.mtp"
+        return 0;
     }
-#line 73 "lists.c"
+#line 40 "gen/tests/ok/lists.mtp"
+    if ((ev->kind == MTPG_LISTS_PLAIN)) {
+#line 41 "gen/tests/ok/lists.mtp"
+        ({ __typeof__(b->plain) *mtp_l11 = &(b->plain); struct mtpg_lists_msg mtp_v11 = (((struct mtpg_lists_msg){ .remaining = ev->rem, .id = ev->id, .peer = ev->peer })); if (mtp_l11->len < 4) mtp_l11->v[mtp_l11->len++] = mtp_v11; });
+#line 42 "gen/tests/ok/lists.mtp"
+        uint32_t j = ({ __typeof__(b->plain) *mtp_l12 = &(b->plain); __typeof__(mtp_l12->v[0].peer) mtp_k12 = (__typeof__(mtp_l12->v[0].peer))(ev->peer); uint32_t mtp_i12 = 0; while (mtp_i12 < mtp_l12->len && mtp_l12->v[mtp_i12].peer != mtp_k12) mtp_i12++; mtp_i12; });
+#line 43 "gen/tests/ok/lists.mtp"
+        ({ __typeof__(b->plain) *mtp_l13 = &(b->plain); uint64_t mtp_i13 = (uint64_t)(j); struct mtpg_lists_msg mtp_v13 = (((struct mtpg_lists_msg){ .remaining = (ev->rem + 1), .id = ev->id, .peer = ev->peer })); if (mtp_i13 < mtp_l13->len) mtp_l13->v[mtp_i13] = mtp_v13; });
+    }
+#line 92 "lists.c"
     return 0;
 }
 
@@ -78,11 +97,11 @@ int mtpg_lists_proc_rank_flow(struct mtp_exec *mtp_x, const struct mtpg_lists_op
     (void)mtp_x;
     (void)ev;
     (void)f;
-#line 44 "gen/tests/ok/lists.mtp"
-    { __typeof__(f->sent) *mtp_p8 = &(f->sent); *mtp_p8 = ((*mtp_p8) + ev->rem); }
-#line 45 "gen/tests/ok/lists.mtp"
+#line 55 "gen/tests/ok/lists.mtp"
+    { __typeof__(f->sent) *mtp_p14 = &(f->sent); *mtp_p14 = ((*mtp_p14) + ev->rem); }
+#line 56 "gen/tests/ok/lists.mtp"
     { struct mtp_instr *mtp_i = mtp_ibuf_push(mtp_x->out, MTP_OP_SET_FLOW_PRIO); if (mtp_i) { mtp_i->u.sched.value = (uint64_t)(ev->rem); } }
-#line 86 "lists.c"
+#line 105 "lists.c"
     return 0;
 }
 

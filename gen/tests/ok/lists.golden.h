@@ -10,6 +10,7 @@
 #define MTPG_LISTS_UPDATE ((uint8_t)2ull)
 #define MTPG_LISTS_REMOVE ((uint8_t)3ull)
 #define MTPG_LISTS_PLAIN ((uint8_t)4ull)
+#define MTPG_LISTS_LOCAL ((uint8_t)5ull)
 
 /* event types: indices into mtpg_lists_program.events */
 enum {
@@ -28,6 +29,11 @@ enum {
 /* blueprints: indices into mtpg_lists_program.bps */
 enum {
     MTPG_LISTS_N_BPS = 0
+};
+
+struct mtpg_lists_span {
+    uint32_t lo;
+    uint32_t hi;
 };
 
 struct mtpg_lists_msg {
@@ -65,10 +71,16 @@ struct mtpg_lists_book {
     struct mtpg_lists_list_msg_8 by_rem;
     struct mtpg_lists_list_msg_4 plain;
     uint32_t last_find;
+    uint32_t span_sum;
 };
 
 struct mtpg_lists_op2 {
     uint32_t rem;
+};
+
+struct mtpg_lists_list_span_3 {
+    uint32_t len;
+    struct mtpg_lists_span v[3];
 };
 
 static inline void mtpg_lists_key_flow_key(struct mtp_key *k, const struct mtpg_lists_flow_key *id)

@@ -889,7 +889,7 @@ int mtpg_paper_tcp_proc_proc_timeout(struct mtp_exec *mtp_x, const struct mtpg_p
 #line 376 "gen/tests/ok/paper_tcp.mtp"
     ctx->cwnd_size = ctx->SMSS;
 #line 377 "gen/tests/ok/paper_tcp.mtp"
-    ctx->RTO = ({ __auto_type mtp_a27 = ((uint32_t)ctx->RTO * 2); __auto_type mtp_b27 = ((uint32_t)4 * MTPG_PAPER_TCP_ONE_SEC); mtp_a27 < mtp_b27 ? mtp_a27 : mtp_b27; });
+    ctx->RTO = ({ __auto_type mtp_a27 = ((uint32_t)ctx->RTO * 2); __auto_type mtp_b27 = 4000000000u; mtp_a27 < mtp_b27 ? mtp_a27 : mtp_b27; });
 #line 378 "gen/tests/ok/paper_tcp.mtp"
     ctx->send_next = ctx->send_una;
 #line 379 "gen/tests/ok/paper_tcp.mtp"
