@@ -137,6 +137,14 @@ static void unlink_stat(void)
         unlink(stat_path);
 }
 
+void lm_stat_forget(void)
+{
+    if (stat_fd >= 0)
+        close(stat_fd);
+    stat_fd = -1;
+    stat_path[0] = 0; /* the parent's file: a forked child's exit must not remove it */
+}
+
 int lm_stat_open(void)
 {
     const char *dir = getenv("MTP_RUN_DIR");
