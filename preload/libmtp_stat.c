@@ -76,7 +76,8 @@ static const struct {
     STAT(instructions), STAT(instr_overflow), STAT(event_overflow), STAT(pool_exhausted),
     STAT(timers_fired), STAT(blueprints), STAT(blueprints_coalesced), STAT(assert_failures),
     STAT(instr_failed), STAT(instr_discarded), STAT(drop_rx_window), STAT(drop_data_ref),
-    STAT(tx_super_frames), STAT(tx_super_pkts),
+    STAT(tx_super_frames), STAT(tx_super_pkts), STAT(handoff_exports), STAT(handoff_imports),
+    STAT(handoff_bps_dropped),
 };
 
 static void dump_sock(struct buf *b, struct mtp_sock *sk)
