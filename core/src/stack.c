@@ -805,10 +805,13 @@ static int port_used(const struct mtp_stack *s, uint16_t p)
     return (int)(s->ports[p / 64] >> (p % 64) & 1);
 }
 
-static int port_take(struct mtp_stack *s, uint16_t p)
+/* excl: an ephemeral port for an active open, never shared with another process. */
+static int port_take(struct mtp_stack *s, uint16_t p, int excl)
 {
-    if (s->ops->port_claim) {
-        int r = s->ops->port_claim(s->t, s->prog->ip_proto, p);
+    int (*claim)(struct mtp_target *, uint8_t, uint16_t) =
+        excl && s->ops->port_claim_excl ? s->ops->port_claim_excl : s->ops->port_claim;
+    if (claim) {
+        int r = claim(s->t, s->prog->ip_proto, p);
         if (r < 0)
             return r;
     }
@@ -819,13 +822,13 @@ static int port_take(struct mtp_stack *s, uint16_t p)
 int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port)
 {
     if (port)
-        return port_used(s, port) ? -EADDRINUSE : port_take(s, port);
+        return port_used(s, port) ? -EADDRINUSE : port_take(s, port, 0);
     for (uint32_t i = 0; i < EPHEMERAL_N; i++) {
         uint32_t k = (s->eph_next + i) % EPHEMERAL_N;
         uint16_t p = (uint16_t)(EPHEMERAL_LO + k);
         if (port_used(s, p))
             continue;
-        int r = port_take(s, p);
+        int r = port_take(s, p, 1);
         if (r == -EADDRINUSE)
             continue; /* someone else (the kernel) has it */
         if (r >= 0)

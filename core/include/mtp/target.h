@@ -101,9 +101,26 @@ struct mtp_target_ops {
     int (*tx_burst)(struct mtp_target *t, struct mtp_frame *f, int n);
     /* fd that becomes readable when frames arrive (or -1): epoll-able wake-up. */
     int (*wake_fd)(struct mtp_target *t);
-    /* The stack owns (ip_proto, port) now / no longer: steering map, placeholder socket. */
+    /* The stack owns (ip_proto, port) now / no longer: steering map, placeholder socket.
+     * Several processes may serve one interface (docs/MULTIPROC.md): port_claim of a port
+     * another member holds adds this member to the port's group (SO_REUSEPORT: new flows
+     * are spread by a flow hash in the XDP hook, each pinned to the member it reached). */
     int (*port_claim)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
     void (*port_release)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
+    /* An active open's local port: like port_claim, but -EADDRINUSE when any other member
+     * holds the port (never joins a group). NULL: the stack uses port_claim. */
+    int (*port_claim_excl)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
+    /* Steer the connection (local_port, remote_ip, remote_port) to this member from now on
+     * (ports in host byte order, remote_ip in host byte order); release undoes it if it is
+     * still this member's. NULL: one process per interface, nothing to steer. */
+    int  (*flow_claim)(struct mtp_target *t, uint8_t ip_proto, uint16_t local_port,
+                       uint32_t remote_ip, uint16_t remote_port);
+    void (*flow_release)(struct mtp_target *t, uint8_t ip_proto, uint16_t local_port,
+                         uint32_t remote_ip, uint16_t remote_port);
+    /* In a forked child: free this process's copy of the parent's target (munmap, close
+     * fds) touching nothing shared (maps, ports, rings, frames, placeholders): the parent
+     * keeps serving with it. NULL: nothing to free. */
+    void (*abandon)(struct mtp_target *t);
     /* Next-hop MAC from the kernel's neighbour table (XDP); -EAGAIN while resolving, NULL op:
      * the stack does its own ARP. */
     int (*neigh_lookup)(struct mtp_target *t, uint32_t ipv4, uint8_t mac_out[6]);
