@@ -148,6 +148,42 @@ static bool is_drop(Stmt *s)
     return s->kind == S_BLOCK && s->body && !s->body->next && s->body->kind == S_DROP;
 }
 
+/* The remote port, for the hook's flow hash and connection pins (docs/MULTIPROC.md): the
+ * fixed uint16 field of the steering blueprint named like the steering field with "dst"
+ * (or a leading "d") read as "src" ("s"): dst_port -> src_port, dport -> sport. None: the
+ * helper is not emitted and the hook hashes the remote address alone. */
+static void emit_remote_port(Program *p)
+{
+    if (p->steer_off < 0 || !p->steer_bp || !p->steer_field)
+        return;
+    const Token *n = p->steer_field->name;
+    char want[64];
+    if (n->len < 2 || n->len >= (int)sizeof want)
+        return;
+    memcpy(want, n->loc, (size_t)n->len);
+    want[n->len] = 0;
+    char *dst = strstr(want, "dst");
+    if (dst)
+        memcpy(dst, "src", 3);
+    else if (want[0] == 'd')
+        want[0] = 's';
+    else
+        return;
+    for (Field *f = p->steer_bp->fields; f; f = f->next)
+        if (f->fixed && f->ty->kind == TY_INT && f->ty->bits == 16 && f->bit_off % 8 == 0 &&
+            f->name->len == n->len && !memcmp(f->name->loc, want, (size_t)n->len)) {
+            int off = f->bit_off / 8;
+            fprintf(out, "/* 0 and the remote port (host order), or -1 if the packet is too short. */\n"
+                         "#define MTPG_BPF_HAS_REMOTE_PORT 1\n"
+                         "static __always_inline int mtpg_bpf_remote_port(const __u8 *l4, const __u8 *data_end,\n"
+                         "                                                __u16 *port_host_order)\n{\n"
+                         "    if (l4 + %d > data_end)\n        return -1;\n"
+                         "    *port_host_order = (__u16)(((__u16)l4[%d] << 8) | l4[%d]);\n    return 0;\n}\n\n",
+                    off + 2, off, off + 1);
+            return;
+        }
+}
+
 void mtpc_emit_bpf(Program *p, FILE *o)
 {
     out = o;
@@ -181,6 +217,7 @@ void mtpc_emit_bpf(Program *p, FILE *o)
                 p->steer_off, p->steer_off + 1);
     } else
         fprintf(out, "    (void)l4;\n    (void)data_end;\n    (void)port_host_order;\n    return -1;\n}\n\n");
+    emit_remote_port(p);
     fprintf(out, "/* 1 if the header passes the parser's length and drop checks, 0 if malformed. */\n");
     fprintf(out, "static __always_inline int mtpg_bpf_valid(const __u8 *l4, const __u8 *data_end)\n{\n");
     if (!bp) {

@@ -1,9 +1,12 @@
 /*
  * mtp_xdp.bpf.c — the XDP hook of the AF_XDP target.
  *
- * Steers to the AF_XDP socket of the receiving queue only IPv4 packets of the program's IP
- * protocol whose destination port the stack owns (map "mtp_ports", kept by port_claim /
- * port_release). Everything else — ARP, ICMP, other protocols, other ports, fragments — goes
+ * Steers to a member (a process's stack, docs/MULTIPROC.md) only IPv4 packets of the
+ * program's IP protocol whose destination port a member owns (map "mtp_ports", kept by
+ * port_claim / port_release): a connection pinned in "mtp_flows" to its member, a new one to
+ * one of the port's group by a flow hash. A member receives through its AF_XDP socket
+ * ("mtp_xsks") or, when another member's socket has the queue, through its ring buffer
+ * ("mtp_rings"), into which the packet is copied. Everything else — ARP, ICMP, other protocols, other ports, fragments — goes
  * to the kernel untouched. Malformed packets for owned ports are dropped here and counted.
  *
  * The protocol-specific part (which protocol, where the port is, what "valid" means) comes
@@ -25,17 +28,50 @@
 
 struct {
     __uint(type, BPF_MAP_TYPE_XSKMAP);
-    __uint(max_entries, MTP_XDP_MAX_QUEUES);
+    __uint(max_entries, MTP_XDP_MAX_MEMBERS); /* by member slot */
     __type(key, __u32);
     __type(value, __u32);
 } mtp_xsks SEC(".maps");
+
+struct mtp_ring_inner {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, MTP_XDP_RING_BYTES);
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, MTP_XDP_MAX_MEMBERS); /* by member slot */
+    __type(key, __u32);
+    __array(values, struct mtp_ring_inner);
+} mtp_rings SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MTP_XDP_MAX_MEMBERS);
+    __type(key, __u32);
+    __type(value, struct mtp_xdp_member);
+} mtp_members SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct mtp_xdp_info);
+} mtp_info SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, MTP_XDP_MAX_PORTS);
     __type(key, mtp_xdp_port_key);
-    __type(value, __u8);
+    __type(value, struct mtp_xdp_group);
 } mtp_ports SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, MTP_XDP_MAX_FLOWS);
+    __type(key, struct mtp_xdp_flow);
+    __type(value, struct mtp_xdp_pin);
+} mtp_flows SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -52,7 +88,8 @@ static __always_inline void stat_inc(__u32 which)
 }
 
 /* Returns the L4 header of an unfragmented IPv4 packet of our protocol, or NULL. */
-static __always_inline const __u8 *l4_of(const __u8 *data, const __u8 *data_end)
+static __always_inline const __u8 *l4_of(const __u8 *data, const __u8 *data_end,
+                                         const struct iphdr **ip_out)
 {
     const struct ethhdr *eth = (const void *)data;
     if ((const __u8 *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
@@ -69,7 +106,113 @@ static __always_inline const __u8 *l4_of(const __u8 *data, const __u8 *data_end)
     const __u8 *l4 = (const __u8 *)ip + ip->ihl * 4;
     if (l4 > data_end)
         return NULL;
+    *ip_out = ip;
     return l4;
+}
+
+/* Can member `slot` take a packet that arrived on rx queue `queue`? (An AF_XDP socket only
+ * receives from the queue it is bound to; a ring buffer from any.) Returns its gen or 0. */
+static __always_inline __u32 member_takes(__u32 slot, __u32 queue)
+{
+    struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &slot);
+    if (!m || !m->gen)
+        return 0;
+    if (m->kind == MTP_XDP_MEMBER_XSK && m->queue == queue)
+        return m->gen;
+    return m->kind == MTP_XDP_MEMBER_RING ? m->gen : 0;
+}
+
+static __always_inline int group_has(const struct mtp_xdp_group *g, __u32 slot)
+{
+#pragma unroll
+    for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
+        if (i < g->n && g->slot[i] == slot)
+            return 1;
+    return 0;
+}
+
+/* The hash-th of the group's members that can take the packet; -1: none. */
+static __always_inline int group_pick(const struct mtp_xdp_group *g, __u32 queue, __u32 hash)
+{
+    __u32 able = 0;
+#pragma unroll
+    for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
+        if (i < g->n && member_takes(g->slot[i], queue))
+            able++;
+    if (!able)
+        return -1;
+    __u32 k = hash % able;
+#pragma unroll
+    for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
+        if (i < g->n && member_takes(g->slot[i], queue)) {
+            if (!k)
+                return g->slot[i];
+            k--;
+        }
+    return -1;
+}
+
+static __always_inline __u32 flow_hash(const struct mtp_xdp_flow *f)
+{
+    __u32 h = f->remote_ip * 0x9e3779b1u;
+    h ^= ((__u32)f->remote_port << 16 | f->local_port) * 0x85ebca6bu;
+    h ^= h >> 15;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+}
+
+/* The member a packet of flow `f` goes to: its pin if the pinned member still serves the
+ * port, else one of the port's group by the flow hash (then pinned, unless the port is an
+ * active open's own, so membership changes never move a live connection). -1: nobody. */
+static __always_inline int steer(const struct mtp_xdp_group *g, const struct mtp_xdp_flow *f,
+                                 __u32 queue)
+{
+    struct mtp_xdp_pin *pin = bpf_map_lookup_elem(&mtp_flows, f);
+    if (pin && member_takes(pin->slot, queue) == pin->gen && group_has(g, pin->slot))
+        return (int)pin->slot;
+    if (g->n == 1 && g->excl)
+        return member_takes(g->slot[0], queue) ? g->slot[0] : -1;
+    int slot = group_pick(g, queue, flow_hash(f));
+    if (slot < 0)
+        return -1;
+    struct mtp_xdp_pin p = {.slot = (__u32)slot, .gen = member_takes((__u32)slot, queue)};
+    bpf_map_update_elem(&mtp_flows, f, &p, BPF_ANY);
+    return slot;
+}
+
+/* Copies the whole packet (all its fragments) into a ring-buffer member's ring. */
+static __always_inline int to_ring(struct xdp_md *ctx, __u32 slot)
+{
+    void *ring = bpf_map_lookup_elem(&mtp_rings, &slot);
+    __u64 len = bpf_xdp_get_buff_len(ctx);
+    if (!ring || len < 1) {
+        stat_inc(MTP_XDP_STAT_NO_SOCKET);
+        return XDP_DROP;
+    }
+    struct mtp_xdp_ring_rec *rec;
+    if (len <= MTP_XDP_RING_SMALL - sizeof(*rec)) {
+        rec = bpf_ringbuf_reserve(ring, MTP_XDP_RING_SMALL, 0);
+        if (rec && bpf_xdp_load_bytes(ctx, 0, rec + 1, (__u32)len) < 0) {
+            bpf_ringbuf_discard(rec, 0);
+            rec = NULL;
+        }
+    } else if (len <= MTP_XDP_RING_BIG - sizeof(*rec)) {
+        rec = bpf_ringbuf_reserve(ring, MTP_XDP_RING_BIG, 0);
+        if (rec && bpf_xdp_load_bytes(ctx, 0, rec + 1, (__u32)len) < 0) {
+            bpf_ringbuf_discard(rec, 0);
+            rec = NULL;
+        }
+    } else {
+        rec = NULL;
+    }
+    if (!rec) {
+        stat_inc(MTP_XDP_STAT_RING_FULL);
+        return XDP_DROP;
+    }
+    rec->len = (__u32)len;
+    bpf_ringbuf_submit(rec, 0);
+    stat_inc(MTP_XDP_STAT_RING);
+    return XDP_DROP; /* delivered: the copy is the member's */
 }
 
 SEC("xdp.frags") /* multi-buffer packets too: GSO/GRO super-frames in SKB mode, lo */
@@ -78,28 +221,47 @@ int mtp_xdp_steer(struct xdp_md *ctx)
     const __u8 *data = (const __u8 *)(long)ctx->data;
     const __u8 *data_end = (const __u8 *)(long)ctx->data_end;
 
-    const __u8 *l4 = l4_of(data, data_end);
-    if (!l4)
+    const struct iphdr *ip = NULL;
+    const __u8 *l4 = l4_of(data, data_end, &ip);
+    if (!l4 || !ip)
         return XDP_PASS;
 
     mtp_xdp_port_key port;
-    if (mtpg_bpf_port(l4, data_end, &port) < 0 || !bpf_map_lookup_elem(&mtp_ports, &port)) {
+    struct mtp_xdp_group *g;
+    if (mtpg_bpf_port(l4, data_end, &port) < 0 || !(g = bpf_map_lookup_elem(&mtp_ports, &port))) {
         stat_inc(MTP_XDP_STAT_PASSED);
         return XDP_PASS;
     }
     if (!mtpg_bpf_valid(l4, data_end)) {
         stat_inc(MTP_XDP_STAT_MALFORMED);
+        /* The program's only use of mtp_info (on a rare path): a map the program uses is
+         * listed with it, which is how a joining process finds the map (docs/MULTIPROC.md). */
+        __u32 zero = 0;
+        return bpf_map_lookup_elem(&mtp_info, &zero) ? XDP_DROP : XDP_ABORTED;
+    }
+    struct mtp_xdp_flow f = {.remote_ip = bpf_ntohl(ip->saddr), .local_port = port};
+#ifdef MTPG_BPF_HAS_REMOTE_PORT
+    if (mtpg_bpf_remote_port(l4, data_end, &f.remote_port) < 0)
+        f.remote_port = 0;
+#endif
+    /* A port the stack owns is never the kernel's: without a member that can take it,
+     * drop (passing it up would make the kernel answer for the placeholder socket). */
+    __u32 queue = ctx->rx_queue_index;
+    int slot = steer(g, &f, queue);
+    if (slot < 0) {
+        stat_inc(MTP_XDP_STAT_NO_SOCKET);
         return XDP_DROP;
     }
-    /* A port the stack owns is never the kernel's: without a socket on this queue, drop
-     * (passing it up would make the kernel answer for the placeholder socket). */
-    __u32 queue = ctx->rx_queue_index;
-    if (!bpf_map_lookup_elem(&mtp_xsks, &queue)) {
+    __u32 key = (__u32)slot;
+    struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &key);
+    if (m && m->kind == MTP_XDP_MEMBER_RING)
+        return to_ring(ctx, key);
+    if (!bpf_map_lookup_elem(&mtp_xsks, &key)) {
         stat_inc(MTP_XDP_STAT_NO_SOCKET);
         return XDP_DROP;
     }
     stat_inc(MTP_XDP_STAT_REDIRECTED);
-    return bpf_redirect_map(&mtp_xsks, queue, XDP_DROP);
+    return bpf_redirect_map(&mtp_xsks, key, XDP_DROP);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

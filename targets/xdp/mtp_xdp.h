@@ -13,16 +13,69 @@
 #define MTP_XDP_MAX_QUEUES 64      /* entries of the XSKMAP (rx queue index -> AF_XDP socket) */
 #define MTP_XDP_MAX_PORTS  65536   /* entries of the steering map */
 
-/* Steering map: key = destination port in host byte order, value = 1 while the stack owns it. */
+/* Several processes share one interface (docs/MULTIPROC.md). Each is a member with a slot:
+ * the first on a queue receives through its AF_XDP socket (mtp_xsks[slot]); the others
+ * through their own BPF ring buffer (mtp_rings[slot]), into which the hook copies packets. */
+#define MTP_XDP_MAX_MEMBERS 32
+#define MTP_XDP_GROUP_MAX   16     /* members listening on one port */
+#define MTP_XDP_MAX_FLOWS   262144 /* pinned connections (LRU) */
+#define MTP_XDP_RING_BYTES  (4u << 20) /* a ring-buffer member's receive ring */
+#define MTP_XDP_RING_SMALL  2048u  /* record sizes the hook reserves (constant for the verifier) */
+#define MTP_XDP_RING_BIG    (65536u + 1024u) /* a 64 KiB GSO/GRO packet and its headers */
+
+enum mtp_xdp_member_kind { MTP_XDP_MEMBER_FREE, MTP_XDP_MEMBER_XSK, MTP_XDP_MEMBER_RING };
+
+/* mtp_members[slot]; gen changes every time the slot is taken, so a pin to an earlier
+ * holder of the slot is recognised as stale. */
+struct mtp_xdp_member {
+    __u32 gen;     /* 0: free */
+    __u32 kind;    /* enum mtp_xdp_member_kind */
+    __u32 queue;   /* the rx queue an XSK member's socket is bound to */
+    __u32 pid;
+    __u64 start;   /* the process's start time (/proc/PID/stat field 22): pid reuse */
+};
+
+/* mtp_info[0]: which program the hook steers for (a member of another program is refused). */
+struct mtp_xdp_info {
+    char prog[32];
+};
+
+/* Steering map: key = destination port in host byte order, value = the members serving it.
+ * excl: an active open's local port, one member, never joined. */
 typedef __u16 mtp_xdp_port_key;
+struct mtp_xdp_group {
+    __u8 n;
+    __u8 excl;
+    __u8 slot[MTP_XDP_GROUP_MAX];
+};
+
+/* A connection pinned to a member (the hook pins each new flow to a listening port; the
+ * stack pins through flow_claim). Addresses and ports in host byte order. */
+struct mtp_xdp_flow {
+    __u32 remote_ip;
+    __u16 remote_port;
+    __u16 local_port;
+};
+struct mtp_xdp_pin {
+    __u32 slot;
+    __u32 gen;
+};
+
+/* Ring-buffer record: the frame's length, then its bytes. */
+struct mtp_xdp_ring_rec {
+    __u32 len;
+    __u32 pad;
+};
 
 /* Per-CPU counters kept by the hook (index into the PERCPU_ARRAY "mtp_stats"). */
 enum mtp_xdp_stat {
     MTP_XDP_STAT_REDIRECTED,  /* owned port, valid: sent to the AF_XDP socket */
     MTP_XDP_STAT_MALFORMED,   /* owned port, the program's validity check failed: dropped */
-    MTP_XDP_STAT_NO_SOCKET,   /* owned port but no socket on that rx queue: dropped */
+    MTP_XDP_STAT_NO_SOCKET,   /* owned port but no member can take it on that rx queue: dropped */
     MTP_XDP_STAT_FRAGMENT,    /* IPv4 fragment of the program's protocol: passed to the kernel */
     MTP_XDP_STAT_PASSED,      /* program's protocol, port not owned (or too short): passed */
+    MTP_XDP_STAT_RING,        /* copied into a ring-buffer member's ring */
+    MTP_XDP_STAT_RING_FULL,   /* that ring was full (or the packet too long): dropped */
     MTP_XDP_STAT_COUNT
 };
 

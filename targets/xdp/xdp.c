@@ -39,7 +39,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/file.h>
+#include <time.h>
 #include <sys/stat.h>
+#include <netpacket/packet.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/if_link.h>
@@ -99,6 +102,24 @@ struct mtp_target {
                                memory for the reassembly buffers */
 
     uint64_t claimed[65536 / 64]; /* ports this queue's user claimed */
+
+    /* membership (docs/MULTIPROC.md) */
+    int lock_fd;            /* the interface's lock file (flock) */
+    uint32_t slot, gen;     /* our entry in mtp_members */
+    int member;             /* registered in mtp_members */
+    enum mtp_xdp_member_kind mkind;
+    uint32_t reap_tick;     /* rx bursts since the last look for dead members */
+    uint64_t reap_ns;
+
+    /* a ring-buffer member (the queue's AF_XDP socket is another process's) */
+    int ring_fd;            /* the BPF ring buffer the hook copies our packets into */
+    void *ring_cons;        /* consumer page (ours, read-write) */
+    void *ring_prod;        /* producer page and data, twice mapped (read-only) */
+    int pkt_fd;             /* AF_PACKET socket we transmit through */
+    uint8_t *local;         /* LOCAL_FRAMES buffers of FRAME_SIZE for rx copies and tx */
+    uint32_t *local_free;
+    uint32_t n_local_free;
+    uint64_t ring_dropped;  /* records too long for a frame */
     int rtnl_fd;
     uint32_t rtnl_seq;
     enum mtp_link_kind kind;
@@ -163,9 +184,10 @@ struct hook {
     int refs;
     struct port_hold *ports; /* by port number */
     char obj_path[256];
-    struct bpf_object *obj;
-    int link_fd;
-    int xsks_fd, ports_fd, stats_fd;
+    struct bpf_object *obj;  /* NULL when this process joined a hook another one attached */
+    int link_fd;             /* every member holds the link: the hook stays attached until the
+                                last member exits, however it exits */
+    int xsks_fd, ports_fd, stats_fd, members_fd, rings_fd, flows_fd, info_fd;
     const char *mode;
 };
 
@@ -263,38 +285,195 @@ static int map_fd(struct bpf_object *obj, const char *name)
     return m ? bpf_map__fd(m) : -1;
 }
 
+static void hook_fds_close(struct hook *h)
+{
+    int *fds[] = {&h->xsks_fd, &h->ports_fd, &h->stats_fd, &h->members_fd, &h->rings_fd,
+                  &h->flows_fd, &h->info_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (!h->obj && *fds[i] >= 0) /* a joiner's own fds; the object owns the founder's */
+            close(*fds[i]);
+}
+
 static void hook_put(struct hook *h)
 {
     if (!h || --h->refs > 0)
         return;
     if (h->link_fd >= 0)
-        close(h->link_fd); /* detaches */
+        close(h->link_fd); /* the last member's close detaches */
+    hook_fds_close(h);
     free(h->ports);
     bpf_object__close(h->obj);
     memset(h, 0, sizeof(*h));
 }
 
-static int hook_get(struct hook **out, int ifindex, const char *ifname, const char *obj_path)
+/* ---- rendezvous: one lock file per (network namespace, interface) */
+
+/* $MTP_RUN_DIR (default /run/mtp)/xdp-<netns inode>-<ifindex>.lock. A stale file (its
+ * process crashed) is harmless: flock dies with its holder. */
+static int lock_open(int ifindex, const char *ifname)
 {
-    struct hook *h = NULL;
-    for (int i = 0; i < MAX_HOOKS; i++)
-        if (hooks[i].refs && hooks[i].ifindex == ifindex) {
-            if (strcmp(hooks[i].obj_path, obj_path) != 0) {
-                report("%s is already steered for %s in this process (one program per "
-                       "interface)", ifname, hooks[i].obj_path);
-                return -EBUSY;
-            }
-            hooks[i].refs++;
-            *out = &hooks[i];
-            return 0;
-        }
-    for (int i = 0; i < MAX_HOOKS && !h; i++)
-        if (!hooks[i].refs)
-            h = &hooks[i];
-    if (!h) {
-        report("too many interfaces in one process (max %d)", MAX_HOOKS);
-        return -ENOSPC;
+    const char *dir = getenv("MTP_RUN_DIR");
+    if (!dir || !*dir)
+        dir = "/run/mtp";
+    struct stat ns;
+    if (stat("/proc/self/ns/net", &ns) < 0)
+        ns.st_ino = 0;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        report("MTP_RUN_DIR=%s: cannot create it: %s (set MTP_RUN_DIR to a writable directory)",
+               dir, strerror(errno));
+        return -errno;
     }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/xdp-%lu-%d.lock", dir, (unsigned long)ns.st_ino, ifindex);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EACCES || errno == EPERM) && geteuid() != 0)
+        return perm_error(-errno, "opening the interface's lock file");
+    if (fd < 0) {
+        int err = -errno;
+        report("%s: cannot open the lock file %s: %s (set MTP_RUN_DIR to a writable "
+               "directory)", ifname, path, strerror(-err));
+        return err;
+    }
+    return fd;
+}
+
+/* Bounded: a holder never keeps it long (an open, a port claim). */
+static int group_lock(int fd)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return -errno;
+        usleep(1000);
+    }
+    report("the interface's lock file is held for more than 5 s by another mtp process "
+           "(hung? see `lslocks`)");
+    return -ETIMEDOUT;
+}
+
+static void group_unlock(int fd)
+{
+    flock(fd, LOCK_UN);
+}
+
+/* The attached XDP program of ours and the BPF link holding it: 1 found, 0 none (or stale,
+ * replaced), <0 error (somebody else's program). */
+static int attached_live(int ifindex, const char *ifname, uint32_t *prog_id, uint32_t *link_id)
+{
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    if (bpf_xdp_query(ifindex, 0, &q) < 0)
+        return perm_error(-errno, "querying XDP programs");
+    uint32_t id = q.prog_id ? q.prog_id : q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id;
+    if (!id)
+        return 0;
+    char name[BPF_OBJ_NAME_LEN];
+    int fd = -1, err = prog_name_of(id, name, &fd);
+    if (err < 0)
+        return perm_error(err, "inspecting the attached XDP program");
+    close(fd);
+    if (strcmp(name, MTP_XDP_PROG_NAME) != 0)
+        return hook_clear_stale(ifindex, ifname); /* reports somebody else's program */
+    uint32_t lid = 0;
+    while (bpf_link_get_next_id(lid, &lid) == 0) {
+        int lfd = bpf_link_get_fd_by_id(lid);
+        if (lfd < 0)
+            continue;
+        struct bpf_link_info info;
+        uint32_t len = sizeof(info);
+        memset(&info, 0, sizeof(info));
+        int ok = bpf_obj_get_info_by_fd(lfd, &info, &len) == 0;
+        close(lfd);
+        if (ok && info.type == BPF_LINK_TYPE_XDP && info.prog_id == id &&
+            info.xdp.ifindex == (uint32_t)ifindex) {
+            *prog_id = id;
+            *link_id = lid;
+            return 1;
+        }
+    }
+    err = hook_clear_stale(ifindex, ifname); /* ours, held by no link: replaced */
+    return err < 0 ? err : 0;
+}
+
+/* The file name of a hook object ("tcp.bpf.o"): which program a hook steers for. */
+static const char *obj_base(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* Joins the hook another process attached: its maps and its link, by id. */
+static int hook_join(struct hook *h, uint32_t prog_id, uint32_t link_id, const char *ifname,
+                     const char *obj_path)
+{
+    int pfd = bpf_prog_get_fd_by_id(prog_id);
+    if (pfd < 0)
+        return perm_error(-errno, "joining the interface's XDP hook");
+    uint32_t ids[16];
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    info.nr_map_ids = 16;
+    info.map_ids = (uint64_t)(uintptr_t)ids;
+    int err = bpf_obj_get_info_by_fd(pfd, &info, &len) < 0 ? -errno : 0;
+    close(pfd);
+    if (err)
+        return err;
+    struct { const char *name; int *fd; } want[] = {
+        {"mtp_xsks", &h->xsks_fd}, {"mtp_ports", &h->ports_fd}, {"mtp_stats", &h->stats_fd},
+        {"mtp_members", &h->members_fd}, {"mtp_rings", &h->rings_fd},
+        {"mtp_flows", &h->flows_fd}, {"mtp_info", &h->info_fd},
+    };
+    for (uint32_t i = 0; i < info.nr_map_ids && i < 16; i++) {
+        int mfd = bpf_map_get_fd_by_id(ids[i]);
+        if (mfd < 0)
+            continue;
+        struct bpf_map_info mi;
+        uint32_t mlen = sizeof(mi);
+        memset(&mi, 0, sizeof(mi));
+        int used = 0;
+        if (bpf_obj_get_info_by_fd(mfd, &mi, &mlen) == 0)
+            for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+                if (!strcmp(mi.name, want[k].name) && *want[k].fd < 0) {
+                    *want[k].fd = mfd;
+                    used = 1;
+                }
+        if (!used)
+            close(mfd);
+    }
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        if (*want[k].fd < 0) {
+            report("%s is steered by an mtp hook of another version (no map %s): stop the "
+                   "processes serving %s, or run the same build", ifname, want[k].name, ifname);
+            return -EPROTO;
+        }
+    struct mtp_xdp_info mine = {0}, theirs = {0};
+    snprintf(mine.prog, sizeof mine.prog, "%s", obj_base(obj_path));
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(h->info_fd, &zero, &theirs) < 0 || strcmp(theirs.prog, mine.prog)) {
+        report("%s is served by another process running program '%s', not '%s' (one program "
+               "per interface: run the same program, or use another interface)", ifname,
+               theirs.prog, mine.prog);
+        return -EBUSY;
+    }
+    h->link_fd = bpf_link_get_fd_by_id(link_id);
+    if (h->link_fd < 0)
+        return perm_error(-errno, "joining the interface's XDP hook");
+    struct bpf_link_info li;
+    len = sizeof li;
+    memset(&li, 0, sizeof li);
+    h->mode = "native";
+    if (bpf_obj_get_info_by_fd(h->link_fd, &li, &len) == 0) {
+        LIBBPF_OPTS(bpf_xdp_query_opts, q);
+        if (bpf_xdp_query(h->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_SKB)
+            h->mode = "skb";
+    }
+    return 0;
+}
+
+/* Loads the hook object and attaches it with a BPF link (this process founds the group). */
+static int hook_attach(struct hook *h, int ifindex, const char *ifname, const char *obj_path)
+{
     if (access(obj_path, R_OK) != 0) {
         report("hook program %s: %s (build it with `make`, or set MTP_XDP_OBJ)", obj_path,
                strerror(errno));
@@ -317,18 +496,21 @@ static int hook_get(struct hook **out, int ifindex, const char *ifname, const ch
         return perm_error(err, "loading the XDP hook program");
     }
     struct bpf_program *prog = bpf_object__find_program_by_name(obj, MTP_XDP_PROG_NAME);
-    if (!prog || map_fd(obj, "mtp_xsks") < 0 || map_fd(obj, "mtp_ports") < 0 ||
-        map_fd(obj, "mtp_stats") < 0) {
+    static const char *const maps[] = {"mtp_xsks", "mtp_ports", "mtp_stats", "mtp_members",
+                                       "mtp_rings", "mtp_flows", "mtp_info"};
+    int ok = prog != NULL;
+    for (size_t i = 0; ok && i < sizeof maps / sizeof maps[0]; i++)
+        ok = map_fd(obj, maps[i]) >= 0;
+    if (!ok) {
         report("hook program %s: not an mtp XDP object (no %s or its maps)", obj_path,
                MTP_XDP_PROG_NAME);
         bpf_object__close(obj);
         return -EINVAL;
     }
-    err = hook_clear_stale(ifindex, ifname);
-    if (err < 0) {
-        bpf_object__close(obj);
-        return err;
-    }
+    struct mtp_xdp_info info = {0};
+    snprintf(info.prog, sizeof info.prog, "%s", obj_base(obj_path));
+    uint32_t zero = 0;
+    bpf_map_update_elem(map_fd(obj, "mtp_info"), &zero, &info, BPF_ANY);
     /* Native mode where the driver has it (veth does), generic SKB mode otherwise. */
     const char *want = getenv("MTP_XDP_MODE");
     if (!want || !*want)
@@ -363,17 +545,62 @@ static int hook_get(struct hook **out, int ifindex, const char *ifname, const ch
             report("%s: cannot attach the XDP hook program: %s", ifname, strerror(-err));
         return err;
     }
-    struct port_hold *ports = calloc(65536, sizeof(*ports));
-    if (!ports) {
-        close(link);
-        bpf_object__close(obj);
-        return -ENOMEM;
+    h->obj = obj;
+    h->link_fd = link;
+    h->mode = mode;
+    h->xsks_fd = map_fd(obj, "mtp_xsks");
+    h->ports_fd = map_fd(obj, "mtp_ports");
+    h->stats_fd = map_fd(obj, "mtp_stats");
+    h->members_fd = map_fd(obj, "mtp_members");
+    h->rings_fd = map_fd(obj, "mtp_rings");
+    h->flows_fd = map_fd(obj, "mtp_flows");
+    h->info_fd = map_fd(obj, "mtp_info");
+    return 0;
+}
+
+/* The process's view of the interface's hook: attached by this process (the first member),
+ * or joined (another process attached it). Called with the group lock held. */
+static int hook_get(struct hook **out, int ifindex, const char *ifname, const char *obj_path)
+{
+    struct hook *h = NULL;
+    for (int i = 0; i < MAX_HOOKS; i++)
+        if (hooks[i].refs && hooks[i].ifindex == ifindex) {
+            if (strcmp(obj_base(hooks[i].obj_path), obj_base(obj_path)) != 0) {
+                report("%s is already steered for %s in this process (one program per "
+                       "interface)", ifname, hooks[i].obj_path);
+                return -EBUSY;
+            }
+            hooks[i].refs++;
+            *out = &hooks[i];
+            return 0;
+        }
+    for (int i = 0; i < MAX_HOOKS && !h; i++)
+        if (!hooks[i].refs)
+            h = &hooks[i];
+    if (!h) {
+        report("too many interfaces in one process (max %d)", MAX_HOOKS);
+        return -ENOSPC;
     }
-    *h = (struct hook){
-        .ifindex = ifindex, .refs = 1, .obj = obj, .link_fd = link, .mode = mode, .ports = ports,
-        .xsks_fd = map_fd(obj, "mtp_xsks"), .ports_fd = map_fd(obj, "mtp_ports"),
-        .stats_fd = map_fd(obj, "mtp_stats"),
-    };
+    *h = (struct hook){.ifindex = ifindex, .link_fd = -1, .xsks_fd = -1,
+                       .ports_fd = -1, .stats_fd = -1, .members_fd = -1, .rings_fd = -1,
+                       .flows_fd = -1, .info_fd = -1};
+    uint32_t prog_id = 0, link_id = 0;
+    int err = attached_live(ifindex, ifname, &prog_id, &link_id);
+    if (err > 0)
+        err = hook_join(h, prog_id, link_id, ifname, obj_path);
+    else if (err == 0)
+        err = hook_attach(h, ifindex, ifname, obj_path);
+    if (!err && !(h->ports = calloc(65536, sizeof(*h->ports))))
+        err = -ENOMEM;
+    if (err) {
+        if (h->link_fd >= 0)
+            close(h->link_fd);
+        hook_fds_close(h);
+        bpf_object__close(h->obj);
+        memset(h, 0, sizeof(*h));
+        return err;
+    }
+    h->refs = 1;
     snprintf(h->obj_path, sizeof(h->obj_path), "%s", obj_path);
     *out = h;
     return 0;
@@ -473,7 +700,7 @@ static int iface_lookup(const char *name, char out[IF_NAMESIZE], int *ifindex)
 }
 
 static void xdp_close(struct mtp_target *t);
-static void xdp_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
+static void port_release_locked(struct mtp_target *t, uint16_t port);
 
 /* Sets /proc/sys/net/ipv4/conf/<ifname>/<name> to 1 unless it is already. */
 static int conf_enable(const char *ifname, const char *name)
@@ -544,6 +771,10 @@ static int xsk_setup(struct mtp_target *t)
         scfg.bind_flags = XDP_USE_NEED_WAKEUP;
         err = xsk_socket__create(&t->xsk, t->ifname, t->queue, t->umem, &t->rx, &t->tx, &scfg);
     }
+    if (err == -EBUSY) { /* another process's socket has the queue: we join as a ring member */
+        t->xsk = NULL;
+        return err;
+    }
     if (err) {
         t->xsk = NULL;
         if (err == -EINVAL)
@@ -553,7 +784,8 @@ static int xsk_setup(struct mtp_target *t)
             report("%s: cannot create the AF_XDP socket: %s", t->ifname, strerror(-err));
         return perm_error(err, "creating the AF_XDP socket");
     }
-    err = xsk_socket__update_xskmap(t->xsk, t->hook->xsks_fd);
+    int xfd = xsk_socket__fd(t->xsk);
+    err = bpf_map_update_elem(t->hook->xsks_fd, &t->slot, &xfd, BPF_ANY) < 0 ? -errno : 0;
     if (err) {
         report("%s: cannot register the AF_XDP socket for queue %u: %s", t->ifname, t->queue,
                strerror(-err));
@@ -607,6 +839,235 @@ static int xdp_open(struct mtp_target **out, const struct mtp_target_config *cfg
     return err;
 }
 
+/* ------------------------------------------------------------------ members */
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks) and the state letter; 0: gone. */
+static uint64_t proc_start(pid_t pid, char *state)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p || p[1] != ' ')
+        return 0;
+    *state = p[2];
+    p += 2; /* field 3 */
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p ? strtoull(p, NULL, 10) : 0;
+}
+
+static int member_alive(const struct mtp_xdp_member *m)
+{
+    char state = '?';
+    uint64_t start = proc_start((pid_t)m->pid, &state);
+    return start && start == m->start && state != 'Z' && state != 'X';
+}
+
+static int group_del_slot(struct mtp_xdp_group *g, uint32_t slot)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->slot[i] == slot) {
+            g->slot[i] = g->slot[--g->n];
+            return 1;
+        }
+    return 0;
+}
+
+/* Takes member `slot` out of everything (its ports' groups, the maps). Lock held. */
+static void member_remove(struct hook *h, uint32_t slot)
+{
+    mtp_xdp_port_key key, next;
+    int first = 1;
+    while (bpf_map_get_next_key(h->ports_fd, first ? NULL : &key, &next) == 0) {
+        first = 0;
+        key = next;
+        struct mtp_xdp_group g;
+        if (bpf_map_lookup_elem(h->ports_fd, &key, &g) < 0 || !group_del_slot(&g, slot))
+            continue;
+        if (g.n)
+            bpf_map_update_elem(h->ports_fd, &key, &g, BPF_EXIST);
+        else
+            bpf_map_delete_elem(h->ports_fd, &key); /* the key walk continues from `key` */
+    }
+    struct mtp_xdp_member none = {0};
+    bpf_map_update_elem(h->members_fd, &slot, &none, BPF_ANY);
+    bpf_map_delete_elem(h->rings_fd, &slot);
+    bpf_map_delete_elem(h->xsks_fd, &slot);
+}
+
+/* Members whose process is gone (killed, crashed) lose their ports and slot: the hook stops
+ * steering to them, their pinned connections fall back to the port's group. Lock held. */
+static int reap_dead(struct hook *h)
+{
+    int reaped = 0;
+    for (uint32_t slot = 0; slot < MTP_XDP_MAX_MEMBERS; slot++) {
+        struct mtp_xdp_member m;
+        if (bpf_map_lookup_elem(h->members_fd, &slot, &m) < 0 || !m.gen ||
+            m.pid == (uint32_t)getpid() || member_alive(&m))
+            continue;
+        member_remove(h, slot);
+        reaped++;
+    }
+    return reaped;
+}
+
+/* Every ~250 ms of rx bursts, without waiting for the lock (the next time will do). */
+static void reap_maybe(struct mtp_target *t)
+{
+    if (++t->reap_tick < 1024)
+        return;
+    t->reap_tick = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (now - t->reap_ns < 250000000ull)
+        return;
+    t->reap_ns = now;
+    if (flock(t->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return;
+    reap_dead(t->hook);
+    group_unlock(t->lock_fd);
+}
+
+/* A free slot for this target, or a one-line error. Lock held. */
+static int slot_take(struct mtp_target *t)
+{
+    for (uint32_t slot = 0; slot < MTP_XDP_MAX_MEMBERS; slot++) {
+        struct mtp_xdp_member m;
+        if (bpf_map_lookup_elem(t->hook->members_fd, &slot, &m) < 0 || m.gen)
+            continue;
+        t->slot = slot;
+        uint32_t gen = 0;
+        while (!gen && getentropy(&gen, sizeof gen) == 0)
+            ;
+        t->gen = gen ? gen : 1;
+        return 0;
+    }
+    report("%s: %d mtp stacks already serve this interface (the most it takes): stop one, "
+           "or use another interface", t->ifname, MTP_XDP_MAX_MEMBERS);
+    return -ENOSPC;
+}
+
+static int member_publish(struct mtp_target *t)
+{
+    char state;
+    struct mtp_xdp_member m = {
+        .gen = t->gen, .kind = t->mkind, .queue = t->queue, .pid = (uint32_t)getpid(),
+        .start = proc_start(getpid(), &state),
+    };
+    if (bpf_map_update_elem(t->hook->members_fd, &t->slot, &m, BPF_ANY) < 0)
+        return -errno;
+    t->member = 1;
+    return 0;
+}
+
+/* ---- a ring-buffer member: rx from the BPF ring the hook fills, tx through AF_PACKET */
+
+#define LOCAL_FRAMES 2048u
+#define RING_MALLOC  (1ull << 62) /* rx handle of a frame longer than FRAME_SIZE: its pointer */
+#ifndef BPF_RINGBUF_BUSY_BIT
+#define BPF_RINGBUF_BUSY_BIT    (1u << 31)
+#define BPF_RINGBUF_DISCARD_BIT (1u << 30)
+#define BPF_RINGBUF_HDR_SZ      8
+#endif
+
+static int ring_setup(struct mtp_target *t)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    t->ring_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "mtp_ring", 0, 0, MTP_XDP_RING_BYTES, NULL);
+    if (t->ring_fd < 0)
+        return perm_error(-errno, "creating the receive ring");
+    t->ring_cons = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, t->ring_fd, 0);
+    t->ring_prod = mmap(NULL, (size_t)page + 2 * MTP_XDP_RING_BYTES, PROT_READ, MAP_SHARED,
+                        t->ring_fd, page);
+    if (t->ring_cons == MAP_FAILED || t->ring_prod == MAP_FAILED) {
+        int err = -errno;
+        report("%s: cannot map the receive ring: %s", t->ifname, strerror(-err));
+        return err;
+    }
+    t->pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: receives nothing */
+    if (t->pkt_fd < 0)
+        return perm_error(-errno, "creating the AF_PACKET socket");
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_ifindex = t->ifindex};
+    if (bind(t->pkt_fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+        report("%s: cannot bind the AF_PACKET socket: %s", t->ifname, strerror(errno));
+        return -errno;
+    }
+    t->local = malloc((size_t)LOCAL_FRAMES * FRAME_SIZE);
+    t->local_free = malloc(LOCAL_FRAMES * sizeof(uint32_t));
+    if (!t->local || !t->local_free)
+        return -ENOMEM;
+    for (uint32_t i = LOCAL_FRAMES; i-- > 0;)
+        t->local_free[t->n_local_free++] = i;
+    if (bpf_map_update_elem(t->hook->rings_fd, &t->slot, &t->ring_fd, BPF_ANY) < 0) {
+        int err = -errno;
+        report("%s: cannot register the receive ring: %s", t->ifname, strerror(-err));
+        return err;
+    }
+    t->mkind = MTP_XDP_MEMBER_RING;
+    return 0;
+}
+
+static void xsk_teardown(struct mtp_target *t)
+{
+    if (t->xsk)
+        xsk_socket__delete(t->xsk);
+    if (t->umem)
+        xsk_umem__delete(t->umem);
+    if (t->umem_area)
+        munmap(t->umem_area, (size_t)NUM_FRAMES * FRAME_SIZE);
+    t->xsk = NULL;
+    t->umem = NULL;
+    t->umem_area = NULL;
+    free(t->free_frames);
+    t->free_frames = NULL;
+}
+
+static void ring_teardown(struct mtp_target *t)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (t->ring_cons && t->ring_cons != MAP_FAILED)
+        munmap(t->ring_cons, (size_t)page);
+    if (t->ring_prod && t->ring_prod != MAP_FAILED)
+        munmap(t->ring_prod, (size_t)page + 2 * MTP_XDP_RING_BYTES);
+    t->ring_cons = t->ring_prod = NULL;
+    if (t->ring_fd >= 0)
+        close(t->ring_fd);
+    if (t->pkt_fd >= 0)
+        close(t->pkt_fd);
+    t->ring_fd = t->pkt_fd = -1;
+    free(t->local);
+    free(t->local_free);
+    t->local = NULL;
+    t->local_free = NULL;
+}
+
+/* The queue's AF_XDP socket if it is free, else a ring buffer (docs/MULTIPROC.md). */
+static int member_join(struct mtp_target *t)
+{
+    int err = slot_take(t);
+    if (err)
+        return err;
+    t->mkind = MTP_XDP_MEMBER_XSK;
+    err = xsk_setup(t);
+    if (err == -EBUSY) {
+        xsk_teardown(t);
+        err = ring_setup(t);
+    }
+    return err ? err : member_publish(t);
+}
+
 static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_config *cfg)
 {
     libbpf_set_print(lib_print);
@@ -625,7 +1086,7 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
     struct mtp_target *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    t->rtnl_fd = -1;
+    t->rtnl_fd = t->lock_fd = t->ring_fd = t->pkt_fd = -1;
     t->queue = cfg->queue;
     t->ip_proto = cfg->ip_proto;
     int err = iface_lookup(cfg->iface, t->ifname, &t->ifindex);
@@ -633,10 +1094,18 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
         t->kind = mtp__ifkind(t->ifname);
     if (!err && t->kind == MTP_LINK_LOOPBACK)
         err = loopback_setup(t->ifname);
+    if (!err && (t->lock_fd = lock_open(t->ifindex, t->ifname)) < 0)
+        err = t->lock_fd;
     if (!err)
+        err = group_lock(t->lock_fd);
+    if (!err) {
         err = hook_get(&t->hook, t->ifindex, t->ifname, obj_path);
-    if (!err)
-        err = xsk_setup(t);
+        if (!err)
+            reap_dead(t->hook);
+        if (!err)
+            err = member_join(t);
+        group_unlock(t->lock_fd);
+    }
     if (err) {
         xdp_close(t);
         return err;
@@ -649,19 +1118,56 @@ static void xdp_close(struct mtp_target *t)
 {
     if (!t)
         return;
-    for (int p = 0; t->hook && p < 65536; p++)
-        if (t->claimed[p / 64] >> (p % 64) & 1)
-            xdp_port_release(t, (uint8_t)t->ip_proto, (uint16_t)p);
-    if (t->xsk)
-        xsk_socket__delete(t->xsk);
-    if (t->umem)
-        xsk_umem__delete(t->umem);
-    if (t->umem_area)
-        munmap(t->umem_area, (size_t)NUM_FRAMES * FRAME_SIZE);
+    if (t->hook && t->lock_fd >= 0 && group_lock(t->lock_fd) == 0) {
+        for (int p = 0; p < 65536; p++)
+            if (t->claimed[p / 64] >> (p % 64) & 1)
+                port_release_locked(t, (uint16_t)p);
+        if (t->member)
+            member_remove(t->hook, t->slot);
+        else if (t->mkind == MTP_XDP_MEMBER_RING)
+            bpf_map_delete_elem(t->hook->rings_fd, &t->slot);
+        group_unlock(t->lock_fd);
+    }
+    xsk_teardown(t);
+    ring_teardown(t);
     hook_put(t->hook);
     if (t->rtnl_fd >= 0)
         close(t->rtnl_fd);
+    if (t->lock_fd >= 0)
+        close(t->lock_fd);
+    free(t->big);
+    free(t);
+}
+
+/* In a forked child: the parent's target is the parent's. Free this copy (memory, fds)
+ * without a map update, a port release or a socket shutdown the parent would notice. */
+static void xdp_abandon(struct mtp_target *t)
+{
+    if (!t)
+        return;
+    if (t->xsk)
+        close(xsk_socket__fd(t->xsk)); /* the child's reference only; libxdp's few bytes of
+                                          bookkeeping are left (deleting would touch maps) */
+    if (t->umem_area)
+        munmap(t->umem_area, (size_t)NUM_FRAMES * FRAME_SIZE);
     free(t->free_frames);
+    ring_teardown(t);
+    struct hook *h = t->hook;
+    for (int p = 0; h && p < 65536; p++)
+        if (t->claimed[p / 64] >> (p % 64) & 1 && --h->ports[p].refs == 0)
+            close(h->ports[p].fd);
+    if (h && --h->refs == 0) {
+        if (h->link_fd >= 0)
+            close(h->link_fd); /* the parent's link fd keeps the hook attached */
+        hook_fds_close(h);
+        free(h->ports);
+        bpf_object__close(h->obj); /* closes this process's fds of it, nothing more */
+        memset(h, 0, sizeof(*h));
+    }
+    if (t->rtnl_fd >= 0)
+        close(t->rtnl_fd);
+    if (t->lock_fd >= 0)
+        close(t->lock_fd);
     free(t->big);
     free(t);
 }
@@ -697,7 +1203,7 @@ static int big_gather(struct mtp_target *t, uint32_t idx, uint32_t first, uint32
     return 0;
 }
 
-static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
+static int xsk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     if (t->tx_in_flight)
         tx_reap(t);
@@ -742,7 +1248,7 @@ static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
     return got;
 }
 
-static void xdp_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
+static void xsk_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     for (int i = 0; i < n; i++)
         if (!(f[i].handle & BIG_HANDLE)) /* a reassembled packet's frames are free already */
@@ -750,7 +1256,7 @@ static void xdp_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
     fill_refill(t);
 }
 
-static int xdp_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
+static int xsk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     if (t->tx_in_flight)
         tx_reap(t);
@@ -769,7 +1275,7 @@ static int xdp_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
     return got;
 }
 
-static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
+static int xsk_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     uint32_t idx = 0;
     uint32_t room = xsk_prod_nb_free(&t->tx, (uint32_t)n);
@@ -793,9 +1299,122 @@ static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
     return (int)sent;
 }
 
+/* ---- a ring-buffer member's frames: copies in local buffers */
+
+static void local_push(struct mtp_target *t, uint64_t handle)
+{
+    if (handle & RING_MALLOC)
+        free((void *)(uintptr_t)(handle & ~RING_MALLOC));
+    else
+        t->local_free[t->n_local_free++] = (uint32_t)handle;
+}
+
+static int ring_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t *consp = t->ring_cons, *prodp = t->ring_prod;
+    const uint8_t *data = (const uint8_t *)t->ring_prod + page;
+    uint64_t cons = __atomic_load_n(consp, __ATOMIC_ACQUIRE);
+    uint64_t prod = __atomic_load_n(prodp, __ATOMIC_ACQUIRE);
+    int got = 0;
+    while (cons < prod && got < max) {
+        const uint32_t *hdr = (const uint32_t *)(data + (cons & (MTP_XDP_RING_BYTES - 1)));
+        uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+        if (len & BPF_RINGBUF_BUSY_BIT)
+            break; /* still being written */
+        uint32_t rec_len = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+        if (!(len & BPF_RINGBUF_DISCARD_BIT) && rec_len >= sizeof(struct mtp_xdp_ring_rec)) {
+            const struct mtp_xdp_ring_rec *rec =
+                (const void *)((const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ);
+            uint32_t plen = rec->len;
+            uint8_t *buf = NULL;
+            uint64_t handle = 0;
+            if (plen > rec_len - sizeof *rec) {
+                t->ring_dropped++;
+            } else if (plen <= FRAME_SIZE && t->n_local_free) {
+                handle = t->local_free[--t->n_local_free];
+                buf = t->local + handle * FRAME_SIZE;
+            } else if ((buf = malloc(plen ? plen : 1))) {
+                handle = RING_MALLOC | (uint64_t)(uintptr_t)buf;
+            } else {
+                t->ring_dropped++;
+            }
+            if (buf) {
+                memcpy(buf, rec + 1, plen);
+                f[got++] = (struct mtp_frame){.data = buf, .len = plen,
+                                              .cap = plen > FRAME_SIZE ? plen : FRAME_SIZE,
+                                              .handle = handle};
+            }
+        }
+        cons += (rec_len + BPF_RINGBUF_HDR_SZ + 7) & ~7u;
+        __atomic_store_n(consp, cons, __ATOMIC_RELEASE);
+    }
+    return got;
+}
+
+static int ring_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    int got = 0;
+    while (got < n && t->n_local_free) {
+        uint32_t i = t->local_free[--t->n_local_free];
+        f[got++] = (struct mtp_frame){.data = t->local + (size_t)i * FRAME_SIZE, .len = 0,
+                                      .cap = FRAME_SIZE, .handle = i};
+    }
+    return got;
+}
+
+static int ring_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    enum { BATCH = 64 };
+    int sent = 0;
+    for (int i = 0; i < n; i += BATCH) {
+        struct mmsghdr msgs[BATCH];
+        struct iovec iov[BATCH];
+        int k = n - i < BATCH ? n - i : BATCH;
+        for (int j = 0; j < k; j++) {
+            iov[j] = (struct iovec){.iov_base = f[i + j].data, .iov_len = f[i + j].len};
+            msgs[j] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[j], .msg_iovlen = 1}};
+        }
+        int r = sendmmsg(t->pkt_fd, msgs, (unsigned)k, MSG_DONTWAIT);
+        if (r > 0)
+            sent += r;
+    }
+    for (int i = 0; i < n; i++) /* sent (copied by the kernel) or dropped: ours again */
+        local_push(t, f[i].handle);
+    return sent;
+}
+
+/* ---- both kinds */
+
+static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
+{
+    reap_maybe(t);
+    return t->mkind == MTP_XDP_MEMBER_RING ? ring_rx_burst(t, f, max) : xsk_rx_burst(t, f, max);
+}
+
+static void xdp_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    if (t->mkind != MTP_XDP_MEMBER_RING) {
+        xsk_rx_release(t, f, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        local_push(t, f[i].handle);
+}
+
+static int xdp_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    return t->mkind == MTP_XDP_MEMBER_RING ? ring_tx_alloc(t, f, n) : xsk_tx_alloc(t, f, n);
+}
+
+static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
+{
+    return t->mkind == MTP_XDP_MEMBER_RING ? ring_tx_burst(t, f, n) : xsk_tx_burst(t, f, n);
+}
+
 static int xdp_wake_fd(struct mtp_target *t)
 {
-    return xsk_socket__fd(t->xsk);
+    return t->mkind == MTP_XDP_MEMBER_RING ? t->ring_fd : xsk_socket__fd(t->xsk);
 }
 
 /* ------------------------------------------------------------------ ports */
@@ -840,44 +1459,139 @@ static int placeholder_open(uint8_t ip_proto, uint16_t port)
     return fd;
 }
 
-static int xdp_port_claim(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+/* Adds this member to the port's group (a new group if none). 1: other members serve it
+ * too, 0: only us, <0: refused (an active open's port, or the group is full). Lock held. */
+static int group_add(struct mtp_target *t, uint16_t port, int excl)
+{
+    struct hook *h = t->hook;
+    mtp_xdp_port_key key = port;
+    struct mtp_xdp_group g;
+    memset(&g, 0, sizeof g);
+    int have = bpf_map_lookup_elem(h->ports_fd, &key, &g) == 0;
+    for (int i = 0; have && i < g.n;) { /* members gone since (their slot is free) */
+        struct mtp_xdp_member m;
+        uint32_t slot = g.slot[i];
+        if (bpf_map_lookup_elem(h->members_fd, &slot, &m) == 0 && m.gen)
+            i++;
+        else
+            g.slot[i] = g.slot[--g.n];
+    }
+    if (!have || !g.n) {
+        memset(&g, 0, sizeof g);
+        g.excl = (uint8_t)excl;
+    } else if (excl || g.excl) {
+        return -EADDRINUSE;
+    } else if (g.n >= MTP_XDP_GROUP_MAX) {
+        report("%s: port %u: %d stacks listen on it already (the most one port takes)",
+               t->ifname, port, MTP_XDP_GROUP_MAX);
+        return -EADDRINUSE;
+    }
+    g.slot[g.n++] = (uint8_t)t->slot;
+    if (bpf_map_update_elem(h->ports_fd, &key, &g, BPF_ANY) < 0)
+        return -errno;
+    return g.n > 1;
+}
+
+static void group_leave(struct mtp_target *t, uint16_t port)
+{
+    mtp_xdp_port_key key = port;
+    struct mtp_xdp_group g;
+    if (bpf_map_lookup_elem(t->hook->ports_fd, &key, &g) < 0 || !group_del_slot(&g, t->slot))
+        return;
+    if (g.n)
+        bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_EXIST);
+    else
+        bpf_map_delete_elem(t->hook->ports_fd, &key);
+}
+
+static int port_claim_mode(struct mtp_target *t, uint8_t ip_proto, uint16_t port, int excl)
 {
     if (!port)
         return -EINVAL;
     if (port_is_claimed(t, port))
         return -EADDRINUSE;
+    int err = group_lock(t->lock_fd);
+    if (err)
+        return err;
+    int shared = group_add(t, port, excl);
+    if (shared < 0) {
+        group_unlock(t->lock_fd);
+        return shared;
+    }
     struct port_hold *ph = &t->hook->ports[port];
     if (!ph->refs) {
         int fd = placeholder_open(ip_proto, port);
-        if (fd < 0)
-            return fd;
-        mtp_xdp_port_key key = port;
-        uint8_t one = 1;
-        if (bpf_map_update_elem(t->hook->ports_fd, &key, &one, BPF_ANY) < 0) {
-            int err = -errno;
-            close(fd);
+        if (fd == -EADDRINUSE && shared) /* the other members' placeholders hold it */
+            fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            err = fd == -1 ? -errno : fd;
+            group_leave(t, port);
+            group_unlock(t->lock_fd);
             return err;
         }
         ph->fd = fd;
     }
     ph->refs++;
     t->claimed[port / 64] |= 1ull << (port % 64);
+    group_unlock(t->lock_fd);
     return 0;
+}
+
+static int xdp_port_claim(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+{
+    return port_claim_mode(t, ip_proto, port, 0);
+}
+
+static int xdp_port_claim_excl(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+{
+    return port_claim_mode(t, ip_proto, port, 1);
+}
+
+/* Lock held. */
+static void port_release_locked(struct mtp_target *t, uint16_t port)
+{
+    if (!port_is_claimed(t, port))
+        return;
+    t->claimed[port / 64] &= ~(1ull << (port % 64));
+    group_leave(t, port);
+    struct port_hold *ph = &t->hook->ports[port];
+    if (--ph->refs)
+        return;
+    close(ph->fd);
+    ph->fd = -1;
 }
 
 static void xdp_port_release(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
 {
     (void)ip_proto;
-    if (!port_is_claimed(t, port))
+    if (!port_is_claimed(t, port) || group_lock(t->lock_fd) < 0)
         return;
-    t->claimed[port / 64] &= ~(1ull << (port % 64));
-    struct port_hold *ph = &t->hook->ports[port];
-    if (--ph->refs)
-        return;
-    mtp_xdp_port_key key = port;
-    bpf_map_delete_elem(t->hook->ports_fd, &key);
-    close(ph->fd);
-    ph->fd = -1;
+    port_release_locked(t, port);
+    group_unlock(t->lock_fd);
+}
+
+/* ---- connections pinned to this member */
+
+static int xdp_flow_claim(struct mtp_target *t, uint8_t ip_proto, uint16_t local_port,
+                          uint32_t remote_ip, uint16_t remote_port)
+{
+    (void)ip_proto;
+    struct mtp_xdp_flow f = {.remote_ip = remote_ip, .remote_port = remote_port,
+                             .local_port = local_port};
+    struct mtp_xdp_pin pin = {.slot = t->slot, .gen = t->gen};
+    return bpf_map_update_elem(t->hook->flows_fd, &f, &pin, BPF_ANY) < 0 ? -errno : 0;
+}
+
+static void xdp_flow_release(struct mtp_target *t, uint8_t ip_proto, uint16_t local_port,
+                             uint32_t remote_ip, uint16_t remote_port)
+{
+    (void)ip_proto;
+    struct mtp_xdp_flow f = {.remote_ip = remote_ip, .remote_port = remote_port,
+                             .local_port = local_port};
+    struct mtp_xdp_pin pin;
+    if (bpf_map_lookup_elem(t->hook->flows_fd, &f, &pin) == 0 && pin.slot == t->slot &&
+        pin.gen == t->gen)
+        bpf_map_delete_elem(t->hook->flows_fd, &f);
 }
 
 /* ------------------------------------------------------------------ rtnetlink */
@@ -1195,7 +1909,8 @@ const char *mtp_xdp_stat_name(enum mtp_xdp_stat s)
     static const char *const names[MTP_XDP_STAT_COUNT] = {
         [MTP_XDP_STAT_REDIRECTED] = "redirected", [MTP_XDP_STAT_MALFORMED] = "malformed",
         [MTP_XDP_STAT_NO_SOCKET] = "no_socket",   [MTP_XDP_STAT_FRAGMENT] = "fragment",
-        [MTP_XDP_STAT_PASSED] = "passed",
+        [MTP_XDP_STAT_PASSED] = "passed",         [MTP_XDP_STAT_RING] = "ring",
+        [MTP_XDP_STAT_RING_FULL] = "ring_full",
     };
     return (unsigned)s < MTP_XDP_STAT_COUNT ? names[s] : "?";
 }
@@ -1208,9 +1923,11 @@ const char *mtp_xdp_mode(struct mtp_target *t)
 static int xdp_describe(struct mtp_target *t, char *buf, size_t cap)
 {
     static const char *const kinds[] = { "wire", "veth", "loopback", "tap", "memif" };
-    return snprintf(buf, cap, "xdp on %s (%s) queue %u, hook in %s mode%s", t->ifname,
-                    (unsigned)t->kind < 5 ? kinds[t->kind] : "?", t->queue, t->hook->mode,
-                    t->sg ? ", multi-buffer" : "");
+    return snprintf(buf, cap, "xdp on %s (%s) queue %u, hook in %s mode%s, member %u (%s)",
+                    t->ifname, (unsigned)t->kind < 5 ? kinds[t->kind] : "?", t->queue,
+                    t->hook->mode, t->sg ? ", multi-buffer" : "", t->slot,
+                    t->mkind == MTP_XDP_MEMBER_RING ? "ring buffer: the queue's AF_XDP socket "
+                                                      "is another process's" : "AF_XDP socket");
 }
 
 /* The hook's counters, then the socket's (XDP_STATISTICS): packets the kernel could not
@@ -1227,11 +1944,12 @@ static int xdp_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
     struct xdp_statistics ks;
     socklen_t len = sizeof ks;
     memset(&ks, 0, sizeof ks);
-    if (getsockopt(xsk_socket__fd(t->xsk), SOL_XDP, XDP_STATISTICS, &ks, &len) < 0)
+    if (!t->xsk || getsockopt(xsk_socket__fd(t->xsk), SOL_XDP, XDP_STATISTICS, &ks, &len) < 0)
         memset(&ks, 0, sizeof ks);
     const struct mtp_target_stat more[] = {
         {"sock_rx_dropped", ks.rx_dropped}, {"sock_rx_ring_full", ks.rx_ring_full},
         {"sock_fill_empty", ks.rx_fill_ring_empty_descs}, {"rx_too_big", t->rx_too_big},
+        {"ring_dropped", t->ring_dropped},
     };
     for (size_t i = 0; i < sizeof more / sizeof more[0] && n < max; i++)
         out[n++] = more[i];
@@ -1251,6 +1969,10 @@ const struct mtp_target_ops mtp_target_xdp = {
     .wake_fd = xdp_wake_fd,
     .port_claim = xdp_port_claim,
     .port_release = xdp_port_release,
+    .port_claim_excl = xdp_port_claim_excl,
+    .flow_claim = xdp_flow_claim,
+    .flow_release = xdp_flow_release,
+    .abandon = xdp_abandon,
     .neigh_lookup = xdp_neigh_lookup,
     .describe = xdp_describe,
     .stats = xdp_stats,

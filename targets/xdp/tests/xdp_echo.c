@@ -249,6 +249,9 @@ static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq
     struct in_addr a = {htonl(li.ipv4)};
     printf("link: %s ip %s/%u mtu %u mode %s queues %d\n", argv[1], inet_ntoa(a),
            li.prefix_len, li.mtu, mtp_xdp_mode(t[0]), nq);
+    char desc[256];
+    ops->describe(t[0], desc, sizeof desc);
+    printf("target: %s\n", desc);
     if (check_claims(ops, t[0], port) || check_neigh(ops, t[0], argv[4], argv[5]))
         return 1;
     for (int q = 1; q < nq; q++) /* the other queues share the port */

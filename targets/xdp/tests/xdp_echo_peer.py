@@ -1,6 +1,8 @@
 """Kernel-side peer of the XDP echo test (runs in the other namespace).
 
-usage: xdp_echo_peer.py SERVER_IP ECHO_PORT KERNEL_UDP_PORT KERNEL_TCP_PORT
+usage: xdp_echo_peer.py SERVER_IP ECHO_PORT KERNEL_UDP_PORT KERNEL_TCP_PORT [MALFORMED_SRC_PORT]
+(the last: where the malformed datagram's answer would go, 40000; peers running at once
+need different ones)
 
 Checks, in order, and exits non-zero with one line on the first failure:
   1. datagrams of many sizes to ECHO_PORT come back byte-exact (served by AF_XDP);
@@ -12,6 +14,7 @@ then sends "QUIT" to ECHO_PORT.
 import os, random, socket, struct, subprocess, sys
 
 ip, port, kudp, ktcp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+mal_port = int(sys.argv[5]) if len(sys.argv) > 5 else 40000
 rng = random.Random(7)
 
 def die(msg):
@@ -85,10 +88,10 @@ print(f"peer: {total} datagrams in bursts of 256 echoed byte-exact")
 
 # malformed: UDP length field says 200 but only 12 bytes follow the header
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
-raw.sendto(struct.pack("!HHHH", 40000, port, 200, 0) + b"malformed!!!", (ip, 0))
+raw.sendto(struct.pack("!HHHH", mal_port, port, 200, 0) + b"malformed!!!", (ip, 0))
 raw.close()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 40000))
+s.bind(("0.0.0.0", mal_port))
 s.settimeout(0.5)
 try:
     s.recvfrom(2048)
