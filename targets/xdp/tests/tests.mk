@@ -14,21 +14,24 @@ $(XDPT_ECHO): targets/xdp/tests/xdp_echo.c $(XDP_SLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(XDP_SLIB) $(XDP_LDLIBS) -o $@
 
-.PHONY: test-xdp test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors test-xdp-multiproc
+.PHONY: test-xdp test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors test-multiproc
 test-xdp-echo: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/xdp/tests/xdp_echo.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp-crash: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/xdp/tests/xdp_crash.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp-multiqueue: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/xdp/tests/xdp_multiqueue.sh $(XDPT_ECHO) $(XDPT_HOOK)
-# several processes on one interface and queue (docs/MULTIPROC.md)
-test-xdp-multiproc: $(XDPT_ECHO) $(XDPT_HOOK) $(B)/bin/mtpcat $(XDP_BPF_OBJS)
+# several processes on one interface and queue (docs/MULTIPROC.md): its own suite
+test-multiproc: $(XDPT_ECHO) $(XDPT_HOOK) $(B)/bin/mtpcat $(XDP_BPF_OBJS) $(LIBMTP_SO) $(MTPSTAT)
 	timeout 120 bash targets/xdp/tests/xdp_multiproc.sh $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 200 bash targets/xdp/tests/xdp_multiproc_tcp.sh $(B)/bin/mtpcat
+	timeout 200 bash targets/xdp/tests/xdp_multiproc_redis.sh $(LIBMTP_SO) $(MTPSTAT)
+	timeout 120 bash targets/xdp/tests/xdp_multiproc_reuseport.sh $(LIBMTP_SO) $(MTPSTAT)
+TESTS += test-multiproc
 # mtpcat's configuration errors too (tools/mtpcat)
 XDPT_MTPCAT := $(B)/bin/mtpcat
 test-xdp-errors: $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
 	timeout 60 bash targets/xdp/tests/xdp_errors.sh $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
-test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors test-xdp-multiproc
+test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors
 TESTS += test-xdp
 

@@ -3,6 +3,8 @@
 #  veth (default offloads): two mtpcat listeners and an mtpcat client in namespace A, all
 #    three running together; kernel clients in B send to the listeners, the client sends to a
 #    kernel server in B: every byte stream byte-exact both ways.
+#  veth: kill -9 of the member holding the queue's AF_XDP socket in the middle of a transfer:
+#    the other member (a ring buffer) serves a new connection byte-exact.
 #  lo: two mtpcat listeners on 127.0.0.1; an mtpcat CLIENT (a third MTP process) talks to the
 #    first, a kernel client to the second: MTP to MTP on one interface, byte-exact.
 # usage: xdp_multiproc_tcp.sh MTPCAT [MB (4)]
@@ -47,6 +49,22 @@ for n in 1 2; do same "$tmp/up$n" "$tmp/l$n.out" "veth: kernel -> listener $n"; 
 same "$tmp/up3" "$tmp/k3.in" "veth: mtpcat client -> kernel"; same "$tmp/down3" "$tmp/c3.out" "veth: kernel -> mtpcat client"
 grep -l "ring buffer" "$tmp"/l1.err "$tmp"/l2.err "$tmp"/c3.err >/dev/null || fail "veth: no process ran as a ring-buffer member"
 echo "xdp_multiproc_tcp.sh: veth: 2 mtpcat listeners + 1 mtpcat client at once, $mb MB up / 300 kB down each, byte-exact"
+
+# ---- veth: kill -9 of a member in the middle of a transfer (it holds frames and a
+# connection): the other member's new connection works, byte-exact
+listener 1 7021 "$MX_DEV_A"; l1=$lpid
+listener 2 7022 "$MX_DEV_A"; l2=$lpid
+ip netns exec "$MX_NS_B" timeout 60 $py -c 'import socket, sys, time
+s = socket.create_connection((sys.argv[1], 7021), timeout=5); end = time.time() + 50
+while time.time() < end: s.sendall(bytes(65536))' "$MX_IP_A" >/dev/null 2>&1 & k1=$!  # sends until killed
+for _ in $(seq 200); do [ "$(stat -c %s "$tmp/l1.out" 2>/dev/null || echo 0)" -gt 1000000 ] && break; sleep 0.05; done
+[ "$(stat -c %s "$tmp/l1.out")" -gt 1000000 ] || fail "veth: the transfer to the first listener did not start"
+kill -9 $l1; wait $l1 2>/dev/null
+timeout 90 ip netns exec "$MX_NS_B" $py "$peers/kernel_tcp.py" connect "$MX_IP_A" 7022 "$tmp/up2" "$tmp/k2.in" >/dev/null || fail "veth: a new connection after kill -9 of the other member"
+wait $l2 || fail "veth: listener 2 exited non-zero after the other was killed"
+same "$tmp/up2" "$tmp/l2.out" "veth after kill -9: kernel -> listener 2"; same "$tmp/down2" "$tmp/k2.in" "veth after kill -9: listener 2 -> kernel"
+kill $k1 2>/dev/null; wait $k1 2>/dev/null
+echo "xdp_multiproc_tcp.sh: veth: kill -9 of a member mid-transfer (after $(stat -c %s "$tmp/l1.out") bytes); the other member's new connection byte-exact"
 
 # ---- lo
 rm -f "$tmp"/*.err "$tmp"/*.out "$tmp"/*.in
