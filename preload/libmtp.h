@@ -195,6 +195,7 @@ static inline struct mtp_fdobj *lm_obj(int fd)
 
 int lm_stat_open(void);          /* the listening unix socket, or a negative errno */
 void lm_stat_serve(void);        /* answer waiting readers (helper thread) */
+void lm_stat_forget(void);       /* a forked child: the socket and its file are the parent's */
 
 /* ---------------------------------------------------------------- sockets (libmtp_sock.c) */
 

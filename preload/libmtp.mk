@@ -44,7 +44,13 @@ $(LM_ECHO): preload/tests/lm_echo.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -lpthread -o $@
 
-.PHONY: test-libmtp test-libmtp-unit test-libmtp-netns test-libmtp-apps
+# lm_fork: fork() under libmtp.so (test_fork.sh): forking servers, daemons, redis BGSAVE.
+LM_FORK := $(B)/tests/preload/lm_fork
+$(LM_FORK): preload/tests/lm_fork.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@
+
+.PHONY: test-libmtp test-libmtp-unit test-libmtp-netns test-libmtp-apps test-fork
 test-libmtp-unit: $(LIBMTP_UNIT)
 	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
 # configuration errors, exported symbols, lm_echo both ways, redis and nginx: about 40 s
@@ -52,6 +58,11 @@ test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bin/mtpstat
 	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO) $(B)/bin/mtpstat
 test-libmtp: test-libmtp-unit test-libmtp-netns
 TESTS += test-libmtp
+# children that close inherited sockets and exit, daemon() and double fork, redis BGSAVE under
+# redis-benchmark: about 40 s
+test-fork: $(LIBMTP_SO) $(LM_FORK) $(B)/bpf/tcp.bpf.o
+	timeout 200 bash preload/tests/test_fork.sh $(LIBMTP_SO) $(LM_FORK)
+TESTS += test-fork
 
 # build/lib/libmtp_dpdk.so: the DPDK target for libmtp.so, loaded (dlopen) only when
 # MTP_TARGET=dpdk and the stack first starts, so other applications never load DPDK.

@@ -51,6 +51,8 @@ struct lm_sleeper {
     struct lm_sleeper *next;
 };
 static __thread struct lm_sleeper me = {.efd = -1};
+static __thread bool woke_by_fd;        /* see wake_fd_usable */
+static __thread unsigned idle_fd_wakes;
 
 /* ---------------------------------------------------------------- messages */
 
@@ -289,25 +291,87 @@ static void pick_rest(struct lm_config *c)
         die("%s", msg);
 }
 
-/* A child of fork() is a plain kernel process for now: the stack (its rings, its helper
- * thread) stays with the parent, the child's copies of MTP sockets are their kernel
- * placeholders (a listener's kernel half still accepts). Several processes sharing one
- * interface is issue 15's. */
-static void child_after_fork(void)
+/* ---------------------------------------------------------------- fork */
+
+/* fork() copies the process with one thread. The forking thread holds the lock across the
+ * fork (fork_prepare), so the child's copy of the fd table and the stack is the consistent
+ * state between two stack operations, never one half done by another thread.
+ *
+ * The child then has no helper thread and no sleepers; fds of the parent's own machinery
+ * (the helper's eventfd, the forking thread's sleeper eventfd, mtpstat's socket) are copies
+ * of the parent's kernel objects: the child closes its copies and makes its own on first use,
+ * so a wake-up meant for the parent never lands in the child (nor the reverse).
+ *
+ * A parent that never started the stack (daemon() and double fork before first use, a
+ * process that forks its workers before it opens a socket) leaves a child that is a full
+ * MTP process: its sockets start its own stack on first use. A parent that started the stack
+ * keeps it: the stack's state, its rings and its sockets are the parent's, and the child
+ * forgets its copy without touching any of it (no frame, no FIN, no RST, no port released;
+ * its exit runs no linger). Its copies of MTP sockets are their kernel placeholders (an
+ * inherited listener's kernel half still accepts connections from other interfaces), and
+ * the child is a plain kernel process: the interface is its parent's. */
+static __thread bool fork_locked;
+
+static void fork_prepare(void)
 {
-    g_lm.configured = false;
+    if (lm_inside) /* fork() from inside libmtp (a handler on this thread): already held */
+        return;
+    pthread_mutex_lock(&g_lm.lock);
+    fork_locked = true;
+}
+
+static void fork_parent(void)
+{
+    if (!fork_locked)
+        return;
+    fork_locked = false;
+    pthread_mutex_unlock(&g_lm.lock);
+}
+
+static void close_copy(int *fd)
+{
+    if (*fd >= 0)
+        lm_real.close(*fd);
+    *fd = -1;
+}
+
+/* The child forgets the parent's stack: its memory is a private copy the child never reads
+ * again (freeing it would run the target's close on shared rings and sockets). */
+static void forget_parent_stack(void)
+{
     g_lm.stack = NULL;
     g_lm.ss = NULL;
+    g_lm.target = NULL;
+    g_lm.wake_fd = -1;
+    g_lm.n_absorb = 0;
+    g_lm.stat_fd = -1;
+    lm_stat_forget();
+    mtp_fdtab_init(&g_lm.fds); /* the copies of MTP sockets and epoll sets: kernel fds now */
+    g_lm.configured = false;
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&g_lm.lock, NULL);
+    if (lm_inside)
+        pthread_mutex_lock(&g_lm.lock); /* as the forking thread held it */
+    fork_locked = false;
     g_lm.sleepers = NULL;
     g_lm.n_sleepers = 0;
-    pthread_mutex_init(&g_lm.lock, NULL);
-    lm_inside = 0;
+    g_lm.helper_parked = false;
+    g_lm.kick = false;
+    close_copy(&g_lm.helper_efd);
+    close_copy(&me.efd);
+    woke_by_fd = false;
+    idle_fd_wakes = 0;
+    if (g_lm.stack)
+        forget_parent_stack();
 }
 
 __attribute__((constructor)) static void lm_init(void)
 {
     resolve_libc();
-    pthread_atfork(NULL, NULL, child_after_fork);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     mtp_fdtab_init(&g_lm.fds);
     pick_proto(&g_lm.cfg);
     pick_target(&g_lm.cfg);
@@ -453,8 +517,6 @@ void lm_progress(void)
  * take yet) must not make sleepers spin. Until the stack handles something again, they look
  * every millisecond instead of waiting on the fd. */
 #define STUCK_WAKES 4
-static __thread bool woke_by_fd;
-static __thread unsigned idle_fd_wakes;
 
 /* Once per sleep, after the stack ran: may this thread wait on the wake fd? */
 static bool wake_fd_usable(void)

@@ -76,7 +76,8 @@ static const struct {
     STAT(instructions), STAT(instr_overflow), STAT(event_overflow), STAT(pool_exhausted),
     STAT(timers_fired), STAT(blueprints), STAT(blueprints_coalesced), STAT(assert_failures),
     STAT(instr_failed), STAT(instr_discarded), STAT(drop_rx_window), STAT(drop_data_ref),
-    STAT(tx_super_frames), STAT(tx_super_pkts),
+    STAT(tx_super_frames), STAT(tx_super_pkts), STAT(handoff_exports), STAT(handoff_imports),
+    STAT(handoff_bps_dropped),
 };
 
 static void dump_sock(struct buf *b, struct mtp_sock *sk)
@@ -135,6 +136,14 @@ static void unlink_stat(void)
 {
     if (stat_path[0])
         unlink(stat_path);
+}
+
+void lm_stat_forget(void)
+{
+    if (stat_fd >= 0)
+        close(stat_fd);
+    stat_fd = -1;
+    stat_path[0] = 0; /* the parent's file: a forked child's exit must not remove it */
 }
 
 int lm_stat_open(void)

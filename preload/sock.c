@@ -515,3 +515,96 @@ struct mtp_sock *mtp_socks_next(struct mtp_socks *ss, struct mtp_sock *prev, uin
 }
 
 int mtp_sock_released(const struct mtp_sock *sk) { return sk->released; }
+
+/* ------------------------------------------------------------ hand-off */
+
+#define SOCK_IMG_MAGIC 0x4d545053u /* "MTPS" */
+
+struct sock_img {
+    uint32_t magic;
+    uint16_t ctx_type;
+    uint16_t lport, rport;
+    uint8_t connected, peer_closed, wr_shut;
+    uint8_t pad;
+    uint32_t lip, rip;
+    int32_t err;
+    uint32_t pad2;
+    struct mtp_key key;
+    uint64_t ctx_len;          /* the context's image follows */
+};
+
+int mtp_sock_export(struct mtp_sock *sk, uint64_t now_ns, void **img, size_t *len)
+{
+    if (sk->listener || sk->gone || sk->proto_state)
+        return -EOPNOTSUPP;
+    void *ctx;
+    size_t clen;
+    int rc = mtp_stack_ctx_export(sk->ss->stack, sk->ctx_type, &sk->key, now_ns, &ctx, &clen);
+    if (rc < 0)
+        return rc;
+    struct sock_img h = {.magic = SOCK_IMG_MAGIC, .ctx_type = sk->ctx_type, .lport = sk->lport,
+                         .rport = sk->rport, .connected = sk->connected,
+                         .peer_closed = sk->peer_closed, .wr_shut = sk->wr_shut, .lip = sk->lip,
+                         .rip = sk->rip, .err = sk->err, .key = sk->key, .ctx_len = clen};
+    uint8_t *buf = malloc(sizeof h + clen);
+    if (!buf) {
+        free(ctx);
+        return -ENOMEM;
+    }
+    memcpy(buf, &h, sizeof h);
+    memcpy(buf + sizeof h, ctx, clen);
+    free(ctx);
+    *img = buf;
+    *len = sizeof h + clen;
+    return 0;
+}
+
+void mtp_sock_detach(struct mtp_sock *sk)
+{
+    mtp_stack_ctx_drop(sk->ss->stack, sk->ctx_type, &sk->key);
+    mtp__sock_free(sk);
+}
+
+struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t len,
+                                 uint64_t now_ns, int *err)
+{
+    struct sock_img h;
+    if (!img || len < sizeof h) {
+        *err = -EBADMSG;
+        return NULL;
+    }
+    memcpy(&h, img, sizeof h);
+    if (h.magic != SOCK_IMG_MAGIC || h.ctx_len != len - sizeof h || !h.lport) {
+        *err = -EBADMSG;
+        return NULL;
+    }
+    bool claimed = false;
+    if (ss->port_users[h.lport] == 0) {
+        int r = mtp_stack_port_claim(ss->stack, h.lport);
+        if (r < 0) {
+            *err = r;
+            return NULL;
+        }
+        claimed = true;
+    }
+    int rc = mtp_stack_ctx_import(ss->stack, (const uint8_t *)img + sizeof h, h.ctx_len, now_ns);
+    struct mtp_sock *sk = rc < 0 ? NULL : mtp__sock_new(ss, h.ctx_type, &h.key, false);
+    if (!sk) {
+        if (rc >= 0)
+            mtp_stack_ctx_drop(ss->stack, h.ctx_type, &h.key);
+        if (claimed)
+            mtp_stack_port_release(ss->stack, h.lport);
+        *err = rc < 0 ? rc : -ENOMEM;
+        return NULL;
+    }
+    sk->lip = h.lip;
+    sk->rip = h.rip;
+    sk->lport = h.lport;
+    sk->rport = h.rport;
+    sk->connected = h.connected;
+    sk->peer_closed = h.peer_closed;
+    sk->wr_shut = h.wr_shut;
+    sk->err = h.err;
+    mtp__sock_port_ref(sk);
+    return sk;
+}

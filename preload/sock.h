@@ -128,6 +128,20 @@ void mtp_sock_peer(const struct mtp_sock *sk, uint32_t *ip, uint16_t *port);
 /* The layer this socket belongs to. */
 struct mtp_socks *mtp_sock_layer(const struct mtp_sock *sk);
 
+/* Hand-off: a connection moves to another layer of the same protocol on this host (another
+ * process's stack: a forked child that serves what its parent accepted; a replaced stack).
+ * export writes its image (the socket's state and its protocol context: unread and unsent
+ * bytes, timers; mtp_stack_ctx_export) to a malloc'd buffer; the socket stays as it was.
+ * detach ends the socket here without a word to the peer (no FIN, no RST: it goes on
+ * elsewhere) and frees it. import makes the connection a socket of `ss` again, its local
+ * port claimed there. Connections only (-EOPNOTSUPP for a listener, a connection already
+ * gone, or a protocol whose shim keeps state of its own); import: -EBADMSG for a bad image,
+ * or what the stack says (-EEXIST, -EINVAL: another program). */
+int mtp_sock_export(struct mtp_sock *sk, uint64_t now_ns, void **img, size_t *len);
+void mtp_sock_detach(struct mtp_sock *sk);
+struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t len,
+                                 uint64_t now_ns, int *err);
+
 /* One pointer for the socket's owner (the LD_PRELOAD library keeps its fd object here). */
 void mtp_sock_set_user(struct mtp_sock *sk, void *user);
 void *mtp_sock_user(const struct mtp_sock *sk);

@@ -776,6 +776,28 @@ int64_t mtp_stack_tx_space(struct mtp_stack *s, uint16_t ctx_type, const struct 
     return mtp_engine_tx_space(s->eng, ctx_type, key, uid);
 }
 
+int mtp_stack_ctx_export(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key,
+                         uint64_t now_ns, void **img, size_t *len)
+{
+    s->now = now_ns;
+    tx_drain(s);
+    batch_flush(s);
+    if (s->pcap)
+        mtp__pcap_flush(s->pcap);
+    return mtp_engine_ctx_export(s->eng, ctx_type, key, img, len);
+}
+
+int mtp_stack_ctx_drop(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key)
+{
+    return mtp_engine_ctx_drop(s->eng, ctx_type, key);
+}
+
+int mtp_stack_ctx_import(struct mtp_stack *s, const void *img, size_t len, uint64_t now_ns)
+{
+    s->now = now_ns;
+    return mtp_engine_ctx_import(s->eng, img, len);
+}
+
 uint32_t mtp_stack_ipv4(const struct mtp_stack *s) { return s->ip; }
 
 static int port_used(const struct mtp_stack *s, uint16_t p)

@@ -1,5 +1,6 @@
 /* Stacks over the simulated wire: ICMP echo, every malformed frame counted, a byte-exact
- * transfer through loss, duplication, reordering, delay and corruption, determinism. */
+ * transfer through loss, duplication, reordering, delay and corruption, determinism; both
+ * hosts' stacks replaced mid-transfer by stacks that import their connection. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -397,10 +398,9 @@ struct xfer {
     size_t total, sent, got;
 };
 
-/* The applications: A writes while there is room, B reads what is ready. */
-static int xfer_pump(void *arg)
+/* A's application writes while there is room. */
+static void xfer_pump_send_only(struct xfer *x)
 {
-    struct xfer *x = arg;
     uint64_t now = mtp_sim_now(x->n->w);
     if (x->sent < x->total) {
         int64_t space = mtp_stack_tx_space(x->n->s[0], 0, &x->ka, 0);
@@ -412,6 +412,14 @@ static int xfer_pump(void *arg)
             x->sent += len;
         }
     }
+}
+
+/* The applications: A writes while there is room, B reads what is ready. */
+static int xfer_pump(void *arg)
+{
+    struct xfer *x = arg;
+    uint64_t now = mtp_sim_now(x->n->w);
+    xfer_pump_send_only(x);
     int64_t ready = mtp_stack_rx_ready(x->n->s[1], 0, &x->kb, 0);
     if (ready > 0) {
         cr_assert((size_t)ready <= x->total - x->got, "more bytes than were sent");
@@ -511,6 +519,88 @@ Test(stack_sim, faulty_transfer_is_byte_exact_and_deterministic)
     other.seed = 9;
     struct xfer_result r3 = transfer(&other, 300000);
     cr_assert_neq(r1.trace, r3.trace, "another seed, another run");
+}
+
+/* ------------------------------------------------------------ hand-off */
+
+/* Host i's stack is replaced by a new one (another seed, as another process's would be)
+ * that imports its connection: what the old one had received and not delivered, what it
+ * had sent and not seen acknowledged, its timer, all go on in the new one. */
+static struct mtp_stack *replace_stack(struct net *n, int i, const struct mtp_key *k,
+                                       uint16_t lport, uint64_t seed)
+{
+    void *img;
+    size_t len;
+    uint64_t now = mtp_sim_now(n->w);
+    cr_assert_eq(mtp_stack_ctx_export(n->s[i], 0, k, now, &img, &len), 0);
+    cr_assert_eq(mtp_stack_ctx_drop(n->s[i], 0, k), 0);
+    mtp_stack_free(n->s[i]);
+    struct mtp_stack_config c = { .prog = &sp_program, .ops = stack_ops, .target = n->t[i],
+                                  .seed = seed };
+    int err = 0;
+    n->s[i] = mtp_stack_new(&c, &err);
+    cr_assert_not_null(n->s[i], "mtp_stack_new: %d", err);
+    cr_assert_eq(mtp_stack_port_claim(n->s[i], lport), lport);
+    cr_assert_eq(mtp_stack_ctx_import(n->s[i], img, len, now), 0);
+    free(img);
+    return n->s[i];
+}
+
+struct handoff_xfer {
+    struct xfer x;
+    size_t stop_at;      /* phase 1: until B has delivered this much */
+};
+
+static int until_third(void *arg)
+{
+    struct handoff_xfer *h = arg;
+    xfer_pump(&h->x);
+    return h->x.got >= h->stop_at;
+}
+
+/* B's application stops reading: bytes pile up in B's stack, unread. */
+static int until_unread(void *arg)
+{
+    struct handoff_xfer *h = arg;
+    xfer_pump_send_only(&h->x);
+    return mtp_stack_rx_ready(h->x.n->s[1], 0, &h->x.kb, 0) >= 60000;
+}
+
+Test(stack_sim, stacks_replaced_mid_transfer_import_their_connections)
+{
+    struct mtp_sim_config c = faulty;
+    c.seed = 21;
+    struct net n;
+    net_up(&n, &c, NULL);
+    size_t total = 400000;
+    uint8_t *src = malloc(total), *dst = calloc(1, total);
+    cr_assert(src && dst);
+    for (size_t i = 0; i < total; i++)
+        src[i] = (uint8_t)(i * 31 + i / 977);
+    open_flow(&n, 0, IP_B, 1000, 2000);
+    open_flow(&n, 1, IP_A, 2000, 1000);
+    struct handoff_xfer h = { .x = { .n = &n, .ka = sp_key(IP_B, 1000, 2000),
+                                     .kb = sp_key(IP_A, 2000, 1000), .src = src, .dst = dst,
+                                     .total = total },
+                              .stop_at = total / 3 };
+    cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, until_third, &h, 60 * SEC), 0);
+    /* the sender's stack goes, with bytes in flight */
+    cr_assert_lt(h.x.got, h.x.sent, "bytes in flight at the hand-off");
+    replace_stack(&n, 0, &h.x.ka, 1000, 777);
+    cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, until_unread, &h, 60 * SEC), 0);
+    /* the receiver's stack goes, holding bytes its application has not read */
+    int64_t unread = mtp_stack_rx_ready(n.s[1], 0, &h.x.kb, 0);
+    replace_stack(&n, 1, &h.x.kb, 2000, 778);
+    cr_assert_eq(mtp_stack_rx_ready(n.s[1], 0, &h.x.kb, 0), unread, "unread bytes moved");
+    int rc = mtp_sim_run_until(n.w, n.s, 2, xfer_pump, &h.x, 120 * SEC);
+    cr_assert_eq(rc, 0, "transfer stalled at %zu of %zu bytes", h.x.got, total);
+    cr_assert_eq(memcmp(src, dst, total), 0, "received bytes differ from the sent ones");
+    cr_expect_eq(st(&n, 0)->handoff_imports, 1);
+    cr_expect_eq(st(&n, 1)->handoff_imports, 1);
+    cr_expect_gt(mtp_sim_stats(n.w)->lost, 0, "under loss");
+    free(src);
+    free(dst);
+    net_down(&n);
 }
 
 Test(stack_sim, ports)

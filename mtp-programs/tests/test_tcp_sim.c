@@ -184,6 +184,89 @@ static void transfer(const struct mtp_sim_config *cfg, uint64_t bytes, uint64_t 
 
 #define MB (1024ull * 1024ull)
 
+/* ------------------------------------------------------------------ hand-off */
+
+/* Host h's stack and socket layer are replaced by new ones (another seed, as another
+ * process's would be) that import connection *sk: the old layer goes silently (no FIN, no
+ * RST), the connection goes on in the new one. */
+static void host_replace(struct rig *r, struct host *h, struct mtp_sock **sk, uint64_t seed)
+{
+    void *img;
+    size_t len;
+    cr_assert_eq(mtp_sock_export(*sk, now(r), &img, &len), 0);
+    mtp_sock_detach(*sk);
+    mtp_socks_free(h->ss); /* (the listener, if any, goes with it, silently too) */
+    stack_healthy(h->st);
+    mtp_stack_free(h->st);
+    const struct mtp_sock_proto *p = mtp_sock_proto_find("tcp");
+    struct mtp_stack_config cfg = {
+        .prog = mtp_sock_proto_program(p), .ops = &mtp_target_sim, .target = h->t,
+        .seed = seed, .tx_unit_bytes = 256 * 1024, .rx_unit_bytes = 256 * 1024};
+    int err = 0;
+    h->st = mtp_stack_new(&cfg, &err);
+    cr_assert_not_null(h->st, "mtp_stack_new: %d", err);
+    h->ss = mtp_socks_new(h->st, p, &err);
+    cr_assert_not_null(h->ss);
+    r->stacks[0] = r->a.st;
+    r->stacks[1] = r->b.st;
+    *sk = mtp_sock_import(h->ss, img, len, now(r), &err);
+    cr_assert_not_null(*sk, "import: %d", err);
+    free(img);
+}
+
+struct handoff_flow {
+    struct flow *f;
+    uint64_t until;
+};
+
+static int flow_until(void *arg)
+{
+    struct handoff_flow *h = arg;
+    flow_step(h->f);
+    return h->f->rcvd >= h->until;
+}
+
+Test(sim_transfer, both_ends_handed_to_new_stacks_mid_transfer_with_loss)
+{
+    struct mtp_sim_config c = {.seed = 31, .delay_ns = 50 * US, .jitter_ns = 20 * US,
+                               .loss_ppm = 10000, .reorder_ppm = 5000};
+    struct rig r;
+    rig_up(&r, &c, 256 * 1024);
+    struct flow *f = calloc(1, sizeof *f);
+    f->r = &r;
+    f->total = 8 * MB;
+    int err = 0;
+    f->listener = mtp_sock_listen(r.b.ss, PORT, 16, now(&r), &err);
+    f->client = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    cr_assert(f->listener && f->client);
+    struct handoff_flow h = {.f = f, .until = f->total / 3};
+    cr_assert_eq(mtp_sim_run_until(r.w, r.stacks, 2, flow_until, &h, now(&r) + 600 * S), 0);
+    /* the receiver: bytes in flight towards it, maybe out of order, maybe unread */
+    cr_assert_lt(f->rcvd, f->sent);
+    host_replace(&r, &r.b, &f->server, 1001);
+    f->listener = NULL;
+    h.until = 2 * f->total / 3;
+    cr_assert_eq(mtp_sim_run_until(r.w, r.stacks, 2, flow_until, &h, now(&r) + 600 * S), 0);
+    /* the sender: bytes written and not yet acknowledged */
+    struct mtp_sock_info in;
+    cr_assert_eq(mtp_sock_info(f->client, &in), 0);
+    cr_assert_gt(in.tx_queued, 0u);
+    host_replace(&r, &r.a, &f->client, 1002);
+    /* to the end, and the closing handshake, in the new stacks */
+    int rc = mtp_sim_run_until(r.w, r.stacks, 2, flow_step, f, now(&r) + 600 * S);
+    cr_assert_eq(rc, 0, "stalled at %.3f s: sent %lu, received %lu", now(&r) / 1e9,
+                 (unsigned long)f->sent, (unsigned long)f->rcvd);
+    cr_assert_eq(f->rcvd, f->total);
+    cr_assert_eq(f->mismatches, 0u, "byte-exact");
+    cr_assert_gt(mtp_sim_stats(r.w)->lost, 0u);
+    cr_assert_eq(mtp_stack_stats(r.a.st)->handoff_imports, 1u);
+    cr_assert_eq(mtp_stack_stats(r.b.st)->handoff_imports, 1u);
+    mtp_sock_close(f->client, now(&r));
+    free(f);
+    rig_down(&r);
+}
+
+
 TestSuite(sim_transfer, .timeout = 300);
 
 Test(sim_transfer, clean_wire)
@@ -830,4 +913,22 @@ Test(sim_sock, simultaneous_open_without_listeners)
     cr_assert_eq(mtp_stack_stats(r.a.st)->drop_no_ctx + mtp_stack_stats(r.b.st)->drop_no_ctx,
                  0u);
     rig_down(&r);
+}
+
+Test(sim_sock, a_handed_off_image_is_checked)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 8, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    void *img;
+    size_t len;
+    int err = 0;
+    cr_assert_eq(mtp_sock_export(p.listener, now(&p.r), &img, &len), -EOPNOTSUPP);
+    cr_assert_eq(mtp_sock_export(p.server, now(&p.r), &img, &len), 0);
+    cr_assert_null(mtp_sock_import(p.r.b.ss, img, len - 1, now(&p.r), &err));
+    cr_assert_eq(err, -EBADMSG);
+    cr_assert_null(mtp_sock_import(p.r.b.ss, img, len, now(&p.r), &err), "its own copy exists");
+    cr_assert_eq(err, -EEXIST);
+    free(img);
+    pair_down(&p);
 }

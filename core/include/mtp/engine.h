@@ -7,6 +7,7 @@
 #ifndef MTP_ENGINE_H
 #define MTP_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "mtp/program.h"
 
@@ -50,6 +51,9 @@ struct mtp_stats {
     uint64_t rx_csum_partial, drop_csum_partial, drop_no_route;
     /* received IPv4 packets longer than the MTU (a GSO/GRO super-frame from the kernel) */
     uint64_t rx_super_frames;
+    /* hand-off (below): instances exported and imported; pending packets an export's drop
+     * discarded (a loss the protocol recovers from) */
+    uint64_t handoff_exports, handoff_imports, handoff_bps_dropped;
 };
 
 struct mtp_engine;
@@ -118,5 +122,25 @@ int64_t mtp_engine_rx_ready(struct mtp_engine *e, uint16_t ctx_type, const struc
 int64_t mtp_engine_tx_space(struct mtp_engine *e, uint16_t ctx_type, const struct mtp_key *key,
                             uint64_t uid);
 const struct mtp_stats *mtp_engine_stats(const struct mtp_engine *e);
+
+/* Hand-off: one context instance's complete state moves to another engine running the same
+ * program on the same host (another process's stack, a replacement stack), so that it goes
+ * on there with no byte lost or repeated. Protocol-free (core/src/handoff.c).
+ *
+ * export writes the image of instance `key` of `ctx_type` to a malloc'd buffer (*img, *len;
+ * free() it): the program's context struct, its data units with their bytes (received and
+ * unread, received out of order, written and not yet retired), its timers' deadlines
+ * (absolute, CLOCK_MONOTONIC ns: both engines must share the clock) and its rank in each
+ * scheduler queue. Its pending packets are not in the image. The instance stays.
+ * drop removes the instance silently: no chain runs, no packet leaves, no notification; its
+ * pending packets are discarded (handoff_bps_dropped), as if lost on the wire.
+ * import creates the instance an image describes; no notification. MTP_EEXIST: the key
+ * exists; MTP_EINVAL: another program, scheduler or unit size; MTP_EBADMSG: a malformed or
+ * truncated image (nothing is created). Global contexts are never handed off (MTP_ENOENT).
+ * None may be called from inside a notification (MTP_EBUSY). */
+int mtp_engine_ctx_export(struct mtp_engine *e, uint16_t ctx_type, const struct mtp_key *key,
+                          void **img, size_t *len);
+int mtp_engine_ctx_drop(struct mtp_engine *e, uint16_t ctx_type, const struct mtp_key *key);
+int mtp_engine_ctx_import(struct mtp_engine *e, const void *img, size_t len);
 
 #endif

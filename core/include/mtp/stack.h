@@ -86,6 +86,15 @@ uint32_t mtp_stack_ipv4(const struct mtp_stack *s);
 int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port);   /* 0: pick an ephemeral one */
 void mtp_stack_port_release(struct mtp_stack *s, uint16_t port);
 
+/* Hand-off of one context instance between stacks (mtp_engine_ctx_export and friends in
+ * mtp/engine.h): export first sends the packets the stack has ready (what is still pending
+ * when the caller drops the instance is lost like a packet on the wire), then writes the
+ * image. Ports and steering (mtp_stack_port_claim, the target's flow_claim) are the caller's. */
+int mtp_stack_ctx_export(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key,
+                         uint64_t now_ns, void **img, size_t *len);
+int mtp_stack_ctx_drop(struct mtp_stack *s, uint16_t ctx_type, const struct mtp_key *key);
+int mtp_stack_ctx_import(struct mtp_stack *s, const void *img, size_t len, uint64_t now_ns);
+
 /* The engine's counters (mtp/engine.h) plus the network layers' (frames, ARP, ICMP, drops). */
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s);
 

@@ -1,0 +1,248 @@
+/*
+ * lm_fork.c — fork() under libmtp.so (run by test_fork.sh; a plain program: it runs on the
+ * kernel and under libmtp.so alike).
+ *
+ *   lm_fork daemon PORT 1|2 PIDFILE   daemon() (1) or fork, setsid, fork (2) before any socket,
+ *                                     then an echo server on PORT; the server's pid in PIDFILE
+ *   lm_fork forkserve PORT            an echo server that forks a child every 20 ms while it
+ *                                     echoes: each child closes every fd it inherited (the
+ *                                     listener, the connection) and ends by exit() or _exit(),
+ *                                     some at once, some after a while
+ *   lm_fork stream IP PORT BYTES      sends BYTES of a pattern and checks the echo, byte-exact
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int listen_on(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 64) < 0) {
+        perror("lm_fork: bind/listen");
+        exit(1);
+    }
+    return l;
+}
+
+static int write_all(int fd, const char *b, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ daemon */
+
+static void double_fork(void)
+{
+    pid_t p = fork();
+    if (p < 0)
+        exit(1);
+    if (p > 0)
+        exit(0); /* a normal exit: destructors and atexit run in the first parent */
+    setsid();
+    p = fork();
+    if (p < 0)
+        exit(1);
+    if (p > 0)
+        exit(0);
+}
+
+static int daemon_serve(int port, int how, const char *pidfile)
+{
+    if (how == 1) {
+        if (daemon(1, 1) < 0) {
+            perror("lm_fork: daemon");
+            return 1;
+        }
+    } else {
+        double_fork();
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int l = listen_on(port);
+    FILE *f = fopen(pidfile, "w");
+    if (!f)
+        return 1;
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+    for (;;) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[65536];
+        ssize_t r;
+        while ((r = read(c, buf, sizeof buf)) > 0)
+            if (write_all(c, buf, (size_t)r) < 0)
+                break;
+        close(c);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ forkserve */
+
+static unsigned forked;
+
+/* A child like redis's BGSAVE child or a daemonising parent: it closes what it inherited and
+ * ends. Half of them wait a little first (holding the copies while the parent keeps going),
+ * odd ones end with _exit() (no destructor), even ones with exit(). */
+static void child(unsigned n)
+{
+    if (n % 4 >= 2) {
+        struct timespec t = {0, 30 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    if (n % 2)
+        _exit(0);
+    exit(0);
+}
+
+static void fork_one(void)
+{
+    pid_t p = fork();
+    if (p == 0)
+        child(forked);
+    if (p > 0)
+        forked++;
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
+static void echo_forking(int c)
+{
+    char buf[65536];
+    double next = now_s() + 0.02;
+    for (;;) {
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        int n = poll(&p, 1, 20);
+        if (now_s() >= next) {
+            fork_one();
+            next = now_s() + 0.02;
+        }
+        if (n <= 0)
+            continue;
+        ssize_t r = read(c, buf, sizeof buf);
+        if (r <= 0 || write_all(c, buf, (size_t)r) < 0)
+            break;
+    }
+    close(c);
+}
+
+static int forkserve(int port)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int l = listen_on(port);
+    printf("listening\n");
+    fflush(stdout);
+    for (;;) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0)
+            continue;
+        echo_forking(c);
+        printf("connection done, %u children forked so far\n", forked);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ stream */
+
+static unsigned char pattern(size_t i) { return (unsigned char)((i * 2654435761u) >> 13); }
+
+static int stream(const char *ip, int port, size_t total)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("lm_fork: connect");
+        return 1;
+    }
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    static unsigned char out[65536], in[65536];
+    size_t sent = 0, got = 0;
+    double deadline = now_s() + 60;
+    while (got < total) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+        if (now_s() > deadline) {
+            fprintf(stderr, "lm_fork stream: stalled at %zu of %zu bytes echoed\n", got, total);
+            return 1;
+        }
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        if (sent < total && (p.revents & POLLOUT)) {
+            size_t n = total - sent < sizeof out ? total - sent : sizeof out;
+            for (size_t i = 0; i < n; i++)
+                out[i] = pattern(sent + i);
+            ssize_t w = write(fd, out, n);
+            if (w > 0)
+                sent += (size_t)w;
+            else if (w < 0 && errno != EAGAIN) {
+                perror("lm_fork stream: write");
+                return 1;
+            }
+            if (sent == total)
+                shutdown(fd, SHUT_WR);
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(fd, in, sizeof in);
+            if (r == 0 || (r < 0 && errno != EAGAIN)) {
+                fprintf(stderr, "lm_fork stream: connection ended at %zu of %zu bytes (%s)\n", got,
+                        total, r ? strerror(errno) : "EOF");
+                return 1;
+            }
+            for (ssize_t i = 0; i < r; i++)
+                if (in[i] != pattern(got + (size_t)i)) {
+                    fprintf(stderr, "lm_fork stream: byte %zu differs\n", got + (size_t)i);
+                    return 1;
+                }
+            if (r > 0)
+                got += (size_t)r;
+        }
+    }
+    close(fd);
+    printf("ok stream %zu bytes echoed byte-exact\n", total);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 5 && !strcmp(argv[1], "daemon"))
+        return daemon_serve(atoi(argv[2]), atoi(argv[3]), argv[4]);
+    if (argc == 3 && !strcmp(argv[1], "forkserve"))
+        return forkserve(atoi(argv[2]));
+    if (argc == 5 && !strcmp(argv[1], "stream"))
+        return stream(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10));
+    fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
+                    "stream IP PORT BYTES\n");
+    return 2;
+}
