@@ -117,10 +117,11 @@ test: deps
 # library pkg-config does not find) is reported with its reason (SKIP_WHY_<suite>, set by the
 # fragment that could not build it) and fails the run under CI (CI=true). Suites beyond these
 # run too; add yours here when it must never silently disappear.
-SUITES := test-gen test-analysis test-core test-engine-e2e test-engine-programs test-sim test-tcp \
-          test-hostile test-quic test-homa test-xdp test-mtpcat test-mtpcat-skb test-mtpcat-san test-mtpcat-lo \
-          test-mtpcat-drops test-dpdk test-dpdk-tcp test-dpdk-tso test-dpdk-tcp-san test-libmtp \
-          test-mtprun test-install test-compat test-compat-apps test-compat-canfail test-multiproc test-homa-apps test-compat-quic \ test-fork
+SUITES := test-gen test-analysis test-core test-engine-e2e test-engine-programs test-sim \
+          test-tcp test-hostile test-quic test-homa test-xdp test-mtpcat \
+          test-mtpcat-skb test-mtpcat-san test-mtpcat-lo test-mtpcat-drops test-dpdk test-dpdk-tcp \
+          test-dpdk-tso test-dpdk-tcp-san test-libmtp test-mtprun test-install test-compat \
+          test-compat-apps test-compat-canfail test-multiproc test-homa-apps test-compat-quic test-fork
 SUITES_MISSING = $(filter-out $(TESTS),$(SUITES))
 
 # Suites that need root: network namespaces, XDP and AF_XDP, DPDK ports, raw sockets. Run by
