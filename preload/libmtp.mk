@@ -57,9 +57,11 @@ test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bin/mtpstat
 test-libmtp: test-libmtp-unit test-libmtp-netns
 TESTS += test-libmtp
 # children that close inherited sockets and exit, daemon() and double fork, redis BGSAVE under
-# redis-benchmark: about 40 s
+# redis-benchmark; nginx with Debian's process model (daemon, master, worker_processes auto):
+# wrk -c1000 and 1,000 short connections, kill -9 of a worker: about 45 s
 test-fork: $(LIBMTP_SO) $(LM_FORK) $(B)/bpf/tcp.bpf.o
 	timeout 200 bash preload/tests/test_fork.sh $(LIBMTP_SO) $(LM_FORK)
+	timeout 200 bash preload/tests/test_fork_nginx.sh $(LIBMTP_SO)
 TESTS += test-fork
 
 # build/lib/libmtp_dpdk.so: the DPDK target for libmtp.so, loaded (dlopen) only when
