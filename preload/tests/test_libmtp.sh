@@ -6,8 +6,9 @@
 #   3. lm_echo's socket checks: MTP client -> kernel server, kernel client -> MTP server
 #      (4 threads blocked in accept), MTP on both ends; the MTP run really used the stack (pcap)
 #   4. the helper thread ACKs while the application computes (a lazy server)
-#      a second process on the interface: one line and a failing listen(), or the kernel with
-#      MTP_FALLBACK=kernel; an idle MTP server uses < 2 % of a core
+#      a second process on the interface joins it and serves; another program's process: one
+#      line and a failing listen(), or the kernel with MTP_FALLBACK=kernel; an idle MTP server
+#      uses < 2 % of a core
 #   5. redis-server under libmtp.so: redis-cli SET/GET of 1 B .. 1 MB values from a kernel
 #      client, redis-benchmark -c 50 -P 16 from a kernel client and from an MTP client
 #   6. nginx under libmtp.so (sendfile, keepalive): 1 MB and 100 MB md5-checked with curl from
@@ -102,15 +103,22 @@ in_mtp B MTP_BUSY_POLL_US=200 timeout 60 "$echo_bin" check "$MX_IP_A" 7100 7101 
 say "lm_echo, MTP on both ends, client with MTP_BUSY_POLL_US=200: $(grep -c '^ok' "$tmp/c3b") checks"
 
 # ---------------------------------------------------------------- 4. second process, idle CPU
-in_mtp A timeout 20 "$echo_bin" serve 7200 >"$tmp/second.out" 2>"$tmp/second.err" && fail "second process: served"
-[ "$(grep -c '^mtp\|^libmtp' "$tmp/second.err")" = 1 ] && grep -q "$MX_DEV_A" "$tmp/second.err" ||
-    fail "second process: no line naming the interface: $(cat "$tmp/second.err")"
-grep -q listening "$tmp/second.out" && fail "second process: listened without the interface"
-bg_mtp A MTP_FALLBACK=kernel timeout 60 "$echo_bin" serve 7300 >/dev/null 2>"$tmp/fb.err"
+# A second process on the interface joins it (docs/MULTIPROC.md) and serves; a process of
+# another program (homa on tcp's interface) cannot: one line and a failing listen(), or the
+# kernel with MTP_FALLBACK=kernel.
+bg_mtp A timeout 60 "$echo_bin" serve 7200 >/dev/null 2>"$tmp/second.err"
+wait_listen A 7200
+in_mtp B timeout 60 "$echo_bin" check "$MX_IP_A" 7200 7201 >"$tmp/c5" ||
+    { cat "$tmp/c5" "$tmp/second.err"; fail "second process on the interface: MTP on both ends"; }
+in_mtp A MTP_PROTO=homa timeout 20 "$echo_bin" serve 7250 >"$tmp/other.out" 2>"$tmp/other.err" && fail "another program: served"
+[ "$(grep -c '^mtp\|^libmtp' "$tmp/other.err")" = 1 ] && grep -q "$MX_DEV_A" "$tmp/other.err" ||
+    fail "another program: no line naming the interface: $(cat "$tmp/other.err")"
+grep -q listening "$tmp/other.out" && fail "another program: listened without the interface"
+bg_mtp A MTP_PROTO=homa MTP_FALLBACK=kernel timeout 60 "$echo_bin" serve 7300 >/dev/null 2>"$tmp/fb.err"
 wait_listen A 7300
 mx_in B timeout 60 "$echo_bin" check "$MX_IP_A" 7300 7301 >"$tmp/c4" ||
     { cat "$tmp/c4"; fail "MTP_FALLBACK=kernel: the kernel did not serve"; }
-say "a second process on the interface: '$(head -1 "$tmp/second.err")'; MTP_FALLBACK=kernel serves through the kernel"
+say "a second process on the interface serves ($(grep -c '^ok' "$tmp/c5") checks, MTP on both ends); another program: '$(head -1 "$tmp/other.err")'; MTP_FALLBACK=kernel serves through the kernel"
 
 # mtpstat: the listener and an open connection of the MTP server, and its counters
 (sleep 4) | mx_in B timeout 10 nc "$MX_IP_A" 7100 >/dev/null & ncpid=$!
