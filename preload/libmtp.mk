@@ -52,7 +52,7 @@ $(LM_FORK): preload/tests/lm_fork.c
 test-libmtp-unit: $(LIBMTP_UNIT)
 	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
 # configuration errors, exported symbols, lm_echo both ways, redis and nginx: about 40 s
-test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bin/mtpstat
+test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bpf/homa.bpf.o $(B)/bin/mtpstat
 	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO) $(B)/bin/mtpstat
 test-libmtp: test-libmtp-unit test-libmtp-netns
 TESTS += test-libmtp
