@@ -397,7 +397,7 @@ static void save_env(void)
     for (char **e = environ; e && *e; e++)
         n += !strncmp(*e, "MTP_", 4);
     saved_env = calloc(n + 1, sizeof *saved_env);
-    for (size_t i = 0; saved_env && environ[i]; i++)
+    for (size_t i = 0; saved_env && environ && environ[i]; i++)
         if (!strncmp(environ[i], "MTP_", 4))
             saved_env[--n] = strdup(environ[i]);
 }
