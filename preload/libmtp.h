@@ -64,6 +64,10 @@ struct lm_sock {
                                       first is the MTP socket's user) */
     bool linger_zero;              /* SO_LINGER {1, 0}: close aborts */
     bool homa;                     /* socket(AF_INET, SOCK_DGRAM, IPPROTO_HOMA): native Homa */
+    bool dormant;                  /* LM_LISTEN without an MTP listener in this process's stack
+                                      (sk NULL; see lm_listener_join): its kernel half serves */
+    int backlog;                   /* listen()'s, for a dormant listener's join */
+    uint64_t join_after_ns;        /* a dormant listener's last join failed: not before this */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
     uint8_t *peek;                 /* bytes received by MSG_PEEK, returned first */
     size_t peek_len;
@@ -207,6 +211,14 @@ void lm_obj_release(struct mtp_fdobj *o);      /* last fd closed: end it (locked
  * sockets (the protocol may drop its state, and its buffers, before the application reads:
  * TIME-WAIT ends, a RST comes). Locked. */
 void lm_absorb(void);
+/* fork (several processes on one interface): a dormant listener joins the port's group in
+ * this process's stack when the process first accepts, polls or adds it to an epoll set
+ * (lm_listener_join, locked; stays dormant, its kernel half serving, if the stack cannot
+ * start). At fork, the parent's listeners leave their groups (lm_listeners_leave) and the
+ * child's inherited ones start dormant (lm_fork_child_sockets). */
+void lm_listener_join(struct lm_sock *s);
+void lm_listeners_leave(void);
+void lm_fork_child_sockets(void);
 /* A socket added to a kernel epoll while undecided: remembered, moved when it turns MTP. */
 void lm_sock_note_kernel_watch(struct lm_sock *s, int epfd, int fd, int op,
                                const struct epoll_event *ev);

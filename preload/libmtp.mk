@@ -54,14 +54,16 @@ $(LM_FORK): preload/tests/lm_fork.c
 test-libmtp-unit: $(LIBMTP_UNIT)
 	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
 # configuration errors, exported symbols, lm_echo both ways, redis and nginx: about 40 s
-test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bin/mtpstat
+test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bpf/homa.bpf.o $(B)/bin/mtpstat
 	timeout 300 bash preload/tests/test_libmtp.sh $(LIBMTP_SO) $(LM_ECHO) $(B)/bin/mtpstat
 test-libmtp: test-libmtp-unit test-libmtp-netns
 TESTS += test-libmtp
 # children that close inherited sockets and exit, daemon() and double fork, redis BGSAVE under
-# redis-benchmark: about 40 s
+# redis-benchmark; nginx with Debian's process model (daemon, master, worker_processes auto):
+# wrk -c1000 and 1,000 short connections, kill -9 of a worker: about 45 s
 test-fork: $(LIBMTP_SO) $(LM_FORK) $(B)/bpf/tcp.bpf.o
 	timeout 200 bash preload/tests/test_fork.sh $(LIBMTP_SO) $(LM_FORK)
+	timeout 200 bash preload/tests/test_fork_nginx.sh $(LIBMTP_SO)
 TESTS += test-fork
 
 # build/lib/libmtp_dpdk.so: the DPDK target for libmtp.so, loaded (dlopen) only when

@@ -240,7 +240,9 @@ static void pick_iface(struct lm_config *c)
         iface_names(names, sizeof names);
         die("MTP_IFACE=%s: no such interface here (accepted: %s)", want, names);
     }
-    c->iface = want;
+    c->iface = strdup(want); /* (the environment may be rewritten: see save_env) */
+    if (!c->iface)
+        die("out of memory");
     c->iface_is_lo = !strcmp(want, "lo");
     uint32_t ip = 0, mask = 0;
     bool has = iface_addr(want, &ip, &mask);
@@ -322,6 +324,8 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
+    if (g_lm.stack && g_lm.cfg.ops->abandon && (fork_locked || lm_inside))
+        lm_listeners_leave(); /* several processes per interface: see lm_listeners_leave */
     if (!fork_locked)
         return;
     fork_locked = false;
@@ -346,6 +350,22 @@ static void forget_parent_stack(void)
     g_lm.n_absorb = 0;
     g_lm.stat_fd = -1;
     lm_stat_forget();
+}
+
+/* A target that lets several processes share the interface (ops->abandon): the child frees
+ * its copy of the parent's target (touching nothing shared) and becomes a process of its
+ * own, whose stack joins the interface on first use; its inherited listeners join their
+ * port groups when it first accepts or polls on them (lm_fork_child_sockets). Otherwise it
+ * is a plain kernel process. */
+static void leave_parent_stack(void)
+{
+    if (g_lm.cfg.ops->abandon) {
+        g_lm.cfg.ops->abandon(g_lm.target);
+        forget_parent_stack();
+        lm_fork_child_sockets();
+        return;
+    }
+    forget_parent_stack();
     mtp_fdtab_init(&g_lm.fds); /* the copies of MTP sockets and epoll sets: kernel fds now */
     g_lm.configured = false;
 }
@@ -365,7 +385,38 @@ static void fork_child(void)
     woke_by_fd = false;
     idle_fd_wakes = 0;
     if (g_lm.stack)
-        forget_parent_stack();
+        leave_parent_stack();
+}
+
+/* Our configuration as it was before main: an application may rebuild its environment
+ * (nginx keeps only TZ in its master and workers, and writes its process title over the
+ * original strings). The stack, which starts later, perhaps in a forked worker, and the
+ * target read MTP_* from the environment: the missing ones are put back first. */
+static char **saved_env;
+
+static void save_env(void)
+{
+    extern char **environ;
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++)
+        n += !strncmp(*e, "MTP_", 4);
+    saved_env = calloc(n + 1, sizeof *saved_env);
+    for (size_t i = 0; saved_env && environ && environ[i]; i++)
+        if (!strncmp(environ[i], "MTP_", 4))
+            saved_env[--n] = strdup(environ[i]);
+}
+
+static void restore_env(void)
+{
+    for (char **e = saved_env; e && *e; e++) {
+        char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        if (!getenv(*e))
+            setenv(*e, eq + 1, 0);
+        *eq = '=';
+    }
 }
 
 __attribute__((constructor)) static void lm_init(void)
@@ -377,6 +428,7 @@ __attribute__((constructor)) static void lm_init(void)
     pick_target(&g_lm.cfg);
     pick_iface(&g_lm.cfg);
     pick_rest(&g_lm.cfg);
+    save_env();
     g_lm.configured = true;
 }
 
@@ -464,6 +516,7 @@ int lm_stack_up(void)
     const struct lm_config *c = &g_lm.cfg;
     const struct mtp_program *prog = mtp_sock_proto_program(c->proto);
     char name[256];
+    restore_env();
     int err = load_target();
     if (err)
         return start_failed(err, "the DPDK target cannot be loaded");
@@ -506,6 +559,8 @@ int lm_stack_up(void)
 
 void lm_progress(void)
 {
+    if (!g_lm.stack)
+        return; /* only dormant listeners (their kernel halves) so far */
     uint64_t now = lm_now();
     g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
     lm_absorb();

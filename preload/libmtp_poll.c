@@ -93,6 +93,8 @@ static int ctl_locked(struct lm_epoll *ep, int epfd, int op, int fd, struct epol
         kernel_too = true;
     } else {
         struct lm_sock *s = (struct lm_sock *)o;
+        if (s->state == LM_LISTEN && op != EPOLL_CTL_DEL)
+            lm_listener_join(s); /* an inherited or dormant listener: this process serves it */
         if (s->state == LM_NEW) {
             if (lm_real.epoll_ctl(epfd, op, fd, ev) < 0)
                 return -errno;
@@ -212,8 +214,10 @@ static bool mtp_revents(int fd, short events, short *revents, bool *kernel_half)
         struct lm_sock *s = (struct lm_sock *)o;
         if (s->state == LM_NEW)
             return false;
-        ev = s->state == LM_LISTEN ? (mtp_sock_poll(s->sk) & MTP_SOCK_READABLE ? POLLIN | POLLRDNORM : 0)
-                                   : lm_sock_events(s);
+        if (s->state == LM_LISTEN)
+            lm_listener_join(s);
+        ev = s->state != LM_LISTEN ? lm_sock_events(s)
+             : s->sk && (mtp_sock_poll(s->sk) & MTP_SOCK_READABLE) ? POLLIN | POLLRDNORM : 0;
         *kernel_half = s->state == LM_LISTEN;
     }
     *revents = (short)(ev & ((uint16_t)events | POLLERR | POLLHUP));

@@ -208,7 +208,7 @@ static struct lm_sock *reuseport_listener(uint16_t port, int domain)
     uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
     for (uint32_t fd = 0; fd < cap; fd++) {
         struct lm_sock *x = lm_sock_of((int)fd);
-        if (x && x->state == LM_LISTEN && x->domain == domain &&
+        if (x && x->state == LM_LISTEN && x->sk && x->domain == domain &&
             bound_port(x->kfd) == port && kopt(x->kfd, SOL_SOCKET, SO_REUSEPORT))
             return mtp_sock_user(x->sk);
     }
@@ -232,6 +232,138 @@ void lm_obj_release(struct mtp_fdobj *o)
             mtp_sock_close(s->sk, lm_now());
     }
     sock_free(s);
+}
+
+/* ---------------------------------------------------------------- fork: port groups */
+
+/* The first member of an empty port group: the target's placeholder socket for the port
+ * binds it with SO_REUSEADDR, which the kernel refuses while a socket listens there, and our
+ * own kernel half (the inherited application socket) listens. It stops listening for the
+ * moment of the claim (connect(AF_UNSPEC) keeps its bind; a connection from another interface
+ * waiting in its queue then is reset) and listens again. */
+static struct mtp_sock *listen_unlistened(struct lm_sock *s, uint16_t port)
+{
+    struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+    if (lm_real.connect(s->kfd, &unspec, sizeof unspec) < 0)
+        return NULL;
+    int err = 0;
+    struct mtp_sock *sk = mtp_sock_listen(g_lm.ss, port, s->backlog, lm_now(), &err);
+    if (lm_real.listen(s->kfd, s->backlog) < 0 && sk) {
+        mtp_sock_close(sk, lm_now());
+        return NULL;
+    }
+    return sk;
+}
+
+void lm_listener_join(struct lm_sock *s)
+{
+    if (!s->dormant || lm_now() < s->join_after_ns)
+        return;
+    s->join_after_ns = lm_now() + 1000000000ull; /* a failed join is tried again in 1 s */
+    if (lm_stack_up() < 0)
+        return; /* (the stack could not start: the kernel half goes on serving) */
+    uint16_t port = bound_port(s->kfd);
+    int err = 0;
+    struct mtp_sock *sk = mtp_sock_listen(g_lm.ss, port, s->backlog, lm_now(), &err);
+    struct lm_sock *owner = NULL;
+    if (!sk && err == -EADDRINUSE && (owner = reuseport_listener(port, s->domain)))
+        sk = owner->sk; /* another fd of this process listens there already */
+    if (!sk && err == -EADDRINUSE)
+        sk = listen_unlistened(s, port);
+    if (!sk)
+        return;
+    s->sk = sk;
+    s->dormant = false;
+    s->join_after_ns = 0;
+    if (owner) {
+        s->rp_next = owner->rp_next;
+        owner->rp_next = s;
+    } else {
+        mtp_sock_set_user(sk, s);
+    }
+    mtp_ev_wake(&s->src);
+}
+
+/* Whether a connection of this process's stack uses local port `port`. */
+static bool port_has_connections(uint16_t port)
+{
+    uint32_t cursor = 0;
+    for (struct mtp_sock *sk = mtp_socks_next(g_lm.ss, NULL, &cursor); sk;
+         sk = mtp_socks_next(g_lm.ss, sk, &cursor)) {
+        uint32_t ip;
+        uint16_t p;
+        mtp_sock_local(sk, &ip, &p);
+        if (!mtp_sock_is_listener(sk) && p == port)
+            return true;
+    }
+    return false;
+}
+
+/* Whether one of the SO_REUSEPORT sharers of s's MTP listener is in an epoll set. */
+static bool watched(struct lm_sock *s)
+{
+    for (; s; s = s->rp_next)
+        if (s->src.watches)
+            return true;
+    return false;
+}
+
+/* After fork, in the parent: a listener that no epoll set of ours watches and no connection
+ * of ours uses leaves its port group, so that the children that accept on it get its
+ * connections and a parent that never accepts (nginx's master) gets none; it joins again
+ * when this process accepts, polls or adds it to an epoll set. A listener in an epoll set
+ * stays (the process serves it from there: redis forking its BGSAVE child), and so does one
+ * whose port carries our connections (leaving the group would move their packets away: the
+ * steering keeps a connection with its member while that member is in the port's group). */
+void lm_listeners_leave(void)
+{
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct lm_sock *s = lm_sock_of((int)fd);
+        if (!s || s->state != LM_LISTEN || !s->sk || mtp_sock_user(s->sk) != s || watched(s))
+            continue;
+        uint32_t ip;
+        uint16_t port;
+        mtp_sock_local(s->sk, &ip, &port);
+        if (port_has_connections(port))
+            continue;
+        struct mtp_sock *sk = s->sk;
+        for (struct lm_sock *x = s, *next; x; x = next) { /* every SO_REUSEPORT sharer */
+            next = x->rp_next;
+            x->sk = NULL;
+            x->rp_next = NULL;
+            x->dormant = true;
+        }
+        mtp_sock_set_user(sk, NULL);
+        mtp_sock_close(sk, lm_now());
+    }
+}
+
+/* In a child of a process whose stack has started, when the target lets several processes
+ * share the interface: the parent's stack is not ours. Inherited listeners start dormant
+ * (joining our own stack's port group on first use); inherited connections stay the
+ * parent's (their fds are kernel placeholders here); inherited epoll sets become plain
+ * kernel epoll fds (their kernel halves stay registered). */
+void lm_fork_child_sockets(void)
+{
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, (int)fd);
+        if (!o)
+            continue;
+        struct lm_sock *s = o->kind == LM_SOCK ? (struct lm_sock *)o : NULL;
+        if (s && s->state == LM_LISTEN) {
+            s->sk = NULL;
+            s->rp_next = NULL;
+            s->dormant = true;
+            s->absorb_queued = false;
+            s->src.watches = NULL; /* the sets watching it were the parent's */
+        } else if (s && s->state == LM_NEW) {
+            s->src.watches = NULL;
+        } else {
+            mtp_fdtab_clear(&g_lm.fds, (int)fd); /* the copy is forgotten, never released */
+        }
+    }
 }
 
 void lm_sock_note_kernel_watch(struct lm_sock *s, int epfd, int fd, int op,
@@ -514,6 +646,7 @@ static int sock_listen(struct lm_sock *s, int backlog)
     lm_real.fcntl(s->kfd, F_SETFL, fl | O_NONBLOCK); /* accept() tries it without blocking */
     s->sk = sk;
     s->state = LM_LISTEN;
+    s->backlog = backlog;
     if (owner) {
         s->rp_next = owner->rp_next;
         owner->rp_next = s;
@@ -626,8 +759,9 @@ static int sock_accept(struct lm_sock *l, struct sockaddr *addr, socklen_t *len,
     uint64_t deadline = l->nonblock ? 0 : lm_deadline(l->rcvtimeo_ns ? l->rcvtimeo_ns : UINT64_MAX);
     uint64_t spin = 0;
     for (;;) {
-        lm_progress();
-        if (mtp_sock_poll(l->sk) & MTP_SOCK_READABLE)
+        if (g_lm.stack)
+            lm_progress();
+        if (l->sk && (mtp_sock_poll(l->sk) & MTP_SOCK_READABLE))
             return accept_mtp(l, addr, len, flags);
         int fd = lm_real.accept4(l->kfd, addr, len, flags); /* from another interface */
         if (fd >= 0)
@@ -652,6 +786,7 @@ LM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         lm_unlock();
         return lm_real.accept4(fd, addr, len, flags);
     }
+    lm_listener_join(l);
     int rc = flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) ? -EINVAL : sock_accept(l, addr, len, flags);
     lm_unlock();
     return rc < 0 ? fail(rc) : rc;

@@ -1,8 +1,9 @@
 #!/bin/bash
 # tools/demo.sh — what `make demo` shows (run as root): an unmodified nginx on MTP.
 #   1. the shipped MTP programs compiled by mtpc;
-#   2. two namespaces joined by a veth pair; nginx (Debian's, unchanged) started under
-#      `mtprun --iface <veth>` in one, so its TCP is the tcp.mtp program over AF_XDP;
+#   2. two namespaces joined by a veth pair; nginx (Debian's, unchanged, with its default
+#      process model: a master and worker_processes auto) started under
+#      `mtprun --iface <veth>` in one, so its workers' TCP is the tcp.mtp program over AF_XDP;
 #   3. from the other namespace, the kernel's TCP: curl fetches 4 KB and 20 MB (md5 checked),
 #      wrk loads it for 3 s, and mtpstat lists nginx's MTP connections meanwhile; the kernel of
 #      nginx's namespace still answers ping on the same interface and counts none of the TCP;
@@ -49,7 +50,7 @@ else
     head -c 4096 /dev/urandom >"$tmp/www/4k"
     head -c $((20 << 20)) /dev/urandom >"$tmp/www/20m"
     cat >"$tmp/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; user root;
+daemon off; worker_processes auto; user root;
 error_log $tmp/error.log warn; pid $tmp/nginx.pid;
 events { worker_connections 1024; }
 http { access_log off; sendfile on; keepalive_timeout 65; keepalive_requests 100000;
@@ -57,11 +58,13 @@ http { access_log off; sendfile on; keepalive_timeout 65; keepalive_requests 100
   uwsgi_temp_path $tmp/t/u; scgi_temp_path $tmp/t/s;
   server { listen [::]:8080 ipv6only=off; root $tmp/www; } }
 CONF
-    echo "  \$ mtprun --iface $MX_DEV_A -- nginx -c nginx.conf     (master_process off, sendfile on, listen [::]:8080)"
+    echo "  \$ mtprun --iface $MX_DEV_A -- nginx -c nginx.conf     (worker_processes auto, sendfile on, listen [::]:8080)"
     mx_bg A "$B/bin/mtprun" --iface "$MX_DEV_A" -- nginx -c "$tmp/nginx.conf" -e "$tmp/error.log"
     nginx_pid=$MX_BG_PID
     url=http://$MX_IP_A:8080
     for _ in $(seq 100); do mx_in B curl -sf -o /dev/null "$url/4k" 2>/dev/null && break; sleep 0.1; done
+    workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
+    echo "  nginx master $nginx_pid, workers $workers(each its own MTP stack in the port's group)"
     kernel_tcp_in_a() { mx_in A awk '/^Tcp:/ { if (h) print $11; h = 1 }' /proc/net/snmp; }
     k0=$(kernel_tcp_in_a)
     for f in 4k 20m; do
@@ -75,8 +78,9 @@ CONF
     done
     mx_in B timeout 30 wrk -t 2 -c 20 -d 3s "$url/4k" >"$tmp/wrk" 2>&1 & wrk_pid=$!
     sleep 1.5
-    echo "  mtpstat -p $nginx_pid (during wrk):"
-    "$B/bin/mtpstat" -p "$nginx_pid" >"$tmp/stat" 2>&1 || bad "mtpstat"
+    w1=${workers%% *}
+    echo "  mtpstat -p $w1 (a worker, during wrk):"
+    "$B/bin/mtpstat" -p "$w1" >"$tmp/stat" 2>&1 || bad "mtpstat"
     awk 'NR <= 8' "$tmp/stat" | sed 's/^/    /'
     [ "$(wc -l <"$tmp/stat")" -gt 8 ] && echo "    ... ($(wc -l <"$tmp/stat") lines)"
     wait $wrk_pid || bad "wrk"

@@ -2,12 +2,13 @@
 # fork() under libmtp.so (root; namespaces via tests/netns.sh, every step bounded by timeout):
 #   1. an echo server that forks a child every 20 ms while it echoes 40 MB to a kernel client;
 #      each child closes the listener and the connection it inherited and ends (exit() or
-#      _exit(), at once or 30 ms later): the transfer stays byte-exact, the listener serves on
+#      _exit(), at once or 30 ms later): the transfer stays byte-exact, the listener serves on,
+#      still through MTP (the kernel's TCP of the server's namespace carries nothing)
 #   2. daemon() and fork/setsid/fork before the first socket: the daemon's own stack serves
 #      (its frames are in its MTP_PCAP), byte-exact
 #   3. redis-server under libmtp.so with 300,000 keys: BGSAVE (up to three times, each started
 #      while redis-benchmark with 50 kernel clients runs): every save succeeds, no benchmark
-#      error, no connection lost, no key lost
+#      error, no connection lost, no key lost, the new connections still MTP's
 # usage: test_fork.sh LIBMTP_SO LM_FORK
 set -u
 lib=$(realpath "$1") fork_bin=$(realpath "$2")
@@ -34,6 +35,7 @@ stop() { # pid
     for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
     fail "pid $1 did not stop"
 }
+kernel_tcp_in() { mx_in A awk '/^Tcp:/ { if (h) print $11; h = 1 }' /proc/net/snmp; }
 pcap_frames() { # file: frames in a pcap (0: no file)
     [ -s "$1" ] || { echo 0; return; }
     python3 -c 'import struct,sys
@@ -45,6 +47,7 @@ print(n)' "$1"
 # ---------------------------------------------------------------- 1. children close and exit
 bg_mtp A timeout 100 "$fork_bin" forkserve 7400 >"$tmp/fs.out" 2>&1; srv=$MX_BG_PID
 wait_listen A 7400
+k0=$(kernel_tcp_in)
 mx_in B timeout 60 "$fork_bin" stream "$MX_IP_A" 7400 40000000 >"$tmp/s1" 2>&1 ||
     { cat "$tmp/s1" "$tmp/fs.out"; fail "echo while children close and exit"; }
 mx_in B timeout 30 "$fork_bin" stream "$MX_IP_A" 7400 1000000 >"$tmp/s2" 2>&1 ||
@@ -53,6 +56,8 @@ for _ in $(seq 50); do [ "$(grep -c 'connection done' "$tmp/fs.out")" = 2 ] && b
 n=$(grep 'connection done' "$tmp/fs.out" | tail -1 | awk '{print $3}')
 [ "${n:-0}" -ge 10 ] || { cat "$tmp/fs.out"; fail "the server forked only ${n:-0} children"; }
 kill -0 "$srv" 2>/dev/null || fail "the forking server died"
+k=$(( $(kernel_tcp_in) - k0 ))
+[ $k -lt 1000 ] || fail "the kernel's TCP carried $k segments: the forks moved the listener off MTP"
 stop "$srv"
 say "40 MB echoed byte-exact while $n forked children closed the inherited listener and connection and exited; the listener serves on"
 
@@ -82,6 +87,7 @@ if command -v redis-server >/dev/null; then
     wait_listen A 6379
     cli() { mx_in B timeout 20 redis-cli -h "$MX_IP_A" "$@"; }
     [ "$(cli debug populate 300000 key 100)" = OK ] || fail "redis: DEBUG POPULATE"
+    k0=$(kernel_tcp_in)
     mx_in B timeout 80 redis-benchmark -h "$MX_IP_A" -c 50 -n 200000 -r 300000 -q -t set,get \
         >"$tmp/bench" 2>&1 &
     bench=$!
@@ -101,6 +107,8 @@ if command -v redis-server >/dev/null; then
     [ "$(grep -c 'Background saving terminated with success' "$tmp/redis.log")" = $saves ] ||
         { tail "$tmp/redis.log"; fail "redis: the log does not show $saves successful saves"; }
     [ "$(cli dbsize)" -ge 300000 ] || fail "redis: keys lost"
+    k=$(( $(kernel_tcp_in) - k0 ))
+    [ $k -lt 1000 ] || fail "redis: the kernel's TCP carried $k segments: BGSAVE moved the listener off MTP"
     stop "$redis"
     say "redis-server: $saves BGSAVEs of 300,000 keys during redis-benchmark -c 50: $(tr '\r' '\n' <"$tmp/bench" | grep 'requests per second' | sed 's/, p50.*//' | tr '\n' ' ')no error"
 fi

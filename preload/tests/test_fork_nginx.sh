@@ -1,0 +1,112 @@
+#!/bin/bash
+# nginx with Debian's default process model under libmtp.so (root; namespaces via
+# tests/netns.sh, every step bounded by timeout): daemon on, master_process on,
+# worker_processes auto (2 on 2 cores). The master listens before it daemonises and forks
+# its workers; the workers join the port's group, the master serves nothing.
+#   1. wrk: 1,000 keep-alive connections from the other namespace (kernel TCP), no error,
+#      every connection served (access log: distinct worker pid + connection serial)
+#   2. curl: 1,000 short connections (Connection: close), every one 200
+#   3. each worker's share printed; both workers served; the kernel TCP of nginx's namespace
+#      saw (almost) none of it: MTP carried it
+#   4. kill -9 of one worker: the master's replacement joins and serves again
+#   (6 s, and wrk waits up to 10 s for an answer: a burst of 1,000 SYNs meets full SYN
+#   queues, and some handshakes complete only after a retransmission)
+# usage: test_fork_nginx.sh LIBMTP_SO
+set -u
+lib=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../../tests/netns.sh"
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+fail() { echo "test_fork_nginx.sh: FAIL: $*"; [ -s "$tmp/error.log" ] && tail -5 "$tmp/error.log"; exit 1; }
+say() { echo "test_fork_nginx.sh: $*"; }
+command -v nginx >/dev/null && command -v wrk >/dev/null || fail "nginx and wrk are needed (make deps)"
+
+mx_netns_up || exit 1
+mx__prev_exit="rm -rf '$tmp'"
+export MTP_RUN_DIR=$tmp/run
+mkdir -p "$tmp/www" "$tmp/t"
+head -c 4096 /dev/urandom >"$tmp/www/4k"
+# Debian's /etc/nginx/nginx.conf with this test's paths, a listener on 8080 and a log line
+# naming the worker (pid) and its connection
+cat >"$tmp/nginx.conf" <<CONF
+user root;
+worker_processes auto;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+events { worker_connections 768; }
+http {
+  sendfile on;
+  tcp_nopush on;
+  types_hash_max_size 2048;
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  log_format w '\$pid \$connection \$status';
+  access_log $tmp/access.log w;
+  gzip on;
+  client_body_temp_path $tmp/t/b; proxy_temp_path $tmp/t/p; fastcgi_temp_path $tmp/t/f;
+  uwsgi_temp_path $tmp/t/u; scgi_temp_path $tmp/t/s;
+  server { listen 8080; root $tmp/www; }
+}
+CONF
+mx_in A env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" timeout 5 nginx -c "$tmp/nginx.conf" ||
+    fail "nginx did not start"
+for _ in $(seq 100); do [ -s "$tmp/nginx.pid" ] && break; sleep 0.1; done
+master=$(cat "$tmp/nginx.pid")
+workers() { pgrep -P "$master" | sort; }
+for _ in $(seq 100); do [ "$(workers | wc -l)" = "$(nproc)" ] && break; sleep 0.1; done
+[ "$(workers | wc -l)" = "$(nproc)" ] || fail "$(workers | wc -l) workers, want $(nproc)"
+url=http://$MX_IP_A:8080/4k
+for _ in $(seq 100); do mx_in B curl -sf -o /dev/null "$url" && break; sleep 0.1; done
+kernel_tcp_in() { mx_in A awk '/^Tcp:/ { if (h) print $11; h = 1 }' /proc/net/snmp; }
+k0=$(kernel_tcp_in)
+: >"$tmp/access.log"; kill -USR1 "$master" # (reopen: count from here)
+sleep 0.3
+
+# ---------------------------------------------------------------- 1. 1,000 keep-alive
+mx_in B timeout 30 wrk -t2 -c1000 -d6s --timeout 10s "$url" >"$tmp/wrk" 2>&1 || fail "wrk: $(cat "$tmp/wrk")"
+grep -q "Socket errors\|Non-2xx" "$tmp/wrk" && { cat "$tmp/wrk"; fail "wrk saw errors"; }
+conns=$(awk '$3 == 200 {print $1, $2}' "$tmp/access.log" | sort -u | wc -l)
+[ "$conns" -ge 1000 ] || { cat "$tmp/wrk"; fail "wrk's 1,000 connections: $conns served"; }
+say "wrk -c1000 (keep-alive) 6 s: $(grep Requests/sec "$tmp/wrk" | tr -s ' '), $conns connections served, no errors"
+
+# ---------------------------------------------------------------- 2. 1,000 short
+n0=$(wc -l <"$tmp/access.log")
+seq 1000 | sed "s|.*|url = \"$url\"\noutput = /dev/null|" >"$tmp/urls"
+mx_in B timeout 120 curl -s -K "$tmp/urls" -H 'Connection: close' -w '%{http_code}\n' >"$tmp/codes" ||
+    fail "curl: $(sort "$tmp/codes" | uniq -c)"
+[ "$(grep -c '^200$' "$tmp/codes")" = 1000 ] || fail "1,000 short connections: $(sort "$tmp/codes" | uniq -c)"
+[ $(( $(wc -l <"$tmp/access.log") - n0 )) = 1000 ] || fail "the access log lacks short connections"
+say "1,000 short connections (Connection: close) from curl: every one 200"
+
+# ---------------------------------------------------------------- 3. shares
+shares=$(awk '{n[$1]++} END {for (p in n) printf "%s:%d ", p, n[p]}' "$tmp/access.log")
+for w in $(workers); do
+    grep -q "^$w " "$tmp/access.log" || fail "worker $w served nothing (shares: $shares)"
+done
+grep -q "^$master " "$tmp/access.log" && fail "the master served requests (shares: $shares)"
+k1=$(kernel_tcp_in)
+[ $((k1 - k0)) -lt 1000 ] || fail "the kernel's TCP carried $((k1 - k0)) segments: not MTP"
+say "requests per worker (pid:requests): $shares; kernel TCP segments in nginx's namespace meanwhile: $((k1 - k0))"
+
+# ---------------------------------------------------------------- 4. kill -9 of a worker
+before=$(workers)
+victim=$(echo "$before" | head -1)
+kill -9 "$victim"
+new=""
+for _ in $(seq 100); do
+    new=$(workers | grep -vxF "$before")
+    [ -n "$new" ] && break; sleep 0.1
+done
+[ -n "$new" ] || fail "no replacement worker after kill -9 $victim"
+n0=$(wc -l <"$tmp/access.log")
+seq 300 | sed "s|.*|url = \"$url\"\noutput = /dev/null|" >"$tmp/urls"
+mx_in B timeout 60 curl -s -K "$tmp/urls" -H 'Connection: close' -w '%{http_code}\n' >"$tmp/codes" ||
+    fail "curl after kill -9: $(sort "$tmp/codes" | uniq -c)"
+[ "$(grep -c '^200$' "$tmp/codes")" = 300 ] || fail "after kill -9: $(sort "$tmp/codes" | uniq -c)"
+tail -n +$((n0 + 1)) "$tmp/access.log" | grep -q "^$new " ||
+    fail "the replacement worker $new served none of 300 connections"
+say "kill -9 of worker $victim: the master's replacement $new serves again (300 short connections, every one 200, $(tail -n +$((n0 + 1)) "$tmp/access.log" | grep -c "^$new ") by it)"
+kill "$master"
+for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+say "all passed"
