@@ -10,6 +10,8 @@ unchanged, once per *stack* and side by side in one run, on network namespaces m
   mtp-xdp-bp    the same with MTP_BUSY_POLL_US=50
   mtp-srv       the server under libmtp.so (xdp), the client on kernel TCP
   mtp-dpdk      both ends under libmtp.so, MTP_TARGET=dpdk (net_af_xdp on the veth)
+  mtp-dpdk-bp   the same with MTP_BUSY_POLL_US=50 (net_af_xdp has no rx interrupts: without
+                busy polling a sleeping call looks every 1 ms, see targets/dpdk)
 
 plus memory per idle connection end (10 k and 100 k connections, MTP and kernel) and the
 physical limit of the path (64-byte frames per second through AF_XDP copy mode on the veth and
@@ -46,7 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 SECS = int(os.environ.get("BENCH_SECS", "1" if QUICK else "5"))
-ALL_STACKS = ["kernel", "kernel-bp", "mtp-xdp", "mtp-xdp-bp", "mtp-srv", "mtp-dpdk"]
+ALL_STACKS = ["kernel", "kernel-bp", "mtp-xdp", "mtp-xdp-bp", "mtp-srv", "mtp-dpdk", "mtp-dpdk-bp"]
 ALL_PATHS = ["veth", "veth-off", "lo"]
 IP_A, IP_B, LO = "10.209.1.1", "10.209.1.2", "127.0.0.1"
 BUSY_US = 50
@@ -129,7 +131,7 @@ class Stack:
         self.bin = os.path.join(b, "bin")
         self.server_mtp = name.startswith("mtp")
         self.client_mtp = name.startswith("mtp") and name != "mtp-srv"
-        self.target = "dpdk" if name == "mtp-dpdk" else "xdp"
+        self.target = "dpdk" if name.startswith("mtp-dpdk") else "xdp"
         self.busy = name.endswith("-bp")
 
     def available(self):

@@ -51,8 +51,9 @@ struct lm_sleeper {
     struct lm_sleeper *next;
 };
 static __thread struct lm_sleeper me = {.efd = -1};
-static __thread bool woke_by_fd;        /* see wake_fd_usable */
-static __thread unsigned idle_fd_wakes;
+static __thread bool woke_by_fd;        /* this thread's last sleep ended on the wake fd */
+static __thread bool fd_wake_idle;      /* ... and the stack's first poll after it found nothing */
+static __thread unsigned idle_fd_wakes; /* see wake_fd_usable */
 
 /* ---------------------------------------------------------------- messages */
 
@@ -383,6 +384,7 @@ static void fork_child(void)
     close_copy(&g_lm.helper_efd);
     close_copy(&me.efd);
     woke_by_fd = false;
+    fd_wake_idle = false;
     idle_fd_wakes = 0;
     if (g_lm.stack)
         leave_parent_stack();
@@ -557,31 +559,43 @@ int lm_stack_up(void)
     return 0;
 }
 
+/* The wake fd said "frames", the stack then found nothing to do and the fd is still readable,
+ * several times running: a target whose fd stays readable without work (a frame it cannot
+ * take yet) must not make sleepers spin. Until the stack handles something again, they look
+ * every millisecond instead of waiting on the fd. What counts is the first poll after the
+ * wake-up: later polls of the same call (the next recv after the one that got the bytes)
+ * find nothing as a rule, and must not cost a look at the fd each time. */
+#define STUCK_WAKES 4
+
+static void polled(int n)
+{
+    g_lm.last_poll_n = n;
+    if (woke_by_fd) {
+        fd_wake_idle = n == 0;
+        woke_by_fd = false;
+    }
+}
+
 void lm_progress(void)
 {
     if (!g_lm.stack)
         return; /* only dormant listeners (their kernel halves) so far */
     uint64_t now = lm_now();
-    g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
+    polled(mtp_socks_poll(g_lm.ss, now));
     lm_absorb();
-    g_lm.last_progress_ns = now;
+    __atomic_store_n(&g_lm.last_progress_ns, now, __ATOMIC_RELAXED); /* the helper peeks */
 }
-
-/* The wake fd said "frames", the stack then found nothing to do and the fd is still readable,
- * several times running: a target whose fd stays readable without work (a frame it cannot
- * take yet) must not make sleepers spin. Until the stack handles something again, they look
- * every millisecond instead of waiting on the fd. */
-#define STUCK_WAKES 4
 
 /* Once per sleep, after the stack ran: may this thread wait on the wake fd? */
 static bool wake_fd_usable(void)
 {
     struct pollfd p = {.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec zero = {0, 0};
-    if (woke_by_fd && g_lm.last_poll_n == 0 && lm_real.ppoll(&p, 1, &zero, NULL) == 1)
+    if (fd_wake_idle && lm_real.ppoll(&p, 1, &zero, NULL) == 1)
         idle_fd_wakes++; /* still readable right after a poll that found nothing */
     else
         idle_fd_wakes = 0;
+    fd_wake_idle = false;
     woke_by_fd = false;
     return g_lm.wake_fd >= 0 && idle_fd_wakes < STUCK_WAKES;
 }
@@ -706,12 +720,13 @@ static void *helper_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's threads' */
     lm_inside = 1;                          /* our own calls go straight to libc */
     for (;;) {
-        /* Application threads that left a sleep in the stack within the grace period poll
-         * it themselves: nap without taking the lock from them. */
+        /* Application threads that polled the stack or left a sleep in it within the grace
+         * period poll it themselves: nap without taking the lock from them. */
         uint64_t woke = __atomic_load_n(&g_lm.last_wake_ns, __ATOMIC_RELAXED);
-        uint64_t awake = lm_now() - woke;
-        if (awake < HELPER_GRACE_NS) {
-            helper_wait(0, HELPER_GRACE_NS - awake);
+        uint64_t ran = __atomic_load_n(&g_lm.last_progress_ns, __ATOMIC_RELAXED);
+        uint64_t quiet = lm_now() - (woke > ran ? woke : ran);
+        if (quiet < HELPER_GRACE_NS) {
+            helper_wait(0, HELPER_GRACE_NS - quiet);
             continue;
         }
         pthread_mutex_lock(&g_lm.lock);
@@ -719,9 +734,9 @@ static void *helper_main(void *arg)
         bool others = g_lm.n_sleepers > 0;
         uint64_t since = now - g_lm.last_progress_ns;
         if (!others && since >= HELPER_GRACE_NS) {
-            g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
+            polled(mtp_socks_poll(g_lm.ss, now));
             lm_absorb();
-            g_lm.last_progress_ns = now;
+            __atomic_store_n(&g_lm.last_progress_ns, now, __ATOMIC_RELAXED);
             kick_sleepers();
         }
         uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
