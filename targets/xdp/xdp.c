@@ -23,6 +23,7 @@
  * stack's checksum policy. On lo (SKB mode) the next hop is lo's own MAC and the kernel must
  * accept the 127/8 packets we send back into it: see loopback_setup.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <libgen.h>
@@ -39,6 +40,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -107,7 +109,8 @@ struct mtp_target {
     int lock_fd;            /* the interface's lock file (flock) */
     uint32_t slot, gen;     /* our entry in mtp_members */
     int member;             /* registered in mtp_members */
-    enum mtp_xdp_member_kind mkind;
+    uint32_t mkind;         /* enum mtp_xdp_member_kind bits: how we receive */
+    int wake_epfd;          /* with both: an epoll fd over the socket and the ring */
     uint32_t reap_tick;     /* rx bursts since the last look for dead members */
     uint64_t reap_ns;
 
@@ -976,13 +979,15 @@ static int member_publish(struct mtp_target *t)
 
 #define LOCAL_FRAMES 2048u
 #define RING_MALLOC  (1ull << 62) /* rx handle of a frame longer than FRAME_SIZE: its pointer */
+#define RING_LOCAL   (1ull << 61) /* handle of a local buffer: its index */
 #ifndef BPF_RINGBUF_BUSY_BIT
 #define BPF_RINGBUF_BUSY_BIT    (1u << 31)
 #define BPF_RINGBUF_DISCARD_BIT (1u << 30)
 #define BPF_RINGBUF_HDR_SZ      8
 #endif
 
-static int ring_setup(struct mtp_target *t)
+/* tx_too: transmit through AF_PACKET as well (a member without an AF_XDP socket). */
+static int ring_setup(struct mtp_target *t, int tx_too)
 {
     long page = sysconf(_SC_PAGESIZE);
     t->ring_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "mtp_ring", 0, 0, MTP_XDP_RING_BYTES, NULL);
@@ -996,6 +1001,8 @@ static int ring_setup(struct mtp_target *t)
         report("%s: cannot map the receive ring: %s", t->ifname, strerror(-err));
         return err;
     }
+    if (!tx_too)
+        goto local;
     t->pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: receives nothing */
     if (t->pkt_fd < 0)
         return perm_error(-errno, "creating the AF_PACKET socket");
@@ -1004,6 +1011,7 @@ static int ring_setup(struct mtp_target *t)
         report("%s: cannot bind the AF_PACKET socket: %s", t->ifname, strerror(errno));
         return -errno;
     }
+local:
     t->local = malloc((size_t)LOCAL_FRAMES * FRAME_SIZE);
     t->local_free = malloc(LOCAL_FRAMES * sizeof(uint32_t));
     if (!t->local || !t->local_free)
@@ -1015,7 +1023,7 @@ static int ring_setup(struct mtp_target *t)
         report("%s: cannot register the receive ring: %s", t->ifname, strerror(-err));
         return err;
     }
-    t->mkind = MTP_XDP_MEMBER_RING;
+    t->mkind |= MTP_XDP_MEMBER_RING;
     return 0;
 }
 
@@ -1053,18 +1061,61 @@ static void ring_teardown(struct mtp_target *t)
     t->local_free = NULL;
 }
 
-/* The queue's AF_XDP socket if it is free, else a ring buffer (docs/MULTIPROC.md). */
+/* The device's rx queues (/sys/class/net/IF/queues/rx-*), at least 1. */
+static uint32_t rx_queues(const char *ifname)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/class/net/%s/queues", ifname);
+    DIR *d = opendir(path);
+    uint32_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += !strncmp(e->d_name, "rx-", 3);
+    if (d)
+        closedir(d);
+    return n ? n : 1;
+}
+
+static int wake_both(struct mtp_target *t)
+{
+    t->wake_epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (t->wake_epfd < 0)
+        return -errno;
+    int fds[2] = {xsk_socket__fd(t->xsk), t->ring_fd};
+    for (int i = 0; i < 2; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
+        if (epoll_ctl(t->wake_epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+/* An AF_XDP socket on the asked queue if it is free, else on another free queue of the
+ * device, else none; a ring buffer too on a device with several queues (the member's
+ * connections whose packets RSS puts on other queues), and only a ring buffer (with AF_PACKET
+ * to transmit) when every queue's socket is another member's (docs/MULTIPROC.md). */
 static int member_join(struct mtp_target *t)
 {
     int err = slot_take(t);
     if (err)
         return err;
-    t->mkind = MTP_XDP_MEMBER_XSK;
-    err = xsk_setup(t);
-    if (err == -EBUSY) {
-        xsk_teardown(t);
-        err = ring_setup(t);
+    uint32_t nq = rx_queues(t->ifname), want = t->queue;
+    err = -EBUSY;
+    for (uint32_t i = 0; i < nq && i < MTP_XDP_MAX_QUEUES && err == -EBUSY; i++) {
+        t->queue = (want + i) % nq;
+        err = xsk_setup(t);
+        if (err == -EBUSY)
+            xsk_teardown(t);
     }
+    if (!err)
+        t->mkind = MTP_XDP_MEMBER_XSK;
+    else if (err == -EBUSY)
+        t->queue = want;
+    else
+        return err;
+    if (!t->mkind || nq > 1)
+        err = ring_setup(t, !t->mkind);
+    if (!err && t->mkind == (MTP_XDP_MEMBER_XSK | MTP_XDP_MEMBER_RING))
+        err = wake_both(t);
     return err ? err : member_publish(t);
 }
 
@@ -1086,7 +1137,7 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
     struct mtp_target *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    t->rtnl_fd = t->lock_fd = t->ring_fd = t->pkt_fd = -1;
+    t->rtnl_fd = t->lock_fd = t->ring_fd = t->pkt_fd = t->wake_epfd = -1;
     t->queue = cfg->queue;
     t->ip_proto = cfg->ip_proto;
     int err = iface_lookup(cfg->iface, t->ifname, &t->ifindex);
@@ -1124,12 +1175,14 @@ static void xdp_close(struct mtp_target *t)
                 port_release_locked(t, (uint16_t)p);
         if (t->member)
             member_remove(t->hook, t->slot);
-        else if (t->mkind == MTP_XDP_MEMBER_RING)
+        else if (t->mkind & MTP_XDP_MEMBER_RING)
             bpf_map_delete_elem(t->hook->rings_fd, &t->slot);
         group_unlock(t->lock_fd);
     }
     xsk_teardown(t);
     ring_teardown(t);
+    if (t->wake_epfd >= 0)
+        close(t->wake_epfd);
     hook_put(t->hook);
     if (t->rtnl_fd >= 0)
         close(t->rtnl_fd);
@@ -1152,6 +1205,8 @@ static void xdp_abandon(struct mtp_target *t)
         munmap(t->umem_area, (size_t)NUM_FRAMES * FRAME_SIZE);
     free(t->free_frames);
     ring_teardown(t);
+    if (t->wake_epfd >= 0)
+        close(t->wake_epfd);
     struct hook *h = t->hook;
     for (int p = 0; h && p < 65536; p++)
         if (t->claimed[p / 64] >> (p % 64) & 1 && --h->ports[p].refs == 0)
@@ -1248,14 +1303,6 @@ static int xsk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
     return got;
 }
 
-static void xsk_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!(f[i].handle & BIG_HANDLE)) /* a reassembled packet's frames are free already */
-            frames_push(t, f[i].handle);
-    fill_refill(t);
-}
-
 static int xsk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     if (t->tx_in_flight)
@@ -1306,7 +1353,7 @@ static void local_push(struct mtp_target *t, uint64_t handle)
     if (handle & RING_MALLOC)
         free((void *)(uintptr_t)(handle & ~RING_MALLOC));
     else
-        t->local_free[t->n_local_free++] = (uint32_t)handle;
+        t->local_free[t->n_local_free++] = (uint32_t)(handle & ~RING_LOCAL);
 }
 
 static int ring_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
@@ -1332,8 +1379,9 @@ static int ring_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
             if (plen > rec_len - sizeof *rec) {
                 t->ring_dropped++;
             } else if (plen <= FRAME_SIZE && t->n_local_free) {
-                handle = t->local_free[--t->n_local_free];
-                buf = t->local + handle * FRAME_SIZE;
+                uint32_t i = t->local_free[--t->n_local_free];
+                buf = t->local + (size_t)i * FRAME_SIZE;
+                handle = RING_LOCAL | i;
             } else if ((buf = malloc(plen ? plen : 1))) {
                 handle = RING_MALLOC | (uint64_t)(uintptr_t)buf;
             } else {
@@ -1358,7 +1406,7 @@ static int ring_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
     while (got < n && t->n_local_free) {
         uint32_t i = t->local_free[--t->n_local_free];
         f[got++] = (struct mtp_frame){.data = t->local + (size_t)i * FRAME_SIZE, .len = 0,
-                                      .cap = FRAME_SIZE, .handle = i};
+                                      .cap = FRAME_SIZE, .handle = RING_LOCAL | i};
     }
     return got;
 }
@@ -1389,32 +1437,39 @@ static int ring_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     reap_maybe(t);
-    return t->mkind == MTP_XDP_MEMBER_RING ? ring_rx_burst(t, f, max) : xsk_rx_burst(t, f, max);
+    int n = t->mkind & MTP_XDP_MEMBER_XSK ? xsk_rx_burst(t, f, max) : 0;
+    if ((t->mkind & MTP_XDP_MEMBER_RING) && n < max)
+        n += ring_rx_burst(t, f + n, max - n);
+    return n;
 }
 
 static void xdp_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    if (t->mkind != MTP_XDP_MEMBER_RING) {
-        xsk_rx_release(t, f, n);
-        return;
-    }
     for (int i = 0; i < n; i++)
-        local_push(t, f[i].handle);
+        if (f[i].handle & (RING_LOCAL | RING_MALLOC))
+            local_push(t, f[i].handle);
+        else if (!(f[i].handle & BIG_HANDLE)) /* a reassembled packet's frames are free */
+            frames_push(t, f[i].handle);
+    if (t->mkind & MTP_XDP_MEMBER_XSK)
+        fill_refill(t);
 }
 
+/* A member with an AF_XDP socket transmits through it, another through AF_PACKET. */
 static int xdp_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    return t->mkind == MTP_XDP_MEMBER_RING ? ring_tx_alloc(t, f, n) : xsk_tx_alloc(t, f, n);
+    return t->mkind & MTP_XDP_MEMBER_XSK ? xsk_tx_alloc(t, f, n) : ring_tx_alloc(t, f, n);
 }
 
 static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    return t->mkind == MTP_XDP_MEMBER_RING ? ring_tx_burst(t, f, n) : xsk_tx_burst(t, f, n);
+    return t->mkind & MTP_XDP_MEMBER_XSK ? xsk_tx_burst(t, f, n) : ring_tx_burst(t, f, n);
 }
 
 static int xdp_wake_fd(struct mtp_target *t)
 {
-    return t->mkind == MTP_XDP_MEMBER_RING ? t->ring_fd : xsk_socket__fd(t->xsk);
+    if (t->wake_epfd >= 0)
+        return t->wake_epfd;
+    return t->mkind & MTP_XDP_MEMBER_XSK ? xsk_socket__fd(t->xsk) : t->ring_fd;
 }
 
 /* ------------------------------------------------------------------ ports */
@@ -1927,7 +1982,10 @@ static int xdp_describe(struct mtp_target *t, char *buf, size_t cap)
                     t->ifname, (unsigned)t->kind < 5 ? kinds[t->kind] : "?", t->queue,
                     t->hook->mode, t->sg ? ", multi-buffer" : "", t->slot,
                     t->mkind == MTP_XDP_MEMBER_RING ? "ring buffer: the queue's AF_XDP socket "
-                                                      "is another process's" : "AF_XDP socket");
+                                                      "is another process's"
+                    : t->mkind & MTP_XDP_MEMBER_RING ? "AF_XDP socket, ring buffer for the "
+                                                       "other queues"
+                                                     : "AF_XDP socket");
 }
 
 /* The hook's counters, then the socket's (XDP_STATISTICS): packets the kernel could not
