@@ -1514,6 +1514,37 @@ static int placeholder_open(uint8_t ip_proto, uint16_t port)
     return fd;
 }
 
+/* Does a listening socket of this process hold `port`? (An application's own listener under
+ * libmtp.so, inherited by a forked worker: it keeps the kernel from handing the port out, so
+ * it can stand in for the placeholder.) Only on the rare path where the placeholder's bind
+ * failed. */
+static int own_listener_on(uint16_t port)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int found = 0;
+    for (struct dirent *e; d && !found && (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) ||
+            fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int listening = 0;
+        socklen_t ilen = sizeof listening;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) < 0 || !listening)
+            continue;
+        if (ss.ss_family == AF_INET)
+            found = ntohs(((struct sockaddr_in *)&ss)->sin_port) == port;
+        else if (ss.ss_family == AF_INET6)
+            found = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 /* Adds this member to the port's group (a new group if none). 1: other members serve it
  * too, 0: only us, <0: refused (an active open's port, or the group is full). Lock held. */
 static int group_add(struct mtp_target *t, uint16_t port, int excl)
@@ -1576,7 +1607,8 @@ static int port_claim_mode(struct mtp_target *t, uint8_t ip_proto, uint16_t port
     struct port_hold *ph = &t->hook->ports[port];
     if (!ph->refs) {
         int fd = placeholder_open(ip_proto, port);
-        if (fd == -EADDRINUSE && shared) /* the other members' placeholders hold it */
+        /* the other members' placeholders hold it, or a listener of this process does */
+        if (fd == -EADDRINUSE && !excl && (shared || own_listener_on(port)))
             fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             err = fd == -1 ? -errno : fd;
