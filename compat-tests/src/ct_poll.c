@@ -202,8 +202,10 @@ static void listener_and_connect(const struct ct_ctx *c)
     CT_EQ(pf.revents, POLLIN);
     int a = (int)CT_OK(accept(l, NULL, NULL));
     CT_EQ(poll(&pf, 1, 0), 0);
-    close(a);
+    /* The listener goes first: our FIN on `a` is what tells the peer to listen on this port
+     * itself, so `l` must be gone by then (closing `a` first races the peer's bind()). */
     close(l);
+    close(a);
 
     int fd = (int)CT_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
     struct sockaddr_in sa = ct_sin(c->pip, c->port); /* the peer listens once it said hello */
