@@ -118,7 +118,9 @@ static __always_inline __u32 member_way(__u32 slot, __u32 queue)
     struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &slot);
     if (!m || !m->gen)
         return 0;
-    if ((m->kind & MTP_XDP_MEMBER_XSK) && m->queue == queue)
+    /* a socket the kernel took out of mtp_xsks (its process died) does not count */
+    if ((m->kind & MTP_XDP_MEMBER_XSK) && m->queue == queue &&
+        bpf_map_lookup_elem(&mtp_xsks, &slot))
         return MTP_XDP_MEMBER_XSK;
     return m->kind & MTP_XDP_MEMBER_RING;
 }

@@ -44,6 +44,7 @@
 #include <sys/file.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <netpacket/packet.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -110,9 +111,10 @@ struct mtp_target {
     uint32_t slot, gen;     /* our entry in mtp_members */
     int member;             /* registered in mtp_members */
     uint32_t mkind;         /* enum mtp_xdp_member_kind bits: how we receive */
-    int wake_epfd;          /* with both: an epoll fd over the socket and the ring */
-    uint32_t reap_tick;     /* rx bursts since the last look for dead members */
-    uint64_t reap_ns;
+    int wake_epfd;          /* the wake fd: an epoll fd over the socket, the ring, the timer */
+    int timer_fd;           /* wakes an idle member to look for dead members (REAP_NS) */
+    uint64_t reap_ns;       /* when we last looked for dead members */
+    uint64_t timer_due;     /* the timer's next expiry (CLOCK_MONOTONIC) */
 
     /* a ring-buffer member (the queue's AF_XDP socket is another process's) */
     int ring_fd;            /* the BPF ring buffer the hook copies our packets into */
@@ -462,15 +464,9 @@ static int hook_join(struct hook *h, uint32_t prog_id, uint32_t link_id, const c
     h->link_fd = bpf_link_get_fd_by_id(link_id);
     if (h->link_fd < 0)
         return perm_error(-errno, "joining the interface's XDP hook");
-    struct bpf_link_info li;
-    len = sizeof li;
-    memset(&li, 0, sizeof li);
-    h->mode = "native";
-    if (bpf_obj_get_info_by_fd(h->link_fd, &li, &len) == 0) {
-        LIBBPF_OPTS(bpf_xdp_query_opts, q);
-        if (bpf_xdp_query(h->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_SKB)
-            h->mode = "skb";
-    }
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    h->mode = bpf_xdp_query(h->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_SKB
+                  ? "skb" : "native";
     return 0;
 }
 
@@ -925,16 +921,30 @@ static int reap_dead(struct hook *h)
     return reaped;
 }
 
-/* Every ~250 ms of rx bursts, without waiting for the lock (the next time will do). */
+/* Looks for dead members every REAP_NS of rx bursts (a clock read per burst), without
+ * waiting for the lock (the next time will do). The wake fd holds a timer of period
+ * 2 * REAP_NS, so a member whose peers all sleep still looks (a member killed while the
+ * others are idle stops getting new connections within a second); the first burst after
+ * each expiry reads it, so the wake fd never stays readable without work. */
+#define REAP_NS 250000000ull
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void reap_maybe(struct mtp_target *t)
 {
-    if (++t->reap_tick < 1024)
-        return;
-    t->reap_tick = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    if (now - t->reap_ns < 250000000ull)
+    uint64_t now = mono_ns();
+    int fired = 0;
+    if (t->timer_fd >= 0 && now >= t->timer_due) {
+        uint64_t expirations;
+        fired = read(t->timer_fd, &expirations, sizeof expirations) > 0;
+        while (t->timer_due <= now)
+            t->timer_due += 2 * REAP_NS;
+    }
+    if (!fired && now - t->reap_ns < REAP_NS)
         return;
     t->reap_ns = now;
     if (flock(t->lock_fd, LOCK_EX | LOCK_NB) < 0)
@@ -1075,15 +1085,24 @@ static uint32_t rx_queues(const char *ifname)
     return n ? n : 1;
 }
 
-static int wake_both(struct mtp_target *t)
+/* The wake fd: an epoll fd over what receives (the socket, the ring) and the reap timer. */
+static int wake_setup(struct mtp_target *t)
 {
     t->wake_epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (t->wake_epfd < 0)
+    t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->wake_epfd < 0 || t->timer_fd < 0)
         return -errno;
-    int fds[2] = {xsk_socket__fd(t->xsk), t->ring_fd};
-    for (int i = 0; i < 2; i++) {
+    struct itimerspec every = {
+        .it_interval = {.tv_nsec = (long)(2 * REAP_NS)}, .it_value = {.tv_nsec = (long)(2 * REAP_NS)},
+    };
+    if (timerfd_settime(t->timer_fd, 0, &every, NULL) < 0)
+        return -errno;
+    t->timer_due = mono_ns() + 2 * REAP_NS;
+    int fds[3] = {t->timer_fd, t->mkind & MTP_XDP_MEMBER_XSK ? xsk_socket__fd(t->xsk) : -1,
+                  t->mkind & MTP_XDP_MEMBER_RING ? t->ring_fd : -1};
+    for (int i = 0; i < 3; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
-        if (epoll_ctl(t->wake_epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+        if (fds[i] >= 0 && epoll_ctl(t->wake_epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
             return -errno;
     }
     return 0;
@@ -1114,8 +1133,8 @@ static int member_join(struct mtp_target *t)
         return err;
     if (!t->mkind || nq > 1)
         err = ring_setup(t, !t->mkind);
-    if (!err && t->mkind == (MTP_XDP_MEMBER_XSK | MTP_XDP_MEMBER_RING))
-        err = wake_both(t);
+    if (!err)
+        err = wake_setup(t);
     return err ? err : member_publish(t);
 }
 
@@ -1137,7 +1156,7 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
     struct mtp_target *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    t->rtnl_fd = t->lock_fd = t->ring_fd = t->pkt_fd = t->wake_epfd = -1;
+    t->rtnl_fd = t->lock_fd = t->ring_fd = t->pkt_fd = t->wake_epfd = t->timer_fd = -1;
     t->queue = cfg->queue;
     t->ip_proto = cfg->ip_proto;
     int err = iface_lookup(cfg->iface, t->ifname, &t->ifindex);
@@ -1183,6 +1202,8 @@ static void xdp_close(struct mtp_target *t)
     ring_teardown(t);
     if (t->wake_epfd >= 0)
         close(t->wake_epfd);
+    if (t->timer_fd >= 0)
+        close(t->timer_fd);
     hook_put(t->hook);
     if (t->rtnl_fd >= 0)
         close(t->rtnl_fd);
@@ -1207,6 +1228,8 @@ static void xdp_abandon(struct mtp_target *t)
     ring_teardown(t);
     if (t->wake_epfd >= 0)
         close(t->wake_epfd);
+    if (t->timer_fd >= 0)
+        close(t->timer_fd);
     struct hook *h = t->hook;
     for (int p = 0; h && p < 65536; p++)
         if (t->claimed[p / 64] >> (p % 64) & 1 && --h->ports[p].refs == 0)
@@ -1467,9 +1490,7 @@ static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 
 static int xdp_wake_fd(struct mtp_target *t)
 {
-    if (t->wake_epfd >= 0)
-        return t->wake_epfd;
-    return t->mkind & MTP_XDP_MEMBER_XSK ? xsk_socket__fd(t->xsk) : t->ring_fd;
+    return t->wake_epfd;
 }
 
 /* ------------------------------------------------------------------ ports */
