@@ -922,10 +922,10 @@ static int reap_dead(struct hook *h)
 }
 
 /* Looks for dead members every REAP_NS of rx bursts (a clock read per burst), without
- * waiting for the lock (the next time will do). The wake fd holds a timer of period
- * 2 * REAP_NS, so a member whose peers all sleep still looks (a member killed while the
- * others are idle stops getting new connections within a second); the first burst after
- * each expiry reads it, so the wake fd never stays readable without work. */
+ * waiting for the lock (the next time will do). A ring member's wake fd holds a timer of
+ * period 2 * REAP_NS, so it looks even while idle (a member killed while the others sleep
+ * stops getting new connections within a second); the first burst after each expiry reads
+ * it, so the wake fd never stays readable without work. */
 #define REAP_NS 250000000ull
 static uint64_t mono_ns(void)
 {
@@ -1085,7 +1085,8 @@ static uint32_t rx_queues(const char *ifname)
     return n ? n : 1;
 }
 
-/* The wake fd: an epoll fd over what receives (the socket, the ring) and the reap timer. */
+/* The wake fd of a member with a ring buffer: an epoll fd over what receives (its socket if
+ * it has one, the ring) and the reap timer. */
 static int wake_setup(struct mtp_target *t)
 {
     t->wake_epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1133,7 +1134,10 @@ static int member_join(struct mtp_target *t)
         return err;
     if (!t->mkind || nq > 1)
         err = ring_setup(t, !t->mkind);
-    if (!err)
+    /* A lone AF_XDP member (one-queue device) waits on its socket itself: no epoll between
+     * a frame and the sleeping application (latency), no timer; it looks for dead members
+     * whenever traffic wakes it. */
+    if (!err && t->mkind != MTP_XDP_MEMBER_XSK)
         err = wake_setup(t);
     return err ? err : member_publish(t);
 }
@@ -1490,7 +1494,7 @@ static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 
 static int xdp_wake_fd(struct mtp_target *t)
 {
-    return t->wake_epfd;
+    return t->wake_epfd >= 0 ? t->wake_epfd : xsk_socket__fd(t->xsk);
 }
 
 /* ------------------------------------------------------------------ ports */
