@@ -110,16 +110,26 @@ static __always_inline const __u8 *l4_of(const __u8 *data, const __u8 *data_end,
     return l4;
 }
 
-/* Can member `slot` take a packet that arrived on rx queue `queue`? (An AF_XDP socket only
- * receives from the queue it is bound to; a ring buffer from any.) Returns its gen or 0. */
-static __always_inline __u32 member_takes(__u32 slot, __u32 queue)
+/* How member `slot` can take a packet that arrived on rx queue `queue`: MTP_XDP_MEMBER_XSK
+ * (its AF_XDP socket is bound to that queue), MTP_XDP_MEMBER_RING (its ring buffer, any
+ * queue) or 0 (it cannot, or the slot is free). */
+static __always_inline __u32 member_way(__u32 slot, __u32 queue)
 {
     struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &slot);
     if (!m || !m->gen)
         return 0;
-    if (m->kind == MTP_XDP_MEMBER_XSK && m->queue == queue)
-        return m->gen;
-    return m->kind == MTP_XDP_MEMBER_RING ? m->gen : 0;
+    /* a socket the kernel took out of mtp_xsks (its process died) does not count */
+    if ((m->kind & MTP_XDP_MEMBER_XSK) && m->queue == queue &&
+        bpf_map_lookup_elem(&mtp_xsks, &slot))
+        return MTP_XDP_MEMBER_XSK;
+    return m->kind & MTP_XDP_MEMBER_RING;
+}
+
+/* Its gen if it can take the packet, else 0. */
+static __always_inline __u32 member_takes(__u32 slot, __u32 queue)
+{
+    struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &slot);
+    return m && member_way(slot, queue) ? m->gen : 0;
 }
 
 static __always_inline int group_has(const struct mtp_xdp_group *g, __u32 slot)
@@ -131,20 +141,22 @@ static __always_inline int group_has(const struct mtp_xdp_group *g, __u32 slot)
     return 0;
 }
 
-/* The hash-th of the group's members that can take the packet; -1: none. */
+/* The hash-th of the group's members that can take the packet (an AF_XDP socket on this
+ * queue or a ring buffer: every member counts alike, so processes on a one-queue device share
+ * the flows); -1: none. */
 static __always_inline int group_pick(const struct mtp_xdp_group *g, __u32 queue, __u32 hash)
 {
     __u32 able = 0;
 #pragma unroll
     for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
-        if (i < g->n && member_takes(g->slot[i], queue))
+        if (i < g->n && member_way(g->slot[i], queue))
             able++;
     if (!able)
         return -1;
     __u32 k = hash % able;
 #pragma unroll
     for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
-        if (i < g->n && member_takes(g->slot[i], queue)) {
+        if (i < g->n && member_way(g->slot[i], queue)) {
             if (!k)
                 return g->slot[i];
             k--;
@@ -253,8 +265,7 @@ int mtp_xdp_steer(struct xdp_md *ctx)
         return XDP_DROP;
     }
     __u32 key = (__u32)slot;
-    struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &key);
-    if (m && m->kind == MTP_XDP_MEMBER_RING)
+    if (member_way(key, queue) == MTP_XDP_MEMBER_RING)
         return to_ring(ctx, key);
     if (!bpf_map_lookup_elem(&mtp_xsks, &key)) {
         stat_inc(MTP_XDP_STAT_NO_SOCKET);

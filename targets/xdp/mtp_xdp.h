@@ -23,13 +23,21 @@
 #define MTP_XDP_RING_SMALL  2048u  /* record sizes the hook reserves (constant for the verifier) */
 #define MTP_XDP_RING_BIG    (65536u + 1024u) /* a 64 KiB GSO/GRO packet and its headers */
 
-enum mtp_xdp_member_kind { MTP_XDP_MEMBER_FREE, MTP_XDP_MEMBER_XSK, MTP_XDP_MEMBER_RING };
+/* How a member receives (bits): its AF_XDP socket (packets of its queue), its ring buffer
+ * (any queue). On a device with several queues a member has both: its own queue's packets
+ * come through the socket, its connections' packets that RSS puts on other queues through
+ * the ring. */
+enum mtp_xdp_member_kind {
+    MTP_XDP_MEMBER_FREE = 0,
+    MTP_XDP_MEMBER_XSK = 1,
+    MTP_XDP_MEMBER_RING = 2,
+};
 
 /* mtp_members[slot]; gen changes every time the slot is taken, so a pin to an earlier
  * holder of the slot is recognised as stale. */
 struct mtp_xdp_member {
     __u32 gen;     /* 0: free */
-    __u32 kind;    /* enum mtp_xdp_member_kind */
+    __u32 kind;    /* enum mtp_xdp_member_kind bits */
     __u32 queue;   /* the rx queue an XSK member's socket is bound to */
     __u32 pid;
     __u64 start;   /* the process's start time (/proc/PID/stat field 22): pid reuse */

@@ -112,6 +112,43 @@ static int echo_build(const uint8_t *in, uint32_t len, uint16_t port, uint8_t *o
     return (int)out_len;
 }
 
+static int listen_on(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 4) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A TCP listener of this process on the port (libmtp.so's application socket, inherited by a
+ * forked worker) stands in for the placeholder a claim cannot bind; an active open's claim
+ * (port_claim_excl) still refuses a port anything holds. */
+static int check_own_listener(const struct mtp_target_ops *ops, struct mtp_target *t,
+                              uint16_t port)
+{
+    int l = listen_on(port);
+    if (l < 0)
+        return fail("listen for the own-listener check", -errno);
+    int err = ops->port_claim_excl(t, IPPROTO_TCP, port);
+    if (err != -EADDRINUSE) {
+        close(l);
+        return fail("port_claim_excl of a port a listener holds did not say EADDRINUSE", err);
+    }
+    err = ops->port_claim(t, IPPROTO_TCP, port);
+    if (err) {
+        close(l);
+        return fail("port_claim of a port this process's own listener holds", err);
+    }
+    ops->port_release(t, IPPROTO_TCP, port);
+    close(l);
+    return 0;
+}
+
 static int check_claims(const struct mtp_target_ops *ops, struct mtp_target *t, uint16_t port)
 {
     int err = ops->port_claim(t, IP_PROTO_UDP_NUMBER, port);
@@ -138,7 +175,7 @@ static int check_claims(const struct mtp_target_ops *ops, struct mtp_target *t, 
     close(fd);
     if (rc != 0)
         return fail("port not free for the kernel after port_release", -errno);
-    return 0;
+    return check_own_listener(ops, t, (uint16_t)(port + 200));
 }
 
 static int check_neigh(const struct mtp_target_ops *ops, struct mtp_target *t, const char *ip_s,

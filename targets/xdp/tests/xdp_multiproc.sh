@@ -6,7 +6,8 @@
 #  2. two processes on ONE port (SO_REUSEPORT): flows spread over both, each byte-exact;
 #  3. kill -9 of the process that attached the hook (holding the AF_XDP socket and a port):
 #     the other keeps serving, a new process takes the freed queue and serves too;
-#  4. a process that exits normally releases its port (the kernel gets it back).
+#  4. a process that exits normally releases its port (the kernel gets it back);
+#  5. with 32 processes on the interface a 33rd is refused with one line.
 # usage: xdp_multiproc.sh XDP_ECHO_BIN HOOK_OBJ
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,4 +86,18 @@ kill -9 $p3; wait $p3 2>/dev/null
 mx_wait_for 10 "hook detached after the last member" \
     bash -c "! ip netns exec '$MX_NS_A' ip link show '$MX_DEV_A' | grep -q prog/xdp" || fail "hook left attached"
 echo "xdp_multiproc.sh: 4. exit released the port; the last member's end detached the hook"
+# 5. no free member slot: 32 processes hold the interface, the 33rd gets one line
+holders=()
+for i in $(seq 32); do
+    : >"$d/h$i.out"
+    ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" $((8000 + i)) "$MX_IP_B" "$MX_MAC_B" --hold >"$d/h$i.out" 2>&1 &
+    holders+=($!)
+    mx_wait_line 30 "$d/h$i.out" READY $! || fail "holder $i not ready"
+done
+ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" 8100 "$MX_IP_B" "$MX_MAC_B" >"$d/full.out" 2>&1 && fail "a 33rd process joined"
+grep -q "^mtp xdp: $MX_DEV_A: 32 mtp stacks already serve this interface (the most it takes): stop one, or use another interface" "$d/full.out" ||
+    fail "no free slot: not the one line"
+kill -9 "${holders[@]}"; wait "${holders[@]}" 2>/dev/null
+rm -f "$d"/h*.out
+echo "xdp_multiproc.sh: 5. $(grep '^mtp xdp' "$d/full.out")"
 echo "xdp_multiproc.sh: PASS"
