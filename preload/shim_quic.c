@@ -16,8 +16,10 @@
  *               (the idle timeout, handshake included), ECONNRESET (RESET_STREAM, or the
  *               connection closed under an unfinished stream).
  *
- * Sockets are keyed by (connection context, stream id). A connection the client made ends
- * (CONNECTION_CLOSE) when its last socket is closed and its streams are acknowledged.
+ * Sockets are keyed by (connection context, stream id). A connection outlives its sockets,
+ * warm (its RTT and congestion window) for the next connect() to that server, until it has
+ * been idle for half of IDLE_TIMEOUT: then a connect() opens a new one and the old one is
+ * closed (CONNECTION_CLOSE) if no socket uses it, else left to the idle timeout.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -43,7 +45,7 @@ struct qconn {
     uint16_t lport, rport;
     bool client;      /* we opened it (connect) */
     bool established;
-    bool closing;     /* app_close posted: no new stream on it */
+    bool closing;     /* stale: no new stream on it, app_close once it has no socket */
     bool dead;        /* the context is gone */
     uint32_t nsocks;  /* socket objects on it */
     uint64_t next_sid;
@@ -135,14 +137,31 @@ static struct qconn *qconn_find(struct mtp_socks *ss, const struct mtp_key *key)
     return NULL;
 }
 
-/* A client connection to rip:rport with room for one more stream. */
-static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport)
+/* Idle for half the idle timeout: the server may drop it first (each side times out on
+ * its own clock), so no new stream goes on it. */
+static bool qconn_stale(const struct mtpg_quic_lite_conn *c, uint64_t now_ns)
 {
+    return c->established && now_ns > c->largest_time &&
+           now_ns - c->largest_time > mtpg_quic_lite_param_IDLE_TIMEOUT / 2;
+}
+
+/* A client connection to rip:rport with room for one more stream; stale ones without
+ * sockets are closed on the way. */
+static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport,
+                              uint64_t now_ns)
+{
+    static const uint64_t nothing;
     struct qlayer *ql = layer(ss);
     for (struct qconn *qc = ql ? ql->conns : NULL; qc; qc = qc->next) {
         if (!qc->client || qc->closing || qc->rip != rip || qc->rport != rport)
             continue;
         const struct mtpg_quic_lite_conn *c = ctx_of(ss, &qc->key);
+        if (c && qconn_stale(c, now_ns)) {
+            qc->closing = true;
+            if (qc->nsocks == 0)
+                mtp__sock_defer(ss, MTPG_QUIC_LITE_EV_APP_CLOSE, CONN, &qc->key, &nothing, 0);
+            continue;
+        }
         if (c && qc->nsocks < CLIENT_STREAMS && c->st.len < CLIENT_STREAMS)
             return qc;
     }
@@ -198,7 +217,7 @@ static int open_stream(struct mtp_sock *sk, uint64_t now_ns)
 static int quic_connect(struct mtp_sock *sk, uint64_t now_ns)
 {
     struct mtp_socks *ss = sk->ss;
-    struct qconn *qc = qconn_to(ss, sk->rip, sk->rport);
+    struct qconn *qc = qconn_to(ss, sk->rip, sk->rport, now_ns);
     if (qc) {
         mtp__sock_port_move(sk, qc->lport); /* the ephemeral port sock.c took goes back */
     } else {
@@ -579,7 +598,8 @@ static void quic_note(struct mtp_socks *ss, const struct mtp_note *n)
         on_stream_note(sk, n);
 }
 
-/* A socket object goes: the last one of a client's connection closes the connection. */
+/* A socket object goes; the connection stays for the next connect() (qconn_to), except a
+ * stale one, which closes with its last socket. */
 static void quic_release(struct mtp_sock *sk)
 {
     struct qconn *qc = sk->proto_state;
@@ -590,9 +610,8 @@ static void quic_release(struct mtp_sock *sk)
         return;
     if (qc->dead) {
         qconn_free(sk->ss, qc);
-    } else if (qc->client && !qc->closing) {
+    } else if (qc->client && qc->closing) {
         static const uint64_t nothing;
-        qc->closing = true;
         mtp__sock_defer(sk->ss, MTPG_QUIC_LITE_EV_APP_CLOSE, CONN, &qc->key, &nothing, 0);
     }
 }

@@ -403,34 +403,59 @@ Test(quic_sock, connect_to_a_closed_port_is_refused)
     down();
 }
 
-Test(quic_sock, the_last_close_ends_the_connection)
+static bool conn_exists(uint16_t cport)
+{
+    struct mtpg_quic_lite_conn_id a = {.local_ip = IP_A, .remote_ip = IP_B, .local_port = cport,
+                                       .remote_port = PORT};
+    struct mtpg_quic_lite_conn_id b = {.local_ip = IP_B, .remote_ip = IP_A, .local_port = PORT,
+                                       .remote_port = cport};
+    struct mtp_key ka, kb;
+    mtpg_quic_lite_key_conn_id(&ka, &a);
+    mtpg_quic_lite_key_conn_id(&kb, &b);
+    bool ca = mtp_stack_ctx(R.st[0], MTPG_QUIC_LITE_CTX_CONN, &ka) != NULL;
+    bool cb = mtp_stack_ctx(R.st[1], MTPG_QUIC_LITE_CTX_CONN, &kb) != NULL;
+    cr_assert_eq(ca, cb, "both sides agree");
+    return ca;
+}
+
+/* One short exchange on a new socket; returns the client's local port. */
+static uint16_t short_exchange(void)
+{
+    struct mtp_sock *c = connect_to(PORT), *s = NULL;
+    uint16_t lport;
+    mtp_sock_local(c, NULL, &lport);
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_accept(R.listener, &s, now()), 0);
+    cr_assert_eq(mtp_sock_send(c, "hi", 2, now()), 2);
+    cr_assert_eq(mtp_sock_shutdown_wr(c, now()), 0);
+    run_for(5 * MS);
+    uint8_t b[4];
+    cr_assert_eq(mtp_sock_recv(s, b, sizeof b, now()), 2);
+    cr_assert_eq(mtp_sock_recv(s, b, sizeof b, now()), 0, "EOF");
+    mtp_sock_close(s, now());
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_recv(c, b, sizeof b, now()), 0, "EOF");
+    mtp_sock_close(c, now());
+    run_for(5 * MS);
+    return lport;
+}
+
+Test(quic_sock, a_connection_outlives_its_sockets_until_it_goes_stale)
 {
     struct mtp_sim_config c = {.seed = 7, .delay_ns = 5000};
     up(&c);
     R.listener = listen_on(PORT);
-    struct mtp_sock *c1 = connect_to(PORT), *s1 = NULL;
-    uint16_t first;
-    mtp_sock_local(c1, NULL, &first);
-    run_for(5 * MS);
-    cr_assert_eq(mtp_sock_accept(R.listener, &s1, now()), 0);
-    mtp_sock_close(c1, now());
-    run_for(5 * MS);
-    cr_assert_eq(mtp_sock_recv(s1, (uint8_t[4]){0}, 4, now()), 0, "EOF");
-    mtp_sock_close(s1, now());
-    run_for(20 * MS);
-    struct mtpg_quic_lite_conn_id a = {.local_ip = IP_A, .remote_ip = IP_B, .local_port = first,
-                                       .remote_port = PORT};
-    struct mtpg_quic_lite_conn_id b = {.local_ip = IP_B, .remote_ip = IP_A, .local_port = PORT,
-                                       .remote_port = first};
-    struct mtp_key ka, kb;
-    mtpg_quic_lite_key_conn_id(&ka, &a);
-    mtpg_quic_lite_key_conn_id(&kb, &b);
-    cr_assert_null(mtp_stack_ctx(R.st[0], MTPG_QUIC_LITE_CTX_CONN, &ka), "client side closed");
-    cr_assert_null(mtp_stack_ctx(R.st[1], MTPG_QUIC_LITE_CTX_CONN, &kb), "server side closed");
-    struct mtp_sock *c2 = connect_to(PORT);
-    run_for(5 * MS);
-    cr_assert(mtp_sock_poll(c2) & MTP_SOCK_WRITABLE);
-    mtp_sock_close(c2, now());
+    uint16_t first = short_exchange();
+    cr_assert(conn_exists(first), "kept warm without sockets");
+    cr_assert_eq(short_exchange(), first, "the next connect reuses it");
+    /* idle for more than half the idle timeout: not reused, and closed */
+    run_for(mtpg_quic_lite_param_IDLE_TIMEOUT / 2 + 100 * MS);
+    cr_assert(conn_exists(first), "the idle timeout has not passed");
+    uint16_t third = short_exchange();
+    cr_assert_neq(third, first, "a new connection");
+    run_for(10 * MS);
+    cr_assert_not(conn_exists(first), "CONNECTION_CLOSE ended the stale one on both sides");
+    cr_assert(conn_exists(third));
     mtp_sock_close(R.listener, now());
     run_for(10 * MS);
     down();
