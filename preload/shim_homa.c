@@ -470,6 +470,13 @@ static int homa_info(struct mtp_sock *sk, struct mtp_sock_info *out)
         out->tcp_state = 7;
         return -ENOTCONN;
     }
+    if (c->native) { /* a native Homa socket: no connection state */
+        out->state = "HOMA";
+        out->tcp_state = 7;
+        for (struct nmsg *m = c->native->q; m; m = m->next)
+            out->rx_queued += m->len;
+        return 0;
+    }
     out->state = !sk->connected ? "SYN_SENT" : sk->wr_shut ? "FIN_WAIT1" : "ESTABLISHED";
     out->tcp_state = !sk->connected ? 2 : sk->wr_shut ? 4 : 1;
     out->rx_queued = c->rx_len - c->rx_off;
