@@ -29,6 +29,9 @@ the tables. Not a test: it asserts nothing and a failed run is a row that says s
          BENCH_SECS=N     seconds per measurement (default 5)
          BENCH_STACKS=a,b only these stacks      BENCH_PATHS=veth,veth-off,lo  only these paths
          BENCH_OUT=DIR    where results go (default bench/results)
+         BENCH_ONLY=a,b   only the workloads whose first word is listed (sockperf, iperf3, nginx,
+                          redis, idle, connrate) and, if listed, memory / limits (both run
+                          when BENCH_ONLY is unset)
 """
 import json
 import os
@@ -123,6 +126,7 @@ class Stack:
     def __init__(self, name, b):
         self.name = name
         self.lib = os.path.join(b, "lib", "libmtp.so")
+        self.bin = os.path.join(b, "bin")
         self.server_mtp = name.startswith("mtp")
         self.client_mtp = name.startswith("mtp") and name != "mtp-srv"
         self.target = "dpdk" if name == "mtp-dpdk" else "xdp"
@@ -407,6 +411,23 @@ def redis_bench(ctx, pipeline):
                              "--appendonly", "no", "--protected-mode", "no"], "redis", go)
 
 
+def connrate(ctx, conc):
+    """Connection-setup rate: bench_connrate (connect, 1 byte each way, the server closes),
+    `conc` connections in flight, the same program on both ends."""
+    prog = os.path.join(ctx.s.bin, "bench_connrate")
+    if not os.path.exists(prog):
+        raise RuntimeError(f"{prog} not built")
+
+    def go():
+        r = ctx.client([prog, ctx.h.ip_b, str(ctx.port), str(SECS), str(conc)], SECS + 30)
+        m = re.search(r"connections (\d+) secs ([\d.]+) conn_per_s ([\d.]+) failed (\d+)", r.stdout)
+        if r.returncode or not m:
+            raise RuntimeError(f"bench_connrate: exit {r.returncode}: {r.stdout[-200:]}{r.stderr[-200:]}")
+        return {"conn_s": float(m.group(3)), "connections": int(m.group(1)),
+                "failed": int(m.group(4))}
+    return with_server(ctx, [prog, "-l", str(ctx.port)], "connrate", go)
+
+
 def idle_cpu(ctx):
     """CPU of an idle nginx (started, one request served, then 10 s of nothing)."""
     d = os.path.join(ctx.tmp, "nginx-idle")
@@ -446,10 +467,11 @@ WORKLOADS = [
     ("nginx short conns", nginx_wrk, ("short",), "req_s", "req/s", "higher"),
     ("redis -c 50 -P 1", redis_bench, (1,), "get_req_s", "GET req/s", "higher"),
     ("redis -c 50 -P 16", redis_bench, (16,), "get_req_s", "GET req/s", "higher"),
+    ("connrate 16 in flight", connrate, (16,), "conn_s", "conn/s", "higher"),
     ("idle nginx", idle_cpu, (), "idle_cpu_pct", "% CPU", "lower"),
 ]
 QUICK_WORKLOADS = {"sockperf pp 64 B", "iperf3 1 stream", "nginx tiny keep-alive",
-                   "redis -c 50 -P 16"}
+                   "redis -c 50 -P 16", "connrate 16 in flight"}
 
 
 # ------------------------------------------------------------------------------ memory
@@ -714,7 +736,10 @@ def main():
     stem = os.path.join(outdir, stamp)
     res = {"when": stamp, "quick": QUICK, "secs": SECS, "machine": versions(),
            "stacks": stacks, "paths": paths, "runs": {}}
-    workloads = [w for w in WORKLOADS if not QUICK or w[0] in QUICK_WORKLOADS]
+    only = os.environ.get("BENCH_ONLY")
+    only = only.split(",") if only else None
+    workloads = [w for w in WORKLOADS if (not QUICK or w[0] in QUICK_WORKLOADS or only)
+                 and (not only or w[0].split()[0] in only)]
     steps = len(paths) * len(workloads) * len(stacks)
     step, port = 0, 20000
     tmp = tempfile.mkdtemp(prefix="mtpbench.")
@@ -749,10 +774,12 @@ def main():
             finally:
                 hosts.close()
         counts = [2000] if QUICK else [10000, 100000]
-        log(f"[memory] idle connections: {counts}")
-        res["memory"] = idle_memory(b, counts)
-        log("[limits] the path's frame rate (dpdk-testpmd: af_xdp on a veth, memif)")
-        res["limits"] = path_limits(tmp)
+        if not only or "memory" in only:
+            log(f"[memory] idle connections: {counts}")
+            res["memory"] = idle_memory(b, counts)
+        if not only or "limits" in only:
+            log("[limits] the path's frame rate (dpdk-testpmd: af_xdp on a veth, memif)")
+            res["limits"] = path_limits(tmp)
     finally:
         if os.environ.get("BENCH_KEEP"):
             log(f"kept: {tmp}")

@@ -3,7 +3,7 @@
 # in TESTS. BENCH_MB (default 1024) sets the bulk transfer size, BENCH_RTT the round trips,
 # BENCH_CONNS the idle connections. Needs root (namespaces, XDP).
 BENCH_BINS := $(B)/bin/bench_kcat $(B)/bin/bench_pingpong $(B)/bin/bench_idle_conns \
-              $(B)/bin/bench_kidle
+              $(B)/bin/bench_kidle $(B)/bin/bench_connrate
 BINS += $(BENCH_BINS)
 
 BENCH_MB    ?= 1024
@@ -11,6 +11,10 @@ BENCH_RTT   ?= 20000
 BENCH_CONNS ?= 10000
 
 $(B)/bin/bench_kcat: bench/kcat.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@
+
+$(B)/bin/bench_connrate: bench/connrate.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@
 

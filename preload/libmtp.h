@@ -56,6 +56,8 @@ struct lm_sock {
     bool rd_shut;                  /* shutdown(SHUT_RD) */
     bool wr_shut;                  /* shutdown(SHUT_WR) */
     uint8_t ka_knobs;              /* TCP_KEEPIDLE/INTVL/CNT the application set (bits) */
+    bool inherit_ok;               /* a listener: inherit[] holds its options (accept_mtp) */
+    int inherit[7];                /* (cleared by every setsockopt on it) */
     bool absorb_queued;            /* on g_lm.absorb: its peer closed, unread bytes to take */
     struct lm_sock *rp_next;       /* SO_REUSEPORT listeners of this process sharing `sk` (the
                                       first is the MTP socket's user) */
@@ -110,7 +112,8 @@ struct lm_global {
     uint32_t n_sleepers;
     pthread_t helper;
     int helper_efd;
-    bool helper_parked;
+    bool helper_parked;            /* waits until kicked: some thread sleeps in the stack */
+    uint64_t last_wake_ns;         /* an application thread last left a sleep in the stack */
     int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
     struct lm_sock **absorb;       /* sockets whose peer closed: see lm_absorb */
     uint32_t n_absorb, cap_absorb;

@@ -11,7 +11,11 @@
  * The helper thread keeps the stack moving while the application computes: while some
  * thread sleeps in the stack (it polls on its own) or an application thread polled less
  * than HELPER_GRACE_NS ago, the helper stays parked; otherwise it sleeps on the wake fd and
- * the next timer, and runs the stack when the lock is free.
+ * the next timer, and runs the stack when the lock is free. Parked, it waits to be kicked
+ * by the last sleeper to wake up, once: while application threads keep leaving sleeps (a
+ * request/response loop) it naps without the lock until one has been awake for
+ * HELPER_GRACE_NS, so that a wake-up costs the application no eventfd write and no lock
+ * hand-over to a woken helper.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -436,31 +440,44 @@ int lm_stack_up(void)
     return 0;
 }
 
-void lm_progress(void)
-{
-    uint64_t now = lm_now();
-    g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
-    lm_absorb();
-    g_lm.last_progress_ns = now;
-}
-
 /* The wake fd said "frames", the stack then found nothing to do and the fd is still readable,
  * several times running: a target whose fd stays readable without work (a frame it cannot
  * take yet) must not make sleepers spin. Until the stack handles something again, they look
- * every millisecond instead of waiting on the fd. */
+ * every millisecond instead of waiting on the fd. What counts is the first poll after the
+ * wake-up: later polls of the same call (the next recv after the one that got the bytes)
+ * find nothing as a rule, and must not cost a look at the fd each time. */
 #define STUCK_WAKES 4
-static __thread bool woke_by_fd;
+static __thread bool woke_by_fd;       /* this thread's last sleep ended on the wake fd */
+static __thread bool fd_wake_idle;     /* ... and the stack's first poll after it found nothing */
 static __thread unsigned idle_fd_wakes;
+
+static void polled(int n)
+{
+    g_lm.last_poll_n = n;
+    if (woke_by_fd) {
+        fd_wake_idle = n == 0;
+        woke_by_fd = false;
+    }
+}
+
+void lm_progress(void)
+{
+    uint64_t now = lm_now();
+    polled(mtp_socks_poll(g_lm.ss, now));
+    lm_absorb();
+    __atomic_store_n(&g_lm.last_progress_ns, now, __ATOMIC_RELAXED); /* the helper peeks */
+}
 
 /* Once per sleep, after the stack ran: may this thread wait on the wake fd? */
 static bool wake_fd_usable(void)
 {
     struct pollfd p = {.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec zero = {0, 0};
-    if (woke_by_fd && g_lm.last_poll_n == 0 && lm_real.ppoll(&p, 1, &zero, NULL) == 1)
+    if (fd_wake_idle && lm_real.ppoll(&p, 1, &zero, NULL) == 1)
         idle_fd_wakes++; /* still readable right after a poll that found nothing */
     else
         idle_fd_wakes = 0;
+    fd_wake_idle = false;
     woke_by_fd = false;
     return g_lm.wake_fd >= 0 && idle_fd_wakes < STUCK_WAKES;
 }
@@ -484,7 +501,9 @@ static void sleeper_remove(void)
     if (*pp)
         *pp = me.next;
     g_lm.n_sleepers--;
+    __atomic_store_n(&g_lm.last_wake_ns, lm_now(), __ATOMIC_RELAXED);
     if (g_lm.n_sleepers == 0 && g_lm.helper_parked && g_lm.helper_efd >= 0) {
+        g_lm.helper_parked = false; /* one kick: it naps while the sleepers keep waking */
         uint64_t one = 1; /* nobody polls now: the helper takes over */
         ssize_t w = write(g_lm.helper_efd, &one, sizeof one);
         (void)w;
@@ -583,14 +602,23 @@ static void *helper_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's threads' */
     lm_inside = 1;                          /* our own calls go straight to libc */
     for (;;) {
+        /* Application threads that polled the stack or left a sleep in it within the grace
+         * period poll it themselves: nap without taking the lock from them. */
+        uint64_t woke = __atomic_load_n(&g_lm.last_wake_ns, __ATOMIC_RELAXED);
+        uint64_t ran = __atomic_load_n(&g_lm.last_progress_ns, __ATOMIC_RELAXED);
+        uint64_t quiet = lm_now() - (woke > ran ? woke : ran);
+        if (quiet < HELPER_GRACE_NS) {
+            helper_wait(0, HELPER_GRACE_NS - quiet);
+            continue;
+        }
         pthread_mutex_lock(&g_lm.lock);
         uint64_t now = lm_now();
         bool others = g_lm.n_sleepers > 0;
         uint64_t since = now - g_lm.last_progress_ns;
         if (!others && since >= HELPER_GRACE_NS) {
-            g_lm.last_poll_n = mtp_socks_poll(g_lm.ss, now);
+            polled(mtp_socks_poll(g_lm.ss, now));
             lm_absorb();
-            g_lm.last_progress_ns = now;
+            __atomic_store_n(&g_lm.last_progress_ns, now, __ATOMIC_RELAXED);
             kick_sleepers();
         }
         uint64_t timer = mtp_stack_next_deadline(g_lm.stack);

@@ -365,16 +365,25 @@ static int ka_knob_bit(int name)
     return 0;
 }
 
-static void apply_options(struct lm_sock *s)
+static void apply_option_values(struct lm_sock *s, int nodelay, int keepalive, const int ka[3])
 {
     uint64_t now = lm_now();
     for (int i = 0; i < 3; i++)
         if (s->ka_knobs & (1 << i))
-            mtp_sock_setopt(s->sk, ka_knobs[i].opt, kopt(s->kfd, IPPROTO_TCP, ka_knobs[i].name), now);
-    if (kopt(s->kfd, IPPROTO_TCP, TCP_NODELAY))
+            mtp_sock_setopt(s->sk, ka_knobs[i].opt, ka[i], now);
+    if (nodelay)
         mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, 1, now);
-    if (kopt(s->kfd, SOL_SOCKET, SO_KEEPALIVE))
+    if (keepalive)
         mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, 1, now);
+}
+
+static void apply_options(struct lm_sock *s)
+{
+    int ka[3];
+    for (int i = 0; i < 3; i++)
+        ka[i] = s->ka_knobs & (1 << i) ? kopt(s->kfd, IPPROTO_TCP, ka_knobs[i].name) : 0;
+    apply_option_values(s, kopt(s->kfd, IPPROTO_TCP, TCP_NODELAY),
+                        kopt(s->kfd, SOL_SOCKET, SO_KEEPALIVE), ka);
 }
 
 /* A blocked socket call was interrupted by a signal: Linux restarts it when the handler has
@@ -519,9 +528,60 @@ LM_EXPORT int listen(int fd, int backlog)
 
 /* ---------------------------------------------------------------- accept */
 
+/* Options a connection inherits from its listener (the order apply_option_values reads). */
+static const int inherit_opts[7][2] = {{IPPROTO_TCP, TCP_NODELAY}, {SOL_SOCKET, SO_KEEPALIVE},
+                                       {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
+                                       {IPPROTO_TCP, TCP_KEEPCNT}, {SOL_SOCKET, SO_SNDBUF},
+                                       {SOL_SOCKET, SO_RCVBUF}};
+
+/* What a fresh kernel socket reports for each, read once: an accepted connection's
+ * placeholder needs only the options its listener changed. */
+static const int *inherit_defaults(int domain)
+{
+    static int def[7];
+    static bool have;
+    if (!have) {
+        int fd = lm_real.socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return NULL;
+        for (int i = 0; i < 7; i++)
+            def[i] = kopt(fd, inherit_opts[i][0], inherit_opts[i][1]);
+        lm_real.close(fd);
+        have = true;
+    }
+    return def;
+}
+
+/* The listener's values, read from its kernel socket once; setsockopt on it clears them.
+ * (Reading them at every accept was 7 getsockopt calls per connection.) */
+static const int *inherit_values(struct lm_sock *l)
+{
+    if (!l->inherit_ok) {
+        for (int i = 0; i < 7; i++)
+            l->inherit[i] = kopt(l->kfd, inherit_opts[i][0], inherit_opts[i][1]);
+        l->inherit_ok = true;
+    }
+    return l->inherit;
+}
+
+static void inherit_options(struct lm_sock *l, struct lm_sock *s)
+{
+    const int *v = inherit_values(l), *def = inherit_defaults(l->domain);
+    for (int i = 0; i < 7; i++) {
+        if (!v[i] || (def && v[i] == def[i]))
+            continue;
+        int name = inherit_opts[i][1], set = v[i];
+        if (name == SO_SNDBUF || name == SO_RCVBUF)
+            set /= 2; /* the kernel reports twice what was set */
+        lm_real.setsockopt(s->kfd, inherit_opts[i][0], name, &set, sizeof set);
+    }
+    s->ka_knobs = l->ka_knobs;
+    apply_option_values(s, v[0], v[1], v + 2);
+}
+
 static int accept_mtp(struct lm_sock *l, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    int kfd = lm_real.socket(l->domain, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
+    int kfd = lm_real.socket(l->domain, SOCK_STREAM | (flags & (SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
     if (kfd < 0)
         return -errno;
     struct mtp_sock *sk;
@@ -537,24 +597,9 @@ static int accept_mtp(struct lm_sock *l, struct sockaddr *addr, socklen_t *len, 
     mtp_sock_accept(l->sk, &sk, lm_now());
     s->sk = sk;
     s->state = LM_CONN;
-    s->nonblock = (flags & SOCK_NONBLOCK) != 0;
-    if (s->nonblock)
-        lm_real.fcntl(kfd, F_SETFL, O_RDWR | O_NONBLOCK);
+    s->nonblock = (flags & SOCK_NONBLOCK) != 0; /* the placeholder got it from socket() */
     mtp_sock_set_user(sk, s);
-    /* options a connection inherits from its listener */
-    static const int inherit[][2] = {{IPPROTO_TCP, TCP_NODELAY}, {SOL_SOCKET, SO_KEEPALIVE},
-                                     {SOL_SOCKET, SO_SNDBUF}, {SOL_SOCKET, SO_RCVBUF},
-                                     {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
-                                     {IPPROTO_TCP, TCP_KEEPCNT}};
-    s->ka_knobs = l->ka_knobs;
-    for (size_t i = 0; i < sizeof inherit / sizeof inherit[0]; i++) {
-        int v = kopt(l->kfd, inherit[i][0], inherit[i][1]);
-        if (inherit[i][1] == SO_SNDBUF || inherit[i][1] == SO_RCVBUF)
-            v /= 2; /* the kernel reports twice what was set */
-        if (v)
-            lm_real.setsockopt(kfd, inherit[i][0], inherit[i][1], &v, sizeof v);
-    }
-    apply_options(s);
+    inherit_options(l, s);
     uint32_t ip;
     uint16_t port;
     mtp_sock_peer(sk, &ip, &port);
@@ -1232,6 +1277,8 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
         return lm_real.setsockopt(fd, level, name, val, len);
     lm_lock();
     struct lm_sock *s = lm_sock_of(fd);
+    if (s)
+        s->inherit_ok = false; /* a listener's options changed: accept reads them again */
     if (!s || s->state == LM_NEW) {
         if (s && level == SOL_SOCKET && val && len >= sizeof(struct timeval) &&
             (name == SO_RCVTIMEO || name == SO_SNDTIMEO))

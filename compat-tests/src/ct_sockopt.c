@@ -87,6 +87,48 @@ static void keepalive(const struct ct_ctx *c)
     close(fd);
 }
 
+/* An accepted connection has its listener's options, as they are when it is accepted. */
+static void inherited(const struct ct_ctx *c)
+{
+    int l = ct_listen(c->lip, c->port);
+    if (l < 0)
+        return;
+    set_int(l, IPPROTO_TCP, TCP_NODELAY, 1);
+    set_int(l, SOL_SOCKET, SO_KEEPALIVE, 1);
+    set_int(l, IPPROTO_TCP, TCP_KEEPIDLE, 7);
+    set_int(l, SOL_SOCKET, SO_RCVBUF, 65536);
+    int a = ct_accept(l);
+    if (a >= 0) {
+        CT_EQ(get_int(a, IPPROTO_TCP, TCP_NODELAY), 1);
+        CT_EQ(get_int(a, SOL_SOCKET, SO_KEEPALIVE), 1);
+        CT_EQ(get_int(a, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+        CT_EQ(get_int(a, SOL_SOCKET, SO_RCVBUF), 131072);
+        close(a);
+    }
+    set_int(l, IPPROTO_TCP, TCP_NODELAY, 0); /* changed after the first accept */
+    set_int(l, IPPROTO_TCP, TCP_KEEPIDLE, 9);
+    int b = ct_accept(l);
+    if (b >= 0) {
+        CT_EQ(get_int(b, IPPROTO_TCP, TCP_NODELAY), 0);
+        CT_EQ(get_int(b, SOL_SOCKET, SO_KEEPALIVE), 1);
+        CT_EQ(get_int(b, IPPROTO_TCP, TCP_KEEPIDLE), 9);
+        close(b);
+    }
+    close(l);
+}
+
+/* two connections to the local listener, each held until the local side closes it */
+static void peer_connect_twice(const struct ct_ctx *c)
+{
+    for (int i = 0; i < 2; i++) {
+        int fd = ct_peer_connect(c);
+        if (fd < 0)
+            return;
+        ct_drain(fd);
+        close(fd);
+    }
+}
+
 /* SO_LINGER reads back; {1,0} makes close() a reset the peer sees as ECONNRESET */
 static void linger(const struct ct_ctx *c)
 {
@@ -221,6 +263,7 @@ int main(int argc, char **argv)
     static const struct ct_case cases[] = {
         {"SO_REUSEADDR, SO_REUSEPORT", reuse, ct_peer_hello},
         {"SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT", keepalive, ct_peer_hold},
+        {"accepted connections inherit the listener's options", inherited, peer_connect_twice},
         {"SO_LINGER; {1,0} resets", linger, expect_reset},
         {"SO_SNDBUF/SO_RCVBUF (doubled, floors), TCP_NODELAY", buffers_nodelay, ct_peer_echo},
         {"TCP_INFO, TCP_MAXSEG, SO_ACCEPTCONN, SO_TYPE, SO_DOMAIN, SO_ERROR", info_maxseg,

@@ -111,10 +111,12 @@ int mtp__rx_unit_add(struct mtp__rx_unit *u, uint64_t off, const uint8_t *src, u
     if (end > win_end)
         res->refused = (uint32_t)(end - (off > win_end ? off : win_end));
     if (lo < hi && !u->buf) {
-        uint8_t *block = malloc(mtp__rx_block_bytes(u->cap));
+        /* calloc, not malloc + memset: fresh pages come zeroed from the kernel, so the
+         * bitmap's pages are only faulted in when out-of-order bytes need them (a new
+         * connection otherwise pays cap/8/4096 page faults before its first byte) */
+        uint8_t *block = calloc(1, mtp__rx_block_bytes(u->cap));
         if (!block)
             return MTP_ENOMEM;
-        memset(block + u->cap, 0, u->cap / 8);
         mtp__rx_unit_attach(u, block);
     }
     /* In order with nothing held beyond the frontier (held counts the set bits, so the

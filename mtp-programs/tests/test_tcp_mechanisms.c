@@ -549,6 +549,26 @@ Test(delayed_ack, every_second_segment_is_acked)
     cr_assert_eq(F.c.segs_unacked, 0u);
 }
 
+Test(delayed_ack, two_small_segments_wait_for_the_timer)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1, ISS + 1, 236);
+    fx_seg_in(&a);
+    struct mtpg_tcp_seg b = fx_seg(IRS + 1 + 236, ISS + 1, 19);
+    fx_seg_in(&b);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "less than two full segments: no ACK yet");
+    cr_assert(F.c.delack_running);
+    cr_assert_eq(F.c.segs_unacked, 2u);
+}
+
+Test(delayed_ack, one_large_segment_is_acked_at_once)
+{
+    fx_established();
+    struct mtpg_tcp_seg a = fx_seg(IRS + 1, ISS + 1, 2 * MSS);
+    fx_seg_in(&a);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1 + 2 * MSS, "a GSO-sized segment is two full ones");
+}
+
 Test(delayed_ack, timer_sends_the_ack)
 {
     fx_established();
@@ -571,6 +591,8 @@ Test(delayed_ack, ack_rides_on_data)
     fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
     cr_assert_eq(fx_pkt(0)->ack, IRS + 101);
     cr_assert_eq(F.c.segs_unacked, 0u);
+    cr_assert_eq(fx_count(MTP_OP_TIMER_STOP), 1, "the delayed-ACK timer is stopped");
+    cr_assert(!F.c.delack_running);
     fx_reset_out();
     struct mtpg_tcp_delack_expired t = {0};
     fx_run(MTPG_TCP_EV_DELACK_EXPIRED, &t, &F.c);
