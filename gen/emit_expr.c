@@ -38,8 +38,24 @@ static void emit_record_literal(Buf *b, Expr *e)
     Decl *d = e->decl;
     int n = ++tmp_counter;
     bput(b, "({ %s mtp_r%d; memset(&mtp_r%d, 0, sizeof mtp_r%d); ", rec_ctype(d), n, n, n);
-    if (rec_has_defaults(d))
+    if (d->kind == D_CONTEXT)
+        bput(b, "mtpg_%s_ctx_%s_init(&mtp_r%d); ", P, name_of(d->name), n);
+    else if (rec_has_defaults(d))
         bput(b, "mtpg_%s_init_%s(&mtp_r%d); ", P, name_of(d->name), n);
+    if (e->from_record) { /* T(x, …): x evaluated once, read in place when it is a variable */
+        Expr *x = e->args[0];
+        bool place = x->kind == E_IDENT || x->kind == E_FIELD || x->kind == E_INDEX;
+        bput(b, place ? "const __typeof__(" : "const __typeof__(");
+        emit_expr(b, x);
+        bput(b, place ? ") *mtp_s%d = &(" : ") mtp_v%d = (", n);
+        emit_expr(b, x);
+        bput(b, "); ");
+        if (!place)
+            bput(b, "const __typeof__(mtp_v%d) *mtp_s%d = &mtp_v%d; ", n, n, n);
+        for (Field *f = d->fields; f; f = f->next)
+            if (f->ty->kind != TY_CSUM && mtpc_find_field(x->ty->rec, f->name))
+                bput(b, "mtp_r%d.%s = mtp_s%d->%s; ", n, name_of(f->name), n, name_of(f->name));
+    }
     for (NamedArg *a = e->named; a; a = a->next) {
         bput(b, "mtp_r%d.%s = ", n, name_of(a->name));
         emit_expr(b, a->val);
@@ -50,7 +66,7 @@ static void emit_record_literal(Buf *b, Expr *e)
 
 static void emit_ctor(Buf *b, Expr *e)
 {
-    if (e->named || e->nargs == 0) {
+    if (e->named || e->nargs == 0 || e->from_record) {
         emit_record_literal(b, e);
         return;
     }
@@ -168,7 +184,12 @@ static void emit_call(Buf *b, Expr *e)
         int i = 0;
         for (Param *p = e->decl->params; p; p = p->next, i++) {
             bput(b, ", ");
-            if (p->var->is_ptr) {
+            bool place = a[i]->kind == E_IDENT || a[i]->kind == E_FIELD || a[i]->kind == E_INDEX;
+            if (p->var->is_ptr && !place) { /* a value for a const parameter: a copy */
+                bput(b, "&((const %s[1]){ ", ctype(p->ty));
+                emit_expr(b, a[i]);
+                bput(b, " })[0]");
+            } else if (p->var->is_ptr) {
                 bput(b, "&(");
                 emit_expr(b, a[i]);
                 bput(b, ")");

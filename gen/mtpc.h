@@ -159,6 +159,7 @@ struct Expr {
     Field *field;
     int builtin;
     int tmp_id;
+    bool from_record; /* E_CALL record literal T(x, f = v, ...): fields start as x's */
 };
 
 /* ------------------------------------------------------------- statements */

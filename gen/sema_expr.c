@@ -545,14 +545,37 @@ static void check_b_produce(Expr *e, int lo, int hi)
     check_produce(e);
 }
 
+/* T(x, …): x a record value; each field of T that x has by name (of an assignable type)
+ * starts as x's; at least one must */
+static void check_record_source(Expr *e, Decl *d)
+{
+    Expr *x = check_expr(e->args[0]);
+    if (x->ty->kind != TY_REC)
+        mtpc_error_at(x->tok, "type mismatch: '%.*s(x, ...)' copies the fields of a record x, not "
+                              "of %s", d->name->len, d->name->loc, type_name(x->ty));
+    int copied = 0;
+    for (Field *f = d->fields; f; f = f->next) {
+        Field *g = mtpc_find_field(x->ty->rec, f->name);
+        if (!g || f->ty->kind == TY_CSUM)
+            continue;
+        check_assignable(x->tok, f->ty, g->ty);
+        copied++;
+    }
+    if (!copied)
+        mtpc_error_at(x->tok, "%s has no field of '%.*s' to copy", type_name(x->ty), d->name->len,
+                      d->name->loc);
+}
+
 /* T(f = v, …): a value of record type T with the named fields set and the others as a
  * local `T x;` starts (zero, or the field initialisers of blueprints and options); T() is
  * that starting value */
 static void check_record_literal(Expr *e, Decl *d)
 {
-    if (e->nargs)
+    if (e->nargs > 1 || (e->nargs == 1 && !e->from_record))
         mtpc_error_at(e->args[0]->tok, "a record literal names every field it sets ('%.*s(f = v, ...)')",
                       d->name->len, d->name->loc);
+    if (e->from_record)
+        check_record_source(e, d);
     if (d->kind == D_EVENT && (!fn->decl || fn->decl->kind != D_PARSER))
         mtpc_error_at(e->tok, "events are created only in parsers");
     for (NamedArg *a = e->named; a; a = a->next) {
@@ -602,11 +625,14 @@ static void check_call(Expr *e)
         for (Param *p = d->params; p; p = p->next, i++) {
             Expr *a = check_expr(e->args[i]);
             check_assignable(a->tok, p->ty, a->ty);
+            bool place = a->kind == E_IDENT || a->kind == E_FIELD || a->kind == E_INDEX;
+            if (p->var->is_ptr && !place && p->readonly)
+                continue; /* a value for a const parameter: the callee reads a copy */
             if (p->var->is_ptr) {
                 Var *root = lvalue_root(a);
-                if (!root || (a->kind != E_IDENT && a->kind != E_FIELD && a->kind != E_INDEX))
-                    mtpc_error_at(a->tok, "a %s argument must be a variable or field",
-                                  type_name(p->ty));
+                if (!root || !place)
+                    mtpc_error_at(a->tok, "a %s argument must be a variable or field (or the "
+                                          "parameter const)", type_name(p->ty));
                 if (root->is_const && !p->readonly)
                     mtpc_error_at(a->tok, "cannot pass event '%.*s' by reference: events are read-only",
                                   root->name->len, root->name->loc);
@@ -622,8 +648,11 @@ static void check_call(Expr *e)
         e->ty = d->ty;
         return;
     }
-    if ((e->named || e->nargs == 0) && (d->kind == D_STRUCT || d->kind == D_FLOWID ||
-                                        d->kind == D_BP || d->kind == D_EVENT || d->kind == D_OPT)) {
+    bool literal_kind = d->kind == D_STRUCT || d->kind == D_FLOWID || d->kind == D_BP ||
+                        d->kind == D_EVENT || d->kind == D_OPT || d->kind == D_CONTEXT;
+    /* T(x) with x a record: T(x, f = v) or any T but one of a single field (its constructor) */
+    e->from_record = literal_kind && e->nargs == 1 && (e->named || d->nfields != 1);
+    if (literal_kind && (e->named || e->nargs == 0 || e->from_record)) {
         check_record_literal(e, d);
         return;
     }

@@ -111,3 +111,14 @@ Test(constructs, a_param_chooses_the_chain_step, .init = setup)
     cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_POKE, &ev, &c, NULL, 0), 0);
     mtpg_constructs_param_MODE = 0;
 }
+
+Test(constructs, a_record_literal_copies_fields_by_name, .init = setup)
+{
+    struct mtpg_constructs_hello ev = {.ip = 1000, .port = 7, .left = 3, .right = 9};
+    cr_assert_eq(mtpg_constructs_proc_on_hello(&x, &ev, &c), 0);
+    cr_assert_eq(c.held.len, 1);
+    cr_expect_eq(c.held.v[0].left, 3);
+    cr_expect_eq(c.held.v[0].right, 10, "the named field wins");
+    cr_expect_eq(c.total, 1007);
+    cr_expect_eq(c.hits, 2 + 1000 + MTPG_CONSTRUCTS_ESTABLISHED, "size starts as LARGE");
+}

@@ -70,6 +70,28 @@ static const struct mtpg_tcp_conn *new_conn(void)
     return (const void *)(F.arena + nc->arena_off);
 }
 
+/* ------------------------------------------------------------------ SYN options */
+
+TestSuite(options, .init = setup);
+
+/* found by the analysis harness: MSS 0 made c.mss 0, MSS 8 with timestamps wrapped it */
+Test(options, a_tiny_peer_mss_is_raised_to_linuxs_minimum)
+{
+    F.l.backlog = 4;
+    F.l.local_port = LOCAL_PORT;
+    const uint16_t sent[] = {0, 8, 1};
+    const bool ts[] = {false, true, false};
+    const uint32_t want[] = {88, 88 - 12, 88};
+    for (int i = 0; i < 3; i++) {
+        struct mtpg_tcp_syn syn = peer_syn((uint16_t)(REMOTE_PORT + i));
+        syn.o.mss = sent[i];
+        syn.o.has_ts = ts[i];
+        fx_reset_out();
+        fx_run(MTPG_TCP_EV_SYN, &syn, &F.l);
+        cr_assert_eq(new_conn()->mss, want[i], "peer MSS %u", sent[i]);
+    }
+}
+
 /* ------------------------------------------------------------------ SYN cookies */
 
 TestSuite(cookie, .init = setup);

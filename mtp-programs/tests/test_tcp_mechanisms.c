@@ -276,6 +276,33 @@ Test(sack, receiver_reports_out_of_order_blocks_most_recent_first)
     cr_assert_eq(b->ack, IRS + 1501, "a filled hole is acknowledged at once");
 }
 
+/* found by the analysis harness: data past an early FIN, then the hole before it filled,
+ * moved rcv_nxt past the FIN, which was then never taken (and the bytes after it went to the
+ * application) */
+Test(sack, nothing_past_an_early_fin_is_kept)
+{
+    fx_established();
+    struct mtpg_tcp_seg fin = fx_seg(IRS + 1 + 1000, ISS + 1, 500); /* data and FIN, early */
+    fin.f_fin = true;
+    fx_seg_in(&fin);
+    cr_assert(F.c.fin_early);
+    cr_assert_eq(F.c.fin_seq, IRS + 1501);
+    fx_reset_out();
+    struct mtpg_tcp_seg past = fx_seg(IRS + 1501, ISS + 1, 300); /* after the FIN: refused */
+    fx_seg_in(&past);
+    cr_assert_eq(fx_count(MTP_OP_ADD_RX_SEG), 0);
+    cr_assert_eq(F.c.ooo.len, 1u);
+    cr_assert_eq(F.c.ooo.v[0].right, IRS + 1501);
+    fx_reset_out();
+    struct mtpg_tcp_seg fill = fx_seg(IRS + 1, ISS + 1, 1000);
+    fx_seg_in(&fill);
+    cr_assert_eq(F.c.rcv_off, 1500u, "the bytes up to the FIN");
+    cr_assert_eq(F.c.rcv_nxt, IRS + 1502, "and the FIN");
+    cr_assert(F.c.fin_rcvd);
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+    cr_assert_eq(F.c.state, MTPG_TCP_CLOSE_WAIT);
+}
+
 Test(sack, adjacent_blocks_merge)
 {
     fx_established();

@@ -18,7 +18,8 @@
 enum {
     MTPG_CONSTRUCTS_EV_SEG = 0,
     MTPG_CONSTRUCTS_EV_POKE = 1,
-    MTPG_CONSTRUCTS_N_EVENTS = 2
+    MTPG_CONSTRUCTS_EV_HELLO = 2,
+    MTPG_CONSTRUCTS_N_EVENTS = 3
 };
 
 /* context types: indices into mtpg_constructs_program.ctxs */
@@ -56,6 +57,13 @@ struct mtpg_constructs_seg {
 
 struct mtpg_constructs_poke {
     uint32_t n;
+};
+
+struct mtpg_constructs_hello {
+    uint32_t ip;
+    uint16_t port;
+    uint32_t left;
+    uint32_t right;
 };
 
 struct mtpg_constructs_conn {
@@ -96,6 +104,7 @@ void mtpg_constructs_ctx_conn_init(struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constructs_seg *ev, struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_constructs_poke *ev, struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg_constructs_poke *ev, struct mtpg_constructs_conn *c);
+int mtpg_constructs_proc_on_hello(struct mtp_exec *mtp_x, const struct mtpg_constructs_hello *ev, struct mtpg_constructs_conn *c);
 
 extern const struct mtp_program mtpg_constructs_program;
 
