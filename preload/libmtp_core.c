@@ -471,11 +471,48 @@ static void kick_sleepers(void)
     }
 }
 
-void lm_unlock(void)
+/* Signals while a call waits. The kernel ends a blocked poll/recv/accept with EINTR for a
+ * signal that comes at any moment of the wait; libmtp works outside ppoll between sleeps (the
+ * stack runs after every wake-up), and a handler that ran then would go unseen by the next
+ * ppoll, which would sleep on to its timeout. So from its first sleep until it returns, a call
+ * keeps signals blocked and each ppoll opens them atomically (with the application's mask, or
+ * the one ppoll/pselect/epoll_pwait was given). Faults stay deliverable. */
+static __thread bool sig_held;
+static __thread sigset_t sig_saved;
+
+static void signals_hold(void)
+{
+    if (sig_held)
+        return;
+    sigset_t all;
+    sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&all, faults[i]);
+    if (pthread_sigmask(SIG_BLOCK, &all, &sig_saved) == 0)
+        sig_held = true;
+}
+
+static void signals_release(void)
+{
+    if (!sig_held)
+        return;
+    sig_held = false;
+    pthread_sigmask(SIG_SETMASK, &sig_saved, NULL); /* what came meanwhile is handled now */
+}
+
+static void unlock_keeping_signals(void)
 {
     kick_sleepers();
     lm_inside--;
     pthread_mutex_unlock(&g_lm.lock);
+}
+
+void lm_unlock(void)
+{
+    unlock_keeping_signals();
+    if (!lm_inside)
+        signals_release();
 }
 
 /* ---------------------------------------------------------------- the stack */
@@ -637,6 +674,7 @@ static struct timespec ts_of(uint64_t ns)
 int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mask,
              uint64_t *spin_until)
 {
+    signals_hold();
     uint64_t now = lm_now();
     if (g_lm.cfg.busy_poll_ns && g_lm.stack) {
         if (!*spin_until)
@@ -646,7 +684,7 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
                 struct timespec zero = {0, 0};
                 lm_real.ppoll(kfds, (nfds_t)nk, &zero, NULL);
             }
-            lm_unlock();
+            unlock_keeping_signals();
             lm_lock();
             return 0;
         }
@@ -672,8 +710,9 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
     for (int i = 0; i < nk; i++)
         pf[n++] = kfds[i];
     struct timespec ts = ts_of(deadline > now ? deadline - now : 0);
-    lm_unlock();
-    int r = lm_real.ppoll(pf, (nfds_t)n, deadline == UINT64_MAX ? NULL : &ts, mask);
+    unlock_keeping_signals();
+    int r = lm_real.ppoll(pf, (nfds_t)n, deadline == UINT64_MAX ? NULL : &ts,
+                          mask ? mask : sig_held ? &sig_saved : NULL);
     int err = errno;
     lm_lock();
     sleeper_remove();
