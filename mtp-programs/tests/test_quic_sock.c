@@ -61,7 +61,7 @@ static void up(const struct mtp_sim_config *cfg)
         struct mtp_target *t;
         cr_assert_eq(mtp_sim_attach(R.w, i ? IP_B : IP_A, 24, &t), 0);
         struct mtp_stack_config c = {.prog = mtp_sock_proto_program(p), .ops = &mtp_target_sim,
-                                     .target = t, .seed = 7 + (uint64_t)i, .pcap_path = getenv("QPCAP") ? (i ? "/tmp/qb.pcap" : "/tmp/qa.pcap") : NULL};
+                                     .target = t, .seed = 7 + (uint64_t)i};
         int err = 0;
         R.st[i] = mtp_stack_new(&c, &err);
         cr_assert_not_null(R.st[i]);
