@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 
 #include "mtp/target.h"
@@ -146,6 +147,32 @@ static int check_own_listener(const struct mtp_target_ops *ops, struct mtp_targe
     }
     ops->port_release(t, IPPROTO_TCP, port);
     close(l);
+    return 0;
+}
+
+/* A forked child frees its copy of the targets (abandon) and exits: the parent's port stays
+ * claimed and the echo that follows shows its socket, maps and hook untouched. */
+static int check_abandon(const struct mtp_target_ops *ops, struct mtp_target **t, int nq,
+                         uint16_t port)
+{
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0)
+        return fail("fork", -errno);
+    if (child == 0) {
+        for (int q = 0; q < nq; q++)
+            ops->abandon(t[q]);
+        _exit(0);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+        return fail("abandon in a forked child", 0);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int rc = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+    if (rc == 0)
+        return fail("the port was released by a child's abandon", 0);
     return 0;
 }
 
@@ -294,6 +321,8 @@ static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq
     for (int q = 1; q < nq; q++) /* the other queues share the port */
         if ((err = ops->port_claim(t[q], IP_PROTO_UDP_NUMBER, port)))
             return fail("port_claim on another queue", err);
+    if ((err = check_abandon(ops, t, nq, port)))
+        return err;
     printf("READY\n");
     if (hold)
         for (;;)
