@@ -204,14 +204,16 @@ static __always_inline int steer(const struct mtp_xdp_group *g, const struct mtp
                                  __u32 queue)
 {
     struct mtp_xdp_pin *pin = bpf_map_lookup_elem(&mtp_flows, f);
-    if (pin && member_takes(pin->slot, queue) == pin->gen && group_has(g, pin->slot))
+    if (pin && member_takes(pin->slot, queue) == pin->gen &&
+        (pin->claimed || group_has(g, pin->slot)))
         return (int)pin->slot;
     if (g->n == 1 && g->excl)
         return member_takes(g->slot[0], queue) ? g->slot[0] : -1;
     int slot = group_pick(g, queue, flow_hash(f));
     if (slot < 0)
         return -1;
-    struct mtp_xdp_pin p = {.slot = (__u32)slot, .gen = member_takes((__u32)slot, queue)};
+    struct mtp_xdp_pin p = {.slot = (__u32)slot, .gen = member_takes((__u32)slot, queue),
+                            .claimed = 0};
     bpf_map_update_elem(&mtp_flows, f, &p, BPF_ANY);
     return slot;
 }

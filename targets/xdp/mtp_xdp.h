@@ -67,6 +67,9 @@ struct mtp_xdp_flow {
 struct mtp_xdp_pin {
     __u32 slot;
     __u32 gen;
+    __u32 claimed; /* set by flow_claim: holds even if the member is not in the port's group
+                      (a connection handed to a forked child); the hook's own pins need the
+                      member to still serve the port */
 };
 
 /* Ring-buffer record: the frame's length, then its bytes. */
