@@ -18,7 +18,7 @@
  * through their own BPF ring buffer (mtp_rings[slot]), into which the hook copies packets. */
 #define MTP_XDP_MAX_MEMBERS 32
 #define MTP_XDP_GROUP_MAX   16     /* members listening on one port */
-#define MTP_XDP_MAX_FLOWS   262144 /* pinned connections (LRU) */
+#define MTP_XDP_MAX_FLOWS   65536  /* pinned connections (LRU) */
 #define MTP_XDP_RING_BYTES  (4u << 20) /* a ring-buffer member's receive ring */
 #define MTP_XDP_RING_SMALL  2048u  /* record sizes the hook reserves (constant for the verifier) */
 #define MTP_XDP_RING_BIG    (65536u + 1024u) /* a 64 KiB GSO/GRO packet and its headers */
@@ -67,6 +67,9 @@ struct mtp_xdp_flow {
 struct mtp_xdp_pin {
     __u32 slot;
     __u32 gen;
+    __u32 claimed; /* set by flow_claim: holds even if the member is not in the port's group
+                      (a connection handed to a forked child); the hook's own pins need the
+                      member to still serve the port */
 };
 
 /* Ring-buffer record: the frame's length, then its bytes. */

@@ -1690,7 +1690,7 @@ static int xdp_flow_claim(struct mtp_target *t, uint8_t ip_proto, uint16_t local
     (void)ip_proto;
     struct mtp_xdp_flow f = {.remote_ip = remote_ip, .remote_port = remote_port,
                              .local_port = local_port};
-    struct mtp_xdp_pin pin = {.slot = t->slot, .gen = t->gen};
+    struct mtp_xdp_pin pin = {.slot = t->slot, .gen = t->gen, .claimed = 1};
     return bpf_map_update_elem(t->hook->flows_fd, &f, &pin, BPF_ANY) < 0 ? -errno : 0;
 }
 

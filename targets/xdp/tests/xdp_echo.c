@@ -5,10 +5,12 @@
  * PORT back to its sender (MACs, addresses and ports swapped, checksums recomputed) until a
  * datagram "QUIT" arrives. Prints its counters and the hook's.
  *
- *   xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC [--hold | --queues=N]
+ *   xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC [--hold | --queues=N | --pin=PORT2:PEER_PORT]
  *
  * --hold: stop after "READY" and wait to be killed (the crash-recovery test).
  * --queues=N: one target per rx queue 0..N-1 (sharing the hook and the port), all served.
+ * --pin=PORT2:PEER_PORT: flow_claim the peer's flow from PEER_PORT to PORT2 (a port another
+ * process serves) and echo it too.
  * Exits non-zero on any failed check; gives up after 60 s without QUIT.
  */
 #include <arpa/inet.h>
@@ -20,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 
 #include "mtp/target.h"
@@ -70,6 +73,8 @@ static uint16_t get16(const uint8_t *p)
 
 /* Builds the echo of `in` (a well-formed datagram to our port) into `out`; returns its
  * length, 0 if `in` is not an echo request, -1 for "QUIT". */
+static uint16_t pinned_port; /* --pin: a port of another process whose flow we claimed */
+
 static int echo_build(const uint8_t *in, uint32_t len, uint16_t port, uint8_t *out, uint32_t cap)
 {
     if (len < ETH_LEN + 20 + 8 || get16(in + 12) != 0x0800)
@@ -81,7 +86,8 @@ static int echo_build(const uint8_t *in, uint32_t len, uint16_t port, uint8_t *o
         return 0;
     const uint8_t *l4 = ip + ihl;
     uint32_t ulen = get16(l4 + 4);
-    if (get16(l4 + 2) != port || ulen < 8 || ulen > tot - ihl)
+    uint16_t dport = get16(l4 + 2);
+    if ((dport != port && (!pinned_port || dport != pinned_port)) || ulen < 8 || ulen > tot - ihl)
         return 0;
     if (ulen - 8 == 4 && !memcmp(l4 + 8, "QUIT", 4))
         return -1;
@@ -149,6 +155,32 @@ static int check_own_listener(const struct mtp_target_ops *ops, struct mtp_targe
     return 0;
 }
 
+/* A forked child frees its copy of the targets (abandon) and exits: the parent's port stays
+ * claimed and the echo that follows shows its socket, maps and hook untouched. */
+static int check_abandon(const struct mtp_target_ops *ops, struct mtp_target **t, int nq,
+                         uint16_t port)
+{
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0)
+        return fail("fork", -errno);
+    if (child == 0) {
+        for (int q = 0; q < nq; q++)
+            ops->abandon(t[q]);
+        _exit(0);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+        return fail("abandon in a forked child", 0);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int rc = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+    if (rc == 0)
+        return fail("the port was released by a child's abandon", 0);
+    return 0;
+}
+
 static int check_claims(const struct mtp_target_ops *ops, struct mtp_target *t, uint16_t port)
 {
     int err = ops->port_claim(t, IP_PROTO_UDP_NUMBER, port);
@@ -212,13 +244,13 @@ static int check_neigh(const struct mtp_target_ops *ops, struct mtp_target *t, c
 #define MAX_Q 8
 
 static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq, char **argv,
-                 uint16_t port, int hold);
+                 uint16_t port, int hold, const char *opt);
 
 int main(int argc, char **argv)
 {
     if (argc < 6) {
         fprintf(stderr, "usage: xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC "
-                        "[--hold | --queues=N]\n");
+                        "[--hold | --queues=N | --pin=PORT2:PEER_PORT]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -240,7 +272,7 @@ int main(int argc, char **argv)
             rc = fail("open", err);
     }
     if (!rc)
-        rc = serve(ops, t, nq, argv, port, hold);
+        rc = serve(ops, t, nq, argv, port, hold, argc > 6 ? argv[6] : "");
     for (int q = nq; q-- > 0;)
         if (t[q])
             ops->close(t[q]);
@@ -275,7 +307,7 @@ static int echo_burst(const struct mtp_target_ops *ops, struct mtp_target *t, ui
 }
 
 static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq, char **argv,
-                 uint16_t port, int hold)
+                 uint16_t port, int hold, const char *opt)
 {
     int err;
     struct mtp_link_info li;
@@ -294,6 +326,19 @@ static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq
     for (int q = 1; q < nq; q++) /* the other queues share the port */
         if ((err = ops->port_claim(t[q], IP_PROTO_UDP_NUMBER, port)))
             return fail("port_claim on another queue", err);
+    if ((err = check_abandon(ops, t, nq, port)))
+        return err;
+    const char *pin = !strncmp(opt, "--pin=", 6) ? opt + 6 : NULL;
+    if (pin) { /* --pin=PORT:PEER_PORT: the peer's flow to PORT (another process's) is ours */
+        unsigned lp = 0, rp = 0;
+        if (sscanf(pin, "%u:%u", &lp, &rp) != 2 || !lp || lp > 65535 || !rp || rp > 65535)
+            return fail("--pin=PORT:PEER_PORT", 0);
+        pinned_port = (uint16_t)lp;
+        err = ops->flow_claim(t[0], IP_PROTO_UDP_NUMBER, (uint16_t)lp, ntohl(inet_addr(argv[4])),
+                              (uint16_t)rp);
+        if (err)
+            return fail("flow_claim", err);
+    }
     printf("READY\n");
     if (hold)
         for (;;)
