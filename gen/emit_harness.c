@@ -194,21 +194,26 @@ static Decl *inv_ctx(const Decl *inv)
 /* the conditions of one invariant statement: `cond;`, or those under `if (guard)` */
 static void emit_cond(Decl *d, Stmt *s, const char *guard);
 
-/* for (x in l) cond; … : every element (conditions only, no unit bindings) */
-static void emit_for_in_conds(Decl *d, Stmt *s)
+/* for (x in l) cond; … : every element (conditions only, no unit bindings); a nested
+ * for (y in m) cond; is every pair (depth: the loop's counter, mtph_k0, mtph_k1, …) */
+static void emit_for_in_conds(Decl *d, Stmt *s, int depth)
 {
     Expr *l = s->expr;
     char *ls = mtpc_c_expr(l);
     long long cap = (long long)l->ty->cap;
-    emit("    for (uint32_t mtph_k = 0; mtph_k < (%s).len && mtph_k < %lld; mtph_k++) {\n", ls, cap);
+    emit("    for (uint32_t mtph_k%d = 0; mtph_k%d < (%s).len && mtph_k%d < %lld; mtph_k%d++) {\n",
+         depth, depth, ls, depth, cap, depth);
     if (s->ivar)
-        emit("    uint32_t %s = mtph_k;\n", name_of(s->ivar->name));
+        emit("    uint32_t %s = mtph_k%d;\n", name_of(s->ivar->name), depth);
     if (s->var->is_ptr)
-        emit("    const %s *%s = &(%s).v[mtph_k];\n", mtpc_c_type(s->var->ty),
-             name_of(s->var->name), ls);
+        emit("    const %s *%s = &(%s).v[mtph_k%d];\n", mtpc_c_type(s->var->ty),
+             name_of(s->var->name), ls, depth);
     else
-        emit("    %s %s = (%s).v[mtph_k];\n", mtpc_c_type(s->var->ty), name_of(s->var->name), ls);
-    if (s->body->kind == S_BLOCK)
+        emit("    %s %s = (%s).v[mtph_k%d];\n", mtpc_c_type(s->var->ty), name_of(s->var->name), ls,
+             depth);
+    if (s->body->kind == S_FOR_IN)
+        emit_for_in_conds(d, s->body, depth + 1);
+    else if (s->body->kind == S_BLOCK)
         for (Stmt *c = s->body->body; c; c = c->next)
             emit_cond(d, c, "1");
     else
@@ -220,7 +225,7 @@ static void each_cond(Stmt *s, void (*f)(Decl *, Stmt *, const char *), Decl *d)
 {
     if (s->kind == S_FOR_IN) {
         if (f == emit_cond)
-            emit_for_in_conds(d, s);
+            emit_for_in_conds(d, s, 0);
         return;
     }
     if (s->kind != S_IF) {

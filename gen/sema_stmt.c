@@ -94,7 +94,9 @@ void check_for_in(Stmt *s)
     s->var->is_readonly = true;
     s->var->is_ptr = !ty_is_scalar(l->ty->elem) && (root->is_const || root->is_readonly);
     declare_var(s->var);
-    if (fn->decl && fn->decl->kind == D_INVARIANT) /* `for (x in l) cond;`: for every element */
+    if (fn->decl && fn->decl->kind == D_INVARIANT && s->body->kind == S_FOR_IN)
+        check_for_in(s->body);                     /* `for (x in l) for (y in m) cond;`: pairs */
+    else if (fn->decl && fn->decl->kind == D_INVARIANT) /* `for (x in l) cond;`: every element */
         check_inv_stmt(s->body, false);
     else
         check_stmt(s->body);

@@ -3,7 +3,8 @@
 #  1. every shipped program (mtp-programs/*.mtp) and gen/tests/analysis/sender.mtp run clean
 #     for a fixed number of inputs from a fixed seed ($CHAIN_RUNS per chain driver, $PARSE_RUNS
 #     for the parser driver, each bounded by $CHAIN_S/$PARSE_S seconds): the same inputs every
-#     run, so make test is repeatable (longer searches: CHAIN_RUNS=-1 CHAIN_S=300, -1 = no cap);
+#     run, so make test is repeatable (longer searches: CHAIN_RUNS=-1 CHAIN_S=300, -1 = no cap,
+#     SEED=N for other inputs than seed 1's; PROGRAMS=... for some programs only);
 #  2. each seeded-bug variant of sender.mtp (its lines marked `// seeded: NAME`) is found —
 #     the driver stops with an "mtph:" report — in under 60 s.
 # usage: analysis.sh MTPC OUTDIR      (make test-analysis)
@@ -45,7 +46,7 @@ build() {
 fuzz() {
     local d
     d=$(dirname "$1")
-    "$1" -max_total_time="$2" -runs="${4:--1}" -timeout=10 -rss_limit_mb=2048 -seed=1 \
+    "$1" -max_total_time="$2" -runs="${4:--1}" -timeout=10 -rss_limit_mb=2048 -seed="${SEED:-1}" \
          -artifact_prefix="$d/" >"$3" 2>&1
 }
 

@@ -303,6 +303,28 @@ Test(sack, nothing_past_an_early_fin_is_kept)
     cr_assert_eq(F.c.state, MTPG_TCP_CLOSE_WAIT);
 }
 
+/* found by the analysis harness: data held past a FIN that arrives later, early, was also
+ * taken in order once the hole before it filled (and the FIN never) */
+Test(sack, data_held_past_a_later_fin_is_dropped)
+{
+    fx_established();
+    struct mtpg_tcp_seg past = fx_seg(IRS + 1 + 2000, ISS + 1, 500); /* held out of order */
+    fx_seg_in(&past);
+    cr_assert_eq(F.c.ooo.len, 1u);
+    struct mtpg_tcp_seg fin = fx_seg(IRS + 1 + 1000, ISS + 1, 500); /* data and FIN at 1500 */
+    fin.f_fin = true;
+    fx_seg_in(&fin);
+    cr_assert(F.c.fin_early);
+    cr_assert_eq(F.c.ooo.len, 1u, "the block past the FIN is gone");
+    cr_assert_eq(F.c.ooo.v[0].right, IRS + 1501);
+    fx_reset_out();
+    struct mtpg_tcp_seg fill = fx_seg(IRS + 1, ISS + 1, 1000);
+    fx_seg_in(&fill);
+    cr_assert_eq(F.c.rcv_off, 1500u, "the bytes up to the FIN");
+    cr_assert_eq(F.c.rcv_nxt, IRS + 1502, "and the FIN");
+    cr_assert(fx_has_note(MTPG_TCP_NOTE_PEER_CLOSED, NULL));
+}
+
 Test(sack, adjacent_blocks_merge)
 {
     fx_established();
