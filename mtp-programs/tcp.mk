@@ -26,15 +26,17 @@ $(TCP_CUBIC)/tcp.mtp: mtp-programs/tcp.mtp
 	grep -q '^param uint8 CC = CC_CUBIC;' $@
 $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h &: $(TCP_CUBIC)/tcp.mtp $(MTPC)
 	$(MTPC) -o $(TCP_CUBIC)/tcp.c $<
-# (the socket layer knows every shim: the Homa one and its program come along)
+# (the socket layer knows every shim: the other programs come along; preload/preload.mk's
+# SOCK_SRCS lists the same files)
+TCP_CUBIC_SOCK := preload/sock.c preload/sock_protos.c preload/shim_tcp.c preload/shim_homa.c \
+                  preload/shim_quic.c $(B)/gen/homa.c $(B)/gen/quic_lite.c
 $(B)/san/tests/tcp/cubic_sim: mtp-programs/tests/test_tcp_sim.c $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h \
-                              preload/sock.c preload/shim_tcp.c preload/shim_homa.c \
-                              $(B)/gen/homa.c $(B)/gen/homa.h $(wildcard preload/*.h) \
-                              $(SIM_SLIB) $(CORE_SLIB)
+                              $(TCP_CUBIC_SOCK) $(B)/gen/homa.h $(B)/gen/quic_lite.h \
+                              $(wildcard preload/*.h) $(SIM_SLIB) $(CORE_SLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -DMTP_ASSERTS -I$(TCP_CUBIC) -I$(B)/gen -Ipreload \
-	    -Itargets/sim $< $(TCP_CUBIC)/tcp.c preload/sock.c preload/shim_tcp.c \
-	    preload/shim_homa.c $(B)/gen/homa.c $(SIM_SLIB) $(CORE_SLIB) $(CRITERION) -lm -o $@
+	    -Itargets/sim $< $(TCP_CUBIC)/tcp.c $(TCP_CUBIC_SOCK) $(SIM_SLIB) $(CORE_SLIB) \
+	    $(CRITERION) -lm -o $@
 
 .PHONY: test-tcp
 test-tcp: $(TCP_TESTS) $(B)/san/tests/tcp/cubic_sim
