@@ -110,16 +110,26 @@ static __always_inline const __u8 *l4_of(const __u8 *data, const __u8 *data_end,
     return l4;
 }
 
-/* Can member `slot` take a packet that arrived on rx queue `queue`? (An AF_XDP socket only
- * receives from the queue it is bound to; a ring buffer from any.) Returns its gen or 0. */
-static __always_inline __u32 member_takes(__u32 slot, __u32 queue)
+/* How member `slot` can take a packet that arrived on rx queue `queue`: MTP_XDP_MEMBER_XSK
+ * (its AF_XDP socket is bound to that queue), MTP_XDP_MEMBER_RING (its ring buffer, any
+ * queue) or 0 (it cannot, or the slot is free). */
+static __always_inline __u32 member_way(__u32 slot, __u32 queue)
 {
     struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &slot);
     if (!m || !m->gen)
         return 0;
-    if (m->kind == MTP_XDP_MEMBER_XSK && m->queue == queue)
-        return m->gen;
-    return m->kind == MTP_XDP_MEMBER_RING ? m->gen : 0;
+    /* a socket the kernel took out of mtp_xsks (its process died) does not count */
+    if ((m->kind & MTP_XDP_MEMBER_XSK) && m->queue == queue &&
+        bpf_map_lookup_elem(&mtp_xsks, &slot))
+        return MTP_XDP_MEMBER_XSK;
+    return m->kind & MTP_XDP_MEMBER_RING;
+}
+
+/* Its gen if it can take the packet, else 0. */
+static __always_inline __u32 member_takes(__u32 slot, __u32 queue)
+{
+    struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &slot);
+    return m && member_way(slot, queue) ? m->gen : 0;
 }
 
 static __always_inline int group_has(const struct mtp_xdp_group *g, __u32 slot)
@@ -131,25 +141,51 @@ static __always_inline int group_has(const struct mtp_xdp_group *g, __u32 slot)
     return 0;
 }
 
-/* The hash-th of the group's members that can take the packet; -1: none. */
-static __always_inline int group_pick(const struct mtp_xdp_group *g, __u32 queue, __u32 hash)
+static __always_inline int member_has_xsk(__u32 slot)
+{
+    struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &slot);
+    return m && m->gen && (m->kind & MTP_XDP_MEMBER_XSK);
+}
+
+/* The hash-th of the group's members that take the packet a way in `ways`; -1: none. */
+static __always_inline int group_pick_way(const struct mtp_xdp_group *g, __u32 queue,
+                                          __u32 hash, __u32 ways)
 {
     __u32 able = 0;
 #pragma unroll
     for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
-        if (i < g->n && member_takes(g->slot[i], queue))
+        if (i < g->n && (member_way(g->slot[i], queue) & ways))
             able++;
     if (!able)
         return -1;
     __u32 k = hash % able;
 #pragma unroll
     for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
-        if (i < g->n && member_takes(g->slot[i], queue)) {
+        if (i < g->n && (member_way(g->slot[i], queue) & ways)) {
             if (!k)
                 return g->slot[i];
             k--;
         }
     return -1;
+}
+
+/* A new flow's member. When the group has AF_XDP members on several queues (a multi-queue
+ * device: RSS already spreads the flows), one with its socket on this queue (no copy);
+ * otherwise (a one-queue device: one AF_XDP member, the others ring buffers) any member that
+ * can take it, all alike, so the processes share the flows. -1: none. */
+static __always_inline int group_pick(const struct mtp_xdp_group *g, __u32 queue, __u32 hash)
+{
+    __u32 with_xsk = 0;
+#pragma unroll
+    for (int i = 0; i < MTP_XDP_GROUP_MAX; i++)
+        if (i < g->n && member_has_xsk(g->slot[i]))
+            with_xsk++;
+    if (with_xsk >= 2) {
+        int slot = group_pick_way(g, queue, hash, MTP_XDP_MEMBER_XSK);
+        if (slot >= 0)
+            return slot;
+    }
+    return group_pick_way(g, queue, hash, MTP_XDP_MEMBER_XSK | MTP_XDP_MEMBER_RING);
 }
 
 static __always_inline __u32 flow_hash(const struct mtp_xdp_flow *f)
@@ -168,14 +204,16 @@ static __always_inline int steer(const struct mtp_xdp_group *g, const struct mtp
                                  __u32 queue)
 {
     struct mtp_xdp_pin *pin = bpf_map_lookup_elem(&mtp_flows, f);
-    if (pin && member_takes(pin->slot, queue) == pin->gen && group_has(g, pin->slot))
+    if (pin && member_takes(pin->slot, queue) == pin->gen &&
+        (pin->claimed || group_has(g, pin->slot)))
         return (int)pin->slot;
     if (g->n == 1 && g->excl)
         return member_takes(g->slot[0], queue) ? g->slot[0] : -1;
     int slot = group_pick(g, queue, flow_hash(f));
     if (slot < 0)
         return -1;
-    struct mtp_xdp_pin p = {.slot = (__u32)slot, .gen = member_takes((__u32)slot, queue)};
+    struct mtp_xdp_pin p = {.slot = (__u32)slot, .gen = member_takes((__u32)slot, queue),
+                            .claimed = 0};
     bpf_map_update_elem(&mtp_flows, f, &p, BPF_ANY);
     return slot;
 }
@@ -253,8 +291,7 @@ int mtp_xdp_steer(struct xdp_md *ctx)
         return XDP_DROP;
     }
     __u32 key = (__u32)slot;
-    struct mtp_xdp_member *m = bpf_map_lookup_elem(&mtp_members, &key);
-    if (m && m->kind == MTP_XDP_MEMBER_RING)
+    if (member_way(key, queue) == MTP_XDP_MEMBER_RING)
         return to_ring(ctx, key);
     if (!bpf_map_lookup_elem(&mtp_xsks, &key)) {
         stat_inc(MTP_XDP_STAT_NO_SOCKET);

@@ -18,18 +18,26 @@
  * through their own BPF ring buffer (mtp_rings[slot]), into which the hook copies packets. */
 #define MTP_XDP_MAX_MEMBERS 32
 #define MTP_XDP_GROUP_MAX   16     /* members listening on one port */
-#define MTP_XDP_MAX_FLOWS   262144 /* pinned connections (LRU) */
+#define MTP_XDP_MAX_FLOWS   65536  /* pinned connections (LRU) */
 #define MTP_XDP_RING_BYTES  (4u << 20) /* a ring-buffer member's receive ring */
 #define MTP_XDP_RING_SMALL  2048u  /* record sizes the hook reserves (constant for the verifier) */
 #define MTP_XDP_RING_BIG    (65536u + 1024u) /* a 64 KiB GSO/GRO packet and its headers */
 
-enum mtp_xdp_member_kind { MTP_XDP_MEMBER_FREE, MTP_XDP_MEMBER_XSK, MTP_XDP_MEMBER_RING };
+/* How a member receives (bits): its AF_XDP socket (packets of its queue), its ring buffer
+ * (any queue). On a device with several queues a member has both: its own queue's packets
+ * come through the socket, its connections' packets that RSS puts on other queues through
+ * the ring. */
+enum mtp_xdp_member_kind {
+    MTP_XDP_MEMBER_FREE = 0,
+    MTP_XDP_MEMBER_XSK = 1,
+    MTP_XDP_MEMBER_RING = 2,
+};
 
 /* mtp_members[slot]; gen changes every time the slot is taken, so a pin to an earlier
  * holder of the slot is recognised as stale. */
 struct mtp_xdp_member {
     __u32 gen;     /* 0: free */
-    __u32 kind;    /* enum mtp_xdp_member_kind */
+    __u32 kind;    /* enum mtp_xdp_member_kind bits */
     __u32 queue;   /* the rx queue an XSK member's socket is bound to */
     __u32 pid;
     __u64 start;   /* the process's start time (/proc/PID/stat field 22): pid reuse */
@@ -59,6 +67,9 @@ struct mtp_xdp_flow {
 struct mtp_xdp_pin {
     __u32 slot;
     __u32 gen;
+    __u32 claimed; /* set by flow_claim: holds even if the member is not in the port's group
+                      (a connection handed to a forked child); the hook's own pins need the
+                      member to still serve the port */
 };
 
 /* Ring-buffer record: the frame's length, then its bytes. */

@@ -23,6 +23,7 @@
  * stack's checksum policy. On lo (SKB mode) the next hop is lo's own MAC and the kernel must
  * accept the 127/8 packets we send back into it: see loopback_setup.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <libgen.h>
@@ -39,9 +40,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <netpacket/packet.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -107,9 +110,11 @@ struct mtp_target {
     int lock_fd;            /* the interface's lock file (flock) */
     uint32_t slot, gen;     /* our entry in mtp_members */
     int member;             /* registered in mtp_members */
-    enum mtp_xdp_member_kind mkind;
-    uint32_t reap_tick;     /* rx bursts since the last look for dead members */
-    uint64_t reap_ns;
+    uint32_t mkind;         /* enum mtp_xdp_member_kind bits: how we receive */
+    int wake_epfd;          /* the wake fd: an epoll fd over the socket, the ring, the timer */
+    int timer_fd;           /* wakes an idle member to look for dead members (REAP_NS) */
+    uint64_t reap_ns;       /* when we last looked for dead members */
+    uint64_t timer_due;     /* the timer's next expiry (CLOCK_MONOTONIC) */
 
     /* a ring-buffer member (the queue's AF_XDP socket is another process's) */
     int ring_fd;            /* the BPF ring buffer the hook copies our packets into */
@@ -459,15 +464,9 @@ static int hook_join(struct hook *h, uint32_t prog_id, uint32_t link_id, const c
     h->link_fd = bpf_link_get_fd_by_id(link_id);
     if (h->link_fd < 0)
         return perm_error(-errno, "joining the interface's XDP hook");
-    struct bpf_link_info li;
-    len = sizeof li;
-    memset(&li, 0, sizeof li);
-    h->mode = "native";
-    if (bpf_obj_get_info_by_fd(h->link_fd, &li, &len) == 0) {
-        LIBBPF_OPTS(bpf_xdp_query_opts, q);
-        if (bpf_xdp_query(h->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_SKB)
-            h->mode = "skb";
-    }
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    h->mode = bpf_xdp_query(h->ifindex, 0, &q) == 0 && q.attach_mode == XDP_ATTACHED_SKB
+                  ? "skb" : "native";
     return 0;
 }
 
@@ -922,16 +921,30 @@ static int reap_dead(struct hook *h)
     return reaped;
 }
 
-/* Every ~250 ms of rx bursts, without waiting for the lock (the next time will do). */
+/* Looks for dead members every REAP_NS of rx bursts (a clock read per burst), without
+ * waiting for the lock (the next time will do). A ring member's wake fd holds a timer of
+ * period 2 * REAP_NS, so it looks even while idle (a member killed while the others sleep
+ * stops getting new connections within a second); the first burst after each expiry reads
+ * it, so the wake fd never stays readable without work. */
+#define REAP_NS 250000000ull
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void reap_maybe(struct mtp_target *t)
 {
-    if (++t->reap_tick < 1024)
-        return;
-    t->reap_tick = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    if (now - t->reap_ns < 250000000ull)
+    uint64_t now = mono_ns();
+    int fired = 0;
+    if (t->timer_fd >= 0 && now >= t->timer_due) {
+        uint64_t expirations;
+        fired = read(t->timer_fd, &expirations, sizeof expirations) > 0;
+        while (t->timer_due <= now)
+            t->timer_due += 2 * REAP_NS;
+    }
+    if (!fired && now - t->reap_ns < REAP_NS)
         return;
     t->reap_ns = now;
     if (flock(t->lock_fd, LOCK_EX | LOCK_NB) < 0)
@@ -976,13 +989,15 @@ static int member_publish(struct mtp_target *t)
 
 #define LOCAL_FRAMES 2048u
 #define RING_MALLOC  (1ull << 62) /* rx handle of a frame longer than FRAME_SIZE: its pointer */
+#define RING_LOCAL   (1ull << 61) /* handle of a local buffer: its index */
 #ifndef BPF_RINGBUF_BUSY_BIT
 #define BPF_RINGBUF_BUSY_BIT    (1u << 31)
 #define BPF_RINGBUF_DISCARD_BIT (1u << 30)
 #define BPF_RINGBUF_HDR_SZ      8
 #endif
 
-static int ring_setup(struct mtp_target *t)
+/* tx_too: transmit through AF_PACKET as well (a member without an AF_XDP socket). */
+static int ring_setup(struct mtp_target *t, int tx_too)
 {
     long page = sysconf(_SC_PAGESIZE);
     t->ring_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "mtp_ring", 0, 0, MTP_XDP_RING_BYTES, NULL);
@@ -996,6 +1011,8 @@ static int ring_setup(struct mtp_target *t)
         report("%s: cannot map the receive ring: %s", t->ifname, strerror(-err));
         return err;
     }
+    if (!tx_too)
+        goto local;
     t->pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: receives nothing */
     if (t->pkt_fd < 0)
         return perm_error(-errno, "creating the AF_PACKET socket");
@@ -1004,6 +1021,7 @@ static int ring_setup(struct mtp_target *t)
         report("%s: cannot bind the AF_PACKET socket: %s", t->ifname, strerror(errno));
         return -errno;
     }
+local:
     t->local = malloc((size_t)LOCAL_FRAMES * FRAME_SIZE);
     t->local_free = malloc(LOCAL_FRAMES * sizeof(uint32_t));
     if (!t->local || !t->local_free)
@@ -1015,7 +1033,7 @@ static int ring_setup(struct mtp_target *t)
         report("%s: cannot register the receive ring: %s", t->ifname, strerror(-err));
         return err;
     }
-    t->mkind = MTP_XDP_MEMBER_RING;
+    t->mkind |= MTP_XDP_MEMBER_RING;
     return 0;
 }
 
@@ -1053,18 +1071,74 @@ static void ring_teardown(struct mtp_target *t)
     t->local_free = NULL;
 }
 
-/* The queue's AF_XDP socket if it is free, else a ring buffer (docs/MULTIPROC.md). */
+/* The device's rx queues (/sys/class/net/IF/queues/rx-*), at least 1. */
+static uint32_t rx_queues(const char *ifname)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/class/net/%s/queues", ifname);
+    DIR *d = opendir(path);
+    uint32_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += !strncmp(e->d_name, "rx-", 3);
+    if (d)
+        closedir(d);
+    return n ? n : 1;
+}
+
+/* The wake fd of a member with a ring buffer: an epoll fd over what receives (its socket if
+ * it has one, the ring) and the reap timer. */
+static int wake_setup(struct mtp_target *t)
+{
+    t->wake_epfd = epoll_create1(EPOLL_CLOEXEC);
+    t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->wake_epfd < 0 || t->timer_fd < 0)
+        return -errno;
+    struct itimerspec every = {
+        .it_interval = {.tv_nsec = (long)(2 * REAP_NS)}, .it_value = {.tv_nsec = (long)(2 * REAP_NS)},
+    };
+    if (timerfd_settime(t->timer_fd, 0, &every, NULL) < 0)
+        return -errno;
+    t->timer_due = mono_ns() + 2 * REAP_NS;
+    int fds[3] = {t->timer_fd, t->mkind & MTP_XDP_MEMBER_XSK ? xsk_socket__fd(t->xsk) : -1,
+                  t->mkind & MTP_XDP_MEMBER_RING ? t->ring_fd : -1};
+    for (int i = 0; i < 3; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
+        if (fds[i] >= 0 && epoll_ctl(t->wake_epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+/* An AF_XDP socket on the asked queue if it is free, else on another free queue of the
+ * device, else none; a ring buffer too on a device with several queues (the member's
+ * connections whose packets RSS puts on other queues), and only a ring buffer (with AF_PACKET
+ * to transmit) when every queue's socket is another member's (docs/MULTIPROC.md). */
 static int member_join(struct mtp_target *t)
 {
     int err = slot_take(t);
     if (err)
         return err;
-    t->mkind = MTP_XDP_MEMBER_XSK;
-    err = xsk_setup(t);
-    if (err == -EBUSY) {
-        xsk_teardown(t);
-        err = ring_setup(t);
+    uint32_t nq = rx_queues(t->ifname), want = t->queue;
+    err = -EBUSY;
+    for (uint32_t i = 0; i < nq && i < MTP_XDP_MAX_QUEUES && err == -EBUSY; i++) {
+        t->queue = (want + i) % nq;
+        err = xsk_setup(t);
+        if (err == -EBUSY)
+            xsk_teardown(t);
     }
+    if (!err)
+        t->mkind = MTP_XDP_MEMBER_XSK;
+    else if (err == -EBUSY)
+        t->queue = want;
+    else
+        return err;
+    if (!t->mkind || nq > 1)
+        err = ring_setup(t, !t->mkind);
+    /* A lone AF_XDP member (one-queue device) waits on its socket itself: no epoll between
+     * a frame and the sleeping application (latency), no timer; it looks for dead members
+     * whenever traffic wakes it. */
+    if (!err && t->mkind != MTP_XDP_MEMBER_XSK)
+        err = wake_setup(t);
     return err ? err : member_publish(t);
 }
 
@@ -1086,7 +1160,7 @@ static int xdp_open_inner(struct mtp_target **out, const struct mtp_target_confi
     struct mtp_target *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    t->rtnl_fd = t->lock_fd = t->ring_fd = t->pkt_fd = -1;
+    t->rtnl_fd = t->lock_fd = t->ring_fd = t->pkt_fd = t->wake_epfd = t->timer_fd = -1;
     t->queue = cfg->queue;
     t->ip_proto = cfg->ip_proto;
     int err = iface_lookup(cfg->iface, t->ifname, &t->ifindex);
@@ -1124,12 +1198,16 @@ static void xdp_close(struct mtp_target *t)
                 port_release_locked(t, (uint16_t)p);
         if (t->member)
             member_remove(t->hook, t->slot);
-        else if (t->mkind == MTP_XDP_MEMBER_RING)
+        else if (t->mkind & MTP_XDP_MEMBER_RING)
             bpf_map_delete_elem(t->hook->rings_fd, &t->slot);
         group_unlock(t->lock_fd);
     }
     xsk_teardown(t);
     ring_teardown(t);
+    if (t->wake_epfd >= 0)
+        close(t->wake_epfd);
+    if (t->timer_fd >= 0)
+        close(t->timer_fd);
     hook_put(t->hook);
     if (t->rtnl_fd >= 0)
         close(t->rtnl_fd);
@@ -1152,6 +1230,10 @@ static void xdp_abandon(struct mtp_target *t)
         munmap(t->umem_area, (size_t)NUM_FRAMES * FRAME_SIZE);
     free(t->free_frames);
     ring_teardown(t);
+    if (t->wake_epfd >= 0)
+        close(t->wake_epfd);
+    if (t->timer_fd >= 0)
+        close(t->timer_fd);
     struct hook *h = t->hook;
     for (int p = 0; h && p < 65536; p++)
         if (t->claimed[p / 64] >> (p % 64) & 1 && --h->ports[p].refs == 0)
@@ -1248,14 +1330,6 @@ static int xsk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
     return got;
 }
 
-static void xsk_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!(f[i].handle & BIG_HANDLE)) /* a reassembled packet's frames are free already */
-            frames_push(t, f[i].handle);
-    fill_refill(t);
-}
-
 static int xsk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     if (t->tx_in_flight)
@@ -1306,7 +1380,7 @@ static void local_push(struct mtp_target *t, uint64_t handle)
     if (handle & RING_MALLOC)
         free((void *)(uintptr_t)(handle & ~RING_MALLOC));
     else
-        t->local_free[t->n_local_free++] = (uint32_t)handle;
+        t->local_free[t->n_local_free++] = (uint32_t)(handle & ~RING_LOCAL);
 }
 
 static int ring_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
@@ -1332,8 +1406,9 @@ static int ring_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
             if (plen > rec_len - sizeof *rec) {
                 t->ring_dropped++;
             } else if (plen <= FRAME_SIZE && t->n_local_free) {
-                handle = t->local_free[--t->n_local_free];
-                buf = t->local + handle * FRAME_SIZE;
+                uint32_t i = t->local_free[--t->n_local_free];
+                buf = t->local + (size_t)i * FRAME_SIZE;
+                handle = RING_LOCAL | i;
             } else if ((buf = malloc(plen ? plen : 1))) {
                 handle = RING_MALLOC | (uint64_t)(uintptr_t)buf;
             } else {
@@ -1358,7 +1433,7 @@ static int ring_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
     while (got < n && t->n_local_free) {
         uint32_t i = t->local_free[--t->n_local_free];
         f[got++] = (struct mtp_frame){.data = t->local + (size_t)i * FRAME_SIZE, .len = 0,
-                                      .cap = FRAME_SIZE, .handle = i};
+                                      .cap = FRAME_SIZE, .handle = RING_LOCAL | i};
     }
     return got;
 }
@@ -1389,32 +1464,37 @@ static int ring_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 static int xdp_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     reap_maybe(t);
-    return t->mkind == MTP_XDP_MEMBER_RING ? ring_rx_burst(t, f, max) : xsk_rx_burst(t, f, max);
+    int n = t->mkind & MTP_XDP_MEMBER_XSK ? xsk_rx_burst(t, f, max) : 0;
+    if ((t->mkind & MTP_XDP_MEMBER_RING) && n < max)
+        n += ring_rx_burst(t, f + n, max - n);
+    return n;
 }
 
 static void xdp_rx_release(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    if (t->mkind != MTP_XDP_MEMBER_RING) {
-        xsk_rx_release(t, f, n);
-        return;
-    }
     for (int i = 0; i < n; i++)
-        local_push(t, f[i].handle);
+        if (f[i].handle & (RING_LOCAL | RING_MALLOC))
+            local_push(t, f[i].handle);
+        else if (!(f[i].handle & BIG_HANDLE)) /* a reassembled packet's frames are free */
+            frames_push(t, f[i].handle);
+    if (t->mkind & MTP_XDP_MEMBER_XSK)
+        fill_refill(t);
 }
 
+/* A member with an AF_XDP socket transmits through it, another through AF_PACKET. */
 static int xdp_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    return t->mkind == MTP_XDP_MEMBER_RING ? ring_tx_alloc(t, f, n) : xsk_tx_alloc(t, f, n);
+    return t->mkind & MTP_XDP_MEMBER_XSK ? xsk_tx_alloc(t, f, n) : ring_tx_alloc(t, f, n);
 }
 
 static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
-    return t->mkind == MTP_XDP_MEMBER_RING ? ring_tx_burst(t, f, n) : xsk_tx_burst(t, f, n);
+    return t->mkind & MTP_XDP_MEMBER_XSK ? xsk_tx_burst(t, f, n) : ring_tx_burst(t, f, n);
 }
 
 static int xdp_wake_fd(struct mtp_target *t)
 {
-    return t->mkind == MTP_XDP_MEMBER_RING ? t->ring_fd : xsk_socket__fd(t->xsk);
+    return t->wake_epfd >= 0 ? t->wake_epfd : xsk_socket__fd(t->xsk);
 }
 
 /* ------------------------------------------------------------------ ports */
@@ -1457,6 +1537,37 @@ static int placeholder_open(uint8_t ip_proto, uint16_t port)
         return err;
     }
     return fd;
+}
+
+/* Does a listening socket of this process hold `port`? (An application's own listener under
+ * libmtp.so, inherited by a forked worker: it keeps the kernel from handing the port out, so
+ * it can stand in for the placeholder.) Only on the rare path where the placeholder's bind
+ * failed. */
+static int own_listener_on(uint16_t port)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int found = 0;
+    for (struct dirent *e; d && !found && (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) ||
+            fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int listening = 0;
+        socklen_t ilen = sizeof listening;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) < 0 || !listening)
+            continue;
+        if (ss.ss_family == AF_INET)
+            found = ntohs(((struct sockaddr_in *)&ss)->sin_port) == port;
+        else if (ss.ss_family == AF_INET6)
+            found = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port;
+    }
+    if (d)
+        closedir(d);
+    return found;
 }
 
 /* Adds this member to the port's group (a new group if none). 1: other members serve it
@@ -1521,7 +1632,8 @@ static int port_claim_mode(struct mtp_target *t, uint8_t ip_proto, uint16_t port
     struct port_hold *ph = &t->hook->ports[port];
     if (!ph->refs) {
         int fd = placeholder_open(ip_proto, port);
-        if (fd == -EADDRINUSE && shared) /* the other members' placeholders hold it */
+        /* the other members' placeholders hold it, or a listener of this process does */
+        if (fd == -EADDRINUSE && !excl && (shared || own_listener_on(port)))
             fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             err = fd == -1 ? -errno : fd;
@@ -1578,7 +1690,7 @@ static int xdp_flow_claim(struct mtp_target *t, uint8_t ip_proto, uint16_t local
     (void)ip_proto;
     struct mtp_xdp_flow f = {.remote_ip = remote_ip, .remote_port = remote_port,
                              .local_port = local_port};
-    struct mtp_xdp_pin pin = {.slot = t->slot, .gen = t->gen};
+    struct mtp_xdp_pin pin = {.slot = t->slot, .gen = t->gen, .claimed = 1};
     return bpf_map_update_elem(t->hook->flows_fd, &f, &pin, BPF_ANY) < 0 ? -errno : 0;
 }
 
@@ -1927,7 +2039,10 @@ static int xdp_describe(struct mtp_target *t, char *buf, size_t cap)
                     t->ifname, (unsigned)t->kind < 5 ? kinds[t->kind] : "?", t->queue,
                     t->hook->mode, t->sg ? ", multi-buffer" : "", t->slot,
                     t->mkind == MTP_XDP_MEMBER_RING ? "ring buffer: the queue's AF_XDP socket "
-                                                      "is another process's" : "AF_XDP socket");
+                                                      "is another process's"
+                    : t->mkind & MTP_XDP_MEMBER_RING ? "AF_XDP socket, ring buffer for the "
+                                                       "other queues"
+                                                     : "AF_XDP socket");
 }
 
 /* The hook's counters, then the socket's (XDP_STATISTICS): packets the kernel could not

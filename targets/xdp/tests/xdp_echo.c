@@ -5,10 +5,12 @@
  * PORT back to its sender (MACs, addresses and ports swapped, checksums recomputed) until a
  * datagram "QUIT" arrives. Prints its counters and the hook's.
  *
- *   xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC [--hold | --queues=N]
+ *   xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC [--hold | --queues=N | --pin=PORT2:PEER_PORT]
  *
  * --hold: stop after "READY" and wait to be killed (the crash-recovery test).
  * --queues=N: one target per rx queue 0..N-1 (sharing the hook and the port), all served.
+ * --pin=PORT2:PEER_PORT: flow_claim the peer's flow from PEER_PORT to PORT2 (a port another
+ * process serves) and echo it too.
  * Exits non-zero on any failed check; gives up after 60 s without QUIT.
  */
 #include <arpa/inet.h>
@@ -20,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 
 #include "mtp/target.h"
@@ -70,6 +73,8 @@ static uint16_t get16(const uint8_t *p)
 
 /* Builds the echo of `in` (a well-formed datagram to our port) into `out`; returns its
  * length, 0 if `in` is not an echo request, -1 for "QUIT". */
+static uint16_t pinned_port; /* --pin: a port of another process whose flow we claimed */
+
 static int echo_build(const uint8_t *in, uint32_t len, uint16_t port, uint8_t *out, uint32_t cap)
 {
     if (len < ETH_LEN + 20 + 8 || get16(in + 12) != 0x0800)
@@ -81,7 +86,8 @@ static int echo_build(const uint8_t *in, uint32_t len, uint16_t port, uint8_t *o
         return 0;
     const uint8_t *l4 = ip + ihl;
     uint32_t ulen = get16(l4 + 4);
-    if (get16(l4 + 2) != port || ulen < 8 || ulen > tot - ihl)
+    uint16_t dport = get16(l4 + 2);
+    if ((dport != port && (!pinned_port || dport != pinned_port)) || ulen < 8 || ulen > tot - ihl)
         return 0;
     if (ulen - 8 == 4 && !memcmp(l4 + 8, "QUIT", 4))
         return -1;
@@ -112,6 +118,69 @@ static int echo_build(const uint8_t *in, uint32_t len, uint16_t port, uint8_t *o
     return (int)out_len;
 }
 
+static int listen_on(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 4) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A TCP listener of this process on the port (libmtp.so's application socket, inherited by a
+ * forked worker) stands in for the placeholder a claim cannot bind; an active open's claim
+ * (port_claim_excl) still refuses a port anything holds. */
+static int check_own_listener(const struct mtp_target_ops *ops, struct mtp_target *t,
+                              uint16_t port)
+{
+    int l = listen_on(port);
+    if (l < 0)
+        return fail("listen for the own-listener check", -errno);
+    int err = ops->port_claim_excl(t, IPPROTO_TCP, port);
+    if (err != -EADDRINUSE) {
+        close(l);
+        return fail("port_claim_excl of a port a listener holds did not say EADDRINUSE", err);
+    }
+    err = ops->port_claim(t, IPPROTO_TCP, port);
+    if (err) {
+        close(l);
+        return fail("port_claim of a port this process's own listener holds", err);
+    }
+    ops->port_release(t, IPPROTO_TCP, port);
+    close(l);
+    return 0;
+}
+
+/* A forked child frees its copy of the targets (abandon) and exits: the parent's port stays
+ * claimed and the echo that follows shows its socket, maps and hook untouched. */
+static int check_abandon(const struct mtp_target_ops *ops, struct mtp_target **t, int nq,
+                         uint16_t port)
+{
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0)
+        return fail("fork", -errno);
+    if (child == 0) {
+        for (int q = 0; q < nq; q++)
+            ops->abandon(t[q]);
+        _exit(0);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+        return fail("abandon in a forked child", 0);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int rc = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+    if (rc == 0)
+        return fail("the port was released by a child's abandon", 0);
+    return 0;
+}
+
 static int check_claims(const struct mtp_target_ops *ops, struct mtp_target *t, uint16_t port)
 {
     int err = ops->port_claim(t, IP_PROTO_UDP_NUMBER, port);
@@ -138,7 +207,7 @@ static int check_claims(const struct mtp_target_ops *ops, struct mtp_target *t, 
     close(fd);
     if (rc != 0)
         return fail("port not free for the kernel after port_release", -errno);
-    return 0;
+    return check_own_listener(ops, t, (uint16_t)(port + 200));
 }
 
 static int check_neigh(const struct mtp_target_ops *ops, struct mtp_target *t, const char *ip_s,
@@ -175,13 +244,13 @@ static int check_neigh(const struct mtp_target_ops *ops, struct mtp_target *t, c
 #define MAX_Q 8
 
 static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq, char **argv,
-                 uint16_t port, int hold);
+                 uint16_t port, int hold, const char *opt);
 
 int main(int argc, char **argv)
 {
     if (argc < 6) {
         fprintf(stderr, "usage: xdp_echo IFACE HOOK_OBJ PORT PEER_IP PEER_MAC "
-                        "[--hold | --queues=N]\n");
+                        "[--hold | --queues=N | --pin=PORT2:PEER_PORT]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -203,7 +272,7 @@ int main(int argc, char **argv)
             rc = fail("open", err);
     }
     if (!rc)
-        rc = serve(ops, t, nq, argv, port, hold);
+        rc = serve(ops, t, nq, argv, port, hold, argc > 6 ? argv[6] : "");
     for (int q = nq; q-- > 0;)
         if (t[q])
             ops->close(t[q]);
@@ -238,7 +307,7 @@ static int echo_burst(const struct mtp_target_ops *ops, struct mtp_target *t, ui
 }
 
 static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq, char **argv,
-                 uint16_t port, int hold)
+                 uint16_t port, int hold, const char *opt)
 {
     int err;
     struct mtp_link_info li;
@@ -257,6 +326,19 @@ static int serve(const struct mtp_target_ops *ops, struct mtp_target **t, int nq
     for (int q = 1; q < nq; q++) /* the other queues share the port */
         if ((err = ops->port_claim(t[q], IP_PROTO_UDP_NUMBER, port)))
             return fail("port_claim on another queue", err);
+    if ((err = check_abandon(ops, t, nq, port)))
+        return err;
+    const char *pin = !strncmp(opt, "--pin=", 6) ? opt + 6 : NULL;
+    if (pin) { /* --pin=PORT:PEER_PORT: the peer's flow to PORT (another process's) is ours */
+        unsigned lp = 0, rp = 0;
+        if (sscanf(pin, "%u:%u", &lp, &rp) != 2 || !lp || lp > 65535 || !rp || rp > 65535)
+            return fail("--pin=PORT:PEER_PORT", 0);
+        pinned_port = (uint16_t)lp;
+        err = ops->flow_claim(t[0], IP_PROTO_UDP_NUMBER, (uint16_t)lp, ntohl(inet_addr(argv[4])),
+                              (uint16_t)rp);
+        if (err)
+            return fail("flow_claim", err);
+    }
     printf("READY\n");
     if (hold)
         for (;;)

@@ -6,7 +6,9 @@
 #  2. two processes on ONE port (SO_REUSEPORT): flows spread over both, each byte-exact;
 #  3. kill -9 of the process that attached the hook (holding the AF_XDP socket and a port):
 #     the other keeps serving, a new process takes the freed queue and serves too;
-#  4. a process that exits normally releases its port (the kernel gets it back).
+#  4. a process that exits normally releases its port (the kernel gets it back);
+#  5. with 32 processes on the interface a 33rd is refused with one line;
+#  6. a flow pinned with flow_claim by a process that does not serve the port reaches it.
 # usage: xdp_multiproc.sh XDP_ECHO_BIN HOOK_OBJ
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,4 +87,37 @@ kill -9 $p3; wait $p3 2>/dev/null
 mx_wait_for 10 "hook detached after the last member" \
     bash -c "! ip netns exec '$MX_NS_A' ip link show '$MX_DEV_A' | grep -q prog/xdp" || fail "hook left attached"
 echo "xdp_multiproc.sh: 4. exit released the port; the last member's end detached the hook"
+# 6. (before 5) flow_claim: a flow pinned to a process that does not serve its port (a
+# connection handed to a forked child) reaches it; other flows to the port do not
+start one 7777; p1=$pid
+start two 7790 --pin=7777:45000; p2=$pid
+mx_in B $py -c 'import os, socket, sys
+ip = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 45000)); s.settimeout(1)
+for i in range(50):
+    m = os.urandom(1 + i * 20)
+    s.sendto(m, (ip, 7777))
+    d, src = s.recvfrom(4096)
+    assert d == m and src == (ip, 7777), "pinned flow: wrong echo"
+q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q.sendto(b"QUIT", (ip, 7790)); q.sendto(b"QUIT", (ip, 7777))' "$MX_IP_A" || fail "the pinned flow"
+finish one $p1; finish two $p2
+grep -q "^echoed=50 " "$d/two.out" && grep -q "^echoed=0 " "$d/one.out" ||
+    fail "the pinned flow's 50 datagrams were not all echoed by the process that claimed it"
+echo "xdp_multiproc.sh: 6. a flow claimed by another process (flow_claim) reached it: 50 echoes byte-exact"
+
+# 5. no free member slot: 32 processes hold the interface, the 33rd gets one line
+holders=()
+for i in $(seq 32); do
+    : >"$d/h$i.out"
+    ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" $((8000 + i)) "$MX_IP_B" "$MX_MAC_B" --hold >"$d/h$i.out" 2>&1 &
+    holders+=($!)
+    mx_wait_line 30 "$d/h$i.out" READY $! || fail "holder $i not ready"
+done
+ip netns exec "$MX_NS_A" "$bin" "$MX_DEV_A" "$hook" 8100 "$MX_IP_B" "$MX_MAC_B" >"$d/full.out" 2>&1 && fail "a 33rd process joined"
+grep -q "^mtp xdp: $MX_DEV_A: 32 mtp stacks already serve this interface (the most it takes): stop one, or use another interface" "$d/full.out" ||
+    fail "no free slot: not the one line"
+kill -9 "${holders[@]}"; wait "${holders[@]}" 2>/dev/null
+rm -f "$d"/h*.out
+echo "xdp_multiproc.sh: 5. $(grep '^mtp xdp' "$d/full.out")"
 echo "xdp_multiproc.sh: PASS"

@@ -78,4 +78,20 @@ wait $l1 || fail "lo: listener 1 exited non-zero"; wait $l2 || fail "lo: listene
 same "$tmp/up3" "$tmp/l1.out" "lo: mtpcat client -> mtpcat listener"; same "$tmp/down1" "$tmp/c3.out" "lo: mtpcat listener -> mtpcat client"
 same "$tmp/up2" "$tmp/l2.out" "lo: kernel -> listener 2"; same "$tmp/down2" "$tmp/k2.in" "lo: listener 2 -> kernel"
 echo "xdp_multiproc_tcp.sh: lo: mtpcat client -> mtpcat listener and kernel -> mtpcat listener at once, byte-exact"
+# ---- a veth with 4 queues: each member takes a queue of its own (AF_XDP) and a ring buffer
+# for its connections' packets that arrive on the other queues
+MX_VETH_QUEUES=4 mx_netns_up || exit 1
+rm -f "$tmp"/*.err "$tmp"/*.out "$tmp"/*.in
+listener 1 7031 "$MX_DEV_A"; l1=$lpid
+listener 2 7032 "$MX_DEV_A"; l2=$lpid
+timeout 90 ip netns exec "$MX_NS_B" $py "$peers/kernel_tcp.py" connect "$MX_IP_A" 7031 "$tmp/up1" "$tmp/k1.in" >/dev/null & k1=$!
+timeout 90 ip netns exec "$MX_NS_B" $py "$peers/kernel_tcp.py" connect "$MX_IP_A" 7032 "$tmp/up2" "$tmp/k2.in" >/dev/null & k2=$!
+wait $k1 || fail "4 queues: kernel client of listener 1"; wait $k2 || fail "4 queues: kernel client of listener 2"
+wait $l1 || fail "4 queues: listener 1"; wait $l2 || fail "4 queues: listener 2"
+for n in 1 2; do
+    grep -q "queue $((n - 1)), .*AF_XDP socket, ring buffer for the other queues" "$tmp/l$n.err" ||
+        { cat "$tmp/l$n.err"; fail "4 queues: listener $n did not get queue $((n - 1)) and a ring"; }
+done
+for n in 1 2; do same "$tmp/up$n" "$tmp/l$n.out" "4 queues: kernel -> listener $n"; same "$tmp/down$n" "$tmp/k$n.in" "4 queues: listener $n -> kernel"; done
+echo "xdp_multiproc_tcp.sh: veth with 4 queues: two listeners on queues 0 and 1 (+ ring buffers), byte-exact"
 echo "xdp_multiproc_tcp.sh: PASS"

@@ -23,4 +23,7 @@ wait $pid || { cat "$out"; echo "xdp_multiqueue.sh: FAIL: echo program failed"; 
 cat "$out"
 used=$(grep -o 'rx_q[0-9]=[0-9]*' "$out" | grep -vc '=0$')
 [ "$used" -ge 2 ] || { echo "xdp_multiqueue.sh: FAIL: traffic arrived on $used queue(s) only"; exit 1; }
-echo "xdp_multiqueue.sh: PASS ($used of 4 queues carried traffic)"
+# every queue has its own AF_XDP socket: the hook redirects each packet to its queue's socket,
+# never copies one into a ring buffer (docs/MULTIPROC.md)
+grep -q 'xdp_ring=0 ' "$out" || { echo "xdp_multiqueue.sh: FAIL: packets were copied into ring buffers"; exit 1; }
+echo "xdp_multiqueue.sh: PASS ($used of 4 queues carried traffic, each to its own queue's socket)"
