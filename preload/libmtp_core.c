@@ -516,7 +516,7 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
     }
     bool use_fd = false;
     if (g_lm.stack) {
-        uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
+        uint64_t timer = g_lm.ss ? mtp_socks_next_deadline(g_lm.ss) : mtp_stack_next_deadline(g_lm.stack);
         if (timer < deadline)
             deadline = timer;
         use_fd = wake_fd_usable();
@@ -593,7 +593,7 @@ static void *helper_main(void *arg)
             g_lm.last_progress_ns = now;
             kick_sleepers();
         }
-        uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
+        uint64_t timer = g_lm.ss ? mtp_socks_next_deadline(g_lm.ss) : mtp_stack_next_deadline(g_lm.stack);
         g_lm.helper_parked = others;
         pthread_mutex_unlock(&g_lm.lock);
         if (others) {

@@ -22,6 +22,7 @@ struct mtp_socks {
     uint32_t n_deferred;
     uint32_t deferred_lost;     /* queue full: counted, never silent */
     bool flushing;
+    uint64_t now_ns;            /* the clock of the current (or last) stack call */
     /* Sockets using each local port: a listener's port stays claimed (steered to us) while
      * connections it accepted live, even after the listener closed. */
     uint32_t *port_users;
@@ -220,10 +221,13 @@ static void flush_deferred(struct mtp_socks *ss, uint64_t now_ns)
 int mtp__sock_post(struct mtp_socks *ss, uint16_t ev_type, const struct mtp_key *key,
                    const void *ev, uint32_t len, uint64_t now_ns)
 {
+    ss->now_ns = now_ns;
     int rc = mtp_stack_post(ss->stack, ev_type, key, ev, len, now_ns);
     flush_deferred(ss, now_ns);
     return rc;
 }
+
+uint64_t mtp__sock_now(const struct mtp_socks *ss) { return ss->now_ns; }
 
 static void on_note(void *user, const struct mtp_note *n)
 {
@@ -280,9 +284,25 @@ void mtp_socks_set_wake(struct mtp_socks *ss, mtp_sock_wake_fn fn, void *user)
 
 int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns)
 {
+    ss->now_ns = now_ns;
     int n = mtp_stack_poll(ss->stack, now_ns);
     flush_deferred(ss, now_ns);
+    if (ss->proto->ops->tick) {
+        ss->proto->ops->tick(ss, now_ns);
+        flush_deferred(ss, now_ns);
+    }
     return n;
+}
+
+uint64_t mtp_socks_next_deadline(struct mtp_socks *ss)
+{
+    uint64_t t = mtp_stack_next_deadline(ss->stack);
+    if (ss->proto->ops->next_deadline) {
+        uint64_t s = ss->proto->ops->next_deadline(ss);
+        if (s < t)
+            t = s;
+    }
+    return t;
 }
 
 /* ------------------------------------------------------------ sockets */
