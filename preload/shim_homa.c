@@ -473,7 +473,7 @@ static int homa_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, ui
 static uint64_t keepalive_due(struct mtp_sock *sk)
 {
     struct conn *c = conn_of(sk);
-    if (!c || !c->keepalive || c->native || !sk->connected || sk->gone || sk->err)
+    if (!c || !c->keepalive || c->native || sk->gone || sk->err)
         return UINT64_MAX;
     if (c->probes == 0)
         return c->heard_ns + (uint64_t)c->keep_idle_s * 1000000000ull;
@@ -491,15 +491,19 @@ static void homa_tick(struct mtp_socks *ss, uint64_t now_ns)
         if (keepalive_due(sk) > now_ns)
             continue;
         struct conn *c = conn_of(sk);
-        if (c->probes >= c->keep_cnt) {
+        if (!sk->connected) { /* still connecting: idle counts from now */
+            c->heard_ns = now_ns;
+        } else if (c->probes >= c->keep_cnt) {
             sk->err = -ETIMEDOUT;
             sk->gone = true;
             mtp__sock_wake(sk);
         } else if (post_send(sk, T_PROBE, NULL, 0, now_ns) == 0) {
             c->probes++;
             c->probe_ns = now_ns;
+        } else if (c->probes) { /* no memory now: try again an interval later */
+            c->probe_ns = now_ns;
         } else {
-            c->probe_ns = now_ns; /* no memory now: try again an interval later */
+            c->heard_ns = now_ns;
         }
     }
 }

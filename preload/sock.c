@@ -23,6 +23,8 @@ struct mtp_socks {
     uint32_t deferred_lost;     /* queue full: counted, never silent */
     bool flushing;
     uint64_t now_ns;            /* the clock of the current (or last) stack call */
+    uint64_t shim_due;          /* when the shim's tick must run next (no earlier than
+                                   needed: only setopt makes a shim's timer earlier) */
     /* Sockets using each local port: a listener's port stays claimed (steered to us) while
      * connections it accepted live, even after the listener closed. */
     uint32_t *port_users;
@@ -287,9 +289,10 @@ int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns)
     ss->now_ns = now_ns;
     int n = mtp_stack_poll(ss->stack, now_ns);
     flush_deferred(ss, now_ns);
-    if (ss->proto->ops->tick) {
+    if (ss->proto->ops->tick && now_ns >= ss->shim_due) {
         ss->proto->ops->tick(ss, now_ns);
         flush_deferred(ss, now_ns);
+        ss->shim_due = ss->proto->ops->next_deadline(ss);
     }
     return n;
 }
@@ -297,12 +300,7 @@ int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns)
 uint64_t mtp_socks_next_deadline(struct mtp_socks *ss)
 {
     uint64_t t = mtp_stack_next_deadline(ss->stack);
-    if (ss->proto->ops->next_deadline) {
-        uint64_t s = ss->proto->ops->next_deadline(ss);
-        if (s < t)
-            t = s;
-    }
-    return t;
+    return ss->proto->ops->tick && ss->shim_due < t ? ss->shim_due : t;
 }
 
 /* ------------------------------------------------------------ sockets */
@@ -447,6 +445,7 @@ int mtp_sock_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint6
 {
     int rc = sk->ss->proto->ops->setopt(sk, opt, value, now_ns);
     flush_deferred(sk->ss, now_ns);
+    sk->ss->shim_due = 0; /* a shim timer may be due sooner: the next poll asks again */
     return rc;
 }
 

@@ -66,8 +66,10 @@ struct mtp_sock_ops {
     void (*note)(struct mtp_socks *ss, const struct mtp_note *n);
     int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
-    /* optional: timers of the shim's own (e.g. keepalive when the program has none), run by
-     * mtp_socks_poll; next_deadline: when tick must run next (UINT64_MAX: never) */
+    /* optional (both or neither): timers of the shim's own (e.g. keepalive when the program
+     * has none), run by mtp_socks_poll once next_deadline (UINT64_MAX: never) has come; it is
+     * asked again after each tick and each setopt, so a deadline may move earlier only there
+     * (a later one is harmless: tick finds nothing due) */
     void (*tick)(struct mtp_socks *ss, uint64_t now_ns);
     uint64_t (*next_deadline)(struct mtp_socks *ss);
 };

@@ -390,3 +390,20 @@ Test(homa_sock, keepalive_answered_keeps_the_connection)
     cr_assert_eq(mtp_sock_recv(R.server, b, sizeof b, now()), 1, "the stream still works");
     close_all();
 }
+
+Test(homa_sock, keepalive_set_while_connecting_counts_from_the_connection)
+{
+    struct mtp_sim_config c = {.seed = 11, .delay_ns = 5000};
+    up(&c);
+    int err = 0;
+    R.listener = mtp_sock_listen(R.h[1].ss, PORT, 8, now(), &err);
+    R.client = mtp_sock_connect(R.h[0].ss, IP_B, PORT, now(), &err);
+    cr_assert_not_null(R.client);
+    keepalive_on(R.client, 1, 1, 2); /* before the OPEN is answered (as applications do) */
+    cr_assert_eq(mtp_sim_run_until(R.w, R.stacks, 2, connected, NULL, now() + 5 * S), 0);
+    advance(2900, true);
+    cr_assert_eq(mtp_sock_poll(R.client) & MTP_SOCK_ERROR, 0u, "not before 3 s");
+    advance(300, true);
+    cr_assert_eq(mtp_sock_error(R.client), -ETIMEDOUT);
+    close_all();
+}
