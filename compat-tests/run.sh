@@ -51,6 +51,13 @@ blackhole A 127.0.0.1 9
 blackhole B "$MX_IP_B" 9
 for _ in $(seq 50); do mx_in B ss -Htln "sport = :9" | grep -q . && break; sleep 0.1; done
 
+# continue_peer PID: SIGCONT to the program that `timeout` PID runs (a CT_BLACKHOLE=peer
+# peer stops itself)
+continue_peer() {
+    local child
+    for child in $(ps -o pid= --ppid "$1"); do kill -CONT "$child" 2>/dev/null; done
+}
+
 # run LABEL PROG [env for the local side...]: one arrangement of one program
 run_one() {
     local label=$1 prog=$2 where=$3 peer_pre=$4 local_pre=$5 name rc prc=0
@@ -67,10 +74,14 @@ run_one() {
         timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=127.0.0.1:9 $local_pre "$prog" \
             --port $port >"$out" 2>&1; rc=$?
     else
-        timeout 90 ip netns exec "$MX_NS_B" env $peer_pre "$prog" --peer --lip "$MX_IP_A" \
+        # the kernel is no Homa peer: the blackhole is the peer process, stopped (ct_errno)
+        local bh="$MX_IP_B:9"
+        [ "$MTP_PROTO" = homa ] && bh=peer
+        timeout 90 ip netns exec "$MX_NS_B" env CT_BLACKHOLE=$bh $peer_pre "$prog" --peer --lip "$MX_IP_A" \
             --pip "$MX_IP_B" --port $port >"$pout" 2>&1 & local ppid=$!
-        timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE="$MX_IP_B:9" $local_pre "$prog" --lip "$MX_IP_A" \
+        timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=$bh $local_pre "$prog" --lip "$MX_IP_A" \
             --pip "$MX_IP_B" --port $port >"$out" 2>&1; rc=$?
+        [ $bh = peer ] && continue_peer $ppid
         wait $ppid; prc=$?
     fi
     if [ "$name" = ct_route ] && [ $rc = 0 ]; then

@@ -691,7 +691,7 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
     }
     bool use_fd = false;
     if (g_lm.stack) {
-        uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
+        uint64_t timer = g_lm.ss ? mtp_socks_next_deadline(g_lm.ss) : mtp_stack_next_deadline(g_lm.stack);
         if (timer < deadline)
             deadline = timer;
         use_fd = wake_fd_usable();
@@ -778,7 +778,7 @@ static void *helper_main(void *arg)
             __atomic_store_n(&g_lm.last_progress_ns, now, __ATOMIC_RELAXED);
             kick_sleepers();
         }
-        uint64_t timer = mtp_stack_next_deadline(g_lm.stack);
+        uint64_t timer = g_lm.ss ? mtp_socks_next_deadline(g_lm.ss) : mtp_stack_next_deadline(g_lm.stack);
         g_lm.helper_parked = others;
         pthread_mutex_unlock(&g_lm.lock);
         if (others) {

@@ -29,7 +29,8 @@
 
 #define RX_LIMIT (1024u * 1024u)    /* unread bytes beyond which the peer's requests wait */
 
-enum { T_OPEN = 1, T_DATA = 2, T_FIN = 3, T_RST = 4 };
+/* T_PROBE: a keepalive probe, answered at once, outside the sequence (it carries none) */
+enum { T_OPEN = 1, T_DATA = 2, T_FIN = 3, T_RST = 4, T_PROBE = 5 };
 
 struct hdr {                        /* in host order: both ends are this shim */
     uint8_t magic, type, pad[6];
@@ -42,6 +43,8 @@ struct msg {                        /* an out-of-order message, or a request in 
     uint64_t seq, id;
     uint32_t len;
     uint8_t *bytes;
+    uint64_t sent_ns;               /* a request of ours: when it left */
+    uint8_t type;                   /* a request of ours: T_OPEN ... */
 };
 
 struct conn {
@@ -57,6 +60,15 @@ struct conn {
     struct msg *waiting;            /* older requests of the peer, answered once rx has room
                                        (the peer's window fills: backpressure) */
     struct native *native;          /* a native Homa socket (no stream): its messages */
+    /* round trips of the requests the peer answers at once (OPEN, FIN, probes), in ns,
+       smoothed as TCP does (RFC 6298); the peer holds data requests for its own data */
+    uint64_t srtt, rttvar;
+    /* keepalive (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT): Linux's defaults */
+    bool keepalive;
+    uint32_t keep_idle_s, keep_intvl_s, keep_cnt;
+    uint64_t heard_ns;              /* the last message or response of the peer */
+    uint64_t probe_ns;              /* the last probe sent */
+    uint32_t probes;                /* probes sent since the peer was last heard */
 };
 
 /* A complete message (or a failed RPC) of a native socket, until recvmsg takes it. */
@@ -184,11 +196,12 @@ static int post_send(struct mtp_sock *sk, uint8_t type, const uint8_t *data, uin
     uint8_t *buf = malloc(HDR_LEN + len);
     if (!buf)
         return -ENOMEM;
-    struct hdr h = {.magic = SHIM_MAGIC, .type = type, .pad = {0}, .seq = c->tx_seq};
+    struct hdr h = {.magic = SHIM_MAGIC, .type = type, .pad = {0},
+                    .seq = type == T_PROBE ? 0 : c->tx_seq};
     memcpy(buf, &h, HDR_LEN);
     if (len)
         memcpy(buf + HDR_LEN, data, len);
-    if (type != T_OPEN) { /* the OPEN must be answered: it is never a response */
+    if (type != T_OPEN && type != T_PROBE) { /* these must be answered: never a response */
         int rc = post_response(sk, buf, HDR_LEN + len, now_ns);
         if (rc != 0) {
             free(buf);
@@ -216,7 +229,10 @@ static int post_send(struct mtp_sock *sk, uint8_t type, const uint8_t *data, uin
         free(m);
         return rc < 0 ? rc : -ENOBUFS;
     }
-    c->tx_seq++;
+    if (type != T_PROBE)
+        c->tx_seq++;
+    m->sent_ns = now_ns;
+    m->type = type;
     c->outstanding += m->len;
     m->next = c->inflight;
     c->inflight = m;
@@ -234,6 +250,11 @@ static int post_listen(struct mtp_sock *sk, uint16_t ev_type, uint64_t now_ns)
 static struct conn *conn_new(struct mtp_sock *sk)
 {
     struct conn *c = calloc(1, sizeof *c);
+    if (c) {
+        c->keep_idle_s = 7200;
+        c->keep_intvl_s = 75;
+        c->keep_cnt = 9;
+    }
     sk->proto_state = c;
     return c;
 }
@@ -427,13 +448,77 @@ static int homa_close(struct mtp_sock *sk, uint64_t now_ns)
     return homa_finish(sk, now_ns);
 }
 
+/* NODELAY: every write leaves at once. Keepalive: the shim probes (homa_tick). */
 static int homa_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns)
 {
-    (void)sk;
-    (void)opt;
-    (void)value;
-    (void)now_ns;
-    return 0; /* NODELAY and KEEPALIVE: every write leaves at once; idle connections cost 0 */
+    struct conn *c = conn_of(sk);
+    if (!c || c->native)
+        return 0;
+    switch (opt) {
+    case MTP_SOCKOPT_KEEPALIVE:
+        if (value && !c->keepalive) {
+            c->heard_ns = now_ns; /* idle from now */
+            c->probes = 0;
+        }
+        c->keepalive = value != 0;
+        return 0;
+    case MTP_SOCKOPT_KEEPIDLE: c->keep_idle_s = (uint32_t)value; return 0;
+    case MTP_SOCKOPT_KEEPINTVL: c->keep_intvl_s = (uint32_t)value; return 0;
+    case MTP_SOCKOPT_KEEPCNT: c->keep_cnt = (uint32_t)value; return 0;
+    default: return 0;
+    }
+}
+
+/* When the keepalive of `sk` must act next: a probe, or giving up; UINT64_MAX: never. */
+static uint64_t keepalive_due(struct mtp_sock *sk)
+{
+    struct conn *c = conn_of(sk);
+    if (!c || !c->keepalive || c->native || sk->gone || sk->err)
+        return UINT64_MAX;
+    if (c->probes == 0)
+        return c->heard_ns + (uint64_t)c->keep_idle_s * 1000000000ull;
+    return c->probe_ns + (uint64_t)c->keep_intvl_s * 1000000000ull;
+}
+
+/* After KEEPIDLE of silence an empty probe request, then one every KEEPINTVL while none is
+ * answered; KEEPCNT probes without an answer: the connection fails with ETIMEDOUT, as TCP's
+ * keepalive does. A probe's own RPC error changes nothing (the count decides). */
+static void homa_tick(struct mtp_socks *ss, uint64_t now_ns)
+{
+    uint32_t bucket = 0;
+    for (struct mtp_sock *sk = mtp__sock_next(ss, NULL, &bucket); sk;
+         sk = mtp__sock_next(ss, sk, &bucket)) {
+        if (keepalive_due(sk) > now_ns)
+            continue;
+        struct conn *c = conn_of(sk);
+        if (!sk->connected) { /* still connecting: idle counts from now */
+            c->heard_ns = now_ns;
+        } else if (c->probes >= c->keep_cnt) {
+            sk->err = -ETIMEDOUT;
+            sk->gone = true;
+            mtp__sock_wake(sk);
+        } else if (post_send(sk, T_PROBE, NULL, 0, now_ns) == 0) {
+            c->probes++;
+            c->probe_ns = now_ns;
+        } else if (c->probes) { /* no memory now: try again an interval later */
+            c->probe_ns = now_ns;
+        } else {
+            c->heard_ns = now_ns;
+        }
+    }
+}
+
+static uint64_t homa_next_deadline(struct mtp_socks *ss)
+{
+    uint64_t t = UINT64_MAX;
+    uint32_t bucket = 0;
+    for (struct mtp_sock *sk = mtp__sock_next(ss, NULL, &bucket); sk;
+         sk = mtp__sock_next(ss, sk, &bucket)) {
+        uint64_t d = keepalive_due(sk);
+        if (d < t)
+            t = d;
+    }
+    return t;
 }
 
 static bool homa_readable(struct mtp_sock *sk)
@@ -482,6 +567,10 @@ static int homa_info(struct mtp_sock *sk, struct mtp_sock_info *out)
     out->rx_queued = c->rx_len - c->rx_off;
     out->tx_queued = c->outstanding;
     out->mss = MTPG_HOMA_PAYLOAD;
+    if (c->srtt) { /* a measured round trip shows as at least 1 us */
+        out->rtt_us = c->srtt / 1000 ? c->srtt / 1000 : 1;
+        out->rttvar_us = c->rttvar / 1000;
+    }
     out->snd_wnd_bytes = WINDOW;
     out->cwnd_bytes = WINDOW; /* no congestion window: the request window plays its part */
     return 0;
@@ -805,6 +894,10 @@ static void on_message(struct mtp_socks *ss, const struct mtp_key *rk, uint8_t *
     if (ours && !sk && request && h.type == T_OPEN)
         sk = accept_open(ss, &ck, &r);
     struct conn *c = sk ? conn_of(sk) : NULL;
+    if (c) {
+        c->heard_ns = mtp__sock_now(ss);
+        c->probes = 0;
+    }
     if (c && h.type == T_RST && !sk->gone) {
         reset_by_peer(ss, sk, rk);
         c = NULL; /* nothing more to deliver */
@@ -817,8 +910,8 @@ static void on_message(struct mtp_socks *ss, const struct mtp_key *rk, uint8_t *
         else
             answer_empty(ss, rk);
     }
-    struct msg *m = c && h.seq >= c->rx_seq ? calloc(1, sizeof *m) : NULL;
-    if (!m) { /* not ours, a closed connection's, a repeat, or no memory */
+    struct msg *m = c && h.type != T_PROBE && h.seq >= c->rx_seq ? calloc(1, sizeof *m) : NULL;
+    if (!m) { /* not ours, a closed connection's, a probe, a repeat, or no memory */
         free(buf);
         return;
     }
@@ -875,6 +968,21 @@ static void on_flushed(struct mtp_socks *ss, const struct mtp_note *n)
     }
 }
 
+/* RFC 6298's smoothing (alpha 1/8, beta 1/4) of a round trip of `r` ns. */
+static void rtt_sample(struct conn *c, uint64_t r)
+{
+    if (r == 0)
+        r = 1;
+    if (!c->srtt) {
+        c->srtt = r;
+        c->rttvar = r / 2;
+        return;
+    }
+    uint64_t d = c->srtt > r ? c->srtt - r : r - c->srtt;
+    c->rttvar = (3 * c->rttvar + d) / 4;
+    c->srtt = (7 * c->srtt + r) / 8;
+}
+
 /* Our request was answered (or failed): it leaves the window. */
 static struct msg *inflight_take(struct conn *c, uint64_t id)
 {
@@ -911,7 +1019,17 @@ static void on_response(struct mtp_socks *ss, const struct mtp_note *n, bool fai
     struct conn *c = sk ? conn_of(sk) : NULL;
     if (!c)
         return;
-    free(inflight_take(c, r.id));
+    struct msg *m = inflight_take(c, r.id);
+    uint8_t type = m ? m->type : 0;
+    if (m && !failed) {
+        c->heard_ns = mtp__sock_now(ss);
+        c->probes = 0;
+        if (type != T_DATA)
+            rtt_sample(c, c->heard_ns - m->sent_ns);
+    }
+    free(m);
+    if (failed && type == T_PROBE)
+        return; /* keepalive counts its probes itself */
     if (failed) { /* the connection is over, as after a TCP reset */
         sk->err = sk->connected ? -ECONNRESET : -ECONNREFUSED;
         sk->gone = true;
@@ -947,6 +1065,8 @@ static const struct mtp_sock_ops homa_ops = {
     .note = homa_note,
     .info = homa_info,
     .release = homa_release,
+    .tick = homa_tick,
+    .next_deadline = homa_next_deadline,
 };
 
 const struct mtp_sock_proto mtp__sock_proto_homa = {

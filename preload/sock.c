@@ -23,6 +23,9 @@ struct mtp_socks {
     uint32_t n_deferred;
     uint32_t deferred_lost;     /* queue full: counted, never silent */
     bool flushing;
+    uint64_t now_ns;            /* the clock of the current (or last) stack call */
+    uint64_t shim_due;          /* when the shim's tick must run next (no earlier than
+                                   needed: only setopt makes a shim's timer earlier) */
     /* Sockets using each local port: a listener's port stays claimed (steered to us) while
      * connections it accepted live, even after the listener closed. */
     uint32_t *port_users;
@@ -241,10 +244,13 @@ static void flush_deferred(struct mtp_socks *ss, uint64_t now_ns)
 int mtp__sock_post(struct mtp_socks *ss, uint16_t ev_type, const struct mtp_key *key,
                    const void *ev, uint32_t len, uint64_t now_ns)
 {
+    ss->now_ns = now_ns;
     int rc = mtp_stack_post(ss->stack, ev_type, key, ev, len, now_ns);
     flush_deferred(ss, now_ns);
     return rc;
 }
+
+uint64_t mtp__sock_now(const struct mtp_socks *ss) { return ss->now_ns; }
 
 static void on_note(void *user, const struct mtp_note *n)
 {
@@ -303,9 +309,21 @@ void mtp_socks_set_wake(struct mtp_socks *ss, mtp_sock_wake_fn fn, void *user)
 
 int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns)
 {
+    ss->now_ns = now_ns;
     int n = mtp_stack_poll(ss->stack, now_ns);
     flush_deferred(ss, now_ns);
+    if (ss->proto->ops->tick && now_ns >= ss->shim_due) {
+        ss->proto->ops->tick(ss, now_ns);
+        flush_deferred(ss, now_ns);
+        ss->shim_due = ss->proto->ops->next_deadline(ss);
+    }
     return n;
+}
+
+uint64_t mtp_socks_next_deadline(struct mtp_socks *ss)
+{
+    uint64_t t = mtp_stack_next_deadline(ss->stack);
+    return ss->proto->ops->tick && ss->shim_due < t ? ss->shim_due : t;
 }
 
 /* ------------------------------------------------------------ sockets */
@@ -450,6 +468,7 @@ int mtp_sock_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint6
 {
     int rc = sk->ss->proto->ops->setopt(sk, opt, value, now_ns);
     flush_deferred(sk->ss, now_ns);
+    sk->ss->shim_due = 0; /* a shim timer may be due sooner: the next poll asks again */
     return rc;
 }
 

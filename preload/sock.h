@@ -57,6 +57,9 @@ struct mtp_stack *mtp_socks_stack(const struct mtp_socks *ss);
 /* mtp_stack_poll() plus the events the layer deferred while the stack ran (use it instead of
  * calling mtp_stack_poll directly, or call any mtp_sock_* function soon after). */
 int mtp_socks_poll(struct mtp_socks *ss, uint64_t now_ns);
+/* When mtp_socks_poll must run next: the stack's next timer or one of the shim's own
+ * (UINT64_MAX: none). Use it instead of mtp_stack_next_deadline. */
+uint64_t mtp_socks_next_deadline(struct mtp_socks *ss);
 
 /* Called whenever the readiness of `sk` may have changed (epoll wake-ups). Optional. It runs
  * inside the stack (from its notification callback): it may record `sk`, not call into the

@@ -70,6 +70,12 @@ struct mtp_sock_ops {
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
     void (*layer_release)(struct mtp_socks *ss);             /* optional: frees the layer's
                                                                  shim state (mtp__socks_state) */
+    /* optional (both or neither): timers of the shim's own (e.g. keepalive when the program
+     * has none), run by mtp_socks_poll once next_deadline (UINT64_MAX: never) has come; it is
+     * asked again after each tick and each setopt, so a deadline may move earlier only there
+     * (a later one is harmless: tick finds nothing due) */
+    void (*tick)(struct mtp_socks *ss, uint64_t now_ns);
+    uint64_t (*next_deadline)(struct mtp_socks *ss);
 };
 
 struct mtp_sock_proto {
@@ -117,6 +123,8 @@ void mtp__sock_defer(struct mtp_socks *ss, uint16_t ev_type, uint16_t ctx_type,
 /* Post now (not from a notification callback). */
 int mtp__sock_post(struct mtp_socks *ss, uint16_t ev_type, const struct mtp_key *key,
                    const void *ev, uint32_t len, uint64_t now_ns);
+/* The clock of the current (or last) stack call: the time of a notification. */
+uint64_t mtp__sock_now(const struct mtp_socks *ss);
 /* Iterate the sockets of a layer (for a listener's pending connections). */
 struct mtp_sock *mtp__sock_next(struct mtp_socks *ss, struct mtp_sock *prev, uint32_t *bucket);
 

@@ -259,15 +259,26 @@ static void shut_rd(const struct ct_ctx *c)
 
 /* Keepalive gives up on a peer that stopped answering: ETIMEDOUT. CT_BLACKHOLE=IP:PORT names a
  * kernel listener whose host drops every segment to that port except SYNs (run.sh sets it up
- * with nftables): the connection opens, then nothing we send is answered. */
+ * with nftables): the connection opens, then nothing we send is answered. CT_BLACKHOLE=peer
+ * (given to both sides; a peer process of its own, not lo): the peer accepts, then stops its
+ * whole process with SIGSTOP, and run.sh continues it once this side is done (for stacks the
+ * kernel cannot be a peer of, e.g. MTP_PROTO=homa). */
+static bool blackhole_is_peer(void)
+{
+    const char *bh = getenv("CT_BLACKHOLE");
+    return bh && strcmp(bh, "peer") == 0;
+}
+
 static void keepalive_timeout(const struct ct_ctx *c)
 {
-    (void)c;
     const char *bh = getenv("CT_BLACKHOLE");
     char ip[64];
     int port;
-    if (!bh || sscanf(bh, "%63[^:]:%d", ip, &port) != 2) {
-        ct_skip("CT_BLACKHOLE=IP:PORT not set (run.sh sets it)");
+    if (blackhole_is_peer()) {
+        snprintf(ip, sizeof ip, "%s", c->pip);
+        port = c->port;
+    } else if (!bh || sscanf(bh, "%63[^:]:%d", ip, &port) != 2) {
+        ct_skip("CT_BLACKHOLE=IP:PORT|peer not set (run.sh sets it)");
         return;
     }
     int fd = ct_connect(ip, port);
@@ -289,6 +300,17 @@ static void keepalive_timeout(const struct ct_ctx *c)
     close(fd);
 }
 
+static void keepalive_peer(const struct ct_ctx *c)
+{
+    if (!blackhole_is_peer())
+        return;
+    int fd = ct_peer_accept(c);
+    if (fd < 0)
+        return;
+    raise(SIGSTOP); /* silent from here on: nothing of this process runs */
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     static const struct ct_case cases[] = {
@@ -301,7 +323,7 @@ int main(int argc, char **argv)
         {"EINTR from recv and accept; SA_RESTART restarts recv", eintr, eintr_peer},
         {"EOF after FIN, half-close, shutdown EINVAL", eof_shutdown, ct_peer_echo},
         {"SHUT_RD: EOF at once, readable, sending still works", shut_rd, ct_peer_hold},
-        {"keepalive to a silent peer: ETIMEDOUT", keepalive_timeout, NULL},
+        {"keepalive to a silent peer: ETIMEDOUT", keepalive_timeout, keepalive_peer},
     };
     return ct_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

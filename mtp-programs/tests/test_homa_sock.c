@@ -1,7 +1,8 @@
 /*
  * test_homa_sock.c — byte streams over Homa through the socket layer (sock.h, shim_homa.c)
  * on the sim wire, as the TCP socket tests do it: connect/accept, data both ways byte-exact
- * with loss, duplication and reordering, half-close, EOF, a refused connect.
+ * with loss, duplication and reordering, half-close, EOF, a refused connect, TCP_INFO's rtt,
+ * keepalive.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -304,4 +305,105 @@ Test(homa_sock, connect_to_a_closed_port_fails)
     cr_assert_eq(mtp_sock_error(s), -ECONNREFUSED);
     mtp_sock_close(s, now());
     down();
+}
+
+/* Moves the clock on by `ms` in 10 ms steps (the shim's keepalive timer is not the stack's:
+ * the driver does not know it), polling host A, and host B too unless it is `silent` (a peer
+ * whose process stopped: its frames wait on the wire, nothing answers). */
+static void advance(uint64_t ms, bool silent)
+{
+    for (uint64_t end = now() + ms * MS; now() < end;) {
+        mtp_sim_run_until(R.w, R.stacks, silent ? 1 : 2, NULL, NULL, now() + 10 * MS);
+        mtp_socks_poll(R.h[0].ss, now());
+        if (!silent)
+            mtp_socks_poll(R.h[1].ss, now());
+    }
+}
+
+static void keepalive_on(struct mtp_sock *s, int idle, int intvl, int cnt)
+{
+    cr_assert_eq(mtp_sock_setopt(s, MTP_SOCKOPT_KEEPALIVE, 1, now()), 0);
+    cr_assert_eq(mtp_sock_setopt(s, MTP_SOCKOPT_KEEPIDLE, idle, now()), 0);
+    cr_assert_eq(mtp_sock_setopt(s, MTP_SOCKOPT_KEEPINTVL, intvl, now()), 0);
+    cr_assert_eq(mtp_sock_setopt(s, MTP_SOCKOPT_KEEPCNT, cnt, now()), 0);
+}
+
+static void close_all(void)
+{
+    mtp_sock_close(R.client, now());
+    mtp_sock_close(R.server, now());
+    mtp_sock_close(R.listener, now());
+    down();
+}
+
+Test(homa_sock, tcp_info_rtt_is_the_measured_round_trip)
+{
+    struct mtp_sim_config c = {.seed = 8, .delay_ns = 20000};
+    pair_up(&c);
+    struct mtp_sock_info in;
+    memset(&in, 0, sizeof in);
+    cr_assert_eq(mtp_sock_info(R.client, &in), 0);
+    /* the OPEN's round trip: 2 x 20 us on the wire, plus serialisation */
+    cr_expect_geq(in.rtt_us, 40, "rtt %llu us", (unsigned long long)in.rtt_us);
+    cr_expect_leq(in.rtt_us, 200, "rtt %llu us", (unsigned long long)in.rtt_us);
+    cr_expect_eq(in.rttvar_us, in.rtt_us / 2, "first sample: rttvar = rtt / 2");
+    /* the server answered nothing of its own: no sample */
+    memset(&in, 0, sizeof in);
+    cr_assert_eq(mtp_sock_info(R.server, &in), 0);
+    cr_expect_eq(in.rtt_us, 0);
+    close_all();
+}
+
+Test(homa_sock, keepalive_to_a_silent_peer_times_out)
+{
+    struct mtp_sim_config c = {.seed = 9, .delay_ns = 5000};
+    pair_up(&c);
+    keepalive_on(R.client, 1, 1, 2);
+    uint64_t before = mtp_stack_stats(R.h[0].st)->tx_frames;
+    advance(900, true);
+    cr_assert_eq(mtp_stack_stats(R.h[0].st)->tx_frames, before, "idle: nothing sent");
+    cr_assert_eq(mtp_sock_poll(R.client) & MTP_SOCK_ERROR, 0u);
+    advance(2000, true); /* 1 s idle + 2 probes 1 s apart, none answered */
+    cr_assert_gt(mtp_stack_stats(R.h[0].st)->tx_frames, before, "probes were sent");
+    cr_assert_eq(mtp_sock_poll(R.client) & MTP_SOCK_ERROR, 0u, "not before 3 s");
+    advance(200, true);
+    cr_assert(mtp_sock_poll(R.client) & MTP_SOCK_ERROR, "given up after 3 s");
+    uint8_t b[4];
+    cr_assert_eq(mtp_sock_recv(R.client, b, sizeof b, now()), -ETIMEDOUT);
+    cr_assert_eq(mtp_sock_recv(R.client, b, sizeof b, now()), 0);
+    close_all();
+}
+
+Test(homa_sock, keepalive_answered_keeps_the_connection)
+{
+    struct mtp_sim_config c = {.seed = 10, .delay_ns = 5000, .loss_ppm = 20000};
+    pair_up(&c);
+    keepalive_on(R.client, 1, 1, 2);
+    uint64_t before = mtp_stack_stats(R.h[0].st)->tx_frames;
+    advance(10000, false);
+    uint64_t sent = mtp_stack_stats(R.h[0].st)->tx_frames - before;
+    cr_assert_geq(sent, 9, "a probe every idle second: %llu frames", (unsigned long long)sent);
+    cr_assert_eq(mtp_sock_poll(R.client) & MTP_SOCK_ERROR, 0u);
+    cr_assert_eq(mtp_sock_send(R.client, "x", 1, now()), 1);
+    advance(10, false);
+    uint8_t b[4];
+    cr_assert_eq(mtp_sock_recv(R.server, b, sizeof b, now()), 1, "the stream still works");
+    close_all();
+}
+
+Test(homa_sock, keepalive_set_while_connecting_counts_from_the_connection)
+{
+    struct mtp_sim_config c = {.seed = 11, .delay_ns = 5000};
+    up(&c);
+    int err = 0;
+    R.listener = mtp_sock_listen(R.h[1].ss, PORT, 8, now(), &err);
+    R.client = mtp_sock_connect(R.h[0].ss, IP_B, PORT, now(), &err);
+    cr_assert_not_null(R.client);
+    keepalive_on(R.client, 1, 1, 2); /* before the OPEN is answered (as applications do) */
+    cr_assert_eq(mtp_sim_run_until(R.w, R.stacks, 2, connected, NULL, now() + 5 * S), 0);
+    advance(2900, true);
+    cr_assert_eq(mtp_sock_poll(R.client) & MTP_SOCK_ERROR, 0u, "not before 3 s");
+    advance(300, true);
+    cr_assert_eq(mtp_sock_error(R.client), -ETIMEDOUT);
+    close_all();
 }
