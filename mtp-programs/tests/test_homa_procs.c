@@ -102,6 +102,73 @@ Test(homa_grants, fifo_share_goes_to_the_oldest_message)
     cr_expect_eq(F.g.srpt_bytes, 0);
 }
 
+static void expect_incoming_split(void)
+{
+    uint64_t owed = 0, fifo = 0;
+    for (uint32_t i = 0; i < F.g.active.len; i++) {
+        const struct mtpg_homa_inmsg *m = &F.g.active.v[i];
+        owed += m->granted > m->received ? m->granted - m->received : 0;
+        fifo += m->fifo;
+    }
+    cr_expect_eq(F.g.incoming + F.g.fifo_incoming, owed, "every granted byte counted once");
+    cr_expect_eq(F.g.fifo_incoming, fifo);
+}
+
+/* FIFO grants (level 0: their bytes wait behind all others) are counted apart from
+ * MAX_INCOMING, so they cannot hold back SRPT's grants (the 1,000-RPC stall); arrivals pay
+ * SRPT's bytes first; FIFO_MAX_INCOMING caps them. */
+Test(homa_grants, fifo_grants_are_counted_apart_from_max_incoming)
+{
+    hfx_init(MSEC);
+    server_receiving(600 * PAY);                       /* the oldest message, id 3 */
+    F.c.in_listed = true;
+    F.c.tag = 0x9000 + 3;
+    F.c.in_map.bits[0] = 0x3ff;
+    F.c.in_recv = 10 * PAY;
+    hfx_incoming(PEER, 3, 600 * PAY, 10 * PAY, 11 * PAY, 0);
+    hfx_incoming(0x0a000006, 13, 300000, 14240, 14240, 5);
+    F.g.srpt_bytes = mtpg_homa_param_FIFO_EVERY - 1;
+    data_in(10 * PAY, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 3);
+    cr_expect_eq(grant(2)->sender_id, 3);
+    cr_expect_eq(grant(2)->priority, 0, "the FIFO grant");
+    uint32_t srpt_end = grant(1)->offset, fifo = grant(2)->offset - srpt_end;
+    cr_expect_eq(srpt_end, 11 * PAY + mtpg_homa_param_UNSCHED_BYTES);
+    cr_expect_geq(fifo, mtpg_homa_param_FIFO_INCREMENT);
+    cr_expect_eq(F.g.fifo_incoming, fifo);
+    cr_expect_eq(F.g.incoming, 2 * mtpg_homa_param_UNSCHED_BYTES, "SRPT's bytes only");
+    expect_incoming_split();
+
+    /* arrivals: SRPT's bytes are paid first, then the FIFO ones */
+    uint32_t fifo_before = (uint32_t)F.g.fifo_incoming;
+    for (uint32_t k = 11; k < 11 + 10; k++) {
+        hfx_reset_out();
+        data_in(k * PAY, PAY);
+        expect_incoming_split();
+    }
+    cr_expect_eq(F.g.fifo_incoming, fifo_before, "10 arrivals: SRPT's 10 packets");
+    data_in(21 * PAY, PAY);
+    cr_expect_eq(F.g.fifo_incoming, fifo_before - PAY, "then the FIFO bytes");
+    expect_incoming_split();
+
+    /* FIFO bytes outstanding do not stop SRPT: 13 gets its next grant as its bytes come */
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    hfx_incoming(0x0a000006, 13, 300000, 14240, 14240, 5);
+    F.g.fifo_incoming = mtpg_homa_param_MAX_INCOMING;
+    data_in(0, PAY);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
+    /* ... and FIFO_MAX_INCOMING caps them: no FIFO share while it is reached */
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    hfx_incoming(0x0a000006, 13, 300000, 14240, 14240, 5);
+    F.g.fifo_incoming = mtpg_homa_param_FIFO_MAX_INCOMING;
+    F.g.srpt_bytes = mtpg_homa_param_FIFO_EVERY;
+    data_in(0, PAY);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "the SRPT grant only");
+    cr_expect_eq(F.g.fifo_incoming, mtpg_homa_param_FIFO_MAX_INCOMING);
+}
+
 Test(homa_grants, a_complete_message_leaves_the_list_and_the_next_gets_grants)
 {
     hfx_init(MSEC);
