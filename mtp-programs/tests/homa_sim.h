@@ -8,6 +8,8 @@
 #ifndef HOMA_SIM_H
 #define HOMA_SIM_H
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +58,8 @@ struct hs {
     int n_notes, note_overflow;
     int host_of_cb[HS_MAX_HOSTS];
     void (*on_done)(int rpc);  /* the test's reaction to a completed RPC (may start one) */
+    bool hold;                 /* the server keeps requests unanswered (a shim's idle one) */
+    struct hs_note held;       /* ... the newest it keeps */
 };
 
 static struct hs H;
@@ -240,7 +244,9 @@ static int hs_step(void *arg)
     (void)arg;
     for (int k = 0; k < H.n_notes; k++) {
         const struct hs_note *n = &H.notes[k];
-        if (n->host == hs_server() && n->code == MTPG_HOMA_NOTE_REQUEST)
+        if (n->host == hs_server() && n->code == MTPG_HOMA_NOTE_REQUEST && H.hold)
+            H.held = *n;
+        else if (n->host == hs_server() && n->code == MTPG_HOMA_NOTE_REQUEST)
             hs_serve(n);
         else if (n->host != hs_server())
             hs_client_note(n);

@@ -102,6 +102,73 @@ Test(homa_grants, fifo_share_goes_to_the_oldest_message)
     cr_expect_eq(F.g.srpt_bytes, 0);
 }
 
+static void expect_incoming_split(void)
+{
+    uint64_t owed = 0, fifo = 0;
+    for (uint32_t i = 0; i < F.g.active.len; i++) {
+        const struct mtpg_homa_inmsg *m = &F.g.active.v[i];
+        owed += m->granted > m->received ? m->granted - m->received : 0;
+        fifo += m->fifo;
+    }
+    cr_expect_eq(F.g.incoming + F.g.fifo_incoming, owed, "every granted byte counted once");
+    cr_expect_eq(F.g.fifo_incoming, fifo);
+}
+
+/* FIFO grants (level 0: their bytes wait behind all others) are counted apart from
+ * MAX_INCOMING, so they cannot hold back SRPT's grants (the 1,000-RPC stall); arrivals pay
+ * SRPT's bytes first; FIFO_MAX_INCOMING caps them. */
+Test(homa_grants, fifo_grants_are_counted_apart_from_max_incoming)
+{
+    hfx_init(MSEC);
+    server_receiving(600 * PAY);                       /* the oldest message, id 3 */
+    F.c.in_listed = true;
+    F.c.tag = 0x9000 + 3;
+    F.c.in_map.bits[0] = 0x3ff;
+    F.c.in_recv = 10 * PAY;
+    hfx_incoming(PEER, 3, 600 * PAY, 10 * PAY, 11 * PAY, 0);
+    hfx_incoming(0x0a000006, 13, 300000, 14240, 14240, 5);
+    F.g.srpt_bytes = mtpg_homa_param_FIFO_EVERY - 1;
+    data_in(10 * PAY, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 3);
+    cr_expect_eq(grant(2)->sender_id, 3);
+    cr_expect_eq(grant(2)->priority, 0, "the FIFO grant");
+    uint32_t srpt_end = grant(1)->offset, fifo = grant(2)->offset - srpt_end;
+    cr_expect_eq(srpt_end, 11 * PAY + mtpg_homa_param_UNSCHED_BYTES);
+    cr_expect_geq(fifo, mtpg_homa_param_FIFO_INCREMENT);
+    cr_expect_eq(F.g.fifo_incoming, fifo);
+    cr_expect_eq(F.g.incoming, 2 * mtpg_homa_param_UNSCHED_BYTES, "SRPT's bytes only");
+    expect_incoming_split();
+
+    /* arrivals: SRPT's bytes are paid first, then the FIFO ones */
+    uint32_t fifo_before = (uint32_t)F.g.fifo_incoming;
+    for (uint32_t k = 11; k < 11 + 10; k++) {
+        hfx_reset_out();
+        data_in(k * PAY, PAY);
+        expect_incoming_split();
+    }
+    cr_expect_eq(F.g.fifo_incoming, fifo_before, "10 arrivals: SRPT's 10 packets");
+    data_in(21 * PAY, PAY);
+    cr_expect_eq(F.g.fifo_incoming, fifo_before - PAY, "then the FIFO bytes");
+    expect_incoming_split();
+
+    /* FIFO bytes outstanding do not stop SRPT: 13 gets its next grant as its bytes come */
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    hfx_incoming(0x0a000006, 13, 300000, 14240, 14240, 5);
+    F.g.fifo_incoming = mtpg_homa_param_MAX_INCOMING;
+    data_in(0, PAY);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
+    /* ... and FIFO_MAX_INCOMING caps them: no FIFO share while it is reached */
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    hfx_incoming(0x0a000006, 13, 300000, 14240, 14240, 5);
+    F.g.fifo_incoming = mtpg_homa_param_FIFO_MAX_INCOMING;
+    F.g.srpt_bytes = mtpg_homa_param_FIFO_EVERY;
+    data_in(0, PAY);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "the SRPT grant only");
+    cr_expect_eq(F.g.fifo_incoming, mtpg_homa_param_FIFO_MAX_INCOMING);
+}
+
 Test(homa_grants, a_complete_message_leaves_the_list_and_the_next_gets_grants)
 {
     hfx_init(MSEC);
@@ -336,6 +403,82 @@ Test(homa_loss, busy_and_data_end_the_silence)
     hfx_run(MTPG_HOMA_EV_BUSY_PKT, &ev, &F.c);
     cr_expect_eq(F.c.silent, 0);
     cr_expect_eq(F.c.last_heard, 7 * MSEC);
+}
+
+/* A request the peer holds (a shim's idle connection): each BUSY doubles the silence before
+ * the next RESEND, up to BUSY_BACKOFFS doublings; data resets it. */
+Test(homa_loss, busy_backs_off_resends_and_data_resets_it)
+{
+    const uint64_t after = mtpg_homa_param_RESEND_AFTER;
+    hfx_init(0);
+    hfx_rpc(true, MTPG_HOMA_C_SENDING);
+    struct mtpg_homa_busy_pkt busy = { .r = hfx_rid() };
+    uint64_t t = 0;
+    for (uint32_t k = 1; k <= mtpg_homa_param_BUSY_BACKOFFS + 2; k++) {
+        F.x.now_ns = t;
+        hfx_run(MTPG_HOMA_EV_BUSY_PKT, &busy, &F.c);
+        uint32_t want = k < mtpg_homa_param_BUSY_BACKOFFS ? k : mtpg_homa_param_BUSY_BACKOFFS;
+        cr_assert_eq(F.c.backoff, want, "after BUSY %u", k);
+        tick(t + (after << want) - 1);
+        cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_RESEND_HDR), 0, "BUSY %u: still backing off", k);
+        tick(t + (after << want));
+        cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_RESEND_HDR), 1, "BUSY %u: asks again", k);
+        t += after << want;
+    }
+    /* a response's DATA resets it */
+    F.c.silent = 0;
+    F.x.now_ns = t;
+    hfx_reset_out();
+    uint8_t byte = 7;
+    struct mtpg_homa_data_pkt d = { .r = hfx_rid(), .offset = 0, .msg_len = 2 * PAY,
+                                    .incoming = 2 * PAY,
+                                    .data = { .addr = (mtp_addr_t)(uintptr_t)&byte, .len = 1 } };
+    hfx_run(MTPG_HOMA_EV_DATA_PKT, &d, &F.c);
+    cr_expect_eq(F.c.backoff, 0);
+    tick(t + after);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_RESEND_HDR), 1, "back to RESEND_AFTER");
+    /* so does a GRANT */
+    F.c.backoff = 4;
+    struct mtpg_homa_grant_pkt g = { .r = hfx_rid(), .offset = 0 };
+    hfx_run(MTPG_HOMA_EV_GRANT_PKT, &g, &F.c);
+    cr_expect_eq(F.c.backoff, 0);
+}
+
+/* A backed-off client still finds a dead server: once BUSYs stop, RESENDs go every tick and
+ * TIMEOUT_RESENDS of them end the RPC with an error. */
+Test(homa_loss, a_dead_peer_is_still_found_after_backing_off)
+{
+    const uint64_t after = mtpg_homa_param_RESEND_AFTER;
+    hfx_init(0);
+    hfx_rpc(true, MTPG_HOMA_C_SENDING);
+    F.c.backoff = (uint8_t)mtpg_homa_param_BUSY_BACKOFFS;
+    F.c.last_heard = 0;
+    uint64_t t = (after << mtpg_homa_param_BUSY_BACKOFFS) - mtpg_homa_param_RESEND_INTERVAL;
+    uint32_t resends = 0;
+    for (int i = 0; i < 1000 && hfx_count(MTP_OP_DEL_CTX) == 0; i++) {
+        t += mtpg_homa_param_RESEND_INTERVAL;
+        tick(t);
+        resends += (uint32_t)hfx_npkts(MTPG_HOMA_BP_RESEND_HDR);
+    }
+    cr_expect_eq(resends, mtpg_homa_param_TIMEOUT_RESENDS, "one RESEND a tick until the end");
+    cr_expect_eq(hfx_note(MTPG_HOMA_NOTE_RPC_ERROR)->u.note.value, MTPG_HOMA_ERR_TIMEOUT);
+    cr_expect_leq(t, (after << mtpg_homa_param_BUSY_BACKOFFS) +
+                  (mtpg_homa_param_TIMEOUT_RESENDS + 1) * mtpg_homa_param_RESEND_INTERVAL);
+}
+
+/* A server's NEED_ACK while the client still waits: the response went out and was lost, so
+ * the client asks at the next tick rather than after its backed-off wait. */
+Test(homa_loss, need_ack_while_waiting_ends_the_backoff)
+{
+    hfx_init(0);
+    hfx_rpc(true, MTPG_HOMA_C_SENDING);
+    F.c.backoff = 6;
+    F.c.last_heard = 0;
+    struct mtpg_homa_need_ack_pkt n = { .r = hfx_rid() };
+    hfx_run(MTPG_HOMA_EV_NEED_ACK_PKT, &n, &F.c);
+    cr_expect_eq(F.c.backoff, 0);
+    tick(mtpg_homa_param_RESEND_AFTER);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_RESEND_HDR), 1);
 }
 
 Test(homa_loss, unknown_restarts_a_request_and_ends_a_server_rpc)

@@ -118,3 +118,40 @@ Test(homa_sim, with_priority_queues_short_messages_overtake_a_long_one)
     cr_expect_lt(prio * 2, fifo, "short RPCs: %llu ns with priorities, %llu ns without",
                  (unsigned long long)(prio / SHORTS), (unsigned long long)(fifo / SHORTS));
 }
+
+/* A request the server holds for 10 s (a shim's idle keep-alive connection: its data would
+ * ride on the response): the client's RESENDs back off as BUSYs answer, so the idle RPC costs
+ * a few dozen frames, not a RESEND/BUSY pair every 2 ms (~10,000). Then the held request is
+ * answered at once; a server that dies while holding one is still found. */
+Test(homa_sim, an_idle_held_request_costs_few_frames_and_a_dead_server_is_found)
+{
+    struct mtp_sim_config c = { .seed = 9, .delay_ns = 5000 };
+    hs_up(2, &c);
+    hs_add_rpcs(2);
+    H.hold = true;
+    hs_start(0, 0, 100, 100);
+    cr_assert_eq(hs_run(10 * HS_SEC), -ETIMEDOUT);
+    uint64_t idle_frames = mtp_sim_stats(H.w)->sent;
+    cr_expect_lt(idle_frames, 60, "%llu frames in 10 s idle", (unsigned long long)idle_frames);
+    cr_expect_eq(H.failed, 0);
+    H.hold = false;
+    hs_serve(&H.held);
+    cr_assert_eq(hs_run(mtp_sim_now(H.w) + 10 * HS_MS), 0, "answered at once");
+    cr_expect_eq(H.rpcs[0].state, 2);
+
+    H.hold = true;
+    hs_start(1, 0, 100, 100);
+    cr_assert_eq(hs_run(mtp_sim_now(H.w) + 10 * HS_SEC), -ETIMEDOUT);
+    uint64_t died = mtp_sim_now(H.w);
+    struct mtp_sim_config dead = c;
+    dead.loss_ppm = 1000000;
+    mtp_sim_set_faults(H.w, &dead);
+    cr_assert_eq(hs_run(died + 5 * HS_SEC), 0, "the client gave up");
+    cr_expect_eq(H.rpcs[1].state, 3);
+    cr_expect_eq(H.rpcs[1].err, MTPG_HOMA_ERR_TIMEOUT);
+    uint64_t found = mtp_sim_now(H.w) - died;
+    cr_expect_lt(found, 1500 * HS_MS, "found %llu ms after it died",
+                 (unsigned long long)(found / HS_MS));
+    cr_expect_eq(H.bad_bytes, 0);
+    hs_down();
+}
