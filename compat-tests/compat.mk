@@ -20,7 +20,7 @@ $(B)/compat/ct_%: compat-tests/src/ct_%.c compat-tests/src/ct.c compat-tests/src
 # The programs and arrangements run under libmtp.so by `make test` (every one of each);
 # test-compat-preload runs the same without the kernel half.
 CT_PRELOAD_OK  ?= $(CT_PROGS)
-CT_PRELOAD_ARR ?= lo lo-kpeer ns ns-both
+CT_PRELOAD_ARR ?= lo lo-kpeer lo-mpeer ns ns-both
 
 .PHONY: test-compat test-compat-preload test-compat-apps test-compat-apps-long
 test-compat: $(CT_BINS) $(wildcard $(LIBMTP_SO))

@@ -7,8 +7,9 @@
 #                  one process), across two namespaces with a kernel peer, and with LIB on
 #                  both ends
 # usage: run.sh --kernel|--preload LIB PROG...    (root; each program bounded by `timeout`)
-# CT_ARRANGEMENTS="lo lo-kpeer ns ns-both" (the default) picks the arrangements under --preload;
-# lo-kpeer: on lo, this side under LIB (MTP_IFACE=lo), the peer a kernel process on 127.0.0.1.
+# CT_ARRANGEMENTS="lo lo-kpeer lo-mpeer ns ns-both" (the default) picks the arrangements under
+# --preload; lo-kpeer: on lo, this side under LIB (MTP_IFACE=lo), the peer a kernel process on
+# 127.0.0.1; lo-mpeer: the peer another process under LIB on lo (two stacks on one interface).
 # ct_route's "# path" lines are checked too: under LIB the IPv4 streams on the stack's
 # interface must not be in the kernel's TCP table, the side channels must be.
 set -u
@@ -70,6 +71,15 @@ run_one() {
         timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=127.0.0.1:9 $local_pre "$prog" \
             --lip 127.0.0.1 --pip 127.0.0.1 --port $port >"$out" 2>&1; rc=$?
         wait $ppid; prc=$?
+    elif [ "$where" = lo-mpeer ]; then # two MTP processes on lo (several per interface)
+        local bh=127.0.0.1:9
+        [ "$MTP_PROTO" = homa ] && bh=peer
+        timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=$bh $peer_pre "$prog" --peer \
+            --lip 127.0.0.1 --pip 127.0.0.1 --port $port >"$pout" 2>&1 & local ppid=$!
+        timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=$bh $local_pre "$prog" \
+            --lip 127.0.0.1 --pip 127.0.0.1 --port $port >"$out" 2>&1; rc=$?
+        [ $bh = peer ] && continue_peer $ppid
+        wait $ppid; prc=$?
     elif [ "$where" = lo ]; then
         timeout 90 ip netns exec "$MX_NS_A" env CT_BLACKHOLE=127.0.0.1:9 $local_pre "$prog" \
             --port $port >"$out" 2>&1; rc=$?
@@ -123,14 +133,16 @@ for prog in "$@"; do
         run_one kernel-lo "$prog" lo "" ""
         run_one kernel-ns "$prog" ns "" ""
     else
-        for arr in ${CT_ARRANGEMENTS:-lo lo-kpeer ns ns-both}; do
+        for arr in ${CT_ARRANGEMENTS:-lo lo-kpeer lo-mpeer ns ns-both}; do
             case $arr in
                 lo) run_one preload-lo "$prog" lo "" "LD_PRELOAD=$lib MTP_IFACE=lo" ;;
                 lo-kpeer) run_one preload-lo-kpeer "$prog" lo-kpeer "" "LD_PRELOAD=$lib MTP_IFACE=lo" ;;
+                lo-mpeer) run_one preload-lo-mpeer "$prog" lo-mpeer "LD_PRELOAD=$lib MTP_IFACE=lo" \
+                    "LD_PRELOAD=$lib MTP_IFACE=lo" ;;
                 ns) run_one preload-ns "$prog" ns "" "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A" ;;
                 ns-both) run_one preload-ns-both "$prog" ns "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_B" \
                     "LD_PRELOAD=$lib MTP_IFACE=$MX_DEV_A" ;;
-                *) echo "run.sh: CT_ARRANGEMENTS: unknown '$arr' (lo, lo-kpeer, ns, ns-both)" >&2; exit 2 ;;
+                *) echo "run.sh: CT_ARRANGEMENTS: unknown '$arr' (lo, lo-kpeer, lo-mpeer, ns, ns-both)" >&2; exit 2 ;;
             esac
         done
     fi
