@@ -10,8 +10,8 @@ unchanged, once per *stack* and side by side in one run, on network namespaces m
   mtp-xdp-bp    the same with MTP_BUSY_POLL_US=50
   mtp-srv       the server under libmtp.so (xdp), the client on kernel TCP
   mtp-dpdk      both ends under libmtp.so, MTP_TARGET=dpdk (net_af_xdp on the veth)
-  mtp-dpdk-bp   the same with MTP_BUSY_POLL_US=50 (net_af_xdp has no rx interrupts: without
-                busy polling a sleeping call looks every 1 ms, see targets/dpdk)
+  mtp-dpdk-bp   the same with MTP_BUSY_POLL_US=50 (net_af_xdp has no rx interrupts: a sleeping
+                call waits on the PMD's AF_XDP socket, see targets/dpdk)
 
 plus memory per idle connection end (10 k and 100 k connections, MTP and kernel) and the
 physical limit of the path (64-byte frames per second through AF_XDP copy mode on the veth and

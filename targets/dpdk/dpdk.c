@@ -27,15 +27,21 @@
  * is the queue's interrupt fd. An eventfd-style interrupt (VFIO) is armed after an empty rx
  * poll, disarmed after a busy one and drained on every empty poll, so a readable fd always
  * means "poll again" and never spins; net_tap's fd is the tap queue itself, readable while
- * frames wait. PMDs without rx interrupts (net_af_packet, net_af_xdp, net_memif in DPDK
- * 22.11) get a 1 ms periodic timerfd instead, drained by empty polls: a caller asleep in
- * epoll polls at most 1 ms late and an idle process wakes 1000 times a second, no more.
+ * frames wait. net_af_xdp (DPDK 22.11) has no rx interrupts, but its queue is an AF_XDP
+ * socket of this process, and the kernel makes that socket readable while its rx ring holds
+ * frames: wake_fd is that socket (found as the one AF_XDP socket the port's setup created,
+ * see xsk_fd_find), so a sleeper wakes when a frame lands and an idle process does not wake
+ * at all. PMDs with neither (net_af_packet, net_memif, or net_af_xdp with several queues)
+ * get a 1 ms periodic timerfd instead, drained by empty polls: a caller asleep in epoll polls
+ * at most 1 ms late and an idle process wakes 1000 times a second, no more.
  *
  * No rte_* type leaves this file.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <dirent.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -84,6 +90,7 @@ struct mtp_target {
     bool tso_l2_in_mtu;     /* the PMD counts the Ethernet header of a TSO packet in the MTU */
     int intr_fd;            /* rx interrupt fd, or the ticker (tick_fd), or -1 */
     bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
+    bool xsk_fd;            /* intr_fd is net_af_xdp's AF_XDP socket (the PMD's, not ours) */
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
@@ -551,6 +558,53 @@ static void ticker_start(struct mtp_target *t)
     t->intr_switch = false;
 }
 
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+#define DPDK_XSK_MAX 64 /* AF_XDP sockets remembered from before a port's setup */
+
+/* The AF_XDP sockets open in this process, by fd (at most max of them). */
+static int xsk_fds_list(int *fds, int max)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        int fd = atoi(e->d_name);
+        int domain = 0;
+        socklen_t len = sizeof(domain);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d))
+            continue;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_XDP)
+            fds[n++] = fd;
+    }
+    closedir(d);
+    return n;
+}
+
+/* net_af_xdp keeps its queue's AF_XDP socket to itself (no rte_* call returns it); the socket
+ * its setup created is the one AF_XDP socket in the process that was not there before
+ * (`before`, n_before). Readable while the rx ring holds frames (xsk_poll), which is the
+ * wake-up the PMD lacks. -1 unless there is exactly one such socket (several queues: we could
+ * not tell which is ours). */
+static int xsk_fd_find(const int *before, int n_before)
+{
+    int now[DPDK_XSK_MAX], found = -1, n = xsk_fds_list(now, DPDK_XSK_MAX);
+    for (int i = 0; i < n; i++) {
+        bool old = false;
+        for (int j = 0; j < n_before && !old; j++)
+            old = now[i] == before[j];
+        if (old)
+            continue;
+        if (found >= 0)
+            return -1;
+        found = now[i];
+    }
+    return found;
+}
+
 /* ethdev logs an error when asked for rx interrupts a PMD does not have; we only probe. */
 static int ethdev_log_quiet(void)
 {
@@ -612,6 +666,10 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     if (rte_eth_dev_get_mtu(t->port, &mtu) != 0)
         mtu = RTE_ETHER_MTU;
     t->mtu = mtu;
+
+    /* net_af_xdp creates its AF_XDP socket while the port is set up: note the ones before */
+    bool is_af_xdp = info.driver_name && strcmp(info.driver_name, "net_af_xdp") == 0;
+    int xsk_before[DPDK_XSK_MAX], n_xsk_before = is_af_xdp ? xsk_fds_list(xsk_before, DPDK_XSK_MAX) : 0;
 
     /* Rx interrupts if the PMD has them; otherwise plain polling. */
     bool rx_intr = true;
@@ -698,6 +756,10 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
             if (t->intr_counts)
                 fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         }
+    }
+    if (t->intr_fd < 0 && is_af_xdp && t->queue == 0) {
+        t->intr_fd = xsk_fd_find(xsk_before, n_xsk_before);
+        t->xsk_fd = t->intr_fd >= 0; /* level-triggered, nothing to drain or arm */
     }
     if (t->intr_fd < 0)
         ticker_start(t);
@@ -1104,7 +1166,8 @@ static int dpdk_describe(struct mtp_target *t, char *buf, size_t cap)
     const char *drv = rte_eth_dev_info_get(t->port, &info) == 0 && info.driver_name
                           ? info.driver_name : "?";
     return snprintf(buf, cap, "dpdk %s (%s) queue %u, %s", name, drv, t->queue,
-                    t->intr_fd < 0 ? "polled" : t->tick_fd ? "1 ms ticker" : "rx interrupts");
+                    t->intr_fd < 0 ? "polled" : t->tick_fd ? "1 ms ticker"
+                    : t->xsk_fd ? "AF_XDP socket wake-ups" : "rx interrupts");
 }
 
 static int dpdk_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)

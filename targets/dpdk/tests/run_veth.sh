@@ -4,7 +4,8 @@
 #   af_xdp     the same veth pair, --vdev=net_af_xdp0 in MTP_DPDK_ARGS
 #   tap        net_tap's kernel interface in one namespace (checksum offloads done by the
 #              device path, an rx-interrupt wake_fd)
-# The test sleeps in epoll on wake_fd when idle (the 1 ms ticker without rx interrupts).
+# The test sleeps in epoll on wake_fd when idle (net_af_xdp: its AF_XDP socket, which must not
+# wake it without a frame; net_af_packet: the 1 ms ticker; net_tap: its rx interrupt fd).
 # Checked: ARP both ways, ping answered, UDP echoed with checksums done by the target.
 # Namespaces and interfaces are named md*<pid>, removed by the trap.
 #   run_veth.sh [af_packet|af_xdp|tap]   (default: all, one after the other)
@@ -59,9 +60,13 @@ pid=$!
 for _ in $(seq 100); do grep -q '^ready' "$OUT" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 grep -q '^ready' "$OUT" || fail "the target did not come up"
 our_mac=$(awk '/^ready/ {print $2}' "$OUT")
+if [ "$PMD" = af_xdp ]; then
+    grep -q '^ready.*(.*AF_XDP socket wake-ups)' "$OUT" ||
+        fail "net_af_xdp: wake_fd is not the port's AF_XDP socket: $(grep '^ready' "$OUT")"
+fi
 if [ "$PMD" = tap ]; then
     grep -q '^ready.* wake_fd [0-9]' "$OUT" || fail "net_tap has rx interrupts but wake_fd is -1"
-    grep -q '^ready.* offload_caps 3$' "$OUT" || fail "net_tap checksums but offload_caps is not 3"
+    grep -q '^ready.* offload_caps 3 ' "$OUT" || fail "net_tap checksums but offload_caps is not 3"
     # net_tap gives the kernel's interface the port's own MAC: give it one of its own
     ip -n "$NSK" link set "$VK" address 02:6d:64:00:00:01 &&
     ip -n "$NSK" addr add "$PEER_IP/24" dev "$VK" && ip -n "$NSK" link set "$VK" up ||
@@ -90,4 +95,4 @@ wait $pid || { pid=; fail "test_veth failed"; }
 pid=
 echo "$neigh" | grep -qi "lladdr $our_mac" || fail "kernel neighbour entry '$neigh' is not our MAC $our_mac"
 grep -qi "^peer $peer_mac" "$OUT" || fail "we resolved $PEER_IP to the wrong MAC (kernel has $peer_mac)"
-echo "ok: $PMD: ARP both ways, ping, UDP echo (our MAC $our_mac)"
+echo "ok: $PMD: ARP both ways, ping, UDP echo (our MAC $our_mac, $(grep "^empty wake-ups" "$OUT"))"

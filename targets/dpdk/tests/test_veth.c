@@ -13,6 +13,7 @@
  * run_veth.sh checks the other side: ping succeeds, the kernel's neighbour table holds
  * our MAC, the UDP echo comes back, the MAC we resolved is the peer's.
  */
+#include <stdbool.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,8 +153,14 @@ int main(int argc, char **argv)
     char mac[18];
     mac_format(pt.link.mac, mac);
     int wfd = pt.ops->wake_fd(pt.t);
-    printf("ready %s mtu %u wake_fd %d offload_caps %u\n", mac, pt.link.mtu, wfd,
-           pt.link.offload_caps);
+    char what[160];
+    pt.ops->describe(pt.t, what, sizeof(what));
+    /* net_af_xdp's wake_fd is its AF_XDP socket: readable only while frames wait */
+    bool level_fd = strstr(what, "AF_XDP socket") != NULL;
+    unsigned empty_wakes = 0; /* epoll said readable, rx_burst found nothing */
+    bool woke = false;
+    printf("ready %s mtu %u wake_fd %d offload_caps %u (%s)\n", mac, pt.link.mtu, wfd,
+           pt.link.offload_caps, what);
     fflush(stdout);
     int ep = -1;
     if (wfd >= 0) {
@@ -176,6 +183,9 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             on_frame(&pt, &fr[i]);
         pt.ops->rx_release(pt.t, fr, n);
+        if (woke && n == 0)
+            empty_wakes++;
+        woke = false;
         if (n > 0)
             continue;
         if (ep < 0) {
@@ -187,9 +197,14 @@ int main(int argc, char **argv)
         uint64_t now = now_ms();
         uint64_t until = pt.resolved ? deadline : next_arp < deadline ? next_arp : deadline;
         struct epoll_event out;
-        CHECK(epoll_wait(ep, &out, 1, until > now ? (int)(until - now) : 0) >= 0,
-              "epoll_wait failed");
+        int r = epoll_wait(ep, &out, 1, until > now ? (int)(until - now) : 0);
+        CHECK(r >= 0, "epoll_wait failed");
+        woke = r > 0;
     }
+    printf("empty wake-ups %u\n", empty_wakes);
+    /* a ticker wakes an idle caller every ms; the AF_XDP socket only when a frame is there */
+    CHECK(!level_fd || empty_wakes <= 2, "the AF_XDP socket woke us %u times with no frame",
+          empty_wakes);
     if (ep >= 0)
         close(ep);
     mac_format(pt.peer_mac, mac);
