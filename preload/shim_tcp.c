@@ -278,8 +278,9 @@ static bool accept_queue_full(struct mtp_socks *ss, const struct mtp_sock *l,
 
 /* A passive open completed: a socket for it waits in its listener's accept queue, and the
  * listener learns it (app_queued; a SYN cookie's connection waits for app_confirm before it
- * takes any segment). A full queue: a cookie's connection is forgotten without a word
- * (app_drop; Linux's tcp_abort_on_overflow = 0); no listener: the connection is reset. */
+ * takes any segment). A full queue: a cookie's connection is forgotten (app_drop; Linux's
+ * tcp_abort_on_overflow = 0), its peer's retransmission or, from a silent peer, its answer to
+ * the program's probe tries again; no listener: the connection is reset. */
 static void on_accept_ready(struct mtp_socks *ss, const struct mtp_note *n)
 {
     uint32_t lip, rip;

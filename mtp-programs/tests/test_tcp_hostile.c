@@ -254,7 +254,8 @@ Test(cookie, unconfirmed_connection_takes_no_segment_until_the_shim_confirms)
     cr_assert_eq(fx_count(MTP_OP_ADD_RX_SEG), 1);
 }
 
-Test(cookie, dropped_connection_goes_quietly_after_a_grace)
+/* A cookie connection refused for a full accept queue, in the fixture's connection. */
+static void dropped_cookie_connection(void)
 {
     fx_established();
     F.c.unconfirmed = true;
@@ -265,15 +266,44 @@ Test(cookie, dropped_connection_goes_quietly_after_a_grace)
     cr_assert(t);
     cr_assert_eq(t->u.timer.dur_ns, MTPG_TCP_COOKIE_DROP_GRACE);
     fx_reset_out();
+}
+
+Test(cookie, dropped_connection_whose_peer_sends_goes_quietly_after_a_grace)
+{
+    dropped_cookie_connection();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 100);
+    fx_seg_in(&s);
+    cr_assert_eq(fx_count(MTP_OP_ADD_RX_SEG), 0, "ignored: the peer sends it again");
+    cr_assert(fx_timer(MTP_OP_TIMER_START, TIMER_LINGER), "the grace starts again");
+    fx_reset_out();
     struct mtpg_tcp_linger_expired e = {0};
     fx_run(MTPG_TCP_EV_LINGER_EXPIRED, &e, &F.c);
     cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
-    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "its retransmission is a cookie ACK again");
     /* a confirmed connection ignores app_drop */
     fx_reset_out();
     F.c.unconfirmed = false;
+    struct mtpg_tcp_app_drop d = {0};
     fx_run(MTPG_TCP_EV_APP_DROP, &d, &F.c);
     cr_assert_eq(F.out.n, 0u);
+}
+
+/* found by bench_idle_conns: a client that waits for the server to speak, dropped quietly,
+ * was never accepted and never told */
+Test(cookie, dropped_connection_whose_peer_is_silent_is_asked_again)
+{
+    dropped_cookie_connection();
+    struct mtpg_tcp_seg ack = fx_seg(IRS + 1, ISS + 1, 0);    /* a pure ACK sends nothing */
+    fx_seg_in(&ack);
+    fx_reset_out();
+    struct mtpg_tcp_linger_expired e = {0};
+    fx_run(MTPG_TCP_EV_LINGER_EXPIRED, &e, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1, "a probe");
+    const seg_bp *p = fx_pkt(0);
+    cr_assert(p->ack_flag && !p->syn && !p->rst && !p->fin);
+    cr_assert_eq(p->seq, ISS, "below the peer's window: it answers with an ACK");
+    cr_assert_eq(p->ack, IRS + 1);
 }
 
 /* ------------------------------------------------------------------ listen queue */

@@ -378,23 +378,50 @@ static int many_step(void *arg)
     return m->n_client_done == N_CONNS;
 }
 
-TestSuite(sim_many, .timeout = 300);
+/* Every client saw its handshake complete and the listener counts every connection as
+ * waiting in its accept queue (the server accepted none yet). */
+static int all_queued(void *arg)
+{
+    struct many *m = arg;
+    uint64_t t = now(m->r);
+    mtp_socks_poll(m->r->a.ss, t);
+    mtp_socks_poll(m->r->b.ss, t);
+    for (int i = 0; i < N_CONNS; i++)
+        if (!(mtp_sock_poll(m->client[i]) & MTP_SOCK_WRITABLE))
+            return 0;
+    struct mtpg_tcp_port_id id = {PORT};
+    struct mtp_key k;
+    mtpg_tcp_key_port_id(&k, &id);
+    const struct mtpg_tcp_listener *l = mtp_stack_ctx(m->r->b.st, MTPG_TCP_CTX_LISTENER, &k);
+    cr_assert_not_null(l);
+    cr_assert_leq(l->pending.len, N_CONNS, "every connection counted once");
+    uint32_t ready = 0;
+    for (uint32_t i = 0; i < l->pending.len; i++)
+        ready += l->pending.v[i].ready;
+    return ready == N_CONNS;
+}
 
-Test(sim_many, thousand_concurrent_connections)
+/* N_CONNS connects at once, each sending CONN_BYTES; with accept_late, the server accepts
+ * none before every client is connected (the whole burst waits in the accept queue). */
+static void many_connections(const struct mtp_sim_config *c, int backlog, bool accept_late)
 {
     struct rig r;
-    struct mtp_sim_config c = {.seed = 6, .delay_ns = 20 * US, .loss_ppm = 10000};
-    rig_up(&r, &c, 16 * 1024);
+    rig_up(&r, c, 16 * 1024);
     struct many *m = calloc(1, sizeof *m);
     m->r = &r;
     int err = 0;
-    m->listener = mtp_sock_listen(r.b.ss, PORT, 256, now(&r), &err);
+    m->listener = mtp_sock_listen(r.b.ss, PORT, backlog, now(&r), &err);
     cr_assert_not_null(m->listener);
     for (int i = 0; i < N_CONNS; i++) {
         m->client[i] = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
         cr_assert_not_null(m->client[i], "connect %d: %d", i, err);
     }
-    int rc = mtp_sim_run_until(r.w, r.stacks, 2, many_step, m, 600 * S);
+    int rc;
+    if (accept_late) {
+        rc = mtp_sim_run_until(r.w, r.stacks, 2, all_queued, m, 60 * S);
+        cr_assert_eq(rc, 0, "not every connection in the accept queue by %.3f s", now(&r) / 1e9);
+    }
+    rc = mtp_sim_run_until(r.w, r.stacks, 2, many_step, m, now(&r) + 600 * S);
     cr_assert_eq(rc, 0, "stalled at %.3f s: %d accepted, %d verified, %d clients done",
                  now(&r) / 1e9, m->n_servers, m->n_verified, m->n_client_done);
     cr_assert_eq(m->n_servers, N_CONNS);
@@ -414,6 +441,89 @@ Test(sim_many, thousand_concurrent_connections)
         cr_assert_null(mtp_stack_ctx(r.a.st, MTPG_TCP_CTX_CONN, &keys[i]), "connection %d", i);
     mtp_sock_close(m->listener, now(&r));
     free(m);
+    rig_down(&r);
+}
+
+TestSuite(sim_many, .timeout = 300);
+
+Test(sim_many, thousand_concurrent_connections)
+{
+    struct mtp_sim_config c = {.seed = 6, .delay_ns = 20 * US, .loss_ppm = 10000};
+    many_connections(&c, 256, false);
+}
+
+/* found by bench_idle_conns: a queue capped at 256 whatever the backlog sent the rest of a
+ * burst to SYN cookies, and a cookie connection dropped for the full accept queue was never
+ * accepted while its client waited */
+Test(sim_many, burst_of_a_thousand_waits_in_a_backlog_of_1024)
+{
+    struct mtp_sim_config c = {.seed = 7, .delay_ns = 20 * US, .loss_ppm = 10000};
+    many_connections(&c, 1024, true);
+}
+
+/* Clients that wait for the server to speak first (SMTP, MySQL, a bench's idle connections),
+ * a burst of them against a backlog of 4 while the server is busy: most go to SYN cookies and
+ * find the accept queue full. */
+#define N_IDLE 32
+
+struct idle_burst {
+    struct rig *r;
+    struct mtp_sock *listener, *client[N_IDLE];
+    bool serving;
+    int n_accepted, n_greeted;
+    bool greeted[N_IDLE];
+};
+
+/* For its first 200 ms the server is busy; then it accepts and greets. */
+static int idle_step(void *arg)
+{
+    struct idle_burst *b = arg;
+    uint64_t t = now(b->r);
+    mtp_socks_poll(b->r->a.ss, t);
+    mtp_socks_poll(b->r->b.ss, t);
+    struct mtp_sock *s;
+    while (b->serving && mtp_sock_accept(b->listener, &s, t) == 0) {
+        cr_assert_eq(mtp_sock_send(s, "hello", 5, t), 5);
+        cr_assert_eq(mtp_sock_close(s, t), 0);
+        b->n_accepted++;
+    }
+    for (int i = 0; i < N_IDLE; i++) {
+        char buf[8];
+        if (b->greeted[i] || mtp_sock_recv(b->client[i], buf, sizeof buf, t) != 5)
+            continue;
+        cr_assert_eq(memcmp(buf, "hello", 5), 0);
+        b->greeted[i] = true;
+        b->n_greeted++;
+    }
+    b->serving = t >= 200 * MS;
+    return b->n_greeted == N_IDLE;
+}
+
+/* found by bench_idle_conns: such a client, dropped quietly, was never accepted and waited
+ * forever; now it is asked again until the queue has room */
+Test(sim_many, idle_clients_dropped_for_a_full_accept_queue_get_in_later)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 8, .delay_ns = 20 * US};
+    rig_up(&r, &c, 16 * 1024);
+    struct idle_burst *b = calloc(1, sizeof *b);
+    b->r = &r;
+    int err = 0;
+    b->listener = mtp_sock_listen(r.b.ss, PORT, 4, now(&r), &err);
+    cr_assert_not_null(b->listener);
+    for (int i = 0; i < N_IDLE; i++) {
+        b->client[i] = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+        cr_assert_not_null(b->client[i]);
+    }
+    int rc = mtp_sim_run_until(r.w, r.stacks, 2, idle_step, b, now(&r) + 60 * S);
+    cr_assert_eq(rc, 0, "%d accepted, %d greeted by %.1f s", b->n_accepted, b->n_greeted,
+                 now(&r) / 1e9);
+    cr_assert_eq(b->n_accepted, N_IDLE);
+    for (int i = 0; i < N_IDLE; i++)
+        mtp_sock_close(b->client[i], now(&r));
+    mtp_sock_close(b->listener, now(&r));
+    mtp_sim_run_until(r.w, r.stacks, 2, NULL, NULL, now(&r) + 5 * S);
+    free(b);
     rig_down(&r);
 }
 

@@ -125,10 +125,36 @@ Test(listen, listen_creates_the_listener)
     const struct mtp_instr *nc = fx_nth(MTP_OP_NEW_CTX, 0);
     cr_assert_eq(nc->ctx_type, MTPG_TCP_CTX_LISTENER);
     const struct mtpg_tcp_listener *l = (const void *)(F.arena + nc->arena_off);
-    cr_assert_eq(l->backlog, MTPG_TCP_SYNQ_CAP, "the backlog is capped by the queue");
+    cr_assert_eq(l->backlog, 1000u, "the application's backlog is honoured");
     fx_reset_out();
     fx_run(MTPG_TCP_EV_APP_LISTEN, &ev, &F.l);
     cr_assert(fx_has_note(MTPG_TCP_NOTE_IN_USE, NULL));
+}
+
+/* The listener's backlog for a listen() backlog and a MAX_BACKLOG param. */
+static uint32_t backlog_for(uint32_t asked, uint32_t max_backlog)
+{
+    uint32_t saved = mtpg_tcp_param_MAX_BACKLOG;
+    mtpg_tcp_param_MAX_BACKLOG = max_backlog;
+    fx_reset_out();
+    struct mtpg_tcp_app_listen ev = {LOCAL_IP, LOCAL_PORT, asked};
+    fx_run(MTPG_TCP_EV_APP_LISTEN, &ev, NULL);
+    mtpg_tcp_param_MAX_BACKLOG = saved;
+    const struct mtp_instr *nc = fx_nth(MTP_OP_NEW_CTX, 0);
+    cr_assert(nc, "a listener for backlog %u", asked);
+    return ((const struct mtpg_tcp_listener *)(F.arena + nc->arena_off))->backlog;
+}
+
+/* nginx and redis ask for 511: a queue of 256 turned a burst into SYN cookies */
+Test(listen, backlog_is_cut_to_max_backlog_and_the_queue_room)
+{
+    cr_assert_eq(mtpg_tcp_param_MAX_BACKLOG, 4096u, "Linux's somaxconn");
+    cr_assert_eq(backlog_for(511, 4096), 511u);
+    cr_assert_eq(backlog_for(4096, 4096), 4096u);
+    cr_assert_eq(backlog_for(65535, 4096), 4096u);
+    cr_assert_eq(backlog_for(1000, 128), 128u, "the param cuts it");
+    cr_assert_eq(backlog_for(100000, 100000), MTPG_TCP_LISTEN_QUEUE_LEN, "and the queue's room");
+    cr_assert_eq(backlog_for(0, 4096), 1u);
 }
 
 Test(listen, syn_makes_a_connection_in_syn_rcvd)
