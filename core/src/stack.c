@@ -847,4 +847,17 @@ void mtp_stack_port_release(struct mtp_stack *s, uint16_t port)
         s->ops->port_release(s->t, s->prog->ip_proto, port);
 }
 
+int mtp_stack_port_hold(struct mtp_stack *s, uint16_t port)
+{
+    if (!port)
+        return -EINVAL;
+    return s->ops->port_hold ? s->ops->port_hold(s->t, s->prog->ip_proto, port) : 0;
+}
+
+void mtp_stack_port_unhold(struct mtp_stack *s, uint16_t port)
+{
+    if (port && s->ops->port_unhold)
+        s->ops->port_unhold(s->t, s->prog->ip_proto, port);
+}
+
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s) { return &s->stats; }

@@ -85,6 +85,10 @@ int64_t mtp_stack_tx_space(struct mtp_stack *s, uint16_t ctx_type, const struct 
 uint32_t mtp_stack_ipv4(const struct mtp_stack *s);
 int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port);   /* 0: pick an ephemeral one */
 void mtp_stack_port_release(struct mtp_stack *s, uint16_t port);
+/* A port held for connections pinned to this stack (the target's port_hold): not claimed,
+ * not listened on; one hold per call, undone by unhold (the caller counts its users). */
+int mtp_stack_port_hold(struct mtp_stack *s, uint16_t port);
+void mtp_stack_port_unhold(struct mtp_stack *s, uint16_t port);
 
 /* Hand-off of one context instance between stacks (mtp_engine_ctx_export and friends in
  * mtp/engine.h): export first sends the packets the stack has ready (what is still pending

@@ -117,6 +117,12 @@ struct mtp_target_ops {
                        uint32_t remote_ip, uint16_t remote_port);
     void (*flow_release)(struct mtp_target *t, uint8_t ip_proto, uint16_t local_port,
                          uint32_t remote_ip, uint16_t remote_port);
+    /* Keep steering the connections pinned here by flow_claim to local `port` without
+     * joining the port's group (no share of its new flows): a forked child that took over a
+     * connection its parent accepted, which must keep it even if the parent, the port's
+     * listener, exits. unhold undoes it. NULL: nothing to hold (one process per interface). */
+    int  (*port_hold)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
+    void (*port_unhold)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
     /* In a forked child: free this process's copy of the parent's target (munmap, close
      * fds) touching nothing shared (maps, ports, rings, frames, placeholders): the parent
      * keeps serving with it. NULL: nothing to free. */
