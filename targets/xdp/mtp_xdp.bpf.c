@@ -286,6 +286,12 @@ int mtp_xdp_steer(struct xdp_md *ctx)
      * drop (passing it up would make the kernel answer for the placeholder socket). */
     __u32 queue = ctx->rx_queue_index;
     int slot = steer(g, &f, queue);
+    if (slot < 0 && g->n == 0) {
+        /* only held for connections pinned elsewhere (port_hold): anything else is the
+         * kernel's, as if the port had no entry */
+        stat_inc(MTP_XDP_STAT_PASSED);
+        return XDP_PASS;
+    }
     if (slot < 0) {
         stat_inc(MTP_XDP_STAT_NO_SOCKET);
         return XDP_DROP;

@@ -49,12 +49,16 @@ struct mtp_xdp_info {
 };
 
 /* Steering map: key = destination port in host byte order, value = the members serving it.
- * excl: an active open's local port, one member, never joined. */
+ * excl: an active open's local port, one member, never joined. holders: members (bit per
+ * slot) that hold the port only for connections pinned to them (port_hold: a forked child
+ * serving what its parent accepted); they get no new flow, and the entry lives while any
+ * member or holder does (n == 0: new flows are dropped, pinned ones still steered). */
 typedef __u16 mtp_xdp_port_key;
 struct mtp_xdp_group {
     __u8 n;
     __u8 excl;
     __u8 slot[MTP_XDP_GROUP_MAX];
+    __u32 holders;
 };
 
 /* A connection pinned to a member (the hook pins each new flow to a listening port; the

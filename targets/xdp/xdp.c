@@ -892,9 +892,13 @@ static void member_remove(struct hook *h, uint32_t slot)
         first = 0;
         key = next;
         struct mtp_xdp_group g;
-        if (bpf_map_lookup_elem(h->ports_fd, &key, &g) < 0 || !group_del_slot(&g, slot))
+        if (bpf_map_lookup_elem(h->ports_fd, &key, &g) < 0)
             continue;
-        if (g.n)
+        int held = (g.holders >> slot) & 1;
+        g.holders &= ~(1u << slot);
+        if (!group_del_slot(&g, slot) && !held)
+            continue;
+        if (g.n || g.holders)
             bpf_map_update_elem(h->ports_fd, &key, &g, BPF_EXIST);
         else
             bpf_map_delete_elem(h->ports_fd, &key); /* the key walk continues from `key` */
@@ -1588,8 +1592,10 @@ static int group_add(struct mtp_target *t, uint16_t port, int excl)
             g.slot[i] = g.slot[--g.n];
     }
     if (!have || !g.n) {
+        uint32_t holders = have ? g.holders : 0; /* connections pinned there stay */
         memset(&g, 0, sizeof g);
         g.excl = (uint8_t)excl;
+        g.holders = holders;
     } else if (excl || g.excl) {
         return -EADDRINUSE;
     } else if (g.n >= MTP_XDP_GROUP_MAX) {
@@ -1609,7 +1615,7 @@ static void group_leave(struct mtp_target *t, uint16_t port)
     struct mtp_xdp_group g;
     if (bpf_map_lookup_elem(t->hook->ports_fd, &key, &g) < 0 || !group_del_slot(&g, t->slot))
         return;
-    if (g.n)
+    if (g.n || g.holders)
         bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_EXIST);
     else
         bpf_map_delete_elem(t->hook->ports_fd, &key);
@@ -1704,6 +1710,43 @@ static void xdp_flow_release(struct mtp_target *t, uint8_t ip_proto, uint16_t lo
     if (bpf_map_lookup_elem(t->hook->flows_fd, &f, &pin) == 0 && pin.slot == t->slot &&
         pin.gen == t->gen)
         bpf_map_delete_elem(t->hook->flows_fd, &f);
+}
+
+/* ---- ports held for pinned connections only (a forked child's inherited connections) */
+
+static int xdp_port_hold(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+{
+    (void)ip_proto;
+    if (!port)
+        return -EINVAL;
+    int err = group_lock(t->lock_fd);
+    if (err)
+        return err;
+    mtp_xdp_port_key key = port;
+    struct mtp_xdp_group g;
+    memset(&g, 0, sizeof g);
+    bpf_map_lookup_elem(t->hook->ports_fd, &key, &g);
+    g.holders |= 1u << t->slot;
+    err = bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_ANY) < 0 ? -errno : 0;
+    group_unlock(t->lock_fd);
+    return err;
+}
+
+static void xdp_port_unhold(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+{
+    (void)ip_proto;
+    if (group_lock(t->lock_fd) < 0)
+        return;
+    mtp_xdp_port_key key = port;
+    struct mtp_xdp_group g;
+    if (bpf_map_lookup_elem(t->hook->ports_fd, &key, &g) == 0 && (g.holders >> t->slot & 1)) {
+        g.holders &= ~(1u << t->slot);
+        if (g.n || g.holders)
+            bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_EXIST);
+        else
+            bpf_map_delete_elem(t->hook->ports_fd, &key);
+    }
+    group_unlock(t->lock_fd);
 }
 
 /* ------------------------------------------------------------------ rtnetlink */
@@ -2087,6 +2130,8 @@ const struct mtp_target_ops mtp_target_xdp = {
     .port_claim_excl = xdp_port_claim_excl,
     .flow_claim = xdp_flow_claim,
     .flow_release = xdp_flow_release,
+    .port_hold = xdp_port_hold,
+    .port_unhold = xdp_port_unhold,
     .abandon = xdp_abandon,
     .neigh_lookup = xdp_neigh_lookup,
     .describe = xdp_describe,
