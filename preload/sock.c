@@ -29,6 +29,9 @@ struct mtp_socks {
     /* Sockets using each local port: a listener's port stays claimed (steered to us) while
      * connections it accepted live, even after the listener closed. */
     uint32_t *port_users;
+    /* Connections on each local port held without a claim (mtp_sock_import_pinned; lazily
+     * allocated): the port stays held (mtp_stack_port_hold) while one of them lives. */
+    uint32_t *port_holds;
     void *proto_state;          /* the shim's (mtp__socks_state) */
 };
 
@@ -135,8 +138,18 @@ void mtp__socks_port_drop(struct mtp_socks *ss, uint16_t port)
         mtp_stack_port_release(ss->stack, port);
 }
 
+static void port_unhold(struct mtp_sock *sk)
+{
+    if (!sk->port_held)
+        return;
+    sk->port_held = false;
+    if (--sk->ss->port_holds[sk->lport] == 0)
+        mtp_stack_port_unhold(sk->ss->stack, sk->lport);
+}
+
 static void port_unref(struct mtp_sock *sk)
 {
+    port_unhold(sk);
     if (!sk->port_owned)
         return;
     sk->port_owned = false;
@@ -296,6 +309,7 @@ void mtp_socks_free(struct mtp_socks *ss)
         ss->proto->ops->layer_release(ss);
     free(ss->deferred);
     free(ss->port_users);
+    free(ss->port_holds);
     free(ss);
 }
 
@@ -584,8 +598,40 @@ void mtp_sock_detach(struct mtp_sock *sk)
     mtp__sock_free(sk);
 }
 
-struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t len,
-                                 uint64_t now_ns, int *err)
+/* The local port of an imported connection: claimed (a user of the port like any other) or,
+ * pinned, held without joining the port's group. 0 or a negative errno. */
+static int import_port(struct mtp_socks *ss, uint16_t port, bool pinned, bool *took)
+{
+    *took = false;
+    if (pinned) {
+        if (!ss->port_holds && !(ss->port_holds = calloc(65536, sizeof *ss->port_holds)))
+            return -ENOMEM;
+        if (ss->port_holds[port] == 0) {
+            int r = mtp_stack_port_hold(ss->stack, port);
+            if (r < 0)
+                return r;
+        }
+        ss->port_holds[port]++;
+        *took = true;
+        return 0;
+    }
+    if (ss->port_users[port])
+        return 0;
+    int r = mtp_stack_port_claim(ss->stack, port);
+    *took = r >= 0;
+    return r < 0 ? r : 0;
+}
+
+static void import_port_undo(struct mtp_socks *ss, uint16_t port, bool pinned)
+{
+    if (!pinned)
+        mtp_stack_port_release(ss->stack, port);
+    else if (--ss->port_holds[port] == 0)
+        mtp_stack_port_unhold(ss->stack, port);
+}
+
+static struct mtp_sock *import(struct mtp_socks *ss, const void *img, size_t len,
+                               uint64_t now_ns, bool pinned, int *err)
 {
     struct sock_img h;
     if (!img || len < sizeof h) {
@@ -597,22 +643,19 @@ struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t l
         *err = -EBADMSG;
         return NULL;
     }
-    bool claimed = false;
-    if (ss->port_users[h.lport] == 0) {
-        int r = mtp_stack_port_claim(ss->stack, h.lport);
-        if (r < 0) {
-            *err = r;
-            return NULL;
-        }
-        claimed = true;
+    bool took;
+    int rc = import_port(ss, h.lport, pinned, &took);
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
     }
-    int rc = mtp_stack_ctx_import(ss->stack, (const uint8_t *)img + sizeof h, h.ctx_len, now_ns);
+    rc = mtp_stack_ctx_import(ss->stack, (const uint8_t *)img + sizeof h, h.ctx_len, now_ns);
     struct mtp_sock *sk = rc < 0 ? NULL : mtp__sock_new(ss, h.ctx_type, &h.key, false);
     if (!sk) {
         if (rc >= 0)
             mtp_stack_ctx_drop(ss->stack, h.ctx_type, &h.key);
-        if (claimed)
-            mtp_stack_port_release(ss->stack, h.lport);
+        if (took)
+            import_port_undo(ss, h.lport, pinned);
         *err = rc < 0 ? rc : -ENOMEM;
         return NULL;
     }
@@ -624,6 +667,49 @@ struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t l
     sk->peer_closed = h.peer_closed;
     sk->wr_shut = h.wr_shut;
     sk->err = h.err;
-    mtp__sock_port_ref(sk);
+    if (pinned)
+        sk->port_held = true;
+    else
+        mtp__sock_port_ref(sk);
+    return sk;
+}
+
+struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t len,
+                                 uint64_t now_ns, int *err)
+{
+    return import(ss, img, len, now_ns, false, err);
+}
+
+struct mtp_sock *mtp_sock_import_pinned(struct mtp_socks *ss, const void *img, size_t len,
+                                        uint64_t now_ns, int *err)
+{
+    return import(ss, img, len, now_ns, true, err);
+}
+
+int mtp_sock_image_flow(const void *img, size_t len, uint16_t *lport, uint32_t *rip,
+                        uint16_t *rport)
+{
+    struct sock_img h;
+    if (!img || len < sizeof h)
+        return -EBADMSG;
+    memcpy(&h, img, sizeof h);
+    if (h.magic != SOCK_IMG_MAGIC)
+        return -EBADMSG;
+    *lport = h.lport;
+    *rip = h.rip;
+    *rport = h.rport;
+    return 0;
+}
+
+struct mtp_sock *mtp_sock_new_reset(struct mtp_socks *ss, int err_code, int *err)
+{
+    struct mtp_sock *sk = sock_alloc(ss, false);
+    if (!sk) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    sk->connected = true;
+    sk->gone = true;
+    sk->err = err_code;
     return sk;
 }

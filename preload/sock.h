@@ -144,6 +144,18 @@ int mtp_sock_export(struct mtp_sock *sk, uint64_t now_ns, void **img, size_t *le
 void mtp_sock_detach(struct mtp_sock *sk);
 struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t len,
                                  uint64_t now_ns, int *err);
+/* import for a connection this stack's target already steers here (flow_claim): its local
+ * port is held (mtp_stack_port_hold) instead of claimed, so the stack gets no share of the
+ * port's new connections (a forked child serving one its parent accepted). */
+struct mtp_sock *mtp_sock_import_pinned(struct mtp_socks *ss, const void *img, size_t len,
+                                        uint64_t now_ns, int *err);
+/* The connection an image describes (host byte order): 0, or -EBADMSG. */
+int mtp_sock_image_flow(const void *img, size_t len, uint16_t *lport, uint32_t *rip,
+                        uint16_t *rport);
+/* A connection that ended before it was this layer's (a hand-off that failed): receives
+ * return err_code once, then end of stream; sends err_code, then -EPIPE; poll says
+ * HUP | ERROR. Released by mtp_sock_close like any other. */
+struct mtp_sock *mtp_sock_new_reset(struct mtp_socks *ss, int err_code, int *err);
 
 /* One pointer for the socket's owner (the LD_PRELOAD library keeps its fd object here). */
 void mtp_sock_set_user(struct mtp_sock *sk, void *user);

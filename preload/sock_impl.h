@@ -25,6 +25,7 @@ struct mtp_sock {
     uint32_t lip, rip;          /* host order */
     uint16_t lport, rport;
     bool port_owned;            /* sk holds a reference on lport */
+    bool port_held;             /* sk holds lport only for itself, pinned (import_pinned) */
 
     /* readiness, maintained by the shim from notifications */
     bool connected;             /* the connection is established (now or before) */

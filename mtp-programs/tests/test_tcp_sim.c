@@ -189,7 +189,17 @@ static void transfer(const struct mtp_sim_config *cfg, uint64_t bytes, uint64_t 
 /* Host h's stack and socket layer are replaced by new ones (another seed, as another
  * process's would be) that import connection *sk: the old layer goes silently (no FIN, no
  * RST), the connection goes on in the new one. */
+static void host_replace_how(struct rig *r, struct host *h, struct mtp_sock **sk, uint64_t seed,
+                             bool pinned);
+
 static void host_replace(struct rig *r, struct host *h, struct mtp_sock **sk, uint64_t seed)
+{
+    host_replace_how(r, h, sk, seed, false);
+}
+
+/* pinned: mtp_sock_import_pinned (the port held, not claimed: a forked child's take-over). */
+static void host_replace_how(struct rig *r, struct host *h, struct mtp_sock **sk, uint64_t seed,
+                             bool pinned)
 {
     void *img;
     size_t len;
@@ -209,7 +219,8 @@ static void host_replace(struct rig *r, struct host *h, struct mtp_sock **sk, ui
     cr_assert_not_null(h->ss);
     r->stacks[0] = r->a.st;
     r->stacks[1] = r->b.st;
-    *sk = mtp_sock_import(h->ss, img, len, now(r), &err);
+    *sk = pinned ? mtp_sock_import_pinned(h->ss, img, len, now(r), &err)
+                 : mtp_sock_import(h->ss, img, len, now(r), &err);
     cr_assert_not_null(*sk, "import: %d", err);
     free(img);
 }
@@ -544,16 +555,21 @@ static int accepted(void *arg)
     return p->server && (mtp_sock_poll(p->client) & MTP_SOCK_WRITABLE);
 }
 
-static void pair_up(struct pair *p, const struct mtp_sim_config *cfg)
+static void pair_up_unit(struct pair *p, const struct mtp_sim_config *cfg, uint32_t unit)
 {
     memset(p, 0, sizeof *p);
-    rig_up(&p->r, cfg, 64 * 1024);
+    rig_up(&p->r, cfg, unit);
     int err = 0;
     p->listener = mtp_sock_listen(p->r.b.ss, PORT, 8, now(&p->r), &err);
     cr_assert_not_null(p->listener);
     p->client = mtp_sock_connect(p->r.a.ss, IP_B, PORT, now(&p->r), &err);
     cr_assert_not_null(p->client);
     cr_assert_eq(mtp_sim_run_until(p->r.w, p->r.stacks, 2, accepted, p, now(&p->r) + 5 * S), 0);
+}
+
+static void pair_up(struct pair *p, const struct mtp_sim_config *cfg)
+{
+    pair_up_unit(p, cfg, 64 * 1024);
 }
 
 /* The end of a pair whose three sockets are all still open. */
@@ -1022,6 +1038,64 @@ Test(sim_sock, simultaneous_open_without_listeners)
     simopen_recv_check(&r, &r.a, &so.ka, 2, sizeof msg_b);
     cr_assert_eq(mtp_stack_stats(r.a.st)->drop_no_ctx + mtp_stack_stats(r.b.st)->drop_no_ctx,
                  0u);
+    rig_down(&r);
+}
+
+/* A connection imported pinned (a forked child taking over what its parent accepted) goes on
+ * with its unread bytes and holds its port without claiming it: the new stack does not
+ * become one of the port's listeners (it could still listen there). */
+Test(sim_sock, a_pinned_import_goes_on_without_claiming_its_port)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 15, .delay_ns = 20 * US};
+    pair_up_unit(&p, &c, 256 * 1024); /* (host_replace's unit size) */
+    cr_assert_eq(mtp_sock_send(p.client, "before", 6, now(&p.r)), 6);
+    settle(&p.r, 10 * MS);
+    void *img;
+    size_t len;
+    uint16_t lport = 0, rport = 0, cport = 0;
+    uint32_t rip = 0;
+    cr_assert_eq(mtp_sock_export(p.server, now(&p.r), &img, &len), 0);
+    cr_assert_eq(mtp_sock_image_flow(img, len, &lport, &rip, &rport), 0);
+    mtp_sock_local(p.client, NULL, &cport);
+    cr_assert(lport == PORT && rip == IP_A && rport == cport, "%u %x %u", lport, rip, rport);
+    cr_assert_eq(mtp_sock_image_flow(img, 3, &lport, &rip, &rport), -EBADMSG);
+    free(img);
+    host_replace_how(&p.r, &p.r.b, &p.server, 1003, true); /* the listener goes with the old */
+    cr_assert_eq(mtp_stack_port_claim(p.r.b.st, PORT), PORT, "the import did not claim it");
+    mtp_stack_port_release(p.r.b.st, PORT);
+    char b[16];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 6);
+    cr_assert_eq(memcmp(b, "before", 6), 0);
+    cr_assert_eq(mtp_sock_send(p.server, "after", 5, now(&p.r)), 5);
+    settle(&p.r, 10 * MS);
+    cr_assert_eq(mtp_sock_recv(p.client, b, sizeof b, now(&p.r)), 5);
+    cr_assert_eq(memcmp(b, "after", 5), 0);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(mtp_stack_stats(p.r.b.st)->handoff_imports, 1u);
+    rig_down(&p.r);
+}
+
+/* What a child gets when the take-over of an inherited connection fails. */
+Test(sim_sock, a_reset_socket_reads_as_reset_by_the_peer)
+{
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 16, .delay_ns = 20 * US};
+    rig_up(&r, &c, 64 * 1024);
+    int err = 0;
+    struct mtp_sock *sk = mtp_sock_new_reset(r.b.ss, -ECONNRESET, &err);
+    cr_assert_not_null(sk);
+    unsigned f = mtp_sock_poll(sk);
+    cr_assert((f & (MTP_SOCK_HUP | MTP_SOCK_ERROR | MTP_SOCK_READABLE)) ==
+              (MTP_SOCK_HUP | MTP_SOCK_ERROR | MTP_SOCK_READABLE), "%x", f);
+    cr_assert_eq(f & MTP_SOCK_WRITABLE, 0u);
+    char b[4];
+    cr_assert_eq(mtp_sock_recv(sk, b, sizeof b, now(&r)), -ECONNRESET);
+    cr_assert_eq(mtp_sock_recv(sk, b, sizeof b, now(&r)), 0, "then end of stream");
+    cr_assert_eq(mtp_sock_send(sk, "x", 1, now(&r)), -EPIPE);
+    cr_assert_eq(mtp_sock_close(sk, now(&r)), 0);
     rig_down(&r);
 }
 
