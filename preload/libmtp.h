@@ -41,6 +41,8 @@ enum lm_state {
     LM_LISTEN,     /* an MTP listener whose kernel socket also listens (other interfaces) */
     LM_CONN,       /* an MTP connection (connecting, established or finished) */
     LM_HOMA,       /* a native Homa socket (IPPROTO_HOMA under MTP_PROTO=homa) in use */
+    LM_INH,        /* a connection inherited across fork, still the parent's: taken over
+                      on first use (libmtp_inherit.c) */
 };
 
 struct lm_sock {
@@ -72,6 +74,13 @@ struct lm_sock {
     uint8_t *peek;                 /* bytes received by MSG_PEEK, returned first */
     size_t peek_len;
     struct lm_kwatch *kwatches;    /* kernel epoll sets it joined while LM_NEW */
+    /* fork (libmtp_inherit.c): in the parent, the share of this connection children may
+     * hold (no absorb while there is one: its bytes stay in the image); in the child
+     * (LM_INH), which share of its parent's it is */
+    struct lm_share *share;
+    uint64_t inh_id;
+    uint32_t inh_rip;
+    uint16_t inh_lport, inh_rport;
 };
 
 /* A registration of an LM_NEW socket in a kernel epoll set (moved when it turns MTP). */
@@ -123,6 +132,8 @@ struct lm_global {
     int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
     struct lm_sock **absorb;       /* sockets whose peer closed: see lm_absorb */
     uint32_t n_absorb, cap_absorb;
+    int inh_epfd;                  /* channels to children holding shares (libmtp_inherit.c),
+                                      served by the helper thread; -1: none */
 };
 
 extern struct lm_global g_lm;
@@ -222,6 +233,25 @@ void lm_fork_child_sockets(void);
 /* A socket added to a kernel epoll while undecided: remembered, moved when it turns MTP. */
 void lm_sock_note_kernel_watch(struct lm_sock *s, int epfd, int fd, int op,
                                const struct epoll_event *ev);
+
+/* lm_sock_of without taking an inherited connection over (walks over the fd table). */
+struct lm_sock *lm_sock_of_raw(int fd);
+
+/* ---------------------------------------------------------------- fork: inherited connections
+ * (libmtp_inherit.c; all locked) */
+
+void lm_inherit_prepare(void);             /* before fork: shares and their channel */
+void lm_inherit_parent(void);              /* after fork, parent: serve the channel */
+void lm_inherit_child(void);               /* after fork, child: keep the child's end */
+/* In the child: inherited connection s becomes a share to take on first use (LM_INH). */
+bool lm_inherit_child_keeps(struct lm_sock *s);
+void lm_inherit_take(struct lm_sock *s);   /* first use in the child */
+void lm_inherit_release(struct lm_sock *s);/* the child closed a share it never used */
+void lm_inherit_fd_closing(int fd);        /* close(fd) of any fd (our channel's end?) */
+void lm_inherit_serve(void);               /* the owner's helper: requests on its channels */
+/* The owner closes its fd of s: true if a child's share keeps the connection (no FIN). */
+bool lm_inherit_owner_close(struct lm_sock *s);
+bool lm_inherit_pending(void);             /* shares a child may still take (exit lingers) */
 
 /* ---------------------------------------------------------------- epoll (libmtp_poll.c) */
 

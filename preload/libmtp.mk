@@ -2,7 +2,7 @@
 # runtime and the xdp target), every object compiled position-independent with hidden
 # visibility; preload/libmtp.map exports the interposed calls only.
 LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c preload/libmtp_stat.c \
-               preload/libmtp_exec.c \
+               preload/libmtp_exec.c preload/libmtp_inherit.c \
                preload/fdtab.c preload/evq.c preload/sock.c preload/sock_protos.c preload/shim_tcp.c \
                preload/shim_homa.c preload/shim_quic.c
 LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(patsubst %.c,$(B)/pic/obj/%.o,$(wildcard core/src/*.c)) \
@@ -59,10 +59,13 @@ test-libmtp-netns: $(LIBMTP_SO) $(LM_ECHO) $(B)/bpf/tcp.bpf.o $(B)/bpf/homa.bpf.
 test-libmtp: test-libmtp-unit test-libmtp-netns
 TESTS += test-libmtp
 # children that close inherited sockets and exit, daemon() and double fork, redis BGSAVE under
-# redis-benchmark; nginx with Debian's process model (daemon, master, worker_processes auto):
-# wrk -c1000 and 1,000 short connections, kill -9 of a worker: about 45 s
+# redis-benchmark; connections accepted in the parent and served in forked children (kill -9
+# of the parent, children that exit without reading); nginx with Debian's process model
+# (daemon, master, worker_processes auto): wrk -c1000 and 1,000 short connections, kill -9 of
+# a worker: about 55 s
 test-fork: $(LIBMTP_SO) $(LM_FORK) $(B)/bpf/tcp.bpf.o
 	timeout 200 bash preload/tests/test_fork.sh $(LIBMTP_SO) $(LM_FORK)
+	timeout 100 bash preload/tests/test_fork_inherit.sh $(LIBMTP_SO) $(LM_FORK)
 	timeout 200 bash preload/tests/test_fork_nginx.sh $(LIBMTP_SO)
 TESTS += test-fork
 

@@ -41,7 +41,7 @@
 #define HELPER_GRACE_NS 1000000ull      /* the application polled this recently: stay parked */
 #define HELPER_PARK_NS  100000000ull
 
-struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
+struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1, .inh_epfd = -1,
                          .stat_fd = -1};
 __thread int lm_inside;
 struct lm_real lm_real;
@@ -321,10 +321,14 @@ static void fork_prepare(void)
         return;
     pthread_mutex_lock(&g_lm.lock);
     fork_locked = true;
+    if (g_lm.stack && g_lm.cfg.ops->abandon)
+        lm_inherit_prepare(); /* connections the child may take over */
 }
 
 static void fork_parent(void)
 {
+    if (fork_locked)
+        lm_inherit_parent();
     if (g_lm.stack && g_lm.cfg.ops->abandon && (fork_locked || lm_inside))
         lm_listeners_leave(); /* several processes per interface: see lm_listeners_leave */
     if (!fork_locked)
@@ -386,6 +390,7 @@ static void fork_child(void)
     woke_by_fd = false;
     fd_wake_idle = false;
     idle_fd_wakes = 0;
+    lm_inherit_child();
     if (g_lm.stack)
         leave_parent_stack();
 }
@@ -734,13 +739,20 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
 /* Returns whether the wake fd was readable. */
 static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
 {
-    struct pollfd pf[3] = {{.fd = g_lm.helper_efd, .events = POLLIN},
-                           {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1}};
+    struct pollfd pf[4] = {{.fd = g_lm.helper_efd, .events = POLLIN},
+                           {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1},
+                           {.fd = __atomic_load_n(&g_lm.inh_epfd, __ATOMIC_RELAXED),
+                            .events = POLLIN}};
     if (with_wake_fd)
         pf[2] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec ts = ts_of(timeout_ns);
-    if (lm_real.ppoll(pf, 3, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
+    if (lm_real.ppoll(pf, 4, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
         return false;
+    if (pf[3].revents & POLLIN) { /* a forked child takes or lets go of a connection */
+        pthread_mutex_lock(&g_lm.lock);
+        lm_inherit_serve();
+        pthread_mutex_unlock(&g_lm.lock);
+    }
     if (pf[0].revents & POLLIN) {
         uint64_t v;
         ssize_t rd = read(g_lm.helper_efd, &v, sizeof v);
@@ -813,7 +825,7 @@ static bool delivering(void)
         if (in.tx_queued || in.tcp_state == 4 || in.tcp_state == 9 || in.tcp_state == 11)
             return true;
     }
-    return false;
+    return lm_inherit_pending(); /* a child may still take one over (the helper serves it) */
 }
 
 /* At exit the kernel would close every socket and still deliver what was written: we close

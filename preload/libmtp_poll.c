@@ -93,9 +93,11 @@ static int ctl_locked(struct lm_epoll *ep, int epfd, int op, int fd, struct epol
         kernel_too = true;
     } else {
         struct lm_sock *s = (struct lm_sock *)o;
+        if (s->state == LM_INH && op != EPOLL_CTL_DEL)
+            lm_inherit_take(s); /* inherited across fork: this process serves it now */
         if (s->state == LM_LISTEN && op != EPOLL_CTL_DEL)
             lm_listener_join(s); /* an inherited or dormant listener: this process serves it */
-        if (s->state == LM_NEW) {
+        if (s->state == LM_NEW || s->state == LM_INH) {
             if (lm_real.epoll_ctl(epfd, op, fd, ev) < 0)
                 return -errno;
             lm_sock_note_kernel_watch(s, epfd, fd, op, ev);
@@ -212,7 +214,9 @@ static bool mtp_revents(int fd, short events, short *revents, bool *kernel_half)
         ev = lm_src_events(&((struct lm_epoll *)o)->set.as_src, NULL);
     } else {
         struct lm_sock *s = (struct lm_sock *)o;
-        if (s->state == LM_NEW)
+        if (s->state == LM_INH)
+            lm_inherit_take(s);
+        if (s->state == LM_NEW || s->state == LM_INH)
             return false;
         if (s->state == LM_LISTEN)
             lm_listener_join(s);

@@ -40,10 +40,18 @@ static int fail(int neg_errno)
     return -1;
 }
 
-struct lm_sock *lm_sock_of(int fd)
+struct lm_sock *lm_sock_of_raw(int fd)
 {
     struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, fd);
     return o && o->kind == LM_SOCK ? (struct lm_sock *)o : NULL;
+}
+
+struct lm_sock *lm_sock_of(int fd)
+{
+    struct lm_sock *s = lm_sock_of_raw(fd);
+    if (s && s->state == LM_INH)
+        lm_inherit_take(s); /* a call on a connection inherited across fork: ours now */
+    return s;
 }
 
 /* ---------------------------------------------------------------- readiness */
@@ -98,7 +106,7 @@ void lm_sock_wake(void *user, struct mtp_sock *sk)
     g_lm.kick = true;
     if (!s)
         return;
-    if (s->state == LM_CONN && (mtp_sock_poll(sk) & (MTP_SOCK_RDHUP | MTP_SOCK_HUP)))
+    if (s->state == LM_CONN && !s->share && (mtp_sock_poll(sk) & (MTP_SOCK_RDHUP | MTP_SOCK_HUP)))
         absorb_later(s);
     for (; s; s = s->rp_next)
         mtp_ev_wake(&s->src);
@@ -207,7 +215,7 @@ static struct lm_sock *reuseport_listener(uint16_t port, int domain)
 {
     uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
     for (uint32_t fd = 0; fd < cap; fd++) {
-        struct lm_sock *x = lm_sock_of((int)fd);
+        struct lm_sock *x = lm_sock_of_raw((int)fd);
         if (x && x->state == LM_LISTEN && x->sk && x->domain == domain &&
             bound_port(x->kfd) == port && kopt(x->kfd, SOL_SOCKET, SO_REUSEPORT))
             return mtp_sock_user(x->sk);
@@ -224,6 +232,10 @@ void lm_obj_release(struct mtp_fdobj *o)
     struct lm_sock *s = (struct lm_sock *)o;
     if (s->sk && s->state == LM_LISTEN && leave_share(s))
         s->sk = NULL; /* another SO_REUSEPORT listener keeps the MTP listener */
+    if (s->state == LM_INH)
+        lm_inherit_release(s); /* a share never used: the parent's again */
+    if (s->sk && s->state == LM_CONN && lm_inherit_owner_close(s))
+        s->sk = NULL; /* a child holds a share: the last close anywhere ends it */
     if (s->sk) {
         mtp_sock_set_user(s->sk, NULL);
         if (s->linger_zero && s->state == LM_CONN)
@@ -319,7 +331,7 @@ void lm_listeners_leave(void)
 {
     uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
     for (uint32_t fd = 0; fd < cap; fd++) {
-        struct lm_sock *s = lm_sock_of((int)fd);
+        struct lm_sock *s = lm_sock_of_raw((int)fd);
         if (!s || s->state != LM_LISTEN || !s->sk || mtp_sock_user(s->sk) != s || watched(s))
             continue;
         uint32_t ip;
@@ -360,6 +372,8 @@ void lm_fork_child_sockets(void)
             s->src.watches = NULL; /* the sets watching it were the parent's */
         } else if (s && s->state == LM_NEW) {
             s->src.watches = NULL;
+        } else if (s && lm_inherit_child_keeps(s)) {
+            continue; /* taken over from the parent on first use */
         } else {
             mtp_fdtab_clear(&g_lm.fds, (int)fd); /* the copy is forgotten, never released */
         }
@@ -1443,6 +1457,7 @@ LM_EXPORT int shutdown(int fd, int how)
 
 LM_EXPORT int close(int fd)
 {
+    lm_inherit_fd_closing(fd);
     if (!lm_obj(fd))
         return lm_real.close(fd);
     lm_lock();
@@ -1680,7 +1695,7 @@ static int dup_track(int fd, int newfd)
 static int sock_fcntl(int fd, int cmd, void *arg)
 {
     lm_lock();
-    struct lm_sock *s = lm_sock_of(fd);
+    struct lm_sock *s = lm_sock_of_raw(fd); /* (an inherited connection stays untaken) */
     if (!s || s->state == LM_NEW) {
         lm_unlock();
         return lm_real.fcntl(fd, cmd, arg);
@@ -1741,7 +1756,7 @@ LM_EXPORT int ioctl(int fd, unsigned long req, ...)
     if (!lm_obj(fd) || (req != FIONBIO && req != FIONREAD && req != SIOCOUTQ))
         return lm_real.ioctl(fd, req, arg);
     lm_lock();
-    struct lm_sock *s = lm_sock_of(fd);
+    struct lm_sock *s = req == FIONBIO ? lm_sock_of_raw(fd) : lm_sock_of(fd);
     if (!s || s->state == LM_NEW || (req != FIONBIO && s->state != LM_CONN)) {
         lm_unlock();
         return lm_real.ioctl(fd, req, arg);

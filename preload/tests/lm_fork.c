@@ -8,7 +8,21 @@
  *                                     echoes: each child closes every fd it inherited (the
  *                                     listener, the connection) and ends by exit() or _exit(),
  *                                     some at once, some after a while
- *   lm_fork stream IP PORT BYTES      sends BYTES of a pattern and checks the echo, byte-exact
+ *   lm_fork inheritserve PORT HOW     accepts in the parent and forks a child per connection
+ *                                     (inetd, PostgreSQL, sshd); the parent closes its copy at
+ *                                     once. HOW: echo (the child echoes until end of stream),
+ *                                     greet (the child writes "hello\n", waits 300 ms and exits
+ *                                     without reading), untouched (the child waits 300 ms and
+ *                                     exits without touching it), hello (the child writes
+ *                                     "hello\n" and closes), late (the child waits 1 s, then
+ *                                     reads: says what its read returned)
+ *   lm_fork stream IP PORT BYTES [PAUSE_MS]
+ *                                     sends BYTES of a pattern and checks the echo, byte-exact
+ *                                     (pausing PAUSE_MS once, after the first MB echoed)
+ *   lm_fork expectreset IP PORT       writes 64 KB the server never reads (then a byte each
+ *                                     quiet second): ok when the connection is reset
+ *                                     (ECONNRESET/EPIPE), not ended by EOF
+ *   lm_fork expecthello IP PORT       reads: ok when "hello\n" then end of stream arrive
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +30,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,11 +188,157 @@ static int forkserve(int port)
     return 0;
 }
 
+/* ------------------------------------------------------------------ inheritserve */
+
+static void inherited_echo(int c)
+{
+    char buf[65536];
+    bool first = true;
+    for (;;) {
+        ssize_t r = read(c, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || write_all(c, buf, (size_t)r) < 0)
+            break;
+        if (first)
+            printf("child %d serving\n", (int)getpid());
+        first = false;
+    }
+    close(c);
+    printf("child %d done\n", (int)getpid());
+}
+
+static void inherited_child(int c, const char *how)
+{
+    struct timespec t = {0, 300 * 1000 * 1000};
+    if (!strcmp(how, "echo")) {
+        inherited_echo(c);
+    } else if (!strcmp(how, "hello")) {
+        write_all(c, "hello\n", 6);
+        close(c);
+    } else if (!strcmp(how, "late")) {
+        struct timespec second = {1, 0};
+        nanosleep(&second, NULL);
+        char b[16];
+        ssize_t r = read(c, b, sizeof b);
+        printf("child %d read: %s\n", (int)getpid(), r < 0 ? strerror(errno) : "data or EOF");
+    } else if (!strcmp(how, "greet")) {
+        write_all(c, "hello\n", 6);
+        printf("child %d greeted\n", (int)getpid());
+        nanosleep(&t, NULL);
+    } else {
+        nanosleep(&t, NULL);
+    }
+    exit(0);
+}
+
+static int inheritserve(int port, const char *how)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int l = listen_on(port);
+    printf("parent %d listening\n", (int)getpid());
+    for (unsigned n = 0;; n++) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0)
+            continue;
+        pid_t p = fork();
+        if (p == 0) {
+            close(l);
+            inherited_child(c, how);
+        }
+        close(c); /* at once: the child has its copy */
+        printf("parent forked child %d for connection %u\n", (int)p, n + 1);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+    }
+    return 0;
+}
+
+static int expect_reset(const char *ip, int port)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("lm_fork: connect");
+        return 1;
+    }
+    static char out[65536], in[4096];
+    memset(out, 'x', sizeof out);
+    if (write_all(fd, out, sizeof out) < 0) {
+        printf("ok reset (write: %s)\n", strerror(errno));
+        return errno == ECONNRESET || errno == EPIPE ? 0 : 1;
+    }
+    size_t got = 0;
+    for (int quiet = 0;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0) {
+            /* a peer that vanished (its host, or its process's stack, killed) says nothing
+             * until we send: one more byte a second */
+            if (++quiet == 10) {
+                fprintf(stderr, "lm_fork expectreset: nothing in 10 s\n");
+                return 1;
+            }
+            if (write(fd, "y", 1) < 0) {
+                printf("ok reset (write: %s)\n", strerror(errno));
+                return errno == ECONNRESET || errno == EPIPE ? 0 : 1;
+            }
+            continue;
+        }
+        ssize_t r = read(fd, in, sizeof in);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r == 0) {
+            fprintf(stderr, "lm_fork expectreset: end of stream after %zu bytes, no reset\n", got);
+            return 1;
+        }
+        printf("ok reset after %zu bytes read (%s)\n", got, strerror(errno));
+        return errno == ECONNRESET ? 0 : 1;
+    }
+}
+
+static int expect_hello(const char *ip, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("lm_fork: connect");
+        return 1;
+    }
+    char b[64];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 10000) <= 0) {
+            fprintf(stderr, "lm_fork expecthello: nothing in 10 s\n");
+            return 1;
+        }
+        ssize_t r = read(fd, b + got, sizeof b - got);
+        if (r < 0) {
+            fprintf(stderr, "lm_fork expecthello: %s after %zu bytes\n", strerror(errno), got);
+            return 1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got != 6 || memcmp(b, "hello\n", 6)) {
+        fprintf(stderr, "lm_fork expecthello: %zu bytes before end of stream\n", got);
+        return 1;
+    }
+    printf("ok hello, then end of stream\n");
+    return 0;
+}
+
 /* ------------------------------------------------------------------ stream */
 
 static unsigned char pattern(size_t i) { return (unsigned char)((i * 2654435761u) >> 13); }
 
-static int stream(const char *ip, int port, size_t total)
+static int stream(const char *ip, int port, size_t total, int pause_ms)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -226,6 +387,12 @@ static int stream(const char *ip, int port, size_t total)
                 }
             if (r > 0)
                 got += (size_t)r;
+            if (pause_ms > 0 && got >= 1000000) {
+                printf("pausing at %zu bytes\n", got);
+                struct timespec t = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+                nanosleep(&t, NULL);
+                pause_ms = 0;
+            }
         }
     }
     close(fd);
@@ -240,9 +407,17 @@ int main(int argc, char **argv)
         return daemon_serve(atoi(argv[2]), atoi(argv[3]), argv[4]);
     if (argc == 3 && !strcmp(argv[1], "forkserve"))
         return forkserve(atoi(argv[2]));
-    if (argc == 5 && !strcmp(argv[1], "stream"))
-        return stream(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10));
+    if (argc == 4 && !strcmp(argv[1], "inheritserve"))
+        return inheritserve(atoi(argv[2]), argv[3]);
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "stream"))
+        return stream(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10),
+                      argc == 6 ? atoi(argv[5]) : 0);
+    if (argc == 4 && !strcmp(argv[1], "expectreset"))
+        return expect_reset(argv[2], atoi(argv[3]));
+    if (argc == 4 && !strcmp(argv[1], "expecthello"))
+        return expect_hello(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
-                    "stream IP PORT BYTES\n");
+                    "inheritserve PORT echo|greet|untouched|hello|late | "
+                    "stream IP PORT BYTES [PAUSE_MS] | expectreset IP PORT | expecthello IP PORT\n");
     return 2;
 }
