@@ -751,6 +751,7 @@ static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
     if (pf[3].revents & POLLIN) { /* a forked child takes or lets go of a connection */
         pthread_mutex_lock(&g_lm.lock);
         lm_inherit_serve();
+        kick_sleepers(); /* (an fd of ours whose connection went to the child) */
         pthread_mutex_unlock(&g_lm.lock);
     }
     if (pf[0].revents & POLLIN) {

@@ -140,8 +140,10 @@ void lm_inherit_prepare(void)
     fork_gen++;
     for (uint32_t fd = 0; fd < cap; fd++) {
         struct lm_sock *s = lm_sock_of_raw((int)fd);
-        if (!s || s->state != LM_CONN || !s->sk || (s->share && s->share->fork_gen == fork_gen))
-            continue; /* (a dup of a socket counted already) */
+        if (!s || s->state != LM_CONN || !s->sk || !mtp_sock_can_export(s->sk) ||
+            (s->share && s->share->fork_gen == fork_gen))
+            continue; /* (a dup of a socket counted already; a connection that cannot move:
+                         its copy in the child stays a kernel placeholder) */
         if (pending[0] < 0 &&
             socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pending) < 0) {
             pending[0] = pending[1] = -1;

@@ -566,9 +566,14 @@ struct sock_img {
     uint64_t ctx_len;          /* the context's image follows */
 };
 
+int mtp_sock_can_export(const struct mtp_sock *sk)
+{
+    return !sk->listener && !sk->gone && !sk->proto_state;
+}
+
 int mtp_sock_export(struct mtp_sock *sk, uint64_t now_ns, void **img, size_t *len)
 {
-    if (sk->listener || sk->gone || sk->proto_state)
+    if (!mtp_sock_can_export(sk))
         return -EOPNOTSUPP;
     void *ctx;
     size_t clen;

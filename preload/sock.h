@@ -141,6 +141,9 @@ struct mtp_socks *mtp_sock_layer(const struct mtp_sock *sk);
  * gone, or a protocol whose shim keeps state of its own); import: -EBADMSG for a bad image,
  * or what the stack says (-EEXIST, -EINVAL: another program). */
 int mtp_sock_export(struct mtp_sock *sk, uint64_t now_ns, void **img, size_t *len);
+/* Whether export can hand sk off (a connection still there, of a shim without state of its
+ * own): 1 or 0. */
+int mtp_sock_can_export(const struct mtp_sock *sk);
 void mtp_sock_detach(struct mtp_sock *sk);
 struct mtp_sock *mtp_sock_import(struct mtp_socks *ss, const void *img, size_t len,
                                  uint64_t now_ns, int *err);

@@ -1107,6 +1107,8 @@ Test(sim_sock, a_handed_off_image_is_checked)
     void *img;
     size_t len;
     int err = 0;
+    cr_assert_eq(mtp_sock_can_export(p.listener), 0);
+    cr_assert_eq(mtp_sock_can_export(p.server), 1);
     cr_assert_eq(mtp_sock_export(p.listener, now(&p.r), &img, &len), -EOPNOTSUPP);
     cr_assert_eq(mtp_sock_export(p.server, now(&p.r), &img, &len), 0);
     cr_assert_null(mtp_sock_import(p.r.b.ss, img, len - 1, now(&p.r), &err));
