@@ -8,11 +8,12 @@
  * served by its helper thread), the child the other. Each connection the child inherits is
  * a share of the owner's connection, counted in the owner (share.refs) and named by an id:
  *
- *   - the child's first use of it (read, write, poll, epoll_ctl, ...) takes it over: its stack
- *     pins the flow to itself (the target's flow_claim: packets wait in its ring), asks the
- *     owner on the channel ("T id"), and imports the image the owner sends back (the owner
- *     exports it and forgets it without a word to the peer), holding the local port without
- *     joining the port's group (mtp_sock_import_pinned);
+ *   - the child's first use of it (read, write, poll, epoll_ctl, ...) takes it over: it asks
+ *     the owner on the channel ("T id": the share is reserved for it, or refused without
+ *     anything moved), pins the flow to itself (the target's flow_claim: packets wait in its
+ *     ring), says so ("C id"), and imports the image the owner sends back (the owner exports
+ *     the connection and forgets it without a word to the peer), holding the local port
+ *     without joining the port's group (mtp_sock_import_pinned);
  *   - the child's close of a share it never used sends "R id"; its exit (kill -9 too) closes
  *     the channel, which releases every share it held;
  *   - the owner's close() of its own fd keeps the connection while a child holds a share
@@ -36,7 +37,9 @@
 
 #define TAKE_TIMEOUT_MS 10000 /* an owner that does not answer (stopped): the take fails */
 
-enum { MSG_TAKE = 'T', MSG_RELEASE = 'R' };
+/* T: may I take it? (answered without an image: 0 reserves it for this child, which pins the
+ * flow and says) C: pinned, send it (answered with the image). R: let go of it. */
+enum { MSG_TAKE = 'T', MSG_CLAIMED = 'C', MSG_RELEASE = 'R' };
 
 struct inh_msg {
     uint32_t op;
@@ -57,6 +60,7 @@ struct lm_share {
     struct lm_sock *s;     /* the owner's own fd object while open, else NULL */
     uint32_t refs;         /* channels (children) holding it */
     uint64_t fork_gen;     /* the fork that last counted it (an fd's dup is counted once) */
+    int taker;             /* the channel (fd) of the child it is reserved for, or -1 */
     struct lm_share *prev, *next;
 };
 
@@ -117,6 +121,14 @@ static struct lm_share *chan_take(struct chan *c, uint64_t id)
     return NULL;
 }
 
+static struct lm_share *chan_find(const struct chan *c, uint64_t id)
+{
+    for (uint32_t i = 0; i < c->n; i++)
+        if (share_id(c->held[i]) == id)
+            return c->held[i];
+    return NULL;
+}
+
 static struct lm_share *share_of(struct lm_sock *s)
 {
     if (s->share)
@@ -126,6 +138,7 @@ static struct lm_share *share_of(struct lm_sock *s)
         return NULL;
     sh->sk = s->sk;
     sh->s = s;
+    sh->taker = -1;
     sh->next = shares;
     if (shares)
         shares->prev = sh;
@@ -166,8 +179,11 @@ void lm_inherit_prepare(void)
 
 static void chan_release_all(struct chan *c)
 {
-    for (uint32_t i = 0; i < c->n; i++)
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (c->held[i]->taker == c->fd)
+            c->held[i]->taker = -1; /* reserved for it, never claimed: free to take again */
         share_unref(c->held[i]);
+    }
     free(c->held);
     c->held = NULL;
     c->n = 0;
@@ -240,20 +256,39 @@ static void drain_rx(void)
     }
 }
 
-/* A child asks for share `id`: the image, then the connection is the child's. */
+/* A child asks whether it may take share `id`: reserved for it (it pins the flow next), or
+ * refused (the share is done for it). */
 static bool serve_take(struct chan *c, uint64_t id)
+{
+    struct lm_share *sh = chan_find(c, id);
+    struct inh_reply r = {.status = -ECONNRESET};
+    if (sh && sh->sk && mtp_sock_can_export(sh->sk) && sh->taker < 0) {
+        sh->taker = c->fd;
+        r.status = 0;
+    } else if (sh) {
+        chan_take(c, id);
+        share_unref(sh);
+    }
+    return send_all(c->fd, &r, sizeof r);
+}
+
+/* The child pinned the flow of the share reserved for it: the image, then the connection is
+ * the child's. */
+static bool serve_claimed(struct chan *c, uint64_t id)
 {
     struct lm_share *sh = chan_take(c, id);
     struct inh_reply r = {.status = -ECONNRESET};
     void *img = NULL;
     size_t len = 0;
-    if (sh && sh->sk) {
+    if (sh && sh->taker == c->fd && sh->sk) {
         drain_rx();
         if (mtp_sock_export(sh->sk, lm_now(), &img, &len) == 0) {
             r.status = 0;
             r.len = len;
         }
     }
+    if (sh && sh->taker == c->fd)
+        sh->taker = -1;
     bool ok = send_all(c->fd, &r, sizeof r) && (!r.len || send_all(c->fd, img, len));
     free(img);
     if (!sh)
@@ -288,11 +323,15 @@ static int serve_one(uint32_t i)
         return 0;
     if (m.op == MSG_RELEASE) {
         struct lm_share *sh = chan_take(&chans[i], m.id);
+        if (sh && sh->taker == chans[i].fd)
+            sh->taker = -1;
         if (sh)
             share_unref(sh);
         return 1;
     }
-    return m.op == MSG_TAKE && serve_take(&chans[i], m.id);
+    if (m.op == MSG_TAKE)
+        return serve_take(&chans[i], m.id);
+    return m.op == MSG_CLAIMED && serve_claimed(&chans[i], m.id);
 }
 
 void lm_inherit_serve(void)
@@ -316,10 +355,13 @@ bool lm_inherit_owner_close(struct lm_sock *s)
         return false;
     sh->s = NULL;
     s->share = NULL;
-    if (!sh->sk || !sh->refs) { /* taken, or nobody else holds it: close as usual */
+    if (!sh->refs) { /* nobody else holds it: close as usual */
         share_free(sh);
         return false;
     }
+    if (!sh->sk)
+        return false; /* a child took it: close our reset copy (the share lives on while
+                         other children name it: their takes fail) */
     mtp_sock_set_user(sh->sk, NULL); /* a child may still take it: no FIN yet */
     return true;
 }
@@ -398,6 +440,15 @@ void lm_inherit_release(struct lm_sock *s)
     say_release(s->inh_id);
 }
 
+/* The channel broke or is out of step: closed (the owner releases every share of ours; our
+ * later takes fail). */
+static void channel_lost(void)
+{
+    if (child_chan >= 0)
+        lm_real.close(child_chan);
+    child_chan = -1;
+}
+
 static bool recv_all(int fd, void *buf, size_t len, uint64_t deadline)
 {
     uint8_t *p = buf;
@@ -421,28 +472,35 @@ static bool recv_all(int fd, void *buf, size_t len, uint64_t deadline)
     return true;
 }
 
-/* Asks the owner for share id; the image (malloc'd) or NULL with *why set. */
-static void *ask_owner(uint64_t id, size_t *len, const char **why)
+/* One request on the channel and its answer (and the image that follows it, malloc'd, when
+ * want_img): 0, or -1 with *why set. */
+static int ask_owner(uint32_t op, uint64_t id, void **img, size_t *len, const char **why)
 {
-    struct inh_msg m = {.op = MSG_TAKE, .id = id};
+    struct inh_msg m = {.op = op, .id = id};
     struct inh_reply r;
     uint64_t deadline = lm_now() + TAKE_TIMEOUT_MS * 1000000ull;
-    *why = "the owner exited";
-    if (child_chan < 0 || !send_all(child_chan, &m, sizeof m) ||
-        !recv_all(child_chan, &r, sizeof r, deadline))
-        return NULL;
-    if (r.status < 0 || !r.len || r.len > (1ull << 34)) {
-        *why = "it ended there, or another process took it";
-        return NULL;
+    *why = "the owner exited, or did not answer";
+    if (child_chan < 0)
+        return -1;
+    if (!send_all(child_chan, &m, sizeof m) || !recv_all(child_chan, &r, sizeof r, deadline)) {
+        channel_lost(); /* (an answer still on its way would be read as the next one's) */
+        return -1;
     }
-    void *img = malloc(r.len);
+    *why = "it ended there, or another process took it";
+    if (r.status < 0 || (img && (!r.len || r.len > (1ull << 34))))
+        return -1;
+    if (!img)
+        return 0;
+    *img = malloc(r.len);
     *why = "the owner did not send it";
-    if (img && recv_all(child_chan, img, r.len, deadline)) {
+    if (*img && recv_all(child_chan, *img, r.len, deadline)) {
         *len = r.len;
-        return img;
+        return 0;
     }
-    free(img);
-    return NULL;
+    free(*img);
+    *img = NULL;
+    channel_lost();
+    return -1;
 }
 
 static uint8_t prog_proto(void)
@@ -459,12 +517,21 @@ void lm_inherit_take(struct lm_sock *s)
         return;
     const struct mtp_target_ops *ops = g_lm.cfg.ops;
     int err = 0;
-    if (ops->flow_claim)
-        err = ops->flow_claim(g_lm.target, prog_proto(), s->inh_lport, s->inh_rip,
-                              s->inh_rport);
     size_t len = 0;
-    const char *why = "its flow could not be steered here";
-    void *img = err < 0 ? NULL : ask_owner(s->inh_id, &len, &why);
+    void *img = NULL;
+    const char *why;
+    /* reserved first, so that a refused take never moves the flow's packets */
+    bool pinned = false;
+    if (ask_owner(MSG_TAKE, s->inh_id, NULL, NULL, &why) == 0) {
+        err = ops->flow_claim ? ops->flow_claim(g_lm.target, prog_proto(), s->inh_lport,
+                                                s->inh_rip, s->inh_rport) : 0;
+        pinned = err >= 0;
+        why = "its flow could not be steered here";
+        if (pinned)
+            ask_owner(MSG_CLAIMED, s->inh_id, &img, &len, &why);
+        else
+            say_release(s->inh_id); /* (the reservation goes with it) */
+    }
     uint16_t lport = 0, rport = 0;
     uint32_t rip = 0;
     if (img && (mtp_sock_image_flow(img, len, &lport, &rip, &rport) < 0 ||
@@ -474,11 +541,11 @@ void lm_inherit_take(struct lm_sock *s)
         why = "the owner sent another connection";
     }
     struct mtp_sock *sk = img ? mtp_sock_import_pinned(g_lm.ss, img, len, lm_now(), &err) : NULL;
-    free(img);
     if (!sk && img)
         why = "this stack refused its image";
+    free(img);
     if (!sk) {
-        if (ops->flow_release)
+        if (pinned && ops->flow_release)
             ops->flow_release(g_lm.target, prog_proto(), s->inh_lport, s->inh_rip,
                               s->inh_rport);
         fprintf(stderr, "libmtp: the connection to port %u from %u.%u.%u.%u:%u inherited "

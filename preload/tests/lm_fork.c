@@ -11,11 +11,14 @@
  *   lm_fork inheritserve PORT HOW     accepts in the parent and forks a child per connection
  *                                     (inetd, PostgreSQL, sshd); the parent closes its copy at
  *                                     once. HOW: echo (the child echoes until end of stream),
+ *                                     epoll (the same from an epoll set, non-blocking),
  *                                     greet (the child writes "hello\n", waits 300 ms and exits
  *                                     without reading), untouched (the child waits 300 ms and
  *                                     exits without touching it), hello (the child writes
  *                                     "hello\n" and closes), late (the child waits 1 s, then
- *                                     reads: says what its read returned)
+ *                                     reads: says what its read returned), twins (two children
+ *                                     get the connection: the first echoes, the second reads
+ *                                     500 ms later and says what its read returned)
  *   lm_fork stream IP PORT BYTES [PAUSE_MS]
  *                                     sends BYTES of a pattern and checks the echo, byte-exact
  *                                     (pausing PAUSE_MS once, after the first MB echoed)
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -208,11 +212,53 @@ static void inherited_echo(int c)
     printf("child %d done\n", (int)getpid());
 }
 
+/* The same from an epoll set, non-blocking (the set's epoll_ctl is the first use). */
+static void inherited_echo_epoll(int c)
+{
+    static char buf[65536];
+    int ep = epoll_create1(0);
+    fcntl(c, F_SETFL, O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) < 0) {
+        perror("lm_fork: epoll");
+        exit(1);
+    }
+    bool first = true;
+    for (;;) {
+        if (epoll_wait(ep, &ev, 1, 10000) <= 0)
+            break;
+        ssize_t r = read(c, buf, sizeof buf);
+        if (r < 0 && errno == EAGAIN)
+            continue;
+        if (r <= 0)
+            break;
+        for (ssize_t off = 0; off < r;) { /* waits for room in poll */
+            ssize_t w = write(c, buf + off, (size_t)(r - off));
+            if (w > 0) {
+                off += w;
+            } else if (w < 0 && errno == EAGAIN) {
+                struct pollfd p = {.fd = c, .events = POLLOUT};
+                poll(&p, 1, 1000);
+            } else {
+                goto out;
+            }
+        }
+        if (first)
+            printf("child %d serving (epoll)\n", (int)getpid());
+        first = false;
+    }
+out:
+    close(c);
+    printf("child %d done\n", (int)getpid());
+}
+
 static void inherited_child(int c, const char *how)
 {
     struct timespec t = {0, 300 * 1000 * 1000};
     if (!strcmp(how, "echo")) {
         inherited_echo(c);
+    } else if (!strcmp(how, "epoll")) {
+        inherited_echo_epoll(c);
     } else if (!strcmp(how, "hello")) {
         write_all(c, "hello\n", 6);
         close(c);
@@ -244,7 +290,16 @@ static int inheritserve(int port, const char *how)
         pid_t p = fork();
         if (p == 0) {
             close(l);
-            inherited_child(c, how);
+            inherited_child(c, !strcmp(how, "twins") ? "echo" : how);
+        }
+        if (p > 0 && !strcmp(how, "twins") && fork() == 0) {
+            close(l); /* a second child with a copy: after the first took it, a reset */
+            struct timespec half = {0, 500 * 1000 * 1000};
+            nanosleep(&half, NULL);
+            char b[16];
+            ssize_t r = read(c, b, sizeof b);
+            printf("twin %d read: %s\n", (int)getpid(), r < 0 ? strerror(errno) : "data or EOF");
+            exit(0);
         }
         close(c); /* at once: the child has its copy */
         printf("parent forked child %d for connection %u\n", (int)p, n + 1);
@@ -417,7 +472,7 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "expecthello"))
         return expect_hello(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
-                    "inheritserve PORT echo|greet|untouched|hello|late | "
+                    "inheritserve PORT echo|epoll|greet|untouched|hello|late|twins | "
                     "stream IP PORT BYTES [PAUSE_MS] | expectreset IP PORT | expecthello IP PORT\n");
     return 2;
 }
