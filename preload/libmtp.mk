@@ -62,7 +62,7 @@ TESTS += test-libmtp
 # redis-benchmark; connections accepted in the parent and served in forked children (kill -9
 # of the parent, children that exit without reading); nginx with Debian's process model
 # (daemon, master, worker_processes auto): wrk -c1000 and 1,000 short connections, kill -9 of
-# a worker: about 55 s
+# a worker: 60-100 s
 test-fork: $(LIBMTP_SO) $(LM_FORK) $(B)/bpf/tcp.bpf.o
 	timeout 200 bash preload/tests/test_fork.sh $(LIBMTP_SO) $(LM_FORK)
 	timeout 100 bash preload/tests/test_fork_inherit.sh $(LIBMTP_SO) $(LM_FORK)

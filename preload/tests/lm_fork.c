@@ -18,7 +18,8 @@
  *                                     "hello\n" and closes), late (the child waits 1 s, then
  *                                     reads: says what its read returned), twins (two children
  *                                     get the connection: the first echoes, the second reads
- *                                     500 ms later and says what its read returned)
+ *                                     500 ms later and says what its read returned), once (the
+ *                                     parent exits after its first fork; the child echoes)
  *   lm_fork stream IP PORT BYTES [PAUSE_MS]
  *                                     sends BYTES of a pattern and checks the echo, byte-exact
  *                                     (pausing PAUSE_MS once, after the first MB echoed)
@@ -290,7 +291,7 @@ static int inheritserve(int port, const char *how)
         pid_t p = fork();
         if (p == 0) {
             close(l);
-            inherited_child(c, !strcmp(how, "twins") ? "echo" : how);
+            inherited_child(c, !strcmp(how, "twins") || !strcmp(how, "once") ? "echo" : how);
         }
         if (p > 0 && !strcmp(how, "twins") && fork() == 0) {
             close(l); /* a second child with a copy: after the first took it, a reset */
@@ -303,6 +304,8 @@ static int inheritserve(int port, const char *how)
         }
         close(c); /* at once: the child has its copy */
         printf("parent forked child %d for connection %u\n", (int)p, n + 1);
+        if (!strcmp(how, "once"))
+            exit(0); /* (a normal exit: what the child has not taken yet waits for it) */
         while (waitpid(-1, NULL, WNOHANG) > 0)
             ;
     }
@@ -472,7 +475,7 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "expecthello"))
         return expect_hello(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
-                    "inheritserve PORT echo|epoll|greet|untouched|hello|late|twins | "
+                    "inheritserve PORT echo|epoll|greet|untouched|hello|late|twins|once | "
                     "stream IP PORT BYTES [PAUSE_MS] | expectreset IP PORT | expecthello IP PORT\n");
     return 2;
 }

@@ -5,7 +5,9 @@
 #   1. 4 concurrent kernel clients, 4 MB each way per connection, byte-exact; the children's
 #      stacks carried them (no kernel TCP segment in the server's namespace); then 2 more
 #      whose children serve them from an epoll set (the first use is epoll_ctl)
-#   2. the parent killed -9 after the hand-off: the child's transfer goes on, byte-exact
+#      16 more, 8 at a time, 1 MB each way (load)
+#   2. the parent exits right after its fork (exit(): its exit waits for the child's take);
+#      the parent killed -9 after the hand-off: the child's transfer goes on, byte-exact
 #   3. a child that writes and closes: the client reads the bytes, then end of stream (the FIN
 #      at the last close: the parent closed its copy first)
 #   4. the parent killed -9 before the child's first use: the take fails, the child's read
@@ -75,7 +77,25 @@ for i in 1 2; do wait "${pids[$i]}" || { cat "$tmp/p$i" "$tmp/p.out"; fail "epol
 stop "$srv"
 say "2 concurrent connections served by children from an epoll set (non-blocking): 4 MB each way each, byte-exact"
 
-# ---------------------------------------------------------------- 2. kill -9 of the parent
+k0=$(kernel_tcp_in)
+bg_mtp timeout 60 "$fork_bin" inheritserve 7606 echo >"$tmp/m.out" 2>&1; srv=$MX_BG_PID
+wait_listen 7606
+for round in 1 2; do
+    for i in 1 2 3 4 5 6 7 8; do client stream "$MX_IP_A" 7606 1000000 >"$tmp/m$i" 2>&1 & pids[$i]=$!; done
+    for i in 1 2 3 4 5 6 7 8; do wait "${pids[$i]}" || { cat "$tmp/m$i" "$tmp/m.out"; fail "load: client $i"; }; done
+done
+grep -q "could not be taken over" "$tmp/m.out" && { cat "$tmp/m.out"; fail "load: a hand-off failed"; }
+k=$(( $(kernel_tcp_in) - k0 ))
+[ $k -lt 100 ] || fail "load: the kernel's TCP carried $k segments"
+stop "$srv"
+say "under load: 16 connections, 8 at a time, 1 MB each way each, byte-exact, each served by its own child"
+
+# ---------------------------------------------------------------- 2. the parent exits, kill -9 of the parent
+bg_mtp timeout 60 "$fork_bin" inheritserve 7607 once >"$tmp/o.out" 2>&1
+wait_listen 7607
+client stream "$MX_IP_A" 7607 4000000 >"$tmp/o.c" 2>&1 || { cat "$tmp/o.c" "$tmp/o.out"; fail "once: the stream"; }
+wait_line "$tmp/o.out" "^parent forked child"
+say "the parent exits (exit()) right after its fork: the child takes the connection and echoes 4 MB byte-exact"
 bg_mtp timeout 60 "$fork_bin" inheritserve 7601 echo >"$tmp/k.out" 2>&1; srv=$MX_BG_PID
 wait_listen 7601
 wait_line "$tmp/k.out" "^parent .* listening"
