@@ -23,6 +23,8 @@
  *   lm_fork stream IP PORT BYTES [PAUSE_MS]
  *                                     sends BYTES of a pattern and checks the echo, byte-exact
  *                                     (pausing PAUSE_MS once, after the first MB echoed)
+ *   lm_fork streamfork IP PORT BYTES  the same from a forked child: the parent connects, forks
+ *                                     and closes its copy at once
  *   lm_fork expectreset IP PORT       writes 64 KB the server never reads (then a byte each
  *                                     quiet second): ok when the connection is reset
  *                                     (ECONNRESET/EPIPE), not ended by EOF
@@ -396,15 +398,43 @@ static int expect_hello(const char *ip, int port)
 
 static unsigned char pattern(size_t i) { return (unsigned char)((i * 2654435761u) >> 13); }
 
-static int stream(const char *ip, int port, size_t total, int pause_ms)
+static int connect_to(const char *ip, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, ip, &a.sin_addr);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         perror("lm_fork: connect");
+        exit(1);
+    }
+    return fd;
+}
+
+static int stream_fd(int fd, size_t total, int pause_ms);
+
+static int stream(const char *ip, int port, size_t total, int pause_ms)
+{
+    return stream_fd(connect_to(ip, port), total, pause_ms);
+}
+
+/* The parent connects, forks and closes its copy; the child streams on the inherited fd. */
+static int stream_forked(const char *ip, int port, size_t total)
+{
+    int fd = connect_to(ip, port);
+    pid_t p = fork();
+    if (p == 0)
+        exit(stream_fd(fd, total, 0));
+    close(fd);
+    int st = 1;
+    if (p < 0 || waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+        fprintf(stderr, "lm_fork streamfork: the child failed\n");
         return 1;
     }
+    return 0;
+}
+
+static int stream_fd(int fd, size_t total, int pause_ms)
+{
     fcntl(fd, F_SETFL, O_NONBLOCK);
     static unsigned char out[65536], in[65536];
     size_t sent = 0, got = 0;
@@ -470,6 +500,8 @@ int main(int argc, char **argv)
     if ((argc == 5 || argc == 6) && !strcmp(argv[1], "stream"))
         return stream(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10),
                       argc == 6 ? atoi(argv[5]) : 0);
+    if (argc == 5 && !strcmp(argv[1], "streamfork"))
+        return stream_forked(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10));
     if (argc == 4 && !strcmp(argv[1], "expectreset"))
         return expect_reset(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "expecthello"))

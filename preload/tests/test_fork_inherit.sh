@@ -8,6 +8,7 @@
 #      16 more, 8 at a time, 1 MB each way (load)
 #   2. the parent exits right after its fork (exit(): its exit waits for the child's take);
 #      the parent killed -9 after the hand-off: the child's transfer goes on, byte-exact
+#      an MTP client that connects, forks and lets its child use the connection
 #   3. a child that writes and closes: the client reads the bytes, then end of stream (the FIN
 #      at the last close: the parent closed its copy first)
 #   4. the parent killed -9 before the child's first use: the take fails, the child's read
@@ -108,6 +109,18 @@ kill -9 "$parent"
 wait "$cl" || { cat "$tmp/k.c" "$tmp/k.out"; fail "the transfer after kill -9 of the parent"; }
 kill -0 "$parent" 2>/dev/null && fail "the parent survived kill -9"
 say "parent killed -9 after the hand-off (mid-transfer): 8 MB echoed byte-exact by the child"
+
+# ---------------------------------------------------------------- 2b. a client's connection, used by its child
+mx_bg B timeout 30 "$fork_bin" inheritserve 7608 echo >"$tmp/b.out" 2>&1; ksrv=$MX_BG_PID
+for _ in $(seq 100); do mx_in B ss -Htln "sport = :7608" | grep -q . && break; sleep 0.1; done
+k0=$(kernel_tcp_in)
+mx_in A env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" timeout 60 "$fork_bin" streamfork "$MX_IP_B" 7608 \
+    4000000 >"$tmp/b.c" 2>&1 || { cat "$tmp/b.c" "$tmp/b.out"; fail "streamfork: the child's stream"; }
+grep -q "could not be taken over" "$tmp/b.c" && { cat "$tmp/b.c"; fail "streamfork: the hand-off failed"; }
+k=$(( $(kernel_tcp_in) - k0 ))
+[ $k -lt 100 ] || fail "streamfork: the kernel's TCP of A carried $k segments"
+stop "$ksrv"
+say "an MTP client connects, forks and closes its copy: the child streams 4 MB each way byte-exact over MTP (kernel server)"
 
 # ---------------------------------------------------------------- 3. the last close sends the FIN
 bg_mtp timeout 30 "$fork_bin" inheritserve 7602 hello >"$tmp/h.out" 2>&1; srv=$MX_BG_PID
