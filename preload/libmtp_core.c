@@ -41,8 +41,8 @@
 #define HELPER_GRACE_NS 1000000ull      /* the application polled this recently: stay parked */
 #define HELPER_PARK_NS  100000000ull
 
-struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1, .inh_epfd = -1,
-                         .stat_fd = -1};
+struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
+                         .stat_fd = -1, .inh_epfd = -1};
 __thread int lm_inside;
 struct lm_real lm_real;
 

@@ -458,8 +458,8 @@ static bool recv_all(int fd, void *buf, size_t len, uint64_t deadline)
             return false;
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         int ms = (int)((deadline - now) / 1000000 + 1);
-        if (lm_real.ppoll(&pf, 1, &(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL) < 0 &&
-            errno != EINTR)
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        if (lm_real.ppoll(&pf, 1, &ts, NULL) < 0 && errno != EINTR)
             return false;
         ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))

@@ -508,6 +508,7 @@ int main(int argc, char **argv)
         return expect_hello(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
                     "inheritserve PORT echo|epoll|greet|untouched|hello|late|twins|once | "
-                    "stream IP PORT BYTES [PAUSE_MS] | expectreset IP PORT | expecthello IP PORT\n");
+                    "stream IP PORT BYTES [PAUSE_MS] | streamfork IP PORT BYTES | "
+                    "expectreset IP PORT | expecthello IP PORT\n");
     return 2;
 }
