@@ -314,16 +314,22 @@ static int inheritserve(int port, const char *how)
     return 0;
 }
 
-static int expect_reset(const char *ip, int port)
+static int connect_to(const char *ip, int port)
 {
-    signal(SIGPIPE, SIG_IGN);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, ip, &a.sin_addr);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         perror("lm_fork: connect");
-        return 1;
+        exit(1);
     }
+    return fd;
+}
+
+static int expect_reset(const char *ip, int port)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int fd = connect_to(ip, port);
     static char out[65536], in[4096];
     memset(out, 'x', sizeof out);
     if (write_all(fd, out, sizeof out) < 0) {
@@ -362,13 +368,7 @@ static int expect_reset(const char *ip, int port)
 
 static int expect_hello(const char *ip, int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        perror("lm_fork: connect");
-        return 1;
-    }
+    int fd = connect_to(ip, port);
     char b[64];
     size_t got = 0;
     for (;;) {
@@ -397,18 +397,6 @@ static int expect_hello(const char *ip, int port)
 /* ------------------------------------------------------------------ stream */
 
 static unsigned char pattern(size_t i) { return (unsigned char)((i * 2654435761u) >> 13); }
-
-static int connect_to(const char *ip, int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        perror("lm_fork: connect");
-        exit(1);
-    }
-    return fd;
-}
 
 static int stream_fd(int fd, size_t total, int pause_ms);
 
