@@ -61,6 +61,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 
 #include "mtp/net.h"
@@ -636,6 +637,52 @@ static enum mtp_link_kind link_kind_of(const struct rte_eth_dev_info *info)
     return MTP_LINK_WIRE;
 }
 
+/* The mbuf pool, its objects back to back in memory. net_af_xdp (DPDK 22.11) turns the rx
+ * queue's pool into its UMEM and registers populated_size x object size bytes from the first
+ * object on: it assumes no gap between objects. rte_pktmbuf_pool_create does not lay them out
+ * so: an object never straddles a page, and with 4 KiB pages (--no-huge, the default without
+ * free hugepages) each 2,368-byte mbuf took a page of its own, the pool spanned 32 MiB and the
+ * UMEM 19 MiB. The kernel refused every frame in an mbuf beyond as an invalid descriptor,
+ * without a word (XDP_STATISTICS tx_invalid_descs), and dropped such rx buffers: TCP
+ * connections stalled for good after ~1,000 frames (nginx + wrk at 0.01x of the kernel).
+ * Objects of a power of two bytes (at least 2 KiB: a page is a whole number of them, or they a
+ * whole number of pages), never spread over memory channels, lie back to back on any page
+ * size. `room` is the data room wanted; the object gives the mbuf what it has left. */
+static struct rte_mempool *pool_create(const char *name, unsigned n, uint32_t room, int socket)
+{
+    const uint32_t flags = RTE_MEMPOOL_F_NO_SPREAD;
+    struct rte_mempool_objsz sz;
+    uint32_t total = rte_mempool_calc_obj_size((uint32_t)sizeof(struct rte_mbuf) + room, flags,
+                                               &sz);
+    uint32_t obj = 2048;
+    while (obj < total && obj <= UINT16_MAX)
+        obj <<= 1;
+    uint32_t elt = obj - sz.header_size;
+    uint32_t data_room = elt - (uint32_t)sizeof(struct rte_mbuf);
+    if (obj < total || data_room > UINT16_MAX || rte_mempool_calc_obj_size(elt, flags, NULL) != obj) {
+        rte_errno = EINVAL; /* a data room beyond 16 bits, or a padded object */
+        return NULL;
+    }
+    struct rte_mempool *mp = rte_mempool_create_empty(name, n, elt, DPDK_POOL_CACHE,
+                                                      sizeof(struct rte_pktmbuf_pool_private),
+                                                      socket, flags);
+    if (!mp)
+        return NULL;
+    struct rte_pktmbuf_pool_private priv = { .mbuf_data_room_size = (uint16_t)data_room };
+    int ret = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+    if (ret == 0) {
+        rte_pktmbuf_pool_init(mp, &priv);
+        ret = rte_mempool_populate_default(mp);
+    }
+    if (ret < 0) {
+        rte_mempool_free(mp);
+        rte_errno = -ret;
+        return NULL;
+    }
+    rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+    return mp;
+}
+
 static int port_setup(struct mtp_target *t, const char *name, const struct mtp_target_config *cfg,
                       bool afp_big)
 {
@@ -695,10 +742,15 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     int socket = rte_eth_dev_socket_id(t->port);
     if (socket < 0)
         socket = (int)rte_socket_id();
-    t->pool = rte_pktmbuf_pool_create(pool_name, DPDK_POOL_MBUFS, DPDK_POOL_CACHE, 0,
-                                      (uint16_t)(room + RTE_PKTMBUF_HEADROOM), socket);
+    t->pool = pool_create(pool_name, DPDK_POOL_MBUFS, room + RTE_PKTMBUF_HEADROOM, socket);
     if (!t->pool) {
         dpdk_err("%s: cannot create the mbuf pool: %s", name, rte_strerror(rte_errno));
+        return -ENOMEM;
+    }
+    if (is_af_xdp && t->pool->nb_mem_chunks != 1) {
+        /* its UMEM would cover the first piece only */
+        dpdk_err("%s: the mbuf pool is in %u pieces of memory, net_af_xdp needs one (give EAL "
+                 "more memory: -m in MTP_DPDK_ARGS)", name, t->pool->nb_mem_chunks);
         return -ENOMEM;
     }
     if (afp_big) {
