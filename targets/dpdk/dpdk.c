@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <dirent.h>
+#include <linux/if_xdp.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <stdarg.h>
@@ -562,6 +563,9 @@ static void ticker_start(struct mtp_target *t)
 #ifndef AF_XDP
 #define AF_XDP 44
 #endif
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
 #define DPDK_XSK_MAX 64 /* AF_XDP sockets remembered from before a port's setup */
 
 /* The AF_XDP sockets open in this process, by fd (at most max of them). */
@@ -659,7 +663,8 @@ static struct rte_mempool *pool_create(const char *name, unsigned n, uint32_t ro
         obj <<= 1;
     uint32_t elt = obj - sz.header_size;
     uint32_t data_room = elt - (uint32_t)sizeof(struct rte_mbuf);
-    if (obj < total || data_room > UINT16_MAX || rte_mempool_calc_obj_size(elt, flags, NULL) != obj) {
+    if (obj < total || data_room > UINT16_MAX ||
+        rte_mempool_calc_obj_size(elt, flags, NULL) != obj) {
         rte_errno = EINVAL; /* a data room beyond 16 bits, or a padded object */
         return NULL;
     }
@@ -1227,12 +1232,21 @@ static int dpdk_stats(struct mtp_target *t, struct mtp_target_stat *out, int max
     struct rte_eth_stats st;
     if (rte_eth_stats_get(t->port, &st) != 0)
         return 0;
+    /* net_af_xdp: what its AF_XDP socket refused or dropped, which the PMD never learns
+     * (a frame the kernel finds invalid counts as sent in opackets) */
+    struct xdp_statistics xs = {0};
+    socklen_t xs_len = sizeof(xs);
+    bool have_xs = t->xsk_fd && getsockopt(t->intr_fd, SOL_XDP, XDP_STATISTICS, &xs, &xs_len) == 0;
     const struct mtp_target_stat all[] = {
         {"ipackets", st.ipackets}, {"opackets", st.opackets}, {"imissed", st.imissed},
         {"ierrors", st.ierrors},   {"oerrors", st.oerrors},   {"rx_nombuf", st.rx_nombuf},
+        {"xsk_rx_dropped", xs.rx_dropped},          {"xsk_rx_invalid", xs.rx_invalid_descs},
+        {"xsk_tx_invalid", xs.tx_invalid_descs},    {"xsk_rx_ring_full", xs.rx_ring_full},
+        {"xsk_fill_ring_empty", xs.rx_fill_ring_empty_descs},
+        {"xsk_tx_ring_empty", xs.tx_ring_empty_descs},
     };
-    int n = 0;
-    for (; n < max && n < (int)(sizeof all / sizeof all[0]); n++)
+    int n = 0, have = have_xs ? (int)(sizeof all / sizeof all[0]) : 6;
+    for (; n < max && n < have; n++)
         out[n] = all[n];
     return n;
 }

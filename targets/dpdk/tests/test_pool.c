@@ -9,7 +9,8 @@
  * sends them all in bursts. Prints "sent N" (the frames the device accepted); run_pool.sh
  * checks that the kernel's socket got N datagrams.
  * net_af_xdp also reports what its kernel socket refused: its wake-up fd is the port's AF_XDP
- * socket, and XDP_STATISTICS tx_invalid_descs must stay 0. (DPDK 22.11's net_af_xdp
+ * socket, and XDP_STATISTICS tx_invalid_descs must stay 0 (the target's stats must say the
+ * same). (DPDK 22.11's net_af_xdp
  * registers the pool as its UMEM assuming the objects lie back to back; a pool laid out
  * otherwise has mbufs outside the UMEM, whose frames the kernel drops as invalid
  * descriptors without a word: see pool_create in dpdk.c.)
@@ -98,7 +99,8 @@ int main(int argc, char **argv)
     /* every buffer the pool has: each mbuf carries one datagram */
     static struct mtp_frame f[MAX_FRAMES];
     int n = 0, got;
-    while (n < MAX_FRAMES && (got = ops->tx_alloc(t, f + n, MAX_FRAMES - n < 64 ? MAX_FRAMES - n : 64)) > 0)
+    while (n < MAX_FRAMES &&
+           (got = ops->tx_alloc(t, f + n, MAX_FRAMES - n < 64 ? MAX_FRAMES - n : 64)) > 0)
         n += got;
     CHECK(n >= 1024, "the pool gave only %d buffers", n);
     for (int i = 0; i < n; i++)
@@ -116,6 +118,15 @@ int main(int argc, char **argv)
     fflush(stdout);
     CHECK(!af_xdp || invalid == 0,
           "the AF_XDP socket refused %lld of %d frames as invalid descriptors", invalid, sent);
+    /* the target's own counters (mtpstat, mtpcat -v) say the same */
+    struct mtp_target_stat ts[32];
+    int ns = ops->stats(t, ts, 32);
+    long long reported = -1;
+    for (int i = 0; i < ns; i++)
+        if (!strcmp(ts[i].name, "xsk_tx_invalid"))
+            reported = (long long)ts[i].value;
+    CHECK(reported == invalid, "stats: xsk_tx_invalid %lld, XDP_STATISTICS %lld", reported,
+          invalid);
     ops->close(t);
     return 0;
 }
