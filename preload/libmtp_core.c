@@ -850,6 +850,16 @@ __attribute__((destructor)) static void lm_fini(void)
             break;
         lm_sleep(NULL, 0, end, NULL, &spin);
     }
+    if (!g_lm.cfg.ops->abandon) {
+        /* A target that owns its port (no abandon: DPDK) can leave state on the interface
+         * that outlives the process: net_af_xdp's XDP program stays attached, and the next
+         * program there (MTP_TARGET=xdp, another DPDK port) is refused. Close it. The lock
+         * stays held: the process is ending, and no other thread may touch the stack after
+         * this; this thread's own later calls go straight to libc (lm_inside). A target that
+         * shares its interface (abandon) is released by the kernel with the process. */
+        g_lm.cfg.ops->close(g_lm.target);
+        return;
+    }
     lm_unlock();
 }
 

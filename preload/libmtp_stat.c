@@ -9,6 +9,7 @@
  *   sock     fd state local peer rxq txq rtt_us rttvar_us rto_us mss cwnd snd_wnd retrans
  *            [the program's own fields by name, from its shim: ssthresh= ...]
  *   counters <every struct mtp_stats field by name>
+ *   target   what=<the target's describe line> <its stats by name> (when it has them)
  * (fd=- : a connection the application closed, finishing in the background.)
  */
 #include <arpa/inet.h>
@@ -107,6 +108,24 @@ static void dump_sock(struct buf *b, struct mtp_sock *sk)
     put(b, "\n");
 }
 
+/* The device under the stack: what it is and its own counters (a DPDK port's rte_eth_stats,
+ * the AF_XDP socket's XDP_STATISTICS): where frames die that the stack never sees die. */
+static void dump_target(struct buf *b)
+{
+    const struct mtp_target_ops *ops = g_lm.cfg.ops;
+    char what[160];
+    if (!ops || !g_lm.target || !ops->describe ||
+        ops->describe(g_lm.target, what, sizeof what) <= 0)
+        return;
+    what[strcspn(what, "\t\n")] = 0;
+    put(b, "target\twhat=%s", what);
+    struct mtp_target_stat ts[32];
+    int n = ops->stats ? ops->stats(g_lm.target, ts, 32) : 0;
+    for (int i = 0; i < n; i++)
+        put(b, "\t%s=%llu", ts[i].name, (unsigned long long)ts[i].value);
+    put(b, "\n");
+}
+
 /* The whole dump (locked). */
 static void dump(struct buf *b)
 {
@@ -130,6 +149,7 @@ static void dump(struct buf *b)
         put(b, "\t%s=%llu", counters[i].name,
             (unsigned long long)*(const uint64_t *)((const char *)st + counters[i].off));
     put(b, "\n");
+    dump_target(b);
 }
 
 static void unlink_stat(void)

@@ -18,7 +18,7 @@
 #   9. MTP_IFACE=lo: a kernel client on 127.0.0.1 -> an MTP server
 #   7. iperf3 -s (on ::) under libmtp.so: -t 2, -R, -P 4 from a kernel client; memcached -t 4
 #      under libmtp.so with 16 kernel and 16 MTP client threads
-#   4b. mtpstat lists the MTP server's listener and connection, and its counters
+#   4b. mtpstat lists the MTP server's listener and connection, its counters and its device's
 # usage: test_libmtp.sh LIBMTP_SO LM_ECHO MTPSTAT
 set -u
 lib=$(realpath "$1") echo_bin=$(realpath "$2") mtpstat=$(realpath "$3")
@@ -126,9 +126,10 @@ for _ in $(seq 50); do
     "$mtpstat" >"$tmp/stat" 2>&1 && grep -q "^ESTAB.*$MX_IP_B" "$tmp/stat" && break; sleep 0.1
 done
 grep -q "^LISTEN .*$MX_IP_A:7100" "$tmp/stat" && grep -q "^ESTAB .*$MX_IP_A:7100 *$MX_IP_B:" "$tmp/stat" &&
-    grep -q "rtt:.*cwnd:.*retrans:.*ssthresh:" "$tmp/stat" && grep -q "^counters: rx_frames" "$tmp/stat" ||
+    grep -q "rtt:.*cwnd:.*retrans:.*ssthresh:" "$tmp/stat" && grep -q "^counters: rx_frames" "$tmp/stat" &&
+    grep -q "^target: xdp on $MX_DEV_A " "$tmp/stat" && grep -q "^  device: .*redirected [1-9]" "$tmp/stat" ||
     { cat "$tmp/stat"; fail "mtpstat does not show the server's sockets"; }
-say "mtpstat shows the MTP server's listener, its connection (rtt, cwnd, retrans, ssthresh) and counters"
+say "mtpstat shows the MTP server's listener, its connection (rtt, cwnd, retrans, ssthresh), counters and device"
 kill $ncpid 2>/dev/null; wait $ncpid 2>/dev/null
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <dirent.h>
+#include <linux/if_xdp.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <stdarg.h>
@@ -61,6 +62,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 
 #include "mtp/net.h"
@@ -561,6 +563,9 @@ static void ticker_start(struct mtp_target *t)
 #ifndef AF_XDP
 #define AF_XDP 44
 #endif
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
 #define DPDK_XSK_MAX 64 /* AF_XDP sockets remembered from before a port's setup */
 
 /* The AF_XDP sockets open in this process, by fd (at most max of them). */
@@ -636,6 +641,53 @@ static enum mtp_link_kind link_kind_of(const struct rte_eth_dev_info *info)
     return MTP_LINK_WIRE;
 }
 
+/* The mbuf pool, its objects back to back in memory. net_af_xdp (DPDK 22.11) turns the rx
+ * queue's pool into its UMEM and registers populated_size x object size bytes from the first
+ * object on: it assumes no gap between objects. rte_pktmbuf_pool_create does not lay them out
+ * so: an object never straddles a page, and with 4 KiB pages (--no-huge, the default without
+ * free hugepages) each 2,368-byte mbuf took a page of its own, the pool spanned 32 MiB and the
+ * UMEM 19 MiB. The kernel refused every frame in an mbuf beyond as an invalid descriptor,
+ * without a word (XDP_STATISTICS tx_invalid_descs), and dropped such rx buffers: TCP
+ * connections stalled for good after ~1,000 frames (nginx + wrk at 0.01x of the kernel).
+ * Objects of a power of two bytes (at least 2 KiB: a page is a whole number of them, or they a
+ * whole number of pages), never spread over memory channels, lie back to back on any page
+ * size. `room` is the data room wanted; the object gives the mbuf what it has left. */
+static struct rte_mempool *pool_create(const char *name, unsigned n, uint32_t room, int socket)
+{
+    const uint32_t flags = RTE_MEMPOOL_F_NO_SPREAD;
+    struct rte_mempool_objsz sz;
+    uint32_t total = rte_mempool_calc_obj_size((uint32_t)sizeof(struct rte_mbuf) + room, flags,
+                                               &sz);
+    uint32_t obj = 2048;
+    while (obj < total && obj <= UINT16_MAX)
+        obj <<= 1;
+    uint32_t elt = obj - sz.header_size;
+    uint32_t data_room = elt - (uint32_t)sizeof(struct rte_mbuf);
+    if (obj < total || data_room > UINT16_MAX ||
+        rte_mempool_calc_obj_size(elt, flags, NULL) != obj) {
+        rte_errno = EINVAL; /* a data room beyond 16 bits, or a padded object */
+        return NULL;
+    }
+    struct rte_mempool *mp = rte_mempool_create_empty(name, n, elt, DPDK_POOL_CACHE,
+                                                      sizeof(struct rte_pktmbuf_pool_private),
+                                                      socket, flags);
+    if (!mp)
+        return NULL;
+    struct rte_pktmbuf_pool_private priv = { .mbuf_data_room_size = (uint16_t)data_room };
+    int ret = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+    if (ret == 0) {
+        rte_pktmbuf_pool_init(mp, &priv);
+        ret = rte_mempool_populate_default(mp);
+    }
+    if (ret < 0) {
+        rte_mempool_free(mp);
+        rte_errno = -ret;
+        return NULL;
+    }
+    rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+    return mp;
+}
+
 static int port_setup(struct mtp_target *t, const char *name, const struct mtp_target_config *cfg,
                       bool afp_big)
 {
@@ -695,10 +747,15 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     int socket = rte_eth_dev_socket_id(t->port);
     if (socket < 0)
         socket = (int)rte_socket_id();
-    t->pool = rte_pktmbuf_pool_create(pool_name, DPDK_POOL_MBUFS, DPDK_POOL_CACHE, 0,
-                                      (uint16_t)(room + RTE_PKTMBUF_HEADROOM), socket);
+    t->pool = pool_create(pool_name, DPDK_POOL_MBUFS, room + RTE_PKTMBUF_HEADROOM, socket);
     if (!t->pool) {
         dpdk_err("%s: cannot create the mbuf pool: %s", name, rte_strerror(rte_errno));
+        return -ENOMEM;
+    }
+    if (is_af_xdp && t->pool->nb_mem_chunks != 1) {
+        /* its UMEM would cover the first piece only */
+        dpdk_err("%s: the mbuf pool is in %u pieces of memory, net_af_xdp needs one (give EAL "
+                 "more memory: -m in MTP_DPDK_ARGS)", name, t->pool->nb_mem_chunks);
         return -ENOMEM;
     }
     if (afp_big) {
@@ -1175,12 +1232,21 @@ static int dpdk_stats(struct mtp_target *t, struct mtp_target_stat *out, int max
     struct rte_eth_stats st;
     if (rte_eth_stats_get(t->port, &st) != 0)
         return 0;
+    /* net_af_xdp: what its AF_XDP socket refused or dropped, which the PMD never learns
+     * (a frame the kernel finds invalid counts as sent in opackets) */
+    struct xdp_statistics xs = {0};
+    socklen_t xs_len = sizeof(xs);
+    bool have_xs = t->xsk_fd && getsockopt(t->intr_fd, SOL_XDP, XDP_STATISTICS, &xs, &xs_len) == 0;
     const struct mtp_target_stat all[] = {
         {"ipackets", st.ipackets}, {"opackets", st.opackets}, {"imissed", st.imissed},
         {"ierrors", st.ierrors},   {"oerrors", st.oerrors},   {"rx_nombuf", st.rx_nombuf},
+        {"xsk_rx_dropped", xs.rx_dropped},          {"xsk_rx_invalid", xs.rx_invalid_descs},
+        {"xsk_tx_invalid", xs.tx_invalid_descs},    {"xsk_rx_ring_full", xs.rx_ring_full},
+        {"xsk_fill_ring_empty", xs.rx_fill_ring_empty_descs},
+        {"xsk_tx_ring_empty", xs.tx_ring_empty_descs},
     };
-    int n = 0;
-    for (; n < max && n < (int)(sizeof all / sizeof all[0]); n++)
+    int n = 0, have = have_xs ? (int)(sizeof all / sizeof all[0]) : 6;
+    for (; n < max && n < have; n++)
         out[n] = all[n];
     return n;
 }

@@ -5,10 +5,10 @@
  *   mtpstat [-p PID] [-c] [-w [-i SECONDS]]
  *
  * Every process running libmtp.so answers on $MTP_RUN_DIR/<pid>.sock (default /run/mtp) with
- * a text dump of its stack (preload/libmtp_stat.c: `process`, `sock` and `counters` records
- * of tab-separated key=value fields); mtpstat reads each and prints it as a table. A socket
- * file whose process is gone is removed. Fields a protocol's shim adds by name are printed
- * after the generic ones.
+ * a text dump of its stack (preload/libmtp_stat.c: `process`, `sock`, `counters` and
+ * `target` records of tab-separated key=value fields); mtpstat reads each and prints it as a
+ * table. A socket file whose process is gone is removed. Fields a protocol's shim adds by name
+ * are printed after the generic ones.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -142,14 +142,17 @@ static void print_sock(const char *line)
     printf("\n");
 }
 
-static void print_counters(const char *line)
+/* label, then the record's non-zero key=value fields (but `skip`), wrapped at 100 columns */
+static void print_counters(const char *label, const char *line, const char *skip)
 {
-    printf("counters:");
+    printf("%s:", label);
     int col = 9;
     for (const char *q = strchr(line, '\t'); q; q = strchr(q + 1, '\t')) {
         const char *k = q + 1, *eq = strchr(k, '=');
         size_t n = strcspn(k, "\t\n");
         if (!eq || (size_t)(eq - k) >= n)
+            continue;
+        if (skip && (size_t)(eq - k) == strlen(skip) && !strncmp(k, skip, strlen(skip)))
             continue;
         int kl = (int)(eq - k), vl = (int)(n - (size_t)kl - 1);
         if (vl == 1 && eq[1] == '0')
@@ -180,7 +183,11 @@ static void show_line(const char *line, int counters_only)
     } else if (!strcmp(rec, "sock") && !counters_only) {
         print_sock(line);
     } else if (!strcmp(rec, "counters")) {
-        print_counters(line);
+        print_counters("counters", line, NULL);
+    } else if (!strcmp(rec, "target")) {
+        char what[160];
+        printf("target: %s\n", field(line, "what", what, sizeof what));
+        print_counters("  device", line, "what");
     }
 }
 
