@@ -58,6 +58,14 @@ static void emit_for_in(Stmt *s)
     int n = ++tmp_counter;
     char *ls = expr_str(l);
     long long cap = (long long)l->ty->cap;
+    if (s->copy_list) { /* evaluated once, into a local the loop reads */
+        emit_ind();
+        emit("{\n");
+        indent_level++;
+        emit_ind();
+        emit("const %s mtp_l%d = %s;\n", ctype(l->ty), n, ls);
+        ls = mtpc_fmt("mtp_l%d", n);
+    }
     emit_ind();
     if (s->reverse)
         emit("for (uint32_t mtp_k%d = (%s).len < %lld ? (%s).len : %lld; mtp_k%d-- > 0;) {\n", n,
@@ -83,6 +91,11 @@ static void emit_for_in(Stmt *s)
     indent_level--;
     emit_ind();
     emit("}\n");
+    if (s->copy_list) {
+        indent_level--;
+        emit_ind();
+        emit("}\n");
+    }
 }
 
 void emit_stmt(Stmt *s)

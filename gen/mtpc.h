@@ -197,6 +197,7 @@ struct Stmt {
     bool drop_newer;   /* S_WHEN */
     Var *ivar;         /* S_FOR_IN index (or NULL) */
     bool reverse;      /* S_FOR_IN from the last element down */
+    bool copy_list;    /* S_FOR_IN over a list value that is no variable or field: a copy */
     char *text;        /* S_ASSERT: source text of the condition */
     int text_len;
 };

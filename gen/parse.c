@@ -271,6 +271,8 @@ static Expr *postfix(void)
     Expr *e = primary();
     for (;;) {
         Token *t = tok;
+        if (equal(".") && tok_is(tok->next, "(")) /* `x.(f = v, …)`: simple() takes it */
+            return e;
         if (consume(".")) {
             Token *name = tok;
             if (name->kind != TK_IDENT)
@@ -441,8 +443,44 @@ static bool is_assign_op(void)
     return false;
 }
 
+/* A variable or a field of one (no index, no call): safe to name once per field of a group. */
+static bool is_plain_lvalue(const Expr *e)
+{
+    while (e->kind == E_FIELD)
+        e = e->lhs;
+    return e->kind == E_IDENT;
+}
+
+/* postfix "." "(" ident assign_op expr { "," ident assign_op expr } ")"   (after the postfix):
+ * a block of assignments to fields of one record, made in order, left to right */
+static Stmt *group_assign(Expr *rec)
+{
+    Stmt *b = new_stmt(S_BLOCK, tok);
+    if (!is_plain_lvalue(rec))
+        mtpc_error_at(tok, "a group assignment needs a variable or a field of one");
+    tok = tok->next->next; /* ". (" */
+    Stmt head = {0}, *cur = &head;
+    do {
+        Token *name = ident("a field name");
+        Expr *f = new_expr(E_FIELD, name);
+        f->name = name;
+        f->lhs = rec;
+        if (!is_assign_op())
+            error_here("an assignment ('=', '+=', ...) to the field");
+        Stmt *s = cur = cur->next = new_stmt(S_ASSIGN, tok);
+        memcpy(s->op, tok->loc, (size_t)tok->len);
+        tok = tok->next;
+        s->lhs = f;
+        s->expr = expr();
+    } while (consume(","));
+    skip(")");
+    b->body = head.next;
+    return b;
+}
+
 /*
  * simple = type ident [ "=" expr ] | "const" type ident "=" expr
+ *        | postfix "." "(" ident assign_op expr { "," ident assign_op expr } ")"
  *        | expr [ assign_op expr | "++" | "--" ]
  * assign_op = "=" | "+=" | "-=" | "*=" | "/=" | "%=" | "&=" | "|=" | "^=" | "<<=" | ">>="
  */
@@ -462,6 +500,8 @@ static Stmt *simple(void)
         return s;
     }
     Expr *e = expr();
+    if (equal(".") && tok_is(tok->next, "("))
+        return group_assign(e);
     if (is_assign_op()) {
         Stmt *s = new_stmt(S_ASSIGN, tok);
         memcpy(s->op, tok->loc, (size_t)tok->len);
@@ -490,8 +530,8 @@ static Stmt *simple(void)
  *      | "if" "(" expr ")" stmt [ "else" stmt ]
  *      | "for" "(" simple ";" expr ";" simple ")" stmt
  *      | "for" "(" [ ident "," ] ident "in" [ "reverse" ] expr ")" stmt
- *      | "return" [ expr ] ";"
- *      | "stop" ";"
+ *      | "return" [ expr ] ";"              (a void call in a void function: call, return)
+ *      | "stop" [ expr ] ";"                (a call: the call, then stop)
  *      | "drop" ";"
  *      | "when" "(" expr ")" "drop" ( "older" | "newer" ) ";"
  *      | "assert" "(" expr ")" ";"
@@ -577,8 +617,15 @@ static Stmt *stmt_inner(void)
         return s;
     }
     if (consume("stop")) {
+        if (consume(";"))
+            return new_stmt(S_STOP, t);
+        /* `stop f(...);`: the call, then stop (a guard's last words on one line) */
+        Stmt *b = new_stmt(S_BLOCK, t);
+        b->body = new_stmt(S_EXPR, tok);
+        b->body->expr = expr();
+        b->body->next = new_stmt(S_STOP, t);
         skip(";");
-        return new_stmt(S_STOP, t);
+        return b;
     }
     if (consume("drop")) {
         skip(";");
@@ -628,6 +675,16 @@ static Stmt *block(void)
 }
 
 /* ----------------------------------------------------------- declarations */
+
+/* "=" expr ";" as the body of a function: { return expr; } */
+static Stmt *expr_body(void)
+{
+    Stmt *b = new_stmt(S_BLOCK, skip("="));
+    b->body = new_stmt(S_RETURN, tok);
+    b->body->expr = expr();
+    skip(";");
+    return b;
+}
 
 static Decl *new_decl(DeclKind k, Token *kw)
 {
@@ -896,8 +953,8 @@ static Decl *optlist_decl(Token *kw)
  *      | "opt_t" ident field_list | "pkt_bp" ident field_list
  *      | ( "opt_union" | "frame_union" ) ident "{" ident { "," ident } "}" | opt_list | seg_rule
  *      | "coalesce" ident params block | sched
- *      | "parser" ident params block | "proc" ident params block
- *      | "func" ( type | "void" ) ident params block
+ *      | "parser" ident params block | "proc" ident params ( block | "=" expr ";" )
+ *      | "func" ( type | "void" ) ident params ( block | "=" expr ";" )   (returns expr)
  *      | "invariant" ident params block
  *      | dispatch | deploy
  * granularity = ( "flow" | "listener" | "shared" ) "(" ident ")" | "global"
@@ -1045,7 +1102,10 @@ static Decl *decl(void)
         }
         d->name = ident("a name");
         params(d);
-        d->body = block();
+        if ((k == D_FUNC || k == D_PROC) && equal("=")) /* `func T f(...) = expr;` */
+            d->body = expr_body();
+        else
+            d->body = block();
         return d;
     }
     error_here("a declaration");

@@ -83,8 +83,10 @@ void check_for_in(Stmt *s)
     if (l->ty->kind != TY_LIST && l->ty->kind != TY_SLIST)
         mtpc_error_at(l->tok, "type mismatch: 'for ... in' needs a list, not %s", type_name(l->ty));
     Var *root = lvalue_root(l);
-    if (!root || (l->kind != E_IDENT && l->kind != E_FIELD && l->kind != E_INDEX))
-        mtpc_error_at(l->tok, "'for ... in' needs a list variable or field");
+    bool is_lvalue = root && (l->kind == E_IDENT || l->kind == E_FIELD || l->kind == E_INDEX);
+    if (!is_lvalue && fn->decl && fn->decl->kind == D_INVARIANT)
+        mtpc_error_at(l->tok, "'for ... in' in an invariant needs a list variable or field");
+    s->copy_list = !is_lvalue;      /* any other list value is iterated in a copy */
     if (s->ivar) {
         s->ivar->ty = &ty_u32;
         s->ivar->is_readonly = true;
@@ -92,7 +94,8 @@ void check_for_in(Stmt *s)
     }
     s->var->ty = l->ty->elem;
     s->var->is_readonly = true;
-    s->var->is_ptr = !ty_is_scalar(l->ty->elem) && (root->is_const || root->is_readonly);
+    s->var->is_ptr = !ty_is_scalar(l->ty->elem) &&
+                     (s->copy_list || root->is_const || root->is_readonly);
     declare_var(s->var);
     if (fn->decl && fn->decl->kind == D_INVARIANT && s->body->kind == S_FOR_IN)
         check_for_in(s->body);                     /* `for (x in l) for (y in m) cond;`: pairs */
@@ -185,8 +188,23 @@ void check_stmt(Stmt *s)
                 mtpc_error_at(s->tok, "return needs a value of type %s", type_name(fn->decl->ty));
             check_value(s->expr);
             check_assignable(s->expr->tok, fn->decl->ty, s->expr->ty);
-        } else if (s->expr)
-            mtpc_error_at(s->expr->tok, "this %s returns no value", decl_kind_name(fn->decl->kind));
+        } else if (s->expr) {
+            /* `return f(...);` with f void: the call, then return (a guard on one line) */
+            Expr *e = s->expr;
+            if (e->kind != E_CALL && e->kind != E_METHOD)
+                mtpc_error_at(e->tok, "this %s returns no value", decl_kind_name(fn->decl->kind));
+            check_expr(e);
+            if (e->ty && e->ty->kind != TY_VOID)
+                mtpc_error_at(e->tok, "this %s returns no value", decl_kind_name(fn->decl->kind));
+            Stmt *call = mtpc_calloc(1, sizeof *call), *ret = mtpc_calloc(1, sizeof *ret);
+            *call = (Stmt){.kind = S_EXPR, .tok = e->tok, .expr = e, .next = ret};
+            *ret = (Stmt){.kind = S_RETURN, .tok = s->tok};
+            s->kind = S_BLOCK;
+            s->expr = NULL;
+            s->body = call;
+            check_stmt(s);
+            return;
+        }
         if (fn->decl->kind == D_COALESCE)
             mtpc_error_at(s->tok, "a coalescing rule has only 'when' statements");
         return;

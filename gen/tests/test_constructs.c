@@ -122,3 +122,24 @@ Test(constructs, a_record_literal_copies_fields_by_name, .init = setup)
     cr_expect_eq(c.total, 1007);
     cr_expect_eq(c.hits, 2 + 1000 + MTPG_CONSTRUCTS_ESTABLISHED, "size starts as LARGE");
 }
+
+Test(constructs, guards_one_expression_functions_and_for_in_over_a_value, .init = setup)
+{
+    c.held.len = 3;
+    c.held.v[0] = rng(1, 20);
+    c.held.v[1] = rng(5, 8);        /* narrower than 10: not in the_wide() */
+    c.held.v[2] = rng(30, 45);
+    struct mtpg_constructs_tick ev = {.n = 7};
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_TICK, &ev, &c, NULL, 0), 1,
+                 "`stop count(c, 70)` stopped the chain after on_tick");
+    cr_expect_eq(c.total, 2 * 1 + 2 * 30, "twice(left) of the wide ranges only");
+    cr_expect_eq(c.hits, 1 + 70, "note_big(7) counted 1, then the stop's call 70");
+    cr_expect_eq(c.last_index, 0, "nothing after `stop f();` ran");
+    c.total = c.hits = 0;
+    ev.n = 200;
+    cr_expect_eq(mtpg_constructs_program.dispatch(&x, MTPG_CONSTRUCTS_EV_TICK, &ev, &c, NULL, 0), 2);
+    cr_expect_eq(c.last_index, 200);
+    cr_expect_eq(c.total, 62 + 1, "`total += 1` in the group");
+    cr_expect_eq(c.hits, 1000 + 63 + 5, "`return count(c, 1000)` returned before count(c, 1); "
+                 "`hits += c.total` read the total the group had just set");
+}

@@ -9,6 +9,7 @@
 
 _Static_assert(sizeof(struct mtpg_constructs_seg) <= MTP_EVENT_MAX_BYTES, "event seg is too large");
 _Static_assert(sizeof(struct mtpg_constructs_poke) <= MTP_EVENT_MAX_BYTES, "event poke is too large");
+_Static_assert(sizeof(struct mtpg_constructs_tick) <= MTP_EVENT_MAX_BYTES, "event tick is too large");
 _Static_assert(sizeof(struct mtpg_constructs_hello) <= MTP_EVENT_MAX_BYTES, "event hello is too large");
 
 uint8_t mtpg_constructs_param_MODE = ((uint8_t)0ull);
@@ -64,31 +65,36 @@ static void mtpg_constructs_bp_ack_bp_write_hdr(const void *bp_, uint8_t *dst, u
 static __attribute__((unused)) uint32_t mtpg_constructs_fn_width(struct mtp_exec *mtp_x, const struct mtpg_constructs_list_range_4 *l);
 static __attribute__((unused)) bool mtpg_constructs_fn_open(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c);
 static __attribute__((unused)) uint32_t mtpg_constructs_fn_key_sum(struct mtp_exec *mtp_x, const struct mtpg_constructs_cid *k);
+static __attribute__((unused)) uint32_t mtpg_constructs_fn_twice(struct mtp_exec *mtp_x, uint32_t v);
+static __attribute__((unused)) bool mtpg_constructs_fn_wide(struct mtp_exec *mtp_x, const struct mtpg_constructs_range *r);
+static __attribute__((unused)) struct mtpg_constructs_ranges mtpg_constructs_fn_the_wide(struct mtp_exec *mtp_x, const struct mtpg_constructs_list_range_4 *l);
+static __attribute__((unused)) void mtpg_constructs_fn_count(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c, uint32_t n);
+static __attribute__((unused)) void mtpg_constructs_fn_note_big(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c, uint32_t n);
 
 static __attribute__((unused)) uint32_t mtpg_constructs_fn_width(struct mtp_exec *mtp_x, const struct mtpg_constructs_list_range_4 *l)
 {
     (void)mtp_x;
     (void)l;
-#line 35 "gen/tests/ok/constructs.mtp"
+#line 38 "gen/tests/ok/constructs.mtp"
     uint32_t w = 0;
-#line 36 "gen/tests/ok/constructs.mtp"
+#line 39 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k1 = 0; mtp_k1 < ((*l)).len && mtp_k1 < 4; mtp_k1++) {
         const struct mtpg_constructs_range *r = &((*l)).v[mtp_k1];
-#line 36 "gen/tests/ok/constructs.mtp"
+#line 39 "gen/tests/ok/constructs.mtp"
         { __typeof__(w) *mtp_p2 = &(w); *mtp_p2 = ((*mtp_p2) + (r->right - r->left)); }
     }
-#line 37 "gen/tests/ok/constructs.mtp"
+#line 40 "gen/tests/ok/constructs.mtp"
     return w;
-#line 83 "constructs.c"
+#line 89 "constructs.c"
 }
 
 static __attribute__((unused)) bool mtpg_constructs_fn_open(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c)
 {
     (void)mtp_x;
     (void)c;
-#line 40 "gen/tests/ok/constructs.mtp"
+#line 43 "gen/tests/ok/constructs.mtp"
     return (c->st == MTPG_CONSTRUCTS_SYN_SENT || c->st == MTPG_CONSTRUCTS_ESTABLISHED);
-#line 92 "constructs.c"
+#line 98 "constructs.c"
 }
 
 int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constructs_seg *ev, struct mtpg_constructs_conn *c)
@@ -96,49 +102,49 @@ int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constr
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 43 "gen/tests/ok/constructs.mtp"
+#line 46 "gen/tests/ok/constructs.mtp"
     if ((c->st == MTPG_CONSTRUCTS_CLOSED || c->st == MTPG_CONSTRUCTS_CLOSING)) {
-#line 43 "gen/tests/ok/constructs.mtp"
+#line 46 "gen/tests/ok/constructs.mtp"
         return 0;
     }
-#line 44 "gen/tests/ok/constructs.mtp"
+#line 47 "gen/tests/ok/constructs.mtp"
     { __typeof__(c->total) *mtp_p3 = &(c->total); *mtp_p3 = ((*mtp_p3) + mtpg_constructs_fn_width(mtp_x, &(ev->blocks))); }
-#line 45 "gen/tests/ok/constructs.mtp"
+#line 48 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k4 = 0; mtp_k4 < (ev->blocks).len && mtp_k4 < 4; mtp_k4++) {
         uint32_t i = mtp_k4;
         const struct mtpg_constructs_range *r = &(ev->blocks).v[mtp_k4];
-#line 46 "gen/tests/ok/constructs.mtp"
+#line 49 "gen/tests/ok/constructs.mtp"
         if ((r->left > ev->seq)) {
-#line 46 "gen/tests/ok/constructs.mtp"
+#line 49 "gen/tests/ok/constructs.mtp"
             c->last_index = i;
         }
-#line 47 "gen/tests/ok/constructs.mtp"
+#line 50 "gen/tests/ok/constructs.mtp"
         ({ __typeof__(c->held) *mtp_l5 = &(c->held); struct mtpg_constructs_range mtp_v5 = ((*r)); if (mtp_l5->len < 4) mtp_l5->v[mtp_l5->len++] = mtp_v5; });
     }
-#line 49 "gen/tests/ok/constructs.mtp"
+#line 52 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k6 = (c->held).len < 4 ? (c->held).len : 4; mtp_k6-- > 0;) {
         if (mtp_k6 >= (c->held).len) continue;
         uint32_t i = mtp_k6;
         struct mtpg_constructs_range r = (c->held).v[mtp_k6];
-#line 50 "gen/tests/ok/constructs.mtp"
+#line 53 "gen/tests/ok/constructs.mtp"
         if (((r).right <= ev->seq)) {
-#line 50 "gen/tests/ok/constructs.mtp"
+#line 53 "gen/tests/ok/constructs.mtp"
             ({ __typeof__(c->held) *mtp_l7 = &(c->held); uint64_t mtp_i7 = (uint64_t)(i); if (mtp_i7 < mtp_l7->len) { memmove(&mtp_l7->v[mtp_i7], &mtp_l7->v[mtp_i7 + 1], (mtp_l7->len - mtp_i7 - 1) * sizeof mtp_l7->v[0]); mtp_l7->len--; } });
         }
     }
-#line 52 "gen/tests/ok/constructs.mtp"
+#line 55 "gen/tests/ok/constructs.mtp"
     const struct mtpg_constructs_range *first = &((ev->blocks).v[0]);
-#line 53 "gen/tests/ok/constructs.mtp"
+#line 56 "gen/tests/ok/constructs.mtp"
     if (((ev->want == MTPG_CONSTRUCTS_ESTABLISHED) && (first->left == 0))) {
-#line 53 "gen/tests/ok/constructs.mtp"
+#line 56 "gen/tests/ok/constructs.mtp"
         c->st = ev->want;
     }
-#line 54 "gen/tests/ok/constructs.mtp"
+#line 57 "gen/tests/ok/constructs.mtp"
     if (mtpg_constructs_fn_open(mtp_x, &((*c)))) {
-#line 54 "gen/tests/ok/constructs.mtp"
+#line 57 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->hits) *mtp_p8 = &(c->hits); *mtp_p8 = ((*mtp_p8) + 1); }
     }
-#line 55 "gen/tests/ok/constructs.mtp"
+#line 58 "gen/tests/ok/constructs.mtp"
     {
         struct mtpg_constructs_ack_bp mtp_b9 = ({ struct mtpg_constructs_ack_bp mtp_r10; memset(&mtp_r10, 0, sizeof mtp_r10); mtpg_constructs_init_ack_bp(&mtp_r10); mtp_r10.seq = c->total; mtp_r10.ack = (ev->seq + 1); mtp_r10.f_ack = 1; mtp_r10; });
         uint32_t mtp_off9 = mtp_ibuf_copy(mtp_x->out, &mtp_b9, sizeof mtp_b9);
@@ -150,7 +156,7 @@ int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constr
             mtp_i->u.gen.dst_ip = (uint32_t)(1);
         }
     }
-#line 154 "constructs.c"
+#line 160 "constructs.c"
     return 0;
 }
 
@@ -159,16 +165,16 @@ int mtpg_constructs_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_const
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 59 "gen/tests/ok/constructs.mtp"
+#line 62 "gen/tests/ok/constructs.mtp"
     struct mtpg_constructs_range r = ({ struct mtpg_constructs_range mtp_r11; memset(&mtp_r11, 0, sizeof mtp_r11); mtp_r11.right = ev->n; mtp_r11.left = 1; mtp_r11; });
-#line 60 "gen/tests/ok/constructs.mtp"
+#line 63 "gen/tests/ok/constructs.mtp"
     ({ __typeof__(c->held) *mtp_l12 = &(c->held); struct mtpg_constructs_range mtp_v12 = (r); if (mtp_l12->len < 4) mtp_l12->v[mtp_l12->len++] = mtp_v12; });
-#line 61 "gen/tests/ok/constructs.mtp"
+#line 64 "gen/tests/ok/constructs.mtp"
     if (((c->size == MTPG_CONSTRUCTS_SMALL || c->size == MTPG_CONSTRUCTS_LARGE) && (((uint32_t)(c->held).len) > 0))) {
-#line 61 "gen/tests/ok/constructs.mtp"
+#line 64 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->hits) *mtp_p13 = &(c->hits); *mtp_p13 = ((*mtp_p13) + 10); }
     }
-#line 172 "constructs.c"
+#line 178 "constructs.c"
     return 0;
 }
 
@@ -177,9 +183,9 @@ int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 65 "gen/tests/ok/constructs.mtp"
+#line 68 "gen/tests/ok/constructs.mtp"
     { __typeof__(c->hits) *mtp_p14 = &(c->hits); *mtp_p14 = ((*mtp_p14) + 100); }
-#line 66 "gen/tests/ok/constructs.mtp"
+#line 69 "gen/tests/ok/constructs.mtp"
     {
         struct mtpg_constructs_ack_bp mtp_b15 = ({ struct mtpg_constructs_ack_bp mtp_r16; memset(&mtp_r16, 0, sizeof mtp_r16); mtpg_constructs_init_ack_bp(&mtp_r16); mtp_r16; });
         uint32_t mtp_off15 = mtp_ibuf_copy(mtp_x->out, &mtp_b15, sizeof mtp_b15);
@@ -191,7 +197,7 @@ int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg
             mtp_i->u.gen.dst_ip = (uint32_t)(2);
         }
     }
-#line 195 "constructs.c"
+#line 201 "constructs.c"
     return 0;
 }
 
@@ -199,9 +205,9 @@ static __attribute__((unused)) uint32_t mtpg_constructs_fn_key_sum(struct mtp_ex
 {
     (void)mtp_x;
     (void)k;
-#line 70 "gen/tests/ok/constructs.mtp"
+#line 73 "gen/tests/ok/constructs.mtp"
     return (k->ip + k->port);
-#line 205 "constructs.c"
+#line 211 "constructs.c"
 }
 
 int mtpg_constructs_proc_on_hello(struct mtp_exec *mtp_x, const struct mtpg_constructs_hello *ev, struct mtpg_constructs_conn *c)
@@ -209,20 +215,136 @@ int mtpg_constructs_proc_on_hello(struct mtp_exec *mtp_x, const struct mtpg_cons
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 73 "gen/tests/ok/constructs.mtp"
+#line 76 "gen/tests/ok/constructs.mtp"
     ({ __typeof__(c->held) *mtp_l17 = &(c->held); struct mtpg_constructs_range mtp_v17 = (({ struct mtpg_constructs_range mtp_r18; memset(&mtp_r18, 0, sizeof mtp_r18); const __typeof__((*ev)) *mtp_s18 = &((*ev)); mtp_r18.left = mtp_s18->left; mtp_r18.right = mtp_s18->right; mtp_r18.right = (ev->right + 1); mtp_r18; })); if (mtp_l17->len < 4) mtp_l17->v[mtp_l17->len++] = mtp_v17; });
-#line 74 "gen/tests/ok/constructs.mtp"
+#line 77 "gen/tests/ok/constructs.mtp"
     c->total = mtpg_constructs_fn_key_sum(mtp_x, &((const struct mtpg_constructs_cid[1]){ ({ struct mtpg_constructs_cid mtp_r19; memset(&mtp_r19, 0, sizeof mtp_r19); const __typeof__((*ev)) *mtp_s19 = &((*ev)); mtp_r19.ip = mtp_s19->ip; mtp_r19.port = mtp_s19->port; mtp_r19; }) })[0]);
-#line 75 "gen/tests/ok/constructs.mtp"
+#line 78 "gen/tests/ok/constructs.mtp"
     struct mtpg_constructs_conn fresh;
     memset(&fresh, 0, sizeof fresh);
     mtpg_constructs_ctx_conn_init(&fresh);
     struct mtp_key mtpk_fresh;
     memset(&mtpk_fresh, 0, sizeof mtpk_fresh);
     fresh = ({ struct mtpg_constructs_conn mtp_r20; memset(&mtp_r20, 0, sizeof mtp_r20); mtpg_constructs_ctx_conn_init(&mtp_r20); mtp_r20.st = MTPG_CONSTRUCTS_ESTABLISHED; mtp_r20.hits = 2; mtp_r20; });
-#line 76 "gen/tests/ok/constructs.mtp"
+#line 79 "gen/tests/ok/constructs.mtp"
     c->hits = (((fresh).hits + (fresh).size) + (fresh).st);
-#line 226 "constructs.c"
+#line 232 "constructs.c"
+    return 0;
+}
+
+static __attribute__((unused)) uint32_t mtpg_constructs_fn_twice(struct mtp_exec *mtp_x, uint32_t v)
+{
+    (void)mtp_x;
+    (void)v;
+#line 84 "gen/tests/ok/constructs.mtp"
+    return ((uint32_t)2 * v);
+#line 242 "constructs.c"
+}
+
+static __attribute__((unused)) bool mtpg_constructs_fn_wide(struct mtp_exec *mtp_x, const struct mtpg_constructs_range *r)
+{
+    (void)mtp_x;
+    (void)r;
+#line 85 "gen/tests/ok/constructs.mtp"
+    return ((r->right - r->left) >= 10);
+#line 251 "constructs.c"
+}
+
+static __attribute__((unused)) struct mtpg_constructs_ranges mtpg_constructs_fn_the_wide(struct mtp_exec *mtp_x, const struct mtpg_constructs_list_range_4 *l)
+{
+    (void)mtp_x;
+    (void)l;
+#line 87 "gen/tests/ok/constructs.mtp"
+    struct mtpg_constructs_ranges w;
+    memset(&w, 0, sizeof w);
+#line 88 "gen/tests/ok/constructs.mtp"
+    for (uint32_t mtp_k21 = 0; mtp_k21 < ((*l)).len && mtp_k21 < 4; mtp_k21++) {
+        const struct mtpg_constructs_range *r = &((*l)).v[mtp_k21];
+#line 88 "gen/tests/ok/constructs.mtp"
+        if (mtpg_constructs_fn_wide(mtp_x, &((*r)))) {
+#line 88 "gen/tests/ok/constructs.mtp"
+            ({ __typeof__((w).l) *mtp_l22 = &((w).l); struct mtpg_constructs_range mtp_v22 = ((*r)); if (mtp_l22->len < 4) mtp_l22->v[mtp_l22->len++] = mtp_v22; });
+        }
+    }
+#line 89 "gen/tests/ok/constructs.mtp"
+    return w;
+#line 272 "constructs.c"
+}
+
+static __attribute__((unused)) void mtpg_constructs_fn_count(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c, uint32_t n)
+{
+    (void)mtp_x;
+    (void)c;
+    (void)n;
+#line 91 "gen/tests/ok/constructs.mtp"
+    { __typeof__(c->hits) *mtp_p23 = &(c->hits); *mtp_p23 = ((*mtp_p23) + n); }
+#line 282 "constructs.c"
+}
+
+static __attribute__((unused)) void mtpg_constructs_fn_note_big(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c, uint32_t n)
+{
+    (void)mtp_x;
+    (void)c;
+    (void)n;
+#line 93 "gen/tests/ok/constructs.mtp"
+    if ((n > 100)) {
+#line 93 "gen/tests/ok/constructs.mtp"
+        mtpg_constructs_fn_count(mtp_x, &((*c)), 1000);
+#line 93 "gen/tests/ok/constructs.mtp"
+        return;
+    }
+#line 94 "gen/tests/ok/constructs.mtp"
+    mtpg_constructs_fn_count(mtp_x, &((*c)), 1);
+#line 299 "constructs.c"
+}
+
+int mtpg_constructs_proc_on_tick(struct mtp_exec *mtp_x, const struct mtpg_constructs_tick *ev, struct mtpg_constructs_conn *c)
+{
+    (void)mtp_x;
+    (void)ev;
+    (void)c;
+#line 98 "gen/tests/ok/constructs.mtp"
+    {
+        const struct mtpg_constructs_list_range_4 mtp_l24 = (mtpg_constructs_fn_the_wide(mtp_x, &(c->held))).l;
+        for (uint32_t mtp_k24 = 0; mtp_k24 < (mtp_l24).len && mtp_k24 < 4; mtp_k24++) {
+            const struct mtpg_constructs_range *r = &(mtp_l24).v[mtp_k24];
+#line 98 "gen/tests/ok/constructs.mtp"
+            { __typeof__(c->total) *mtp_p25 = &(c->total); *mtp_p25 = ((*mtp_p25) + mtpg_constructs_fn_twice(mtp_x, r->left)); }
+        }
+    }
+#line 99 "gen/tests/ok/constructs.mtp"
+    mtpg_constructs_fn_note_big(mtp_x, &((*c)), ev->n);
+#line 100 "gen/tests/ok/constructs.mtp"
+    if ((ev->n == 7)) {
+#line 100 "gen/tests/ok/constructs.mtp"
+        mtpg_constructs_fn_count(mtp_x, &((*c)), 70);
+#line 100 "gen/tests/ok/constructs.mtp"
+        return 1;
+    }
+    {
+#line 101 "gen/tests/ok/constructs.mtp"
+        c->last_index = ev->n;
+#line 101 "gen/tests/ok/constructs.mtp"
+        { __typeof__(c->total) *mtp_p26 = &(c->total); *mtp_p26 = ((*mtp_p26) + 1); }
+#line 101 "gen/tests/ok/constructs.mtp"
+        { __typeof__(c->hits) *mtp_p27 = &(c->hits); *mtp_p27 = ((*mtp_p27) + c->total); }
+    }
+#line 333 "constructs.c"
+    return 0;
+}
+
+int mtpg_constructs_proc_after_tick(struct mtp_exec *mtp_x, const struct mtpg_constructs_tick *ev, struct mtpg_constructs_conn *c)
+{
+    (void)mtp_x;
+    (void)ev;
+    (void)c;
+    {
+#line 104 "gen/tests/ok/constructs.mtp"
+        mtpg_constructs_fn_count(mtp_x, &((*c)), 5);
+#line 104 "gen/tests/ok/constructs.mtp"
+        return 0;
+    }
+#line 348 "constructs.c"
     return 0;
 }
 
@@ -236,6 +358,16 @@ static int mtpg_constructs_dispatch(struct mtp_exec *x, uint16_t type, const voi
     (void)sp;
     (void)use_else;
     switch (type) {
+    case MTPG_CONSTRUCTS_EV_TICK:
+        if (!use_else) {
+            n++;
+            if (mtpg_constructs_proc_on_tick(x, ev, ctx))
+                return n;
+            n++;
+            if (mtpg_constructs_proc_after_tick(x, ev, ctx))
+                return n;
+        }
+        return n;
     case MTPG_CONSTRUCTS_EV_SEG:
         if (!use_else) {
             n++;
@@ -272,6 +404,7 @@ static int mtpg_constructs_dispatch(struct mtp_exec *x, uint16_t type, const voi
 static const struct mtp_event_desc mtpg_constructs_events[] = {
     {"seg", MTP_EV_NET, sizeof(struct mtpg_constructs_seg), 0, 1, 0},
     {"poke", MTP_EV_APP, sizeof(struct mtpg_constructs_poke), 0, 1, 0},
+    {"tick", MTP_EV_APP, sizeof(struct mtpg_constructs_tick), 0, 1, 0},
     {"hello", MTP_EV_APP, sizeof(struct mtpg_constructs_hello), 0, 1, 0},
 };
 
@@ -294,7 +427,7 @@ const struct mtp_program mtpg_constructs_program = {
     .ip_proto = 0,
     .steer_port_off = -1,
     .l4_min_len = 0,
-    .n_events = 3,
+    .n_events = 4,
     .events = mtpg_constructs_events,
     .n_ctxs = 1,
     .ctxs = mtpg_constructs_ctxs,

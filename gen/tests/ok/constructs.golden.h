@@ -18,8 +18,9 @@
 enum {
     MTPG_CONSTRUCTS_EV_SEG = 0,
     MTPG_CONSTRUCTS_EV_POKE = 1,
-    MTPG_CONSTRUCTS_EV_HELLO = 2,
-    MTPG_CONSTRUCTS_N_EVENTS = 3
+    MTPG_CONSTRUCTS_EV_TICK = 2,
+    MTPG_CONSTRUCTS_EV_HELLO = 3,
+    MTPG_CONSTRUCTS_N_EVENTS = 4
 };
 
 /* context types: indices into mtpg_constructs_program.ctxs */
@@ -59,6 +60,10 @@ struct mtpg_constructs_poke {
     uint32_t n;
 };
 
+struct mtpg_constructs_tick {
+    uint32_t n;
+};
+
 struct mtpg_constructs_hello {
     uint32_t ip;
     uint16_t port;
@@ -83,6 +88,10 @@ struct mtpg_constructs_ack_bp {
     uint8_t pad; /* bit<7> */
 };
 
+struct mtpg_constructs_ranges {
+    struct mtpg_constructs_list_range_4 l;
+};
+
 static inline void mtpg_constructs_key_cid(struct mtp_key *k, const struct mtpg_constructs_cid *id)
 {
     memset(k, 0, sizeof *k);
@@ -105,6 +114,8 @@ int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constr
 int mtpg_constructs_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_constructs_poke *ev, struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg_constructs_poke *ev, struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_on_hello(struct mtp_exec *mtp_x, const struct mtpg_constructs_hello *ev, struct mtpg_constructs_conn *c);
+int mtpg_constructs_proc_on_tick(struct mtp_exec *mtp_x, const struct mtpg_constructs_tick *ev, struct mtpg_constructs_conn *c);
+int mtpg_constructs_proc_after_tick(struct mtp_exec *mtp_x, const struct mtpg_constructs_tick *ev, struct mtpg_constructs_conn *c);
 
 extern const struct mtp_program mtpg_constructs_program;
 
