@@ -566,9 +566,9 @@ static void emit_dispatch(void)
 /* ------------------------------------------------------------ descriptor */
 
 /* A parser whose net_header declares icmp_type reads the quotes of ICMP errors. */
-static bool parser_reads_icmp(void)
+bool mtpc_parser_reads_icmp(const Program *p)
 {
-    Param *ip = prog->parser ? prog->parser->params : NULL;
+    Param *ip = p->parser ? p->parser->params : NULL;
     if (!ip || !ip->next || ip->next->ty->kind != TY_REC)
         return false;
     for (Field *f = ip->next->ty->rec->fields; f; f = f->next)
@@ -684,7 +684,7 @@ static void emit_descriptor(void)
          c_escape(prog->file->name, (int)strlen(prog->file->name)));
     emit("    .ip_proto = %d,\n    .steer_port_off = %d,\n    .l4_min_len = %d,\n", prog->ip_proto,
          prog->steer_off, l4min);
-    if (parser_reads_icmp())
+    if (mtpc_parser_reads_icmp(prog))
         emit("    .net_errors = 1,\n");
     emit("    .n_events = %d,\n    .events = %s,\n", prog->nevents,
          prog->nevents ? mtpc_fmt("mtpg_%s_events", P) : "NULL");
