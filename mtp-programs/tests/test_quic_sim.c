@@ -465,8 +465,8 @@ Test(quic_sim, close_after_the_data)
 
 /* A raw endpoint playing a kernel host with no socket on the port: it answers ARP and sends
  * ICMP errors quoting each UDP packet it receives (the IPv4 header and 8 bytes, RFC 792).
- * The errors it sends for the n-th packet: `plan[n]` (time exceeded, a port unreachable
- * quoting another source port, then a real port unreachable). */
+ * For the client's 1st packet it sends time exceeded, for the 2nd fragmentation needed, for
+ * the 3rd a port unreachable quoting another source port, then real port unreachables. */
 struct khost {
     struct mtp_sim_wire *w;
     struct mtp_target *t;
@@ -526,7 +526,8 @@ static void k_answer(struct khost *k, const uint8_t *fr, uint32_t len)
         return;
     switch (k->udp_seen++) {
     case 0: k_icmp(k, e.src, l3, &ip, MTP_ICMP_TIME_EXCEEDED, 0); break;
-    case 1: {
+    case 1: k_icmp(k, e.src, l3, &ip, MTP_ICMP_DEST_UNREACH, MTP_ICMP_FRAG_NEEDED); break;
+    case 2: {
         uint8_t other[64];
         memcpy(other, l3, ip.hdr_len + 8);
         other[ip.hdr_len + 1] ^= 1; /* a source port with no connection */
@@ -550,8 +551,9 @@ static int k_poll(void *arg)
 }
 
 /* The client's HELLO (sent again by the PTO) meets a host without a listener: time exceeded
- * changes nothing, an error quoting another port matches no connection, port unreachable
- * ends the handshake with CONNECTION_REFUSED long before the idle timeout. */
+ * and fragmentation needed change nothing, an error quoting another port matches no
+ * connection, port unreachable ends the handshake with CONNECTION_REFUSED long before the
+ * idle timeout. */
 Test(quic_sim, icmp_port_unreachable_refuses_the_connect)
 {
     struct rig *r = calloc(1, sizeof *r);
@@ -572,12 +574,13 @@ Test(quic_sim, icmp_port_unreachable_refuses_the_connect)
     cr_expect_eq(r->a.close_code, MTPG_QUIC_LITE_ERR_REFUSED);
     cr_expect(!r->a.connected);
     cr_expect_null(conn_of(&r->a));
-    cr_expect_eq(k.udp_seen, 3);
+    cr_expect_eq(k.udp_seen, 4);
     const struct mtp_stats *st = mtp_stack_stats(r->a.st);
     cr_expect_eq(st->icmp_err_time_exceeded, 1u);
-    cr_expect_eq(st->icmp_err_unreach, 2u);
+    cr_expect_eq(st->icmp_err_unreach, 3u);
+    cr_expect_eq(st->icmp_err_frag_needed, 1u);
     cr_expect_eq(st->icmp_err_unmatched, 1u, "the quote of another port");
-    cr_expect_eq(st->icmp_err_delivered, 2u, "time exceeded (ignored), port unreachable");
+    cr_expect_eq(st->icmp_err_delivered, 3u, "time exceeded, frag needed (ignored), port unreachable");
     cr_expect_eq(st->icmp_err_malformed, 0u);
     cr_expect_eq(st->assert_failures, 0u);
     mtp_stack_free(r->a.st);
