@@ -218,6 +218,9 @@ void mtpc_emit_bpf(Program *p, FILE *o)
     } else
         fprintf(out, "    (void)l4;\n    (void)data_end;\n    (void)port_host_order;\n    return -1;\n}\n\n");
     emit_remote_port(p);
+    if (mtpc_parser_reads_icmp(p))
+        fprintf(out, "/* The parser reads ICMP error quotes: the hook steers those about our ports. */\n"
+                     "#define MTPG_BPF_NET_ERRORS 1\n\n");
     fprintf(out, "/* 1 if the header passes the parser's length and drop checks, 0 if malformed. */\n");
     fprintf(out, "static __always_inline int mtpg_bpf_valid(const __u8 *l4, const __u8 *data_end)\n{\n");
     if (!bp) {

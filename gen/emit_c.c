@@ -565,6 +565,18 @@ static void emit_dispatch(void)
 
 /* ------------------------------------------------------------ descriptor */
 
+/* A parser whose net_header declares icmp_type reads the quotes of ICMP errors. */
+bool mtpc_parser_reads_icmp(const Program *p)
+{
+    Param *ip = p->parser ? p->parser->params : NULL;
+    if (!ip || !ip->next || ip->next->ty->kind != TY_REC)
+        return false;
+    for (Field *f = ip->next->ty->rec->fields; f; f = f->next)
+        if (tok_is(f->name, "icmp_type"))
+            return true;
+    return false;
+}
+
 static void emit_descriptor(void)
 {
     /* events */
@@ -672,6 +684,8 @@ static void emit_descriptor(void)
          c_escape(prog->file->name, (int)strlen(prog->file->name)));
     emit("    .ip_proto = %d,\n    .steer_port_off = %d,\n    .l4_min_len = %d,\n", prog->ip_proto,
          prog->steer_off, l4min);
+    if (mtpc_parser_reads_icmp(prog))
+        emit("    .net_errors = 1,\n");
     emit("    .n_events = %d,\n    .events = %s,\n", prog->nevents,
          prog->nevents ? mtpc_fmt("mtpg_%s_events", P) : "NULL");
     emit("    .n_ctxs = %d,\n    .ctxs = %s,\n", prog->nctxs,

@@ -375,6 +375,7 @@ void mtpc_sema(Program *p);
 void mtpc_dump_ast(Program *p, FILE *out);
 void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname);
 void mtpc_emit_bpf(Program *p, FILE *out);
+bool mtpc_parser_reads_icmp(const Program *p); /* its net_header declares icmp_type */
 void mtpc_emit_harness(Program *p, FILE *out, const char *hname);
 /* emit_c.c's C for the other emitters: after mtpc_c_begin(p), types and expressions */
 void mtpc_c_begin(Program *p);

@@ -635,13 +635,13 @@ static void check_coalesce(Decl *d)
 static void check_netheader(Decl *d)
 {
     static const char *known[] = {"src", "dst", "tos", "ttl", "total_len", "id", "proto",
-                                  "hdr_len"};
+                                  "hdr_len", "icmp_type", "icmp_code", "icmp_mtu"};
     for (Field *f = d->fields; f; f = f->next) {
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             ok |= tok_is(f->name, known[i]);
         if (!ok)
-            mtpc_error_at(f->name, "unknown IPv4 header field '%.*s' (src, dst, tos, ttl, total_len, id, proto, hdr_len)",
+            mtpc_error_at(f->name, "unknown IPv4 header field '%.*s' (src, dst, tos, ttl, total_len, id, proto, hdr_len, icmp_type, icmp_code, icmp_mtu)",
                           f->name->len, f->name->loc);
         if (f->ty->kind != TY_INT || f->ty->is_signed)
             mtpc_error_at(f->ty->tok, "net_header fields are unsigned integers");

@@ -78,7 +78,10 @@ static const struct {
     STAT(timers_fired), STAT(blueprints), STAT(blueprints_coalesced), STAT(assert_failures),
     STAT(instr_failed), STAT(instr_discarded), STAT(drop_rx_window), STAT(drop_data_ref),
     STAT(tx_super_frames), STAT(tx_super_pkts), STAT(handoff_exports), STAT(handoff_imports),
-    STAT(handoff_bps_dropped),
+    STAT(handoff_bps_dropped), STAT(rx_csum_partial), STAT(drop_csum_partial),
+    STAT(drop_no_route), STAT(rx_super_frames), STAT(icmp_err_unreach),
+    STAT(icmp_err_frag_needed), STAT(icmp_err_time_exceeded), STAT(icmp_err_param),
+    STAT(icmp_err_delivered), STAT(icmp_err_unmatched), STAT(icmp_err_malformed),
 };
 
 static void dump_sock(struct buf *b, struct mtp_sock *sk)

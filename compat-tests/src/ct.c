@@ -431,6 +431,16 @@ int ct_main(int argc, char **argv, const struct ct_case *cases, int ncases)
         usage(argv[0]);
     if (getenv("CT_TIMEOUT"))
         timeout_s = atoi(getenv("CT_TIMEOUT"));
+    const char *only_env = getenv("CT_ONLY"); /* as --only, for a runner (run.sh) */
+    if (!only && only_env && *only_env) {
+        char *end;
+        long n = strtol(only_env, &end, 10);
+        if (*end || n < 1 || n > ncases) {
+            fprintf(stderr, "CT_ONLY=%s: want a case number, 1..%d\n", only_env, ncases);
+            return 2;
+        }
+        only = (int)n;
+    }
     if (base.port == 0) /* own port range per run on a shared loopback */
         base.port = 10000 + (int)(getpid() % 200) * 100; /* below the ephemeral range */
     base.lo = !split;

@@ -17,7 +17,8 @@
  *
  * Output: "1..N", then "ok I - name" or "not ok I - name" with "#" lines saying what differed.
  * Exit status 0 only when every local and peer side passed. A watchdog ends a hung program
- * with "not ok" after CT_TIMEOUT seconds (default 60).
+ * with "not ok" after CT_TIMEOUT seconds (default 60). `--only N` (or CT_ONLY=N in the
+ * environment, for run.sh) runs case N alone, the others reported as skipped.
  */
 #ifndef CT_H
 #define CT_H

@@ -734,6 +734,47 @@ int mtp_engine_rx(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t n
     return n;
 }
 
+/* Whether an event parsed from an ICMP quote names a live flow instance (RFC 5927). */
+static int quote_event_matches(struct mtp_engine *e, const struct mtp_event *ev)
+{
+    const struct mtp_program *p = e->prog;
+    if (!ev->has_key || ev->type >= p->n_events)
+        return 0;
+    const struct mtp_event_desc *d = &p->events[ev->type];
+    if (!d->has_chain || d->ctx_type < 0 || p->ctxs[d->ctx_type].granularity != MTP_GRAN_FLOW)
+        return 0;
+    return ctx_lookup(e, (uint16_t)d->ctx_type, &ev->key) != NULL;
+}
+
+int mtp_engine_rx_error(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t now_ns)
+{
+    const struct mtp_program *p = e->prog;
+    if (!p->parse || !p->net_errors || pkt->ip.icmp_type == 0) {
+        e->st->icmp_err_unmatched++;
+        return MTP_ENOENT;
+    }
+    if (e->busy)
+        return MTP_EBUSY;
+    engine_clock(e, now_ns);
+    struct mtp_evsink sink = { .v = e->sink, .cap = MTP__SINK_CAP };
+    if (p->parse(pkt, &sink) == MTP_PARSE_MALFORMED) {
+        e->st->icmp_err_malformed++;
+        return MTP_EBADMSG;
+    }
+    e->st->event_overflow += sink.overflow;
+    int queued = 0;
+    for (uint32_t i = 0; i < sink.n; i++)
+        if (quote_event_matches(e, &sink.v[i]) &&
+            evq_push(e, sink.v[i].type, &sink.v[i].key, sink.v[i].data, sink.v[i].len) == 0)
+            queued++;
+    if (!queued) {
+        e->st->icmp_err_unmatched++;
+        return MTP_ENOENT;
+    }
+    e->st->icmp_err_delivered++;
+    return evq_drain(e);
+}
+
 int mtp_engine_post(struct mtp_engine *e, uint16_t ev_type, const struct mtp_key *key,
                     const void *ev, uint32_t len, uint64_t now_ns)
 {

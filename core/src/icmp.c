@@ -1,6 +1,6 @@
 /*
- * icmp.c — ICMP messages the stack answers or sends: echo, destination unreachable; and the
- * token bucket that bounds the errors we send.
+ * icmp.c — ICMP messages the stack answers or sends: echo, destination unreachable; the
+ * quote inside the errors it receives; and the token bucket that bounds the errors we send.
  */
 #include <string.h>
 #include "mtp/net.h"
@@ -42,6 +42,42 @@ void mtp_icmp_unreach_repr(struct mtp_icmp_repr *out, uint8_t code, const uint8_
     out->rest = 0;
     out->data = ip_pkt;
     out->data_len = ip->hdr_len + quote;
+}
+
+static int icmp_is_error(uint8_t type)
+{
+    return type == MTP_ICMP_DEST_UNREACH || type == MTP_ICMP_TIME_EXCEEDED ||
+           type == MTP_ICMP_PARAM_PROBLEM;
+}
+
+int mtp_icmp_quote_parse(const struct mtp_icmp_repr *r, struct mtp_icmp_quote *out)
+{
+    const uint8_t *q = r->data;
+    if (!icmp_is_error(r->type) || r->data_len < MTP_IP4_MIN_LEN + MTP_ICMP_UNREACH_QUOTE)
+        return MTP_NET_MALFORMED;
+    uint32_t ihl = (q[MTP_IP4_VER_IHL] & 0x0fu) * 4u;
+    if (q[MTP_IP4_VER_IHL] >> 4 != 4 || ihl < MTP_IP4_MIN_LEN ||
+        r->data_len < ihl + MTP_ICMP_UNREACH_QUOTE)
+        return MTP_NET_MALFORMED;
+    uint16_t total = mtp_get16(q + MTP_IP4_TOTAL_LEN);
+    uint16_t frag = mtp_get16(q + MTP_IP4_FRAG);
+    if (total < ihl + MTP_ICMP_UNREACH_QUOTE || (frag & MTP_IP4_OFFSET_MASK) != 0)
+        return MTP_NET_MALFORMED;
+    memset(out, 0, sizeof *out);
+    out->ip.src = mtp_get32(q + MTP_IP4_SRC);
+    out->ip.dst = mtp_get32(q + MTP_IP4_DST);
+    out->ip.proto = q[MTP_IP4_PROTO];
+    out->ip.tos = q[MTP_IP4_TOS];
+    out->ip.ttl = q[MTP_IP4_TTL];
+    out->ip.hdr_len = (uint8_t)ihl;
+    out->ip.id = mtp_get16(q + MTP_IP4_ID);
+    out->ip.frag = frag;
+    out->ip.payload_len = total - ihl;
+    out->l4 = q + ihl;
+    out->l4_len = r->data_len - ihl < out->ip.payload_len ? r->data_len - ihl : out->ip.payload_len;
+    if (r->type == MTP_ICMP_DEST_UNREACH && r->code == MTP_ICMP_FRAG_NEEDED)
+        out->mtu = (uint16_t)(r->rest & 0xffffu);
+    return MTP_NET_OK;
 }
 
 void mtp_ratelimit_init(struct mtp_ratelimit *rl, uint32_t per_sec, uint32_t burst)

@@ -3,7 +3,8 @@
  * and the engine that runs the program (mtp/stack.h).
  *
  * Receive: rx burst -> Ethernet (own MAC or broadcast) -> ARP | IPv4 -> the program's
- * ip_proto goes to mtp_engine_rx, ICMP echo is answered, other protocols get ICMP protocol
+ * ip_proto goes to mtp_engine_rx, an ICMP error quoting a packet of it that we sent to
+ * mtp_engine_rx_error, ICMP echo is answered, other protocols get ICMP protocol
  * unreachable when the stack owns the interface. Every refused frame is counted. An L4
  * checksum field holding only the pseudo-header sum (the kernel's CHECKSUM_PARTIAL on veth,
  * lo, tap) passes where MTP_RX_CSUM accepts it on this kind of link (cfg->rx_csum,
@@ -274,6 +275,48 @@ static void icmp_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, cons
     icmp_output(s, &f, ip->src, ip->tos, len);
 }
 
+static void icmp_error_count(struct mtp_stack *s, const struct mtp_icmp_repr *r)
+{
+    if (r->type == MTP_ICMP_DEST_UNREACH) {
+        s->stats.icmp_err_unreach++;
+        s->stats.icmp_err_frag_needed += r->code == MTP_ICMP_FRAG_NEEDED;
+    } else if (r->type == MTP_ICMP_TIME_EXCEEDED) {
+        s->stats.icmp_err_time_exceeded++;
+    } else {
+        s->stats.icmp_err_param++;
+    }
+}
+
+/* An ICMP error about a packet of the program's protocol that this stack sent goes to the
+ * program (mtp_engine_rx_error), which delivers it only to a live context. Returns 0 when
+ * the message is something else (echo, an error about another protocol or sender). */
+static int icmp_error_input(struct mtp_stack *s, const struct mtp_ipv4_repr *ip, const uint8_t *l4)
+{
+    struct mtp_icmp_repr r;
+    struct mtp_icmp_quote q;
+    if (mtp_icmp_parse(l4, ip->payload_len, &r) != MTP_NET_OK ||
+        (r.type != MTP_ICMP_DEST_UNREACH && r.type != MTP_ICMP_TIME_EXCEEDED &&
+         r.type != MTP_ICMP_PARAM_PROBLEM))
+        return 0;
+    if (mtp_icmp_quote_parse(&r, &q) != MTP_NET_OK) {
+        s->stats.icmp_err_malformed++;
+        return 1;
+    }
+    if (q.ip.proto != s->prog->ip_proto || q.ip.src != s->ip)
+        return 0;
+    icmp_error_count(s, &r);
+    struct mtp_rx_pkt rx = {
+        .l4 = q.l4,
+        .l4_len = q.l4_len,
+        .ip = { .src = q.ip.src, .dst = q.ip.dst,
+                .total_len = (uint16_t)(q.ip.hdr_len + q.ip.payload_len), .id = q.ip.id,
+                .hdr_len = q.ip.hdr_len, .tos = q.ip.tos, .ttl = q.ip.ttl, .proto = q.ip.proto,
+                .icmp_type = r.type, .icmp_code = r.code, .icmp_mtu = q.mtu },
+    };
+    mtp_engine_rx_error(s->eng, &rx, s->now); /* counts delivered / unmatched itself */
+    return 1;
+}
+
 /* ------------------------------------------------------------------ rx */
 
 static void arp_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
@@ -364,6 +407,9 @@ static int ipv4_input(struct mtp_stack *s, const uint8_t *pkt, uint32_t len)
     const uint8_t *l4 = pkt + ip.hdr_len;
     if (ip.proto == s->prog->ip_proto)
         return l4_input(s, &ip, pkt);
+    /* the XDP hook passes up only the ICMP errors that quote our ports */
+    if (ip.proto == MTP_IPPROTO_ICMP && icmp_error_input(s, &ip, l4))
+        return 1;
     if (!s->link.owns_arp) { /* the kernel's traffic; it should not have reached us */
         s->stats.drop_not_mine++;
         return 0;

@@ -74,3 +74,56 @@ Test(icmp, rate_limit)
         ok += mtp_ratelimit_take(&rl, t + 10000000000ull); /* long idle: burst, not more */
     cr_assert_eq(ok, 3);
 }
+
+/* The quote of an error: the original header's fields, l4 bytes limited by the quote and by
+ * the original length, next-hop MTU for fragmentation needed; table of what is refused. */
+Test(icmp, quote_parse)
+{
+    uint8_t orig[20 + 100];
+    memset(orig, 0xab, sizeof orig);
+    struct mtp_ipv4_repr ip = { .src = 0x0a000001, .dst = 0x0a000002, .proto = 17, .ttl = 3,
+                                .tos = 0x10, .id = 99, .payload_len = 100 };
+    mtp_ipv4_emit(&ip, orig, 0);
+    struct mtp_icmp_repr r = { .type = MTP_ICMP_DEST_UNREACH, .code = MTP_ICMP_FRAG_NEEDED,
+                               .rest = 1400, .data = orig, .data_len = 28 };
+    struct mtp_icmp_quote q;
+    cr_assert_eq(mtp_icmp_quote_parse(&r, &q), MTP_NET_OK);
+    cr_expect_eq(q.ip.src, 0x0a000001u);
+    cr_expect_eq(q.ip.dst, 0x0a000002u);
+    cr_expect_eq(q.ip.proto, 17);
+    cr_expect_eq(q.ip.tos, 0x10);
+    cr_expect_eq(q.ip.id, 99);
+    cr_expect_eq(q.ip.hdr_len, 20);
+    cr_expect_eq(q.ip.payload_len, 100u);
+    cr_expect_eq(q.l4, orig + 20);
+    cr_expect_eq(q.l4_len, 8u, "only 8 bytes quoted");
+    cr_expect_eq(q.mtu, 1400);
+    r.data_len = sizeof orig + 0; /* a router quoting the whole packet */
+    r.type = MTP_ICMP_TIME_EXCEEDED;
+    r.code = 0;
+    cr_assert_eq(mtp_icmp_quote_parse(&r, &q), MTP_NET_OK);
+    cr_expect_eq(q.l4_len, 100u);
+    cr_expect_eq(q.mtu, 0);
+    static const struct {
+        const char *what;
+        uint8_t type;
+        uint32_t data_len;
+        int byte, value;
+    } bad[] = {
+        { "echo reply is no error", MTP_ICMP_ECHO_REPLY, 28, -1, 0 },
+        { "fewer than 8 payload bytes", MTP_ICMP_DEST_UNREACH, 27, -1, 0 },
+        { "IPv6 version", MTP_ICMP_DEST_UNREACH, 28, 0, 0x65 },
+        { "IHL below 5", MTP_ICMP_DEST_UNREACH, 28, 0, 0x44 },
+        { "IHL 6 leaves 4 payload bytes", MTP_ICMP_DEST_UNREACH, 28, 0, 0x46 },
+        { "total length below header + 8", MTP_ICMP_DEST_UNREACH, 28, 3, 24 },
+        { "a non-first fragment", MTP_ICMP_DEST_UNREACH, 28, 7, 0x10 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t copy[sizeof orig];
+        memcpy(copy, orig, sizeof copy);
+        if (bad[i].byte >= 0)
+            copy[bad[i].byte] = (uint8_t)bad[i].value;
+        struct mtp_icmp_repr b = { .type = bad[i].type, .data = copy, .data_len = bad[i].data_len };
+        cr_expect_eq(mtp_icmp_quote_parse(&b, &q), MTP_NET_MALFORMED, "%s", bad[i].what);
+    }
+}

@@ -380,6 +380,12 @@ Test(stack_sim, port_unreachable_for_a_packet_nobody_receives)
     cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, unreach_done, &n, 1 * SEC), 0);
     cr_expect_eq(st(&n, 1)->icmp_unreach_sent, UNREACH_BURST, "rate limited");
     cr_expect_eq(st(&n, 0)->icmp_unreach_sent, 0, "A does not answer an ICMP error");
+    /* A parses each error's quote (a packet from A of the program's protocol), counts it, and
+     * finds no context for it (and sp_program reads no quotes) */
+    cr_expect_eq(st(&n, 0)->icmp_err_unreach, UNREACH_BURST);
+    cr_expect_eq(st(&n, 0)->icmp_err_unmatched, UNREACH_BURST);
+    cr_expect_eq(st(&n, 0)->icmp_err_delivered, 0);
+    cr_expect_eq(st(&n, 0)->icmp_err_malformed, 0);
     mtp_stack_free(n.s[0]); /* flushes the capture */
     n.s[0] = NULL;
     cr_expect_eq(pcap_count_port_unreach(path, frame + 14, 20 + MTP_ICMP_UNREACH_QUOTE),

@@ -750,3 +750,74 @@ Test(parser, a_sent_packet_parses_into_its_events)
     p.l4_len = n - 1;
     cr_expect_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_MALFORMED);
 }
+
+/* The 8-byte quote an ICMP error carries of a packet we sent parses into one net_error_in
+ * for our connection (src is us in a quote); a quote shorter than the ports is malformed. */
+Test(icmp, a_quote_parses_into_a_net_error_for_our_connection)
+{
+    uint8_t udp[8] = {50000 >> 8, 50000 & 0xff, 4433 >> 8, 4433 & 0xff, 0, 60, 0, 0};
+    struct mtp_event evs[4];
+    struct mtp_evsink sink = {.v = evs, .cap = 4};
+    struct mtp_rx_pkt p;
+    memset(&p, 0, sizeof p);
+    p.l4 = udp;
+    p.l4_len = sizeof udp;
+    p.ip.src = 0x0a000001;
+    p.ip.dst = 0x0a000002;
+    p.ip.icmp_type = 3;
+    p.ip.icmp_code = 3;
+    cr_assert(mtpg_quic_lite_program.net_errors, "the program reads quotes");
+    cr_assert_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_OK);
+    cr_assert_eq(sink.n, 1);
+    cr_expect_eq(evs[0].type, P(EV_NET_ERROR_IN));
+    const struct mtpg_quic_lite_net_error_in *ne = (const void *)evs[0].data;
+    cr_expect_eq(ne->type, 3);
+    cr_expect_eq(ne->code, 3);
+    struct mtpg_quic_lite_conn_id id = {.local_ip = 0x0a000001, .remote_ip = 0x0a000002,
+                                        .local_port = 50000, .remote_port = 4433};
+    struct mtp_key k;
+    mtpg_quic_lite_key_conn_id(&k, &id);
+    cr_expect(evs[0].has_key);
+    cr_expect_arr_eq(evs[0].key.b, k.b, sizeof k.b, "the key of our connection");
+    sink.n = 0;
+    p.l4_len = 3;
+    cr_expect_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_MALFORMED);
+}
+
+static void net_error(uint8_t type, uint8_t code)
+{
+    struct mtpg_quic_lite_net_error_in ev = {.type = type, .code = code};
+    run(P(EV_NET_ERROR_IN), &ev);
+}
+
+Test(icmp, port_unreachable_in_the_handshake_refuses_the_connection)
+{
+    established(1 * MS);
+    F.c.established = false; /* HELLO sent, no HELLO_REPLY yet */
+    net_error(3, 3);
+    uint64_t why = 0;
+    cr_expect(note(P(NOTE_CLOSED), &why));
+    cr_expect_eq(why, P(ERR_REFUSED));
+    cr_expect_eq(count(MTP_OP_DEL_CTX), 1);
+}
+
+/* Soft errors (RFC 1122 4.2.3.9): host unreachable, time exceeded, fragmentation needed; and
+ * any error once established (QUIC ignores ICMP then: the idle timeout decides) */
+Test(icmp, other_errors_and_errors_after_the_handshake_change_nothing)
+{
+    static const uint8_t soft[][2] = {{3, 1}, {11, 0}, {3, 4}, {12, 0}};
+    for (size_t i = 0; i < sizeof soft / sizeof soft[0]; i++) {
+        established(1 * MS);
+        F.c.established = false;
+        net_error(soft[i][0], soft[i][1]);
+        cr_expect_eq(F.out.n, 0u, "type %u code %u", soft[i][0], soft[i][1]);
+    }
+    established(1 * MS);
+    net_error(3, 3);
+    cr_expect_eq(F.out.n, 0u, "established");
+    established(1 * MS);
+    F.c.established = false;
+    F.c.server = true;
+    net_error(3, 3);
+    cr_expect_eq(F.out.n, 0u, "a server's half-open connection");
+}

@@ -3,13 +3,15 @@
  * driven through the program's application events: the handshake, many streams on one
  * connection transferred byte-exact under loss, duplication and reordering, a short stream
  * that is not stuck behind a long one (round robin with a quantum), flow control with small
- * windows, and the close. Virtual time only.
+ * windows, and the close; a connect to a host that answers ICMP port unreachable (a kernel
+ * without a QUIC listener) fails at once with CONNECTION_REFUSED. Virtual time only.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtp/net.h"
 #include "mtp/stack.h"
 #include "quic_lite.h"
 #include "sim.h"
@@ -454,5 +456,134 @@ Test(quic_sim, close_after_the_data)
     cr_expect_null(conn_of(&r->a));
     cr_expect_null(conn_of(&r->b));
     rig_down(r);
+    free(r);
+}
+
+/* ------------------------------------------------------------ ICMP errors */
+
+#define IP_K 0x0a000003u
+
+/* A raw endpoint playing a kernel host with no socket on the port: it answers ARP and sends
+ * ICMP errors quoting each UDP packet it receives (the IPv4 header and 8 bytes, RFC 792).
+ * For the client's 1st packet it sends time exceeded, for the 2nd fragmentation needed, for
+ * the 3rd a port unreachable quoting another source port, then real port unreachables. */
+struct khost {
+    struct mtp_sim_wire *w;
+    struct mtp_target *t;
+    struct mtp_link_info li;
+    int udp_seen;
+    struct host *client;
+};
+
+static void k_send(struct khost *k, const uint8_t dst_mac[6], uint16_t ethertype,
+                   const uint8_t *l3, uint32_t len)
+{
+    struct mtp_frame f;
+    cr_assert_eq(mtp_target_sim.tx_alloc(k->t, &f, 1), 1);
+    struct mtp_eth_repr e = {.ethertype = ethertype};
+    memcpy(e.dst, dst_mac, 6);
+    memcpy(e.src, k->li.mac, 6);
+    mtp_eth_emit(&e, f.data);
+    memcpy(f.data + MTP_ETH_HDR_LEN, l3, len);
+    f.len = MTP_ETH_HDR_LEN + len;
+    cr_assert_eq(mtp_target_sim.tx_burst(k->t, &f, 1), 1);
+}
+
+static void k_icmp(struct khost *k, const uint8_t *mac, const uint8_t *ip_pkt,
+                   const struct mtp_ipv4_repr *ip, uint8_t type, uint8_t code)
+{
+    struct mtp_icmp_repr r;
+    mtp_icmp_unreach_repr(&r, code, ip_pkt, ip);
+    r.type = type;
+    uint8_t pkt[128];
+    uint32_t l4 = mtp_icmp_emit(&r, pkt + MTP_IP4_MIN_LEN);
+    struct mtp_ipv4_repr out = {.src = IP_K, .dst = ip->src, .proto = MTP_IPPROTO_ICMP,
+                                .ttl = 64, .payload_len = l4};
+    mtp_ipv4_emit(&out, pkt, 0);
+    k_send(k, mac, MTP_ETHERTYPE_IPV4, pkt, MTP_IP4_MIN_LEN + l4);
+}
+
+static void k_answer(struct khost *k, const uint8_t *fr, uint32_t len)
+{
+    struct mtp_eth_repr e;
+    struct mtp_arp_repr a;
+    struct mtp_ipv4_repr ip;
+    if (mtp_eth_parse(fr, len, &e) != MTP_NET_OK)
+        return;
+    const uint8_t *l3 = fr + MTP_ETH_HDR_LEN;
+    if (e.ethertype == MTP_ETHERTYPE_ARP && mtp_arp_parse(l3, len - MTP_ETH_HDR_LEN, &a) == 0 &&
+        a.oper == MTP_ARP_OP_REQUEST && a.tpa == IP_K) {
+        struct mtp_arp_repr rep = {.oper = MTP_ARP_OP_REPLY, .spa = IP_K, .tpa = a.spa};
+        memcpy(rep.sha, k->li.mac, 6);
+        memcpy(rep.tha, a.sha, 6);
+        uint8_t buf[MTP_ARP_LEN];
+        mtp_arp_emit(&rep, buf);
+        k_send(k, a.sha, MTP_ETHERTYPE_ARP, buf, sizeof buf);
+        return;
+    }
+    if (e.ethertype != MTP_ETHERTYPE_IPV4 ||
+        mtp_ipv4_parse(l3, len - MTP_ETH_HDR_LEN, &ip) != MTP_NET_OK || ip.proto != 17)
+        return;
+    switch (k->udp_seen++) {
+    case 0: k_icmp(k, e.src, l3, &ip, MTP_ICMP_TIME_EXCEEDED, 0); break;
+    case 1: k_icmp(k, e.src, l3, &ip, MTP_ICMP_DEST_UNREACH, MTP_ICMP_FRAG_NEEDED); break;
+    case 2: {
+        uint8_t other[64];
+        memcpy(other, l3, ip.hdr_len + 8);
+        other[ip.hdr_len + 1] ^= 1; /* a source port with no connection */
+        k_icmp(k, e.src, other, &ip, MTP_ICMP_DEST_UNREACH, MTP_ICMP_PORT_UNREACH);
+        break;
+    }
+    default: k_icmp(k, e.src, l3, &ip, MTP_ICMP_DEST_UNREACH, MTP_ICMP_PORT_UNREACH); break;
+    }
+}
+
+static int k_poll(void *arg)
+{
+    struct khost *k = arg;
+    struct mtp_frame f[8];
+    int n = mtp_target_sim.rx_burst(k->t, f, 8);
+    for (int i = 0; i < n; i++)
+        k_answer(k, f[i].data, f[i].len);
+    if (n > 0)
+        mtp_target_sim.rx_release(k->t, f, n);
+    return k->client->closed;
+}
+
+/* The client's HELLO (sent again by the PTO) meets a host without a listener: time exceeded
+ * and fragmentation needed change nothing, an error quoting another port matches no
+ * connection, port unreachable ends the handshake with CONNECTION_REFUSED long before the
+ * idle timeout. */
+Test(quic_sim, icmp_port_unreachable_refuses_the_connect)
+{
+    struct rig *r = calloc(1, sizeof *r);
+    struct mtp_sim_config c = {.seed = 5, .delay_ns = 20 * US};
+    r->w = mtp_sim_wire_new(NULL, &c);
+    host_up(r, &r->a, IP_A, 11);
+    struct khost k = {.w = r->w, .client = &r->a};
+    cr_assert_eq(mtp_sim_attach(r->w, IP_K, 24, &k.t), 0);
+    mtp_target_sim.link_info(k.t, &k.li);
+    r->a.key = conn_key(IP_A, IP_K, CPORT, PORT);
+    cr_assert_eq(mtp_stack_port_claim(r->a.st, CPORT), CPORT);
+    struct mtpg_quic_lite_app_connect ev = {
+        .local_ip = IP_A, .remote_ip = IP_K, .local_port = CPORT, .remote_port = PORT};
+    cr_assert_geq(mtp_stack_post(r->a.st, MTPG_QUIC_LITE_EV_APP_CONNECT, &r->a.key, &ev,
+                                 sizeof ev, 0), 0);
+    cr_assert_eq(mtp_sim_run_until(r->w, &r->a.st, 1, k_poll, &k, 1 * S), 0);
+    cr_expect_lt(now(r), 100 * MS, "refused at once, not after the idle timeout");
+    cr_expect_eq(r->a.close_code, MTPG_QUIC_LITE_ERR_REFUSED);
+    cr_expect(!r->a.connected);
+    cr_expect_null(conn_of(&r->a));
+    cr_expect_eq(k.udp_seen, 4);
+    const struct mtp_stats *st = mtp_stack_stats(r->a.st);
+    cr_expect_eq(st->icmp_err_time_exceeded, 1u);
+    cr_expect_eq(st->icmp_err_unreach, 3u);
+    cr_expect_eq(st->icmp_err_frag_needed, 1u);
+    cr_expect_eq(st->icmp_err_unmatched, 1u, "the quote of another port");
+    cr_expect_eq(st->icmp_err_delivered, 3u, "time exceeded, frag needed (ignored), port unreachable");
+    cr_expect_eq(st->icmp_err_malformed, 0u);
+    cr_expect_eq(st->assert_failures, 0u);
+    mtp_stack_free(r->a.st);
+    mtp_sim_wire_free(r->w);
     free(r);
 }

@@ -6,8 +6,12 @@
  * port_claim / port_release): a connection pinned in "mtp_flows" to its member, a new one to
  * one of the port's group by a flow hash. A member receives through its AF_XDP socket
  * ("mtp_xsks") or, when another member's socket has the queue, through its ring buffer
- * ("mtp_rings"), into which the packet is copied. Everything else — ARP, ICMP, other protocols, other ports, fragments — goes
- * to the kernel untouched. Malformed packets for owned ports are dropped here and counted.
+ * ("mtp_rings"), into which the packet is copied. When the program reads ICMP error quotes
+ * (MTPG_BPF_NET_ERRORS), an ICMP destination unreachable / time exceeded / parameter problem
+ * whose quoted packet is one of ours (our protocol, its source port owned) goes to the member
+ * of that flow too. Everything else — ARP, other ICMP, other protocols, other ports,
+ * fragments — goes to the kernel untouched. Malformed packets for owned ports are dropped
+ * here and counted.
  *
  * The protocol-specific part (which protocol, where the port is, what "valid" means) comes
  * from the header mtpc generates for one program (`mtpc --emit=bpf`), named by
@@ -253,6 +257,70 @@ static __always_inline int to_ring(struct xdp_md *ctx, __u32 slot)
     return XDP_DROP; /* delivered: the copy is the member's */
 }
 
+/* Hands the packet to member `slot`: its ring, or its AF_XDP socket (then counts `stat`). */
+static __always_inline int deliver(struct xdp_md *ctx, __u32 slot, __u32 queue, __u32 stat)
+{
+    if (member_way(slot, queue) == MTP_XDP_MEMBER_RING)
+        return to_ring(ctx, slot);
+    if (!bpf_map_lookup_elem(&mtp_xsks, &slot)) {
+        stat_inc(MTP_XDP_STAT_NO_SOCKET);
+        return XDP_DROP;
+    }
+    stat_inc(stat);
+    return bpf_redirect_map(&mtp_xsks, slot, XDP_DROP);
+}
+
+#if defined(MTPG_BPF_NET_ERRORS) && defined(MTPG_BPF_HAS_REMOTE_PORT)
+#define STEER_ICMP_ERRORS 1
+/* An ICMP error (RFC 792) quoting a packet we sent: the quoted packet's source port is the
+ * local one, its destination the peer. Goes to the member its flow is pinned to, else to the
+ * one a new flow of the port's group would get (no pin is made). XDP_PASS when the quote is
+ * not about one of our ports: the kernel's own sockets get their errors. */
+static __always_inline int icmp_error(struct xdp_md *ctx, const struct iphdr *ip,
+                                      const __u8 *data_end)
+{
+    const __u8 *icmp = (const __u8 *)ip + ip->ihl * 4;
+    if (icmp + 8 > data_end || (icmp[0] != 3 && icmp[0] != 11 && icmp[0] != 12))
+        return XDP_PASS;
+    const struct iphdr *in = (const void *)(icmp + 8);
+    if ((const __u8 *)(in + 1) > data_end || in->version != 4 || in->ihl < 5 ||
+        in->protocol != MTPG_BPF_IP_PROTO || (in->frag_off & bpf_htons(0x1fff)))
+        return XDP_PASS;
+    const __u8 *l4 = (const __u8 *)in + in->ihl * 4;
+    struct mtp_xdp_flow f = {.remote_ip = bpf_ntohl(in->daddr)};
+    struct mtp_xdp_group *g;
+    if (mtpg_bpf_remote_port(l4, data_end, &f.local_port) < 0 ||
+        mtpg_bpf_port(l4, data_end, &f.remote_port) < 0 ||
+        !(g = bpf_map_lookup_elem(&mtp_ports, &f.local_port)))
+        return XDP_PASS;
+    __u32 queue = ctx->rx_queue_index;
+    struct mtp_xdp_pin *pin = bpf_map_lookup_elem(&mtp_flows, &f);
+    int slot = -1;
+    if (pin && member_takes(pin->slot, queue) == pin->gen)
+        slot = (int)pin->slot;
+    else if (g->n == 1 && g->excl && member_takes(g->slot[0], queue))
+        slot = g->slot[0];
+    else
+        slot = group_pick(g, queue, flow_hash(&f));
+    if (slot < 0)
+        return XDP_PASS; /* nobody here can take it: the kernel may as well */
+    return deliver(ctx, (__u32)slot, queue, MTP_XDP_STAT_ICMP);
+}
+
+/* The outer IPv4 header of an unfragmented ICMP packet, or NULL. */
+static __always_inline const struct iphdr *icmp_of(const __u8 *data, const __u8 *data_end)
+{
+    const struct ethhdr *eth = (const void *)data;
+    if ((const __u8 *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+        return NULL;
+    const struct iphdr *ip = (const void *)(eth + 1);
+    if ((const __u8 *)(ip + 1) > data_end || ip->version != 4 || ip->ihl < 5 ||
+        ip->protocol != 1 || (ip->frag_off & bpf_htons(0x3fff)))
+        return NULL;
+    return ip;
+}
+#endif
+
 SEC("xdp.frags") /* multi-buffer packets too: GSO/GRO super-frames in SKB mode, lo */
 int mtp_xdp_steer(struct xdp_md *ctx)
 {
@@ -261,8 +329,14 @@ int mtp_xdp_steer(struct xdp_md *ctx)
 
     const struct iphdr *ip = NULL;
     const __u8 *l4 = l4_of(data, data_end, &ip);
-    if (!l4 || !ip)
+    if (!l4 || !ip) {
+#ifdef STEER_ICMP_ERRORS
+        const struct iphdr *icmp_ip = icmp_of(data, data_end);
+        if (icmp_ip)
+            return icmp_error(ctx, icmp_ip, data_end);
+#endif
         return XDP_PASS;
+    }
 
     mtp_xdp_port_key port;
     struct mtp_xdp_group *g;
@@ -296,15 +370,7 @@ int mtp_xdp_steer(struct xdp_md *ctx)
         stat_inc(MTP_XDP_STAT_NO_SOCKET);
         return XDP_DROP;
     }
-    __u32 key = (__u32)slot;
-    if (member_way(key, queue) == MTP_XDP_MEMBER_RING)
-        return to_ring(ctx, key);
-    if (!bpf_map_lookup_elem(&mtp_xsks, &key)) {
-        stat_inc(MTP_XDP_STAT_NO_SOCKET);
-        return XDP_DROP;
-    }
-    stat_inc(MTP_XDP_STAT_REDIRECTED);
-    return bpf_redirect_map(&mtp_xsks, key, XDP_DROP);
+    return deliver(ctx, (__u32)slot, queue, MTP_XDP_STAT_REDIRECTED);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

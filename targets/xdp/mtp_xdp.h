@@ -91,6 +91,7 @@ enum mtp_xdp_stat {
     MTP_XDP_STAT_PASSED,      /* program's protocol, port not owned (or too short): passed */
     MTP_XDP_STAT_RING,        /* copied into a ring-buffer member's ring */
     MTP_XDP_STAT_RING_FULL,   /* that ring was full (or the packet too long): dropped */
+    MTP_XDP_STAT_ICMP,        /* ICMP error quoting a packet of an owned port: to its member */
     MTP_XDP_STAT_COUNT
 };
 

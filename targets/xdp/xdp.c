@@ -2065,7 +2065,7 @@ const char *mtp_xdp_stat_name(enum mtp_xdp_stat s)
         [MTP_XDP_STAT_REDIRECTED] = "redirected", [MTP_XDP_STAT_MALFORMED] = "malformed",
         [MTP_XDP_STAT_NO_SOCKET] = "no_socket",   [MTP_XDP_STAT_FRAGMENT] = "fragment",
         [MTP_XDP_STAT_PASSED] = "passed",         [MTP_XDP_STAT_RING] = "ring",
-        [MTP_XDP_STAT_RING_FULL] = "ring_full",
+        [MTP_XDP_STAT_RING_FULL] = "ring_full",   [MTP_XDP_STAT_ICMP] = "icmp_error",
     };
     return (unsigned)s < MTP_XDP_STAT_COUNT ? names[s] : "?";
 }

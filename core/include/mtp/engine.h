@@ -54,6 +54,12 @@ struct mtp_stats {
     /* hand-off (below): instances exported and imported; pending packets an export's drop
      * discarded (a loss the protocol recovers from) */
     uint64_t handoff_exports, handoff_imports, handoff_bps_dropped;
+    /* ICMP errors quoting a packet of the program's protocol that this stack sent, by type
+     * (destination unreachable, of which fragmentation needed; time exceeded; parameter
+     * problem); those whose events reached a live context, those that matched none (or the
+     * program reads no quotes), and those too short or inconsistent to use */
+    uint64_t icmp_err_unreach, icmp_err_frag_needed, icmp_err_time_exceeded, icmp_err_param;
+    uint64_t icmp_err_delivered, icmp_err_unmatched, icmp_err_malformed;
 };
 
 struct mtp_engine;
@@ -86,6 +92,14 @@ void mtp_engine_set_notify(struct mtp_engine *e, mtp_note_fn fn, void *user);
  * had no receiver: an event of it found no context instance and had no else chain, and
  * none of its events ran a chain (the stack may answer with an ICMP error). */
 int mtp_engine_rx(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t now_ns);
+
+/* The quote of an ICMP error about a packet this stack sent: `pkt` describes the quoted
+ * packet (pkt->ip.icmp_type != 0, src = this stack; l4/l4_len the quoted L4 bytes, often only
+ * 8). Runs the program's parser on it (a program without net_errors gets none) and then only
+ * the events whose context is a live flow instance (RFC 5927: the quote must name a
+ * connection; nothing is created, no else chain runs). Returns the events run, MTP_ENOENT when
+ * none matched, MTP_EBADMSG when the parser refused the quote. */
+int mtp_engine_rx_error(struct mtp_engine *e, const struct mtp_rx_pkt *pkt, uint64_t now_ns);
 
 /* An application event for context `key` (NULL: none), run to completion. */
 int mtp_engine_post(struct mtp_engine *e, uint16_t ev_type, const struct mtp_key *key,

@@ -46,7 +46,10 @@ enum {
 #define MTP_ICMP_ECHO_REQUEST   8u
 #define MTP_ICMP_PROTO_UNREACH  2u /* codes of MTP_ICMP_DEST_UNREACH */
 #define MTP_ICMP_PORT_UNREACH   3u
+#define MTP_ICMP_FRAG_NEEDED    4u
 #define MTP_ICMP_UNREACH_QUOTE  8u /* payload bytes of the offending packet quoted */
+#define MTP_ICMP_TIME_EXCEEDED  11u
+#define MTP_ICMP_PARAM_PROBLEM  12u
 
 /* Why a parser refused a packet. */
 enum mtp_net_result {
@@ -179,6 +182,20 @@ static inline uint32_t mtp_icmp_len(const struct mtp_icmp_repr *r)
 /* Destination unreachable quoting `ip_pkt` (its header and the first 8 payload bytes). */
 void mtp_icmp_unreach_repr(struct mtp_icmp_repr *out, uint8_t code, const uint8_t *ip_pkt,
                            const struct mtp_ipv4_repr *ip);
+
+/* The packet an ICMP error (destination unreachable, time exceeded, parameter problem)
+ * quotes: its IPv4 header and the first bytes of its payload (at least 8, RFC 792; a router
+ * may quote more, RFC 1812). The quoted header's checksum is not checked (routers rewrite TTL
+ * and checksum) and its total length may exceed what is quoted: l4_len is the smaller of the
+ * two. MALFORMED: not an error type, a bad version/IHL, fewer than 8 payload bytes, or the
+ * quote of a non-first fragment (no transport header in it). */
+struct mtp_icmp_quote {
+    struct mtp_ipv4_repr ip;  /* payload_len: from the quoted total length */
+    const uint8_t *l4;
+    uint32_t l4_len;          /* quoted L4 bytes */
+    uint16_t mtu;             /* fragmentation needed: the next-hop MTU (RFC 1191), else 0 */
+};
+int mtp_icmp_quote_parse(const struct mtp_icmp_repr *r, struct mtp_icmp_quote *out);
 
 /* Token bucket for ICMP errors we send: at most `burst` at once, `per_sec` sustained. */
 struct mtp_ratelimit {

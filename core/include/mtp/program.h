@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MTP_ABI_VERSION 3u
+#define MTP_ABI_VERSION 4u
 
 /* ---------------------------------------------------------------- values */
 
@@ -196,13 +196,19 @@ void mtp_assert_failed(struct mtp_exec *x, const char *file, int line, const cha
 
 /* ------------------------------------------------------------- parser side */
 
-/* IPv4 header facts the parser sees through the program's `net_header` declaration. */
+/* IPv4 header facts the parser sees through the program's `net_header` declaration.
+ * icmp_type/icmp_code are 0 for a received packet. For the quote of an ICMP error (a packet
+ * this stack sent, quoted back by a router or host: mtp_engine_rx_error) they are the error's
+ * type and code (never 0: 3 destination unreachable, 11 time exceeded, 12 parameter problem)
+ * and the other fields describe the quoted packet: src is this stack, dst the peer. */
 struct mtp_ipv4_meta {
     uint32_t src, dst;   /* host byte order */
     uint16_t total_len;  /* bytes, header included */
     uint16_t id;
     uint8_t hdr_len;     /* bytes */
     uint8_t tos, ttl, proto;
+    uint8_t icmp_type, icmp_code;
+    uint16_t icmp_mtu;   /* destination unreachable, fragmentation needed: next-hop MTU */
 };
 
 /* One event produced by a parser or posted by a socket shim. */
@@ -370,6 +376,8 @@ struct mtp_program {
     int16_t steer_port_off;      /* offset of the 16-bit local (destination) port in the L4
                                   * header of received packets, -1: none (register_steer) */
     uint16_t l4_min_len;         /* shortest valid L4 header */
+    uint8_t net_errors;          /* the parser reads ICMP error quotes (its net_header has
+                                  * icmp_type); 0: the runtime never hands it one */
     uint16_t n_events;
     const struct mtp_event_desc *events;
     uint16_t n_ctxs;
