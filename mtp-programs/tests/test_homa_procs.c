@@ -48,7 +48,8 @@ Test(homa_grants, shortest_first_one_message_per_peer_priorities_by_rank)
         cr_expect_eq(grant(i)->sender_id, ids[i], "grant %d", i);
         cr_expect_eq(grant(i)->type, MTPG_HOMA_T_GRANT);
         cr_expect_eq(grant(i)->offset, 28480, "one window (UNSCHED_BYTES) past what arrived");
-        cr_expect_eq(grant(i)->priority, MTPG_HOMA_MAX_SCHED_PRIO - i, "rank %d", i);
+        /* three messages, four scheduled levels: they take the lowest three */
+        cr_expect_eq(grant(i)->priority, 2 - i, "rank %d", i);
         cr_expect_eq(grant(i)->dport, CPORT);
         cr_expect_eq(in->u.gen.dst_ip, dst[i]);
         cr_expect_eq(in->u.gen.tos, 7 << 5, "control packets at the highest level");
@@ -57,6 +58,38 @@ Test(homa_grants, shortest_first_one_message_per_peer_priorities_by_rank)
     cr_expect_eq(F.g.incoming, 3 * 14240);
     cr_expect_eq(F.g.active.v[2].id, 11);
     cr_expect_eq(F.g.active.v[2].granted, 14240, "not granted");
+}
+
+/* HomaModule's homa_grant_priority: fewer messages than scheduled levels use the lowest
+ * levels, so a new shorter message is granted above what the others were granted and its
+ * bytes overtake theirs in the switch. */
+Test(homa_grants, few_messages_use_the_lowest_scheduled_levels)
+{
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    const uint32_t A = 0x0a000005, B = 0x0a000006;
+    hfx_incoming(B, 13, 900000, 14240, 14240, 0);
+    data_in(0, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
+    cr_expect_eq(grant(0)->priority, 0, "alone: the lowest level");
+    hfx_incoming(A, 11, 100000, 14240, 14240, 1);
+    hfx_reset_out();
+    data_in(PAY, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "B's window is still out");
+    cr_expect_eq(grant(0)->sender_id, 11);
+    cr_expect_eq(grant(0)->priority, 1, "the shorter one: above B's level 0");
+    cr_expect_eq(F.g.active.v[1].prio, 0);
+    /* five messages, more than the levels: rank r gets MAX_SCHED_PRIO - r (A is rank 0,
+     * the three new ones ranks 1-3, B rank 4) */
+    for (uint32_t p = 0; p < 3; p++)
+        hfx_incoming(0x0a000010 + p, 21 + 2 * p, 200000 + p, 14240, 14240, 2 + p);
+    hfx_reset_out();
+    data_in(2 * PAY, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 3);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(grant(i)->sender_id, 21 + 2 * (uint64_t)i);
+        cr_expect_eq(grant(i)->priority, MTPG_HOMA_MAX_SCHED_PRIO - 1 - i, "rank %d", i + 1);
+    }
 }
 
 Test(homa_grants, overcommitment_caps_the_messages_granted)
