@@ -48,7 +48,8 @@ Test(homa_grants, shortest_first_one_message_per_peer_priorities_by_rank)
         cr_expect_eq(grant(i)->sender_id, ids[i], "grant %d", i);
         cr_expect_eq(grant(i)->type, MTPG_HOMA_T_GRANT);
         cr_expect_eq(grant(i)->offset, 28480, "one window (UNSCHED_BYTES) past what arrived");
-        cr_expect_eq(grant(i)->priority, MTPG_HOMA_MAX_SCHED_PRIO - i, "rank %d", i);
+        /* three messages, four scheduled levels: they take the lowest three */
+        cr_expect_eq(grant(i)->priority, 2 - i, "rank %d", i);
         cr_expect_eq(grant(i)->dport, CPORT);
         cr_expect_eq(in->u.gen.dst_ip, dst[i]);
         cr_expect_eq(in->u.gen.tos, 7 << 5, "control packets at the highest level");
@@ -57,6 +58,38 @@ Test(homa_grants, shortest_first_one_message_per_peer_priorities_by_rank)
     cr_expect_eq(F.g.incoming, 3 * 14240);
     cr_expect_eq(F.g.active.v[2].id, 11);
     cr_expect_eq(F.g.active.v[2].granted, 14240, "not granted");
+}
+
+/* HomaModule's homa_grant_priority: fewer messages than scheduled levels use the lowest
+ * levels, so a new shorter message is granted above what the others were granted and its
+ * bytes overtake theirs in the switch. */
+Test(homa_grants, few_messages_use_the_lowest_scheduled_levels)
+{
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    const uint32_t A = 0x0a000005, B = 0x0a000006;
+    hfx_incoming(B, 13, 900000, 14240, 14240, 0);
+    data_in(0, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
+    cr_expect_eq(grant(0)->priority, 0, "alone: the lowest level");
+    hfx_incoming(A, 11, 100000, 14240, 14240, 1);
+    hfx_reset_out();
+    data_in(PAY, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "B's window is still out");
+    cr_expect_eq(grant(0)->sender_id, 11);
+    cr_expect_eq(grant(0)->priority, 1, "the shorter one: above B's level 0");
+    cr_expect_eq(F.g.active.v[1].prio, 0);
+    /* five messages, more than the levels: rank r gets MAX_SCHED_PRIO - r (A is rank 0,
+     * the three new ones ranks 1-3, B rank 4) */
+    for (uint32_t p = 0; p < 3; p++)
+        hfx_incoming(0x0a000010 + p, 21 + 2 * p, 200000 + p, 14240, 14240, 2 + p);
+    hfx_reset_out();
+    data_in(2 * PAY, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 3);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(grant(i)->sender_id, 21 + 2 * (uint64_t)i);
+        cr_expect_eq(grant(i)->priority, MTPG_HOMA_MAX_SCHED_PRIO - 1 - i, "rank %d", i + 1);
+    }
 }
 
 Test(homa_grants, overcommitment_caps_the_messages_granted)
@@ -516,6 +549,95 @@ Test(homa_loss, timeouts_reach_the_application)
     F.c.silent = mtpg_homa_param_TIMEOUT_RESENDS;
     tick(100 * MSEC);
     cr_expect_eq(hfx_count(MTP_OP_DEL_CTX), 0);
+}
+
+/* ------------------------------------------------------------ the idle timer */
+
+/* An RPC the application holds (a delivered request, a complete response) or whose response
+ * waits for grants asks nothing of its peer: its tick does not arm the timer again. */
+Test(homa_timer, an_idle_rpc_lets_its_timer_rest)
+{
+    static const uint8_t idle[] = { MTPG_HOMA_S_APP, MTPG_HOMA_C_DONE, MTPG_HOMA_S_OUT };
+    for (int i = 0; i < 3; i++) {
+        hfx_init(0);
+        hfx_rpc(idle[i] == MTPG_HOMA_C_DONE, idle[i]);
+        F.c.out_len = 100000;
+        F.c.out_sent = 14240;                        /* S_OUT: the rest waits for grants */
+        F.c.ticking = true;
+        tick(10 * MSEC);
+        cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 0, "state %u: no timer", idle[i]);
+        cr_expect_eq(F.out.n, 0, "state %u: nothing sent", idle[i]);
+        cr_expect_not(F.c.ticking);
+        cr_expect_eq(F.c.silent, 0);
+    }
+    /* an RPC waiting on its peer keeps ticking */
+    hfx_init(0);
+    hfx_rpc(true, MTPG_HOMA_C_SENDING);
+    F.c.ticking = true;
+    tick(MSEC);
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 1);
+    cr_expect(F.c.ticking);
+}
+
+/* A one-packet request is the application's at once: its server RPC starts without a timer;
+ * the response, all sent, arms it (NEED_ACK needs it), and only once. */
+Test(homa_timer, a_whole_request_starts_no_timer_and_its_response_arms_it)
+{
+    hfx_init(MSEC);
+    struct mtpg_homa_app_listen l = { .port = SPORT };
+    hfx_run(MTPG_HOMA_EV_APP_LISTEN, &l, NULL);
+    struct mtpg_homa_data_pkt ev = { .r = hfx_id(PEER, CPORT, SPORT, 3), .msg_len = 100,
+                                     .incoming = 100, .cutoff_version = 1 };
+    ev.data.addr = 0x100000;
+    ev.data.len = 100;
+    hfx_reset_out();
+    hfx_run(MTPG_HOMA_EV_DATA_PKT, &ev, NULL);
+    cr_assert_eq(F.iv[0].op, MTP_OP_NEW_CTX);
+    const struct mtpg_homa_rpc *c = (const void *)(F.arena + F.iv[0].arena_off);
+    cr_expect_eq(c->state, MTPG_HOMA_S_APP);
+    cr_expect_not(c->ticking);
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 0, "no timer for a delivered request");
+    /* a request of two packets waits for the second: it ticks */
+    ev.r.id = 5;
+    ev.msg_len = ev.incoming = 2 * PAY;
+    ev.data.len = PAY;
+    hfx_reset_out();
+    hfx_run(MTPG_HOMA_EV_DATA_PKT, &ev, NULL);
+    c = (const void *)(F.arena + F.iv[0].arena_off);
+    cr_expect(c->ticking);
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 1);
+
+    hfx_init(MSEC);
+    hfx_rpc(false, MTPG_HOMA_S_APP);
+    struct mtpg_homa_app_send r = { .r = hfx_rid(), .buf = 0x200000, .len = 170 };
+    hfx_run(MTPG_HOMA_EV_APP_SEND, &r, &F.c);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_DATA_HDR), 1);
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 1, "the response is out: ask for the ack");
+    cr_expect(F.c.ticking);
+    hfx_reset_out();
+    struct mtpg_homa_resend_pkt rs = { .r = hfx_rid(), .offset = 0, .length = 170 };
+    hfx_run(MTPG_HOMA_EV_RESEND_PKT, &rs, &F.c);
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 0, "already running");
+}
+
+/* A response waiting for grants rests its timer; the grant that lets the rest go wakes it. */
+Test(homa_timer, the_grant_that_sends_the_rest_wakes_the_timer)
+{
+    hfx_init(MSEC);
+    hfx_rpc(false, MTPG_HOMA_S_APP);
+    struct mtpg_homa_app_send r = { .r = hfx_rid(), .buf = 0x200000, .len = 20000 };
+    hfx_run(MTPG_HOMA_EV_APP_SEND, &r, &F.c);
+    cr_expect_eq(F.c.out_sent, 14240, "the unscheduled part");
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 0, "its receiver drives");
+    struct mtpg_homa_grant_pkt g = { .r = hfx_rid(), .offset = 18000, .priority = 3 };
+    hfx_reset_out();
+    hfx_run(MTPG_HOMA_EV_GRANT_PKT, &g, &F.c);
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 0, "still bytes to be granted");
+    g.offset = 20000;
+    hfx_reset_out();
+    hfx_run(MTPG_HOMA_EV_GRANT_PKT, &g, &F.c);
+    cr_expect_eq(hfx_count(MTP_OP_TIMER_START), 1, "all sent: the timer asks for the ack");
+    cr_expect(F.c.ticking);
 }
 
 /* ------------------------------------------------------------ acknowledgements */

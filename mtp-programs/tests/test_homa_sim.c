@@ -133,6 +133,8 @@ Test(homa_sim, an_idle_held_request_costs_few_frames_and_a_dead_server_is_found)
     cr_assert_eq(hs_run(10 * HS_SEC), -ETIMEDOUT);
     uint64_t idle_frames = mtp_sim_stats(H.w)->sent;
     cr_expect_lt(idle_frames, 60, "%llu frames in 10 s idle", (unsigned long long)idle_frames);
+    cr_expect_eq(mtp_stack_next_deadline(H.s[hs_server()]), UINT64_MAX,
+                 "the server's held request arms no timer (the client's RESENDs drive)");
     cr_expect_eq(H.failed, 0);
     H.hold = false;
     hs_serve(&H.held);
