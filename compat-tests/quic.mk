@@ -7,7 +7,8 @@
 #                           answers ICMP port unreachable, the XDP hook steers it to the stack;
 #                           also with a kernel peer, `ns`); quic_icmp.sh (the same from python,
 #                           and a kernel UDP socket beside the stack still gets its own ICMP
-#                           errors); and nginx + curl (1 MB md5, keep-alive)
+#                           errors); nginx + curl (1 MB md5, keep-alive) + wrk 1 s, and
+#                           redis-cli SET/GET 1 B-1 MB + redis-benchmark -c 50 -P 16
 #   test-compat-apps-quic   the long runs: nginx 100 MB + wrk, redis-cli + redis-benchmark -c 50,
 #                           iperf3 -t 5 / -R / -P 4, sockperf, memcached (a few minutes)
 #   test-compat-apps-quic-dpdk  the same applications with the stacks on the DPDK target
@@ -19,7 +20,7 @@ test-compat-quic: $(CT_BINS) $(LIBMTP_SO)
 	MTP_PROTO=quic CT_ONLY=2 CT_ARRANGEMENTS="ns ns-both" timeout 120 bash compat-tests/run.sh \
 	    --preload $(LIBMTP_SO) $(B)/compat/ct_errno
 	timeout 60 bash compat-tests/quic_icmp.sh $(LIBMTP_SO)
-	MTP_PROTO=quic LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh both nginx
+	MTP_PROTO=quic LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh both nginx redis
 test-compat-apps-quic: $(LIBMTP_SO)
 	MTP_PROTO=quic LIBMTP_SO=$(LIBMTP_SO) timeout 3000 bash compat-tests/apps/run.sh --long both \
 	    $(COMPAT_APPS)
