@@ -87,7 +87,7 @@ static void keepalive(const struct ct_ctx *c)
     close(fd);
 }
 
-/* An accepted connection has its listener's options, as they are when it is accepted. */
+/* An accepted connection has its listener's options, as they were when the peer connected. */
 static void inherited(const struct ct_ctx *c)
 {
     int l = ct_listen(c->lip, c->port);
@@ -103,10 +103,14 @@ static void inherited(const struct ct_ctx *c)
         CT_EQ(get_int(a, SOL_SOCKET, SO_KEEPALIVE), 1);
         CT_EQ(get_int(a, IPPROTO_TCP, TCP_KEEPIDLE), 7);
         CT_EQ(get_int(a, SOL_SOCKET, SO_RCVBUF), 131072);
-        close(a);
     }
-    set_int(l, IPPROTO_TCP, TCP_NODELAY, 0); /* changed after the first accept */
+    /* Changed after the first accept, before the peer can start its second connection (it
+     * waits for the first one's end): the kernel gives a connection its listener's options
+     * when the handshake completes, not at accept(). */
+    set_int(l, IPPROTO_TCP, TCP_NODELAY, 0);
     set_int(l, IPPROTO_TCP, TCP_KEEPIDLE, 9);
+    if (a >= 0)
+        close(a);
     int b = ct_accept(l);
     if (b >= 0) {
         CT_EQ(get_int(b, IPPROTO_TCP, TCP_NODELAY), 0);
