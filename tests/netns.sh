@@ -4,7 +4,7 @@
 #   mx_netns_up            # two namespaces A and B joined by one veth pair, cleanup on exit
 #   mx_in A cmd args...    # run a command inside namespace A (B likewise)
 #   mx_bg A cmd args...    # same, in the background (killed silently at teardown)
-#   mx_netns_down          # tear down now (also runs from the EXIT/INT/TERM/HUP trap)
+#   mx_netns_down          # tear down now, every pair made (also from the EXIT/INT/TERM/HUP trap)
 #
 # After mx_netns_up these are set (names unique per run, prefix "mx"):
 #   MX_NS_A MX_NS_B        namespace names          (mxa-<pid>-<n>, mxb-<pid>-<n>)
@@ -34,6 +34,7 @@ mx_netns_up() {
     mx__seq=$((mx__seq + 1))
     local tag="$$-$mx__seq" dtag="$(( $$ % 1000000 ))$mx__seq"
     MX_NS_A="mxa-$tag"; MX_NS_B="mxb-$tag"
+    mx__made="${mx__made:-} $MX_NS_A $MX_NS_B" # a second mx_netns_up must not orphan the first pair
     MX_DEV_A="mxa$dtag"; MX_DEV_B="mxb$dtag"
     MX_IP_A=10.201.0.1; MX_IP_B=10.201.0.2
     local q=${MX_VETH_QUEUES:-1}
@@ -103,12 +104,12 @@ mx_hugepages() {
 
 mx_netns_down() {
     local ns
-    for ns in $MX_NS_A $MX_NS_B; do
+    for ns in ${mx__made:-} $MX_NS_A $MX_NS_B; do
         # processes left inside die with their namespace's last reference; kill them first
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
         ip netns del "$ns" 2>/dev/null
     done
-    MX_NS_A=""; MX_NS_B=""
+    MX_NS_A=""; MX_NS_B=""; mx__made=""
     if [ -n "$mx__hp_restore" ]; then
         echo "$mx__hp_restore" > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
         mx__hp_restore=""

@@ -23,6 +23,7 @@ test-xdp-multiqueue: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/xdp/tests/xdp_multiqueue.sh $(XDPT_ECHO) $(XDPT_HOOK)
 # several processes on one interface and queue (docs/MULTIPROC.md): its own suite
 test-multiproc: $(XDPT_ECHO) $(XDPT_HOOK) $(B)/bin/mtpcat $(XDP_BPF_OBJS) $(LIBMTP_SO) $(MTPSTAT)
+	timeout 30 bash tests/netns_selftest.sh
 	timeout 120 bash targets/xdp/tests/xdp_multiproc.sh $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 200 bash targets/xdp/tests/xdp_multiproc_tcp.sh $(B)/bin/mtpcat
 	timeout 200 bash targets/xdp/tests/xdp_multiproc_redis.sh $(LIBMTP_SO) $(MTPSTAT)
