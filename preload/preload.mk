@@ -7,10 +7,14 @@ SOCK_PROGS  := tcp homa quic_lite
 SOCK_CFLAGS := -I$(B)/gen -Ipreload
 LIBS += $(MTP_SOCK_LIB) $(MTP_SOCK_SLIB)
 
-$(B)/obj/preload/%.o: preload/%.c $(SOCK_PROGS:%=$(B)/gen/%.h)
+# Static pattern rules, not plain ones: make prefers the Makefile's generic `$(B)/obj/%.o: %.c`
+# to a pattern rule whose prerequisites (the generated headers) do not exist yet, and a
+# partial or parallel build from a clean tree then compiled the shims without -I$(B)/gen
+# ("tcp.h: No such file").
+$(SOCK_SRCS:%.c=$(B)/obj/%.o): $(B)/obj/preload/%.o: preload/%.c $(SOCK_PROGS:%=$(B)/gen/%.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SOCK_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/san/obj/preload/%.o: preload/%.c $(SOCK_PROGS:%=$(B)/gen/%.h)
+$(SOCK_SRCS:%.c=$(B)/san/obj/%.o): $(B)/san/obj/preload/%.o: preload/%.c $(SOCK_PROGS:%=$(B)/gen/%.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) $(SOCK_CFLAGS) -MMD -MP -c $< -o $@
 
