@@ -32,10 +32,6 @@
 #define CONN MTPG_QUIC_LITE_CTX_CONN
 #define LISTENER MTPG_QUIC_LITE_CTX_LISTENER
 #define NSTREAMS MTPG_QUIC_LITE_NSTREAMS
-/* Streams a client opens on one connection before it opens another to the same server: the
- * server frees a stream's slot one acknowledgement after the client does, so a client that
- * filled all NSTREAMS slots could open a stream the server has no room for yet. */
-#define CLIENT_STREAMS (NSTREAMS - 8)
 
 /* One QUIC-Lite connection the layer knows (sockets point at it from proto_state). */
 struct qconn {
@@ -145,6 +141,13 @@ static bool qconn_stale(const struct mtpg_quic_lite_conn *c, uint64_t now_ns)
            now_ns - c->largest_time > mtpg_quic_lite_param_IDLE_TIMEOUT / 2;
 }
 
+/* Whether the program takes stream `sid` of ours on c (quic_lite.mtp open_stream): below the
+ * server's MAX_STREAMS, and a slot free besides those our own credit keeps for its streams. */
+static bool stream_room(const struct mtpg_quic_lite_conn *c, uint64_t sid)
+{
+    return sid / 4 < c->peer_streams && c->st.len + c->adv_streams - c->peer_opened < NSTREAMS;
+}
+
 /* A client connection to rip:rport with room for one more stream; stale ones without
  * sockets are closed on the way. */
 static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport,
@@ -162,7 +165,7 @@ static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport
                 mtp__sock_defer(ss, MTPG_QUIC_LITE_EV_APP_CLOSE, CONN, &qc->key, &nothing, 0);
             continue;
         }
-        if (c && qc->nsocks < CLIENT_STREAMS && c->st.len < CLIENT_STREAMS)
+        if (c && stream_room(c, qc->next_sid))
             return qc;
     }
     return NULL;
