@@ -856,6 +856,7 @@ __attribute__((destructor)) static void lm_fini(void)
         if (o && o->kind == LM_SOCK && (o = mtp_fdtab_clear(&g_lm.fds, (int)fd)))
             lm_obj_release(o);
     }
+    mtp_socks_exit(g_lm.ss, lm_now()); /* what outlives the sockets (connections) ends too */
     uint64_t end = lm_now() + EXIT_LINGER_NS, spin = 0;
     for (;;) {
         lm_progress();

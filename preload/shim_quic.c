@@ -619,6 +619,30 @@ static void quic_release(struct mtp_sock *sk)
     }
 }
 
+/* The process is exiting (mtp_socks_exit): every connection ends with CONNECTION_CLOSE once
+ * what was written on it is acknowledged. Without it a client that exits leaves its
+ * connection to the server's idle timeout, and the server lingering at its own exit on bytes
+ * nobody will acknowledge (libmtp_core.c lm_fini). */
+static void quic_exit(struct mtp_socks *ss, uint64_t now_ns)
+{
+    static const uint64_t nothing;
+    struct qlayer *ql = layer(ss);
+    uint32_t n = 0;
+    for (struct qconn *qc = ql ? ql->conns : NULL; qc; qc = qc->next)
+        n++;
+    struct mtp_key *keys = calloc(n + 1, sizeof *keys); /* closing one may free its qconn */
+    n = 0;
+    for (struct qconn *qc = ql ? ql->conns : NULL; keys && qc; qc = qc->next)
+        if (!qc->dead) {
+            qc->closing = true;
+            keys[n++] = qc->key;
+        }
+    for (uint32_t i = 0; keys && i < n; i++)
+        if (ctx_of(ss, &keys[i]))
+            mtp__sock_post(ss, MTPG_QUIC_LITE_EV_APP_CLOSE, &keys[i], &nothing, 0, now_ns);
+    free(keys);
+}
+
 static void quic_layer_release(struct mtp_socks *ss)
 {
     struct qlayer *ql = *mtp__socks_state(ss);
@@ -650,10 +674,12 @@ static int quic_info(struct mtp_sock *sk, struct mtp_sock_info *out)
         out->tcp_state = 7;
         return -ENOTCONN;
     }
-    out->state = c->established ? "ESTAB" : "HANDSHAKE";
-    out->tcp_state = c->established ? 1 : 2;
+    /* our FIN not acknowledged yet: TCP's FIN-WAIT-1 (an exiting process waits for it) */
+    bool fin_out = s->fin_req && !s->fin_acked && !s->reset_req;
+    out->state = !c->established ? "HANDSHAKE" : fin_out ? "FIN-WAIT-1" : "ESTAB";
+    out->tcp_state = !c->established ? 2 : fin_out ? 4 : 1;
     out->rx_queued = (uint64_t)rx_ready(sk);
-    out->tx_queued = s->app_len - s->acked;
+    out->tx_queued = s->reset_req ? 0 : s->app_len - s->acked; /* a reset delivers nothing */
     out->rtt_us = c->srtt / 1000;
     out->rttvar_us = c->rttvar / 1000;
     out->mss = mtpg_quic_lite_param_MAX_PKT;
@@ -685,6 +711,7 @@ static const struct mtp_sock_ops quic_ops = {
     .note = quic_note,
     .info = quic_info,
     .release = quic_release,
+    .exit = quic_exit,
     .layer_release = quic_layer_release,
 };
 
