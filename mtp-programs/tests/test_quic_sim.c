@@ -520,8 +520,10 @@ static void churn_read(struct churn *q, struct host *h, uint64_t id, uint64_t ta
         if (ready <= 0)
             return;
         uint32_t n = ready < (int64_t)sizeof buf ? (uint32_t)ready : sizeof buf;
-        struct mtpg_quic_lite_app_recv ev = {.stream = id, .buf = (mtp_addr_t)(uintptr_t)buf, .len = n};
-        cr_assert_geq(mtp_stack_post(h->st, MTPG_QUIC_LITE_EV_APP_RECV, &h->key, &ev, sizeof ev, t), 0);
+        struct mtpg_quic_lite_app_recv ev = {
+            .stream = id, .buf = (mtp_addr_t)(uintptr_t)buf, .len = n};
+        cr_assert_geq(mtp_stack_post(h->st, MTPG_QUIC_LITE_EV_APP_RECV, &h->key, &ev, sizeof ev, t),
+                      0);
         for (uint32_t k = 0; k < n; k++)
             q->mismatches += buf[k] != pattern(tag, *got + k);
         *got += n;

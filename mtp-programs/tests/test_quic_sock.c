@@ -466,7 +466,8 @@ Test(quic_sock, a_connection_outlives_its_sockets_until_it_goes_stale)
 static bool delivering(struct mtp_socks *ss)
 {
     uint32_t cursor = 0;
-    for (struct mtp_sock *sk = mtp_socks_next(ss, NULL, &cursor); sk; sk = mtp_socks_next(ss, sk, &cursor)) {
+    for (struct mtp_sock *sk = mtp_socks_next(ss, NULL, &cursor); sk;
+         sk = mtp_socks_next(ss, sk, &cursor)) {
         struct mtp_sock_info in;
         if (!mtp_sock_is_listener(sk) && mtp_sock_info(sk, &in) == 0 &&
             (in.tx_queued || in.tcp_state == 4 || in.tcp_state == 9 || in.tcp_state == 11))
@@ -512,6 +513,50 @@ Test(quic_sock, a_client_that_exits_closes_its_connection)
     struct mtp_sock_info in;
     cr_assert(mtp_sock_info(sv, &in) < 0 || in.tx_queued == 0, "nothing left to deliver");
     mtp_sock_close(sv, now());
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
+
+/* More sockets at once than the server's stream credit (56 of the 64 slots): the first 56 are
+ * streams of one connection, the next ones open a second connection to the same server (the
+ * shim asks the program's own question, stream_room), and every one carries its bytes. */
+Test(quic_sock, sockets_past_the_stream_credit_open_a_second_connection)
+{
+    struct mtp_sim_config c = {.seed = 9, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    enum { N = 60 };
+    static struct mtp_sock *cl[N], *sv[N];
+    uint16_t port[N];
+    for (int i = 0; i < N; i++) {
+        cl[i] = connect_to(PORT);
+        mtp_sock_local(cl[i], NULL, &port[i]);
+    }
+    const int credit = MTPG_QUIC_LITE_NSTREAMS - MTPG_QUIC_LITE_SERVER_STREAMS;
+    for (int i = 1; i < N; i++)
+        cr_expect_eq(port[i] == port[0], i < credit, "socket %d: port %u (first %u)", i, port[i],
+                     port[0]);
+    run_for(10 * MS);
+    for (int i = 0; i < N; i++) {
+        uint8_t b = (uint8_t)i;
+        cr_assert_eq(mtp_sock_send(cl[i], &b, 1, now()), 1, "socket %d", i);
+    }
+    run_for(10 * MS);
+    int got = 0;
+    for (struct mtp_sock *s = NULL; mtp_sock_accept(R.listener, &s, now()) == 0; s = NULL) {
+        uint8_t b;
+        cr_assert_eq(mtp_sock_recv(s, &b, 1, now()), 1);
+        cr_assert_lt(b, N);
+        cr_assert_null(sv[b], "socket %u twice", b);
+        sv[b] = s;
+        got++;
+    }
+    cr_assert_eq(got, N, "every stream accepted");
+    for (int i = 0; i < N; i++) {
+        mtp_sock_close(cl[i], now());
+        mtp_sock_close(sv[i], now());
+    }
     mtp_sock_close(R.listener, now());
     run_for(10 * MS);
     down();
