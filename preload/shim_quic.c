@@ -32,6 +32,12 @@
 #define CONN MTPG_QUIC_LITE_CTX_CONN
 #define LISTENER MTPG_QUIC_LITE_CTX_LISTENER
 #define NSTREAMS MTPG_QUIC_LITE_NSTREAMS
+/* Streams a client opens on one connection in its life. Each leaves its two data units on the
+ * connection until the connection ends (the runtime has no instruction to delete a unit), and
+ * finding a unit walks them: a connection that carried many thousand short sockets (wrk,
+ * a proxy) grows and slows with each. Past this, connect() opens a new connection and the old
+ * one closes with its last socket, as a stale one does (one more handshake per 1,024). */
+#define STREAMS_PER_CONN 1024
 
 /* One QUIC-Lite connection the layer knows (sockets point at it from proto_state). */
 struct qconn {
@@ -148,8 +154,8 @@ static bool stream_room(const struct mtpg_quic_lite_conn *c, uint64_t sid)
     return sid / 4 < c->peer_streams && c->st.len + c->adv_streams - c->peer_opened < NSTREAMS;
 }
 
-/* A client connection to rip:rport with room for one more stream; stale ones without
- * sockets are closed on the way. */
+/* A client connection to rip:rport with room for one more stream; stale ones, and those
+ * that opened STREAMS_PER_CONN streams, are closed on the way (now, or with their last socket). */
 static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport,
                               uint64_t now_ns)
 {
@@ -159,7 +165,7 @@ static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport
         if (!qc->client || qc->closing || qc->rip != rip || qc->rport != rport)
             continue;
         const struct mtpg_quic_lite_conn *c = ctx_of(ss, &qc->key);
-        if (c && qconn_stale(c, now_ns)) {
+        if (c && (qconn_stale(c, now_ns) || qc->next_sid / 4 >= STREAMS_PER_CONN)) {
             qc->closing = true;
             if (qc->nsocks == 0)
                 mtp__sock_defer(ss, MTPG_QUIC_LITE_EV_APP_CLOSE, CONN, &qc->key, &nothing, 0);

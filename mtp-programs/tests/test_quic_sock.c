@@ -561,3 +561,24 @@ Test(quic_sock, sockets_past_the_stream_credit_open_a_second_connection)
     run_for(10 * MS);
     down();
 }
+
+/* A client connection carries at most 1,024 streams in its life (STREAMS_PER_CONN in
+ * shim_quic.c: each stream's data units stay until the connection ends): the next socket
+ * opens a new connection and the old one closes, on both sides, once its last socket goes. */
+Test(quic_sock, a_connection_retires_after_1024_streams)
+{
+    struct mtp_sim_config c = {.seed = 10, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    uint16_t first = short_exchange();
+    for (int k = 1; k < 1024; k++)
+        cr_assert_eq(short_exchange(), first, "stream %d on the first connection", k);
+    uint16_t next = short_exchange();
+    cr_assert_neq(next, first, "stream 1024: a new connection");
+    run_for(10 * MS);
+    cr_assert_not(conn_exists(first), "the first one closed on both sides");
+    cr_assert(conn_exists(next));
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
