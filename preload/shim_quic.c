@@ -18,8 +18,9 @@
  *
  * Sockets are keyed by (connection context, stream id). A connection outlives its sockets,
  * warm (its RTT and congestion window) for the next connect() to that server, until it has
- * been idle for half of IDLE_TIMEOUT: then a connect() opens a new one and the old one is
- * closed (CONNECTION_CLOSE) if no socket uses it, else left to the idle timeout.
+ * been idle for half of IDLE_TIMEOUT or carried STREAMS_PER_CONN streams: then a connect()
+ * opens a new one and the old one is closed (CONNECTION_CLOSE) with its last socket. A
+ * process that exits closes its connections (quic_exit).
  */
 #include <errno.h>
 #include <stdint.h>
