@@ -11,6 +11,8 @@
 #                           redis-cli SET/GET 1 B-1 MB + redis-benchmark -c 50 -P 16
 #   test-compat-apps-quic   the long runs: nginx 100 MB + wrk, redis-cli + redis-benchmark -c 50,
 #                           iperf3 -t 5 / -R / -P 4, sockperf, memcached (a few minutes)
+#   test-compat-quic-dpdk   in `make test` (about 25 s): nginx and redis as in test-compat-quic,
+#                           the stacks on the DPDK target (net_af_packet on the veth)
 #   test-compat-apps-quic-dpdk  the same applications with the stacks on the DPDK target
 CT_QUIC_OK := fd route io sockopt poll epoll
 .PHONY: test-compat-quic test-compat-apps-quic test-compat-apps-quic-dpdk
@@ -28,3 +30,12 @@ test-compat-apps-quic-dpdk: $(LIBMTP_SO) $(LIBMTP_DPDK_SO)
 	MTP_TARGET=dpdk MTP_PROTO=quic LIBMTP_SO=$(LIBMTP_SO) timeout 900 bash \
 	    compat-tests/apps/run.sh both $(COMPAT_APPS)
 TESTS += test-compat-quic
+ifneq ($(DPDK_LIB),)
+.PHONY: test-compat-quic-dpdk
+test-compat-quic-dpdk: $(LIBMTP_SO) $(B)/lib/libmtp_dpdk.so
+	MTP_TARGET=dpdk MTP_PROTO=quic LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh \
+	    both nginx redis
+TESTS += test-compat-quic-dpdk
+else
+SKIP_WHY_test-compat-quic-dpdk := libdpdk not found by pkg-config (install libdpdk-dev)
+endif

@@ -485,16 +485,20 @@ static void kick_sleepers(void)
 static __thread bool sig_held;
 static __thread sigset_t sig_saved;
 
-static void signals_hold(void)
+/* Blocks every signal but the faults in this thread; the mask before goes to *old. */
+static int block_signals(sigset_t *old)
 {
-    if (sig_held)
-        return;
     sigset_t all;
     sigfillset(&all);
     static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
         sigdelset(&all, faults[i]);
-    if (pthread_sigmask(SIG_BLOCK, &all, &sig_saved) == 0)
+    return pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void signals_hold(void)
+{
+    if (!sig_held && block_signals(&sig_saved) == 0)
         sig_held = true;
 }
 
@@ -570,7 +574,14 @@ int lm_stack_up(void)
         .args = c->ops->args_env ? env(c->ops->args_env) : NULL,
     };
     mtp_knobs_apply(&c->knobs, NULL, &tcfg);
+    /* The threads the target starts (DPDK's eal-intr-thread) and our helper inherit a mask
+     * that blocks every signal: one sent to the process (SIGTERM) must reach an application
+     * thread, whose handler interrupts its sleep. Taken by a thread of ours, nginx's SIGTERM
+     * set a flag its main thread, asleep in epoll_wait, never looked at. */
+    sigset_t app_mask;
+    block_signals(&app_mask);
     err = c->ops->open(&g_lm.target, &tcfg);
+    pthread_sigmask(SIG_SETMASK, &app_mask, NULL);
     if (err)
         return start_failed(err < 0 ? err : -EIO, strerror(err < 0 ? -err : EIO));
     struct mtp_stack_config scfg = {
@@ -594,10 +605,12 @@ int lm_stack_up(void)
     int sfd = lm_stat_open();
     g_lm.stat_fd = sfd >= 0 ? sfd : -1;
     g_lm.helper_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    block_signals(&app_mask);
     if (g_lm.helper_efd >= 0 && pthread_create(&g_lm.helper, NULL, helper_main, NULL) != 0) {
         close(g_lm.helper_efd);
         g_lm.helper_efd = -1;
     }
+    pthread_sigmask(SIG_SETMASK, &app_mask, NULL);
     return 0;
 }
 
@@ -843,6 +856,7 @@ __attribute__((destructor)) static void lm_fini(void)
         if (o && o->kind == LM_SOCK && (o = mtp_fdtab_clear(&g_lm.fds, (int)fd)))
             lm_obj_release(o);
     }
+    mtp_socks_exit(g_lm.ss, lm_now()); /* what outlives the sockets (connections) ends too */
     uint64_t end = lm_now() + EXIT_LINGER_NS, spin = 0;
     for (;;) {
         lm_progress();

@@ -18,8 +18,9 @@
  *
  * Sockets are keyed by (connection context, stream id). A connection outlives its sockets,
  * warm (its RTT and congestion window) for the next connect() to that server, until it has
- * been idle for half of IDLE_TIMEOUT: then a connect() opens a new one and the old one is
- * closed (CONNECTION_CLOSE) if no socket uses it, else left to the idle timeout.
+ * been idle for half of IDLE_TIMEOUT or carried STREAMS_PER_CONN streams: then a connect()
+ * opens a new one and the old one is closed (CONNECTION_CLOSE) with its last socket. A
+ * process that exits closes its connections (quic_exit).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -32,10 +33,12 @@
 #define CONN MTPG_QUIC_LITE_CTX_CONN
 #define LISTENER MTPG_QUIC_LITE_CTX_LISTENER
 #define NSTREAMS MTPG_QUIC_LITE_NSTREAMS
-/* Streams a client opens on one connection before it opens another to the same server: the
- * server frees a stream's slot one acknowledgement after the client does, so a client that
- * filled all NSTREAMS slots could open a stream the server has no room for yet. */
-#define CLIENT_STREAMS (NSTREAMS - 8)
+/* Streams a client opens on one connection in its life. Each leaves its two data units on the
+ * connection until the connection ends (the runtime has no instruction to delete a unit), and
+ * finding a unit walks them: a connection that carried many thousand short sockets (wrk,
+ * a proxy) grows and slows with each. Past this, connect() opens a new connection and the old
+ * one closes with its last socket, as a stale one does (one more handshake per 1,024). */
+#define STREAMS_PER_CONN 1024
 
 /* One QUIC-Lite connection the layer knows (sockets point at it from proto_state). */
 struct qconn {
@@ -145,8 +148,15 @@ static bool qconn_stale(const struct mtpg_quic_lite_conn *c, uint64_t now_ns)
            now_ns - c->largest_time > mtpg_quic_lite_param_IDLE_TIMEOUT / 2;
 }
 
-/* A client connection to rip:rport with room for one more stream; stale ones without
- * sockets are closed on the way. */
+/* Whether the program takes stream `sid` of ours on c (quic_lite.mtp open_stream): below the
+ * server's MAX_STREAMS, and a slot free besides those our own credit keeps for its streams. */
+static bool stream_room(const struct mtpg_quic_lite_conn *c, uint64_t sid)
+{
+    return sid / 4 < c->peer_streams && c->st.len + c->adv_streams - c->peer_opened < NSTREAMS;
+}
+
+/* A client connection to rip:rport with room for one more stream; stale ones, and those
+ * that opened STREAMS_PER_CONN streams, are closed on the way (now, or with their last socket). */
 static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport,
                               uint64_t now_ns)
 {
@@ -156,13 +166,13 @@ static struct qconn *qconn_to(struct mtp_socks *ss, uint32_t rip, uint16_t rport
         if (!qc->client || qc->closing || qc->rip != rip || qc->rport != rport)
             continue;
         const struct mtpg_quic_lite_conn *c = ctx_of(ss, &qc->key);
-        if (c && qconn_stale(c, now_ns)) {
+        if (c && (qconn_stale(c, now_ns) || qc->next_sid / 4 >= STREAMS_PER_CONN)) {
             qc->closing = true;
             if (qc->nsocks == 0)
                 mtp__sock_defer(ss, MTPG_QUIC_LITE_EV_APP_CLOSE, CONN, &qc->key, &nothing, 0);
             continue;
         }
-        if (c && qc->nsocks < CLIENT_STREAMS && c->st.len < CLIENT_STREAMS)
+        if (c && stream_room(c, qc->next_sid))
             return qc;
     }
     return NULL;
@@ -616,6 +626,30 @@ static void quic_release(struct mtp_sock *sk)
     }
 }
 
+/* The process is exiting (mtp_socks_exit): every connection ends with CONNECTION_CLOSE once
+ * what was written on it is acknowledged. Without it a client that exits leaves its
+ * connection to the server's idle timeout, and the server lingering at its own exit on bytes
+ * nobody will acknowledge (libmtp_core.c lm_fini). */
+static void quic_exit(struct mtp_socks *ss, uint64_t now_ns)
+{
+    static const uint64_t nothing;
+    struct qlayer *ql = layer(ss);
+    uint32_t n = 0;
+    for (struct qconn *qc = ql ? ql->conns : NULL; qc; qc = qc->next)
+        n++;
+    struct mtp_key *keys = calloc(n + 1, sizeof *keys); /* closing one may free its qconn */
+    n = 0;
+    for (struct qconn *qc = ql ? ql->conns : NULL; keys && qc; qc = qc->next)
+        if (!qc->dead) {
+            qc->closing = true;
+            keys[n++] = qc->key;
+        }
+    for (uint32_t i = 0; keys && i < n; i++)
+        if (ctx_of(ss, &keys[i]))
+            mtp__sock_post(ss, MTPG_QUIC_LITE_EV_APP_CLOSE, &keys[i], &nothing, 0, now_ns);
+    free(keys);
+}
+
 static void quic_layer_release(struct mtp_socks *ss)
 {
     struct qlayer *ql = *mtp__socks_state(ss);
@@ -647,10 +681,12 @@ static int quic_info(struct mtp_sock *sk, struct mtp_sock_info *out)
         out->tcp_state = 7;
         return -ENOTCONN;
     }
-    out->state = c->established ? "ESTAB" : "HANDSHAKE";
-    out->tcp_state = c->established ? 1 : 2;
+    /* our FIN not acknowledged yet: TCP's FIN-WAIT-1 (an exiting process waits for it) */
+    bool fin_out = s->fin_req && !s->fin_acked && !s->reset_req;
+    out->state = !c->established ? "HANDSHAKE" : fin_out ? "FIN-WAIT-1" : "ESTAB";
+    out->tcp_state = !c->established ? 2 : fin_out ? 4 : 1;
     out->rx_queued = (uint64_t)rx_ready(sk);
-    out->tx_queued = s->app_len - s->acked;
+    out->tx_queued = s->reset_req ? 0 : s->app_len - s->acked; /* a reset delivers nothing */
     out->rtt_us = c->srtt / 1000;
     out->rttvar_us = c->rttvar / 1000;
     out->mss = mtpg_quic_lite_param_MAX_PKT;
@@ -682,6 +718,7 @@ static const struct mtp_sock_ops quic_ops = {
     .note = quic_note,
     .info = quic_info,
     .release = quic_release,
+    .exit = quic_exit,
     .layer_release = quic_layer_release,
 };
 

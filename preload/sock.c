@@ -313,6 +313,12 @@ void mtp_socks_free(struct mtp_socks *ss)
     free(ss);
 }
 
+void mtp_socks_exit(struct mtp_socks *ss, uint64_t now_ns)
+{
+    if (ss && ss->proto->ops->exit)
+        ss->proto->ops->exit(ss, now_ns);
+}
+
 struct mtp_stack *mtp_socks_stack(const struct mtp_socks *ss) { return ss->stack; }
 
 void mtp_socks_set_wake(struct mtp_socks *ss, mtp_sock_wake_fn fn, void *user)

@@ -52,6 +52,10 @@ struct mtp_socks *mtp_socks_new(struct mtp_stack *stack, const struct mtp_sock_p
                                 int *err);
 /* Frees every socket handle still open (without sending anything) and the layer. */
 void mtp_socks_free(struct mtp_socks *ss);
+/* The process is exiting and has released its sockets: the protocol ends what outlives them
+ * (QUIC-Lite: its connections, each closed once what was written on it is delivered), as a
+ * kernel closes a dying process's connections. Keep polling the stack while bytes are due. */
+void mtp_socks_exit(struct mtp_socks *ss, uint64_t now_ns);
 struct mtp_stack *mtp_socks_stack(const struct mtp_socks *ss);
 
 /* mtp_stack_poll() plus the events the layer deferred while the stack ran (use it instead of

@@ -69,6 +69,7 @@ struct mtp_sock_ops {
     void (*note)(struct mtp_socks *ss, const struct mtp_note *n);
     int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
+    void (*exit)(struct mtp_socks *ss, uint64_t now_ns);     /* optional: mtp_socks_exit */
     void (*layer_release)(struct mtp_socks *ss);             /* optional: frees the layer's
                                                                  shim state (mtp__socks_state) */
     /* optional (both or neither): timers of the shim's own (e.g. keepalive when the program

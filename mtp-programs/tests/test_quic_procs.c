@@ -57,6 +57,7 @@ static void established(uint64_t now)
     c->max_send_data = 1 << 30;
     c->peer_sdata = 1 << 30;
     c->peer_streams = 16;
+    c->adv_streams = MTPG_QUIC_LITE_SERVER_STREAMS; /* a client grants its server 8 streams */
     c->adv_data = mtpg_quic_lite_param_CONN_WINDOW;
     c->quantum_left = mtpg_quic_lite_param_QUANTUM;
 }
@@ -700,12 +701,111 @@ Test(slots, a_reset_stream_credits_its_unread_bytes_to_the_connection)
 }
 
 /* A packet the program sends, serialised, parsed back by the program's own parser. */
+/* ------------------------------------------------------------------ stream credit (MAX_STREAMS) */
+
+/* The peer's streams 1, 5, 9, ... up to index n - 1 are open; the first `over` of them are
+ * over in both directions (our FIN acknowledged, the peer's read to its FIN). */
+static void peer_streams(uint32_t n, uint32_t over)
+{
+    stream_data_in(4 * (uint64_t)(n - 1) + 1, 0, 0, false);
+    cr_assert_eq(F.c.st.len, n);
+    for (uint32_t i = 0; i < over; i++)
+        F.c.st.v[i].fin_acked = F.c.st.v[i].fin_told = true;
+}
+
+Test(stream_credit, a_peer_stream_past_our_max_streams_closes_the_connection)
+{
+    established(1 * MS);                 /* a client grants its server 8 streams: 1 .. 29 */
+    peer_streams(8, 0);
+    cr_expect_eq(F.c.peer_opened, 8u);
+    stream_data_in(33, 0, 10, false);
+    cr_assert_eq(count(MTP_OP_PKT_GEN), 1);
+    const qframe *f = frame(pkt(0), P(T_CLOSE));
+    cr_assert_not_null(f);
+    cr_expect_eq(f->u.close_frame.error, P(ERR_STREAM_LIMIT));
+    cr_expect(note(P(NOTE_CLOSED), NULL));
+}
+
+Test(stream_credit, streams_over_raise_max_streams_when_half_the_share_is_used)
+{
+    established(1 * MS);
+    peer_streams(8, 3);
+    F.c.ack_now = true;
+    packet_end();                        /* 3 over, none left to open: 3 more granted */
+    cr_expect_eq(F.c.st.len, 5u);
+    cr_expect_eq(F.c.peer_done, 3u);
+    cr_assert_eq(F.c.adv_streams, 11u);
+    cr_assert_eq(count(MTP_OP_PKT_GEN), 1);
+    const qframe *f = frame(pkt(0), P(T_MAX_STREAMS));
+    cr_assert_not_null(f, "MAX_STREAMS goes out");
+    cr_expect_eq(f->u.max_streams_frame.max, 11u);
+    cr_expect_neq(F.c.sent.v[F.c.sent.len - 1].ctl & P(C_MAX_STREAMS), 0, "resent if lost");
+    stream_data_in(41, 0, 10, false);    /* streams 8 .. 10 (ids 33, 37, 41) may open now */
+    cr_expect_eq(F.c.st.len, 8u);
+    cr_expect_eq(count(MTP_OP_PKT_GEN), 0, "no STREAM_LIMIT_ERROR");
+    F.c.st.v[0].fin_acked = F.c.st.v[0].fin_told = true;
+    F.c.ack_now = true;
+    packet_end();                        /* 0 of 3 left: 1 more over, a new grant */
+    cr_expect_eq(F.c.adv_streams, 12u);
+}
+
+Test(stream_credit, no_grant_while_the_peer_has_half_its_share_left)
+{
+    established(1 * MS);
+    peer_streams(2, 1);                  /* 6 of 8 still to open */
+    F.c.ack_now = true;
+    packet_end();
+    cr_expect_eq(F.c.peer_done, 1u);
+    cr_expect_eq(F.c.adv_streams, 8u);
+    cr_expect_not(F.c.ms_pending);
+    cr_expect_eq(count(MTP_OP_PKT_GEN), 0, "nothing to send");
+}
+
+Test(stream_credit, our_stream_past_the_peers_max_streams_waits_with_streams_blocked)
+{
+    established(1 * MS);                 /* the peer's MAX_STREAMS: 16 (ids 0 .. 60) */
+    for (uint64_t i = 0; i < 16; i++)
+        app_send(4 * i, 0, false);
+    cr_assert_eq(F.c.st.len, 16u);
+    app_send(64, 10, false);
+    cr_expect_eq(F.c.st.len, 16u, "refused");
+    cr_assert_eq(count(MTP_OP_PKT_GEN), 1);
+    const qframe *f = frame(pkt(0), P(T_STREAMS_BLOCKED));
+    cr_assert_not_null(f);
+    cr_expect_eq(f->u.streams_blocked_frame.max, 16u);
+    app_send(64, 10, false);
+    cr_expect_eq(count(MTP_OP_PKT_GEN), 0, "STREAMS_BLOCKED once per limit");
+    struct mtpg_quic_lite_max_streams_in ms = {.max = 17};
+    run(P(EV_MAX_STREAMS_IN), &ms);
+    cr_expect_eq(F.c.peer_streams, 17u);
+    app_send(64, 10, false);
+    cr_expect_eq(F.c.st.len, 17u, "opened");
+    ms.max = 5;                          /* an older, smaller limit changes nothing */
+    run(P(EV_MAX_STREAMS_IN), &ms);
+    cr_expect_eq(F.c.peer_streams, 17u);
+}
+
+Test(stream_credit, our_streams_leave_room_for_the_ones_we_granted)
+{
+    established(1 * MS);
+    F.c.peer_streams = 1000;
+    for (uint64_t i = 0; i < 60; i++)
+        app_send(4 * i, 0, false);
+    /* 64 slots, 8 of them kept for the server's streams we granted and it has not opened */
+    cr_expect_eq(F.c.st.len, 56u);
+    stream_data_in(29, 0, 10, false);    /* the server's streams 1 .. 29 */
+    cr_expect_eq(F.c.st.len, 64u, "the server's 8 fit");
+    cr_expect_eq(count(MTP_OP_PKT_GEN), 0, "no STREAM_LIMIT_ERROR");
+}
+
 Test(parser, a_sent_packet_parses_into_its_events)
 {
     established(1 * MS);
     packet_in(0, true);
     F.c.pkt_ok = true;
     F.c.md_pending = true;
+    F.c.ms_pending = true;
+    F.c.sb_pending = true;
     app_send(0, 100, true);
     cr_assert_eq(count(MTP_OP_PKT_GEN), 1);
     qpkt q;
@@ -730,19 +830,23 @@ Test(parser, a_sent_packet_parses_into_its_events)
     p.ip.src = 0x0a000001;
     p.ip.dst = 0x0a000002;
     cr_assert_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_OK);
-    /* pkt_in, ACK, MAX_DATA, STREAM+FIN, pkt_end */
-    cr_assert_eq(sink.n, 5);
+    /* pkt_in, ACK, MAX_DATA, MAX_STREAMS, STREAMS_BLOCKED, STREAM+FIN, pkt_end */
+    cr_assert_eq(sink.n, 7);
     cr_expect_eq(evs[0].type, P(EV_PKT_IN));
     const struct mtpg_quic_lite_pkt_in *pi = (const void *)evs[0].data;
     cr_expect_eq(pi->dcid, PCID);
     cr_expect(pi->eliciting);
     cr_expect_eq(evs[1].type, P(EV_ACK_IN));
     cr_expect_eq(evs[2].type, P(EV_MAX_DATA_IN));
-    cr_expect_eq(evs[3].type, P(EV_STREAM_IN));
-    const struct mtpg_quic_lite_stream_in *si = (const void *)evs[3].data;
+    cr_expect_eq(evs[3].type, P(EV_MAX_STREAMS_IN));
+    cr_expect_eq(((const struct mtpg_quic_lite_max_streams_in *)(const void *)evs[3].data)->max,
+                 F.c.adv_streams);
+    cr_expect_eq(evs[4].type, P(EV_BLOCKED_IN), "STREAMS_BLOCKED");
+    cr_expect_eq(evs[5].type, P(EV_STREAM_IN));
+    const struct mtpg_quic_lite_stream_in *si = (const void *)evs[5].data;
     cr_expect(si->fin);
     cr_expect_eq(si->data.len, 100u);
-    cr_expect_eq(evs[4].type, P(EV_PKT_END));
+    cr_expect_eq(evs[6].type, P(EV_PKT_END));
     /* malformed: another flags byte, a cut frame */
     out[8] = 0xc3;
     cr_expect_eq(mtpg_quic_lite_program.parse(&p, &sink), MTP_PARSE_MALFORMED);

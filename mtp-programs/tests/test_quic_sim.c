@@ -459,6 +459,169 @@ Test(quic_sim, close_after_the_data)
     free(r);
 }
 
+/* ------------------------------------------------------------ streams over a connection's life */
+
+/* A client that opens short request/response streams one after another, as many at once as
+ * the program lets it (a web client with short connections): CHURN streams in all over one
+ * connection, many times the NSTREAMS slots and the server's stream credit. Ids only grow,
+ * so the server's credit must grow too (MAX_STREAMS), and the client must never open a stream
+ * the server has no room for yet (its STREAM_LIMIT_ERROR would end every stream). */
+#define CHURN 400
+#define RESP_TAG 1000000
+
+struct churn {
+    struct rig *r;
+    uint64_t opened;                 /* client streams opened: ids 0, 4, ..., 4 * (opened - 1) */
+    uint64_t lo;                     /* streams below are complete */
+    uint64_t done, refused;          /* complete streams; app_send refused for a new stream */
+    uint64_t req_rcvd[CHURN], resp_rcvd[CHURN];
+    bool srv_open[CHURN], req_fin[CHURN], resp_sent[CHURN], resp_fin[CHURN], complete[CHURN];
+    uint32_t srv_max_open;           /* most streams in the server's table at once */
+    uint64_t mismatches;
+};
+
+static struct churn *churn_of;
+
+static uint64_t req_size(uint64_t i) { return 1 + (i * 7919) % 3000; }
+static uint64_t resp_size(uint64_t i) { return 1 + (i * 104729) % 5000; }
+
+static void on_churn_note(void *user, const struct mtp_note *n)
+{
+    struct host *h = user;
+    struct churn *q = churn_of;
+    uint64_t i = n->value / 4;
+    bool server = h == &q->r->b;
+    if (n->ctx_type != CONN)
+        return;
+    if (n->code == MTPG_QUIC_LITE_NOTE_NEW_STREAM && server && i < CHURN)
+        q->srv_open[i] = true;
+    else if (n->code == MTPG_QUIC_LITE_NOTE_STREAM_FIN && i < CHURN)
+        *(server ? &q->req_fin[i] : &q->resp_fin[i]) = true;
+    else
+        on_note(user, n);
+}
+
+static bool has_stream(struct host *h, uint64_t id)
+{
+    const struct mtpg_quic_lite_conn *c = conn_of(h);
+    for (uint32_t i = 0; c && i < c->st.len; i++)
+        if (c->st.v[i].id == id)
+            return true;
+    return false;
+}
+
+/* Reads what stream `id` holds, each byte checked against pattern(tag, offset). */
+static void churn_read(struct churn *q, struct host *h, uint64_t id, uint64_t tag, uint64_t *got,
+                       uint64_t t)
+{
+    static uint8_t buf[8 * KB];
+    for (;;) {
+        int64_t ready = mtp_stack_rx_ready(h->st, CONN, &h->key, id);
+        if (ready <= 0)
+            return;
+        uint32_t n = ready < (int64_t)sizeof buf ? (uint32_t)ready : sizeof buf;
+        struct mtpg_quic_lite_app_recv ev = {
+            .stream = id, .buf = (mtp_addr_t)(uintptr_t)buf, .len = n};
+        cr_assert_geq(mtp_stack_post(h->st, MTPG_QUIC_LITE_EV_APP_RECV, &h->key, &ev, sizeof ev, t),
+                      0);
+        for (uint32_t k = 0; k < n; k++)
+            q->mismatches += buf[k] != pattern(tag, *got + k);
+        *got += n;
+    }
+}
+
+/* `len` bytes of pattern(tag) and the FIN, in one app_send. */
+static void churn_send(struct host *h, uint64_t id, uint64_t tag, uint64_t len, uint64_t t)
+{
+    static uint8_t buf[8 * KB];
+    for (uint64_t k = 0; k < len; k++)
+        buf[k] = pattern(tag, k);
+    struct mtpg_quic_lite_app_send ev = {
+        .stream = id, .buf = (mtp_addr_t)(uintptr_t)buf, .len = (uint32_t)len, .fin = true};
+    cr_assert_geq(mtp_stack_post(h->st, MTPG_QUIC_LITE_EV_APP_SEND, &h->key, &ev, sizeof ev, t), 0);
+}
+
+static int churn_step(void *arg)
+{
+    struct churn *q = arg;
+    struct rig *r = q->r;
+    uint64_t t = now(r);
+    if (r->a.closed || r->b.closed)
+        return 1;
+    while (q->opened < CHURN) {      /* a new stream whenever the program takes one */
+        uint64_t id = 4 * q->opened;
+        churn_send(&r->a, id, id, req_size(q->opened), t);
+        if (!has_stream(&r->a, id)) {
+            q->refused++;
+            break;
+        }
+        q->opened++;
+    }
+    for (uint64_t i = q->lo; i < q->opened; i++) {
+        uint64_t id = 4 * i;
+        if (q->srv_open[i] && !q->resp_sent[i]) {   /* server: a whole request, then answer */
+            churn_read(q, &r->b, id, id, &q->req_rcvd[i], t);
+            if (q->req_fin[i] && q->req_rcvd[i] == req_size(i) &&
+                mtp_stack_tx_space(r->b.st, CONN, &r->b.key, id) >= (int64_t)resp_size(i)) {
+                churn_send(&r->b, id, id + RESP_TAG, resp_size(i), t);
+                q->resp_sent[i] = true;
+            }
+        }
+        churn_read(q, &r->a, id, id + RESP_TAG, &q->resp_rcvd[i], t);
+        if (!q->complete[i] && q->resp_fin[i] && q->resp_rcvd[i] == resp_size(i)) {
+            q->complete[i] = true;
+            q->done++;
+        }
+    }
+    while (q->lo < q->opened && q->complete[q->lo])
+        q->lo++;
+    const struct mtpg_quic_lite_conn *sc = conn_of(&r->b);
+    if (sc && sc->st.len > q->srv_max_open)
+        q->srv_max_open = sc->st.len;
+    const struct mtpg_quic_lite_conn *cc = conn_of(&r->a);
+    return q->done == CHURN && cc && sc && cc->st.len == 0 && sc->st.len == 0;
+}
+
+static void stream_churn(const struct mtp_sim_config *c)
+{
+    struct rig *r = calloc(1, sizeof *r);
+    struct churn *q = calloc(1, sizeof *q);
+    churn_of = q;
+    q->r = r;
+    rig_up(r, c);
+    mtp_stack_set_notify(r->a.st, on_churn_note, &r->a);
+    mtp_stack_set_notify(r->b.st, on_churn_note, &r->b);
+    int rc = mtp_sim_run_until(r->w, r->stacks, 2, churn_step, q, now(r) + 60 * S);
+    cr_assert(!r->a.closed && !r->b.closed, "the connection closed (client: %d code %#lx, server: "
+              "%d code %#lx) after %lu of %d streams", r->a.closed, (unsigned long)r->a.close_code,
+              r->b.closed, (unsigned long)r->b.close_code, (unsigned long)q->done, CHURN);
+    cr_assert_eq(rc, 0, "stalled at %.3f s: %lu of %d streams complete, %lu opened",
+                 now(r) / 1e9, (unsigned long)q->done, CHURN, (unsigned long)q->opened);
+    cr_expect_eq(q->mismatches, 0u);
+    cr_expect_leq(q->srv_max_open, MTPG_QUIC_LITE_NSTREAMS);
+    cr_expect_geq(conn_of(&r->a)->peer_streams, CHURN, "the server's MAX_STREAMS grew");
+    cr_expect_gt(conn_of(&r->a)->sblocked_at, 0u, "the client said STREAMS_BLOCKED");
+    cr_log_info("%d streams over one connection in %.3f s of virtual time, at most %u open at "
+                "the server, %lu refused opens", CHURN, now(r) / 1e9, q->srv_max_open,
+                (unsigned long)q->refused);
+    rig_down(r);
+    free(q);
+    free(r);
+}
+
+Test(quic_sim, streams_opened_and_closed_beyond_the_limit)
+{
+    struct mtp_sim_config c = {.seed = 31, .delay_ns = 20 * US, .jitter_ns = 5 * US};
+    stream_churn(&c);
+}
+
+Test(quic_sim, streams_opened_and_closed_beyond_the_limit_under_loss)
+{
+    struct mtp_sim_config c = {.seed = 32, .delay_ns = 25 * US, .jitter_ns = 10 * US,
+                               .loss_ppm = 20000, .reorder_ppm = 10000};
+    stream_churn(&c);
+}
+
 /* ------------------------------------------------------------ ICMP errors */
 
 #define IP_K 0x0a000003u

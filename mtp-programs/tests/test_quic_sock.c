@@ -460,3 +460,125 @@ Test(quic_sock, a_connection_outlives_its_sockets_until_it_goes_stale)
     run_for(10 * MS);
     down();
 }
+
+/* What libmtp_core.c's exit waits for: a socket, released or not, with bytes or a FIN to
+ * deliver (FIN-WAIT-1, LAST-ACK, CLOSING). */
+static bool delivering(struct mtp_socks *ss)
+{
+    uint32_t cursor = 0;
+    for (struct mtp_sock *sk = mtp_socks_next(ss, NULL, &cursor); sk;
+         sk = mtp_socks_next(ss, sk, &cursor)) {
+        struct mtp_sock_info in;
+        if (!mtp_sock_is_listener(sk) && mtp_sock_info(sk, &in) == 0 &&
+            (in.tx_queued || in.tcp_state == 4 || in.tcp_state == 9 || in.tcp_state == 11))
+            return true;
+    }
+    return false;
+}
+
+/* A client process exits (its sockets released, mtp_socks_exit, then its stack stops) with a
+ * request answered later: the server must not be left writing to a connection nobody will
+ * acknowledge (its own exit would linger on those bytes, libmtp_core.c lm_fini). The exiting
+ * side closes its connection with CONNECTION_CLOSE, as a kernel closes a dying process's
+ * connections; the server's socket then ends with an error at once. */
+Test(quic_sock, a_client_that_exits_closes_its_connection)
+{
+    struct mtp_sim_config c = {.seed = 8, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    struct mtp_sock *cl = connect_to(PORT), *sv = NULL;
+    uint16_t cport;
+    mtp_sock_local(cl, NULL, &cport);
+    run_for(5 * MS);
+    cr_assert_eq(mtp_sock_accept(R.listener, &sv, now()), 0);
+    cr_assert_eq(mtp_sock_send(cl, "GET", 3, now()), 3);
+    run_for(5 * MS);
+    uint8_t b[4];
+    cr_assert_eq(mtp_sock_recv(sv, b, sizeof b, now()), 3);
+    /* the client exits before the answer: close, the layer's exit, its stack runs while a
+     * socket has something to deliver (FIN-WAIT-1), as lm_fini does, then never again */
+    mtp_sock_close(cl, now());
+    mtp_socks_exit(R.ss[0], now());
+    cr_expect(delivering(R.ss[0]), "FIN-WAIT-1 until the FIN is acknowledged");
+    for (int i = 0; i < 100 && delivering(R.ss[0]); i++)
+        run_for(100 * 1000);
+    cr_assert_not(delivering(R.ss[0]));
+    mtp_sim_run_until(R.w, &R.st[1], 1, NULL, NULL, now() + 5 * MS);   /* the server only */
+    cr_assert_not(conn_exists(cport), "closed on both sides");
+    /* the server answers a client that is gone: more than the stream's credit */
+    static uint8_t big[256 * 1024];
+    ssize_t k = mtp_sock_send(sv, big, sizeof big, now());
+    cr_assert_lt(k, 0, "the connection is gone: %zd", k);
+    cr_assert(mtp_sock_poll(sv) & MTP_SOCK_ERROR);
+    struct mtp_sock_info in;
+    cr_assert(mtp_sock_info(sv, &in) < 0 || in.tx_queued == 0, "nothing left to deliver");
+    mtp_sock_close(sv, now());
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
+
+/* More sockets at once than the server's stream credit (56 of the 64 slots): the first 56 are
+ * streams of one connection, the next ones open a second connection to the same server (the
+ * shim asks the program's own question, stream_room), and every one carries its bytes. */
+Test(quic_sock, sockets_past_the_stream_credit_open_a_second_connection)
+{
+    struct mtp_sim_config c = {.seed = 9, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    enum { N = 60 };
+    static struct mtp_sock *cl[N], *sv[N];
+    uint16_t port[N];
+    for (int i = 0; i < N; i++) {
+        cl[i] = connect_to(PORT);
+        mtp_sock_local(cl[i], NULL, &port[i]);
+    }
+    const int credit = MTPG_QUIC_LITE_NSTREAMS - MTPG_QUIC_LITE_SERVER_STREAMS;
+    for (int i = 1; i < N; i++)
+        cr_expect_eq(port[i] == port[0], i < credit, "socket %d: port %u (first %u)", i, port[i],
+                     port[0]);
+    run_for(10 * MS);
+    for (int i = 0; i < N; i++) {
+        uint8_t b = (uint8_t)i;
+        cr_assert_eq(mtp_sock_send(cl[i], &b, 1, now()), 1, "socket %d", i);
+    }
+    run_for(10 * MS);
+    int got = 0;
+    for (struct mtp_sock *s = NULL; mtp_sock_accept(R.listener, &s, now()) == 0; s = NULL) {
+        uint8_t b;
+        cr_assert_eq(mtp_sock_recv(s, &b, 1, now()), 1);
+        cr_assert_lt(b, N);
+        cr_assert_null(sv[b], "socket %u twice", b);
+        sv[b] = s;
+        got++;
+    }
+    cr_assert_eq(got, N, "every stream accepted");
+    for (int i = 0; i < N; i++) {
+        mtp_sock_close(cl[i], now());
+        mtp_sock_close(sv[i], now());
+    }
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
+
+/* A client connection carries at most 1,024 streams in its life (STREAMS_PER_CONN in
+ * shim_quic.c: each stream's data units stay until the connection ends): the next socket
+ * opens a new connection and the old one closes, on both sides, once its last socket goes. */
+Test(quic_sock, a_connection_retires_after_1024_streams)
+{
+    struct mtp_sim_config c = {.seed = 10, .delay_ns = 5000};
+    up(&c);
+    R.listener = listen_on(PORT);
+    uint16_t first = short_exchange();
+    for (int k = 1; k < 1024; k++)
+        cr_assert_eq(short_exchange(), first, "stream %d on the first connection", k);
+    uint16_t next = short_exchange();
+    cr_assert_neq(next, first, "stream 1024: a new connection");
+    run_for(10 * MS);
+    cr_assert_not(conn_exists(first), "the first one closed on both sides");
+    cr_assert(conn_exists(next));
+    mtp_sock_close(R.listener, now());
+    run_for(10 * MS);
+    down();
+}
