@@ -1,0 +1,54 @@
+#!/bin/bash
+# A forked child of a process whose MTP_TARGET=dpdk stack started (net_af_xdp on a veth) gets
+# a clear error, never a hang: the port is its parent's (one process per port,
+# docs/MULTIPROC.md "DPDK"). The child's accept on the inherited listener fails with EBADF and
+# a new MTP socket's connect with EOPNOTSUPP, with one line on stderr naming MTP_TARGET=dpdk
+# and the fix; the parent goes on serving. (Before, the child's accept waited forever on the
+# listener's kernel half, whose packets go to the parent's DPDK port.)
+# (EOPNOTSUPP and ENOTSUP are one number on Linux; Python names it ENOTSUP.)
+#   test_dpdk_fork.sh <libmtp.so>
+set -u
+lib=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../../tests/netns.sh"
+fail() { echo "FAIL: test_dpdk_fork.sh: $*"; exit 1; }
+say() { echo "test_dpdk_fork.sh: $*"; }
+mx_netns_up || exit 1
+PORT=7310 SRV=10.201.0.21
+out=$(mktemp); trap 'rm -f "$out"' EXIT
+
+# the server: listens (the DPDK stack starts), forks; the child says what its accept and a
+# new socket's connect gave; the parent then echoes one connection from the kernel side
+mx_bg A timeout 30 env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" MTP_TARGET=dpdk MTP_IP=$SRV \
+    MTP_DPDK_ARGS="--vdev=net_af_xdp0,iface=$MX_DEV_A" python3 -c '
+import errno, os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[2]))); s.listen(4)
+pid = os.fork()
+if pid == 0:
+    def attempt(name, f):
+        try:
+            f(); print(name, "ok", flush=True)
+        except OSError as e:
+            print(name, errno.errorcode.get(e.errno, e.errno), flush=True)
+    attempt("child-accept", lambda: s.accept())
+    attempt("child-connect", lambda: socket.create_connection((sys.argv[1], 9), timeout=5))
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent-ready", flush=True)
+c, _ = s.accept(); c.sendall(c.recv(100)); c.close()
+print("parent-served", flush=True)
+' "$MX_IP_B" $PORT >"$out" 2>&1
+for _ in $(seq 100); do grep -q parent-ready "$out" && break; sleep 0.1; done
+grep -q parent-ready "$out" || fail "the child did not end: $(cat "$out")"
+grep -qx "child-accept EBADF" "$out" || fail "child's accept: $(cat "$out")"
+grep -Eqx "child-connect (EOPNOTSUPP|ENOTSUP)" "$out" || fail "child's new socket: $(cat "$out")"
+n=$(grep -c "MTP_TARGET=dpdk: this forked child .* Fix: MTP_TARGET=xdp" "$out")
+[ "$n" = 1 ] || fail "want one line on stderr naming MTP_TARGET=dpdk and the fix, got $n: $(cat "$out")"
+echo=$(mx_in B timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+c.sendall(b"to the parent\n"); print(c.recv(100).decode().strip())
+' $SRV $PORT 2>&1)
+[ "$echo" = "to the parent" ] || fail "the parent did not serve after its child: $echo; $(cat "$out")"
+say "a forked child of a DPDK process: accept EBADF, new socket EOPNOTSUPP, one line; the parent serves"
