@@ -688,6 +688,17 @@ static struct rte_mempool *pool_create(const char *name, unsigned n, uint32_t ro
     return mp;
 }
 
+/* net_af_xdp cannot bind its AF_XDP socket to a queue another process holds: another DPDK
+ * process's net_af_xdp port, or an MTP_TARGET=xdp stack. A DPDK port belongs to one process
+ * (docs/MULTIPROC.md "DPDK"): say so, and the fix, rather than a bare EINVAL. */
+static int queue_held(const char *name, uint16_t q, int ret)
+{
+    dpdk_err("MTP_TARGET=dpdk: %s: cannot bind queue %u (%s): is another process (DPDK or "
+             "MTP_TARGET=xdp) on this interface? A DPDK port belongs to one process; use "
+             "MTP_TARGET=xdp for several processes on one interface", name, q, rte_strerror(-ret));
+    return -EBUSY;
+}
+
 static int port_setup(struct mtp_target *t, const char *name, const struct mtp_target_config *cfg,
                       bool afp_big)
 {
@@ -774,6 +785,8 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     for (uint16_t q = 0; q <= t->queue; q++) {
         ret = rte_eth_rx_queue_setup(t->port, q, nrx, (unsigned)socket, NULL,
                                      t->rx_pool ? t->rx_pool : t->pool);
+        if (ret != 0 && !strcmp(info.driver_name, "net_af_xdp"))
+            return queue_held(name, q, ret);
         if (ret != 0) {
             dpdk_err("%s: cannot set up rx queue %u: %s", name, q, rte_strerror(-ret));
             return ret;
