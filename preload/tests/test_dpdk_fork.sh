@@ -8,6 +8,8 @@
 # connect EHOSTUNREACH.)
 # A second, unrelated DPDK process on the same interface fails with EBUSY and one line naming
 # MTP_TARGET=dpdk and the fix (before: EINVAL, "cannot set up rx queue 0").
+# An XDP-target process there fails with EBUSY and a line naming MTP_TARGET=dpdk (before:
+# "remove it with xdp-loader unload", which would cut the DPDK process off).
 # (Known: that failed attempt still cuts the first process off its port: docs/MULTIPROC.md.)
 # (EOPNOTSUPP and ENOTSUP are one number on Linux; Python names it ENOTSUP.)
 #   test_dpdk_fork.sh <libmtp.so>
@@ -57,6 +59,18 @@ c.sendall(b"to the parent\n"); print(c.recv(100).decode().strip())
 ' $SRV $PORT 2>&1)
 [ "$echo" = "to the parent" ] || fail "the parent did not serve after its child: $echo; $(cat "$out")"
 for _ in $(seq 50); do grep -q parent-served "$out" && break; sleep 0.1; done
+# an XDP-target process on the interface a DPDK process holds: one line, EBUSY
+third=$(mx_in A timeout 20 env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" MTP_TARGET=xdp python3 -c '
+import errno, socket, sys
+try:
+    socket.create_connection((sys.argv[1], 9), timeout=5); print("xdp ok")
+except OSError as e:
+    print("xdp", errno.errorcode.get(e.errno, e.errno))
+' "$MX_IP_B" 2>&1)
+echo "$third" | grep -qx "xdp EBUSY" || fail "XDP-target process on $MX_DEV_A: $third"
+echo "$third" | grep -q "held by a DPDK process (MTP_TARGET=dpdk.*run every process on MTP_TARGET=xdp" ||
+    fail "XDP-target process: no line naming MTP_TARGET=dpdk and the fix: $third"
+say "an XDP-target process on an interface a DPDK process holds: EBUSY and one line"
 # a second, unrelated DPDK process on the interface the first holds: one line, EBUSY
 second=$(mx_in A timeout 20 env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" MTP_TARGET=dpdk \
     MTP_IP=10.201.0.22 MTP_DPDK_ARGS="--vdev=net_af_xdp0,iface=$MX_DEV_A" python3 -c '
