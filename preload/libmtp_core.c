@@ -369,7 +369,7 @@ static void say_port_owned(int n_closed)
     say("MTP_TARGET=%s: this forked child (pid %d) cannot use MTP sockets: the port is its "
         "parent's (one process per port); its %d inherited MTP socket(s) are closed here "
         "(EBADF) and new ones fail (EOPNOTSUPP). Fix: MTP_TARGET=xdp for several processes, "
-        "or one process (nginx: 'master_process off;' or 'worker_processes 1;')",
+        "or one process (nginx: 'daemon off; master_process off;')",
         g_lm.cfg.target_name, (int)getpid(), n_closed);
 }
 

@@ -12,6 +12,9 @@
 # "remove it with xdp-loader unload", which would cut the DPDK process off).
 # Neither attempt disturbs the first process (before: the second DPDK process's failed
 # attempt removed the interface's XDP program and cut the first off its port).
+# nginx with Debian's defaults (daemon on, master_process on, worker_processes auto) prints
+# the line at start (daemon() is its first fork); with 'daemon off; master_process off;' it
+# serves.
 # (EOPNOTSUPP and ENOTSUP are one number on Linux; Python names it ENOTSUP.)
 #   test_dpdk_fork.sh <libmtp.so>
 set -u
@@ -92,4 +95,45 @@ echo=$(to_parent)
 [ "$echo" = "to the parent" ] ||
     fail "the first DPDK process stopped serving after the others tried its port: $echo"
 say "the first DPDK process still serves after both"
+# nginx under MTP_TARGET=dpdk: with Debian's defaults (daemon on, master_process on,
+# worker_processes auto) the line at start names the fix; with the fix it serves
+command -v nginx >/dev/null || fail "nginx is needed (make deps)"
+ngx=$(mktemp -d); chmod 755 "$ngx"; mkdir -p "$ngx/www" "$ngx/t"; echo hi >"$ngx/www/x"
+trap 'rm -f "$out"; [ -s "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null; rm -rf "$ngx"' EXIT
+nginx_conf() { # $1: extra top-level lines
+    cat <<CONF
+user root;
+$1
+worker_processes auto;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $ngx/t/b; proxy_temp_path $ngx/t/p; fastcgi_temp_path $ngx/t/f;
+  uwsgi_temp_path $ngx/t/u; scgi_temp_path $ngx/t/s;
+  server { listen 8080; root $ngx/www; }
+}
+CONF
+}
+nginx_env=(env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" MTP_TARGET=dpdk MTP_IP=10.201.0.23
+           MTP_DPDK_ARGS="--vdev=net_af_xdp0,iface=$MX_DEV_A")
+sleep 1 # (the first process has served its two connections and ends: the port is free)
+nginx_conf "" >"$ngx/default.conf"
+said=$(mx_in A "${nginx_env[@]}" timeout 10 nginx -c "$ngx/default.conf" 2>&1)
+echo "$said" | grep -q "MTP_TARGET=dpdk: this forked child .*'daemon off; master_process off;'" ||
+    fail "nginx with Debian's defaults: no line naming MTP_TARGET=dpdk and the fix: $said"
+for _ in $(seq 30); do [ -s "$ngx/nginx.pid" ] && break; sleep 0.1; done
+[ -s "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")"
+for _ in $(seq 30); do [ -e "$ngx/nginx.pid" ] || break; sleep 0.1; done
+say "nginx with Debian's defaults: one line at start naming MTP_TARGET=dpdk and the fix"
+nginx_conf "daemon off; master_process off;" >"$ngx/one.conf"
+mx_bg A "${nginx_env[@]}" timeout 20 nginx -c "$ngx/one.conf"
+code=000
+for _ in $(seq 50); do
+    code=$(mx_in B timeout 5 curl -s -m 2 -o /dev/null -w "%{http_code}" http://10.201.0.23:8080/x)
+    [ "$code" = 200 ] && break; sleep 0.1
+done
+[ "$code" = 200 ] || fail "nginx with 'daemon off; master_process off;' on MTP_TARGET=dpdk: $code"
+say "nginx with 'daemon off; master_process off;' serves on MTP_TARGET=dpdk"
 say "a forked child of a DPDK process: accept EBADF, new socket EOPNOTSUPP, one line; the parent serves"
