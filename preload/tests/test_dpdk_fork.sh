@@ -136,4 +136,37 @@ for _ in $(seq 50); do
 done
 [ "$code" = 200 ] || fail "nginx with 'daemon off; master_process off;' on MTP_TARGET=dpdk: $code"
 say "nginx with 'daemon off; master_process off;' serves on MTP_TARGET=dpdk"
+kill "$(cat "$ngx/nginx.pid")" # (its exit frees the interface)
+for _ in $(seq 50); do [ -e "$ngx/nginx.pid" ] || break; sleep 0.1; done
+# the reverse: a DPDK process on the interface an XDP-target process serves: EBUSY, one line,
+# and the XDP-target process goes on serving
+xout=$(mktemp); trap 'rm -f "$out" "$xout"; [ -s "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null; rm -rf "$ngx"' EXIT
+mx_bg A timeout 20 env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" MTP_TARGET=xdp python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4); print("up", flush=True)
+for _ in range(2):
+    c, _ = s.accept(); c.sendall(c.recv(100)); c.close()
+' $((PORT + 1)) >"$xout" 2>&1
+for _ in $(seq 50); do grep -q up "$xout" && break; sleep 0.1; done
+to_xdp() {
+    mx_in B timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+c.sendall(b"to xdp\n"); print(c.recv(100).decode().strip())
+' "$MX_IP_A" $((PORT + 1)) 2>&1
+}
+[ "$(to_xdp)" = "to xdp" ] || fail "the XDP-target server does not serve: $(cat "$xout")"
+fourth=$(mx_in A timeout 20 env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" MTP_TARGET=dpdk \
+    MTP_IP=10.201.0.22 MTP_DPDK_ARGS="--vdev=net_af_xdp0,iface=$MX_DEV_A" python3 -c '
+import errno, socket, sys
+try:
+    socket.create_connection((sys.argv[1], 9), timeout=5); print("dpdk ok")
+except OSError as e:
+    print("dpdk", errno.errorcode.get(e.errno, e.errno))
+' "$MX_IP_B" 2>&1)
+echo "$fourth" | grep -qx "dpdk EBUSY" || fail "DPDK process after an XDP-target one: $fourth"
+echo "$fourth" | grep -q "MTP_TARGET=dpdk: .*use MTP_TARGET=xdp for several" ||
+    fail "DPDK process after an XDP-target one: no line naming MTP_TARGET=dpdk: $fourth"
+[ "$(to_xdp)" = "to xdp" ] || fail "the XDP-target server stopped serving after the DPDK attempt"
+say "a DPDK process on an interface an XDP-target process serves: EBUSY, one line; it still serves"
 say "a forked child of a DPDK process: accept EBADF, new socket EOPNOTSUPP, one line; the parent serves"
