@@ -364,7 +364,7 @@ http {{
 """
 
 
-def nginx_wrk(ctx, what):
+def nginx_wrk(ctx, what, workers="1"):
     d = os.path.join(ctx.tmp, "nginx")
     os.makedirs(os.path.join(d, "www"), exist_ok=True)
     with open(os.path.join(d, "www", "tiny.html"), "w") as f:
@@ -373,7 +373,11 @@ def nginx_wrk(ctx, what):
         f.write(os.urandom(1 << 20))
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(d=d, port=ctx.port))
+        conf_text = NGINX_CONF.format(d=d, port=ctx.port)
+        if workers == "auto": # Debian's default process model (in the foreground)
+            conf_text = conf_text.replace("master_process off;\nworker_processes 1;",
+                                          "worker_processes auto;")
+        f.write(conf_text)
     url = f"http://{ctx.h.ip_b}:{ctx.port}/" + ("1m.bin" if what == "1mb" else "tiny.html")
 
     def go():
@@ -465,6 +469,8 @@ WORKLOADS = [
     ("iperf3 4 streams", iperf3, (4, False), "gbit_s", "Gbit/s", "higher"),
     ("iperf3 4 streams -R", iperf3, (4, True), "gbit_s", "Gbit/s", "higher"),
     ("nginx tiny keep-alive", nginx_wrk, ("tiny",), "req_s", "req/s", "higher"),
+    # against the 1-worker row above, and against kernel nginx with the same 2 workers
+    ("nginx 2 workers tiny keep-alive", nginx_wrk, ("tiny", "auto"), "req_s", "req/s", "higher"),
     ("nginx 1 MB", nginx_wrk, ("1mb",), "req_s", "req/s", "higher"),
     ("nginx short conns", nginx_wrk, ("short",), "req_s", "req/s", "higher"),
     ("redis -c 50 -P 1", redis_bench, (1,), "get_req_s", "GET req/s", "higher"),
@@ -473,6 +479,7 @@ WORKLOADS = [
     ("idle nginx", idle_cpu, (), "idle_cpu_pct", "% CPU", "lower"),
 ]
 QUICK_WORKLOADS = {"sockperf pp 64 B", "iperf3 1 stream", "nginx tiny keep-alive",
+                   "nginx 2 workers tiny keep-alive",
                    "redis -c 50 -P 16", "connrate 16 in flight"}
 
 
@@ -760,6 +767,8 @@ def main():
                         why = st.available()
                         if st.target == "dpdk" and path == "lo":
                             why = "the DPDK target does not serve lo"
+                        if st.target == "dpdk" and fn is nginx_wrk and "auto" in args:
+                            why = "a DPDK port belongs to one process (docs/MULTIPROC.md)"
                         if why:
                             r = {"error": "n/a", "why": f"{s}: {why}"}
                         else:

@@ -310,9 +310,9 @@ static void pick_rest(struct lm_config *c)
  * MTP process: its sockets start its own stack on first use. A parent that started the stack
  * keeps it: the stack's state, its rings and its sockets are the parent's, and the child
  * forgets its copy without touching any of it (no frame, no FIN, no RST, no port released;
- * its exit runs no linger). Its copies of MTP sockets are their kernel placeholders (an
- * inherited listener's kernel half still accepts connections from other interfaces), and
- * the child is a plain kernel process: the interface is its parent's. */
+ * its exit runs no linger). With a target that shares its interface the child then starts
+ * its own stack (leave_parent_stack); with one that owns its port (DPDK) it cannot: its MTP
+ * sockets are closed and new ones fail, with one line on stderr (close_inherited_sockets). */
 static __thread bool fork_locked;
 
 static void fork_prepare(void)
@@ -357,11 +357,39 @@ static void forget_parent_stack(void)
     lm_stat_forget();
 }
 
+/* A forked child of a process that owns its port (a target without abandon: DPDK). Its
+ * copies of MTP sockets would be kernel halves whose packets go to the parent's port: an
+ * accept or read there never returns. So the child closes them (every call on them fails
+ * with EBADF, a poll says POLLNVAL) and says so once; a new MTP socket's listen or connect
+ * fails with EOPNOTSUPP (lm_stack_up). The parent's sockets are untouched. */
+static bool port_owned_unsaid;
+
+static void say_port_owned(int n_closed)
+{
+    say("MTP_TARGET=%s: this forked child (pid %d) cannot use MTP sockets: the port is its "
+        "parent's (one process per port); its %d inherited MTP socket(s) are closed here "
+        "(EBADF) and new ones fail (EOPNOTSUPP). Fix: MTP_TARGET=xdp for several processes, "
+        "or one process (nginx: 'daemon off; master_process off;')",
+        g_lm.cfg.target_name, (int)getpid(), n_closed);
+}
+
+static int close_inherited_sockets(void)
+{
+    int n = 0;
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct mtp_fdobj *o = mtp_fdtab_get(&g_lm.fds, (int)fd);
+        if (o && o->kind == LM_SOCK && lm_real.close((int)fd) == 0)
+            n++;
+    }
+    return n;
+}
+
 /* A target that lets several processes share the interface (ops->abandon): the child frees
  * its copy of the parent's target (touching nothing shared) and becomes a process of its
  * own, whose stack joins the interface on first use; its inherited listeners join their
- * port groups when it first accepts or polls on them (lm_fork_child_sockets). Otherwise it
- * is a plain kernel process. */
+ * port groups when it first accepts or polls on them (lm_fork_child_sockets). Otherwise the
+ * port is the parent's: see close_inherited_sockets. */
 static void leave_parent_stack(void)
 {
     if (g_lm.cfg.ops->abandon) {
@@ -370,9 +398,14 @@ static void leave_parent_stack(void)
         lm_fork_child_sockets();
         return;
     }
+    int closed = close_inherited_sockets();
     forget_parent_stack();
-    mtp_fdtab_init(&g_lm.fds); /* the copies of MTP sockets and epoll sets: kernel fds now */
-    g_lm.configured = false;
+    mtp_fdtab_init(&g_lm.fds); /* the copies of our epoll sets: kernel fds now */
+    g_lm.start_failed = true;  /* new MTP sockets fail (or use the kernel: MTP_FALLBACK) */
+    g_lm.start_err = -EOPNOTSUPP;
+    port_owned_unsaid = !closed;
+    if (closed)
+        say_port_owned(closed);
 }
 
 static void fork_child(void)
@@ -559,8 +592,13 @@ int lm_stack_up(void)
 {
     if (g_lm.stack)
         return 0;
-    if (g_lm.start_failed)
+    if (g_lm.start_failed) {
+        if (port_owned_unsaid) { /* said once per child */
+            port_owned_unsaid = false;
+            say_port_owned(0);
+        }
         return g_lm.start_err;
+    }
     const struct lm_config *c = &g_lm.cfg;
     const struct mtp_program *prog = mtp_sock_proto_program(c->proto);
     char name[256];

@@ -41,7 +41,10 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <dirent.h>
+#include <linux/if_link.h>
 #include <linux/if_xdp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <stdarg.h>
@@ -93,6 +96,7 @@ struct mtp_target {
     int intr_fd;            /* rx interrupt fd, or the ticker (tick_fd), or -1 */
     bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
     bool xsk_fd;            /* intr_fd is net_af_xdp's AF_XDP socket (the PMD's, not ours) */
+    bool hook_foreign;      /* net_af_xdp on an interface whose XDP hook another process holds */
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
@@ -688,6 +692,55 @@ static struct rte_mempool *pool_create(const char *name, unsigned n, uint32_t ro
     return mp;
 }
 
+/* net_af_xdp cannot bind its AF_XDP socket to a queue another process holds: another DPDK
+ * process's net_af_xdp port, or an MTP_TARGET=xdp stack. A DPDK port belongs to one process
+ * (docs/MULTIPROC.md "DPDK"): say so, and the fix, rather than a bare EINVAL. */
+static int queue_held(const char *name, uint16_t q, int ret)
+{
+    dpdk_err("MTP_TARGET=dpdk: %s: cannot bind queue %u (%s): is another process (DPDK or "
+             "MTP_TARGET=xdp) on this interface? A DPDK port belongs to one process; use "
+             "MTP_TARGET=xdp for several processes on one interface", name, q, rte_strerror(-ret));
+    return -EBUSY;
+}
+
+/* Whether the interface's XDP hook already holds a program (IFLA_XDP_ATTACHED, asked of
+ * rtnetlink: libbpf is not linked here). net_af_xdp must not touch such an interface: its
+ * failure path removes the program, which cuts the process that owns it off its port. */
+static bool xdp_hook_busy(unsigned ifindex)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0 || !ifindex) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    struct {
+        struct nlmsghdr h;
+        struct ifinfomsg i;
+    } req = {.h = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST},
+             .i = {.ifi_family = AF_UNSPEC, .ifi_index = (int)ifindex}};
+    static __thread char buf[16384];
+    bool busy = false;
+    ssize_t n = send(fd, &req, sizeof req, 0) < 0 ? -1 : recv(fd, buf, sizeof buf, 0);
+    close(fd);
+    struct nlmsghdr *h = (struct nlmsghdr *)buf;
+    if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct ifinfomsg)) || !NLMSG_OK(h, (size_t)n) ||
+        h->nlmsg_type != RTM_NEWLINK)
+        return false;
+    struct rtattr *a = IFLA_RTA(NLMSG_DATA(h));
+    int len = (int)IFLA_PAYLOAD(h);
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type != IFLA_XDP)
+            continue;
+        struct rtattr *x = RTA_DATA(a);
+        int xlen = (int)RTA_PAYLOAD(a);
+        for (; RTA_OK(x, xlen); x = RTA_NEXT(x, xlen))
+            if (x->rta_type == IFLA_XDP_ATTACHED && *(uint8_t *)RTA_DATA(x) != XDP_ATTACHED_NONE)
+                busy = true;
+    }
+    return busy;
+}
+
 static int port_setup(struct mtp_target *t, const char *name, const struct mtp_target_config *cfg,
                       bool afp_big)
 {
@@ -721,6 +774,10 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
 
     /* net_af_xdp creates its AF_XDP socket while the port is set up: note the ones before */
     bool is_af_xdp = info.driver_name && strcmp(info.driver_name, "net_af_xdp") == 0;
+    if (is_af_xdp && xdp_hook_busy(info.if_index)) {
+        t->hook_foreign = true;
+        return queue_held(name, 0, -EBUSY);
+    }
     int xsk_before[DPDK_XSK_MAX], n_xsk_before = is_af_xdp ? xsk_fds_list(xsk_before, DPDK_XSK_MAX) : 0;
 
     /* Rx interrupts if the PMD has them; otherwise plain polling. */
@@ -774,6 +831,8 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     for (uint16_t q = 0; q <= t->queue; q++) {
         ret = rte_eth_rx_queue_setup(t->port, q, nrx, (unsigned)socket, NULL,
                                      t->rx_pool ? t->rx_pool : t->pool);
+        if (ret != 0 && !strcmp(info.driver_name, "net_af_xdp"))
+            return queue_held(name, q, ret);
         if (ret != 0) {
             dpdk_err("%s: cannot set up rx queue %u: %s", name, q, rte_strerror(-ret));
             return ret;
@@ -882,7 +941,12 @@ static int dpdk_open_inner(struct mtp_target **out, const struct mtp_target_conf
     bool afp_big = a.afp_big;
     args_free(&a);
     if ((err = port_setup(t, name, cfg, afp_big))) {
-        dpdk_close(t);
+        /* Closing a net_af_xdp port removes the interface's XDP program, even another
+         * process's: leave that port as it is (this process cannot use DPDK anyway). */
+        if (t->hook_foreign)
+            free(t);
+        else
+            dpdk_close(t);
         return err;
     }
     *out = t;

@@ -258,6 +258,13 @@ static int hook_clear_stale(int ifindex, const char *ifname)
         int fd = -1, err = prog_name_of(ids[i], name, &fd);
         if (err < 0)
             return perm_error(err, "inspecting the attached XDP program");
+        if (strcmp(name, "xsk_def_prog") == 0) { /* DPDK's net_af_xdp (libxdp's default) */
+            close(fd);
+            report("%s is held by a DPDK process (MTP_TARGET=dpdk, net_af_xdp's XDP program "
+                   "'xsk_def_prog'): a DPDK port belongs to one process; run every process on "
+                   "MTP_TARGET=xdp to share an interface", ifname);
+            return -EBUSY;
+        }
         if (strcmp(name, MTP_XDP_PROG_NAME) != 0) {
             close(fd);
             report("%s already has XDP program '%s' attached (not mtp's); remove it with "
