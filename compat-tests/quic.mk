@@ -11,8 +11,9 @@
 #                           redis-cli SET/GET 1 B-1 MB + redis-benchmark -c 50 -P 16
 #   test-compat-apps-quic   the long runs: nginx 100 MB + wrk, redis-cli + redis-benchmark -c 50,
 #                           iperf3 -t 5 / -R / -P 4, sockperf, memcached (a few minutes)
-#   test-compat-quic-dpdk   in `make test` (about 25 s): nginx and redis as in test-compat-quic,
-#                           the stacks on the DPDK target (net_af_packet on the veth)
+#   test-compat-quic-dpdk   in `make test` (about 40 s): the suite (ns-both, with ct_errno's
+#                           case 2), nginx and redis as in test-compat-quic, the stacks on the
+#                           DPDK target
 #   test-compat-apps-quic-dpdk  the same applications with the stacks on the DPDK target
 CT_QUIC_OK := fd route io sockopt poll epoll
 .PHONY: test-compat-quic test-compat-apps-quic test-compat-apps-quic-dpdk
@@ -32,7 +33,11 @@ test-compat-apps-quic-dpdk: $(LIBMTP_SO) $(LIBMTP_DPDK_SO)
 TESTS += test-compat-quic
 ifneq ($(DPDK_LIB),)
 .PHONY: test-compat-quic-dpdk
-test-compat-quic-dpdk: $(LIBMTP_SO) $(B)/lib/libmtp_dpdk.so
+test-compat-quic-dpdk: $(CT_BINS) $(LIBMTP_SO) $(B)/lib/libmtp_dpdk.so
+	MTP_TARGET=dpdk MTP_PROTO=quic CT_ARRANGEMENTS=ns-both timeout 300 bash compat-tests/run.sh \
+	    --preload $(LIBMTP_SO) $(CT_QUIC_OK:%=$(B)/compat/ct_%)
+	MTP_TARGET=dpdk MTP_PROTO=quic CT_ONLY=2 CT_ARRANGEMENTS=ns-both timeout 120 bash \
+	    compat-tests/run.sh --preload $(LIBMTP_SO) $(B)/compat/ct_errno
 	MTP_TARGET=dpdk MTP_PROTO=quic LIBMTP_SO=$(LIBMTP_SO) timeout 300 bash compat-tests/apps/run.sh \
 	    both nginx redis
 TESTS += test-compat-quic-dpdk
