@@ -699,7 +699,8 @@ static int queue_held(const char *name, uint16_t q, int ret)
 {
     dpdk_err("MTP_TARGET=dpdk: %s: cannot bind queue %u (%s): is another process (DPDK or "
              "MTP_TARGET=xdp) on this interface? A DPDK port belongs to one process; use "
-             "MTP_TARGET=xdp for several processes on one interface", name, q, rte_strerror(-ret));
+             "MTP_TARGET=xdp for several processes on one interface (a program left by a killed "
+             "process: `ip link set dev IFACE xdp off`)", name, q, rte_strerror(-ret));
     return -EBUSY;
 }
 
