@@ -25,7 +25,7 @@ fail() { echo "FAIL: test_dpdk_fork.sh: $*"; exit 1; }
 say() { echo "test_dpdk_fork.sh: $*"; }
 mx_netns_up || exit 1
 PORT=7310 SRV=10.201.0.21
-out=$(mktemp); trap 'rm -f "$out"' EXIT
+out=$(mktemp); mx__prev_exit='rm -f "$out"' # (netns.sh's EXIT trap runs it after the teardown)
 
 # the server: listens (the DPDK stack starts), forks; the child says what its accept and a
 # new socket's connect gave; the parent then echoes one connection from the kernel side
@@ -99,7 +99,7 @@ say "the first DPDK process still serves after both"
 # worker_processes auto) the line at start names the fix; with the fix it serves
 command -v nginx >/dev/null || fail "nginx is needed (make deps)"
 ngx=$(mktemp -d); chmod 755 "$ngx"; mkdir -p "$ngx/www" "$ngx/t"; echo hi >"$ngx/www/x"
-trap 'rm -f "$out"; [ -s "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null; rm -rf "$ngx"' EXIT
+mx__prev_exit='rm -f "$out"; [ -s "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null; rm -rf "$ngx"'
 nginx_conf() { # $1: extra top-level lines
     cat <<CONF
 user root;
@@ -140,7 +140,7 @@ kill "$(cat "$ngx/nginx.pid")" # (its exit frees the interface)
 for _ in $(seq 50); do [ -e "$ngx/nginx.pid" ] || break; sleep 0.1; done
 # the reverse: a DPDK process on the interface an XDP-target process serves: EBUSY, one line,
 # and the XDP-target process goes on serving
-xout=$(mktemp); trap 'rm -f "$out" "$xout"; [ -s "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null; rm -rf "$ngx"' EXIT
+xout=$(mktemp); mx__prev_exit='rm -f "$out" "$xout"; [ -s "$ngx/nginx.pid" ] && kill "$(cat "$ngx/nginx.pid")" 2>/dev/null; rm -rf "$ngx"'
 mx_bg A timeout 20 env LD_PRELOAD="$lib" MTP_IFACE="$MX_DEV_A" MTP_TARGET=xdp python3 -c '
 import socket, sys
 s = socket.socket(); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4); print("up", flush=True)
