@@ -163,7 +163,7 @@ static void tcp_run(bool load, uint8_t prio_queues, uint64_t *lat)
 {
     memset(&T, 0, sizeof T);
     t_a_served = 0;
-    struct mtp_sim_config c = { .seed = 11, .delay_ns = 1000, .rate_bytes_per_sec = RATE,
+    struct mtp_sim_config c = { .seed = 11, .delay_ns = DELAY, .rate_bytes_per_sec = RATE,
                                 .port_rate_bytes_per_sec = RATE, .prio_queues = prio_queues };
     T.w = mtp_sim_wire_new(NULL, &c);
     HS_ASSERT(T.w != NULL);
