@@ -304,6 +304,31 @@ Test(homa_priorities, a_request_creates_its_rpc_and_goes_unscheduled_by_cutoffs)
     cr_expect_eq(data_pkt(0)->cutoff_version, 9);
 }
 
+/* A deployment sets UNSCHED_BYTES to its path's RTTbytes (bench_homa_fig4a: 5,696 on the
+ * sim wire, where the paper's 60 KB is ten round trips): a request sends that much, rounded
+ * up to whole packets, before any grant and says so in `incoming`; its receiver grants one
+ * such window past what arrived. */
+Test(homa_priorities, the_unscheduled_bytes_and_the_grant_window_follow_the_param)
+{
+    const uint32_t saved = mtpg_homa_param_UNSCHED_BYTES;
+    mtpg_homa_param_UNSCHED_BYTES = 5000; /* 3.5 packets */
+    hfx_init(MSEC);
+    app_send(2, 112000);
+    cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_DATA_HDR), 1);
+    cr_expect_eq(data_pkt(0)->data.len, 4 * PAY, "whole packets, no more");
+    cr_expect_eq(data_pkt(0)->incoming, 4 * PAY);
+    cr_expect_eq(hfx_pkt(MTPG_HOMA_BP_DATA_HDR, 0)->u.gen.tos, 4 << 5, "cutoff CUT4");
+
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    hfx_incoming(0x0a000005, 11, 112000, 4 * PAY, 4 * PAY, 0);
+    data_in(0, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
+    cr_expect_eq(grant(0)->offset, 8 * PAY, "4 packets arrived + 5,000 bytes, in packets");
+    cr_expect_eq(F.g.incoming, 4 * PAY);
+    mtpg_homa_param_UNSCHED_BYTES = saved;
+}
+
 Test(homa_priorities, a_grant_releases_bytes_at_its_priority_in_srpt_rank)
 {
     hfx_init(MSEC);
