@@ -8,9 +8,9 @@
  * alone (same size, same wire, same protocol). Prints p50 / p99 / max per scenario, and the
  * same workload over tcp.mtp (fig4a_tcp.h) for comparison.
  *
- * Homa's unscheduled bytes are RTTbytes, the bandwidth-delay product of the path (Homa
- * paper §3.2), so the bench sets UNSCHED_BYTES from its own wire as a deployment sets it from
- * its network: 5,696 bytes (4 packets) here. The paper's 60 KB matched its testbed (25 Gb/s
+ * Homa's unscheduled bytes are RTTbytes, the bandwidth-delay product of the path (the Homa
+ * paper's design), so the bench sets UNSCHED_BYTES from its own wire as a deployment sets it
+ * from its network: 5,696 bytes (4 packets) here. The paper's 60 KB matched its testbed (25 Gb/s
  * NICs, software in the round trip), not this wire: one row runs it for comparison.
  *
  *     build/bin/bench_homa_fig4a [rpcs [gbps [delay_ns]]]   (default 200 10 1000)
