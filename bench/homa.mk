@@ -16,11 +16,14 @@ bench-homa: $(BENCH_HOMA)
 	$(BENCH_HOMA) $(BENCH_HOMA_RPCS)
 
 # `make bench-homa-veth`: Fig. 4a and redis GET latency under 1 MB SETs over a veth pair, for
-# kernel TCP, MTP TCP and MTP Homa (libmtp.so on both ends) in one run (bench/homa_veth.sh).
-# BENCH_HOMA_VETH_RPCS / _GETS set the sizes; SET_RATE the SETs' bytes/s. Needs root.
+# kernel TCP, MTP TCP and MTP Homa (libmtp.so on both ends) in one run (bench/homa_veth.sh):
+# clients A and B in separate processes, BENCH_REPS interleaved repetitions (default 3), the
+# median [min-max] over them. BENCH_HOMA_VETH_RPCS / _GETS set the sizes; SET_RATE the SETs'
+# bytes/s. Needs root.
 BENCH_HOMA_VETH := $(B)/bin/bench_homa_veth
 BENCH_HOMA_VETH_RPCS ?= 300
 BENCH_HOMA_VETH_GETS ?= 3000
+BENCH_REPS ?= 3
 BINS += $(BENCH_HOMA_VETH)
 
 $(BENCH_HOMA_VETH): bench/homa_veth.c
@@ -28,6 +31,6 @@ $(BENCH_HOMA_VETH): bench/homa_veth.c
 	$(CC) $(CFLAGS) $< -o $@
 
 .PHONY: bench-homa-veth
-bench-homa-veth: $(BENCH_HOMA_VETH) $(LIBMTP_SO)
-	timeout 1200 bash bench/homa_veth.sh $(LIBMTP_SO) $(BENCH_HOMA_VETH) \
+bench-homa-veth: $(BENCH_HOMA_VETH) $(LIBMTP_SO) $(B)/bpf/tcp.bpf.o $(B)/bpf/homa.bpf.o
+	BENCH_REPS=$(BENCH_REPS) timeout 3600 bash bench/homa_veth.sh $(LIBMTP_SO) $(BENCH_HOMA_VETH) \
 	    $(BENCH_HOMA_VETH_RPCS) $(BENCH_HOMA_VETH_GETS)

@@ -6,22 +6,27 @@
  *   homa_veth serve PORT
  *       single-threaded RPC server: each request is a header {u32 len, u32 answer} and len
  *       bytes; it answers with `answer` bytes
- *   homa_veth fig4a IP PORT RPCS LOAD_BYTES_PER_SEC
- *       client A: RPCS back-to-back requests of 100-500 KB (answer 170 B) on one
- *       connection; client B (LOAD > 0): 1 MB requests at LOAD bytes/s on another. Prints
- *       one line per RPC of A: "size latency_ns", then "rate BYTES_PER_SEC" (A's own)
- *   homa_veth redis IP PORT GETS SET_BYTES_PER_SEC
- *       GETs of key "small" back to back on one connection, SETs of 1 MB values at the rate
- *       on another; prints one latency (ns) per GET
- *
- * Both clients share one thread and one epoll set (one process: libmtp.so serves one process
- * per interface).
+ *   homa_veth fig4a-a IP PORT RPCS
+ *       client A: RPCS back-to-back requests of 100-500 KB (answer 170 B) on one connection.
+ *       Prints one line per RPC: "size latency_ns", then "rate BYTES_PER_SEC" (A's own)
+ *   homa_veth fig4a-b IP PORT BYTES_PER_SEC
+ *       client B: 1 MB requests (answer 170 B) at that rate, open loop, until SIGTERM
+ *   homa_veth redis-get IP PORT GETS
+ *       sets key "small" to a 3-byte value, then GETs it back to back; one line per GET:
+ *       "0 latency_ns", then "rate ..." (meaningless here)
+ *   homa_veth redis-set IP PORT BYTES_PER_SEC
+ *       SETs of a 1 MB value at that rate, open loop, until SIGTERM
+ * The open-loop clients print "connected" once their connection is up (bench/homa_veth.sh
+ * waits for it before it starts the measured client) and, at SIGTERM, "sent N answered M
+ * secs S". Clients A and B are separate processes, as the paper's two client machines are:
+ * under libmtp.so each is its own stack on the same interface.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +69,7 @@ struct conn {
     size_t out_off, out_len, out_cap;
     uint8_t in[65536];              /* what came in, not yet consumed */
     size_t in_len;
+    uint32_t watched;               /* the epoll events registered, 0 before the first */
 };
 
 static void out_add(struct conn *c, const void *p, size_t n)
@@ -116,12 +122,19 @@ static void in_drop(struct conn *c, size_t n)
     c->in_len -= n;
 }
 
+/* Registers interest in events (only when it changes: one syscall less per wake-up). */
 static void watch(int ep, struct conn *c, uint32_t events)
 {
+    if (c->watched == events)
+        return;
     struct epoll_event e = {.events = events, .data.ptr = c};
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e) < 0 && epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e) < 0)
+    int op = c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(ep, op, c->fd, &e) < 0)
         die("epoll_ctl");
+    c->watched = events;
 }
+
+static bool out_pending(const struct conn *c) { return c->out_off < c->out_len; }
 
 /* ------------------------------------------------------------ server */
 
@@ -159,7 +172,7 @@ static void serve_conn(int ep, struct sconn *s)
             break;
     }
     out_flush(&s->c);
-    watch(ep, &s->c, EPOLLIN | (s->c.out_off < s->c.out_len ? EPOLLOUT : 0));
+    watch(ep, &s->c, EPOLLIN | (out_pending(&s->c) ? EPOLLOUT : 0));
 }
 
 static _Noreturn void serve(uint16_t port)
@@ -209,20 +222,36 @@ static struct conn *dial(int ep, const char *ip, uint16_t port)
     return c;
 }
 
+/* Flushes what it can, then sleeps until c can move or wait_ms passes, then reads. */
+static void step(int ep, struct conn *c, int wait_ms)
+{
+    if (out_flush(c) < 0)
+        die("write");
+    watch(ep, c, EPOLLIN | (out_pending(c) ? EPOLLOUT : 0));
+    struct epoll_event ev;
+    epoll_wait(ep, &ev, 1, wait_ms);
+    if (in_fill(c) < 0)
+        die("read: the server closed");
+}
+
 static uint32_t a_size(int i)
 {
     uint32_t x = (uint32_t)i * 2654435761u;
     return 100000 + (x >> 8) % 400001;
 }
 
-/* What one run needs to know of its protocol: how to ask, how long an answer is. */
-struct workload {
-    void (*ask_a)(struct conn *c, int i);
-    size_t (*answer_a)(const struct conn *c);     /* bytes of a complete answer, or 0 */
-    void (*ask_b)(struct conn *c);
-    size_t (*answer_b)(const struct conn *c);
-    const char *hello;                            /* sent first on A, or NULL */
-    size_t hello_answer;                          /* its answer's length */
+/* A client that asks, waits for the answer, asks again (A; the GETs). */
+struct closed_loop {
+    uint32_t (*ask)(struct conn *c, int i);      /* queues request i, returns its size */
+    size_t (*answer)(const struct conn *c);      /* bytes of a complete answer, or 0 */
+    const char *hello;                           /* sent first, not measured, or NULL */
+    size_t hello_answer;                         /* its answer's length */
+};
+
+/* A client that asks at a fixed rate whatever the answers do (B; the SETs). */
+struct open_loop {
+    void (*ask)(struct conn *c);                 /* queues one 1 MB request */
+    size_t (*answer)(const struct conn *c);
 };
 
 static void rpc_ask(struct conn *c, uint32_t len)
@@ -231,16 +260,17 @@ static void rpc_ask(struct conn *c, uint32_t len)
     out_add(c, h, 8);
     out_add(c, NULL, len);
 }
-static void rpc_ask_a(struct conn *c, int i) { rpc_ask(c, a_size(i)); }
+static uint32_t rpc_ask_a(struct conn *c, int i) { rpc_ask(c, a_size(i)); return a_size(i); }
 static void rpc_ask_b(struct conn *c) { rpc_ask(c, BIG); }
 static size_t rpc_answer(const struct conn *c) { return c->in_len >= ANSWER ? ANSWER : 0; }
 
 /* redis: GET small (its value is 3 bytes: "$3\r\nabc\r\n"), SET big <1 MB> ("+OK\r\n") */
-static void redis_get(struct conn *c, int i)
+static uint32_t redis_get(struct conn *c, int i)
 {
     (void)i;
     static const char q[] = "*2\r\n$3\r\nGET\r\n$5\r\nsmall\r\n";
     out_add(c, q, sizeof q - 1);
+    return 0;
 }
 static size_t redis_get_answer(const struct conn *c) { return c->in_len >= 9 ? 9 : 0; }
 static void redis_set(struct conn *c)
@@ -253,76 +283,95 @@ static void redis_set(struct conn *c)
 }
 static size_t redis_ok(const struct conn *c) { return c->in_len >= 5 ? 5 : 0; }
 
-static void run_clients(const struct workload *w, const char *ip, uint16_t port, int n,
-                        double load)
+static void run_closed(const struct closed_loop *w, const char *ip, uint16_t port, int n)
 {
     int ep = epoll_create1(0);
-    struct conn *a = dial(ep, ip, port);
-    struct conn *b = load > 0 ? dial(ep, ip, port) : NULL;
+    struct conn *c = dial(ep, ip, port);
     uint64_t *lat = calloc((size_t)n, sizeof *lat);
-    if (w->hello) { /* blocking, before the measurement */
-        out_add(a, w->hello, strlen(w->hello));
-        while (a->in_len < w->hello_answer) {
-            if (out_flush(a) < 0 || in_fill(a) < 0)
-                die("hello");
-        }
-        in_drop(a, w->hello_answer);
+    uint32_t *size = calloc((size_t)n, sizeof *size);
+    if (w->hello) {
+        out_add(c, w->hello, strlen(w->hello));
+        while (c->in_len < w->hello_answer)
+            step(ep, c, 1000);
+        in_drop(c, w->hello_answer);
     }
-    uint64_t every = load > 0 ? (uint64_t)((double)BIG * 1e9 / load) : 0;
-    uint64_t t0 = now_ns(), next_b = t0, started = 0, bytes = 0;
-    int i = 0;
-    bool waiting = false;
-    while (i < n) {
-        uint64_t t = now_ns();
-        if (!waiting) {
-            w->ask_a(a, i);
-            started = now_ns();
-            waiting = true;
-        }
-        if (b && t >= next_b) {
-            w->ask_b(b);
-            next_b += every;
-        }
-        if (out_flush(a) < 0 || (b && out_flush(b) < 0))
-            die("write");
-        watch(ep, a, EPOLLIN | (a->out_off < a->out_len ? EPOLLOUT : 0));
-        if (b)
-            watch(ep, b, EPOLLIN | (b->out_off < b->out_len ? EPOLLOUT : 0));
-        int wait_ms = b ? (int)((next_b > t ? next_b - t : 0) / 1000000) : 1000;
-        struct epoll_event ev[2];
-        epoll_wait(ep, ev, 2, wait_ms);
-        if (in_fill(a) < 0 || (b && in_fill(b) < 0))
-            die("read: the server closed");
+    uint64_t t0 = now_ns(), bytes = 0;
+    for (int i = 0; i < n; i++) {
+        size[i] = w->ask(c, i);
+        uint64_t started = now_ns(); /* the request is ready: its transfer is what counts */
         size_t k;
-        while (b && (k = w->answer_b(b)) > 0)
-            in_drop(b, k);
-        if (waiting && (k = w->answer_a(a)) > 0) {
-            in_drop(a, k);
-            lat[i] = now_ns() - started;
-            bytes += a_size(i);
-            i++;
-            waiting = false;
-        }
+        while ((k = w->answer(c)) == 0)
+            step(ep, c, 1000);
+        in_drop(c, k);
+        lat[i] = now_ns() - started;
+        bytes += size[i];
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     for (int j = 0; j < n; j++)
-        printf("%u %llu\n", a_size(j), (unsigned long long)lat[j]);
+        printf("%u %llu\n", size[j], (unsigned long long)lat[j]);
     printf("rate %.0f\n", (double)bytes / secs);
     free(lat);
+    free(size);
+    close(c->fd);
+}
+
+static volatile sig_atomic_t stopping;
+static void on_term(int sig) { (void)sig; stopping = 1; }
+
+static void run_open(const struct open_loop *w, const char *ip, uint16_t port, double rate)
+{
+    struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: epoll_wait returns */
+    sigaction(SIGTERM, &sa, NULL);
+    int ep = epoll_create1(0);
+    struct conn *c = dial(ep, ip, port);
+    printf("connected\n");
+    fflush(stdout);
+    uint64_t every = (uint64_t)((double)BIG * 1e9 / rate);
+    uint64_t t0 = now_ns(), next = t0;
+    long sent = 0, answered = 0;
+    while (!stopping) {
+        uint64_t t = now_ns();
+        if (t >= next) {
+            w->ask(c);
+            sent++;
+            next += every;
+        }
+        /* rounded up, so that B never spins; the schedule stays absolute (next += every) */
+        int wait_ms = t >= next ? 0 : (int)((next - t + 999999) / 1000000);
+        step(ep, c, wait_ms < 100 ? wait_ms : 100);
+        size_t k;
+        while ((k = w->answer(c)) > 0) {
+            in_drop(c, k);
+            answered++;
+        }
+    }
+    printf("sent %ld answered %ld secs %.3f\n", sent, answered, (double)(now_ns() - t0) / 1e9);
+    close(c->fd);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && !strcmp(argv[1], "serve"))
+    static const struct closed_loop fig4a_a = {rpc_ask_a, rpc_answer, NULL, 0};
+    static const struct open_loop fig4a_b = {rpc_ask_b, rpc_answer};
+    static const struct closed_loop gets = {redis_get, redis_get_answer,
+                                            "*3\r\n$3\r\nSET\r\n$5\r\nsmall\r\n$3\r\nabc\r\n", 5};
+    static const struct open_loop sets = {redis_set, redis_ok};
+    const char *m = argc > 1 ? argv[1] : "";
+    if (argc == 3 && !strcmp(m, "serve"))
         serve((uint16_t)atoi(argv[2]));
-    static const struct workload fig4a = {rpc_ask_a, rpc_answer, rpc_ask_b, rpc_answer, NULL, 0};
-    static const struct workload redis = {redis_get, redis_get_answer, redis_set, redis_ok,
-                                          "*3\r\n$3\r\nSET\r\n$5\r\nsmall\r\n$3\r\nabc\r\n", 5};
-    if (argc == 6 && (!strcmp(argv[1], "fig4a") || !strcmp(argv[1], "redis"))) {
-        run_clients(!strcmp(argv[1], "fig4a") ? &fig4a : &redis, argv[2],
-                    (uint16_t)atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
+    bool closed = !strcmp(m, "fig4a-a") || !strcmp(m, "redis-get");
+    bool open = !strcmp(m, "fig4a-b") || !strcmp(m, "redis-set");
+    if (argc == 5 && closed && atoi(argv[4]) > 0) {
+        run_closed(!strcmp(m, "fig4a-a") ? &fig4a_a : &gets, argv[2], (uint16_t)atoi(argv[3]),
+                   atoi(argv[4]));
         return 0;
     }
-    fprintf(stderr, "usage: homa_veth serve PORT | fig4a IP PORT RPCS LOAD | redis IP PORT GETS LOAD\n");
+    if (argc == 5 && open && atof(argv[4]) > 0) {
+        run_open(!strcmp(m, "fig4a-b") ? &fig4a_b : &sets, argv[2], (uint16_t)atoi(argv[3]),
+                 atof(argv[4]));
+        return 0;
+    }
+    fprintf(stderr, "usage: homa_veth serve PORT | fig4a-a|redis-get IP PORT COUNT"
+                    " | fig4a-b|redis-set IP PORT BYTES_PER_SEC\n");
     return 2;
 }
