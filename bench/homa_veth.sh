@@ -3,12 +3,14 @@
 # kernel TCP, MTP TCP and MTP Homa (libmtp.so on both ends, XDP target) side by side, in the
 # same run. Not a test: it prints two tables (`make bench-homa-veth`).
 #   usage: homa_veth.sh LIBMTP_SO HOMA_VETH_BIN [RPCS (default 300)] [GETS (default 3000)]
-#   BENCH_REPS (default 3): repetitions; SET_RATE (default 50000000): the SETs' bytes/s.
+#   BENCH_REPS (default 3): repetitions; SET_RATE (default 50000000): the SETs' bytes/s;
+#   BENCH_OUT=DIR: keep every run's raw output there (one "size latency_ns" line per RPC/GET).
 # Fig. 4a: client A issues back-to-back RPCs of 100-500 KB; client B, another process (the
 # paper's second client machine; under libmtp.so its own stack on the same interface), sends
 # 1 MB requests at half of the rate A reached alone in the same repetition (each stack's own
 # capacity). The server is single-threaded and answers 170 B. Slowdown of an RPC = its latency
-# under load / the latency of the same RPC in the run without B.
+# under load / the unloaded latency of its size: the median latency of the run without B's
+# RPCs in the same 50 KB size band (the RPC sizes are the same in both runs).
 # redis: one process GETs a 3-byte value back to back, alone and while another process SETs
 # 1 MB values at SET_RATE; redis-server runs on the kernel, or under libmtp.so with the same
 # MTP_PROTO as the clients.
@@ -26,6 +28,10 @@ source "$here/../tests/netns.sh"
 mx_netns_up || exit 1
 tmp=$(mktemp -d)
 mx__prev_exit="rm -rf '$tmp'"
+if [ -n "${BENCH_OUT:-}" ]; then
+    mkdir -p "$BENCH_OUT" || exit 1
+    mx__prev_exit="cp -r '$tmp'/. '$BENCH_OUT'/; $mx__prev_exit"
+fi
 
 env_of() { # stack side: the environment that puts a command on it
     case $1 in
@@ -95,11 +101,17 @@ def rate(f): return next(float(l.split()[1]) for l in open(f) if l.startswith("r
 def bg_rate(f):  # bytes/s the open-loop client got answered
     w = next(l.split() for l in open(f) if l.startswith("sent"))
     return int(w[3]) * 1e6 / float(w[5])
-def slowdown(f):
-    a, b = lat(f + ".alone"), lat(f + ".load")
-    s = [y / x for x, y in zip(a, b)]
-    return pick(s, 50), pick(s, 99)
 def med(v): v = sorted(v); return v[(len(v) - 1) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+def rpcs_of(f): return [tuple(map(int, l.split())) for l in open(f) if not l.startswith("rate")]
+def band(size): return min(7, (size - 100000) // 50000)  # 100-150 KB, ..., 450-500 KB
+def slowdown(f):
+    # unloaded latency of a size = the median of the alone run's RPCs in its 50 KB band:
+    # a single slow RPC of the alone run (a late wake-up) no longer makes a slowdown
+    bands = {}
+    for size, ns in rpcs_of(f + ".alone"):
+        bands.setdefault(band(size), []).append(ns)
+    s = [ns / med(bands[band(size)]) for size, ns in rpcs_of(f + ".load")]
+    return pick(s, 50), pick(s, 99)
 def cell(v, fmt):
     return (fmt % med(v)) + ("" if len(v) == 1 else " [" + fmt % min(v) + "-" + fmt % max(v) + "]")
 def row(cells): print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
