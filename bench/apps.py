@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -274,15 +275,47 @@ class Ctx:
         return run_client(self.h.ns_a, argv, env, timeout)
 
 
+def mtp_counters(pid):
+    """The stack counters of an MTP process: the `counters` record mtpstat reads from
+    $MTP_RUN_DIR/<pid>.sock (preload/libmtp_stat.c), or {}."""
+    path = os.path.join(os.environ.get("MTP_RUN_DIR") or "/run/mtp", f"{pid}.sock")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            s.connect(path)
+            dump = b"".join(iter(lambda: s.recv(65536), b"")).decode(errors="replace")
+    except OSError:
+        return {}
+    for line in dump.splitlines():
+        f = line.split("\t")
+        if f[0] == "counters":
+            return {k: int(v) for k, v in (x.split("=", 1) for x in f[1:] if "=" in x)}
+    return {}
+
+
+PER_REQ = (("server_cpu_us_per_req", "server CPU us/req"),
+           ("server_tx_frames_per_req", "server frames out/req"),
+           ("server_rx_frames_per_req", "frames in/req"))
+
+
 def with_server(ctx, argv, name, fn, cwd=None):
+    """Runs fn() against the server; adds its CPU, memory and, when fn counts its `requests`,
+    the server's CPU and (MTP) frames per request: the cost of one request, not a rate."""
     srv = ctx.server(argv, name, cwd)
     try:
+        f0 = mtp_counters(srv.p.pid) if ctx.s.server_mtp else {}
         c0 = srv.cpu_seconds()
         t0 = time.time()
         out = fn()
         c1 = srv.cpu_seconds()
+        f1 = mtp_counters(srv.p.pid) if ctx.s.server_mtp else {}
         if c0 is not None and c1 is not None:
             out["server_cpu_pct"] = round(100 * (c1 - c0) / max(time.time() - t0, 1e-3), 1)
+            if out.get("requests"):
+                out["server_cpu_us_per_req"] = round(1e6 * (c1 - c0) / out["requests"], 2)
+        if out.get("requests") and f1.get("tx_frames"):
+            for k in ("tx_frames", "rx_frames"):
+                out[f"server_{k}_per_req"] = round((f1[k] - f0.get(k, 0)) / out["requests"], 3)
         out["server_rss_kib"] = srv.rss_kib()
         return out
     finally:
@@ -390,8 +423,11 @@ def nginx_wrk(ctx, what, workers="1"):
             raise RuntimeError(f"wrk: exit {r.returncode}: {r.stdout[-300:]}{r.stderr[-200:]}")
         errs = re.search(r"Socket errors: (.*)", r.stdout)
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+        n = re.search(r"(\d+) requests in", r.stdout)
         out = {"req_s": float(m.group(1)), "socket_errors": errs.group(1) if errs else "none",
-               "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+               "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+               # per-request costs (with_server) only when the server process serves alone
+               "requests": int(n.group(1)) if n and workers == "1" else 0}
         mb = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", r.stdout)
         if mb:
             scale = {"B": 1e-6, "KB": 1e-3, "MB": 1, "GB": 1e3}.get(mb.group(2), 0)
@@ -779,8 +815,9 @@ def main():
                                 r = {"error": str(e)[:400]}
                         res["runs"].setdefault(path, {}).setdefault(name, {})[s] = r
                         shown = r.get(metric)
+                        cost = "".join(f", {r[k]} {label}" for k, label in PER_REQ if k in r)
                         log(f"[{step}/{steps}] {path} {name} {s}: " +
-                            (f"{fmt(shown)} {unit}" if shown is not None else
+                            (f"{fmt(shown)} {unit}{cost}" if shown is not None else
                              r.get("why", r.get("error", "?"))[:160]))
             finally:
                 hosts.close()

@@ -621,6 +621,135 @@ Test(delayed_ack, ack_rides_on_data)
     cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "nothing left to acknowledge");
 }
 
+/* The adaptive delayed-ACK timeout (c.ato): request/response grows it, the rest shrinks it. */
+
+static const struct mtpg_tcp_delack_expired DELACK = {0};
+#define T0 (100 * MS)
+#define ATO_MIN mtpg_tcp_param_DELACK_TIMEOUT
+#define ATO_MAX mtpg_tcp_param_DELACK_MAX
+
+/* A request of `len` bytes at `at`; the delayed-ACK timer it starts (or NULL). */
+static const struct mtp_instr *request_at(uint64_t at, uint32_t len)
+{
+    F.x.now_ns = at;
+    fx_reset_out();
+    struct mtpg_tcp_seg a = fx_seg(F.c.rcv_nxt, F.c.snd_nxt, len);
+    fx_seg_in(&a);
+    return fx_timer(MTP_OP_TIMER_START, TIMER_DELACK);
+}
+
+static void answer_at(uint64_t at, uint32_t len)
+{
+    F.x.now_ns = at;
+    fx_reset_out();
+    struct mtpg_tcp_app_send ev = {.buf = 0x5000, .len = len};
+    fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
+    cr_assert_eq(fx_pkt(0)->data.len, len);
+}
+
+static void delack_fires_at(uint64_t at)
+{
+    F.x.now_ns = at;
+    fx_reset_out();
+    fx_run(MTPG_TCP_EV_DELACK_EXPIRED, &DELACK, &F.c);
+}
+
+Test(delayed_ack, the_bound_leaves_room_below_min_rto)
+{
+    cr_assert_lt(ATO_MIN, ATO_MAX);
+    cr_assert_leq(ATO_MAX + 1 * MS, mtpg_tcp_param_MIN_RTO, "an RTT of 1 ms fits before the peer's RTO");
+    fx_established();
+    cr_assert_eq(F.c.ato, ATO_MIN, "a new connection starts from the shortest timeout");
+}
+
+/* nginx under load: the answer leaves 1.5 ms after the request, after the 1 ms timer sent a
+ * pure ACK. The timeout grows to twice that delay, and the next request's ACK rides. */
+Test(delayed_ack, a_late_answer_grows_the_timeout)
+{
+    fx_established();
+    cr_assert_eq(request_at(T0, 100)->u.timer.dur_ns, ATO_MIN);
+    delack_fires_at(T0 + ATO_MIN);
+    cr_assert_eq(fx_pkt(0)->data.len, 0u, "a pure ACK");
+    answer_at(T0 + 1500000, 200);
+    cr_assert_eq(F.c.ato, 3 * MS, "twice the answer's delay");
+    cr_assert_eq(request_at(T0 + 1600000, 100)->u.timer.dur_ns, 3 * MS);
+    answer_at(T0 + 3100000, 200);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 201, "the ACK rode on the answer");
+    cr_assert_eq(fx_count(MTP_OP_TIMER_STOP), 1, "and the timer is stopped");
+    cr_assert_eq(F.c.ato, 3 * MS, "an answer as slow keeps the timeout");
+}
+
+Test(delayed_ack, a_quick_answer_leaves_the_shortest_timeout)
+{
+    fx_established();
+    request_at(T0, 100);
+    answer_at(T0 + 100000, 200);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 101);
+    cr_assert_eq(F.c.ato, ATO_MIN);
+}
+
+Test(delayed_ack, the_timeout_grows_up_to_delack_max)
+{
+    fx_established();
+    request_at(T0, 100);
+    delack_fires_at(T0 + ATO_MIN);
+    answer_at(T0 + ATO_MAX - 1 * MS, 200);
+    cr_assert_eq(F.c.ato, ATO_MAX, "2 x %llu ns is cut to the bound", ATO_MAX - 1 * MS);
+    cr_assert_eq(request_at(T0 + ATO_MAX, 100)->u.timer.dur_ns, ATO_MAX);
+}
+
+Test(delayed_ack, an_answer_later_than_delack_max_does_not_count)
+{
+    fx_established();
+    request_at(T0, 100);
+    delack_fires_at(T0 + ATO_MIN);
+    answer_at(T0 + ATO_MAX + 1, 200);
+    cr_assert_eq(F.c.ato, ATO_MIN, "waiting that long would not have let the ACK ride");
+}
+
+/* The timer fired: nothing of ours carried the ACK in time (pingpong mode ends). */
+Test(delayed_ack, the_timer_firing_shrinks_the_timeout)
+{
+    fx_established();
+    F.c.ato = ATO_MAX;
+    F.c.data_at = T0 - 1 * MS;
+    cr_assert_eq(request_at(T0, 100)->u.timer.dur_ns, ATO_MAX);
+    delack_fires_at(T0 + ATO_MAX);
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 101);
+    cr_assert_eq(F.c.ato, ATO_MIN);
+    cr_assert_eq(request_at(T0 + 20 * MS, 100)->u.timer.dur_ns, ATO_MIN);
+}
+
+/* Bulk data: every second full segment is acknowledged at once, and the timeout for an odd
+ * last segment is the shortest again, however interactive the connection was before. */
+Test(delayed_ack, bulk_data_acks_every_second_segment_and_shrinks_the_timeout)
+{
+    fx_established();
+    F.c.ato = ATO_MAX;
+    F.c.data_at = T0 - 1 * MS;
+    cr_assert_eq(request_at(T0, MSS)->u.timer.dur_ns, ATO_MAX);
+    cr_assert_null(request_at(T0 + 10000, MSS), "no timer: the ACK goes at once");
+    cr_assert_eq(fx_pkt(0)->ack, IRS + 1 + 2 * MSS);
+    cr_assert_eq(F.c.ato, ATO_MIN);
+    cr_assert_eq(request_at(T0 + 20000, MSS)->u.timer.dur_ns, ATO_MIN);
+}
+
+/* After an idle RTO the peer's pattern may have changed: the shortest timeout again. */
+Test(delayed_ack, data_after_idle_starts_from_the_shortest_timeout)
+{
+    fx_established();
+    F.c.ato = ATO_MAX;
+    F.c.data_at = T0 - F.c.rto;
+    cr_assert_eq(request_at(T0, 100)->u.timer.dur_ns, ATO_MAX, "one RTO is not idle yet");
+    answer_at(T0 + 10000, 10);          /* carries the ACK, stops the timer */
+    cr_assert_eq(F.c.ato, ATO_MAX);
+    F.x.now_ns = T0 + 2 * F.c.rto;
+    fx_reset_out();
+    struct mtpg_tcp_seg b = fx_seg(F.c.rcv_nxt, F.c.snd_una, 100);  /* no RTT sample: same RTO */
+    fx_seg_in(&b);
+    cr_assert_eq(fx_timer(MTP_OP_TIMER_START, TIMER_DELACK)->u.timer.dur_ns, ATO_MIN);
+}
+
 /* ------------------------------------------------------------------ RST validation */
 
 TestSuite(rst_validation, .init = setup);
