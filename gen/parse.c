@@ -10,7 +10,8 @@ static _Noreturn void error_here(const char *what)
 {
     if (tok->kind == TK_EOF)
         mtpc_error_at(tok, "expected %s, found end of file", what);
-    mtpc_error_at(tok, "expected %s, found '%.*s'", what, tok->len, tok->loc);
+    mtpc_error_at(tok, "expected %s, found '%.*s'", what, tok->len,
+                  tok->text ? tok->text : tok->loc);
 }
 
 static bool equal(const char *s) { return tok_is(tok, s); }
