@@ -119,6 +119,7 @@ Test(constructs, add_takes_several_values_in_order, .init = setup)
     cr_assert_eq(c.held.len, 2);
     cr_expect(c.held.v[0].left == 4 && c.held.v[0].right == 6);
     cr_expect(c.held.v[1].left == 6 && c.held.v[1].right == 10);
+    cr_expect_eq(c.last_index, 1, "keyed_hash(k, 7) is keyed_hash(k.ip, k.port, 7)");
 }
 
 Test(constructs, a_record_literal_copies_fields_by_name, .init = setup)

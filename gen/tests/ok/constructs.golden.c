@@ -360,7 +360,11 @@ int mtpg_constructs_proc_on_pair(struct mtp_exec *mtp_x, const struct mtpg_const
 #line 109 "gen/tests/ok/constructs.mtp"
         ({ __typeof__(c->held) *mtp_l30 = &(c->held); struct mtpg_constructs_range mtp_v30 = (({ struct mtpg_constructs_range mtp_r31; memset(&mtp_r31, 0, sizeof mtp_r31); mtp_r31.left = ev->b; mtp_r31.right = (ev->a + ev->b); mtp_r31; })); if (mtp_l30->len < 4) mtp_l30->v[mtp_l30->len++] = mtp_v30; });
     }
-#line 364 "constructs.c"
+#line 110 "gen/tests/ok/constructs.mtp"
+    struct mtpg_constructs_cid k = ({ struct mtpg_constructs_cid mtp_r32; memset(&mtp_r32, 0, sizeof mtp_r32); mtp_r32.ip = ev->a; mtp_r32.port = 80; mtp_r32; });
+#line 111 "gen/tests/ok/constructs.mtp"
+    c->last_index = ((({ uint8_t mtp_h33[10]; memcpy(mtp_h33 + 0, &(uint32_t){ (k).ip }, 4); memcpy(mtp_h33 + 4, &(uint16_t){ (k).port }, 2); memcpy(mtp_h33 + 6, &(uint32_t){ 7 }, 4); mtp_keyed_hash(mtp_x, mtp_h33, sizeof mtp_h33); }) == ({ uint8_t mtp_h34[10]; memcpy(mtp_h34 + 0, &(uint32_t){ (k).ip }, 4); memcpy(mtp_h34 + 4, &(uint16_t){ (k).port }, 2); memcpy(mtp_h34 + 6, &(uint32_t){ 7 }, 4); mtp_keyed_hash(mtp_x, mtp_h34, sizeof mtp_h34); })) ? 1 : 2);
+#line 368 "constructs.c"
     return 0;
 }
 
