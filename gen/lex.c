@@ -297,6 +297,9 @@ static Token *layout(Token *first)
     Token head = {.next = first};
     Token *prev = &head, *prev_real = NULL;
     for (Token *t = first; t; prev = t, t = t->next) {
+        if (depth > 0 && first_on_line(prev_real, t) && memchr(t->loc - (t->col - 1), '\t',
+                                                               (size_t)(t->col - 1)))
+            mtpc_error_at(t, "a tab in the indentation of an indented block: indent with spaces");
         /* close the blocks a dedent (or a '}' around them, or the end) ends */
         bool closing_brace = tok_is(t, "}") && braces > 0 && parens == 0;
         int popped_opener = -1;
