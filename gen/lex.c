@@ -266,7 +266,8 @@ static char *read_number(SrcFile *f, char *p, uint64_t *out)
  * brackets, and is not a conditional's, opens a block as '{' would: the block holds the lines
  * indented deeper than the statement that opened it and ends, as '}' would, before the first
  * line that is not (or before the '}' of a braced block around it, or at the end of the
- * file). The parser sees braces either way: the two spellings compile alike. */
+ * file); inside parentheses, brackets and sets a line may stand anywhere. The parser sees
+ * braces either way: the two spellings compile alike. */
 
 typedef struct {
     int opener_col; /* column of the statement that opened the block */
@@ -305,7 +306,8 @@ static Token *layout(Token *first)
         int popped_opener = -1;
         while (depth > 0 &&
                (t->kind == TK_EOF ||
-                (first_on_line(prev_real, t) && t->col < stack[depth - 1].body_col) ||
+                (first_on_line(prev_real, t) && parens == 0 &&
+                 t->col < stack[depth - 1].body_col) ||
                 (closing_brace && stack[depth - 1].braces == braces))) {
             popped_opener = stack[--depth].opener_col;
             prev = prev->next = layout_token(t, "}");

@@ -158,7 +158,9 @@ int mtpg_layout_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_layout_po
 #line 59 "gen/tests/ok/layout.mtp"
         { __typeof__(c->hits) *mtp_p13 = &(c->hits); *mtp_p13 = ((*mtp_p13) + 1); }
     }
-#line 162 "layout.c"
+#line 60 "gen/tests/ok/layout.mtp"
+    c->total = ({ __auto_type mtp_a14 = mtpg_layout_fn_width(mtp_x, &(c->held)); __auto_type mtp_b14 = mtpg_layout_fn_width(mtp_x, &(c->held)); mtp_a14 < mtp_b14 ? mtp_a14 : mtp_b14; });
+#line 164 "layout.c"
     return 0;
 }
 
