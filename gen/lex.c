@@ -139,14 +139,15 @@ void mtpc_warn_at(const Token *t, const char *fmt, ...)
 
 bool tok_is(const Token *t, const char *s)
 {
+    const char *spelling = t->text ? t->text : t->loc;
     return (t->kind == TK_IDENT || t->kind == TK_PUNCT) && (int)strlen(s) == t->len &&
-           memcmp(t->loc, s, (size_t)t->len) == 0;
+           memcmp(spelling, s, (size_t)t->len) == 0;
 }
 
 char *tok_str(const Token *t)
 {
     char *s = mtpc_calloc(1, (size_t)t->len + 1);
-    memcpy(s, t->loc, (size_t)t->len);
+    memcpy(s, t->text ? t->text : t->loc, (size_t)t->len);
     return s;
 }
 
@@ -260,6 +261,100 @@ static char *read_number(SrcFile *f, char *p, uint64_t *out)
     return p;
 }
 
+/* ------------------------------------------------------------ the layout rule
+ * (LANGUAGE.md "Blocks by indentation"). A ':' that ends a line outside parentheses and
+ * brackets, and is not a conditional's, opens a block as '{' would: the block holds the lines
+ * indented deeper than the statement that opened it and ends, as '}' would, before the first
+ * line that is not (or before the '}' of a braced block around it, or at the end of the
+ * file); inside parentheses, brackets and sets a line may stand anywhere. The parser sees
+ * braces either way: the two spellings compile alike. */
+
+typedef struct {
+    int opener_col; /* column of the statement that opened the block */
+    int body_col;   /* column of its lines */
+    int braces;     /* explicit '{' open around it */
+} LayoutBlock;
+
+enum { LAYOUT_MAX = 64 };
+
+static Token *layout_token(Token *at, const char *text)
+{
+    Token *t = new_token(TK_PUNCT, at->file, at->loc, at->loc + 1, at->line, at->col);
+    t->text = text;
+    return t;
+}
+
+static bool first_on_line(const Token *prev, const Token *t)
+{
+    return !prev || prev->line != t->line;
+}
+
+static Token *layout(Token *first)
+{
+    LayoutBlock stack[LAYOUT_MAX];
+    int depth = 0, parens = 0, braces = 0, conditionals = 0;
+    int stmt_col = first->col;
+    bool stmt_start = true;
+    Token head = {.next = first};
+    Token *prev = &head, *prev_real = NULL;
+    for (Token *t = first; t; prev = t, t = t->next) {
+        if (depth > 0 && first_on_line(prev_real, t) && memchr(t->loc - (t->col - 1), '\t',
+                                                               (size_t)(t->col - 1)))
+            mtpc_error_at(t, "a tab in the indentation of an indented block: indent with spaces");
+        /* close the blocks a dedent (or a '}' around them, or the end) ends */
+        bool closing_brace = tok_is(t, "}") && braces > 0 && parens == 0;
+        int popped_opener = -1;
+        while (depth > 0 &&
+               (t->kind == TK_EOF ||
+                (first_on_line(prev_real, t) && parens == 0 &&
+                 t->col < stack[depth - 1].body_col) ||
+                (closing_brace && stack[depth - 1].braces == braces))) {
+            popped_opener = stack[--depth].opener_col;
+            prev = prev->next = layout_token(t, "}");
+            prev->next = t;
+        }
+        if (popped_opener >= 0 && t->kind != TK_EOF && !tok_is(t, "}") && t->col != popped_opener)
+            mtpc_error_at(t, "this line's indentation matches no enclosing block");
+        if (popped_opener >= 0)
+            stmt_start = true;
+        if (stmt_start) {
+            stmt_col = t->col;
+            stmt_start = false;
+        }
+        Token *before = prev_real;
+        prev_real = t;
+        if (t->kind != TK_PUNCT)
+            continue;
+        /* a set `in {…}` nests like parentheses */
+        if (tok_is(t, "(") || tok_is(t, "[") || (tok_is(t, "{") && before && tok_is(before, "in")))
+            parens++;
+        else if ((tok_is(t, ")") || tok_is(t, "]") || tok_is(t, "}")) && parens > 0)
+            parens--;
+        else if (tok_is(t, "?"))
+            conditionals++;
+        else if (tok_is(t, "{") || tok_is(t, "}")) {
+            braces += tok_is(t, "{") ? 1 : braces > 0 ? -1 : 0;
+            conditionals = 0;
+            stmt_start = true;
+        } else if (tok_is(t, ";") && parens == 0) {
+            conditionals = 0;
+            stmt_start = true;
+        } else if (tok_is(t, ":") && conditionals > 0) {
+            conditionals--;
+        } else if (tok_is(t, ":") && parens == 0 && t->next->line != t->line) {
+            Token *body = t->next;
+            if (body->kind == TK_EOF || body->col <= stmt_col)
+                mtpc_error_at(body, "expected an indented block after ':'");
+            if (depth == LAYOUT_MAX)
+                mtpc_error_at(t, "blocks nested more than %d deep", LAYOUT_MAX);
+            stack[depth++] = (LayoutBlock){stmt_col, body->col, braces};
+            t->text = "{";
+            stmt_start = true;
+        }
+    }
+    return head.next;
+}
+
 static const char *puncts[] = {
     "<<=", ">>=", "->", "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "+=", "-=", "*=",
     "/=", "%=", "&=", "|=", "^=", "++", "--",
@@ -331,5 +426,5 @@ Token *mtpc_tokenize(SrcFile *f)
         p += plen;
     }
     cur = cur->next = new_token(TK_EOF, f, p, p, line, (int)(p - line_start) + 1);
-    return head.next;
+    return layout(head.next);
 }

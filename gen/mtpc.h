@@ -35,6 +35,7 @@ struct Token {
     Token *next;
     char *loc; /* into SrcFile.contents */
     int len;
+    const char *text; /* the spelling when not loc's (the layout rule's '{' and '}'), or NULL */
     int line, col;
     uint64_t val; /* TK_NUM */
     SrcFile *file;

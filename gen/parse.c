@@ -10,7 +10,8 @@ static _Noreturn void error_here(const char *what)
 {
     if (tok->kind == TK_EOF)
         mtpc_error_at(tok, "expected %s, found end of file", what);
-    mtpc_error_at(tok, "expected %s, found '%.*s'", what, tok->len, tok->loc);
+    mtpc_error_at(tok, "expected %s, found '%.*s'", what, tok->len,
+                  tok->text ? tok->text : tok->loc);
 }
 
 static bool equal(const char *s) { return tok_is(tok, s); }
@@ -478,6 +479,26 @@ static Stmt *group_assign(Expr *rec)
     return b;
 }
 
+/* `l.add(a, b, …);`: a block of `l.add(a); l.add(b); …` in order (l a variable or a field
+ * of one, named once per value as in a group assignment) */
+static Stmt *add_each(Token *t, Expr *call)
+{
+    if (!is_plain_lvalue(call->lhs))
+        mtpc_error_at(call->name, "adding several values needs a variable or a field of one");
+    Stmt *b = new_stmt(S_BLOCK, t);
+    Stmt head = {0}, *cur = &head;
+    for (int i = 0; i < call->nargs; i++) {
+        Expr *one = new_expr(E_METHOD, call->tok);
+        *one = *call;
+        one->args = &call->args[i];
+        one->nargs = 1;
+        cur = cur->next = new_stmt(S_EXPR, call->args[i]->tok);
+        cur->expr = one;
+    }
+    b->body = head.next;
+    return b;
+}
+
 /*
  * simple = type ident [ "=" expr ] | "const" type ident "=" expr
  *        | postfix "." "(" ident assign_op expr { "," ident assign_op expr } ")"
@@ -520,6 +541,8 @@ static Stmt *simple(void)
         s->expr->num = 1;
         return s;
     }
+    if (e->kind == E_METHOD && tok_is(e->name, "add") && e->nargs > 1 && !e->named)
+        return add_each(t, e);
     Stmt *s = new_stmt(S_EXPR, t);
     s->expr = e;
     return s;

@@ -430,13 +430,63 @@ static void check_b_seq(Expr *e, int lo, int hi)
     e->ty = &ty_bool;
 }
 
+/* keyed_hash(t, …): a struct or flow_id argument (a variable or a field of one) stands for
+ * its scalar fields in order */
+static void spread_record_args(Expr *e)
+{
+    int n = 0;
+    for (int i = 0; i < e->nargs; i++) {
+        Expr *a = check_expr(e->args[i]);
+        bool rec = a->ty->kind == TY_REC &&
+                   (a->ty->rec->kind == D_STRUCT || a->ty->rec->kind == D_FLOWID);
+        if (!rec) {
+            n++;
+            continue;
+        }
+        if (a->kind != E_IDENT && a->kind != E_FIELD)
+            mtpc_error_at(a->tok, "keyed_hash of a record needs a variable or a field of one");
+        for (Field *f = a->ty->rec->fields; f; f = f->next) {
+            if (!ty_is_scalar(f->ty))
+                mtpc_error_at(a->tok, "keyed_hash of '%s' needs scalar fields ('%.*s' is not)",
+                              type_name(a->ty), f->name->len, f->name->loc);
+            n++;
+        }
+    }
+    if (n == e->nargs)
+        return;
+    Expr **args = mtpc_calloc((size_t)n, sizeof *args);
+    int k = 0;
+    for (int i = 0; i < e->nargs; i++) {
+        Expr *a = e->args[i];
+        if (a->ty->kind != TY_REC) {
+            args[k++] = a;
+            continue;
+        }
+        for (Field *f = a->ty->rec->fields; f; f = f->next) {
+            Expr *x = mtpc_calloc(1, sizeof *x);
+            x->kind = E_FIELD;
+            x->tok = a->tok;
+            x->name = f->name;
+            x->lhs = a;
+            args[k++] = x;
+        }
+    }
+    e->args = args;
+    e->nargs = n;
+}
+
 static void check_b_keyed_hash(Expr *e, int lo, int hi)
 {
+    spread_record_args(e);
     if (e->nargs < lo || e->nargs > hi)
         mtpc_error_at(e->tok, "keyed_hash takes %d to %d arguments", lo, hi);
     check_args_count(e, lo, hi);
     need_exec(e->tok, "keyed_hash()");
-    check_scalar_args(e, 0);
+    for (int i = 0; i < e->nargs; i++) {
+        if (!e->args[i]->ty) /* a field spread_record_args made: the others are checked */
+            check_expr(e->args[i]);
+        check_scalar(e->args[i]);
+    }
     e->ty = &ty_u64;
 }
 

@@ -112,6 +112,16 @@ Test(constructs, a_param_chooses_the_chain_step, .init = setup)
     mtpg_constructs_param_MODE = 0;
 }
 
+Test(constructs, add_takes_several_values_in_order, .init = setup)
+{
+    struct mtpg_constructs_pair ev = {.a = 4, .b = 6};
+    cr_assert_eq(mtpg_constructs_proc_on_pair(&x, &ev, &c), 0);
+    cr_assert_eq(c.held.len, 2);
+    cr_expect(c.held.v[0].left == 4 && c.held.v[0].right == 6);
+    cr_expect(c.held.v[1].left == 6 && c.held.v[1].right == 10);
+    cr_expect_eq(c.last_index, 1, "keyed_hash(k, 7) is keyed_hash(k.ip, k.port, 7)");
+}
+
 Test(constructs, a_record_literal_copies_fields_by_name, .init = setup)
 {
     struct mtpg_constructs_hello ev = {.ip = 1000, .port = 7, .left = 3, .right = 9};

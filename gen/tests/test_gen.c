@@ -255,6 +255,25 @@ Test(mtpc, emit_without_o_writes_stdout, .init = setup)
     cr_expect_eq(run("%s --emit=bpf gen/tests/ok/echo.mtp | grep -q MTPG_ECHO_BPF_H", mtpc()), 0);
 }
 
+/* Blocks by indentation are braces by another spelling: layout.mtp and its braced twin
+ * (same lines) parse to the same tree, and the generated C of both is the same. */
+Test(mtpc, layout_blocks_are_braces, .init = setup)
+{
+    cr_assert_eq(run("%s --emit=ast gen/tests/ok/layout.mtp > " OUT "/layout.ast", mtpc()), 0);
+    cr_assert_eq(run("%s --emit=ast gen/tests/layout/braces.mtp > " OUT "/braces.ast", mtpc()), 0);
+    cr_expect_eq(run("cmp -s " OUT "/layout.ast " OUT "/braces.ast"), 0,
+                 "layout.mtp and layout/braces.mtp parse differently");
+    cr_expect_eq(run("grep -q \"else\" " OUT "/layout.ast"), 0);
+    /* the same file name in two directories: the same C, byte for byte */
+    cr_assert_eq(run("mkdir -p " OUT "/la " OUT "/lb && cp gen/tests/ok/layout.mtp " OUT "/la/ && "
+                     "cp gen/tests/layout/braces.mtp " OUT "/lb/layout.mtp"), 0);
+    cr_assert_eq(run("m=$(realpath %s) && cd " OUT "/la && $m -o layout.c layout.mtp && "
+                     "cd ../lb && $m -o layout.c layout.mtp", mtpc()), 0);
+    cr_expect_eq(run("cmp -s " OUT "/la/layout.c " OUT "/lb/layout.c && "
+                     "cmp -s " OUT "/la/layout.h " OUT "/lb/layout.h"), 0,
+                 "layout.mtp and layout/braces.mtp generate different C");
+}
+
 /* A NUL byte is a diagnostic at its place like any other. */
 Test(mtpc, nul_byte_is_a_located_error, .init = setup)
 {

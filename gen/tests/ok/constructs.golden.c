@@ -11,6 +11,7 @@ _Static_assert(sizeof(struct mtpg_constructs_seg) <= MTP_EVENT_MAX_BYTES, "event
 _Static_assert(sizeof(struct mtpg_constructs_poke) <= MTP_EVENT_MAX_BYTES, "event poke is too large");
 _Static_assert(sizeof(struct mtpg_constructs_tick) <= MTP_EVENT_MAX_BYTES, "event tick is too large");
 _Static_assert(sizeof(struct mtpg_constructs_hello) <= MTP_EVENT_MAX_BYTES, "event hello is too large");
+_Static_assert(sizeof(struct mtpg_constructs_pair) <= MTP_EVENT_MAX_BYTES, "event pair is too large");
 
 uint8_t mtpg_constructs_param_MODE = ((uint8_t)0ull);
 
@@ -75,26 +76,26 @@ static __attribute__((unused)) uint32_t mtpg_constructs_fn_width(struct mtp_exec
 {
     (void)mtp_x;
     (void)l;
-#line 38 "gen/tests/ok/constructs.mtp"
+#line 40 "gen/tests/ok/constructs.mtp"
     uint32_t w = 0;
-#line 39 "gen/tests/ok/constructs.mtp"
+#line 41 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k1 = 0; mtp_k1 < ((*l)).len && mtp_k1 < 4; mtp_k1++) {
         const struct mtpg_constructs_range *r = &((*l)).v[mtp_k1];
-#line 39 "gen/tests/ok/constructs.mtp"
+#line 41 "gen/tests/ok/constructs.mtp"
         { __typeof__(w) *mtp_p2 = &(w); *mtp_p2 = ((*mtp_p2) + (r->right - r->left)); }
     }
-#line 40 "gen/tests/ok/constructs.mtp"
+#line 42 "gen/tests/ok/constructs.mtp"
     return w;
-#line 89 "constructs.c"
+#line 90 "constructs.c"
 }
 
 static __attribute__((unused)) bool mtpg_constructs_fn_open(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c)
 {
     (void)mtp_x;
     (void)c;
-#line 43 "gen/tests/ok/constructs.mtp"
+#line 45 "gen/tests/ok/constructs.mtp"
     return (c->st == MTPG_CONSTRUCTS_SYN_SENT || c->st == MTPG_CONSTRUCTS_ESTABLISHED);
-#line 98 "constructs.c"
+#line 99 "constructs.c"
 }
 
 int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constructs_seg *ev, struct mtpg_constructs_conn *c)
@@ -102,49 +103,49 @@ int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constr
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 46 "gen/tests/ok/constructs.mtp"
+#line 48 "gen/tests/ok/constructs.mtp"
     if ((c->st == MTPG_CONSTRUCTS_CLOSED || c->st == MTPG_CONSTRUCTS_CLOSING)) {
-#line 46 "gen/tests/ok/constructs.mtp"
+#line 48 "gen/tests/ok/constructs.mtp"
         return 0;
     }
-#line 47 "gen/tests/ok/constructs.mtp"
+#line 49 "gen/tests/ok/constructs.mtp"
     { __typeof__(c->total) *mtp_p3 = &(c->total); *mtp_p3 = ((*mtp_p3) + mtpg_constructs_fn_width(mtp_x, &(ev->blocks))); }
-#line 48 "gen/tests/ok/constructs.mtp"
+#line 50 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k4 = 0; mtp_k4 < (ev->blocks).len && mtp_k4 < 4; mtp_k4++) {
         uint32_t i = mtp_k4;
         const struct mtpg_constructs_range *r = &(ev->blocks).v[mtp_k4];
-#line 49 "gen/tests/ok/constructs.mtp"
+#line 51 "gen/tests/ok/constructs.mtp"
         if ((r->left > ev->seq)) {
-#line 49 "gen/tests/ok/constructs.mtp"
+#line 51 "gen/tests/ok/constructs.mtp"
             c->last_index = i;
         }
-#line 50 "gen/tests/ok/constructs.mtp"
+#line 52 "gen/tests/ok/constructs.mtp"
         ({ __typeof__(c->held) *mtp_l5 = &(c->held); struct mtpg_constructs_range mtp_v5 = ((*r)); if (mtp_l5->len < 4) mtp_l5->v[mtp_l5->len++] = mtp_v5; });
     }
-#line 52 "gen/tests/ok/constructs.mtp"
+#line 54 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k6 = (c->held).len < 4 ? (c->held).len : 4; mtp_k6-- > 0;) {
         if (mtp_k6 >= (c->held).len) continue;
         uint32_t i = mtp_k6;
         struct mtpg_constructs_range r = (c->held).v[mtp_k6];
-#line 53 "gen/tests/ok/constructs.mtp"
+#line 55 "gen/tests/ok/constructs.mtp"
         if (((r).right <= ev->seq)) {
-#line 53 "gen/tests/ok/constructs.mtp"
+#line 55 "gen/tests/ok/constructs.mtp"
             ({ __typeof__(c->held) *mtp_l7 = &(c->held); uint64_t mtp_i7 = (uint64_t)(i); if (mtp_i7 < mtp_l7->len) { memmove(&mtp_l7->v[mtp_i7], &mtp_l7->v[mtp_i7 + 1], (mtp_l7->len - mtp_i7 - 1) * sizeof mtp_l7->v[0]); mtp_l7->len--; } });
         }
     }
-#line 55 "gen/tests/ok/constructs.mtp"
+#line 57 "gen/tests/ok/constructs.mtp"
     const struct mtpg_constructs_range *first = &((ev->blocks).v[0]);
-#line 56 "gen/tests/ok/constructs.mtp"
+#line 58 "gen/tests/ok/constructs.mtp"
     if (((ev->want == MTPG_CONSTRUCTS_ESTABLISHED) && (first->left == 0))) {
-#line 56 "gen/tests/ok/constructs.mtp"
+#line 58 "gen/tests/ok/constructs.mtp"
         c->st = ev->want;
     }
-#line 57 "gen/tests/ok/constructs.mtp"
+#line 59 "gen/tests/ok/constructs.mtp"
     if (mtpg_constructs_fn_open(mtp_x, &((*c)))) {
-#line 57 "gen/tests/ok/constructs.mtp"
+#line 59 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->hits) *mtp_p8 = &(c->hits); *mtp_p8 = ((*mtp_p8) + 1); }
     }
-#line 58 "gen/tests/ok/constructs.mtp"
+#line 60 "gen/tests/ok/constructs.mtp"
     {
         struct mtpg_constructs_ack_bp mtp_b9 = ({ struct mtpg_constructs_ack_bp mtp_r10; memset(&mtp_r10, 0, sizeof mtp_r10); mtpg_constructs_init_ack_bp(&mtp_r10); mtp_r10.seq = c->total; mtp_r10.ack = (ev->seq + 1); mtp_r10.f_ack = 1; mtp_r10; });
         uint32_t mtp_off9 = mtp_ibuf_copy(mtp_x->out, &mtp_b9, sizeof mtp_b9);
@@ -156,7 +157,7 @@ int mtpg_constructs_proc_on_seg(struct mtp_exec *mtp_x, const struct mtpg_constr
             mtp_i->u.gen.dst_ip = (uint32_t)(1);
         }
     }
-#line 160 "constructs.c"
+#line 161 "constructs.c"
     return 0;
 }
 
@@ -165,16 +166,16 @@ int mtpg_constructs_proc_on_poke(struct mtp_exec *mtp_x, const struct mtpg_const
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 62 "gen/tests/ok/constructs.mtp"
+#line 64 "gen/tests/ok/constructs.mtp"
     struct mtpg_constructs_range r = ({ struct mtpg_constructs_range mtp_r11; memset(&mtp_r11, 0, sizeof mtp_r11); mtp_r11.right = ev->n; mtp_r11.left = 1; mtp_r11; });
-#line 63 "gen/tests/ok/constructs.mtp"
+#line 65 "gen/tests/ok/constructs.mtp"
     ({ __typeof__(c->held) *mtp_l12 = &(c->held); struct mtpg_constructs_range mtp_v12 = (r); if (mtp_l12->len < 4) mtp_l12->v[mtp_l12->len++] = mtp_v12; });
-#line 64 "gen/tests/ok/constructs.mtp"
+#line 66 "gen/tests/ok/constructs.mtp"
     if (((c->size == MTPG_CONSTRUCTS_SMALL || c->size == MTPG_CONSTRUCTS_LARGE) && (((uint32_t)(c->held).len) > 0))) {
-#line 64 "gen/tests/ok/constructs.mtp"
+#line 66 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->hits) *mtp_p13 = &(c->hits); *mtp_p13 = ((*mtp_p13) + 10); }
     }
-#line 178 "constructs.c"
+#line 179 "constructs.c"
     return 0;
 }
 
@@ -183,9 +184,9 @@ int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 68 "gen/tests/ok/constructs.mtp"
+#line 70 "gen/tests/ok/constructs.mtp"
     { __typeof__(c->hits) *mtp_p14 = &(c->hits); *mtp_p14 = ((*mtp_p14) + 100); }
-#line 69 "gen/tests/ok/constructs.mtp"
+#line 71 "gen/tests/ok/constructs.mtp"
     {
         struct mtpg_constructs_ack_bp mtp_b15 = ({ struct mtpg_constructs_ack_bp mtp_r16; memset(&mtp_r16, 0, sizeof mtp_r16); mtpg_constructs_init_ack_bp(&mtp_r16); mtp_r16; });
         uint32_t mtp_off15 = mtp_ibuf_copy(mtp_x->out, &mtp_b15, sizeof mtp_b15);
@@ -197,7 +198,7 @@ int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg
             mtp_i->u.gen.dst_ip = (uint32_t)(2);
         }
     }
-#line 201 "constructs.c"
+#line 202 "constructs.c"
     return 0;
 }
 
@@ -205,9 +206,9 @@ static __attribute__((unused)) uint32_t mtpg_constructs_fn_key_sum(struct mtp_ex
 {
     (void)mtp_x;
     (void)k;
-#line 73 "gen/tests/ok/constructs.mtp"
+#line 75 "gen/tests/ok/constructs.mtp"
     return (k->ip + k->port);
-#line 211 "constructs.c"
+#line 212 "constructs.c"
 }
 
 int mtpg_constructs_proc_on_hello(struct mtp_exec *mtp_x, const struct mtpg_constructs_hello *ev, struct mtpg_constructs_conn *c)
@@ -215,20 +216,20 @@ int mtpg_constructs_proc_on_hello(struct mtp_exec *mtp_x, const struct mtpg_cons
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 76 "gen/tests/ok/constructs.mtp"
-    ({ __typeof__(c->held) *mtp_l17 = &(c->held); struct mtpg_constructs_range mtp_v17 = (({ struct mtpg_constructs_range mtp_r18; memset(&mtp_r18, 0, sizeof mtp_r18); const __typeof__((*ev)) *mtp_s18 = &((*ev)); mtp_r18.left = mtp_s18->left; mtp_r18.right = mtp_s18->right; mtp_r18.right = (ev->right + 1); mtp_r18; })); if (mtp_l17->len < 4) mtp_l17->v[mtp_l17->len++] = mtp_v17; });
-#line 77 "gen/tests/ok/constructs.mtp"
-    c->total = mtpg_constructs_fn_key_sum(mtp_x, &((const struct mtpg_constructs_cid[1]){ ({ struct mtpg_constructs_cid mtp_r19; memset(&mtp_r19, 0, sizeof mtp_r19); const __typeof__((*ev)) *mtp_s19 = &((*ev)); mtp_r19.ip = mtp_s19->ip; mtp_r19.port = mtp_s19->port; mtp_r19; }) })[0]);
 #line 78 "gen/tests/ok/constructs.mtp"
+    ({ __typeof__(c->held) *mtp_l17 = &(c->held); struct mtpg_constructs_range mtp_v17 = (({ struct mtpg_constructs_range mtp_r18; memset(&mtp_r18, 0, sizeof mtp_r18); const __typeof__((*ev)) *mtp_s18 = &((*ev)); mtp_r18.left = mtp_s18->left; mtp_r18.right = mtp_s18->right; mtp_r18.right = (ev->right + 1); mtp_r18; })); if (mtp_l17->len < 4) mtp_l17->v[mtp_l17->len++] = mtp_v17; });
+#line 79 "gen/tests/ok/constructs.mtp"
+    c->total = mtpg_constructs_fn_key_sum(mtp_x, &((const struct mtpg_constructs_cid[1]){ ({ struct mtpg_constructs_cid mtp_r19; memset(&mtp_r19, 0, sizeof mtp_r19); const __typeof__((*ev)) *mtp_s19 = &((*ev)); mtp_r19.ip = mtp_s19->ip; mtp_r19.port = mtp_s19->port; mtp_r19; }) })[0]);
+#line 80 "gen/tests/ok/constructs.mtp"
     struct mtpg_constructs_conn fresh;
     memset(&fresh, 0, sizeof fresh);
     mtpg_constructs_ctx_conn_init(&fresh);
     struct mtp_key mtpk_fresh;
     memset(&mtpk_fresh, 0, sizeof mtpk_fresh);
     fresh = ({ struct mtpg_constructs_conn mtp_r20; memset(&mtp_r20, 0, sizeof mtp_r20); mtpg_constructs_ctx_conn_init(&mtp_r20); mtp_r20.st = MTPG_CONSTRUCTS_ESTABLISHED; mtp_r20.hits = 2; mtp_r20; });
-#line 79 "gen/tests/ok/constructs.mtp"
+#line 81 "gen/tests/ok/constructs.mtp"
     c->hits = (((fresh).hits + (fresh).size) + (fresh).st);
-#line 232 "constructs.c"
+#line 233 "constructs.c"
     return 0;
 }
 
@@ -236,39 +237,39 @@ static __attribute__((unused)) uint32_t mtpg_constructs_fn_twice(struct mtp_exec
 {
     (void)mtp_x;
     (void)v;
-#line 84 "gen/tests/ok/constructs.mtp"
+#line 86 "gen/tests/ok/constructs.mtp"
     return ((uint32_t)2 * v);
-#line 242 "constructs.c"
+#line 243 "constructs.c"
 }
 
 static __attribute__((unused)) bool mtpg_constructs_fn_wide(struct mtp_exec *mtp_x, const struct mtpg_constructs_range *r)
 {
     (void)mtp_x;
     (void)r;
-#line 85 "gen/tests/ok/constructs.mtp"
+#line 87 "gen/tests/ok/constructs.mtp"
     return ((r->right - r->left) >= 10);
-#line 251 "constructs.c"
+#line 252 "constructs.c"
 }
 
 static __attribute__((unused)) struct mtpg_constructs_ranges mtpg_constructs_fn_the_wide(struct mtp_exec *mtp_x, const struct mtpg_constructs_list_range_4 *l)
 {
     (void)mtp_x;
     (void)l;
-#line 87 "gen/tests/ok/constructs.mtp"
+#line 89 "gen/tests/ok/constructs.mtp"
     struct mtpg_constructs_ranges w;
     memset(&w, 0, sizeof w);
-#line 88 "gen/tests/ok/constructs.mtp"
+#line 90 "gen/tests/ok/constructs.mtp"
     for (uint32_t mtp_k21 = 0; mtp_k21 < ((*l)).len && mtp_k21 < 4; mtp_k21++) {
         const struct mtpg_constructs_range *r = &((*l)).v[mtp_k21];
-#line 88 "gen/tests/ok/constructs.mtp"
+#line 90 "gen/tests/ok/constructs.mtp"
         if (mtpg_constructs_fn_wide(mtp_x, &((*r)))) {
-#line 88 "gen/tests/ok/constructs.mtp"
+#line 90 "gen/tests/ok/constructs.mtp"
             ({ __typeof__((w).l) *mtp_l22 = &((w).l); struct mtpg_constructs_range mtp_v22 = ((*r)); if (mtp_l22->len < 4) mtp_l22->v[mtp_l22->len++] = mtp_v22; });
         }
     }
-#line 89 "gen/tests/ok/constructs.mtp"
+#line 91 "gen/tests/ok/constructs.mtp"
     return w;
-#line 272 "constructs.c"
+#line 273 "constructs.c"
 }
 
 static __attribute__((unused)) void mtpg_constructs_fn_count(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c, uint32_t n)
@@ -276,9 +277,9 @@ static __attribute__((unused)) void mtpg_constructs_fn_count(struct mtp_exec *mt
     (void)mtp_x;
     (void)c;
     (void)n;
-#line 91 "gen/tests/ok/constructs.mtp"
+#line 93 "gen/tests/ok/constructs.mtp"
     { __typeof__(c->hits) *mtp_p23 = &(c->hits); *mtp_p23 = ((*mtp_p23) + n); }
-#line 282 "constructs.c"
+#line 283 "constructs.c"
 }
 
 static __attribute__((unused)) void mtpg_constructs_fn_note_big(struct mtp_exec *mtp_x, struct mtpg_constructs_conn *c, uint32_t n)
@@ -286,16 +287,16 @@ static __attribute__((unused)) void mtpg_constructs_fn_note_big(struct mtp_exec 
     (void)mtp_x;
     (void)c;
     (void)n;
-#line 93 "gen/tests/ok/constructs.mtp"
+#line 95 "gen/tests/ok/constructs.mtp"
     if ((n > 100)) {
-#line 93 "gen/tests/ok/constructs.mtp"
+#line 95 "gen/tests/ok/constructs.mtp"
         mtpg_constructs_fn_count(mtp_x, &((*c)), 1000);
-#line 93 "gen/tests/ok/constructs.mtp"
+#line 95 "gen/tests/ok/constructs.mtp"
         return;
     }
-#line 94 "gen/tests/ok/constructs.mtp"
+#line 96 "gen/tests/ok/constructs.mtp"
     mtpg_constructs_fn_count(mtp_x, &((*c)), 1);
-#line 299 "constructs.c"
+#line 300 "constructs.c"
 }
 
 int mtpg_constructs_proc_on_tick(struct mtp_exec *mtp_x, const struct mtpg_constructs_tick *ev, struct mtpg_constructs_conn *c)
@@ -303,33 +304,33 @@ int mtpg_constructs_proc_on_tick(struct mtp_exec *mtp_x, const struct mtpg_const
     (void)mtp_x;
     (void)ev;
     (void)c;
-#line 98 "gen/tests/ok/constructs.mtp"
+#line 100 "gen/tests/ok/constructs.mtp"
     {
         const struct mtpg_constructs_list_range_4 mtp_l24 = (mtpg_constructs_fn_the_wide(mtp_x, &(c->held))).l;
         for (uint32_t mtp_k24 = 0; mtp_k24 < (mtp_l24).len && mtp_k24 < 4; mtp_k24++) {
             const struct mtpg_constructs_range *r = &(mtp_l24).v[mtp_k24];
-#line 98 "gen/tests/ok/constructs.mtp"
+#line 100 "gen/tests/ok/constructs.mtp"
             { __typeof__(c->total) *mtp_p25 = &(c->total); *mtp_p25 = ((*mtp_p25) + mtpg_constructs_fn_twice(mtp_x, r->left)); }
         }
     }
-#line 99 "gen/tests/ok/constructs.mtp"
+#line 101 "gen/tests/ok/constructs.mtp"
     mtpg_constructs_fn_note_big(mtp_x, &((*c)), ev->n);
-#line 100 "gen/tests/ok/constructs.mtp"
+#line 102 "gen/tests/ok/constructs.mtp"
     if ((ev->n == 7)) {
-#line 100 "gen/tests/ok/constructs.mtp"
+#line 102 "gen/tests/ok/constructs.mtp"
         mtpg_constructs_fn_count(mtp_x, &((*c)), 70);
-#line 100 "gen/tests/ok/constructs.mtp"
+#line 102 "gen/tests/ok/constructs.mtp"
         return 1;
     }
     {
-#line 101 "gen/tests/ok/constructs.mtp"
+#line 103 "gen/tests/ok/constructs.mtp"
         c->last_index = ev->n;
-#line 101 "gen/tests/ok/constructs.mtp"
+#line 103 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->total) *mtp_p26 = &(c->total); *mtp_p26 = ((*mtp_p26) + 1); }
-#line 101 "gen/tests/ok/constructs.mtp"
+#line 103 "gen/tests/ok/constructs.mtp"
         { __typeof__(c->hits) *mtp_p27 = &(c->hits); *mtp_p27 = ((*mtp_p27) + c->total); }
     }
-#line 333 "constructs.c"
+#line 334 "constructs.c"
     return 0;
 }
 
@@ -339,12 +340,31 @@ int mtpg_constructs_proc_after_tick(struct mtp_exec *mtp_x, const struct mtpg_co
     (void)ev;
     (void)c;
     {
-#line 104 "gen/tests/ok/constructs.mtp"
+#line 106 "gen/tests/ok/constructs.mtp"
         mtpg_constructs_fn_count(mtp_x, &((*c)), 5);
-#line 104 "gen/tests/ok/constructs.mtp"
+#line 106 "gen/tests/ok/constructs.mtp"
         return 0;
     }
-#line 348 "constructs.c"
+#line 349 "constructs.c"
+    return 0;
+}
+
+int mtpg_constructs_proc_on_pair(struct mtp_exec *mtp_x, const struct mtpg_constructs_pair *ev, struct mtpg_constructs_conn *c)
+{
+    (void)mtp_x;
+    (void)ev;
+    (void)c;
+    {
+#line 109 "gen/tests/ok/constructs.mtp"
+        ({ __typeof__(c->held) *mtp_l28 = &(c->held); struct mtpg_constructs_range mtp_v28 = (({ struct mtpg_constructs_range mtp_r29; memset(&mtp_r29, 0, sizeof mtp_r29); mtp_r29.left = ev->a; mtp_r29.right = ev->b; mtp_r29; })); if (mtp_l28->len < 4) mtp_l28->v[mtp_l28->len++] = mtp_v28; });
+#line 109 "gen/tests/ok/constructs.mtp"
+        ({ __typeof__(c->held) *mtp_l30 = &(c->held); struct mtpg_constructs_range mtp_v30 = (({ struct mtpg_constructs_range mtp_r31; memset(&mtp_r31, 0, sizeof mtp_r31); mtp_r31.left = ev->b; mtp_r31.right = (ev->a + ev->b); mtp_r31; })); if (mtp_l30->len < 4) mtp_l30->v[mtp_l30->len++] = mtp_v30; });
+    }
+#line 110 "gen/tests/ok/constructs.mtp"
+    struct mtpg_constructs_cid k = ({ struct mtpg_constructs_cid mtp_r32; memset(&mtp_r32, 0, sizeof mtp_r32); mtp_r32.ip = ev->a; mtp_r32.port = 80; mtp_r32; });
+#line 111 "gen/tests/ok/constructs.mtp"
+    c->last_index = ((({ uint8_t mtp_h33[10]; memcpy(mtp_h33 + 0, &(uint32_t){ (k).ip }, 4); memcpy(mtp_h33 + 4, &(uint16_t){ (k).port }, 2); memcpy(mtp_h33 + 6, &(uint32_t){ 7 }, 4); mtp_keyed_hash(mtp_x, mtp_h33, sizeof mtp_h33); }) == ({ uint8_t mtp_h34[10]; memcpy(mtp_h34 + 0, &(uint32_t){ (k).ip }, 4); memcpy(mtp_h34 + 4, &(uint16_t){ (k).port }, 2); memcpy(mtp_h34 + 6, &(uint32_t){ 7 }, 4); mtp_keyed_hash(mtp_x, mtp_h34, sizeof mtp_h34); })) ? 1 : 2);
+#line 368 "constructs.c"
     return 0;
 }
 
@@ -382,6 +402,13 @@ static int mtpg_constructs_dispatch(struct mtp_exec *x, uint16_t type, const voi
                 return n;
         }
         return n;
+    case MTPG_CONSTRUCTS_EV_PAIR:
+        if (!use_else) {
+            n++;
+            if (mtpg_constructs_proc_on_pair(x, ev, ctx))
+                return n;
+        }
+        return n;
     case MTPG_CONSTRUCTS_EV_POKE:
         if (!use_else) {
             if ((mtpg_constructs_param_MODE == 0)) {
@@ -406,6 +433,7 @@ static const struct mtp_event_desc mtpg_constructs_events[] = {
     {"poke", MTP_EV_APP, sizeof(struct mtpg_constructs_poke), 0, 1, 0},
     {"tick", MTP_EV_APP, sizeof(struct mtpg_constructs_tick), 0, 1, 0},
     {"hello", MTP_EV_APP, sizeof(struct mtpg_constructs_hello), 0, 1, 0},
+    {"pair", MTP_EV_APP, sizeof(struct mtpg_constructs_pair), 0, 1, 0},
 };
 
 static const struct mtp_ctx_desc mtpg_constructs_ctxs[] = {
@@ -427,7 +455,7 @@ const struct mtp_program mtpg_constructs_program = {
     .ip_proto = 0,
     .steer_port_off = -1,
     .l4_min_len = 0,
-    .n_events = 4,
+    .n_events = 5,
     .events = mtpg_constructs_events,
     .n_ctxs = 1,
     .ctxs = mtpg_constructs_ctxs,

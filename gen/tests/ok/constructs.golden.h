@@ -20,7 +20,8 @@ enum {
     MTPG_CONSTRUCTS_EV_POKE = 1,
     MTPG_CONSTRUCTS_EV_TICK = 2,
     MTPG_CONSTRUCTS_EV_HELLO = 3,
-    MTPG_CONSTRUCTS_N_EVENTS = 4
+    MTPG_CONSTRUCTS_EV_PAIR = 4,
+    MTPG_CONSTRUCTS_N_EVENTS = 5
 };
 
 /* context types: indices into mtpg_constructs_program.ctxs */
@@ -71,6 +72,11 @@ struct mtpg_constructs_hello {
     uint32_t right;
 };
 
+struct mtpg_constructs_pair {
+    uint32_t a;
+    uint32_t b;
+};
+
 struct mtpg_constructs_conn {
     uint8_t st;
     uint16_t size;
@@ -116,6 +122,7 @@ int mtpg_constructs_proc_on_poke_twice(struct mtp_exec *mtp_x, const struct mtpg
 int mtpg_constructs_proc_on_hello(struct mtp_exec *mtp_x, const struct mtpg_constructs_hello *ev, struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_on_tick(struct mtp_exec *mtp_x, const struct mtpg_constructs_tick *ev, struct mtpg_constructs_conn *c);
 int mtpg_constructs_proc_after_tick(struct mtp_exec *mtp_x, const struct mtpg_constructs_tick *ev, struct mtpg_constructs_conn *c);
+int mtpg_constructs_proc_on_pair(struct mtp_exec *mtp_x, const struct mtpg_constructs_pair *ev, struct mtpg_constructs_conn *c);
 
 extern const struct mtp_program mtpg_constructs_program;
 
