@@ -412,6 +412,16 @@ Token *mtpc_tokenize(SrcFile *f)
             p = q;
             continue;
         }
+        if (*p == '"') { /* a string: `import "path";` (no escapes, on one line) */
+            char *q = p + 1;
+            while (*q && *q != '"' && *q != '\n')
+                q++;
+            if (*q != '"')
+                mtpc_error_src(f, p, "unterminated string");
+            cur = cur->next = new_token(TK_STR, f, p, q + 1, line, col);
+            p = q + 1;
+            continue;
+        }
         size_t plen = 0;
         for (size_t i = 0; i < sizeof puncts / sizeof puncts[0]; i++)
             if (strncmp(p, puncts[i], strlen(puncts[i])) == 0) {

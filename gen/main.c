@@ -19,6 +19,8 @@ static void usage(FILE *o)
             "  --emit=harness the protocol analysis harness (libFuzzer drivers, needs X.h)\n"
             "  --emit=ast     print the syntax tree\n"
             "  --check        parse and check only\n"
+            "  -MF FILE       also write a make rule: the outputs depend on every file read\n"
+            "                 (the program and its imports); needs -o\n"
             "  --help, --version\n");
 }
 
@@ -52,9 +54,23 @@ static void close_out(FILE *f, const char *path)
         mtpc_fatal("error writing %s", path);
 }
 
+/* `OUT [OUT.h]: main.mtp module.mtp ...`, then an empty rule per module (so a module that is
+ * gone does not break the build: make -MP's convention) */
+static void write_deps(const char *path, const char *targets)
+{
+    FILE *f = open_out(path);
+    fprintf(f, "%s:", targets);
+    for (int i = 0; i < mtpc_nsources; i++)
+        fprintf(f, " %s", mtpc_sources[i]->name);
+    fprintf(f, "\n");
+    for (int i = 1; i < mtpc_nsources; i++)
+        fprintf(f, "\n%s:\n", mtpc_sources[i]->name);
+    close_out(f, path);
+}
+
 int main(int argc, char **argv)
 {
-    const char *out = NULL, *in = NULL, *emit = "c";
+    const char *out = NULL, *in = NULL, *emit = "c", *deps = NULL;
     bool check = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -68,6 +84,10 @@ int main(int argc, char **argv)
             if (++i >= argc)
                 mtpc_fatal("-o needs a file name");
             out = argv[i];
+        } else if (!strcmp(a, "-MF")) {
+            if (++i >= argc)
+                mtpc_fatal("-MF needs a file name");
+            deps = argv[i];
         } else if (!strncmp(a, "--emit=", 7)) {
             emit = a + 7;
             if (strcmp(emit, "c") && strcmp(emit, "bpf") && strcmp(emit, "ast") &&
@@ -88,6 +108,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
+    if (deps && !out)
+        mtpc_fatal("-MF needs -o (the rule's target)");
     SrcFile *f = mtpc_read_file(in);
     Program *p = mtpc_parse(f);
     p->name = program_name(in);
@@ -104,6 +126,8 @@ int main(int argc, char **argv)
     mtpc_sema(p);
     if (check)
         return 0;
+    if (deps && strcmp(emit, "c"))
+        write_deps(deps, out);
     if (!strcmp(emit, "bpf")) {
         FILE *o = out ? open_out(out) : stdout;
         mtpc_emit_bpf(p, o);
@@ -135,6 +159,8 @@ int main(int argc, char **argv)
     hbase = hbase ? hbase + 1 : hpath;
     const char *cbase = strrchr(out, '/');
     p->c_name = mtpc_strdup(cbase ? cbase + 1 : out);
+    if (deps)
+        write_deps(deps, mtpc_fmt("%s %s", out, hpath));
     FILE *c = open_out(out), *h = open_out(hpath);
     mtpc_emit_c(p, c, h, hbase);
     close_out(c, out);

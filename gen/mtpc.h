@@ -27,7 +27,7 @@ typedef struct SrcFile {
     size_t size;
 } SrcFile;
 
-typedef enum { TK_IDENT, TK_NUM, TK_PUNCT, TK_EOF } TokenKind;
+typedef enum { TK_IDENT, TK_NUM, TK_PUNCT, TK_STR, TK_EOF } TokenKind; /* TK_STR: `import`'s path */
 
 typedef struct Token Token;
 struct Token {
@@ -372,6 +372,9 @@ typedef struct Program {
 } Program;
 
 Program *mtpc_parse(SrcFile *f);
+/* the files a program was read from: the main one, then each import in the order read */
+extern SrcFile **mtpc_sources;
+extern int mtpc_nsources;
 void mtpc_sema(Program *p);
 void mtpc_dump_ast(Program *p, FILE *out);
 void mtpc_emit_c(Program *p, FILE *c, FILE *h, const char *hname);

@@ -4,6 +4,10 @@
  */
 #include "mtpc.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+
 static Token *tok; /* current token */
 
 static _Noreturn void error_here(const char *what)
@@ -36,7 +40,7 @@ static Token *skip(const char *s)
 static const char *keywords[] = {
     "const", "param", "struct", "flow_id", "event", "context", "scratchpad", "net_header",
     "opt_t", "opt_union", "opt_list", "pkt_bp", "seg_rule", "coalesce", "sched", "parser",
-    "proc", "func", "invariant", "dispatch", "deploy", "if", "else", "for", "return", "stop", "drop",
+    "proc", "func", "invariant", "dispatch", "deploy", "import", "if", "else", "for", "return", "stop", "drop",
     "when", "assert", "true", "false", "bool", "bit", "csum16", "addr_t", "data_t", "timer_t",
     "sliding_wnd", "list", "sorted_list", "void", "pkt", "uint8", "uint16", "uint32", "uint64",
     "int8", "int16", "int32", "int64", "varint", "frame_union",
@@ -1134,19 +1138,153 @@ static Decl *decl(void)
     error_here("a declaration");
 }
 
-/* program = { decl } EOF */
+/* --------------------------------------------------------------- imports
+ * A program may be split into modules: `import "path.mtp";` reads another file, whose path is
+ * relative to the importing file, and its declarations take the import's place (so the program
+ * means what it would mean written in one file; diagnostics name the file they are in). A file
+ * is read once however often it is imported (a diamond); one that imports itself through
+ * others is an error naming the cycle. A module declares no dispatch and no deploy: those
+ * make the program. */
+
+enum { SOURCES_MAX = 256 };
+SrcFile **mtpc_sources;
+int mtpc_nsources;
+static char **source_ids;  /* each source's identity: its real path (or its name) */
+static int importing[SOURCES_MAX], nimporting; /* the files being read, outermost first */
+
+/* "a/b/../c/./d.mtp" -> "a/c/d.mtp": the path a diagnostic shows */
+static char *normalize_path(const char *path)
+{
+    char *out = mtpc_calloc(1, strlen(path) + 2), *o = out;
+    bool absolute = path[0] == '/';
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        bool up = n == 2 && !strncmp(p, "..", 2);
+        char *last = o > out ? strrchr(out, '/') : NULL;
+        const char *seg = last ? last + 1 : out;
+        bool can_pop = o > out && strcmp(seg, "..") != 0;
+        if ((n == 1 && p[0] == '.') || n == 0) {
+            /* skip */
+        } else if (up && can_pop) {
+            o = last ? last : out;
+            *o = '\0';
+        } else {
+            if (o > out || absolute)
+                *o++ = '/';
+            memcpy(o, p, n);
+            o += n;
+            *o = '\0';
+        }
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    if (o == out)
+        strcpy(out, absolute ? "/" : ".");
+    return out;
+}
+
+static char *source_id(const char *path)
+{
+    char *real = realpath(path, NULL);
+    if (!real)
+        return normalize_path(path);
+    char *id = mtpc_strdup(real);
+    free(real);
+    return id;
+}
+
+static int add_source(SrcFile *f, char *id)
+{
+    if (mtpc_nsources == SOURCES_MAX)
+        mtpc_fatal("more than %d files in one program", SOURCES_MAX);
+    mtpc_sources[mtpc_nsources] = f;
+    source_ids[mtpc_nsources] = id;
+    return mtpc_nsources++;
+}
+
+static int find_source(const char *id)
+{
+    for (int i = 0; i < mtpc_nsources; i++)
+        if (!strcmp(source_ids[i], id))
+            return i;
+    return -1;
+}
+
+static void read_decls(SrcFile *f, int index, Decl **cur);
+
+/* import = "import" string ";" */
+static void import_decl(Decl **cur)
+{
+    Token *str = tok;
+    if (str->kind != TK_STR)
+        error_here("a file name in quotes");
+    tok = tok->next;
+    skip(";");
+    char *rel = mtpc_fmt("%.*s", str->len - 2, str->loc + 1);
+    size_t n = strlen(rel);
+    if (rel[0] == '/')
+        mtpc_error_at(str, "an import names a path relative to the importing file");
+    if (n < 5 || strcmp(rel + n - 4, ".mtp") != 0)
+        mtpc_error_at(str, "an imported file's name ends in .mtp");
+    const char *from = str->file->name, *slash = strrchr(from, '/');
+    char *path = normalize_path(slash ? mtpc_fmt("%.*s/%s", (int)(slash - from), from, rel) : rel);
+    char *id = source_id(path);
+    int seen = find_source(id);
+    for (int i = 0; i < nimporting; i++) {
+        if (importing[i] != seen)
+            continue;
+        char *chain = mtpc_strdup("");
+        for (int j = i; j < nimporting; j++)
+            chain = mtpc_fmt("%s%s -> ", chain, mtpc_sources[importing[j]]->name);
+        mtpc_error_at(str, "import cycle: %s%s", chain, path);
+    }
+    if (seen >= 0) /* read already: its declarations are in the program */
+        return;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        mtpc_error_at(str, "cannot import %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        mtpc_error_at(str, "cannot import %s: not a regular file", path);
+    SrcFile *f = mtpc_read_file(path);
+    read_decls(f, add_source(f, id), cur);
+}
+
+/* the declarations of one file, appended at *cur (imports read in place) */
+static void read_decls(SrcFile *f, int index, Decl **cur)
+{
+    Token *outer = tok;
+    importing[nimporting++] = index;
+    tok = mtpc_tokenize(f);
+    while (tok->kind != TK_EOF) {
+        if (consume("import")) {
+            import_decl(cur);
+            continue;
+        }
+        Decl *d = decl();
+        if (nimporting > 1 && (d->kind == D_DISPATCH || d->kind == D_DEPLOY))
+            mtpc_error_at(d->tok, "a module (an imported file) has no %s: the program has it",
+                          d->kind == D_DISPATCH ? "dispatch" : "deploy");
+        *cur = (*cur)->next = d;
+        while ((*cur)->next) /* an enum's members */
+            *cur = (*cur)->next;
+    }
+    nimporting--;
+    tok = outer;
+}
+
+/* program = { decl | import } EOF */
 Program *mtpc_parse(SrcFile *f)
 {
     depth = 0;
-    tok = mtpc_tokenize(f);
+    nimporting = 0;
+    mtpc_nsources = 0;
+    mtpc_sources = mtpc_calloc(SOURCES_MAX, sizeof *mtpc_sources);
+    source_ids = mtpc_calloc(SOURCES_MAX, sizeof *source_ids);
     Program *p = mtpc_calloc(1, sizeof *p);
     p->file = f;
     Decl head = {0}, *cur = &head;
-    while (tok->kind != TK_EOF) {
-        cur = cur->next = decl();
-        while (cur->next) /* an enum's members */
-            cur = cur->next;
-    }
+    read_decls(f, add_source(f, source_id(f->name)), &cur);
     p->decls = head.next;
     return p;
 }

@@ -9,14 +9,15 @@ PROG_BPF_HDRS := $(PROG_NAMES:%=$(B)/gen/%.bpf.h)
 PROG_OBJS     := $(PROG_NAMES:%=$(B)/obj/gen/%.o)
 PROG_SOBJS    := $(PROG_NAMES:%=$(B)/san/obj/gen/%.o)
 
-# One mtpc run writes both X.c and X.h (a grouped pattern rule).
+# One mtpc run writes both X.c and X.h (a grouped pattern rule). A program's modules (the
+# files it imports, e.g. mtp-programs/tcp/*.mtp) come from mtpc's -MF rules: X.mtp.d, X.bpf.d.
 $(B)/gen/%.c $(B)/gen/%.h: mtp-programs/%.mtp $(MTPC)
 	@mkdir -p $(@D)
-	$(MTPC) -o $(B)/gen/$*.c $<
+	$(MTPC) -o $(B)/gen/$*.c -MF $(B)/gen/$*.mtp.d $<
 
 $(B)/gen/%.bpf.h: mtp-programs/%.mtp $(MTPC)
 	@mkdir -p $(@D)
-	$(MTPC) --emit=bpf -o $@ $<
+	$(MTPC) --emit=bpf -o $@ -MF $(B)/gen/$*.bpf.d $<
 
 $(B)/obj/gen/%.o: $(B)/gen/%.c $(B)/gen/%.h
 	@mkdir -p $(@D)
@@ -30,4 +31,5 @@ $(B)/san/obj/gen/%.o: $(B)/gen/%.c $(B)/gen/%.h
 .PRECIOUS: $(B)/gen/%.c $(B)/gen/%.h
 all: $(PROG_OBJS) $(PROG_SOBJS) $(PROG_BPF_HDRS)
 
--include $(PROG_OBJS:.o=.d) $(PROG_SOBJS:.o=.d)
+-include $(PROG_OBJS:.o=.d) $(PROG_SOBJS:.o=.d) $(PROG_NAMES:%=$(B)/gen/%.mtp.d) \
+         $(PROG_NAMES:%=$(B)/gen/%.bpf.d)

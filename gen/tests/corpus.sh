@@ -31,6 +31,11 @@ for src in gen/tests/ok/*.mtp mtp-programs/*.mtp; do
     done
 done
 cp gen/tests/corpus/*.mtp "$out/cases/" 2>/dev/null || true
+# the modules the shipped programs import, where their mutated copies look for them
+for m in mtp-programs/*/*.mtp; do
+    [ -f "$m" ] || continue
+    mkdir -p "$out/cases/$(basename "$(dirname "$m")")" && cp "$m" "$out/cases/$(basename "$(dirname "$m")")/"
+done
 fail=0
 accepted=0
 for f in "$out"/cases/*.mtp; do

@@ -178,20 +178,30 @@ Test(mtpc, shipped_programs_compile, .init = setup, .timeout = 600)
     globfree(&g);
 }
 
-/* `// expect: L:C: error: message` (or warning) on the first line */
+/* `// expect: L:C: error: message` (or warning) on the first line; `// expect: FILE:L:C: ...`
+ * when the diagnostic is in another file (a module src imports) */
 static void check_diagnostic(const char *src)
 {
     char *text = slurp(src);
     cr_assert_not_null(text, "%s unreadable", src);
     const char *tag = "// expect: ";
     cr_assert(strncmp(text, tag, strlen(tag)) == 0, "%s: first line must be '%s...'", src, tag);
-    char want[1024];
+    char want[1024], where[512];
     const char *e = text + strlen(tag);
     size_t n = strcspn(e, "\n");
-    snprintf(want, sizeof want, "%s:%.*s", src, (int)n, e);
+    snprintf(where, sizeof where, "%s", src);
+    if (*e < '0' || *e > '9') { /* FILE:L:C: */
+        size_t fl = strcspn(e, ":");
+        snprintf(where, sizeof where, "%.*s", (int)fl, e);
+        e += fl + 1;
+        n -= fl + 1;
+    }
+    snprintf(want, sizeof want, "%s:%.*s", where, (int)n, e);
     bool warning = strstr(want, ": warning: ") != NULL;
     int line = 0, col = 0;
     cr_assert_eq(sscanf(e, "%d:%d:", &line, &col), 2, "%s: bad expect line", src);
+    char *quoted = strcmp(where, src) ? slurp(where) : NULL;
+    cr_assert(quoted || !strcmp(where, src), "%s: %s unreadable", src, where);
     char name[256];
     basename_noext(src, name, sizeof name);
     int rc = run("%s --check %s 2>" OUT "/err_%s.log", mtpc(), src, name);
@@ -209,7 +219,7 @@ static void check_diagnostic(const char *src)
     size_t sl = strcspn(src_line, "\n");
     const char *caret = src_line[sl] ? src_line + sl + 1 : "";
     int k = 1;
-    const char *p = text;
+    const char *p = quoted ? quoted : text;
     while (k < line && *p)
         if (*p++ == '\n')
             k++;
@@ -218,6 +228,7 @@ static void check_diagnostic(const char *src)
     cr_expect(strlen(caret) > (size_t)col - 1 && caret[col - 1] == '^',
               "%s: caret not at column %d", src, col);
     free(text);
+    free(quoted);
     free(got);
 }
 
@@ -229,6 +240,43 @@ Test(mtpc, error_programs_report_exact_diagnostics, .init = setup, .timeout = 30
     for (size_t i = 0; i < g.gl_pathc; i++)
         check_diagnostic(g.gl_pathv[i]);
     globfree(&g);
+    /* a program in several files (LANGUAGE.md "Modules"): an error in a module names the
+     * module, its line and column (`// expect: FILE:L:C: ...` in gen/tests/import/X_main.mtp) */
+    cr_assert_eq(glob("gen/tests/import/*_main.mtp", 0, NULL, &g), 0, "no import programs");
+    cr_assert_geq(g.gl_pathc, 4);
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        check_diagnostic(g.gl_pathv[i]);
+    globfree(&g);
+}
+
+/* -MF writes a make rule: the outputs depend on the program and every module it read (each
+ * once, a diamond too), and each module gets an empty rule (a module deleted later does not
+ * break the build); imports.mtp's C is the C of the same program written in one file. */
+Test(mtpc, imports_make_one_program_and_a_make_rule, .init = setup)
+{
+    cr_assert_eq(run("%s -o " OUT "/imp/imports.c -MF " OUT "/imp/imports.d gen/tests/ok/imports.mtp "
+                     "2>/dev/null || { mkdir -p " OUT "/imp && %s -o " OUT "/imp/imports.c -MF "
+                     OUT "/imp/imports.d gen/tests/ok/imports.mtp; }", mtpc(), mtpc()), 0);
+    cr_expect_eq(run("head -1 " OUT "/imp/imports.d | grep -qx \"" OUT "/imp/imports.c " OUT
+                     "/imp/imports.h: gen/tests/ok/imports.mtp gen/tests/ok/imports/wire.mtp "
+                     "gen/tests/ok/imports/common.mtp gen/tests/ok/imports/counting.mtp\""), 0,
+                 "wrong rule in imports.d");
+    cr_expect_eq(run("grep -cx \"gen/tests/ok/imports/common.mtp:\" " OUT "/imp/imports.d "
+                     "| grep -qx 1"), 0, "no empty rule for a module");
+    cr_expect_eq(run("%s --emit=bpf -o " OUT "/imp/imports.bpf.h -MF " OUT "/imp/bpf.d "
+                     "gen/tests/ok/imports.mtp && head -1 " OUT "/imp/bpf.d | grep -q \"^" OUT
+                     "/imp/imports.bpf.h: gen/tests/ok/imports.mtp \"", mtpc()), 0);
+    cr_expect_eq(run("%s -MF " OUT "/imp/x.d gen/tests/ok/imports.mtp >/dev/null 2>&1", mtpc()), 1,
+                 "-MF without -o");
+    /* the same program in one file (import/imports_one_file.mtp): the same C but #line */
+    cr_assert_eq(run("rm -rf " OUT "/ma " OUT "/mb && mkdir -p " OUT "/ma " OUT "/mb && "
+                     "cp -r gen/tests/ok/imports.mtp gen/tests/ok/imports " OUT "/ma/ && "
+                     "cp gen/tests/import/imports_one_file.mtp " OUT "/mb/imports.mtp"), 0);
+    cr_assert_eq(run("m=$(realpath %s) && cd " OUT "/ma && $m -o imports.c imports.mtp && "
+                     "cd ../mb && $m -o imports.c imports.mtp", mtpc()), 0);
+    cr_expect_eq(run("cd " OUT " && grep -v ^#line ma/imports.c > ma/c && grep -v ^#line "
+                     "mb/imports.c > mb/c && cmp -s ma/c mb/c && cmp -s ma/imports.h mb/imports.h"), 0,
+                 "imports.mtp and import/imports_one_file.mtp generate different C");
 }
 
 Test(mtpc, command_line, .init = setup)
