@@ -18,10 +18,12 @@ $(B)/san/tests/tcp/%: mtp-programs/tests/%.c $(wildcard mtp-programs/tests/*.h) 
 
 # The same program with CUBIC instead of NewReno -- the default of its CC param (what
 # MTP_PARAM_CC=1 sets at run time) -- and the sim transfers run over it (same file name, so
-# the same mtpg_tcp_* names).
+# the same mtpg_tcp_* names; its modules beside it, as it imports them by relative path).
 TCP_CUBIC := $(B)/gen/cubic
-$(TCP_CUBIC)/tcp.mtp: mtp-programs/tcp.mtp
+TCP_MODULES := $(wildcard mtp-programs/tcp/*.mtp)
+$(TCP_CUBIC)/tcp.mtp: mtp-programs/tcp.mtp $(TCP_MODULES)
 	@mkdir -p $(@D)
+	rm -rf $(TCP_CUBIC)/tcp && cp -r mtp-programs/tcp $(TCP_CUBIC)/tcp
 	sed 's/^param uint8 CC = CC_NEWRENO;/param uint8 CC = CC_CUBIC;/' $< >$@
 	grep -q '^param uint8 CC = CC_CUBIC;' $@
 $(TCP_CUBIC)/tcp.c $(TCP_CUBIC)/tcp.h &: $(TCP_CUBIC)/tcp.mtp $(MTPC)
