@@ -380,6 +380,8 @@ def iperf3(ctx, streams, reverse):
     return with_server(ctx, ["iperf3", "-s", "-p", str(ctx.port), "-1"], "iperf3", go)
 
 
+# Debian's /etc/nginx/nginx.conf as it comes (sendfile on, tcp_nopush on: TCP_CORK around a
+# response), in one process in the foreground, with the log and temp paths in the run's dir.
 NGINX_CONF = """daemon off;
 master_process off;
 worker_processes 1;
@@ -389,6 +391,7 @@ events {{ worker_connections 4096; }}
 http {{
     access_log off;
     sendfile on;
+    tcp_nopush on;
     keepalive_requests 1000000;
     client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
     uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
