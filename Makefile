@@ -121,15 +121,15 @@ SUITES := test-gen test-analysis test-core test-engine-e2e test-engine-programs 
           test-tcp test-hostile test-quic test-homa test-xdp test-mtpcat \
           test-mtpcat-skb test-mtpcat-san test-mtpcat-lo test-mtpcat-drops test-dpdk test-dpdk-tcp \
           test-dpdk-tso test-dpdk-tcp-san test-libmtp test-mtprun test-install test-compat \
-          test-compat-apps test-compat-canfail test-multiproc test-homa-apps test-compat-quic \
-          test-compat-quic-dpdk test-fork
+          test-compat-apps test-compat-canfail test-multiproc test-homa-apps-long test-homa-apps-dpdk \
+          test-compat-quic test-compat-quic-dpdk test-fork
 SUITES_MISSING = $(filter-out $(TESTS),$(SUITES))
 
 # Suites that need root: network namespaces, XDP and AF_XDP, DPDK ports, raw sockets. Run by
 # another user, `make test` skips them and says why (under CI=true a skip fails the run); the
 # compiler, runtime, sim and protocol suites need no privilege.
 ROOT_TESTS := test-xdp test-mtpcat% test-dpdk% test-libmtp test-hostile test-mtprun \
-              test-compat test-compat-apps test-compat-canfail test-multiproc test-homa-apps test-compat-quic% \
+              test-compat test-compat-apps test-compat-canfail test-multiproc test-homa-apps% test-compat-quic% \
               test-fork
 IS_ROOT    := $(filter 0,$(shell id -u))
 SKIPPED_NOT_ROOT = $(if $(IS_ROOT),,$(filter $(ROOT_TESTS),$(TESTS)))

@@ -1593,6 +1593,8 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
     if (rc == 0 && s->state == LM_CONN && len >= sizeof(int)) {
         if (level == IPPROTO_TCP && name == TCP_NODELAY)
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, *(const int *)val != 0, lm_now());
+        if (level == IPPROTO_TCP && name == TCP_CORK)
+            mtp_sock_setopt(s->sk, MTP_SOCKOPT_CORK, *(const int *)val != 0, lm_now());
         if (level == SOL_SOCKET && name == SO_KEEPALIVE)
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, *(const int *)val != 0, lm_now());
         for (int i = 0; i < 3; i++)

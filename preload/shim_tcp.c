@@ -217,9 +217,10 @@ static int tcp_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uin
     case MTP_SOCKOPT_KEEPIDLE: ev.opt = MTPG_TCP_OPT_KA_IDLE; break;
     case MTP_SOCKOPT_KEEPINTVL: ev.opt = MTPG_TCP_OPT_KA_INTVL; break;
     case MTP_SOCKOPT_KEEPCNT: ev.opt = MTPG_TCP_OPT_KA_PROBES; break;
+    case MTP_SOCKOPT_CORK: ev.opt = MTPG_TCP_OPT_CORK; break;
     default: return -ENOPROTOOPT;
     }
-    if (opt >= MTP_SOCKOPT_KEEPIDLE) {
+    if (opt >= MTP_SOCKOPT_KEEPIDLE && opt <= MTP_SOCKOPT_KEEPCNT) {
         if (value <= 0)
             return -EINVAL;
         ev.value = (uint32_t)value;

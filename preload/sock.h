@@ -109,6 +109,7 @@ enum mtp_sock_opt {
     MTP_SOCKOPT_KEEPIDLE,      /* seconds of silence before the first probe (> 0) */
     MTP_SOCKOPT_KEEPINTVL,     /* seconds between probes (> 0) */
     MTP_SOCKOPT_KEEPCNT,       /* probes without an answer before the connection is reset */
+    MTP_SOCKOPT_CORK,          /* value 0/1: send full segments only until uncorked (TCP_CORK) */
 };
 int mtp_sock_setopt(struct mtp_sock *sk, enum mtp_sock_opt opt, int value, uint64_t now_ns);
 

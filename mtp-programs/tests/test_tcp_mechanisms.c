@@ -553,6 +553,114 @@ Test(nagle, full_segments_are_not_delayed)
     cr_assert_eq(fx_pkt(0)->data.len, MSS + 10, "handed to the segmenter whole");
 }
 
+/* ------------------------------------------------------------------ TCP_CORK and the FIN */
+
+TestSuite(cork, .init = setup);
+
+static void set_cork(uint32_t on)
+{
+    struct mtpg_tcp_app_setopt o = {.opt = MTPG_TCP_OPT_CORK, .value = on};
+    fx_run(MTPG_TCP_EV_APP_SETOPT, &o, &F.c);
+}
+
+static void app_send(uint32_t len)
+{
+    struct mtpg_tcp_app_send ev = {.buf = 0x5000, .len = len};
+    fx_run(MTPG_TCP_EV_APP_SEND, &ev, &F.c);
+}
+
+/* nginx's tcp_nopush: the header, then the file, then the uncork: one segment, not two */
+Test(cork, corked_bytes_wait_for_the_uncork)
+{
+    fx_established();
+    F.c.nodelay = true;
+    set_cork(1);
+    app_send(236);
+    app_send(100);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "a partial segment waits while corked");
+    cr_assert(fx_timer(MTP_OP_TIMER_START, TIMER_PERSIST), "the persist timer bounds the wait");
+    fx_reset_out();
+    set_cork(0);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    cr_assert_eq(fx_pkt(0)->data.len, 336u);
+    cr_assert_eq(fx_pkt(0)->fin, 0);
+}
+
+Test(cork, full_segments_leave_while_corked)
+{
+    fx_established();
+    set_cork(1);
+    app_send(2 * MSS + 10);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    cr_assert_eq(fx_pkt(0)->data.len, 2 * MSS, "the 10-byte tail waits");
+}
+
+Test(cork, the_persist_timer_sends_what_the_cork_holds)
+{
+    fx_established();
+    set_cork(1);
+    app_send(100);
+    cr_assert(F.c.persist_running);
+    fx_reset_out();
+    struct mtpg_tcp_persist_expired t = {0};
+    fx_run(MTPG_TCP_EV_PERSIST_EXPIRED, &t, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    cr_assert_eq(fx_pkt(0)->data.len, 100u);
+    cr_assert_eq(fx_pkt(0)->seq, ISS + 1);
+}
+
+/* Linux's close(): the corked tail and the FIN leave together, in one segment */
+Test(cork, close_sends_the_corked_tail_with_the_fin)
+{
+    fx_established();
+    set_cork(1);
+    app_send(100);
+    fx_reset_out();
+    struct mtpg_tcp_app_close cl = {0};
+    fx_run(MTPG_TCP_EV_APP_CLOSE, &cl, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1, "data and FIN in one segment");
+    const seg_bp *b = fx_pkt(0);
+    cr_assert_eq(b->data.len, 100u);
+    cr_assert_eq(b->fin, 1);
+    cr_assert_eq(F.c.state, MTPG_TCP_FIN_WAIT_1);
+    cr_assert(F.c.fin_sent);
+    cr_assert_eq(F.c.snd_nxt, ISS + 1 + 101, "the FIN takes a sequence number");
+    cr_assert_eq(F.c.snd_max, F.c.snd_nxt);
+}
+
+/* A shutdown lifts Nagle: the small tail goes at once, with the FIN */
+Test(cork, shutdown_sends_a_tail_nagle_held_with_the_fin)
+{
+    fx_established();
+    fx_in_flight(100);
+    app_send(10);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "Nagle holds it");
+    fx_reset_out();
+    struct mtpg_tcp_app_shutdown sh = {0};
+    fx_run(MTPG_TCP_EV_APP_SHUTDOWN, &sh, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    cr_assert_eq(fx_pkt(0)->data.len, 10u);
+    cr_assert_eq(fx_pkt(0)->fin, 1);
+}
+
+/* After a timeout the last data segment goes again with its FIN */
+Test(cork, a_retransmission_of_the_last_segment_carries_the_fin)
+{
+    fx_established();
+    F.c.nodelay = true;
+    app_send(100);
+    struct mtpg_tcp_app_shutdown sh = {0};
+    fx_run(MTPG_TCP_EV_APP_SHUTDOWN, &sh, &F.c);
+    cr_assert_eq(F.c.snd_max, ISS + 1 + 101);
+    fx_reset_out();
+    fx_run(MTPG_TCP_EV_RTO_EXPIRED, &RTO, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 1);
+    cr_assert_eq(fx_pkt(0)->seq, ISS + 1);
+    cr_assert_eq(fx_pkt(0)->data.len, 100u);
+    cr_assert_eq(fx_pkt(0)->fin, 1);
+    cr_assert_eq(F.c.snd_nxt, ISS + 1 + 101);
+}
+
 /* ------------------------------------------------------------------ delayed ACK */
 
 TestSuite(delayed_ack, .init = setup);

@@ -701,6 +701,50 @@ Test(sim_sock, half_close_request_response)
     rig_down(&p.r);
 }
 
+/* nginx with tcp_nopush (TCP_CORK) answering a request on a short connection: a 236-byte
+ * header, a 4 KB body, close. The answer leaves in full segments, the FIN on the last one
+ * (the seg rule puts it only there), and the client gets every byte and the EOF. */
+static size_t recv_to_eof(struct pair *p, struct mtp_sock *s, uint8_t *b, size_t cap)
+{
+    size_t got = 0;
+    for (int i = 0; i < 400; i++) {
+        settle(&p->r, 1 * MS);
+        ssize_t k;
+        while ((k = mtp_sock_recv(s, b + got, cap - got, now(&p->r))) > 0)
+            got += (size_t)k;
+        if (k == 0)
+            return got;
+    }
+    cr_assert_fail("no EOF after %zu bytes", got);
+    return got;
+}
+
+Test(sim_sock, a_corked_answer_leaves_in_full_segments_with_the_fin)
+{
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 31, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    static uint8_t body[4096 + 236], got[8192];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = pattern(7, i);
+    settle(&p.r, 1 * MS);
+    uint64_t before = mtp_stack_stats(p.r.b.st)->tx_frames;
+    cr_assert_eq(mtp_sock_setopt(p.server, MTP_SOCKOPT_CORK, 1, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_send(p.server, body, 236, now(&p.r)), 236);
+    cr_assert_eq(mtp_sock_send(p.server, body + 236, 4096, now(&p.r)), 4096);
+    cr_assert_eq(mtp_stack_stats(p.r.b.st)->tx_frames - before, 2u, "two full segments");
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    cr_assert_eq(recv_to_eof(&p, p.client, got, sizeof got), sizeof body);
+    cr_assert(memcmp(got, body, sizeof body) == 0);
+    settle(&p.r, 10 * MS);
+    /* 3 data segments, the last with the FIN (the client has not closed yet) */
+    cr_assert_eq(mtp_stack_stats(p.r.b.st)->tx_frames - before, 3u, "%lu frames",
+                 (unsigned long)(mtp_stack_stats(p.r.b.st)->tx_frames - before));
+    mtp_sock_close(p.client, now(&p.r));
+    mtp_sock_close(p.listener, now(&p.r));
+    rig_down(&p.r);
+}
+
 Test(sim_sock, silent_peer_times_out)
 {
     struct pair p;

@@ -157,6 +157,51 @@ Test(listen, backlog_is_cut_to_max_backlog_and_the_queue_room)
     cr_assert_eq(backlog_for(0, 4096), 1u);
 }
 
+/* The handshake's last ACK draws nothing: the SYN-ACK acknowledged the SYN already (a pure
+ * ACK here was one wasted frame per accepted connection, because the SYN-ACK did not count as
+ * the last ACK sent and the delayed-ACK rule saw a whole window unacknowledged). */
+Test(listen, the_final_ack_of_a_passive_open_draws_no_answer)
+{
+    F.l.backlog = 4;
+    F.l.local_port = LOCAL_PORT;
+    struct mtpg_tcp_syn syn = peer_syn(REMOTE_PORT);
+    fx_run(MTPG_TCP_EV_SYN, &syn, &F.l);
+    const struct mtp_instr *nc = fx_nth(MTP_OP_NEW_CTX, 0);
+    cr_assert(nc);
+    memcpy(&F.c, F.arena + nc->arena_off, sizeof F.c);
+    cr_assert_eq(F.c.last_ack_sent, IRS + 1, "the SYN-ACK carried ack = IRS + 1");
+    fx_reset_out();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, F.c.iss + 1, 0);
+    s.window = 502;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "no pure ACK for the handshake's ACK");
+}
+
+/* ... nor does the first small read (a request): the SYN-ACK's 64 KB window is far from
+ * closed, so no window update goes before the answer (one frame per connection saved). */
+Test(listen, the_first_read_after_a_passive_open_sends_no_window_update)
+{
+    F.l.backlog = 4;
+    F.l.local_port = LOCAL_PORT;
+    struct mtpg_tcp_syn syn = peer_syn(REMOTE_PORT);
+    fx_run(MTPG_TCP_EV_SYN, &syn, &F.l);
+    const struct mtp_instr *nc = fx_nth(MTP_OP_NEW_CTX, 0);
+    cr_assert(nc);
+    memcpy(&F.c, F.arena + nc->arena_off, sizeof F.c);
+    cr_assert_eq(F.c.rcv_adv, IRS + 1 + 65535, "the SYN-ACK advertised 64 KB");
+    fx_reset_out();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, F.c.iss + 1, 100);
+    s.window = 502;
+    fx_seg_in(&s);
+    cr_assert_eq(F.c.rcv_off, 100u);
+    fx_reset_out();
+    struct mtpg_tcp_app_recv rd = {.buf = 0x9000, .len = 4096};
+    fx_run(MTPG_TCP_EV_APP_RECV, &rd, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_RX_FLUSH), 1);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "no window update for a 100-byte read");
+}
+
 Test(listen, syn_makes_a_connection_in_syn_rcvd)
 {
     F.l.backlog = 4;
