@@ -25,8 +25,11 @@ step "MTP programs (mtp-programs/*.mtp) compiled by mtpc"
 mkdir -p "$B/demo"
 for p in mtp-programs/*.mtp; do
     n=$(basename "$p" .mtp)
-    if "$B/bin/mtpc" -o "$B/demo/$n.c" "$p" 2>"$B/demo/$n.log"; then
-        echo "  $p: $(wc -l <"$p") lines of MTP -> $(wc -l <"$B/demo/$n.c") lines of C ($(grep -c warning: "$B/demo/$n.log") warnings: $B/demo/$n.log)"
+    if "$B/bin/mtpc" -o "$B/demo/$n.c" -MF "$B/demo/$n.d" "$p" 2>"$B/demo/$n.log"; then
+        # the files it imports (mtpc -MF: the first rule's prerequisites after the program)
+        mods=$(head -1 "$B/demo/$n.d" | cut -d: -f2- | tr ' ' '\n' | grep -v -x -e "" -e "$p")
+        more=${mods:+ (+ $(cat $mods | wc -l) in $(echo "$mods" | wc -l) imported modules)}
+        echo "  $p: $(wc -l <"$p") lines of MTP$more -> $(wc -l <"$B/demo/$n.c") lines of C ($(grep -c warning: "$B/demo/$n.log") warnings: $B/demo/$n.log)"
     else
         bad "mtpc $p"
     fi
