@@ -643,6 +643,28 @@ Test(cork, shutdown_sends_a_tail_nagle_held_with_the_fin)
     cr_assert_eq(fx_pkt(0)->fin, 1);
 }
 
+/* The FIN's segment is a blueprint of its own: the segments before it stay one blueprint
+ * whose packets a device may cut (TSO repeats the first header: a FIN in it would be on all) */
+Test(cork, the_fin_segment_is_apart_from_the_full_ones_before_it)
+{
+    fx_established();
+    F.c.snd_wnd = 0; /* nothing may leave yet */
+    app_send(3 * MSS + 10);
+    struct mtpg_tcp_app_shutdown sh = {0};
+    fx_run(MTPG_TCP_EV_APP_SHUTDOWN, &sh, &F.c);
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0);
+    fx_reset_out();
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, ISS + 1, 0);
+    fx_seg_in(&s); /* the window opens: 1 MiB */
+    cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 2);
+    cr_assert_eq(fx_pkt(0)->data.len, 3 * MSS);
+    cr_assert_eq(fx_pkt(0)->fin, 0);
+    cr_assert_eq(fx_pkt(1)->seq, ISS + 1 + 3 * MSS);
+    cr_assert_eq(fx_pkt(1)->data.len, 10u);
+    cr_assert_eq(fx_pkt(1)->fin, 1);
+    cr_assert_eq(F.c.snd_max, ISS + 1 + 3 * MSS + 10 + 1);
+}
+
 /* After a timeout the last data segment goes again with its FIN */
 Test(cork, a_retransmission_of_the_last_segment_carries_the_fin)
 {
