@@ -157,10 +157,9 @@ Test(listen, backlog_is_cut_to_max_backlog_and_the_queue_room)
     cr_assert_eq(backlog_for(0, 4096), 1u);
 }
 
-/* The handshake's last ACK draws nothing: the SYN-ACK acknowledged the SYN already (a pure
- * ACK here was one wasted frame per accepted connection, because the SYN-ACK did not count as
- * the last ACK sent and the delayed-ACK rule saw a whole window unacknowledged). */
-Test(listen, the_final_ack_of_a_passive_open_draws_no_answer)
+/* A peer's SYN to the listener; F.c becomes the connection it made (SYN_RCVD, SYN-ACK sent),
+ * and the peer's final ACK, carrying `len` bytes of request, arrives. */
+static void passive_open(uint32_t len)
 {
     F.l.backlog = 4;
     F.l.local_port = LOCAL_PORT;
@@ -170,11 +169,20 @@ Test(listen, the_final_ack_of_a_passive_open_draws_no_answer)
     cr_assert(nc);
     memcpy(&F.c, F.arena + nc->arena_off, sizeof F.c);
     cr_assert_eq(F.c.last_ack_sent, IRS + 1, "the SYN-ACK carried ack = IRS + 1");
+    cr_assert_eq(F.c.rcv_adv, IRS + 1 + 65535, "the SYN-ACK advertised 64 KB");
     fx_reset_out();
-    struct mtpg_tcp_seg s = fx_seg(IRS + 1, F.c.iss + 1, 0);
+    struct mtpg_tcp_seg s = fx_seg(IRS + 1, F.c.iss + 1, len);
     s.window = 502;
     fx_seg_in(&s);
     cr_assert_eq(F.c.state, MTPG_TCP_ESTABLISHED);
+}
+
+/* The handshake's last ACK draws nothing: the SYN-ACK acknowledged the SYN already (a pure
+ * ACK here was one wasted frame per accepted connection, because the SYN-ACK did not count as
+ * the last ACK sent and the delayed-ACK rule saw a whole window unacknowledged). */
+Test(listen, the_final_ack_of_a_passive_open_draws_no_answer)
+{
+    passive_open(0);
     cr_assert_eq(fx_count(MTP_OP_PKT_GEN), 0, "no pure ACK for the handshake's ACK");
 }
 
@@ -182,18 +190,7 @@ Test(listen, the_final_ack_of_a_passive_open_draws_no_answer)
  * closed, so no window update goes before the answer (one frame per connection saved). */
 Test(listen, the_first_read_after_a_passive_open_sends_no_window_update)
 {
-    F.l.backlog = 4;
-    F.l.local_port = LOCAL_PORT;
-    struct mtpg_tcp_syn syn = peer_syn(REMOTE_PORT);
-    fx_run(MTPG_TCP_EV_SYN, &syn, &F.l);
-    const struct mtp_instr *nc = fx_nth(MTP_OP_NEW_CTX, 0);
-    cr_assert(nc);
-    memcpy(&F.c, F.arena + nc->arena_off, sizeof F.c);
-    cr_assert_eq(F.c.rcv_adv, IRS + 1 + 65535, "the SYN-ACK advertised 64 KB");
-    fx_reset_out();
-    struct mtpg_tcp_seg s = fx_seg(IRS + 1, F.c.iss + 1, 100);
-    s.window = 502;
-    fx_seg_in(&s);
+    passive_open(100);
     cr_assert_eq(F.c.rcv_off, 100u);
     fx_reset_out();
     struct mtpg_tcp_app_recv rd = {.buf = 0x9000, .len = 4096};
