@@ -5,7 +5,9 @@
 #   usage: homa_veth.sh LIBMTP_SO HOMA_VETH_BIN [RPCS (default 300)] [GETS (default 3000)]
 #   BENCH_REPS (default 3): repetitions; SET_RATE (default 50000000): the SETs' bytes/s;
 #   BENCH_OUT=DIR: keep every run's raw output there (one "size latency_ns" line per RPC/GET).
-#   The rest of the environment reaches every process (e.g. MTP_BUSY_POLL_US for the MTP ones).
+#   The rest of the environment reaches every process (e.g. MTP_BUSY_POLL_US for the MTP ones);
+#   HOMA_ENV="VAR=value ..." reaches only the mtp-homa processes (homa.mtp's MTP_PARAM_*, which
+#   tcp.mtp would refuse).
 # Fig. 4a: client A issues back-to-back RPCs of 100-500 KB; client B, another process (the
 # paper's second client machine; under libmtp.so its own stack on the same interface), sends
 # 1 MB requests at half of the rate A reached alone in the same repetition (each stack's own
@@ -38,7 +40,7 @@ env_of() { # stack side: the environment that puts a command on it
     case $1 in
         kernel) ;;
         mtp-tcp) echo "LD_PRELOAD=$lib MTP_PROTO=tcp MTP_IFACE=$2" ;;
-        mtp-homa) echo "LD_PRELOAD=$lib MTP_PROTO=homa MTP_IFACE=$2" ;;
+        mtp-homa) echo "LD_PRELOAD=$lib MTP_PROTO=homa MTP_IFACE=$2 ${HOMA_ENV:-}" ;;
     esac
 }
 wait_port() { # port: something listens in A (the MTP listener's kernel socket listens too)
