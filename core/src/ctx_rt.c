@@ -5,6 +5,7 @@
  * generator (blueprints reference units); it calls neither of them.
  */
 #include <stdlib.h>
+#include <string.h>
 #include "engine_internal.h"
 
 /* ------------------------------------------------------------ idle unit buffers */
@@ -23,8 +24,45 @@ void mtp__buf_cache_drop(struct mtp__buf_cache *c)
         free(c->v[--c->n]);
 }
 
+/* A finished message's block (its bitmap clear: the unit was idle) for a later message. */
+void mtp__msg_cache_put(struct mtp__msg_cache *c, void *block, uint32_t cap)
+{
+    if (c->n == MTP__MSG_CACHE) { /* the oldest goes */
+        free(c->v[0]);
+        memmove(c->v, c->v + 1, (c->n - 1) * sizeof c->v[0]);
+        memmove(c->cap, c->cap + 1, (c->n - 1) * sizeof c->cap[0]);
+        c->n--;
+    }
+    c->v[c->n] = block;
+    c->cap[c->n++] = cap;
+}
+
+/* A block for a unit of capacity `cap`: one of exactly that capacity, or a larger one (up to
+ * twice) whose bitmap, at cap bytes for this unit, is cleared first; NULL when none fits. */
+void *mtp__msg_cache_take(struct mtp__msg_cache *c, uint32_t cap)
+{
+    for (uint32_t i = c->n; i-- > 0;) {
+        if (c->cap[i] < cap || c->cap[i] / 2 > cap)
+            continue;
+        uint8_t *block = c->v[i];
+        if (c->cap[i] != cap)
+            memset(block + cap, 0, cap / 8);
+        c->n--;
+        c->v[i] = c->v[c->n];
+        c->cap[i] = c->cap[c->n];
+        return block;
+    }
+    return NULL;
+}
+
+void mtp__msg_cache_drop(struct mtp__msg_cache *c)
+{
+    while (c->n)
+        free(c->v[--c->n]);
+}
+
 /* Streams keep going: their buffer waits in the cache. A message that is complete will not
- * be used again: its buffer is freed. */
+ * be used again: its buffer waits for another message's unit. */
 void mtp__tx_settle(struct mtp_engine *e, struct mtp__tx_unit *tx)
 {
     if (!mtp__tx_unit_idle(tx))
@@ -41,8 +79,10 @@ void mtp__rx_settle(struct mtp_engine *e, struct mtp__rx_unit *rx)
         return;
     if (rx->size == MTP_SIZE_INF)
         cache_put(&e->rx_cache, mtp__rx_unit_detach(rx));
-    else if (rx->flushed >= rx->size)
-        free(mtp__rx_unit_detach(rx));
+    else if (rx->flushed >= rx->size) {
+        uint32_t cap = rx->cap;
+        mtp__msg_cache_put(&e->rx_msg_cache, mtp__rx_unit_detach(rx), cap);
+    }
 }
 
 /* ------------------------------------------------------------ runtime part */

@@ -228,6 +228,7 @@ void mtp_engine_free(struct mtp_engine *e)
     mtp__pool_destroy(&e->unit_pool);
     mtp__buf_cache_drop(&e->rx_cache);
     mtp__buf_cache_drop(&e->tx_cache);
+    mtp__msg_cache_drop(&e->rx_msg_cache);
     free(e->global_ctx);
     free(e->globals);
     free(e->evq);
@@ -431,6 +432,11 @@ static int op_add_rx_seg(struct run *r, const struct mtp_instr *in)
         return MTP_EINVAL;
     if (!u->u.rx.buf && u->u.rx.size == MTP_SIZE_INF && r->e->rx_cache.n)
         mtp__rx_unit_attach(&u->u.rx, r->e->rx_cache.v[--r->e->rx_cache.n]);
+    if (!u->u.rx.buf && u->u.rx.size != MTP_SIZE_INF && in->u.seg.len) {
+        void *block = mtp__msg_cache_take(&r->e->rx_msg_cache, u->u.rx.cap);
+        if (block)
+            mtp__rx_unit_attach(&u->u.rx, block);
+    }
     struct mtp__rx_add_result res;
     int err = mtp__rx_unit_add(&u->u.rx, in->u.seg.off,
                                (const uint8_t *)(uintptr_t)in->u.seg.addr, in->u.seg.len, &res);
