@@ -1990,6 +1990,20 @@ static int xdp_neigh_lookup(struct mtp_target *t, uint32_t ipv4, uint8_t mac_out
 
 /* ------------------------------------------------------------------ link */
 
+/* /sys/class/net/IF/speed in Mbit/s (a veth says 10000); 0 where the kernel does not know
+ * it (it answers -1, or EINVAL for a device that is down or has no speed). */
+static uint32_t iface_speed_mbps(const char *ifname)
+{
+    char path[64 + IF_NAMESIZE], buf[32];
+    snprintf(path, sizeof path, "/sys/class/net/%s/speed", ifname);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    long v = fgets(buf, sizeof buf, f) ? strtol(buf, NULL, 10) : 0;
+    fclose(f);
+    return v > 0 && v <= 100000000 ? (uint32_t)v : 0;
+}
+
 static int xdp_link_info(struct mtp_target *t, struct mtp_link_info *out)
 {
     memset(out, 0, sizeof(*out));
@@ -2015,6 +2029,7 @@ static int xdp_link_info(struct mtp_target *t, struct mtp_link_info *out)
         return err;
     if (out->mtu > FRAME_SIZE - 14 - 256)
         out->mtu = FRAME_SIZE - 14 - 256; /* a frame must fit in one UMEM chunk */
+    out->speed_mbps = iface_speed_mbps(t->ifname);
 
     struct ifaddrs *ifa_list;
     if (getifaddrs(&ifa_list) < 0)
