@@ -879,3 +879,22 @@ Test(homa_parser, data_with_an_ack_makes_two_events_and_bad_offsets_are_malforme
     pkt[11] = 0x16; /* FREEZE */
     cr_expect_eq(parse(28, ev, &n), MTP_PARSE_MALFORMED);
 }
+
+/* Each host measures its own path, so a receiver must count the unscheduled bytes the sender
+ * announced (`incoming`), not its own window: a receiver with a larger window would take a
+ * 20-packet message for all unscheduled and never grant the 10 packets the sender holds back
+ * (a stall until the RESEND timer). */
+Test(homa_path, the_receiver_counts_the_unscheduled_bytes_the_sender_announced)
+{
+    hfx_init(MSEC);
+    F.ps.rtt = 200000, F.ps.rtt_at = MSEC;     /* our window: 250 KB */
+    hfx_rpc(false, MTPG_HOMA_S_IN);
+    struct mtpg_homa_data_pkt ev = { .r = hfx_rid(), .offset = 0, .msg_len = 20 * PAY,
+                                     .incoming = 10 * PAY, .cutoff_version = 1 };
+    ev.data.addr = 0x100000;
+    ev.data.len = PAY;
+    hfx_run(MTPG_HOMA_EV_DATA_PKT, &ev, &F.c);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "the held-back packets are granted");
+    cr_expect_eq(grant(0)->offset, 20 * PAY);
+    cr_expect_eq(F.g.incoming, 19 * PAY, "granted, not yet received");
+}
