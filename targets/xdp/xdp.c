@@ -668,18 +668,32 @@ static uint32_t fill_count(struct mtp_target *t)
     return RING_SIZE - xsk_prod_nb_free(&t->fill, RING_SIZE);
 }
 
-static void fill_refill(struct mtp_target *t)
+static void fill_put(struct mtp_target *t, uint32_t want)
 {
-    uint32_t in_fill = fill_count(t);
-    uint32_t want = in_fill < t->fill_level ? t->fill_level - in_fill : 0;
+    uint32_t idx;
     if (want > t->n_free)
         want = t->n_free;
-    uint32_t idx;
     if (!want || xsk_ring_prod__reserve(&t->fill, want, &idx) != want)
         return;
     for (uint32_t i = 0; i < want; i++)
         *xsk_ring_prod__fill_addr(&t->fill, idx + i) = t->free_frames[--t->n_free];
     xsk_ring_prod__submit(&t->fill, want);
+}
+
+/* The first stocking of the fill ring, at its starting level. */
+static void fill_prime(struct mtp_target *t)
+{
+    fill_put(t, t->fill_level);
+}
+
+/* Tops the fill ring up to its level; a ring found nearly empty raises the level
+ * (fill_level.h). Both after a receive burst and after the frames were processed: a burst
+ * that arrived while the stack processed the previous one shows only at the second. */
+static void fill_refill(struct mtp_target *t)
+{
+    uint32_t in_fill = fill_count(t);
+    t->fill_level = fill_level_next(t->fill_level, in_fill, RING_SIZE);
+    fill_put(t, in_fill < t->fill_level ? t->fill_level - in_fill : 0);
 }
 
 /* "lo, eth0, ...": the interfaces of this network namespace, for messages. */
@@ -809,7 +823,7 @@ static int xsk_setup(struct mtp_target *t)
     for (uint32_t i = NUM_FRAMES; i-- > 0;)
         frames_push(t, (uint64_t)i * FRAME_SIZE);
     t->fill_level = FILL_LEVEL_MIN;
-    fill_refill(t);
+    fill_prime(t);
     return 0;
 }
 
@@ -1307,7 +1321,6 @@ static int xsk_rx_burst(struct mtp_target *t, struct mtp_frame *f, int max)
 {
     if (t->tx_in_flight)
         tx_reap(t);
-    t->fill_level = fill_level_next(t->fill_level, fill_count(t), RING_SIZE);
     fill_refill(t);
     uint32_t idx;
     uint32_t n = xsk_ring_cons__peek(&t->rx, t->sg ? RX_PEEK : (uint32_t)max, &idx);
