@@ -400,7 +400,8 @@ Test(homa_path, the_receivers_grant_measures_the_round_trip)
     hfx_reset_out();
     data_in(10 * PAY, PAY);
     cr_expect_eq(F.ps.rtt, 120000);
-    /* 10 Gb/s x 120 us = 150,000 bytes past what arrived (3 packets), whole packets */
+    /* 10 Gb/s x 120 us = 150,000 bytes (under the 200 KB bound) past what arrived (3
+     * packets), whole packets */
     cr_assert_geq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
     cr_expect_eq(grant(0)->offset, 3 * PAY + (150000 + PAY - 1) / PAY * PAY);
 }
@@ -415,9 +416,9 @@ Test(homa_path, the_smallest_sample_of_a_period_wins_and_a_stale_one_ages_out)
     struct mtpg_homa_grant_pkt g = { .r = hfx_rid(), .offset = 20 * PAY, .priority = 3 };
     static const struct { uint64_t at, sample, want; } steps[] = {
         {MSEC, 100000, 100000},
-        {MSEC + 100000000, 60000, 60000},     /* smaller: taken */
-        {MSEC + 200000000, 90000, 60000},     /* larger, same period: kept */
-        {MSEC + 1200000000, 90000, 90000},    /* more than a period after 60 us: replaced */
+        {MSEC + 1000000000, 60000, 60000},        /* smaller: taken */
+        {MSEC + 9000000000ull, 90000, 60000},     /* larger, same period (10 s): kept */
+        {MSEC + 11500000000ull, 90000, 90000},    /* more than a period after 60 us: replaced */
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         F.c.out_at = steps[i].at - steps[i].sample;
@@ -897,4 +898,13 @@ Test(homa_path, the_receiver_counts_the_unscheduled_bytes_the_sender_announced)
     cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "the held-back packets are granted");
     cr_expect_eq(grant(0)->offset, 20 * PAY);
     cr_expect_eq(F.g.incoming, 19 * PAY, "granted, not yet received");
+}
+
+/* A long round trip does not make every message unscheduled: the window stops at 200 KB. */
+Test(homa_path, a_long_round_trip_is_bounded)
+{
+    hfx_init(MSEC);
+    F.ps.rtt = 2000000, F.ps.rtt_at = MSEC;    /* 2 ms: 2.5 MB at 10 Gb/s */
+    app_send(2, 900000);
+    cr_expect_eq(data_pkt(0)->incoming, (200000 + PAY - 1) / PAY * PAY);
 }
