@@ -149,7 +149,10 @@ int main(int argc, char **argv)
     uint64_t *cut = calloc((size_t)n_short, sizeof *cut);
     uint64_t *paper_alone = calloc((size_t)n_short, sizeof *paper_alone);
     uint64_t *paper = calloc((size_t)n_short, sizeof *paper);
-    HS_ASSERT(alone && prio && fifo && cut_alone && cut && paper_alone && paper);
+    uint64_t *path_alone = calloc((size_t)n_short, sizeof *path_alone);
+    uint64_t *path = calloc((size_t)n_short, sizeof *path);
+    HS_ASSERT(alone && prio && fifo && cut_alone && cut && paper_alone && paper && path_alone &&
+              path);
     uint64_t *t_alone = calloc((size_t)n_short, sizeof *t_alone);
     uint64_t *t_load = calloc((size_t)n_short, sizeof *t_load);
     HS_ASSERT(t_alone && t_load);
@@ -166,6 +169,10 @@ int main(int argc, char **argv)
     set_unsched(PAPER_UNSCHED);
     run(false, 1, paper_alone);
     run(true, 1, paper);
+    set_unsched(0); /* homa.mtp's default: the product of the link's rate and the round trip
+                       it measures, as on any other target */
+    run(false, 1, path_alone);
+    run(true, 1, path);
     set_unsched(rtt);
     tcp_run(false, 1, t_alone);
     tcp_run(true, 1, t_load);
@@ -178,6 +185,7 @@ int main(int argc, char **argv)
     report("homa, one FIFO per port", alone, fifo);
     report("homa, 8 queues, workload cutoffs", cut_alone, cut);
     report("homa, 8 queues, paper's 60 KB", paper_alone, paper);
+    report("homa, 8 queues, measured path", path_alone, path);
     report("tcp.mtp (all at one level)", t_alone, t_load);
     free(alone);
     free(prio);
@@ -186,6 +194,8 @@ int main(int argc, char **argv)
     free(cut);
     free(paper_alone);
     free(paper);
+    free(path_alone);
+    free(path);
     free(t_alone);
     free(t_load);
     return 0;

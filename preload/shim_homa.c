@@ -24,7 +24,11 @@
 
 #define RPC MTPG_HOMA_CTX_RPC
 #define SHIM_MAGIC 0x4d /* 'M' */
-#define MSG_MAX (64u * 1024u)       /* bytes per message: short messages keep SRPT useful */
+/* Bytes per message: a write goes as one message up to Homa's largest, so the receiver's SRPT
+ * sees the sizes the application writes (a 1 MB SET is one 1 MB message, ranked below a
+ * 100 KB request). In 64 KB pieces, as before, every bulk write looked short to SRPT, and
+ * with a path's window of 64 KB or more (homa.mtp measures it) went out unscheduled whole. */
+#define MSG_MAX HOMA_MAX_MESSAGE_LENGTH
 #define WINDOW (1024u * 1024u)      /* request bytes not yet answered, per connection */
 
 #define RX_LIMIT (1024u * 1024u)    /* unread bytes beyond which the peer's requests wait */

@@ -136,6 +136,16 @@ static void names_list(const struct mtp_program *prog, char *buf, size_t len)
     }
 }
 
+int mtp_params_from_link(const struct mtp_program *prog, uint32_t speed_mbps)
+{
+    static const char name[] = "LINK_MBPS";
+    const struct mtp_param_desc *d = param_find(prog, name, sizeof name - 1);
+    int64_t now;
+    if (!d || !speed_mbps || mtp_param_get(prog, name, &now) < 0 || now != 0)
+        return 0;
+    return param_store(d, speed_mbps, 0) == 0;
+}
+
 int mtp_params_from_env(const struct mtp_program *prog, char *const *envp, char *msg,
                         size_t msg_len)
 {

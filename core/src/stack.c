@@ -29,6 +29,7 @@
 #include "mtp/engine.h"
 #include "mtp/errors.h"
 #include "mtp/net.h"
+#include "mtp/params.h"
 #include "mtp/stack.h"
 #include "arp.h"
 #include "pcap.h"
@@ -690,6 +691,7 @@ struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
     int r = s->ops->link_info(s->t, &s->link);
     if (r < 0)
         goto fail;
+    mtp_params_from_link(s->prog, s->link.speed_mbps);
     s->ip = cfg->ipv4 ? cfg->ipv4 : s->link.ipv4;
     s->prefix_len = cfg->prefix_len ? cfg->prefix_len : s->link.prefix_len ? s->link.prefix_len : 24;
     s->gateway = cfg->gateway ? cfg->gateway : s->link.gateway;

@@ -69,3 +69,55 @@ Test(params, from_env)
                           "durations take ns, us, ms or s)");
     cr_expect_eq(p_u8, 3, "a refused value leaves the param as it was");
 }
+
+/* The runtime fills LINK_MBPS from the link when it is 0, and only then. */
+static uint32_t p_link;
+static uint16_t p_narrow_link;
+static const struct mtp_param_desc link_params[] = {
+    {.name = "LINK_MBPS", .bytes = 4, .is_signed = 0, .storage = &p_link},
+};
+static const struct mtp_param_desc narrow_params[] = {
+    {.name = "LINK_MBPS", .bytes = 2, .is_signed = 0, .storage = &p_narrow_link},
+};
+static const struct mtp_program link_prog = {
+    .abi_version = MTP_ABI_VERSION, .name = "linked", .n_params = 1, .params = link_params,
+};
+static const struct mtp_program narrow_prog = {
+    .abi_version = MTP_ABI_VERSION, .name = "narrow", .n_params = 1, .params = narrow_params,
+};
+
+Test(params, link_rate_fills_a_zero_link_mbps)
+{
+    p_link = 0;
+    cr_assert_eq(mtp_params_from_link(&link_prog, 10000), 1);
+    cr_assert_eq(p_link, 10000);
+}
+
+Test(params, link_rate_leaves_the_users_value)
+{
+    p_link = 0;
+    char msg[256];
+    char *env[] = {"MTP_PARAM_LINK_MBPS=25000", NULL};
+    cr_assert_eq(mtp_params_from_env(&link_prog, env, msg, sizeof msg), 1);
+    cr_assert_eq(mtp_params_from_link(&link_prog, 10000), 0);
+    cr_assert_eq(p_link, 25000);
+}
+
+Test(params, an_unknown_rate_or_no_such_param_changes_nothing)
+{
+    p_link = 0;
+    cr_assert_eq(mtp_params_from_link(&link_prog, 0), 0);
+    cr_assert_eq(p_link, 0);
+    p_u32 = 7;
+    cr_assert_eq(mtp_params_from_link(&prog, 10000), 0); /* the fixture has no LINK_MBPS */
+    cr_assert_eq(p_u32, 7);
+}
+
+Test(params, a_rate_too_wide_for_the_param_is_not_stored)
+{
+    p_narrow_link = 0;
+    cr_assert_eq(mtp_params_from_link(&narrow_prog, 100000), 0);
+    cr_assert_eq(p_narrow_link, 0);
+    cr_assert_eq(mtp_params_from_link(&narrow_prog, 40000), 1);
+    cr_assert_eq(p_narrow_link, 40000);
+}

@@ -10,6 +10,10 @@ typedef struct mtpg_homa_grant_hdr grant_t;
 typedef struct mtpg_homa_data_hdr data_t_;
 typedef struct mtpg_homa_resend_hdr resend_t;
 
+/* The path's window before a round trip is measured: LINK_MBPS 0 (10 Gb/s) x RTT_GUESS. */
+#define WINDOW 14240u
+#define MAX_INCOMING (8u * WINDOW) /* MAX_INCOMING 0: OVERCOMMIT windows */
+
 /* A server RPC receiving a small unscheduled request: each DATA runs a grant pass. */
 static void server_receiving(uint32_t len)
 {
@@ -109,10 +113,10 @@ Test(homa_grants, granted_but_not_received_bytes_are_capped)
     server_receiving(3 * PAY);
     hfx_incoming(0x0a000005, 11, 100000, 14240, 14240, 0);
     hfx_incoming(0x0a000006, 13, 200000, 14240, 14240, 1);
-    F.g.incoming = mtpg_homa_param_MAX_INCOMING - 100;
+    F.g.incoming = MAX_INCOMING - 100;
     data_in(0, PAY);
     cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "the first grant reaches the cap");
-    cr_expect_geq(F.g.incoming, mtpg_homa_param_MAX_INCOMING);
+    cr_expect_geq(F.g.incoming, MAX_INCOMING);
     hfx_reset_out();
     data_in(PAY, PAY);
     cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 0, "over the cap: nobody");
@@ -166,10 +170,10 @@ Test(homa_grants, fifo_grants_are_counted_apart_from_max_incoming)
     cr_expect_eq(grant(2)->sender_id, 3);
     cr_expect_eq(grant(2)->priority, 0, "the FIFO grant");
     uint32_t srpt_end = grant(1)->offset, fifo = grant(2)->offset - srpt_end;
-    cr_expect_eq(srpt_end, 11 * PAY + mtpg_homa_param_UNSCHED_BYTES);
+    cr_expect_eq(srpt_end, 11 * PAY + WINDOW);
     cr_expect_geq(fifo, mtpg_homa_param_FIFO_INCREMENT);
     cr_expect_eq(F.g.fifo_incoming, fifo);
-    cr_expect_eq(F.g.incoming, 2 * mtpg_homa_param_UNSCHED_BYTES, "SRPT's bytes only");
+    cr_expect_eq(F.g.incoming, 2 * WINDOW, "SRPT's bytes only");
     expect_incoming_split();
 
     /* arrivals: SRPT's bytes are paid first, then the FIFO ones */
@@ -188,7 +192,7 @@ Test(homa_grants, fifo_grants_are_counted_apart_from_max_incoming)
     hfx_init(MSEC);
     server_receiving(3 * PAY);
     hfx_incoming(0x0a000006, 13, 300000, 14240, 14240, 5);
-    F.g.fifo_incoming = mtpg_homa_param_MAX_INCOMING;
+    F.g.fifo_incoming = MAX_INCOMING;
     data_in(0, PAY);
     cr_expect_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
     /* ... and FIFO_MAX_INCOMING caps them: no FIFO share while it is reached */
@@ -304,10 +308,10 @@ Test(homa_priorities, a_request_creates_its_rpc_and_goes_unscheduled_by_cutoffs)
     cr_expect_eq(data_pkt(0)->cutoff_version, 9);
 }
 
-/* A deployment sets UNSCHED_BYTES to its path's RTTbytes (bench_homa_fig4a: 5,696 on the
- * sim wire, where the paper's 60 KB is ten round trips): a request sends that much, rounded
- * up to whole packets, before any grant and says so in `incoming`; its receiver grants one
- * such window past what arrived. */
+/* A deployment may set UNSCHED_BYTES instead of the measured path (bench_homa_fig4a: 5,696 on
+ * the sim wire, where the paper's 60 KB is ten round trips): a request sends that much,
+ * rounded up to whole packets, before any grant and says so in `incoming`; its receiver
+ * grants one such window past what arrived, whatever round trip it measured. */
 Test(homa_priorities, the_unscheduled_bytes_and_the_grant_window_follow_the_param)
 {
     const uint32_t saved = mtpg_homa_param_UNSCHED_BYTES;
@@ -320,6 +324,7 @@ Test(homa_priorities, the_unscheduled_bytes_and_the_grant_window_follow_the_para
     cr_expect_eq(hfx_pkt(MTPG_HOMA_BP_DATA_HDR, 0)->u.gen.tos, 4 << 5, "cutoff CUT4");
 
     hfx_init(MSEC);
+    F.ps.rtt = 200000, F.ps.rtt_at = MSEC; /* a measured 200 us does not count */
     server_receiving(3 * PAY);
     hfx_incoming(0x0a000005, 11, 112000, 4 * PAY, 4 * PAY, 0);
     data_in(0, PAY);
@@ -327,6 +332,101 @@ Test(homa_priorities, the_unscheduled_bytes_and_the_grant_window_follow_the_para
     cr_expect_eq(grant(0)->offset, 8 * PAY, "4 packets arrived + 5,000 bytes, in packets");
     cr_expect_eq(F.g.incoming, 4 * PAY);
     mtpg_homa_param_UNSCHED_BYTES = saved;
+}
+
+/* ----------------------------------------------------------- the path, measured */
+
+/* Before any round trip is measured: LINK_MBPS (10 Gb/s when the runtime could not fill it)
+ * x RTT_GUESS, 14,240 bytes, 10 packets. */
+Test(homa_path, before_a_sample_the_window_is_the_guess)
+{
+    hfx_init(MSEC);
+    app_send(2, 112000);
+    cr_expect_eq(data_pkt(0)->data.len, 10 * PAY);
+    cr_expect_eq(data_pkt(0)->incoming, 10 * PAY);
+}
+
+/* The interface's rate scales it: the runtime filled LINK_MBPS with 25 Gb/s. */
+Test(homa_path, the_links_rate_scales_the_window)
+{
+    const uint32_t saved = mtpg_homa_param_LINK_MBPS;
+    mtpg_homa_param_LINK_MBPS = 25000;
+    hfx_init(MSEC);
+    app_send(2, 112000);
+    /* 25,000 Mb/s x 11.392 us = 35,600 bytes: 25 packets */
+    cr_expect_eq(data_pkt(0)->data.len, 25 * PAY);
+    mtpg_homa_param_LINK_MBPS = saved;
+}
+
+/* A sender times its message's first GRANT; the next message sends the path's product. */
+Test(homa_path, the_senders_first_grant_measures_the_round_trip)
+{
+    hfx_init(MSEC);
+    app_send(2, 300000);
+    const struct mtpg_homa_rpc *made = (const void *)(F.arena + F.iv[0].arena_off);
+    F.c = *made;                                /* the RPC the request made */
+    cr_expect_eq(F.c.out_at, MSEC, "timed from its start");
+    F.x.now_ns = MSEC + 80000;                  /* the GRANT comes 80 us later */
+    hfx_reset_out();
+    struct mtpg_homa_grant_pkt g = { .r = hfx_rid(), .offset = 20 * PAY, .priority = 3 };
+    hfx_run(MTPG_HOMA_EV_GRANT_PKT, &g, &F.c);
+    cr_expect_eq(F.ps.rtt, 80000);
+    cr_expect_eq(F.c.out_at, 0, "one sample per message");
+    /* 10 Gb/s x 80 us = 100,000 bytes: 71 packets */
+    hfx_reset_out();
+    app_send(4, 300000);
+    cr_expect_eq(data_pkt(0)->data.len, 71 * PAY);
+    cr_expect_eq(data_pkt(0)->incoming, 71 * PAY);
+}
+
+/* A receiver times a GRANT to the first byte it allowed, and grants that window ahead. */
+Test(homa_path, the_receivers_grant_measures_the_round_trip)
+{
+    hfx_init(MSEC);
+    server_receiving(3 * PAY);
+    hfx_incoming(0x0a000005, 11, 500000, 0, 10 * PAY, 0); /* 10 unscheduled packets coming */
+    F.c.id = 11, F.c.peer_ip = 0x0a000005, F.c.tag = 0x9000 + 11, F.c.in_listed = true;
+    F.c.in_len = 500000;
+    data_in(0, PAY);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
+    cr_expect_eq(grant(0)->offset, PAY + WINDOW, "the guessed window (10 packets) past one");
+    cr_expect_eq(F.g.active.v[0].timed_at, MSEC, "the grant is timed");
+    cr_expect_eq(F.g.active.v[0].timed_off, 10 * PAY, "from the first byte it allows");
+    /* the unscheduled packets before it do not end the timing */
+    F.x.now_ns = MSEC + 50000;
+    data_in(PAY, PAY);
+    cr_expect_eq(F.ps.rtt, 0);
+    F.x.now_ns = MSEC + 120000;                 /* 120 us after the grant: its first byte */
+    hfx_reset_out();
+    data_in(10 * PAY, PAY);
+    cr_expect_eq(F.ps.rtt, 120000);
+    /* 10 Gb/s x 120 us = 150,000 bytes (under the 200 KB bound) past what arrived (3
+     * packets), whole packets */
+    cr_assert_geq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1);
+    cr_expect_eq(grant(0)->offset, 3 * PAY + (150000 + PAY - 1) / PAY * PAY);
+}
+
+/* The smallest sample of the period is the path's; a period later, a new one replaces it. */
+Test(homa_path, the_smallest_sample_of_a_period_wins_and_a_stale_one_ages_out)
+{
+    hfx_init(MSEC);
+    hfx_rpc(true, MTPG_HOMA_C_SENDING);
+    F.c.out_len = 300000, F.c.out_unsched = 10 * PAY, F.c.out_granted = 10 * PAY;
+    F.c.out_sent = 10 * PAY;
+    struct mtpg_homa_grant_pkt g = { .r = hfx_rid(), .offset = 20 * PAY, .priority = 3 };
+    static const struct { uint64_t at, sample, want; } steps[] = {
+        {MSEC, 100000, 100000},
+        {MSEC + 1000000000, 60000, 60000},        /* smaller: taken */
+        {MSEC + 9000000000ull, 90000, 60000},     /* larger, same period (10 s): kept */
+        {MSEC + 11500000000ull, 90000, 90000},    /* more than a period after 60 us: replaced */
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        F.c.out_at = steps[i].at - steps[i].sample;
+        F.x.now_ns = steps[i].at;
+        hfx_reset_out();
+        hfx_run(MTPG_HOMA_EV_GRANT_PKT, &g, &F.c);
+        cr_expect_eq(F.ps.rtt, steps[i].want, "step %zu", i);
+    }
 }
 
 Test(homa_priorities, a_grant_releases_bytes_at_its_priority_in_srpt_rank)
@@ -779,4 +879,32 @@ Test(homa_parser, data_with_an_ack_makes_two_events_and_bad_offsets_are_malforme
     cr_expect_eq(parse(put_data(4 * PAY, 4 * PAY + 10, 10, 0), ev, &n), MTP_PARSE_OK);
     pkt[11] = 0x16; /* FREEZE */
     cr_expect_eq(parse(28, ev, &n), MTP_PARSE_MALFORMED);
+}
+
+/* Each host measures its own path, so a receiver must count the unscheduled bytes the sender
+ * announced (`incoming`), not its own window: a receiver with a larger window would take a
+ * 20-packet message for all unscheduled and never grant the 10 packets the sender holds back
+ * (a stall until the RESEND timer). */
+Test(homa_path, the_receiver_counts_the_unscheduled_bytes_the_sender_announced)
+{
+    hfx_init(MSEC);
+    F.ps.rtt = 200000, F.ps.rtt_at = MSEC;     /* our window: 250 KB */
+    hfx_rpc(false, MTPG_HOMA_S_IN);
+    struct mtpg_homa_data_pkt ev = { .r = hfx_rid(), .offset = 0, .msg_len = 20 * PAY,
+                                     .incoming = 10 * PAY, .cutoff_version = 1 };
+    ev.data.addr = 0x100000;
+    ev.data.len = PAY;
+    hfx_run(MTPG_HOMA_EV_DATA_PKT, &ev, &F.c);
+    cr_assert_eq(hfx_npkts(MTPG_HOMA_BP_GRANT_HDR), 1, "the held-back packets are granted");
+    cr_expect_eq(grant(0)->offset, 20 * PAY);
+    cr_expect_eq(F.g.incoming, 19 * PAY, "granted, not yet received");
+}
+
+/* A long round trip does not make every message unscheduled: the window stops at 200 KB. */
+Test(homa_path, a_long_round_trip_is_bounded)
+{
+    hfx_init(MSEC);
+    F.ps.rtt = 2000000, F.ps.rtt_at = MSEC;    /* 2 ms: 2.5 MB at 10 Gb/s */
+    app_send(2, 900000);
+    cr_expect_eq(data_pkt(0)->incoming, (200000 + PAY - 1) / PAY * PAY);
 }

@@ -985,6 +985,10 @@ static int dpdk_link_info(struct mtp_target *t, struct mtp_link_info *out)
     out->offload_caps = t->offload_caps;
     out->owns_arp = 1;
     out->kind = (uint8_t)t->kind;
+    struct rte_eth_link link;
+    if (rte_eth_link_get_nowait(t->port, &link) == 0 && link.link_speed != RTE_ETH_SPEED_NUM_NONE &&
+        link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN)
+        out->speed_mbps = link.link_speed;
     if (t->seg) {
         out->seg_max_bytes = DPDK_SEG_MAX_BYTES;
         out->seg_ip_proto = t->seg->ip_proto;

@@ -394,6 +394,7 @@ static int sim_link_info(struct mtp_target *t, struct mtp_link_info *out)
     out->offload_caps = t->wire->cfg.offload_caps & (MTP_OFFLOAD_IPV4_CSUM | MTP_OFFLOAD_L4_CSUM);
     out->owns_arp = 1;
     out->kind = t->wire->cfg.link_kind;
+    out->speed_mbps = (uint32_t)(t->wire->cfg.rate_bytes_per_sec * 8 / 1000000); /* its NIC's */
     return 0;
 }
 

@@ -61,11 +61,11 @@
 #include "mtp/target.h"
 #include "../ifkind.h"
 #include "mtp_xdp.h"
+#include "fill_level.h"
 
 #define FRAME_SIZE   XSK_UMEM__DEFAULT_FRAME_SIZE
 #define NUM_FRAMES   8192u
 #define RING_SIZE    2048u   /* fill, completion, rx and tx rings */
-#define RX_RESERVE   RING_SIZE /* frames kept for the fill ring; tx draws from the rest */
 #define KICK_BATCH   64u
 #define RX_PEEK      256u    /* descriptors looked at per rx burst (multi-buffer packets) */
 #define BIG_SLOTS    8u      /* multi-buffer packets reassembled per rx burst */
@@ -98,6 +98,7 @@ struct mtp_target {
     struct xsk_ring_cons comp, rx;
     uint64_t *free_frames; /* stack of free UMEM addresses */
     uint32_t n_free;
+    uint32_t fill_level;    /* frames kept in the fill ring (fill_level.h); tx draws the rest */
     uint32_t tx_in_flight;  /* submitted to the tx ring, completion not yet seen */
     uint8_t *big;           /* BIG_SLOTS reassembly buffers of BIG_BYTES (multi-buffer rx) */
     int sg;                 /* the socket takes multi-buffer packets (XDP_USE_SG) */
@@ -662,18 +663,37 @@ static void tx_reap(struct mtp_target *t)
 }
 
 /* Keeps the fill ring stocked from the free stack (frames come back through rx_release). */
-static void fill_refill(struct mtp_target *t)
+static uint32_t fill_count(struct mtp_target *t)
 {
-    uint32_t in_fill = RING_SIZE - xsk_prod_nb_free(&t->fill, RING_SIZE);
-    uint32_t want = in_fill < RX_RESERVE ? RX_RESERVE - in_fill : 0;
+    return RING_SIZE - xsk_prod_nb_free(&t->fill, RING_SIZE);
+}
+
+static void fill_put(struct mtp_target *t, uint32_t want)
+{
+    uint32_t idx;
     if (want > t->n_free)
         want = t->n_free;
-    uint32_t idx;
     if (!want || xsk_ring_prod__reserve(&t->fill, want, &idx) != want)
         return;
     for (uint32_t i = 0; i < want; i++)
         *xsk_ring_prod__fill_addr(&t->fill, idx + i) = t->free_frames[--t->n_free];
     xsk_ring_prod__submit(&t->fill, want);
+}
+
+/* The first stocking of the fill ring, at its starting level. */
+static void fill_prime(struct mtp_target *t)
+{
+    fill_put(t, t->fill_level);
+}
+
+/* Tops the fill ring up to its level; a ring found nearly empty raises the level
+ * (fill_level.h). Both after a receive burst and after the frames were processed: a burst
+ * that arrived while the stack processed the previous one shows only at the second. */
+static void fill_refill(struct mtp_target *t)
+{
+    uint32_t in_fill = fill_count(t);
+    t->fill_level = fill_level_next(t->fill_level, in_fill, RING_SIZE);
+    fill_put(t, in_fill < t->fill_level ? t->fill_level - in_fill : 0);
 }
 
 /* "lo, eth0, ...": the interfaces of this network namespace, for messages. */
@@ -802,7 +822,8 @@ static int xsk_setup(struct mtp_target *t)
         return -ENOMEM;
     for (uint32_t i = NUM_FRAMES; i-- > 0;)
         frames_push(t, (uint64_t)i * FRAME_SIZE);
-    fill_refill(t);
+    t->fill_level = FILL_LEVEL_MIN;
+    fill_prime(t);
     return 0;
 }
 
@@ -1346,8 +1367,8 @@ static int xsk_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
     if (t->tx_in_flight)
         tx_reap(t);
     /* Never take the frames the fill ring needs to keep receiving. */
-    uint32_t in_fill = RING_SIZE - xsk_prod_nb_free(&t->fill, RING_SIZE);
-    uint32_t owed = in_fill < RX_RESERVE ? RX_RESERVE - in_fill : 0;
+    uint32_t in_fill = fill_count(t);
+    uint32_t owed = in_fill < t->fill_level ? t->fill_level - in_fill : 0;
     uint32_t avail = t->n_free > owed ? t->n_free - owed : 0;
     int got = n < (int)avail ? n : (int)avail;
     for (int i = 0; i < got; i++) {
@@ -1982,6 +2003,20 @@ static int xdp_neigh_lookup(struct mtp_target *t, uint32_t ipv4, uint8_t mac_out
 
 /* ------------------------------------------------------------------ link */
 
+/* /sys/class/net/IF/speed in Mbit/s (a veth says 10000); 0 where the kernel does not know
+ * it (it answers -1, or EINVAL for a device that is down or has no speed). */
+static uint32_t iface_speed_mbps(const char *ifname)
+{
+    char path[64 + IF_NAMESIZE], buf[32];
+    snprintf(path, sizeof path, "/sys/class/net/%s/speed", ifname);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    long v = fgets(buf, sizeof buf, f) ? strtol(buf, NULL, 10) : 0;
+    fclose(f);
+    return v > 0 && v <= 100000000 ? (uint32_t)v : 0;
+}
+
 static int xdp_link_info(struct mtp_target *t, struct mtp_link_info *out)
 {
     memset(out, 0, sizeof(*out));
@@ -2007,6 +2042,7 @@ static int xdp_link_info(struct mtp_target *t, struct mtp_link_info *out)
         return err;
     if (out->mtu > FRAME_SIZE - 14 - 256)
         out->mtu = FRAME_SIZE - 14 - 256; /* a frame must fit in one UMEM chunk */
+    out->speed_mbps = iface_speed_mbps(t->ifname);
 
     struct ifaddrs *ifa_list;
     if (getifaddrs(&ifa_list) < 0)
@@ -2114,7 +2150,7 @@ static int xdp_stats(struct mtp_target *t, struct mtp_target_stat *out, int max)
     const struct mtp_target_stat more[] = {
         {"sock_rx_dropped", ks.rx_dropped}, {"sock_rx_ring_full", ks.rx_ring_full},
         {"sock_fill_empty", ks.rx_fill_ring_empty_descs}, {"rx_too_big", t->rx_too_big},
-        {"ring_dropped", t->ring_dropped},
+        {"ring_dropped", t->ring_dropped}, {"fill_level", t->fill_level},
     };
     for (size_t i = 0; i < sizeof more / sizeof more[0] && n < max; i++)
         out[n++] = more[i];

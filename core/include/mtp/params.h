@@ -25,4 +25,9 @@ int mtp_param_get(const struct mtp_program *prog, const char *name, int64_t *out
 int mtp_params_from_env(const struct mtp_program *prog, char *const *envp, char *msg,
                         size_t msg_len);
 
+/* The param the runtime fills (docs/LANGUAGE.md, "Params"): a program's LINK_MBPS that is 0
+ * (its default, or the user's MTP_PARAM_LINK_MBPS=0: "the interface's") takes the rate of
+ * the link the stack runs on, when the target knows it. Returns 1 if it was set, else 0. */
+int mtp_params_from_link(const struct mtp_program *prog, uint32_t speed_mbps);
+
 #endif

@@ -67,6 +67,8 @@ struct mtp_link_info {
     uint8_t seg_linear_bytes;
     uint16_t seg_linear_off;
     uint8_t kind;          /* enum mtp_link_kind */
+    uint32_t speed_mbps;   /* the link's rate in Mbit/s, 0: not known (the stack gives it to
+                              a program's LINK_MBPS param, docs/LANGUAGE.md) */
 };
 
 struct mtp_target_config {

@@ -14,7 +14,15 @@ $(XDPT_ECHO): targets/xdp/tests/xdp_echo.c $(XDP_SLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(XDP_SLIB) $(XDP_LDLIBS) -o $@
 
-.PHONY: test-xdp test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors test-multiproc
+# the fill ring's level policy (fill_level.h), a pure function: Criterion, under the sanitizers
+XDPT_UNIT := $(B)/san/tests/xdp/test_fill_level
+$(XDPT_UNIT): targets/xdp/tests/test_fill_level.c targets/xdp/fill_level.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Itargets/xdp $< $(CRITERION) -o $@
+
+.PHONY: test-xdp test-xdp-unit test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors test-multiproc
+test-xdp-unit: $(XDPT_UNIT)
+	$(SANRUN) $(XDPT_UNIT) --jobs 2
 test-xdp-echo: $(XDPT_ECHO) $(XDPT_HOOK)
 	timeout 120 bash targets/xdp/tests/xdp_echo.sh $(XDPT_ECHO) $(XDPT_HOOK)
 test-xdp-crash: $(XDPT_ECHO) $(XDPT_HOOK)
@@ -33,6 +41,6 @@ TESTS += test-multiproc
 XDPT_MTPCAT := $(B)/bin/mtpcat
 test-xdp-errors: $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
 	timeout 60 bash targets/xdp/tests/xdp_errors.sh $(XDPT_ECHO) $(XDPT_HOOK) $(XDPT_MTPCAT)
-test-xdp: test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors
+test-xdp: test-xdp-unit test-xdp-echo test-xdp-crash test-xdp-multiqueue test-xdp-errors
 TESTS += test-xdp
 
