@@ -183,10 +183,26 @@ class BusyPoll:
 
 # ------------------------------------------------------------------------------ processes
 
+# libmtp.so lingers up to 3 s at exit to deliver what its connections still hold
+# (EXIT_LINGER_NS), then closes its target: a DPDK port detaches net_af_xdp's XDP program
+# from the veth. A process that dies of a signal it does not handle (sockperf of SIGTERM)
+# never gets there: the program stays and refuses every later MTP process on the interface
+# (seen in a full run: every row of a path after the first mtp-dpdk server failed). So the
+# bench waits past the linger, and removes a DPDK program its dead process left.
+STOP_WAIT = 6
+
+
+def detach_stale_dpdk(ns, dev):
+    """Removes net_af_xdp's XDP program from `dev` (only a DPDK port attaches xsk_def_prog)."""
+    if "xsk_def_prog" in sh(f"ip netns exec {ns} ip link show dev {dev}").stdout:
+        sh(f"ip netns exec {ns} ip link set dev {dev} xdp off")
+
+
 class Proc:
     """A process in a namespace (`ip netns exec` execs it: our pid is its pid)."""
 
-    def __init__(self, ns, argv, env, log_path, cwd=None):
+    def __init__(self, ns, argv, env, log_path, cwd=None, dev=None):
+        self.ns, self.dev = ns, dev
         self.log_path = log_path
         self.f = open(log_path, "w")
         self.p = subprocess.Popen(in_ns(ns, env, argv), cwd=cwd,
@@ -227,10 +243,12 @@ class Proc:
         if self.alive():
             os.killpg(self.p.pid, signal.SIGTERM)
             try:
-                self.p.wait(3)
+                self.p.wait(STOP_WAIT)
             except subprocess.TimeoutExpired:
                 os.killpg(self.p.pid, signal.SIGKILL)
                 self.p.wait()
+        if self.dev:
+            detach_stale_dpdk(self.ns, self.dev)
         self.f.close()
 
 
@@ -246,10 +264,14 @@ def wait_port(ns, port, proc, secs=10):
     return False
 
 
-def run_client(ns, argv, env, secs):
+def run_client(ns, argv, env, secs, dev=None):
     t0 = time.time()
-    r = subprocess.run(in_ns(ns, env, argv), capture_output=True,
-                       text=True, timeout=secs)
+    try:
+        r = subprocess.run(in_ns(ns, env, argv), capture_output=True, text=True, timeout=secs)
+    except subprocess.TimeoutExpired:
+        if dev:  # killed before its exit could detach it (STOP_WAIT)
+            detach_stale_dpdk(ns, dev)
+        raise
     r.wall = time.time() - t0
     return r
 
@@ -263,7 +285,8 @@ class Ctx:
 
     def server(self, argv, name, cwd=None):
         env = self.s.env(self.h, "B", self.s.server_mtp)
-        p = Proc(self.h.ns_b, argv, env, os.path.join(self.tmp, f"{name}.srv.log"), cwd)
+        p = Proc(self.h.ns_b, argv, env, os.path.join(self.tmp, f"{name}.srv.log"), cwd,
+                 dev=self.h.dev_b if self.s.server_mtp else None)
         if not wait_port(self.h.ns_b, self.port, p):
             out = p.tail()
             p.stop()
@@ -272,7 +295,8 @@ class Ctx:
 
     def client(self, argv, timeout):
         env = self.s.env(self.h, "A", self.s.client_mtp)
-        return run_client(self.h.ns_a, argv, env, timeout)
+        return run_client(self.h.ns_a, argv, env, timeout,
+                          dev=self.h.dev_a if self.s.client_mtp else None)
 
 
 def mtp_counters(pid):
