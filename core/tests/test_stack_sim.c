@@ -637,6 +637,70 @@ Test(stack_sim, ports)
     net_down(&n);
 }
 
+/* The target's side of ephemeral ports: a released one stays claimed (parked) and comes back
+ * once MTP__PORT_POOL_CAP (1,024) wait, without a claim at the target; parked ports go back to
+ * the target after 2 s unused (at the next poll), and at mtp_stack_free. */
+static struct { int claims, releases, held; } tgt_ports;
+
+static int counting_claim(struct mtp_target *t, uint8_t proto, uint16_t port)
+{
+    (void)t, (void)proto, (void)port;
+    tgt_ports.claims++;
+    tgt_ports.held++;
+    return 0;
+}
+
+static void counting_release(struct mtp_target *t, uint8_t proto, uint16_t port)
+{
+    (void)t, (void)proto, (void)port;
+    tgt_ports.releases++;
+    tgt_ports.held--;
+}
+
+Test(stack_sim, ephemeral_ports_parked)
+{
+    static struct mtp_target_ops counting_ops;
+    counting_ops = mtp_target_sim;
+    counting_ops.port_claim = counting_claim;
+    counting_ops.port_release = counting_release;
+    stack_ops = &counting_ops;
+    struct net n;
+    struct mtp_sim_config c = { .seed = 14 };
+    net_up(&n, &c, NULL);
+    struct mtp_stack *s = n.s[0];
+    mtp_stack_poll(s, 1);
+    int first = 0;
+    for (int i = 0; i < 3000; i++) { /* connections one after another */
+        int p = mtp_stack_port_claim(s, 0);
+        cr_assert_gt(p, 0);
+        if (i == 0)
+            first = p;
+        if (i == 1024)
+            cr_assert_eq(p, first, "the oldest parked port, once 1,024 are parked");
+        mtp_stack_port_release(s, (uint16_t)p);
+    }
+    cr_assert_eq(tgt_ports.claims, 1024, "only the first 1,024 were claimed at the target");
+    cr_assert_eq(tgt_ports.releases, 0);
+    cr_assert_eq(tgt_ports.held, 1024);
+    /* A port bound by hand while parked is claimed anew (shared, not the exclusive claim). */
+    int parked = mtp_stack_port_claim(s, 0);
+    mtp_stack_port_release(s, (uint16_t)parked);
+    cr_assert_eq(mtp_stack_port_claim(s, (uint16_t)parked), parked);
+    cr_assert_eq(tgt_ports.claims, 1025);
+    cr_assert_eq(tgt_ports.releases, 1);
+    mtp_stack_port_release(s, (uint16_t)parked); /* not ephemeral now: released at once */
+    cr_assert_eq(tgt_ports.releases, 2);
+    cr_assert_lt(mtp_stack_next_deadline(s), 3 * SEC, "the parked ports' expiry is a deadline");
+    mtp_stack_poll(s, 3 * SEC);
+    cr_assert_eq(tgt_ports.held, 0, "unused for 2 s: all given back");
+    int p = mtp_stack_port_claim(s, 0);
+    mtp_stack_port_release(s, (uint16_t)p);
+    cr_assert_eq(tgt_ports.held, 1);
+    net_down(&n);
+    cr_assert_eq(tgt_ports.held, 0, "mtp_stack_free gives parked ports back");
+    stack_ops = &mtp_target_sim;
+}
+
 /* ------------------------------------------------- routing and resolution */
 
 static int never(void *arg)
