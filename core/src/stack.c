@@ -786,7 +786,7 @@ void mtp_stack_free(struct mtp_stack *s)
         return;
     batch_flush(s);
     uint16_t p;
-    while ((p = mtp__port_pool_take(&s->parked, 1)) != 0)
+    while ((p = mtp__port_pool_take(&s->parked, 0, 1)) != 0)
         target_release(s, p);
     mtp__arp_clear(&s->arp);
     if (s->eng)
@@ -914,11 +914,11 @@ static int port_take(struct mtp_stack *s, uint16_t p, int excl)
     return p;
 }
 
-/* An ephemeral port: a parked one when the pool is full (no system call), else the next free
- * one in turn, else any parked one. */
+/* An ephemeral port: a parked one old enough (no system call), else the next free one in
+ * turn, else any parked one. */
 static int ephemeral_claim(struct mtp_stack *s)
 {
-    uint16_t parked = mtp__port_pool_take(&s->parked, 0);
+    uint16_t parked = mtp__port_pool_take(&s->parked, s->now, 0);
     if (parked)
         return eph_reuse(s, parked);
     for (uint32_t i = 0; i < EPHEMERAL_N; i++) {
@@ -933,7 +933,7 @@ static int ephemeral_claim(struct mtp_stack *s)
             s->eph_next = (k + 1) % EPHEMERAL_N;
         return r;
     }
-    parked = mtp__port_pool_take(&s->parked, 1);
+    parked = mtp__port_pool_take(&s->parked, s->now, 1);
     return parked ? eph_reuse(s, parked) : -EADDRNOTAVAIL;
 }
 
