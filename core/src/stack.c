@@ -64,7 +64,6 @@ struct mtp_stack {
     struct mtp_pcap *pcap;
     uint64_t now;                   /* time of the call in progress (for ARP callbacks) */
     int tx_more;                    /* the engine had more to send when the budget ran out */
-    int tx_hold;                    /* mtp_stack_tx_hold: polls and posts leave the batch */
     uint8_t *super;                 /* with a segmentation offload: super-frames are built
                                        here, then copied by the target at tx_burst */
     uint32_t super_l4_max;          /* L4 bytes of the largest super-frame */
@@ -819,18 +818,10 @@ int mtp_stack_poll(struct mtp_stack *s, uint64_t now_ns)
     if (fired > 0)
         work += fired;
     work += tx_drain(s);
-    if (!s->tx_hold)
-        batch_flush(s);
+    batch_flush(s);
     if (s->pcap && work)
         mtp__pcap_flush(s->pcap);
     return work;
-}
-
-void mtp_stack_tx_hold(struct mtp_stack *s, int hold)
-{
-    s->tx_hold = hold;
-    if (!hold)
-        batch_flush(s);
 }
 
 uint64_t mtp_stack_next_deadline(const struct mtp_stack *s)
@@ -849,8 +840,7 @@ int mtp_stack_post(struct mtp_stack *s, uint16_t ev_type, const struct mtp_key *
     s->now = now_ns;
     int r = mtp_engine_post(s->eng, ev_type, key, ev, len, now_ns);
     tx_drain(s);
-    if (!s->tx_hold)
-        batch_flush(s);
+    batch_flush(s);
     if (s->pcap)
         mtp__pcap_flush(s->pcap);
     return r;

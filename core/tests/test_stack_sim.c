@@ -709,63 +709,6 @@ Test(stack_sim, ephemeral_ports_parked)
     stack_ops = &mtp_target_sim;
 }
 
-/* Holding transmission: posts leave their frames in the batch until the release, then one
- * tx burst carries them all; a full batch (32 frames) still goes at once. */
-static struct { int bursts, frames, largest; } tgt_tx;
-
-static int counting_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
-{
-    tgt_tx.bursts++;
-    tgt_tx.frames += n;
-    if (n > tgt_tx.largest)
-        tgt_tx.largest = n;
-    return mtp_target_sim.tx_burst(t, f, n);
-}
-
-static void post_send(struct net *n, const struct mtp_key *k, const uint8_t *data, uint32_t len)
-{
-    struct sp_buf b = { .addr = (uint64_t)(uintptr_t)data, .len = len };
-    cr_assert(mtp_stack_post(n->s[0], SP_EV_SEND, k, &b, sizeof b, mtp_sim_now(n->w)) >= 0);
-}
-
-Test(stack_sim, tx_hold_batches_until_released)
-{
-    static struct mtp_target_ops counting_ops;
-    counting_ops = mtp_target_sim;
-    counting_ops.tx_burst = counting_tx_burst;
-    stack_ops = &counting_ops;
-    struct net n;
-    struct mtp_sim_config c = { .seed = 15 };
-    net_up(&n, &c, NULL);
-    open_flow(&n, 0, IP_B, 1000, 2000);
-    open_flow(&n, 1, IP_A, 2000, 1000);
-    struct mtp_key k = sp_key(IP_B, 1000, 2000);
-    static uint8_t data[64 * 1000];
-    post_send(&n, &k, data, 100); /* and resolve B's address */
-    struct xfer x = { .n = &n, .kb = sp_key(IP_A, 2000, 1000), .dst = data, .total = 100 };
-    cr_assert_eq(mtp_sim_run_until(n.w, n.s, 2, xfer_pump, &x, 1 * SEC), 0);
-    int bursts = tgt_tx.bursts, frames = tgt_tx.frames;
-    post_send(&n, &k, data, 100);
-    cr_assert_eq(tgt_tx.bursts, bursts + 1, "not held: the post's frame went at once");
-    bursts++, frames++;
-    mtp_stack_tx_hold(n.s[0], 1);
-    for (int i = 0; i < 3; i++)
-        post_send(&n, &k, data, 100);
-    mtp_stack_poll(n.s[0], mtp_sim_now(n.w));
-    cr_assert_eq(tgt_tx.bursts, bursts, "held: nothing reached the target");
-    mtp_stack_tx_hold(n.s[0], 0);
-    cr_assert_eq(tgt_tx.bursts, bursts + 1, "released: one burst");
-    cr_assert_eq(tgt_tx.frames - frames, 3, "with the three frames");
-    mtp_stack_tx_hold(n.s[0], 1);
-    for (int i = 0; i < 40; i++)
-        post_send(&n, &k, data + 100 * i, 100);
-    cr_assert_eq(tgt_tx.largest, 32, "a full batch goes without waiting for the release");
-    mtp_stack_tx_hold(n.s[0], 0);
-    cr_assert_eq(tgt_tx.frames - frames, 3 + 40);
-    net_down(&n);
-    stack_ops = &mtp_target_sim;
-}
-
 /* ------------------------------------------------- routing and resolution */
 
 static int never(void *arg)

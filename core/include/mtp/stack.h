@@ -65,13 +65,6 @@ void mtp_stack_set_notify(struct mtp_stack *s, mtp_note_fn fn, void *user);
  * Returns the number of frames and events handled (0: idle). */
 int mtp_stack_poll(struct mtp_stack *s, uint64_t now_ns);
 
-/* Holding transmission: while held, the frames that polls and posts generate wait in the
- * stack's tx batch (sent when it fills: 32 frames) instead of going to the target at the end
- * of each call; releasing (hold = 0) sends them at once. For a caller that knows more work
- * follows (an event loop going through several ready sockets): one target kick, and on a
- * veth one softirq and one wake-up of the peer, for the lot instead of one per frame. */
-void mtp_stack_tx_hold(struct mtp_stack *s, int hold);
-
 /* Earliest timer deadline (ns), or UINT64_MAX if none is armed. */
 uint64_t mtp_stack_next_deadline(const struct mtp_stack *s);
 
