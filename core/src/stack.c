@@ -33,6 +33,7 @@
 #include "mtp/stack.h"
 #include "arp.h"
 #include "pcap.h"
+#include "port_pool.h"
 
 #define STACK_BURST 32              /* frames per rx/tx burst */
 #define STACK_TX_BUDGET 256         /* engine packets sent per poll before rx gets a turn */
@@ -73,8 +74,40 @@ struct mtp_stack {
     int nspare;
 
     uint64_t ports[65536 / 64];     /* claimed ports of the program's ip_proto */
+    uint64_t eph[65536 / 64];       /* those of them claimed as ephemeral (exclusive) */
     uint32_t eph_next;              /* next ephemeral candidate, 0..EPHEMERAL_N-1 */
+    struct mtp__port_pool parked;   /* ephemeral ports released by their connection, still
+                                       claimed at the target (port_pool.h) */
 };
+
+/* ------------------------------------------------------------- ports */
+
+static int bit(const uint64_t *set, uint16_t p) { return (int)(set[p / 64] >> (p % 64) & 1); }
+static void bit_set(uint64_t *set, uint16_t p) { set[p / 64] |= 1ull << (p % 64); }
+static void bit_clear(uint64_t *set, uint16_t p) { set[p / 64] &= ~(1ull << (p % 64)); }
+
+static int port_used(const struct mtp_stack *s, uint16_t p) { return bit(s->ports, p); }
+
+static void target_release(struct mtp_stack *s, uint16_t p)
+{
+    if (s->ops->port_release)
+        s->ops->port_release(s->t, s->prog->ip_proto, p);
+}
+
+/* Parked ports unused for MTP__PORT_POOL_HOLD_NS go back to the target. */
+static void parked_expire(struct mtp_stack *s)
+{
+    uint16_t p;
+    while ((p = mtp__port_pool_expire(&s->parked, s->now)) != 0)
+        target_release(s, p);
+}
+
+static int eph_reuse(struct mtp_stack *s, uint16_t p)
+{
+    bit_set(s->ports, p);
+    bit_set(s->eph, p);
+    return p;
+}
 
 /* ------------------------------------------------------------- tx frames */
 
@@ -751,6 +784,9 @@ void mtp_stack_free(struct mtp_stack *s)
     if (!s)
         return;
     batch_flush(s);
+    uint16_t p;
+    while ((p = mtp__port_pool_take(&s->parked, 0, 1)) != 0)
+        target_release(s, p);
     mtp__arp_clear(&s->arp);
     if (s->eng)
         mtp_engine_free(s->eng);
@@ -777,6 +813,7 @@ int mtp_stack_poll(struct mtp_stack *s, uint64_t now_ns)
         work += n;
     }
     mtp__arp_poll(&s->arp, now_ns);
+    parked_expire(s);
     int fired = mtp_engine_timers(s->eng, now_ns);
     if (fired > 0)
         work += fired;
@@ -792,7 +829,9 @@ uint64_t mtp_stack_next_deadline(const struct mtp_stack *s)
     if (s->tx_more)
         return s->now;
     uint64_t a = mtp_engine_next_deadline(s->eng), b = mtp__arp_next_deadline(&s->arp);
-    return a < b ? a : b;
+    uint64_t c = mtp__port_pool_deadline(&s->parked);
+    a = a < b ? a : b;
+    return a < c ? a : c;
 }
 
 int mtp_stack_post(struct mtp_stack *s, uint16_t ev_type, const struct mtp_key *key,
@@ -848,10 +887,6 @@ int mtp_stack_ctx_import(struct mtp_stack *s, const void *img, size_t len, uint6
 
 uint32_t mtp_stack_ipv4(const struct mtp_stack *s) { return s->ip; }
 
-static int port_used(const struct mtp_stack *s, uint16_t p)
-{
-    return (int)(s->ports[p / 64] >> (p % 64) & 1);
-}
 
 /* excl: an ephemeral port for an active open, never shared with another process. */
 static int port_take(struct mtp_stack *s, uint16_t p, int excl)
@@ -863,18 +898,23 @@ static int port_take(struct mtp_stack *s, uint16_t p, int excl)
         if (r < 0)
             return r;
     }
-    s->ports[p / 64] |= 1ull << (p % 64);
+    bit_set(s->ports, p);
+    if (excl)
+        bit_set(s->eph, p);
     return p;
 }
 
-int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port)
+/* An ephemeral port: a parked one old enough (no system call), else the next free one in
+ * turn, else any parked one. */
+static int ephemeral_claim(struct mtp_stack *s)
 {
-    if (port)
-        return port_used(s, port) ? -EADDRINUSE : port_take(s, port, 0);
+    uint16_t parked = mtp__port_pool_take(&s->parked, s->now, 0);
+    if (parked)
+        return eph_reuse(s, parked);
     for (uint32_t i = 0; i < EPHEMERAL_N; i++) {
         uint32_t k = (s->eph_next + i) % EPHEMERAL_N;
         uint16_t p = (uint16_t)(EPHEMERAL_LO + k);
-        if (port_used(s, p))
+        if (port_used(s, p) || mtp__port_pool_has(&s->parked, p))
             continue;
         int r = port_take(s, p, 1);
         if (r == -EADDRINUSE)
@@ -883,16 +923,33 @@ int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port)
             s->eph_next = (k + 1) % EPHEMERAL_N;
         return r;
     }
-    return -EADDRNOTAVAIL;
+    parked = mtp__port_pool_take(&s->parked, s->now, 1);
+    return parked ? eph_reuse(s, parked) : -EADDRNOTAVAIL;
+}
+
+int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port)
+{
+    if (!port)
+        return ephemeral_claim(s);
+    if (port_used(s, port))
+        return -EADDRINUSE;
+    if (mtp__port_pool_remove(&s->parked, port)) /* bound by hand: claimed anew, shared */
+        target_release(s, port);
+    return port_take(s, port, 0);
 }
 
 void mtp_stack_port_release(struct mtp_stack *s, uint16_t port)
 {
     if (!port || !port_used(s, port))
         return;
-    s->ports[port / 64] &= ~(1ull << (port % 64));
-    if (s->ops->port_release)
-        s->ops->port_release(s->t, s->prog->ip_proto, port);
+    bit_clear(s->ports, port);
+    parked_expire(s);
+    if (bit(s->eph, port)) {
+        bit_clear(s->eph, port);
+        if (mtp__port_pool_park(&s->parked, port, s->now) == 0)
+            return;
+    }
+    target_release(s, port);
 }
 
 int mtp_stack_port_hold(struct mtp_stack *s, uint16_t port)

@@ -10,6 +10,7 @@
 #include "mtp/net.h"
 #include "mtp/stack.h"
 #include "sim.h"
+#include "port_pool.h"
 #include "sim_prog.h"
 #include "arp.h" /* MTP_ARP_QUEUE */
 
@@ -635,6 +636,77 @@ Test(stack_sim, ports)
     cr_assert_eq(mtp_stack_port_claim(n.s[0], 0), 50000);
     cr_assert_eq(mtp_stack_ipv4(n.s[0]), IP_A);
     net_down(&n);
+}
+
+/* The target's side of ephemeral ports: a released one stays claimed (parked, 32 at most) and
+ * comes back 2 ms later without a claim at the target; parked ports go back to the target
+ * after 2 s unused (at the next poll), and at mtp_stack_free. */
+static struct { int claims, releases, held; } tgt_ports;
+
+static int counting_claim(struct mtp_target *t, uint8_t proto, uint16_t port)
+{
+    (void)t, (void)proto, (void)port;
+    tgt_ports.claims++;
+    tgt_ports.held++;
+    return 0;
+}
+
+static void counting_release(struct mtp_target *t, uint8_t proto, uint16_t port)
+{
+    (void)t, (void)proto, (void)port;
+    tgt_ports.releases++;
+    tgt_ports.held--;
+}
+
+Test(stack_sim, ephemeral_ports_parked)
+{
+    static struct mtp_target_ops counting_ops;
+    counting_ops = mtp_target_sim;
+    counting_ops.port_claim = counting_claim;
+    counting_ops.port_release = counting_release;
+    stack_ops = &counting_ops;
+    struct net n;
+    struct mtp_sim_config c = { .seed = 14 };
+    net_up(&n, &c, NULL);
+    struct mtp_stack *s = n.s[0];
+    uint64_t now = 1000;
+    int first = 0;
+    for (int i = 0; i < 3000; i++) { /* 20 connections every 1 ms, each lasting 1 ms */
+        int p[20];
+        mtp_stack_poll(s, now);
+        for (int j = 0; j < 20; j++) {
+            p[j] = mtp_stack_port_claim(s, 0);
+            cr_assert_gt(p[j], 0);
+            if (i == 0 && j == 0)
+                first = p[j];
+        }
+        if (i == 3) /* parked at the end of round 0 (1 ms), taken 2 ms later */
+            cr_assert_eq(p[0], first, "the oldest parked port, 2 ms after it was parked");
+        now += 1000000;
+        mtp_stack_poll(s, now);
+        for (int j = 0; j < 20; j++)
+            mtp_stack_port_release(s, (uint16_t)p[j]);
+    }
+    cr_assert_lt(tgt_ports.claims, 3000 * 20 / 2, "most connections took a parked port");
+    cr_assert_leq(tgt_ports.held, MTP__PORT_POOL_CAP, "no more than the pool holds");
+    /* A port bound by hand while parked is claimed anew (shared, not the exclusive claim). */
+    int claims = tgt_ports.claims, releases = tgt_ports.releases;
+    int parked = mtp_stack_port_claim(s, 0);
+    mtp_stack_port_release(s, (uint16_t)parked);
+    cr_assert_eq(mtp_stack_port_claim(s, (uint16_t)parked), parked);
+    cr_assert_eq(tgt_ports.releases, releases + 1);
+    cr_assert_eq(tgt_ports.claims, claims + 1);
+    mtp_stack_port_release(s, (uint16_t)parked); /* not ephemeral now: released at once */
+    cr_assert_eq(tgt_ports.releases, releases + 2);
+    cr_assert_lt(mtp_stack_next_deadline(s), now + 3 * SEC, "the parked ports' expiry is a deadline");
+    mtp_stack_poll(s, now + 3 * SEC);
+    cr_assert_eq(tgt_ports.held, 0, "unused for 2 s: all given back");
+    int p = mtp_stack_port_claim(s, 0);
+    mtp_stack_port_release(s, (uint16_t)p);
+    cr_assert_eq(tgt_ports.held, 1);
+    net_down(&n);
+    cr_assert_eq(tgt_ports.held, 0, "mtp_stack_free gives parked ports back");
+    stack_ops = &mtp_target_sim;
 }
 
 /* ------------------------------------------------- routing and resolution */
