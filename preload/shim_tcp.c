@@ -431,8 +431,12 @@ static const struct mtp_sock_ops tcp_ops = {
     .info = tcp_info,
 };
 
+/* A new connection on a 4-tuple 2 ms after the last one: its peer holds the old one in
+ * TIME_WAIT at most, and our SYN's timestamp (1 ms ticks) is newer, which reopens it
+ * (RFC 6191; Linux does the same). */
 const struct mtp_sock_proto mtp__sock_proto_tcp = {
     .name = "tcp",
     .prog = &mtpg_tcp_program,
     .ops = &tcp_ops,
+    .port_reuse_ns = 2000000,
 };

@@ -294,6 +294,7 @@ struct mtp_socks *mtp_socks_new(struct mtp_stack *stack, const struct mtp_sock_p
     ss->stack = stack;
     ss->proto = p;
     mtp_stack_set_notify(stack, on_note, ss);
+    mtp_stack_park_ports(stack, p->port_reuse_ns);
     return ss;
 }
 

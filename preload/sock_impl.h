@@ -84,6 +84,9 @@ struct mtp_sock_proto {
     const char *name;
     const struct mtp_program *prog;
     const struct mtp_sock_ops *ops;
+    uint64_t port_reuse_ns;       /* an ephemeral port may serve a new connection this long
+                                     after the last one ended (mtp_stack_park_ports); 0: never
+                                     parked, released at once */
 };
 
 /* Shims, one per protocol (shim_<proto>.c), listed in sock_protos.c. */

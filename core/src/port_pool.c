@@ -39,12 +39,13 @@ static uint16_t pop_head(struct mtp__port_pool *p)
     return port;
 }
 
-uint16_t mtp__port_pool_take(struct mtp__port_pool *p, uint64_t now_ns, int any)
+uint16_t mtp__port_pool_take(struct mtp__port_pool *p, uint64_t now_ns, uint64_t min_age_ns,
+                             int any)
 {
     if (p->n == 0)
         return 0;
     uint64_t at = p->parked_at[p->head];
-    if (!any && (now_ns < at || now_ns - at < MTP__PORT_POOL_MIN_AGE_NS))
+    if (!any && (now_ns < at || now_ns - at < min_age_ns))
         return 0;
     return pop_head(p);
 }

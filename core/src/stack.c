@@ -78,6 +78,7 @@ struct mtp_stack {
     uint32_t eph_next;              /* next ephemeral candidate, 0..EPHEMERAL_N-1 */
     struct mtp__port_pool parked;   /* ephemeral ports released by their connection, still
                                        claimed at the target (port_pool.h) */
+    uint64_t park_age_ns;           /* mtp_stack_park_ports: reused after; 0: no parking */
 };
 
 /* ------------------------------------------------------------- ports */
@@ -785,7 +786,7 @@ void mtp_stack_free(struct mtp_stack *s)
         return;
     batch_flush(s);
     uint16_t p;
-    while ((p = mtp__port_pool_take(&s->parked, 0, 1)) != 0)
+    while ((p = mtp__port_pool_take(&s->parked, 0, 0, 1)) != 0)
         target_release(s, p);
     mtp__arp_clear(&s->arp);
     if (s->eng)
@@ -908,7 +909,7 @@ static int port_take(struct mtp_stack *s, uint16_t p, int excl)
  * turn, else any parked one. */
 static int ephemeral_claim(struct mtp_stack *s)
 {
-    uint16_t parked = mtp__port_pool_take(&s->parked, s->now, 0);
+    uint16_t parked = mtp__port_pool_take(&s->parked, s->now, s->park_age_ns, 0);
     if (parked)
         return eph_reuse(s, parked);
     for (uint32_t i = 0; i < EPHEMERAL_N; i++) {
@@ -923,8 +924,13 @@ static int ephemeral_claim(struct mtp_stack *s)
             s->eph_next = (k + 1) % EPHEMERAL_N;
         return r;
     }
-    parked = mtp__port_pool_take(&s->parked, s->now, 1);
+    parked = mtp__port_pool_take(&s->parked, s->now, 0, 1);
     return parked ? eph_reuse(s, parked) : -EADDRNOTAVAIL;
+}
+
+void mtp_stack_park_ports(struct mtp_stack *s, uint64_t min_age_ns)
+{
+    s->park_age_ns = min_age_ns;
 }
 
 int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port)
@@ -946,7 +952,7 @@ void mtp_stack_port_release(struct mtp_stack *s, uint16_t port)
     parked_expire(s);
     if (bit(s->eph, port)) {
         bit_clear(s->eph, port);
-        if (mtp__port_pool_park(&s->parked, port, s->now) == 0)
+        if (s->park_age_ns && mtp__port_pool_park(&s->parked, port, s->now) == 0)
             return;
     }
     target_release(s, port);

@@ -5,7 +5,7 @@
 
 #define MS 1000000ull
 #define SEC 1000000000ull
-#define AGE MTP__PORT_POOL_MIN_AGE_NS
+#define AGE (2 * MS) /* what TCP asks */
 
 static struct mtp__port_pool pool;
 
@@ -20,13 +20,13 @@ Test(port_pool, reused_oldest_first_once_old_enough)
     mtp__port_pool_init(&pool);
     fill(50000, 2, 10 * MS);
     fill(50002, 1, 11 * MS);
-    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE - 1, 0), 0, "too young");
-    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE, 0), 50000);
-    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE, 0), 50001);
-    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE, 0), 0, "50002 is younger");
-    cr_assert_eq(mtp__port_pool_take(&pool, 0, 1), 50002, "any: the oldest, whatever its age");
-    cr_assert_eq(mtp__port_pool_take(&pool, 0, 1), 0, "empty");
-    cr_assert_eq(mtp__port_pool_take(&pool, 5 * MS, 0), 0);
+    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE - 1, AGE, 0), 0, "too young");
+    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE, AGE, 0), 50000);
+    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE, AGE, 0), 50001);
+    cr_assert_eq(mtp__port_pool_take(&pool, 10 * MS + AGE, AGE, 0), 0, "50002 is younger");
+    cr_assert_eq(mtp__port_pool_take(&pool, 0, AGE, 1), 50002, "any: the oldest, whatever its age");
+    cr_assert_eq(mtp__port_pool_take(&pool, 0, AGE, 1), 0, "empty");
+    cr_assert_eq(mtp__port_pool_take(&pool, 5 * MS, AGE, 0), 0);
 }
 
 Test(port_pool, bounded_and_no_port_twice)
@@ -34,7 +34,7 @@ Test(port_pool, bounded_and_no_port_twice)
     mtp__port_pool_init(&pool);
     fill(50000, MTP__PORT_POOL_CAP, 0);
     cr_assert_eq(mtp__port_pool_park(&pool, 61000, 0), -1, "full: the caller releases it");
-    cr_assert_eq(mtp__port_pool_take(&pool, AGE, 0), 50000);
+    cr_assert_eq(mtp__port_pool_take(&pool, AGE, AGE, 0), 50000);
     cr_assert_eq(mtp__port_pool_park(&pool, 50001, 0), -1, "parked already");
     cr_assert_eq(mtp__port_pool_park(&pool, 0, 0), -1, "port 0 is no port");
     cr_assert_eq(mtp__port_pool_park(&pool, 50000, AGE), 0);
@@ -61,14 +61,14 @@ Test(port_pool, remove_keeps_the_order_across_the_wrap)
     mtp__port_pool_init(&pool);
     fill(50000, MTP__PORT_POOL_CAP, 0);
     for (int i = 0; i < 10; i++) /* move the head so that the ring wraps */
-        cr_assert_eq(mtp__port_pool_take(&pool, AGE, 0), 50000 + i);
+        cr_assert_eq(mtp__port_pool_take(&pool, AGE, AGE, 0), 50000 + i);
     fill(52000, 10, 0);
     cr_assert_eq(mtp__port_pool_remove(&pool, 50020), 1);
     cr_assert_eq(mtp__port_pool_remove(&pool, 50020), 0, "gone");
     cr_assert_eq(mtp__port_pool_remove(&pool, 52009), 1, "the newest");
     uint16_t prev = 0, p;
     uint32_t n = 0;
-    while ((p = mtp__port_pool_take(&pool, 0, 1)) != 0) {
+    while ((p = mtp__port_pool_take(&pool, 0, AGE, 1)) != 0) {
         cr_assert_gt(p, prev, "FIFO order kept: %u after %u", p, prev);
         cr_assert_neq(p, 50020);
         prev = p;

@@ -638,8 +638,8 @@ Test(stack_sim, ports)
     net_down(&n);
 }
 
-/* The target's side of ephemeral ports: a released one stays claimed (parked, 32 at most) and
- * comes back 2 ms later without a claim at the target; parked ports go back to the target
+/* The target's side of ephemeral ports: with parking on (2 ms, as TCP asks), a released one
+ * stays claimed (parked, 32 at most) and comes back 2 ms later without a claim at the target; parked ports go back to the target
  * after 2 s unused (at the next poll), and at mtp_stack_free. */
 static struct { int claims, releases, held; } tgt_ports;
 
@@ -670,6 +670,13 @@ Test(stack_sim, ephemeral_ports_parked)
     net_up(&n, &c, NULL);
     struct mtp_stack *s = n.s[0];
     uint64_t now = 1000;
+    /* Off by default: a released port goes back to the target at once. */
+    int once = mtp_stack_port_claim(s, 0);
+    mtp_stack_port_release(s, (uint16_t)once);
+    cr_assert_eq(tgt_ports.claims, 1);
+    cr_assert_eq(tgt_ports.releases, 1, "no parking unless asked");
+    tgt_ports.claims = tgt_ports.releases = 0;
+    mtp_stack_park_ports(s, 2000000);
     int first = 0;
     for (int i = 0; i < 3000; i++) { /* 20 connections every 1 ms, each lasting 1 ms */
         int p[20];

@@ -85,6 +85,12 @@ int64_t mtp_stack_tx_space(struct mtp_stack *s, uint16_t ctx_type, const struct 
 uint32_t mtp_stack_ipv4(const struct mtp_stack *s);
 int mtp_stack_port_claim(struct mtp_stack *s, uint16_t port);   /* 0: pick an ephemeral one */
 void mtp_stack_port_release(struct mtp_stack *s, uint16_t port);
+/* Parking: an ephemeral port released by its connection stays claimed at the target (up to
+ * 32 of them, each for 2 s at most) and comes back to a later claim once min_age_ns have
+ * passed, without the target's claim and release (about ten system calls on the XDP
+ * target). For a protocol whose peers take a new connection on a recently used address and
+ * port after that long (TCP with timestamps: 2 ms, RFC 6191). 0, the default: no parking. */
+void mtp_stack_park_ports(struct mtp_stack *s, uint64_t min_age_ns);
 /* A port held for connections pinned to this stack (the target's port_hold): not claimed,
  * not listened on; one hold per call, undone by unhold (the caller counts its users). */
 int mtp_stack_port_hold(struct mtp_stack *s, uint16_t port);
