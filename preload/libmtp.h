@@ -59,6 +59,9 @@ struct lm_sock {
     bool rd_shut;                  /* shutdown(SHUT_RD) */
     bool wr_shut;                  /* shutdown(SHUT_WR) */
     uint8_t ka_knobs;              /* TCP_KEEPIDLE/INTVL/CNT the application set (bits) */
+    bool pristine;                 /* made by socket() here, and no bind() or setsockopt()
+                                      reached its kernel socket since: connect() need not read
+                                      its port and options back (three system calls) */
     bool inherit_ok;               /* a listener: inherit[] holds its options (accept_mtp) */
     int inherit[7];                /* (cleared by every setsockopt on it) */
     bool absorb_queued;            /* on g_lm.absorb: its peer closed, unread bytes to take */

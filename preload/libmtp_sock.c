@@ -526,6 +526,8 @@ static void apply_option_values(struct lm_sock *s, int nodelay, int keepalive, c
 
 static void apply_options(struct lm_sock *s)
 {
+    if (s->pristine)
+        return; /* nothing set on the kernel socket: the stack's defaults stand */
     int ka[3];
     for (int i = 0; i < 3; i++)
         ka[i] = s->ka_knobs & (1 << i) ? kopt(s->kfd, IPPROTO_TCP, ka_knobs[i].name) : 0;
@@ -582,6 +584,7 @@ LM_EXPORT int socket(int domain, int type, int protocol)
     if (s) {
         s->nonblock = (type & SOCK_NONBLOCK) != 0;
         s->homa = homa;
+        s->pristine = true;
         struct mtp_fdobj *dropped;
         if (mtp_fdtab_set(&g_lm.fds, fd, &s->obj, &dropped) < 0)
             sock_free(s);
@@ -596,6 +599,8 @@ LM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
         return lm_real.bind(fd, addr, len);
     lm_lock();
     struct lm_sock *s = lm_sock_of(fd);
+    if (s)
+        s->pristine = false;
     if (s && s->state == LM_NEW && !s->homa) {
         uint32_t ip;
         uint16_t port;
@@ -899,7 +904,7 @@ LM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
         bool any6;
         bool mtp = addr_v4(addr, len, &ip, &port, &any6) && !any6 && port &&
                    (addr->sa_family == AF_INET) == (s->domain == AF_INET) &&
-                   lm_ip_is_mtp(ip) && bound_port(s->kfd) == 0 && !v6only(s);
+                   lm_ip_is_mtp(ip) && (s->pristine || bound_port(s->kfd) == 0) && !v6only(s);
         if (mtp && lm_stack_up() < 0 && g_lm.cfg.fallback_kernel)
             mtp = false;
         if (!mtp) {
@@ -1557,8 +1562,10 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
     }
     lm_lock();
     struct lm_sock *s = lm_sock_of(fd);
-    if (s)
+    if (s) {
         s->inherit_ok = false; /* a listener's options changed: accept reads them again */
+        s->pristine = false;
+    }
     if (!s || s->state == LM_NEW) {
         if (s && level == SOL_SOCKET && val && len >= sizeof(struct timeval) &&
             (name == SO_RCVTIMEO || name == SO_SNDTIMEO))

@@ -123,6 +123,29 @@ static void check_nonblocking(void)
     ok("nonblocking");
 }
 
+/* A socket bound before connect() keeps the port it was given (the connection then goes
+ * through the kernel: libmtp.so reads the binding back unless nothing touched the socket). */
+static void check_bound_before_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET}, a;
+    socklen_t l = sizeof a;
+    if (bind(fd, (struct sockaddr *)&any, sizeof any) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &l) < 0 || a.sin_port == 0)
+        fail("bound_before_connect", "bind to port 0");
+    uint16_t bound = a.sin_port;
+    if (connect(fd, (struct sockaddr *)&peer, sizeof peer) < 0)
+        fail("bound_before_connect", "connect");
+    l = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &l) < 0 || a.sin_port != bound)
+        fail("bound_before_connect", "the connection left the port bind() gave it");
+    char c = 'b';
+    if (send(fd, &c, 1, 0) != 1 || recv(fd, &c, 1, MSG_WAITALL) != 1 || c != 'b')
+        fail("bound_before_connect", "echo");
+    close(fd);
+    ok("bound_before_connect");
+}
+
 static void check_echo_1mb(void)
 {
     size_t n = 1 << 20;
@@ -299,6 +322,7 @@ static int run_checks(const char *ip, int port, int closed)
     inet_pton(AF_INET, ip, &peer.sin_addr);
     check_refused((uint16_t)closed);
     check_nonblocking();
+    check_bound_before_connect();
     check_echo_1mb();
     check_peek_waitall();
     check_epoll_et_lt();

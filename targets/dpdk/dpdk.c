@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <dirent.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
@@ -97,6 +98,7 @@ struct mtp_target {
     bool tick_fd;           /* intr_fd is our timerfd, closed with the target */
     bool xsk_fd;            /* intr_fd is net_af_xdp's AF_XDP socket (the PMD's, not ours) */
     bool hook_foreign;      /* net_af_xdp on an interface whose XDP hook another process holds */
+    bool hook_ours;         /* net_af_xdp attached its program to the interface (if_index) */
     bool intr_armed;
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
@@ -779,6 +781,7 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
         t->hook_foreign = true;
         return queue_held(name, 0, -EBUSY);
     }
+    t->hook_ours = is_af_xdp;
     int xsk_before[DPDK_XSK_MAX], n_xsk_before = is_af_xdp ? xsk_fds_list(xsk_before, DPDK_XSK_MAX) : 0;
 
     /* Rx interrupts if the PMD has them; otherwise plain polling. */
@@ -883,6 +886,97 @@ static int port_setup(struct mtp_target *t, const char *name, const struct mtp_t
     return 0;
 }
 
+/* ---- a process killed by a signal leaves no program on its interface -------------------
+ *
+ * net_af_xdp attaches an XDP program that only closing the port removes. A process that dies
+ * of SIGTERM, SIGINT or SIGHUP without handling it (sockperf, a daemon stopped by its init
+ * system) never closes it, and every later AF_XDP user of the interface (MTP_TARGET=xdp,
+ * another DPDK port) is refused. Where the application leaves such a signal at its default
+ * action, a handler detaches the program (two RTM_SETLINK messages: async-signal-safe system
+ * calls only) and the signal then ends the process as it would have. An application that
+ * installs its own handler replaces ours and exits through its own path (atexit: the port is
+ * closed there). */
+
+#define GUARD_MAX 8
+static const int guarded_signals[] = {SIGHUP, SIGINT, SIGTERM};
+static volatile sig_atomic_t guard_ifindex[GUARD_MAX];
+static volatile sig_atomic_t guard_pid; /* a forked child killed alone leaves its parent's */
+
+static void xdp_detach_mode(int fd, int ifindex, uint32_t mode)
+{
+    struct {
+        struct nlmsghdr h;
+        struct ifinfomsg i;
+        struct rtattr xdp;
+        struct rtattr fd_attr;
+        int32_t prog_fd;
+        struct rtattr flags_attr;
+        uint32_t flags;
+    } req = {
+        .h = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_SETLINK, .nlmsg_flags = NLM_F_REQUEST},
+        .i = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex},
+        .xdp = {.rta_len = sizeof req - offsetof(typeof(req), xdp), .rta_type = NLA_F_NESTED | IFLA_XDP},
+        .fd_attr = {.rta_len = RTA_LENGTH(sizeof(int32_t)), .rta_type = IFLA_XDP_FD},
+        .prog_fd = -1,
+        .flags_attr = {.rta_len = RTA_LENGTH(sizeof(uint32_t)), .rta_type = IFLA_XDP_FLAGS},
+        .flags = mode,
+    };
+    ssize_t n = send(fd, &req, sizeof req, 0);
+    (void)n;
+}
+
+static void on_fatal_signal(int sig)
+{
+    int saved = errno;
+    int fd = getpid() == guard_pid ? socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) : -1;
+    for (int i = 0; fd >= 0 && i < GUARD_MAX; i++)
+        if (guard_ifindex[i] > 0) {
+            xdp_detach_mode(fd, guard_ifindex[i], XDP_FLAGS_DRV_MODE);
+            xdp_detach_mode(fd, guard_ifindex[i], XDP_FLAGS_SKB_MODE);
+        }
+    if (fd >= 0)
+        close(fd);
+    errno = saved;
+    raise(sig); /* SA_RESETHAND: the default action, once this handler returns */
+}
+
+static bool handler_is_ours(int sig)
+{
+    struct sigaction cur;
+    return sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_handler == on_fatal_signal;
+}
+
+static void guard_add(int ifindex)
+{
+    guard_pid = getpid();
+    for (int i = 0; i < GUARD_MAX; i++)
+        if (guard_ifindex[i] == 0) {
+            guard_ifindex[i] = ifindex;
+            break;
+        }
+    for (size_t k = 0; k < sizeof guarded_signals / sizeof *guarded_signals; k++) {
+        struct sigaction cur, ours = {.sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND};
+        sigemptyset(&ours.sa_mask);
+        if (sigaction(guarded_signals[k], NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+            cur.sa_handler == SIG_DFL)
+            sigaction(guarded_signals[k], &ours, NULL);
+    }
+}
+
+static void guard_remove(int ifindex)
+{
+    bool any = false;
+    for (int i = 0; i < GUARD_MAX; i++) {
+        if (guard_ifindex[i] == ifindex)
+            guard_ifindex[i] = 0;
+        any |= guard_ifindex[i] != 0;
+    }
+    for (size_t k = 0; !any && k < sizeof guarded_signals / sizeof *guarded_signals; k++)
+        if (handler_is_ours(guarded_signals[k]))
+            signal(guarded_signals[k], SIG_DFL);
+}
+
 /* ---- ops -------------------------------------------------------------------------------- */
 
 static void dpdk_close(struct mtp_target *t);
@@ -950,6 +1044,8 @@ static int dpdk_open_inner(struct mtp_target **out, const struct mtp_target_conf
             dpdk_close(t);
         return err;
     }
+    if (t->hook_ours && t->if_index > 0)
+        guard_add(t->if_index);
     *out = t;
     return 0;
 }
@@ -958,6 +1054,8 @@ static void dpdk_close(struct mtp_target *t)
 {
     if (!t)
         return;
+    if (t->hook_ours && t->if_index > 0)
+        guard_remove(t->if_index);
     rte_eth_dev_stop(t->port);
     /* A virtual device goes away with its port, so that a later open can create it again;
      * a PCI device stays probed (only the port is closed). */
