@@ -35,7 +35,8 @@ ip -n "$NS" link set "$VD" up && ip -n "$NS" link set "$VK" up && ip -n "$NS" li
 
 hook_held() { ip -n "$NS" link show dev "$VD" | grep -q "prog/xdp"; }
 
-# $1: python code run after the listener is up (it prints "up" first).
+# $1: python code run once the listener is bound; "up" is printed after it, so a signal sent
+# on "up" finds whatever handler $1 installs.
 start() {
     : > "$OUT"
     ip netns exec "$NS" env LD_PRELOAD="$LIB" MTP_PROTO=tcp MTP_TARGET=dpdk MTP_IFACE="$VD" \
@@ -43,8 +44,8 @@ start() {
         python3 -u -c "
 import os, socket, sys, time
 s = socket.socket(); s.bind(('0.0.0.0', 5000)); s.listen()
-print('up', flush=True)
 $1
+print('up', flush=True)
 time.sleep(60)
 " > "$OUT" 2>&1 &
     pid=$!
