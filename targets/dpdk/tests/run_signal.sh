@@ -35,8 +35,9 @@ ip -n "$NS" link set "$VD" up && ip -n "$NS" link set "$VK" up && ip -n "$NS" li
 
 hook_held() { ip -n "$NS" link show dev "$VD" | grep -q "prog/xdp"; }
 
-# $1: python code run once the listener is bound; "up" is printed after it, so a signal sent
-# on "up" finds whatever handler $1 installs.
+# $1: python code run once the listener is bound; "listener-up" is printed after it, so a
+# signal sent on it finds whatever handler $1 installs. The markers are matched anywhere in a
+# line: a forked child's libmtp message can share the parent's line in the output file.
 start() {
     : > "$OUT"
     ip netns exec "$NS" env LD_PRELOAD="$LIB" MTP_PROTO=tcp MTP_TARGET=dpdk MTP_IFACE="$VD" \
@@ -45,11 +46,11 @@ start() {
 import os, socket, sys, time
 s = socket.socket(); s.bind(('0.0.0.0', 5000)); s.listen()
 $1
-print('up', flush=True)
+print('listener-up', flush=True)
 time.sleep(60)
 " > "$OUT" 2>&1 &
     pid=$!
-    for _ in $(seq 100); do grep -q '^up' "$OUT" && hook_held && return 0; sleep 0.1; done
+    for _ in $(seq 100); do grep -q 'listener-up' "$OUT" && hook_held && return 0; sleep 0.1; done
     fail "the listener did not start on the DPDK port"
 }
 
@@ -58,8 +59,8 @@ start "
 if os.fork() == 0:
     time.sleep(60)
     os._exit(0)
-print('forked', flush=True)"
-for _ in $(seq 50); do grep -q '^forked' "$OUT" && break; sleep 0.1; done
+print('child-forked', flush=True)"
+for _ in $(seq 50); do grep -q 'child-forked' "$OUT" && break; sleep 0.1; done
 child=$(pgrep -P "$pid" python3 | head -1)
 [ -n "$child" ] || fail "no forked child"
 kill -TERM "$child"
