@@ -13,6 +13,7 @@
  * run_veth.sh checks the other side: ping succeeds, the kernel's neighbour table holds
  * our MAC, the UDP echo comes back, the MAC we resolved is the peer's.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -198,6 +199,8 @@ int main(int argc, char **argv)
         uint64_t until = pt.resolved ? deadline : next_arp < deadline ? next_arp : deadline;
         struct epoll_event out;
         int r = epoll_wait(ep, &out, 1, until > now ? (int)(until - now) : 0);
+        if (r < 0 && errno == EINTR)
+            continue; /* net_tap's SIGIO handler (its rx trigger) ran */
         CHECK(r >= 0, "epoll_wait failed");
         woke = r > 0;
     }
