@@ -195,6 +195,13 @@ void lm_progress(void);
  * MTP_BUSY_POLL_US, returns at once until *spin_until (0 at first) passes. 0 or -EINTR. */
 int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mask,
              uint64_t *spin_until);
+/* ---------------------------------------------------------------- signals (libmtp_signal.c) */
+
+extern __thread unsigned lm_sig_count;   /* handlers run in this thread */
+extern __thread bool lm_sig_interrupts;  /* one without SA_RESTART ran since the call's first sleep */
+extern __thread int lm_sig_wake_fd;      /* written by each handler run (-1: none) */
+void lm_signals_init(void);              /* wraps handlers installed before us */
+
 /* Deadline from a timeout in ns from now (0 -> now, UINT64_MAX -> none). */
 uint64_t lm_deadline(uint64_t timeout_ns);
 /* Whether an IPv4 destination (host order) is the MTP interface's to reach. */

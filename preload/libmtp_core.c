@@ -461,6 +461,7 @@ static void restore_env(void)
 
 __attribute__((constructor)) static void lm_init(void)
 {
+    lm_signals_init();
     resolve_libc();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     mtp_fdtab_init(&g_lm.fds);
@@ -489,10 +490,13 @@ uint64_t lm_deadline(uint64_t timeout_ns)
     return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
 }
 
+static void signals_mark(void);
+
 void lm_lock(void)
 {
     pthread_mutex_lock(&g_lm.lock);
     lm_inside++;
+    signals_mark();
 }
 
 static void kick_sleepers(void)
@@ -509,14 +513,36 @@ static void kick_sleepers(void)
     }
 }
 
-/* Signals while a call waits. The kernel ends a blocked poll/recv/accept with EINTR for a
- * signal that comes at any moment of the wait; libmtp works outside ppoll between sleeps (the
- * stack runs after every wake-up), and a handler that ran then would go unseen by the next
- * ppoll, which would sleep on to its timeout. So from its first sleep until it returns, a call
- * keeps signals blocked and each ppoll opens them atomically (with the application's mask, or
- * the one ppoll/pselect/epoll_pwait was given). Faults stay deliverable. */
-static __thread bool sig_held;
-static __thread sigset_t sig_saved;
+/* Signals while a call waits (libmtp_signal.c). As with the kernel, a handler that runs
+ * after a call began ends its sleep with EINTR: the call marks the thread's handler count
+ * when it first takes the lock, and each sleep compares. From the first sleep the trampoline
+ * also writes the thread's eventfd, so a handler that runs between the stack's last look and
+ * ppoll cannot leave the call asleep. */
+static __thread bool sig_marked;
+static __thread unsigned sig_mark;
+
+static void signals_mark(void)
+{
+    if (sig_marked)
+        return;
+    sig_marked = true;
+    sig_mark = lm_sig_count;
+    lm_sig_interrupts = false;
+}
+
+/* Whether a handler ran since the mark (and marks again: one EINTR per batch of signals). */
+static bool signal_came(void)
+{
+    if (lm_sig_wake_fd < 0) {
+        if (me.efd < 0)
+            me.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        lm_sig_wake_fd = me.efd;
+    }
+    if (lm_sig_count == sig_mark)
+        return false;
+    sig_mark = lm_sig_count;
+    return true;
+}
 
 /* Blocks every signal but the faults in this thread; the mask before goes to *old. */
 static int block_signals(sigset_t *old)
@@ -529,21 +555,14 @@ static int block_signals(sigset_t *old)
     return pthread_sigmask(SIG_BLOCK, &all, old);
 }
 
-static void signals_hold(void)
+static void signals_unmark(void)
 {
-    if (!sig_held && block_signals(&sig_saved) == 0)
-        sig_held = true;
+    sig_marked = false;
+    lm_sig_wake_fd = -1;
 }
 
-static void signals_release(void)
-{
-    if (!sig_held)
-        return;
-    sig_held = false;
-    pthread_sigmask(SIG_SETMASK, &sig_saved, NULL); /* what came meanwhile is handled now */
-}
-
-static void unlock_keeping_signals(void)
+/* Lets go of the lock in the middle of a call (to sleep or spin): the call's signal mark stays. */
+static void unlock_within_call(void)
 {
     kick_sleepers();
     lm_inside--;
@@ -552,9 +571,9 @@ static void unlock_keeping_signals(void)
 
 void lm_unlock(void)
 {
-    unlock_keeping_signals();
+    unlock_within_call();
     if (!lm_inside)
-        signals_release();
+        signals_unmark();
 }
 
 /* ---------------------------------------------------------------- the stack */
@@ -730,7 +749,8 @@ static struct timespec ts_of(uint64_t ns)
 int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mask,
              uint64_t *spin_until)
 {
-    signals_hold();
+    if (signal_came())
+        return -EINTR;
     uint64_t now = lm_now();
     if (g_lm.cfg.busy_poll_ns && g_lm.stack) {
         if (!*spin_until)
@@ -740,7 +760,7 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
                 struct timespec zero = {0, 0};
                 lm_real.ppoll(kfds, (nfds_t)nk, &zero, NULL);
             }
-            unlock_keeping_signals();
+            unlock_within_call();
             lm_lock();
             return 0;
         }
@@ -766,9 +786,8 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
     for (int i = 0; i < nk; i++)
         pf[n++] = kfds[i];
     struct timespec ts = ts_of(deadline > now ? deadline - now : 0);
-    unlock_keeping_signals();
-    int r = lm_real.ppoll(pf, (nfds_t)n, deadline == UINT64_MAX ? NULL : &ts,
-                          mask ? mask : sig_held ? &sig_saved : NULL);
+    unlock_within_call();
+    int r = lm_real.ppoll(pf, (nfds_t)n, deadline == UINT64_MAX ? NULL : &ts, mask);
     int err = errno;
     lm_lock();
     sleeper_remove();
@@ -782,7 +801,13 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
         kfds[i].revents = r > 0 ? pf[base + i].revents : 0;
     if (pf != local)
         free(pf);
-    return r < 0 && err == EINTR ? -EINTR : 0;
+    if (signal_came())
+        return -EINTR;
+    if (r < 0 && err == EINTR) { /* a handler not installed through us: assume no SA_RESTART */
+        lm_sig_interrupts = true;
+        return -EINTR;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- helper thread */

@@ -536,22 +536,10 @@ static void apply_options(struct lm_sock *s)
 }
 
 /* A blocked socket call was interrupted by a signal: Linux restarts it when the handler has
- * SA_RESTART and the socket has no timeout. We cannot tell which signal came, so we restart
- * only when every handler installed says SA_RESTART. */
+ * SA_RESTART and the socket has no timeout (every handler that ran, libmtp_signal.c). */
 static bool restart_after_signal(uint64_t timeo_ns)
 {
-    if (timeo_ns)
-        return false;
-    for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
-            continue;
-        bool handled = (sa.sa_flags & SA_SIGINFO) ? sa.sa_sigaction != NULL
-                                                   : sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
-        if (handled && !(sa.sa_flags & SA_RESTART))
-            return false;
-    }
-    return true;
+    return !timeo_ns && !lm_sig_interrupts;
 }
 
 /* ---------------------------------------------------------------- socket, bind, listen */

@@ -1,7 +1,8 @@
 /* ct_errno — blocking and non-blocking calls and the errno of each failure: EAGAIN,
  * EINPROGRESS + SO_ERROR, EISCONN, ECONNREFUSED (blocking and not), ECONNRESET, EPIPE with and
  * without SIGPIPE (MSG_NOSIGNAL), ENOTCONN, EADDRINUSE, EADDRNOTAVAIL, EINVAL, EINTR on a
- * signal (with and without SA_RESTART), EOF and shutdown(), ETIMEDOUT from keepalive. */
+ * signal (with and without SA_RESTART; handlers from sigaction, signal, siginterrupt,
+ * sysv_signal), EOF and shutdown(), ETIMEDOUT from keepalive. */
 #include "ct.h"
 
 #include <fcntl.h>
@@ -211,6 +212,47 @@ static void eintr(const struct ct_ctx *c)
     close(fd);
 }
 
+/* the same through the other ways to install a handler: signal() (BSD: restarts),
+ * siginterrupt(), sysv_signal() (interrupts, reset on delivery); sigaction reports each
+ * handler and its flags as installed (siginterrupt is deprecated, and still in programs) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void eintr_installers(const struct ct_ctx *c)
+{
+    int fd = ct_connect(c->pip, c->port);
+    if (fd < 0)
+        return;
+    pthread_t self = pthread_self(), t;
+    char b[8];
+    struct sigaction q;
+    signals = 0;
+    CT_TRUE(signal(SIGUSR1, count_signal) != SIG_ERR);
+    CT_OK(sigaction(SIGUSR1, NULL, &q));
+    CT_TRUE(q.sa_handler == count_signal && (q.sa_flags & SA_RESTART) && !(q.sa_flags & SA_SIGINFO));
+    CT_OK(siginterrupt(SIGUSR1, 1));
+    CT_OK(sigaction(SIGUSR1, NULL, &q));
+    CT_TRUE(q.sa_handler == count_signal && !(q.sa_flags & SA_RESTART));
+    pthread_create(&t, NULL, kick_later, &self);
+    CT_ERR(recv(fd, b, sizeof b, 0), EINTR);
+    pthread_join(t, NULL);
+
+    CT_OK(siginterrupt(SIGUSR1, 0));
+    pthread_create(&t, NULL, kick_later, &self);
+    CT_TRUE(ct_write_all(fd, "w", 1)); /* the peer answers after 500 ms */
+    CT_EQ(recv(fd, b, sizeof b, 0), 1);
+    pthread_join(t, NULL);
+
+    CT_TRUE(sysv_signal(SIGUSR1, count_signal) == count_signal);
+    pthread_create(&t, NULL, kick_later, &self);
+    CT_ERR(recv(fd, b, sizeof b, 0), EINTR);
+    pthread_join(t, NULL);
+    CT_OK(sigaction(SIGUSR1, NULL, &q));
+    CT_TRUE(q.sa_handler == SIG_DFL);
+    CT_EQ(signals, 3);
+    close(fd);
+}
+#pragma GCC diagnostic pop
+
 static void eintr_peer(const struct ct_ctx *c)
 {
     int fd = ct_peer_accept(c);
@@ -321,6 +363,8 @@ int main(int argc, char **argv)
         {"never connected: ENOTCONN, EPIPE, EINVAL", not_connected, NULL},
         {"bind: EADDRINUSE, EADDRNOTAVAIL, EINVAL, ephemeral port", bind_errors, NULL},
         {"EINTR from recv and accept; SA_RESTART restarts recv", eintr, eintr_peer},
+        {"signal(), siginterrupt(), sysv_signal(): EINTR or restart; sigaction reports them",
+         eintr_installers, eintr_peer},
         {"EOF after FIN, half-close, shutdown EINVAL", eof_shutdown, ct_peer_echo},
         {"SHUT_RD: EOF at once, readable, sending still works", shut_rd, ct_peer_hold},
         {"keepalive to a silent peer: ETIMEDOUT", keepalive_timeout, keepalive_peer},
