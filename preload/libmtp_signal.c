@@ -223,8 +223,12 @@ void lm_signals_init(void)
     if (real_sigaction)
         return;
     real_sigaction = dlsym(RTLD_NEXT, "sigaction");
-    if (!real_sigaction)
-        _exit(127); /* no libc below us: nothing can run */
+    if (!real_sigaction) { /* as libmtp_core.c's die(): one line, before main runs */
+        static const char msg[] = "libmtp: cannot find libc's sigaction\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        _exit(1);
+    }
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction cur;
         if (sig == SIGKILL || sig == SIGSTOP || real_sigaction(sig, NULL, &cur) < 0 ||
