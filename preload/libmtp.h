@@ -68,6 +68,8 @@ struct lm_sock {
     struct lm_sock *rp_next;       /* SO_REUSEPORT listeners of this process sharing `sk` (the
                                       first is the MTP socket's user) */
     bool linger_zero;              /* SO_LINGER {1, 0}: close aborts */
+    bool cork_set, cork;           /* TCP_CORK set on the connection (kept here, not on its
+                                      kernel socket: libmtp_sock.c set_cork) */
     bool homa;                     /* socket(AF_INET, SOCK_DGRAM, IPPROTO_HOMA): native Homa */
     bool dormant;                  /* LM_LISTEN without an MTP listener in this process's stack
                                       (sk NULL; see lm_listener_join): its kernel half serves */

@@ -1530,6 +1530,21 @@ static bool tcp_opt_ok(int name)
     }
 }
 
+/* TCP_CORK of a connection is kept here and given to the stack; its kernel socket never
+ * hears of it. nginx (tcp_nopush, Debian's default) sets it twice per response: two system
+ * calls per request otherwise. Checked in Linux's order. */
+static int set_cork(struct lm_sock *s, const void *val, socklen_t len)
+{
+    if (len < sizeof(int))
+        return -EINVAL;
+    if (!val)
+        return -EFAULT;
+    s->cork = *(const int *)val != 0;
+    s->cork_set = true;
+    mtp_sock_setopt(s->sk, MTP_SOCKOPT_CORK, s->cork, lm_now());
+    return 0;
+}
+
 LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     if (!lm_obj(fd))
@@ -1569,6 +1584,8 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
         errno = err;
         return rc;
     }
+    if (s->state == LM_CONN && level == IPPROTO_TCP && name == TCP_CORK)
+        return (int)leave(set_cork(s, val, len));
     int rc = 0;
     if (level == IPPROTO_TCP && !tcp_opt_ok(name))
         rc = -ENOPROTOOPT;
@@ -1588,8 +1605,6 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
     if (rc == 0 && s->state == LM_CONN && len >= sizeof(int)) {
         if (level == IPPROTO_TCP && name == TCP_NODELAY)
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, *(const int *)val != 0, lm_now());
-        if (level == IPPROTO_TCP && name == TCP_CORK)
-            mtp_sock_setopt(s->sk, MTP_SOCKOPT_CORK, *(const int *)val != 0, lm_now());
         if (level == SOL_SOCKET && name == SO_KEEPALIVE)
             mtp_sock_setopt(s->sk, MTP_SOCKOPT_KEEPALIVE, *(const int *)val != 0, lm_now());
         for (int i = 0; i < 3; i++)
@@ -1660,6 +1675,8 @@ LM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
             *len = n;
             rc = 0;
         }
+    } else if (level == IPPROTO_TCP && name == TCP_CORK && s->state == LM_CONN && s->cork_set) {
+        rc = opt_int(val, len, s->cork);
     } else if (level == IPPROTO_TCP && name == TCP_MAXSEG && s->state == LM_CONN) {
         struct mtp_sock_info in;
         mtp_sock_info(s->sk, &in);

@@ -143,11 +143,17 @@ static void vectors_more_cork(const struct ct_ctx *c)
 
     int one = 1, zero = 0, v = -1;
     socklen_t len = sizeof v;
-    CT_OK(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one));
+    int five = 5;
+    CT_ERR(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, 2), EINVAL);
+    CT_ERR(setsockopt(fd, IPPROTO_TCP, TCP_CORK, NULL, sizeof one), EFAULT);
+    CT_OK(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &five, sizeof five));
     CT_OK(getsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, &len));
     CT_EQ(v, 1);
     CT_EQ(send(fd, "cork", 4, 0), 4);
     CT_OK(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero)); /* flushes */
+    v = -1;
+    CT_OK(getsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, &len));
+    CT_EQ(v, 0);
     if (ct_read_n(fd, all, 4))
         CT_TRUE(memcmp(all, "cork", 4) == 0);
 
