@@ -60,6 +60,23 @@ Test(csum, all_lengths_match_reference)
         cr_assert_eq(mtp_csum(buf + off, 100 + off), csum_ref(buf + off, 100 + off));
 }
 
+Test(csum, long_buffers_match_reference)
+{
+    /* a jumbo frame and a 64 KiB super-segment, random and all ones (the largest sums) */
+    static uint8_t buf[65536 + 8];
+    srand(11);
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)rand();
+    size_t lens[] = {1448, 1449, 9000, 9001, 65535, 65536};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (size_t off = 0; off < 8; off += 3)
+            cr_assert_eq(mtp_csum(buf + off, lens[i]), csum_ref(buf + off, lens[i]),
+                         "len %zu off %zu", lens[i], off);
+    memset(buf, 0xff, sizeof buf);
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        cr_assert_eq(mtp_csum(buf, lens[i]), csum_ref(buf, lens[i]), "ones, len %zu", lens[i]);
+}
+
 Test(csum, chunked_equals_whole)
 {
     uint8_t buf[200];
