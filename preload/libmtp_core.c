@@ -844,7 +844,7 @@ static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
 /* How long the helper naps while application threads poll the stack themselves: until their
  * grace period would end, and twice as long as last time while they keep at it, up to
  * HELPER_NAP_MAX_NS. Each wake-up of the helper preempts a thread on its CPU; every 1 ms, it
- * cost a busy-polling sockperf about 2 % of its round trips (p99: 25 -> 21 us). The price:
+ * cost a busy-polling sockperf about 2 % of its round trips (p99 26.6 -> 22.7 us). The price:
  * a thread that stops calling into the stack after a long busy spell has its packets and
  * timers served up to HELPER_NAP_MAX_NS late. */
 static uint64_t helper_nap(uint64_t *streak, uint64_t quiet)
