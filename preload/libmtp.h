@@ -99,6 +99,10 @@ struct lm_epoll {
     struct mtp_fdobj obj;          /* kind LM_EPOLL */
     int kfd;                       /* the kernel epoll (kernel fds, kernel halves of listeners) */
     struct mtp_ev_set set;         /* MTP fds */
+    unsigned kernel_watches;       /* fds this process added to kfd and did not delete (at
+                                    * least: a closed fd leaves the kernel's set by itself) */
+    unsigned fork_gen;             /* g_lm.fork_gen when made: after a fork, another process
+                                    * may add to kfd too */
 };
 
 struct lm_config {
@@ -139,6 +143,7 @@ struct lm_global {
     uint32_t n_absorb, cap_absorb;
     int inh_epfd;                  /* channels to children holding shares (libmtp_inherit.c),
                                       served by the helper thread; -1: none */
+    unsigned fork_gen;             /* forks this process made or came from (lm_epoll) */
 };
 
 extern struct lm_global g_lm;

@@ -318,9 +318,11 @@ static __thread bool fork_locked;
 
 static void fork_prepare(void)
 {
-    if (lm_inside) /* fork() from inside libmtp (a handler on this thread): already held */
+    if (!lm_inside) /* else fork() from inside libmtp (a handler on this thread): held */
+        pthread_mutex_lock(&g_lm.lock);
+    g_lm.fork_gen++; /* in both copies: the kernel epolls made so far are shared now */
+    if (lm_inside)
         return;
-    pthread_mutex_lock(&g_lm.lock);
     fork_locked = true;
     if (g_lm.stack && g_lm.cfg.ops->abandon)
         lm_inherit_prepare(); /* connections the child may take over */

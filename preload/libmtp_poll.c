@@ -36,13 +36,32 @@ void lm_epoll_release(struct lm_epoll *ep)
     free(ep);
 }
 
+/* The kernel epoll's epoll_ctl, counting what this process leaves in it. */
+static int kernel_ctl(struct lm_epoll *ep, int epfd, int op, int fd, struct epoll_event *ev)
+{
+    if (lm_real.epoll_ctl(epfd, op, fd, ev) < 0)
+        return -errno;
+    if (op == EPOLL_CTL_ADD)
+        ep->kernel_watches++;
+    else if (op == EPOLL_CTL_DEL && ep->kernel_watches)
+        ep->kernel_watches--;
+    return 0;
+}
+
+/* Whether the kernel epoll may hold an fd: if not, epoll_wait need not ask it (a system
+ * call per wait for a set of MTP sockets alone, such as a client's connections). */
+static bool kernel_may_watch(const struct lm_epoll *ep)
+{
+    return ep->kernel_watches || ep->fork_gen != g_lm.fork_gen;
+}
+
 void lm_epoll_adopt(const struct lm_kwatch *k, struct lm_sock *s, bool keep_kernel)
 {
     struct lm_epoll *ep = ep_of(k->epfd);
     if (!ep)
         return;
     if (!keep_kernel)
-        lm_real.epoll_ctl(ep->kfd, EPOLL_CTL_DEL, k->fd, NULL);
+        kernel_ctl(ep, ep->kfd, EPOLL_CTL_DEL, k->fd, NULL);
     struct epoll_event ev = k->ev;
     mtp_ev_ctl(&ep->set, EPOLL_CTL_ADD, k->fd, &s->src, &ev, lm_src_events, NULL);
 }
@@ -62,6 +81,7 @@ LM_EXPORT int epoll_create1(int flags)
     if (ep) {
         ep->obj.kind = LM_EPOLL;
         ep->kfd = fd;
+        ep->fork_gen = g_lm.fork_gen;
         mtp_ev_set_init(&ep->set);
         if (mtp_fdtab_set(&g_lm.fds, fd, &ep->obj, &dropped) < 0)
             free(ep);
@@ -85,7 +105,7 @@ static int ctl_locked(struct lm_epoll *ep, int epfd, int op, int fd, struct epol
     if (op != EPOLL_CTL_DEL && !ev)
         return -EFAULT;
     if (!o)
-        return lm_real.epoll_ctl(epfd, op, fd, ev) < 0 ? -errno : 0;
+        return kernel_ctl(ep, epfd, op, fd, ev);
     struct mtp_ev_src *src;
     bool kernel_too;
     if (o->kind == LM_EPOLL) {
@@ -98,19 +118,21 @@ static int ctl_locked(struct lm_epoll *ep, int epfd, int op, int fd, struct epol
         if (s->state == LM_LISTEN && op != EPOLL_CTL_DEL)
             lm_listener_join(s); /* an inherited or dormant listener: this process serves it */
         if (s->state == LM_NEW || s->state == LM_INH) {
-            if (lm_real.epoll_ctl(epfd, op, fd, ev) < 0)
-                return -errno;
+            int rc = kernel_ctl(ep, epfd, op, fd, ev);
+            if (rc < 0)
+                return rc;
             lm_sock_note_kernel_watch(s, epfd, fd, op, ev);
             return 0;
         }
         src = &s->src;
         kernel_too = s->state == LM_LISTEN;
     }
-    if (kernel_too && lm_real.epoll_ctl(epfd, op, fd, ev) < 0)
-        return -errno;
+    int krc = kernel_too ? kernel_ctl(ep, epfd, op, fd, ev) : 0;
+    if (krc < 0)
+        return krc;
     int rc = mtp_ev_ctl(&ep->set, op, fd, src, ev, lm_src_events, NULL);
     if (rc < 0 && kernel_too && op == EPOLL_CTL_ADD)
-        lm_real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        kernel_ctl(ep, epfd, EPOLL_CTL_DEL, fd, NULL);
     if (rc == 0)
         g_lm.kick = true; /* a thread waiting on this set may have something now */
     return rc;
@@ -150,7 +172,7 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, uint64_t timeout_
         if (g_lm.stack)
             lm_progress();
         n = mtp_ev_collect(&ep->set, evs, max, lm_src_events, NULL);
-        if (n < max) {
+        if (n < max && kernel_may_watch(ep)) {
             struct timespec zero = {0, 0};
             int k = lm_real.epoll_pwait2(ep->kfd, evs + n, max - n, &zero, NULL);
             if (k > 0)

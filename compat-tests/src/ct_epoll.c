@@ -1,7 +1,8 @@
 /* ct_epoll — epoll over mixed sets: level- and edge-triggered, EPOLLONESHOT, EPOLLEXCLUSIVE,
  * EPOLLRDHUP/EPOLLHUP, a connection next to a pipe, UDP and AF_UNIX with their data, timeouts
  * 0, finite and -1, epoll_pwait/epoll_pwait2 sigmasks and EINTR, an epoll inside an epoll and
- * inside poll(), registrations that live with the open file (dup), and epoll_ctl's errors. */
+ * inside poll(), registrations that live with the open file (dup), kernel fds that join a set
+ * of connections (also from a forked child), and epoll_ctl's errors. */
 #include "ct.h"
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t signals;
@@ -244,6 +246,45 @@ static void mixed_and_timeouts(const struct ct_ctx *c)
     close(u);
 }
 
+/* A set of connections alone, then kernel fds: a pipe added while the connection has data
+ * (one wait returns both), and a pipe a forked child adds to the epoll both processes share. */
+static void kernel_fds_join(const struct ct_ctx *c)
+{
+    int fd = ct_connect(c->pip, c->port), ep = (int)CT_OK(epoll_create1(0)), p[2], q[2];
+    if (fd < 0)
+        return;
+    CT_OK(add(ep, fd, EPOLLIN, 1));
+    expect_none(ep, 0);
+    CT_OK(pipe(p));
+    CT_OK(pipe(q));
+    CT_EQ(write(p[1], "p", 1), 1);
+    CT_OK(add(ep, p[0], EPOLLIN, 2));
+    CT_TRUE(ct_write_all(fd, "x", 1));
+    settle(fd, 1);
+    struct epoll_event ev[4];
+    if (CT_EQ(epoll_wait(ep, ev, 4, 5000), 2))
+        CT_EQ(ev[0].data.u64 + ev[1].data.u64, 3);
+    CT_OK(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+    char b;
+    CT_EQ(read(fd, &b, 1), 1);
+    expect_none(ep, 0);
+    pid_t pid = (pid_t)CT_OK(fork());
+    if (pid == 0) {
+        int r = add(ep, q[0], EPOLLIN, 3);
+        _exit(r == 0 && write(q[1], "q", 1) == 1 ? 0 : 1);
+    }
+    int status = -1;
+    CT_EQ(waitpid(pid, &status, 0), pid);
+    CT_EQ(status, 0);
+    expect_one(ep, 5000, 3, EPOLLIN);
+    close(ep);
+    close(fd);
+    for (int i = 0; i < 2; i++) {
+        close(p[i]);
+        close(q[i]);
+    }
+}
+
 /* an epoll inside an epoll and inside poll(); the registration lives with the open file */
 static void nested_and_dup(const struct ct_ctx *c)
 {
@@ -316,6 +357,8 @@ int main(int argc, char **argv)
         {"EPOLLRDHUP, then EPOLLHUP", rdhup_hup, half_closer},
         {"a connection, pipe, UDP, AF_UNIX; timeouts; epoll_pwait/pwait2; EINTR",
          mixed_and_timeouts, ct_peer_echo},
+        {"kernel fds join a set of connections, here and in a forked child", kernel_fds_join,
+         ct_peer_echo},
         {"epoll in epoll and in poll; a dup keeps the registration", nested_and_dup,
          ct_peer_echo},
         {"epoll_create/epoll_ctl/epoll_wait errors, unconnected socket", errors, NULL},
