@@ -49,6 +49,7 @@ struct lm_real lm_real;
 
 struct lm_sleeper {
     int efd;
+    bool kicked; /* its eventfd was written in this sleep: once wakes it */
     struct lm_sleeper *next;
 };
 static __thread struct lm_sleeper me = {.efd = -1};
@@ -508,8 +509,9 @@ static void kick_sleepers(void)
         return;
     g_lm.kick = false;
     for (struct lm_sleeper *s = g_lm.sleepers; s; s = s->next) {
-        if (s == &me)
+        if (s == &me || s->kicked)
             continue;
+        s->kicked = true;
         uint64_t one = 1;
         ssize_t w = write(s->efd, &one, sizeof one);
         (void)w;
@@ -721,6 +723,7 @@ static void sleeper_add(void)
 {
     if (me.efd < 0)
         me.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    me.kicked = false;
     me.next = g_lm.sleepers;
     g_lm.sleepers = &me;
     g_lm.n_sleepers++;
