@@ -101,6 +101,12 @@ struct mtp_target_ops {
     void (*rx_release)(struct mtp_target *t, struct mtp_frame *f, int n);
     int (*tx_alloc)(struct mtp_target *t, struct mtp_frame *f, int n);
     int (*tx_burst)(struct mtp_target *t, struct mtp_frame *f, int n);
+    /* hold 1: later tx_bursts may leave their frames queued without the system call that
+     * makes the device send them (AF_XDP copy mode: sendto), up to a backend limit; hold 0:
+     * what waits goes now, and every tx_burst sends at once again. For a caller that knows
+     * more frames follow soon (an application handling a batch of events) and ends the hold
+     * when they are done. NULL: every tx_burst sends at once. */
+    void (*tx_hold)(struct mtp_target *t, int hold);
     /* fd that becomes readable when frames arrive (or -1): epoll-able wake-up. */
     int (*wake_fd)(struct mtp_target *t);
     /* The stack owns (ip_proto, port) now / no longer: steering map, placeholder socket.
