@@ -144,6 +144,7 @@ struct lm_global {
     int inh_epfd;                  /* channels to children holding shares (libmtp_inherit.c),
                                       served by the helper thread; -1: none */
     unsigned fork_gen;             /* forks this process made or came from (lm_epoll) */
+    const void *tx_holder;         /* the thread whose tx batch the target holds, or NULL */
 };
 
 extern struct lm_global g_lm;
@@ -202,6 +203,10 @@ void lm_progress(void);
  * MTP_BUSY_POLL_US, returns at once until *spin_until (0 at first) passes. 0 or -EINTR. */
 int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mask,
              uint64_t *spin_until);
+/* A tx batch (locked): this thread got `ready` events from one wait and answers them now;
+ * see "tx batches" in libmtp_core.c. lm_batch_end: it waits again, the frames go. */
+void lm_batch_begin(int ready);
+void lm_batch_end(void);
 /* ---------------------------------------------------------------- signals (libmtp_signal.c) */
 
 extern __thread unsigned lm_sig_count;   /* handlers run in this thread */

@@ -16,6 +16,8 @@
  * request/response loop) it naps without the lock (longer and longer, up to
  * HELPER_NAP_MAX_NS: helper_nap) until one has been awake for HELPER_GRACE_NS, so that a
  * wake-up costs the application no eventfd write and no lock hand-over to a woken helper.
+ *
+ * Tx batches: see lm_batch_begin.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -41,6 +43,7 @@
 #define HELPER_GRACE_NS 1000000ull      /* the application polled this recently: stay parked */
 #define HELPER_PARK_NS  100000000ull
 #define HELPER_NAP_MAX_NS 16000000ull   /* the longest nap while the application keeps polling */
+#define TX_BATCH_MAX_NS 100000ull       /* the longest a tx batch holds frames back */
 
 struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
                          .stat_fd = -1, .inh_epfd = -1};
@@ -53,6 +56,7 @@ struct lm_sleeper {
     struct lm_sleeper *next;
 };
 static __thread struct lm_sleeper me = {.efd = -1};
+static __thread uint64_t tx_batch_until; /* this thread's tx batch holds until then (0: none) */
 static __thread bool woke_by_fd;        /* this thread's last sleep ended on the wake fd */
 static __thread bool fd_wake_idle;      /* ... and the stack's first poll after it found nothing */
 static __thread unsigned idle_fd_wakes; /* see wake_fd_usable */
@@ -420,6 +424,8 @@ static void fork_child(void)
     fork_locked = false;
     g_lm.sleepers = NULL;
     g_lm.n_sleepers = 0;
+    g_lm.tx_holder = NULL; /* the parent's frames are the parent's */
+    tx_batch_until = 0;
     g_lm.helper_parked = false;
     g_lm.kick = false;
     close_copy(&g_lm.helper_efd);
@@ -496,11 +502,70 @@ uint64_t lm_deadline(uint64_t timeout_ns)
 
 static void signals_mark(void);
 
+/* ---------------------------------------------------------------- tx batches
+ *
+ * An event loop that gets several ready sockets from one epoll_wait answers them one after
+ * the other, and each answer's frames left at once: on AF_XDP in copy mode a sendto per
+ * reply, the largest single cost of a small one. While a thread handles such a batch the
+ * target holds its frames on the tx ring (tx_hold: at most its own limit, 32 frames on
+ * XDP) and they leave together when the thread waits again (epoll_wait, poll, select, any
+ * sleep in the stack), at its first call once the oldest has waited TX_BATCH_MAX_NS (the
+ * batch goes on), or when another thread or the helper takes the lock. A reply is thus late
+ * by the time the thread takes to answer the next ones, at most TX_BATCH_MAX_NS while it
+ * keeps calling into libmtp. A thread that stops calling in the middle of a batch (blocks
+ * in a kernel call, computes) leaves its last frames to the helper, which runs the stack
+ * once the application has not called for HELPER_GRACE_NS: at most HELPER_NAP_MAX_NS
+ * later. No batch starts while the helper is parked (it would not look). */
+
+static void tx_hold_release(void)
+{
+    g_lm.tx_holder = NULL;
+    if (g_lm.target)
+        g_lm.cfg.ops->tx_hold(g_lm.target, 0);
+}
+
+void lm_batch_begin(int ready)
+{
+    if (ready < 2 || !g_lm.stack || !g_lm.cfg.ops->tx_hold || g_lm.helper_parked)
+        return;
+    tx_batch_until = lm_now() + TX_BATCH_MAX_NS;
+    if (g_lm.tx_holder != &me) {
+        g_lm.tx_holder = &me;
+        g_lm.cfg.ops->tx_hold(g_lm.target, 1);
+    }
+}
+
+void lm_batch_end(void)
+{
+    tx_batch_until = 0;
+    if (g_lm.tx_holder)
+        tx_hold_release();
+}
+
+/* At each lock: the target holds frames for its holder alone, none longer than
+ * TX_BATCH_MAX_NS (give or take the holder's time between two calls). */
+static void tx_hold_check(void)
+{
+    if (!g_lm.tx_holder)
+        return;
+    if (g_lm.tx_holder != &me || !tx_batch_until) {
+        tx_hold_release();
+        return;
+    }
+    uint64_t now = lm_now();
+    if (now < tx_batch_until)
+        return;
+    g_lm.cfg.ops->tx_hold(g_lm.target, 0); /* the batch goes on; what it held goes now */
+    g_lm.cfg.ops->tx_hold(g_lm.target, 1);
+    tx_batch_until = now + TX_BATCH_MAX_NS;
+}
+
 void lm_lock(void)
 {
     pthread_mutex_lock(&g_lm.lock);
     lm_inside++;
     signals_mark();
+    tx_hold_check();
 }
 
 static void kick_sleepers(void)
@@ -755,6 +820,7 @@ static struct timespec ts_of(uint64_t ns)
 int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mask,
              uint64_t *spin_until)
 {
+    lm_batch_end(); /* what this thread sent goes before it waits */
     if (signal_came())
         return -EINTR;
     uint64_t now = lm_now();
@@ -832,6 +898,7 @@ static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
         return false;
     if (pf[3].revents & POLLIN) { /* a forked child takes or lets go of a connection */
         pthread_mutex_lock(&g_lm.lock);
+        tx_hold_check();
         lm_inherit_serve();
         kick_sleepers(); /* (an fd of ours whose connection went to the child) */
         pthread_mutex_unlock(&g_lm.lock);
@@ -883,6 +950,7 @@ static void *helper_main(void *arg)
         }
         streak = 0;
         pthread_mutex_lock(&g_lm.lock);
+        tx_hold_check();
         uint64_t now = lm_now();
         bool others = g_lm.n_sleepers > 0;
         uint64_t since = now - g_lm.last_progress_ns;

@@ -168,6 +168,7 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, uint64_t timeout_
     }
     uint64_t deadline = lm_deadline(timeout_ns), spin = 0;
     int n, err = 0;
+    lm_batch_end();
     for (;;) {
         if (g_lm.stack)
             lm_progress();
@@ -186,6 +187,8 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, uint64_t timeout_
             break;
         }
     }
+    if (!err)
+        lm_batch_begin(n); /* several sockets to answer: their replies leave together */
     lm_unlock();
     if (err) {
         errno = err;
@@ -276,6 +279,7 @@ static int do_poll(struct pollfd *fds, nfds_t n, uint64_t timeout_ns, const sigs
     lm_lock();
     uint64_t deadline = lm_deadline(timeout_ns), spin = 0;
     int ready = 0, err = 0;
+    lm_batch_end();
     for (;;) {
         if (g_lm.stack)
             lm_progress();
@@ -303,6 +307,8 @@ static int do_poll(struct pollfd *fds, nfds_t n, uint64_t timeout_ns, const sigs
             break;
         }
     }
+    if (!err)
+        lm_batch_begin(ready);
     lm_unlock();
     free(k);
     free(mine);

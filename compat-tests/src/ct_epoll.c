@@ -2,7 +2,8 @@
  * EPOLLRDHUP/EPOLLHUP, a connection next to a pipe, UDP and AF_UNIX with their data, timeouts
  * 0, finite and -1, epoll_pwait/epoll_pwait2 sigmasks and EINTR, an epoll inside an epoll and
  * inside poll(), registrations that live with the open file (dup), kernel fds that join a set
- * of connections (also from a forked child), and epoll_ctl's errors. */
+ * of connections (also from a forked child), replies to a batch of ready sockets sent while
+ * the thread is away, and epoll_ctl's errors. */
 #include "ct.h"
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -285,6 +287,63 @@ static void kernel_fds_join(const struct ct_ctx *c)
     }
 }
 
+/* batch_then_away's peer: two connections, each echoed until its end */
+static void echo_two(const struct ct_ctx *c)
+{
+    int l = ct_listen(c->pip, c->port);
+    if (l < 0)
+        return;
+    struct pollfd pf[2] = {{.fd = ct_accept(l), .events = POLLIN},
+                           {.fd = ct_accept(l), .events = POLLIN}};
+    close(l);
+    char buf[256];
+    while ((pf[0].fd >= 0 || pf[1].fd >= 0) && poll(pf, 2, 15000) > 0) {
+        for (int i = 0; i < 2; i++) {
+            if (pf[i].fd < 0 || !pf[i].revents)
+                continue;
+            ssize_t r = read(pf[i].fd, buf, sizeof buf);
+            if (r <= 0 || !ct_write_all(pf[i].fd, buf, (size_t)r)) {
+                close(pf[i].fd);
+                pf[i].fd = -1;
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (pf[i].fd >= 0)
+            close(pf[i].fd);
+}
+
+/* Answers to a batch of ready sockets leave even when the thread then stops calling socket
+ * functions (libmtp.so holds a batch's frames to send them together: the helper thread must
+ * send them). The echoes are there the moment the thread looks again. */
+static void batch_then_away(const struct ct_ctx *c)
+{
+    int a = ct_connect(c->pip, c->port), b = ct_connect(c->pip, c->port);
+    int ep = (int)CT_OK(epoll_create1(0));
+    if (a < 0 || b < 0)
+        return;
+    CT_OK(add(ep, a, EPOLLIN, 1));
+    CT_OK(add(ep, b, EPOLLIN, 2));
+    CT_TRUE(ct_write_all(a, "x", 1));
+    CT_TRUE(ct_write_all(b, "x", 1));
+    settle(a, 1);
+    settle(b, 1);
+    struct epoll_event ev[4];
+    CT_EQ(epoll_wait(ep, ev, 4, 5000), 2);
+    char x[2];
+    CT_EQ(read(a, x, 1), 1);
+    CT_EQ(read(b, x, 1), 1);
+    CT_TRUE(ct_write_all(a, "y", 1));
+    CT_TRUE(ct_write_all(b, "y", 1));
+    struct timespec away = {0, 300000000};
+    nanosleep(&away, NULL);
+    CT_EQ(recv(a, x, 2, MSG_DONTWAIT), 1);
+    CT_EQ(recv(b, x, 2, MSG_DONTWAIT), 1);
+    close(ep);
+    close(a);
+    close(b);
+}
+
 /* an epoll inside an epoll and inside poll(); the registration lives with the open file */
 static void nested_and_dup(const struct ct_ctx *c)
 {
@@ -359,6 +418,8 @@ int main(int argc, char **argv)
          mixed_and_timeouts, ct_peer_echo},
         {"kernel fds join a set of connections, here and in a forked child", kernel_fds_join,
          ct_peer_echo},
+        {"replies to a batch of ready sockets leave while the thread is away",
+         batch_then_away, echo_two},
         {"epoll in epoll and in poll; a dup keeps the registration", nested_and_dup,
          ct_peer_echo},
         {"epoll_create/epoll_ctl/epoll_wait errors, unconnected socket", errors, NULL},

@@ -69,6 +69,7 @@
 #define KICK_BATCH   64u
 #define RX_PEEK      256u    /* descriptors looked at per rx burst (multi-buffer packets) */
 #define BIG_SLOTS    8u      /* multi-buffer packets reassembled per rx burst */
+#define TX_HOLD_MAX  32u     /* frames left on the tx ring without a kick (tx_hold) */
 #define BIG_BYTES    (65536u + FRAME_SIZE) /* one IPv4 packet of 64 KiB and its L2 header */
 #define BIG_HANDLE   (1ull << 63) /* rx handle of a reassembled packet: BIG_HANDLE | slot */
 
@@ -100,6 +101,8 @@ struct mtp_target {
     uint32_t n_free;
     uint32_t fill_level;    /* frames kept in the fill ring (fill_level.h); tx draws the rest */
     uint32_t tx_in_flight;  /* submitted to the tx ring, completion not yet seen */
+    int tx_hold;            /* tx_hold: leave frames on the tx ring without a kick ... */
+    uint32_t tx_held;       /* ... these, submitted since the last kick (up to TX_HOLD_MAX) */
     uint8_t *big;           /* BIG_SLOTS reassembly buffers of BIG_BYTES (multi-buffer rx) */
     int sg;                 /* the socket takes multi-buffer packets (XDP_USE_SG) */
     uint64_t rx_too_big;    /* multi-buffer packets dropped: longer than BIG_BYTES, or no
@@ -654,11 +657,21 @@ static void tx_kick(struct mtp_target *t)
     }
 }
 
-/* Completed tx frames back to the free stack; a kick if the kernel still has tx work. */
+/* The frames held back (tx_hold) go now. */
+static void tx_send_held(struct mtp_target *t)
+{
+    t->tx_held = 0;
+    if (xsk_ring_prod__needs_wakeup(&t->tx))
+        tx_kick(t);
+}
+
+/* Completed tx frames back to the free stack; a kick if the kernel still has tx work that
+ * is not held back on purpose. */
 static void tx_reap(struct mtp_target *t)
 {
     comp_reap(t);
-    if (t->tx_in_flight && !tx_ring_drained(t) && xsk_ring_prod__needs_wakeup(&t->tx))
+    if (t->tx_in_flight && !t->tx_held && !tx_ring_drained(t) &&
+        xsk_ring_prod__needs_wakeup(&t->tx))
         tx_kick(t);
 }
 
@@ -1397,8 +1410,9 @@ static int xsk_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
     if (sent) {
         xsk_ring_prod__submit(&t->tx, sent);
         t->tx_in_flight += sent;
-        if (xsk_ring_prod__needs_wakeup(&t->tx))
-            tx_kick(t);
+        t->tx_held += sent;
+        if (!t->tx_hold || t->tx_held >= TX_HOLD_MAX)
+            tx_send_held(t);
     }
     for (int i = (int)sent; i < n; i++) /* ring full: dropped, the frames are ours again */
         frames_push(t, f[i].handle);
@@ -1522,6 +1536,17 @@ static int xdp_tx_alloc(struct mtp_target *t, struct mtp_frame *f, int n)
 static int xdp_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     return t->mkind & MTP_XDP_MEMBER_XSK ? xsk_tx_burst(t, f, n) : ring_tx_burst(t, f, n);
+}
+
+/* One kick for several bursts (copy mode: a sendto each, the biggest cost of a small
+ * reply). A ring member's sendmmsg copies at once: nothing to hold. */
+static void xdp_tx_hold(struct mtp_target *t, int hold)
+{
+    if (!(t->mkind & MTP_XDP_MEMBER_XSK))
+        return;
+    t->tx_hold = hold;
+    if (!hold && t->tx_held)
+        tx_send_held(t);
 }
 
 static int xdp_wake_fd(struct mtp_target *t)
@@ -2167,6 +2192,7 @@ const struct mtp_target_ops mtp_target_xdp = {
     .rx_release = xdp_rx_release,
     .tx_alloc = xdp_tx_alloc,
     .tx_burst = xdp_tx_burst,
+    .tx_hold = xdp_tx_hold,
     .wake_fd = xdp_wake_fd,
     .port_claim = xdp_port_claim,
     .port_release = xdp_port_release,
