@@ -75,6 +75,7 @@
 
 #define DPDK_MAX_ARGS     96
 #define DPDK_BURST        64
+#define DPDK_HOLD_MAX     32    /* frames held back for one tx burst (tx_hold) */
 #define DPDK_RING_SIZE    1024
 #define DPDK_POOL_MBUFS   8191
 #define DPDK_POOL_CACHE   256
@@ -103,6 +104,10 @@ struct mtp_target {
     bool intr_switch;       /* interrupts are armed and disarmed (else always on) */
     bool intr_counts;       /* intr_fd is an eventfd whose count must be drained */
     enum mtp_link_kind kind;
+    bool tx_hold;           /* tx_hold: frames wait in tx_held for one rte_eth_tx_burst */
+    uint16_t n_tx_held;
+    uint64_t tx_held_dropped; /* held frames the tx ring then refused (freed) */
+    struct rte_mbuf *tx_held[DPDK_HOLD_MAX];
 };
 
 struct seg_offload;
@@ -980,6 +985,7 @@ static void guard_remove(int ifindex)
 /* ---- ops -------------------------------------------------------------------------------- */
 
 static void dpdk_close(struct mtp_target *t);
+static void tx_send_held(struct mtp_target *t);
 
 static int dpdk_open_inner(struct mtp_target **out, const struct mtp_target_config *cfg);
 
@@ -1054,6 +1060,7 @@ static void dpdk_close(struct mtp_target *t)
 {
     if (!t)
         return;
+    tx_send_held(t);
     if (t->hook_ours && t->if_index > 0)
         guard_remove(t->if_index);
     rte_eth_dev_stop(t->port);
@@ -1318,6 +1325,47 @@ static bool tx_super_prepare(struct mtp_target *t, struct rte_mbuf *m, const str
     return true;
 }
 
+/* Hands mbufs to the port; a full ring gets one more chance, then the rest is dropped
+ * (ownership passed). Returns how many the port took. */
+static uint16_t tx_send(struct mtp_target *t, struct rte_mbuf **pkts, uint16_t k)
+{
+    uint16_t ok = rte_eth_tx_burst(t->port, t->queue, pkts, k);
+    if (ok < k)
+        ok += rte_eth_tx_burst(t->port, t->queue, pkts + ok, (uint16_t)(k - ok));
+    if (ok < k)
+        rte_pktmbuf_free_bulk(pkts + ok, (unsigned)(k - ok));
+    return ok;
+}
+
+static void tx_send_held(struct mtp_target *t)
+{
+    uint16_t n = t->n_tx_held;
+    t->n_tx_held = 0;
+    if (n)
+        t->tx_held_dropped += (uint64_t)(n - tx_send(t, t->tx_held, n));
+}
+
+/* While held (a batch of replies), frames wait for one rte_eth_tx_burst: with net_af_xdp
+ * each burst costs a sendto. They count as sent; the ring's refusals at the flush are
+ * counted in tx_held_dropped. */
+static uint16_t tx_hold_add(struct mtp_target *t, struct rte_mbuf **pkts, uint16_t k)
+{
+    if (t->n_tx_held + k > DPDK_HOLD_MAX)
+        tx_send_held(t);
+    if (k > DPDK_HOLD_MAX)
+        return tx_send(t, pkts, k);
+    memcpy(t->tx_held + t->n_tx_held, pkts, k * sizeof *pkts);
+    t->n_tx_held = (uint16_t)(t->n_tx_held + k);
+    return k;
+}
+
+static void dpdk_tx_hold(struct mtp_target *t, int hold)
+{
+    t->tx_hold = hold;
+    if (!hold)
+        tx_send_held(t);
+}
+
 static int dpdk_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
 {
     struct rte_mbuf *pkts[DPDK_BURST];
@@ -1351,15 +1399,8 @@ static int dpdk_tx_burst(struct mtp_target *t, struct mtp_frame *f, int n)
             }
             pkts[k++] = m;
         }
-        if (k == 0)
-            continue;
-        uint16_t ok = rte_eth_tx_burst(t->port, t->queue, pkts, k);
-        /* a full ring gets one more chance, then the rest is dropped (ownership passed) */
-        if (ok < k)
-            ok += rte_eth_tx_burst(t->port, t->queue, pkts + ok, (uint16_t)(k - ok));
-        if (ok < k)
-            rte_pktmbuf_free_bulk(pkts + ok, (unsigned)(k - ok));
-        sent += ok;
+        if (k)
+            sent += t->tx_hold ? tx_hold_add(t, pkts, k) : tx_send(t, pkts, k);
     }
     return sent;
 }
@@ -1407,12 +1448,13 @@ static int dpdk_stats(struct mtp_target *t, struct mtp_target_stat *out, int max
     const struct mtp_target_stat all[] = {
         {"ipackets", st.ipackets}, {"opackets", st.opackets}, {"imissed", st.imissed},
         {"ierrors", st.ierrors},   {"oerrors", st.oerrors},   {"rx_nombuf", st.rx_nombuf},
+        {"tx_held_dropped", t->tx_held_dropped},
         {"xsk_rx_dropped", xs.rx_dropped},          {"xsk_rx_invalid", xs.rx_invalid_descs},
         {"xsk_tx_invalid", xs.tx_invalid_descs},    {"xsk_rx_ring_full", xs.rx_ring_full},
         {"xsk_fill_ring_empty", xs.rx_fill_ring_empty_descs},
         {"xsk_tx_ring_empty", xs.tx_ring_empty_descs},
     };
-    int n = 0, have = have_xs ? (int)(sizeof all / sizeof all[0]) : 6;
+    int n = 0, have = have_xs ? (int)(sizeof all / sizeof all[0]) : 7;
     for (; n < max && n < have; n++)
         out[n] = all[n];
     return n;
@@ -1428,6 +1470,7 @@ const struct mtp_target_ops mtp_target_dpdk = {
     .rx_release = dpdk_rx_release,
     .tx_alloc = dpdk_tx_alloc,
     .tx_burst = dpdk_tx_burst,
+    .tx_hold = dpdk_tx_hold,
     .wake_fd = dpdk_wake_fd,
     .port_claim = dpdk_port_claim,
     .port_release = dpdk_port_release,
