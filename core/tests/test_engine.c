@@ -421,6 +421,44 @@ Test(engine, idle_units_give_their_buffers_back)
     cr_expect_eq(eng->tx_cache.n, 1);
 }
 
+/* A connection that ends with bytes in its buffers (a request per connection: unread, not
+ * yet acked) leaves them to the next one; one with out-of-order bytes held frees its own
+ * (its bitmap is not clear). */
+Test(engine, deleted_units_give_their_buffers_back)
+{
+    uint8_t d[64];
+    memset(d, 'x', sizeof d);
+    for (uint32_t id = 1; id <= 3; id++) {
+        mkconn(id);
+        fx_post(eng, id, (struct fx_op){ .op = FX_NEW_RX, .b = MTP_SIZE_INF }, 0);
+        fx_post(eng, id, (struct fx_op){ .op = FX_NEW_TX, .b = MTP_SIZE_INF }, 0);
+        fx_post(eng, id, (struct fx_op){ .op = FX_ADD_TX, .len = 64, .addr = (uintptr_t)d }, 0);
+    }
+    fx_post(eng, 1, (struct fx_op){ .op = FX_ADD_RX, .len = 32, .addr = (uintptr_t)d }, 0);
+    fx_post(eng, 2, (struct fx_op){ .op = FX_ADD_RX, .b = 32, .len = 32, .addr = (uintptr_t)d }, 0);
+    void *rx1 = unit_of(1, 0)->u.rx.buf, *tx1 = unit_of(1, 1)->u.tx.buf;
+    cr_assert_not_null(rx1);
+    cr_assert_not_null(tx1);
+    cr_expect_eq(eng->rx_cache.n, 0);
+    cr_expect_eq(eng->tx_cache.n, 0);
+    fx_post(eng, 1, (struct fx_op){ .op = FX_DEL_CTX }, 0);
+    cr_expect_eq(eng->rx_cache.n, 1, "unread in-order bytes: the buffer is reusable");
+    cr_expect_eq(eng->tx_cache.n, 1, "unacked bytes no frame refers to: reusable");
+    fx_post(eng, 2, (struct fx_op){ .op = FX_DEL_CTX }, 0);
+    cr_expect_eq(eng->rx_cache.n, 1, "bytes held beyond a gap: freed");
+    cr_expect_eq(eng->tx_cache.n, 2);
+    /* the next connection's first bytes land in the cached blocks, bitmap clear */
+    mkconn(4);
+    fx_post(eng, 4, (struct fx_op){ .op = FX_NEW_RX, .b = MTP_SIZE_INF }, 0);
+    fx_post(eng, 4, (struct fx_op){ .op = FX_ADD_RX, .b = 32, .len = 32, .addr = (uintptr_t)d }, 0);
+    cr_expect_eq(unit_of(4, 0)->u.rx.buf, rx1);
+    cr_expect_eq(unit_of(4, 0)->u.rx.held, 32, "only the new bytes are marked");
+    fx_post(eng, 4, (struct fx_op){ .op = FX_ADD_RX, .len = 32, .addr = (uintptr_t)d }, 0);
+    uint8_t out[64];
+    fx_post(eng, 4, (struct fx_op){ .op = FX_RX_FLUSH, .len = 64, .addr = (uintptr_t)out }, 0);
+    cr_expect_eq(fx_last_note(&notes, MTP_NOTE_RX_FLUSHED)->value, 64);
+}
+
 /* del_ctx: what the program already issued leaves, unless it needs the freed unit bytes. */
 static int next_pkt(struct mtp_engine *e, uint8_t *b, uint32_t cap)
 {
