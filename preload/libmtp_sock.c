@@ -117,11 +117,13 @@ void lm_absorb(void)
     while (g_lm.n_absorb) {
         struct lm_sock *s = g_lm.absorb[--g_lm.n_absorb];
         s->absorb_queued = false;
-        size_t want = s->peek_len + 65536;
         for (;;) {
             struct mtp_sock_info in; /* only bytes: a pending error stays for the application */
             if (mtp_sock_info(s->sk, &in) < 0 || in.rx_queued == 0)
                 break;
+            /* what is queued, not more: a 64 KiB buffer for each HTTP response read after
+             * the server's FIN was a malloc and a free (and glibc's heap trims) each */
+            size_t want = s->peek_len + in.rx_queued;
             uint8_t *p = realloc(s->peek, want);
             if (!p)
                 break;
@@ -130,8 +132,6 @@ void lm_absorb(void)
             if (n <= 0)
                 break;
             s->peek_len += (size_t)n;
-            if (s->peek_len == want)
-                want *= 2;
         }
     }
 }
