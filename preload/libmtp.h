@@ -53,6 +53,9 @@ struct lm_sock {
     enum lm_state state;
     struct mtp_sock *sk;           /* LM_LISTEN, LM_CONN */
     bool nonblock;                 /* O_NONBLOCK as the application set it */
+    bool kfl_known;                /* kfl is its kernel socket's file status flags (F_GETFL) */
+    int kfl;                       /* (known from socket() or accept on: sock_fl) */
+    unsigned kfl_gen;              /* ... as of g_lm.fork_gen (a child may change them) */
     bool app_reuseaddr;            /* SO_REUSEADDR as the application set it */
     bool connecting;               /* connect() started, outcome not yet reported */
     bool conn_failed;              /* the connect's error was reported: further calls fail */

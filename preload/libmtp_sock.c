@@ -150,6 +150,21 @@ static struct lm_sock *sock_new(int kfd, int domain)
     return s;
 }
 
+/* The kernel socket's file status flags as this process last set them, so F_GETFL (wrk
+ * calls it for each connection, connect() read it too) needs no system call; -1 when not
+ * known (an fd inherited, a fork since, an ioctl that changes them). */
+static int sock_fl(const struct lm_sock *s)
+{
+    return s->kfl_known && s->kfl_gen == g_lm.fork_gen ? s->kfl : -1;
+}
+
+static void sock_fl_set(struct lm_sock *s, int fl)
+{
+    s->kfl = fl;
+    s->kfl_known = fl >= 0;
+    s->kfl_gen = g_lm.fork_gen;
+}
+
 static void sock_free(struct lm_sock *s)
 {
     for (uint32_t i = 0; s->absorb_queued && i < g_lm.n_absorb; i++)
@@ -571,6 +586,7 @@ LM_EXPORT int socket(int domain, int type, int protocol)
     struct lm_sock *s = ours ? sock_new(fd, domain) : NULL;
     if (s) {
         s->nonblock = (type & SOCK_NONBLOCK) != 0;
+        sock_fl_set(s, O_RDWR | (s->nonblock ? O_NONBLOCK : 0)); /* a new socket's */
         s->homa = homa;
         s->pristine = true;
         struct mtp_fdobj *dropped;
@@ -648,9 +664,14 @@ static int sock_listen(struct lm_sock *s, int backlog)
             mtp_sock_close(sk, lm_now());
         return err;
     }
-    int fl = lm_real.fcntl(s->kfd, F_GETFL);
+    int fl = sock_fl(s);
+    if (fl < 0)
+        fl = lm_real.fcntl(s->kfd, F_GETFL);
     s->nonblock = (fl & O_NONBLOCK) != 0;
-    lm_real.fcntl(s->kfd, F_SETFL, fl | O_NONBLOCK); /* accept() tries it without blocking */
+    if (lm_real.fcntl(s->kfd, F_SETFL, fl | O_NONBLOCK) == 0) /* accept() tries it without blocking */
+        sock_fl_set(s, fl | O_NONBLOCK);
+    else
+        sock_fl_set(s, -1);
     s->sk = sk;
     s->state = LM_LISTEN;
     s->backlog = backlog;
@@ -752,6 +773,7 @@ static int accept_mtp(struct lm_sock *l, struct sockaddr *addr, socklen_t *len, 
     s->sk = sk;
     s->state = LM_CONN;
     s->nonblock = (flags & SOCK_NONBLOCK) != 0; /* the placeholder got it from socket() */
+    sock_fl_set(s, O_RDWR | (s->nonblock ? O_NONBLOCK : 0));
     mtp_sock_set_user(sk, s);
     inherit_options(l, s);
     uint32_t ip;
@@ -863,7 +885,9 @@ static int sock_connect(struct lm_sock *s, uint32_t ip, uint16_t port)
     s->sk = sk;
     s->state = LM_CONN;
     s->connecting = true;
-    int fl = lm_real.fcntl(s->kfd, F_GETFL);
+    int fl = sock_fl(s);
+    if (fl < 0)
+        fl = lm_real.fcntl(s->kfd, F_GETFL);
     s->nonblock = (fl & O_NONBLOCK) != 0;
     mtp_sock_set_user(sk, s);
     apply_options(s);
@@ -1706,23 +1730,46 @@ static int dup_track(int fd, int newfd)
     return newfd;
 }
 
+/* The flags F_SETFL changes (Linux's SETFL_MASK); the others stay what they were. */
+#define SETFL_FLAGS (O_APPEND | O_NONBLOCK | O_NDELAY | O_ASYNC | O_DIRECT | O_NOATIME)
+
+/* F_SETFL to the kernel socket, and what its flags are now: known when only O_NONBLOCK may
+ * have changed. */
+static int sock_setfl(struct lm_sock *s, int fd, int fl)
+{
+    int old = sock_fl(s);
+    int rc = lm_real.fcntl(fd, F_SETFL, fl);
+    if (rc == 0 && old >= 0 && !(fl & SETFL_FLAGS & ~O_NONBLOCK))
+        sock_fl_set(s, (old & ~SETFL_FLAGS) | (fl & SETFL_FLAGS));
+    else
+        sock_fl_set(s, -1);
+    return rc;
+}
+
 static int sock_fcntl(int fd, int cmd, void *arg)
 {
     lm_lock();
     struct lm_sock *s = lm_sock_of_raw(fd); /* (an inherited connection stays untaken) */
-    if (!s || s->state == LM_NEW) {
+    if (!s) {
         lm_unlock();
         return lm_real.fcntl(fd, cmd, arg);
     }
     int rc;
     if (cmd == F_GETFL) {
-        rc = lm_real.fcntl(fd, F_GETFL);
-        if (rc >= 0)
+        rc = sock_fl(s);
+        if (rc < 0 && (rc = lm_real.fcntl(fd, F_GETFL)) >= 0) {
+            sock_fl_set(s, rc);
+            if (s->state == LM_CONN) /* a child may have set them: its F_SETFL went there */
+                s->nonblock = (rc & O_NONBLOCK) != 0;
+        }
+        if (rc >= 0 && s->state != LM_NEW) /* (a listener's kernel socket never blocks) */
             rc = (rc & ~O_NONBLOCK) | (s->nonblock ? O_NONBLOCK : 0);
+    } else if (s->state == LM_NEW) {
+        rc = sock_setfl(s, fd, (int)(intptr_t)arg);
     } else { /* F_SETFL: the listener's kernel socket stays non-blocking */
         int fl = (int)(intptr_t)arg;
         s->nonblock = (fl & O_NONBLOCK) != 0;
-        rc = lm_real.fcntl(fd, F_SETFL, s->state == LM_LISTEN ? fl | O_NONBLOCK : fl);
+        rc = sock_setfl(s, fd, s->state == LM_LISTEN ? fl | O_NONBLOCK : fl);
     }
     int err = errno;
     lm_unlock();
@@ -1767,10 +1814,19 @@ LM_EXPORT int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (lm_obj(fd) && req == FIOASYNC) { /* O_ASYNC changes: F_GETFL asks the kernel again */
+        lm_lock();
+        struct lm_sock *s = lm_sock_of_raw(fd);
+        if (s)
+            sock_fl_set(s, -1);
+        lm_unlock();
+    }
     if (!lm_obj(fd) || (req != FIONBIO && req != FIONREAD && req != SIOCOUTQ))
         return lm_real.ioctl(fd, req, arg);
     lm_lock();
     struct lm_sock *s = req == FIONBIO ? lm_sock_of_raw(fd) : lm_sock_of(fd);
+    if (s && req == FIONBIO)
+        sock_fl_set(s, -1); /* F_GETFL asks the kernel again */
     if (!s || s->state == LM_NEW || (req != FIONBIO && s->state != LM_CONN)) {
         lm_unlock();
         return lm_real.ioctl(fd, req, arg);
