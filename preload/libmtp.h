@@ -73,6 +73,7 @@ struct lm_sock {
     bool linger_zero;              /* SO_LINGER {1, 0}: close aborts */
     bool cork_set, cork;           /* TCP_CORK set on the connection (kept here, not on its
                                       kernel socket: libmtp_sock.c set_cork) */
+    bool nodelay_set, nodelay;     /* TCP_NODELAY set on the connection (the same) */
     bool homa;                     /* socket(AF_INET, SOCK_DGRAM, IPPROTO_HOMA): native Homa */
     bool dormant;                  /* LM_LISTEN without an MTP listener in this process's stack
                                       (sk NULL; see lm_listener_join): its kernel half serves */

@@ -1569,6 +1569,19 @@ static int set_cork(struct lm_sock *s, const void *val, socklen_t len)
     return 0;
 }
 
+/* TCP_NODELAY of a connection: the same (wrk sets it on each new connection). */
+static int set_nodelay(struct lm_sock *s, const void *val, socklen_t len)
+{
+    if (len < sizeof(int))
+        return -EINVAL;
+    if (!val)
+        return -EFAULT;
+    s->nodelay = *(const int *)val != 0;
+    s->nodelay_set = true;
+    mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, s->nodelay, lm_now());
+    return 0;
+}
+
 LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     if (!lm_obj(fd))
@@ -1610,6 +1623,8 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
     }
     if (s->state == LM_CONN && level == IPPROTO_TCP && name == TCP_CORK)
         return (int)leave(set_cork(s, val, len));
+    if (s->state == LM_CONN && level == IPPROTO_TCP && name == TCP_NODELAY)
+        return (int)leave(set_nodelay(s, val, len));
     int rc = 0;
     if (level == IPPROTO_TCP && !tcp_opt_ok(name))
         rc = -ENOPROTOOPT;
@@ -1701,6 +1716,9 @@ LM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         }
     } else if (level == IPPROTO_TCP && name == TCP_CORK && s->state == LM_CONN && s->cork_set) {
         rc = opt_int(val, len, s->cork);
+    } else if (level == IPPROTO_TCP && name == TCP_NODELAY && s->state == LM_CONN &&
+               s->nodelay_set) {
+        rc = opt_int(val, len, s->nodelay);
     } else if (level == IPPROTO_TCP && name == TCP_MAXSEG && s->state == LM_CONN) {
         struct mtp_sock_info in;
         mtp_sock_info(s->sk, &in);

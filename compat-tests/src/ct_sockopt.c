@@ -189,6 +189,17 @@ static void buffers_nodelay(const struct ct_ctx *c)
     CT_EQ(get_int(fd, IPPROTO_TCP, TCP_NODELAY), 1);
     set_int(fd, IPPROTO_TCP, TCP_NODELAY, 5); /* any non-zero value is "on" */
     CT_EQ(get_int(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+    int v = 0;
+    CT_ERR(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, 2), EINVAL); /* changes nothing */
+    CT_EQ(get_int(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+    set_int(fd, IPPROTO_TCP, TCP_NODELAY, 0);
+    CT_EQ(get_int(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+    set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    socklen_t vlen = 2;
+    v = 0;
+    CT_OK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vlen)); /* Linux truncates */
+    CT_EQ(vlen, 2);
+    CT_EQ(v, 1);
     /* small buffers still carry data both ways */
     char msg[3000], back[3000];
     memset(msg, 'n', sizeof msg);
