@@ -72,7 +72,7 @@ struct lm_sock {
                                       first is the MTP socket's user) */
     bool linger_zero;              /* SO_LINGER {1, 0}: close aborts */
     bool cork_set, cork;           /* TCP_CORK set on the connection (kept here, not on its
-                                      kernel socket: libmtp_sock.c set_cork) */
+                                      kernel socket: libmtp_sock.c keep_tcp_flag) */
     bool nodelay_set, nodelay;     /* TCP_NODELAY set on the connection (the same) */
     bool homa;                     /* socket(AF_INET, SOCK_DGRAM, IPPROTO_HOMA): native Homa */
     bool dormant;                  /* LM_LISTEN without an MTP listener in this process's stack

@@ -1554,31 +1554,20 @@ static bool tcp_opt_ok(int name)
     }
 }
 
-/* TCP_CORK of a connection is kept here and given to the stack; its kernel socket never
- * hears of it. nginx (tcp_nopush, Debian's default) sets it twice per response: two system
- * calls per request otherwise. Checked in Linux's order. */
-static int set_cork(struct lm_sock *s, const void *val, socklen_t len)
+/* TCP_CORK and TCP_NODELAY of a connection are kept here and given to the stack; its kernel
+ * socket never hears of them. nginx (tcp_nopush, Debian's default) sets TCP_CORK twice per
+ * response, wrk TCP_NODELAY on each new connection: system calls otherwise. Checked in
+ * Linux's order. */
+static int keep_tcp_flag(struct lm_sock *s, const void *val, socklen_t len, bool *set,
+                         bool *on, enum mtp_sock_opt mtp_opt)
 {
     if (len < sizeof(int))
         return -EINVAL;
     if (!val)
         return -EFAULT;
-    s->cork = *(const int *)val != 0;
-    s->cork_set = true;
-    mtp_sock_setopt(s->sk, MTP_SOCKOPT_CORK, s->cork, lm_now());
-    return 0;
-}
-
-/* TCP_NODELAY of a connection: the same (wrk sets it on each new connection). */
-static int set_nodelay(struct lm_sock *s, const void *val, socklen_t len)
-{
-    if (len < sizeof(int))
-        return -EINVAL;
-    if (!val)
-        return -EFAULT;
-    s->nodelay = *(const int *)val != 0;
-    s->nodelay_set = true;
-    mtp_sock_setopt(s->sk, MTP_SOCKOPT_NODELAY, s->nodelay, lm_now());
+    *on = *(const int *)val != 0;
+    *set = true;
+    mtp_sock_setopt(s->sk, mtp_opt, *on, lm_now());
     return 0;
 }
 
@@ -1622,9 +1611,10 @@ LM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
         return rc;
     }
     if (s->state == LM_CONN && level == IPPROTO_TCP && name == TCP_CORK)
-        return (int)leave(set_cork(s, val, len));
+        return (int)leave(keep_tcp_flag(s, val, len, &s->cork_set, &s->cork, MTP_SOCKOPT_CORK));
     if (s->state == LM_CONN && level == IPPROTO_TCP && name == TCP_NODELAY)
-        return (int)leave(set_nodelay(s, val, len));
+        return (int)leave(keep_tcp_flag(s, val, len, &s->nodelay_set, &s->nodelay,
+                                        MTP_SOCKOPT_NODELAY));
     int rc = 0;
     if (level == IPPROTO_TCP && !tcp_opt_ok(name))
         rc = -ENOPROTOOPT;
