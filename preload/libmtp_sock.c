@@ -165,6 +165,15 @@ static void sock_fl_set(struct lm_sock *s, int fl)
     s->kfl_gen = g_lm.fork_gen;
 }
 
+/* The flags: known, else read from the kernel socket (and known from then on); -1: error. */
+static int sock_fl_get(struct lm_sock *s)
+{
+    int fl = sock_fl(s);
+    if (fl < 0 && (fl = lm_real.fcntl(s->kfd, F_GETFL)) >= 0)
+        sock_fl_set(s, fl);
+    return fl;
+}
+
 static void sock_free(struct lm_sock *s)
 {
     for (uint32_t i = 0; s->absorb_queued && i < g_lm.n_absorb; i++)
@@ -664,9 +673,7 @@ static int sock_listen(struct lm_sock *s, int backlog)
             mtp_sock_close(sk, lm_now());
         return err;
     }
-    int fl = sock_fl(s);
-    if (fl < 0)
-        fl = lm_real.fcntl(s->kfd, F_GETFL);
+    int fl = sock_fl_get(s);
     s->nonblock = (fl & O_NONBLOCK) != 0;
     if (lm_real.fcntl(s->kfd, F_SETFL, fl | O_NONBLOCK) == 0) /* accept() tries it without blocking */
         sock_fl_set(s, fl | O_NONBLOCK);
@@ -885,10 +892,7 @@ static int sock_connect(struct lm_sock *s, uint32_t ip, uint16_t port)
     s->sk = sk;
     s->state = LM_CONN;
     s->connecting = true;
-    int fl = sock_fl(s);
-    if (fl < 0)
-        fl = lm_real.fcntl(s->kfd, F_GETFL);
-    s->nonblock = (fl & O_NONBLOCK) != 0;
+    s->nonblock = (sock_fl_get(s) & O_NONBLOCK) != 0;
     mtp_sock_set_user(sk, s);
     apply_options(s);
     adopt_watches(s, false);
@@ -1764,12 +1768,10 @@ static int sock_fcntl(int fd, int cmd, void *arg)
     }
     int rc;
     if (cmd == F_GETFL) {
-        rc = sock_fl(s);
-        if (rc < 0 && (rc = lm_real.fcntl(fd, F_GETFL)) >= 0) {
-            sock_fl_set(s, rc);
-            if (s->state == LM_CONN) /* a child may have set them: its F_SETFL went there */
-                s->nonblock = (rc & O_NONBLOCK) != 0;
-        }
+        bool asked = sock_fl(s) < 0;
+        rc = sock_fl_get(s);
+        if (asked && rc >= 0 && s->state == LM_CONN) /* a child's F_SETFL went there */
+            s->nonblock = (rc & O_NONBLOCK) != 0;
         if (rc >= 0 && s->state != LM_NEW) /* (a listener's kernel socket never blocks) */
             rc = (rc & ~O_NONBLOCK) | (s->nonblock ? O_NONBLOCK : 0);
     } else if (s->state == LM_NEW) {
