@@ -971,4 +971,11 @@ void mtp_stack_port_unhold(struct mtp_stack *s, uint16_t port)
         s->ops->port_unhold(s->t, s->prog->ip_proto, port);
 }
 
+int mtp_stack_port_dormant(struct mtp_stack *s, uint16_t port, int on)
+{
+    if (!port)
+        return -EINVAL;
+    return s->ops->port_dormant ? s->ops->port_dormant(s->t, s->prog->ip_proto, port, on) : 0;
+}
+
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s) { return &s->stats; }

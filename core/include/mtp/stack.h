@@ -95,6 +95,9 @@ void mtp_stack_park_ports(struct mtp_stack *s, uint64_t min_age_ns);
  * not listened on; one hold per call, undone by unhold (the caller counts its users). */
 int mtp_stack_port_hold(struct mtp_stack *s, uint16_t port);
 void mtp_stack_port_unhold(struct mtp_stack *s, uint16_t port);
+/* The target's port_dormant: a listener of this process on `port` left its group while its
+ * kernel socket listens on (on 1), or that is over (on 0). */
+int mtp_stack_port_dormant(struct mtp_stack *s, uint16_t port, int on);
 
 /* Hand-off of one context instance between stacks (mtp_engine_ctx_export and friends in
  * mtp/engine.h): export first sends the packets the stack has ready (what is still pending

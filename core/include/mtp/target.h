@@ -131,6 +131,13 @@ struct mtp_target_ops {
      * listener, exits. unhold undoes it. NULL: nothing to hold (one process per interface). */
     int  (*port_hold)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
     void (*port_unhold)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
+    /* on 1: this member left `port`'s group but a kernel socket of its process still
+     * listens there (a forked parent's dormant listener, docs/MULTIPROC.md). While no member
+     * serves the port, each new flow is pinned to the kernel, and it stays with the kernel
+     * after a member joins (else the joiner would get the later segments of a connection the
+     * kernel accepted, and answer them with a reset). on 0: no longer. NULL: nothing to mark
+     * (one process per interface). */
+    int  (*port_dormant)(struct mtp_target *t, uint8_t ip_proto, uint16_t port, int on);
     /* In a forked child: free this process's copy of the parent's target (munmap, close
      * fds) touching nothing shared (maps, ports, rings, frames, placeholders): the parent
      * keeps serving with it. NULL: nothing to free. */
