@@ -201,18 +201,40 @@ static __always_inline __u32 flow_hash(const struct mtp_xdp_flow *f)
     return h ^ (h >> 16);
 }
 
+/* A pin to the kernel holds on a listening port (an active open's own port never had one). */
+static __always_inline int pinned_to_kernel(const struct mtp_xdp_group *g,
+                                            const struct mtp_xdp_pin *pin)
+{
+    return pin && pin->slot == MTP_XDP_SLOT_KERNEL && !g->excl;
+}
+
+#define STEER_KERNEL (-2)
+
 /* The member a packet of flow `f` goes to: its pin if the pinned member still serves the
  * port, else one of the port's group by the flow hash (then pinned, unless the port is an
- * active open's own, so membership changes never move a live connection). -1: nobody. */
+ * active open's own, so membership changes never move a live connection). -1: nobody,
+ * STEER_KERNEL: the kernel's (a flow pinned to it, or no member: then pinned to the kernel
+ * if a dormant listener's kernel socket takes it, so a member that joins later does not get
+ * the rest of a connection the kernel accepted). */
 static __always_inline int steer(const struct mtp_xdp_group *g, const struct mtp_xdp_flow *f,
                                  __u32 queue)
 {
     struct mtp_xdp_pin *pin = bpf_map_lookup_elem(&mtp_flows, f);
+    if (pinned_to_kernel(g, pin))
+        return STEER_KERNEL;
     if (pin && member_takes(pin->slot, queue) == pin->gen &&
         (pin->claimed || group_has(g, pin->slot)))
         return (int)pin->slot;
     if (g->n == 1 && g->excl)
         return member_takes(g->slot[0], queue) ? g->slot[0] : -1;
+    if (!g->n) {
+        if (g->dormant) {
+            struct mtp_xdp_pin k = {.slot = MTP_XDP_SLOT_KERNEL};
+            bpf_map_update_elem(&mtp_flows, f, &k, BPF_ANY);
+            stat_inc(MTP_XDP_STAT_KERNEL_PIN);
+        }
+        return STEER_KERNEL;
+    }
     int slot = group_pick(g, queue, flow_hash(f));
     if (slot < 0)
         return -1;
@@ -296,6 +318,8 @@ static __always_inline int icmp_error(struct xdp_md *ctx, const struct iphdr *ip
     __u32 queue = ctx->rx_queue_index;
     struct mtp_xdp_pin *pin = bpf_map_lookup_elem(&mtp_flows, &f);
     int slot = -1;
+    if (pinned_to_kernel(g, pin))
+        return XDP_PASS;
     if (pin && member_takes(pin->slot, queue) == pin->gen)
         slot = (int)pin->slot;
     else if (g->n == 1 && g->excl && member_takes(g->slot[0], queue))
@@ -360,9 +384,7 @@ int mtp_xdp_steer(struct xdp_md *ctx)
      * drop (passing it up would make the kernel answer for the placeholder socket). */
     __u32 queue = ctx->rx_queue_index;
     int slot = steer(g, &f, queue);
-    if (slot < 0 && g->n == 0) {
-        /* only held for connections pinned elsewhere (port_hold): anything else is the
-         * kernel's, as if the port had no entry */
+    if (slot == STEER_KERNEL) {
         stat_inc(MTP_XDP_STAT_PASSED);
         return XDP_PASS;
     }

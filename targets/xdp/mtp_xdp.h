@@ -51,14 +51,18 @@ struct mtp_xdp_info {
 /* Steering map: key = destination port in host byte order, value = the members serving it.
  * excl: an active open's local port, one member, never joined. holders: members (bit per
  * slot) that hold the port only for connections pinned to them (port_hold: a forked child
- * serving what its parent accepted); they get no new flow, and the entry lives while any
- * member or holder does (n == 0: new flows are dropped, pinned ones still steered). */
+ * serving what its parent accepted); they get no new flow. dormant: members (bit per slot)
+ * whose listener left the group while its kernel socket listens on (port_dormant: a forked
+ * parent). The entry lives while any member, holder or dormant member does. With n == 0 new
+ * flows go to the kernel, pinned ones are still steered; when a dormant bit is set each new
+ * flow is pinned to the kernel (MTP_XDP_SLOT_KERNEL) first, so that it stays there. */
 typedef __u16 mtp_xdp_port_key;
 struct mtp_xdp_group {
     __u8 n;
     __u8 excl;
     __u8 slot[MTP_XDP_GROUP_MAX];
     __u32 holders;
+    __u32 dormant;
 };
 
 /* A connection pinned to a member (the hook pins each new flow to a listening port; the
@@ -68,6 +72,7 @@ struct mtp_xdp_flow {
     __u16 remote_port;
     __u16 local_port;
 };
+#define MTP_XDP_SLOT_KERNEL 0xffffffffu /* a pin's slot: the kernel's connection (XDP_PASS) */
 struct mtp_xdp_pin {
     __u32 slot;
     __u32 gen;
@@ -92,6 +97,8 @@ enum mtp_xdp_stat {
     MTP_XDP_STAT_RING,        /* copied into a ring-buffer member's ring */
     MTP_XDP_STAT_RING_FULL,   /* that ring was full (or the packet too long): dropped */
     MTP_XDP_STAT_ICMP,        /* ICMP error quoting a packet of an owned port: to its member */
+    MTP_XDP_STAT_KERNEL_PIN,  /* a new flow of a port whose listeners are dormant: pinned to
+                                 the kernel (and passed) */
     MTP_XDP_STAT_COUNT
 };
 

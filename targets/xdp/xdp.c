@@ -450,7 +450,8 @@ static int hook_join(struct hook *h, uint32_t prog_id, uint32_t link_id, const c
         int used = 0;
         if (bpf_obj_get_info_by_fd(mfd, &mi, &mlen) == 0)
             for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
-                if (!strcmp(mi.name, want[k].name) && *want[k].fd < 0) {
+                if (!strcmp(mi.name, want[k].name) && *want[k].fd < 0 &&
+                    (want[k].fd != &h->ports_fd || mi.value_size == sizeof(struct mtp_xdp_group))) {
                     *want[k].fd = mfd;
                     used = 1;
                 }
@@ -459,8 +460,9 @@ static int hook_join(struct hook *h, uint32_t prog_id, uint32_t link_id, const c
     }
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
         if (*want[k].fd < 0) {
-            report("%s is steered by an mtp hook of another version (no map %s): stop the "
-                   "processes serving %s, or run the same build", ifname, want[k].name, ifname);
+            report("%s is steered by an mtp hook of another version (its map %s differs): stop "
+                   "the processes serving %s, or run the same build", ifname, want[k].name,
+                   ifname);
             return -EPROTO;
         }
     struct mtp_xdp_info mine = {0}, theirs = {0};
@@ -924,6 +926,16 @@ static int group_del_slot(struct mtp_xdp_group *g, uint32_t slot)
     return 0;
 }
 
+/* Writes a port's entry back, or deletes it when no member, holder or dormant member is
+ * left in it. Lock held. */
+static void group_store(struct hook *h, mtp_xdp_port_key key, const struct mtp_xdp_group *g)
+{
+    if (g->n || g->holders || g->dormant)
+        bpf_map_update_elem(h->ports_fd, &key, g, BPF_EXIST);
+    else
+        bpf_map_delete_elem(h->ports_fd, &key);
+}
+
 /* Takes member `slot` out of everything (its ports' groups, the maps). Lock held. */
 static void member_remove(struct hook *h, uint32_t slot)
 {
@@ -935,14 +947,12 @@ static void member_remove(struct hook *h, uint32_t slot)
         struct mtp_xdp_group g;
         if (bpf_map_lookup_elem(h->ports_fd, &key, &g) < 0)
             continue;
-        int held = (g.holders >> slot) & 1;
+        int marked = ((g.holders | g.dormant) >> slot) & 1;
         g.holders &= ~(1u << slot);
-        if (!group_del_slot(&g, slot) && !held)
+        g.dormant &= ~(1u << slot);
+        if (!group_del_slot(&g, slot) && !marked)
             continue;
-        if (g.n || g.holders)
-            bpf_map_update_elem(h->ports_fd, &key, &g, BPF_EXIST);
-        else
-            bpf_map_delete_elem(h->ports_fd, &key); /* the key walk continues from `key` */
+        group_store(h, key, &g); /* a deletion: the key walk continues from `key` */
     }
     struct mtp_xdp_member none = {0};
     bpf_map_update_elem(h->members_fd, &slot, &none, BPF_ANY);
@@ -1646,9 +1656,11 @@ static int group_add(struct mtp_target *t, uint16_t port, int excl)
     }
     if (!have || !g.n) {
         uint32_t holders = have ? g.holders : 0; /* connections pinned there stay */
+        uint32_t dormant = have ? g.dormant : 0;
         memset(&g, 0, sizeof g);
         g.excl = (uint8_t)excl;
         g.holders = holders;
+        g.dormant = dormant;
     } else if (excl || g.excl) {
         return -EADDRINUSE;
     } else if (g.n >= MTP_XDP_GROUP_MAX) {
@@ -1668,10 +1680,7 @@ static void group_leave(struct mtp_target *t, uint16_t port)
     struct mtp_xdp_group g;
     if (bpf_map_lookup_elem(t->hook->ports_fd, &key, &g) < 0 || !group_del_slot(&g, t->slot))
         return;
-    if (g.n || g.holders)
-        bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_EXIST);
-    else
-        bpf_map_delete_elem(t->hook->ports_fd, &key);
+    group_store(t->hook, key, &g);
 }
 
 static int port_claim_mode(struct mtp_target *t, uint8_t ip_proto, uint16_t port, int excl)
@@ -1765,11 +1774,14 @@ static void xdp_flow_release(struct mtp_target *t, uint8_t ip_proto, uint16_t lo
         bpf_map_delete_elem(t->hook->flows_fd, &f);
 }
 
-/* ---- ports held for pinned connections only (a forked child's inherited connections) */
+/* ---- ports held for pinned connections only (a forked child's inherited connections), and
+ * ports whose listener here is dormant (a forked parent's, its kernel socket listening) */
 
-static int xdp_port_hold(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+enum group_mask { MASK_HOLDERS, MASK_DORMANT };
+
+/* Sets (on) or clears this member's bit in one of the masks of the port's entry. */
+static int group_mark(struct mtp_target *t, uint16_t port, enum group_mask which, int on)
 {
-    (void)ip_proto;
     if (!port)
         return -EINVAL;
     int err = group_lock(t->lock_fd);
@@ -1778,28 +1790,36 @@ static int xdp_port_hold(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
     mtp_xdp_port_key key = port;
     struct mtp_xdp_group g;
     memset(&g, 0, sizeof g);
-    bpf_map_lookup_elem(t->hook->ports_fd, &key, &g);
-    g.holders |= 1u << t->slot;
-    err = bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_ANY) < 0 ? -errno : 0;
+    int have = bpf_map_lookup_elem(t->hook->ports_fd, &key, &g) == 0;
+    uint32_t *mask = which == MASK_HOLDERS ? &g.holders : &g.dormant;
+    uint32_t bit = 1u << t->slot;
+    if (on) {
+        *mask |= bit;
+        err = bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_ANY) < 0 ? -errno : 0;
+    } else if (have && (*mask & bit)) {
+        *mask &= ~bit;
+        group_store(t->hook, key, &g);
+    }
     group_unlock(t->lock_fd);
     return err;
+}
+
+static int xdp_port_hold(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
+{
+    (void)ip_proto;
+    return group_mark(t, port, MASK_HOLDERS, 1);
 }
 
 static void xdp_port_unhold(struct mtp_target *t, uint8_t ip_proto, uint16_t port)
 {
     (void)ip_proto;
-    if (group_lock(t->lock_fd) < 0)
-        return;
-    mtp_xdp_port_key key = port;
-    struct mtp_xdp_group g;
-    if (bpf_map_lookup_elem(t->hook->ports_fd, &key, &g) == 0 && (g.holders >> t->slot & 1)) {
-        g.holders &= ~(1u << t->slot);
-        if (g.n || g.holders)
-            bpf_map_update_elem(t->hook->ports_fd, &key, &g, BPF_EXIST);
-        else
-            bpf_map_delete_elem(t->hook->ports_fd, &key);
-    }
-    group_unlock(t->lock_fd);
+    group_mark(t, port, MASK_HOLDERS, 0);
+}
+
+static int xdp_port_dormant(struct mtp_target *t, uint8_t ip_proto, uint16_t port, int on)
+{
+    (void)ip_proto;
+    return group_mark(t, port, MASK_DORMANT, on);
 }
 
 /* ------------------------------------------------------------------ rtnetlink */
@@ -2134,6 +2154,7 @@ const char *mtp_xdp_stat_name(enum mtp_xdp_stat s)
         [MTP_XDP_STAT_NO_SOCKET] = "no_socket",   [MTP_XDP_STAT_FRAGMENT] = "fragment",
         [MTP_XDP_STAT_PASSED] = "passed",         [MTP_XDP_STAT_RING] = "ring",
         [MTP_XDP_STAT_RING_FULL] = "ring_full",   [MTP_XDP_STAT_ICMP] = "icmp_error",
+        [MTP_XDP_STAT_KERNEL_PIN] = "kernel_pin",
     };
     return (unsigned)s < MTP_XDP_STAT_COUNT ? names[s] : "?";
 }
@@ -2201,6 +2222,7 @@ const struct mtp_target_ops mtp_target_xdp = {
     .flow_release = xdp_flow_release,
     .port_hold = xdp_port_hold,
     .port_unhold = xdp_port_unhold,
+    .port_dormant = xdp_port_dormant,
     .abandon = xdp_abandon,
     .neigh_lookup = xdp_neigh_lookup,
     .describe = xdp_describe,
