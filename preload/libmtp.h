@@ -77,6 +77,9 @@ struct lm_sock {
     bool homa;                     /* socket(AF_INET, SOCK_DGRAM, IPPROTO_HOMA): native Homa */
     bool dormant;                  /* LM_LISTEN without an MTP listener in this process's stack
                                       (sk NULL; see lm_listener_join): its kernel half serves */
+    bool dormant_marked;           /* this process told the target the port's listener here
+                                      is dormant (one such listener per port: see
+                                      dormant_unmark) */
     int backlog;                   /* listen()'s, for a dormant listener's join */
     uint64_t join_after_ns;        /* a dormant listener's last join failed: not before this */
     uint64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */

@@ -247,6 +247,35 @@ static struct lm_sock *reuseport_listener(uint16_t port, int domain)
     return NULL;
 }
 
+/* A listener that leaves its port group while its kernel half listens on (a forked parent's:
+ * lm_listeners_leave) marks the port dormant at the target: while no process's stack serves
+ * the port, each new connection, which the kernel half takes, stays pinned to the kernel, so
+ * that a stack joining later does not get its segments and reset it. */
+static void dormant_mark(struct lm_sock *s, uint16_t port)
+{
+    s->dormant_marked = mtp_stack_port_dormant(g_lm.stack, port, 1) == 0;
+}
+
+/* s joins or closes: another dormant listener of ours on the port takes the mark over, or the
+ * mark goes. */
+static void dormant_unmark(struct lm_sock *s)
+{
+    if (!s->dormant_marked)
+        return;
+    s->dormant_marked = false;
+    uint16_t port = bound_port(s->kfd);
+    uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
+    for (uint32_t fd = 0; fd < cap; fd++) {
+        struct lm_sock *x = lm_sock_of_raw((int)fd);
+        if (x && x != s && x->state == LM_LISTEN && x->dormant && bound_port(x->kfd) == port) {
+            x->dormant_marked = true;
+            return;
+        }
+    }
+    if (g_lm.stack)
+        mtp_stack_port_dormant(g_lm.stack, port, 0);
+}
+
 void lm_obj_release(struct mtp_fdobj *o)
 {
     if (o->kind == LM_EPOLL) {
@@ -254,6 +283,8 @@ void lm_obj_release(struct mtp_fdobj *o)
         return;
     }
     struct lm_sock *s = (struct lm_sock *)o;
+    if (s->dormant)
+        dormant_unmark(s);
     if (s->sk && s->state == LM_LISTEN && leave_share(s))
         s->sk = NULL; /* another SO_REUSEPORT listener keeps the MTP listener */
     if (s->state == LM_INH)
@@ -309,6 +340,7 @@ void lm_listener_join(struct lm_sock *s)
     if (!sk)
         return;
     s->sk = sk;
+    dormant_unmark(s);
     s->dormant = false;
     s->join_after_ns = 0;
     if (owner) {
@@ -364,6 +396,7 @@ void lm_listeners_leave(void)
         if (port_has_connections(port))
             continue;
         struct mtp_sock *sk = s->sk;
+        dormant_mark(s, port); /* before the port has no member */
         for (struct lm_sock *x = s, *next; x; x = next) { /* every SO_REUSEPORT sharer */
             next = x->rp_next;
             x->sk = NULL;
@@ -392,6 +425,7 @@ void lm_fork_child_sockets(void)
             s->sk = NULL;
             s->rp_next = NULL;
             s->dormant = true;
+            s->dormant_marked = false; /* the parent's mark, for the parent's member */
             s->absorb_queued = false;
             s->src.watches = NULL; /* the sets watching it were the parent's */
         } else if (s && s->state == LM_NEW) {

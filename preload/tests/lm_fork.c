@@ -20,6 +20,13 @@
  *                                     get the connection: the first echoes, the second reads
  *                                     500 ms later and says what its read returned), once (the
  *                                     parent exits after its first fork; the child echoes)
+ *   lm_fork dormantserve PORT GOFILE  listens (its stack starts), forks a child that never
+ *                                     touches the listener (the parent's listener leaves its
+ *                                     port group: nobody's stack serves the port), says
+ *                                     "dormant", waits for GOFILE to exist, then echoes two
+ *                                     connections one after the other: the first was made
+ *                                     meanwhile (the kernel accepted it), the second after
+ *                                     this process's listener joined its group again
  *   lm_fork stream IP PORT BYTES [PAUSE_MS]
  *                                     sends BYTES of a pattern and checks the echo, byte-exact
  *                                     (pausing PAUSE_MS once, after the first MB echoed)
@@ -192,6 +199,58 @@ static int forkserve(int port)
         printf("connection done, %u children forked so far\n", forked);
         fflush(stdout);
     }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ dormantserve */
+
+static void echo_to_end(int c)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read(c, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || write_all(c, buf, (size_t)r) < 0)
+            break;
+    }
+    close(c);
+}
+
+static int dormantserve(int port, const char *gofile)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int l = listen_on(port);
+    pid_t p = fork();
+    if (p == 0) { /* like nginx's master and worker the other way round: never accepts */
+        struct timespec t = {2, 0};
+        nanosleep(&t, NULL);
+        _exit(0);
+    }
+    if (p < 0) {
+        perror("lm_fork: fork");
+        return 1;
+    }
+    printf("dormant\n");
+    double give_up = now_s() + 20;
+    while (access(gofile, F_OK) != 0) { /* (no socket call: the listener stays dormant) */
+        if (now_s() > give_up) {
+            fprintf(stderr, "lm_fork dormantserve: no %s in 20 s\n", gofile);
+            return 1;
+        }
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    for (int i = 0; i < 2; i++) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0) {
+            perror("lm_fork dormantserve: accept");
+            return 1;
+        }
+        echo_to_end(c);
+        printf("connection %d done\n", i + 1);
+    }
+    waitpid(p, NULL, 0);
     return 0;
 }
 
@@ -483,6 +542,8 @@ int main(int argc, char **argv)
         return daemon_serve(atoi(argv[2]), atoi(argv[3]), argv[4]);
     if (argc == 3 && !strcmp(argv[1], "forkserve"))
         return forkserve(atoi(argv[2]));
+    if (argc == 4 && !strcmp(argv[1], "dormantserve"))
+        return dormantserve(atoi(argv[2]), argv[3]);
     if (argc == 4 && !strcmp(argv[1], "inheritserve"))
         return inheritserve(atoi(argv[2]), argv[3]);
     if ((argc == 5 || argc == 6) && !strcmp(argv[1], "stream"))
@@ -495,6 +556,7 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "expecthello"))
         return expect_hello(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
+                    "dormantserve PORT GOFILE | "
                     "inheritserve PORT echo|epoll|greet|untouched|hello|late|twins|once | "
                     "stream IP PORT BYTES [PAUSE_MS] | streamfork IP PORT BYTES | "
                     "expectreset IP PORT | expecthello IP PORT\n");

@@ -6,7 +6,10 @@
 #      still through MTP (the kernel's TCP of the server's namespace carries nothing)
 #   2. daemon() and fork/setsid/fork before the first socket: the daemon's own stack serves
 #      (its frames are in its MTP_PCAP), byte-exact
-#   3. redis-server under libmtp.so with 300,000 keys: BGSAVE (up to three times, each started
+#   3. a connection made while the server's listener is dormant (its process forked and no
+#      stack serves the port: the kernel accepts it) stays the kernel's after the listener
+#      joins again: echoed byte-exact, not reset; the next connection is MTP's again
+#   4. redis-server under libmtp.so with 300,000 keys: BGSAVE (up to three times, each started
 #      while redis-benchmark with 50 kernel clients runs): every save succeeds, no benchmark
 #      error, no connection lost, no key lost, the new connections still MTP's
 # usage: test_fork.sh LIBMTP_SO LM_FORK
@@ -78,7 +81,29 @@ for how in 1 2; do
     say "$what before the first socket: the daemon's own stack served 5 MB byte-exact ($frames frames)"
 done
 
-# ---------------------------------------------------------------- 3. redis BGSAVE under load
+# ---------------------------------------------------------------- 3. a dormant listener's connection
+bg_mtp A timeout 60 "$fork_bin" dormantserve 7600 "$tmp/go" >"$tmp/dz.out" 2>&1; dsrv=$MX_BG_PID
+for _ in $(seq 100); do grep -q dormant "$tmp/dz.out" && break; sleep 0.1; done
+grep -q dormant "$tmp/dz.out" || { cat "$tmp/dz.out"; fail "dormantserve did not start"; }
+k0=$(kernel_tcp_in)
+mx_in B timeout 30 "$fork_bin" stream "$MX_IP_A" 7600 2000000 >"$tmp/dz1" 2>&1 &
+dz1=$!
+sleep 0.5 # connected through the kernel meanwhile, its first bytes queued there
+touch "$tmp/go"
+wait $dz1 || { cat "$tmp/dz1" "$tmp/dz.out"; fail "the connection made while the listener was dormant (reset when it joined?)"; }
+kd=$(( $(kernel_tcp_in) - k0 ))
+[ $kd -ge 20 ] || fail "the connection made while the listener was dormant was not the kernel's ($kd segments): the test did not test that"
+k0=$(kernel_tcp_in)
+mx_in B timeout 30 "$fork_bin" stream "$MX_IP_A" 7600 2000000 >"$tmp/dz2" 2>&1 ||
+    { cat "$tmp/dz2" "$tmp/dz.out"; fail "the connection after the listener joined again"; }
+k=$(( $(kernel_tcp_in) - k0 ))
+[ $k -lt 200 ] || fail "the connection after the listener joined again: the kernel's TCP carried $k segments"
+for _ in $(seq 50); do grep -q 'connection 2 done' "$tmp/dz.out" && break; sleep 0.1; done
+grep -q 'connection 2 done' "$tmp/dz.out" || { cat "$tmp/dz.out"; fail "dormantserve did not finish"; }
+stop "$dsrv"
+say "a connection made while the listener was dormant stayed the kernel's ($kd segments) and echoed 2 MB byte-exact; the next one was MTP's"
+
+# ---------------------------------------------------------------- 4. redis BGSAVE under load
 if command -v redis-server >/dev/null; then
     mkdir -p "$tmp/rdb"
     bg_mtp A timeout 100 redis-server --bind 0.0.0.0 --port 6379 --save '' --appendonly no \
