@@ -382,7 +382,9 @@ static bool watched(struct lm_sock *s)
  * when this process accepts, polls or adds it to an epoll set. A listener in an epoll set
  * stays (the process serves it from there: redis forking its BGSAVE child), and so does one
  * whose port carries our connections (leaving the group would move their packets away: the
- * steering keeps a connection with its member while that member is in the port's group). */
+ * steering keeps a connection with its member while that member is in the port's group) or
+ * whose connections are in their handshake or wait to be accepted (this process is serving
+ * it; leaving would close the MTP listener and reset them). */
 void lm_listeners_leave(void)
 {
     uint32_t cap = mtp_fdtab_cap(&g_lm.fds);
@@ -393,7 +395,7 @@ void lm_listeners_leave(void)
         uint32_t ip;
         uint16_t port;
         mtp_sock_local(s->sk, &ip, &port);
-        if (port_has_connections(port))
+        if (port_has_connections(port) || mtp_sock_listener_busy(s->sk))
             continue;
         struct mtp_sock *sk = s->sk;
         dormant_mark(s, port); /* before the port has no member */

@@ -415,6 +415,15 @@ static int tcp_info(struct mtp_sock *sk, struct mtp_sock_info *out)
     return 0;
 }
 
+/* The program's list of half-open and not yet accepted connections (a SYN cookie's keeps
+ * nothing until its last ACK: it cannot be seen). */
+static bool tcp_listener_busy(struct mtp_sock *l)
+{
+    struct mtp_key lk = port_key(l->lport);
+    const struct mtpg_tcp_listener *lc = mtp_stack_ctx(mtp_socks_stack(l->ss), LISTENER, &lk);
+    return lc && lc->pending.len > 0;
+}
+
 static const struct mtp_sock_ops tcp_ops = {
     .listen = tcp_listen,
     .connect = tcp_connect,
@@ -428,6 +437,7 @@ static const struct mtp_sock_ops tcp_ops = {
     .readable = tcp_readable,
     .writable = tcp_writable,
     .note = tcp_note,
+    .listener_busy = tcp_listener_busy,
     .info = tcp_info,
 };
 

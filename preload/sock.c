@@ -556,6 +556,15 @@ struct mtp_sock *mtp_socks_next(struct mtp_socks *ss, struct mtp_sock *prev, uin
 
 int mtp_sock_released(const struct mtp_sock *sk) { return sk->released; }
 
+int mtp_sock_listener_busy(struct mtp_sock *sk)
+{
+    if (!sk->listener)
+        return false;
+    if (sk->aq_len)
+        return true;
+    return sk->ss->proto->ops->listener_busy && sk->ss->proto->ops->listener_busy(sk);
+}
+
 /* ------------------------------------------------------------ hand-off */
 
 #define SOCK_IMG_MAGIC 0x4d545053u /* "MTPS" */

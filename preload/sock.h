@@ -127,6 +127,9 @@ unsigned mtp_sock_poll(const struct mtp_sock *sk);
 int mtp_sock_error(struct mtp_sock *sk);
 
 int mtp_sock_is_listener(const struct mtp_sock *sk);
+/* A listener with connections waiting to be accepted or (when the protocol can tell) still in
+ * their handshake: closing it now would reset them. */
+int mtp_sock_listener_busy(struct mtp_sock *sk);
 /* The connection was established (it may have ended since). */
 int mtp_sock_connected(const struct mtp_sock *sk);
 /* Addresses in host byte order; any pointer may be NULL. */

@@ -67,6 +67,9 @@ struct mtp_sock_ops {
     bool (*readable)(struct mtp_sock *sk);                   /* connections only */
     bool (*writable)(struct mtp_sock *sk);
     void (*note)(struct mtp_socks *ss, const struct mtp_note *n);
+    /* optional: a listener's connections still in their handshake or waiting to be accepted
+     * (closing it now would reset them); NULL: its accept queue alone says */
+    bool (*listener_busy)(struct mtp_sock *listener);
     int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
     void (*exit)(struct mtp_socks *ss, uint64_t now_ns);     /* optional: mtp_socks_exit */

@@ -168,13 +168,10 @@ static void status_flags_of(int s, bool fork_too)
 
 static void status_flags(const struct ct_ctx *c)
 {
-    /* Not with the peers in this process (lo): a fork makes their listeners leave their
-     * port groups until they accept again, and a later case's connect can meet a RST (a
-     * known race of lm_listeners_leave; the fork of case 1 is enough to show it). */
-    /* Nor under MTP's DPDK target, whose port is one process's: a forked child's MTP sockets
+    /* Not under MTP's DPDK target, whose port is one process's: a forked child's MTP sockets
      * are closed there (docs/MULTIPROC.md), so it shares no description with us. */
     const char *target = getenv("MTP_TARGET");
-    bool fork_too = !c->lo && !(target && !strcmp(target, "dpdk"));
+    bool fork_too = !(target && !strcmp(target, "dpdk"));
     int s = (int)CT_OK(socket(AF_INET, SOCK_STREAM, 0));
     status_flags_of(s, fork_too);
     close(s);
