@@ -110,6 +110,7 @@ struct lm_epoll {
                                     * least: a closed fd leaves the kernel's set by itself) */
     unsigned fork_gen;             /* g_lm.fork_gen when made: after a fork, another process
                                     * may add to kfd too */
+    uint64_t kernel_asked_ns;      /* when epoll_wait last asked kfd (libmtp_poll.c ep_wait) */
 };
 
 struct lm_config {

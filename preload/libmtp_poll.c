@@ -154,6 +154,33 @@ LM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     return 0;
 }
 
+/* Asking the kernel half of a set (its kernel fds, listeners' kernel halves) is a system
+ * call: while MTP sockets have events it is asked at most this often, and then first, so that
+ * MTP events filling the caller's array every time do not starve it (nor the reverse). */
+#define KERNEL_ASK_NS 500000ull
+
+static int ask_kernel(struct lm_epoll *ep, struct epoll_event *evs, int max, uint64_t now)
+{
+    struct timespec zero = {0, 0};
+    ep->kernel_asked_ns = now;
+    int k = lm_real.epoll_pwait2(ep->kfd, evs, max, &zero, NULL);
+    return k > 0 ? k : 0;
+}
+
+/* One look at both halves of ep without waiting: up to max events into evs. */
+static int ep_collect(struct lm_epoll *ep, struct epoll_event *evs, int max)
+{
+    if (!kernel_may_watch(ep))
+        return mtp_ev_collect(&ep->set, evs, max, lm_src_events, NULL);
+    uint64_t now = lm_now();
+    bool due = now - ep->kernel_asked_ns >= KERNEL_ASK_NS;
+    int n = due ? ask_kernel(ep, evs, max, now) : 0;
+    n += mtp_ev_collect(&ep->set, evs + n, max - n, lm_src_events, NULL);
+    if (n == 0 && !due)
+        n = ask_kernel(ep, evs, max, now);
+    return n;
+}
+
 static int ep_wait(int epfd, struct epoll_event *evs, int max, uint64_t timeout_ns,
                    const sigset_t *mask)
 {
@@ -172,13 +199,7 @@ static int ep_wait(int epfd, struct epoll_event *evs, int max, uint64_t timeout_
     for (;;) {
         if (g_lm.stack)
             lm_progress();
-        n = mtp_ev_collect(&ep->set, evs, max, lm_src_events, NULL);
-        if (n < max && kernel_may_watch(ep)) {
-            struct timespec zero = {0, 0};
-            int k = lm_real.epoll_pwait2(ep->kfd, evs + n, max - n, &zero, NULL);
-            if (k > 0)
-                n += k;
-        }
+        n = ep_collect(ep, evs, max);
         if (n > 0 || lm_now() >= deadline)
             break;
         struct pollfd k = {.fd = ep->kfd, .events = POLLIN};
