@@ -202,20 +202,28 @@ static int forkserve(int port)
     return 0;
 }
 
-/* ------------------------------------------------------------------ dormantserve */
-
-static void echo_to_end(int c)
+/* Echoes c until its end and closes it; `say`: "child PID serving" at the first bytes and
+ * "child PID done" at the end. */
+static void echo_to_end(int c, bool say)
 {
     char buf[65536];
+    bool first = true;
     for (;;) {
         ssize_t r = read(c, buf, sizeof buf);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0 || write_all(c, buf, (size_t)r) < 0)
             break;
+        if (say && first)
+            printf("child %d serving\n", (int)getpid());
+        first = false;
     }
     close(c);
+    if (say)
+        printf("child %d done\n", (int)getpid());
 }
+
+/* ------------------------------------------------------------------ dormantserve */
 
 static int dormantserve(int port, const char *gofile)
 {
@@ -247,7 +255,7 @@ static int dormantserve(int port, const char *gofile)
             perror("lm_fork dormantserve: accept");
             return 1;
         }
-        echo_to_end(c);
+        echo_to_end(c, false);
         printf("connection %d done\n", i + 1);
     }
     waitpid(p, NULL, 0);
@@ -256,23 +264,7 @@ static int dormantserve(int port, const char *gofile)
 
 /* ------------------------------------------------------------------ inheritserve */
 
-static void inherited_echo(int c)
-{
-    char buf[65536];
-    bool first = true;
-    for (;;) {
-        ssize_t r = read(c, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || write_all(c, buf, (size_t)r) < 0)
-            break;
-        if (first)
-            printf("child %d serving\n", (int)getpid());
-        first = false;
-    }
-    close(c);
-    printf("child %d done\n", (int)getpid());
-}
+static void inherited_echo(int c) { echo_to_end(c, true); }
 
 /* The same from an epoll set, non-blocking (the set's epoll_ctl is the first use). */
 static void inherited_echo_epoll(int c)
