@@ -558,11 +558,10 @@ int mtp_sock_released(const struct mtp_sock *sk) { return sk->released; }
 
 int mtp_sock_listener_busy(struct mtp_sock *sk)
 {
+    const struct mtp_sock_ops *ops = sk->ss->proto->ops;
     if (!sk->listener)
-        return false;
-    if (sk->aq_len)
-        return true;
-    return sk->ss->proto->ops->listener_busy && sk->ss->proto->ops->listener_busy(sk);
+        return 0;
+    return sk->aq_len > 0 || (ops->listener_busy && ops->listener_busy(sk));
 }
 
 /* ------------------------------------------------------------ hand-off */
