@@ -1,9 +1,9 @@
 #!/bin/bash
 # fork() under libmtp.so (root; namespaces via tests/netns.sh, every step bounded by timeout):
-#   1. an echo server that forks a child every 20 ms while it echoes 40 MB to a kernel client;
-#      each child closes the listener and the connection it inherited and ends (exit() or
-#      _exit(), at once or 30 ms later): the transfer stays byte-exact, the listener serves on,
-#      still through MTP (the kernel's TCP of the server's namespace carries nothing)
+#   1. an echo server that forks a child every 20 ms (or 2 MB) while it echoes 40 MB to a
+#      kernel client; each child closes the listener and the connection it inherited and ends
+#      (exit() or _exit(), at once or 30 ms later): the transfer stays byte-exact, the listener
+#      serves on, still through MTP (the kernel's TCP of the server's namespace carries nothing)
 #   2. daemon() and fork/setsid/fork before the first socket: the daemon's own stack serves
 #      (its frames are in its MTP_PCAP), byte-exact
 #   3. a connection made while the server's listener is dormant (its process forked and no
