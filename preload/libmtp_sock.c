@@ -283,8 +283,7 @@ void lm_obj_release(struct mtp_fdobj *o)
         return;
     }
     struct lm_sock *s = (struct lm_sock *)o;
-    if (s->dormant)
-        dormant_unmark(s);
+    dormant_unmark(s);
     if (s->sk && s->state == LM_LISTEN && leave_share(s))
         s->sk = NULL; /* another SO_REUSEPORT listener keeps the MTP listener */
     if (s->state == LM_INH)

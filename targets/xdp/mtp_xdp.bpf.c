@@ -380,8 +380,10 @@ int mtp_xdp_steer(struct xdp_md *ctx)
     if (mtpg_bpf_remote_port(l4, data_end, &f.remote_port) < 0)
         f.remote_port = 0;
 #endif
-    /* A port the stack owns is never the kernel's: without a member that can take it,
-     * drop (passing it up would make the kernel answer for the placeholder socket). */
+    /* A port a member serves is not the kernel's: without a member that can take the packet,
+     * drop (passing it up would make the kernel answer for the placeholder socket). The
+     * kernel's are the flows pinned to it and, on a port no member serves (only held, or
+     * dormant), the new ones (steer). */
     __u32 queue = ctx->rx_queue_index;
     int slot = steer(g, &f, queue);
     if (slot == STEER_KERNEL) {
