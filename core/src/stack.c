@@ -971,6 +971,21 @@ void mtp_stack_port_unhold(struct mtp_stack *s, uint16_t port)
         s->ops->port_unhold(s->t, s->prog->ip_proto, port);
 }
 
+int mtp_stack_port_groups(const struct mtp_stack *s) { return s->ops->port_hold != NULL; }
+
+int mtp_stack_flow_claim(struct mtp_stack *s, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    if (!s->ops->flow_claim)
+        return 0;
+    return s->ops->flow_claim(s->t, s->prog->ip_proto, lport, rip, rport);
+}
+
+void mtp_stack_flow_release(struct mtp_stack *s, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    if (s->ops->flow_release)
+        s->ops->flow_release(s->t, s->prog->ip_proto, lport, rip, rport);
+}
+
 int mtp_stack_port_dormant(struct mtp_stack *s, uint16_t port, int on)
 {
     if (!port)

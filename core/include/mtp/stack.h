@@ -95,6 +95,14 @@ void mtp_stack_park_ports(struct mtp_stack *s, uint64_t min_age_ns);
  * not listened on; one hold per call, undone by unhold (the caller counts its users). */
 int mtp_stack_port_hold(struct mtp_stack *s, uint16_t port);
 void mtp_stack_port_unhold(struct mtp_stack *s, uint16_t port);
+/* 1 when the target shares ports between stacks (port groups, port_hold): a stack can leave a
+ * port's group and keep the connections it has there. 0: its ports are its own. */
+int mtp_stack_port_groups(const struct mtp_stack *s);
+/* The target's flow_claim / flow_release: steer connection (local port, remote address and
+ * port, host byte order) to this stack whether or not it is in the port's group (0 where
+ * nothing is steered), and undo that. */
+int mtp_stack_flow_claim(struct mtp_stack *s, uint16_t lport, uint32_t rip, uint16_t rport);
+void mtp_stack_flow_release(struct mtp_stack *s, uint16_t lport, uint32_t rip, uint16_t rport);
 /* The target's port_dormant: a listener of this process on `port` left its group while its
  * kernel socket listens on (on 1), or that is over (on 0). */
 int mtp_stack_port_dormant(struct mtp_stack *s, uint16_t port, int on);

@@ -128,7 +128,8 @@ struct mtp_target_ops {
     /* Keep steering the connections pinned here by flow_claim to local `port` without
      * joining the port's group (no share of its new flows): a forked child that took over a
      * connection its parent accepted, which must keep it even if the parent, the port's
-     * listener, exits. unhold undoes it. NULL: nothing to hold (one process per interface). */
+     * listener, exits; a member whose listener closed, while its connections finish. unhold
+     * undoes it. NULL: nothing to hold (one process per interface). */
     int  (*port_hold)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
     void (*port_unhold)(struct mtp_target *t, uint8_t ip_proto, uint16_t port);
     /* on 1: this member left `port`'s group but a kernel socket of its process still
