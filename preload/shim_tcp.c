@@ -326,6 +326,14 @@ static void on_orphan_gone(struct mtp_socks *ss, const struct mtp_note *n)
         leave_listen_queue(ss, &lk, rip, rport, 0, true);
 }
 
+/* TIME_WAIT: a new connection from the same address and port belongs to a listener; one
+ * whose process closed its listener must not get it (it would reset it). */
+static bool tcp_lingering(struct mtp_sock *sk)
+{
+    const struct mtpg_tcp_conn *c = conn_of(sk);
+    return c && c->state == MTPG_TCP_TIME_WAIT;
+}
+
 static void tcp_note(struct mtp_socks *ss, const struct mtp_note *n)
 {
     if (n->code == MTPG_TCP_NOTE_ACCEPT_READY) {
@@ -343,7 +351,11 @@ static void tcp_note(struct mtp_socks *ss, const struct mtp_note *n)
     case MTP_NOTE_RX_READY:
     case MTP_NOTE_TX_FLUSHED: break;
     case MTPG_TCP_NOTE_CONNECTED: sk->connected = true; break;
-    case MTPG_TCP_NOTE_PEER_CLOSED: sk->peer_closed = true; break;
+    case MTPG_TCP_NOTE_PEER_CLOSED:
+        sk->peer_closed = true;
+        if (sk->flow_claimed && tcp_lingering(sk)) /* FIN_WAIT_2 -> TIME_WAIT */
+            mtp__sock_lingers(sk);
+        break;
     case MTPG_TCP_NOTE_RESET: sk->err = reset_errno(n->value); break;
     case MTPG_TCP_NOTE_IN_USE: sk->err = -EADDRINUSE; return;
     case MTPG_TCP_NOTE_CLOSED:
@@ -438,6 +450,7 @@ static const struct mtp_sock_ops tcp_ops = {
     .writable = tcp_writable,
     .note = tcp_note,
     .listener_busy = tcp_listener_busy,
+    .lingering = tcp_lingering,
     .info = tcp_info,
 };
 

@@ -32,6 +32,10 @@ struct mtp_socks {
     /* Connections on each local port held without a claim (mtp_sock_import_pinned; lazily
      * allocated): the port stays held (mtp_stack_port_hold) while one of them lives. */
     uint32_t *port_holds;
+    /* Ports whose listener closed while connections on them live on (a bit per port; lazily
+     * allocated): the stack left the port's group and holds the port for those connections
+     * (port_retire) until the last one ends. */
+    uint64_t *retired;
     void *proto_state;          /* the shim's (mtp__socks_state) */
 };
 
@@ -132,9 +136,61 @@ void mtp__sock_port_ref(struct mtp_sock *sk)
 
 void mtp__socks_port_hold(struct mtp_socks *ss, uint16_t port) { ss->port_users[port]++; }
 
+static bool port_retired(const struct mtp_socks *ss, uint16_t port)
+{
+    return ss->retired && (ss->retired[port / 64] >> (port % 64) & 1);
+}
+
+/* Pins each live connection on `port` to this stack. 0, or -1 when one could not be. */
+static int claim_flows(struct mtp_socks *ss, uint16_t port)
+{
+    uint32_t b = 0;
+    for (struct mtp_sock *sk = mtp__sock_next(ss, NULL, &b); sk; sk = mtp__sock_next(ss, sk, &b)) {
+        if (sk->listener || sk->lport != port || sk->gone || sk->flow_claimed ||
+            (ss->proto->ops->lingering && ss->proto->ops->lingering(sk)))
+            continue;
+        if (mtp_stack_flow_claim(ss->stack, port, sk->rip, sk->rport) < 0)
+            return -1;
+        sk->flow_claimed = true;
+    }
+    return 0;
+}
+
+/* The last listener on `port` closed while connections on it live on. Where processes share
+ * the port (the XDP target's port groups) the stack leaves the group, so that new connections
+ * go to the others serving it (a closed SO_REUSEPORT socket's case, and nginx's old workers
+ * after a reload), and holds the port for those connections, each pinned here until it ends.
+ * Elsewhere, or when the hold or a pin fails, the port stays claimed as it was. */
+static void port_retire(struct mtp_socks *ss, uint16_t port)
+{
+    if (!mtp_stack_port_groups(ss->stack))
+        return;
+    if (!ss->retired && !(ss->retired = calloc(65536 / 64, sizeof *ss->retired)))
+        return;
+    if (mtp_stack_port_hold(ss->stack, port) < 0)
+        return;
+    if (claim_flows(ss, port) < 0) {
+        mtp_stack_port_unhold(ss->stack, port); /* (the pins made go with their connections) */
+        return;
+    }
+    ss->retired[port / 64] |= 1ull << (port % 64);
+    mtp_stack_port_release(ss->stack, port);
+}
+
+/* A retired port claimed again (a new listener) or without users: the hold goes. */
+static void port_unretire(struct mtp_socks *ss, uint16_t port)
+{
+    ss->retired[port / 64] &= ~(1ull << (port % 64));
+    mtp_stack_port_unhold(ss->stack, port);
+}
+
 void mtp__socks_port_drop(struct mtp_socks *ss, uint16_t port)
 {
-    if (ss->port_users[port] && --ss->port_users[port] == 0)
+    if (!ss->port_users[port] || --ss->port_users[port])
+        return;
+    if (port_retired(ss, port))
+        port_unretire(ss, port);
+    else
         mtp_stack_port_release(ss->stack, port);
 }
 
@@ -147,12 +203,27 @@ static void port_unhold(struct mtp_sock *sk)
         mtp_stack_port_unhold(sk->ss->stack, sk->lport);
 }
 
+/* A pin outliving its connection would steer a later one from the same address and port
+ * here, whether or not this stack listens. */
+static void flow_unclaim(struct mtp_sock *sk)
+{
+    if (!sk->flow_claimed)
+        return;
+    sk->flow_claimed = false;
+    mtp_stack_flow_release(sk->ss->stack, sk->lport, sk->rip, sk->rport);
+}
+
+void mtp__sock_lingers(struct mtp_sock *sk) { flow_unclaim(sk); }
+
 static void port_unref(struct mtp_sock *sk)
 {
+    flow_unclaim(sk);
     port_unhold(sk);
     if (!sk->port_owned)
         return;
     sk->port_owned = false;
+    if (sk->listener && sk->ss->port_users[sk->lport] > 1 && !port_retired(sk->ss, sk->lport))
+        port_retire(sk->ss, sk->lport);
     mtp__socks_port_drop(sk->ss, sk->lport);
 }
 
@@ -311,6 +382,7 @@ void mtp_socks_free(struct mtp_socks *ss)
     free(ss->deferred);
     free(ss->port_users);
     free(ss->port_holds);
+    free(ss->retired);
     free(ss);
 }
 
@@ -358,18 +430,19 @@ struct mtp_sock *mtp_sock_listen(struct mtp_socks *ss, uint16_t port, int backlo
         goto fail;
     /* A port our connections still use (those of a closed listener, finishing) is ours
      * already: listening on it again is SO_REUSEADDR's case, and the shim refuses a second
-     * listener. */
-    bool claimed = ss->port_users[port] == 0;
-    rc = claimed ? mtp_stack_port_claim(ss->stack, port) : 0;
-    if (rc < 0)
-        goto fail;
-    sk = sock_alloc(ss, true); /* the shim links it under its context id */
+     * listener. Unless it was retired: then it is claimed again (the group joined). */
+    bool retired = port_retired(ss, port);
     rc = -ENOMEM;
-    if (!sk) {
-        if (claimed)
-            mtp_stack_port_release(ss->stack, port);
+    sk = sock_alloc(ss, true); /* the shim links it under its context id */
+    if (!sk)
+        goto fail;
+    rc = ss->port_users[port] == 0 || retired ? mtp_stack_port_claim(ss->stack, port) : 0;
+    if (rc < 0) {
+        free(sk);
         goto fail;
     }
+    if (retired)
+        port_unretire(ss, port);
     sk->lip = mtp_stack_ipv4(ss->stack);
     sk->lport = port;
     mtp__sock_port_ref(sk);
@@ -688,7 +761,7 @@ static struct mtp_sock *import(struct mtp_socks *ss, const void *img, size_t len
     sk->wr_shut = h.wr_shut;
     sk->err = h.err;
     if (pinned)
-        sk->port_held = true;
+        sk->port_held = sk->flow_claimed = true; /* (the caller pinned it) */
     else
         mtp__sock_port_ref(sk);
     return sk;

@@ -26,6 +26,8 @@ struct mtp_sock {
     uint16_t lport, rport;
     bool port_owned;            /* sk holds a reference on lport */
     bool port_held;             /* sk holds lport only for itself, pinned (import_pinned) */
+    bool flow_claimed;          /* its flow is pinned to this stack (mtp_stack_flow_claim)
+                                   until it ends */
 
     /* readiness, maintained by the shim from notifications */
     bool connected;             /* the connection is established (now or before) */
@@ -70,6 +72,9 @@ struct mtp_sock_ops {
     /* optional: a listener's connections still in their handshake or waiting to be accepted
      * (closing it now would reset them); NULL: its accept queue alone says */
     bool (*listener_busy)(struct mtp_sock *listener);
+    /* optional: the connection has ended and its context only lingers (TCP's TIME_WAIT):
+     * it needs no pin (mtp__sock_lingers) */
+    bool (*lingering)(struct mtp_sock *sk);
     int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
     void (*exit)(struct mtp_socks *ss, uint64_t now_ns);     /* optional: mtp_socks_exit */
@@ -117,6 +122,9 @@ void mtp__sock_port_ref(struct mtp_sock *sk); /* sk uses sk->lport (claimed alre
 /* sk moves to another local port that is claimed already (its old one is released when
  * nothing else uses it). */
 void mtp__sock_port_move(struct mtp_sock *sk, uint16_t port);
+/* sk's connection has ended and only lingers (the shim's `lingering`): a pin made for it
+ * goes, so that a new connection from the same address and port reaches a listener. */
+void mtp__sock_lingers(struct mtp_sock *sk);
 /* A reference on a claimed local port held by the shim itself (a connection context that
  * outlives its sockets); drop releases the port with its last user. */
 void mtp__socks_port_hold(struct mtp_socks *ss, uint16_t port);

@@ -27,6 +27,12 @@
  *                                     connections one after the other: the first was made
  *                                     meanwhile (the kernel accepted it), the second after
  *                                     this process's listener joined its group again
+ *   lm_fork retireserve PORT GOFILE ENDFILE
+ *                                     accepts a first connection, forks a child that accepts
+ *                                     and echoes every later one; once GOFILE exists closes
+ *                                     its listener (nginx's old worker after a reload) and
+ *                                     echoes the first connection on until ENDFILE exists,
+ *                                     then closes it first; runs until stopped
  *   lm_fork stream IP PORT BYTES [PAUSE_MS]
  *                                     sends BYTES of a pattern and checks the echo, byte-exact
  *                                     (pausing PAUSE_MS once, after the first MB echoed)
@@ -264,6 +270,71 @@ static int dormantserve(int port, const char *gofile)
         printf("connection %d done\n", i + 1);
     }
     waitpid(p, NULL, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ retireserve */
+
+/* nginx's reload in two processes: this one accepts a first connection and forks a child that
+ * serves the listener from then on (accepts and echoes each connection to its end); when
+ * GOFILE exists this one closes its listener, as an old worker does, and echoes its own
+ * connection on until ENDFILE exists (then it closes it first) or its peer's end. */
+static int retireserve(int port, const char *gofile, const char *endfile)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int l = listen_on(port);
+    int c = accept(l, NULL, NULL);
+    if (c < 0) {
+        perror("lm_fork retireserve: accept");
+        return 1;
+    }
+    pid_t p = fork();
+    if (p == 0) {
+        close(c);
+        for (;;) {
+            int n = accept(l, NULL, NULL);
+            if (n >= 0)
+                echo_to_end(n, false);
+        }
+    }
+    if (p < 0) {
+        perror("lm_fork: fork");
+        return 1;
+    }
+    printf("child %d serves the listener\n", (int)p);
+    /* non-blocking: a client that pauses its reading must not keep this one from closing
+     * its listener meanwhile */
+    fcntl(c, F_SETFL, O_NONBLOCK);
+    char buf[65536];
+    size_t have = 0, off = 0;
+    double give_up = now_s() + 30;
+    for (bool listening = true; now_s() < give_up;) {
+        if (listening && access(gofile, F_OK) == 0) {
+            close(l);
+            listening = false;
+            printf("listener closed\n");
+        }
+        if (!listening && !have && access(endfile, F_OK) == 0)
+            break; /* this side closes first: its connection lingers in TIME_WAIT */
+        struct pollfd pf = {.fd = c, .events = have ? POLLOUT : POLLIN};
+        if (poll(&pf, 1, 10) <= 0)
+            continue;
+        ssize_t n = have ? write(c, buf + off, have) : read(c, buf, sizeof buf);
+        if (n < 0 && errno == EAGAIN)
+            continue;
+        if (n <= 0)
+            break;
+        if (have) {
+            off += (size_t)n;
+            have -= (size_t)n;
+        } else {
+            off = 0;
+            have = (size_t)n;
+        }
+    }
+    close(c);
+    printf("first connection done\n");
+    waitpid(p, NULL, 0); /* the child serves on until the test stops both */
     return 0;
 }
 
@@ -541,6 +612,8 @@ int main(int argc, char **argv)
         return forkserve(atoi(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "dormantserve"))
         return dormantserve(atoi(argv[2]), argv[3]);
+    if (argc == 5 && !strcmp(argv[1], "retireserve"))
+        return retireserve(atoi(argv[2]), argv[3], argv[4]);
     if (argc == 4 && !strcmp(argv[1], "inheritserve"))
         return inheritserve(atoi(argv[2]), argv[3]);
     if ((argc == 5 || argc == 6) && !strcmp(argv[1], "stream"))
@@ -553,7 +626,7 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "expecthello"))
         return expect_hello(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
-                    "dormantserve PORT GOFILE | "
+                    "dormantserve PORT GOFILE | retireserve PORT GOFILE ENDFILE | "
                     "inheritserve PORT echo|epoll|greet|untouched|hello|late|twins|once | "
                     "stream IP PORT BYTES [PAUSE_MS] | streamfork IP PORT BYTES | "
                     "expectreset IP PORT | expecthello IP PORT\n");

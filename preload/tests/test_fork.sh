@@ -9,7 +9,11 @@
 #   3. a connection made while the server's listener is dormant (its process forked and no
 #      stack serves the port: the kernel accepts it) stays the kernel's after the listener
 #      joins again: echoed byte-exact, not reset; the next connection is MTP's again
-#   4. redis-server under libmtp.so with 300,000 keys: BGSAVE (up to three times, each started
+#   4. a process closes its listener while a connection of its own lives and another process
+#      (its forked child) listens on: every new connection goes to the child (none reset),
+#      the first connection echoes byte-exact across the close; after the process closed it
+#      first (TIME_WAIT), a connection from the same client port goes to the child too
+#   5. redis-server under libmtp.so with 300,000 keys: BGSAVE (up to three times, each started
 #      while redis-benchmark with 50 kernel clients runs): every save succeeds, no benchmark
 #      error, no connection lost, no key lost, the new connections still MTP's
 # usage: test_fork.sh LIBMTP_SO LM_FORK
@@ -103,7 +107,34 @@ grep -q 'connection 2 done' "$tmp/dz.out" || { cat "$tmp/dz.out"; fail "dormants
 stop "$dsrv"
 say "a connection made while the listener was dormant stayed the kernel's ($kd segments) and echoed 2 MB byte-exact; the next one was MTP's"
 
-# ---------------------------------------------------------------- 4. redis BGSAVE under load
+# ---------------------------------------------------------------- 4. a listener closes, its connection lives
+# (nginx's reload: the old worker closes its listener and finishes its connections; the new
+# one serves the port.) Every new connection must reach the child: one hashed to the process
+# whose listener closed would be reset. The first connection echoes across the close; then
+# the server closes it first (TIME_WAIT there) and its client at once connects again from the
+# same port: that one is the child's too.
+bg_mtp A timeout 60 "$fork_bin" retireserve 7700 "$tmp/go4" "$tmp/end4" >"$tmp/rs.out" 2>&1
+rsrv=$MX_BG_PID
+wait_listen A 7700
+mx_in B timeout 40 python3 "$here/retire_client.py" "$MX_IP_A" 7700 47700 "$tmp/stop4" >"$tmp/rs1" 2>&1 &
+rs1=$!
+for _ in $(seq 100); do grep -q echoing "$tmp/rs1" && grep -q serves "$tmp/rs.out" && break; sleep 0.1; done
+grep -q serves "$tmp/rs.out" || { cat "$tmp/rs1" "$tmp/rs.out"; fail "retireserve did not fork"; }
+touch "$tmp/go4"
+for _ in $(seq 50); do grep -q 'listener closed' "$tmp/rs.out" && break; sleep 0.1; done
+k0=$(kernel_tcp_in)
+mx_in B timeout 40 python3 "$here/../../targets/xdp/tests/reuseport_client.py" "$MX_IP_A" 7700 100 \
+    >"$tmp/rs2" 2>&1 || { cat "$tmp/rs2" "$tmp/rs.out"; fail "new connections after a listener closed (reset by it?)"; }
+k=$(( $(kernel_tcp_in) - k0 ))
+[ $k -lt 200 ] || fail "new connections after a listener closed: the kernel's TCP carried $k segments"
+kill -0 $rs1 2>/dev/null || { cat "$tmp/rs1"; fail "the first connection ended before the new ones were made"; }
+touch "$tmp/stop4"; sleep 0.2; touch "$tmp/end4"
+wait $rs1 || { cat "$tmp/rs1" "$tmp/rs.out"; fail "the connection of the process whose listener closed, or the next from its port"; }
+grep -q 'first connection done' "$tmp/rs.out" || { cat "$tmp/rs.out"; fail "retireserve did not close first"; }
+stop "$rsrv"
+say "a process closed its listener with a connection open: 100 new connections all went to the process still listening; $(grep -o '[0-9]* echoes' "$tmp/rs1") byte-exact on its own connection across the close; after it closed that one first (TIME_WAIT), a new connection from the same port was served"
+
+# ---------------------------------------------------------------- 5. redis BGSAVE under load
 if command -v redis-server >/dev/null; then
     mkdir -p "$tmp/rdb"
     bg_mtp A timeout 100 redis-server --bind 0.0.0.0 --port 6379 --save '' --appendonly no \

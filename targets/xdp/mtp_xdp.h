@@ -51,7 +51,8 @@ struct mtp_xdp_info {
 /* Steering map: key = destination port in host byte order, value = the members serving it.
  * excl: an active open's local port, one member, never joined. holders: members (bit per
  * slot) that hold the port only for connections pinned to them (port_hold: a forked child
- * serving what its parent accepted); they get no new flow. dormant: members (bit per slot)
+ * serving what its parent accepted, a member whose listener closed while its connections
+ * finish: they are pinned by flow_claim); they get no new flow. dormant: members (bit per slot)
  * whose listener left the group while its kernel socket listens on (port_dormant: a forked
  * parent). The entry lives while any member, holder or dormant member does. With n == 0 new
  * flows go to the kernel, pinned ones are still steered; when a dormant bit is set each new
