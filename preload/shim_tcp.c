@@ -56,7 +56,8 @@ static int tcp_listen(struct mtp_sock *sk, int backlog, uint64_t now_ns)
 {
     struct mtp_stack *st = mtp_socks_stack(sk->ss);
     struct mtp_key k = port_key(sk->lport);
-    if (mtp_stack_ctx(st, LISTENER, &k))
+    const struct mtpg_tcp_listener *old = mtp_stack_ctx(st, LISTENER, &k);
+    if (old && !old->closing) /* (one in its grace serves again: refuse_listen) */
         return -EADDRINUSE;
     mtp__sock_link(sk, LISTENER, &k);
     struct mtpg_tcp_app_listen ev = {
@@ -190,7 +191,10 @@ static int tcp_close(struct mtp_sock *sk, uint64_t now_ns)
 {
     if (sk->listener) {
         abort_pending(sk, now_ns);
-        post_empty(sk, MTPG_TCP_EV_APP_UNLISTEN, now_ns);
+        /* where other processes may serve the port, a SYN on its way here is better dropped
+         * (its retransmission finds one of them) than refused */
+        struct mtpg_tcp_app_unlisten ev = {.quiet = mtp_stack_port_groups(mtp_socks_stack(sk->ss))};
+        post(sk, MTPG_TCP_EV_APP_UNLISTEN, &ev, sizeof ev, now_ns);
         return 0;
     }
     sk->wr_shut = true;

@@ -266,6 +266,55 @@ Test(listen, retransmitted_syn_is_dropped_full_backlog_answers_with_a_cookie)
     cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 1);
 }
 
+/* A quiet unlisten (other processes serve the port): SYNs already on their way here are
+ * dropped, not refused, for the grace; then the listener goes. */
+Test(listen, quiet_unlisten_drops_syns_for_its_grace_then_goes)
+{
+    F.l.backlog = 4;
+    F.l.local_port = LOCAL_PORT;
+    struct mtpg_tcp_app_unlisten quiet = {.quiet = true};
+    fx_run(MTPG_TCP_EV_APP_UNLISTEN, &quiet, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0, "the listener stays for its grace");
+    const struct mtp_instr *t = fx_timer(MTP_OP_TIMER_START, MTPG_TCP_TIMER_LISTENER_GRACE_TIMER);
+    cr_assert(t);
+    cr_assert_eq(t->u.timer.dur_ns, mtpg_tcp_param_UNLISTEN_GRACE);
+    fx_reset_out();
+    struct mtpg_tcp_syn syn = peer_syn(REMOTE_PORT);
+    fx_run(MTPG_TCP_EV_SYN, &syn, &F.l);
+    cr_assert_eq(F.out.n, 0u, "no SYN-ACK, no RST, no connection");
+    cr_assert_eq(F.l.pending.len, 0u);
+    struct mtpg_tcp_unlisten_expired grace = {0};
+    fx_run(MTPG_TCP_EV_UNLISTEN_EXPIRED, &grace, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
+Test(listen, plain_unlisten_goes_at_once)
+{
+    struct mtpg_tcp_app_unlisten plain = {.quiet = false};
+    fx_run(MTPG_TCP_EV_APP_UNLISTEN, &plain, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 1);
+}
+
+/* The application listens again during the grace: the listener serves again. */
+Test(listen, listen_during_the_grace_serves_again)
+{
+    F.l.backlog = 4;
+    F.l.local_port = LOCAL_PORT;
+    struct mtpg_tcp_app_unlisten quiet = {.quiet = true};
+    fx_run(MTPG_TCP_EV_APP_UNLISTEN, &quiet, &F.l);
+    fx_reset_out();
+    struct mtpg_tcp_app_listen ev = {LOCAL_IP, LOCAL_PORT, 64};
+    fx_run(MTPG_TCP_EV_APP_LISTEN, &ev, &F.l);
+    cr_assert(!fx_has_note(MTPG_TCP_NOTE_IN_USE, NULL));
+    cr_assert(fx_timer(MTP_OP_TIMER_STOP, MTPG_TCP_TIMER_LISTENER_GRACE_TIMER));
+    cr_assert(!F.l.closing);
+    cr_assert_eq(F.l.backlog, 64u);
+    fx_reset_out();
+    struct mtpg_tcp_syn syn = peer_syn(REMOTE_PORT);
+    fx_run(MTPG_TCP_EV_SYN, &syn, &F.l);
+    cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 1, "a SYN makes a connection again");
+}
+
 /* ------------------------------------------------------------------ SYN_SENT */
 
 TestSuite(syn_sent, .init = setup);
