@@ -141,6 +141,12 @@ static bool port_retired(const struct mtp_socks *ss, uint16_t port)
     return ss->retired && (ss->retired[port / 64] >> (port % 64) & 1);
 }
 
+/* The target's hold on a port is one per stack; pinned imports and a retired port share it. */
+static bool port_holding(const struct mtp_socks *ss, uint16_t port)
+{
+    return (ss->port_holds && ss->port_holds[port]) || port_retired(ss, port);
+}
+
 /* Pins each live connection on `port` to this stack. 0, or -1 when one could not be. */
 static int claim_flows(struct mtp_socks *ss, uint16_t port)
 {
@@ -167,10 +173,12 @@ static void port_retire(struct mtp_socks *ss, uint16_t port)
         return;
     if (!ss->retired && !(ss->retired = calloc(65536 / 64, sizeof *ss->retired)))
         return;
-    if (mtp_stack_port_hold(ss->stack, port) < 0)
+    bool held = port_holding(ss, port);
+    if (!held && mtp_stack_port_hold(ss->stack, port) < 0)
         return;
     if (claim_flows(ss, port) < 0) {
-        mtp_stack_port_unhold(ss->stack, port); /* (the pins made go with their connections) */
+        if (!held)
+            mtp_stack_port_unhold(ss->stack, port); /* (pins made go with their connections) */
         return;
     }
     ss->retired[port / 64] |= 1ull << (port % 64);
@@ -181,7 +189,8 @@ static void port_retire(struct mtp_socks *ss, uint16_t port)
 static void port_unretire(struct mtp_socks *ss, uint16_t port)
 {
     ss->retired[port / 64] &= ~(1ull << (port % 64));
-    mtp_stack_port_unhold(ss->stack, port);
+    if (!port_holding(ss, port))
+        mtp_stack_port_unhold(ss->stack, port);
 }
 
 void mtp__socks_port_drop(struct mtp_socks *ss, uint16_t port)
@@ -199,7 +208,7 @@ static void port_unhold(struct mtp_sock *sk)
     if (!sk->port_held)
         return;
     sk->port_held = false;
-    if (--sk->ss->port_holds[sk->lport] == 0)
+    if (--sk->ss->port_holds[sk->lport] == 0 && !port_retired(sk->ss, sk->lport))
         mtp_stack_port_unhold(sk->ss->stack, sk->lport);
 }
 
@@ -699,7 +708,7 @@ static int import_port(struct mtp_socks *ss, uint16_t port, bool pinned, bool *t
     if (pinned) {
         if (!ss->port_holds && !(ss->port_holds = calloc(65536, sizeof *ss->port_holds)))
             return -ENOMEM;
-        if (ss->port_holds[port] == 0) {
+        if (!port_holding(ss, port)) {
             int r = mtp_stack_port_hold(ss->stack, port);
             if (r < 0)
                 return r;
@@ -719,7 +728,7 @@ static void import_port_undo(struct mtp_socks *ss, uint16_t port, bool pinned)
 {
     if (!pinned)
         mtp_stack_port_release(ss->stack, port);
-    else if (--ss->port_holds[port] == 0)
+    else if (--ss->port_holds[port] == 0 && !port_retired(ss, port))
         mtp_stack_port_unhold(ss->stack, port);
 }
 

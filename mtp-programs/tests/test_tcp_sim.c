@@ -39,13 +39,17 @@ struct rig {
     struct mtp_stack *stacks[2];
 };
 
+/* Host b's target operations (the sim's unless a test gives it port groups). */
+static const struct mtp_target_ops *b_ops = &mtp_target_sim;
+
 static void host_up(struct rig *r, struct host *h, uint32_t ip, uint64_t seed, uint32_t unit)
 {
     const struct mtp_sock_proto *p = mtp_sock_proto_find("tcp");
     cr_assert_not_null(p);
     cr_assert_eq(mtp_sim_attach(r->w, ip, 24, &h->t), 0);
     struct mtp_stack_config cfg = {
-        .prog = mtp_sock_proto_program(p), .ops = &mtp_target_sim, .target = h->t,
+        .prog = mtp_sock_proto_program(p), .ops = h == &r->b ? b_ops : &mtp_target_sim,
+        .target = h->t,
         .seed = seed, .tx_unit_bytes = unit, .rx_unit_bytes = unit};
     int err = 0;
     h->st = mtp_stack_new(&cfg, &err);
@@ -210,8 +214,8 @@ static void host_replace_how(struct rig *r, struct host *h, struct mtp_sock **sk
     mtp_stack_free(h->st);
     const struct mtp_sock_proto *p = mtp_sock_proto_find("tcp");
     struct mtp_stack_config cfg = {
-        .prog = mtp_sock_proto_program(p), .ops = &mtp_target_sim, .target = h->t,
-        .seed = seed, .tx_unit_bytes = 256 * 1024, .rx_unit_bytes = 256 * 1024};
+        .prog = mtp_sock_proto_program(p), .ops = h == &r->b ? b_ops : &mtp_target_sim,
+        .target = h->t, .seed = seed, .tx_unit_bytes = 256 * 1024, .rx_unit_bytes = 256 * 1024};
     int err = 0;
     h->st = mtp_stack_new(&cfg, &err);
     cr_assert_not_null(h->st, "mtp_stack_new: %d", err);
@@ -1161,4 +1165,125 @@ Test(sim_sock, a_handed_off_image_is_checked)
     cr_assert_eq(err, -EEXIST);
     free(img);
     pair_down(&p);
+}
+
+/* ------------------------------------------------------------------ port groups */
+
+/* The sim target with the operations of a target that shares ports between processes (the
+ * XDP target's port groups), which here only count what the socket layer asks. */
+static struct {
+    int holds, unholds, releases, flow_claims, flow_releases;
+} grp;
+
+static int grp_hold(struct mtp_target *t, uint8_t ipp, uint16_t port)
+{
+    (void)t, (void)ipp, (void)port;
+    grp.holds++;
+    return 0;
+}
+
+static void grp_unhold(struct mtp_target *t, uint8_t ipp, uint16_t port)
+{
+    (void)t, (void)ipp, (void)port;
+    grp.unholds++;
+}
+
+static void grp_release(struct mtp_target *t, uint8_t ipp, uint16_t port)
+{
+    (void)t, (void)ipp;
+    grp.releases += port == PORT;
+}
+
+static int grp_flow_claim(struct mtp_target *t, uint8_t ipp, uint16_t lport, uint32_t rip,
+                          uint16_t rport)
+{
+    (void)t, (void)ipp, (void)rport;
+    grp.flow_claims += lport == PORT && rip == IP_A;
+    return 0;
+}
+
+static void grp_flow_release(struct mtp_target *t, uint8_t ipp, uint16_t lport, uint32_t rip,
+                             uint16_t rport)
+{
+    (void)t, (void)ipp, (void)rport;
+    grp.flow_releases += lport == PORT && rip == IP_A;
+}
+
+static struct mtp_target_ops grouped;
+
+static void give_b_port_groups(void)
+{
+    grouped = mtp_target_sim;
+    grouped.port_hold = grp_hold;
+    grouped.port_unhold = grp_unhold;
+    grouped.port_release = grp_release;
+    grouped.flow_claim = grp_flow_claim;
+    grouped.flow_release = grp_flow_release;
+    b_ops = &grouped;
+}
+
+/* nginx's old worker after a reload: its listener closes while a connection it accepted
+ * lives on. The stack pins the connection, holds the port and leaves the group; the pin
+ * goes when the connection only lingers (TIME_WAIT), the hold when it is gone. */
+Test(sim_sock, a_listener_closing_with_a_connection_open_retires_its_port)
+{
+    give_b_port_groups();
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 16, .delay_ns = 20 * US};
+    pair_up(&p, &c);
+    cr_assert_eq(mtp_sock_close(p.listener, now(&p.r)), 0);
+    cr_assert_eq(grp.holds, 1, "the port is held for the connection");
+    cr_assert_eq(grp.flow_claims, 1, "the connection is pinned here");
+    cr_assert_eq(grp.releases, 1, "the claim (the port's group) is left");
+    cr_assert_eq(mtp_sock_send(p.client, "still here", 10, now(&p.r)), 10);
+    settle(&p.r, 10 * MS);
+    char b[16];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 10);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0); /* this side first: TIME_WAIT */
+    settle(&p.r, 10 * MS);
+    cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
+    settle(&p.r, 10 * MS);
+    cr_assert_eq(grp.flow_releases, 1, "in TIME_WAIT the pin goes");
+    cr_assert_eq(grp.unholds, 0, "the hold stays while the connection lingers");
+    settle(&p.r, 5 * S);
+    cr_assert_eq(grp.unholds, 1, "the hold goes with the connection");
+    cr_assert_eq(grp.releases, 1, "nothing else was released");
+    rig_down(&p.r);
+}
+
+/* One hold on the port for both a pinned import (a forked child's take-over) and a retired
+ * listener's connection: it goes when neither needs it. */
+Test(sim_sock, a_pinned_import_and_a_retired_port_share_the_hold)
+{
+    give_b_port_groups();
+    struct pair p;
+    struct mtp_sim_config c = {.seed = 17, .delay_ns = 20 * US};
+    pair_up_unit(&p, &c, 256 * 1024); /* (host_replace's unit size) */
+    host_replace_how(&p.r, &p.r.b, &p.server, 1004, true); /* the listener goes with the old */
+    cr_assert_eq(grp.holds, 1, "the import holds the port");
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(p.r.b.ss, PORT, 8, now(&p.r), &err);
+    cr_assert_not_null(l, "listen: %d", err);
+    struct mtp_sock *client2 = mtp_sock_connect(p.r.a.ss, IP_B, PORT, now(&p.r), &err);
+    cr_assert_not_null(client2, "connect: %d", err);
+    settle(&p.r, 10 * MS);
+    struct mtp_sock *server2 = NULL;
+    cr_assert_eq(mtp_sock_accept(l, &server2, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(l, now(&p.r)), 0);
+    cr_assert_eq(grp.holds, 1, "retired: the import's hold serves it too");
+    cr_assert_eq(grp.flow_claims, 1, "the new connection is pinned (the import was already)");
+    cr_assert_eq(mtp_sock_close(client2, now(&p.r)), 0);
+    settle(&p.r, 10 * MS);
+    cr_assert_eq(mtp_sock_close(server2, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(grp.unholds, 0, "the import still needs the hold");
+    cr_assert_eq(mtp_sock_send(p.client, "ping", 4, now(&p.r)), 4);
+    settle(&p.r, 10 * MS);
+    char b[8];
+    cr_assert_eq(mtp_sock_recv(p.server, b, sizeof b, now(&p.r)), 4);
+    cr_assert_eq(mtp_sock_close(p.server, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(grp.unholds, 1, "the hold goes with the last of them");
+    rig_down(&p.r);
 }
