@@ -9,6 +9,8 @@
 #   3. each worker's share printed; both workers served; the kernel TCP of nginx's namespace
 #      saw (almost) none of it: MTP carried it
 #   4. kill -9 of one worker: the master's replacement joins and serves again
+#   5. reload (kill -HUP of the master): the new workers alone serve, through MTP, every
+#      connection 200
 #   (20 s, and wrk waits up to 19 s for an answer. Each worker has its own accept queue, as
 #   with SO_REUSEPORT, and nginx accepts one connection per event-loop turn, a turn that grows
 #   with every connection it serves: a worker that falls behind in the burst accepts its last
@@ -111,6 +113,30 @@ mx_in B timeout 60 curl -s -K "$tmp/urls" -H 'Connection: close' -w '%{http_code
 tail -n +$((n0 + 1)) "$tmp/access.log" | grep -q "^$new " ||
     fail "the replacement worker $new served none of 300 connections"
 say "kill -9 of worker $victim: the master's replacement $new serves again (300 short connections, every one 200, $(tail -n +$((n0 + 1)) "$tmp/access.log" | grep -c "^$new ") by it)"
+# ---------------------------------------------------------------- 5. reload (SIGHUP)
+# The master starts new workers and tells the old ones to quit: they close their listeners and
+# leave the port's group; the new ones serve alone.
+before=$(workers)
+kill -HUP "$master"
+for _ in $(seq 100); do
+    now=$(workers)
+    [ "$(echo "$now" | wc -l)" = "$(nproc)" ] && ! echo "$now" | grep -qxF "$before" && break
+    sleep 0.1
+done
+now=$(workers)
+echo "$now" | grep -qxF "$before" && fail "old workers still run 10 s after the reload: $before / $now"
+[ "$(echo "$now" | wc -l)" = "$(nproc)" ] || fail "$(echo "$now" | wc -l) workers after the reload"
+n0=$(wc -l <"$tmp/access.log")
+k0=$(kernel_tcp_in)
+seq 300 | sed "s|.*|url = \"$url\"\noutput = /dev/null|" >"$tmp/urls"
+mx_in B timeout 60 curl -s -K "$tmp/urls" -H 'Connection: close' -w '%{http_code}\n' >"$tmp/codes" ||
+    fail "curl after the reload: $(sort "$tmp/codes" | uniq -c)"
+k1=$(kernel_tcp_in)
+[ $((k1 - k0)) -lt 300 ] || fail "after the reload the kernel's TCP carried $((k1 - k0)) segments: not MTP"
+[ "$(grep -c '^200$' "$tmp/codes")" = 300 ] || fail "after the reload: $(sort "$tmp/codes" | uniq -c)"
+served_by=$(tail -n +$((n0 + 1)) "$tmp/access.log" | awk '{print $1}' | sort -u)
+for p in $served_by; do echo "$now" | grep -qx "$p" || fail "pid $p, not a new worker, served after the reload"; done
+say "reload (SIGHUP): new workers $(echo $now) replaced $(echo $before); 300 short connections, every one 200, all served by the new workers"
 kill "$master"
 for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
 say "all passed"
