@@ -266,14 +266,20 @@ Test(listen, retransmitted_syn_is_dropped_full_backlog_answers_with_a_cookie)
     cr_assert_eq(fx_count(MTP_OP_NEW_CTX), 1);
 }
 
-/* A quiet unlisten (other processes serve the port): SYNs already on their way here are
- * dropped, not refused, for the grace; then the listener goes. */
-Test(listen, quiet_unlisten_drops_syns_for_its_grace_then_goes)
+/* The listener F.l, closed quietly (other processes serve the port). */
+static void quiet_unlisten(void)
 {
     F.l.backlog = 4;
     F.l.local_port = LOCAL_PORT;
     struct mtpg_tcp_app_unlisten quiet = {.quiet = true};
     fx_run(MTPG_TCP_EV_APP_UNLISTEN, &quiet, &F.l);
+}
+
+/* A quiet unlisten: SYNs already on their way here are dropped, not refused, for the grace;
+ * then the listener goes. */
+Test(listen, quiet_unlisten_drops_syns_for_its_grace_then_goes)
+{
+    quiet_unlisten();
     cr_assert_eq(fx_count(MTP_OP_DEL_CTX), 0, "the listener stays for its grace");
     const struct mtp_instr *t = fx_timer(MTP_OP_TIMER_START, MTPG_TCP_TIMER_LISTENER_GRACE_TIMER);
     cr_assert(t);
@@ -298,10 +304,7 @@ Test(listen, plain_unlisten_goes_at_once)
 /* The application listens again during the grace: the listener serves again. */
 Test(listen, listen_during_the_grace_serves_again)
 {
-    F.l.backlog = 4;
-    F.l.local_port = LOCAL_PORT;
-    struct mtpg_tcp_app_unlisten quiet = {.quiet = true};
-    fx_run(MTPG_TCP_EV_APP_UNLISTEN, &quiet, &F.l);
+    quiet_unlisten();
     fx_reset_out();
     struct mtpg_tcp_app_listen ev = {LOCAL_IP, LOCAL_PORT, 64};
     fx_run(MTPG_TCP_EV_APP_LISTEN, &ev, &F.l);
