@@ -380,8 +380,8 @@ static bool watched(struct lm_sock *s)
  * connections and a parent that never accepts (nginx's master) gets none; it joins again
  * when this process accepts, polls or adds it to an epoll set. A listener in an epoll set
  * stays (the process serves it from there: redis forking its BGSAVE child), and so does one
- * whose port carries our connections (leaving the group would move their packets away: the
- * steering keeps a connection with its member while that member is in the port's group) or
+ * whose port carries our connections (a process with connections there is serving it; its
+ * listener's close would retire the port, pinning each of them, a bpf call apiece) or
  * whose connections are in their handshake or wait to be accepted (this process is serving
  * it; leaving would close the MTP listener and reset them). */
 void lm_listeners_leave(void)
