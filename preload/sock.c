@@ -29,8 +29,9 @@ struct mtp_socks {
     /* Sockets using each local port: a listener's port stays claimed (steered to us) while
      * connections it accepted live, even after the listener closed. */
     uint32_t *port_users;
-    /* Connections on each local port held without a claim (mtp_sock_import_pinned; lazily
-     * allocated): the port stays held (mtp_stack_port_hold) while one of them lives. */
+    /* Users of each local port's hold (mtp_stack_port_hold; lazily allocated): connections
+     * held without a claim (mtp_sock_import_pinned), and a retired port (one for all of its
+     * connections). The hold lasts while one of them does. */
     uint32_t *port_holds;
     /* Ports whose listener closed while connections on them live on (a bit per port; lazily
      * allocated): the stack left the port's group and holds the port for those connections
@@ -141,10 +142,24 @@ static bool port_retired(const struct mtp_socks *ss, uint16_t port)
     return ss->retired && (ss->retired[port / 64] >> (port % 64) & 1);
 }
 
-/* The target's hold on a port is one per stack; pinned imports and a retired port share it. */
-static bool port_holding(const struct mtp_socks *ss, uint16_t port)
+/* The target's hold on a port is one per stack: counted here for its users. */
+static int port_hold_ref(struct mtp_socks *ss, uint16_t port)
 {
-    return (ss->port_holds && ss->port_holds[port]) || port_retired(ss, port);
+    if (!ss->port_holds && !(ss->port_holds = calloc(65536, sizeof *ss->port_holds)))
+        return -ENOMEM;
+    if (ss->port_holds[port] == 0) {
+        int r = mtp_stack_port_hold(ss->stack, port);
+        if (r < 0)
+            return r;
+    }
+    ss->port_holds[port]++;
+    return 0;
+}
+
+static void port_hold_unref(struct mtp_socks *ss, uint16_t port)
+{
+    if (--ss->port_holds[port] == 0)
+        mtp_stack_port_unhold(ss->stack, port);
 }
 
 /* Pins each live connection on `port` to this stack. 0, or -1 when one could not be. */
@@ -173,12 +188,10 @@ static void port_retire(struct mtp_socks *ss, uint16_t port)
         return;
     if (!ss->retired && !(ss->retired = calloc(65536 / 64, sizeof *ss->retired)))
         return;
-    bool held = port_holding(ss, port);
-    if (!held && mtp_stack_port_hold(ss->stack, port) < 0)
+    if (port_hold_ref(ss, port) < 0)
         return;
     if (claim_flows(ss, port) < 0) {
-        if (!held)
-            mtp_stack_port_unhold(ss->stack, port); /* (pins made go with their connections) */
+        port_hold_unref(ss, port); /* (pins made go with their connections) */
         return;
     }
     ss->retired[port / 64] |= 1ull << (port % 64);
@@ -189,8 +202,7 @@ static void port_retire(struct mtp_socks *ss, uint16_t port)
 static void port_unretire(struct mtp_socks *ss, uint16_t port)
 {
     ss->retired[port / 64] &= ~(1ull << (port % 64));
-    if (!port_holding(ss, port))
-        mtp_stack_port_unhold(ss->stack, port);
+    port_hold_unref(ss, port);
 }
 
 void mtp__socks_port_drop(struct mtp_socks *ss, uint16_t port)
@@ -208,8 +220,7 @@ static void port_unhold(struct mtp_sock *sk)
     if (!sk->port_held)
         return;
     sk->port_held = false;
-    if (--sk->ss->port_holds[sk->lport] == 0 && !port_retired(sk->ss, sk->lport))
-        mtp_stack_port_unhold(sk->ss->stack, sk->lport);
+    port_hold_unref(sk->ss, sk->lport);
 }
 
 /* A pin outliving its connection would steer a later one from the same address and port
@@ -706,16 +717,9 @@ static int import_port(struct mtp_socks *ss, uint16_t port, bool pinned, bool *t
 {
     *took = false;
     if (pinned) {
-        if (!ss->port_holds && !(ss->port_holds = calloc(65536, sizeof *ss->port_holds)))
-            return -ENOMEM;
-        if (!port_holding(ss, port)) {
-            int r = mtp_stack_port_hold(ss->stack, port);
-            if (r < 0)
-                return r;
-        }
-        ss->port_holds[port]++;
-        *took = true;
-        return 0;
+        int r = port_hold_ref(ss, port);
+        *took = r == 0;
+        return r;
     }
     if (ss->port_users[port])
         return 0;
@@ -728,8 +732,8 @@ static void import_port_undo(struct mtp_socks *ss, uint16_t port, bool pinned)
 {
     if (!pinned)
         mtp_stack_port_release(ss->stack, port);
-    else if (--ss->port_holds[port] == 0 && !port_retired(ss, port))
-        mtp_stack_port_unhold(ss->stack, port);
+    else
+        port_hold_unref(ss, port);
 }
 
 static struct mtp_sock *import(struct mtp_socks *ss, const void *img, size_t len,
