@@ -503,11 +503,6 @@ static int ask_owner(uint32_t op, uint64_t id, void **img, size_t *len, const ch
     return -1;
 }
 
-static uint8_t prog_proto(void)
-{
-    return mtp_sock_proto_program(g_lm.cfg.proto)->ip_proto;
-}
-
 /* Locked. The child's first use of an inherited connection: take it from the owner. It is
  * an MTP connection of this process afterwards (LM_CONN), taken over or reset; it stays
  * LM_INH (its kernel placeholder answering) only if this process's stack cannot start. */
@@ -515,7 +510,6 @@ void lm_inherit_take(struct lm_sock *s)
 {
     if (s->state != LM_INH || lm_stack_up() < 0)
         return;
-    const struct mtp_target_ops *ops = g_lm.cfg.ops;
     int err = 0;
     size_t len = 0;
     void *img = NULL;
@@ -523,8 +517,7 @@ void lm_inherit_take(struct lm_sock *s)
     /* reserved first, so that a refused take never moves the flow's packets */
     bool pinned = false;
     if (ask_owner(MSG_TAKE, s->inh_id, NULL, NULL, &why) == 0) {
-        err = ops->flow_claim ? ops->flow_claim(g_lm.target, prog_proto(), s->inh_lport,
-                                                s->inh_rip, s->inh_rport) : 0;
+        err = mtp_stack_flow_claim(g_lm.stack, s->inh_lport, s->inh_rip, s->inh_rport);
         pinned = err >= 0;
         why = "its flow could not be steered here";
         if (pinned)
@@ -545,9 +538,8 @@ void lm_inherit_take(struct lm_sock *s)
         why = "this stack refused its image";
     free(img);
     if (!sk) {
-        if (pinned && ops->flow_release)
-            ops->flow_release(g_lm.target, prog_proto(), s->inh_lport, s->inh_rip,
-                              s->inh_rport);
+        if (pinned)
+            mtp_stack_flow_release(g_lm.stack, s->inh_lport, s->inh_rip, s->inh_rport);
         fprintf(stderr, "libmtp: the connection to port %u from %u.%u.%u.%u:%u inherited "
                         "from process %d could not be taken over (%s): it reads as reset\n",
                 s->inh_lport, s->inh_rip >> 24, s->inh_rip >> 16 & 255, s->inh_rip >> 8 & 255,
