@@ -993,4 +993,11 @@ int mtp_stack_port_dormant(struct mtp_stack *s, uint16_t port, int on)
     return s->ops->port_dormant ? s->ops->port_dormant(s->t, s->prog->ip_proto, port, on) : 0;
 }
 
+int mtp_stack_port_members(struct mtp_stack *s, uint16_t port, uint32_t *pids, int max)
+{
+    if (!port || max <= 0 || !s->ops->port_members)
+        return 0;
+    return s->ops->port_members(s->t, s->prog->ip_proto, port, pids, max);
+}
+
 const struct mtp_stats *mtp_stack_stats(const struct mtp_stack *s) { return &s->stats; }

@@ -1822,6 +1822,26 @@ static int xdp_port_dormant(struct mtp_target *t, uint8_t ip_proto, uint16_t por
     return group_mark(t, port, MASK_DORMANT, on);
 }
 
+/* The other members in the port's group, by process id (a snapshot: no lock). */
+static int xdp_port_members(struct mtp_target *t, uint8_t ip_proto, uint16_t port,
+                            uint32_t *pids, int max)
+{
+    (void)ip_proto;
+    mtp_xdp_port_key key = port;
+    struct mtp_xdp_group g;
+    if (bpf_map_lookup_elem(t->hook->ports_fd, &key, &g) < 0)
+        return 0;
+    int n = 0;
+    for (int i = 0; i < g.n && i < MTP_XDP_GROUP_MAX && n < max; i++) {
+        uint32_t slot = g.slot[i];
+        struct mtp_xdp_member m;
+        if (slot != t->slot && bpf_map_lookup_elem(t->hook->members_fd, &slot, &m) == 0 &&
+            m.gen && m.pid)
+            pids[n++] = m.pid;
+    }
+    return n;
+}
+
 /* ------------------------------------------------------------------ rtnetlink */
 
 static int rtnl_open(struct mtp_target *t)
@@ -2223,6 +2243,7 @@ const struct mtp_target_ops mtp_target_xdp = {
     .port_hold = xdp_port_hold,
     .port_unhold = xdp_port_unhold,
     .port_dormant = xdp_port_dormant,
+    .port_members = xdp_port_members,
     .abandon = xdp_abandon,
     .neigh_lookup = xdp_neigh_lookup,
     .describe = xdp_describe,

@@ -106,6 +106,9 @@ void mtp_stack_flow_release(struct mtp_stack *s, uint16_t lport, uint32_t rip, u
 /* The target's port_dormant: a listener of this process on `port` left its group while its
  * kernel socket listens on (on 1), or that is over (on 0). */
 int mtp_stack_port_dormant(struct mtp_stack *s, uint16_t port, int on);
+/* The target's port_members: process ids of the other stacks that get `port`'s new flows
+ * (up to max; how many, 0 where ports are not shared). */
+int mtp_stack_port_members(struct mtp_stack *s, uint16_t port, uint32_t *pids, int max);
 
 /* Hand-off of one context instance between stacks (mtp_engine_ctx_export and friends in
  * mtp/engine.h): export first sends the packets the stack has ready (what is still pending

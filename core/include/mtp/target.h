@@ -139,6 +139,12 @@ struct mtp_target_ops {
      * kernel accepted, and answer them with a reset). on 0: no longer. NULL: nothing to mark
      * (one process per interface). */
     int  (*port_dormant)(struct mtp_target *t, uint8_t ip_proto, uint16_t port, int on);
+    /* The process ids of the other members in `port`'s group (those that get its new flows;
+     * not holders, not dormant ones, not this member), up to `max`: how many were written.
+     * A member whose listener closes hands the connections waiting in its queue to one of
+     * them (docs/MULTIPROC.md, "Reload"). NULL: no other member (one process per interface). */
+    int  (*port_members)(struct mtp_target *t, uint8_t ip_proto, uint16_t port, uint32_t *pids,
+                         int max);
     /* In a forked child: free this process's copy of the parent's target (munmap, close
      * fds) touching nothing shared (maps, ports, rings, frames, placeholders): the parent
      * keeps serving with it. NULL: nothing to free. */
