@@ -147,6 +147,7 @@ struct lm_global {
     bool helper_parked;            /* waits until kicked: some thread sleeps in the stack */
     uint64_t last_wake_ns;         /* an application thread last left a sleep in the stack */
     int stat_fd;                   /* mtpstat's unix socket (libmtp_stat.c), or -1 */
+    int handoff_fd;                /* libmtp_handoff.c's unix socket, or -1 */
     struct lm_sock **absorb;       /* sockets whose peer closed: see lm_absorb */
     uint32_t n_absorb, cap_absorb;
     int inh_epfd;                  /* channels to children holding shares (libmtp_inherit.c),
@@ -241,6 +242,20 @@ static inline struct mtp_fdobj *lm_obj(int fd)
 int lm_stat_open(void);          /* the listening unix socket, or a negative errno */
 void lm_stat_serve(void);        /* answer waiting readers (helper thread) */
 void lm_stat_forget(void);       /* a forked child: the socket and its file are the parent's */
+
+/* ---------------------------------------------------------------- reload (libmtp_handoff.c) */
+
+int lm_handoff_open(void);       /* the listening unix socket, or a negative errno */
+void lm_handoff_serve(void);     /* take what other processes offer (helper thread, unlocked) */
+void lm_handoff_forget(void);    /* a forked child: the socket is the parent's */
+/* Before a listener's close: the connections waiting in its queue go to another process
+ * serving its port, where there is one (locked). */
+void lm_handoff_queue(struct mtp_sock *l);
+/* The stack's lock for a thread outside any call (the helper), if it comes within
+ * timeout_ns; release with lm_kick_sleepers() and pthread_mutex_unlock. */
+bool lm_lock_within(uint64_t timeout_ns);
+/* Wakes the threads sleeping in the stack whose sockets' readiness changed (locked). */
+void lm_kick_sleepers(void);
 
 /* ---------------------------------------------------------------- sockets (libmtp_sock.c) */
 

@@ -2,7 +2,7 @@
 # runtime and the xdp target), every object compiled position-independent with hidden
 # visibility; preload/libmtp.map exports the interposed calls only.
 LIBMTP_SRCS := preload/libmtp_core.c preload/libmtp_sock.c preload/libmtp_poll.c preload/libmtp_stat.c \
-               preload/libmtp_exec.c preload/libmtp_inherit.c preload/libmtp_signal.c \
+               preload/libmtp_exec.c preload/libmtp_inherit.c preload/libmtp_handoff.c preload/libmtp_signal.c \
                preload/fdtab.c preload/evq.c preload/sock.c preload/sock_protos.c preload/shim_tcp.c \
                preload/shim_homa.c preload/shim_quic.c
 LIBMTP_PIC  := $(LIBMTP_SRCS:%.c=$(B)/pic/obj/%.o) $(patsubst %.c,$(B)/pic/obj/%.o,$(wildcard core/src/*.c)) \

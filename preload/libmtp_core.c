@@ -46,7 +46,7 @@
 #define TX_BATCH_MAX_NS 100000ull       /* the longest a tx batch holds frames back */
 
 struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
-                         .stat_fd = -1, .inh_epfd = -1};
+                         .stat_fd = -1, .handoff_fd = -1, .inh_epfd = -1};
 __thread int lm_inside;
 struct lm_real lm_real;
 
@@ -363,6 +363,8 @@ static void forget_parent_stack(void)
     g_lm.n_absorb = 0;
     g_lm.stat_fd = -1;
     lm_stat_forget();
+    g_lm.handoff_fd = -1;
+    lm_handoff_forget();
 }
 
 /* A forked child of a process that owns its port (a target without abandon: DPDK). Its
@@ -568,7 +570,20 @@ void lm_lock(void)
     tx_hold_check();
 }
 
-static void kick_sleepers(void)
+bool lm_lock_within(uint64_t timeout_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    if (pthread_mutex_timedlock(&g_lm.lock, &ts) != 0)
+        return false;
+    tx_hold_check();
+    return true;
+}
+
+void lm_kick_sleepers(void)
 {
     if (!g_lm.kick)
         return;
@@ -634,7 +649,7 @@ static void signals_unmark(void)
 /* Lets go of the lock in the middle of a call (to sleep or spin): the call's signal mark stays. */
 static void unlock_within_call(void)
 {
-    kick_sleepers();
+    lm_kick_sleepers();
     lm_inside--;
     pthread_mutex_unlock(&g_lm.lock);
 }
@@ -731,6 +746,8 @@ int lm_stack_up(void)
     g_lm.last_progress_ns = lm_now();
     int sfd = lm_stat_open();
     g_lm.stat_fd = sfd >= 0 ? sfd : -1;
+    int hfd = lm_handoff_open();
+    g_lm.handoff_fd = hfd >= 0 ? hfd : -1;
     g_lm.helper_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     block_signals(&app_mask);
     if (g_lm.helper_efd >= 0 && pthread_create(&g_lm.helper, NULL, helper_main, NULL) != 0) {
@@ -887,20 +904,21 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
 /* Returns whether the wake fd was readable. */
 static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
 {
-    struct pollfd pf[4] = {{.fd = g_lm.helper_efd, .events = POLLIN},
+    struct pollfd pf[5] = {{.fd = g_lm.helper_efd, .events = POLLIN},
                            {.fd = g_lm.stat_fd, .events = POLLIN}, {.fd = -1},
                            {.fd = __atomic_load_n(&g_lm.inh_epfd, __ATOMIC_RELAXED),
-                            .events = POLLIN}};
+                            .events = POLLIN},
+                           {.fd = g_lm.handoff_fd, .events = POLLIN}};
     if (with_wake_fd)
         pf[2] = (struct pollfd){.fd = g_lm.wake_fd, .events = POLLIN};
     struct timespec ts = ts_of(timeout_ns);
-    if (lm_real.ppoll(pf, 4, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
+    if (lm_real.ppoll(pf, 5, timeout_ns == UINT64_MAX ? NULL : &ts, NULL) <= 0)
         return false;
     if (pf[3].revents & POLLIN) { /* a forked child takes or lets go of a connection */
         pthread_mutex_lock(&g_lm.lock);
         tx_hold_check();
         lm_inherit_serve();
-        kick_sleepers(); /* (an fd of ours whose connection went to the child) */
+        lm_kick_sleepers(); /* (an fd of ours whose connection went to the child) */
         pthread_mutex_unlock(&g_lm.lock);
     }
     if (pf[0].revents & POLLIN) {
@@ -910,6 +928,8 @@ static bool helper_wait(int with_wake_fd, uint64_t timeout_ns)
     }
     if (pf[1].revents & POLLIN)
         lm_stat_serve();
+    if (pf[4].revents & POLLIN) /* another process's closing listener offers its queue */
+        lm_handoff_serve();
     return (pf[2].revents & POLLIN) != 0;
 }
 
@@ -958,7 +978,7 @@ static void *helper_main(void *arg)
             polled(mtp_socks_poll(g_lm.ss, now));
             lm_absorb();
             __atomic_store_n(&g_lm.last_progress_ns, now, __ATOMIC_RELAXED);
-            kick_sleepers();
+            lm_kick_sleepers();
         }
         uint64_t timer = g_lm.ss ? mtp_socks_next_deadline(g_lm.ss) : mtp_stack_next_deadline(g_lm.stack);
         g_lm.helper_parked = others;

@@ -292,6 +292,8 @@ void lm_obj_release(struct mtp_fdobj *o)
         s->sk = NULL; /* a child holds a share: the last close anywhere ends it */
     if (s->sk) {
         mtp_sock_set_user(s->sk, NULL);
+        if (s->state == LM_LISTEN)
+            lm_handoff_queue(s->sk); /* (else its queue would be reset) */
         if (s->linger_zero && s->state == LM_CONN)
             mtp_sock_abort(s->sk, lm_now());
         else

@@ -104,6 +104,12 @@ static int tcp_accepted(struct mtp_sock *l, struct mtp_sock *sk, uint64_t now_ns
     return 0;
 }
 
+static void tcp_queued(struct mtp_sock *l, struct mtp_sock *sk, uint64_t now_ns)
+{
+    struct mtpg_tcp_app_queued q = {.remote_ip = sk->rip, .remote_port = sk->rport};
+    mtp__sock_post(l->ss, MTPG_TCP_EV_APP_QUEUED, &l->key, &q, sizeof q, now_ns);
+}
+
 /* ------------------------------------------------------------ data */
 
 static ssize_t tcp_send(struct mtp_sock *sk, const void *buf, size_t len, uint64_t now_ns)
@@ -187,14 +193,26 @@ static void abort_pending(struct mtp_sock *l, uint64_t now_ns)
     }
 }
 
+/* Where other processes may serve the port, a SYN on its way here is better dropped (its
+ * retransmission finds one of them) than refused: a quiet unlisten (the program keeps the
+ * listener, closing, for its grace; handshakes under way still end in the queue). */
+static void unlisten(struct mtp_sock *l, uint64_t now_ns)
+{
+    struct mtpg_tcp_app_unlisten ev = {.quiet = mtp_stack_port_groups(mtp_socks_stack(l->ss))};
+    post(l, MTPG_TCP_EV_APP_UNLISTEN, &ev, sizeof ev, now_ns);
+}
+
+static void tcp_quiesce(struct mtp_sock *l, uint64_t now_ns)
+{
+    if (mtp_stack_port_groups(mtp_socks_stack(l->ss)))
+        unlisten(l, now_ns);
+}
+
 static int tcp_close(struct mtp_sock *sk, uint64_t now_ns)
 {
     if (sk->listener) {
         abort_pending(sk, now_ns);
-        /* where other processes may serve the port, a SYN on its way here is better dropped
-         * (its retransmission finds one of them) than refused */
-        struct mtpg_tcp_app_unlisten ev = {.quiet = mtp_stack_port_groups(mtp_socks_stack(sk->ss))};
-        post(sk, MTPG_TCP_EV_APP_UNLISTEN, &ev, sizeof ev, now_ns);
+        unlisten(sk, now_ns);
         return 0;
     }
     sk->wr_shut = true;
@@ -454,6 +472,8 @@ static const struct mtp_sock_ops tcp_ops = {
     .writable = tcp_writable,
     .note = tcp_note,
     .listener_busy = tcp_listener_busy,
+    .queued = tcp_queued,
+    .quiesce = tcp_quiesce,
     .lingering = tcp_lingering,
     .info = tcp_info,
 };

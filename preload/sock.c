@@ -792,6 +792,48 @@ struct mtp_sock *mtp_sock_import_pinned(struct mtp_socks *ss, const void *img, s
     return import(ss, img, len, now_ns, true, err);
 }
 
+void mtp_sock_quiesce(struct mtp_sock *l, uint64_t now_ns)
+{
+    if (l->listener && l->ss->proto->ops->quiesce)
+        l->ss->proto->ops->quiesce(l, now_ns);
+}
+
+struct mtp_sock *mtp_sock_take_queued(struct mtp_sock *l, uint64_t now_ns)
+{
+    flush_deferred(l->ss, now_ns);
+    if (!l->listener || l->aq_len == 0)
+        return NULL;
+    struct mtp_sock *sk = l->acceptq[l->aq_head];
+    l->aq_head = (l->aq_head + 1) % l->aq_cap;
+    l->aq_len--;
+    return sk;
+}
+
+int mtp_sock_requeue(struct mtp_sock *l, struct mtp_sock *sk) { return mtp__sock_enqueue(l, sk); }
+
+struct mtp_sock *mtp_sock_adopt(struct mtp_sock *l, const void *img, size_t len,
+                                uint64_t now_ns, int *err)
+{
+    if (!l->listener) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    struct mtp_sock *sk = import(l->ss, img, len, now_ns, false, err);
+    if (!sk)
+        return NULL;
+    sk->flow_claimed = true; /* (the caller pinned it) */
+    if (sk->lport != l->lport || (*err = mtp__sock_enqueue(l, sk)) < 0) {
+        if (!*err)
+            *err = -EINVAL;
+        mtp_sock_abort(sk, now_ns);
+        return NULL;
+    }
+    if (l->ss->proto->ops->queued)
+        l->ss->proto->ops->queued(l, sk, now_ns);
+    mtp__sock_wake(l);
+    return sk;
+}
+
 int mtp_sock_image_flow(const void *img, size_t len, uint16_t *lport, uint32_t *rip,
                         uint16_t *rport)
 {

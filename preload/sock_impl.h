@@ -75,6 +75,14 @@ struct mtp_sock_ops {
     /* optional: the connection has ended and its context only lingers (TCP's TIME_WAIT):
      * it needs no pin (mtp__sock_lingers) */
     bool (*lingering)(struct mtp_sock *sk);
+    /* optional: a connection another process's listener had queued now waits in this
+     * listener's accept queue (mtp_sock_adopt): the protocol counts it as if its handshake
+     * had ended here */
+    void (*queued)(struct mtp_sock *listener, struct mtp_sock *sk, uint64_t now_ns);
+    /* optional: the listener takes no new connection from now on (a SYN is dropped: its
+     * retransmission finds another process serving the port); those in their handshake
+     * finish, and wait in its queue (mtp_sock_quiesce) */
+    void (*quiesce)(struct mtp_sock *listener, uint64_t now_ns);
     int (*info)(struct mtp_sock *sk, struct mtp_sock_info *out);
     void (*release)(struct mtp_sock *sk);                    /* optional: frees proto_state */
     void (*exit)(struct mtp_socks *ss, uint64_t now_ns);     /* optional: mtp_socks_exit */

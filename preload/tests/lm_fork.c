@@ -33,6 +33,11 @@
  *                                     its listener (nginx's old worker after a reload) and
  *                                     echoes the first connection on until ENDFILE exists,
  *                                     then closes it first; runs until stopped
+ *   lm_fork handoffserve PORT GOFILE  forks a child that accepts and echoes every connection
+ *                                     (an epoll loop); this process joins the port's group (one
+ *                                     poll) but never accepts: connections hashed to it wait in
+ *                                     its queue. Once GOFILE exists it closes its listener (an
+ *                                     old nginx worker after a reload) and waits to be stopped
  *   lm_fork stream IP PORT BYTES [PAUSE_MS]
  *                                     sends BYTES of a pattern and checks the echo, byte-exact
  *                                     (pausing PAUSE_MS once, after the first MB echoed)
@@ -338,6 +343,65 @@ static int retireserve(int port, const char *gofile, const char *endfile)
     return 0;
 }
 
+/* ------------------------------------------------------------------ handoffserve */
+
+/* Echoes every connection of listener l, any number at once, until stopped. */
+static void echo_all(int l)
+{
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l};
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+    for (;;) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == l) {
+                int c = accept(l, NULL, NULL);
+                ev.data.fd = c;
+                if (c >= 0)
+                    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+                continue;
+            }
+            char buf[4096];
+            ssize_t r = read(fd, buf, sizeof buf);
+            if (r <= 0 || write_all(fd, buf, (size_t)r) < 0)
+                close(fd);
+        }
+    }
+}
+
+static int handoffserve(int port, const char *gofile)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int l = listen_on(port);
+    pid_t p = fork();
+    if (p == 0) {
+        echo_all(l);
+        _exit(0);
+    }
+    if (p < 0) {
+        perror("lm_fork: fork");
+        return 1;
+    }
+    struct pollfd pf = {.fd = l, .events = POLLIN};
+    poll(&pf, 1, 0); /* (its first use: the listener joins the port's group) */
+    printf("child %d serves the listener, this process holds its queue\n", (int)p);
+    double give_up = now_s() + 30;
+    while (access(gofile, F_OK) != 0) {
+        if (now_s() > give_up) {
+            fprintf(stderr, "lm_fork handoffserve: no %s in 30 s\n", gofile);
+            return 1;
+        }
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    close(l);
+    printf("listener closed\n");
+    waitpid(p, NULL, 0); /* the child serves on until the test stops both */
+    return 0;
+}
+
 /* ------------------------------------------------------------------ inheritserve */
 
 static void inherited_echo(int c) { echo_to_end(c, true); }
@@ -614,6 +678,8 @@ int main(int argc, char **argv)
         return dormantserve(atoi(argv[2]), argv[3]);
     if (argc == 5 && !strcmp(argv[1], "retireserve"))
         return retireserve(atoi(argv[2]), argv[3], argv[4]);
+    if (argc == 4 && !strcmp(argv[1], "handoffserve"))
+        return handoffserve(atoi(argv[2]), argv[3]);
     if (argc == 4 && !strcmp(argv[1], "inheritserve"))
         return inheritserve(atoi(argv[2]), argv[3]);
     if ((argc == 5 || argc == 6) && !strcmp(argv[1], "stream"))
@@ -627,6 +693,7 @@ int main(int argc, char **argv)
         return expect_hello(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: lm_fork daemon PORT 1|2 PIDFILE | forkserve PORT | "
                     "dormantserve PORT GOFILE | retireserve PORT GOFILE ENDFILE | "
+                    "handoffserve PORT GOFILE | "
                     "inheritserve PORT echo|epoll|greet|untouched|hello|late|twins|once | "
                     "stream IP PORT BYTES [PAUSE_MS] | streamfork IP PORT BYTES | "
                     "expectreset IP PORT | expecthello IP PORT\n");

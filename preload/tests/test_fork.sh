@@ -13,7 +13,10 @@
 #      (its forked child) listens on: every new connection goes to the child (none reset),
 #      the first connection echoes byte-exact across the close; after the process closed it
 #      first (TIME_WAIT), a connection from the same client port goes to the child too
-#   5. redis-server under libmtp.so with 300,000 keys: BGSAVE (up to three times, each started
+#   5. a process closes its listener while connections wait in its accept queue and another
+#      process (its forked child) listens on (nginx's old worker at a reload): each waiting
+#      connection moves to the child and is echoed there, none reset
+#   6. redis-server under libmtp.so with 300,000 keys: BGSAVE (up to three times, each started
 #      while redis-benchmark with 50 kernel clients runs): every save succeeds, no benchmark
 #      error, no connection lost, no key lost, the new connections still MTP's
 # usage: test_fork.sh LIBMTP_SO LM_FORK
@@ -134,7 +137,19 @@ grep -q 'first connection done' "$tmp/rs.out" || { cat "$tmp/rs.out"; fail "reti
 stop "$rsrv"
 say "a process closed its listener with a connection open: 100 new connections all went to the process still listening; $(grep -o '[0-9]* echoes' "$tmp/rs1") byte-exact on its own connection across the close; after it closed that one first (TIME_WAIT), a new connection from the same port was served"
 
-# ---------------------------------------------------------------- 5. redis BGSAVE under load
+# ---------------------------------------------------------------- 5. a closing listener's queue moves
+bg_mtp A timeout 60 "$fork_bin" handoffserve 7701 "$tmp/go5" >"$tmp/hs.out" 2>&1
+hsrv=$MX_BG_PID
+wait_listen A 7701
+for _ in $(seq 100); do grep -q 'holds its queue' "$tmp/hs.out" && break; sleep 0.1; done
+sleep 0.3 # (the child joins the port's group at its first epoll_ctl)
+mx_in B timeout 30 python3 "$here/handoff_client.py" "$MX_IP_A" 7701 24 "$tmp/go5" >"$tmp/hc" 2>&1 ||
+    { cat "$tmp/hc" "$tmp/hs.out"; fail "connections waiting in a closing listener's queue"; }
+grep -q 'listener closed' "$tmp/hs.out" || { cat "$tmp/hs.out"; fail "handoffserve did not close its listener"; }
+stop "$hsrv"
+say "a process closed its listener with connections in its queue: $(cat "$tmp/hc")"
+
+# ---------------------------------------------------------------- 6. redis BGSAVE under load
 if command -v redis-server >/dev/null; then
     mkdir -p "$tmp/rdb"
     bg_mtp A timeout 100 redis-server --bind 0.0.0.0 --port 6379 --save '' --appendonly no \

@@ -11,6 +11,9 @@
 #   4. kill -9 of one worker: the master's replacement joins and serves again
 #   5. reload (kill -HUP of the master): the new workers alone serve, through MTP, every
 #      connection 200
+#   6. two reloads while wrk makes short connections (50 at a time): no socket error, no
+#      non-200 (the old workers hand the connections waiting in their accept queues to the
+#      new ones: libmtp_handoff.c)
 #   (20 s, and wrk waits up to 19 s for an answer. Each worker has its own accept queue, as
 #   with SO_REUSEPORT, and nginx accepts one connection per event-loop turn, a turn that grows
 #   with every connection it serves: a worker that falls behind in the burst accepts its last
@@ -137,6 +140,24 @@ k1=$(kernel_tcp_in)
 served_by=$(tail -n +$((n0 + 1)) "$tmp/access.log" | awk '{print $1}' | sort -u)
 for p in $served_by; do echo "$now" | grep -qx "$p" || fail "pid $p, not a new worker, served after the reload"; done
 say "reload (SIGHUP): new workers $(echo $now) replaced $(echo $before); 300 short connections, every one 200, all served by the new workers"
+
+# ---------------------------------------------------------------- 6. reloads under load
+reload_done() { # old workers: true once none of them runs and nproc new ones do
+    local now; now=$(workers)
+    [ "$(echo "$now" | wc -l)" = "$(nproc)" ] && ! echo "$now" | grep -qxF "$1"
+}
+mx_in B timeout 30 wrk -t2 -c50 -d6s -H 'Connection: close' "$url" >"$tmp/wrk6" 2>&1 &
+w6=$!
+for at in 1 1.5; do
+    sleep $at
+    before=$(workers)
+    kill -HUP "$master"
+    for _ in $(seq 100); do reload_done "$before" && break; sleep 0.1; done
+    reload_done "$before" || fail "reload under load: old workers still run 10 s after it"
+done
+wait $w6 || fail "wrk during reloads: $(cat "$tmp/wrk6")"
+grep -q "Socket errors\|Non-2xx" "$tmp/wrk6" && { cat "$tmp/wrk6"; fail "wrk saw errors during two reloads"; }
+say "two reloads under wrk -c50 'Connection: close' 6 s: $(grep Requests/sec "$tmp/wrk6" | tr -s ' '), max latency $(awk '/Latency/ {print $4}' "$tmp/wrk6"), no errors"
 kill "$master"
 for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
 say "all passed"
