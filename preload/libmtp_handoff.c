@@ -44,6 +44,8 @@
 #define LOCK_WAIT_NS 50000000ull        /* a taker waits this long for its own stack */
 #define MAX_TAKERS 16
 #define HANDSHAKE_WAIT_NS 10000000ull   /* a closing listener waits for handshakes under way */
+#define TAKER_WAIT_NS 1000000000ull     /* ... and for a member that takes its queue */
+#define TAKER_NAP_NS 2000000            /* between two rounds of offers nobody took */
 
 struct offer_head {
     uint32_t magic;
@@ -338,8 +340,8 @@ static bool grow(struct mtp_sock ***a, uint32_t cap)
 }
 
 /* One round: the whole queue out, exportable connections offered, what is not taken back in
- * the queue in order. Whether all were taken. */
-static bool give_queue(struct mtp_sock *l, uint16_t port, const uint32_t *pids, int n_pids)
+ * the queue in order. How many of those that could go were not taken. */
+static uint32_t give_queue(struct mtp_sock *l, uint16_t port, const uint32_t *pids, int n_pids)
 {
     uint32_t n = 0, cap = 0, n_keep = 0;
     struct mtp_sock **q = NULL, **keep = NULL, *sk;
@@ -371,7 +373,16 @@ static bool give_queue(struct mtp_sock *l, uint16_t port, const uint32_t *pids, 
         mtp_sock_requeue(l, keep[i]);
     free(q);
     free(keep);
-    return left == 0 && n_keep == 0;
+    return left;
+}
+
+/* Waits a little for members (a nap; our stack keeps running) and asks who they are now. */
+static int members_later(uint16_t port, uint32_t *pids)
+{
+    struct timespec t = {0, TAKER_NAP_NS};
+    nanosleep(&t, NULL);
+    take_what_arrived();
+    return mtp_stack_port_members(g_lm.stack, port, pids, MAX_TAKERS);
 }
 
 void lm_handoff_queue(struct mtp_sock *l)
@@ -383,14 +394,22 @@ void lm_handoff_queue(struct mtp_sock *l)
     uint32_t pids[MAX_TAKERS];
     int n_pids = mtp_stack_port_members(g_lm.stack, port, pids, MAX_TAKERS);
     if (n_pids <= 0)
-        return;
+        return; /* (nobody else serves the port: reset at the close, as Linux) */
     /* no new connection here; those in their handshake get HANDSHAKE_WAIT_NS to join the
-     * queue, and go too */
+     * queue and go too. When nobody takes what waits, the members that will are still to
+     * come (nginx's new workers join the group at their first epoll_ctl, which under load
+     * can come after the old ones close): asked again until TAKER_WAIT_NS */
     mtp_sock_quiesce(l, lm_now());
     __atomic_store_n(&giving_port, port, __ATOMIC_RELAXED);
-    uint64_t until = lm_now() + HANDSHAKE_WAIT_NS;
-    do
+    uint64_t start = lm_now();
+    for (;;) {
         take_what_arrived();
-    while (give_queue(l, port, pids, n_pids) && mtp_sock_listener_busy(l) && lm_now() < until);
+        uint32_t left = give_queue(l, port, pids, n_pids);
+        uint64_t now = lm_now();
+        if (!mtp_sock_listener_busy(l) || now >= start + (left ? TAKER_WAIT_NS : HANDSHAKE_WAIT_NS))
+            break;
+        if (left)
+            n_pids = members_later(port, pids);
+    }
     __atomic_store_n(&giving_port, 0, __ATOMIC_RELAXED);
 }
