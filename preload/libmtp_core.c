@@ -1001,11 +1001,21 @@ static void *helper_main(void *arg)
 /* ---------------------------------------------------------------- exit */
 
 #define EXIT_LINGER_NS (3ull * 1000000000ull)
+#define EXIT_FIN_WAIT_NS (500ull * 1000000ull)
 
-/* Whether some connection still has bytes or its close to deliver (the shim's closest Linux
- * states: FIN-WAIT-1, LAST-ACK, CLOSING). */
-static bool delivering(void)
+enum exit_wait {
+    EXIT_DONE,
+    EXIT_PEER_FIN,   /* only peers' FINs to come (FIN-WAIT-2) */
+    EXIT_DELIVERING, /* bytes or our close to deliver (FIN-WAIT-1, LAST-ACK, CLOSING) */
+};
+
+/* What the exit still waits for (the shim's closest Linux states). The kernel keeps a
+ * connection in FIN-WAIT-2 after its process for tcp_fin_timeout, so that the peer's FIN
+ * (most peers send it at once) is acknowledged, not answered with a reset: we wait
+ * EXIT_FIN_WAIT_NS for those. */
+static enum exit_wait exit_waits_for(void)
 {
+    enum exit_wait w = EXIT_DONE;
     uint32_t cursor = 0;
     for (struct mtp_sock *sk = mtp_socks_next(g_lm.ss, NULL, &cursor); sk;
          sk = mtp_socks_next(g_lm.ss, sk, &cursor)) {
@@ -1013,9 +1023,12 @@ static bool delivering(void)
         if (mtp_sock_is_listener(sk) || mtp_sock_info(sk, &in) < 0)
             continue;
         if (in.tx_queued || in.tcp_state == 4 || in.tcp_state == 9 || in.tcp_state == 11)
-            return true;
+            return EXIT_DELIVERING;
+        if (in.tcp_state == 5)
+            w = EXIT_PEER_FIN;
     }
-    return lm_inherit_pending(); /* a child may still take one over (the helper serves it) */
+    /* a child may still take one over (the helper serves it) */
+    return lm_inherit_pending() ? EXIT_DELIVERING : w;
 }
 
 /* At exit the kernel would close every socket and still deliver what was written: we close
@@ -1033,10 +1046,12 @@ __attribute__((destructor)) static void lm_fini(void)
             lm_obj_release(o);
     }
     mtp_socks_exit(g_lm.ss, lm_now()); /* what outlives the sockets (connections) ends too */
-    uint64_t end = lm_now() + EXIT_LINGER_NS, spin = 0;
+    uint64_t start = lm_now(), end = start + EXIT_LINGER_NS, spin = 0;
     for (;;) {
         lm_progress();
-        if (!delivering() || lm_now() >= end)
+        enum exit_wait w = exit_waits_for();
+        uint64_t now = lm_now();
+        if (w == EXIT_DONE || now >= end || (w == EXIT_PEER_FIN && now >= start + EXIT_FIN_WAIT_NS))
             break;
         lm_sleep(NULL, 0, end, NULL, &spin);
     }

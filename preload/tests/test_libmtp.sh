@@ -18,6 +18,8 @@
 #   9. MTP_IFACE=lo: a kernel client on 127.0.0.1 -> an MTP server
 #   7. iperf3 -s (on ::) under libmtp.so: -t 2, -R, -P 4 from a kernel client; memcached -t 4
 #      under libmtp.so with 16 kernel and 16 MTP client threads
+#   10. a server that closes first and exits at once: the peer's FIN that comes later is
+#      acknowledged (the exit waits for it, as Linux's orphaned FIN-WAIT-2), not reset
 #   4b. mtpstat lists the MTP server's listener and connection, its counters and its device's
 # usage: test_libmtp.sh LIBMTP_SO LM_ECHO MTPSTAT
 set -u
@@ -264,4 +266,30 @@ mx_in A timeout 60 "$echo_bin" check 127.0.0.1 7500 7501 >"$tmp/lo" ||
 [ "$(stat -c %s "$tmp/lo.pcap")" -gt 1000000 ] || fail "lo: the traffic did not go through the stack"
 say "MTP_IFACE=lo: kernel client -> MTP server on 127.0.0.1, $(grep -c '^ok' "$tmp/lo") checks"
 stop "$lo_srv"
+
+# ---------------------------------------------------------------- 10. exit in FIN-WAIT-2
+# A server that closes first and exits at once (nginx's old worker after its last request):
+# its peer's FIN, 200 ms later, must be acknowledged by the exiting process, as Linux's orphan
+# in FIN-WAIT-2 does, not reset (by the kernel, the port having no MTP member left).
+kernel_rsts() { mx_in A awk '/^Tcp:/ { if (h) print $15; h = 1 }' /proc/net/snmp; }
+bg_mtp A timeout 20 python3 -c 'import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("", 7800)); l.listen()
+c, _ = l.accept(); c.sendall(b"bye\n"); c.close()'
+fw_srv=$MX_BG_PID
+wait_listen A 7800
+r0=$(kernel_rsts)
+mx_in B timeout 10 python3 -c 'import socket, sys, time
+c = socket.create_connection((sys.argv[1], 7800), timeout=5)
+got = b""
+while True:
+    b = c.recv(100)
+    if not b: break
+    got += b
+assert got == b"bye\n", got
+time.sleep(0.2); c.close(); time.sleep(0.5)' "$MX_IP_A" || fail "exit in FIN-WAIT-2: the client"
+wait "$fw_srv" 2>/dev/null
+r=$(( $(kernel_rsts) - r0 ))
+[ $r = 0 ] || fail "exit in FIN-WAIT-2: the peer's FIN drew $r reset(s) from the kernel: the process did not wait for it"
+say "a server that closed first and exited: its peer's FIN 200 ms later was acknowledged, not reset"
 say "PASS"
