@@ -19,8 +19,8 @@
  *   taker            imports them into its listener's accept queue (mtp_sock_adopt)
  *
  * The giver holds its own stack's lock throughout; a taker waits for its lock at most
- * LOCK_WAIT_NS, refuses offers for a port it is giving away itself, and every read is
- * bounded, so two processes offering to each other at once cannot wait on each other for
+ * LOCK_WAIT_NS, refuses every offer while it is giving a queue away itself (an old worker
+ * closing its listeners), and every read is bounded, so two processes offering to each other at once cannot wait on each other for
  * long: each refuses, and what is not taken is reset as before. Offers come only from the
  * same user (or root): SO_PEERCRED.
  */
@@ -61,7 +61,7 @@ struct offer_conn {
 };
 
 static int listen_fd = -1;
-static uint16_t giving_port; /* the port whose queue this process is giving away (atomic) */
+static bool giving; /* this process is giving a queue away (atomic): it takes none meanwhile */
 
 /* ---------------------------------------------------------------- both sides */
 
@@ -170,6 +170,15 @@ static uint16_t pin_offered(struct mtp_sock *l, const struct offer_head *h,
     return n_ok;
 }
 
+/* Whether an image is of the connection offered (the one pinned for it). */
+static bool is_flow(const void *img, size_t len, uint16_t port, const struct offer_conn *c)
+{
+    uint16_t lport, rport;
+    uint32_t rip;
+    return mtp_sock_image_flow(img, len, &lport, &rip, &rport) == 0 && lport == port &&
+           rip == c->remote_ip && rport == c->remote_port;
+}
+
 /* Reads the image of each pinned connection and queues it at l. How many were adopted. */
 static uint32_t adopt_images(int fd, struct mtp_sock *l, const struct offer_head *h,
                              const struct offer_conn *c, const uint8_t *ok)
@@ -185,7 +194,8 @@ static uint32_t adopt_images(int fd, struct mtp_sock *l, const struct offer_head
         if (talking && len && (img = malloc(len)) && !read_all(fd, img, len))
             talking = false;
         int err = 0;
-        if (talking && img && mtp_sock_adopt(l, img, len, lm_now(), &err))
+        if (talking && img && is_flow(img, len, h->port, &c[i]) &&
+            mtp_sock_adopt(l, img, len, lm_now(), &err))
             adopted++;
         else /* its packets are ours now; without its state they draw a reset */
             mtp_stack_flow_release(g_lm.stack, h->port, c[i].remote_ip, c[i].remote_port);
@@ -204,8 +214,7 @@ static void serve_offer(int fd)
         h.n > HANDOFF_MAX_CONNS || !read_all(fd, conns, h.n * sizeof *conns))
         return;
     h.prog[sizeof h.prog - 1] = 0;
-    bool mine = strcmp(h.prog, prog_name()) == 0 &&
-                __atomic_load_n(&giving_port, __ATOMIC_RELAXED) != h.port;
+    bool mine = strcmp(h.prog, prog_name()) == 0 && !__atomic_load_n(&giving, __ATOMIC_RELAXED);
     if (!mine || !lm_lock_within(LOCK_WAIT_NS)) {
         uint16_t none = 0;
         write_all(fd, &none, sizeof none);
@@ -400,7 +409,7 @@ void lm_handoff_queue(struct mtp_sock *l)
      * come (nginx's new workers join the group at their first epoll_ctl, which under load
      * can come after the old ones close): asked again until TAKER_WAIT_NS */
     mtp_sock_quiesce(l, lm_now());
-    __atomic_store_n(&giving_port, port, __ATOMIC_RELAXED);
+    __atomic_store_n(&giving, true, __ATOMIC_RELAXED);
     uint64_t start = lm_now();
     for (;;) {
         take_what_arrived();
@@ -411,5 +420,5 @@ void lm_handoff_queue(struct mtp_sock *l)
         if (left)
             n_pids = members_later(port, pids);
     }
-    __atomic_store_n(&giving_port, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&giving, false, __ATOMIC_RELAXED);
 }
