@@ -201,14 +201,10 @@ static void host_replace(struct rig *r, struct host *h, struct mtp_sock **sk, ui
     host_replace_how(r, h, sk, seed, false);
 }
 
-/* pinned: mtp_sock_import_pinned (the port held, not claimed: a forked child's take-over). */
-static void host_replace_how(struct rig *r, struct host *h, struct mtp_sock **sk, uint64_t seed,
-                             bool pinned)
+/* Host h's stack and socket layer are replaced by new ones, with nothing in them: the old
+ * layer and everything in it go silently (no FIN, no RST). */
+static void host_renew(struct rig *r, struct host *h, uint64_t seed)
 {
-    void *img;
-    size_t len;
-    cr_assert_eq(mtp_sock_export(*sk, now(r), &img, &len), 0);
-    mtp_sock_detach(*sk);
     mtp_socks_free(h->ss); /* (the listener, if any, goes with it, silently too) */
     stack_healthy(h->st);
     mtp_stack_free(h->st);
@@ -223,6 +219,18 @@ static void host_replace_how(struct rig *r, struct host *h, struct mtp_sock **sk
     cr_assert_not_null(h->ss);
     r->stacks[0] = r->a.st;
     r->stacks[1] = r->b.st;
+}
+
+/* pinned: mtp_sock_import_pinned (the port held, not claimed: a forked child's take-over). */
+static void host_replace_how(struct rig *r, struct host *h, struct mtp_sock **sk, uint64_t seed,
+                             bool pinned)
+{
+    void *img;
+    size_t len;
+    cr_assert_eq(mtp_sock_export(*sk, now(r), &img, &len), 0);
+    mtp_sock_detach(*sk);
+    host_renew(r, h, seed);
+    int err = 0;
     *sk = pinned ? mtp_sock_import_pinned(h->ss, img, len, now(r), &err)
                  : mtp_sock_import(h->ss, img, len, now(r), &err);
     cr_assert_not_null(*sk, "import: %d", err);
@@ -1290,5 +1298,80 @@ Test(sim_sock, a_pinned_import_and_a_retired_port_share_the_hold)
     cr_assert_eq(mtp_sock_close(p.client, now(&p.r)), 0);
     settle(&p.r, 5 * S);
     cr_assert_eq(grp.unholds, 1, "the hold goes with the last of them");
+    rig_down(&p.r);
+}
+
+/* The program's list of half-open and not yet accepted connections of host b's listener. */
+static uint32_t b_listen_queue(struct rig *r)
+{
+    struct mtpg_tcp_port_id id = {PORT};
+    struct mtp_key k;
+    mtpg_tcp_key_port_id(&k, &id);
+    const struct mtpg_tcp_listener *l = mtp_stack_ctx(r->b.st, MTPG_TCP_CTX_LISTENER, &k);
+    cr_assert_not_null(l);
+    return l->pending.len;
+}
+
+/* nginx's old worker at a reload (libmtp_handoff.c): its listener, quiesced, answers no new
+ * SYN; the connection waiting in its queue goes, with the bytes it received, to another
+ * process's listener on the port, which queues it (the program counts it), accepts it and
+ * goes on with it; its pin goes with it at the end. The SYN the quiesced listener dropped is
+ * retransmitted and reaches the other listener. */
+Test(sim_sock, a_queued_connection_moves_to_another_processes_listener)
+{
+    give_b_port_groups();
+    struct rig r;
+    struct mtp_sim_config c = {.seed = 18, .delay_ns = 20 * US};
+    rig_up(&r, &c, 256 * 1024); /* (host_renew's unit size) */
+    int err = 0;
+    struct mtp_sock *l = mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err);
+    struct mtp_sock *client = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    cr_assert(l && client, "listen/connect: %d", err);
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_send(client, "queued", 6, now(&r)), 6);
+    settle(&r, 10 * MS);
+    cr_assert_eq(mtp_sock_listener_busy(l), 1);
+
+    mtp_sock_quiesce(l, now(&r));
+    struct mtp_sock *late = mtp_sock_connect(r.a.ss, IP_B, PORT, now(&r), &err);
+    cr_assert_not_null(late, "connect: %d", err);
+    settle(&r, 100 * MS);
+    cr_assert_eq(mtp_sock_poll(late) & (MTP_SOCK_WRITABLE | MTP_SOCK_ERROR | MTP_SOCK_HUP), 0u,
+                 "a quiesced listener neither answers nor refuses a SYN");
+    struct mtp_sock *sk = mtp_sock_take_queued(l, now(&r));
+    cr_assert_not_null(sk);
+    cr_assert_null(mtp_sock_take_queued(l, now(&r)), "one connection was queued");
+    void *img;
+    size_t len;
+    cr_assert_eq(mtp_sock_export(sk, now(&r), &img, &len), 0);
+    mtp_sock_detach(sk);
+    host_renew(&r, &r.b, 1005); /* another process: its own stack, its own listener */
+    struct mtp_sock *l2 = mtp_sock_listen(r.b.ss, PORT, 8, now(&r), &err);
+    cr_assert_not_null(l2, "listen: %d", err);
+    struct mtp_sock *moved = mtp_sock_adopt(l2, img, len, now(&r), &err);
+    free(img);
+    cr_assert_not_null(moved, "adopt: %d", err);
+    cr_assert_eq(b_listen_queue(&r), 1u, "the program counts it in its listen queue");
+    struct mtp_sock *server = NULL;
+    cr_assert_eq(mtp_sock_accept(l2, &server, now(&r)), 0);
+    cr_assert_eq(server, moved);
+    char b[16];
+    cr_assert_eq(mtp_sock_recv(server, b, sizeof b, now(&r)), 6, "the bytes it had received");
+    cr_assert_eq(memcmp(b, "queued", 6), 0);
+    struct pair p = {.r = r};
+    pass(&p, client, server, "and on");
+    pass(&p, server, client, "answered");
+
+    settle(&p.r, 1500 * MS); /* the dropped SYN's retransmission */
+    struct mtp_sock *server2 = NULL;
+    cr_assert_eq(mtp_sock_accept(l2, &server2, now(&p.r)), 0, "the late connection came");
+    cr_assert_eq(b_listen_queue(&p.r), 0u);
+    cr_assert_eq(mtp_sock_close(server, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(client, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(server2, now(&p.r)), 0);
+    cr_assert_eq(mtp_sock_close(late, now(&p.r)), 0);
+    settle(&p.r, 5 * S);
+    cr_assert_eq(grp.flow_releases, 1, "the moved connection's pin goes with it");
+    cr_assert_eq(mtp_sock_close(l2, now(&p.r)), 0);
     rig_down(&p.r);
 }
