@@ -237,6 +237,13 @@ static inline struct mtp_fdobj *lm_obj(int fd)
     return mtp_fdtab_get(&g_lm.fds, fd);
 }
 
+/* The stack runs until a poll finds nothing (at most 16 rounds): what reached it is taken
+ * in, as before a connection's export (a segment left in the ring would find no connection
+ * once it is gone, and draw a reset). Locked. */
+void lm_progress_until_idle(void);
+/* send() of all of buf on a blocking socket (MSG_NOSIGNAL; retried on EINTR). */
+bool lm_send_all(int fd, const void *buf, size_t len);
+
 /* ---------------------------------------------------------------- mtpstat (libmtp_stat.c) */
 
 int lm_stat_open(void);          /* the listening unix socket, or a negative errno */

@@ -785,6 +785,29 @@ void lm_progress(void)
     __atomic_store_n(&g_lm.last_progress_ns, now, __ATOMIC_RELAXED); /* the helper peeks */
 }
 
+void lm_progress_until_idle(void)
+{
+    for (int i = 0; i < 16; i++) {
+        lm_progress();
+        if (g_lm.last_poll_n == 0)
+            break;
+    }
+}
+
+bool lm_send_all(int fd, const void *buf, size_t len)
+{
+    for (const uint8_t *p = buf; len;) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
 /* Once per sleep, after the stack ran: may this thread wait on the wake fd? */
 static bool wake_fd_usable(void)
 {

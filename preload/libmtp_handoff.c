@@ -80,20 +80,6 @@ static void set_timeouts(int fd)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-static bool write_all(int fd, const void *buf, size_t len)
-{
-    for (const char *p = buf; len;) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        len -= (size_t)w;
-    }
-    return true;
-}
-
 static bool read_all(int fd, void *buf, size_t len)
 {
     for (char *p = buf; len;) {
@@ -217,13 +203,13 @@ static void serve_offer(int fd)
     bool mine = strcmp(h.prog, prog_name()) == 0 && !__atomic_load_n(&giving, __ATOMIC_RELAXED);
     if (!mine || !lm_lock_within(LOCK_WAIT_NS)) {
         uint16_t none = 0;
-        write_all(fd, &none, sizeof none);
+        lm_send_all(fd, &none, sizeof none);
         return;
     }
     struct mtp_sock *l = g_lm.ss ? listener_on(h.port) : NULL;
     uint16_t n_ok = pin_offered(l, &h, conns, ok);
     uint32_t adopted = 0;
-    if (write_all(fd, &n_ok, sizeof n_ok) && n_ok && write_all(fd, ok, h.n))
+    if (lm_send_all(fd, &n_ok, sizeof n_ok) && n_ok && lm_send_all(fd, ok, h.n))
         adopted = adopt_images(fd, l, &h, conns, ok);
     else
         for (uint16_t i = 0; i < h.n; i++)
@@ -232,7 +218,7 @@ static void serve_offer(int fd)
                                        conns[i].remote_port);
     lm_kick_sleepers();
     pthread_mutex_unlock(&g_lm.lock);
-    write_all(fd, &adopted, sizeof adopted);
+    lm_send_all(fd, &adopted, sizeof adopted);
 }
 
 void lm_handoff_serve(void)
@@ -263,17 +249,6 @@ static int connect_taker(uint32_t pid)
     return fd;
 }
 
-/* What reached this stack before the taker's pins must be in the images: segments left in
- * our ring would otherwise meet no connection once they are gone, and draw a reset. */
-static void take_what_arrived(void)
-{
-    for (int i = 0; i < 8; i++) {
-        lm_progress();
-        if (g_lm.last_poll_n == 0)
-            break;
-    }
-}
-
 /* Sends the image of each connection the taker pinned; those sent are moved[i] (the giver
  * forgets them: their packets go to the taker now). */
 static void send_images(int fd, struct mtp_sock **q, uint16_t n, const uint8_t *ok,
@@ -287,7 +262,7 @@ static void send_images(int fd, struct mtp_sock **q, uint16_t n, const uint8_t *
         if (mtp_sock_export(q[i], lm_now(), &img, &len) < 0 || len > HANDOFF_MAX_IMAGE)
             len = 0;
         uint32_t len32 = (uint32_t)len;
-        moved[i] = write_all(fd, &len32, sizeof len32) && len && write_all(fd, img, len);
+        moved[i] = lm_send_all(fd, &len32, sizeof len32) && len && lm_send_all(fd, img, len);
         free(img);
     }
 }
@@ -307,9 +282,9 @@ static void offer(uint32_t pid, uint16_t port, struct mtp_sock **q, uint16_t n, 
     }
     uint16_t n_ok = 0;
     uint8_t ok[HANDOFF_MAX_CONNS];
-    if (write_all(fd, &h, sizeof h) && write_all(fd, conns, n * sizeof *conns) &&
+    if (lm_send_all(fd, &h, sizeof h) && lm_send_all(fd, conns, n * sizeof *conns) &&
         read_all(fd, &n_ok, sizeof n_ok) && n_ok && read_all(fd, ok, n)) {
-        take_what_arrived();
+        lm_progress_until_idle(); /* (what came before the pins: in the images) */
         send_images(fd, q, n, ok, moved);
     }
     uint32_t adopted;
@@ -390,7 +365,7 @@ static int members_later(uint16_t port, uint32_t *pids)
 {
     struct timespec t = {0, TAKER_NAP_NS};
     nanosleep(&t, NULL);
-    take_what_arrived();
+    lm_progress_until_idle();
     return mtp_stack_port_members(g_lm.stack, port, pids, MAX_TAKERS);
 }
 
@@ -412,7 +387,7 @@ void lm_handoff_queue(struct mtp_sock *l)
     __atomic_store_n(&giving, true, __ATOMIC_RELAXED);
     uint64_t start = lm_now();
     for (;;) {
-        take_what_arrived();
+        lm_progress_until_idle();
         uint32_t left = give_queue(l, port, pids, n_pids);
         uint64_t now = lm_now();
         if (!mtp_sock_listener_busy(l) || now >= start + (left ? TAKER_WAIT_NS : HANDSHAKE_WAIT_NS))

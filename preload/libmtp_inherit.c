@@ -229,33 +229,6 @@ static void chan_close(uint32_t i, bool bad_fd)
     chan_release_all(&c);
 }
 
-static bool send_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Packets of the flow that reached this stack before the child pinned it are taken in
- * first (a segment left in our ring after the export would find no connection here and draw
- * a RST). */
-static void drain_rx(void)
-{
-    for (int i = 0; i < 16; i++) {
-        lm_progress();
-        if (g_lm.last_poll_n == 0)
-            break;
-    }
-}
-
 /* A child asks whether it may take share `id`: reserved for it (it pins the flow next), or
  * refused (the share is done for it). */
 static bool serve_take(struct chan *c, uint64_t id)
@@ -269,7 +242,7 @@ static bool serve_take(struct chan *c, uint64_t id)
         chan_take(c, id);
         share_unref(sh);
     }
-    return send_all(c->fd, &r, sizeof r);
+    return lm_send_all(c->fd, &r, sizeof r);
 }
 
 /* The child pinned the flow of the share reserved for it: the image, then the connection is
@@ -281,7 +254,7 @@ static bool serve_claimed(struct chan *c, uint64_t id)
     void *img = NULL;
     size_t len = 0;
     if (sh && sh->taker == c->fd && sh->sk) {
-        drain_rx();
+        lm_progress_until_idle(); /* (segments that came before the pin) */
         if (mtp_sock_export(sh->sk, lm_now(), &img, &len) == 0) {
             r.status = 0;
             r.len = len;
@@ -289,7 +262,7 @@ static bool serve_claimed(struct chan *c, uint64_t id)
     }
     if (sh && sh->taker == c->fd)
         sh->taker = -1;
-    bool ok = send_all(c->fd, &r, sizeof r) && (!r.len || send_all(c->fd, img, len));
+    bool ok = lm_send_all(c->fd, &r, sizeof r) && (!r.len || lm_send_all(c->fd, img, len));
     free(img);
     if (!sh)
         return ok;
@@ -426,7 +399,7 @@ static void say_release(uint64_t id)
 {
     struct inh_msg m = {.op = MSG_RELEASE, .id = id};
     if (child_chan >= 0)
-        send_all(child_chan, &m, sizeof m);
+        lm_send_all(child_chan, &m, sizeof m);
 }
 
 void lm_inherit_fd_closing(int fd)
@@ -482,7 +455,7 @@ static int ask_owner(uint32_t op, uint64_t id, void **img, size_t *len, const ch
     *why = "the owner exited, or did not answer";
     if (child_chan < 0)
         return -1;
-    if (!send_all(child_chan, &m, sizeof m) || !recv_all(child_chan, &r, sizeof r, deadline)) {
+    if (!lm_send_all(child_chan, &m, sizeof m) || !recv_all(child_chan, &r, sizeof r, deadline)) {
         channel_lost(); /* (an answer still on its way would be read as the next one's) */
         return -1;
     }
