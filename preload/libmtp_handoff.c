@@ -43,7 +43,8 @@
 #define IO_TIMEOUT_MS 200               /* each read or write of a conversation */
 #define LOCK_WAIT_NS 50000000ull        /* a taker waits this long for its own stack */
 #define MAX_TAKERS 16
-#define HANDSHAKE_WAIT_NS 10000000ull   /* a closing listener waits for handshakes under way */
+#define HANDSHAKE_WAIT_NS 100000000ull  /* a closing listener waits for handshakes under way */
+#define HANDSHAKE_NAP_NS 200000         /* between two looks at them */
 #define TAKER_WAIT_NS 1000000000ull     /* ... and for a member that takes its queue */
 #define TAKER_NAP_NS 2000000            /* between two rounds of offers nobody took */
 
@@ -380,9 +381,11 @@ void lm_handoff_queue(struct mtp_sock *l)
     if (n_pids <= 0)
         return; /* (nobody else serves the port: reset at the close, as Linux) */
     /* no new connection here; those in their handshake get HANDSHAKE_WAIT_NS to join the
-     * queue and go too. When nobody takes what waits, the members that will are still to
-     * come (nginx's new workers join the group at their first epoll_ctl, which under load
-     * can come after the old ones close): asked again until TAKER_WAIT_NS */
+     * queue and go too (the peer's ACK can be late on a loaded machine: between two looks the
+     * giver naps, not to keep a core from the peers). When nobody takes what waits, the
+     * members that will are still to come (nginx's new workers join the group at their first
+     * epoll_ctl, which under load can come after the old ones close): asked again until
+     * TAKER_WAIT_NS */
     mtp_sock_quiesce(l, lm_now());
     __atomic_store_n(&giving, true, __ATOMIC_RELAXED);
     uint64_t start = lm_now();
@@ -390,10 +393,16 @@ void lm_handoff_queue(struct mtp_sock *l)
         lm_progress_until_idle();
         uint32_t left = give_queue(l, port, pids, n_pids);
         uint64_t now = lm_now();
-        if (!mtp_sock_listener_busy(l) || now >= start + (left ? TAKER_WAIT_NS : HANDSHAKE_WAIT_NS))
+        if (!mtp_sock_listener_busy(l))
             break;
-        if (left)
+        if (left && now < start + TAKER_WAIT_NS) {
             n_pids = members_later(port, pids);
+        } else if (!left && now < start + HANDSHAKE_WAIT_NS) {
+            struct timespec t = {0, HANDSHAKE_NAP_NS};
+            nanosleep(&t, NULL);
+        } else {
+            break;
+        }
     }
     __atomic_store_n(&giving, false, __ATOMIC_RELAXED);
 }
