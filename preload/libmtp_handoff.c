@@ -334,7 +334,7 @@ static uint32_t give_queue(struct mtp_sock *l, uint16_t port, const uint32_t *pi
         if (n + n_keep == cap) {
             uint32_t more = cap ? cap * 2 : 64;
             if (!grow(&q, more) || !grow(&keep, more)) {
-                mtp_sock_requeue(l, sk); /* (the rest stays: reset at the close, as before) */
+                mtp_sock_requeue(l, sk, lm_now()); /* (the rest stays: reset at the close) */
                 n_keep++;
                 break;
             }
@@ -353,9 +353,9 @@ static uint32_t give_queue(struct mtp_sock *l, uint16_t port, const uint32_t *pi
         left += not_taken;
     }
     for (uint32_t i = 0; i < left; i++)
-        mtp_sock_requeue(l, q[i]);
+        mtp_sock_requeue(l, q[i], lm_now());
     for (uint32_t i = 0; keep && i < n_keep; i++)
-        mtp_sock_requeue(l, keep[i]);
+        mtp_sock_requeue(l, keep[i], lm_now());
     free(q);
     free(keep);
     return left;

@@ -806,10 +806,17 @@ struct mtp_sock *mtp_sock_take_queued(struct mtp_sock *l, uint64_t now_ns)
     struct mtp_sock *sk = l->acceptq[l->aq_head];
     l->aq_head = (l->aq_head + 1) % l->aq_cap;
     l->aq_len--;
+    l->ss->proto->ops->accepted(l, sk, now_ns); /* (it leaves the protocol's listen queue) */
     return sk;
 }
 
-int mtp_sock_requeue(struct mtp_sock *l, struct mtp_sock *sk) { return mtp__sock_enqueue(l, sk); }
+int mtp_sock_requeue(struct mtp_sock *l, struct mtp_sock *sk, uint64_t now_ns)
+{
+    int rc = mtp__sock_enqueue(l, sk);
+    if (rc == 0 && l->ss->proto->ops->queued)
+        l->ss->proto->ops->queued(l, sk, now_ns);
+    return rc;
+}
 
 struct mtp_sock *mtp_sock_adopt(struct mtp_sock *l, const void *img, size_t len,
                                 uint64_t now_ns, int *err)

@@ -164,13 +164,13 @@ struct mtp_sock *mtp_sock_import_pinned(struct mtp_socks *ss, const void *img, s
  * "Reload"). quiesce: l takes no new connection (where the protocol can refuse one quietly,
  * so that its peer tries again, and reaches another process); those in their handshake go
  * on and join its queue. take_queued removes the connection longest in l's accept queue and returns it
- * (NULL: none): the caller exports and detaches it, or puts it back with requeue (at the end
- * of the queue; 0 or -ENOMEM). adopt imports one such connection into the listener of its
+ * (NULL: none; it leaves the protocol's listen queue as if accepted): the caller exports and
+ * detaches it, or puts it back with requeue (at the end of the queue; 0 or -ENOMEM). adopt imports one such connection into the listener of its
  * port in this process: it waits in l's accept queue as if its handshake had ended here. The
  * caller pinned its flow here first (flow_claim); the pin goes with the connection. */
 void mtp_sock_quiesce(struct mtp_sock *l, uint64_t now_ns);
 struct mtp_sock *mtp_sock_take_queued(struct mtp_sock *l, uint64_t now_ns);
-int mtp_sock_requeue(struct mtp_sock *l, struct mtp_sock *sk);
+int mtp_sock_requeue(struct mtp_sock *l, struct mtp_sock *sk, uint64_t now_ns);
 struct mtp_sock *mtp_sock_adopt(struct mtp_sock *l, const void *img, size_t len,
                                 uint64_t now_ns, int *err);
 /* The connection an image describes (host byte order): 0, or -EBADMSG. */

@@ -1341,6 +1341,7 @@ Test(sim_sock, a_queued_connection_moves_to_another_processes_listener)
     struct mtp_sock *sk = mtp_sock_take_queued(l, now(&r));
     cr_assert_not_null(sk);
     cr_assert_null(mtp_sock_take_queued(l, now(&r)), "one connection was queued");
+    cr_assert_eq(b_listen_queue(&r), 0u, "taken out, it left the program's listen queue");
     void *img;
     size_t len;
     cr_assert_eq(mtp_sock_export(sk, now(&r), &img, &len), 0);

@@ -145,6 +145,7 @@ for _ in $(seq 100); do grep -q 'holds its queue' "$tmp/hs.out" && break; sleep 
 sleep 0.3 # (the child joins the port's group at its first epoll_ctl)
 mx_in B timeout 30 python3 "$here/handoff_client.py" "$MX_IP_A" 7701 24 "$tmp/go5" >"$tmp/hc" 2>&1 ||
     { cat "$tmp/hc" "$tmp/hs.out"; fail "connections waiting in a closing listener's queue"; }
+for _ in $(seq 50); do grep -q 'listener closed' "$tmp/hs.out" && break; sleep 0.1; done
 grep -q 'listener closed' "$tmp/hs.out" || { cat "$tmp/hs.out"; fail "handoffserve did not close its listener"; }
 stop "$hsrv"
 say "a process closed its listener with connections in its queue: $(cat "$tmp/hc")"
