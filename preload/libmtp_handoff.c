@@ -386,10 +386,11 @@ void lm_handoff_queue(struct mtp_sock *l)
      * members that will are still to come (nginx's new workers join the group at their first
      * epoll_ctl, which under load can come after the old ones close): asked again until
      * TAKER_WAIT_NS */
-    mtp_sock_quiesce(l, lm_now());
     __atomic_store_n(&giving, true, __ATOMIC_RELAXED);
     uint64_t start = lm_now();
     for (;;) {
+        mtp_sock_quiesce(l, lm_now()); /* (again each round: TCP's quiet unlisten has a grace
+                                        * of 200 ms, after which its SYNs would be refused) */
         lm_progress_until_idle();
         uint32_t left = give_queue(l, port, pids, n_pids);
         uint64_t now = lm_now();

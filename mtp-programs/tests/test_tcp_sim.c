@@ -1338,6 +1338,9 @@ Test(sim_sock, a_queued_connection_moves_to_another_processes_listener)
     settle(&r, 100 * MS);
     cr_assert_eq(mtp_sock_poll(late) & (MTP_SOCK_WRITABLE | MTP_SOCK_ERROR | MTP_SOCK_HUP), 0u,
                  "a quiesced listener neither answers nor refuses a SYN");
+    mtp_sock_quiesce(l, now(&r)); /* again: the quiet unlisten's grace (200 ms) starts over */
+    settle(&r, 150 * MS);
+    cr_assert_gt(b_listen_queue(&r), 0u, "250 ms after the first quiesce the listener is there");
     struct mtp_sock *sk = mtp_sock_take_queued(l, now(&r));
     cr_assert_not_null(sk);
     cr_assert_null(mtp_sock_take_queued(l, now(&r)), "one connection was queued");
