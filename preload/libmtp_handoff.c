@@ -18,20 +18,24 @@
  *                    forgets each without a word to the peer (mtp_sock_detach)
  *   taker            imports them into its listener's accept queue (mtp_sock_adopt)
  *
+ * Before the first offer the giver's listener stops taking new connections (quiesce) and
+ * those in their handshake get HANDSHAKE_WAIT_NS to join the queue; what nobody takes is
+ * offered again as members come, for TAKER_WAIT_NS.
+ *
  * The giver holds its own stack's lock throughout; a taker waits for its lock at most
  * LOCK_WAIT_NS, refuses every offer while it is giving a queue away itself (an old worker
- * closing its listeners), and every read is bounded, so two processes offering to each other at once cannot wait on each other for
- * long: each refuses, and what is not taken is reset as before. Offers come only from the
- * same user (or root): SO_PEERCRED.
+ * closing its listeners), and every read is bounded, so two processes offering to each other
+ * at once cannot wait on each other for long: each refuses, and what is not taken is reset
+ * as before. Offers come only from the same user (or root): SO_PEERCRED.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libmtp.h"

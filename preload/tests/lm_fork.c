@@ -350,7 +350,8 @@ static void echo_all(int l)
 {
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = l};
-    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev); /* (its first use: the listener joins the group) */
+    printf("child serving\n");
     for (;;) {
         struct epoll_event evs[64];
         int n = epoll_wait(ep, evs, 64, -1);

@@ -141,8 +141,8 @@ say "a process closed its listener with a connection open: 100 new connections a
 bg_mtp A timeout 60 "$fork_bin" handoffserve 7701 "$tmp/go5" >"$tmp/hs.out" 2>&1
 hsrv=$MX_BG_PID
 wait_listen A 7701
-for _ in $(seq 100); do grep -q 'holds its queue' "$tmp/hs.out" && break; sleep 0.1; done
-sleep 0.3 # (the child joins the port's group at its first epoll_ctl)
+for _ in $(seq 100); do grep -q 'holds its queue' "$tmp/hs.out" && grep -q 'child serving' "$tmp/hs.out" && break; sleep 0.1; done
+grep -q 'child serving' "$tmp/hs.out" || { cat "$tmp/hs.out"; fail "handoffserve's child did not start serving"; }
 mx_in B timeout 30 python3 "$here/handoff_client.py" "$MX_IP_A" 7701 24 "$tmp/go5" >"$tmp/hc" 2>&1 ||
     { cat "$tmp/hc" "$tmp/hs.out"; fail "connections waiting in a closing listener's queue"; }
 for _ in $(seq 50); do grep -q 'listener closed' "$tmp/hs.out" && break; sleep 0.1; done
