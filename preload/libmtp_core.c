@@ -26,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,11 @@
 #define HELPER_PARK_NS  100000000ull
 #define HELPER_NAP_MAX_NS 16000000ull   /* the longest nap while the application keeps polling */
 #define TX_BATCH_MAX_NS 100000ull       /* the longest a tx batch holds frames back */
+/* A busy-polling wait that has seen nothing for this long yields the CPU at each turn. The
+ * thread it waits for may be runnable on this very CPU (the scheduler wakes a thread on its
+ * waker's CPU): without the yield, the two take turns only when a whole busy-poll window
+ * runs out, and that round trip is the tail. Longer than most round trips on a veth. */
+#define SPIN_YIELD_AFTER_NS 20000ull
 
 struct lm_global g_lm = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .helper_efd = -1,
                          .stat_fd = -1, .handoff_fd = -1, .inh_epfd = -1};
@@ -873,6 +879,8 @@ int lm_sleep(struct pollfd *kfds, int nk, uint64_t deadline, const sigset_t *mas
                 lm_real.ppoll(kfds, (nfds_t)nk, &zero, NULL);
             }
             unlock_within_call();
+            if (now + g_lm.cfg.busy_poll_ns - *spin_until >= SPIN_YIELD_AFTER_NS)
+                sched_yield();
             lm_lock();
             return 0;
         }

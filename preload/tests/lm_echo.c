@@ -10,6 +10,11 @@
  *                                  then echo it: only libmtp's helper thread can ACK meanwhile
  *   lm_echo acked IP PORT          send 100 KB to a lazy server: every byte must be ACKed
  *                                  (SIOCOUTQ 0) within 2 s, then the echo must come back
+ *   lm_echo spin PORT              accept() with a 50 ms SO_RCVTIMEO on a listener nobody
+ *                                  connects to, run with a longer MTP_BUSY_POLL_US: the
+ *                                  busy-polling wait must give the CPU away (sched_yield, counted
+ *                                  by this program's own definition, which libmtp.so's call binds
+ *                                  to) and time out with EAGAIN
  *
  * Prints "ok <name>" per check; the first failure prints "FAIL <name>: why" and exits 1.
  */
@@ -29,6 +34,7 @@
 #include <linux/sockios.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -459,6 +465,33 @@ static int acked(const char *ip, int port)
     return 0;
 }
 
+/* libmtp.so's sched_yield() binds to this definition (the executable comes first). */
+static volatile long yields;
+
+int sched_yield(void)
+{
+    yields++;
+    return (int)syscall(SYS_sched_yield);
+}
+
+static int spin(int port)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 50000};
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0 ||
+        setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+        fail("spin", "listener");
+    yields = 0;
+    int fd = accept(l, NULL, NULL);
+    if (fd >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        fail("spin", "accept: want EAGAIN after SO_RCVTIMEO");
+    if (yields == 0)
+        fail("spin", "50 ms of busy polling never gave the CPU away");
+    printf("ok busy-poll-yields (%ld sched_yield in 50 ms)\n", yields);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -468,9 +501,11 @@ int main(int argc, char **argv)
         return lazy(atoi(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "acked"))
         return acked(argv[2], atoi(argv[3]));
+    if (argc == 3 && !strcmp(argv[1], "spin"))
+        return spin(atoi(argv[2]));
     if (argc == 5 && !strcmp(argv[1], "check"))
         return run_checks(argv[2], atoi(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: lm_echo serve PORT [THREADS] | check IP PORT CLOSED | lazy PORT | "
-                    "acked IP PORT\n");
+                    "acked IP PORT | spin PORT\n");
     return 2;
 }

@@ -5,7 +5,8 @@
 #      and MTP_* in an environment of the program's own
 #   3. lm_echo's socket checks: MTP client -> kernel server, kernel client -> MTP server
 #      (4 threads blocked in accept), MTP on both ends; the MTP run really used the stack (pcap)
-#   4. the helper thread ACKs while the application computes (a lazy server)
+#   4. the helper thread ACKs while the application computes (a lazy server); a long
+#      busy-polling wait yields the CPU
 #      a second process on the interface joins it and serves; another program's process: one
 #      line and a failing listen(), or the kernel with MTP_FALLBACK=kernel; an idle MTP server
 #      uses < 2 % of a core
@@ -154,6 +155,12 @@ wait_listen A 7150
 mx_in B timeout 30 "$echo_bin" acked "$MX_IP_A" 7150 >"$tmp/lazy" ||
     { cat "$tmp/lazy"; fail "the helper thread did not keep the stack going"; }
 say "while the MTP application computes, its helper thread ACKs (100 KB acknowledged within 2 s)"
+
+# a long busy-polling wait gives the CPU away: the thread it waits for may be runnable on the
+# same CPU (two spinning processes on one CPU otherwise take turns a whole window apart)
+in_mtp A MTP_BUSY_POLL_US=1000000 timeout 30 "$echo_bin" spin 7160 >"$tmp/spin" ||
+    { cat "$tmp/spin"; fail "busy polling kept the CPU"; }
+say "busy polling yields the CPU: $(cat "$tmp/spin")"
 
 
 # ---------------------------------------------------------------- 5. redis
