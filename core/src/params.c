@@ -146,6 +146,16 @@ int mtp_params_from_link(const struct mtp_program *prog, uint32_t speed_mbps)
     return param_store(d, speed_mbps, 0) == 0;
 }
 
+int mtp_params_from_link_mtu(const struct mtp_program *prog, uint32_t mtu)
+{
+    static const char name[] = "LINK_MTU";
+    const struct mtp_param_desc *d = param_find(prog, name, sizeof name - 1);
+    int64_t now;
+    if (!d || !mtu || mtp_param_get(prog, name, &now) < 0 || (now > 0 && now <= mtu))
+        return 0;
+    return param_store(d, mtu, 0) == 0;
+}
+
 int mtp_params_from_env(const struct mtp_program *prog, char *const *envp, char *msg,
                         size_t msg_len)
 {

@@ -121,3 +121,42 @@ Test(params, a_rate_too_wide_for_the_param_is_not_stored)
     cr_assert_eq(mtp_params_from_link(&narrow_prog, 40000), 1);
     cr_assert_eq(p_narrow_link, 40000);
 }
+
+/* LINK_MTU: the link's MTU when 0; the user's value stays unless it is above the link's. */
+static uint32_t p_mtu;
+static const struct mtp_param_desc mtu_params[] = {
+    {.name = "LINK_MTU", .bytes = 4, .is_signed = 0, .storage = &p_mtu},
+};
+static const struct mtp_program mtu_prog = {
+    .abi_version = MTP_ABI_VERSION, .name = "framed", .n_params = 1, .params = mtu_params,
+};
+
+Test(params, link_mtu_fills_a_zero_link_mtu)
+{
+    p_mtu = 0;
+    cr_assert_eq(mtp_params_from_link_mtu(&mtu_prog, 9000), 1);
+    cr_assert_eq(p_mtu, 9000);
+    cr_assert_eq(mtp_params_from_link_mtu(&mtu_prog, 0), 0, "an unknown MTU changes nothing");
+    cr_assert_eq(p_mtu, 9000);
+}
+
+Test(params, link_mtu_keeps_a_users_smaller_value_and_lowers_a_larger_one)
+{
+    p_mtu = 0;
+    char msg[256];
+    char *env[] = {"MTP_PARAM_LINK_MTU=1400", NULL};
+    cr_assert_eq(mtp_params_from_env(&mtu_prog, env, msg, sizeof msg), 1);
+    cr_assert_eq(mtp_params_from_link_mtu(&mtu_prog, 1500), 0);
+    cr_assert_eq(p_mtu, 1400, "a tunnel's smaller MTU stays");
+    char *big[] = {"MTP_PARAM_LINK_MTU=9000", NULL};
+    cr_assert_eq(mtp_params_from_env(&mtu_prog, big, msg, sizeof msg), 1);
+    cr_assert_eq(mtp_params_from_link_mtu(&mtu_prog, 1500), 1);
+    cr_assert_eq(p_mtu, 1500, "segments above the link's frames would not leave");
+}
+
+Test(params, link_mtu_is_not_link_mbps)
+{
+    p_link = 0;
+    cr_assert_eq(mtp_params_from_link_mtu(&link_prog, 1500), 0);
+    cr_assert_eq(p_link, 0);
+}

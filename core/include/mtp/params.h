@@ -30,4 +30,10 @@ int mtp_params_from_env(const struct mtp_program *prog, char *const *envp, char 
  * the link the stack runs on, when the target knows it. Returns 1 if it was set, else 0. */
 int mtp_params_from_link(const struct mtp_program *prog, uint32_t speed_mbps);
 
+/* The other one: a program's LINK_MTU that is 0 takes the MTU of the link the stack runs on
+ * (the most it sends in one frame: the target's limit where that is lower than the
+ * interface's); a nonzero value the user set stays, lowered to that MTU if above it (a
+ * segment larger than the frames would not leave). Returns 1 if it was changed, else 0. */
+int mtp_params_from_link_mtu(const struct mtp_program *prog, uint32_t mtu);
+
 #endif
