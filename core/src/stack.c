@@ -733,6 +733,7 @@ struct mtp_stack *mtp_stack_new(const struct mtp_stack_config *cfg, int *err)
     r = -EINVAL;
     if (s->ip == 0 || s->prefix_len > 32 || s->mtu < 68)
         goto fail;
+    mtp_params_from_link_mtu(s->prog, s->mtu);
 
     uint64_t seed = seed_or_random(cfg->seed);
     struct mtp_engine_config ec = {
