@@ -15,7 +15,9 @@ unchanged, once per *stack* and side by side in one run, on network namespaces m
 
 plus memory per idle connection end (10 k and 100 k connections, MTP and kernel) and the
 physical limit of the path (64-byte and 1,514-byte frames per second through AF_XDP copy mode
-on the veth and through net_memif, one testpmd core) that every MTP figure can be read against.
+on the veth and through net_memif, one testpmd core) that every MTP figure can be read against,
+and the protocol programs' own scenarios from the paper on the sim wire (Homa's Fig. 4a,
+QUIC-Lite's Fig. 4c).
 
 on three paths: a veth pair with the kernel's default offloads (the headline: what a container
 has), the same veth pair with checksum/TSO/GSO/GRO off (where the stack, not the kernel's
@@ -32,8 +34,8 @@ the tables. Not a test: it asserts nothing and a failed run is a row that says s
          BENCH_STACKS=a,b only these stacks      BENCH_PATHS=veth,veth-off,lo  only these paths
          BENCH_OUT=DIR    where results go (default bench/results)
          BENCH_ONLY=a,b   only the workloads whose first word is listed (sockperf, iperf3, nginx,
-                          redis, idle, connrate) and, if listed, memory / limits (both run
-                          when BENCH_ONLY is unset)
+                          redis, idle, connrate) and, if listed, memory / limits /
+                          protocols (all three run when BENCH_ONLY is unset)
 """
 import json
 import os
@@ -576,6 +578,47 @@ def idle_memory(b, counts):
     return out
 
 
+# ------------------------------------------------------------------------------ the protocols
+
+# The protocol programs' own scenarios from the paper (make bench-homa, make bench-quic): runs
+# on the sim wire, deterministic, so one run each says it all. (Their veth versions,
+# bench-homa-veth and bench-quic-veth, take far longer and are not part of make bench.)
+PROTOCOL_SCENARIOS = (
+    ("homa", "Homa, the paper's Fig. 4a on the sim wire: slowdown of 100-500 KB RPCs next to "
+             "1 MB ones (make bench-homa)", ["bench_homa_fig4a", "200"]),
+    ("quic", "QUIC-Lite, the paper's Fig. 4c on the sim wire: latency of small responses "
+             "behind large ones (make bench-quic)", ["bench_quic_fig4c", "200", "2000"]),
+)
+
+
+def number_rows(text):
+    """{label: [numbers]} for each printed line that ends in numbers (the scenarios' tables)."""
+    rows = {}
+    for line in text.splitlines():
+        words = line.split()
+        nums = []
+        while words and re.fullmatch(r"-?\d+(\.\d+)?", words[-1]):
+            nums.insert(0, float(words.pop()))
+        if nums and words:
+            rows[" ".join(words)] = nums
+    return rows
+
+
+def protocol_scenarios(b):
+    out = {}
+    for key, title, argv in PROTOCOL_SCENARIOS:
+        exe = os.path.join(b, "bin", argv[0])
+        if not os.path.exists(exe):
+            out[key] = {"title": title, "error": f"n/a: {argv[0]} not built (make {argv[0]})"}
+            continue
+        r = sh([exe] + argv[1:], timeout=600)
+        if r.returncode != 0:
+            out[key] = {"title": title, "error": f"failed: exit {r.returncode}: {r.stderr[-300:]}"}
+        else:
+            out[key] = {"title": title, "output": r.stdout.rstrip(), "rows": number_rows(r.stdout)}
+    return out
+
+
 # ------------------------------------------------------------------------------ the path's limit
 
 def testpmd_pps(log_path, key):
@@ -719,6 +762,12 @@ def tables_md(res):
                              f"{fmt(row.get('rx_gbps'))} |")
             else:
                 lines.append(f"| - | {row} | | |")
+    if res.get("protocols"):
+        lines.append("\n### the protocol programs' own scenarios (sim wire, deterministic)\n")
+        for row in res["protocols"].values():
+            lines.append(f"{row['title']}:\n")
+            lines.append(f"- {row['error']}\n" if "error" in row else
+                         "```\n" + row["output"] + "\n```\n")
     fails = [(p, w, s, r["error"]) for p, ws in res["runs"].items() for w, ss in ws.items()
              for s, r in ss.items() if "error" in r and r["error"] != "n/a"]
     if fails:
@@ -871,6 +920,9 @@ def main():
         if not only or "limits" in only:
             log("[limits] the path's frame rate (dpdk-testpmd: af_xdp on a veth, memif)")
             res["limits"] = path_limits(tmp)
+        if not only or "protocols" in only:
+            log("[protocols] Homa (Fig. 4a) and QUIC-Lite (Fig. 4c) on the sim wire")
+            res["protocols"] = protocol_scenarios(b)
     finally:
         if os.environ.get("BENCH_KEEP"):
             log(f"kept: {tmp}")

@@ -42,7 +42,7 @@ BENCH_DEB_PKGS := sockperf iperf3 nginx wrk redis-server redis-tools curl python
 bench-deps:
 	$(call install_debs,bench,$(BENCH_DEB_PKGS))
 bench: deps bench-deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_HOMA) $(BENCH_QUIC)
 	@/usr/bin/python3 bench/apps.py $(B)
 bench-micro: $(BENCH_BINS) $(B)/bin/mtpcat $(B)/bpf/tcp.bpf.o
 	@BENCH_MB=$(BENCH_MB) BENCH_RTT=$(BENCH_RTT) BENCH_CONNS=$(BENCH_CONNS) \
